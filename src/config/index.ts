@@ -1,0 +1,156 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { type EnvConfig, readEnv } from './env.ts';
+import { knownKeysAt, type Policy, policySchema } from './policy.ts';
+
+export type { EnvConfig } from './env.ts';
+export type * from './policy.ts';
+
+export interface Config {
+  readonly env: EnvConfig;
+  readonly policy: Policy;
+  /** Where the policy came from: a file path, or "(defaults)" when no file exists at the default path. */
+  readonly policySource: string;
+}
+
+/** Bad configuration. `problems` holds one line per problem, each naming the variable or field path. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Job names the `schedules` section may name; unknown names are errors. */
+  knownJobs?: readonly string[];
+}
+
+/** Reads the environment and the policy file once, into a deep-frozen Config; throws ConfigError listing every problem. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const envConfig = readEnv(env, problems);
+
+  let text = '';
+  let source = envConfig.configPath;
+  if (existsSync(envConfig.configPath)) {
+    text = readFileSync(envConfig.configPath, 'utf8');
+  } else if (env.KEYWARDEN_CONFIG) {
+    problems.push(`KEYWARDEN_CONFIG: no file at ${envConfig.configPath}`);
+  } else {
+    source = '(defaults)';
+  }
+  const policy = parsePolicy(text, source, problems, options.knownJobs);
+  if (problems.length > 0 || !policy) throw new ConfigError(problems);
+  return deepFreeze({ env: envConfig, policy, policySource: source });
+}
+
+/** Parses policy YAML text; problems are pushed as `<source>: <path>: <what is wrong>`. */
+export function parsePolicy(
+  text: string,
+  source: string,
+  problems: string[],
+  knownJobs?: readonly string[],
+): Policy | null {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) {
+      const line = e.linePos?.[0];
+      problems.push(`${source}${line ? `:${line.line}:${line.col}` : ''}: YAML: ${e.message.split('\n')[0]}`);
+    }
+    return null;
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push(`${source}: the policy file must be a mapping of sections (organization, rotation, spend, …)`);
+    return null;
+  }
+  const result = policySchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${source}: ${describeIssue(issue)}`);
+    return null;
+  }
+  if (knownJobs) {
+    for (const name of Object.keys(result.data.schedules)) {
+      if (!knownJobs.includes(name)) {
+        problems.push(`${source}: schedules.${name}: no job of that name (jobs: ${knownJobs.join(', ')})`);
+      }
+    }
+  }
+  for (const [i, stage] of result.data.rotation.remind_before_days.entries()) {
+    if (stage >= result.data.rotation.max_age_days) {
+      problems.push(
+        `${source}: rotation.remind_before_days[${i}] = ${stage}: a reminder must come before the deadline (max_age_days is ${result.data.rotation.max_age_days})`,
+      );
+    }
+  }
+  return problems.length > 0 ? null : result.data;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+    '',
+  );
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const at = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((key) => {
+        const known = knownKeysAt(issue.path);
+        const guess = closest(key, known);
+        const where = at ? `${at}.${key}` : key;
+        return `${where}: unknown key${guess ? ` (did you mean ${guess}?)` : known.length ? ` (known: ${known.join(', ')})` : ''}`;
+      })
+      .join('; ');
+  }
+  if (issue.code === 'invalid_type') {
+    const got = issue.input === undefined ? 'nothing' : Array.isArray(issue.input) ? 'a list' : typeof issue.input;
+    return `${at || '(top)'}: expected ${issue.expected}, got ${got}`;
+  }
+  return `${at || '(top)'}: ${issue.message}`;
+}
+
+/** The known key within edit distance 2, for "did you mean". */
+function closest(word: string, candidates: string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value.constructor?.name === 'Secret')) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

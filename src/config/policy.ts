@@ -1,0 +1,181 @@
+import { CronExpressionParser } from 'cron-parser';
+import { z } from 'zod';
+import { kindPatternMatchesAny, SEVERITIES } from '../alerts/kinds.ts';
+import { parseDuration } from './duration.ts';
+
+/**
+ * The policy file (YAML). Field names are the file's own (snake_case) all the way into the typed Config, so a
+ * name in an error message, in the README and in the code is the same name. Structural defaults are those of
+ * DESIGN.md; site-specific sections (limits, routes, digests, overrides, exemptions) default to empty.
+ */
+
+const positiveInt = z.int().positive();
+const nonNegativeInt = z.int().nonnegative();
+
+const isoDate = z
+  .union([z.string(), z.date()])
+  .transform((v, ctx) => {
+    const text = v instanceof Date ? v.toISOString().slice(0, 10) : v;
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(Date.parse(`${text}T00:00:00Z`))) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a date (YYYY-MM-DD)` });
+      return z.NEVER;
+    }
+    return text;
+  });
+
+export const cronExpression = z.string().superRefine((expr, ctx) => {
+  try {
+    CronExpressionParser.parse(expr);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `"${expr}" is not a valid cron expression: ${(err as Error).message}` });
+  }
+});
+
+const duration = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (like 30m, 1h, 2d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const threshold = z.number().superRefine((t, ctx) => {
+  if (t > 0 && t <= 1) return;
+  const hint = t > 1 && t <= 100 ? `; did you mean ${t / 100}?` : '';
+  ctx.addIssue({ code: 'custom', message: `${t}: a threshold is a fraction of the limit (0 < t ≤ 1)${hint}` });
+});
+
+const usd = z.number().positive({ error: 'a limit is a positive amount of USD per month' });
+
+const slackChannel = z
+  .string()
+  .regex(/^(#[a-z0-9][a-z0-9._-]*|[CGD][A-Z0-9]{6,})$/, {
+    error: 'a Slack channel is "#name" (lowercase) or a channel id like C0123ABCD',
+  });
+
+const emailTarget = z.union([z.literal('key_owner'), z.email({ error: 'not an email address (or "key_owner")' })]);
+
+const kindPattern = z.string().refine(kindPatternMatchesAny, {
+  error: (issue) => `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, keywarden.blind)`,
+});
+
+const timezone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: (issue) => `"${String(issue.input)}" is not an IANA time zone (like UTC or Europe/Paris)` },
+);
+
+const override = z
+  .strictObject({ workspace: z.string().min(1).optional(), key: z.string().min(1).optional(), max_age_days: positiveInt })
+  .refine((o) => (o.workspace === undefined) !== (o.key === undefined), {
+    error: 'an override names exactly one of workspace or key',
+  });
+
+const exemption = z.strictObject({
+  key: z.string().min(1),
+  until: isoDate,
+  reason: z.string().min(1, { error: 'an exemption needs a reason' }),
+});
+
+const route = z.strictObject({
+  match: z
+    .strictObject({
+      kind: kindPattern.optional(),
+      severity: z.enum(SEVERITIES).optional(),
+      workspace: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  slack: z.array(slackChannel).default([]),
+  email: z.array(emailTarget).default([]),
+  repeat_every: duration.default('4h'),
+  continue: z.boolean().default(false),
+});
+
+const digest = z.strictObject({
+  cron: cronExpression,
+  slack: z.array(slackChannel).default([]),
+  email: z.array(z.email({ error: 'not an email address' })).default([]),
+});
+
+export const policySchema = z
+  .strictObject({
+    organization: z.strictObject({ name: z.string().default(''), timezone: timezone.default('UTC') }).prefault({}),
+    rotation: z
+      .strictObject({
+        max_age_days: positiveInt.default(90),
+        remind_before_days: z.array(positiveInt).default([14, 7, 1]),
+        grace_days: nonNegativeInt.default(7),
+        enforce: z.boolean().default(false),
+        drain_window_hours: z.number().positive().default(24),
+        force_after_days: nonNegativeInt.nullable().default(null),
+        max_deactivations_per_run: nonNegativeInt.default(5),
+        overrides: z.array(override).default([]),
+        exemptions: z.array(exemption).default([]),
+      })
+      .prefault({}),
+    spend: z
+      .strictObject({
+        thresholds: z.array(threshold).default([0.5, 0.8, 1.0]),
+        forecast: z.boolean().default(true),
+        limits: z
+          .strictObject({
+            organization: usd.nullable().default(null),
+            workspaces: z.record(z.string(), usd).default({}),
+            keys: z.record(z.string(), usd).default({}),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    anomaly: z
+      .strictObject({
+        min_hourly_usd: z.number().nonnegative().default(5),
+        factor: z.number().gt(1, { error: 'factor must be above 1 (a multiple of the typical rate)' }).default(5),
+        window_minutes: positiveInt.default(10),
+        auto_deactivate: z
+          .strictObject({ enabled: z.boolean().default(false), min_hourly_usd: z.number().positive().default(200) })
+          .prefault({}),
+      })
+      .prefault({}),
+    routes: z.array(route).default([]),
+    digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
+    schedules: z.record(z.string(), cronExpression).default({}),
+  })
+  .prefault({});
+
+export type Policy = z.infer<typeof policySchema>;
+export type RotationPolicy = Policy['rotation'];
+export type SpendPolicy = Policy['spend'];
+export type AnomalyPolicy = Policy['anomaly'];
+export type Route = Policy['routes'][number];
+export type DigestPolicy = NonNullable<Policy['digests']['finance']>;
+
+/** The schema's field names by object path, for "did you mean" on misspelt keys. */
+export function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.ZodType = policySchema;
+  for (const part of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodType>)[String(part)] ?? z.never();
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
+    else return [];
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  for (let i = 0; i < 10; i++) {
+    const def = (s as unknown as { def: { innerType?: z.ZodType; in?: z.ZodType; schema?: z.ZodType } }).def;
+    const next = def.innerType ?? def.in ?? def.schema;
+    if (!next) return s;
+    s = next;
+  }
+  return s;
+}

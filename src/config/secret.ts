@@ -1,0 +1,50 @@
+import { inspect } from 'node:util';
+
+/**
+ * A secret from the environment. It prints as a mask everywhere (String(), JSON, util.inspect, pino), so a Config
+ * or an error that carries one can be logged without leaking it; `reveal()` is the one way to read it, and only
+ * the adapters that send it (Admin API client, Slack, SMTP, pg, Redis) call it.
+ */
+export class Secret {
+  readonly #value: string;
+  readonly hint: string;
+
+  constructor(value: string) {
+    this.#value = value;
+    this.hint = maskSecret(value);
+  }
+
+  reveal(): string {
+    return this.#value;
+  }
+
+  toString(): string {
+    return this.hint;
+  }
+
+  toJSON(): string {
+    return this.hint;
+  }
+
+  [inspect.custom](): string {
+    return `Secret(${this.hint})`;
+  }
+}
+
+/** The shape of a hint: a recognisable prefix and the last 4 characters, never more than that. */
+export function maskSecret(value: string): string {
+  if (value.length <= 12) return '****';
+  const prefix = /^(sk-ant-[a-z]+\d*-|xox[a-z]-|[a-z]+:\/\/)/i.exec(value)?.[0] ?? '';
+  return `${prefix}****${value.slice(-4)}`;
+}
+
+/** A URL with its password (and any token-looking query value) masked: for printing DATABASE_URL and friends. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '****';
+    return u.toString();
+  } catch {
+    return '****';
+  }
+}
