@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely/migration';
+import * as initial from './001_initial.ts';
+
+/** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
+export const migrations: Record<string, Migration> = {
+  '001_initial': initial,
+};

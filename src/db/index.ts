@@ -1,0 +1,48 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { type MigrationResultSet, Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { migrations } from '../../migrations/index.ts';
+import type { Secret } from '../config/secret.ts';
+import type { Database } from './types.ts';
+
+export type { Database } from './types.ts';
+export type Db = Kysely<Database>;
+
+// timestamptz without time zone conversions surprises: pg parses it to a Date in UTC already. `date` columns
+// (1082) stay strings: a calendar day in the organization's timezone is not an instant.
+pg.types.setTypeParser(1082, (v) => v);
+
+export function createDb(url: Secret | string, options: { max?: number; applicationName?: string } = {}): Db {
+  const connectionString = typeof url === 'string' ? url : url.reveal();
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'keywarden',
+    // A dead Postgres must not hang a job forever: fail the attempt, let the job retry.
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection (Postgres restarted) emits 'error' on the pool; without a listener that
+  // would crash the process. The next query gets a fresh connection.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export function createMigrator(db: Kysely<unknown>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => migrations } });
+}
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
+  const result = await createMigrator(db).migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const cause = result.error instanceof Error ? result.error.message : String(result.error);
+    throw new Error(`migration ${failed} failed: ${cause}`, { cause: result.error });
+  }
+  return result;
+}
+
+export async function pingDb(db: Db): Promise<void> {
+  await sql`SELECT 1`.execute(db);
+}

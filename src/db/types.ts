@@ -1,0 +1,218 @@
+import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
+
+/**
+ * Row types of migrations/*. pg returns numeric and bigint as strings (no precision is lost on the way), so
+ * money (`numeric(30,12)` USD) is a string here and goes through src/money.ts; token counts are bigint in
+ * Postgres and strings when read, numbers or strings when written.
+ */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Money = ColumnType<string, string, string>;
+type Tokens = ColumnType<string, number | string | bigint | undefined, number | string | bigint>;
+type DateOnly = ColumnType<string, string, string>;
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  first_seen_at: DefaultedTimestamp;
+  last_seen_at: DefaultedTimestamp;
+}
+
+export interface WorkspacesTable {
+  id: string;
+  name: string;
+  display_color: string | null;
+  created_at: Timestamp;
+  archived_at: Timestamp | null;
+  first_seen_at: DefaultedTimestamp;
+  last_seen_at: DefaultedTimestamp;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  added_at: Timestamp | null;
+  first_seen_at: DefaultedTimestamp;
+  last_seen_at: DefaultedTimestamp;
+  left_at: Timestamp | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  status: string;
+  workspace_id: string | null;
+  partial_key_hint: string | null;
+  created_at: Timestamp;
+  created_by_id: string | null;
+  created_by_type: string | null;
+  expires_at: Timestamp | null;
+  status_changed_at: Timestamp | null;
+  first_seen_at: DefaultedTimestamp;
+  last_seen_at: DefaultedTimestamp;
+  gone_at: Timestamp | null;
+}
+
+export interface ApiKeyStatusChangesTable {
+  id: Generated<string>;
+  api_key_id: string;
+  from_status: string | null;
+  to_status: string;
+  changed_at: Timestamp;
+  source: 'keywarden' | 'outside';
+  reason: string | null;
+}
+
+export interface UsageBucketsTable {
+  bucket_width: '1m' | '1h' | '1d';
+  starting_at: Timestamp;
+  api_key_id: string | null;
+  workspace_id: string | null;
+  model: string;
+  service_tier: string;
+  context_window: string;
+  uncached_input_tokens: Tokens;
+  cache_read_input_tokens: Tokens;
+  cache_creation_5m_input_tokens: Tokens;
+  cache_creation_1h_input_tokens: Tokens;
+  output_tokens: Tokens;
+  web_search_requests: Tokens;
+  cost_usd: Money;
+  priced_by: ColumnType<string, string | undefined, string>;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface CostBucketsTable {
+  day: DateOnly;
+  workspace_id: string | null;
+  description: ColumnType<string, string | undefined, string>;
+  cost_type: string | null;
+  model: string | null;
+  token_type: string | null;
+  service_tier: string | null;
+  context_window: string | null;
+  amount_usd: Money;
+  currency: string;
+  fetched_at: DefaultedTimestamp;
+}
+
+export interface CostDriftTable {
+  day: DateOnly;
+  workspace_id: string | null;
+  reported_usd: Money;
+  priced_usd: Money;
+  drift_ratio: number;
+  recorded_at: DefaultedTimestamp;
+}
+
+export interface WatermarksTable {
+  name: string;
+  position: Timestamp;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface ProjectionsTable {
+  id: Generated<string>;
+  made_at: Timestamp;
+  month: DateOnly;
+  scope_type: 'organization' | 'workspace' | 'key';
+  scope_id: string;
+  mtd_usd: Money;
+  p10_usd: Money;
+  p50_usd: Money;
+  p90_usd: Money;
+  limit_usd: Money | null;
+  crossing_p50: DateOnly | null;
+  crossing_p90: DateOnly | null;
+  method: string;
+}
+
+export interface AlertsTable {
+  id: Generated<string>;
+  fingerprint: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  scope_type: string;
+  scope_id: string;
+  workspace_id: string | null;
+  period: ColumnType<string, string | undefined, string>;
+  state: 'firing' | 'resolved';
+  title: string;
+  details: JSONColumnType<Record<string, unknown>>;
+  started_at: Timestamp;
+  last_seen_at: Timestamp;
+  last_notified_at: Timestamp | null;
+  resolved_at: Timestamp | null;
+  inhibited_by: string | null;
+}
+
+export interface NotificationsTable {
+  id: Generated<string>;
+  alert_id: string | null;
+  fingerprint: string;
+  event: 'firing' | 'repeat' | 'resolved' | 'digest';
+  sequence: ColumnType<number, number | undefined, number>;
+  channel: 'slack' | 'email';
+  target: string;
+  payload: JSONColumnType<Record<string, unknown>>;
+  status: ColumnType<'pending' | 'sending' | 'sent' | 'failed', 'pending' | undefined, 'pending' | 'sending' | 'sent' | 'failed'>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: DefaultedTimestamp;
+  last_error: string | null;
+  possibly_duplicate: ColumnType<boolean, boolean | undefined, boolean>;
+  provider_id: string | null;
+  thread_ts: string | null;
+  created_at: DefaultedTimestamp;
+  sent_at: Timestamp | null;
+}
+
+export interface RotationStateTable {
+  api_key_id: string;
+  deadline: Timestamp | null;
+  policy_source: string;
+  stage: string;
+  evaluated_at: Timestamp;
+}
+
+export interface RotationRemindersTable {
+  api_key_id: string;
+  stage: string;
+  sent_at: Timestamp;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  at: DefaultedTimestamp;
+  actor: string;
+  action: string;
+  step: 'intent' | 'done' | 'failed' | 'reconciled';
+  subject_type: string;
+  subject_id: string;
+  operation_id: string;
+  details: JSONColumnType<Record<string, unknown>>;
+}
+
+export interface Database {
+  organizations: OrganizationsTable;
+  workspaces: WorkspacesTable;
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  api_key_status_changes: ApiKeyStatusChangesTable;
+  usage_buckets: UsageBucketsTable;
+  cost_buckets: CostBucketsTable;
+  cost_drift: CostDriftTable;
+  watermarks: WatermarksTable;
+  projections: ProjectionsTable;
+  alerts: AlertsTable;
+  notifications: NotificationsTable;
+  rotation_state: RotationStateTable;
+  rotation_reminders: RotationRemindersTable;
+  audit_log: AuditLogTable;
+}
+
+export type AuditRow = Selectable<AuditLogTable>;
+export type NewAuditRow = Insertable<AuditLogTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type UsageBucketRow = Selectable<UsageBucketsTable>;
