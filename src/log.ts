@@ -8,22 +8,15 @@ export type { Logger } from 'pino';
  * second line of defence behind `Secret` and the redaction paths: an error message from a library may quote a
  * header or a connection string we never meant to log.
  */
-const SECRET_PATTERNS: RegExp[] = [
-  /sk-ant-[a-z]+\d*-[A-Za-z0-9_-]{4,}/g,
-  /xox[abposr]-[A-Za-z0-9-]{4,}/g,
-  /\b(?<scheme>[a-z][a-z0-9+.-]*:\/\/)(?<user>[^:@/\s]*):(?<pass>[^@/\s]+)@/gi,
-];
+const TOKEN_PATTERNS: RegExp[] = [/(?<prefix>sk-ant-[a-z]+\d*-)[A-Za-z0-9_-]{4,}/g, /(?<prefix>xox[abposr]-)[A-Za-z0-9-]{4,}/g];
+const URL_PASSWORD = /\b(?<scheme>[a-z][a-z0-9+.-]*:\/\/)(?<user>[^:@/\s]*):(?<pass>[^@/\s]+)@/gi;
 
 export function scrubSecrets(text: string): string {
   let out = text;
-  for (const re of SECRET_PATTERNS) {
-    out = out.replace(re, (match, ...args) => {
-      const groups = args.at(-1) as Record<string, string> | undefined;
-      if (groups?.scheme !== undefined) return `${groups.scheme}${groups.user}:****@`;
-      return `${match.slice(0, match.indexOf('-', 4) + 1)}****${match.slice(-4)}`;
-    });
+  for (const re of TOKEN_PATTERNS) {
+    out = out.replace(re, (match, prefix: string) => `${prefix}****${match.slice(-4)}`);
   }
-  return out;
+  return out.replace(URL_PASSWORD, (_m, scheme: string, user: string) => `${scheme}${user}:****@`);
 }
 
 /** Field paths that hold secrets by name, whatever their shape. */

@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import { AdminClient } from './anthropic/client.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { type Config, ConfigError } from './config/index.ts';
+import type { Context } from './context.ts';
+import { createDb, type Db } from './db/index.ts';
+import type { Logger } from './log.ts';
+import { createNotifier } from './notify/notifier.ts';
+import { checkRedisSettings, createRedis } from './queue/connection.ts';
+
+export interface App {
+  ctx: Context;
+  close(): Promise<void>;
+}
+
+/** The environment variables a command cannot run without; a missing one is a ConfigError naming it. */
+export function requireEnv(config: Config, needs: ReadonlyArray<'database' | 'redis' | 'admin'>, command: string): void {
+  const missing: string[] = [];
+  if (needs.includes('database') && !config.env.databaseUrl) missing.push('DATABASE_URL');
+  if (needs.includes('redis') && !config.env.redisUrl) missing.push('REDIS_URL');
+  if (needs.includes('admin') && !config.env.adminKey) missing.push('ANTHROPIC_ADMIN_KEY');
+  if (missing.length > 0) {
+    throw new ConfigError(missing.map((name) => `${name} (or ${name}_FILE) is not set; \`keywarden ${command}\` needs it`));
+  }
+}
+
+/** Builds the Context once: Postgres, Redis, the Admin API client, the notifier. `close()` tears it down in order. */
+export async function buildApp(config: Config, opts: { log: Logger; clock?: Clock; command: string }): Promise<App> {
+  requireEnv(config, ['database', 'redis', 'admin'], opts.command);
+  const db: Db = createDb(config.env.databaseUrl!);
+  const redis: Redis = createRedis(config.env.redisUrl!);
+  await checkRedisSettings(redis, opts.log);
+  const admin = new AdminClient({
+    baseUrl: config.env.anthropicBaseUrl,
+    adminKey: config.env.adminKey!,
+    log: opts.log.child({ component: 'admin-api' }),
+  });
+  const notifier = createNotifier(config.env, opts.log);
+  const ctx: Context = { config, db, redis, admin, notifier, clock: opts.clock ?? systemClock, log: opts.log };
+  return {
+    ctx,
+    close: async () => {
+      await notifier.close();
+      redis.disconnect();
+      await db.destroy();
+    },
+  };
+}

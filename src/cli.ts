@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { jobs } from '../jobs/index.ts';
+import { buildApp, requireEnv } from './app.ts';
+import { type Config, ConfigError, loadConfig } from './config/index.ts';
+import { parseDuration } from './config/duration.ts';
+import { maskUrl } from './config/secret.ts';
+import { createDb, migrateToLatest } from './db/index.ts';
+import { createLogger, type Logger } from './log.ts';
+import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
+import { buildRegistry, RegistryError } from './queue/registry.ts';
+import { enqueueJob, runHandler } from './queue/runner.ts';
+import { runWorker } from './queue/worker-main.ts';
+
+/** A bad command line: exit 2 with the message, like a bad config. */
+class UsageError extends Error {}
+
+const COMMANDS: Record<string, { summary: string; usage: string; run: (args: string[]) => Promise<number> }> = {
+  worker: {
+    summary: 'run the worker: schedules, jobs, health and metrics endpoints',
+    usage: `keywarden worker [--prefix <name>] [--shutdown-timeout <duration>] [--watchdog-interval <duration>]
+
+  --prefix             BullMQ key prefix in Redis (default ${DEFAULT_PREFIX}); replicas of one deployment share it
+  --shutdown-timeout   how long SIGTERM waits for running jobs before abandoning them (default 30s)
+  --watchdog-interval  how often the schedulers are checked and repaired (default 60s)`,
+    run: workerCommand,
+  },
+  migrate: {
+    summary: 'apply database migrations',
+    usage: 'keywarden migrate\n\n  Applies every pending migration to DATABASE_URL; exits non-zero naming the migration that failed.',
+    run: migrateCommand,
+  },
+  run: {
+    summary: 'run one job now',
+    usage: `keywarden run <job> [--once] [--prefix <name>]
+
+  --once    run the job in this process and wait for it (no worker needed); without it, the job is enqueued for
+            the worker
+  jobs: ${jobs.map((j) => j.name).join(', ') || '(none)'}`,
+    run: runCommand,
+  },
+  'check-config': {
+    summary: 'validate the environment and the policy file, print the effective config with secrets masked',
+    usage: 'keywarden check-config [--json]\n\n  Exit code 2 and one line per problem when anything is wrong.',
+    run: checkConfigCommand,
+  },
+  emulator: {
+    summary: 'serve the Admin API emulator over a scenario',
+    usage: 'keywarden emulator --scenario <file|name> --port <p>   (see `keywarden emulator --help`)',
+    run: async (args) => {
+      const { runEmulatorCommand } = await import('./emulator/command.ts');
+      return runEmulatorCommand(args);
+    },
+  },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return `keywarden: watches an Anthropic organization through the Admin API
+
+Usage: keywarden <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+
+Run \`keywarden <command> --help\` for a command's options. Configuration: environment variables (DATABASE_URL,
+REDIS_URL, ANTHROPIC_ADMIN_KEY, …) and the policy file named by KEYWARDEN_CONFIG (default ./keywarden.yaml).`;
+}
+
+function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(
+  args: string[],
+  options: T,
+  positionals = 0,
+): { values: { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean }; positionals: string[] } {
+  try {
+    const result = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    if (result.positionals.length > positionals) {
+      throw new UsageError(`unexpected argument "${result.positionals[positionals]}"`);
+    }
+    return result as never;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // node's messages name the option: "Unknown option '--foo'", "Option '--prefix <value>' argument missing"
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function durationArg(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === null) throw new UsageError(`--${name}: "${value}" is not a duration (like 30s, 5m)`);
+  return ms;
+}
+
+function loadCliConfig(): Config {
+  return loadConfig({ knownJobs: jobs.map((j) => j.name) });
+}
+
+function cliLogger(config: Config | null): Logger {
+  return createLogger({ level: config?.env.logLevel ?? process.env.LOG_LEVEL ?? 'info' });
+}
+
+async function workerCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    prefix: { type: 'string' },
+    'shutdown-timeout': { type: 'string' },
+    'watchdog-interval': { type: 'string' },
+  });
+  const config = loadCliConfig();
+  await runWorker({
+    config,
+    jobs,
+    log: cliLogger(config),
+    prefix: values.prefix ?? DEFAULT_PREFIX,
+    shutdownDeadlineMs: durationArg('shutdown-timeout', values['shutdown-timeout'], 30_000),
+    watchdogIntervalMs: durationArg('watchdog-interval', values['watchdog-interval'], 60_000),
+    httpPort: config.env.httpPort,
+  });
+  return -1; // keeps running; the shutdown handler exits
+}
+
+async function migrateCommand(args: string[]): Promise<number> {
+  parse(args, {});
+  const config = loadCliConfig();
+  requireEnv(config, ['database'], 'migrate');
+  const db = createDb(config.env.databaseUrl!, { max: 1 });
+  try {
+    const result = await migrateToLatest(db);
+    const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'the schema is up to date');
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { once: { type: 'boolean' }, prefix: { type: 'string' } }, 1);
+  const name = positionals[0];
+  if (!name) throw new UsageError(`which job? (jobs: ${jobs.map((j) => j.name).join(', ')})`);
+  if (!jobs.some((j) => j.name === name)) {
+    throw new UsageError(`<job>: no job named "${name}" (jobs: ${jobs.map((j) => j.name).join(', ')})`);
+  }
+  const config = loadCliConfig();
+  const registry = buildRegistry(jobs, config.policy);
+  const log = cliLogger(config);
+  const app = await buildApp(config, { log, command: `run ${name}` });
+  try {
+    if (values.once) {
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+      const result = await runHandler(app.ctx, registry, name, {}, { id: 'cli', attempt: 1, signal: controller.signal });
+      if (result !== undefined) console.log(JSON.stringify(result, null, 2));
+      return 0;
+    }
+    const queues = createQueues(app.ctx.redis, values.prefix ?? DEFAULT_PREFIX);
+    const job = await enqueueJob(registry, queues, name);
+    console.log(`enqueued ${name} as job ${job.id}; a running worker will pick it up`);
+    await closeQueues(queues);
+    return 0;
+  } finally {
+    await app.close();
+  }
+}
+
+async function checkConfigCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' } });
+  const config = loadCliConfig();
+  const env = config.env;
+  const effective = {
+    policy_file: config.policySource,
+    environment: {
+      DATABASE_URL: env.databaseUrl ? maskUrl(env.databaseUrl.reveal()) : null,
+      REDIS_URL: env.redisUrl ? maskUrl(env.redisUrl.reveal()) : null,
+      ANTHROPIC_ADMIN_KEY: env.adminKey?.hint ?? null,
+      ANTHROPIC_BASE_URL: env.anthropicBaseUrl,
+      SLACK_BOT_TOKEN: env.slackBotToken?.hint ?? null,
+      SLACK_API_URL: env.slackApiUrl,
+      SMTP_URL: env.smtpUrl ? maskUrl(env.smtpUrl.reveal()) : null,
+      EMAIL_FROM: env.emailFrom,
+      KEYWARDEN_CONFIG: env.configPath,
+      KEYWARDEN_HTTP_PORT: env.httpPort,
+      LOG_LEVEL: env.logLevel,
+    },
+    policy: config.policy,
+  };
+  if (values.json) {
+    console.log(JSON.stringify(effective, null, 2));
+  } else {
+    const { stringify } = await import('yaml');
+    console.log(stringify(effective, { lineWidth: 0 }).trimEnd());
+  }
+  const warnings: string[] = [];
+  if (!env.adminKey) warnings.push('ANTHROPIC_ADMIN_KEY is not set: the worker will not start without it');
+  const wantsSlack = config.policy.routes.some((r) => r.slack.length > 0);
+  if (wantsSlack && !env.slackBotToken) warnings.push('routes name Slack channels but SLACK_BOT_TOKEN is not set');
+  const wantsEmail = config.policy.routes.some((r) => r.email.length > 0);
+  if (wantsEmail && (!env.smtpUrl || !env.emailFrom)) warnings.push('routes name email recipients but SMTP_URL or EMAIL_FROM is not set');
+  for (const w of warnings) console.error(`warning: ${w}`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(mainHelp());
+    return command ? 0 : 2;
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    console.error(`keywarden: unknown command "${command}"\n\n${mainHelp()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    if (command === 'emulator') return spec.run(rest);
+    console.log(`${spec.summary}\n\nUsage: ${spec.usage}`);
+    return 0;
+  }
+  try {
+    return await spec.run(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) console.error(`config: ${p}`);
+      return 2;
+    }
+    if (err instanceof RegistryError || err instanceof UsageError) {
+      console.error(`keywarden ${command}: ${err.message}\n\nUsage: ${spec.usage}`);
+      return 2;
+    }
+    const { scrubSecrets } = await import('./log.ts');
+    console.error(`keywarden ${command}: ${scrubSecrets((err as Error).message ?? String(err))}`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exit(code);

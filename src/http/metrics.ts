@@ -1,0 +1,86 @@
+import { sql } from 'kysely';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Db } from '../db/index.ts';
+
+export interface Metrics {
+  registry: Registry;
+  jobRuns: Counter<'job' | 'outcome'>;
+  jobDuration: Histogram<'job'>;
+}
+
+/**
+ * Prometheus metrics. Job counters are this process's own; everything about the organization (poll age, alerts,
+ * pending notifications, cost drift) is read from Postgres at scrape time, so every replica reports the same truth.
+ */
+export function createMetrics(db: Db | null): Metrics {
+  const registry = new Registry();
+  const jobRuns = new Counter({
+    name: 'keywarden_job_runs_total',
+    help: 'Job runs by job and outcome (completed, failed).',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [registry],
+  });
+  const jobDuration = new Histogram({
+    name: 'keywarden_job_duration_seconds',
+    help: 'Job run duration.',
+    labelNames: ['job'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  if (db) {
+    new Gauge({
+      name: 'keywarden_last_successful_poll_age_seconds',
+      help: 'Seconds since the end of the last usage bucket committed by poll-usage (its watermark).',
+      registers: [registry],
+      async collect() {
+        const row = await db.selectFrom('watermarks').select('position').where('name', '=', 'poll-usage').executeTakeFirst();
+        this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
+      },
+    });
+    new Gauge({
+      name: 'keywarden_alerts_fired_total',
+      help: 'Alerts that have fired, by kind (from the alert store).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const rows = await db
+          .selectFrom('alerts')
+          .select(['kind', sql<string>`count(*)`.as('n')])
+          .groupBy('kind')
+          .execute();
+        for (const r of rows) this.set({ kind: r.kind }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'keywarden_alerts_firing',
+      help: 'Alerts currently firing, by kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const rows = await db
+          .selectFrom('alerts')
+          .select(['kind', sql<string>`count(*)`.as('n')])
+          .where('state', '=', 'firing')
+          .groupBy('kind')
+          .execute();
+        for (const r of rows) this.set({ kind: r.kind }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'keywarden_notifications_pending',
+      help: 'Notifications in the outbox not yet sent.',
+      registers: [registry],
+      async collect() {
+        const row = await db
+          .selectFrom('notifications')
+          .select(sql<string>`count(*)`.as('n'))
+          .where('status', 'in', ['pending', 'sending'])
+          .executeTakeFirst();
+        this.set(Number(row?.n ?? 0));
+      },
+    });
+  }
+  return { registry, jobRuns, jobDuration };
+}

@@ -1,0 +1,36 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+/**
+ * Queues by kind of work, so a slow backfill on `ingest` never delays a Slack post on `notify`:
+ * - ingest: reads from the Admin API into Postgres (inventory, usage, costs)
+ * - analyze: decisions over stored data (rotation, projections, anomalies)
+ * - notify: delivery of the outbox and digests
+ * - maintenance: retention and housekeeping
+ */
+export const QUEUE_NAMES = ['ingest', 'analyze', 'notify', 'maintenance'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export const DEFAULT_PREFIX = 'keywarden';
+
+export type Queues = Record<QueueName, Queue>;
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const entries = QUEUE_NAMES.map((name) => [
+    name,
+    new Queue(name, {
+      connection,
+      prefix,
+      defaultJobOptions: {
+        // history for `keywarden` operators, bounded so Redis does not grow without end
+        removeOnComplete: { count: 200, age: 24 * 3600 },
+        removeOnFail: { count: 500, age: 7 * 24 * 3600 },
+      },
+    }),
+  ]);
+  return Object.fromEntries(entries) as Queues;
+}
+
+export async function closeQueues(queues: Queues): Promise<void> {
+  await Promise.all(Object.values(queues).map((q) => q.close()));
+}

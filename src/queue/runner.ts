@@ -1,0 +1,115 @@
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Context, JobContext } from '../context.ts';
+import type { Metrics } from '../http/metrics.ts';
+import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
+import type { Registry } from './registry.ts';
+import { retryOptions } from './schedules.ts';
+
+export interface WorkerPool {
+  workers: Worker[];
+  /** Fired on shutdown: handlers see it as `ctx.signal` and stop at their next safe point. */
+  abort(): void;
+  /** Waits for running jobs (force: abandon them; BullMQ hands them to another worker once their lock expires). */
+  close(force?: boolean): Promise<void>;
+}
+
+export interface WorkerPoolOptions {
+  connection: Redis;
+  prefix: string;
+  queues: Queues;
+  metrics: Metrics;
+  /** Jobs run at once per queue. Analysis and ingestion are mostly waiting on Postgres and the Admin API. */
+  concurrency?: Partial<Record<QueueName, number>>;
+}
+
+/** Enqueues a job by name for the worker, with its retry options. */
+export async function enqueueJob(
+  registry: Registry,
+  queues: Queues,
+  name: string,
+  data: unknown = {},
+  jobId?: string,
+): Promise<Job> {
+  const def = registry.get(name);
+  if (!def) throw new Error(`no job named "${name}" (jobs: ${[...registry.keys()].join(', ')})`);
+  return queues[def.queue].add(name, data, { ...retryOptions(def.attempts ?? 5), ...(jobId ? { jobId } : {}) });
+}
+
+/** Runs one job's handler with a job-scoped context. Shared by the worker and `keywarden run <job> --once`. */
+export async function runHandler(
+  ctx: Context,
+  registry: Registry,
+  name: string,
+  data: unknown,
+  meta: { id: string; attempt: number; signal: AbortSignal },
+): Promise<unknown> {
+  const def = registry.get(name);
+  if (!def) {
+    throw new UnrecoverableError(`no job named "${name}" in jobs/index.ts (jobs: ${[...registry.keys()].join(', ')})`);
+  }
+  const parsed = def.payload.safeParse(data ?? {});
+  if (!parsed.success) {
+    const what = parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ');
+    throw new UnrecoverableError(`job ${name}: invalid payload: ${what}`);
+  }
+  const jobCtx: JobContext = {
+    ...ctx,
+    log: ctx.log.child({ job: name, jobId: meta.id, attempt: meta.attempt }),
+    signal: meta.signal,
+    job: { id: meta.id, name, attempt: meta.attempt },
+  };
+  return await def.handler(jobCtx, parsed.data);
+}
+
+export function startWorkers(ctx: Context, registry: Registry, options: WorkerPoolOptions): WorkerPool {
+  const controller = new AbortController();
+  const usedQueues = QUEUE_NAMES.filter((q) => [...registry.values()].some((d) => d.queue === q));
+  const workers = usedQueues.map(
+    (queueName) =>
+      new Worker(
+        queueName,
+        async (job) => {
+          const stopTimer = options.metrics.jobDuration.startTimer({ job: job.name });
+          try {
+            const result = await runHandler(ctx, registry, job.name, job.data, {
+              id: job.id ?? '?',
+              attempt: job.attemptsMade + 1,
+              signal: controller.signal,
+            });
+            options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
+            for (const next of registry.get(job.name)?.then ?? []) {
+              // one chained run per parent run, even if this job is retried after a crash past this point
+              await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
+            }
+            return result;
+          } catch (err) {
+            options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+            ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
+            throw err;
+          } finally {
+            stopTimer();
+          }
+        },
+        {
+          connection: options.connection,
+          prefix: options.prefix,
+          concurrency: options.concurrency?.[queueName] ?? (queueName === 'notify' ? 4 : 2),
+          // a lost worker's job is picked up again after this long
+          lockDuration: 60_000,
+          stalledInterval: 30_000,
+          maxStalledCount: 2,
+        },
+      ),
+  );
+  for (const w of workers) {
+    w.on('error', (err) => ctx.log.warn({ err, queue: w.name }, 'worker connection error'));
+  }
+  return {
+    workers,
+    abort: () => controller.abort(new Error('shutting down')),
+    close: async (force = false) => {
+      await Promise.all(workers.map((w) => w.close(force)));
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
+import { type Spawned, spawnNode } from '../support/processes.ts';
+
+let t: TestDatabase;
+const running: Spawned[] = [];
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  await sql`CREATE TABLE test_ticks (job_id text NOT NULL, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`.execute(
+    t.db,
+  );
+});
+afterAll(async () => {
+  for (const p of running) if (p.proc.exitCode === null) p.proc.kill('SIGKILL');
+  await t.drop();
+});
+
+function worker(env: Record<string, string>): Spawned {
+  const p = spawnNode('test/support/test-worker.ts', [], {
+    DATABASE_URL: t.url,
+    REDIS_URL: redisUrl(),
+    ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-test-runtime-0000',
+    ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',
+    ...env,
+  });
+  running.push(p);
+  return p;
+}
+
+describe('job runtime (real worker processes)', () => {
+  it('two workers on one Redis run each scheduled tick exactly once', async () => {
+    await sql`DELETE FROM test_ticks`.execute(t.db);
+    const prefix = uniquePrefix();
+    const env = { KW_PREFIX: prefix, KW_TICK_CRON: '* * * * * *' };
+    const a = worker(env);
+    const b = worker(env);
+    await Promise.all([a.waitForOutput(/worker started/), b.waitForOutput(/worker started/)]);
+    await new Promise((r) => setTimeout(r, 6_500));
+    a.proc.kill('SIGTERM');
+    b.proc.kill('SIGTERM');
+    await Promise.all([a.exited, b.exited]);
+
+    const rows = await sql<{ job_id: string; n: string }>`
+      SELECT job_id, count(*) AS n FROM test_ticks GROUP BY job_id ORDER BY job_id`.execute(t.db);
+    const ticks = rows.rows.map((r) => ({ at: Number(r.job_id.split(':').at(-1)), n: Number(r.n) }));
+    expect(ticks.length).toBeGreaterThanOrEqual(4);
+    // exactly once each …
+    expect(ticks.filter((x) => x.n !== 1)).toEqual([]);
+    // … and none missing between the first and the last
+    const times = ticks.map((x) => x.at).sort((x, y) => x - y);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBe(1000);
+  });
+
+  it('SIGTERM during a long job exits cleanly within the deadline', async () => {
+    await sql`DELETE FROM test_ticks`.execute(t.db);
+    const prefix = uniquePrefix();
+    const w = worker({ KW_PREFIX: prefix, KW_SHUTDOWN_MS: '2000', KW_LONG_HONOURS_SIGNAL: '0' });
+    await w.waitForOutput(/worker started/);
+    const { Queue } = await import('bullmq');
+    const { Redis } = await import('ioredis');
+    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const q = new Queue('analyze', { connection: conn, prefix });
+    await q.add('long', {});
+    for (let i = 0; i < 100; i++) {
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(t.db);
+      if (Number(r.rows[0]!.n) > 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const signalledAt = Date.now();
+    w.proc.kill('SIGTERM');
+    const exit = await w.exited;
+    const took = Date.now() - signalledAt;
+    await q.close();
+    conn.disconnect();
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(w.output()).toMatch(/shutdown deadline reached/);
+    expect(w.output()).toMatch(/"msg":"stopped"/);
+    // the deadline is 2 s; closing Redis and Postgres after it takes a moment, never the job's 60 s
+    expect(took).toBeLessThan(15_000);
+  });
+
+  it('a job that honours the shutdown signal lets the worker stop before the deadline', async () => {
+    await sql`DELETE FROM test_ticks`.execute(t.db);
+    const prefix = uniquePrefix();
+    const w = worker({ KW_PREFIX: prefix, KW_SHUTDOWN_MS: '30000', KW_LONG_HONOURS_SIGNAL: '1' });
+    await w.waitForOutput(/worker started/);
+    const { Queue } = await import('bullmq');
+    const { Redis } = await import('ioredis');
+    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const q = new Queue('analyze', { connection: conn, prefix });
+    await q.add('long', {});
+    for (let i = 0; i < 100; i++) {
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(t.db);
+      if (Number(r.rows[0]!.n) > 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    w.proc.kill('SIGTERM');
+    const exit = await w.exited;
+    await q.close();
+    conn.disconnect();
+    expect(exit.code).toBe(0);
+    expect(w.output()).not.toMatch(/shutdown deadline reached/);
+    const stopped = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-stopped'`.execute(t.db);
+    expect(Number(stopped.rows[0]!.n)).toBe(1);
+  });
+});
