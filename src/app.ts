@@ -14,13 +14,19 @@ export interface App {
 }
 
 /** The environment variables a command cannot run without; a missing one is a ConfigError naming it. */
-export function requireEnv(config: Config, needs: ReadonlyArray<'database' | 'redis' | 'admin'>, command: string): void {
+export function requireEnv(
+  config: Config,
+  needs: ReadonlyArray<'database' | 'redis' | 'admin'>,
+  command: string,
+): void {
   const missing: string[] = [];
   if (needs.includes('database') && !config.env.databaseUrl) missing.push('DATABASE_URL');
   if (needs.includes('redis') && !config.env.redisUrl) missing.push('REDIS_URL');
   if (needs.includes('admin') && !config.env.adminKey) missing.push('ANTHROPIC_ADMIN_KEY');
   if (missing.length > 0) {
-    throw new ConfigError(missing.map((name) => `${name} (or ${name}_FILE) is not set; \`keywarden ${command}\` needs it`));
+    throw new ConfigError(
+      missing.map((name) => `${name} (or ${name}_FILE) is not set; \`keywarden ${command}\` needs it`),
+    );
   }
 }
 

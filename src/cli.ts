@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { jobs } from '../jobs/index.ts';
 import { buildApp, requireEnv } from './app.ts';
-import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { parseDuration } from './config/duration.ts';
+import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -27,7 +27,8 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
   },
   migrate: {
     summary: 'apply database migrations',
-    usage: 'keywarden migrate\n\n  Applies every pending migration to DATABASE_URL; exits non-zero naming the migration that failed.',
+    usage:
+      'keywarden migrate\n\n  Applies every pending migration to DATABASE_URL; exits non-zero naming the migration that failed.',
     run: migrateCommand,
   },
   run: {
@@ -151,7 +152,13 @@ async function runCommand(args: string[]): Promise<number> {
     if (values.once) {
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort(new Error('interrupted')));
-      const result = await runHandler(app.ctx, registry, name, {}, { id: 'cli', attempt: 1, signal: controller.signal });
+      const result = await runHandler(
+        app.ctx,
+        registry,
+        name,
+        {},
+        { id: 'cli', attempt: 1, signal: controller.signal },
+      );
       if (result !== undefined) console.log(JSON.stringify(result, null, 2));
       return 0;
     }
@@ -197,7 +204,8 @@ async function checkConfigCommand(args: string[]): Promise<number> {
   const wantsSlack = config.policy.routes.some((r) => r.slack.length > 0);
   if (wantsSlack && !env.slackBotToken) warnings.push('routes name Slack channels but SLACK_BOT_TOKEN is not set');
   const wantsEmail = config.policy.routes.some((r) => r.email.length > 0);
-  if (wantsEmail && (!env.smtpUrl || !env.emailFrom)) warnings.push('routes name email recipients but SMTP_URL or EMAIL_FROM is not set');
+  if (wantsEmail && (!env.smtpUrl || !env.emailFrom))
+    warnings.push('routes name email recipients but SMTP_URL or EMAIL_FROM is not set');
   for (const w of warnings) console.error(`warning: ${w}`);
   return 0;
 }

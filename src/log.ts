@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -8,7 +8,10 @@ export type { Logger } from 'pino';
  * second line of defence behind `Secret` and the redaction paths: an error message from a library may quote a
  * header or a connection string we never meant to log.
  */
-const TOKEN_PATTERNS: RegExp[] = [/(?<prefix>sk-ant-[a-z]+\d*-)[A-Za-z0-9_-]{4,}/g, /(?<prefix>xox[abposr]-)[A-Za-z0-9-]{4,}/g];
+const TOKEN_PATTERNS: RegExp[] = [
+  /(?<prefix>sk-ant-[a-z]+\d*-)[A-Za-z0-9_-]{4,}/g,
+  /(?<prefix>xox[abposr]-)[A-Za-z0-9-]{4,}/g,
+];
 const URL_PASSWORD = /\b(?<scheme>[a-z][a-z0-9+.-]*:\/\/)(?<user>[^:@/\s]*):(?<pass>[^@/\s]+)@/gi;
 
 export function scrubSecrets(text: string): string {
@@ -58,7 +61,10 @@ export function createLogger(options: LoggerOptions): Logger {
   };
   if (options.destination) return pino(base, options.destination);
   if (pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } } });
+    return pino({
+      ...base,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } },
+    });
   }
   return pino(base);
 }

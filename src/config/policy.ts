@@ -12,16 +12,14 @@ import { parseDuration } from './duration.ts';
 const positiveInt = z.int().positive();
 const nonNegativeInt = z.int().nonnegative();
 
-const isoDate = z
-  .union([z.string(), z.date()])
-  .transform((v, ctx) => {
-    const text = v instanceof Date ? v.toISOString().slice(0, 10) : v;
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(Date.parse(`${text}T00:00:00Z`))) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a date (YYYY-MM-DD)` });
-      return z.NEVER;
-    }
-    return text;
-  });
+const isoDate = z.union([z.string(), z.date()]).transform((v, ctx) => {
+  const text = v instanceof Date ? v.toISOString().slice(0, 10) : v;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(Date.parse(`${text}T00:00:00Z`))) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a date (YYYY-MM-DD)` });
+    return z.NEVER;
+  }
+  return text;
+});
 
 export const cronExpression = z.string().superRefine((expr, ctx) => {
   try {
@@ -48,16 +46,15 @@ const threshold = z.number().superRefine((t, ctx) => {
 
 const usd = z.number().positive({ error: 'a limit is a positive amount of USD per month' });
 
-const slackChannel = z
-  .string()
-  .regex(/^(#[a-z0-9][a-z0-9._-]*|[CGD][A-Z0-9]{6,})$/, {
-    error: 'a Slack channel is "#name" (lowercase) or a channel id like C0123ABCD',
-  });
+const slackChannel = z.string().regex(/^(#[a-z0-9][a-z0-9._-]*|[CGD][A-Z0-9]{6,})$/, {
+  error: 'a Slack channel is "#name" (lowercase) or a channel id like C0123ABCD',
+});
 
 const emailTarget = z.union([z.literal('key_owner'), z.email({ error: 'not an email address (or "key_owner")' })]);
 
 const kindPattern = z.string().refine(kindPatternMatchesAny, {
-  error: (issue) => `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, keywarden.blind)`,
+  error: (issue) =>
+    `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, keywarden.blind)`,
 });
 
 const timezone = z.string().refine(
@@ -73,7 +70,11 @@ const timezone = z.string().refine(
 );
 
 const override = z
-  .strictObject({ workspace: z.string().min(1).optional(), key: z.string().min(1).optional(), max_age_days: positiveInt })
+  .strictObject({
+    workspace: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    max_age_days: positiveInt,
+  })
   .refine((o) => (o.workspace === undefined) !== (o.key === undefined), {
     error: 'an override names exactly one of workspace or key',
   });
@@ -94,7 +95,7 @@ const route = z.strictObject({
     .prefault({}),
   slack: z.array(slackChannel).default([]),
   email: z.array(emailTarget).default([]),
-  repeat_every: duration.default('4h'),
+  repeat_every: duration.default(4 * 3_600_000), // 4h, Alertmanager's default repeat interval
   continue: z.boolean().default(false),
 });
 

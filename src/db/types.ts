@@ -157,7 +157,11 @@ export interface NotificationsTable {
   channel: 'slack' | 'email';
   target: string;
   payload: JSONColumnType<Record<string, unknown>>;
-  status: ColumnType<'pending' | 'sending' | 'sent' | 'failed', 'pending' | undefined, 'pending' | 'sending' | 'sent' | 'failed'>;
+  status: ColumnType<
+    'pending' | 'sending' | 'sent' | 'failed',
+    'pending' | undefined,
+    'pending' | 'sending' | 'sent' | 'failed'
+  >;
   attempts: ColumnType<number, number | undefined, number>;
   next_attempt_at: DefaultedTimestamp;
   last_error: string | null;

@@ -54,7 +54,8 @@ function postgresBinDirs(): string[] {
 async function waitForPort(port: number, proc: ChildProcess, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode} before accepting connections`);
+    if (proc.exitCode !== null)
+      throw new Error(`${what} exited with code ${proc.exitCode} before accepting connections`);
     const open = await new Promise<boolean>((resolve) => {
       const s = new Socket();
       s.once('connect', () => {

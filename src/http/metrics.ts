@@ -33,7 +33,11 @@ export function createMetrics(db: Db | null): Metrics {
       help: 'Seconds since the end of the last usage bucket committed by poll-usage (its watermark).',
       registers: [registry],
       async collect() {
-        const row = await db.selectFrom('watermarks').select('position').where('name', '=', 'poll-usage').executeTakeFirst();
+        const row = await db
+          .selectFrom('watermarks')
+          .select('position')
+          .where('name', '=', 'poll-usage')
+          .executeTakeFirst();
         this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
       },
     });

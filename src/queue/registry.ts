@@ -14,7 +14,9 @@ export function registryProblems(definitions: readonly JobDefinition[]): string[
       problems.push(`job "${def.name}": names are lowercase words joined by dashes (like poll-usage)`);
     }
     if (seen.has(def.name)) {
-      problems.push(`job "${def.name}" is defined twice: rename one of them in jobs/ and list each once in jobs/index.ts`);
+      problems.push(
+        `job "${def.name}" is defined twice: rename one of them in jobs/ and list each once in jobs/index.ts`,
+      );
     }
     seen.add(def.name);
     if (!(QUEUE_NAMES as readonly string[]).includes(def.queue)) {

@@ -20,7 +20,13 @@ export function desiredSchedules(registry: Registry, policy: Policy): ScheduleSp
   for (const def of registry.values()) {
     const pattern = policy.schedules[def.name] ?? def.schedule;
     if (pattern) {
-      specs.push({ id: def.name, queue: def.queue, pattern, tz: policy.organization.timezone, attempts: def.attempts ?? 5 });
+      specs.push({
+        id: def.name,
+        queue: def.queue,
+        pattern,
+        tz: policy.organization.timezone,
+        attempts: def.attempts ?? 5,
+      });
     }
   }
   return specs.sort((a, b) => a.id.localeCompare(b.id));
@@ -129,7 +135,8 @@ export async function checkSchedules(
     // A scheduler fires by way of its next job (BullMQ names it repeat:<id>:<next>), created when the previous
     // one starts. If that job is gone (evicted, flushed, deleted by hand) the scheduler never fires again.
     // A next job that merely waits behind a backlog is fine: it still exists.
-    const job = existing.next === undefined ? null : await queues[spec.queue].getJob(`repeat:${spec.id}:${existing.next}`);
+    const job =
+      existing.next === undefined ? null : await queues[spec.queue].getJob(`repeat:${spec.id}:${existing.next}`);
     if (!job) broken.push(spec.id);
   }
   if (broken.length > 0) {

@@ -40,7 +40,11 @@ export function installShutdown(options: ShutdownOptions): { shutdown(signal: st
     timer.unref();
     for (const step of options.steps) {
       try {
-        await untilForced(step.run(false), () => force, () => step.run(true));
+        await untilForced(
+          step.run(false),
+          () => force,
+          () => step.run(true),
+        );
       } catch (err) {
         options.log.warn({ err, step: step.name }, 'shutdown step failed');
       }

@@ -64,7 +64,9 @@ describe('job runtime (real worker processes)', () => {
     const q = new Queue('analyze', { connection: conn, prefix });
     await q.add('long', {});
     for (let i = 0; i < 100; i++) {
-      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(t.db);
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(
+        t.db,
+      );
       if (Number(r.rows[0]!.n) > 0) break;
       await new Promise((res) => setTimeout(res, 100));
     }
@@ -92,7 +94,9 @@ describe('job runtime (real worker processes)', () => {
     const q = new Queue('analyze', { connection: conn, prefix });
     await q.add('long', {});
     for (let i = 0; i < 100; i++) {
-      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(t.db);
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(
+        t.db,
+      );
       if (Number(r.rows[0]!.n) > 0) break;
       await new Promise((res) => setTimeout(res, 100));
     }
@@ -102,7 +106,9 @@ describe('job runtime (real worker processes)', () => {
     conn.disconnect();
     expect(exit.code).toBe(0);
     expect(w.output()).not.toMatch(/shutdown deadline reached/);
-    const stopped = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-stopped'`.execute(t.db);
+    const stopped = await sql<{
+      n: string;
+    }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-stopped'`.execute(t.db);
     expect(Number(stopped.rows[0]!.n)).toBe(1);
   });
 });

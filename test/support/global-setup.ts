@@ -1,5 +1,5 @@
-import type { TestProject } from 'vitest/node';
 import pg from 'pg';
+import type { TestProject } from 'vitest/node';
 import { createDb, migrateToLatest } from '../../src/db/index.ts';
 import { provideServices, type Services } from '../../src/dev/services.ts';
 import { TEMPLATE_DB, withDatabase } from './db-url.ts';

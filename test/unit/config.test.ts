@@ -38,16 +38,48 @@ describe('policy file', () => {
   });
 
   it.each([
-    ['a misspelt key', 'rotation:\n  max_age_day: 30\n', /rotation\.max_age_day: unknown key \(did you mean max_age_days\?\)/],
+    [
+      'a misspelt key',
+      'rotation:\n  max_age_day: 30\n',
+      /rotation\.max_age_day: unknown key \(did you mean max_age_days\?\)/,
+    ],
     ['a negative age', 'rotation:\n  max_age_days: -5\n', /rotation\.max_age_days: .*(>0|positive|too small)/i],
     ['a threshold of 80', 'spend:\n  thresholds: [0.5, 80]\n', /spend\.thresholds\[1\]: 80: .* did you mean 0\.8\?/],
-    ['an unknown alert kind', 'routes:\n  - { match: { kind: "spending.*" }, slack: ["#x"] }\n', /routes\[0\]\.match\.kind: "spending\.\*" matches no alert kind/],
-    ['a malformed cron', 'digests:\n  finance: { cron: "0 25 * * *", email: [a@b.co] }\n', /digests\.finance\.cron: "0 25 \* \* \*" is not a valid cron/],
-    ['a schedule for an unknown job', 'schedules: { poll-usages: "* * * * *" }\n', /schedules\.poll-usages: no job of that name/],
-    ['a bad duration', 'routes:\n  - { match: { kind: "usage.*" }, repeat_every: soon }\n', /routes\[0\]\.repeat_every: "soon" is not a duration/],
-    ['a bad timezone', 'organization: { timezone: Mars/Olympus }\n', /organization\.timezone: "Mars\/Olympus" is not an IANA time zone/],
-    ['an override naming both', 'rotation:\n  overrides: [{ key: "a", workspace: "b", max_age_days: 3 }]\n', /rotation\.overrides\[0\]: an override names exactly one/],
-    ['a reminder after the deadline', 'rotation:\n  max_age_days: 10\n  remind_before_days: [14]\n', /rotation\.remind_before_days\[0\] = 14: a reminder must come before the deadline/],
+    [
+      'an unknown alert kind',
+      'routes:\n  - { match: { kind: "spending.*" }, slack: ["#x"] }\n',
+      /routes\[0\]\.match\.kind: "spending\.\*" matches no alert kind/,
+    ],
+    [
+      'a malformed cron',
+      'digests:\n  finance: { cron: "0 25 * * *", email: [a@b.co] }\n',
+      /digests\.finance\.cron: "0 25 \* \* \*" is not a valid cron/,
+    ],
+    [
+      'a schedule for an unknown job',
+      'schedules: { poll-usages: "* * * * *" }\n',
+      /schedules\.poll-usages: no job of that name/,
+    ],
+    [
+      'a bad duration',
+      'routes:\n  - { match: { kind: "usage.*" }, repeat_every: soon }\n',
+      /routes\[0\]\.repeat_every: "soon" is not a duration/,
+    ],
+    [
+      'a bad timezone',
+      'organization: { timezone: Mars/Olympus }\n',
+      /organization\.timezone: "Mars\/Olympus" is not an IANA time zone/,
+    ],
+    [
+      'an override naming both',
+      'rotation:\n  overrides: [{ key: "a", workspace: "b", max_age_days: 3 }]\n',
+      /rotation\.overrides\[0\]: an override names exactly one/,
+    ],
+    [
+      'a reminder after the deadline',
+      'rotation:\n  max_age_days: 10\n  remind_before_days: [14]\n',
+      /rotation\.remind_before_days\[0\] = 14: a reminder must come before the deadline/,
+    ],
     ['a bad slack channel', 'routes:\n  - { slack: ["ai alerts"] }\n', /routes\[0\]\.slack\[0\]: a Slack channel is/],
     ['bad YAML', 'rotation: [unclosed\n', /keywarden\.yaml(:\d+:\d+)?: YAML: /],
   ])('%s is refused, naming the field', (_name, yaml, expected) => {
@@ -75,12 +107,21 @@ describe('environment', () => {
   it.each([
     [{ SMTP_URL: 'http://mail:25' }, /SMTP_URL: must start with smtp:\/\/ or smtps:\/\//],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must start with postgres:\/\/ or postgresql:\/\//],
-    [{ ANTHROPIC_ADMIN_KEY: 'sk-ant-api03-notanadminkey-0000' }, /ANTHROPIC_ADMIN_KEY: sk-ant-api03-\*\*\*\*0000 is not an admin key/],
-    [{ ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-aaaa-0000', ANTHROPIC_ADMIN_KEY_FILE: '/x' }, /ANTHROPIC_ADMIN_KEY and ANTHROPIC_ADMIN_KEY_FILE are both set/],
+    [
+      { ANTHROPIC_ADMIN_KEY: 'sk-ant-api03-notanadminkey-0000' },
+      /ANTHROPIC_ADMIN_KEY: sk-ant-api03-\*\*\*\*0000 is not an admin key/,
+    ],
+    [
+      { ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-aaaa-0000', ANTHROPIC_ADMIN_KEY_FILE: '/x' },
+      /ANTHROPIC_ADMIN_KEY and ANTHROPIC_ADMIN_KEY_FILE are both set/,
+    ],
     [{ SLACK_BOT_TOKEN_FILE: '/nonexistent/token' }, /SLACK_BOT_TOKEN_FILE: cannot read \/nonexistent\/token/],
     [{ KEYWARDEN_HTTP_PORT: 'http' }, /KEYWARDEN_HTTP_PORT: "http" is not a port number/],
     [{ LOG_LEVEL: 'verbose' }, /LOG_LEVEL: "verbose" is not one of/],
-    [{ KEYWARDEN_CONFIG: '/nonexistent/keywarden.yaml' }, /KEYWARDEN_CONFIG: no file at \/nonexistent\/keywarden\.yaml/],
+    [
+      { KEYWARDEN_CONFIG: '/nonexistent/keywarden.yaml' },
+      /KEYWARDEN_CONFIG: no file at \/nonexistent\/keywarden\.yaml/,
+    ],
   ])('%o is refused', (env, expected) => {
     let error: unknown;
     try {

@@ -33,7 +33,10 @@ describe('logging never carries a secret', () => {
 
   it('masks secrets in nested fields, URLs and debug lines', () => {
     const { log, text } = capture();
-    log.debug({ request: { url: `http://x/?token=${SLACK}`, headers: { 'x-api-key': ADMIN_KEY } }, key: API_KEY }, 'debug');
+    log.debug(
+      { request: { url: `http://x/?token=${SLACK}`, headers: { 'x-api-key': ADMIN_KEY } }, key: API_KEY },
+      'debug',
+    );
     log.info({ config: { adminKey: new Secret(ADMIN_KEY), password: 'CANARY-plain' } }, 'config');
     const out = text();
     expect(out).not.toContain('CANARY');
@@ -53,7 +56,10 @@ describe('logging never carries a secret', () => {
     [API_KEY, 'sk-ant-api03-****0123'],
     ['redis://:CANARYsecret@cache:6379', 'redis://:****@cache:6379'],
     ['smtps://mailer:CANARY@smtp.example.com:465', 'smtps://mailer:****@smtp.example.com:465'],
-    ['nothing secret here: apikey_01ABC and hint sk-ant-api03-R2D...igAA', 'nothing secret here: apikey_01ABC and hint sk-ant-api03-R2D...igAA'],
+    [
+      'nothing secret here: apikey_01ABC and hint sk-ant-api03-R2D...igAA',
+      'nothing secret here: apikey_01ABC and hint sk-ant-api03-R2D...igAA',
+    ],
   ])('scrubSecrets(%s)', (input, expected) => {
     expect(scrubSecrets(input)).toBe(expected);
   });
