@@ -16,7 +16,7 @@ export interface JobDefinition<P extends z.ZodType = z.ZodType> {
   /** Attempts before a run is given up (the next tick starts afresh from the watermark). Default 5. */
   attempts?: number;
   /** Jobs to enqueue after a successful run (e.g. detect-anomalies after poll-usage). */
-  then?: string[];
+  followedBy?: string[];
   handler(ctx: JobContext, payload: z.infer<P>): Promise<unknown>;
 }
 

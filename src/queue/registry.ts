@@ -31,7 +31,7 @@ export function registryProblems(definitions: readonly JobDefinition[]): string[
     }
   }
   for (const def of definitions) {
-    for (const next of def.then ?? []) {
+    for (const next of def.followedBy ?? []) {
       if (!seen.has(next)) problems.push(`job "${def.name}" chains to "${next}", which is not in jobs/index.ts`);
     }
   }

@@ -78,7 +78,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
               signal: controller.signal,
             });
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
-            for (const next of registry.get(job.name)?.then ?? []) {
+            for (const next of registry.get(job.name)?.followedBy ?? []) {
               // one chained run per parent run, even if this job is retried after a crash past this point
               await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
             }
@@ -109,7 +109,14 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
     workers,
     abort: () => controller.abort(new Error('shutting down')),
     close: async (force = false) => {
-      await Promise.all(workers.map((w) => w.close(force)));
+      if (force) {
+        // BullMQ's close(true) after a graceful close() returns the graceful promise (still waiting for the job),
+        // so a forced stop does not wait at all: the process exits, the job's lock expires, and another worker
+        // runs it again from its watermark.
+        for (const w of workers) w.close(true).catch(() => {});
+        return;
+      }
+      await Promise.all(workers.map((w) => w.close()));
     },
   };
 }

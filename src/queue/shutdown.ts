@@ -38,6 +38,13 @@ export function installShutdown(options: ShutdownOptions): { shutdown(signal: st
       force = true;
     }, options.deadlineMs);
     timer.unref();
+    // Last resort: a step that ignores even the forced run (a hung socket) must not keep the process alive.
+    const hardStop = setTimeout(() => {
+      options.log.error('shutdown steps did not finish after the deadline: exiting now');
+      options.log.flush();
+      exit(0);
+    }, options.deadlineMs + 10_000);
+    hardStop.unref();
     for (const step of options.steps) {
       try {
         await untilForced(
@@ -50,6 +57,7 @@ export function installShutdown(options: ShutdownOptions): { shutdown(signal: st
       }
     }
     clearTimeout(timer);
+    clearTimeout(hardStop);
     exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
@@ -65,11 +73,11 @@ async function untilForced(graceful: Promise<void>, forced: () => boolean, force
   };
   graceful.then(settle, settle);
   while (!done) {
-    if (forced()) {
+    await Promise.race([graceful.catch(() => {}), new Promise((r) => setTimeout(r, 100))]);
+    if (!done && forced()) {
       await forcedRun();
       return;
     }
-    await Promise.race([graceful, new Promise((r) => setTimeout(r, 100))]);
   }
   await graceful;
 }

@@ -53,6 +53,34 @@ describe('job runtime (real worker processes)', () => {
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBe(1000);
   });
 
+  it('the watchdog re-creates a scheduler that vanished, and ticks resume', async () => {
+    await sql`DELETE FROM test_ticks`.execute(t.db);
+    const prefix = uniquePrefix();
+    const w = worker({ KW_PREFIX: prefix, KW_TICK_CRON: '* * * * * *' });
+    await w.waitForOutput(/worker started/);
+    const { Queue } = await import('bullmq');
+    const { Redis } = await import('ioredis');
+    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const q = new Queue('maintenance', { connection: conn, prefix });
+    await new Promise((r) => setTimeout(r, 1_500));
+    // what a FLUSHALL or a restore from an old snapshot does to one scheduler: it and its next job are gone
+    const scheduler = await q.getJobScheduler('tick');
+    expect(scheduler).toBeTruthy();
+    await q.removeJobScheduler('tick');
+    await q.obliterate({ force: true });
+    const removedAt = Date.now();
+    await w.waitForOutput(/job schedulers missing or stalled: repairing/, 10_000);
+    await new Promise((r) => setTimeout(r, 2_500));
+    const after = await sql<{ n: string }>`
+      SELECT count(*) AS n FROM test_ticks WHERE at > to_timestamp(${removedAt / 1000})`.execute(t.db);
+    expect(Number(after.rows[0]!.n)).toBeGreaterThanOrEqual(1);
+    expect(await q.getJobScheduler('tick')).toBeTruthy();
+    w.proc.kill('SIGTERM');
+    await w.exited;
+    await q.close();
+    conn.disconnect();
+  });
+
   it('SIGTERM during a long job exits cleanly within the deadline', async () => {
     await sql`DELETE FROM test_ticks`.execute(t.db);
     const prefix = uniquePrefix();

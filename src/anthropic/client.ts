@@ -1,0 +1,290 @@
+import type { z } from 'zod';
+import type { Secret } from '../config/secret.ts';
+import type { Logger } from '../log.ts';
+import { Paged, walkListPages, walkTokenPages } from './pages.ts';
+import { AdminTransport, defaultSleep, type Query } from './transport.ts';
+import {
+  type ApiKey,
+  apiKeySchema,
+  type BucketWidth,
+  type CostBucket,
+  type CostGroupBy,
+  costPageSchema,
+  type ListPage,
+  listPageSchema,
+  type Organization,
+  organizationSchema,
+  type RateLimit,
+  rateLimitPageSchema,
+  type SettableApiKeyStatus,
+  type TokenPage,
+  type UsageBucket,
+  type UsageGroupBy,
+  type User,
+  usagePageSchema,
+  userSchema,
+  type Workspace,
+  type WorkspaceMember,
+  workspaceMemberSchema,
+  workspaceSchema,
+} from './types.ts';
+
+export interface AdminClientOptions {
+  /** `https://api.anthropic.com`, or the emulator's URL. */
+  baseUrl: string;
+  adminKey: Secret;
+  /** Per attempt, the whole exchange including the body. Default 30 s. */
+  timeoutMs?: number;
+  /** Attempts per request, the first included. Default 6. */
+  maxAttempts?: number;
+  /** No retry starts once this much time has gone by since the first attempt. Default 120 s. */
+  maxElapsedMs?: number;
+  log?: Logger;
+  fetch?: typeof fetch;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Source of the backoff jitter, uniform in [0, 1). Default Math.random. */
+  random?: () => number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** Page size of id-cursor lists (1–1000). Default 1000, the maximum: fewer requests against the API's own limit. */
+interface PageSize {
+  limit?: number;
+}
+
+export interface UsageReportParams {
+  startingAt: Date;
+  /** Exclusive. Default: now. */
+  endingAt?: Date;
+  /** Default `1d`, as the API's. */
+  bucketWidth?: BucketWidth;
+  /** Buckets per page; default the maximum for the width (1m 1440, 1h 168, 1d 31). */
+  limit?: number;
+  /** Resume from a `nextPage` token of an earlier walk. */
+  page?: string;
+  groupBy?: readonly UsageGroupBy[];
+  apiKeyIds?: readonly string[];
+  workspaceIds?: readonly string[];
+  models?: readonly string[];
+  serviceTiers?: readonly string[];
+  contextWindows?: readonly string[];
+  inferenceGeos?: readonly string[];
+  accountIds?: readonly string[];
+  serviceAccountIds?: readonly string[];
+  speeds?: readonly string[];
+}
+
+export interface CostReportParams {
+  startingAt: Date;
+  endingAt?: Date;
+  /** Days per page; default 31, the maximum. */
+  limit?: number;
+  page?: string;
+  groupBy?: readonly CostGroupBy[];
+}
+
+const MAX_BUCKETS: Record<BucketWidth, number> = { '1m': 1440, '1h': 168, '1d': 31 };
+const MAX_LIST_LIMIT = 1000;
+
+/** RFC 3339 without milliseconds, as the API's own examples. */
+function rfc3339(at: Date): string {
+  return at.toISOString().replace(/\.000Z$/, 'Z');
+}
+
+function segment(id: string): string {
+  return encodeURIComponent(id);
+}
+
+/**
+ * The Anthropic Admin API, typed. Knows HTTP, pagination and retries, nothing about rotation or spend. List and
+ * report methods return a Paged result that walks every page when iterated; `pages()` exposes the pages.
+ * Every request is safe to retry: reads, and the key update, which sets fields to given values.
+ */
+export class AdminClient {
+  readonly #transport: AdminTransport;
+
+  constructor(opts: AdminClientOptions) {
+    this.#transport = new AdminTransport({
+      baseUrl: opts.baseUrl,
+      adminKey: opts.adminKey,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      maxAttempts: Math.max(1, opts.maxAttempts ?? 6),
+      maxElapsedMs: opts.maxElapsedMs ?? 120_000,
+      log: opts.log ?? null,
+      fetch: opts.fetch ?? fetch,
+      sleep: opts.sleep ?? defaultSleep,
+      random: opts.random ?? Math.random,
+    });
+  }
+
+  getOrganization(opts?: CallOptions): Promise<Organization> {
+    return this.#transport.request({
+      method: 'GET',
+      path: '/v1/organizations/me',
+      schema: organizationSchema,
+      signal: opts?.signal,
+    });
+  }
+
+  listUsers(filter?: { email?: string } & PageSize, opts?: CallOptions): Paged<User, ListPage<User>> {
+    return this.#list('/v1/organizations/users', userSchema, { email: filter?.email }, filter?.limit, opts);
+  }
+
+  getUser(userId: string, opts?: CallOptions): Promise<User> {
+    return this.#get(`/v1/organizations/users/${segment(userId)}`, userSchema, opts);
+  }
+
+  /** The workspaces, archived ones too when asked. The Default Workspace is never listed (it is `null` elsewhere). */
+  listWorkspaces(
+    filter?: { includeArchived?: boolean } & PageSize,
+    opts?: CallOptions,
+  ): Paged<Workspace, ListPage<Workspace>> {
+    const query = { include_archived: filter?.includeArchived ? 'true' : undefined };
+    return this.#list('/v1/organizations/workspaces', workspaceSchema, query, filter?.limit, opts);
+  }
+
+  getWorkspace(workspaceId: string, opts?: CallOptions): Promise<Workspace> {
+    return this.#get(`/v1/organizations/workspaces/${segment(workspaceId)}`, workspaceSchema, opts);
+  }
+
+  listWorkspaceMembers(
+    workspaceId: string,
+    filter?: PageSize,
+    opts?: CallOptions,
+  ): Paged<WorkspaceMember, ListPage<WorkspaceMember>> {
+    const path = `/v1/organizations/workspaces/${segment(workspaceId)}/members`;
+    return this.#list(path, workspaceMemberSchema, {}, filter?.limit, opts);
+  }
+
+  listApiKeys(
+    filter?: { workspaceId?: string; status?: string; createdByUserId?: string } & PageSize,
+    opts?: CallOptions,
+  ): Paged<ApiKey, ListPage<ApiKey>> {
+    const query = {
+      workspace_id: filter?.workspaceId,
+      status: filter?.status,
+      created_by_user_id: filter?.createdByUserId,
+    };
+    return this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts);
+  }
+
+  getApiKey(apiKeyId: string, opts?: CallOptions): Promise<ApiKey> {
+    return this.#get(`/v1/organizations/api_keys/${segment(apiKeyId)}`, apiKeySchema, opts);
+  }
+
+  /** Renames a key or changes its status (the API cannot create keys, nor set `expired`). Returns the key after. */
+  updateApiKey(
+    apiKeyId: string,
+    changes: { name?: string; status?: SettableApiKeyStatus },
+    opts?: CallOptions,
+  ): Promise<ApiKey> {
+    const body: Record<string, string> = {};
+    if (changes.name !== undefined) body.name = changes.name;
+    if (changes.status !== undefined) body.status = changes.status;
+    return this.#transport.request({
+      method: 'POST',
+      path: `/v1/organizations/api_keys/${segment(apiKeyId)}`,
+      body,
+      schema: apiKeySchema,
+      signal: opts?.signal,
+    });
+  }
+
+  /** The messages usage report, bucket by bucket (empty buckets included, with `results: []`). */
+  usageReport(params: UsageReportParams, opts?: CallOptions): Paged<UsageBucket, TokenPage<UsageBucket>> {
+    const width = params.bucketWidth ?? '1d';
+    const query: Query = {
+      starting_at: rfc3339(params.startingAt),
+      ending_at: params.endingAt ? rfc3339(params.endingAt) : undefined,
+      bucket_width: width,
+      limit: params.limit ?? MAX_BUCKETS[width],
+      group_by: params.groupBy,
+      api_key_ids: params.apiKeyIds,
+      workspace_ids: params.workspaceIds,
+      models: params.models,
+      service_tiers: params.serviceTiers,
+      context_window: params.contextWindows,
+      inference_geos: params.inferenceGeos,
+      account_ids: params.accountIds,
+      service_account_ids: params.serviceAccountIds,
+      speeds: params.speeds,
+    };
+    return this.#report('/v1/organizations/usage_report/messages', usagePageSchema, query, params.page, opts);
+  }
+
+  /** The cost report, by UTC day (its only width). It has no per-key breakdown. */
+  costReport(params: CostReportParams, opts?: CallOptions): Paged<CostBucket, TokenPage<CostBucket>> {
+    const query: Query = {
+      starting_at: rfc3339(params.startingAt),
+      ending_at: params.endingAt ? rfc3339(params.endingAt) : undefined,
+      bucket_width: '1d',
+      limit: params.limit ?? MAX_BUCKETS['1d'],
+      group_by: params.groupBy,
+    };
+    return this.#report('/v1/organizations/cost_report', costPageSchema, query, params.page, opts);
+  }
+
+  /** The organization's rate limits (read-only: they are set in the Console). */
+  listRateLimits(
+    params?: { groupType?: string; model?: string; limit?: number },
+    opts?: CallOptions,
+  ): Paged<RateLimit, TokenPage<RateLimit>> {
+    const query: Query = { group_type: params?.groupType, model: params?.model, limit: params?.limit };
+    return this.#report('/v1/organizations/rate_limits', rateLimitPageSchema, query, undefined, opts);
+  }
+
+  /** A workspace's rate limits; with `includeInherited`, the organization's where the workspace sets none. */
+  listWorkspaceRateLimits(
+    workspaceId: string,
+    params?: { includeInherited?: boolean; limit?: number },
+    opts?: CallOptions,
+  ): Paged<RateLimit, TokenPage<RateLimit>> {
+    const path = `/v1/organizations/workspaces/${segment(workspaceId)}/rate_limits`;
+    const query: Query = { include_inherited: params?.includeInherited ? 'true' : undefined, limit: params?.limit };
+    return this.#report(path, rateLimitPageSchema, query, undefined, opts);
+  }
+
+  #get<T>(path: string, schema: z.ZodType<T>, opts: CallOptions | undefined): Promise<T> {
+    return this.#transport.request({ method: 'GET', path, schema, signal: opts?.signal });
+  }
+
+  #list<T>(
+    path: string,
+    item: z.ZodType<T>,
+    query: Query,
+    limit: number | undefined,
+    opts: CallOptions | undefined,
+  ): Paged<T, ListPage<T>> {
+    const schema = listPageSchema(item);
+    const endpoint = `GET ${path}`;
+    return new Paged(() =>
+      walkListPages(endpoint, (afterId) =>
+        this.#transport.request({
+          method: 'GET',
+          path,
+          query: { ...query, limit: limit ?? MAX_LIST_LIMIT, after_id: afterId },
+          schema,
+          signal: opts?.signal,
+        }),
+      ),
+    );
+  }
+
+  #report<T>(
+    path: string,
+    schema: z.ZodType<TokenPage<T>>,
+    query: Query,
+    firstPage: string | undefined,
+    opts: CallOptions | undefined,
+  ): Paged<T, TokenPage<T>> {
+    const endpoint = `GET ${path}`;
+    return new Paged(() =>
+      walkTokenPages(endpoint, firstPage, (page) =>
+        this.#transport.request({ method: 'GET', path, query: { ...query, page }, schema, signal: opts?.signal }),
+      ),
+    );
+  }
+}

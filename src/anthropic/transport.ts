@@ -1,0 +1,241 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { z } from 'zod';
+import type { Secret } from '../config/secret.ts';
+import type { Logger } from '../log.ts';
+import {
+  AdminApiConnectionError,
+  AdminApiError,
+  AdminApiResponseError,
+  AdminApiTimeoutError,
+  AdminKeyRejectedError,
+} from './errors.ts';
+
+/**
+ * HTTP to the Admin API: headers, one timeout per attempt, retries with backoff, and turning responses into
+ * validated values or AdminApiErrors. Knows nothing about which endpoint means what.
+ */
+
+export const ANTHROPIC_VERSION = '2023-06-01';
+
+export interface TransportOptions {
+  baseUrl: string;
+  adminKey: Secret;
+  timeoutMs: number;
+  maxAttempts: number;
+  maxElapsedMs: number;
+  log: Logger | null;
+  fetch: typeof fetch;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** For the jitter; injectable so a test can pin it. */
+  random: () => number;
+}
+
+/** Query values; arrays are sent as repeated `name[]=v`, as the API documents. */
+export type Query = Record<string, string | number | boolean | readonly string[] | undefined>;
+
+export interface ApiRequest<S extends z.ZodType> {
+  method: 'GET' | 'POST';
+  path: string;
+  query?: Query;
+  body?: unknown;
+  schema: S;
+  signal?: AbortSignal | undefined;
+}
+
+/** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 30_000;
+
+/** A sleep that ends early, with the caller's own abort reason, when the signal fires. */
+export async function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, signal ? { signal } : undefined);
+  } catch (err) {
+    throw signal?.aborted ? signal.reason : err;
+  }
+}
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+export class AdminTransport {
+  readonly #opts: TransportOptions;
+
+  constructor(opts: TransportOptions) {
+    this.#opts = opts;
+  }
+
+  /** Sends the request, retrying what is worth retrying, and returns the validated body. */
+  async request<S extends z.ZodType>(req: ApiRequest<S>): Promise<z.output<S>> {
+    const endpoint = `${req.method} ${req.path}`;
+    const url = this.#url(req.path, req.query);
+    const started = performance.now();
+    const { maxAttempts, maxElapsedMs } = this.#opts;
+    for (let attempt = 1; ; attempt++) {
+      req.signal?.throwIfAborted();
+      const elapsed = performance.now() - started;
+      const timeoutMs = Math.max(1, Math.min(this.#opts.timeoutMs, maxElapsedMs - elapsed));
+      let failure: AdminApiError;
+      try {
+        const raw = await this.#send(req, url, endpoint, timeoutMs);
+        if (raw.status < 400) return this.#parse(raw, endpoint, req.schema);
+        failure = this.#errorFrom(raw, endpoint);
+      } catch (err) {
+        if (!(err instanceof AdminApiError)) throw err;
+        failure = err;
+      }
+      failure.attempts = attempt;
+      if (!failure.retryable || attempt >= maxAttempts) throw failure;
+      const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+      // retry-after is a floor, never shortened by the jitter: sending earlier only earns another 429.
+      const waitMs = Math.max(Math.round(this.#opts.random() * exponential), failure.retryAfterMs ?? 0);
+      if (performance.now() - started + waitMs > maxElapsedMs) throw failure;
+      this.#opts.log?.warn(
+        {
+          endpoint,
+          status: failure.status,
+          errorType: failure.errorType,
+          requestId: failure.requestId,
+          attempt,
+          waitMs,
+        },
+        'Admin API request failed; retrying',
+      );
+      await this.#opts.sleep(waitMs, req.signal);
+    }
+  }
+
+  #url(path: string, query: Query | undefined): string {
+    const url = new URL(path, this.#opts.baseUrl.endsWith('/') ? this.#opts.baseUrl : `${this.#opts.baseUrl}/`);
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const v of value) url.searchParams.append(`${name}[]`, v);
+      else url.searchParams.set(name, String(value));
+    }
+    return url.toString();
+  }
+
+  /** One attempt. The timeout covers the whole exchange, body included: a body can stall as well as headers. */
+  async #send(req: ApiRequest<z.ZodType>, url: string, endpoint: string, timeoutMs: number): Promise<RawResponse> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
+    const headers: Record<string, string> = {
+      'x-api-key': this.#opts.adminKey.reveal(),
+      'anthropic-version': ANTHROPIC_VERSION,
+      accept: 'application/json',
+    };
+    if (req.body !== undefined) headers['content-type'] = 'application/json';
+    const started = performance.now();
+    try {
+      const res = await this.#opts.fetch(url, {
+        method: req.method,
+        headers,
+        body: req.body === undefined ? null : JSON.stringify(req.body),
+        signal,
+      });
+      const text = await res.text();
+      this.#opts.log?.debug(
+        {
+          endpoint,
+          status: res.status,
+          requestId: res.headers.get('request-id'),
+          ms: Math.round(performance.now() - started),
+        },
+        'Admin API request',
+      );
+      return { status: res.status, headers: res.headers, text };
+    } catch (err) {
+      // The caller's abort is not a failure of the API: it propagates as the caller's own reason.
+      if (req.signal?.aborted) throw req.signal.reason;
+      if (timeout.aborted) throw new AdminApiTimeoutError({ endpoint, timeoutMs });
+      throw new AdminApiConnectionError({ endpoint }, err);
+    }
+  }
+
+  #errorFrom(raw: RawResponse, endpoint: string): AdminApiError {
+    const requestId = raw.headers.get('request-id');
+    const retryAfterMs = parseRetryAfter(raw.headers);
+    let errorType = `http_${raw.status}`;
+    let message = `HTTP ${raw.status}`;
+    try {
+      const body = JSON.parse(raw.text) as { error?: { type?: unknown; message?: unknown }; request_id?: unknown };
+      if (typeof body.error?.type === 'string') errorType = body.error.type;
+      if (typeof body.error?.message === 'string') message = body.error.message;
+    } catch {
+      // An error page from a proxy: the status says enough.
+    }
+    const key = this.#opts.adminKey;
+    message = message.replaceAll(key.reveal(), key.hint).slice(0, 500);
+    const fields = { status: raw.status, errorType, requestId, endpoint, retryAfterMs };
+    if (raw.status === 401 || raw.status === 403) {
+      return new AdminKeyRejectedError({ ...fields, keyHint: key.hint, serverMessage: message });
+    }
+    const request = requestId ? ` (request ${requestId})` : '';
+    return new AdminApiError(`Admin API ${endpoint}: ${raw.status} ${errorType}: ${message}${request}`, fields);
+  }
+
+  #parse<S extends z.ZodType>(raw: RawResponse, endpoint: string, schema: S): z.output<S> {
+    const requestId = raw.headers.get('request-id');
+    const fail = (field: string | null, problem: string) =>
+      new AdminApiResponseError({
+        status: raw.status,
+        errorType: 'invalid_response',
+        requestId,
+        endpoint,
+        field,
+        problem,
+      });
+    const contentType = raw.headers.get('content-type') ?? '';
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.text);
+    } catch (err) {
+      if (/html/i.test(contentType) || /^\s*</.test(raw.text)) {
+        throw fail(null, `got HTML instead of JSON (a proxy or an outage page?): ${snippet(raw.text)}`);
+      }
+      throw fail(null, `the body is not valid JSON (truncated?): ${(err as Error).message}; body ${snippet(raw.text)}`);
+    }
+    const result = schema.safeParse(body, { reportInput: true });
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      throw fail(formatPath(issue.path) || null, describeIssue(issue));
+    }
+    return result.data;
+  }
+}
+
+/** `retry-after` in seconds or as an HTTP date, or Anthropic's `retry-after-ms`; null when absent or unreadable. */
+export function parseRetryAfter(headers: Headers): number | null {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.ceil(Number(ms));
+  const value = headers.get('retry-after');
+  if (value === null) return null;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.ceil(Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
+}
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 80 ? `"${flat.slice(0, 80)}…" (${text.length} bytes)` : `"${flat}"`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+    '',
+  );
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const input = issue.input;
+    const got =
+      input === undefined ? 'missing' : input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input;
+    return `expected ${issue.expected}, got ${got}`;
+  }
+  return issue.message;
+}

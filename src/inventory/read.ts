@@ -1,0 +1,19 @@
+import type { AdminClient } from '../anthropic/client.ts';
+import type { InventorySnapshot } from './plan.ts';
+
+async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+/** Reads the whole organization, every page. The four lists are independent, so they are read in parallel. */
+export async function readInventory(admin: AdminClient, signal?: AbortSignal): Promise<InventorySnapshot> {
+  const [organization, workspaces, users, keys] = await Promise.all([
+    admin.getOrganization({ signal }),
+    all(admin.listWorkspaces({ includeArchived: true }, { signal })),
+    all(admin.listUsers({}, { signal })),
+    all(admin.listApiKeys({}, { signal })),
+  ]);
+  return { organization, workspaces, users, keys };
+}

@@ -1,0 +1,74 @@
+import { matchesGlob } from '../alerts/kinds.ts';
+import type { RotationPolicy } from '../config/policy.ts';
+import { addDays, DAY_MS } from './days.ts';
+import type { KeyState, MaxAgeSource, PolicySource, Resolution } from './types.ts';
+
+/**
+ * A key's deadline: its creation time plus the maximum age of the first rule that matches, in this order
+ * whatever the order in the file:
+ *   1. an exemption that has not ended (no deadline),
+ *   2. a key override (glob on the key's name or id; the first such override in the file),
+ *   3. a workspace override (the workspace's name or id),
+ *   4. the organization default.
+ * The key's own `expires_at` wins when it is earlier, even over an exemption: an exemption lifts the policy's
+ * maximum age, but Anthropic stops the key at its expiry regardless, so its owner still needs the reminders.
+ */
+export function resolveDeadline(key: KeyState, policy: RotationPolicy, now: Date): Resolution {
+  const rule = maxAgeRule(key, policy, now);
+  if (rule.kind === 'exemption') {
+    return key.expiresAt === null ? { deadline: null, source: rule } : expiry(key.expiresAt, rule);
+  }
+  const byAge = addDays(key.createdAt, rule.maxAgeDays);
+  if (key.expiresAt !== null && key.expiresAt.getTime() < byAge.getTime()) return expiry(key.expiresAt, rule);
+  return { deadline: byAge, source: rule };
+}
+
+function expiry(expiresAt: Date, instead: MaxAgeSource): Resolution {
+  return { deadline: expiresAt, source: { kind: 'expires_at', expiresAt, instead } };
+}
+
+function maxAgeRule(key: KeyState, policy: RotationPolicy, now: Date): MaxAgeSource {
+  const exemption = policy.exemptions.find((e) => namesKey(e.key, key) && now.getTime() < exemptionEnd(e.until));
+  if (exemption) return { kind: 'exemption', key: exemption.key, until: exemption.until, reason: exemption.reason };
+
+  for (const o of policy.overrides) {
+    if (o.key !== undefined && namesKey(o.key, key)) {
+      return { kind: 'key_override', pattern: o.key, maxAgeDays: o.max_age_days };
+    }
+  }
+  for (const o of policy.overrides) {
+    if (o.workspace !== undefined && (o.workspace === key.workspaceId || o.workspace === key.workspaceName)) {
+      return { kind: 'workspace_override', workspace: o.workspace, maxAgeDays: o.max_age_days };
+    }
+  }
+  return { kind: 'default', maxAgeDays: policy.max_age_days };
+}
+
+/**
+ * Keys are named by name or id. Both go through the glob so that `ci-*` and an exact `apikey_01...` read the
+ * same way in overrides and exemptions; ids never contain `*` or `?`, so an id only matches itself.
+ */
+function namesKey(pattern: string, key: KeyState): boolean {
+  return matchesGlob(pattern, key.name) || matchesGlob(pattern, key.id);
+}
+
+/** `until` is the last exempt day (UTC): "until 2027-01-31" still covers that whole day. */
+function exemptionEnd(until: string): number {
+  return Date.parse(`${until}T00:00:00Z`) + DAY_MS;
+}
+
+/** The policy source as the `keywarden keys` table and rotation_state.policy_source show it. */
+export function describePolicySource(source: PolicySource): string {
+  switch (source.kind) {
+    case 'exemption':
+      return `exemption until ${source.until}`;
+    case 'key_override':
+      return `override key ${source.pattern}`;
+    case 'workspace_override':
+      return `workspace ${source.workspace}`;
+    case 'default':
+      return 'default';
+    case 'expires_at':
+      return 'expires_at';
+  }
+}
