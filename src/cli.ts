@@ -6,11 +6,14 @@ import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
+import { loadRotationInputs } from './keys/load.ts';
+import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
 import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
 import { runWorker } from './queue/worker-main.ts';
+import { planRotation } from './rotation/plan.ts';
 
 /** A bad command line: exit 2 with the message, like a bad config. */
 class UsageError extends Error {}
@@ -44,6 +47,28 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
     summary: 'validate the environment and the policy file, print the effective config with secrets masked',
     usage: 'keywarden check-config [--json]\n\n  Exit code 2 and one line per problem when anything is wrong.',
     run: checkConfigCommand,
+  },
+  keys: {
+    summary: 'list API keys with their rotation deadline, stage, owner, last usage and successor',
+    usage: 'keywarden keys [--json]\n\n  Reads what keywarden stored (run sync-inventory first); changes nothing.',
+    run: keysCommand,
+  },
+  demo: {
+    summary: 'start everything on this machine (Postgres, Redis, emulator, Slack and mail sinks, worker) and watch',
+    usage: `keywarden demo [--out <dir>] [--exit-after <duration>]
+
+  --out         where emails (.eml, .html), the worker log and the demo's policy file go (default demo-out)
+  --exit-after  stop by itself after this long (default: run until Ctrl-C)
+  Uses DATABASE_URL / REDIS_URL when set; else a container runtime; else local postgres and redis-server binaries.`,
+    run: async (args) => {
+      const { values } = parse(args, { out: { type: 'string' }, 'exit-after': { type: 'string' } });
+      const { runDemo } = await import('./demo/run.ts');
+      return runDemo({
+        outDir: values.out ?? 'demo-out',
+        exitAfterMs: values['exit-after'] === undefined ? null : durationArg('exit-after', values['exit-after'], 0),
+        say: (line) => console.log(line),
+      });
+    },
   },
   emulator: {
     summary: 'serve the Admin API emulator over a scenario',
@@ -169,6 +194,24 @@ async function runCommand(args: string[]): Promise<number> {
     return 0;
   } finally {
     await app.close();
+  }
+}
+
+async function keysCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' } });
+  const config = loadCliConfig();
+  requireEnv(config, ['database'], 'keys');
+  const db = createDb(config.env.databaseUrl!, { max: 2 });
+  try {
+    const now = new Date();
+    const inputs = await loadRotationInputs(db, config.policy.rotation.drain_window_hours, now);
+    const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now);
+    if (values.json) console.log(JSON.stringify(rows, null, 2));
+    else
+      console.log(rows.length ? formatKeyTable(rows) : 'no keys stored yet: run `keywarden run sync-inventory --once`');
+    return 0;
+  } finally {
+    await db.destroy();
   }
 }
 

@@ -109,7 +109,9 @@ export class AdminTransport {
   }
 
   #url(path: string, query: Query | undefined): string {
-    const url = new URL(path, this.#opts.baseUrl.endsWith('/') ? this.#opts.baseUrl : `${this.#opts.baseUrl}/`);
+    // Relative to the base, so a base URL with a path (a proxy's /anthropic/) keeps it.
+    const base = this.#opts.baseUrl.endsWith('/') ? this.#opts.baseUrl : `${this.#opts.baseUrl}/`;
+    const url = new URL(path.replace(/^\//, ''), base);
     for (const [name, value] of Object.entries(query ?? {})) {
       if (value === undefined) continue;
       if (Array.isArray(value)) for (const v of value) url.searchParams.append(`${name}[]`, v);

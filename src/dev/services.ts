@@ -71,9 +71,12 @@ async function waitForPort(port: number, proc: ChildProcess, what: string, timeo
   throw new Error(`${what} did not accept connections on port ${port} within ${timeoutMs / 1000}s`);
 }
 
-/** Runs as the postgres user when we are root: Postgres refuses to run as root. */
-function asPostgresUser(cmd: string, args: string[]): [string, string[]] {
-  return isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+/**
+ * Postgres refuses to run as root: as root, its processes run as the postgres user. Spawned with uid/gid rather
+ * than through runuser, so our signals reach the postmaster itself and a stop really stops it.
+ */
+function postgresUser(): { uid?: number; gid?: number } {
+  return isRoot ? { uid: uidOf('postgres'), gid: gidOf('postgres') } : {};
 }
 
 function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
@@ -99,23 +102,15 @@ export async function startLocalPostgres(): Promise<LocalServer> {
   }
   const base = mkdtempSync(join(tmpdir(), 'keywarden-pg-'));
   const data = join(base, 'data');
-  if (isRoot) chownSync(base, uidOf('postgres'), gidOf('postgres'));
-  const [initCmd, initArgs] = asPostgresUser(initdb, [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=trust',
-    '-E',
-    'UTF8',
-    '--no-sync',
-    '--no-instructions',
-  ]);
-  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  if (isRoot) chownSync(base, postgresUser().uid!, postgresUser().gid!);
+  execFileSync(initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions'], {
+    stdio: 'pipe',
+    ...postgresUser(),
+  });
   const port = await freePort();
   let proc: ChildProcess;
   const start = async () => {
-    const [cmd, args] = asPostgresUser(postgres, [
+    const args = [
       '-D',
       data,
       '-p',
@@ -133,8 +128,8 @@ export async function startLocalPostgres(): Promise<LocalServer> {
       'full_page_writes=off',
       '-c',
       'max_connections=200',
-    ]);
-    proc = spawn(cmd, args, { stdio: 'ignore', detached: false });
+    ];
+    proc = spawn(postgres, args, { stdio: 'ignore', ...postgresUser() });
     await waitForPort(port, proc, 'postgres');
   };
   await start();

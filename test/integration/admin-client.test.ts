@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminClient, type AdminClientOptions } from '../../src/anthropic/client.ts';
 import {
+  AdminApiConnectionError,
   AdminApiError,
   AdminApiResponseError,
   AdminApiTimeoutError,
@@ -153,6 +154,16 @@ describe('contract: every endpoint through the client against the emulator', () 
     expect(users.find((u) => u.email === 'u5@contract.example')?.role).toBe('managed');
     const [ana] = await c.listUsers({ email: 'u2@contract.example' }).toArray();
     expect(await c.getUser(ana!.id)).toEqual(ana);
+
+    // before_id, which the client does not use, pages backwards: the `limit` items just before the cursor.
+    const headers = { 'x-api-key': ADMIN_KEY, 'anthropic-version': '2023-06-01' };
+    const before = await fetch(`${em.url}/v1/organizations/users?limit=2&before_id=${users.at(-1)!.id}`, { headers });
+    expect(await before.json()).toMatchObject({
+      data: [{ id: users.at(-3)!.id }, { id: users.at(-2)!.id }],
+      has_more: true,
+      first_id: users.at(-3)!.id,
+      last_id: users.at(-2)!.id,
+    });
 
     const workspacePages = await pages(c.listWorkspaces({ limit: 1 }));
     expect(workspacePages.length).toBe(3);
@@ -456,6 +467,18 @@ describe('retries', () => {
     const twice = client(em, { timeoutMs: 200, maxAttempts: 2 });
     expect((await twice.getOrganization()).id).toBe(em.state.id);
     expect(twice.waits).toHaveLength(1);
+  });
+
+  it('retries a refused connection, then says it cannot reach the API', async () => {
+    const em = await emulator();
+    const url = em.url;
+    await em.close();
+    const c = client({ url }, { maxAttempts: 3 });
+    const err = await c.getOrganization().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AdminApiConnectionError);
+    expect(err).toMatchObject({ status: 0, errorType: 'connection_error', attempts: 3, retryable: true });
+    expect((err as Error).message).toMatch(/cannot reach the Admin API for GET \/v1\/organizations\/me: ECONNREFUSED/);
+    expect(c.waits).toHaveLength(2);
   });
 
   it('stops at once when the caller aborts, during a request or a backoff', async () => {

@@ -202,6 +202,18 @@ describe('events', () => {
     }
   });
 
+  it('a runaway on a successor multiplies the traffic it inherited', () => {
+    const migration = { type: 'migration', from: 'steady', to: 'successor', at_minutes: -200, ramp_minutes: 100 };
+    const calm = org({ events: [migration] });
+    const wild = org({
+      events: [migration, { type: 'runaway', key: 'successor', at_minutes: 0, factor: 10, duration_minutes: 5 }],
+    });
+    expect(
+      inputTokens(wild, 'successor', START_MINUTE + 2) / inputTokens(calm, 'successor', START_MINUTE + 2),
+    ).toBeCloseTo(10, 2);
+    expect(inputTokens(wild, 'successor', START_MINUTE + 5)).toBe(inputTokens(calm, 'successor', START_MINUTE + 5));
+  });
+
   it('a key created at an offset has no traffic before it exists', () => {
     const o = org({ events: [{ type: 'key_created', key: 'steady', at_minutes: 30 }] });
     const key = o.keys.find((k) => k.name === 'steady')!;

@@ -1,0 +1,208 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createDb, migrateToLatest } from '../db/index.ts';
+import { freePort, MissingServiceError, provideServices, type Services } from '../dev/services.ts';
+import { loadScenario } from '../emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../emulator/server.ts';
+import { type SlackStandin, STANDIN_TOKEN, startSlackStandin } from '../notify/dev/slack-standin.ts';
+import { type SmtpSink, startSmtpSink } from '../notify/dev/smtp-sink.ts';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** The demo's policy: the example's routes, with schedules fast enough to see things within minutes. */
+const DEMO_POLICY = `# written by \`keywarden demo\`
+organization: { name: "Acme AI (demo)", timezone: UTC }
+rotation: { enforce: false }
+spend:
+  limits: { organization: 5000, workspaces: { "Customer chatbot": 2000 } }
+routes:
+  - { match: { kind: "usage.*" },    slack: ["#ai-alerts"], repeat_every: 1h }
+  - { match: { kind: "spend.*" },    slack: ["#finance"], email: ["finance@acme.example"] }
+  - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["key_owner", "security@acme.example"] }
+  - { match: { kind: "*" },          slack: ["#ai-alerts"] }
+schedules:
+  sync-inventory: "*/20 * * * * *"
+`;
+
+export interface DemoOptions {
+  outDir: string;
+  /** Stop by itself after this long (for tests and recordings); null runs until Ctrl-C. */
+  exitAfterMs: number | null;
+  say: (line: string) => void;
+}
+
+/**
+ * `keywarden demo`: real Postgres and Redis (given URLs, a container runtime or local binaries), the Admin API
+ * emulator on the demo scenario, a Slack stand-in and an SMTP sink, migrations, then the real worker as a child
+ * process with fast schedules. Everything it started is stopped on Ctrl-C or at `exitAfterMs`.
+ */
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const { say } = options;
+  const out = resolve(options.outDir);
+  mkdirSync(join(out, 'mail'), { recursive: true });
+  const cleanups: Array<() => Promise<void>> = [];
+  let worker: ChildProcess | null = null;
+  let stopping = false;
+
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping: worker, emulator, sinks, Redis, Postgres');
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r));
+      worker.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (worker.exitCode === null) worker.kill('SIGKILL');
+    }
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+
+  try {
+    say('starting Postgres and Redis …');
+    let services: Services;
+    try {
+      services = await provideServices({ databaseUrl: process.env.DATABASE_URL, redisUrl: process.env.REDIS_URL });
+    } catch (err) {
+      if (err instanceof MissingServiceError) {
+        say(`cannot start the demo:\n${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+    cleanups.push(
+      () => services.postgres.stop(),
+      () => services.redis.stop(),
+    );
+    say(`  Postgres: ${services.postgres.via}`);
+    say(`  Redis:    ${services.redis.via}`);
+
+    const scenario = loadScenario('demo');
+    const emulator: Emulator = await startEmulator({ scenario });
+    cleanups.push(() => emulator.close());
+    say(`Admin API emulator (scenario "demo": ${scenario.description}) at ${emulator.url}`);
+
+    const slack: SlackStandin = await startSlackStandin({
+      onCall: (call) => {
+        if (call.method !== 'chat.postMessage' || !call.response?.ok) return;
+        const text = String(call.args.text ?? '').split('\n')[0];
+        say(`→ Slack ${String(call.args.channel)}${call.args.thread_ts ? ' (thread)' : ''}: ${text}`);
+      },
+    });
+    cleanups.push(() => slack.close());
+    let mailCount = 0;
+    const smtp: SmtpSink = await startSmtpSink({
+      onMessage: (mail) => {
+        mailCount++;
+        const base = join(out, 'mail', `${String(mailCount).padStart(3, '0')}`);
+        writeFileSync(`${base}.eml`, mail.raw);
+        if (mail.html) writeFileSync(`${base}.html`, mail.html);
+        say(`→ email to ${mail.to.join(', ')}: ${mail.subject}   (${base}.eml)`);
+      },
+    });
+    cleanups.push(() => smtp.close());
+    say(`Slack stand-in at ${slack.url}, SMTP sink at smtp://127.0.0.1:${smtp.port}`);
+
+    const db = createDb(services.postgres.url, { max: 1 });
+    await migrateToLatest(db);
+    await db.destroy();
+    say('database migrated');
+
+    const policyPath = join(out, 'keywarden.yaml');
+    writeFileSync(policyPath, DEMO_POLICY);
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: services.postgres.url,
+      REDIS_URL: services.redis.url,
+      ANTHROPIC_ADMIN_KEY: scenario.admin_keys[0],
+      ANTHROPIC_BASE_URL: emulator.url,
+      SLACK_BOT_TOKEN: STANDIN_TOKEN,
+      SLACK_API_URL: slack.url,
+      SMTP_URL: smtp.url,
+      EMAIL_FROM: '"keywarden demo" <keywarden@acme.example>',
+      KEYWARDEN_CONFIG: policyPath,
+      KEYWARDEN_HTTP_PORT: String(await freePort()),
+      LOG_LEVEL: 'info',
+    };
+    writeFileSync(
+      join(out, 'env.sh'),
+      `${Object.entries(env)
+        .filter(([k]) => k !== 'PATH' && k !== 'HOME')
+        .map(([k, v]) => `export ${k}='${v}'`)
+        .join('\n')}\n# then, while the demo runs: npm run keywarden -- keys\n`,
+    );
+
+    const workerLog = createWriteStream(join(out, 'worker.log'));
+    worker = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'worker', '--shutdown-timeout', '5s'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    worker.stderr!.pipe(workerLog);
+    let printedKeys = false;
+    createInterface({ input: worker.stdout! }).on('line', (line) => {
+      workerLog.write(`${line}\n`);
+      const entry = parseLogLine(line);
+      if (!entry) return;
+      if (entry.msg === 'worker started') say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
+      if (entry.msg === 'inventory synced') {
+        const orphaned = (entry.orphanedKeys as string[] | undefined)?.length ?? 0;
+        say(
+          `inventory: ${entry.workspaces} workspaces, ${entry.users} users, ${entry.keys} keys, ${entry.statusChanges} status changes, ${orphaned} orphaned key(s)`,
+        );
+        if (!printedKeys) {
+          printedKeys = true;
+          void printKeys(env, say);
+        }
+      }
+      if (entry.level >= 50)
+        say(`worker error: ${entry.msg}${entry.err ? `: ${(entry.err as { message?: string }).message}` : ''}`);
+    });
+    say(`worker log: ${join(out, 'worker.log')}; environment for other commands: source ${join(out, 'env.sh')}`);
+    say('press Ctrl-C to stop everything');
+
+    const finished = new Promise<number>((resolveExit) => {
+      const onSignal = () => resolveExit(0);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      worker!.once('exit', (code) => {
+        if (!stopping) {
+          say(`the worker exited unexpectedly (code ${code}); see ${join(out, 'worker.log')}`);
+          resolveExit(1);
+        }
+      });
+      if (options.exitAfterMs !== null) setTimeout(() => resolveExit(0), options.exitAfterMs).unref();
+    });
+    const code = await finished;
+    await stopAll();
+    say('stopped; nothing left running');
+    return code;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+function parseLogLine(line: string): ({ msg?: string; level: number } & Record<string, unknown>) | null {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
+}
+
+/** `keywarden keys` against the demo's database, as a user would run it. */
+async function printKeys(env: Record<string, string | undefined>, say: (line: string) => void): Promise<void> {
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'keys'], { cwd: ROOT, env, stdio: 'pipe' });
+  let text = '';
+  child.stdout.on('data', (d) => {
+    text += d;
+  });
+  child.stderr.on('data', (d) => {
+    text += d;
+  });
+  await new Promise((r) => child.once('exit', r));
+  say(`$ keywarden keys\n${text.trimEnd()}`);
+}

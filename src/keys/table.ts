@@ -1,0 +1,76 @@
+import { describeKeyStage } from '../rotation/describe.ts';
+import { describePolicySource } from '../rotation/policy.ts';
+import type { RotationDecision, RotationInputs } from '../rotation/types.ts';
+
+export interface KeyRow {
+  id: string;
+  name: string;
+  hint: string | null;
+  workspace: string;
+  status: string;
+  ageDays: number;
+  deadline: string | null;
+  policy: string;
+  stage: string;
+  owner: string;
+  lastUsage: string | null;
+  successor: string | null;
+}
+
+const DAY_MS = 86_400_000;
+
+/** One row per key for `keywarden keys`, from the rotation decisions. Pure. */
+export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], now: Date): KeyRow[] {
+  return decisions.map((d) => {
+    const k = d.key;
+    const last = inputs.traffic.get(k.id)?.lastUsageAt ?? null;
+    const successor = 'successor' in d && d.successor ? `${d.successor.name}${shareText(d.successor.share)}` : null;
+    return {
+      id: k.id,
+      name: k.name,
+      hint: k.partialKeyHint,
+      workspace: k.workspaceName ?? 'Default Workspace',
+      status: k.status,
+      ageDays: Math.floor((now.getTime() - k.createdAt.getTime()) / DAY_MS),
+      deadline: d.deadline ? d.deadline.toISOString().slice(0, 10) : null,
+      policy: describePolicySource(d.source),
+      stage: describeKeyStage(d),
+      owner: k.ownerEmail ?? (k.createdByUserId ? 'left the organization' : 'unknown'),
+      lastUsage: last ? last.toISOString().slice(0, 16).replace('T', ' ') : null,
+      successor,
+    };
+  });
+}
+
+function shareText(share: number | null): string {
+  return share === null ? '' : ` (${Math.round(share * 100)}%)`;
+}
+
+/** A plain-text table, columns padded to their widest cell. */
+export function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function formatKeyTable(rows: KeyRow[]): string {
+  return formatTable(
+    ['KEY', 'HINT', 'WORKSPACE', 'STATUS', 'AGE', 'DEADLINE', 'STAGE', 'OWNER', 'LAST USAGE', 'SUCCESSOR'],
+    rows.map((r) => [
+      r.name,
+      r.hint ?? '',
+      r.workspace,
+      r.status,
+      `${r.ageDays}d`,
+      r.deadline ?? '—',
+      r.stage,
+      r.owner,
+      r.lastUsage ?? '—',
+      r.successor ?? '',
+    ]),
+  );
+}

@@ -1,0 +1,22 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runNode } from '../support/processes.ts';
+
+describe('keywarden demo (the README\'s first command)', () => {
+  it('starts every part, syncs the demo organization, prints the keys table and stops everything', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kw-demo-'));
+    const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '25s', '--out', out], {});
+    expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
+    expect(output).toMatch(/worker started/);
+    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
+    expect(output).toMatch(/\$ keywarden keys\nKEY +HINT/);
+    expect(output).toMatch(/Research notebook .* overdue +left the organization/);
+    expect(output).toMatch(/stopped; nothing left running/);
+    expect(code).toBe(0);
+    // the demo's policy file and log are where it said; the log never holds the admin key
+    expect(readFileSync(join(out, 'keywarden.yaml'), 'utf8')).toMatch(/sync-inventory/);
+    expect(readFileSync(join(out, 'worker.log'), 'utf8')).not.toContain('not-a-secret');
+  }, 90_000);
+});

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { loadScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { testJobContext } from '../support/context.ts';
+
+const START = new Date('2026-11-16T10:00:00Z');
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
+let t: TestDatabase;
+let emulator: Emulator;
+const clock = fixedClock(START);
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: START });
+});
+afterAll(async () => {
+  await emulator.close();
+  await t.drop();
+});
+
+describe('sync-inventory against the emulator', () => {
+  it('stores workspaces (archived too), users and keys of every status, and notices what changed', async () => {
+    const { ctx, close } = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: ADMIN_KEY, clock });
+    try {
+      const first = (await syncInventory.handler(ctx, {})) as Record<string, unknown>;
+      const keys = await t.db.selectFrom('api_keys').selectAll().execute();
+      const workspaces = await t.db.selectFrom('workspaces').selectAll().execute();
+      expect(keys.length).toBe(first.keys);
+      expect(new Set(keys.map((k) => k.status))).toEqual(new Set(['active', 'inactive', 'expired', 'archived']));
+      expect(workspaces.some((w) => w.archived_at !== null)).toBe(true);
+      // the demo's orphan: "Research notebook", made by a user removed before the start
+      const orphan = keys.find((k) => k.name === 'Research notebook')!;
+      expect(first.orphanedKeys).toContain(orphan.id);
+      // every key's first sighting is recorded once
+      const firstSeen = await t.db.selectFrom('api_key_status_changes').selectAll().execute();
+      expect(firstSeen).toHaveLength(keys.length);
+
+      // a second sync with nothing changed records nothing new
+      await syncInventory.handler(ctx, {});
+      expect(await t.db.selectFrom('api_key_status_changes').selectAll().execute()).toHaveLength(keys.length);
+
+      // a key set inactive outside keywarden (in the Console) is recorded as an outside change
+      const target = keys.find((k) => k.name === 'Support bot')!;
+      await ctx.admin.updateApiKey(target.id, { status: 'inactive' });
+      clock.advance(60_000);
+      const third = (await syncInventory.handler(ctx, {})) as Record<string, unknown>;
+      expect(third.statusChanges).toBe(1);
+      const change = await t.db
+        .selectFrom('api_key_status_changes')
+        .selectAll()
+        .where('api_key_id', '=', target.id)
+        .where('from_status', '=', 'active')
+        .executeTakeFirstOrThrow();
+      expect(change).toMatchObject({ to_status: 'inactive', source: 'outside' });
+      const stored = await t.db.selectFrom('api_keys').selectAll().where('id', '=', target.id).executeTakeFirstOrThrow();
+      expect(stored.status).toBe('inactive');
+      expect(stored.status_changed_at?.getTime()).toBe(clock.now().getTime());
+    } finally {
+      await close();
+    }
+  });
+});

@@ -1,0 +1,52 @@
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { AdminClient } from '../../src/anthropic/client.ts';
+import type { Clock } from '../../src/clock.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { Secret } from '../../src/config/secret.ts';
+import type { JobContext } from '../../src/context.ts';
+import type { Db } from '../../src/db/index.ts';
+import { createLogger } from '../../src/log.ts';
+import type { Notifier } from '../../src/notify/notifier.ts';
+import { redisUrl } from './db.ts';
+
+/** A log whose lines the test can read (e.g. to prove a secret never reaches it). */
+export function captureLog(level = 'debug') {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  return { log: createLogger({ level, destination: stream }), lines };
+}
+
+/**
+ * The Context a handler gets, built on the test's real Postgres and Redis, the emulator over HTTP as `admin`, and
+ * a clock the test controls. `policyYaml` is written as the policy file.
+ */
+export function testJobContext(opts: {
+  db: Db;
+  emulatorUrl: string;
+  adminKey: string;
+  clock: Clock;
+  config?: Config;
+  notifier?: Notifier;
+}) {
+  const { log, lines } = captureLog();
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const config = opts.config ?? loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
+  const ctx: JobContext = {
+    config,
+    db: opts.db,
+    redis,
+    admin: new AdminClient({ baseUrl: opts.emulatorUrl, adminKey: new Secret(opts.adminKey), log }),
+    notifier: opts.notifier ?? { slack: null, email: null, close: async () => {} },
+    clock: opts.clock,
+    log,
+    signal: new AbortController().signal,
+    job: { id: 'test', name: 'test', attempt: 1 },
+  };
+  return { ctx, lines, close: async () => redis.quit() };
+}
