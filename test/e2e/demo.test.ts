@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runNode } from '../support/processes.ts';
 
-describe('keywarden demo (the README\'s first command)', () => {
+describe("keywarden demo (the README's first command)", () => {
   it('starts every part, syncs the demo organization, prints the keys table and stops everything', async () => {
     const out = mkdtempSync(join(tmpdir(), 'kw-demo-'));
     const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '25s', '--out', out], {});

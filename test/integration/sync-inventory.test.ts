@@ -3,8 +3,8 @@ import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { testJobContext } from '../support/context.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 const START = new Date('2026-11-16T10:00:00Z');
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
@@ -55,7 +55,11 @@ describe('sync-inventory against the emulator', () => {
         .where('from_status', '=', 'active')
         .executeTakeFirstOrThrow();
       expect(change).toMatchObject({ to_status: 'inactive', source: 'outside' });
-      const stored = await t.db.selectFrom('api_keys').selectAll().where('id', '=', target.id).executeTakeFirstOrThrow();
+      const stored = await t.db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('id', '=', target.id)
+        .executeTakeFirstOrThrow();
       expect(stored.status).toBe('inactive');
       expect(stored.status_changed_at?.getTime()).toBe(clock.now().getTime());
     } finally {

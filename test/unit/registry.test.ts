@@ -32,7 +32,11 @@ describe('job registry', () => {
   it.each([
     ['a duplicate name', [job('poll-usage'), job('poll-usage')], /"poll-usage" is defined twice/],
     ['an unknown queue', [job('x', { queue: 'fast' as never })], /unknown queue "fast"/],
-    ['a chained job that is not listed', [job('a', { followedBy: ['b'] })], /chains to "b", which is not in jobs\/index\.ts/],
+    [
+      'a chained job that is not listed',
+      [job('a', { followedBy: ['b'] })],
+      /chains to "b", which is not in jobs\/index\.ts/,
+    ],
     ['a bad default schedule', [job('a', { schedule: 'every minute' })], /default schedule "every minute" is not cron/],
     ['a bad name', [job('Poll_Usage')], /lowercase words joined by dashes/],
   ])('refuses %s, naming the fix', (_name, defs, expected) => {
