@@ -41,37 +41,27 @@ export function createMetrics(db: Db | null): Metrics {
         this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
       },
     });
-    new Gauge({
-      name: 'keywarden_alerts_fired_total',
-      help: 'Alerts that have fired, by kind (from the alert store).',
-      labelNames: ['kind'] as const,
-      registers: [registry],
-      async collect() {
-        this.reset();
-        const rows = await db
-          .selectFrom('alerts')
-          .select(['kind', sql<string>`count(*)`.as('n')])
-          .groupBy('kind')
-          .execute();
-        for (const r of rows) this.set({ kind: r.kind }, Number(r.n));
-      },
-    });
-    new Gauge({
-      name: 'keywarden_alerts_firing',
-      help: 'Alerts currently firing, by kind.',
-      labelNames: ['kind'] as const,
-      registers: [registry],
-      async collect() {
-        this.reset();
-        const rows = await db
-          .selectFrom('alerts')
-          .select(['kind', sql<string>`count(*)`.as('n')])
-          .where('state', '=', 'firing')
-          .groupBy('kind')
-          .execute();
-        for (const r of rows) this.set({ kind: r.kind }, Number(r.n));
-      },
-    });
+    // Counted by kind from the alert store: one query shape for "ever fired" and "firing now".
+    const alertsByKind = async (firingOnly: boolean) => {
+      let q = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);
+      if (firingOnly) q = q.where('state', '=', 'firing');
+      return q.groupBy('kind').execute();
+    };
+    for (const [name, help, firingOnly] of [
+      ['keywarden_alerts_fired_total', 'Alerts that have fired, by kind (from the alert store).', false],
+      ['keywarden_alerts_firing', 'Alerts currently firing, by kind.', true],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['kind'] as const,
+        registers: [registry],
+        async collect() {
+          this.reset();
+          for (const r of await alertsByKind(firingOnly)) this.set({ kind: r.kind }, Number(r.n));
+        },
+      });
+    }
     new Gauge({
       name: 'keywarden_notifications_pending',
       help: 'Notifications in the outbox not yet sent.',

@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
@@ -29,6 +30,20 @@ function worker(env: Record<string, string>): Spawned {
   return p;
 }
 
+/** Enqueues the test worker's `long` job and waits until it has started. */
+async function startLongJob(prefix: string) {
+  const q = new Queue('analyze', { connection: { url: redisUrl() }, prefix });
+  await q.add('long', {});
+  for (let i = 0; i < 100; i++) {
+    const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(
+      t.db,
+    );
+    if (Number(r.rows[0]!.n) > 0) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return q;
+}
+
 describe('job runtime (real worker processes)', () => {
   it('two workers on one Redis run each scheduled tick exactly once', async () => {
     await sql`DELETE FROM test_ticks`.execute(t.db);
@@ -58,10 +73,7 @@ describe('job runtime (real worker processes)', () => {
     const prefix = uniquePrefix();
     const w = worker({ KW_PREFIX: prefix, KW_TICK_CRON: '* * * * * *' });
     await w.waitForOutput(/worker started/);
-    const { Queue } = await import('bullmq');
-    const { Redis } = await import('ioredis');
-    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-    const q = new Queue('maintenance', { connection: conn, prefix });
+    const q = new Queue('maintenance', { connection: { url: redisUrl() }, prefix });
     await new Promise((r) => setTimeout(r, 1_500));
     // what a FLUSHALL or a restore from an old snapshot does to one scheduler: it and its next job are gone
     const scheduler = await q.getJobScheduler('tick');
@@ -78,7 +90,6 @@ describe('job runtime (real worker processes)', () => {
     w.proc.kill('SIGTERM');
     await w.exited;
     await q.close();
-    conn.disconnect();
   });
 
   it('SIGTERM during a long job exits cleanly within the deadline', async () => {
@@ -86,24 +97,12 @@ describe('job runtime (real worker processes)', () => {
     const prefix = uniquePrefix();
     const w = worker({ KW_PREFIX: prefix, KW_SHUTDOWN_MS: '2000', KW_LONG_HONOURS_SIGNAL: '0' });
     await w.waitForOutput(/worker started/);
-    const { Queue } = await import('bullmq');
-    const { Redis } = await import('ioredis');
-    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-    const q = new Queue('analyze', { connection: conn, prefix });
-    await q.add('long', {});
-    for (let i = 0; i < 100; i++) {
-      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(
-        t.db,
-      );
-      if (Number(r.rows[0]!.n) > 0) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const q = await startLongJob(prefix);
     const signalledAt = Date.now();
     w.proc.kill('SIGTERM');
     const exit = await w.exited;
     const took = Date.now() - signalledAt;
     await q.close();
-    conn.disconnect();
     expect(exit).toEqual({ code: 0, signal: null });
     expect(w.output()).toMatch(/shutdown deadline reached/);
     expect(w.output()).toMatch(/"msg":"stopped"/);
@@ -116,22 +115,10 @@ describe('job runtime (real worker processes)', () => {
     const prefix = uniquePrefix();
     const w = worker({ KW_PREFIX: prefix, KW_SHUTDOWN_MS: '30000', KW_LONG_HONOURS_SIGNAL: '1' });
     await w.waitForOutput(/worker started/);
-    const { Queue } = await import('bullmq');
-    const { Redis } = await import('ioredis');
-    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-    const q = new Queue('analyze', { connection: conn, prefix });
-    await q.add('long', {});
-    for (let i = 0; i < 100; i++) {
-      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(
-        t.db,
-      );
-      if (Number(r.rows[0]!.n) > 0) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const q = await startLongJob(prefix);
     w.proc.kill('SIGTERM');
     const exit = await w.exited;
     await q.close();
-    conn.disconnect();
     expect(exit.code).toBe(0);
     expect(w.output()).not.toMatch(/shutdown deadline reached/);
     const stopped = await sql<{
