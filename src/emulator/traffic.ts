@@ -212,14 +212,7 @@ export function migratedShare(m: Migration, minute: number): number {
 }
 
 /** Reused for every emitted slot: the hot loop allocates nothing per key-minute. */
-const counts: UsageCounts = {
-  uncached_input_tokens: 0,
-  cache_read_input_tokens: 0,
-  cache_creation_5m_input_tokens: 0,
-  cache_creation_1h_input_tokens: 0,
-  output_tokens: 0,
-  web_search_requests: 0,
-};
+const counts: UsageCounts = zeroCounts();
 
 function emitSlots(
   slots: readonly UsageSlot[],
