@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jobs } from '../jobs/index.ts';
 import { buildApp, requireEnv } from './app.ts';
@@ -7,6 +8,7 @@ import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { loadRotationInputs } from './keys/load.ts';
+import { setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
@@ -50,7 +52,11 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
   },
   keys: {
     summary: 'list API keys with their rotation deadline, stage, owner, last usage and successor',
-    usage: 'keywarden keys [--json]\n\n  Reads what keywarden stored (run sync-inventory first); changes nothing.',
+    usage: `keywarden keys [--json]
+       keywarden keys reactivate <key id or name> --reason "…"
+
+  keys: reads what keywarden stored (run sync-inventory first); changes nothing.
+  reactivate: sets a key active again through the Admin API (undoing a deactivation), audited.`,
     run: keysCommand,
   },
   demo: {
@@ -198,6 +204,7 @@ async function runCommand(args: string[]): Promise<number> {
 }
 
 async function keysCommand(args: string[]): Promise<number> {
+  if (args[0] === 'reactivate') return reactivateCommand(args.slice(1));
   const { values } = parse(args, { json: { type: 'boolean' } });
   const config = loadCliConfig();
   requireEnv(config, ['database'], 'keys');
@@ -212,6 +219,49 @@ async function keysCommand(args: string[]): Promise<number> {
     return 0;
   } finally {
     await db.destroy();
+  }
+}
+
+async function reactivateCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } }, 1);
+  const ref = positionals[0];
+  if (!ref) throw new UsageError('which key? give its id (apikey_…) or its exact name');
+  if (!values.reason?.trim())
+    throw new UsageError('--reason: say why the key is reactivated (it goes into the audit log)');
+  const config = loadCliConfig();
+  const log = cliLogger(config);
+  const app = await buildApp(config, { log, command: 'keys reactivate' });
+  try {
+    const matches = await app.ctx.db
+      .selectFrom('api_keys')
+      .select(['id', 'name', 'status'])
+      .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
+      .execute();
+    if (matches.length === 0)
+      throw new UsageError(`<key>: no stored key with id or name "${ref}" (run sync-inventory first)`);
+    if (matches.length > 1)
+      throw new UsageError(
+        `<key>: ${matches.length} keys are named "${ref}"; give the id (${matches.map((m) => m.id).join(', ')})`,
+      );
+    const key = matches[0]!;
+    const outcome = await setKeyStatus(
+      { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
+      {
+        keyId: key.id,
+        to: 'active',
+        action: 'api_key.reactivate',
+        actor: `cli:${userInfo().username}`,
+        reason: values.reason,
+      },
+    );
+    console.log(
+      outcome === 'done'
+        ? `${key.name} (${key.id}) is active again; audited`
+        : `could not reactivate ${key.name}: see the log`,
+    );
+    return outcome === 'done' ? 0 : 1;
+  } finally {
+    await app.close();
   }
 }
 

@@ -1,0 +1,111 @@
+import type { AdminClient } from '../anthropic/client.ts';
+import { recordIntent, recordOutcome, unsettledIntents } from '../audit.ts';
+import type { Db } from '../db/index.ts';
+import type { AuditRow } from '../db/types.ts';
+import type { Logger } from '../log.ts';
+import { scrubSecrets } from '../log.ts';
+
+export type KeyStatusAction = 'api_key.deactivate' | 'api_key.reactivate';
+
+export interface StatusChangeRequest {
+  keyId: string;
+  to: 'inactive' | 'active';
+  action: KeyStatusAction;
+  /** Who asked: `keywarden:rotation`, `keywarden:anomaly`, `cli:<user>`. */
+  actor: string;
+  reason: string;
+}
+
+interface Deps {
+  db: Db;
+  admin: AdminClient;
+  log: Logger;
+  now: () => Date;
+}
+
+/** Records a status change keywarden made, in the same transaction as the outcome row that proves it. */
+async function recordApplied(
+  deps: Deps,
+  intent: AuditRow,
+  step: 'done' | 'reconciled',
+  from: string | null,
+  to: string,
+) {
+  const at = deps.now();
+  await deps.db.transaction().execute(async (tx) => {
+    await recordOutcome(tx, intent, step, { status: to });
+    await tx
+      .insertInto('api_key_status_changes')
+      .values({
+        api_key_id: intent.subject_id,
+        from_status: from,
+        to_status: to,
+        changed_at: at,
+        source: 'keywarden',
+        reason: String((intent.details as { reason?: string }).reason ?? ''),
+      })
+      .execute();
+    await tx
+      .updateTable('api_keys')
+      .set({ status: to, status_changed_at: at })
+      .where('id', '=', intent.subject_id)
+      .execute();
+  });
+}
+
+/**
+ * Sets a key's status through the Admin API, audited: an intent row first, the call, then the outcome with the
+ * status change in one transaction. A crash after the call leaves an unsettled intent that
+ * `settleInterruptedStatusChanges` resolves from the API's own state on the next run.
+ */
+export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Promise<'done' | 'failed'> {
+  const key = await deps.db
+    .selectFrom('api_keys')
+    .select(['status', 'name', 'partial_key_hint'])
+    .where('id', '=', request.keyId)
+    .executeTakeFirst();
+  const from = key?.status ?? null;
+  const operationId = await recordIntent(
+    deps.db,
+    { actor: request.actor, action: request.action, subjectType: 'api_key', subjectId: request.keyId },
+    { from, to: request.to, reason: request.reason, name: key?.name ?? null, hint: key?.partial_key_hint ?? null },
+  );
+  const intent = await deps.db
+    .selectFrom('audit_log')
+    .selectAll()
+    .where('operation_id', '=', operationId)
+    .executeTakeFirstOrThrow();
+  try {
+    await deps.admin.updateApiKey(request.keyId, { status: request.to });
+  } catch (err) {
+    const message = scrubSecrets((err as Error).message);
+    await recordOutcome(deps.db, intent, 'failed', { error: message });
+    deps.log.warn({ keyId: request.keyId, action: request.action, err }, 'key status change failed');
+    return 'failed';
+  }
+  await recordApplied(deps, intent, 'done', from, request.to);
+  deps.log.info({ keyId: request.keyId, action: request.action, from, to: request.to }, 'key status changed');
+  return 'done';
+}
+
+/**
+ * Settles status changes a crash interrupted: the API says whether the call went through. Applied → a
+ * `reconciled` row and the status change; not applied → a `reconciled` row saying so (the next plan decides again).
+ */
+export async function settleInterruptedStatusChanges(deps: Deps, action: KeyStatusAction): Promise<number> {
+  const intents = await unsettledIntents(deps.db, action);
+  for (const intent of intents) {
+    const details = intent.details as { from?: string | null; to?: string };
+    const current = await deps.admin.getApiKey(intent.subject_id);
+    if (current.status === details.to) {
+      await recordApplied(deps, intent, 'reconciled', details.from ?? null, current.status);
+    } else {
+      await recordOutcome(deps.db, intent, 'reconciled', { applied: false, status: current.status });
+    }
+    deps.log.info(
+      { keyId: intent.subject_id, action, applied: current.status === details.to },
+      'settled an interrupted key status change',
+    );
+  }
+  return intents.length;
+}

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { recordIntent } from '../../src/audit.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { loadScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/keys/set-status.ts';
+import { testJobContext } from '../support/context.ts';
+import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
+import { runNode } from '../support/processes.ts';
+
+const START = new Date('2026-11-16T10:00:00Z');
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
+let t: TestDatabase;
+let emulator: Emulator;
+const clock = fixedClock(START);
+let env: ReturnType<typeof testJobContext>;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: START });
+  env = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: ADMIN_KEY, clock });
+  await syncInventory.handler(env.ctx, {});
+});
+afterAll(async () => {
+  await env.close();
+  await emulator.close();
+  await t.drop();
+});
+
+async function keyId(name: string) {
+  return (await t.db.selectFrom('api_keys').select('id').where('name', '=', name).executeTakeFirstOrThrow()).id;
+}
+const deps = () => ({ db: t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => clock.now() });
+const auditOf = (id: string) =>
+  t.db
+    .selectFrom('audit_log')
+    .select(['step', 'action', 'operation_id'])
+    .where('subject_id', '=', id)
+    .orderBy('id')
+    .execute();
+
+describe('key status changes, audited', () => {
+  it('deactivates through the Admin API with an intent row before and a done row after', async () => {
+    const id = await keyId('Legacy integration');
+    expect(
+      await setKeyStatus(deps(), {
+        keyId: id,
+        to: 'inactive',
+        action: 'api_key.deactivate',
+        actor: 'keywarden:rotation',
+        reason: 'overdue',
+      }),
+    ).toBe('done');
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
+    expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'done']);
+    const stored = await t.db.selectFrom('api_keys').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+    expect(stored.status).toBe('inactive');
+    const change = await t.db
+      .selectFrom('api_key_status_changes')
+      .selectAll()
+      .where('api_key_id', '=', id)
+      .where('source', '=', 'keywarden')
+      .executeTakeFirstOrThrow();
+    expect(change).toMatchObject({ from_status: 'active', to_status: 'inactive', reason: 'overdue' });
+  });
+
+  it('a crash between the API call and the audit write is settled on the next run: one row per step, right state', async () => {
+    const id = await keyId('Research notebook');
+    // what setKeyStatus does before the process dies: the intent, then the call; no outcome row
+    await recordIntent(
+      t.db,
+      { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
+      { from: 'active', to: 'inactive', reason: 'overdue' },
+    );
+    await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
+
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(0); // a second run: nothing left
+    expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'reconciled']);
+    const stored = await t.db.selectFrom('api_keys').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+    expect(stored.status).toBe('inactive');
+  });
+
+  it('a crash before the API call is settled as not applied, and the key is untouched', async () => {
+    const id = await keyId('Support bot');
+    await recordIntent(
+      t.db,
+      { actor: 'keywarden:anomaly', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
+      { from: 'active', to: 'inactive', reason: 'runaway' },
+    );
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(1);
+    const rows = await t.db
+      .selectFrom('audit_log')
+      .select(['step', 'details'])
+      .where('subject_id', '=', id)
+      .orderBy('id')
+      .execute();
+    expect(rows.map((r) => r.step)).toEqual(['intent', 'reconciled']);
+    expect(rows[1]!.details).toMatchObject({ applied: false, status: 'active' });
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+  });
+
+  it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {
+    const id = await keyId('Legacy integration');
+    const cliEnv = {
+      DATABASE_URL: t.url,
+      REDIS_URL: redisUrl(),
+      ANTHROPIC_ADMIN_KEY: ADMIN_KEY,
+      ANTHROPIC_BASE_URL: emulator.url,
+      LOG_LEVEL: 'warn',
+    };
+    const noReason = await runNode('src/cli.ts', ['keys', 'reactivate', 'Legacy integration'], cliEnv);
+    expect(noReason.code).toBe(2);
+    expect(noReason.output).toMatch(/--reason: say why/);
+    const ok = await runNode(
+      'src/cli.ts',
+      ['keys', 'reactivate', 'Legacy integration', '--reason', 'vendor needs one more week'],
+      cliEnv,
+    );
+    expect(ok.output).toMatch(/Legacy integration \(apikey_\w+\) is active again; audited/);
+    expect(ok.code).toBe(0);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    const rows = await t.db
+      .selectFrom('audit_log')
+      .select(['step', 'action', 'actor'])
+      .where('subject_id', '=', id)
+      .orderBy('id')
+      .execute();
+    expect(rows.slice(-2)).toEqual([
+      { step: 'intent', action: 'api_key.reactivate', actor: expect.stringMatching(/^cli:/) },
+      { step: 'done', action: 'api_key.reactivate', actor: expect.stringMatching(/^cli:/) },
+    ]);
+  });
+});
