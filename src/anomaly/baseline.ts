@@ -1,0 +1,304 @@
+import type { AnomalyPolicy } from '../config/policy.ts';
+
+/**
+ * A key's (or workspace's) typical spend rate at a given time: the yardstick a runaway is measured against.
+ *
+ * The rate that matters is the one for the same hour of the week, because most traffic follows office hours and
+ * weekdays: $40/h on Monday at 10:00 can be ordinary while the same rate on Sunday at 03:00 is a script gone wrong.
+ * The statistic ignores the highest week, so one earlier spike (or an earlier runaway) does not raise the bar. Keys
+ * used irregularly by people are judged against their usual busy hour instead (see `isIrregular`). When the history
+ * is too short the baseline falls back, in order, to the same hour of the recent days, to the recent days' daily
+ * spend, to the workspace's profile, and finally to the policy's floor.
+ *
+ * Tuned with `npm run bench -- detect-sim`; the constants below say what they trade.
+ */
+
+/**
+ * Spend of one complete UTC hour, USD as a float (statistics, not money). `hour` is the hour's first instant; one
+ * entry per hour (the caller adds up models and token kinds first).
+ */
+export interface HourlySpend {
+  hour: Date;
+  usd: number;
+  /**
+   * Σ over the hour's minutes of (that minute's USD)², from the 1-minute buckets (sum per minute first, over all
+   * models, then square). Optional: it tells how lumpy the key's spend is minute to minute (see `Baseline`).
+   */
+  sumOfSquares?: number;
+}
+
+/**
+ * The workspace a key belongs to, for keys too new to have a profile of their own.
+ *
+ * Why not "workspace typical ÷ number of keys": a new key is often the successor of a rotated key and takes over
+ * that key's whole traffic at once; a per-key average would flag every rotation of a workspace's main key. A new key
+ * is therefore allowed what the workspace's biggest key typically carries: the workspace's typical rate × the
+ * largest share one key had of the workspace's spend (1 for a workspace with one key, or when unknown).
+ */
+export interface WorkspaceProfile {
+  /** The workspace's hourly spend, same conventions as a key's history. */
+  history: readonly HourlySpend[];
+  /** Largest fraction of the workspace's spend carried by one key over the history (0 < share ≤ 1). */
+  largestKeyShare: number;
+}
+
+export type BaselineSource = 'hour_of_week' | 'busy_hours' | 'recent_days' | 'workspace' | 'floor';
+
+export interface Baseline {
+  /** USD per hour considered normal at that time. */
+  typicalHourlyUsd: number;
+  source: BaselineSource;
+  /** Number of hourly (or daily) samples the figure rests on; 0 for the floor. */
+  samples: number;
+  /**
+   * How lumpy the spend is minute to minute, in USD: the variance of a minute's spend divided by its mean, within
+   * the hour, over the recent days' hours with spend (their median). For spend made of requests of random size this
+   * is the size of a large request (E[c²]/E[c]): a key making a $0.20 request now and then has a dispersion near
+   * $0.20, and three such minutes in a row are ordinary; a key making 500 requests of $0.01 a minute has a
+   * dispersion of cents, and three minutes at five times its rate are not. Null when the history carries no
+   * `sumOfSquares` (or no spend); the detector then assumes lumps as large as a minute at the threshold.
+   */
+  minuteDispersionUsd: number | null;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** Weeks of history looked at for the hour-of-week profile; the caller should pass at least this much. */
+export const BASELINE_WEEKS = 5;
+const WEEK_HOURS = 168;
+/**
+ * Samples needed before a seasonal figure is trusted: with 3, one spike is still outvoted by two ordinary weeks; with
+ * 2 one spike would decide.
+ */
+const MIN_SAMPLES = 3;
+/** Days looked at when the hour-of-week profile is too short, and for the dispersion and busy-hour figures. */
+const RECENT_DAYS = 7;
+/**
+ * Irregular keys (see `isIrregular`): their typical rate is at least this share of their usual busy hour, so with
+ * the default factor of 5 they are runaway above twice their usual busy hour.
+ */
+const BUSY_HOUR_SHARE = 0.4;
+/**
+ * The rate while spending counts at most this many times the hour's total: a session filling a third of the hour.
+ * Beyond that it measures the size of single requests (a key making one $2 request an hour "spends" at $120/h for a
+ * minute), which says nothing about the rate its runaway would have.
+ */
+const BUSY_RATE_CAP = 3;
+/** A key is irregular when at least this share of its busy hour-of-week slots are busy in some weeks only. */
+const IRREGULAR_SHARE = 0.5;
+
+/**
+ * The typical hourly rate at `at` (any instant inside the hour being judged), from complete hours strictly before
+ * that hour.
+ *
+ * `history` holds one entry per hour the key existed, in any order, with 0 for hours without usage; hours before the
+ * key existed are absent. That is how "no usage yet" (zeros: a dormant key whose typical rate is 0, so anything above
+ * the floor is news) is told apart from "no data yet" (absent: fall back).
+ *
+ * A key without any usable history (and no workspace profile) gets the `floor`: its typical rate is taken to be
+ * `min_hourly_usd`, so it is called runaway above `factor × min_hourly_usd` ($25/h by default). Taking the floor
+ * itself as the bar would flag every new project, and every key on the day keywarden is installed without a
+ * backfill, as soon as it spends $5/h; a fresh script looping at $100/h is still caught.
+ */
+export function typicalRate(
+  history: readonly HourlySpend[],
+  workspace: WorkspaceProfile | null,
+  at: Date,
+  policy: AnomalyPolicy,
+): Baseline {
+  const own = lookback(history, at);
+  const minuteDispersionUsd = dispersion(own);
+  const rate = profileRate(own);
+  if (rate) return { ...rate, minuteDispersionUsd };
+  if (workspace) {
+    // The workspace's own dispersion is not used: its minutes add up many keys and are smoother than one key's.
+    const ws = profileRate(lookback(workspace.history, at));
+    if (ws) {
+      const share = workspace.largestKeyShare > 0 && workspace.largestKeyShare <= 1 ? workspace.largestKeyShare : 1;
+      return {
+        typicalHourlyUsd: ws.typicalHourlyUsd * share,
+        source: 'workspace',
+        samples: ws.samples,
+        minuteDispersionUsd,
+      };
+    }
+  }
+  return { typicalHourlyUsd: policy.min_hourly_usd, source: 'floor', samples: 0, minuteDispersionUsd };
+}
+
+/**
+ * The complete hours before the hour of `at`, by offset (index 1 = the hour just before, up to BASELINE_WEEKS weeks
+ * and one hour back); NaN where the history has no entry. Squares are NaN where the entry carries none.
+ */
+interface Lookback {
+  usd: Float64Array;
+  squares: Float64Array;
+}
+
+function lookback(history: readonly HourlySpend[], at: Date): Lookback {
+  const size = BASELINE_WEEKS * WEEK_HOURS + 2;
+  const usd = new Float64Array(size).fill(Number.NaN);
+  const squares = new Float64Array(size).fill(Number.NaN);
+  const current = Math.floor(at.getTime() / HOUR_MS);
+  for (const h of history) {
+    const offset = current - Math.floor(h.hour.getTime() / HOUR_MS);
+    if (offset < 1 || offset >= size) continue;
+    usd[offset] = (Number.isNaN(usd[offset]!) ? 0 : usd[offset]!) + h.usd;
+    if (h.sumOfSquares !== undefined) {
+      squares[offset] = (Number.isNaN(squares[offset]!) ? 0 : squares[offset]!) + h.sumOfSquares;
+    }
+  }
+  return { usd, squares };
+}
+
+/** The hour-of-week figure, else the recent days' figures; null when the history is too short for either. */
+function profileRate(hours: Lookback): Omit<Baseline, 'minuteDispersionUsd'> | null {
+  const weekly = seasonalTypical(hours.usd, WEEK_HOURS, BASELINE_WEEKS);
+  if (weekly) {
+    const usual = busyHour(hours);
+    const busy = isIrregular(hours.usd, usual.totalUsd) ? BUSY_HOUR_SHARE * usual.hourlyRateUsd : 0;
+    if (busy > weekly.typicalHourlyUsd)
+      return { typicalHourlyUsd: busy, source: 'busy_hours', samples: weekly.samples };
+    return { ...weekly, source: 'hour_of_week' };
+  }
+  const daily = seasonalTypical(hours.usd, 24, RECENT_DAYS);
+  if (daily) return { ...daily, source: 'recent_days' };
+  // A key one or two days old: its daily spend spread over the day. Only whole 24-hour blocks count, so a key
+  // created this morning does not look like a key that spends a morning's worth per day.
+  const dailyTotals: number[] = [];
+  for (let day = 0; day < RECENT_DAYS; day++) {
+    let total = 0;
+    for (let h = 1; h <= 24; h++) total += hours.usd[day * 24 + h]!;
+    if (Number.isNaN(total)) break;
+    dailyTotals.push(total);
+  }
+  if (dailyTotals.length > 0) {
+    return { typicalHourlyUsd: median(dailyTotals) / 24, source: 'recent_days', samples: dailyTotals.length };
+  }
+  return null;
+}
+
+/**
+ * The typical spend of this hour over past periods (weeks, or days): the second-highest of its samples, or of the
+ * samples of the hour before or after if higher.
+ *
+ * Second-highest rather than median: one spike (an earlier runaway) is still ignored, but an hour that was busy in
+ * two of five weeks counts as busy.
+ * The neighbours: schedules drift (a nightly job starting or overrunning by a quarter of an hour, daylight saving
+ * time moving office hours by an hour in UTC), and a job spilling into a quiet hour is not a runaway. The price is
+ * sensitivity next to steep edges: in the hour before the morning rise, a runaway must reach five times the busier
+ * hour after it.
+ */
+function seasonalTypical(
+  usd: Float64Array,
+  period: number,
+  periods: number,
+): { typicalHourlyUsd: number; samples: number } | null {
+  const at = (shift: number) => {
+    const out: number[] = [];
+    for (let k = 1; k <= periods; k++) {
+      const v = usd[k * period + shift];
+      if (v !== undefined && !Number.isNaN(v)) out.push(v);
+    }
+    return out;
+  };
+  const same = at(0);
+  if (same.length < MIN_SAMPLES) return null;
+  const neighbours = [at(1), at(-1)].filter((s) => s.length >= MIN_SAMPLES).map(secondHighest);
+  const typicalHourlyUsd = Math.max(secondHighest(same), ...neighbours);
+  return { typicalHourlyUsd, samples: same.length };
+}
+
+/**
+ * Keys used by people (a developer's sessions, a coding agent) are busy at a given hour of the week in some weeks
+ * only, so the hour-of-week profile says little about them: judged by it, every session at an hour that happened to
+ * be quiet before is a "runaway" at five times nothing. Such a key is told by its busy slots: of the hour-of-week
+ * slots of the past weeks where it spent at least half its usual busy hour in some week, at least half were nearly
+ * idle (under a quarter of that) in two or more of the others. A service with a daily curve, or a nightly job, is
+ * busy in the same slots every week and keeps its seasonal profile; so does a key whose only irregular hours were
+ * one runaway.
+ */
+function isIrregular(usd: Float64Array, busyUsd: number): boolean {
+  if (!(busyUsd > 0)) return false;
+  let busySlots = 0;
+  let irregularSlots = 0;
+  for (let slot = 1; slot <= WEEK_HOURS; slot++) {
+    let count = 0;
+    let highest = Number.NEGATIVE_INFINITY;
+    let lowest = Number.POSITIVE_INFINITY;
+    let secondLowest = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < BASELINE_WEEKS; k++) {
+      const v = usd[slot + k * WEEK_HOURS]!;
+      if (Number.isNaN(v)) continue;
+      count++;
+      if (v > highest) highest = v;
+      if (v < lowest) {
+        secondLowest = lowest;
+        lowest = v;
+      } else if (v < secondLowest) secondLowest = v;
+    }
+    if (count < MIN_SAMPLES || highest < busyUsd / 2) continue;
+    busySlots++;
+    if (secondLowest < highest / 4) irregularSlots++;
+  }
+  // A handful of busy slots is one or two episodes, not a way of working.
+  return busySlots >= 5 && irregularSlots >= IRREGULAR_SHARE * busySlots;
+}
+
+/**
+ * The key's usual busy hour: the median over the recent days of each day's highest hour, as an hourly total and as
+ * a rate while spending. The rate counts: a developer's 20-minute session at $15/h is a $5 hour, and what should not
+ * alarm is the $15/h. It is the spend-weighted mean of the hour's minutes (Σx²/Σx), known when squares are given.
+ */
+function busyHour(hours: Lookback): { totalUsd: number; hourlyRateUsd: number } {
+  const totals: number[] = [];
+  const rates: number[] = [];
+  for (let day = 0; day < RECENT_DAYS; day++) {
+    let total = Number.NaN;
+    let rate = Number.NaN;
+    for (let h = 1; h <= 24; h++) {
+      const usd = hours.usd[day * 24 + h]!;
+      if (Number.isNaN(usd)) continue;
+      if (!(usd <= total)) total = usd;
+      const squares = hours.squares[day * 24 + h]!;
+      const whileSpending = Number.isNaN(squares) ? usd : (60 * squares) / usd;
+      const hourRate = usd > 0 ? Math.min(Math.max(usd, whileSpending), BUSY_RATE_CAP * usd) : 0;
+      if (!(hourRate <= rate)) rate = hourRate;
+    }
+    if (!Number.isNaN(total)) {
+      totals.push(total);
+      rates.push(rate);
+    }
+  }
+  return totals.length > 0
+    ? { totalUsd: median(totals), hourlyRateUsd: median(rates) }
+    : { totalUsd: 0, hourlyRateUsd: 0 };
+}
+
+/**
+ * The minute spend's variance ÷ mean within each hour with spend over the recent days, the median over those hours:
+ * within the hour so the daily curve does not count as noise, and the median so the hours where a job or a session
+ * started or stopped (whose minutes vary because the rate changed) do not count either.
+ */
+function dispersion(hours: Lookback): number | null {
+  const perHour: number[] = [];
+  for (let offset = 1; offset <= RECENT_DAYS * 24; offset++) {
+    const total = hours.usd[offset]!;
+    const squares = hours.squares[offset]!;
+    if (!(total > 0) || Number.isNaN(squares)) continue;
+    // Σx² − (Σx)²/60 is 60 × the variance of the hour's minutes; over Σx (60 × the mean) it is variance ÷ mean.
+    perHour.push(Math.max(0, squares - (total * total) / 60) / total);
+  }
+  return perHour.length > 0 ? median(perHour) : null;
+}
+
+function secondHighest(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[sorted.length - 2]!;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

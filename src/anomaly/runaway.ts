@@ -1,0 +1,355 @@
+import type { AnomalyPolicy } from '../config/policy.ts';
+import type { Baseline } from './baseline.ts';
+
+/**
+ * Runaway detection for one key (or one workspace): is the spend rate of the last minutes far above what is typical,
+ * and has it stayed there? Run after every usage poll; the caller stores the returned state and passes it back next
+ * time (the alert lifecycle turns `fire` / `still_firing` / `resolve` into messages).
+ *
+ * The bar is `threshold = max(factor × typical, min_hourly_usd)` per hour. A burst of one expensive minute is not a
+ * runaway; a retry loop is, and it shows as spend in every minute. So the detector fires on either of two kinds of
+ * evidence, read from minutes whose data is complete:
+ *
+ * - steady: each of the last 3 minutes at 70% of the threshold or more, and their mean above it. A loop is caught 3
+ *   minutes after its data appears.
+ * - window: over the last `window_minutes` (or two or three windows, for noisy runs that need longer to stand out),
+ *   the mean above the threshold and each third of the run above it too: the rate "stays above through the
+ *   window". This catches runaways made of few, expensive requests (some minutes empty) and slow ramps.
+ *
+ * In both, a minute counts at most max(3, twice the run's lower quartile) thresholds, so a few giant minutes cannot
+ * carry a run; the mean rate judged is above the threshold, hence above `min_hourly_usd`: a key spending less never
+ * fires. And both must pass two noise tests that use the key's minute dispersion (`Baseline.minuteDispersionUsd`,
+ * about the size of its large requests): the mean clears the threshold by two standard errors, and the run holds far
+ * more spend than the typical rate explains (at least 6 dispersions' worth, Poisson tail below e^-16). On a key of
+ * many small requests both hold at once; on a key whose requests are few and costly they take more minutes, because
+ * three $0.50 requests in three minutes is what such a key does anyway. Why: across hundreds of keys and every minute
+ * of a month, "rare" noise happens daily; these tests are what keeps the false alerts to a few per hundred keys a
+ * month (see `npm run bench -- detect-sim`).
+ *
+ * The data edge: usage "typically appears within 5 minutes" and a minute's total grows as it arrives. `dataUntil` is
+ * the last minute the caller believes complete; minutes after it may be passed too, partially filled. A partial
+ * minute can only under-state spend, so it may prove a runaway (the run is extended through partial minutes that are
+ * already elevated) but never disprove one: resolution looks at complete minutes only.
+ *
+ * Resolution: once firing, a complete minute is abnormal while the mean rate of the window ending there is at or
+ * above the threshold. The alert resolves when the last `RESOLVE_AFTER_MINUTES` complete minutes were all normal.
+ */
+
+/** One minute of spend, USD as a float (statistics, not money). Minutes without usage may be omitted or be 0. */
+export interface MinuteSpend {
+  /** The minute's first instant (UTC). */
+  minute: Date;
+  usd: number;
+}
+
+/** Carried between runs by the caller (stored in Postgres); null before the first run. */
+export interface RunawayState {
+  firing: boolean;
+  /** First minute of the abnormal run, fixed when it fired; null when not firing. */
+  since: Date | null;
+  /** While firing: the last complete minute whose window rate was at or above the threshold. */
+  lastAbnormal: Date | null;
+  /** `dataUntil` of the run that produced this state: an older evaluation arriving late changes nothing. */
+  evaluatedUntil: Date | null;
+}
+
+export type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
+
+/** `steady`: every minute of a short run was elevated; `window`: the rate stayed above through the window. */
+export type RunawayEvidence = 'steady' | 'window';
+
+export interface RunawayInput {
+  /**
+   * Per-minute spend covering at least `recentMinutesNeeded(policy)` minutes up to `dataUntil`, and optionally the
+   * minutes after it whose data is still arriving. Several entries for one minute are added up.
+   */
+  recent: readonly MinuteSpend[];
+  baseline: Baseline;
+  previous: RunawayState | null;
+  /** The last minute (its first instant) whose data is believed complete. */
+  dataUntil: Date;
+  policy: AnomalyPolicy;
+}
+
+export interface RunawayAssessment {
+  state: RunawayState;
+  decision: RunawayDecision;
+  /** What fired it (only with `fire`). */
+  evidence: RunawayEvidence | null;
+  /** Rate since the run started, over at most the last window (USD/hour). */
+  currentHourlyUsd: number;
+  typicalHourlyUsd: number;
+  /** max(factor × typical, min_hourly_usd): the rate above which spend counts as runaway (USD/hour). */
+  thresholdHourlyUsd: number;
+  /** First minute of the abnormal run (also on `resolve`, for the message); null when normal. */
+  startedAt: Date | null;
+  /** What the next 24 hours cost if the current rate continues (USD). */
+  projected24hUsd: number;
+  /**
+   * With `auto_deactivate.enabled`: the key is firing and its rate stayed at or above `auto_deactivate.min_hourly_usd`
+   * through the whole window. True on every run while that holds; the caller deactivates once (keyed in Postgres).
+   * Meaningful for keys only: a workspace cannot be deactivated.
+   */
+  killSwitch: boolean;
+}
+
+const MINUTE_MS = 60_000;
+export const RESOLVE_AFTER_MINUTES = 30;
+/** Minutes after `dataUntil` looked at for partial data: usage is "typically" complete within 5, sometimes later. */
+const MAX_PARTIAL_MINUTES = 15;
+
+// Tuned with `npm run bench -- detect-sim` (p95 latency against false alerts); see the bench for the figures.
+/** Length of a steady run that fires on its own. */
+const STEADY_MINUTES = 3;
+/** In a steady run, every minute is at least this fraction of the threshold (a loop leaves no gaps). */
+const STEADY_MIN_RATIO = 0.7;
+/** A minute counts at most this many times the threshold, so a single expensive minute cannot carry a run. */
+const MINUTE_CAP_RATIO = 3;
+/** The window rule checks the window's mean and each of this many consecutive parts of it. */
+const WINDOW_PARTS = 3;
+/** Runs judged by the window rule: one window, and two or three for noisy runs that need longer to stand out. */
+const WINDOW_MULTIPLES = [1, 2, 3];
+/** Noise test: a run holds at least this many units of the key's minute dispersion... */
+const MIN_LUMPS = 6;
+/** ...and is this unlikely at the typical rate (natural log of a Chernoff bound on a Poisson tail; e^-16 ≈ 1e-7). */
+const LOG_ALPHA = -16;
+/**
+ * The run's rate must clear the threshold by this many standard errors (from the dispersion): a key whose true rate
+ * is half the bar crosses it by chance for a few minutes now and then, and thousands of keys make "now and then"
+ * every day.
+ */
+const Z_ABOVE = 2;
+/** startedAt: the stretch carrying the most spend above this fraction of the threshold. */
+const START_RATIO = 0.5;
+
+/** Minutes of history (up to `dataUntil`) an assessment reads: windows for resolution and the run's start. */
+export function recentMinutesNeeded(policy: AnomalyPolicy): number {
+  return Math.max(WINDOW_MULTIPLES.at(-1)! * policy.window_minutes, policy.window_minutes + RESOLVE_AFTER_MINUTES) + 10;
+}
+
+/** USD/hour above which a sustained rate counts as runaway. */
+export function runawayThresholdHourlyUsd(baseline: Baseline, policy: AnomalyPolicy): number {
+  return Math.max(policy.factor * baseline.typicalHourlyUsd, policy.min_hourly_usd);
+}
+
+export function assessRunaway(input: RunawayInput): RunawayAssessment {
+  const { baseline, policy, previous, dataUntil } = input;
+  const window = policy.window_minutes;
+  const thresholdHourlyUsd = runawayThresholdHourlyUsd(baseline, policy);
+  // With min_hourly_usd 0 and no typical spend, any sustained spend counts; a tiny positive bar keeps ratios finite.
+  const perMinute = Math.max(thresholdHourlyUsd, 1e-9) / 60;
+  const series = minuteSeries(input.recent, dataUntil, recentMinutesNeeded(policy));
+  const { usd, complete } = series;
+  const ratio = new Float64Array(usd.length);
+  for (let i = 0; i < usd.length; i++) ratio[i] = usd[i]! / perMinute;
+  const minuteAt = (i: number) => new Date(series.first + i * MINUTE_MS);
+
+  const base = { typicalHourlyUsd: baseline.typicalHourlyUsd, thresholdHourlyUsd };
+  const outcome = (
+    state: RunawayState,
+    decision: RunawayDecision,
+    evidence: RunawayEvidence | null,
+    startedAt: Date | null,
+    end: number,
+  ): RunawayAssessment => {
+    const from = startedAt ? Math.max(0, Math.round((startedAt.getTime() - series.first) / MINUTE_MS)) : 0;
+    const currentHourlyUsd = meanOf(usd, Math.max(from, end - window + 1), end) * 60;
+    const firing = decision === 'fire' || decision === 'still_firing';
+    const cap = policy.auto_deactivate.min_hourly_usd / 60;
+    return {
+      ...base,
+      state,
+      decision,
+      evidence,
+      currentHourlyUsd,
+      startedAt,
+      projected24hUsd: currentHourlyUsd * 24,
+      killSwitch: firing && policy.auto_deactivate.enabled && staysAbove(usd, end, window, cap),
+    };
+  };
+
+  // A late evaluation of older data must not undo what a newer one decided.
+  if (previous?.evaluatedUntil && previous.evaluatedUntil.getTime() > dataUntil.getTime()) {
+    return outcome(previous, previous.firing ? 'still_firing' : 'normal', null, previous.since, complete);
+  }
+
+  if (previous?.firing) {
+    const lastAbnormal = latest(previous.lastAbnormal, lastAbnormalMinute(ratio, complete, window, minuteAt));
+    const anchor = lastAbnormal ?? previous.since ?? dataUntil;
+    if (dataUntil.getTime() - anchor.getTime() >= RESOLVE_AFTER_MINUTES * MINUTE_MS) {
+      const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
+      return outcome(state, 'resolve', null, previous.since, complete);
+    }
+    const state = { firing: true, since: previous.since, lastAbnormal: anchor, evaluatedUntil: dataUntil };
+    return outcome(state, 'still_firing', null, previous.since, complete);
+  }
+
+  // Extend the run through partial minutes that already show elevated spend: they can only grow.
+  let end = complete;
+  while (end + 1 < ratio.length && ratio[end + 1]! >= STEADY_MIN_RATIO) end++;
+  // In threshold units: the key's ordinary lump of spend, and its typical rate (at most 1 / factor).
+  const noise = {
+    lump: Math.max(baseline.minuteDispersionUsd ?? perMinute, 1e-12) / perMinute,
+    typical: baseline.typicalHourlyUsd / 60 / perMinute,
+  };
+  const evidence = fireEvidence(ratio, end, window, noise);
+  if (!evidence) {
+    const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
+    return outcome(state, 'normal', null, null, complete);
+  }
+  const since = minuteAt(runStart(ratio, end));
+  const state = { firing: true, since, lastAbnormal: dataUntil, evaluatedUntil: dataUntil };
+  return outcome(state, 'fire', evidence, since, end);
+}
+
+function fireEvidence(
+  ratio: Float64Array,
+  end: number,
+  window: number,
+  noise: { lump: number; typical: number },
+): RunawayEvidence | null {
+  const steady = Math.min(STEADY_MINUTES, window);
+  if (end - steady + 1 >= 0) {
+    const from = end - steady + 1;
+    let allElevated = true;
+    for (let i = from; i <= end; i++) if (ratio[i]! < STEADY_MIN_RATIO) allElevated = false;
+    const mean = cappedMean(ratio, from, end);
+    if (allElevated && clearlyAbove(mean, steady, noise) && unusual(mean * steady, steady, noise)) return 'steady';
+  }
+  for (const multiple of WINDOW_MULTIPLES) {
+    const minutes = multiple * window;
+    const from = end - minutes + 1;
+    if (from < 0) break;
+    const cap = capOf(ratio, from, end);
+    const mean = cappedMean(ratio, from, end, cap);
+    if (!clearlyAbove(mean, minutes, noise) || !unusual(mean * minutes, minutes, noise)) continue;
+    if (partsOf(from, end).every(([a, b]) => cappedMean(ratio, a, b, cap) >= 1)) return 'window';
+  }
+  return null;
+}
+
+/** The mean rate (in thresholds) of `minutes` minutes is above 1 by Z_ABOVE standard errors of the key's noise. */
+function clearlyAbove(mean: number, minutes: number, noise: { lump: number }): boolean {
+  return mean - Z_ABOVE * Math.sqrt((mean * noise.lump) / minutes) >= 1;
+}
+
+/**
+ * Whether `spend` (in threshold-minutes) over `minutes` is more than the key's ordinary lumpiness explains. Spend is
+ * counted in lumps of the key's minute dispersion and compared with a Poisson count at the typical rate: a key that
+ * spends in rare large requests needs more minutes before a run is news, a key of many small requests does not.
+ */
+function unusual(spend: number, minutes: number, noise: { lump: number; typical: number }): boolean {
+  const lumps = spend / noise.lump;
+  if (lumps < MIN_LUMPS) return false;
+  const expected = (minutes * noise.typical) / noise.lump;
+  if (expected <= 0) return true;
+  if (lumps <= expected) return false;
+  return lumps - expected - lumps * Math.log(lumps / expected) <= LOG_ALPHA;
+}
+
+/** The latest complete minute whose window (ending there) had a mean rate at or above the threshold. */
+function lastAbnormalMinute(
+  ratio: Float64Array,
+  complete: number,
+  window: number,
+  minuteAt: (i: number) => Date,
+): Date | null {
+  for (let end = complete; end - window + 1 >= 0; end--) {
+    if (meanOf(ratio, end - window + 1, end) >= 1) return minuteAt(end);
+  }
+  return null;
+}
+
+/**
+ * Where the run began: the start of the stretch ending at `end` that carries the most (capped) spend above half the
+ * threshold. A step starts at its first minute; a ramp where it crossed half the bar; empty minutes inside a noisy
+ * run do not cut it short because the minutes around them pay for them.
+ */
+function runStart(ratio: Float64Array, end: number): number {
+  let sum = 0;
+  let best = Number.NEGATIVE_INFINITY;
+  let start = end;
+  for (let i = end; i >= 0; i--) {
+    sum += Math.min(ratio[i]!, MINUTE_CAP_RATIO) - START_RATIO;
+    if (sum > best) {
+      best = sum;
+      start = i;
+    }
+  }
+  return start;
+}
+
+/** Every part of the window ending at `end` has a capped mean of at least `level` USD/minute. */
+function staysAbove(usd: Float64Array, end: number, window: number, level: number): boolean {
+  if (end - window + 1 < 0 || level <= 0) return false;
+  return partsOf(end - window + 1, end).every(([a, b]) => {
+    let sum = 0;
+    for (let i = a; i <= b; i++) sum += Math.min(usd[i]!, MINUTE_CAP_RATIO * level);
+    return sum / (b - a + 1) >= level;
+  });
+}
+
+/** [from, to] split into up to WINDOW_PARTS consecutive, nearly equal, non-empty parts. */
+function partsOf(from: number, to: number): [number, number][] {
+  const length = to - from + 1;
+  const parts = Math.min(WINDOW_PARTS, length);
+  const out: [number, number][] = [];
+  for (let p = 0; p < parts; p++) {
+    out.push([from + Math.floor((p * length) / parts), from + Math.floor(((p + 1) * length) / parts) - 1]);
+  }
+  return out;
+}
+
+/**
+ * Mean of the minutes from `from` to `to`, each counted at most max(MINUTE_CAP_RATIO, twice the run's lower-quartile
+ * minute): a few expensive minutes cannot carry a run, but a run that is high all along is not cut down.
+ */
+function cappedMean(ratio: Float64Array, from: number, to: number, cap = capOf(ratio, from, to)): number {
+  let sum = 0;
+  for (let i = from; i <= to; i++) sum += Math.min(ratio[i]!, cap);
+  return sum / (to - from + 1);
+}
+
+function capOf(ratio: Float64Array, from: number, to: number): number {
+  const sorted = ratio.slice(from, to + 1).sort();
+  return Math.max(MINUTE_CAP_RATIO, 2 * sorted[Math.floor((sorted.length - 1) / 4)]!);
+}
+
+function meanOf(values: Float64Array, from: number, to: number): number {
+  const a = Math.max(0, from);
+  if (to < a) return 0;
+  let sum = 0;
+  for (let i = a; i <= to; i++) sum += values[i]!;
+  return sum / (to - a + 1);
+}
+
+function latest(a: Date | null, b: Date | null): Date | null {
+  if (!a) return b;
+  if (!b) return a;
+  return a.getTime() >= b.getTime() ? a : b;
+}
+
+/**
+ * Dense per-minute USD: `count` complete minutes ending at `dataUntil` (index `complete`), then the partial minutes
+ * given after it (at most MAX_PARTIAL_MINUTES). Entries outside that range are ignored.
+ */
+function minuteSeries(
+  recent: readonly MinuteSpend[],
+  dataUntil: Date,
+  count: number,
+): { first: number; complete: number; usd: Float64Array } {
+  const until = Math.floor(dataUntil.getTime() / MINUTE_MS) * MINUTE_MS;
+  const first = until - (count - 1) * MINUTE_MS;
+  const complete = count - 1;
+  let last = complete;
+  for (const m of recent) {
+    const i = Math.floor((m.minute.getTime() - first) / MINUTE_MS);
+    if (i > last && i <= complete + MAX_PARTIAL_MINUTES && m.usd > 0) last = i;
+  }
+  const usd = new Float64Array(last + 1);
+  for (const m of recent) {
+    const i = Math.floor((m.minute.getTime() - first) / MINUTE_MS);
+    if (i >= 0 && i <= last) usd[i] = (usd[i] ?? 0) + m.usd;
+  }
+  return { first, complete, usd };
+}

@@ -1,0 +1,442 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type Baseline, type HourlySpend, typicalRate } from '../../src/anomaly/baseline.ts';
+import { runawayContributors } from '../../src/anomaly/contributors.ts';
+import { assessHeadroom, type TokenUsageMinute } from '../../src/anomaly/headroom.ts';
+import {
+  assessRunaway,
+  type MinuteSpend,
+  type RunawayAssessment,
+  type RunawayState,
+  recentMinutesNeeded,
+} from '../../src/anomaly/runaway.ts';
+import { type AnomalyPolicy, policySchema } from '../../src/config/policy.ts';
+import { usdToPico } from '../../src/money.ts';
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+/** A Monday. */
+const MONDAY = Date.parse('2026-06-08T00:00:00Z');
+
+function anomalyPolicy(over: Record<string, unknown> = {}): AnomalyPolicy {
+  return policySchema.parse({ anomaly: over }).anomaly;
+}
+const policy = anomalyPolicy(); // factor 5, min_hourly_usd 5, window 10
+
+/**
+ * Hourly history for the `weeks` weeks before `until`, from a rate function of the hour's start ($/h). Spend inside
+ * each hour is smooth: requests of `lumpUsd` (the squares follow from variance ÷ mean = lumpUsd).
+ */
+function history(until: number, weeks: number, rate: (hour: Date) => number, lumpUsd = 0.01): HourlySpend[] {
+  const out: HourlySpend[] = [];
+  for (let t = until - weeks * 7 * 24 * HOUR; t < until; t += HOUR) {
+    const usd = rate(new Date(t));
+    out.push({ hour: new Date(t), usd, sumOfSquares: (usd * usd) / 60 + lumpUsd * usd });
+  }
+  return out;
+}
+
+function baseline(typicalHourlyUsd: number, minuteDispersionUsd: number | null = 0.01): Baseline {
+  return { typicalHourlyUsd, source: 'hour_of_week', samples: 5, minuteDispersionUsd };
+}
+
+/** $/h for each minute from `start`; the detector sees minute i at dataUntil = start + i. */
+type Series = number[];
+const flat = (minutes: number, hourly: number): Series => Array(minutes).fill(hourly);
+
+interface Step extends RunawayAssessment {
+  /** Index of the minute that was the last complete one. */
+  at: number;
+}
+
+/** Replays a series minute by minute as the worker would, carrying the state. */
+function replay(series: Series, b: Baseline, p: AnomalyPolicy = policy, start = MONDAY): Step[] {
+  const lookback = recentMinutesNeeded(p);
+  const steps: Step[] = [];
+  let state: RunawayState | null = null;
+  for (let i = 0; i < series.length; i++) {
+    const recent: MinuteSpend[] = [];
+    for (let j = Math.max(0, i - lookback + 1); j <= i; j++) {
+      recent.push({ minute: new Date(start + j * MINUTE), usd: series[j]! / 60 });
+    }
+    const result = assessRunaway({
+      recent,
+      baseline: b,
+      previous: state,
+      dataUntil: new Date(start + i * MINUTE),
+      policy: p,
+    });
+    state = result.state;
+    steps.push({ ...result, at: i });
+  }
+  return steps;
+}
+
+const fired = (steps: Step[]) => steps.filter((s) => s.decision === 'fire');
+const firstFire = (steps: Step[]) => fired(steps)[0];
+
+describe('runaway detection on hand-made series', () => {
+  it('steady traffic at its typical rate never fires', () => {
+    const steps = replay(flat(240, 10), baseline(10));
+    expect(fired(steps)).toEqual([]);
+  });
+
+  it('a step to ×10 fires within the window, 3 minutes after it starts, and reports what the alert needs', () => {
+    const steps = replay([...flat(60, 10), ...flat(60, 100)], baseline(10));
+    const fire = firstFire(steps)!;
+    expect(fire.at).toBe(62); // the step's third minute: 3 minutes of data
+    expect(fire.evidence).toBe('steady');
+    expect(fire.startedAt).toEqual(new Date(MONDAY + 60 * MINUTE));
+    expect(fire.currentHourlyUsd).toBeCloseTo(100);
+    expect(fire.typicalHourlyUsd).toBe(10);
+    expect(fire.thresholdHourlyUsd).toBe(50);
+    expect(fire.projected24hUsd).toBeCloseTo(2400);
+    expect(fired(steps)).toHaveLength(1);
+    expect(steps.slice(63).every((s) => s.decision === 'still_firing')).toBe(true);
+  });
+
+  it('a step to ×3 (below factor × typical) does not fire', () => {
+    expect(fired(replay([...flat(60, 10), ...flat(120, 30)], baseline(10)))).toEqual([]);
+  });
+
+  it('a slow ramp fires once it is above factor × typical, within a window of crossing it', () => {
+    // From $10/h up by $1/h each minute: above the $50/h bar from minute 41 on.
+    const ramp = Array.from({ length: 150 }, (_, i) => 10 + i);
+    const fire = firstFire(replay(ramp, baseline(10)))!;
+    expect(fire.at).toBeGreaterThanOrEqual(41);
+    expect(fire.at).toBeLessThanOrEqual(41 + policy.window_minutes);
+    // The run starts where the ramp crossed half the bar, not at the first minute of the series.
+    expect(fire.startedAt!.getTime()).toBeGreaterThanOrEqual(MONDAY + 15 * MINUTE);
+  });
+
+  it('one expensive minute is not a runaway, on a steady key or a dormant one', () => {
+    const spike = [...flat(60, 10), 3000, ...flat(60, 10)];
+    expect(fired(replay(spike, baseline(10)))).toEqual([]);
+    const dormant = [...flat(60, 0), 3000, ...flat(60, 0)];
+    expect(fired(replay(dormant, baseline(0)))).toEqual([]);
+  });
+
+  it('a key whose spend comes in large requests needs more than three of them to fire', () => {
+    // Typical $1/h in requests of about $0.50: three in three minutes ($30/h) is ordinary for this key...
+    const lumpy = baseline(1, 0.5);
+    const three = [...flat(60, 0), 30, 30, 30, ...flat(60, 0)];
+    expect(fired(replay(three, lumpy))).toEqual([]);
+    // ...a loop sending one every minute for half an hour is not.
+    const loop = [...flat(60, 0), ...flat(30, 30), ...flat(30, 0)];
+    const fire = firstFire(replay(loop, lumpy))!;
+    expect(fire.at).toBeGreaterThan(62);
+    expect(fire.at).toBeLessThan(90);
+    // The same three minutes on a key of many small requests are a loop.
+    expect(firstFire(replay(three, baseline(1, 0.01)))?.at).toBe(62);
+  });
+
+  it('resolves after 30 minutes of normal rate, not before', () => {
+    const steps = replay([...flat(60, 10), ...flat(30, 100), ...flat(90, 10)], baseline(10));
+    const resolve = steps.find((s) => s.decision === 'resolve')!;
+    // The runaway's last minute is 89; minutes 90..118 are 29 normal minutes.
+    expect(steps[118]!.decision).toBe('still_firing');
+    expect(resolve.at).toBeGreaterThanOrEqual(90 + 29);
+    expect(resolve.at).toBeLessThanOrEqual(90 + 30 + policy.window_minutes);
+    expect(resolve.startedAt).toEqual(new Date(MONDAY + 60 * MINUTE));
+    expect(steps.slice(resolve.at + 1).every((s) => s.decision === 'normal')).toBe(true);
+  });
+
+  it('never fires below min_hourly_usd, however far above the typical rate', () => {
+    // A dormant key (typical 0) at $4.50/h for two hours: far above 5 × 0, under the $5/h floor.
+    expect(fired(replay([...flat(30, 0), ...flat(120, 4.5)], baseline(0)))).toEqual([]);
+    expect(firstFire(replay([...flat(30, 0), ...flat(120, 8)], baseline(0)))).toBeDefined();
+  });
+
+  it('the kill switch trips only when enabled, and only above the hard cap through a whole window', () => {
+    const runaway = (hourly: number) => [...flat(60, 10), ...flat(30, hourly)];
+    const off = replay(runaway(1000), baseline(10));
+    expect(off.some((s) => s.killSwitch)).toBe(false);
+
+    const on = anomalyPolicy({ auto_deactivate: { enabled: true, min_hourly_usd: 200 } });
+    expect(replay(runaway(150), baseline(10), on).some((s) => s.killSwitch)).toBe(false);
+    const above = replay(runaway(300), baseline(10), on);
+    const fire = firstFire(above)!;
+    expect(fire.killSwitch).toBe(false); // fired after 3 minutes: too early to switch a key off
+    const tripped = above.find((s) => s.killSwitch)!;
+    expect(tripped.at).toBeGreaterThan(fire.at);
+    expect(tripped.at).toBeLessThanOrEqual(60 + on.window_minutes - 1);
+    expect(tripped.decision).toBe('still_firing');
+  });
+
+  it('partial minutes after dataUntil can prove a runaway early but never resolve one', () => {
+    const recent = (values: Series, from: number): MinuteSpend[] =>
+      values.map((hourly, i) => ({ minute: new Date(MONDAY + (from + i) * MINUTE), usd: hourly / 60 }));
+    const dataUntil = new Date(MONDAY + 59 * MINUTE);
+    const complete = recent(flat(60, 10), 0);
+    // Minutes 60..62 are still arriving but already show $100/h: the loop is proven 3 minutes early.
+    const early = assessRunaway({
+      recent: [...complete, ...recent(flat(3, 100), 60)],
+      baseline: baseline(10),
+      previous: null,
+      dataUntil,
+      policy,
+    });
+    expect(early.decision).toBe('fire');
+    expect(early.startedAt).toEqual(new Date(MONDAY + 60 * MINUTE));
+    expect(
+      assessRunaway({ recent: complete, baseline: baseline(10), previous: null, dataUntil, policy }).decision,
+    ).toBe('normal');
+    // Empty partial minutes after a firing run do not count as normal minutes.
+    const firing = recent([...flat(60, 10), ...flat(20, 100)], 0);
+    const until = new Date(MONDAY + 79 * MINUTE);
+    const previous = {
+      firing: true,
+      since: new Date(MONDAY + 60 * MINUTE),
+      lastAbnormal: until,
+      evaluatedUntil: until,
+    };
+    const later = assessRunaway({
+      recent: [...firing, ...recent(flat(15, 0), 80)],
+      baseline: baseline(10),
+      previous,
+      dataUntil: until,
+      policy,
+    });
+    expect(later.decision).toBe('still_firing');
+  });
+
+  it('a late run over older data does not undo a newer decision', () => {
+    const steps = replay([...flat(60, 10), ...flat(20, 100)], baseline(10));
+    const newest = steps.at(-1)!.state;
+    const stale = assessRunaway({
+      recent: [],
+      baseline: baseline(10),
+      previous: newest,
+      dataUntil: new Date(MONDAY + 30 * MINUTE),
+      policy,
+    });
+    expect(stale.decision).toBe('still_firing');
+    expect(stale.state).toEqual(newest);
+  });
+});
+
+describe('typical rate', () => {
+  /** Office hours on weekdays at $40/h, $2/h otherwise. */
+  const weekly = (hour: Date) => {
+    const day = hour.getUTCDay();
+    const h = hour.getUTCHours();
+    return day >= 1 && day <= 5 && h >= 9 && h < 17 ? 40 : 2;
+  };
+  const monday10 = MONDAY + 10 * HOUR;
+  const sunday03 = MONDAY - 21 * HOUR;
+
+  it('a busy Monday 10:00 that is normal for that hour does not fire; the same rate at Sunday 03:00 does', () => {
+    const atMonday = typicalRate(history(monday10, 5, weekly), null, new Date(monday10), policy);
+    expect(atMonday).toMatchObject({ typicalHourlyUsd: 40, source: 'hour_of_week', samples: 5 });
+    expect(fired(replay(flat(120, 40), atMonday, policy, monday10))).toEqual([]);
+
+    const atSunday = typicalRate(history(sunday03, 5, weekly), null, new Date(sunday03), policy);
+    expect(atSunday).toMatchObject({ typicalHourlyUsd: 2, source: 'hour_of_week' });
+    expect(firstFire(replay(flat(120, 40), atSunday, policy, sunday03))?.at).toBe(2);
+  });
+
+  it('one old spike in the history does not raise the bar: a later ×6 run still fires', () => {
+    const at = MONDAY + 10 * HOUR;
+    const spikeWeek = at - 3 * 7 * 24 * HOUR;
+    const withSpike = history(at, 5, (hour) => (hour.getTime() === spikeWeek ? 600 : 10));
+    const b = typicalRate(withSpike, null, new Date(at), policy);
+    expect(b.typicalHourlyUsd).toBe(10);
+    expect(firstFire(replay(flat(60, 60), b, policy, at))).toBeDefined();
+  });
+
+  it('a nightly job overrunning into the next hour is not a runaway', () => {
+    // $60/h from 02:00 to 02:50 every night, nothing otherwise; tonight it runs on past 03:00.
+    const job = (hour: Date) => (hour.getUTCHours() === 2 ? 50 : 0);
+    const at = MONDAY + 3 * HOUR;
+    const b = typicalRate(history(at, 5, job), null, new Date(at), policy);
+    expect(b.typicalHourlyUsd).toBe(50);
+    expect(fired(replay(flat(15, 60), b, policy, at))).toEqual([]);
+  });
+
+  it('a key used in sessions at changing hours is judged against its usual busy hour', () => {
+    // Half-hour sessions at $15/h, at an hour that moves from day to day: any given hour of the week was busy in
+    // one week at most, so its hour-of-week figure is 0.
+    const sessionHours = new Set<number>();
+    for (let day = 0; day < 35; day++) {
+      const dayStart = MONDAY - (35 - day) * 24 * HOUR;
+      for (const h of [9 + (day % 7), 14 + ((day * 3) % 5)]) sessionHours.add(dayStart + h * HOUR);
+    }
+    const hours: HourlySpend[] = [];
+    for (let t = MONDAY - 35 * 24 * HOUR; t < MONDAY + 20 * HOUR; t += HOUR) {
+      // 30 minutes at $0.25 per minute: $7.50 in the hour.
+      hours.push(
+        sessionHours.has(t)
+          ? { hour: new Date(t), usd: 7.5, sumOfSquares: 30 * 0.25 ** 2 }
+          : { hour: new Date(t), usd: 0, sumOfSquares: 0 },
+      );
+    }
+    const at = MONDAY + 20 * HOUR;
+    const b = typicalRate(hours, null, new Date(at), policy);
+    expect(b.source).toBe('busy_hours');
+    expect(b.typicalHourlyUsd).toBeCloseTo(6); // 40% of the usual $15/h: runaway above $30/h
+    expect(fired(replay([...flat(30, 15), ...flat(30, 0)], b, policy, at))).toEqual([]);
+    expect(firstFire(replay(flat(30, 60), b, policy, at))).toBeDefined();
+  });
+
+  it('falls back to recent days, then the workspace, then the floor', () => {
+    const at = MONDAY + 10 * HOUR;
+    const fiveDays = history(at, 5 / 7, () => 12);
+    expect(typicalRate(fiveDays, null, new Date(at), policy)).toMatchObject({
+      typicalHourlyUsd: 12,
+      source: 'recent_days',
+      samples: 5,
+    });
+    const thirtyHours = history(at, 30 / 168, () => 12);
+    expect(typicalRate(thirtyHours, null, new Date(at), policy)).toMatchObject({ typicalHourlyUsd: 12, samples: 1 });
+
+    // A new key in a workspace spending $100/h, whose biggest key carries 60%: allowed what that key carries.
+    const workspace = { history: history(at, 5, () => 100), largestKeyShare: 0.6 };
+    expect(typicalRate([], workspace, new Date(at), policy)).toMatchObject({
+      typicalHourlyUsd: 60,
+      source: 'workspace',
+    });
+  });
+
+  it('a new key with no history anywhere gets the floor: runaway above factor × min_hourly_usd', () => {
+    const b = typicalRate([], null, new Date(MONDAY), policy);
+    expect(b).toEqual({ typicalHourlyUsd: 5, source: 'floor', samples: 0, minuteDispersionUsd: null });
+    // A new project starting at $20/h is not news; a fresh script looping at $40/h is.
+    expect(fired(replay(flat(60, 20), b))).toEqual([]);
+    expect(firstFire(replay(flat(60, 40), b))).toBeDefined();
+  });
+
+  it('a dormant key (zeros, not missing hours) has a typical rate of 0: above the floor is news', () => {
+    const at = MONDAY + 10 * HOUR;
+    const b = typicalRate(
+      history(at, 5, () => 0),
+      null,
+      new Date(at),
+      policy,
+    );
+    expect(b).toMatchObject({ typicalHourlyUsd: 0, source: 'hour_of_week', minuteDispersionUsd: null });
+  });
+
+  it('the minute dispersion measures request size, not the daily curve', () => {
+    const at = MONDAY + 10 * HOUR;
+    const b = typicalRate(history(at, 5, weekly, 0.2), null, new Date(at), policy);
+    expect(b.minuteDispersionUsd).toBeCloseTo(0.2);
+  });
+});
+
+describe('runaway detection properties', () => {
+  const series = (maxHourly: number) =>
+    fc.array(fc.double({ min: 0, max: maxHourly, noNaN: true, maxExcluded: true }), { minLength: 60, maxLength: 120 });
+
+  it('a key whose every minute is below min_hourly_usd never fires, whatever its baseline', () => {
+    fc.assert(
+      fc.property(series(policy.min_hourly_usd), fc.double({ min: 0, max: 2, noNaN: true }), (values, typical) => {
+        expect(fired(replay(values, baseline(typical, null)))).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a run whose every minute is below half the threshold never fires (the bench skips such minutes)', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: 200, noNaN: true }),
+        fc.option(fc.double({ min: 0.0001, max: 5, noNaN: true })),
+        fc.array(fc.double({ min: 0, max: 0.5, noNaN: true, maxExcluded: true }), { minLength: 60, maxLength: 120 }),
+        (typical, dispersion, fractions) => {
+          const threshold = Math.max(policy.factor * typical, policy.min_hourly_usd);
+          const values = fractions.map((f) => f * threshold);
+          expect(fired(replay(values, baseline(typical, dispersion)))).toEqual([]);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('runaway contributors', () => {
+  const at = (m: number) => new Date(MONDAY + m * MINUTE);
+  const rows = [
+    { minute: at(0), model: 'claude-opus-4-5', tokenKind: 'output', cost: usdToPico('6') },
+    { minute: at(1), model: 'claude-opus-4-5', tokenKind: 'uncached_input', cost: usdToPico('2') },
+    { minute: at(1), model: 'claude-haiku-4-5', tokenKind: 'output', cost: usdToPico('1') },
+    { minute: at(2), model: 'claude-sonnet-4-5', tokenKind: 'cache_read', cost: usdToPico('0.5') },
+    { minute: at(2), model: 'claude-3-haiku', tokenKind: 'output', cost: usdToPico('0.5') },
+    { minute: at(9), model: 'claude-opus-4-5', tokenKind: 'output', cost: usdToPico('100') }, // after the period
+  ];
+
+  it('ranks models and token kinds by cost over the period, with exact totals and shares', () => {
+    const c = runawayContributors(rows, at(0), at(2), 2);
+    expect(c.total).toBe(usdToPico('10'));
+    expect(c.models.top).toEqual([
+      { name: 'claude-opus-4-5', cost: usdToPico('8'), share: 0.8 },
+      { name: 'claude-haiku-4-5', cost: usdToPico('1'), share: 0.1 },
+    ]);
+    // Ties are ordered by name so the message is stable.
+    expect(c.models.rest).toEqual({ count: 2, cost: usdToPico('1'), share: 0.1 });
+    expect(c.tokenKinds.top.map((k) => [k.name, k.share])).toEqual([
+      ['output', 0.75],
+      ['uncached_input', 0.2],
+    ]);
+  });
+
+  it('an empty period has no contributors and no shares', () => {
+    expect(runawayContributors(rows, at(3), at(8))).toEqual({
+      total: 0n,
+      models: { top: [], rest: { count: 0, cost: 0n, share: 0 } },
+      tokenKinds: { top: [], rest: { count: 0, cost: 0n, share: 0 } },
+    });
+  });
+});
+
+describe('rate-limit headroom', () => {
+  const window = { from: new Date(MONDAY), until: new Date(MONDAY + 9 * MINUTE) };
+  const usage = (model: string, input: number, cacheRead: number, output: number): TokenUsageMinute[] =>
+    Array.from({ length: 10 }, (_, i) => ({
+      minute: new Date(MONDAY + i * MINUTE),
+      model,
+      uncachedInputTokens: input,
+      cacheReadInputTokens: cacheRead,
+      cacheCreationInputTokens: 0,
+      outputTokens: output,
+    }));
+  const sonnet = {
+    models: ['claude-sonnet-4-5'],
+    limits: [
+      { type: 'requests_per_minute', value: 4000 },
+      { type: 'input_tokens_per_minute_cache_aware', value: 1_000_000 },
+      { type: 'output_tokens_per_minute', value: 100_000 },
+    ],
+  };
+
+  it('flags a limit used at 80% or more over the window; cache reads do not count towards a cache-aware limit', () => {
+    const readings = assessHeadroom(usage('claude-sonnet-4-5-20250929', 500_000, 2_000_000, 85_000), [sonnet], window);
+    expect(readings.map((r) => [r.limitType, r.utilization, r.atRisk])).toEqual([
+      ['input_tokens_per_minute_cache_aware', 0.5, false],
+      ['output_tokens_per_minute', 0.85, true],
+    ]);
+    expect(readings[1]).toMatchObject({ meanPerMinute: 85_000, peakPerMinute: 85_000, peakMinute: new Date(MONDAY) });
+  });
+
+  it('empty minutes count: a burst in one minute of the window is not sustained use', () => {
+    const burst = usage('claude-sonnet-4-5', 0, 0, 0);
+    burst[4]!.outputTokens = 95_000;
+    const [, output] = assessHeadroom(burst, [sonnet], window);
+    expect(output).toMatchObject({ utilization: 0.095, atRisk: false, peakPerMinute: 95_000 });
+    expect(output!.peakMinute).toEqual(new Date(MONDAY + 4 * MINUTE));
+  });
+
+  it('models are matched exactly or as dated snapshots; a catch-all group takes the models no group names', () => {
+    const opus4 = { models: ['claude-opus-4'], limits: [{ type: 'output_tokens_per_minute', value: 10_000 }] };
+    const rest = { models: null, limits: [{ type: 'input_tokens_per_minute', value: 100_000 }] };
+    const traffic = [
+      ...usage('claude-opus-4-1-20250805', 90_000, 0, 9_000),
+      ...usage('claude-opus-4-20250514', 0, 0, 1_000),
+    ];
+    const readings = assessHeadroom(traffic, [opus4, rest], window);
+    // claude-opus-4-1 is not claude-opus-4: its output does not count against that group, its input goes to the rest.
+    expect(readings.map((r) => [r.models, r.utilization])).toEqual([
+      [['claude-opus-4'], 0.1],
+      [null, 0.9],
+    ]);
+  });
+});
