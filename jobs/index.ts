@@ -1,8 +1,9 @@
 import type { JobDefinition } from './define.ts';
+import { deliverNotificationsJob } from './deliver-notifications.ts';
 import { syncInventory } from './sync-inventory.ts';
 
 /**
  * Every job the worker runs. The worker checks this list at start: a duplicate name, an unknown queue, a chained
  * job that is not listed, or a policy `schedules` entry for a job not listed here refuses to start.
  */
-export const jobs: readonly JobDefinition[] = [syncInventory];
+export const jobs: readonly JobDefinition[] = [syncInventory, deliverNotificationsJob];

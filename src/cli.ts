@@ -2,6 +2,7 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jobs } from '../jobs/index.ts';
+import { alertsCommand } from './alerts/cli.ts';
 import { buildApp, requireEnv } from './app.ts';
 import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, loadConfig } from './config/index.ts';
@@ -74,6 +75,22 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
         exitAfterMs: values['exit-after'] === undefined ? null : durationArg('exit-after', values['exit-after'], 0),
         say: (line) => console.log(line),
       });
+    },
+  },
+  alerts: {
+    summary: 'list alerts (firing by default) and their deliveries with state',
+    usage: 'keywarden alerts [--all] [--json]\n\n  --all   resolved alerts too\n  --json  machine-readable',
+    run: async (args) => {
+      parse(args, { all: { type: 'boolean' }, json: { type: 'boolean' } });
+      const config = loadCliConfig();
+      requireEnv(config, ['database'], 'alerts');
+      const db = createDb(config.env.databaseUrl!, { max: 2 });
+      try {
+        console.log(await alertsCommand(db, args));
+        return 0;
+      } finally {
+        await db.destroy();
+      }
     },
   },
   emulator: {

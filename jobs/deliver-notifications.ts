@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { deliverNotifications } from '../src/notify/outbox.ts';
+import { defineJob } from './define.ts';
+
+/** Sends the due outbox rows (every minute, and enqueued after alerts are raised); retries and leases live in the outbox. */
+export const deliverNotificationsJob = defineJob({
+  name: 'deliver-notifications',
+  queue: 'notify',
+  schedule: '* * * * *',
+  payload: z.object({}),
+  async handler(ctx) {
+    const result = await deliverNotifications(ctx.db, ctx.notifier, { now: ctx.clock.now(), log: ctx.log });
+    if (result.sent + result.retrying + result.failed > 0) ctx.log.info(result, 'notifications delivered');
+    return result;
+  },
+});

@@ -1,0 +1,78 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+
+/**
+ * `keywarden alerts [--all] [--json]`: the alerts (firing ones, or every one with --all) and, under each, the
+ * deliveries that speak for it with their state, as text to print.
+ */
+export async function alertsCommand(db: Db, args: readonly string[]): Promise<string> {
+  const json = args.includes('--json');
+  let query = db.selectFrom('alerts').selectAll().orderBy('started_at', 'desc').orderBy('id');
+  if (!args.includes('--all')) query = query.where('state', '=', 'firing');
+  const alerts = await query.execute();
+  const deliveries =
+    alerts.length === 0
+      ? []
+      : await db
+          .selectFrom('notifications')
+          .select([
+            'id',
+            'event',
+            'channel',
+            'target',
+            'status',
+            'attempts',
+            'possibly_duplicate',
+            'last_error',
+            'sent_at',
+            'next_attempt_at',
+            sql<string[]>`ARRAY(SELECT jsonb_array_elements_text(payload->'fingerprints'))`.as('fingerprints'),
+          ])
+          .where(sql<boolean>`payload->'fingerprints' ?| ${sql.val(alerts.map((a) => a.fingerprint))}::text[]`)
+          .orderBy('id')
+          .execute();
+  const result = alerts.map((a) => ({
+    fingerprint: a.fingerprint,
+    kind: a.kind,
+    severity: a.severity,
+    state: a.state,
+    title: a.title,
+    startedAt: new Date(a.started_at).toISOString(),
+    lastSeenAt: new Date(a.last_seen_at).toISOString(),
+    resolvedAt: a.resolved_at === null ? null : new Date(a.resolved_at).toISOString(),
+    inhibitedBy: a.inhibited_by,
+    deliveries: deliveries
+      .filter((d) => d.fingerprints.includes(a.fingerprint))
+      .map((d) => ({
+        id: d.id,
+        event: d.event,
+        channel: d.channel,
+        target: d.target,
+        status: d.status,
+        attempts: d.attempts,
+        possiblyDuplicate: d.possibly_duplicate,
+        lastError: d.last_error,
+        sentAt: d.sent_at === null ? null : new Date(d.sent_at).toISOString(),
+        nextAttemptAt: d.status === 'pending' ? new Date(d.next_attempt_at).toISOString() : null,
+      })),
+  }));
+  if (json) return JSON.stringify(result, null, 2);
+  if (result.length === 0) return args.includes('--all') ? 'No alerts.' : 'No firing alerts.';
+  const lines: string[] = [];
+  for (const a of result) {
+    const inhibited = a.inhibitedBy === null ? '' : ` (inhibited by ${a.inhibitedBy})`;
+    lines.push(`${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind}  ${JSON.stringify(a.title)}${inhibited}`);
+    lines.push(
+      `         since ${a.startedAt}${a.resolvedAt === null ? '' : `, resolved ${a.resolvedAt}`}  [${a.fingerprint}]`,
+    );
+    for (const d of a.deliveries) {
+      const when = d.sentAt ?? (d.nextAttemptAt === null ? '' : `next try ${d.nextAttemptAt}`);
+      const dup = d.possiblyDuplicate ? ' possibly duplicated' : '';
+      const err = d.lastError === null || d.status === 'sent' ? '' : ` — ${d.lastError}`;
+      lines.push(
+        `         ${d.event.padEnd(8)} ${d.channel} ${d.target}: ${d.status} (${d.attempts} attempts) ${when}${dup}${err}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,177 @@
+import type { NotificationField, NotificationLink } from '../notify/message.ts';
+import { alertFingerprint } from './fingerprint.ts';
+import type { Severity } from './kinds.ts';
+
+/**
+ * The alert lifecycle, Alertmanager-style, as a pure function: given what a rule evaluation saw now and what the
+ * store remembers, decide for each alert whether to fire, repeat, resolve or stay quiet. The store applies the
+ * decisions and writes the outbox rows in one transaction.
+ */
+
+/** One condition a rule evaluation observed now (e.g. one runaway key, one threshold crossed). */
+export interface AlertObservation {
+  kind: string;
+  severity: Severity;
+  scopeType: string;
+  scopeId: string;
+  workspaceId: string | null;
+  /** Distinguishes occurrences: a billing month, `2026-11@0.8` for a spend threshold, '' when none. */
+  period: string;
+  /** Plain, untrusted text; the renderer escapes it. */
+  title: string;
+  details: Record<string, unknown>;
+  /** What the message says about it (plain text; the renderer escapes it). */
+  summary?: string;
+  fields?: NotificationField[];
+  links?: NotificationLink[];
+  /** For routing: workspace routes match the name; `key_owner` resolves to this address. */
+  workspaceName?: string | null;
+  keyOwnerEmail?: string | null;
+}
+
+/** What the store remembers of an alert. */
+export interface StoredAlert {
+  fingerprint: string;
+  kind: string;
+  scopeType: string;
+  scopeId: string;
+  state: 'firing' | 'resolved';
+  lastNotifiedAt: Date | null;
+  inhibitedBy: string | null;
+}
+
+export interface LifecycleInput {
+  /** The kinds this evaluation covered: a stored firing alert of these kinds that was not observed has resolved. */
+  kinds: readonly string[];
+  /** When the evaluation only looked at some scopes (`scopeType:scopeId`); absent: every scope of those kinds. */
+  scopes?: readonly string[];
+  observations: readonly AlertObservation[];
+  stored: readonly StoredAlert[];
+  /** The repeat interval (ms) for an observation, from the routes it matches. */
+  repeatEveryMs: (o: AlertObservation) => number;
+  now: Date;
+}
+
+export type LifecycleAction =
+  /** A new episode (first time, or again after it resolved, or no longer inhibited): notify. */
+  | 'fire'
+  /** Still firing and `repeat_every` has passed since the last notification: notify again. */
+  | 'repeat'
+  /** Still firing, nothing new to say: only `last_seen_at` moves. */
+  | 'refresh'
+  /** Firing but silenced by a more severe alert on the same scope: stored, not sent. */
+  | 'inhibit'
+  /** No longer observed: resolved; notified only when the firing was. */
+  | 'resolve';
+
+export interface LifecycleDecision {
+  action: LifecycleAction;
+  fingerprint: string;
+  /** Present for every action but `resolve`. */
+  observation: AlertObservation | null;
+  /** Whether this decision sends a notification. */
+  notify: boolean;
+  inhibitedBy: string | null;
+}
+
+export function observationFingerprint(o: AlertObservation): string {
+  return alertFingerprint(o.kind, o.scopeType, o.scopeId, o.period);
+}
+
+function threshold(o: AlertObservation): number | null {
+  const t = o.details.threshold;
+  return o.kind === 'spend.threshold' && typeof t === 'number' ? t : null;
+}
+
+/**
+ * Inhibition: a `spend.threshold` at 100% or more silences the lower thresholds of the same scope, so finance gets
+ * "limit reached", not "80%" and "100%" side by side. Returns the inhibiting fingerprint per inhibited one.
+ */
+export function inhibitions(observations: readonly AlertObservation[]): Map<string, string> {
+  const inhibited = new Map<string, string>();
+  for (const high of observations) {
+    const h = threshold(high);
+    if (h === null || h < 1) continue;
+    for (const low of observations) {
+      const l = threshold(low);
+      if (l === null || l >= h || low.scopeType !== high.scopeType || low.scopeId !== high.scopeId) continue;
+      inhibited.set(observationFingerprint(low), observationFingerprint(high));
+    }
+  }
+  return inhibited;
+}
+
+export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
+  const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));
+  const inhibited = inhibitions(input.observations);
+  const decisions: LifecycleDecision[] = [];
+  const observed = new Set<string>();
+
+  for (const o of input.observations) {
+    const fingerprint = observationFingerprint(o);
+    // A rule that reports the same condition twice in one run still makes one alert.
+    if (observed.has(fingerprint)) continue;
+    observed.add(fingerprint);
+    const prev = stored.get(fingerprint);
+    const inhibitedBy = inhibited.get(fingerprint) ?? null;
+    const base = { fingerprint, observation: o, inhibitedBy };
+    if (inhibitedBy !== null) {
+      decisions.push({ ...base, action: 'inhibit', notify: false });
+    } else if (prev === undefined || prev.state === 'resolved' || prev.lastNotifiedAt === null) {
+      decisions.push({ ...base, action: 'fire', notify: true });
+    } else if (input.now.getTime() - prev.lastNotifiedAt.getTime() >= input.repeatEveryMs(o)) {
+      decisions.push({ ...base, action: 'repeat', notify: true });
+    } else {
+      decisions.push({ ...base, action: 'refresh', notify: false });
+    }
+  }
+
+  const kinds = new Set(input.kinds);
+  const scopes = input.scopes === undefined ? null : new Set(input.scopes);
+  for (const s of input.stored) {
+    if (s.state !== 'firing' || observed.has(s.fingerprint) || !kinds.has(s.kind)) continue;
+    if (scopes !== null && !scopes.has(`${s.scopeType}:${s.scopeId}`)) continue;
+    // An alert that was only ever inhibited was never announced, so its end is not announced either.
+    decisions.push({
+      action: 'resolve',
+      fingerprint: s.fingerprint,
+      observation: null,
+      notify: s.lastNotifiedAt !== null,
+      inhibitedBy: null,
+    });
+  }
+  return decisions;
+}
+
+export interface AlertGroup {
+  kind: string;
+  event: 'firing' | 'repeat' | 'resolved';
+  fingerprints: string[];
+}
+
+const EVENT_OF: Partial<Record<LifecycleAction, AlertGroup['event']>> = {
+  fire: 'firing',
+  repeat: 'repeat',
+  resolve: 'resolved',
+};
+
+/**
+ * Alerts of one kind that fire (or repeat, or resolve) in the same run go out as one message listing them: a storm
+ * of 40 runaway keys is one Slack post, not 40. `kindOf` gives the kind of a resolved alert (it has no observation).
+ */
+export function groupDecisions(
+  decisions: readonly LifecycleDecision[],
+  kindOf: (fingerprint: string) => string,
+): AlertGroup[] {
+  const groups = new Map<string, AlertGroup>();
+  for (const d of decisions) {
+    const event = EVENT_OF[d.action];
+    if (!d.notify || event === undefined) continue;
+    const kind = d.observation?.kind ?? kindOf(d.fingerprint);
+    const key = `${kind}\u0000${event}`;
+    const group = groups.get(key) ?? { kind, event, fingerprints: [] };
+    group.fingerprints.push(d.fingerprint);
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}

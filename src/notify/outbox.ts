@@ -1,0 +1,209 @@
+import { sql } from 'kysely';
+import type { OutboxPayload } from '../alerts/store.ts';
+import type { Db } from '../db/index.ts';
+import type { Logger } from '../log.ts';
+import type { EmailSender } from './email.ts';
+import type { DeliveryFailure } from './message.ts';
+import { renderEmail, renderSlack } from './render.ts';
+import type { SlackClient } from './slack.ts';
+
+/**
+ * Delivers the outbox. A row is claimed (FOR UPDATE SKIP LOCKED, so replicas never take the same row), marked
+ * `sending` with a lease and COMMITTED before Slack or SMTP is called; the outcome is recorded afterwards. A row
+ * still `sending` after its lease means the process died mid-call: nobody knows whether the message went out, so it
+ * is retried and marked `possibly_duplicate` — at most one duplicate, and a visible one.
+ */
+
+export interface DeliveryAdapters {
+  slack: SlackClient | null;
+  email: EmailSender | null;
+}
+
+export interface DeliverOptions {
+  now: Date;
+  /** How long a claimed send may take before another run assumes the process died. Default 5 min. */
+  leaseMs?: number;
+  /** Rows per run. Default 100. */
+  batch?: number;
+  /** After this many attempts a retryable failure becomes `failed`. Default 12. */
+  maxAttempts?: number;
+  log?: Logger;
+}
+
+export interface DeliverResult {
+  sent: number;
+  retrying: number;
+  failed: number;
+}
+
+const BASE_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 30 * 60_000;
+/** A repeat waits this long for its thread's first post to go out rather than starting a thread of its own. */
+const THREAD_WAIT_MS = 30_000;
+
+/** Exponential backoff for a retryable failure: 30 s, 1 min, 2 min, … capped at 30 min. */
+export function backoffMs(attempts: number): number {
+  return Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+interface Claimed {
+  id: string;
+  event: string;
+  channel: 'slack' | 'email';
+  target: string;
+  payload: OutboxPayload;
+  attempts: number;
+}
+
+async function claim(db: Db, now: Date, leaseMs: number, batch: number): Promise<Claimed[]> {
+  return db.transaction().execute(async (trx) => {
+    const due = await trx
+      .selectFrom('notifications')
+      .select(['id', 'status'])
+      .where('status', 'in', ['pending', 'sending'])
+      .where('next_attempt_at', '<=', now)
+      .orderBy('id')
+      .limit(batch)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    if (due.length === 0) return [];
+    const rows = await trx
+      .updateTable('notifications')
+      .set({
+        status: 'sending',
+        attempts: sql`attempts + 1`,
+        next_attempt_at: new Date(now.getTime() + leaseMs),
+        // found in `sending`: its lease expired, the previous sender died between the call and the commit
+        possibly_duplicate: sql`possibly_duplicate OR status = 'sending'`,
+      })
+      .where(
+        'id',
+        'in',
+        due.map((d) => d.id),
+      )
+      .returning(['id', 'event', 'channel', 'target', 'payload', 'attempts'])
+      .execute();
+    return rows.map((r) => ({ ...r, payload: r.payload as unknown as OutboxPayload }));
+  });
+}
+
+/** The first Slack post of these alerts' current episode in this channel, when it went out: repeats reply to it. */
+async function threadRoot(db: Db, row: Claimed): Promise<{ root: string | null; waiting: boolean }> {
+  const roots = await db
+    .selectFrom('notifications')
+    .select(['status', 'provider_id'])
+    .where('channel', '=', 'slack')
+    .where('target', '=', row.target)
+    .where('event', '=', 'firing')
+    .where('id', '<', row.id)
+    .where(sql<boolean>`payload->'fingerprints' ?| ${sql.val(row.payload.fingerprints)}::text[]`)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .execute();
+  const [root] = roots;
+  if (root === undefined) return { root: null, waiting: false };
+  if (root.status === 'sent') return { root: root.provider_id, waiting: false };
+  return { root: null, waiting: root.status !== 'failed' };
+}
+
+type SendOutcome = { ok: true; providerId: string; threadTs: string | null } | { ok: false; failure: DeliveryFailure };
+
+async function send(db: Db, adapters: DeliveryAdapters, row: Claimed): Promise<SendOutcome | 'wait'> {
+  const n = row.payload.notification;
+  if (row.channel === 'slack') {
+    if (adapters.slack === null)
+      return { ok: false, failure: { kind: 'retryable', reason: 'Slack is not configured (SLACK_BOT_TOKEN)' } };
+    let channel = row.target;
+    let threadTs: string | null = null;
+    if (row.event !== 'firing') {
+      const t = await threadRoot(db, row);
+      if (t.waiting) return 'wait';
+      if (t.root !== null) {
+        // provider_id is `channelId:ts`: replies must name the channel by the ID Slack returned
+        const sep = t.root.indexOf(':');
+        channel = t.root.slice(0, sep);
+        threadTs = t.root.slice(sep + 1);
+      }
+    }
+    const msg = renderSlack(n);
+    const r = await adapters.slack.postMessage({ channel, ...msg, ...(threadTs === null ? {} : { threadTs }) });
+    return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;
+  }
+  if (adapters.email === null)
+    return { ok: false, failure: { kind: 'retryable', reason: 'email is not configured (SMTP_URL, EMAIL_FROM)' } };
+  let content: ReturnType<typeof renderEmail>;
+  try {
+    content = renderEmail(n);
+  } catch (err) {
+    // e.g. a CR/LF in a subject: sending it again will not change that
+    return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
+  }
+  const r = await adapters.email.sendEmail({ to: [row.target], ...content });
+  return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+}
+
+export async function deliverNotifications(
+  db: Db,
+  adapters: DeliveryAdapters,
+  opts: DeliverOptions,
+): Promise<DeliverResult> {
+  const { now } = opts;
+  const leaseMs = opts.leaseMs ?? 5 * 60_000;
+  const maxAttempts = opts.maxAttempts ?? 12;
+  const result: DeliverResult = { sent: 0, retrying: 0, failed: 0 };
+  const rows = await claim(db, now, leaseMs, opts.batch ?? 100);
+  for (const row of rows) {
+    let outcome: SendOutcome | 'wait';
+    try {
+      outcome = await send(db, adapters, row);
+    } catch (err) {
+      outcome = { ok: false, failure: { kind: 'retryable', reason: err instanceof Error ? err.message : String(err) } };
+    }
+    // Only the claimant of this attempt records its outcome: a run that took the row over after the lease wins.
+    const mine = db
+      .updateTable('notifications')
+      .where('id', '=', row.id)
+      .where('status', '=', 'sending')
+      .where('attempts', '=', row.attempts);
+    if (outcome === 'wait') {
+      await mine
+        .set({
+          status: 'pending',
+          attempts: row.attempts - 1,
+          next_attempt_at: new Date(now.getTime() + THREAD_WAIT_MS),
+        })
+        .execute();
+      result.retrying++;
+    } else if (outcome.ok) {
+      await mine
+        .set({
+          status: 'sent',
+          provider_id: outcome.providerId,
+          thread_ts: outcome.threadTs,
+          sent_at: now,
+          last_error: null,
+        })
+        .execute();
+      result.sent++;
+    } else {
+      const f = outcome.failure;
+      const giveUp = f.kind === 'permanent' || (f.kind === 'retryable' && row.attempts >= maxAttempts);
+      const wait = f.kind === 'rate_limited' ? f.retryAfterMs : backoffMs(row.attempts);
+      await mine
+        .set(
+          giveUp
+            ? { status: 'failed', last_error: f.reason }
+            : { status: 'pending', last_error: f.reason, next_attempt_at: new Date(now.getTime() + wait) },
+        )
+        .execute();
+      if (giveUp) result.failed++;
+      else result.retrying++;
+      opts.log?.warn(
+        { notificationId: row.id, channel: row.channel, failure: f.kind, reason: f.reason },
+        'notification not delivered',
+      );
+    }
+  }
+  return result;
+}

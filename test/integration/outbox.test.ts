@@ -1,0 +1,246 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { alertsCommand } from '../../src/alerts/cli.ts';
+import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
+import { raiseAlerts } from '../../src/alerts/store.ts';
+import { policySchema } from '../../src/config/policy.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { createDb, type Db } from '../../src/db/index.ts';
+import { createEmailSender } from '../../src/notify/email.ts';
+import { type DeliveryAdapters, deliverNotifications } from '../../src/notify/outbox.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
+
+const MIN = 60_000;
+const T0 = new Date('2026-11-29T10:00:00Z');
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+const routes = policySchema.parse({
+  routes: [
+    { match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' },
+    { match: { kind: 'rotation.*' }, slack: ['#security'], email: ['key_owner', 'security@acme.com'] },
+  ],
+}).routes;
+
+function runaway(keyId: string, name = keyId): AlertObservation {
+  return {
+    kind: 'usage.runaway',
+    severity: 'critical',
+    scopeType: 'api_key',
+    scopeId: keyId,
+    workspaceId: 'wrkspc_1',
+    period: '',
+    title: `Runaway spend on key ${name}`,
+    summary: 'The key spent $412.50 in the last 10 minutes.',
+    fields: [{ label: 'Key', value: name }],
+    links: [{ label: 'Open in Console', url: 'https://console.anthropic.com/settings/keys' }],
+    details: {},
+  };
+}
+
+function overdue(keyId: string, name: string, owner: string | null): AlertObservation {
+  return {
+    kind: 'rotation.overdue',
+    severity: 'warning',
+    scopeType: 'api_key',
+    scopeId: keyId,
+    workspaceId: null,
+    period: '',
+    title: `Key ${name} is overdue for rotation`,
+    fields: [{ label: 'Key', value: name }],
+    keyOwnerEmail: owner,
+    details: {},
+  };
+}
+
+let tdb: TestDatabase;
+let db: Db;
+let slack: SlackServer;
+let smtp: SmtpCapture;
+let adapters: DeliveryAdapters;
+
+beforeAll(async () => {
+  [tdb, slack, smtp] = await Promise.all([createTestDatabase(), startSlackServer(), startSmtpCapture()]);
+  db = tdb.db;
+  adapters = {
+    slack: createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 }),
+    email: createEmailSender({
+      smtpUrl: new Secret(smtp.url),
+      from: 'keywarden@acme.com',
+      timeouts: { connectionMs: 1000, greetingMs: 1000, socketMs: 2000 },
+    }),
+  };
+});
+
+afterAll(async () => {
+  await Promise.all([tdb?.drop(), slack?.close(), smtp?.close()]);
+});
+
+beforeEach(async () => {
+  await db.deleteFrom('notifications').execute();
+  await db.deleteFrom('alerts').execute();
+  slack.reset();
+  smtp.reset();
+});
+
+const posts = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && c.response?.ok);
+
+describe('outbox delivery', () => {
+  it('routes to Slack and email with the right content; repeat and resolve go in the thread', async () => {
+    await raiseAlerts(
+      db,
+      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      routes,
+      T0,
+    );
+    expect(await deliverNotifications(db, adapters, { now: T0 })).toEqual({ sent: 3, retrying: 0, failed: 0 });
+    const [first] = posts();
+    expect(first?.args.channel).toBe('#security');
+    expect(String(first?.args.text)).toContain('ci-deploy');
+    expect(smtp.messages.flatMap((m) => m.to).sort()).toEqual(['ana@acme.com', 'security@acme.com']);
+    expect(smtp.messages[0]?.subject).toContain('ci-deploy');
+
+    // 3 h: no repeat yet (4 h default); 4 h: repeat, in the thread
+    await raiseAlerts(
+      db,
+      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      routes,
+      at(180 * MIN),
+    );
+    await raiseAlerts(
+      db,
+      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      routes,
+      at(240 * MIN),
+    );
+    await raiseAlerts(db, { kinds: ['rotation.overdue'], observations: [] }, routes, at(250 * MIN));
+    await deliverNotifications(db, adapters, { now: at(250 * MIN) });
+    const slackPosts = posts();
+    expect(slackPosts).toHaveLength(3);
+    expect(slackPosts[1]?.args.thread_ts).toBe(first?.response?.ts);
+    expect(slackPosts[2]?.args.thread_ts).toBe(first?.response?.ts);
+    expect(String(slackPosts[2]?.args.text)).toContain('Resolved');
+    // firing, repeat and resolve, each to the owner and to security
+    expect(smtp.messages).toHaveLength(6);
+  });
+
+  it('a storm of 40 runaway keys is one Slack message listing them', async () => {
+    const observations = Array.from({ length: 40 }, (_, i) => runaway(`apikey_${i}`));
+    const r = await raiseAlerts(db, { kinds: ['usage.runaway'], observations }, routes, T0);
+    expect(r).toMatchObject({ fired: 40, notifications: 1 });
+    await deliverNotifications(db, adapters, { now: T0 });
+    expect(posts()).toHaveLength(1);
+    expect(JSON.stringify(posts()[0]?.args.blocks)).toContain('apikey_39');
+  });
+
+  it('Slack 429 with Retry-After: waits as told, then delivers once', async () => {
+    await raiseAlerts(db, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    slack.failNext(1, { status: 429, retryAfter: 30 });
+    expect(await deliverNotifications(db, adapters, { now: T0 })).toMatchObject({ sent: 0, retrying: 1 });
+    expect(await deliverNotifications(db, adapters, { now: at(29_000) })).toMatchObject({ sent: 0, retrying: 0 });
+    expect(await deliverNotifications(db, adapters, { now: at(30_000) })).toMatchObject({ sent: 1 });
+    await deliverNotifications(db, adapters, { now: at(60 * MIN) });
+    expect(posts()).toHaveLength(1);
+  });
+
+  it('SMTP down for several minutes: every email delivered once when it is back', async () => {
+    const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
+    // one run per key, so each is its own message (grouping would make them one)
+    for (const [i, o] of obs.entries()) await raiseAlerts(db, { kinds: [], observations: [o] }, routes, at(i));
+    await smtp.setDown(true);
+    for (let m = 0; m < 6; m++) await deliverNotifications(db, adapters, { now: at(m * MIN + 10) });
+    await smtp.setDown(false);
+    for (let m = 6; m < 40; m++) await deliverNotifications(db, adapters, { now: at(m * MIN + 10) });
+    const to = smtp.messages.flatMap((m) => m.to).sort();
+    expect(to).toEqual([
+      'a@acme.com',
+      'b@acme.com',
+      'c@acme.com',
+      'security@acme.com',
+      'security@acme.com',
+      'security@acme.com',
+    ]);
+    const rows = await db.selectFrom('notifications').select(['status', 'possibly_duplicate']).execute();
+    expect(rows.every((r) => r.status === 'sent' && !r.possibly_duplicate)).toBe(true);
+  });
+
+  it('a worker that died between send and commit: retried once, marked possibly duplicate', async () => {
+    await raiseAlerts(db, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    // the crashed run: it claimed the row (committed `sending` with a lease), posted, and died before recording it
+    await db
+      .updateTable('notifications')
+      .set({ status: 'sending', attempts: 1, next_attempt_at: at(5 * MIN) })
+      .execute();
+    await adapters.slack?.postMessage({ channel: '#ai-alerts', text: 'sent by the crashed run', blocks: [] });
+    expect(await deliverNotifications(db, adapters, { now: at(MIN) })).toMatchObject({ sent: 0 });
+    expect(await deliverNotifications(db, adapters, { now: at(5 * MIN) })).toMatchObject({ sent: 1 });
+    await deliverNotifications(db, adapters, { now: at(60 * MIN) });
+    expect(posts()).toHaveLength(2);
+    const row = await db.selectFrom('notifications').selectAll().executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'sent', possibly_duplicate: true });
+
+    const listing = await alertsCommand(db, []);
+    expect(listing).toContain('usage.runaway');
+    expect(listing).toContain('firing   slack #ai-alerts: sent (2 attempts)');
+    expect(listing).toContain('possibly duplicated');
+    const [listed] = JSON.parse(await alertsCommand(db, ['--json']));
+    expect(listed.deliveries).toMatchObject([{ status: 'sent', possiblyDuplicate: true, target: '#ai-alerts' }]);
+  });
+
+  it('escapes user-controlled names end to end', async () => {
+    const names = ['<!channel>', '<https://x|y>', '<script>alert(1)</script>', 'evil\r\nBcc: x@evil.com'];
+    for (const [i, n] of names.entries()) {
+      await raiseAlerts(db, { kinds: [], observations: [overdue(`k${i}`, n, null)] }, routes, at(i));
+    }
+    await deliverNotifications(db, adapters, { now: at(MIN) });
+    // Slack parses mentions and links in the text fallback and in mrkdwn, never in plain_text (the header)
+    const mrkdwn = (blocks: unknown): string[] =>
+      JSON.stringify(blocks)
+        .match(/"type":"mrkdwn","text":"(?:[^"\\]|\\.)*"/g)
+        ?.map((m) => JSON.parse(`{${m}}`).text as string) ?? [];
+    const texts = posts().map((p) => [String(p.args.text), ...mrkdwn(p.args.blocks)].join(' '));
+    expect(texts).toHaveLength(4);
+    for (const t of texts) {
+      expect(t).not.toContain('<!channel>');
+      expect(t).not.toContain('<https://x|y>');
+    }
+    expect(texts.join(' ')).toContain('&lt;!channel&gt;');
+    // the CR/LF name is flattened into one line, not refused: security still hears about that key
+    expect(smtp.messages).toHaveLength(4);
+    for (const m of smtp.messages) {
+      expect(m.html).not.toContain('<script>');
+      expect(m.headers.bcc).toBeUndefined();
+      expect(m.subject).not.toMatch(/[\r\n]/);
+    }
+    expect(smtp.messages.flatMap((m) => m.to)).toEqual(Array(smtp.messages.length).fill('security@acme.com'));
+  });
+
+  it('two replicas raising the same alert at once write one notification', async () => {
+    const other = createDb(tdb.url, { max: 2 });
+    try {
+      const input = { kinds: ['usage.runaway'], observations: [runaway('k1')] };
+      await Promise.all([raiseAlerts(db, input, routes, T0), raiseAlerts(other, input, routes, T0)]);
+      expect(await db.selectFrom('notifications').select('id').execute()).toHaveLength(1);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it('two concurrent delivery runs never send one row twice', async () => {
+    const other = createDb(tdb.url, { max: 2 });
+    try {
+      for (let i = 0; i < 20; i++)
+        await raiseAlerts(db, { kinds: [], observations: [runaway(`k${i}`)] }, routes, at(i));
+      const results = await Promise.all([
+        deliverNotifications(db, adapters, { now: at(MIN), batch: 7 }),
+        deliverNotifications(other, adapters, { now: at(MIN), batch: 7 }),
+        deliverNotifications(db, adapters, { now: at(MIN), batch: 7 }),
+      ]);
+      expect(results.reduce((s, r) => s + r.sent, 0)).toBe(20);
+      expect(posts()).toHaveLength(20);
+    } finally {
+      await other.destroy();
+    }
+  });
+});

@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AlertObservation,
+  groupDecisions,
+  type LifecycleAction,
+  observationFingerprint,
+  planAlerts,
+  type StoredAlert,
+} from '../../src/alerts/lifecycle.ts';
+
+const HOUR = 3_600_000;
+const NOW = new Date('2026-11-29T10:00:00Z');
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+
+function runaway(keyId: string): AlertObservation {
+  return {
+    kind: 'usage.runaway',
+    severity: 'critical',
+    scopeType: 'api_key',
+    scopeId: keyId,
+    workspaceId: 'wrkspc_1',
+    period: '',
+    title: `Runaway spend on key ${keyId}`,
+    details: {},
+  };
+}
+
+function threshold(t: number, scopeId = 'org'): AlertObservation {
+  return {
+    kind: 'spend.threshold',
+    severity: t >= 1 ? 'critical' : 'warning',
+    scopeType: 'organization',
+    scopeId,
+    workspaceId: null,
+    period: `2026-11@${t}`,
+    title: `Spend at ${t * 100}% of the limit`,
+    details: { threshold: t },
+  };
+}
+
+function stored(o: AlertObservation, s: Partial<StoredAlert>): StoredAlert {
+  return {
+    fingerprint: observationFingerprint(o),
+    kind: o.kind,
+    scopeType: o.scopeType,
+    scopeId: o.scopeId,
+    state: 'firing',
+    lastNotifiedAt: null,
+    inhibitedBy: null,
+    ...s,
+  };
+}
+
+const key = runaway('apikey_1');
+
+describe('planAlerts', () => {
+  it.each<[string, AlertObservation[], StoredAlert[], Array<[LifecycleAction, boolean]>]>([
+    ['first observation fires', [key], [], [['fire', true]]],
+    [
+      'still firing 30 min later: nothing new',
+      [key],
+      [stored(key, { lastNotifiedAt: ago(HOUR / 2) })],
+      [['refresh', false]],
+    ],
+    [
+      'still firing after repeat_every (1 h): repeat',
+      [key],
+      [stored(key, { lastNotifiedAt: ago(HOUR) })],
+      [['repeat', true]],
+    ],
+    [
+      'just before repeat_every: no repeat',
+      [key],
+      [stored(key, { lastNotifiedAt: ago(HOUR - 1) })],
+      [['refresh', false]],
+    ],
+    ['no longer observed: resolve once', [], [stored(key, { lastNotifiedAt: ago(HOUR / 2) })], [['resolve', true]]],
+    [
+      'already resolved and not observed: nothing',
+      [],
+      [stored(key, { state: 'resolved', lastNotifiedAt: ago(HOUR) })],
+      [],
+    ],
+    [
+      'observed again after resolving: a new episode fires',
+      [key],
+      [stored(key, { state: 'resolved', lastNotifiedAt: ago(HOUR / 2) })],
+      [['fire', true]],
+    ],
+    [
+      'resolve of an alert never announced (inhibited) is silent',
+      [],
+      [stored(key, { lastNotifiedAt: null, inhibitedBy: 'x' })],
+      [['resolve', false]],
+    ],
+  ])('%s', (_name, observations, storedAlerts, expected) => {
+    const decisions = planAlerts({
+      kinds: ['usage.runaway'],
+      observations,
+      stored: storedAlerts,
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual(expected);
+  });
+
+  it('a 100% threshold silences the 80% one for the same scope, not for another scope', () => {
+    const decisions = planAlerts({
+      kinds: ['spend.threshold'],
+      observations: [threshold(0.8), threshold(1), threshold(0.8, 'wrkspc_2')],
+      stored: [],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    expect(decisions.map((d) => [d.observation?.scopeId, d.observation?.details.threshold, d.action])).toEqual([
+      ['org', 0.8, 'inhibit'],
+      ['org', 1, 'fire'],
+      ['wrkspc_2', 0.8, 'fire'],
+    ]);
+    expect(decisions[0]?.inhibitedBy).toBe(observationFingerprint(threshold(1)));
+  });
+
+  it('an 80% alert already announced is not repeated once 100% inhibits it', () => {
+    const low = threshold(0.8);
+    const decisions = planAlerts({
+      kinds: ['spend.threshold'],
+      observations: [low, threshold(1)],
+      stored: [stored(low, { lastNotifiedAt: ago(10 * HOUR) })],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    expect(decisions.map((d) => d.action)).toEqual(['inhibit', 'fire']);
+  });
+
+  it('only resolves the kinds and scopes the evaluation looked at', () => {
+    const other = runaway('apikey_2');
+    const decisions = planAlerts({
+      kinds: ['usage.runaway'],
+      scopes: ['api_key:apikey_1'],
+      observations: [],
+      stored: [
+        stored(key, { lastNotifiedAt: ago(HOUR) }),
+        stored(other, { lastNotifiedAt: ago(HOUR) }),
+        stored(threshold(0.8), { lastNotifiedAt: ago(HOUR) }),
+      ],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    expect(decisions.map((d) => d.fingerprint)).toEqual([observationFingerprint(key)]);
+  });
+});
+
+describe('groupDecisions', () => {
+  it('40 runaway keys raised in one run are one group', () => {
+    const observations = Array.from({ length: 40 }, (_, i) => runaway(`apikey_${i}`));
+    const decisions = planAlerts({
+      kinds: ['usage.runaway'],
+      observations,
+      stored: [],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    const groups = groupDecisions(decisions, () => 'usage.runaway');
+    expect(groups).toHaveLength(1);
+    expect(groups[0]?.event).toBe('firing');
+    expect(groups[0]?.fingerprints).toHaveLength(40);
+  });
+
+  it('keeps kinds and events apart, and leaves out what does not notify', () => {
+    const a = runaway('apikey_a');
+    const b = runaway('apikey_b');
+    const c = runaway('apikey_c');
+    const decisions = planAlerts({
+      kinds: ['usage.runaway', 'spend.threshold'],
+      observations: [a, b, threshold(0.5)],
+      stored: [stored(b, { lastNotifiedAt: ago(2 * HOUR) }), stored(c, { lastNotifiedAt: ago(HOUR / 4) })],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    const groups = groupDecisions(decisions, () => 'usage.runaway');
+    expect(groups.map((g) => [g.kind, g.event, g.fingerprints.length])).toEqual([
+      ['usage.runaway', 'firing', 1],
+      ['usage.runaway', 'repeat', 1],
+      ['spend.threshold', 'firing', 1],
+      ['usage.runaway', 'resolved', 1],
+    ]);
+  });
+});
