@@ -21,6 +21,7 @@ routes:
   - { match: { kind: "usage.*" },    slack: ["#ai-alerts"], repeat_every: 1h }
   - { match: { kind: "spend.*" },    slack: ["#finance"], email: ["finance@acme.example"] }
   - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["key_owner", "security@acme.example"] }
+  - { match: { kind: "key.*" },      slack: ["#security"], email: ["security@acme.example"] }
   - { match: { kind: "*" },          slack: ["#ai-alerts"] }
 schedules:
   sync-inventory: "*/20 * * * * *"

@@ -13,6 +13,8 @@ describe("keywarden demo (the README's first command)", () => {
     expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
     expect(output).toMatch(/\$ keywarden keys\nKEY +HINT/);
     expect(output).toMatch(/Research notebook .* overdue +left the organization/);
+    expect(output).toMatch(/→ Slack #security: .*API key "Research notebook" has no owner/);
+    expect(output).toMatch(/→ email to security@acme\.example: .*API key "Research notebook" has no owner/);
     expect(output).toMatch(/stopped; nothing left running/);
     expect(code).toBe(0);
     // the demo's policy file and log are where it said; the log never holds the admin key

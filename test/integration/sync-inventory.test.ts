@@ -34,6 +34,12 @@ describe('sync-inventory against the emulator', () => {
       // the demo's orphan: "Research notebook", made by a user removed before the start
       const orphan = keys.find((k) => k.name === 'Research notebook')!;
       expect(first.orphanedKeys).toContain(orphan.id);
+      // …and raised as key.orphaned, once, with one outbox row for its route (examples/keywarden.yaml: "*" → #ai-alerts)
+      const orphanAlerts = await t.db.selectFrom('alerts').selectAll().where('kind', '=', 'key.orphaned').execute();
+      expect(orphanAlerts.map((a) => [a.scope_id, a.state])).toEqual([[orphan.id, 'firing']]);
+      expect(await t.db.selectFrom('notifications').select(['event', 'channel', 'target']).execute()).toEqual([
+        { event: 'firing', channel: 'slack', target: '#ai-alerts' },
+      ]);
       // every key's first sighting is recorded once
       const firstSeen = await t.db.selectFrom('api_key_status_changes').selectAll().execute();
       expect(firstSeen).toHaveLength(keys.length);
@@ -62,6 +68,21 @@ describe('sync-inventory against the emulator', () => {
         .executeTakeFirstOrThrow();
       expect(stored.status).toBe('inactive');
       expect(stored.status_changed_at?.getTime()).toBe(clock.now().getTime());
+      // nothing new was said about the orphan across the re-syncs; retiring it resolves the alert, said once
+      expect(await t.db.selectFrom('notifications').selectAll().execute()).toHaveLength(1);
+      await ctx.admin.updateApiKey(orphan.id, { status: 'inactive' });
+      clock.advance(60_000);
+      await syncInventory.handler(ctx, {});
+      await syncInventory.handler(ctx, {});
+      const resolved = await t.db
+        .selectFrom('alerts')
+        .selectAll()
+        .where('kind', '=', 'key.orphaned')
+        .executeTakeFirstOrThrow();
+      expect(resolved.state).toBe('resolved');
+      expect(
+        (await t.db.selectFrom('notifications').select('event').orderBy('id').execute()).map((n) => n.event),
+      ).toEqual(['firing', 'resolved']);
     } finally {
       await close();
     }
