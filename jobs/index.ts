@@ -1,9 +1,18 @@
 import type { JobDefinition } from './define.ts';
 import { deliverNotificationsJob } from './deliver-notifications.ts';
+import { pollUsageJob } from './poll-usage.ts';
+import { reconcileCostsJob } from './reconcile-costs.ts';
 import { syncInventory } from './sync-inventory.ts';
+import { usageRetentionJob } from './usage-retention.ts';
 
 /**
  * Every job the worker runs. The worker checks this list at start: a duplicate name, an unknown queue, a chained
  * job that is not listed, or a policy `schedules` entry for a job not listed here refuses to start.
  */
-export const jobs: readonly JobDefinition[] = [syncInventory, deliverNotificationsJob];
+export const jobs: readonly JobDefinition[] = [
+  syncInventory,
+  pollUsageJob,
+  reconcileCostsJob,
+  usageRetentionJob,
+  deliverNotificationsJob,
+];

@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely/migration';
 import * as initial from './001_initial.ts';
+import * as usage from './002_usage.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
+  '002_usage': usage,
 };

@@ -105,6 +105,18 @@ const digest = z.strictObject({
   email: z.array(z.email({ error: 'not an email address' })).default([]),
 });
 
+// USD per million tokens, exactly as priced (src/usage/prices.ts turns it into whole picodollars per token)
+const mtokRate = z.union([z.string(), z.number()]).refine((v) => /^\d+(\.\d{1,6})?$/.test(String(v).trim()), {
+  error: 'a price is in USD per million tokens: a decimal with at most 6 places, like 3 or 0.3',
+});
+const priceOverride = z.strictObject({
+  input: mtokRate.optional(),
+  output: mtokRate.optional(),
+  cache_read: mtokRate.optional(),
+  cache_write_5m: mtokRate.optional(),
+  cache_write_1h: mtokRate.optional(),
+});
+
 export const policySchema = z
   .strictObject({
     organization: z.strictObject({ name: z.string().default(''), timezone: timezone.default('UTC') }).prefault({}),
@@ -147,6 +159,8 @@ export const policySchema = z
     routes: z.array(route).default([]),
     digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
     schedules: z.record(z.string(), cronExpression).default({}),
+    // per model id: rates merged over the dated price table (a model the table lacks needs input and output)
+    pricing: z.record(z.string(), priceOverride).default({}),
   })
   .prefault({});
 

@@ -107,6 +107,12 @@ export interface CostDriftTable {
   recorded_at: DefaultedTimestamp;
 }
 
+export interface PricingUnknownModelsTable {
+  model: string;
+  priced_by: 'family_max' | 'global_max';
+  first_seen_at: Timestamp;
+}
+
 export interface WatermarksTable {
   name: string;
   position: Timestamp;
@@ -208,6 +214,7 @@ export interface Database {
   cost_buckets: CostBucketsTable;
   cost_drift: CostDriftTable;
   watermarks: WatermarksTable;
+  pricing_unknown_models: PricingUnknownModelsTable;
   projections: ProjectionsTable;
   alerts: AlertsTable;
   notifications: NotificationsTable;

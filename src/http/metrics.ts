@@ -75,6 +75,23 @@ export function createMetrics(db: Db | null): Metrics {
         this.set(Number(row?.n ?? 0));
       },
     });
+    new Gauge({
+      name: 'keywarden_cost_drift_ratio',
+      help: 'Per workspace, the largest drift this month between priced usage and the cost report (recorded over 2%).',
+      labelNames: ['workspace_id'] as const,
+      registers: [registry],
+      async collect() {
+        const rows = await db
+          .selectFrom('cost_drift')
+          .select(['workspace_id', sql<number>`max(drift_ratio)`.as('ratio')])
+          .where('day', '>=', sql<string>`date_trunc('month', now() AT TIME ZONE 'UTC')::date`)
+          .groupBy('workspace_id')
+          .execute();
+        this.reset();
+        // the Default Workspace has no id: labelled "default"
+        for (const r of rows) this.set({ workspace_id: r.workspace_id ?? 'default' }, Number(r.ratio));
+      },
+    });
   }
   return { registry, jobRuns, jobDuration };
 }

@@ -61,6 +61,11 @@ describe('policy file', () => {
       /schedules\.poll-usages: no job of that name/,
     ],
     [
+      'a price with a unit',
+      'pricing: { claude-x: { input: "3 USD" } }\n',
+      /pricing\.claude-x\.input: .*USD per million tokens/,
+    ],
+    [
       'a bad duration',
       'routes:\n  - { match: { kind: "usage.*" }, repeat_every: soon }\n',
       /routes\[0\]\.repeat_every: "soon" is not a duration/,

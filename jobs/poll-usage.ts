@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { pollUsage } from '../src/usage/ingest.ts';
+import { PRICE_TABLE, withPriceOverrides } from '../src/usage/prices.ts';
+import { defineJob } from './define.ts';
+
+/** 1-minute usage per key, workspace, model, tier and window, from the watermark (minus the overlap) to now. */
+export const pollUsageJob = defineJob({
+  name: 'poll-usage',
+  queue: 'ingest',
+  schedule: '* * * * *',
+  payload: z.object({}),
+  async handler(ctx) {
+    const result = await pollUsage(ctx.db, ctx.admin, ctx.clock.now(), {
+      // usage arrives late: re-read the last 15 minutes every poll
+      overlapMinutes: 15,
+      // the minute in progress is never stored as if complete
+      freshnessMinutes: 1,
+      firstPollHours: 48,
+      // the first run backfills the month to date and the 35 days before it (hourly, older than 48 h)
+      backfillDaysBeforeMonth: 35,
+      table: withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing),
+      signal: ctx.signal,
+      onProgress: (p) =>
+        ctx.log.info(
+          { from: p.chunk.start, to: p.chunk.end, done: p.done, total: p.total, rows: p.rows },
+          'usage chunk committed',
+        ),
+    });
+    if (result.newUnknownModels.length > 0) {
+      ctx.log.warn(
+        { models: result.newUnknownModels },
+        'new models missing from the price table, priced at the maximum (pricing.unknown_model)',
+      );
+    }
+    ctx.log.info({ chunks: result.chunks, rows: result.rows, watermark: result.watermark }, 'usage polled');
+    return result;
+  },
+});

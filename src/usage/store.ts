@@ -1,0 +1,162 @@
+import { type Insertable, sql } from 'kysely';
+import type { UsageResult } from '../anthropic/types.ts';
+import type { Db } from '../db/index.ts';
+import type { UsageBucketsTable } from '../db/types.ts';
+import { picoToUsd } from '../money.ts';
+import type { PriceTable } from './prices.ts';
+import { priceUsage } from './pricing.ts';
+
+/** Rows per upsert statement: large enough to amortise a round trip, small enough to keep memory flat. */
+const BATCH_ROWS = 5000;
+
+export interface UsageRowAt {
+  startingAt: Date;
+  result: UsageResult;
+}
+
+/**
+ * A report row priced and shaped as a `usage_buckets` row. The identity columns are NOT NULL for model, tier and
+ * window: usage reported without one (not grouped, or Console usage) is stored under '' rather than dropped.
+ */
+export function toUsageBucketRow(
+  width: '1m' | '1h' | '1d',
+  row: UsageRowAt,
+  table: PriceTable,
+): Insertable<UsageBucketsTable> {
+  const r = row.result;
+  const priced = priceUsage(r, table, row.startingAt);
+  return {
+    bucket_width: width,
+    starting_at: row.startingAt,
+    api_key_id: r.api_key_id,
+    workspace_id: r.workspace_id,
+    model: r.model ?? '',
+    service_tier: r.service_tier ?? '',
+    context_window: r.context_window ?? '',
+    uncached_input_tokens: r.uncached_input_tokens,
+    cache_read_input_tokens: r.cache_read_input_tokens,
+    cache_creation_5m_input_tokens: r.cache_creation_5m_input_tokens,
+    cache_creation_1h_input_tokens: r.cache_creation_1h_input_tokens,
+    output_tokens: r.output_tokens,
+    web_search_requests: r.web_search_requests,
+    cost_usd: picoToUsd(priced.cost),
+    priced_by: priced.pricedBy,
+  };
+}
+
+/**
+ * Replaces the stored usage of one width in [start, end) with `rows`, and moves the watermark to `end`, in one transaction.
+ * Replace, not add: re-reading a range (the overlap, or a retry after a crash) gives identical rows, and a minute
+ * that a late correction lowered, or emptied, is lowered or emptied here too. The watermark only moves with the
+ * rows it covers, so a process that dies mid-poll leaves the previous state whole and the next poll re-reads.
+ */
+export async function replaceUsageRange(
+  db: Db,
+  range: { start: Date; end: Date },
+  rows: readonly Insertable<UsageBucketsTable>[],
+  watermarkName: string,
+  seenAt: Date,
+  width: '1m' | '1h' = '1m',
+): Promise<string[]> {
+  return db.transaction().execute(async (tx) => {
+    await tx
+      .deleteFrom('usage_buckets')
+      .where('bucket_width', '=', width)
+      .where('starting_at', '>=', range.start)
+      .where('starting_at', '<', range.end)
+      .execute();
+    await upsertUsageBuckets(tx, rows);
+    await tx
+      .insertInto('watermarks')
+      .values({ name: watermarkName, position: range.end })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet({
+          // never backwards: a slow run finishing after a newer one must not undo its progress
+          position: sql`greatest(watermarks.position, excluded.position)`,
+          updated_at: sql`now()`,
+        }),
+      )
+      .execute();
+    return recordUnknownModels(tx, rows, seenAt);
+  });
+}
+
+/**
+ * Models priced at a maximum because the table lacks them, recorded once each (`pricing.unknown_model` fires from
+ * this table once per model). Returns the models seen for the first time.
+ */
+async function recordUnknownModels(
+  db: Db,
+  rows: readonly Insertable<UsageBucketsTable>[],
+  seenAt: Date,
+): Promise<string[]> {
+  const unknown = new Map<string, 'family_max' | 'global_max'>();
+  for (const r of rows) {
+    if (r.priced_by === 'family_max' || r.priced_by === 'global_max') unknown.set(r.model, r.priced_by);
+  }
+  if (unknown.size === 0) return [];
+  const inserted = await db
+    .insertInto('pricing_unknown_models')
+    .values([...unknown].map(([model, priced_by]) => ({ model, priced_by, first_seen_at: seenAt })))
+    .onConflict((oc) => oc.column('model').doNothing())
+    .returning('model')
+    .execute();
+  return inserted.map((r) => r.model).sort();
+}
+
+const UPSERT_COLUMNS = [
+  ['bucket_width', 'text'],
+  ['starting_at', 'timestamptz'],
+  ['api_key_id', 'text'],
+  ['workspace_id', 'text'],
+  ['model', 'text'],
+  ['service_tier', 'text'],
+  ['context_window', 'text'],
+  ['uncached_input_tokens', 'bigint'],
+  ['cache_read_input_tokens', 'bigint'],
+  ['cache_creation_5m_input_tokens', 'bigint'],
+  ['cache_creation_1h_input_tokens', 'bigint'],
+  ['output_tokens', 'bigint'],
+  ['web_search_requests', 'bigint'],
+  ['cost_usd', 'numeric'],
+  ['priced_by', 'text'],
+] as const;
+
+/**
+ * One set-based upsert on the identity index; values are set, never added, so a repeat is harmless. The rows go
+ * as one array per column (unnest): 15 bind parameters whatever the batch size, where a multi-row VALUES list
+ * costs 15 per row and spends most of its time parsing and binding them.
+ */
+export async function upsertUsageBuckets(db: Db, rows: readonly Insertable<UsageBucketsTable>[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += BATCH_ROWS) await upsertBatch(db, rows.slice(i, i + BATCH_ROWS));
+}
+
+async function upsertBatch(db: Db, rows: readonly Insertable<UsageBucketsTable>[]): Promise<void> {
+  const arrays = UPSERT_COLUMNS.map(([column, type]) => {
+    const values = rows.map((r) => {
+      const v = r[column];
+      return v instanceof Date ? v.toISOString() : v === undefined || v === null ? null : String(v);
+    });
+    return sql`${sql.val(values)}::${sql.raw(type)}[]`;
+  });
+  await sql`
+    INSERT INTO usage_buckets (${sql.join(UPSERT_COLUMNS.map(([c]) => sql.ref(c)))})
+    SELECT * FROM unnest(${sql.join(arrays)})
+    ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
+    DO UPDATE SET
+      uncached_input_tokens = excluded.uncached_input_tokens,
+      cache_read_input_tokens = excluded.cache_read_input_tokens,
+      cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
+      cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
+      output_tokens = excluded.output_tokens,
+      web_search_requests = excluded.web_search_requests,
+      cost_usd = excluded.cost_usd,
+      priced_by = excluded.priced_by,
+      updated_at = now()
+  `.execute(db);
+}
+
+export async function readWatermark(db: Db, name: string): Promise<Date | null> {
+  const row = await db.selectFrom('watermarks').select('position').where('name', '=', name).executeTakeFirst();
+  return row ? new Date(row.position) : null;
+}

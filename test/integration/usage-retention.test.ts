@@ -1,0 +1,75 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminClient } from '../../src/anthropic/client.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { loadScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { pollUsage } from '../../src/usage/ingest.ts';
+import { PRICE_TABLE } from '../../src/usage/prices.ts';
+import { applyUsageRetention } from '../../src/usage/retention.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+const NOW = new Date('2026-11-16T15:00:00Z');
+const HOUR = 3_600_000;
+let t: TestDatabase;
+let emulator: Emulator;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  emulator = await startEmulator({
+    scenario: loadScenario('quiet'),
+    clock: fixedClock(NOW),
+    startAt: NOW,
+    freshnessDelayMinutes: 0,
+  });
+  const admin = new AdminClient({
+    baseUrl: emulator.url,
+    adminKey: new Secret('sk-ant-admin01-keywarden-quiet-not-a-secret-0001'),
+  });
+  await pollUsage(t.db, admin, NOW, { overlapMinutes: 15, freshnessMinutes: 0, firstPollHours: 3, table: PRICE_TABLE });
+});
+afterAll(async () => {
+  await emulator?.close();
+  await t?.drop();
+});
+
+const totals = () =>
+  sql<{ width: string; rows: string; output: string; cost: string }>`
+    SELECT bucket_width AS width, count(*)::text AS rows, sum(output_tokens)::text AS output, sum(cost_usd)::text AS cost
+    FROM usage_buckets GROUP BY bucket_width ORDER BY bucket_width`
+    .execute(t.db)
+    .then((r) => r.rows);
+
+describe('usage retention', () => {
+  it('rolls 1m rows older than 48 hours into hourly rows, exactly, once', async () => {
+    const before = await totals();
+    expect(before.map((r) => r.width)).toEqual(['1m']);
+    // 47.5 hours later the cutoff is 14:00: the first two of the three polled hours are older than 48 h; the third is not yet
+    const later = new Date(NOW.getTime() + 47 * HOUR + 30 * 60_000);
+    const first = await applyUsageRetention(t.db, later);
+    expect(first.rolledUpBefore).toEqual(new Date('2026-11-16T14:00:00Z'));
+    expect(first.minuteRowsRolledUp).toBeGreaterThan(0);
+    const after = await totals();
+    expect(after.map((r) => r.width)).toEqual(['1h', '1m']);
+    const sum = (rows: typeof after, k: 'output' | 'cost') =>
+      rows.reduce((s, r) => s + BigInt(r[k].replace('.', '')), 0n);
+    expect(sum(after, 'output')).toBe(sum(before, 'output'));
+    expect(sum(after, 'cost')).toBe(sum(before, 'cost'));
+    const remaining = await t.db
+      .selectFrom('usage_buckets')
+      .select(sql<Date>`min(starting_at)`.as('first'))
+      .where('bucket_width', '=', '1m')
+      .executeTakeFirstOrThrow();
+    expect(new Date(remaining.first).getTime()).toBeGreaterThanOrEqual(first.rolledUpBefore.getTime());
+
+    // a rerun changes nothing
+    const again = await applyUsageRetention(t.db, later);
+    expect(again.minuteRowsRolledUp).toBe(0);
+    expect(await totals()).toEqual(after);
+
+    // thirteen months on, the hourly rows are gone
+    const muchLater = await applyUsageRetention(t.db, new Date('2027-12-20T00:00:00Z'));
+    expect(muchLater.hourlyRowsDeleted).toBeGreaterThan(0);
+  });
+});
