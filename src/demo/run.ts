@@ -158,6 +158,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           void printKeys(env, say);
         }
       }
+      if (entry.msg === 'usage polled' && Number(entry.rows) > 0) {
+        say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);
+      }
       if (entry.level >= 50)
         say(`worker error: ${entry.msg}${entry.err ? `: ${(entry.err as { message?: string }).message}` : ''}`);
     });
