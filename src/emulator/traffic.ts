@@ -1,3 +1,4 @@
+import type { UsageResult } from '../anthropic/types.ts';
 import { hash3, unit } from './hash.ts';
 import type { TrafficSpec } from './scenario.ts';
 
@@ -88,14 +89,15 @@ export interface TrafficKey {
 }
 
 /** Token counts of one slot in one minute; snake_case as the usage table and the pricing function take them. */
-export interface UsageCounts {
-  uncached_input_tokens: number;
-  cache_read_input_tokens: number;
-  cache_creation_5m_input_tokens: number;
-  cache_creation_1h_input_tokens: number;
-  output_tokens: number;
-  web_search_requests: number;
-}
+export type UsageCounts = Pick<
+  UsageResult,
+  | 'uncached_input_tokens'
+  | 'cache_read_input_tokens'
+  | 'cache_creation_5m_input_tokens'
+  | 'cache_creation_1h_input_tokens'
+  | 'output_tokens'
+  | 'web_search_requests'
+>;
 
 export const SERVICE_TIERS: readonly ServiceTier[] = ['standard', 'batch'];
 export const CONTEXT_WINDOWS: readonly ContextWindow[] = ['0-200k', '200k-1M'];
