@@ -1,5 +1,6 @@
 import type { JobDefinition } from './define.ts';
 import { deliverNotificationsJob } from './deliver-notifications.ts';
+import { enforceRotationJob } from './enforce-rotation.ts';
 import { pollUsageJob } from './poll-usage.ts';
 import { reconcileCostsJob } from './reconcile-costs.ts';
 import { syncInventory } from './sync-inventory.ts';
@@ -14,5 +15,6 @@ export const jobs: readonly JobDefinition[] = [
   pollUsageJob,
   reconcileCostsJob,
   usageRetentionJob,
+  enforceRotationJob,
   deliverNotificationsJob,
 ];

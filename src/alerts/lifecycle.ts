@@ -101,6 +101,12 @@ export function inhibitions(observations: readonly AlertObservation[]): Map<stri
   return inhibited;
 }
 
+/**
+ * Notices rather than conditions: said once when they first hold, never repeated, and their end goes unsaid (a
+ * 14-day rotation reminder is followed by the 7-day one, not by "resolved"; a deactivation is a fact, not a state).
+ */
+export const ONE_SHOT_KINDS: ReadonlySet<string> = new Set(['rotation.due_soon', 'rotation.deactivated']);
+
 export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
   const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));
   const inhibited = inhibitions(input.observations);
@@ -119,7 +125,10 @@ export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
       decisions.push({ ...base, action: 'inhibit', notify: false });
     } else if (prev === undefined || prev.state === 'resolved' || prev.lastNotifiedAt === null) {
       decisions.push({ ...base, action: 'fire', notify: true });
-    } else if (input.now.getTime() - prev.lastNotifiedAt.getTime() >= input.repeatEveryMs(o)) {
+    } else if (
+      !ONE_SHOT_KINDS.has(o.kind) &&
+      input.now.getTime() - prev.lastNotifiedAt.getTime() >= input.repeatEveryMs(o)
+    ) {
       decisions.push({ ...base, action: 'repeat', notify: true });
     } else {
       decisions.push({ ...base, action: 'refresh', notify: false });
@@ -136,7 +145,7 @@ export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
       action: 'resolve',
       fingerprint: s.fingerprint,
       observation: null,
-      notify: s.lastNotifiedAt !== null,
+      notify: s.lastNotifiedAt !== null && !ONE_SHOT_KINDS.has(s.kind),
       inhibitedBy: null,
     });
   }

@@ -25,6 +25,7 @@ routes:
   - { match: { kind: "*" },          slack: ["#ai-alerts"] }
 schedules:
   sync-inventory: "*/20 * * * * *"
+  enforce-rotation: "10,40 * * * * *"
 `;
 
 export interface DemoOptions {
@@ -157,6 +158,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           printedKeys = true;
           void printKeys(env, say);
         }
+      }
+      if (entry.msg === 'rotation enforced' && Number(entry.reminders) > 0) {
+        say(`rotation: ${entry.reminders} reminder stage(s) sent, ${entry.blocked} overdue key(s) still in use`);
       }
       if (entry.msg === 'usage polled' && Number(entry.rows) > 0) {
         say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);

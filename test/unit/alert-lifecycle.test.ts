@@ -186,3 +186,37 @@ describe('groupDecisions', () => {
     ]);
   });
 });
+
+describe('one-shot notices (rotation reminders, deactivations)', () => {
+  const reminder: AlertObservation = {
+    kind: 'rotation.due_soon',
+    severity: 'info',
+    scopeType: 'key',
+    scopeId: 'apikey_9',
+    workspaceId: null,
+    period: '14d',
+    title: 'API key "x" must be rotated within 14 days',
+    details: {},
+  };
+  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]) => ({
+    kinds: ['rotation.due_soon'],
+    observations,
+    stored: storedAlerts,
+    repeatEveryMs: () => HOUR,
+    now: NOW,
+  });
+
+  it('is never repeated, however long it holds', () => {
+    const decisions = planAlerts(input([reminder], [stored(reminder, { lastNotifiedAt: ago(30 * HOUR) })]));
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual([['refresh', false]]);
+  });
+
+  it('ends without a message when the next stage takes over', () => {
+    const next = { ...reminder, period: '7d', title: 'API key "x" must be rotated within 7 days' };
+    const decisions = planAlerts(input([next], [stored(reminder, { lastNotifiedAt: ago(7 * 24 * HOUR) })]));
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual([
+      ['fire', true],
+      ['resolve', false],
+    ]);
+  });
+});

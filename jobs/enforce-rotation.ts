@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { enforceRotation } from '../src/keys/enforce.ts';
+import { defineJob } from './define.ts';
+
+/** The rotation policy, daily: reminders, overdue notices, and (with enforce: true) drain-aware deactivation. */
+export const enforceRotationJob = defineJob({
+  name: 'enforce-rotation',
+  queue: 'analyze',
+  schedule: '0 9 * * *',
+  payload: z.object({}),
+  followedBy: ['deliver-notifications'],
+  async handler(ctx) {
+    const summary = await enforceRotation(ctx);
+    ctx.log.info(summary, 'rotation enforced');
+    return summary;
+  },
+});

@@ -1,0 +1,125 @@
+import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { formatUsd } from '../money.ts';
+import type { RotationDecision } from './types.ts';
+
+const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
+export const ROTATION_KINDS = ['rotation.due_soon', 'rotation.overdue', 'rotation.blocked', 'rotation.deactivated'];
+
+const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
+
+/**
+ * The alerts a rotation plan asks for, one per key at most. Pure. `deactivated` lists the keys the job really
+ * set inactive in this run (a planned deactivation whose API call failed stays overdue). Reminders go to the
+ * key's owner (routes' `key_owner`); when the owner left, the message says so and the security route carries it.
+ */
+export function rotationObservations(
+  decisions: readonly RotationDecision[],
+  deactivated: ReadonlySet<string>,
+): AlertObservation[] {
+  const out: AlertObservation[] = [];
+  for (const d of decisions) {
+    const k = d.key;
+    const ownerNote = k.ownerEmail
+      ? ''
+      : ' Its creator is no longer in the organization: security, please find it an owner.';
+    const base = {
+      scopeType: 'key',
+      scopeId: k.id,
+      workspaceId: k.workspaceId,
+      workspaceName: k.workspaceName,
+      keyOwnerEmail: k.ownerEmail,
+      links: [{ label: 'API keys in the Console', url: CONSOLE_KEYS_URL }],
+    };
+    const fields = [
+      { label: 'Key', value: `${k.name} (${k.partialKeyHint ?? k.id})` },
+      { label: 'Workspace', value: k.workspaceName ?? 'Default Workspace' },
+      { label: 'Deadline', value: day(d.deadline) },
+      { label: 'Owner', value: k.ownerEmail ?? 'left the organization' },
+    ];
+    switch (d.kind) {
+      case 'remind':
+      case 'due_soon':
+        out.push({
+          ...base,
+          kind: 'rotation.due_soon',
+          severity: d.stage <= 1 ? 'warning' : 'info',
+          period: `${d.stage}d`,
+          title: `API key "${k.name}" must be rotated within ${d.stage} day${d.stage === 1 ? '' : 's'}`,
+          summary: `Create its successor in the Console and move traffic to it before ${day(d.deadline)}; keywarden retires this key once its traffic has drained.${ownerNote}`,
+          details: { stage: d.stage, deadline: d.deadline.toISOString() },
+          fields,
+        });
+        break;
+      case 'overdue':
+      case 'grace':
+      case 'hold':
+      case 'deferred':
+      case 'would_deactivate': {
+        const next =
+          d.kind === 'would_deactivate'
+            ? `It would be set inactive now (${d.reason}); enforcement is off (rotation.enforce: false).`
+            : d.kind === 'hold'
+              ? `Enforcement is on hold: ${d.reason}.`
+              : d.kind === 'deferred'
+                ? `It is due for deactivation but this run reached max_deactivations_per_run (${d.cap}).`
+                : `Enforcement may start ${day(d.enforceFrom)}.`;
+        out.push({
+          ...base,
+          kind: 'rotation.overdue',
+          severity: 'warning',
+          period: '',
+          title: `API key "${k.name}" is past its rotation deadline`,
+          summary: `The deadline was ${day(d.deadline)}. ${next}${ownerNote}`,
+          details: { stage: d.kind, deadline: d.deadline?.toISOString() ?? null },
+          fields,
+        });
+        break;
+      }
+      case 'blocked': {
+        const s = d.successor;
+        const successor = s
+          ? `Its likely successor "${s.name}" carries ${s.share === null ? 'no measured share' : `${Math.round(s.share * 100)}%`} of their traffic.`
+          : 'No successor key was found in its workspace.';
+        out.push({
+          ...base,
+          kind: 'rotation.blocked',
+          severity: 'critical',
+          period: '',
+          title: `Overdue API key "${k.name}" still carries traffic`,
+          summary: `It is past its deadline and grace period, but it had ${d.recentTraffic.tokens} tokens (${formatUsd(d.recentTraffic.costUsd)}) in the last ${d.recentTraffic.windowHours} h, so keywarden will not deactivate it. ${successor}${ownerNote}`,
+          details: { deadline: d.deadline.toISOString(), successor: s?.keyId ?? null },
+          fields: [...fields, { label: 'Last usage', value: d.recentTraffic.lastUsageAt?.toISOString() ?? '—' }],
+        });
+        break;
+      }
+      case 'deactivate':
+        if (deactivated.has(k.id)) {
+          out.push({
+            ...base,
+            kind: 'rotation.deactivated',
+            severity: 'info',
+            period: day(d.deadline),
+            title: `API key "${k.name}" was set inactive`,
+            summary: `It was past its deadline (${day(d.deadline)}) and ${d.reason === 'forced' ? 'force_after_days had passed' : 'had no traffic in the drain window'}. To undo: keywarden keys reactivate ${k.id} --reason "…"`,
+            details: { reason: d.reason },
+            fields,
+          });
+        } else {
+          out.push({
+            ...base,
+            kind: 'rotation.overdue',
+            severity: 'warning',
+            period: '',
+            title: `API key "${k.name}" is past its rotation deadline`,
+            summary: `Deactivating it failed this run; keywarden will try again.${ownerNote}`,
+            details: { stage: 'deactivate_failed', deadline: d.deadline.toISOString() },
+            fields,
+          });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,169 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { loadScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { enforceRotation } from '../../src/keys/enforce.ts';
+import { pollUsage } from '../../src/usage/ingest.ts';
+import { PRICE_TABLE } from '../../src/usage/prices.ts';
+import { testJobContext } from '../support/context.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+const START = new Date('2026-11-16T10:00:00Z');
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
+const dir = mkdtempSync(join(tmpdir(), 'kw-rotation-'));
+
+function policy(name: string, enforce: boolean): Config {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(
+    path,
+    `rotation: { enforce: ${enforce}, grace_days: 0 }
+routes:
+  - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["key_owner", "security@acme.example"] }
+`,
+  );
+  return loadConfig({ env: { KEYWARDEN_CONFIG: path } });
+}
+
+let t: TestDatabase;
+let emulator: Emulator;
+const clock = fixedClock(START);
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: START });
+});
+afterAll(async () => {
+  await emulator.close();
+  await t.drop();
+});
+
+async function emulatorStatuses(ctx: ReturnType<typeof testJobContext>['ctx']) {
+  return Object.fromEntries((await ctx.admin.listApiKeys({}).toArray()).map((k) => [k.name, k.status]));
+}
+
+describe('enforce-rotation against the emulator', () => {
+  it('reminds once per stage across re-runs, and with enforce: false changes nothing in the organization', async () => {
+    const env = testJobContext({
+      db: t.db,
+      emulatorUrl: emulator.url,
+      adminKey: ADMIN_KEY,
+      clock,
+      config: policy('dry', false),
+    });
+    try {
+      await syncInventory.handler(env.ctx, {});
+      const before = await emulatorStatuses(env.ctx);
+      const first = await enforceRotation(env.ctx);
+      expect(first.reminders).toBeGreaterThan(0);
+      const notificationsAfterFirst = await t.db
+        .selectFrom('notifications')
+        .select(['fingerprint', 'event', 'target'])
+        .execute();
+      expect(notificationsAfterFirst.length).toBeGreaterThan(0);
+
+      // a re-run, and a run the next day ("after a restart"): no stage is sent again
+      const again = await enforceRotation(env.ctx);
+      expect(again.reminders).toBe(0);
+      clock.advance(86_400_000);
+      await enforceRotation(env.ctx);
+      const stages = await t.db.selectFrom('rotation_reminders').select(['api_key_id', 'stage']).execute();
+      expect(new Set(stages.map((s) => `${s.api_key_id}/${s.stage}`)).size).toBe(stages.length);
+      const firings = await t.db
+        .selectFrom('notifications')
+        .select(['fingerprint', 'target'])
+        .where('event', '=', 'firing')
+        .execute();
+      expect(new Set(firings.map((n) => `${n.fingerprint}/${n.target}`)).size).toBe(firings.length);
+
+      // the overdue keys of the demo were reported, and an overdue key whose owner left went to security with that fact
+      const overdue = await t.db
+        .selectFrom('alerts')
+        .select(['title', 'details'])
+        .where('kind', '=', 'rotation.overdue')
+        .execute();
+      expect(overdue.map((a) => a.title)).toContain('API key "Research notebook" is past its rotation deadline');
+      // with enforce: false: nothing was set inactive, and every message says what would be done
+      expect(await emulatorStatuses(env.ctx)).toEqual(before);
+      expect(await t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('with enforce: true, holds while usage is unknown, then retires only drained keys and reports the busy ones', async () => {
+    const env = testJobContext({
+      db: t.db,
+      emulatorUrl: emulator.url,
+      adminKey: ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    try {
+      const before = await emulatorStatuses(env.ctx);
+      const held = await enforceRotation(env.ctx);
+      expect(held.deactivated).toEqual([]); // no usage data yet: nothing can be judged drained
+      expect(await emulatorStatuses(env.ctx)).toEqual(before);
+
+      await pollUsage(t.db, env.ctx.admin, clock.now(), {
+        overlapMinutes: 15,
+        freshnessMinutes: 1,
+        firstPollHours: 48,
+        table: PRICE_TABLE,
+      });
+      // a day after the start the migration to "Production Backend v2" is done, but the old key was used within 24 h
+      const busy = await enforceRotation(env.ctx);
+      expect(busy.deactivated).toEqual([]);
+      const blocked = await t.db
+        .selectFrom('alerts')
+        .select(['title', 'details'])
+        .where('kind', '=', 'rotation.blocked')
+        .execute();
+      expect(blocked.map((b) => b.title)).toContain('Overdue API key "Production Backend" still carries traffic');
+      expect(await emulatorStatuses(env.ctx)).toEqual(before);
+
+      // 36 h after the start its traffic has been zero for a whole drain window: it is retired, the others are not
+      clock.advance(12 * 3_600_000);
+      await pollUsage(t.db, env.ctx.admin, clock.now(), {
+        overlapMinutes: 15,
+        freshnessMinutes: 1,
+        firstPollHours: 48,
+        table: PRICE_TABLE,
+      });
+      const run = await enforceRotation(env.ctx);
+      const after = await emulatorStatuses(env.ctx);
+      const names = await Promise.all(
+        run.deactivated.map(
+          async (id) =>
+            (await t.db.selectFrom('api_keys').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name,
+        ),
+      );
+      expect(names).toEqual(['Production Backend']);
+      expect(after).toEqual({ ...before, 'Production Backend': 'inactive' });
+      const windowStart = new Date(clock.now().getTime() - 24 * 3_600_000);
+      const used = await t.db
+        .selectFrom('usage_buckets')
+        .select('api_key_id')
+        .where('api_key_id', '=', run.deactivated[0]!)
+        .where('starting_at', '>=', windowStart)
+        .execute();
+      expect(used).toEqual([]);
+      const deactivatedAlert = await t.db
+        .selectFrom('alerts')
+        .select('title')
+        .where('kind', '=', 'rotation.deactivated')
+        .execute();
+      expect(deactivatedAlert.map((a) => a.title)).toEqual(['API key "Production Backend" was set inactive']);
+      // every deactivation is bracketed in the audit log
+      const steps = await t.db.selectFrom('audit_log').select(['subject_id', 'step']).orderBy('id').execute();
+      expect(steps.filter((s) => s.step === 'intent').length).toBe(run.deactivated.length);
+      expect(steps.filter((s) => s.step === 'done').length).toBe(run.deactivated.length);
+    } finally {
+      await env.close();
+    }
+  });
+});
