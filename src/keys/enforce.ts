@@ -50,7 +50,7 @@ export async function enforceRotation(
 
   const alerts = await raiseAlerts(
     ctx.db,
-    { kinds: ROTATION_KINDS, observations: rotationObservations(decisions, deactivated) },
+    { kinds: ROTATION_KINDS, observations: rotationObservations(decisions, deactivated, policy.enforce) },
     ctx.config.policy.routes,
     now,
   );

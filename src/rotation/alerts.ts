@@ -11,10 +11,12 @@ const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
  * The alerts a rotation plan asks for, one per key at most. Pure. `deactivated` lists the keys the job really
  * set inactive in this run (a planned deactivation whose API call failed stays overdue). Reminders go to the
  * key's owner (routes' `key_owner`); when the owner left, the message says so and the security route carries it.
+ * With `enforce` off, every message says what would be done instead.
  */
 export function rotationObservations(
   decisions: readonly RotationDecision[],
   deactivated: ReadonlySet<string>,
+  enforce: boolean,
 ): AlertObservation[] {
   const out: AlertObservation[] = [];
   for (const d of decisions) {
@@ -34,7 +36,8 @@ export function rotationObservations(
       { label: 'Key', value: `${k.name} (${k.partialKeyHint ?? k.id})` },
       { label: 'Workspace', value: k.workspaceName ?? 'Default Workspace' },
       { label: 'Deadline', value: day(d.deadline) },
-      { label: 'Owner', value: k.ownerEmail ?? 'left the organization' },
+      // facts that must survive grouping (a grouped message lists titles and fields only)
+      { label: 'Owner', value: k.ownerEmail ?? 'left the organization: security, please find it an owner' },
     ];
     switch (d.kind) {
       case 'remind':
@@ -62,7 +65,9 @@ export function rotationObservations(
               ? `Enforcement is on hold: ${d.reason}.`
               : d.kind === 'deferred'
                 ? `It is due for deactivation but this run reached max_deactivations_per_run (${d.cap}).`
-                : `Enforcement may start ${day(d.enforceFrom)}.`;
+                : enforce
+                  ? `Unless its traffic continues, it will be set inactive from ${day(d.enforceFrom)}.`
+                  : `From ${day(d.enforceFrom)} it would be set inactive once drained; enforcement is off (rotation.enforce: false), so keywarden will only report.`;
         out.push({
           ...base,
           kind: 'rotation.overdue',
@@ -71,7 +76,7 @@ export function rotationObservations(
           title: `API key "${k.name}" is past its rotation deadline`,
           summary: `The deadline was ${day(d.deadline)}. ${next}${ownerNote}`,
           details: { stage: d.kind, deadline: d.deadline?.toISOString() ?? null },
-          fields,
+          fields: [...fields, { label: 'Next', value: next }],
         });
         break;
       }

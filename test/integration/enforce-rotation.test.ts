@@ -87,6 +87,12 @@ describe('enforce-rotation against the emulator', () => {
         .where('kind', '=', 'rotation.overdue')
         .execute();
       expect(overdue.map((a) => a.title)).toContain('API key "Research notebook" is past its rotation deadline');
+      const messages = await t.db.selectFrom('notifications').select('payload').execute();
+      const overdueText = JSON.stringify(
+        messages.filter((m) => JSON.stringify(m.payload).includes('rotation.overdue')),
+      );
+      expect(overdueText).toMatch(/enforcement is off \(rotation\.enforce: false\), so keywarden will only report/);
+      expect(overdueText).toMatch(/security, please find it an owner/); // Research notebook's creator left
       // with enforce: false: nothing was set inactive, and every message says what would be done
       expect(await emulatorStatuses(env.ctx)).toEqual(before);
       expect(await t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
