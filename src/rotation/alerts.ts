@@ -39,6 +39,17 @@ export function rotationObservations(
       // facts that must survive grouping (a grouped message lists titles and fields only)
       { label: 'Owner', value: k.ownerEmail ?? 'left the organization: security, please find it an owner' },
     ];
+    // Every overdue variant says the same thing first; `next` is what happens to the key now.
+    const overdue = (stage: string, next: string): AlertObservation => ({
+      ...base,
+      kind: 'rotation.overdue',
+      severity: 'warning',
+      period: '',
+      title: `API key "${k.name}" is past its rotation deadline`,
+      summary: `The deadline was ${day(d.deadline)}. ${next}${ownerNote}`,
+      details: { stage, deadline: d.deadline?.toISOString() ?? null },
+      fields: [...fields, { label: 'Next', value: next }],
+    });
     switch (d.kind) {
       case 'remind':
       case 'due_soon':
@@ -68,16 +79,7 @@ export function rotationObservations(
                 : enforce
                   ? `Unless its traffic continues, it will be set inactive from ${day(d.enforceFrom)}.`
                   : `From ${day(d.enforceFrom)} it would be set inactive once drained; enforcement is off (rotation.enforce: false), so keywarden will only report.`;
-        out.push({
-          ...base,
-          kind: 'rotation.overdue',
-          severity: 'warning',
-          period: '',
-          title: `API key "${k.name}" is past its rotation deadline`,
-          summary: `The deadline was ${day(d.deadline)}. ${next}${ownerNote}`,
-          details: { stage: d.kind, deadline: d.deadline?.toISOString() ?? null },
-          fields: [...fields, { label: 'Next', value: next }],
-        });
+        out.push(overdue(d.kind, next));
         break;
       }
       case 'blocked': {
@@ -110,16 +112,7 @@ export function rotationObservations(
             fields,
           });
         } else {
-          out.push({
-            ...base,
-            kind: 'rotation.overdue',
-            severity: 'warning',
-            period: '',
-            title: `API key "${k.name}" is past its rotation deadline`,
-            summary: `Deactivating it failed this run; keywarden will try again.${ownerNote}`,
-            details: { stage: 'deactivate_failed', deadline: d.deadline.toISOString() },
-            fields,
-          });
+          out.push(overdue('deactivate_failed', 'Deactivating it failed this run; keywarden will try again.'));
         }
         break;
       default:

@@ -1,20 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
-import { loadScenario } from '../../src/emulator/scenario.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { enforceRotation } from '../../src/keys/enforce.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
 import { testJobContext } from '../support/context.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { DEMO_ADMIN_KEY, keyNameById, useDemoOrg } from '../support/demo-org.ts';
 
-const START = new Date('2026-11-16T10:00:00Z');
-const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
 const dir = mkdtempSync(join(tmpdir(), 'kw-rotation-'));
 
 function policy(name: string, enforce: boolean): Config {
@@ -29,18 +24,8 @@ routes:
   return loadConfig({ env: { KEYWARDEN_CONFIG: path } });
 }
 
-let t: TestDatabase;
-let emulator: Emulator;
-const clock = fixedClock(START);
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: START });
-});
-afterAll(async () => {
-  await emulator.close();
-  await t.drop();
-});
+const org = useDemoOrg();
+const clock = org.clock;
 
 async function emulatorStatuses(ctx: ReturnType<typeof testJobContext>['ctx']) {
   return Object.fromEntries((await ctx.admin.listApiKeys({}).toArray()).map((k) => [k.name, k.status]));
@@ -49,9 +34,9 @@ async function emulatorStatuses(ctx: ReturnType<typeof testJobContext>['ctx']) {
 describe('enforce-rotation against the emulator', () => {
   it('reminds once per stage across re-runs, and with enforce: false changes nothing in the organization', async () => {
     const env = testJobContext({
-      db: t.db,
-      emulatorUrl: emulator.url,
-      adminKey: ADMIN_KEY,
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
       clock,
       config: policy('dry', false),
     });
@@ -60,7 +45,7 @@ describe('enforce-rotation against the emulator', () => {
       const before = await emulatorStatuses(env.ctx);
       const first = await enforceRotation(env.ctx);
       expect(first.reminders).toBeGreaterThan(0);
-      const notificationsAfterFirst = await t.db
+      const notificationsAfterFirst = await org.t.db
         .selectFrom('notifications')
         .select(['fingerprint', 'event', 'target'])
         .execute();
@@ -71,9 +56,9 @@ describe('enforce-rotation against the emulator', () => {
       expect(again.reminders).toBe(0);
       clock.advance(86_400_000);
       await enforceRotation(env.ctx);
-      const stages = await t.db.selectFrom('rotation_reminders').select(['api_key_id', 'stage']).execute();
+      const stages = await org.t.db.selectFrom('rotation_reminders').select(['api_key_id', 'stage']).execute();
       expect(new Set(stages.map((s) => `${s.api_key_id}/${s.stage}`)).size).toBe(stages.length);
-      const firings = await t.db
+      const firings = await org.t.db
         .selectFrom('notifications')
         .select(['fingerprint', 'target'])
         .where('event', '=', 'firing')
@@ -81,13 +66,13 @@ describe('enforce-rotation against the emulator', () => {
       expect(new Set(firings.map((n) => `${n.fingerprint}/${n.target}`)).size).toBe(firings.length);
 
       // the overdue keys of the demo were reported, and an overdue key whose owner left went to security with that fact
-      const overdue = await t.db
+      const overdue = await org.t.db
         .selectFrom('alerts')
         .select(['title', 'details'])
         .where('kind', '=', 'rotation.overdue')
         .execute();
       expect(overdue.map((a) => a.title)).toContain('API key "Research notebook" is past its rotation deadline');
-      const messages = await t.db.selectFrom('notifications').select('payload').execute();
+      const messages = await org.t.db.selectFrom('notifications').select('payload').execute();
       const overdueText = JSON.stringify(
         messages.filter((m) => JSON.stringify(m.payload).includes('rotation.overdue')),
       );
@@ -95,7 +80,7 @@ describe('enforce-rotation against the emulator', () => {
       expect(overdueText).toMatch(/security, please find it an owner/); // Research notebook's creator left
       // with enforce: false: nothing was set inactive, and every message says what would be done
       expect(await emulatorStatuses(env.ctx)).toEqual(before);
-      expect(await t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+      expect(await org.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
     } finally {
       await env.close();
     }
@@ -103,9 +88,9 @@ describe('enforce-rotation against the emulator', () => {
 
   it('with enforce: true, holds while usage is unknown, then retires only drained keys and reports the busy ones', async () => {
     const env = testJobContext({
-      db: t.db,
-      emulatorUrl: emulator.url,
-      adminKey: ADMIN_KEY,
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
       clock,
       config: policy('enforce', true),
     });
@@ -115,7 +100,7 @@ describe('enforce-rotation against the emulator', () => {
       expect(held.deactivated).toEqual([]); // no usage data yet: nothing can be judged drained
       expect(await emulatorStatuses(env.ctx)).toEqual(before);
 
-      await pollUsage(t.db, env.ctx.admin, clock.now(), {
+      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
         overlapMinutes: 15,
         freshnessMinutes: 1,
         firstPollHours: 48,
@@ -124,7 +109,7 @@ describe('enforce-rotation against the emulator', () => {
       // a day after the start the migration to "Production Backend v2" is done, but the old key was used within 24 h
       const busy = await enforceRotation(env.ctx);
       expect(busy.deactivated).toEqual([]);
-      const blocked = await t.db
+      const blocked = await org.t.db
         .selectFrom('alerts')
         .select(['title', 'details'])
         .where('kind', '=', 'rotation.blocked')
@@ -134,7 +119,7 @@ describe('enforce-rotation against the emulator', () => {
 
       // 36 h after the start its traffic has been zero for a whole drain window: it is retired, the others are not
       clock.advance(12 * 3_600_000);
-      await pollUsage(t.db, env.ctx.admin, clock.now(), {
+      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
         overlapMinutes: 15,
         freshnessMinutes: 1,
         firstPollHours: 48,
@@ -142,30 +127,25 @@ describe('enforce-rotation against the emulator', () => {
       });
       const run = await enforceRotation(env.ctx);
       const after = await emulatorStatuses(env.ctx);
-      const names = await Promise.all(
-        run.deactivated.map(
-          async (id) =>
-            (await t.db.selectFrom('api_keys').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name,
-        ),
-      );
+      const names = await Promise.all(run.deactivated.map(async (id) => keyNameById(org.t.db, id)));
       expect(names).toEqual(['Production Backend']);
       expect(after).toEqual({ ...before, 'Production Backend': 'inactive' });
       const windowStart = new Date(clock.now().getTime() - 24 * 3_600_000);
-      const used = await t.db
+      const used = await org.t.db
         .selectFrom('usage_buckets')
         .select('api_key_id')
         .where('api_key_id', '=', run.deactivated[0]!)
         .where('starting_at', '>=', windowStart)
         .execute();
       expect(used).toEqual([]);
-      const deactivatedAlert = await t.db
+      const deactivatedAlert = await org.t.db
         .selectFrom('alerts')
         .select('title')
         .where('kind', '=', 'rotation.deactivated')
         .execute();
       expect(deactivatedAlert.map((a) => a.title)).toEqual(['API key "Production Backend" was set inactive']);
       // every deactivation is bracketed in the audit log
-      const steps = await t.db.selectFrom('audit_log').select(['subject_id', 'step']).orderBy('id').execute();
+      const steps = await org.t.db.selectFrom('audit_log').select(['subject_id', 'step']).orderBy('id').execute();
       expect(steps.filter((s) => s.step === 'intent').length).toBe(run.deactivated.length);
       expect(steps.filter((s) => s.step === 'done').length).toBe(run.deactivated.length);
     } finally {

@@ -1,39 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent } from '../../src/audit.ts';
-import { fixedClock } from '../../src/clock.ts';
-import { loadScenario } from '../../src/emulator/scenario.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/keys/set-status.ts';
 import { testJobContext } from '../support/context.ts';
-import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
+import { redisUrl } from '../support/db.ts';
+import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
 import { runNode } from '../support/processes.ts';
 
-const START = new Date('2026-11-16T10:00:00Z');
-const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
-let t: TestDatabase;
-let emulator: Emulator;
-const clock = fixedClock(START);
+const org = useDemoOrg();
+const clock = org.clock;
 let env: ReturnType<typeof testJobContext>;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: START });
-  env = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: ADMIN_KEY, clock });
+  env = testJobContext({ db: org.t.db, emulatorUrl: org.emulator.url, adminKey: DEMO_ADMIN_KEY, clock });
   await syncInventory.handler(env.ctx, {});
 });
 afterAll(async () => {
   await env.close();
-  await emulator.close();
-  await t.drop();
 });
 
-async function keyId(name: string) {
-  return (await t.db.selectFrom('api_keys').select('id').where('name', '=', name).executeTakeFirstOrThrow()).id;
-}
-const deps = () => ({ db: t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => clock.now() });
+const keyId = (name: string) => keyIdByName(org.t.db, name);
+const deps = () => ({ db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => clock.now() });
 const auditOf = (id: string) =>
-  t.db
+  org.t.db
     .selectFrom('audit_log')
     .select(['step', 'action', 'operation_id'])
     .where('subject_id', '=', id)
@@ -54,9 +43,13 @@ describe('key status changes, audited', () => {
     ).toBe('done');
     expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
     expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'done']);
-    const stored = await t.db.selectFrom('api_keys').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+    const stored = await org.t.db
+      .selectFrom('api_keys')
+      .select('status')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(stored.status).toBe('inactive');
-    const change = await t.db
+    const change = await org.t.db
       .selectFrom('api_key_status_changes')
       .selectAll()
       .where('api_key_id', '=', id)
@@ -69,7 +62,7 @@ describe('key status changes, audited', () => {
     const id = await keyId('Research notebook');
     // what setKeyStatus does before the process dies: the intent, then the call; no outcome row
     await recordIntent(
-      t.db,
+      org.t.db,
       { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'overdue' },
     );
@@ -78,19 +71,23 @@ describe('key status changes, audited', () => {
     expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(1);
     expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(0); // a second run: nothing left
     expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'reconciled']);
-    const stored = await t.db.selectFrom('api_keys').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+    const stored = await org.t.db
+      .selectFrom('api_keys')
+      .select('status')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(stored.status).toBe('inactive');
   });
 
   it('a crash before the API call is settled as not applied, and the key is untouched', async () => {
     const id = await keyId('Support bot');
     await recordIntent(
-      t.db,
+      org.t.db,
       { actor: 'keywarden:anomaly', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'runaway' },
     );
     expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(1);
-    const rows = await t.db
+    const rows = await org.t.db
       .selectFrom('audit_log')
       .select(['step', 'details'])
       .where('subject_id', '=', id)
@@ -104,10 +101,10 @@ describe('key status changes, audited', () => {
   it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {
     const id = await keyId('Legacy integration');
     const cliEnv = {
-      DATABASE_URL: t.url,
+      DATABASE_URL: org.t.url,
       REDIS_URL: redisUrl(),
-      ANTHROPIC_ADMIN_KEY: ADMIN_KEY,
-      ANTHROPIC_BASE_URL: emulator.url,
+      ANTHROPIC_ADMIN_KEY: DEMO_ADMIN_KEY,
+      ANTHROPIC_BASE_URL: org.emulator.url,
       LOG_LEVEL: 'warn',
     };
     const noReason = await runNode('src/cli.ts', ['keys', 'reactivate', 'Legacy integration'], cliEnv);
@@ -121,7 +118,7 @@ describe('key status changes, audited', () => {
     expect(ok.output).toMatch(/Legacy integration \(apikey_\w+\) is active again; audited/);
     expect(ok.code).toBe(0);
     expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
-    const rows = await t.db
+    const rows = await org.t.db
       .selectFrom('audit_log')
       .select(['step', 'action', 'actor'])
       .where('subject_id', '=', id)

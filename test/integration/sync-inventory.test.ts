@@ -1,33 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { fixedClock } from '../../src/clock.ts';
-import { loadScenario } from '../../src/emulator/scenario.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { testJobContext } from '../support/context.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { DEMO_ADMIN_KEY, useDemoOrg } from '../support/demo-org.ts';
 
-const START = new Date('2026-11-16T10:00:00Z');
-const ADMIN_KEY = 'sk-ant-admin01-keywarden-demo-not-a-secret-0001';
-let t: TestDatabase;
-let emulator: Emulator;
-const clock = fixedClock(START);
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: START });
-});
-afterAll(async () => {
-  await emulator.close();
-  await t.drop();
-});
+const org = useDemoOrg();
+const clock = org.clock;
 
 describe('sync-inventory against the emulator', () => {
   it('stores workspaces (archived too), users and keys of every status, and notices what changed', async () => {
-    const { ctx, close } = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: ADMIN_KEY, clock });
+    const { ctx, close } = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+    });
     try {
       const first = (await syncInventory.handler(ctx, {})) as Record<string, unknown>;
-      const keys = await t.db.selectFrom('api_keys').selectAll().execute();
-      const workspaces = await t.db.selectFrom('workspaces').selectAll().execute();
+      const keys = await org.t.db.selectFrom('api_keys').selectAll().execute();
+      const workspaces = await org.t.db.selectFrom('workspaces').selectAll().execute();
       expect(keys.length).toBe(first.keys);
       expect(new Set(keys.map((k) => k.status))).toEqual(new Set(['active', 'inactive', 'expired', 'archived']));
       expect(workspaces.some((w) => w.archived_at !== null)).toBe(true);
@@ -35,18 +25,18 @@ describe('sync-inventory against the emulator', () => {
       const orphan = keys.find((k) => k.name === 'Research notebook')!;
       expect(first.orphanedKeys).toContain(orphan.id);
       // …and raised as key.orphaned, once, with one outbox row for its route (examples/keywarden.yaml: "*" → #ai-alerts)
-      const orphanAlerts = await t.db.selectFrom('alerts').selectAll().where('kind', '=', 'key.orphaned').execute();
+      const orphanAlerts = await org.t.db.selectFrom('alerts').selectAll().where('kind', '=', 'key.orphaned').execute();
       expect(orphanAlerts.map((a) => [a.scope_id, a.state])).toEqual([[orphan.id, 'firing']]);
-      expect(await t.db.selectFrom('notifications').select(['event', 'channel', 'target']).execute()).toEqual([
+      expect(await org.t.db.selectFrom('notifications').select(['event', 'channel', 'target']).execute()).toEqual([
         { event: 'firing', channel: 'slack', target: '#ai-alerts' },
       ]);
       // every key's first sighting is recorded once
-      const firstSeen = await t.db.selectFrom('api_key_status_changes').selectAll().execute();
+      const firstSeen = await org.t.db.selectFrom('api_key_status_changes').selectAll().execute();
       expect(firstSeen).toHaveLength(keys.length);
 
       // a second sync with nothing changed records nothing new
       await syncInventory.handler(ctx, {});
-      expect(await t.db.selectFrom('api_key_status_changes').selectAll().execute()).toHaveLength(keys.length);
+      expect(await org.t.db.selectFrom('api_key_status_changes').selectAll().execute()).toHaveLength(keys.length);
 
       // a key set inactive outside keywarden (in the Console) is recorded as an outside change
       const target = keys.find((k) => k.name === 'Support bot')!;
@@ -54,14 +44,14 @@ describe('sync-inventory against the emulator', () => {
       clock.advance(60_000);
       const third = (await syncInventory.handler(ctx, {})) as Record<string, unknown>;
       expect(third.statusChanges).toBe(1);
-      const change = await t.db
+      const change = await org.t.db
         .selectFrom('api_key_status_changes')
         .selectAll()
         .where('api_key_id', '=', target.id)
         .where('from_status', '=', 'active')
         .executeTakeFirstOrThrow();
       expect(change).toMatchObject({ to_status: 'inactive', source: 'outside' });
-      const stored = await t.db
+      const stored = await org.t.db
         .selectFrom('api_keys')
         .selectAll()
         .where('id', '=', target.id)
@@ -69,19 +59,19 @@ describe('sync-inventory against the emulator', () => {
       expect(stored.status).toBe('inactive');
       expect(stored.status_changed_at?.getTime()).toBe(clock.now().getTime());
       // nothing new was said about the orphan across the re-syncs; retiring it resolves the alert, said once
-      expect(await t.db.selectFrom('notifications').selectAll().execute()).toHaveLength(1);
+      expect(await org.t.db.selectFrom('notifications').selectAll().execute()).toHaveLength(1);
       await ctx.admin.updateApiKey(orphan.id, { status: 'inactive' });
       clock.advance(60_000);
       await syncInventory.handler(ctx, {});
       await syncInventory.handler(ctx, {});
-      const resolved = await t.db
+      const resolved = await org.t.db
         .selectFrom('alerts')
         .selectAll()
         .where('kind', '=', 'key.orphaned')
         .executeTakeFirstOrThrow();
       expect(resolved.state).toBe('resolved');
       expect(
-        (await t.db.selectFrom('notifications').select('event').orderBy('id').execute()).map((n) => n.event),
+        (await org.t.db.selectFrom('notifications').select('event').orderBy('id').execute()).map((n) => n.event),
       ).toEqual(['firing', 'resolved']);
     } finally {
       await close();

@@ -24,7 +24,7 @@ export function captureLog(level = 'debug') {
 
 /**
  * The Context a handler gets, built on the test's real Postgres and Redis, the emulator over HTTP as `admin`, and
- * a clock the test controls. `policyYaml` is written as the policy file.
+ * a clock the test controls; `config` defaults to examples/keywarden.yaml.
  */
 export function testJobContext(opts: {
   db: Db;
