@@ -11,6 +11,8 @@ export default defineConfig({
     include: ['test/faults/**/*.test.ts'],
     exclude: ['node_modules/**'],
     testTimeout: 15 * 60_000,
+    // the drills mostly wait out their outages: three at a time keeps the whole run near the longest drill (~11 min)
+    maxWorkers: 3,
     hookTimeout: 120_000,
   },
 });

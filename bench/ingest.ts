@@ -1,30 +1,48 @@
 /**
- * Usage ingestion speed. `npm run bench -- ingest [rows]` (DATABASE_URL, else a local Postgres is started):
- * 1. keywarden's upsert (`upsertUsageBuckets`: batches of one INSERT … SELECT FROM unnest … ON CONFLICT, in one
- *    transaction) for
- *    100k rows, first as inserts, then as the same rows again (every row a conflict: the overlap re-read);
- * 2. the ceiling of the same Postgres in the same run: the rows loaded into a staging table in one statement
- *    (unnest of arrays: COPY FROM STDIN needs pg-copy-streams, which is not a dependency) and one set-based upsert;
- * 3. one poll cycle of the emulator's `large` scenario (5,000 keys, 15 one-minute buckets), p50/p95 of 20 cycles,
- *    with this process's peak RSS (the emulator runs in the same process, so it is included).
- * Then the table's size per row, for the size estimate of a year.
+ * Usage ingestion speed, memory and size. `npm run bench -- ingest [rows]` (DATABASE_URL and REDIS_URL, else a
+ * local Postgres, with fsync off, and Redis are started).
+ *
+ * 1. The poll cycle of the `large` scenario (5,000 keys, 100 workspaces; 15 one-minute buckets grouped by key,
+ *    workspace, model, tier and context window) run by the REAL worker (`keywarden worker`, a child process), against
+ *    the emulator in another child process (`keywarden emulator`): p50/p95 of 20 poll-usage runs (BullMQ's
+ *    processing time of each), and the worker's peak RSS (VmHWM), its own memory only (targets: p95 < 5 s,
+ *    RSS < 300 MB).
+ * 2. keywarden's upsert (`upsertUsageBuckets`) of `rows` rows (default 100k), as inserts and again as the same rows
+ *    (every row a conflict: the overlap re-read), beside the ceiling of the same Postgres in the same run: COPY FROM
+ *    STDIN into a staging table, then one set-based upsert.
+ * 3. How large a year of the `large` organization gets, measured: a weekday's hourly rows (the 1h report of the
+ *    whole day), 1m rows a minute (sampled at four hours of that day), one hour of 1m rows stored and rolled up by
+ *    the retention job (checking that the rollup makes exactly the report's hourly rows), bytes a row with indexes,
+ *    and the total for 48 hours of 1m rows plus 13 months of hourly rows.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Job, Queue, QueueEvents } from 'bullmq';
 import { type Insertable, sql } from 'kysely';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { jobs } from '../jobs/index.ts';
 import { AdminClient } from '../src/anthropic/client.ts';
-import { fixedClock } from '../src/clock.ts';
+import type { UsageGroupBy } from '../src/anthropic/types.ts';
 import { Secret } from '../src/config/secret.ts';
 import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
 import type { UsageBucketsTable } from '../src/db/types.ts';
-import { startLocalPostgres } from '../src/dev/services.ts';
-import { loadScenario } from '../src/emulator/scenario.ts';
-import { startEmulator } from '../src/emulator/server.ts';
-import { pollUsage, USAGE_WATERMARK } from '../src/usage/ingest.ts';
+import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
+import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
-import { upsertUsageBuckets } from '../src/usage/store.ts';
+import { applyUsageRetention } from '../src/usage/retention.ts';
+import { toUsageBucketRow, upsertUsageBuckets } from '../src/usage/store.ts';
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
+const GROUPS: UsageGroupBy[] = ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window'];
+const HEAP_LIMIT = '--max-old-space-size=256';
 const MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-5', 'claude-sonnet-4-6', 'claude-opus-4-6'];
 
 function syntheticRows(n: number, at: Date): Insertable<UsageBucketsTable>[] {
@@ -59,50 +77,287 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function keywardenUpsert(db: Db, rows: Insertable<UsageBucketsTable>[]) {
-  await db.transaction().execute((tx) => upsertUsageBuckets(tx, rows));
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+// ── 1. the poll cycle, in the worker ──────────────────────────────────────────────────────────────────────────
+
+/** `keywarden <args>` as a child process; resolves once its output matches `ready`. */
+async function startCli(args: string[], env: Record<string, string>, ready: RegExp) {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.ts'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  });
+  let out = '';
+  const collect = (d: Buffer) => {
+    out += d;
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  await new Promise<void>((resolve, reject) => {
+    const check = setInterval(() => {
+      if (ready.test(out)) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 50);
+    child.once('exit', (code) => {
+      clearInterval(check);
+      reject(new Error(`keywarden ${args[0]} exited (${code}):\n${out}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
-const COLS = [
+/** A process's resident set now (VmRSS) or at its peak (VmHWM), in bytes; null where /proc is not there. */
+function rssOf(pid: number, which: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const kb = new RegExp(`${which}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+async function workerPollCycles(
+  db: Db,
+  env: { databaseUrl: string; redisUrl: string; emulatorUrl: string; nodeOptions?: string },
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'kw-bench-'));
+  // every job left to the bench: nothing scheduled runs beside the polls it times
+  const policy = { schedules: Object.fromEntries(jobs.filter((j) => j.schedule).map((j) => [j.name, '0 0 1 1 *'])) };
+  writeFileSync(join(dir, 'keywarden.yaml'), JSON.stringify(policy));
+  const prefix = `kwbench-${randomBytes(4).toString('hex')}`;
+  // a history already polled: each run reads the 15-minute overlap, as every steady-state poll does
+  const lastMinute = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE);
+  await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
+  await db
+    .insertInto('watermarks')
+    .values([
+      { name: BACKFILL_WATERMARK, position: new Date(lastMinute.getTime() - 48 * HOUR) },
+      { name: USAGE_WATERMARK, position: lastMinute },
+    ])
+    .execute();
+  const worker = await startCli(
+    ['worker', '--prefix', prefix],
+    {
+      DATABASE_URL: env.databaseUrl,
+      REDIS_URL: env.redisUrl,
+      ANTHROPIC_ADMIN_KEY: ADMIN_KEY,
+      ANTHROPIC_BASE_URL: env.emulatorUrl,
+      KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
+      KEYWARDEN_HTTP_PORT: String(await freePort()),
+      LOG_LEVEL: 'info',
+      ...(env.nodeOptions ? { NODE_OPTIONS: env.nodeOptions } : {}),
+    },
+    /worker started/,
+  );
+  const idle = rssOf(worker.pid, 'VmRSS');
+  const connection = { url: env.redisUrl };
+  const queue = new Queue('ingest', { connection, prefix });
+  const events = new QueueEvents('ingest', { connection, prefix });
+  await events.waitUntilReady();
+  const cycles: number[] = [];
+  let rows = 0;
+  try {
+    for (let i = 0; i < 20; i++) {
+      await db
+        .updateTable('watermarks')
+        .set({ position: new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE) })
+        .where('name', '=', USAGE_WATERMARK)
+        .execute();
+      const job = await queue.add('poll-usage', {});
+      const result = (await job.waitUntilFinished(events, 120_000)) as { rows: number };
+      const done = await Job.fromId(queue, job.id!);
+      cycles.push((done!.finishedOn! - done!.processedOn!) / 1000);
+      rows = result.rows;
+    }
+    return { cycles, rows, idle, peak: rssOf(worker.pid, 'VmHWM') };
+  } finally {
+    await events.close();
+    await queue.close();
+    await worker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ── 2. keywarden's upsert against COPY + one set-based upsert ─────────────────────────────────────────────────
+
+const COLUMNS = [
+  'bucket_width',
   'starting_at',
   'api_key_id',
   'workspace_id',
   'model',
+  'service_tier',
+  'context_window',
   'uncached_input_tokens',
   'cache_read_input_tokens',
   'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
   'output_tokens',
+  'web_search_requests',
   'cost_usd',
+  'priced_by',
 ] as const;
-const TYPES = ['timestamptz', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'numeric'];
 
-async function ceilingUpsert(db: Db, rows: Insertable<UsageBucketsTable>[]) {
-  const arrays = COLS.map((c) => rows.map((r) => r[c as keyof typeof r]));
-  const unnest = sql.join(
-    arrays.map((a, i) => sql`${sql.val(a)}::${sql.raw(TYPES[i]!)}[]`),
-    sql`, `,
-  );
-  await db.transaction().execute(async (tx) => {
-    await sql`CREATE TEMP TABLE staging (LIKE usage_buckets INCLUDING DEFAULTS) ON COMMIT DROP`.execute(tx);
-    await sql`INSERT INTO staging (bucket_width, service_tier, context_window, ${sql.join(COLS.map((c) => sql.ref(c)))})
-      SELECT '1m', 'standard', '0-200k', * FROM unnest(${unnest})`.execute(tx);
-    await sql`INSERT INTO usage_buckets SELECT * FROM staging
-      ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
-      DO UPDATE SET uncached_input_tokens = excluded.uncached_input_tokens,
-        cache_read_input_tokens = excluded.cache_read_input_tokens,
-        cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
-        output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd, updated_at = now()`.execute(tx);
-  });
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A value in COPY's text format. */
+function copyField(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const s = v instanceof Date ? v.toISOString() : String(v);
+  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
 }
 
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+async function keywardenUpsert(db: Db, rows: Insertable<UsageBucketsTable>[]) {
+  await db.transaction().execute((tx) => upsertUsageBuckets(tx, rows));
+}
+
+/** The ceiling: COPY into a staging table, one INSERT … SELECT … ON CONFLICT, one transaction. */
+async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('CREATE TEMP TABLE staging (LIKE usage_buckets INCLUDING DEFAULTS) ON COMMIT DROP');
+    const copy = client.query(copyFrom(`COPY staging (${COLUMNS.join(', ')}) FROM STDIN`));
+    async function* lines() {
+      let chunk = '';
+      for (const r of rows) {
+        chunk += `${COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
+        if (chunk.length > 64 * 1024) {
+          yield chunk;
+          chunk = '';
+        }
+      }
+      if (chunk) yield chunk;
+    }
+    await pipeline(lines(), copy);
+    await client.query(`
+      INSERT INTO usage_buckets (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM staging
+      ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
+      DO UPDATE SET
+        uncached_input_tokens = excluded.uncached_input_tokens,
+        cache_read_input_tokens = excluded.cache_read_input_tokens,
+        cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
+        cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
+        output_tokens = excluded.output_tokens,
+        web_search_requests = excluded.web_search_requests,
+        cost_usd = excluded.cost_usd,
+        priced_by = excluded.priced_by,
+        updated_at = now()`);
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+}
+
+// ── 3. the size of a year ─────────────────────────────────────────────────────────────────────────────────────
+
+async function reportRows(client: AdminClient, width: '1m' | '1h', from: Date, to: Date, pageBuckets: number) {
+  const rows: Insertable<UsageBucketsTable>[] = [];
+  const report = client.usageReport({
+    startingAt: from,
+    endingAt: to,
+    bucketWidth: width,
+    groupBy: GROUPS,
+    limit: pageBuckets,
+  });
+  for await (const bucket of report) {
+    for (const result of bucket.results) {
+      rows.push(toUsageBucketRow(width, { startingAt: bucket.starting_at, result }, PRICE_TABLE));
+    }
+  }
+  return rows;
+}
+
+async function tableBytes(db: Db): Promise<number> {
+  const r = await sql<{ bytes: string }>`SELECT pg_total_relation_size('usage_buckets')::text AS bytes`.execute(db);
+  return Number(r.rows[0]!.bytes);
+}
+
+/** The most recent whole UTC weekday before today: the busier days, so the estimate errs high. */
+function lastWeekday(now: number): Date {
+  let d = Math.floor(now / DAY) * DAY - DAY;
+  while ([0, 6].includes(new Date(d).getUTCDay())) d -= DAY;
+  return new Date(d);
+}
+
+async function yearlySize(db: Db, emulatorUrl: string) {
+  const client = new AdminClient({ baseUrl: emulatorUrl, adminKey: new Secret(ADMIN_KEY) });
+  const day = lastWeekday(Date.now());
+  await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
+
+  // hourly rows of the whole day, from the 1h report (what the backfill stores)
+  const hourly = await reportRows(client, '1h', day, new Date(day.getTime() + DAY), 24);
+  await upsertUsageBuckets(db, hourly);
+  await sql`VACUUM ANALYZE usage_buckets`.execute(db);
+  const hourlyBytes = (await tableBytes(db)) / hourly.length;
+  const perHour = new Map<number, number>();
+  for (const r of hourly) {
+    const h = (r.starting_at as Date).getTime();
+    perHour.set(h, (perHour.get(h) ?? 0) + 1);
+  }
+  const busiest = [...perHour].sort((a, b) => b[1] - a[1])[0]!;
+
+  // 1m rows a minute: 15 minutes at four hours of the day
+  let sampled = 0;
+  for (const h of [2, 8, 14, 20]) {
+    const from = new Date(day.getTime() + h * HOUR);
+    sampled += (await reportRows(client, '1m', from, new Date(from.getTime() + 15 * MINUTE), 15)).length;
+  }
+  const minuteRowsPerMinute = sampled / 60;
+
+  // the busiest hour in 1m rows, stored, then rolled up by the retention job: the same hourly rows as the report?
+  await sql`TRUNCATE usage_buckets`.execute(db);
+  const hourStart = new Date(busiest[0]);
+  const minuteRows = await reportRows(client, '1m', hourStart, new Date(hourStart.getTime() + HOUR), 60);
+  await upsertUsageBuckets(db, minuteRows);
+  await sql`VACUUM ANALYZE usage_buckets`.execute(db);
+  const minuteBytes = (await tableBytes(db)) / minuteRows.length;
+  const rolled = await applyUsageRetention(db, new Date(hourStart.getTime() + 49 * HOUR));
+
+  const hourlyPerDay = hourly.length;
+  const minuteRowsKept = minuteRowsPerMinute * 2 * 1440;
+  const hourlyRowsKept = hourlyPerDay * 395; // 13 months
+  return {
+    day,
+    hourlyPerDay,
+    busiest,
+    rolled: rolled.hourlyRowsWritten,
+    minuteRowsPerMinute,
+    minuteRowsInBusiestHour: minuteRows.length,
+    hourlyBytes,
+    minuteBytes,
+    minuteRowsKept,
+    hourlyRowsKept,
+    totalBytes: minuteRowsKept * minuteBytes + hourlyRowsKept * hourlyBytes,
+  };
+}
+
+// ── the run ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+const gb = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GB`;
+const millions = (n: number) => `${(n / 1e6).toFixed(1)} M`;
 
 export async function run(args: string[]): Promise<void> {
   const n = Number(args[0] ?? 100_000);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`rows: "${args[0]}" is not a positive integer`);
   const server = process.env.DATABASE_URL
     ? { url: process.env.DATABASE_URL, stop: async () => {} }
     : await startLocalPostgres();
+  const redis = process.env.REDIS_URL ? { url: process.env.REDIS_URL, stop: async () => {} } : await startLocalRedis();
   const name = `kw_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
@@ -110,77 +365,75 @@ export async function run(args: string[]): Promise<void> {
   const url = new URL(server.url);
   url.pathname = `/${name}`;
   const db = createDb(url.toString(), { max: 4 });
+  // on the wall clock: the bench only reads the past
+  const emulator = await startCli(
+    ['emulator', '--scenario', 'large', '--port', '0', '--delay', '0', '--admin-key', ADMIN_KEY],
+    { LOG_LEVEL: 'warn' },
+    /ANTHROPIC_BASE_URL=\S+/,
+  );
+  const emulatorUrl = /ANTHROPIC_BASE_URL=(\S+)/.exec(emulator.output())![1]!;
   try {
     await migrateToLatest(db);
-    const rows = syntheticRows(n, new Date('2026-11-16T10:00:00Z'));
-    const insert = await timed(() => keywardenUpsert(db, rows));
-    // measured after the inserts only: the update pass leaves dead tuples until vacuum
-    const size = await sql<{ bytes: string }>`SELECT pg_total_relation_size('usage_buckets')::text AS bytes`.execute(
-      db,
-    );
-    const bytesPerRow = Number(size.rows[0]!.bytes) / n;
-    const update = await timed(() => keywardenUpsert(db, rows));
-    await sql`TRUNCATE usage_buckets`.execute(db);
-    const ceilInsert = await timed(() => ceilingUpsert(db, rows));
-    const ceilUpdate = await timed(() => ceilingUpsert(db, rows));
-    const rate = (s: number) => Math.round(n / s);
-    console.log(`upsert of ${n} rows (rows/s)        insert   conflict-update`);
-    console.log(
-      `  keywarden (upsertUsageBuckets)  ${rate(insert).toString().padStart(8)} ${rate(update).toString().padStart(8)}`,
-    );
-    console.log(
-      `  ceiling (bulk load + set upsert) ${rate(ceilInsert).toString().padStart(7)} ${rate(ceilUpdate).toString().padStart(8)}`,
-    );
-    console.log(
-      `  keywarden / ceiling             ${((100 * ceilInsert) / insert).toFixed(0).padStart(7)}% ${((100 * ceilUpdate) / update).toFixed(0).padStart(7)}%`,
-    );
-    console.log(`usage_buckets size with indexes: ${bytesPerRow.toFixed(0)} bytes/row`);
+
+    // V8 lets garbage pile up to far beyond the live set before a full collection; a heap limit makes it collect
+    for (const nodeOptions of [undefined, HEAP_LIMIT]) {
+      const { cycles, rows, idle, peak } = await workerPollCycles(db, {
+        databaseUrl: url.toString(),
+        redisUrl: redis.url,
+        emulatorUrl,
+        nodeOptions,
+      });
+      const rss = (b: number | null) => (b === null ? 'n/a (no /proc)' : mb(b));
+      console.log(
+        `large poll cycle in the worker${nodeOptions ? ` (NODE_OPTIONS=${nodeOptions})` : ''}: 5,000 keys, ` +
+          `15 one-minute buckets, ${rows} rows: p50 ${pct(cycles, 0.5).toFixed(2)} s, p95 ${pct(cycles, 0.95).toFixed(2)} s ` +
+          `over 20 runs`,
+      );
+      console.log(`  worker RSS: ${rss(idle)} idle after start, ${rss(peak)} peak (the emulator is another process)`);
+    }
     await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
 
-    const now = new Date('2026-11-16T15:00:00Z');
-    const clock = fixedClock(now);
-    const scenario = loadScenario('large');
-    const emulator = await startEmulator({
-      scenario,
-      clock,
-      startAt: now,
-      freshnessDelayMinutes: 0,
-    });
-    try {
-      const client = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(scenario.admin_keys[0]!) });
-      const cycles: number[] = [];
-      let rowsPerCycle = 0;
-      for (let i = 0; i < 20; i++) {
-        // a watermark one minute back: each cycle reads the 15-minute overlap, as every steady-state poll does
-        await db
-          .insertInto('watermarks')
-          .values({ name: USAGE_WATERMARK, position: new Date(clock.now().getTime() - MINUTE) })
-          .onConflict((oc) => oc.column('name').doUpdateSet({ position: (eb) => eb.ref('excluded.position') }))
-          .execute();
-        cycles.push(
-          await timed(async () => {
-            const r = await pollUsage(db, client, clock.now(), {
-              overlapMinutes: 14,
-              freshnessMinutes: 0,
-              firstPollHours: 1,
-              table: PRICE_TABLE,
-            });
-            rowsPerCycle = r.rows;
-          }),
-        );
-        clock.advance(MINUTE);
-      }
-      console.log(
-        `large poll cycle (5,000 keys, 15 buckets, ${rowsPerCycle} rows): p50 ${pct(cycles, 0.5).toFixed(2)} s, p95 ${pct(cycles, 0.95).toFixed(2)} s`,
-      );
-    } finally {
-      await emulator.close();
-    }
-    console.log(`peak RSS (bench process, emulator included): ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
+    const synthetic = syntheticRows(n, new Date('2026-11-16T10:00:00Z'));
+    const insert = await timed(() => keywardenUpsert(db, synthetic));
+    const update = await timed(() => keywardenUpsert(db, synthetic));
+    await sql`TRUNCATE usage_buckets`.execute(db);
+    const copyInsert = await timed(() => copyUpsert(url.toString(), synthetic));
+    const copyUpdate = await timed(() => copyUpsert(url.toString(), synthetic));
+    const rate = (s: number) => Math.round(n / s).toString();
+    console.log(`upsert of ${n} rows, rows/s                        insert  conflict-update`);
+    console.log(
+      `  keywarden (upsertUsageBuckets, unnest batches)  ${rate(insert).padStart(7)}  ${rate(update).padStart(8)}`,
+    );
+    console.log(
+      `  ceiling (COPY to staging + one set upsert)      ${rate(copyInsert).padStart(7)}  ${rate(copyUpdate).padStart(8)}`,
+    );
+    console.log(
+      `  keywarden / ceiling                             ${`${((100 * copyInsert) / insert).toFixed(0)}%`.padStart(7)}  ${`${((100 * copyUpdate) / update).toFixed(0)}%`.padStart(8)}`,
+    );
+
+    const y = await yearlySize(db, emulatorUrl);
+    console.log(`a year of the large organization (measured on ${y.day.toISOString().slice(0, 10)}, a weekday):`);
+    console.log(
+      `  hourly rows: ${y.hourlyPerDay} a day (busiest hour ${y.busiest[1]}), ${y.hourlyBytes.toFixed(0)} bytes a row with indexes`,
+    );
+    console.log(
+      `  1m rows: ${y.minuteRowsPerMinute.toFixed(0)} a minute (sampled at 02, 08, 14, 20 UTC), ` +
+        `${y.minuteBytes.toFixed(0)} bytes a row with indexes`,
+    );
+    console.log(
+      `  rollup check: the busiest hour's ${y.minuteRowsInBusiestHour} 1m rows rolled up to ${y.rolled} hourly rows ` +
+        `(the 1h report has ${y.busiest[1]})`,
+    );
+    console.log(
+      `  kept: 48 h of 1m rows ${millions(y.minuteRowsKept)} (${gb(y.minuteRowsKept * y.minuteBytes)}) + ` +
+        `13 months of hourly rows ${millions(y.hourlyRowsKept)} (${gb(y.hourlyRowsKept * y.hourlyBytes)}) = ${gb(y.totalBytes)}`,
+    );
   } finally {
+    await emulator.stop();
     await db.destroy();
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
+    await redis.stop();
     await server.stop();
   }
 }

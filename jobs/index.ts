@@ -1,8 +1,13 @@
+import { checkHeadroomJob } from './check-headroom.ts';
 import type { JobDefinition } from './define.ts';
 import { deliverNotificationsJob } from './deliver-notifications.ts';
+import { detectAnomaliesJob } from './detect-anomalies.ts';
 import { enforceRotationJob } from './enforce-rotation.ts';
+import { financeDigestJob } from './finance-digest.ts';
 import { pollUsageJob } from './poll-usage.ts';
+import { projectSpendJob } from './project-spend.ts';
 import { reconcileCostsJob } from './reconcile-costs.ts';
+import { securityDigestJob } from './security-digest.ts';
 import { syncInventory } from './sync-inventory.ts';
 import { usageRetentionJob } from './usage-retention.ts';
 
@@ -16,5 +21,10 @@ export const jobs: readonly JobDefinition[] = [
   reconcileCostsJob,
   usageRetentionJob,
   enforceRotationJob,
+  projectSpendJob,
+  detectAnomaliesJob,
+  checkHeadroomJob,
+  financeDigestJob,
+  securityDigestJob,
   deliverNotificationsJob,
 ];

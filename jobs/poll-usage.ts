@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { pollUsage } from '../src/usage/ingest.ts';
+import { formatUsageProgress, pollUsage } from '../src/usage/ingest.ts';
 import { PRICE_TABLE, withPriceOverrides } from '../src/usage/prices.ts';
+import { raiseUnknownModelAlerts } from '../src/usage/unknown-models.ts';
 import { defineJob } from './define.ts';
 
 /** 1-minute usage per key, workspace, model, tier and window, from the watermark (minus the overlap) to now. */
@@ -8,9 +9,12 @@ export const pollUsageJob = defineJob({
   name: 'poll-usage',
   queue: 'ingest',
   schedule: '* * * * *',
+  followedBy: ['detect-anomalies'],
   payload: z.object({}),
   async handler(ctx) {
-    const result = await pollUsage(ctx.db, ctx.admin, ctx.clock.now(), {
+    const now = ctx.clock.now();
+    const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
+    const result = await pollUsage(ctx.db, ctx.admin, now, {
       // usage arrives late: re-read the last 15 minutes every poll
       overlapMinutes: 15,
       // the minute in progress is never stored as if complete
@@ -18,13 +22,15 @@ export const pollUsageJob = defineJob({
       firstPollHours: 48,
       // the first run backfills the month to date and the 35 days before it (hourly, older than 48 h)
       backfillDaysBeforeMonth: 35,
-      table: withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing),
+      table,
       signal: ctx.signal,
-      onProgress: (p) =>
+      onProgress: (p) => {
         ctx.log.info(
-          { from: p.chunk.start, to: p.chunk.end, done: p.done, total: p.total, rows: p.rows },
+          { phase: p.phase, from: p.chunk.start, to: p.chunk.end, done: p.done, total: p.total, rows: p.rows },
           'usage chunk committed',
-        ),
+        );
+        ctx.progress?.(formatUsageProgress(p));
+      },
     });
     if (result.newUnknownModels.length > 0) {
       ctx.log.warn(
@@ -32,7 +38,8 @@ export const pollUsageJob = defineJob({
         'new models missing from the price table, priced at the maximum (pricing.unknown_model)',
       );
     }
-    ctx.log.info({ chunks: result.chunks, rows: result.rows, watermark: result.watermark }, 'usage polled');
-    return result;
+    const alerts = await raiseUnknownModelAlerts(ctx.db, table, ctx.config.policy.routes, now);
+    ctx.log.info({ chunks: result.chunks, rows: result.rows, watermark: result.watermark, alerts }, 'usage polled');
+    return { ...result, alerts };
   },
 });

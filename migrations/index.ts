@@ -1,9 +1,13 @@
 import type { Migration } from 'kysely/migration';
 import * as initial from './001_initial.ts';
 import * as usage from './002_usage.ts';
+import * as spend from './003_spend.ts';
+import * as anomaly from './004_anomaly.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_usage': usage,
+  '003_spend': spend,
+  '004_anomaly': anomaly,
 };

@@ -8,6 +8,7 @@ import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
+import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
 import { setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
@@ -87,6 +88,33 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
       const db = createDb(config.env.databaseUrl!, { max: 2 });
       try {
         console.log(await alertsCommand(db, args));
+        return 0;
+      } finally {
+        await db.destroy();
+      }
+    },
+  },
+  spend: {
+    summary: 'month to date, month-end projection (p50, p90) and limit of the organization, each workspace and key',
+    usage: `keywarden spend [--json]
+
+  Reads the newest projections project-spend stored (run \`keywarden run project-spend --once\` first); changes
+  nothing. Columns: limit, month to date, p50 and p90 month total, p90 as a share of the limit, and the dates the
+  limit is expected to be reached on the p50 and p90 paths.
+  --json  machine-readable (exact USD amounts as decimal strings)`,
+    run: async (args) => {
+      const { values } = parse(args, { json: { type: 'boolean' } });
+      const config = loadCliConfig();
+      requireEnv(config, ['database'], 'spend');
+      const db = createDb(config.env.databaseUrl!, { max: 2 });
+      try {
+        const { spendReport, formatSpendReport } = await import('./spend/table.ts');
+        const report = await spendReport(db);
+        if (values.json) console.log(JSON.stringify(report, null, 2));
+        else
+          console.log(
+            report ? formatSpendReport(report) : 'no projections stored yet: run `keywarden run project-spend --once`',
+          );
         return 0;
       } finally {
         await db.destroy();
@@ -200,8 +228,10 @@ async function runCommand(args: string[]): Promise<number> {
     if (values.once) {
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+      // progress on stderr: stdout keeps the result, for scripts
+      const progress = (line: string) => process.stderr.write(`${line}\n`);
       const result = await runHandler(
-        app.ctx,
+        { ...app.ctx, progress },
         registry,
         name,
         {},
@@ -316,6 +346,8 @@ async function checkConfigCommand(args: string[]): Promise<number> {
   const wantsEmail = config.policy.routes.some((r) => r.email.length > 0);
   if (wantsEmail && (!env.smtpUrl || !env.emailFrom))
     warnings.push('routes name email recipients but SMTP_URL or EMAIL_FROM is not set');
+  if (blindRoutes(config.policy.routes) !== config.policy.routes)
+    warnings.push('no route matches keywarden.blind: if the admin key is refused, every route target is told');
   for (const w of warnings) console.error(`warning: ${w}`);
   return 0;
 }

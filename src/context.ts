@@ -15,6 +15,11 @@ export interface Context {
   notifier: Notifier;
   clock: Clock;
   log: Logger;
+  /**
+   * Progress for a person waiting at a terminal: `keywarden run <job> --once` prints these lines; the worker leaves
+   * it out (its log has the same facts).
+   */
+  progress?: (line: string) => void;
 }
 
 /** The Context as a handler sees it: a logger bound to the job, and a signal that fires on shutdown. */

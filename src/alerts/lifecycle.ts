@@ -27,6 +27,12 @@ export interface AlertObservation {
   /** For routing: workspace routes match the name; `key_owner` resolves to this address. */
   workspaceName?: string | null;
   keyOwnerEmail?: string | null;
+  /**
+   * Seen only inside the condition's hysteresis band (e.g. a projection just under its limit): keeps an alert that
+   * is firing from resolving, never starts one. A condition that fires at X and resolves below X × 0.95 does not
+   * flap when the value wobbles around X.
+   */
+  holdOnly?: boolean;
 }
 
 /** What the store remembers of an alert. */
@@ -85,7 +91,8 @@ function threshold(o: AlertObservation): number | null {
 
 /**
  * Inhibition: a `spend.threshold` at 100% or more silences the lower thresholds of the same scope, so finance gets
- * "limit reached", not "80%" and "100%" side by side. Returns the inhibiting fingerprint per inhibited one.
+ * "limit reached", not "80%" and "100%" side by side, and that month's `spend.forecast` of the scope (a limit
+ * already reached needs no forecast that it will be). Returns the inhibiting fingerprint per inhibited one.
  */
 export function inhibitions(observations: readonly AlertObservation[]): Map<string, string> {
   const inhibited = new Map<string, string>();
@@ -93,9 +100,11 @@ export function inhibitions(observations: readonly AlertObservation[]): Map<stri
     const h = threshold(high);
     if (h === null || h < 1) continue;
     for (const low of observations) {
+      if (low.scopeType !== high.scopeType || low.scopeId !== high.scopeId) continue;
       const l = threshold(low);
-      if (l === null || l >= h || low.scopeType !== high.scopeType || low.scopeId !== high.scopeId) continue;
-      inhibited.set(observationFingerprint(low), observationFingerprint(high));
+      const lowerThreshold = l !== null && l < h;
+      const forecastOfMonth = low.kind === 'spend.forecast' && high.period.startsWith(`${low.period}@`);
+      if (lowerThreshold || forecastOfMonth) inhibited.set(observationFingerprint(low), observationFingerprint(high));
     }
   }
   return inhibited;
@@ -105,7 +114,19 @@ export function inhibitions(observations: readonly AlertObservation[]): Map<stri
  * Notices rather than conditions: said once when they first hold, never repeated, and their end goes unsaid (a
  * 14-day rotation reminder is followed by the 7-day one, not by "resolved"; a deactivation is a fact, not a state).
  */
-export const ONE_SHOT_KINDS: ReadonlySet<string> = new Set(['rotation.due_soon', 'rotation.deactivated']);
+export const ONE_SHOT_KINDS: ReadonlySet<string> = new Set([
+  'rotation.due_soon',
+  'rotation.deactivated',
+  'pricing.unknown_model',
+  'spend.threshold',
+]);
+
+/**
+ * Facts about a period (the period is part of the fingerprint): announced once per fingerprint, ever. A spend
+ * threshold crossed in November is said once for November even when the month-to-date dips back under it (a usage
+ * correction, a limit raised and lowered again) and crosses a second time; December's crossing is a new fingerprint.
+ */
+export const ONCE_PER_PERIOD_KINDS: ReadonlySet<string> = new Set(['spend.threshold']);
 
 export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
   const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));
@@ -117,12 +138,16 @@ export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
     const fingerprint = observationFingerprint(o);
     // A rule that reports the same condition twice in one run still makes one alert.
     if (observed.has(fingerprint)) continue;
-    observed.add(fingerprint);
     const prev = stored.get(fingerprint);
+    if (o.holdOnly && prev?.state !== 'firing') continue;
+    observed.add(fingerprint);
     const inhibitedBy = inhibited.get(fingerprint) ?? null;
     const base = { fingerprint, observation: o, inhibitedBy };
     if (inhibitedBy !== null) {
       decisions.push({ ...base, action: 'inhibit', notify: false });
+    } else if (prev?.state === 'resolved' && prev.lastNotifiedAt !== null && ONCE_PER_PERIOD_KINDS.has(o.kind)) {
+      // already announced for this period: it holds again, silently
+      decisions.push({ ...base, action: 'refresh', notify: false });
     } else if (prev === undefined || prev.state === 'resolved' || prev.lastNotifiedAt === null) {
       decisions.push({ ...base, action: 'fire', notify: true });
     } else if (

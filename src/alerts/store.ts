@@ -90,14 +90,14 @@ export function buildNotification(
     'info',
   );
   const footer = notes.length > 0 ? notes.join(' ') : undefined;
-  const prefix = event === 'resolved' ? 'Resolved: ' : '';
   const [only] = alerts;
   if (alerts.length === 1 && only !== undefined) {
     return {
       kind,
       event,
       severity,
-      title: `${prefix}${only.title}`,
+      // the renderer adds the event's prefix ("Resolved: ", "Still firing: ")
+      title: only.title,
       summary: only.stored.summary,
       fields: only.stored.fields,
       links: only.stored.links,
@@ -108,7 +108,7 @@ export function buildNotification(
     kind,
     event,
     severity,
-    title: `${prefix}${alerts.length} alerts: ${kind}`,
+    title: `${alerts.length} alerts: ${kind}`,
     summary: '',
     fields: [],
     links: [],
@@ -202,6 +202,8 @@ export async function raiseAlerts(
         workspace_id: o.workspaceId,
         period: o.period,
         state: 'firing' as const,
+        // a once-per-period alert that lapsed and holds again is firing again, silently (lifecycle.ts)
+        resolved_at: null,
         title: o.title,
         details: JSON.stringify(stored),
         last_seen_at: now,

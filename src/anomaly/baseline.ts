@@ -109,21 +109,29 @@ export function typicalRate(
   const own = lookback(history, at);
   const minuteDispersionUsd = dispersion(own);
   const rate = profileRate(own);
-  if (rate) return { ...rate, minuteDispersionUsd };
-  if (workspace) {
-    // The workspace's own dispersion is not used: its minutes add up many keys and are smoother than one key's.
-    const ws = profileRate(lookback(workspace.history, at));
-    if (ws) {
-      const share = workspace.largestKeyShare > 0 && workspace.largestKeyShare <= 1 ? workspace.largestKeyShare : 1;
-      return {
-        typicalHourlyUsd: ws.typicalHourlyUsd * share,
-        source: 'workspace',
-        samples: ws.samples,
-        minuteDispersionUsd,
-      };
-    }
-  }
+  // A key younger than a week is judged no stricter than a brand-new one: a successor is often created a day or two
+  // before traffic moves to it, and its own few quiet days would make the handover look like a runaway.
+  const young = rate === null || (rate.source === 'recent_days' && knownHours(own) < RECENT_DAYS * 24);
+  const inherited = young && workspace ? workspaceRate(workspace, at) : null;
+  if (rate && !(inherited && inherited.typicalHourlyUsd > rate.typicalHourlyUsd))
+    return { ...rate, minuteDispersionUsd };
+  if (inherited) return { ...inherited, minuteDispersionUsd };
   return { typicalHourlyUsd: policy.min_hourly_usd, source: 'floor', samples: 0, minuteDispersionUsd };
+}
+
+/** What the workspace's biggest key typically carries at this hour (see WorkspaceProfile); null without a profile. */
+function workspaceRate(workspace: WorkspaceProfile, at: Date): Omit<Baseline, 'minuteDispersionUsd'> | null {
+  // The workspace's own dispersion is not used: its minutes add up many keys and are smoother than one key's.
+  const ws = profileRate(lookback(workspace.history, at));
+  if (!ws) return null;
+  const share = workspace.largestKeyShare > 0 && workspace.largestKeyShare <= 1 ? workspace.largestKeyShare : 1;
+  return { typicalHourlyUsd: ws.typicalHourlyUsd * share, source: 'workspace', samples: ws.samples };
+}
+
+function knownHours(hours: Lookback): number {
+  let n = 0;
+  for (const v of hours.usd) if (!Number.isNaN(v)) n++;
+  return n;
 }
 
 /**

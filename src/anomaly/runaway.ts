@@ -28,8 +28,8 @@ import type { Baseline } from './baseline.ts';
  *
  * The data edge: usage "typically appears within 5 minutes" and a minute's total grows as it arrives. `dataUntil` is
  * the last minute the caller believes complete; minutes after it may be passed too, partially filled. A partial
- * minute can only under-state spend, so it may prove a runaway (the run is extended through partial minutes that are
- * already elevated) but never disprove one: resolution looks at complete minutes only.
+ * minute can only under-state spend, so it may prove a runaway (a run ending at a partial minute counts) but never
+ * disprove one: resolution looks at complete minutes only.
  *
  * Resolution: once firing, a complete minute is abnormal while the mean rate of the window ending there is at or
  * above the threshold. The alert resolves when the last `RESOLVE_AFTER_MINUTES` complete minutes were all normal.
@@ -184,15 +184,20 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     return outcome(state, 'still_firing', null, previous.since, complete);
   }
 
-  // Extend the run through partial minutes that already show elevated spend: they can only grow.
-  let end = complete;
-  while (end + 1 < ratio.length && ratio[end + 1]! >= STEADY_MIN_RATIO) end++;
   // In threshold units: the key's ordinary lump of spend, and its typical rate (at most 1 / factor).
   const noise = {
     lump: Math.max(baseline.minuteDispersionUsd ?? perMinute, 1e-12) / perMinute,
     typical: baseline.typicalHourlyUsd / 60 / perMinute,
   };
-  const evidence = fireEvidence(ratio, end, window, noise);
+  // Partial minutes can only grow, so a run ending at any of them that already reads as runaway proves one: the
+  // latest such end first. (Requiring the run to reach back to dataUntil would wait for the 5-minute margin even
+  // when the data is there.)
+  let end = complete;
+  let evidence: RunawayEvidence | null = null;
+  for (let e = ratio.length - 1; e >= complete && !evidence; e--) {
+    evidence = fireEvidence(ratio, e, window, noise);
+    if (evidence) end = e;
+  }
   if (!evidence) {
     const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
     return outcome(state, 'normal', null, null, complete);

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
-import { AdminTransport, defaultSleep, type Query } from './transport.ts';
+import { type AdminKeyVerdict, AdminTransport, defaultSleep, type Query } from './transport.ts';
 import {
   type ApiKey,
   apiKeySchema,
@@ -118,6 +118,11 @@ export class AdminClient {
       sleep: opts.sleep ?? defaultSleep,
       random: opts.random ?? Math.random,
     });
+  }
+
+  /** What the API last said about the admin key (the `keywarden.blind` alert follows it). */
+  get keyVerdict(): AdminKeyVerdict {
+    return this.#transport.keyVerdict;
   }
 
   getOrganization(opts?: CallOptions): Promise<Organization> {

@@ -55,6 +55,15 @@ export async function defaultSleep(ms: number, signal?: AbortSignal): Promise<vo
   }
 }
 
+/**
+ * What the Admin API last said about the admin key: `accepted` after any 2xx answer, `rejected` after a 401/403
+ * (with that error), `unknown` before either. Other failures (429, 5xx, timeouts) say nothing about the key.
+ */
+export type AdminKeyVerdict =
+  | { state: 'unknown' }
+  | { state: 'accepted' }
+  | { state: 'rejected'; rejection: AdminKeyRejectedError };
+
 interface RawResponse {
   status: number;
   headers: Headers;
@@ -63,9 +72,16 @@ interface RawResponse {
 
 export class AdminTransport {
   readonly #opts: TransportOptions;
+  #keyVerdict: AdminKeyVerdict = { state: 'unknown' };
+  /** Until when (performance.now()) the last `retry-after` holds back every call of this client, not only its own. */
+  #pausedUntil = 0;
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
+  }
+
+  get keyVerdict(): AdminKeyVerdict {
+    return this.#keyVerdict;
   }
 
   /** Sends the request, retrying what is worth retrying, and returns the validated body. */
@@ -74,20 +90,34 @@ export class AdminTransport {
     const url = this.#url(req.path, req.query);
     const started = performance.now();
     const { maxAttempts, maxElapsedMs } = this.#opts;
+    let ownPause = -1;
     for (let attempt = 1; ; attempt++) {
+      // The rate limit is the organization's: while another call's retry-after runs, sending only earns another
+      // 429 (fault drill 4 saw concurrent jobs do that). A pause this call set itself was slept off below.
+      const pausedMs = this.#pausedUntil - performance.now();
+      if (pausedMs > 0 && this.#pausedUntil !== ownPause) await this.#opts.sleep(pausedMs, req.signal);
       req.signal?.throwIfAborted();
       const elapsed = performance.now() - started;
       const timeoutMs = Math.max(1, Math.min(this.#opts.timeoutMs, maxElapsedMs - elapsed));
       let failure: AdminApiError;
       try {
         const raw = await this.#send(req, url, endpoint, timeoutMs);
-        if (raw.status < 400) return this.#parse(raw, endpoint, req.schema);
+        if (raw.status < 400) {
+          // the key was accepted even when the body then turns out unusable
+          this.#keyVerdict = { state: 'accepted' };
+          return this.#parse(raw, endpoint, req.schema);
+        }
         failure = this.#errorFrom(raw, endpoint);
+        if (failure instanceof AdminKeyRejectedError) this.#keyVerdict = { state: 'rejected', rejection: failure };
       } catch (err) {
         if (!(err instanceof AdminApiError)) throw err;
         failure = err;
       }
       failure.attempts = attempt;
+      if (failure.status === 429 && failure.retryAfterMs !== null) {
+        const until = performance.now() + failure.retryAfterMs;
+        if (until > this.#pausedUntil) ownPause = this.#pausedUntil = until;
+      }
       if (!failure.retryable || attempt >= maxAttempts) throw failure;
       const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
       // retry-after is a floor, never shortened by the jitter: sending earlier only earns another 429.
@@ -191,6 +221,7 @@ export class AdminTransport {
         problem,
       });
     const contentType = raw.headers.get('content-type') ?? '';
+    if (raw.text.trim() === '') throw fail(null, 'the body is empty (expected JSON)');
     let body: unknown;
     try {
       body = JSON.parse(raw.text);
@@ -236,7 +267,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') {
     const input = issue.input;
     const got =
-      input === undefined ? 'missing' : input === null ? 'null' : Array.isArray(input) ? 'a list' : typeof input;
+      input === undefined
+        ? 'missing'
+        : input === null
+          ? 'null'
+          : Array.isArray(input)
+            ? 'a list'
+            : typeof input === 'object'
+              ? 'object'
+              : // the value itself says most about what went wrong (`"12"`, `"yesterday"`), cut short
+                `${typeof input} ${JSON.stringify(input).slice(0, 40)}`;
     return `expected ${issue.expected}, got ${got}`;
   }
   return issue.message;

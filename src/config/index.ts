@@ -58,11 +58,14 @@ export function parsePolicy(
   problems: string[],
   knownJobs?: readonly string[],
 ): Policy | null {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  // prettyErrors: the errors then carry their line and column (only the first line of each message is kept)
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const line = e.linePos?.[0];
-      problems.push(`${source}${line ? `:${line.line}:${line.col}` : ''}: YAML: ${e.message.split('\n')[0]}`);
+      // the position is already in front: drop the message's own "at line 2, column 1:"
+      const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      problems.push(`${source}${line ? `:${line.line}:${line.col}` : ''}: YAML: ${message}`);
     }
     return null;
   }
@@ -71,7 +74,8 @@ export function parsePolicy(
     problems.push(`${source}: the policy file must be a mapping of sections (organization, rotation, spend, …)`);
     return null;
   }
-  const result = policySchema.safeParse(raw);
+  // reportInput: an error can then quote the value it refused (`got string "90d"`)
+  const result = policySchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(`${source}: ${describeIssue(issue)}`);
     return null;
@@ -112,11 +116,45 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       })
       .join('; ');
   }
+  const where = at || '(top)';
   if (issue.code === 'invalid_type') {
-    const got = issue.input === undefined ? 'nothing' : Array.isArray(issue.input) ? 'a list' : typeof issue.input;
-    return `${at || '(top)'}: expected ${issue.expected}, got ${got}`;
+    if (issue.input === undefined) return `${where}: missing (required, ${article(issue.expected)})`;
+    return `${where}: expected ${article(issue.expected)}, got ${describeValue(issue.input)}`;
   }
-  return `${at || '(top)'}: ${issue.message}`;
+  if (issue.code === 'invalid_value') {
+    return `${where}: ${JSON.stringify(issue.input)} is not one of ${issue.values.map(String).join(', ')}`;
+  }
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && typeof issue.input === 'number') {
+    // a message the schema wrote itself says more than the bound ("a limit is a positive amount of USD")
+    if (!/^Too (small|big)/.test(issue.message)) return `${where}: ${issue.input}: ${issue.message}`;
+    const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+    const op =
+      issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'above') : issue.inclusive ? 'at most' : 'below';
+    return `${where}: ${issue.input}: must be ${op} ${String(bound)}`;
+  }
+  return `${where}: ${issue.message}`;
+}
+
+/** `int` → `a whole number`, `object` → `a mapping`: the words of a YAML file, not of a schema. */
+function article(expected: string): string {
+  const words: Record<string, string> = {
+    int: 'a whole number',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+    array: 'a list',
+    object: 'a mapping',
+  };
+  return words[expected] ?? expected;
+}
+
+/** The refused value as the file has it, cut short: `string "90d"`, `number 2.5`, `a list`, `a mapping`. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null (an empty value)';
+  if (Array.isArray(value)) return 'a list';
+  if (value instanceof Date) return `a date (${value.toISOString().slice(0, 10)})`;
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value).slice(0, 40)}`;
 }
 
 /** The known key within edit distance 2, for "did you mean". */

@@ -29,7 +29,11 @@ export const cronExpression = z.string().superRefine((expr, ctx) => {
   }
 });
 
-const duration = z.string().transform((v, ctx) => {
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  if (typeof v === 'number') {
+    ctx.addIssue({ code: 'custom', message: `${v} has no unit: write a duration like 30m, 1h, 2d` });
+    return z.NEVER;
+  }
   const ms = parseDuration(v);
   if (ms === null) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (like 30m, 1h, 2d)` });
@@ -102,7 +106,9 @@ const route = z.strictObject({
 const digest = z.strictObject({
   cron: cronExpression,
   slack: z.array(slackChannel).default([]),
-  email: z.array(z.email({ error: 'not an email address' })).default([]),
+  email: z
+    .array(z.email({ error: 'not an email address (digests go to fixed addresses; key_owner is for routes)' }))
+    .default([]),
 });
 
 // USD per million tokens, exactly as priced (src/usage/prices.ts turns it into whole picodollars per token)

@@ -25,6 +25,10 @@ export function createDb(url: Secret | string, options: { max?: number; applicat
   // An idle client losing its connection (Postgres restarted) emits 'error' on the pool; without a listener that
   // would crash the process. The next query gets a fresh connection.
   pool.on('error', () => {});
+  // A client checked out between two queries (inside a transaction) has no pool listener: when Postgres dies it
+  // emits 'error' itself, which crashed the worker (fault drill 3). The transaction's next query fails instead, and
+  // the pool drops the broken client on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -204,6 +204,23 @@ export interface AuditLogTable {
   details: JSONColumnType<Record<string, unknown>>;
 }
 
+export interface AnomalyStateTable {
+  scope_type: 'key' | 'workspace';
+  scope_id: string;
+  firing: ColumnType<boolean, boolean | undefined, boolean>;
+  since: Timestamp | null;
+  last_abnormal: Timestamp | null;
+  evaluated_until: Timestamp | null;
+  baseline_hour: Timestamp | null;
+  typical_hourly_usd: number | null;
+  baseline_source: string | null;
+  baseline_samples: number | null;
+  minute_dispersion_usd: number | null;
+  covered_by_key: ColumnType<boolean, boolean | undefined, boolean>;
+  deactivated_for: Timestamp | null;
+  updated_at: DefaultedTimestamp;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   workspaces: WorkspacesTable;
@@ -221,6 +238,7 @@ export interface Database {
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;
+  anomaly_state: AnomalyStateTable;
 }
 
 export type AuditRow = Selectable<AuditLogTable>;

@@ -2,21 +2,30 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { AdminClient } from '../anthropic/client.ts';
+import { Secret } from '../config/secret.ts';
 import { createDb, migrateToLatest } from '../db/index.ts';
 import { freePort, MissingServiceError, provideServices, type Services } from '../dev/services.ts';
 import { loadScenario } from '../emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../emulator/server.ts';
 import { type SlackStandin, STANDIN_TOKEN, startSlackStandin } from '../notify/dev/slack-standin.ts';
 import { type SmtpSink, startSmtpSink } from '../notify/dev/smtp-sink.ts';
+import { readDemoOrganizationLimitUsd } from './limits.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-/** The demo's policy: the example's routes, with schedules fast enough to see things within minutes. */
-const DEMO_POLICY = `# written by \`keywarden demo\`
+/**
+ * The demo's policy: the example's routes, with schedules fast enough to see things within minutes. The
+ * organization's limit is sized from its own cost report (src/demo/limits.ts) so a spend forecast shows on any day.
+ * A 3-minute anomaly window (10 by default) lets the demo's runaway alert arrive within the first minutes.
+ */
+function demoPolicy(organizationLimitUsd: number): string {
+  return `# written by \`keywarden demo\`
 organization: { name: "Acme AI (demo)", timezone: UTC }
 rotation: { enforce: false }
 spend:
-  limits: { organization: 5000, workspaces: { "Customer chatbot": 2000 } }
+  limits: { organization: ${organizationLimitUsd} }
+anomaly: { window_minutes: 3 }
 routes:
   - { match: { kind: "usage.*" },    slack: ["#ai-alerts"], repeat_every: 1h }
   - { match: { kind: "spend.*" },    slack: ["#finance"], email: ["finance@acme.example"] }
@@ -25,8 +34,11 @@ routes:
   - { match: { kind: "*" },          slack: ["#ai-alerts"] }
 schedules:
   sync-inventory: "*/20 * * * * *"
+  poll-usage: "*/20 * * * * *"
+  project-spend: "25,55 * * * * *"
   enforce-rotation: "10,40 * * * * *"
 `;
+}
 
 export interface DemoOptions {
   outDir: string;
@@ -81,7 +93,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     say(`  Redis:    ${services.redis.via}`);
 
     const scenario = loadScenario('demo');
-    const emulator: Emulator = await startEmulator({ scenario });
+    // The scenario's runaway starts one minute after its start; starting the scenario six minutes ago puts the
+    // runaway five minutes in the past, so its alert (a 3-minute window) follows the demo's first usage poll.
+    const emulator: Emulator = await startEmulator({ scenario, startAt: new Date(Date.now() - 6 * 60_000) });
     cleanups.push(() => emulator.close());
     say(`Admin API emulator (scenario "demo": ${scenario.description}) at ${emulator.url}`);
 
@@ -112,7 +126,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     say('database migrated');
 
     const policyPath = join(out, 'keywarden.yaml');
-    writeFileSync(policyPath, DEMO_POLICY);
+    const admin = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(scenario.admin_keys[0]!) });
+    const organizationLimitUsd = await readDemoOrganizationLimitUsd(admin, new Date());
+    say(
+      `spend limit for the demo organization: $${organizationLimitUsd.toLocaleString('en-US')} a month (set so the month ends over it)`,
+    );
+    writeFileSync(policyPath, demoPolicy(organizationLimitUsd));
     const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -144,6 +163,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     worker.stderr!.pipe(workerLog);
     let printedKeys = false;
+    let printedSpend = false;
     createInterface({ input: worker.stdout! }).on('line', (line) => {
       workerLog.write(`${line}\n`);
       const entry = parseLogLine(line);
@@ -154,13 +174,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         say(
           `inventory: ${entry.workspaces} workspaces, ${entry.users} users, ${entry.keys} keys, ${entry.statusChanges} status changes, ${orphaned} orphaned key(s)`,
         );
-        if (!printedKeys) {
-          printedKeys = true;
-          void printKeys(env, say);
-        }
       }
       if (entry.msg === 'rotation enforced' && Number(entry.reminders) > 0) {
         say(`rotation: ${entry.reminders} reminder stage(s) sent, ${entry.blocked} overdue key(s) still in use`);
+      }
+      if (entry.msg === 'spend projected' && !printedSpend) {
+        printedSpend = true;
+        void printCommand(['spend'], env, say);
+      }
+      if (entry.msg === 'usage polled' && !printedKeys) {
+        // after the first poll, so the table's "last usage" column is filled
+        printedKeys = true;
+        void printCommand(['keys'], env, say);
       }
       if (entry.msg === 'usage polled' && Number(entry.rows) > 0) {
         say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);
@@ -201,9 +226,13 @@ function parseLogLine(line: string): ({ msg?: string; level: number } & Record<s
   }
 }
 
-/** `keywarden keys` against the demo's database, as a user would run it. */
-async function printKeys(env: Record<string, string | undefined>, say: (line: string) => void): Promise<void> {
-  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'keys'], { cwd: ROOT, env, stdio: 'pipe' });
+/** A `keywarden` command (`keys`, `spend`) against the demo's database, as a user would run it. */
+async function printCommand(
+  args: string[],
+  env: Record<string, string | undefined>,
+  say: (line: string) => void,
+): Promise<void> {
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env, stdio: 'pipe' });
   let text = '';
   child.stdout.on('data', (d) => {
     text += d;
@@ -212,5 +241,5 @@ async function printKeys(env: Record<string, string | undefined>, say: (line: st
     text += d;
   });
   await new Promise((r) => child.once('exit', r));
-  say(`$ keywarden keys\n${text.trimEnd()}`);
+  say(`$ keywarden ${args.join(' ')}\n${text.trimEnd()}`);
 }

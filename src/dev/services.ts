@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 /**
  * Real Postgres and Redis servers for the tests and the demo, found in this order: URLs given by the caller,
@@ -72,6 +73,27 @@ async function waitForPort(port: number, proc: ChildProcess, what: string, timeo
 }
 
 /**
+ * The port opens before recovery ends: until then a connection gets 57P03 "the database system is starting up".
+ * A server handed out is one that answers queries.
+ */
+async function waitForQueries(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`postgres did not answer queries within ${timeoutMs / 1000}s: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+}
+
+/**
  * Postgres refuses to run as root: as root, its processes run as the postgres user. Spawned with uid/gid rather
  * than through runuser, so our signals reach the postmaster itself and a stop really stops it.
  */
@@ -91,7 +113,12 @@ function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> 
   });
 }
 
-export async function startLocalPostgres(): Promise<LocalServer> {
+/**
+ * `durableCommits`: a commit is acknowledged only once its WAL is written, as in production. Off by default (faster),
+ * which is fine until the server is SIGKILLed: then commits already acknowledged can be lost, which a drill that
+ * kills Postgres must not mistake for a bug of keywarden's.
+ */
+export async function startLocalPostgres(opts: { durableCommits?: boolean } = {}): Promise<LocalServer> {
   const dirs = postgresBinDirs();
   const initdb = findBinary('initdb', dirs);
   const postgres = findBinary('postgres', dirs);
@@ -123,7 +150,7 @@ export async function startLocalPostgres(): Promise<LocalServer> {
       '-c',
       'fsync=off',
       '-c',
-      'synchronous_commit=off',
+      `synchronous_commit=${opts.durableCommits ? 'on' : 'off'}`,
       '-c',
       'full_page_writes=off',
       '-c',
@@ -131,6 +158,7 @@ export async function startLocalPostgres(): Promise<LocalServer> {
     ];
     proc = spawn(postgres, args, { stdio: 'ignore', ...postgresUser() });
     await waitForPort(port, proc, 'postgres');
+    await waitForQueries(`postgres://postgres@127.0.0.1:${port}/postgres`);
   };
   await start();
   return {

@@ -17,6 +17,22 @@ const step = z.strictObject({
   delayMs: z.number().min(0).optional(),
   /** Never answer: the connection stays open until the client gives up or the emulator closes. */
   hang: z.boolean().optional(),
+  /** Only for a request whose path starts with this; the steps before it wait for their own requests. */
+  path: z.string().optional(),
+  // ── malformed answers ──
+  /** Answer with this text instead, status 200 unless `status` says (an outage page, a proxy's error). */
+  body: z.string().optional(),
+  /** With `body`: its content-type. Default application/json. */
+  contentType: z.string().optional(),
+  /**
+   * Answer normally, but with these changes to the real answer's JSON: `path` is dot-separated (`data.0.id`),
+   * `*` stands for every element or key; `value` sets (any JSON), `remove: true` deletes.
+   */
+  patch: z
+    .array(z.strictObject({ path: z.string().min(1), value: z.json().optional(), remove: z.boolean().optional() }))
+    .optional(),
+  /** Answer normally, but cut the body after this many bytes (a dropped connection, a proxy's size cap). */
+  truncateAt: z.int().min(0).optional(),
 });
 
 export type FaultStep = z.output<typeof step>;
@@ -58,8 +74,8 @@ export class FaultPlan {
   /** What to do with the next request to `path`: an empty step means answer normally. */
   next(path: string): FaultStep {
     if (!path.startsWith(this.options.pathPrefix)) return {};
-    const scripted = this.#script.shift();
-    if (scripted) return scripted;
+    const at = this.#script.findIndex((s) => s.path === undefined || path.startsWith(s.path));
+    if (at >= 0) return this.#script.splice(at, 1)[0]!;
     const o = this.options;
     const out: FaultStep = {};
     const draw = this.#random();
@@ -77,4 +93,34 @@ export class FaultPlan {
   get pending(): number {
     return this.#script.length;
   }
+}
+
+/**
+ * The real answer as a faulty step changes it: patched, then truncated. Null when the step leaves it alone.
+ * Pure, so a test can see what a drill's answer looks like.
+ */
+export function malformedBody(body: object, step: FaultStep): string | null {
+  if (step.patch === undefined && step.truncateAt === undefined) return null;
+  let value: unknown = structuredClone(body);
+  for (const p of step.patch ?? []) value = patchAt(value, p.path.split('.'), p.remove ? REMOVE : p.value);
+  const text = JSON.stringify(value);
+  return step.truncateAt === undefined ? text : Buffer.from(text).subarray(0, step.truncateAt).toString('utf8');
+}
+
+const REMOVE = Symbol('remove');
+
+function patchAt(node: unknown, path: string[], value: unknown): unknown {
+  const [head, ...rest] = path;
+  if (head === undefined) return value;
+  if (node === null || typeof node !== 'object') return node;
+  const container = node as Record<string, unknown>;
+  const keys = head === '*' ? Object.keys(container) : [head];
+  for (const key of keys) {
+    // a missing key is created only at the end of the path: `*` over a list must not add a field named "*"
+    if (!(key in container) && rest.length > 0) continue;
+    const next = patchAt(container[key], rest, value);
+    if (next === REMOVE) delete container[key];
+    else container[key] = next;
+  }
+  return container;
 }

@@ -164,7 +164,12 @@ export class SimulatedOrg {
       if (e.type === 'runaway') {
         const key = keyRef.get(e.key)!;
         const fromMinute = startMinute + e.at_minutes;
-        key.traffic.runaways.push({ fromMinute, toMinute: fromMinute + e.duration_minutes, factor: e.factor });
+        key.traffic.runaways.push({
+          fromMinute,
+          toMinute: fromMinute + e.duration_minutes,
+          factor: e.factor,
+          rampMinutes: e.ramp_minutes,
+        });
       } else if (e.type === 'key_status') {
         this.#recordStatus(keyRef.get(e.key)!, e.status, at(e.at_minutes));
       } else if (e.type === 'migration') {

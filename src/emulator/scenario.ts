@@ -161,6 +161,8 @@ const eventSchema = z.discriminatedUnion('type', [
     at_minutes: offset,
     factor: z.number().positive(),
     duration_minutes: z.int().positive(),
+    /** A slow ramp: the multiple rises linearly from 1 to `factor` over these minutes, then holds (0: a step). */
+    ramp_minutes: z.int().nonnegative().default(0),
   }),
   z.strictObject({ type: z.literal('key_created'), key: z.string(), at_minutes: offset }),
   z.strictObject({ type: z.literal('user_removed'), user: z.string(), at_minutes: offset }),

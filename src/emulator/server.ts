@@ -5,7 +5,7 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Pico } from '../money.ts';
 import { bad, createAdminApi, errorBody, HttpError } from './api.ts';
-import { type FaultOptions, FaultPlan, faultOptionsSchema } from './faults.ts';
+import { type FaultOptions, FaultPlan, faultOptionsSchema, malformedBody } from './faults.ts';
 import { base62From } from './hash.ts';
 import { SimulatedOrg } from './org.ts';
 import type { Scenario } from './scenario.ts';
@@ -127,6 +127,12 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       res.on('close', () => hanging.delete(res));
       return;
     }
+    if (fault.body !== undefined) {
+      const type = fault.contentType ?? 'application/json';
+      res.writeHead(fault.status ?? 200, { 'content-type': type, ...headers });
+      res.end(fault.body);
+      return;
+    }
     if (fault.status) {
       const extra = fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {};
       const message = fault.status === 429 ? 'Number of requests has exceeded your rate limit' : 'Injected fault';
@@ -149,7 +155,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     }
     try {
       const body = await api.route(entry.method, url, () => readJson(req), clock.now().getTime());
-      send(res, 200, body, headers);
+      const malformed = malformedBody(body, fault);
+      if (malformed === null) send(res, 200, body, headers);
+      else res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(malformed);
     } catch (err) {
       if (err instanceof HttpError) sendError(res, err.status, err.message, requestId, headers);
       else {

@@ -15,7 +15,8 @@ import type { TrafficSpec } from './scenario.ts';
  *   × (1 − ramp share) while it migrates away
  *
  * and a key receiving a migration also carries `ramp share × the old key's flow`, with the old key's model mix;
- * during a runaway, all of a key's traffic is multiplied by the runaway's factor.
+ * during a runaway, all of a key's traffic is multiplied by the runaway's factor (reached at once, or over
+ * `ramp_minutes` for a slow ramp).
  * The flow is split into slots (model × service tier × context window, by share), and each slot into token kinds
  * by the key's ratios; every count is rounded per minute, so a 1h bucket is exactly the sum of its 1m buckets.
  * A key produces nothing in a minute that starts before it exists or while it is not active (inactive, archived,
@@ -66,7 +67,8 @@ export interface KeyTraffic {
   weekendFactor: number;
   noise: number;
   slots: UsageSlot[];
-  runaways: Array<{ fromMinute: number; toMinute: number; factor: number }>;
+  /** A step (rampMinutes 0) or a slow ramp: the multiple rises from 1 to `factor` over rampMinutes, then holds. */
+  runaways: Array<{ fromMinute: number; toMinute: number; factor: number; rampMinutes: number }>;
   outgoing: Migration[];
   incoming: Migration[];
 }
@@ -264,7 +266,11 @@ export function forEachUsage(
   const t = key.traffic;
   // A runaway multiplies all of the key's traffic, what it inherited from a migration included.
   let factor = 1;
-  for (const r of t.runaways) if (minute >= r.fromMinute && minute < r.toMinute) factor *= r.factor;
+  for (const r of t.runaways) {
+    if (minute < r.fromMinute || minute >= r.toMinute) continue;
+    const ramped = r.rampMinutes > 0 ? Math.min(1, (minute - r.fromMinute + 1) / r.rampMinutes) : 1;
+    factor *= 1 + (r.factor - 1) * ramped;
+  }
   let own = baseFlow(t, minute) * factor;
   if (own > 0) {
     for (const m of t.outgoing) own *= 1 - migratedShare(m, minute);

@@ -49,3 +49,39 @@ export type DeliveryFailure =
   | { kind: 'rate_limited'; retryAfterMs: number; reason: string }
   | { kind: 'retryable'; reason: string }
   | { kind: 'permanent'; reason: string };
+
+/**
+ * A scheduled digest (the daily finance digest, the weekly security digest): headline figures, then tables. Like a
+ * Notification, every string is plain untrusted text (key and workspace names); the renderer adds all markup.
+ */
+export interface DigestMessage {
+  /** `digest.finance` or `digest.security`: shown in the context line. */
+  kind: string;
+  /** One line, e.g. `Finance digest: Acme AI, Mon 16 Nov 2026`. */
+  title: string;
+  /** A few sentences; line breaks are kept. */
+  summary: string;
+  /** The headline figures (spend to date, projection, limit; admin count). */
+  fields: NotificationField[];
+  sections: DigestSection[];
+  links: NotificationLink[];
+  footer?: string;
+}
+
+/** One table of a digest: the top keys, the overdue keys, the drifted days. */
+export interface DigestSection {
+  title: string;
+  columns: DigestColumn[];
+  /** Cells in column order, already formatted for people. */
+  rows: string[][];
+  /** What an empty table says instead (`No key is overdue.`): an empty list is news too. */
+  empty: string;
+  /** Rows that exist but were left out of a long list: rendered as "…and N more". */
+  more?: number;
+}
+
+export interface DigestColumn {
+  label: string;
+  /** Figures are right-aligned so their digits line up. Default left. */
+  align?: 'left' | 'right';
+}

@@ -2,17 +2,30 @@ import { sql } from 'kysely';
 import type { OutboxPayload } from '../alerts/store.ts';
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../log.ts';
-import type { EmailSender } from './email.ts';
-import type { DeliveryFailure } from './message.ts';
-import { renderEmail, renderSlack } from './render.ts';
+import { renderSpendChart, type SpendChart } from './chart.ts';
+import type { EmailSender, InlineImage } from './email.ts';
+import type { DeliveryFailure, DigestMessage } from './message.ts';
+import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
 
 /**
- * Delivers the outbox. A row is claimed (FOR UPDATE SKIP LOCKED, so replicas never take the same row), marked
- * `sending` with a lease and COMMITTED before Slack or SMTP is called; the outcome is recorded afterwards. A row
- * still `sending` after its lease means the process died mid-call: nobody knows whether the message went out, so it
- * is retried and marked `possibly_duplicate` — at most one duplicate, and a visible one.
+ * Delivers the outbox. A batch of rows is claimed with a lease (FOR UPDATE SKIP LOCKED, so replicas never take the
+ * same row); then each row, just before its own Slack or SMTP call, is marked `sending` and COMMITTED, and the outcome
+ * is recorded afterwards. A row still `sending` after its lease means the process died mid-call: nobody knows whether
+ * the message went out, so it is retried and marked `possibly_duplicate` — at most one duplicate, and a visible one.
  */
+
+/**
+ * The payload of an outbox row with event `digest`: the digest, and the chart its email shows inline. The chart is
+ * kept as numbers and drawn when the email is sent: the row stays small and readable, and drawing is pure.
+ */
+export interface DigestPayload {
+  digest: DigestMessage;
+  chart: { spend: SpendChart; alt: string } | null;
+}
+
+/** The Content-ID the digest's HTML names its chart by. */
+export const DIGEST_CHART_CID = 'spend-chart@keywarden';
 
 export interface DeliveryAdapters {
   slack: SlackClient | null;
@@ -46,14 +59,13 @@ export function backoffMs(attempts: number): number {
   return Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** Math.max(0, attempts - 1));
 }
 
-interface Claimed {
+type Claimed = {
   id: string;
-  event: string;
   channel: 'slack' | 'email';
   target: string;
-  payload: OutboxPayload;
   attempts: number;
-}
+} & ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });
+type ClaimedAlert = Extract<Claimed, { payload: OutboxPayload }>;
 
 async function claim(db: Db, now: Date, leaseMs: number, batch: number): Promise<Claimed[]> {
   return db.transaction().execute(async (trx) => {
@@ -71,7 +83,8 @@ async function claim(db: Db, now: Date, leaseMs: number, batch: number): Promise
     const rows = await trx
       .updateTable('notifications')
       .set({
-        status: 'sending',
+        // leased, not yet in flight: a process that dies before reaching this row leaves it pending, unflagged
+        status: 'pending',
         attempts: sql`attempts + 1`,
         next_attempt_at: new Date(now.getTime() + leaseMs),
         // found in `sending`: its lease expired, the previous sender died between the call and the commit
@@ -84,12 +97,13 @@ async function claim(db: Db, now: Date, leaseMs: number, batch: number): Promise
       )
       .returning(['id', 'event', 'channel', 'target', 'payload', 'attempts'])
       .execute();
-    return rows.map((r) => ({ ...r, payload: r.payload as unknown as OutboxPayload }));
+    // the payload's shape follows the event: alerts write OutboxPayload, digests DigestPayload
+    return rows.map((r) => ({ ...r, payload: r.payload }) as unknown as Claimed);
   });
 }
 
 /** The first Slack post of these alerts' current episode in this channel, when it went out: repeats reply to it. */
-async function threadRoot(db: Db, row: Claimed): Promise<{ root: string | null; waiting: boolean }> {
+async function threadRoot(db: Db, row: ClaimedAlert): Promise<{ root: string | null; waiting: boolean }> {
   const roots = await db
     .selectFrom('notifications')
     .select(['status', 'provider_id'])
@@ -109,11 +123,44 @@ async function threadRoot(db: Db, row: Claimed): Promise<{ root: string | null; 
 
 type SendOutcome = { ok: true; providerId: string; threadTs: string | null } | { ok: false; failure: DeliveryFailure };
 
+const notConfigured = {
+  slack: { ok: false, failure: { kind: 'retryable', reason: 'Slack is not configured (SLACK_BOT_TOKEN)' } },
+  email: { ok: false, failure: { kind: 'retryable', reason: 'email is not configured (SMTP_URL, EMAIL_FROM)' } },
+} as const;
+
+function permanent(err: unknown): SendOutcome {
+  return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
+}
+
+/** A digest goes out as it is: no threads (each is news of its own period), the chart inline in the email. */
+async function sendDigest(adapters: DeliveryAdapters, row: Claimed & { event: 'digest' }): Promise<SendOutcome> {
+  const { digest, chart } = row.payload;
+  if (row.channel === 'slack') {
+    if (adapters.slack === null) return notConfigured.slack;
+    const r = await adapters.slack.postMessage({ channel: row.target, ...renderDigestSlack(digest) });
+    return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs: null } : r;
+  }
+  if (adapters.email === null) return notConfigured.email;
+  let content: ReturnType<typeof renderDigestEmail>;
+  const attachments: InlineImage[] = [];
+  try {
+    // drawing and rendering are pure: what fails here fails the same way next time
+    if (chart !== null) {
+      attachments.push({ cid: DIGEST_CHART_CID, filename: 'spend-chart.png', content: renderSpendChart(chart.spend) });
+    }
+    content = renderDigestEmail(digest, { images: chart === null ? [] : [{ cid: DIGEST_CHART_CID, alt: chart.alt }] });
+  } catch (err) {
+    return permanent(err);
+  }
+  const r = await adapters.email.sendEmail({ to: [row.target], ...content, attachments });
+  return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+}
+
 async function send(db: Db, adapters: DeliveryAdapters, row: Claimed): Promise<SendOutcome | 'wait'> {
+  if (row.event === 'digest') return sendDigest(adapters, row);
   const n = row.payload.notification;
   if (row.channel === 'slack') {
-    if (adapters.slack === null)
-      return { ok: false, failure: { kind: 'retryable', reason: 'Slack is not configured (SLACK_BOT_TOKEN)' } };
+    if (adapters.slack === null) return notConfigured.slack;
     let channel = row.target;
     let threadTs: string | null = null;
     if (row.event !== 'firing') {
@@ -130,14 +177,13 @@ async function send(db: Db, adapters: DeliveryAdapters, row: Claimed): Promise<S
     const r = await adapters.slack.postMessage({ channel, ...msg, ...(threadTs === null ? {} : { threadTs }) });
     return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;
   }
-  if (adapters.email === null)
-    return { ok: false, failure: { kind: 'retryable', reason: 'email is not configured (SMTP_URL, EMAIL_FROM)' } };
+  if (adapters.email === null) return notConfigured.email;
   let content: ReturnType<typeof renderEmail>;
   try {
     content = renderEmail(n);
   } catch (err) {
     // e.g. a CR/LF in a subject: sending it again will not change that
-    return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
+    return permanent(err);
   }
   const r = await adapters.email.sendEmail({ to: [row.target], ...content });
   return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
@@ -152,8 +198,20 @@ export async function deliverNotifications(
   const leaseMs = opts.leaseMs ?? 5 * 60_000;
   const maxAttempts = opts.maxAttempts ?? 12;
   const result: DeliverResult = { sent: 0, retrying: 0, failed: 0 };
+  const runStarted = performance.now();
   const rows = await claim(db, now, leaseMs, opts.batch ?? 100);
   for (const row of rows) {
+    // In flight from here: only this row, so a crash flags the one message whose fate is unknown, not the batch.
+    // No row back means another run took it over after our lease expired: it is theirs now.
+    const inFlight = await db
+      .updateTable('notifications')
+      .set({ status: 'sending' })
+      .where('id', '=', row.id)
+      .where('status', '=', 'pending')
+      .where('attempts', '=', row.attempts)
+      .returning('id')
+      .executeTakeFirst();
+    if (!inFlight) continue;
     let outcome: SendOutcome | 'wait';
     try {
       outcome = await send(db, adapters, row);
@@ -189,7 +247,9 @@ export async function deliverNotifications(
     } else {
       const f = outcome.failure;
       const giveUp = f.kind === 'permanent' || (f.kind === 'retryable' && row.attempts >= maxAttempts);
-      const wait = f.kind === 'rate_limited' ? f.retryAfterMs : backoffMs(row.attempts);
+      // Retry-After counts from the answer, which may come well into a long batch: add the run's time so far
+      const wait =
+        f.kind === 'rate_limited' ? performance.now() - runStarted + f.retryAfterMs : backoffMs(row.attempts);
       await mine
         .set(
           giveUp

@@ -1,6 +1,8 @@
 import type { Severity } from '../alerts/kinds.ts';
 import { escapeHtml, isWebUrl, multiLine, singleLine, slackMrkdwn, slackPlainText, truncate } from './escape.ts';
 import type {
+  DigestMessage,
+  DigestSection,
   Notification,
   NotificationEvent,
   NotificationField,
@@ -285,4 +287,210 @@ function emailHtml(n: Notification, items: NotificationItem[], images: InlineIma
 export function renderEmail(n: Notification, opts: { images?: InlineImageRef[] } = {}): EmailContent {
   const items = n.items ?? [];
   return { subject: emailSubject(n), text: emailText(n, items), html: emailHtml(n, items, opts.images ?? []) };
+}
+
+// Digests: the same media, with tables instead of alert fields. Figures are formatted by the composer; here they
+// are escaped, aligned and cut to each medium's limits like every other untrusted string.
+
+const DIGEST_ICON = '📊';
+/** Slack shows a digest's tables as lists; past this many rows a list says "and N more" (the email has them all). */
+const SLACK_DIGEST_ROWS = 15;
+/** A cell in the plain-text table: long names are cut so a row stays readable in a fixed-width font. */
+const TEXT_CELL_MAX = 48;
+
+/** In Slack, where a digest sits between alerts, an icon tells it apart; an email's subject already does that. */
+function digestHeadline(d: DigestMessage): string {
+  return `${DIGEST_ICON} ${d.title}`;
+}
+
+function digestContext(d: DigestMessage): string {
+  return `keywarden · ${d.kind}`;
+}
+
+/** `• *first cell* — Label: value · Label: value`: a row as one line, its first cell as the subject. */
+function slackDigestRow(section: DigestSection, row: string[]): string {
+  const [first = '', ...rest] = row;
+  const detail = rest
+    .map((cell, i) => ({ label: section.columns[i + 1]?.label ?? '', value: cell }))
+    .filter((c) => c.value.trim() !== '')
+    .map((c) => `${singleLine(c.label)}: ${singleLine(c.value)}`)
+    .join(' · ');
+  const title = `• *${slackMrkdwn(first, ITEM_TITLE_MAX)}*`;
+  return detail ? `${title} — ${slackMrkdwn(detail, ITEM_DETAIL_MAX)}` : title;
+}
+
+/** Each section as a bold title and a list; long lists are cut with an "and N more" line. */
+function slackDigestSection(section: DigestSection): string[] {
+  const title = `*${slackMrkdwn(section.title, 200)}*`;
+  if (section.rows.length === 0) return [title, `_${slackMrkdwn(section.empty, 500)}_`];
+  const shown = section.rows.slice(0, SLACK_DIGEST_ROWS);
+  const hidden = section.rows.length - shown.length + (section.more ?? 0);
+  const lines = [title, ...shown.map((r) => slackDigestRow(section, r))];
+  if (hidden > 0) lines.push(`…and ${hidden} more`);
+  return lines;
+}
+
+/** The digest in Slack: header, summary, headline figures, one list per section, context and link buttons. */
+export function renderDigestSlack(d: DigestMessage): SlackMessage {
+  const head: SlackBlock[] = [
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: slackPlainText(digestHeadline(d), SLACK.header), emoji: false },
+    },
+  ];
+  const summary = slackMrkdwn(d.summary, SLACK.sectionText, { multiline: true });
+  if (summary.trim()) head.push({ type: 'section', text: mrkdwn(summary) });
+  const fieldTexts = d.fields.map((f) => {
+    const label = slackMrkdwn(f.label, 100);
+    return mrkdwn(`*${label}*\n${slackMrkdwn(f.value, SLACK.fieldText - label.length - 3)}`);
+  });
+  for (const fields of chunk(fieldTexts, SLACK.fieldsPerSection).slice(0, MAX_FIELD_SECTIONS)) {
+    head.push({ type: 'section', fields });
+  }
+
+  const tail: SlackBlock[] = [];
+  const contextTexts = [slackMrkdwn(digestContext(d), SLACK.contextText)];
+  const footer = slackMrkdwn(d.footer ?? '', SLACK.contextText, { multiline: true });
+  if (footer.trim()) contextTexts.push(footer);
+  tail.push({ type: 'context', elements: contextTexts.map(mrkdwn) });
+  const buttons: LinkButton[] = d.links
+    .filter((l) => isWebUrl(l.url) && l.url.length <= SLACK.buttonUrl)
+    .slice(0, SLACK.buttonsPerActions)
+    .map((l, i) => ({
+      type: 'button',
+      text: { type: 'plain_text', text: slackPlainText(linkLabel(l), SLACK.buttonText), emoji: false },
+      url: l.url,
+      action_id: `open-link-${i}`,
+    }));
+  if (buttons.length > 0) tail.push({ type: 'actions', elements: buttons });
+
+  // Sections stop where the block budget ends; the email carries everything, so a cut is said, not hidden.
+  const budget = SLACK.blocks - head.length - tail.length - 1;
+  const texts = d.sections.flatMap((s) => packLines(slackDigestSection(s), SLACK.sectionText));
+  const middle: SlackBlock[] = texts.slice(0, budget).map((text) => ({ type: 'section', text: mrkdwn(text) }));
+  if (texts.length > budget) {
+    middle.push({ type: 'context', elements: [mrkdwn('…the rest of this digest is in the email version')] });
+  }
+
+  const fallback = d.summary.trim() ? `${digestHeadline(d)}: ${d.summary}` : digestHeadline(d);
+  return { text: slackMrkdwn(fallback, FALLBACK_MAX), blocks: [...head, ...middle, ...tail] };
+}
+
+/** A table in a fixed-width font: columns padded to their widest cell, figures right-aligned. */
+function textTable(section: DigestSection, rows: string[][]): string[] {
+  const cells = [section.columns.map((c) => c.label), ...rows].map((r) =>
+    section.columns.map((_, i) => truncate(singleLine(r[i] ?? ''), TEXT_CELL_MAX)),
+  );
+  const widths = section.columns.map((_, i) => Math.max(...cells.map((r) => [...(r[i] ?? '')].length)));
+  const pad = (text: string, i: number) => {
+    const gap = ' '.repeat((widths[i] ?? 0) - [...text].length);
+    return section.columns[i]?.align === 'right' ? gap + text : text + gap;
+  };
+  const lines = cells.map((r) => r.map(pad).join('  ').trimEnd());
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return lines;
+}
+
+function digestText(d: DigestMessage): string {
+  const lines: string[] = [singleLine(d.title), ''];
+  if (d.summary.trim()) lines.push(multiLine(d.summary), '');
+  for (const f of d.fields) lines.push(`${singleLine(f.label)}: ${singleLine(f.value)}`);
+  if (d.fields.length > 0) lines.push('');
+  for (const section of d.sections) {
+    const title = singleLine(section.title);
+    lines.push(title, '='.repeat([...title].length));
+    if (section.rows.length === 0) lines.push(singleLine(section.empty));
+    else {
+      const shown = section.rows.slice(0, EMAIL_MAX_ITEMS);
+      lines.push(...textTable(section, shown));
+      const hidden = section.rows.length - shown.length + (section.more ?? 0);
+      if (hidden > 0) lines.push(`…and ${hidden} more`);
+    }
+    lines.push('');
+  }
+  const links = d.links.filter((l) => isWebUrl(l.url));
+  for (const l of links) lines.push(`${linkLabel(l)}: ${l.url}`);
+  if (links.length > 0) lines.push('');
+  lines.push(digestContext(d));
+  if (d.footer?.trim()) lines.push(multiLine(d.footer));
+  return `${lines.join('\n')}\n`;
+}
+
+const CELL = 'padding:5px 10px;border-bottom:1px solid #eaecf0;vertical-align:top';
+
+function htmlTable(section: DigestSection, rows: string[][]): string {
+  const align = (i: number) => (section.columns[i]?.align === 'right' ? 'right' : 'left');
+  const head = section.columns
+    .map(
+      (c, i) =>
+        `<th style="${CELL};text-align:${align(i)};background:#f2f4f7;font-weight:600;white-space:nowrap">${escapeHtml(singleLine(c.label))}</th>`,
+    )
+    .join('');
+  const body = rows.map((r) => {
+    const cells = section.columns.map((_, i) => {
+      const nowrap = align(i) === 'right' ? ';white-space:nowrap' : '';
+      return `<td style="${CELL};text-align:${align(i)}${nowrap}">${escapeHtml(singleLine(r[i] ?? ''))}</td>`;
+    });
+    return `<tr>${cells.join('')}</tr>`;
+  });
+  return [
+    '<table style="border-collapse:collapse;margin:4px 0 8px;font-size:14px">',
+    `<thead><tr>${head}</tr></thead>`,
+    `<tbody>${body.join('\n')}</tbody>`,
+    '</table>',
+  ].join('\n');
+}
+
+function digestHtml(d: DigestMessage, images: InlineImageRef[]): string {
+  const parts: string[] = [
+    '<!doctype html>',
+    '<html><head><meta charset="utf-8"></head>',
+    '<body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#101828;line-height:1.45;max-width:760px">',
+    `<h2 style="margin:0 0 12px">${escapeHtml(singleLine(d.title))}</h2>`,
+  ];
+  if (d.summary.trim()) parts.push(`<p>${htmlLines(d.summary)}</p>`);
+  if (d.fields.length > 0) {
+    parts.push('<table style="border-collapse:collapse;margin:8px 0">');
+    for (const f of d.fields) {
+      parts.push(
+        `<tr><th style="text-align:left;padding:2px 16px 2px 0;vertical-align:top">${escapeHtml(singleLine(f.label))}</th>` +
+          `<td style="padding:2px 0">${escapeHtml(singleLine(f.value))}</td></tr>`,
+      );
+    }
+    parts.push('</table>');
+  }
+  for (const img of images) {
+    parts.push(
+      `<p><img src="cid:${escapeHtml(img.cid)}" alt="${escapeHtml(singleLine(img.alt))}" width="720" style="max-width:100%;height:auto"></p>`,
+    );
+  }
+  for (const section of d.sections) {
+    parts.push(`<h3 style="margin:20px 0 6px;font-size:16px">${escapeHtml(singleLine(section.title))}</h3>`);
+    if (section.rows.length === 0) {
+      parts.push(`<p style="color:#475467;margin:4px 0">${escapeHtml(singleLine(section.empty))}</p>`);
+      continue;
+    }
+    const shown = section.rows.slice(0, EMAIL_MAX_ITEMS);
+    parts.push(htmlTable(section, shown));
+    const hidden = section.rows.length - shown.length + (section.more ?? 0);
+    if (hidden > 0) parts.push(`<p style="color:#475467;margin:4px 0">…and ${hidden} more</p>`);
+  }
+  const links = d.links.filter((l) => isWebUrl(l.url));
+  if (links.length > 0) {
+    const anchors = links.map((l) => `<a href="${escapeHtml(l.url)}">${escapeHtml(linkLabel(l))}</a>`);
+    parts.push(`<p>${anchors.join(' · ')}</p>`);
+  }
+  parts.push(`<p style="color:#667085;font-size:12px">${escapeHtml(digestContext(d))}`);
+  if (d.footer?.trim()) parts.push(`<br>${htmlLines(d.footer)}`);
+  parts.push('</p>', '</body></html>');
+  return parts.join('\n');
+}
+
+/** The digest as an email: subject, plain-text tables, and HTML tables with the inline images after the figures. */
+export function renderDigestEmail(d: DigestMessage, opts: { images?: InlineImageRef[] } = {}): EmailContent {
+  return {
+    subject: truncate(singleLine(`[keywarden] ${d.title}`), 200),
+    text: digestText(d),
+    html: digestHtml(d, opts.images ?? []),
+  };
 }

@@ -1,6 +1,8 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { Context, JobContext } from '../context.ts';
+import { watchAdminKey } from '../health/blind.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
@@ -64,6 +66,10 @@ export async function runHandler(
 
 export function startWorkers(ctx: Context, registry: Registry, options: WorkerPoolOptions): WorkerPool {
   const controller = new AbortController();
+  // deliver-notifications sends the blind alert as soon as it is raised (worker setups without it only record it)
+  const blind = watchAdminKey(ctx, async () => {
+    if (registry.has('deliver-notifications')) await enqueueJob(registry, options.queues, 'deliver-notifications');
+  });
   const usedQueues = QUEUE_NAMES.filter((q) => [...registry.values()].some((d) => d.queue === q));
   const workers = usedQueues.map(
     (queueName) =>
@@ -86,9 +92,14 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
           } catch (err) {
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
             ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
+            // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
+            if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(err.message);
             throw err;
           } finally {
             stopTimer();
+            // after every job, not only Admin API jobs: a key deactivation failing inside enforce-rotation is
+            // caught there, yet the client saw the 401
+            await blind.check();
           }
         },
         {

@@ -1,21 +1,24 @@
-import type { Insertable } from 'kysely';
 import type { AdminClient } from '../anthropic/client.ts';
-import type { UsageGroupBy } from '../anthropic/types.ts';
 import type { Db } from '../db/index.ts';
-import type { UsageBucketsTable } from '../db/types.ts';
+import { nextPageBuckets, type PageSizer, usagePages } from './pages.ts';
 import type { PriceTable } from './prices.ts';
-import { readWatermark, replaceUsageRange, toUsageBucketRow } from './store.ts';
+import { mostRowsPerBucket, readWatermark, replaceUsageRange, toUsageBucketRow } from './store.ts';
 import { planPollChunks, type UsageChunk } from './window.ts';
 
 // the name /metrics reads for keywarden_last_successful_poll_age_seconds
 export const USAGE_WATERMARK = 'poll-usage';
-const USAGE_GROUPS: readonly UsageGroupBy[] = ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window'];
 const HOUR_MS = 3_600_000;
 
 export const BACKFILL_WATERMARK = 'poll-usage.backfill';
 const DAY_MS = 86_400_000;
 /** The 1h report returns at most 168 buckets (a week) per page: one week is one backfill chunk. */
 const BACKFILL_CHUNK_MS = 7 * DAY_MS;
+/**
+ * Rows per page: what one page holds in memory (its text, its JSON and the validated copy at once) whatever the
+ * organization's size. A day of a 5,000-key organization was one page of 1.6 M rows; now it is ~500 pages, and a
+ * steady-state poll of it five (`npm run bench -- ingest`).
+ */
+const PAGE_ROWS = 4_000;
 
 export interface PollUsageOptions {
   overlapMinutes: number;
@@ -28,13 +31,30 @@ export interface PollUsageOptions {
    * poll starts (the same hourly rows the rollup makes of older 1m rows). Default: no backfill.
    */
   backfillDaysBeforeMonth?: number;
-  /** Buckets per page; default the API's maximum (1440). */
-  pageBuckets?: number;
+  /** Rows per page (about: pages are whole buckets); default 4,000. */
+  pageRows?: number;
   signal?: AbortSignal;
   /** Called after each committed chunk (the CLI prints it as progress). */
-  onProgress?: (p: { chunk: UsageChunk; done: number; total: number; rows: number }) => void;
-  /** Called after each page is read, before anything of its chunk is committed: where tests inject a crash. */
+  onProgress?: (p: UsageProgress) => void;
+  /** Called after each page is written, before its chunk is committed: where tests inject a crash. */
   afterPage?: (page: number) => void;
+}
+
+/** One committed chunk: the `done`-th of `total` of the hourly backfill or of the 1m poll. */
+export interface UsageProgress {
+  phase: 'backfill' | 'poll';
+  chunk: UsageChunk;
+  done: number;
+  total: number;
+  rows: number;
+}
+
+/** `backfill 3/9 (hourly): up to 2026-10-18 00:00 UTC, 1,204 rows`: a progress line for a person at a terminal. */
+export function formatUsageProgress(p: UsageProgress): string {
+  const what = p.phase === 'backfill' ? 'backfill' : 'usage';
+  const width = p.phase === 'backfill' ? 'hourly' : '1-minute';
+  const upTo = p.chunk.end.toISOString().slice(0, 16).replace('T', ' ');
+  return `${what} ${p.done}/${p.total} (${width}): up to ${upTo} UTC, ${p.rows.toLocaleString('en-US')} rows`;
 }
 
 export interface PollUsageResult {
@@ -47,8 +67,9 @@ export interface PollUsageResult {
 
 /**
  * Reads 1m usage from the watermark (minus the overlap) to now (minus the freshness margin), every page, and
- * replaces the stored rows chunk by chunk, moving the watermark with each committed chunk. A chunk is read whole
- * before it is written: a crash between pages commits nothing of it, and the next poll starts from the same place.
+ * replaces the stored rows chunk by chunk, moving the watermark with each committed chunk. A chunk is one
+ * transaction, its pages written as they arrive: a crash between pages commits nothing of it, and the next poll
+ * starts from the same place.
  */
 export async function pollUsage(
   db: Db,
@@ -70,32 +91,23 @@ export async function pollUsage(
   if (watermark === null && opts.backfillDaysBeforeMonth !== undefined && chunks[0]) {
     rows += await backfillHourly(db, admin, now, chunks[0].start, opts.backfillDaysBeforeMonth, opts, unknown);
   }
+  const minutes: PageSizer = { targetRows: opts.pageRows ?? PAGE_ROWS, buckets: 1 };
+  // the first page sized from the minutes stored last (measured, so not held to the growth limit); else 1 bucket
+  const recent = watermark === null ? null : await mostRowsPerBucket(db, '1m', watermark, 15);
+  if (recent !== null) minutes.buckets = nextPageBuckets('1m', Number.POSITIVE_INFINITY, recent, minutes.targetRows);
   for (const chunk of chunks) {
     opts.signal?.throwIfAborted();
-    const chunkRows: Insertable<UsageBucketsTable>[] = [];
-    let page = 0;
-    const report = admin.usageReport(
-      {
-        startingAt: chunk.start,
-        endingAt: chunk.end,
-        bucketWidth: '1m',
-        groupBy: USAGE_GROUPS,
-        limit: opts.pageBuckets,
-      },
-      { signal: opts.signal },
+    const written = await replaceUsageRange(
+      db,
+      chunk,
+      rowPages(admin, chunk, '1m', minutes, opts),
+      USAGE_WATERMARK,
+      now,
     );
-    for await (const p of report.pages()) {
-      for (const bucket of p.data) {
-        for (const result of bucket.results) {
-          chunkRows.push(toUsageBucketRow('1m', { startingAt: bucket.starting_at, result }, opts.table));
-        }
-      }
-      opts.afterPage?.(++page);
-    }
-    for (const m of await replaceUsageRange(db, chunk, chunkRows, USAGE_WATERMARK, now)) unknown.add(m);
-    rows += chunkRows.length;
+    for (const m of written.newUnknownModels) unknown.add(m);
+    rows += written.rows;
     done++;
-    opts.onProgress?.({ chunk, done, total: chunks.length, rows: chunkRows.length });
+    opts.onProgress?.({ phase: 'poll', chunk, done, total: chunks.length, rows: written.rows });
   }
   return {
     chunks: chunks.length,
@@ -103,6 +115,23 @@ export async function pollUsage(
     watermark: await readWatermark(db, USAGE_WATERMARK),
     newUnknownModels: [...unknown].sort(),
   };
+}
+
+/** The report's pages as `usage_buckets` rows, priced. */
+async function* rowPages(
+  admin: AdminClient,
+  range: UsageChunk,
+  width: '1m' | '1h',
+  sizer: PageSizer,
+  opts: PollUsageOptions,
+) {
+  let page = 0;
+  for await (const buckets of usagePages(admin, range, width, sizer, opts.signal)) {
+    yield buckets.flatMap((bucket) =>
+      bucket.results.map((result) => toUsageBucketRow(width, { startingAt: bucket.starting_at, result }, opts.table)),
+    );
+    opts.afterPage?.(++page);
+  }
 }
 
 /**
@@ -120,24 +149,25 @@ async function backfillHourly(
 ): Promise<number> {
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
   const end = Math.floor(until.getTime() / HOUR_MS) * HOUR_MS;
-  const done = await readWatermark(db, BACKFILL_WATERMARK);
+  const resumeAt = (await readWatermark(db, BACKFILL_WATERMARK))?.getTime() ?? monthStart - days * DAY_MS;
+  const hours: PageSizer = { targetRows: opts.pageRows ?? PAGE_ROWS, buckets: 1 };
+  const total = Math.max(0, Math.ceil((end - resumeAt) / BACKFILL_CHUNK_MS));
   let rows = 0;
-  for (let s = done ? done.getTime() : monthStart - days * DAY_MS; s < end; s += BACKFILL_CHUNK_MS) {
+  let done = 0;
+  for (let s = resumeAt; s < end; s += BACKFILL_CHUNK_MS) {
     opts.signal?.throwIfAborted();
     const chunk = { start: new Date(s), end: new Date(Math.min(s + BACKFILL_CHUNK_MS, end)) };
-    const chunkRows: Insertable<UsageBucketsTable>[] = [];
-    const report = admin.usageReport(
-      { startingAt: chunk.start, endingAt: chunk.end, bucketWidth: '1h', groupBy: USAGE_GROUPS },
-      { signal: opts.signal },
+    const written = await replaceUsageRange(
+      db,
+      chunk,
+      rowPages(admin, chunk, '1h', hours, opts),
+      BACKFILL_WATERMARK,
+      now,
+      '1h',
     );
-    for await (const bucket of report) {
-      for (const result of bucket.results) {
-        chunkRows.push(toUsageBucketRow('1h', { startingAt: bucket.starting_at, result }, opts.table));
-      }
-    }
-    for (const m of await replaceUsageRange(db, chunk, chunkRows, BACKFILL_WATERMARK, now, '1h')) unknown.add(m);
-    rows += chunkRows.length;
-    opts.onProgress?.({ chunk, done: 0, total: 0, rows: chunkRows.length });
+    for (const m of written.newUnknownModels) unknown.add(m);
+    rows += written.rows;
+    opts.onProgress?.({ phase: 'backfill', chunk, done: ++done, total, rows: written.rows });
   }
   return rows;
 }

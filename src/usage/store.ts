@@ -45,27 +45,41 @@ export function toUsageBucketRow(
 }
 
 /**
- * Replaces the stored usage of one width in [start, end) with `rows`, and moves the watermark to `end`, in one transaction.
- * Replace, not add: re-reading a range (the overlap, or a retry after a crash) gives identical rows, and a minute
- * that a late correction lowered, or emptied, is lowered or emptied here too. The watermark only moves with the
- * rows it covers, so a process that dies mid-poll leaves the previous state whole and the next poll re-reads.
+ * Replaces the stored usage of one width in [start, end) with the rows `pages` yields, and moves the watermark to
+ * `end`, in one transaction that stays open while the pages are read: a page is written as it arrives, so memory
+ * holds one page, never a whole chunk. Replace, not add: re-reading a range (the overlap, or a retry after a crash)
+ * gives identical rows, and a minute that a late correction lowered, or emptied, is lowered or emptied here too.
+ * The watermark only moves with the rows it covers, so a process that dies mid-poll (between pages, or before the
+ * commit) leaves the previous state whole and the next poll re-reads. Returns the rows written and the models seen
+ * for the first time (`recordUnknownModels`).
  */
 export async function replaceUsageRange(
   db: Db,
   range: { start: Date; end: Date },
-  rows: readonly Insertable<UsageBucketsTable>[],
+  pages: AsyncIterable<readonly Insertable<UsageBucketsTable>[]>,
   watermarkName: string,
   seenAt: Date,
   width: '1m' | '1h' = '1m',
-): Promise<string[]> {
+): Promise<{ rows: number; newUnknownModels: string[] }> {
   return db.transaction().execute(async (tx) => {
+    // One writer per watermark at a time: a second poll (a retry, a replica) waits for this one's commit, so its
+    // DELETE sees these rows and replaces them, rather than skipping rows inserted after its statement began.
+    await sql`SELECT pg_advisory_xact_lock(hashtext(${`keywarden.usage:${watermarkName}`}))`.execute(tx);
     await tx
       .deleteFrom('usage_buckets')
       .where('bucket_width', '=', width)
       .where('starting_at', '>=', range.start)
       .where('starting_at', '<', range.end)
       .execute();
-    await upsertUsageBuckets(tx, rows);
+    let rows = 0;
+    const unknown = new Map<string, 'family_max' | 'global_max'>();
+    for await (const page of pages) {
+      await upsertUsageBuckets(tx, page);
+      rows += page.length;
+      for (const r of page) {
+        if (r.priced_by === 'family_max' || r.priced_by === 'global_max') unknown.set(r.model, r.priced_by);
+      }
+    }
     await tx
       .insertInto('watermarks')
       .values({ name: watermarkName, position: range.end })
@@ -77,7 +91,7 @@ export async function replaceUsageRange(
         }),
       )
       .execute();
-    return recordUnknownModels(tx, rows, seenAt);
+    return { rows, newUnknownModels: await recordUnknownModels(tx, unknown, seenAt) };
   });
 }
 
@@ -87,13 +101,9 @@ export async function replaceUsageRange(
  */
 async function recordUnknownModels(
   db: Db,
-  rows: readonly Insertable<UsageBucketsTable>[],
+  unknown: ReadonlyMap<string, 'family_max' | 'global_max'>,
   seenAt: Date,
 ): Promise<string[]> {
-  const unknown = new Map<string, 'family_max' | 'global_max'>();
-  for (const r of rows) {
-    if (r.priced_by === 'family_max' || r.priced_by === 'global_max') unknown.set(r.model, r.priced_by);
-  }
   if (unknown.size === 0) return [];
   const inserted = await db
     .insertInto('pricing_unknown_models')
@@ -159,4 +169,22 @@ async function upsertBatch(db: Db, rows: readonly Insertable<UsageBucketsTable>[
 export async function readWatermark(db: Db, name: string): Promise<Date | null> {
   const row = await db.selectFrom('watermarks').select('position').where('name', '=', name).executeTakeFirst();
   return row ? new Date(row.position) : null;
+}
+
+/** The most rows one bucket of `width` holds among the `buckets` buckets stored before `before` (null: none stored). */
+export async function mostRowsPerBucket(
+  db: Db,
+  width: '1m' | '1h',
+  before: Date,
+  buckets: number,
+): Promise<number | null> {
+  const span = width === '1m' ? 60_000 : 3_600_000;
+  const r = await sql<{ n: string | null }>`
+    SELECT max(n)::text AS n FROM (
+      SELECT count(*) AS n FROM usage_buckets
+      WHERE bucket_width = ${width} AND starting_at >= ${new Date(before.getTime() - buckets * span)}
+        AND starting_at < ${before}
+      GROUP BY starting_at) b`.execute(db);
+  const n = r.rows[0]?.n;
+  return n === null || n === undefined ? null : Number(n);
 }

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { runNode } from '../support/processes.ts';
 
 describe("keywarden demo (the README's first command)", () => {
-  it('starts every part, syncs the demo organization, prints the keys table and stops everything', async () => {
+  it('starts every part and, within its first minutes, shows every kind of finding, then stops everything', async () => {
     const out = mkdtempSync(join(tmpdir(), 'kw-demo-'));
-    const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '25s', '--out', out], {});
+    const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '90s', '--out', out], {});
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
     expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
@@ -15,10 +15,21 @@ describe("keywarden demo (the README's first command)", () => {
     expect(output).toMatch(/Research notebook .* overdue +left the organization/);
     expect(output).toMatch(/→ Slack #security: .*API key "Research notebook" has no owner/);
     expect(output).toMatch(/→ email to security@acme\.example: .*API key "Research notebook" has no owner/);
+    // the runaway key, in Slack
+    expect(output).toMatch(/→ Slack #ai-alerts: .*Runaway spend on API key "CI runner"/);
+    // rotation: overdue keys and reminders, to Slack, the security address and the owners
+    expect(output).toMatch(/→ Slack #security: .*alerts: rotation\.overdue/);
+    expect(output).toMatch(/→ email to ana@acme\.example: .*"Production Backend" is past its rotation deadline/);
+    expect(output).toMatch(/→ Slack #security: .*alerts: rotation\.due_soon/);
+    // spend: the forecast over the organization's limit, and the spend table
+    expect(output).toMatch(/→ Slack #finance: .*The organization is projected to exceed its \$[\d,]+\.00 limit/);
+    expect(output).toMatch(/→ email to finance@acme\.example: .*projected to exceed/);
+    expect(output).toMatch(/\$ keywarden spend\n.*\n\nSCOPE +NAME +LIMIT/);
+    expect(output).toMatch(/organization +Organization +\$[\d,]+\.00 +\$[\d,.]+ +\$[\d,.]+ +\$[\d,.]+ +\d+\.\d%/);
     expect(output).toMatch(/stopped; nothing left running/);
     expect(code).toBe(0);
     // the demo's policy file and log are where it said; the log never holds the admin key
     expect(readFileSync(join(out, 'keywarden.yaml'), 'utf8')).toMatch(/sync-inventory/);
     expect(readFileSync(join(out, 'worker.log'), 'utf8')).not.toContain('not-a-secret');
-  }, 90_000);
+  }, 180_000);
 });

@@ -139,7 +139,9 @@ describe('outbox delivery', () => {
     slack.failNext(1, { status: 429, retryAfter: 30 });
     expect(await deliverNotifications(db, adapters, { now: T0 })).toMatchObject({ sent: 0, retrying: 1 });
     expect(await deliverNotifications(db, adapters, { now: at(29_000) })).toMatchObject({ sent: 0, retrying: 0 });
-    expect(await deliverNotifications(db, adapters, { now: at(30_000) })).toMatchObject({ sent: 1 });
+    // counted from the 429's answer: a moment after T0 + 30 s (the run's own time), never before
+    expect(await deliverNotifications(db, adapters, { now: at(30_000) })).toMatchObject({ sent: 0 });
+    expect(await deliverNotifications(db, adapters, { now: at(31_000) })).toMatchObject({ sent: 1 });
     await deliverNotifications(db, adapters, { now: at(60 * MIN) });
     expect(posts()).toHaveLength(1);
   });

@@ -8,10 +8,14 @@ import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { loadScenario, parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { deliverNotifications } from '../../src/notify/outbox.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
 import { type PollUsageOptions, pollUsage, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
 import { testJobContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import { duplicateUsageRows, storedUsage, truthUsage } from '../support/usage-truth.ts';
 
 const START = new Date('2026-11-16T15:00:00Z');
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-quiet-not-a-secret-0001';
@@ -27,7 +31,7 @@ const OPTS: PollUsageOptions = {
   freshnessMinutes: 1,
   firstPollHours: 1,
   table: PRICE_TABLE,
-  pageBuckets: 7,
+  pageRows: 40,
 };
 
 beforeAll(async () => {
@@ -40,54 +44,11 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const cellId = (key: string, minute: number, m: string, tier: string, cw: string) =>
-  `${key}|${new Date(minute).toISOString()}|${m}|${tier}|${cw}`;
-const counts = (c: Record<string, unknown>) =>
-  [
-    c.uncached_input_tokens,
-    c.cache_read_input_tokens,
-    c.cache_creation_5m_input_tokens,
-    c.cache_creation_1h_input_tokens,
-    c.output_tokens,
-  ]
-    .map(String)
-    .join(',');
-
 /** Stored 1m usage of [from, to) against the emulator's ground truth, to the token, cell by cell. */
 async function expectStoredEqualsTruth(from: Date, to: Date) {
-  const stored = await t.db
-    .selectFrom('usage_buckets')
-    .selectAll()
-    .where('bucket_width', '=', '1m')
-    .where('starting_at', '>=', from)
-    .where('starting_at', '<', to)
-    .execute();
-  const got = new Map(
-    stored.map((r) => [
-      cellId(r.api_key_id!, new Date(r.starting_at).getTime(), r.model, r.service_tier, r.context_window),
-      counts(r),
-    ]),
-  );
-  const want = new Map<string, string>();
-  for (const key of emulator.state.keys) {
-    for (let m = from.getTime(); m < to.getTime(); m += MINUTE) {
-      for (const c of emulator.usageAt(key.id, new Date(m))) {
-        const v = counts(c as unknown as Record<string, unknown>);
-        if (v !== '0,0,0,0,0') want.set(cellId(key.id, m, c.model, c.service_tier, c.context_window), v);
-      }
-    }
-  }
+  const want = truthUsage(emulator, '1m', from, to);
   expect(want.size).toBeGreaterThan(0);
-  expect(got).toEqual(want);
-}
-
-async function duplicateRows() {
-  const r = await sql<{ n: string }>`
-    SELECT count(*) AS n FROM (
-      SELECT 1 FROM usage_buckets
-      GROUP BY bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window
-      HAVING count(*) > 1) d`.execute(t.db);
-  return Number(r.rows[0]!.n);
+  expect(await storedUsage(t.db, '1m', from, to)).toEqual(want);
 }
 
 describe('poll-usage against the emulator', () => {
@@ -118,7 +79,7 @@ describe('poll-usage against the emulator', () => {
     const caughtUp = await pollUsage(t.db, admin, clock.now(), OPTS);
     expect(caughtUp.watermark).toEqual(new Date(clock.now().getTime() - MINUTE));
     await expectStoredEqualsTruth(firstStart, caughtUp.watermark!);
-    expect(await duplicateRows()).toBe(0);
+    expect(await duplicateUsageRows(t.db)).toBe(0);
 
     // polling again over the overlap changes nothing
     const rowsBefore = await t.db.selectFrom('usage_buckets').select(sql<string>`count(*)`.as('n')).executeTakeFirst();
@@ -142,39 +103,84 @@ describe('poll-usage against the emulator', () => {
 });
 
 describe('poll-usage with a model missing from the price table', () => {
-  it('prices it at its family maximum and records it once', async () => {
-    const db = await createTestDatabase();
+  let u: TestDatabase;
+  let emu: Emulator;
+  let slack: SlackServer;
+  const clock2 = fixedClock(START);
+
+  beforeAll(async () => {
+    u = await createTestDatabase();
     const text = readFileSync('src/emulator/scenarios/quiet.yaml', 'utf8').replace(
       'models: { claude-haiku-4-5: 1 }, web_search_per_minute',
       'models: { claude-haiku-9-preview: 1 }, web_search_per_minute',
     );
-    const clock2 = fixedClock(START);
-    const emu = await startEmulator({
+    emu = await startEmulator({
       scenario: parseScenario(parseYaml(text)),
       clock: clock2,
       startAt: START,
       freshnessDelayMinutes: 0,
     });
+    slack = await startSlackServer();
+  });
+  afterAll(async () => {
+    await emu?.close();
+    await slack?.close();
+    await u?.drop();
+  });
+
+  it('prices it at its family maximum and records it once', async () => {
+    const client = new AdminClient({ baseUrl: emu.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1 });
+    const first = await pollUsage(u.db, client, clock2.now(), OPTS);
+    expect(first.newUnknownModels).toEqual(['claude-haiku-9-preview']);
+    const priced = await u.db
+      .selectFrom('usage_buckets')
+      .select(['priced_by'])
+      .where('model', '=', 'claude-haiku-9-preview')
+      .execute();
+    expect(priced.length).toBeGreaterThan(0);
+    expect(new Set(priced.map((r) => r.priced_by))).toEqual(new Set(['family_max']));
+    clock2.advance(5 * MINUTE);
+    const second = await pollUsage(u.db, client, clock2.now(), OPTS);
+    expect(second.newUnknownModels).toEqual([]);
+    expect(await u.db.selectFrom('pricing_unknown_models').select(['model', 'priced_by']).execute()).toEqual([
+      { model: 'claude-haiku-9-preview', priced_by: 'family_max' },
+    ]);
+  });
+
+  it('raises pricing.unknown_model once, sent once, across repeated polls (and after a poll that died before raising it)', async () => {
+    // the polls above recorded the model without raising anything: what a worker killed between the usage commit
+    // and the alert leaves behind. The next scheduled poll raises it.
+    expect(await u.db.selectFrom('alerts').selectAll().execute()).toEqual([]);
+    const notifier = {
+      slack: createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url }),
+      email: null,
+      close: async () => {},
+    };
+    const { ctx, close } = testJobContext({
+      db: u.db,
+      emulatorUrl: emu.url,
+      adminKey: ADMIN_KEY,
+      clock: clock2,
+      notifier,
+    });
     try {
-      const client = new AdminClient({ baseUrl: emu.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1 });
-      const first = await pollUsage(db.db, client, clock2.now(), OPTS);
-      expect(first.newUnknownModels).toEqual(['claude-haiku-9-preview']);
-      const priced = await db.db
-        .selectFrom('usage_buckets')
-        .select(['priced_by'])
-        .where('model', '=', 'claude-haiku-9-preview')
-        .execute();
-      expect(priced.length).toBeGreaterThan(0);
-      expect(new Set(priced.map((r) => r.priced_by))).toEqual(new Set(['family_max']));
-      clock2.advance(5 * MINUTE);
-      const second = await pollUsage(db.db, client, clock2.now(), OPTS);
-      expect(second.newUnknownModels).toEqual([]);
-      expect(await db.db.selectFrom('pricing_unknown_models').select(['model', 'priced_by']).execute()).toEqual([
-        { model: 'claude-haiku-9-preview', priced_by: 'family_max' },
+      for (let i = 0; i < 4; i++) {
+        clock2.advance(MINUTE);
+        await pollUsageJob.handler(ctx, {});
+        await deliverNotifications(u.db, notifier, { now: clock2.now() });
+      }
+      // routed by examples/keywarden.yaml's catch-all route to #ai-alerts
+      expect(await u.db.selectFrom('alerts').select(['kind', 'scope_id', 'state']).execute()).toEqual([
+        { kind: 'pricing.unknown_model', scope_id: 'claude-haiku-9-preview', state: 'firing' },
       ]);
+      expect(await u.db.selectFrom('notifications').select(['event', 'target', 'status']).execute()).toEqual([
+        { event: 'firing', target: '#ai-alerts', status: 'sent' },
+      ]);
+      const posts = slack.calls.filter((c) => c.method === 'chat.postMessage');
+      expect(posts).toHaveLength(1);
+      expect(String(posts[0]!.args.text)).toContain('claude-haiku-9-preview is not in the price table');
     } finally {
-      await emu.close();
-      await db.drop();
+      await close();
     }
   });
 });

@@ -120,6 +120,29 @@ describe('planAlerts', () => {
     expect(decisions[0]?.inhibitedBy).toBe(observationFingerprint(threshold(1)));
   });
 
+  it('a limit reached silences that month’s forecast for the scope, not another scope’s', () => {
+    const forecast = (scopeId: string): AlertObservation => ({
+      ...threshold(1, scopeId),
+      kind: 'spend.forecast',
+      severity: 'warning',
+      period: '2026-11',
+      title: 'Projected to exceed the limit',
+      details: {},
+    });
+    const decisions = planAlerts({
+      kinds: ['spend.threshold', 'spend.forecast'],
+      observations: [threshold(1), forecast('org'), forecast('wrkspc_2')],
+      stored: [],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    expect(decisions.map((d) => [d.observation?.kind, d.observation?.scopeId, d.action])).toEqual([
+      ['spend.threshold', 'org', 'fire'],
+      ['spend.forecast', 'org', 'inhibit'],
+      ['spend.forecast', 'wrkspc_2', 'fire'],
+    ]);
+  });
+
   it('an 80% alert already announced is not repeated once 100% inhibits it', () => {
     const low = threshold(0.8);
     const decisions = planAlerts({
@@ -218,5 +241,85 @@ describe('one-shot notices (rotation reminders, deactivations)', () => {
       ['fire', true],
       ['resolve', false],
     ]);
+  });
+});
+
+describe('spend thresholds: one notice per month, scope and threshold', () => {
+  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]) => ({
+    kinds: ['spend.threshold'],
+    observations,
+    stored: storedAlerts,
+    repeatEveryMs: () => HOUR,
+    now: NOW,
+  });
+  const crossed = threshold(0.8);
+
+  it('is never repeated while the month to date stays above it', () => {
+    const decisions = planAlerts(input([crossed], [stored(crossed, { lastNotifiedAt: ago(30 * HOUR) })]));
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual([['refresh', false]]);
+  });
+
+  it('ends without a message (a correction took spend under it, or the month is over)', () => {
+    const decisions = planAlerts(input([], [stored(crossed, { lastNotifiedAt: ago(HOUR) })]));
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual([['resolve', false]]);
+  });
+
+  it('crossed again in the same month after it lapsed: holds again, silently', () => {
+    const lapsed = stored(crossed, { state: 'resolved', lastNotifiedAt: ago(2 * HOUR) });
+    const decisions = planAlerts(input([crossed], [lapsed]));
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual([['refresh', false]]);
+  });
+
+  it('next month the same threshold is a new notice', () => {
+    const december = { ...crossed, period: '2026-12@0.8' };
+    const decisions = planAlerts(input([december], [stored(crossed, { lastNotifiedAt: ago(HOUR) })]));
+    expect(decisions.map((d) => [d.action, d.notify, d.fingerprint === observationFingerprint(december)])).toEqual([
+      ['fire', true, true],
+      ['resolve', false, false],
+    ]);
+  });
+
+  it('one that was only ever inhibited is announced when it holds alone', () => {
+    const silenced = stored(crossed, { state: 'resolved', lastNotifiedAt: null });
+    expect(planAlerts(input([crossed], [silenced])).map((d) => d.action)).toEqual(['fire']);
+  });
+});
+
+describe('hold-only observations (a hysteresis band)', () => {
+  const forecast: AlertObservation = {
+    kind: 'spend.forecast',
+    severity: 'warning',
+    scopeType: 'organization',
+    scopeId: 'organization',
+    workspaceId: null,
+    period: '2026-11',
+    title: 'The organization is projected to exceed its limit',
+    details: {},
+  };
+  const band = { ...forecast, holdOnly: true };
+  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]) => ({
+    kinds: ['spend.forecast'],
+    observations,
+    stored: storedAlerts,
+    repeatEveryMs: () => 4 * HOUR,
+    now: NOW,
+  });
+
+  it.each<[string, StoredAlert[], Array<[LifecycleAction, boolean]>]>([
+    ['never starts an alert', [], []],
+    ['never restarts a resolved one', [stored(forecast, { state: 'resolved', lastNotifiedAt: ago(HOUR) })], []],
+    ['keeps a firing one firing', [stored(forecast, { lastNotifiedAt: ago(HOUR) })], [['refresh', false]]],
+    [
+      'a firing one still repeats on its interval',
+      [stored(forecast, { lastNotifiedAt: ago(5 * HOUR) })],
+      [['repeat', true]],
+    ],
+  ])('%s', (_name, storedAlerts, expected) => {
+    expect(planAlerts(input([band], storedAlerts)).map((d) => [d.action, d.notify])).toEqual(expected);
+  });
+
+  it('below the band it resolves, with a message', () => {
+    const decisions = planAlerts(input([], [stored(forecast, { lastNotifiedAt: ago(HOUR) })]));
+    expect(decisions.map((d) => [d.action, d.notify])).toEqual([['resolve', true]]);
   });
 });

@@ -200,6 +200,22 @@ describe('runaway detection on hand-made series', () => {
     expect(later.decision).toBe('still_firing');
   });
 
+  it('a runaway whose data is already in the partial minutes fires before dataUntil reaches it', () => {
+    // dataUntil lags the data edge by 5 minutes (the completeness margin); the step's minutes are all in.
+    const start = MONDAY + 60 * MINUTE;
+    const recent: MinuteSpend[] = [];
+    for (let i = -60; i < 3; i++) recent.push({ minute: new Date(start + i * MINUTE), usd: (i < 0 ? 10 : 100) / 60 });
+    const result = assessRunaway({
+      recent,
+      baseline: baseline(10),
+      previous: null,
+      dataUntil: new Date(start - 3 * MINUTE),
+      policy,
+    });
+    expect(result.decision).toBe('fire');
+    expect(result.startedAt).toEqual(new Date(start));
+  });
+
   it('a late run over older data does not undo a newer decision', () => {
     const steps = replay([...flat(60, 10), ...flat(20, 100)], baseline(10));
     const newest = steps.at(-1)!.state;
@@ -295,6 +311,22 @@ describe('typical rate', () => {
       typicalHourlyUsd: 60,
       source: 'workspace',
     });
+  });
+
+  it("a successor key two days old taking over its workspace's main traffic is judged like a new key, not as a runaway", () => {
+    const at = MONDAY + 10 * HOUR;
+    // Created two days ago, idle until the handover three hours ago, now at $40/h: its own quiet days say ~$0.
+    const own = history(at, 2 / 7, (h) => (h.getTime() >= at - 3 * HOUR ? 40 : 0));
+    const workspace = { history: history(at, 5, () => 60), largestKeyShare: 0.9 };
+    const b = typicalRate(own, workspace, new Date(at), policy);
+    expect(b).toMatchObject({ source: 'workspace' });
+    expect(b.typicalHourlyUsd).toBeCloseTo(54);
+    expect(fired(replay(flat(60, 40), b))).toEqual([]);
+    // Without a workspace profile it keeps its own (short) figure, and $40/h is news.
+    expect(typicalRate(own, null, new Date(at), policy).source).toBe('recent_days');
+    // A key with three weeks of its own history is judged by it, whatever its workspace does.
+    const settled = history(at, 3, () => 2);
+    expect(typicalRate(settled, workspace, new Date(at), policy)).toMatchObject({ typicalHourlyUsd: 2 });
   });
 
   it('a new key with no history anywhere gets the floor: runaway above factor × min_hourly_usd', () => {

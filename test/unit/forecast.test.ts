@@ -92,6 +92,38 @@ describe('projectMonthEnd on hand-made series', () => {
     expect(relError(line.p50, truth)).toBeGreaterThan(0.08);
   });
 
+  it('step change down: a key halves its spend on the 8th, the projection drops to the new level', () => {
+    const spend = (date: string) => (date >= '2025-06-08' ? 100 : 200);
+    const history = series('2025-03-01', '2025-06-20', (date, i) => spend(date) * wobble(i, 0.1));
+    const truth = juneTotal(history, spend);
+    const p = projectMonthEnd(inputFor(history, '2025-06-20'));
+    const line = projectStraightLine(inputFor(history, '2025-06-20'));
+
+    expect(p.basis.levelShiftOn).toMatch(/^2025-06-(07|08|09)$/);
+    expect(p.basis.dailyLevelUsd).toBeLessThan(115);
+    expect(relError(p.p50, truth)).toBeLessThan(0.04);
+    expect(p.p10).toBeLessThan(truth);
+    expect(p.p90).toBeGreaterThan(truth);
+    expect(line.p50).toBeGreaterThan(truth * 1.1);
+  });
+
+  it('a key created five days ago is projected from those days, with no weekly pattern read into them', () => {
+    const history = series('2025-06-15', '2025-06-20', (_d, i) => 40 * wobble(i, 0.1));
+    const input = inputFor(history, '2025-06-20');
+    const p = projectMonthEnd(input);
+    // what it spent, and $40 a day from the 20th to the 30th
+    const truth = input.monthToDateUsd + 11 * 40;
+
+    expect(p.method).toBe('weekday-level-trend');
+    expect(p.basis.historyDays).toBe(5);
+    expect(p.basis.weekdayFactors).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    expect(relError(p.p50, truth)).toBeLessThan(0.05);
+    // five days say less than sixteen weeks: a wider interval than the flat key's
+    expect(p.p90 / p.p10).toBeGreaterThan(1.15);
+    expect(p.p10).toBeLessThan(truth);
+    expect(p.p90).toBeGreaterThan(truth);
+  });
+
   it('a new key with no history is projected from its rate today, with a wide interval', () => {
     const p = projectMonthEnd(inputFor([], '2025-06-20', 0.5, 50));
 

@@ -1,0 +1,387 @@
+/**
+ * Usage ingestion speed, memory and size. `npm run bench -- ingest [rows]` (DATABASE_URL and REDIS_URL, else a
+ * local Postgres, with fsync off, and Redis are started).
+ *
+ * 1. The poll cycle of the `large` scenario (5,000 keys, 100 workspaces; 15 one-minute buckets grouped by key,
+ *    workspace, model, tier and context window) run by the REAL worker (`keywarden worker`, a child process), against
+ *    the emulator in another child process (`keywarden emulator`): p50/p95 of 20 poll-usage runs (BullMQ's
+ *    processing time of each), and the worker's peak RSS (VmHWM), its own memory only (targets: p95 < 5 s,
+ *    RSS < 300 MB).
+ * 2. keywarden's upsert (`upsertUsageBuckets`) of `rows` rows (default 100k), as inserts and again as the same rows
+ *    (every row a conflict: the overlap re-read), beside the ceiling of the same Postgres in the same run: COPY FROM
+ *    STDIN into a staging table, then one set-based upsert.
+ * 3. How large a year of the `large` organization gets, measured: a weekday's hourly rows (the 1h report of the
+ *    whole day), 1m rows a minute (sampled at four hours of that day), one hour of 1m rows stored and rolled up by
+ *    the retention job (checking that the rollup makes exactly the report's hourly rows), bytes a row with indexes,
+ *    and the total for 48 hours of 1m rows plus 13 months of hourly rows.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Job, Queue, QueueEvents } from 'bullmq';
+import { type Insertable, sql } from 'kysely';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { jobs } from '../jobs/index.ts';
+import { AdminClient } from '../src/anthropic/client.ts';
+import type { UsageGroupBy } from '../src/anthropic/types.ts';
+import { Secret } from '../src/config/secret.ts';
+import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
+import type { UsageBucketsTable } from '../src/db/types.ts';
+import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
+import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../src/usage/ingest.ts';
+import { PRICE_TABLE } from '../src/usage/prices.ts';
+import { applyUsageRetention } from '../src/usage/retention.ts';
+import { toUsageBucketRow, upsertUsageBuckets } from '../src/usage/store.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
+const GROUPS: UsageGroupBy[] = ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window'];
+const HEAP_LIMIT = '--max-old-space-size=256';
+const MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-5', 'claude-sonnet-4-6', 'claude-opus-4-6'];
+
+function syntheticRows(n: number, at: Date): Insertable<UsageBucketsTable>[] {
+  const rows: Insertable<UsageBucketsTable>[] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push({
+      bucket_width: '1m',
+      starting_at: new Date(at.getTime() + (i % 15) * MINUTE),
+      api_key_id: `apikey_${Math.floor(i / 75)
+        .toString()
+        .padStart(6, '0')}`,
+      workspace_id: `wrkspc_${Math.floor(i / 7500)}`,
+      model: MODELS[Math.floor(i / 15) % 5]!,
+      service_tier: 'standard',
+      context_window: '0-200k',
+      uncached_input_tokens: 1000 + (i % 97),
+      cache_read_input_tokens: 300,
+      cache_creation_5m_input_tokens: 20,
+      cache_creation_1h_input_tokens: 0,
+      output_tokens: 250 + (i % 13),
+      web_search_requests: 0,
+      cost_usd: '0.004512000000',
+      priced_by: 'table',
+    });
+  }
+  return rows;
+}
+
+async function timed(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return (performance.now() - t0) / 1000;
+}
+
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+// ── 1. the poll cycle, in the worker ──────────────────────────────────────────────────────────────────────────
+
+/** `keywarden <args>` as a child process; resolves once its output matches `ready`. */
+async function startCli(args: string[], env: Record<string, string>, ready: RegExp) {
+  const child = spawn(process.execPath, [...(args[0] === 'worker' && process.env.G_EXEC ? process.env.G_EXEC.split(' ') : []), join(import.meta.dirname, '..', 'src', 'cli.ts'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  });
+  let out = '';
+  const collect = (d: Buffer) => {
+    out += d;
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  await new Promise<void>((resolve, reject) => {
+    const check = setInterval(() => {
+      if (ready.test(out)) {
+        clearInterval(check);
+        resolve();
+      }
+    }, 50);
+    child.once('exit', (code) => {
+      clearInterval(check);
+      reject(new Error(`keywarden ${args[0]} exited (${code}):\n${out}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A process's resident set now (VmRSS) or at its peak (VmHWM), in bytes; null where /proc is not there. */
+function rssOf(pid: number, which: 'VmRSS' | 'VmHWM'): number | null {
+  try {
+    const kb = new RegExp(`${which}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+async function workerPollCycles(
+  db: Db,
+  env: { databaseUrl: string; redisUrl: string; emulatorUrl: string; nodeOptions?: string },
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'kw-bench-'));
+  // every job left to the bench: nothing scheduled runs beside the polls it times
+  const policy = { schedules: Object.fromEntries(jobs.filter((j) => j.schedule).map((j) => [j.name, '0 0 1 1 *'])) };
+  writeFileSync(join(dir, 'keywarden.yaml'), JSON.stringify(policy));
+  const prefix = `kwbench-${randomBytes(4).toString('hex')}`;
+  // a history already polled: each run reads the 15-minute overlap, as every steady-state poll does
+  const lastMinute = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE);
+  await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
+  await db
+    .insertInto('watermarks')
+    .values([
+      { name: BACKFILL_WATERMARK, position: new Date(lastMinute.getTime() - 48 * HOUR) },
+      { name: USAGE_WATERMARK, position: lastMinute },
+    ])
+    .execute();
+  const worker = await startCli(
+    ['worker', '--prefix', prefix],
+    {
+      DATABASE_URL: env.databaseUrl,
+      REDIS_URL: env.redisUrl,
+      ANTHROPIC_ADMIN_KEY: ADMIN_KEY,
+      ANTHROPIC_BASE_URL: env.emulatorUrl,
+      KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
+      KEYWARDEN_HTTP_PORT: String(await freePort()),
+      LOG_LEVEL: 'info',
+      ...(env.nodeOptions ? { NODE_OPTIONS: env.nodeOptions } : {}), ...(process.env.G_WORKER_ENV ? JSON.parse(process.env.G_WORKER_ENV) : {}),
+    },
+    /worker started/,
+  );
+  const idle = rssOf(worker.pid, 'VmRSS');
+  const connection = { url: env.redisUrl };
+  const queue = new Queue('ingest', { connection, prefix });
+  const events = new QueueEvents('ingest', { connection, prefix });
+  await events.waitUntilReady();
+  const cycles: number[] = []; const rssTrace: number[] = [];
+  let rows = 0;
+  try {
+    for (let i = 0; i < 20; i++) {
+      await db
+        .updateTable('watermarks')
+        .set({ position: new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE) })
+        .where('name', '=', USAGE_WATERMARK)
+        .execute();
+      const job = await queue.add('poll-usage', {});
+      const result = (await job.waitUntilFinished(events, 120_000)) as { rows: number };
+      const done = await Job.fromId(queue, job.id!);
+      cycles.push((done!.finishedOn! - done!.processedOn!) / 1000);
+      rows = result.rows; rssTrace.push(Math.round((rssOf(worker.pid, 'VmRSS') ?? 0) / 1048576));
+    }
+    await new Promise((r) => setTimeout(r, 3000)); console.log('rss trace', rssTrace.join(' '), 'after 3s', Math.round((rssOf(worker.pid, 'VmRSS') ?? 0) / 1048576)); if (process.env.G_OUT) writeFileSync(process.env.G_OUT, worker.output()); return { cycles, rows, idle, peak: rssOf(worker.pid, 'VmHWM') };
+  } finally {
+    await events.close();
+    await queue.close();
+    await worker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ── 2. keywarden's upsert against COPY + one set-based upsert ─────────────────────────────────────────────────
+
+const COLUMNS = [
+  'bucket_width',
+  'starting_at',
+  'api_key_id',
+  'workspace_id',
+  'model',
+  'service_tier',
+  'context_window',
+  'uncached_input_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_5m_input_tokens',
+  'cache_creation_1h_input_tokens',
+  'output_tokens',
+  'web_search_requests',
+  'cost_usd',
+  'priced_by',
+] as const;
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A value in COPY's text format. */
+function copyField(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const s = v instanceof Date ? v.toISOString() : String(v);
+  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
+}
+
+async function keywardenUpsert(db: Db, rows: Insertable<UsageBucketsTable>[]) {
+  await db.transaction().execute((tx) => upsertUsageBuckets(tx, rows));
+}
+
+/** The ceiling: COPY into a staging table, one INSERT … SELECT … ON CONFLICT, one transaction. */
+async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('CREATE TEMP TABLE staging (LIKE usage_buckets INCLUDING DEFAULTS) ON COMMIT DROP');
+    const copy = client.query(copyFrom(`COPY staging (${COLUMNS.join(', ')}) FROM STDIN`));
+    async function* lines() {
+      let chunk = '';
+      for (const r of rows) {
+        chunk += `${COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
+        if (chunk.length > 64 * 1024) {
+          yield chunk;
+          chunk = '';
+        }
+      }
+      if (chunk) yield chunk;
+    }
+    await pipeline(lines(), copy);
+    await client.query(`
+      INSERT INTO usage_buckets (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM staging
+      ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
+      DO UPDATE SET
+        uncached_input_tokens = excluded.uncached_input_tokens,
+        cache_read_input_tokens = excluded.cache_read_input_tokens,
+        cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
+        cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
+        output_tokens = excluded.output_tokens,
+        web_search_requests = excluded.web_search_requests,
+        cost_usd = excluded.cost_usd,
+        priced_by = excluded.priced_by,
+        updated_at = now()`);
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+}
+
+// ── 3. the size of a year ─────────────────────────────────────────────────────────────────────────────────────
+
+async function reportRows(client: AdminClient, width: '1m' | '1h', from: Date, to: Date, pageBuckets: number) {
+  const rows: Insertable<UsageBucketsTable>[] = [];
+  const report = client.usageReport({
+    startingAt: from,
+    endingAt: to,
+    bucketWidth: width,
+    groupBy: GROUPS,
+    limit: pageBuckets,
+  });
+  for await (const bucket of report) {
+    for (const result of bucket.results) {
+      rows.push(toUsageBucketRow(width, { startingAt: bucket.starting_at, result }, PRICE_TABLE));
+    }
+  }
+  return rows;
+}
+
+async function tableBytes(db: Db): Promise<number> {
+  const r = await sql<{ bytes: string }>`SELECT pg_total_relation_size('usage_buckets')::text AS bytes`.execute(db);
+  return Number(r.rows[0]!.bytes);
+}
+
+/** The most recent whole UTC weekday before today: the busier days, so the estimate errs high. */
+function lastWeekday(now: number): Date {
+  let d = Math.floor(now / DAY) * DAY - DAY;
+  while ([0, 6].includes(new Date(d).getUTCDay())) d -= DAY;
+  return new Date(d);
+}
+
+async function yearlySize(db: Db, emulatorUrl: string) {
+  const client = new AdminClient({ baseUrl: emulatorUrl, adminKey: new Secret(ADMIN_KEY) });
+  const day = lastWeekday(Date.now());
+  await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
+
+  // hourly rows of the whole day, from the 1h report (what the backfill stores)
+  const hourly = await reportRows(client, '1h', day, new Date(day.getTime() + DAY), 24);
+  await upsertUsageBuckets(db, hourly);
+  await sql`VACUUM ANALYZE usage_buckets`.execute(db);
+  const hourlyBytes = (await tableBytes(db)) / hourly.length;
+  const perHour = new Map<number, number>();
+  for (const r of hourly) {
+    const h = (r.starting_at as Date).getTime();
+    perHour.set(h, (perHour.get(h) ?? 0) + 1);
+  }
+  const busiest = [...perHour].sort((a, b) => b[1] - a[1])[0]!;
+
+  // 1m rows a minute: 15 minutes at four hours of the day
+  let sampled = 0;
+  for (const h of [2, 8, 14, 20]) {
+    const from = new Date(day.getTime() + h * HOUR);
+    sampled += (await reportRows(client, '1m', from, new Date(from.getTime() + 15 * MINUTE), 15)).length;
+  }
+  const minuteRowsPerMinute = sampled / 60;
+
+  // the busiest hour in 1m rows, stored, then rolled up by the retention job: the same hourly rows as the report?
+  await sql`TRUNCATE usage_buckets`.execute(db);
+  const hourStart = new Date(busiest[0]);
+  const minuteRows = await reportRows(client, '1m', hourStart, new Date(hourStart.getTime() + HOUR), 60);
+  await upsertUsageBuckets(db, minuteRows);
+  await sql`VACUUM ANALYZE usage_buckets`.execute(db);
+  const minuteBytes = (await tableBytes(db)) / minuteRows.length;
+  const rolled = await applyUsageRetention(db, new Date(hourStart.getTime() + 49 * HOUR));
+
+  const hourlyPerDay = hourly.length;
+  const minuteRowsKept = minuteRowsPerMinute * 2 * 1440;
+  const hourlyRowsKept = hourlyPerDay * 395; // 13 months
+  return {
+    day,
+    hourlyPerDay,
+    busiest,
+    rolled: rolled.hourlyRowsWritten,
+    minuteRowsPerMinute,
+    minuteRowsInBusiestHour: minuteRows.length,
+    hourlyBytes,
+    minuteBytes,
+    minuteRowsKept,
+    hourlyRowsKept,
+    totalBytes: minuteRowsKept * minuteBytes + hourlyRowsKept * hourlyBytes,
+  };
+}
+
+// ── the run ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+const gb = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GB`;
+const millions = (n: number) => `${(n / 1e6).toFixed(1)} M`;
+
+
+export async function run(args: string[]): Promise<void> {
+  const server = await startLocalPostgres();
+  const redis = await startLocalRedis();
+  const name = `kw_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), { max: 4 });
+  const emulator = await startCli(
+    ['emulator', '--scenario', 'large', '--port', '0', '--delay', '0', '--admin-key', ADMIN_KEY],
+    { LOG_LEVEL: 'warn' },
+    /ANTHROPIC_BASE_URL=\S+/,
+  );
+  const emulatorUrl = /ANTHROPIC_BASE_URL=(\S+)/.exec(emulator.output())![1]!;
+  try {
+    await migrateToLatest(db);
+    for (const nodeOptions of args.length ? args : ['']) {
+      const { cycles, rows, idle, peak } = await workerPollCycles(db, {
+        databaseUrl: url.toString(), redisUrl: redis.url, emulatorUrl, nodeOptions: nodeOptions || undefined,
+      });
+      console.log(`[${nodeOptions}] rows ${rows} p50 ${pct(cycles, 0.5).toFixed(2)} p95 ${pct(cycles, 0.95).toFixed(2)} idle ${mb(idle!)} peak ${mb(peak!)}`);
+    }
+  } finally {
+    await emulator.stop();
+    await db.destroy();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+    await redis.stop();
+    await server.stop();
+  }
+}

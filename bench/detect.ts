@@ -1,0 +1,492 @@
+/**
+ * Runaway detection against the emulator: alert latency, detection rate by size, false alerts per 30 days.
+ *
+ *   npm run bench -- detect [--keys 500] [--days 7] [--runaways 200] [--seed 1]
+ *
+ * Seven evaluated days by default (about 2.5 minutes on 2 cores); false alerts are scaled to 30 days. `--days 30`
+ * reads four times as much over HTTP and takes several times longer.
+ *
+ * The organization is an emulator scenario built here: `keys` keys in 25 workspaces with the emulator's seasonal
+ * traffic (daily curve, weekends, per-minute noise, bursty keys active in a share of minutes, model mixes) and
+ * `runaways` runaway events at random times on random keys during the evaluated days: 3 in 4 are steps to ×3–×50
+ * (log-uniform) for 30 min to 6 h, 1 in 4 slow ramps to ×10–×50 over 1–6 h. The emulator serves it over HTTP with a
+ * 5-minute data delay, on a simulated clock the bench moves: usage is read through keywarden's AdminClient the way
+ * poll-usage reads it (35 days of hourly history before the evaluated days, then 1-minute buckets grouped by key and
+ * model, priced with keywarden's price table), each hour once the emulator shows all of it.
+ *
+ * Then keywarden's detection is replayed for every simulated minute and every key and workspace, as the worker runs
+ * it after each poll: the data edge of src/detect (a minute counts as complete 5 minutes after it ended; later
+ * minutes are partial), the hourly baseline of src/anomaly with squares only for the last 48 hours (older usage is
+ * stored hourly), and assessRunaway with its state carried from minute to minute. At each clock minute the replay
+ * sees exactly the minutes the emulator showed at that time: m + 1 + delay ≤ clock, for a delay of 5 minutes (the
+ * emulator's) and of 0 (the same data shown at once). Postgres and the alert lifecycle are not in the loop (30
+ * days × 500 keys of them would take hours); test/integration/detect-anomalies.test.ts covers that path.
+ *
+ * Figures: latency from a runaway's first minute (for ramps: the minute its multiple reached `factor`) to the clock
+ * minute of the alert; detection by size, "above the floor" meaning the runaway's rate (its multiple × the key's
+ * spend in the hour before) reached min_hourly_usd; a false alert is a `fire` on a key with no runaway running (or
+ * just ended), per 100 keys and 30 days. Minutes where no visible minute of the look-back reaches half the
+ * threshold are skipped (the detector cannot fire there), as in detect-sim.
+ */
+
+import { parseArgs } from 'node:util';
+import { type Baseline, type HourlySpend, typicalRate } from '../src/anomaly/baseline.ts';
+import {
+  assessRunaway,
+  type MinuteSpend,
+  type RunawayState,
+  recentMinutesNeeded,
+  runawayThresholdHourlyUsd,
+} from '../src/anomaly/runaway.ts';
+import { AdminClient } from '../src/anthropic/client.ts';
+import type { UsageResult } from '../src/anthropic/types.ts';
+import { fixedClock } from '../src/clock.ts';
+import { policySchema } from '../src/config/policy.ts';
+import { Secret } from '../src/config/secret.ts';
+import { lastCompleteMinute } from '../src/detect/data-edge.ts';
+import { parseScenario } from '../src/emulator/scenario.ts';
+import { startEmulator } from '../src/emulator/server.ts';
+import { picoToNumberUsd } from '../src/money.ts';
+import { PRICE_TABLE } from '../src/usage/prices.ts';
+import { priceUsage } from '../src/usage/pricing.ts';
+import { prng } from './_prng.ts';
+
+const MINUTE_MS = 60_000;
+const HOUR = 60;
+const DAY = 1440;
+/** Hourly history before the first evaluated day: the baseline's five weeks. */
+const HISTORY_DAYS = 35;
+/** Hours of 1-minute usage before any evaluated minute: poll-usage keeps 48 hours of minutes (squares for the baseline). */
+const SQUARES_HOURS = 48;
+const WORKSPACES = 25;
+const EMULATOR_DELAY = 5;
+const DELAYS = [0, EMULATOR_DELAY] as const;
+/** Monday 2026-03-02 00:00 UTC: the first evaluated minute and the scenario's start. */
+const EVAL_START_MS = Date.UTC(2026, 2, 2);
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-detect-0001';
+/** A runaway's replay starts this long before it and runs this long after it ended (its alert may be late). */
+const REPLAY_BEFORE = HOUR;
+const REPLAY_AFTER = HOUR;
+/** Key ids per filtered usage request (they go into the query string). */
+const IDS_PER_REQUEST = 100;
+const GROUP_BY = ['api_key_id', 'model', 'service_tier', 'context_window'] as const;
+
+const MODEL_MIXES: Array<Record<string, number>> = [
+  { 'claude-sonnet-4-5': 1 },
+  { 'claude-haiku-4-5': 1 },
+  { 'claude-sonnet-4-5': 0.7, 'claude-haiku-4-5': 0.3 },
+  { 'claude-opus-4-5': 0.6, 'claude-sonnet-4-5': 0.4 },
+];
+
+interface InjectedRunaway {
+  key: number;
+  start: number;
+  end: number;
+  factor: number;
+  rampMinutes: number;
+}
+
+export function buildScenario(opts: { keys: number; days: number; runaways: number; seed: number }) {
+  const rand = prng(opts.seed);
+  const logUniform = (lo: number, hi: number) => lo * (hi / lo) ** rand();
+  const pick = <T>(items: readonly T[]) => items[Math.floor(rand() * items.length)]!;
+  const workspaces = Array.from({ length: WORKSPACES }, (_, i) => ({ name: `ws-${i + 1}`, age_days: 500 }));
+  const keys = Array.from({ length: opts.keys }, (_, i) => {
+    const bursty = rand() < 0.3;
+    return {
+      name: `key-${i}`,
+      workspace: workspaces[Math.floor(WORKSPACES * rand() ** 2)]!.name,
+      age_days: 400,
+      traffic: {
+        tokens_per_minute: Math.round(logUniform(300, 80_000)),
+        models: pick(MODEL_MIXES),
+        active_share: bursty ? Math.round(logUniform(0.05, 0.6) * 1000) / 1000 : 1,
+        daily_amplitude: Math.round((0.1 + 0.85 * rand()) * 100) / 100,
+        peak_hour_utc: Math.floor(8 + 12 * rand()),
+        weekend_factor: Math.round((0.15 + 0.85 * rand()) * 100) / 100,
+        noise: Math.round((0.1 + 0.4 * rand()) * 100) / 100,
+        seed: i + 1,
+      },
+    };
+  });
+  const injected: InjectedRunaway[] = [];
+  for (let n = 0; injected.length < opts.runaways && n < opts.runaways * 50; n++) {
+    const key = Math.floor(rand() * opts.keys);
+    const ramp = rand() < 0.25;
+    const rampMinutes = ramp ? Math.round(60 + 300 * rand()) : 0;
+    const length = ramp ? rampMinutes + Math.round(30 + 90 * rand()) : Math.round(logUniform(30, 360));
+    const start = Math.floor(rand() * (opts.days * DAY - length - 60)) + 60;
+    const end = start + length;
+    if (injected.some((r) => r.key === key && r.start < end + 2 * HOUR && start < r.end + 2 * HOUR)) continue;
+    injected.push({ key, start, end, factor: ramp ? logUniform(10, 50) : logUniform(3, 50), rampMinutes });
+  }
+  const scenario = parseScenario(
+    {
+      name: 'bench-detect',
+      seed: opts.seed,
+      admin_keys: [ADMIN_KEY],
+      freshness_delay_minutes: EMULATOR_DELAY,
+      traffic_defaults: { cache_read_ratio: 0.3, cache_write_5m_ratio: 0.05, output_ratio: 0.2 },
+      workspaces,
+      keys,
+      events: injected.map((r) => ({
+        type: 'runaway',
+        key: `key-${r.key}`,
+        at_minutes: r.start,
+        factor: Math.round(r.factor * 100) / 100,
+        duration_minutes: r.end - r.start,
+        ramp_minutes: r.rampMinutes,
+      })),
+    },
+    'bench-detect',
+  );
+  return { scenario, injected, keyWorkspace: keys.map((k) => Number(k.workspace.slice(3)) - 1) };
+}
+
+/**
+ * A stretch of one key's 1-minute usage to read, and the clock minutes replayed on it (minutes from the first
+ * evaluated minute). The data starts SQUARES_HOURS and a look-back before the first replayed minute.
+ */
+interface Segment {
+  key: number;
+  from: number;
+  to: number;
+  evalFrom: number;
+  evalTo: number;
+}
+
+const policy = policySchema.parse({}).anomaly;
+const LOOKBACK = recentMinutesNeeded(policy);
+const PARTIAL = 15;
+const HISTORY_HOURS = 5 * 168 + 2;
+
+/**
+ * What is read and replayed: every minute of the evaluated days on the sampled keys (false alerts), and on every
+ * runaway's key the stretch around the runaway (detection and latency). Overlapping stretches of a key are merged.
+ */
+export function planSegments(
+  built: ReturnType<typeof buildScenario>,
+  opts: { keys: number; days: number; sampleKeys: number; seed: number },
+): { sample: number[]; segments: Segment[] } {
+  const rand = prng(opts.seed + 0x5a3e);
+  const order = Array.from({ length: opts.keys }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const sample = order.slice(0, Math.min(opts.sampleKeys, opts.keys)).sort((a, b) => a - b);
+  const lead = SQUARES_HOURS * HOUR + LOOKBACK + HOUR;
+  const wanted: Segment[] = sample.map((key) => ({ key, from: -lead, to: opts.days * DAY, evalFrom: 0, evalTo: opts.days * DAY }));
+  for (const r of built.injected) {
+    const evalFrom = Math.max(0, r.start - REPLAY_BEFORE);
+    const evalTo = Math.min(opts.days * DAY, r.end + REPLAY_AFTER);
+    wanted.push({ key: r.key, from: evalFrom - lead, to: evalTo, evalFrom, evalTo });
+  }
+  wanted.sort((a, b) => a.key - b.key || a.from - b.from);
+  const segments: Segment[] = [];
+  for (const s of wanted) {
+    const last = segments.at(-1);
+    if (last && last.key === s.key && s.from <= last.to) {
+      last.to = Math.max(last.to, s.to);
+      last.evalTo = Math.max(last.evalTo, s.evalTo);
+    } else segments.push({ ...s, from: Math.floor(s.from / HOUR) * HOUR });
+  }
+  return { sample, segments };
+}
+
+/** One key's usage as the bench read it: USD per hour of the whole period, USD per minute of its segments. */
+export interface KeyUsage {
+  /** Index 0 = HISTORY_DAYS before the first evaluated minute, through the last evaluated day. */
+  hourly: Float64Array;
+  minutes: Map<Segment, Float64Array>;
+}
+
+/**
+ * Reads usage through keywarden's client, as poll-usage would: hourly buckets for the history and the evaluated days
+ * (7 days a request), 1-minute buckets for the segments (a day a request for the sampled keys together, each
+ * runaway's stretch on its own), each range once the emulator's clock shows all of it.
+ */
+export async function readUsage(
+  opts: { keys: number; days: number },
+  built: ReturnType<typeof buildScenario>,
+  plan: ReturnType<typeof planSegments>,
+): Promise<{ usage: Map<number, KeyUsage>; requests: number }> {
+  const clock = fixedClock(new Date(EVAL_START_MS));
+  const emulator = await startEmulator({ scenario: built.scenario, clock, startAt: new Date(EVAL_START_MS) });
+  const client = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(ADMIN_KEY) });
+  const keyIds = emulator.state.keys.map((k) => k.id);
+  const keyIndex = new Map(keyIds.map((id, i) => [id, i]));
+  const historyStart = -HISTORY_DAYS * DAY;
+  const usage = new Map<number, KeyUsage>();
+  for (const s of plan.segments) {
+    let u = usage.get(s.key);
+    if (!u) {
+      u = { hourly: new Float64Array((HISTORY_DAYS + opts.days) * 24), minutes: new Map() };
+      usage.set(s.key, u);
+    }
+    u.minutes.set(s, new Float64Array(s.to - s.from));
+  }
+  let requests = 0;
+  const read = async (
+    from: number,
+    to: number,
+    width: '1h' | '1m',
+    keys: readonly number[],
+    add: (key: number, minute: number, usd: number) => void,
+  ) => {
+    clock.set(new Date(EVAL_START_MS + (to + 1 + EMULATOR_DELAY) * MINUTE_MS));
+    for (let i = 0; i < keys.length; i += IDS_PER_REQUEST) {
+      const report = client.usageReport({
+        startingAt: new Date(EVAL_START_MS + from * MINUTE_MS),
+        endingAt: new Date(EVAL_START_MS + to * MINUTE_MS),
+        bucketWidth: width,
+        groupBy: [...GROUP_BY],
+        apiKeyIds: keys.slice(i, i + IDS_PER_REQUEST).map((k) => keyIds[k]!),
+      });
+      for await (const page of report.pages()) {
+        requests++;
+        for (const bucket of page.data) {
+          const at = bucket.starting_at;
+          const minute = Math.round((at.getTime() - EVAL_START_MS) / MINUTE_MS);
+          for (const r of bucket.results) {
+            const k = r.api_key_id === null ? undefined : keyIndex.get(r.api_key_id);
+            if (k !== undefined) add(k, minute, picoToNumberUsd(priceUsage(r, PRICE_TABLE, at).cost));
+          }
+        }
+      }
+    }
+  };
+  try {
+    const all = [...usage.keys()];
+    for (let from = historyStart; from < opts.days * DAY; from += 7 * DAY) {
+      await read(from, Math.min(from + 7 * DAY, opts.days * DAY), '1h', all, (k, m, usd) => {
+        usage.get(k)!.hourly[(m - historyStart) / HOUR]! += usd;
+      });
+    }
+    // A sampled key has one segment: the whole evaluated period (its runaways' stretches lie inside it).
+    const sampled = new Map(plan.segments.filter((s) => plan.sample.includes(s.key)).map((s) => [s.key, s]));
+    const first = sampled.values().next().value;
+    if (first) {
+      for (let from = first.from; from < first.to; from += DAY) {
+        await read(from, Math.min(from + DAY, first.to), '1m', plan.sample, (k, m, usd) => {
+          const s = sampled.get(k)!;
+          usage.get(k)!.minutes.get(s)![m - s.from]! += usd;
+        });
+      }
+    }
+    for (const s of plan.segments) {
+      if (plan.sample.includes(s.key)) continue;
+      const minutes = usage.get(s.key)!.minutes.get(s)!;
+      await read(s.from, s.to, '1m', [s.key], (_k, m, usd) => {
+        minutes[m - s.from]! += usd;
+      });
+    }
+  } finally {
+    await emulator.close();
+  }
+  return { usage, requests };
+}
+
+interface Alert {
+  clock: number;
+  since: number;
+}
+
+/**
+ * The detector's alerts on one segment of a key, replayed minute by minute with data `delay` minutes late. Baselines
+ * are hourly, from the key's hourly spend with squares for the last SQUARES_HOURS (from the segment's minutes).
+ */
+export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
+  const minutes = u.minutes.get(s)!;
+  const historyStart = -HISTORY_DAYS * DAY;
+  const hourAt = (h: number) => new Date(EVAL_START_MS + (historyStart + h * HOUR) * MINUTE_MS);
+  const squareOf = (h: number) => {
+    const from = historyStart + h * HOUR - s.from;
+    let squares = 0;
+    for (let m = from; m < from + HOUR; m++) squares += minutes[m]! ** 2;
+    return squares;
+  };
+  // Highest minute of the span the detector reads, ending at each minute (sliding maximum).
+  const span = LOOKBACK + PARTIAL;
+  const spanMax = new Float64Array(minutes.length);
+  const queue: number[] = [];
+  let head = 0;
+  for (let m = 0; m < minutes.length; m++) {
+    while (queue.length > head && minutes[queue.at(-1)!]! <= minutes[m]!) queue.pop();
+    queue.push(m);
+    if (queue[head]! <= m - span) head++;
+    spanMax[m] = minutes[queue[head]!]!;
+  }
+
+  const alerts: Alert[] = [];
+  const baselines = new Map<number, { baseline: Baseline; perMinute: number }>();
+  let state: RunawayState | null = null;
+  for (let clock = s.evalFrom; clock < s.evalTo; clock++) {
+    const clockMs = EVAL_START_MS + clock * MINUTE_MS;
+    // the poll ran at `clock` and committed up to the minute before it
+    const dataUntilMs = lastCompleteMinute(new Date(clockMs), new Date(clockMs - MINUTE_MS))!.getTime();
+    const dataUntil = clock + (dataUntilMs - clockMs) / MINUTE_MS;
+    const visibleUntil = Math.min(clock - 1 - delay, dataUntil + PARTIAL);
+    const hour = Math.floor((dataUntil - historyStart) / HOUR); // into u.hourly
+    let b = baselines.get(hour);
+    if (!b) {
+      const history: HourlySpend[] = [];
+      for (let h = Math.max(0, hour - HISTORY_HOURS); h < hour; h++) {
+        const entry: HourlySpend = { hour: hourAt(h), usd: u.hourly[h]! };
+        if (h >= hour - SQUARES_HOURS) entry.sumOfSquares = squareOf(h);
+        history.push(entry);
+      }
+      const baseline = typicalRate(history, null, new Date(dataUntilMs), policy);
+      b = { baseline, perMinute: runawayThresholdHourlyUsd(baseline, policy) / 60 };
+      baselines.set(hour, b);
+    }
+    // Nothing can fire when no visible minute of the look-back reaches half the threshold.
+    if (!state?.firing && spanMax[visibleUntil - s.from]! < 0.5 * b.perMinute) {
+      state = null;
+      continue;
+    }
+    const recent: MinuteSpend[] = [];
+    for (let m = dataUntil - LOOKBACK + 1; m <= visibleUntil; m++) {
+      recent.push({ minute: new Date(EVAL_START_MS + m * MINUTE_MS), usd: minutes[m - s.from]! });
+    }
+    const result = assessRunaway({ recent, baseline: b.baseline, previous: state, dataUntil: new Date(dataUntilMs), policy });
+    state = result.state;
+    if (result.decision === 'fire') {
+      alerts.push({ clock, since: Math.round((result.startedAt!.getTime() - EVAL_START_MS) / MINUTE_MS) });
+    }
+  }
+  return alerts;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/** The multiple of a runaway at minute `m` (a ramp climbs from ×1 to its factor). */
+function multipleAt(r: InjectedRunaway, m: number): number {
+  return r.rampMinutes > 0 ? 1 + (r.factor - 1) * Math.min(1, (m - r.start + 1) / r.rampMinutes) : r.factor;
+}
+
+/** For ramps, the minute its multiple reached the policy's factor (latency counts from there); a step's start. */
+function onset(r: InjectedRunaway): number {
+  for (let m = r.start; m < r.end; m++) if (multipleAt(r, m) >= policy.factor) return m;
+  return r.start;
+}
+
+/**
+ * The rate the runaway actually spent at (USD/hour), from onset to end: what "above the floor" is judged on. Read
+ * from the key's minutes, so a bursty key's runaway counts at the rate its bursts average to.
+ */
+function runawayRate(u: KeyUsage, r: InjectedRunaway): number {
+  for (const [s, minutes] of u.minutes) {
+    if (r.start < s.from || r.end > s.to) continue;
+    let sum = 0;
+    for (let m = onset(r); m < r.end; m++) sum += minutes[m - s.from]!;
+    return (sum / (r.end - onset(r))) * 60;
+  }
+  throw new Error(`runaway on key-${r.key} at minute ${r.start} was not read`);
+}
+
+/** Keys' alerts per delay: false alerts, detection and latency, printed. */
+export function report(
+  built: ReturnType<typeof buildScenario>,
+  plan: ReturnType<typeof planSegments>,
+  usage: Map<number, KeyUsage>,
+  opts: { days: number },
+): void {
+  const window = policy.window_minutes;
+  for (const delay of DELAYS) {
+    console.log(`\ndata delay ${delay} min`);
+    const alerts = new Map<Segment, Alert[]>();
+    for (const s of plan.segments) alerts.set(s, replaySegment(usage.get(s.key)!, s, delay));
+    const belongs = (r: InjectedRunaway, a: Alert) => a.clock >= r.start && a.clock <= r.end + window + delay + 5;
+    const outcome = (r: InjectedRunaway) => {
+      for (const [s, list] of alerts) if (s.key === r.key) for (const a of list) if (belongs(r, a)) return a;
+      return null;
+    };
+    const aboveFloor = (r: InjectedRunaway) => runawayRate(usage.get(r.key)!, r) >= policy.min_hourly_usd;
+    const line = (label: string, rs: InjectedRunaway[]) => {
+      const latencies = rs.flatMap((r) => {
+        const a = outcome(r);
+        return a ? [Math.max(0, a.clock - onset(r))] : [];
+      });
+      latencies.sort((a, b) => a - b);
+      return (
+        `  ${label}: ${latencies.length}/${rs.length} detected` +
+        (latencies.length
+          ? `, latency p50 ${quantile(latencies, 0.5)} / p95 ${quantile(latencies, 0.95)} / max ${latencies.at(-1)} min`
+          : '')
+      );
+    };
+    const steps = built.injected.filter((r) => r.rampMinutes === 0);
+    console.log(line(`steps ×${policy.factor}+ above the floor`, steps.filter((r) => r.factor >= policy.factor && aboveFloor(r))));
+    for (const [label, lo, hi] of [
+      ['×3–5', 3, 5],
+      ['×5–10', 5, 10],
+      ['×10–50', 10, 51],
+    ] as const) {
+      const inBucket = steps.filter((r) => r.factor >= lo && r.factor < hi);
+      const below = inBucket.filter((r) => !aboveFloor(r));
+      console.log(
+        `${line(`${label.padEnd(7)} steps above the floor`, inBucket.filter(aboveFloor))}; below the floor: ` +
+          `${below.length} (${below.filter((r) => outcome(r) !== null).length} alerted)`,
+      );
+    }
+    const ramps = built.injected.filter((r) => r.rampMinutes > 0);
+    console.log(`${line('ramps   above the floor', ramps.filter(aboveFloor))} (latency from the minute it reached ×${policy.factor})`);
+    let falseAlerts = 0;
+    for (const [s, list] of alerts) {
+      if (!plan.sample.includes(s.key)) continue;
+      for (const a of list) if (!built.injected.some((r) => r.key === s.key && belongs(r, a))) falseAlerts++;
+    }
+    const per100 = ((falseAlerts / plan.sample.length) * 100 * (30 / opts.days)).toFixed(2);
+    console.log(
+      `  false alerts on the ${plan.sample.length} sampled keys: ${falseAlerts} = ${per100} per 100 keys per 30 days`,
+    );
+  }
+}
+
+export function parseOptions(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      keys: { type: 'string', default: '500' },
+      days: { type: 'string', default: '30' },
+      runaways: { type: 'string', default: '200' },
+      'sample-keys': { type: 'string', default: '100' },
+      seed: { type: 'string', default: '1' },
+    },
+  });
+  const number = (name: keyof typeof values) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: "${values[name]}" is not a positive integer`);
+    return n;
+  };
+  return {
+    keys: number('keys'),
+    days: number('days'),
+    runaways: number('runaways'),
+    sampleKeys: number('sample-keys'),
+    seed: number('seed'),
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const opts = parseOptions(args);
+  const started = performance.now();
+  const built = buildScenario(opts);
+  const plan = planSegments(built, opts);
+  const { usage, requests } = await readUsage(opts, built, plan);
+  const readSeconds = (performance.now() - started) / 1000;
+  const replayedDays = plan.segments.reduce((sum, s) => sum + s.evalTo - s.evalFrom, 0) / DAY;
+  console.log(
+    `detect: ${opts.keys} keys in ${WORKSPACES} workspaces, ${opts.days} days after ${HISTORY_DAYS} days of history, ` +
+      `${built.injected.length} runaways injected; policy factor ${policy.factor}, min_hourly_usd ` +
+      `${policy.min_hourly_usd}, window ${policy.window_minutes} min\n` +
+      `read over HTTP: ${requests} usage requests in ${readSeconds.toFixed(0)} s; replayed minute by minute: ` +
+      `every minute of ${plan.sample.length} sampled keys (false alerts) and each runaway's key from ` +
+      `${REPLAY_BEFORE} min before to ${REPLAY_AFTER} min after it, ${replayedDays.toFixed(0)} key-days in all`,
+  );
+  report(built, plan, usage, opts);
+  console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s in all`);
+}

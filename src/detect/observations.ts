@@ -1,0 +1,170 @@
+import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { BaselineSource } from '../anomaly/baseline.ts';
+import type { ContributorRanking, RunawayContributors } from '../anomaly/contributors.ts';
+import type { RunawayAssessment } from '../anomaly/runaway.ts';
+import type { AnomalyPolicy } from '../config/policy.ts';
+import { formatUsd, numberUsdToPico } from '../money.ts';
+
+/**
+ * The `usage.runaway` alerts of one detection run, as observations for the alert lifecycle. Pure. Every fact the
+ * issue asks for is in `fields` too, because a storm of runaways is grouped into one message that lists titles and
+ * fields only.
+ */
+
+const CONSOLE_USAGE_URL = 'https://console.anthropic.com/usage';
+const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
+
+export type RunawayScope =
+  | { type: 'key'; id: string; name: string; hint: string | null; workspaceId: string | null; workspaceName: string }
+  | { type: 'workspace'; id: string; workspaceId: string | null; workspaceName: string };
+
+/** What the kill switch did for this key in this episode. */
+export type KillSwitchOutcome =
+  | { state: 'off' }
+  | { state: 'armed'; capHourlyUsd: number }
+  | { state: 'deactivated'; capHourlyUsd: number }
+  | { state: 'failed'; capHourlyUsd: number };
+
+export interface RunawayFinding {
+  scope: RunawayScope;
+  assessment: RunawayAssessment;
+  baselineSource: BaselineSource;
+  /** Spend of the run by model and token kind; null when it could not be read. */
+  contributors: RunawayContributors | null;
+  /** Keys only. */
+  killSwitch: KillSwitchOutcome | null;
+  /** While firing: the last minute whose rate was at or above the threshold. */
+  lastAbnormal: Date | null;
+  dataUntil: Date;
+}
+
+const perHour = (usd: number) => `${formatUsd(numberUsdToPico(usd))}/h`;
+const usd = (amount: number) => formatUsd(numberUsdToPico(amount));
+const clockTime = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+const BASELINE_WORDS: Record<BaselineSource, string> = {
+  hour_of_week: 'this hour of the week',
+  busy_hours: 'its usual busy hour',
+  recent_days: 'this hour over recent days',
+  workspace: "its workspace's largest key",
+  floor: 'no history yet: the policy floor',
+};
+
+const TOKEN_KIND_WORDS: Record<string, string> = {
+  uncached_input: 'input',
+  cache_read: 'cache reads',
+  cache_creation_5m: 'cache writes (5m)',
+  cache_creation_1h: 'cache writes (1h)',
+  output: 'output',
+  web_search: 'web search',
+};
+
+function ranking(r: ContributorRanking, words: (name: string) => string = (n) => n): string {
+  const parts = r.top.map((c) => `${words(c.name)} ${Math.round(c.share * 100)}%`);
+  if (r.rest.count > 0) parts.push(`${r.rest.count} more ${Math.round(r.rest.share * 100)}%`);
+  return parts.length > 0 ? parts.join(', ') : '—';
+}
+
+function multiple(current: number, typical: number): string {
+  if (!(typical > 0)) return 'no typical spend at this hour';
+  const m = current / typical;
+  return `${m >= 10 ? Math.round(m) : m.toFixed(1)}× typical`;
+}
+
+export function runawayObservations(findings: readonly RunawayFinding[], policy: AnomalyPolicy): AlertObservation[] {
+  const out: AlertObservation[] = [];
+  for (const f of findings) {
+    const a = f.assessment;
+    const s = f.scope;
+    const started = a.startedAt ?? f.dataUntil;
+    const subject = s.type === 'key' ? `API key "${s.name}"` : `workspace "${s.workspaceName}"`;
+    const calming = f.lastAbnormal !== null && f.lastAbnormal.getTime() < f.dataUntil.getTime();
+    const rateLine = calming
+      ? `It was back under the bar after ${clockTime(f.lastAbnormal!)}; the alert resolves once the rate has been normal for 30 minutes.`
+      : `If it continues, the next 24 hours cost ${usd(a.projected24hUsd)}.`;
+    const models = f.contributors ? ranking(f.contributors.models) : '—';
+    const kinds = f.contributors ? ranking(f.contributors.tokenKinds, (k) => TOKEN_KIND_WORDS[k] ?? k) : '—';
+    const kill = f.killSwitch ? killSwitchText(f.killSwitch, s) : null;
+    const who = s.type === 'key' ? `Key "${s.name}" in ${s.workspaceName}` : `Workspace "${s.workspaceName}"`;
+    const bar =
+      `against a typical ${perHour(a.typicalHourlyUsd)} (${BASELINE_WORDS[f.baselineSource]}); runaway means above ` +
+      `${perHour(a.thresholdHourlyUsd)} (factor ${policy.factor}, at least ${perHour(policy.min_hourly_usd)}).`;
+    const summary = [
+      calming
+        ? `${who} spent at a runaway rate from ${clockTime(started)}; it is now at ${perHour(a.currentHourlyUsd)}, ${bar}`
+        : `${who} has spent ${perHour(a.currentHourlyUsd)} since ${clockTime(started)}, ${bar}`,
+      rateLine,
+      `Models: ${models}. Token kinds: ${kinds}.`,
+      ...(kill ? [kill] : []),
+    ].join('\n');
+    const fields = [
+      ...(s.type === 'key' ? [{ label: 'Key', value: `${s.name} (${s.hint ?? s.id})` }] : []),
+      { label: 'Workspace', value: s.workspaceName },
+      { label: 'Rate', value: `${perHour(a.currentHourlyUsd)} (${multiple(a.currentHourlyUsd, a.typicalHourlyUsd)})` },
+      { label: 'Typical', value: `${perHour(a.typicalHourlyUsd)} (${BASELINE_WORDS[f.baselineSource]})` },
+      { label: 'Since', value: clockTime(started) },
+      { label: 'Next 24 h at this rate', value: usd(a.projected24hUsd) },
+      { label: 'Models', value: models },
+      { label: 'Token kinds', value: kinds },
+      ...(kill ? [{ label: 'Kill switch', value: kill }] : []),
+    ];
+    const details = {
+      currentHourlyUsd: a.currentHourlyUsd,
+      typicalHourlyUsd: a.typicalHourlyUsd,
+      thresholdHourlyUsd: a.thresholdHourlyUsd,
+      baselineSource: f.baselineSource,
+      startedAt: started.toISOString(),
+      projected24hUsd: a.projected24hUsd,
+      killSwitch: f.killSwitch?.state ?? null,
+    };
+    const base = {
+      kind: 'usage.runaway',
+      severity: 'critical' as const,
+      scopeType: s.type,
+      scopeId: s.id,
+      workspaceId: s.workspaceId,
+      workspaceName: s.workspaceName,
+      links: [{ label: 'Usage in the Console', url: CONSOLE_USAGE_URL }],
+    };
+    out.push({
+      ...base,
+      period: '',
+      title: `Runaway spend on ${subject}`,
+      summary,
+      fields,
+      details,
+    });
+    // The first post usually goes out before the kill switch trips (it waits for a whole window above the cap), so
+    // the deactivation is a message of its own, once per episode; it resolves with the runaway.
+    if (s.type === 'key' && f.killSwitch?.state === 'deactivated') {
+      out.push({
+        ...base,
+        period: `deactivated@${started.toISOString()}`,
+        title: `API key "${s.name}" was set inactive by the runaway kill switch`,
+        summary: kill ?? '',
+        fields: [fields[0]!, fields[1]!, fields[2]!, { label: 'To reactivate', value: reactivateCommand(s.id) }],
+        details,
+        links: [{ label: 'API keys in the Console', url: CONSOLE_KEYS_URL }],
+      });
+    }
+  }
+  return out;
+}
+
+function reactivateCommand(keyId: string): string {
+  return `keywarden keys reactivate ${keyId} --reason "…"`;
+}
+
+function killSwitchText(k: KillSwitchOutcome, s: RunawayScope): string | null {
+  if (s.type !== 'key') return null;
+  switch (k.state) {
+    case 'off':
+      return 'off (anomaly.auto_deactivate.enabled: false): the key stays active.';
+    case 'armed':
+      return `on: the key is set inactive if it stays above ${perHour(k.capHourlyUsd)} through the window.`;
+    case 'deactivated':
+      return `keywarden set the key inactive: it stayed above the hard cap of ${perHour(k.capHourlyUsd)} (anomaly.auto_deactivate). Requests with it now fail. To reactivate it once the cause is fixed: ${reactivateCommand(s.id)}`;
+    case 'failed':
+      return `setting the key inactive (above the hard cap of ${perHour(k.capHourlyUsd)}) failed; keywarden tries again on the next run.`;
+  }
+}

@@ -1,0 +1,50 @@
+import type { HourlySpend } from '../anomaly/baseline.ts';
+
+/**
+ * Shaping stored usage into what the pure detector reads. The Default Workspace has no id in the Admin API; the
+ * detector's scopes call it `default`.
+ */
+
+const HOUR_MS = 3_600_000;
+export const DEFAULT_WORKSPACE_SCOPE = 'default';
+
+export function workspaceScopeId(workspaceId: string | null): string {
+  return workspaceId ?? DEFAULT_WORKSPACE_SCOPE;
+}
+
+/** One hour of a scope's spend, as stored: from 1h rows (no squares) or 1m rows (with Σ of squared minute sums). */
+export interface HourCell {
+  hour: Date;
+  usd: number;
+  /** Null when (part of) the hour comes from hourly rows, which no longer know their minutes. */
+  sumOfSquares: number | null;
+}
+
+/**
+ * A scope's hourly history from `from` (inclusive, rounded up to a whole hour: a partial first hour would read as a
+ * quiet one) to `until` (exclusive), one entry per hour, 0 for hours without usage. Hours before `from` are absent:
+ * that is how "no data yet" (the key did not exist, or keywarden had not backfilled that far) is told from "no
+ * usage" (see typicalRate).
+ */
+export function hourlyHistory(cells: readonly HourCell[], from: Date, until: Date): HourlySpend[] {
+  const first = Math.ceil(from.getTime() / HOUR_MS);
+  const last = Math.floor(until.getTime() / HOUR_MS);
+  if (last <= first) return [];
+  const usd = new Float64Array(last - first);
+  const squares = new Float64Array(last - first);
+  const mixed = new Uint8Array(last - first);
+  for (const c of cells) {
+    const i = Math.floor(c.hour.getTime() / HOUR_MS) - first;
+    if (i < 0 || i >= usd.length) continue;
+    usd[i]! += c.usd;
+    if (c.sumOfSquares === null) mixed[i] = 1;
+    else squares[i]! += c.sumOfSquares;
+  }
+  const out: HourlySpend[] = [];
+  for (let i = 0; i < usd.length; i++) {
+    const hour = new Date((first + i) * HOUR_MS);
+    // An hour with no usage at all has no lumps either: its squares are known to be 0.
+    out.push(mixed[i] ? { hour, usd: usd[i]! } : { hour, usd: usd[i]!, sumOfSquares: squares[i]! });
+  }
+  return out;
+}

@@ -1,0 +1,205 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+import { type Pico, usdToPico } from '../money.ts';
+import { localDate } from './period.ts';
+
+/**
+ * Reads what the finance digest shows, for the month in progress in the organization's timezone: spend per local
+ * day, per key and per workspace (priced usage, summed exactly in numeric), the latest projection of each scope
+ * (written by project-spend), and the days whose priced usage drifts from the cost report (written by
+ * reconcile-costs).
+ */
+
+export interface ProjectionView {
+  madeAt: Date;
+  mtd: Pico;
+  p10: Pico;
+  p50: Pico;
+  p90: Pico;
+  limit: Pico | null;
+  crossingP50: string | null;
+  crossingP90: string | null;
+}
+
+export interface ScopeSpend {
+  /** Key or workspace id; null: usage without a key (Console, Workbench) or the Default Workspace. */
+  id: string | null;
+  name: string;
+  /** For a key, its workspace's name. */
+  workspaceName?: string;
+  mtd: Pico;
+  projection: ProjectionView | null;
+}
+
+export interface DriftDay {
+  /** UTC day: the cost report's days are UTC days. */
+  day: string;
+  workspaceName: string;
+  reported: Pico;
+  priced: Pico;
+  /** |priced − reported| / reported; Infinity when nothing was reported. */
+  ratio: number;
+}
+
+export interface FinanceData {
+  organizationName: string;
+  timezone: string;
+  asOf: Date;
+  /** Today, in the organization's timezone. */
+  today: string;
+  /** Days of this month with spend, oldest first (a day without usage is absent). */
+  dailySpend: { date: string; usd: Pico }[];
+  organization: ProjectionView | null;
+  /** The policy's organization limit, for when no projection carries one yet. */
+  organizationLimit: Pico | null;
+  /** Every key and workspace with spend this month, most spent first. */
+  keys: ScopeSpend[];
+  workspaces: ScopeSpend[];
+  /** Drifted days of this month, newest first. */
+  drift: DriftDay[];
+}
+
+export interface FinanceDataOptions {
+  organizationName: string;
+  timezone: string;
+  organizationLimitUsd: number | null;
+}
+
+const DEFAULT_WORKSPACE = 'Default Workspace';
+
+export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOptions): Promise<FinanceData> {
+  const tz = opts.timezone;
+  const today = localDate(now, tz);
+  const monthStart = `${today.slice(0, 8)}01`;
+  // The month's first instant: local midnight on the 1st, whatever the offset that day.
+  const from = sql<Date>`(${monthStart}::timestamp AT TIME ZONE ${tz})`;
+  const localDay = sql<string>`to_char(starting_at AT TIME ZONE ${tz}, 'YYYY-MM-DD')`;
+
+  const [daily, byKey, byWorkspace, projections, drift] = await Promise.all([
+    db
+      .selectFrom('usage_buckets')
+      .select([localDay.as('day'), sql<string>`sum(cost_usd)::text`.as('usd')])
+      .where('bucket_width', 'in', ['1m', '1h'])
+      .where('starting_at', '>=', from)
+      .where('starting_at', '<', now)
+      .groupBy(sql`1`)
+      .orderBy(sql`1`)
+      .execute(),
+    db
+      .selectFrom('usage_buckets as u')
+      .leftJoin('api_keys as k', 'k.id', 'u.api_key_id')
+      .leftJoin('workspaces as w', 'w.id', 'k.workspace_id')
+      .select([
+        'u.api_key_id as id',
+        sql<string | null>`max(k.name)`.as('name'),
+        sql<string | null>`max(k.workspace_id)`.as('workspace_id'),
+        sql<string | null>`max(w.name)`.as('workspace_name'),
+        sql<string>`sum(u.cost_usd)::text`.as('usd'),
+      ])
+      .where('u.bucket_width', 'in', ['1m', '1h'])
+      .where('u.starting_at', '>=', from)
+      .where('u.starting_at', '<', now)
+      .groupBy('u.api_key_id')
+      .execute(),
+    db
+      .selectFrom('usage_buckets as u')
+      .leftJoin('workspaces as w', 'w.id', 'u.workspace_id')
+      .select([
+        'u.workspace_id as id',
+        sql<string | null>`max(w.name)`.as('name'),
+        sql<string>`sum(u.cost_usd)::text`.as('usd'),
+      ])
+      .where('u.bucket_width', 'in', ['1m', '1h'])
+      .where('u.starting_at', '>=', from)
+      .where('u.starting_at', '<', now)
+      .groupBy('u.workspace_id')
+      .execute(),
+    // the latest projection of each scope this month (projections_scope index: scope, month, made_at desc)
+    db
+      .selectFrom('projections')
+      .distinctOn(['scope_type', 'scope_id'])
+      .selectAll()
+      .where('month', '=', monthStart)
+      .where('made_at', '<=', now)
+      .orderBy('scope_type')
+      .orderBy('scope_id')
+      .orderBy('made_at', 'desc')
+      .execute(),
+    db
+      .selectFrom('cost_drift as d')
+      .leftJoin('workspaces as w', 'w.id', 'd.workspace_id')
+      .select([
+        'd.day',
+        'd.workspace_id',
+        'w.name as workspace_name',
+        'd.reported_usd',
+        'd.priced_usd',
+        'd.drift_ratio',
+      ])
+      .where('d.day', '>=', monthStart)
+      .orderBy('d.day', 'desc')
+      .orderBy('w.name')
+      .execute(),
+  ]);
+
+  const projectionOf = new Map<string, ProjectionView>(
+    projections.map((p) => [
+      `${p.scope_type}:${p.scope_id}`,
+      {
+        madeAt: p.made_at,
+        mtd: usdToPico(p.mtd_usd),
+        p10: usdToPico(p.p10_usd),
+        p50: usdToPico(p.p50_usd),
+        p90: usdToPico(p.p90_usd),
+        limit: p.limit_usd === null ? null : usdToPico(p.limit_usd),
+        crossingP50: p.crossing_p50,
+        crossingP90: p.crossing_p90,
+      },
+    ]),
+  );
+  const bySpend = (a: ScopeSpend, b: ScopeSpend) => (b.mtd > a.mtd ? 1 : b.mtd < a.mtd ? -1 : 0);
+  const workspaceName = (id: string | null, name: string | null) => (id === null ? DEFAULT_WORKSPACE : (name ?? id));
+
+  return {
+    organizationName: opts.organizationName,
+    timezone: tz,
+    asOf: now,
+    today,
+    dailySpend: daily.map((d) => ({ date: d.day, usd: usdToPico(d.usd) })),
+    organization: organizationProjection(projections, projectionOf),
+    organizationLimit: opts.organizationLimitUsd === null ? null : usdToPico(String(opts.organizationLimitUsd)),
+    keys: byKey
+      .map((k) => ({
+        id: k.id,
+        name: k.id === null ? 'No API key (Console and Workbench)' : (k.name ?? k.id),
+        workspaceName: k.id === null ? '' : workspaceName(k.workspace_id, k.workspace_name),
+        mtd: usdToPico(k.usd),
+        projection: k.id === null ? null : (projectionOf.get(`key:${k.id}`) ?? null),
+      }))
+      .sort(bySpend),
+    workspaces: byWorkspace
+      .map((w) => ({
+        id: w.id,
+        name: workspaceName(w.id, w.name),
+        mtd: usdToPico(w.usd),
+        projection: projectionOf.get(`workspace:${w.id ?? 'default'}`) ?? null,
+      }))
+      .sort(bySpend),
+    drift: drift.map((d) => ({
+      day: d.day,
+      workspaceName: workspaceName(d.workspace_id, d.workspace_name),
+      reported: usdToPico(d.reported_usd),
+      priced: usdToPico(d.priced_usd),
+      ratio: d.drift_ratio,
+    })),
+  };
+}
+
+/** The organization is one scope: whatever id project-spend gives it, its one row this month is the one. */
+function organizationProjection(
+  rows: readonly { scope_type: string; scope_id: string }[],
+  byScope: Map<string, ProjectionView>,
+): ProjectionView | null {
+  const row = rows.find((r) => r.scope_type === 'organization');
+  return row ? (byScope.get(`organization:${row.scope_id}`) ?? null) : null;
+}

@@ -1,0 +1,228 @@
+import type { DigestMessage, DigestSection } from '../notify/message.ts';
+import { formatDate, formatLongDate, localDate } from './period.ts';
+import type { SecurityData, SecurityKey } from './security-data.ts';
+
+/**
+ * The weekly security digest, composed from loaded data: keys by rotation stage (what is overdue, what is due
+ * soon, what is exempt), keys whose creator left, keys without an expiry date, and who holds the admin role.
+ * Pure: data in, message out.
+ */
+
+const DAY_MS = 86_400_000;
+/** Keys without an expiry are often most of them; the oldest are the ones worth reading about. */
+const NO_EXPIRY_ROWS = 25;
+/** Stages older than this mean enforce-rotation has stopped running: the digest says so. */
+const STALE_STAGES_MS = 2 * DAY_MS;
+const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
+
+/** The stages past the deadline (rotation_state.stage, see src/rotation/describe.ts), in words. */
+const OVERDUE_STAGES: Record<string, string> = {
+  overdue: 'overdue',
+  grace: 'overdue, in its grace period',
+  blocked: 'overdue, still in use',
+  hold: 'overdue, enforcement on hold',
+  would_deactivate: 'would be deactivated (enforcement off)',
+  deactivate: 'being deactivated',
+  deferred: 'deactivation deferred (per-run cap)',
+};
+const DUE_SOON = /^due_in_(\d+)d$/;
+
+/** A stage in words, for the count table. */
+function stageLabel(stage: string | null): string {
+  if (stage === null) return 'not evaluated yet';
+  if (stage === 'ok') return 'within policy';
+  if (stage === 'exempt') return 'exempt';
+  const due = DUE_SOON.exec(stage);
+  if (due) return `due within ${due[1]} days`;
+  return OVERDUE_STAGES[stage] ?? stage;
+}
+
+function day(at: Date | null, timezone: string): string {
+  return at === null ? '–' : formatDate(localDate(at, timezone));
+}
+
+/** Whole days from `from` to `to`, rounded down. */
+function daysBetween(from: Date, to: Date): number {
+  return Math.floor((to.getTime() - from.getTime()) / DAY_MS);
+}
+
+function owner(k: SecurityKey): string {
+  if (k.ownerEmail !== null) return k.ownerEmail;
+  if (k.departedCreatorId !== null) return departed(k);
+
+  return 'no user (created by the API)';
+}
+
+/** A creator who left: by email when keywarden knew them, else by user id (they left before its first sync). */
+function departed(k: SecurityKey): string {
+  return k.departedCreatorName === null ? `former member ${k.departedCreatorId}` : `${k.departedCreatorName} (left)`;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function composeSecurityDigest(data: SecurityData): DigestMessage {
+  const tz = data.timezone;
+  const now = data.asOf;
+  const overdue = data.keys
+    .filter((k) => k.stage !== null && k.stage in OVERDUE_STAGES)
+    .sort((a, b) => (a.deadline?.getTime() ?? 0) - (b.deadline?.getTime() ?? 0));
+  const dueSoon = data.keys
+    .filter((k) => k.stage !== null && DUE_SOON.test(k.stage))
+    .sort((a, b) => (a.deadline?.getTime() ?? 0) - (b.deadline?.getTime() ?? 0));
+  const exempt = data.keys.filter((k) => k.stage === 'exempt');
+  const orphaned = data.keys.filter((k) => k.departedCreatorId !== null);
+  const noExpiry = data.keys.filter((k) => k.expiresAt === null); // oldest first, as loaded
+  const inUse = overdue.filter((k) => k.stage === 'blocked').length;
+
+  const counts = new Map<string, number>();
+  for (const k of data.keys) counts.set(stageLabel(k.stage), (counts.get(stageLabel(k.stage)) ?? 0) + 1);
+  const byStage: DigestSection = {
+    title: 'Active keys by rotation stage',
+    columns: [{ label: 'Stage' }, { label: 'Keys', align: 'right' }],
+    // most urgent first: the order of the lists below
+    rows: [...counts]
+      .sort(([a], [b]) => stageRank(a) - stageRank(b) || a.localeCompare(b))
+      .map(([label, n]) => [label, String(n)]),
+    empty: 'The organization has no active keys.',
+  };
+
+  const sections: DigestSection[] = [
+    byStage,
+    {
+      title: 'Overdue for rotation',
+      columns: [
+        { label: 'Key' },
+        { label: 'Workspace' },
+        { label: 'Owner' },
+        { label: 'Deadline', align: 'right' },
+        { label: 'Overdue by', align: 'right' },
+        { label: 'Stage' },
+      ],
+      rows: overdue.map((k) => [
+        k.name,
+        k.workspaceName,
+        owner(k),
+        day(k.deadline, tz),
+        k.deadline === null ? '–' : plural(Math.max(0, daysBetween(k.deadline, now)), 'day', 'days'),
+        stageLabel(k.stage),
+      ]),
+      empty: 'No key is past its rotation deadline.',
+    },
+    {
+      title: 'Due for rotation soon',
+      columns: [
+        { label: 'Key' },
+        { label: 'Workspace' },
+        { label: 'Owner' },
+        { label: 'Deadline', align: 'right' },
+        { label: 'Days left', align: 'right' },
+      ],
+      rows: dueSoon.map((k) => [
+        k.name,
+        k.workspaceName,
+        owner(k),
+        day(k.deadline, tz),
+        k.deadline === null ? '–' : String(Math.max(0, Math.ceil((k.deadline.getTime() - now.getTime()) / DAY_MS))),
+      ]),
+      empty: 'No key reaches its rotation deadline within the reminder window.',
+    },
+    {
+      title: 'Orphaned keys (their creator left the organization)',
+      columns: [
+        { label: 'Key' },
+        { label: 'Workspace' },
+        { label: 'Created by' },
+        { label: 'Created', align: 'right' },
+      ],
+      rows: orphaned.map((k) => [k.name, k.workspaceName, departed(k), day(k.createdAt, tz)]),
+      empty: 'Every active key was created by someone still in the organization (or by the API).',
+    },
+    {
+      title: 'Keys without an expiry date',
+      columns: [
+        { label: 'Key' },
+        { label: 'Workspace' },
+        { label: 'Owner' },
+        { label: 'Age', align: 'right' },
+        { label: 'Rotation deadline', align: 'right' },
+      ],
+      rows: noExpiry
+        .slice(0, NO_EXPIRY_ROWS)
+        .map((k) => [
+          k.name,
+          k.workspaceName,
+          owner(k),
+          plural(daysBetween(k.createdAt, now), 'day', 'days'),
+          k.stage === 'exempt' ? 'exempt' : day(k.deadline, tz),
+        ]),
+      empty: 'Every active key has an expiry date.',
+      more: Math.max(0, noExpiry.length - NO_EXPIRY_ROWS),
+    },
+  ];
+  if (exempt.length > 0) {
+    sections.push({
+      title: 'Exempt from rotation',
+      columns: [{ label: 'Key' }, { label: 'Workspace' }, { label: 'Exemption' }],
+      rows: exempt.map((k) => [k.name, k.workspaceName, k.policySource ?? '']),
+      empty: '',
+    });
+  }
+  sections.push({
+    title: 'Members with the admin role',
+    columns: [{ label: 'Name' }, { label: 'Email' }],
+    rows: data.admins.map((a) => [a.name, a.email]),
+    empty: 'Nobody in the organization holds the admin role.',
+  });
+
+  const sentences = [
+    `${data.organizationName} has ${plural(data.keys.length, 'active API key', 'active API keys')}: ` +
+      `${overdue.length} overdue for rotation${inUse > 0 ? ` (${inUse} still in use)` : ''}, ` +
+      `${dueSoon.length} due soon, ${orphaned.length} without an owner in the organization, ` +
+      `${noExpiry.length} without an expiry date.`,
+    `${plural(data.admins.length, 'member holds', 'members hold')} the admin role.`,
+  ];
+  const evaluated = data.rotationEvaluatedAt;
+  if (data.keys.length > 0 && (evaluated === null || now.getTime() - evaluated.getTime() > STALE_STAGES_MS)) {
+    sentences.push(
+      evaluated === null
+        ? 'Rotation stages have not been evaluated yet: enforce-rotation has not run.'
+        : `Rotation stages are from ${formatLongDate(localDate(evaluated, tz))}: enforce-rotation has not run since.`,
+    );
+  }
+
+  const today = localDate(now, tz);
+  return {
+    kind: 'digest.security',
+    title: `Security digest: ${data.organizationName}, week of ${formatLongDate(mondayOf(today))}`,
+    summary: sentences.join(' '),
+    fields: [
+      { label: 'Active keys', value: String(data.keys.length) },
+      { label: 'Overdue', value: String(overdue.length) },
+      { label: 'Due soon', value: String(dueSoon.length) },
+      { label: 'Orphaned', value: String(orphaned.length) },
+      { label: 'Without expiry', value: String(noExpiry.length) },
+      { label: 'Admins', value: String(data.admins.length) },
+    ],
+    sections,
+    links: [{ label: 'API keys in the Console', url: CONSOLE_KEYS_URL }],
+    footer: `Stages as of ${evaluated === null ? 'never' : `${evaluated.toISOString().slice(0, 16).replace('T', ' ')} UTC`}; dates in ${tz}.`,
+  };
+}
+
+/** Overdue stages first, then due soon (nearest first), then the calm ones. */
+function stageRank(label: string): number {
+  if (Object.values(OVERDUE_STAGES).includes(label)) return 0;
+  const due = /^due within (\d+) days$/.exec(label);
+  if (due) return 1 + Number(due[1]) / 1000;
+  if (label === 'within policy') return 2;
+  if (label === 'exempt') return 3;
+  return 4;
+}
+
+function mondayOf(date: string): string {
+  const d = new Date(`${date}T12:00:00Z`);
+  const back = (d.getUTCDay() + 6) % 7;
+  return new Date(d.getTime() - back * DAY_MS).toISOString().slice(0, 10);
+}

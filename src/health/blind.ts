@@ -1,0 +1,120 @@
+import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { raiseAlerts } from '../alerts/store.ts';
+import type { AdminKeyRejectedError } from '../anthropic/errors.ts';
+import type { AdminKeyVerdict } from '../anthropic/transport.ts';
+import type { Route } from '../config/policy.ts';
+import type { Context } from '../context.ts';
+import { scrubSecrets } from '../log.ts';
+import { routeAlert } from '../notify/routing.ts';
+
+/**
+ * `keywarden.blind`: the Admin API refuses the admin key, so no usage is polled, no inventory synced, no key
+ * retired, and no spend or runaway alert can fire. The worker keeps running (the key may come back); this alert
+ * is the one thing it can still say. It follows the client's key verdict: fired (and repeated per the route's
+ * `repeat_every`) while the last answer about the key was a 401/403, resolved at the first 2xx after that.
+ */
+
+export const BLIND_KIND = 'keywarden.blind';
+
+const CONSOLE_ADMIN_KEYS_URL = 'https://console.anthropic.com/settings/admin-keys';
+const DEFAULT_REPEAT_MS = 4 * 3_600_000;
+
+/** The alert for a rejected admin key. Pure. Carries the key's hint at most (the error never holds the key). */
+export function blindObservation(rejection: AdminKeyRejectedError): AlertObservation {
+  const answer = `${rejection.status} ${rejection.errorType}`;
+  return {
+    kind: BLIND_KIND,
+    severity: 'critical',
+    // one admin key per deployment, so one blind alert per organization
+    scopeType: 'organization',
+    scopeId: '',
+    workspaceId: null,
+    period: '',
+    title: 'keywarden is blind: the Admin API rejects the admin key',
+    summary: scrubSecrets(
+      `${rejection.message}.\nUntil a valid key is set, keywarden polls no usage, syncs no keys, retires no key and ` +
+        'cannot raise spend or runaway alerts. It keeps trying and says so here when the key works again.',
+    ),
+    fields: [
+      { label: 'Admin key', value: rejection.keyHint },
+      { label: 'Answer', value: answer },
+      { label: 'Endpoint', value: rejection.endpoint },
+      ...(rejection.requestId ? [{ label: 'Request id', value: rejection.requestId }] : []),
+    ],
+    links: [{ label: 'Admin keys in the Console', url: CONSOLE_ADMIN_KEYS_URL }],
+    details: {
+      status: rejection.status,
+      errorType: rejection.errorType,
+      endpoint: rejection.endpoint,
+      requestId: rejection.requestId,
+      keyHint: rejection.keyHint,
+    },
+  };
+}
+
+/**
+ * The routes the blind alert is raised with. A policy route that matches `keywarden.blind` wins as for any kind.
+ * Without one, the alert goes to every Slack channel and address the routes name: a blind keywarden silences
+ * every other alert, so everyone who expects alerts from it must hear that it stopped. No routes: nowhere.
+ */
+export function blindRoutes(routes: readonly Route[]): readonly Route[] {
+  const probe = { kind: BLIND_KIND, severity: 'critical' as const, workspaceId: null, workspaceName: null };
+  if (routeAlert({ ...probe, keyOwnerEmail: null }, routes).targets.length > 0) return routes;
+  const slack = [...new Set(routes.flatMap((r) => r.slack))];
+  const email = [...new Set(routes.flatMap((r) => r.email).filter((e) => e !== 'key_owner'))];
+  if (slack.length === 0 && email.length === 0) return routes;
+  return [{ match: { kind: BLIND_KIND }, slack, email, repeat_every: DEFAULT_REPEAT_MS, continue: false }];
+}
+
+export interface BlindWatch {
+  /** Compares the client's key verdict with what was last raised, and raises or resolves. Never throws. */
+  check(): Promise<void>;
+}
+
+/**
+ * Called by the worker after every job. A rejection is raised every time it is seen (the lifecycle only notifies
+ * on the first and on each `repeat_every`); acceptance resolves once, the first time it is seen after start or
+ * after a rejection (a blind alert left by an earlier process is resolved by this one's first good answer).
+ * Checks run one at a time, so their writes follow the order of the verdicts.
+ */
+export function watchAdminKey(
+  ctx: Pick<Context, 'db' | 'admin' | 'clock' | 'log' | 'config'>,
+  onNotifications: () => Promise<unknown>,
+): BlindWatch {
+  let raised: AdminKeyVerdict['state'] = 'unknown';
+  let queue: Promise<void> = Promise.resolve();
+  const update = async () => {
+    const verdict = ctx.admin.keyVerdict;
+    if (verdict.state === 'unknown' || (verdict.state === 'accepted' && raised === 'accepted')) return;
+    const observations = verdict.state === 'rejected' ? [blindObservation(verdict.rejection)] : [];
+    const result = await raiseAlerts(
+      ctx.db,
+      { kinds: [BLIND_KIND], observations },
+      blindRoutes(ctx.config.policy.routes),
+      ctx.clock.now(),
+    );
+    const changed = raised !== verdict.state;
+    raised = verdict.state;
+    if (verdict.state === 'rejected') {
+      // said when it starts and at each repeat, not after every job while blind
+      if (changed || result.notifications > 0) {
+        ctx.log.error(
+          { err: verdict.rejection, alert: BLIND_KIND },
+          'the Admin API rejects the admin key: keywarden is blind',
+        );
+      }
+    } else if (result.resolved > 0) {
+      ctx.log.info({ alert: BLIND_KIND }, 'the Admin API accepts the admin key again');
+    }
+    if (result.notifications > 0) await onNotifications();
+  };
+  return {
+    check() {
+      queue = queue.then(update).catch((err: unknown) => {
+        // Postgres down, say: the next job's check tries again.
+        ctx.log.warn({ err, alert: BLIND_KIND }, 'could not record the admin key state');
+      });
+      return queue;
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import type { SpendPolicy } from '../config/policy.ts';
+import type { DailySpend } from '../forecast/project.ts';
+import { numberUsdToPico, type Pico, picoToNumberUsd } from '../money.ts';
+import type { SpendInputs } from './load.ts';
+
+/**
+ * The scopes spend is projected for (the organization, each workspace, each key) with their daily series and
+ * their limits from the policy file. Pure.
+ */
+
+export type ScopeType = 'organization' | 'workspace' | 'key';
+
+/** Scope ids: the organization is one scope; the Default Workspace has no id in the Admin API. */
+export const ORGANIZATION_SCOPE_ID = 'organization';
+export const DEFAULT_WORKSPACE_SCOPE_ID = 'default';
+export const DEFAULT_WORKSPACE_NAME = 'Default Workspace';
+
+export interface SpendScope {
+  type: ScopeType;
+  id: string;
+  /** For people: the workspace's or key's name (its id when keywarden has not stored it yet). */
+  name: string;
+  /** The workspace the scope lies in (null: the organization, or the Default Workspace), for routing. */
+  workspaceId: string | null;
+  workspaceName: string | null;
+  limit: Pico | null;
+  /** Complete local days before today, oldest first, from the scope's first day with spend. */
+  history: DailySpend[];
+  monthToDate: Pico;
+  todaySoFar: Pico;
+}
+
+export interface ScopeBuild {
+  /** The organization first, then workspaces, then keys. */
+  scopes: SpendScope[];
+  /** Limits that name nothing keywarden knows (yet), or more than one thing: for the log. */
+  problems: string[];
+}
+
+type Inputs = Pick<SpendInputs, 'clock' | 'daily' | 'workspaces' | 'keys'>;
+
+/**
+ * One scope per workspace and key that spent anything in the 16 weeks the projection looks at or that has a limit,
+ * and the organization. Usage without an API key (the Console's Workbench) counts for its workspace and the
+ * organization only.
+ */
+export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): ScopeBuild {
+  const { today, monthStart } = inputs.clock;
+  const byScope = new Map<string, Map<string, Pico>>();
+  const keyWorkspace = new Map<string, string | null>();
+  const add = (scope: string, date: string, cost: Pico) => {
+    const days = byScope.get(scope) ?? new Map<string, Pico>();
+    days.set(date, (days.get(date) ?? 0n) + cost);
+    byScope.set(scope, days);
+  };
+  for (const row of inputs.daily) {
+    add(scopeKey('organization', ORGANIZATION_SCOPE_ID), row.date, row.cost);
+    add(scopeKey('workspace', row.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID), row.date, row.cost);
+    if (row.keyId !== null) {
+      add(scopeKey('key', row.keyId), row.date, row.cost);
+      keyWorkspace.set(row.keyId, row.workspaceId);
+    }
+  }
+
+  const problems: string[] = [];
+  const workspaceLimits = resolveLimits(
+    'workspaces',
+    limits.workspaces,
+    [
+      ...[...inputs.workspaces].map(([id, name]) => ({ id, name })),
+      { id: DEFAULT_WORKSPACE_SCOPE_ID, name: DEFAULT_WORKSPACE_NAME },
+    ],
+    problems,
+  );
+  const keyLimits = resolveLimits(
+    'keys',
+    limits.keys,
+    [...inputs.keys].map(([id, k]) => ({ id, name: k.name })),
+    problems,
+  );
+
+  const workspaceName = (id: string | null) =>
+    id === null ? DEFAULT_WORKSPACE_NAME : (inputs.workspaces.get(id) ?? id);
+  const series = (type: ScopeType, id: string) => {
+    const days = byScope.get(scopeKey(type, id)) ?? new Map<string, Pico>();
+    const dates = [...days.keys()].sort();
+    let monthToDate = 0n;
+    for (const [date, cost] of days) if (date >= monthStart) monthToDate += cost;
+    return {
+      history: dates.filter((d) => d < today).map((date) => ({ date, usd: picoToNumberUsd(days.get(date) ?? 0n) })),
+      monthToDate,
+      todaySoFar: days.get(today) ?? 0n,
+    };
+  };
+
+  const scopes: SpendScope[] = [
+    {
+      type: 'organization',
+      id: ORGANIZATION_SCOPE_ID,
+      name: 'Organization',
+      workspaceId: null,
+      workspaceName: null,
+      limit: limits.organization === null ? null : numberUsdToPico(limits.organization),
+      ...series('organization', ORGANIZATION_SCOPE_ID),
+    },
+  ];
+  const workspaceIds = new Set([
+    ...[...byScope.keys()].filter((k) => k.startsWith('workspace:')).map((k) => k.slice('workspace:'.length)),
+    ...workspaceLimits.keys(),
+  ]);
+  for (const id of [...workspaceIds].sort()) {
+    const realId = id === DEFAULT_WORKSPACE_SCOPE_ID ? null : id;
+    scopes.push({
+      type: 'workspace',
+      id,
+      name: workspaceName(realId),
+      workspaceId: realId,
+      workspaceName: workspaceName(realId),
+      limit: workspaceLimits.get(id) ?? null,
+      ...series('workspace', id),
+    });
+  }
+  const keyIds = new Set([...keyWorkspace.keys(), ...keyLimits.keys()]);
+  for (const id of [...keyIds].sort()) {
+    const stored = inputs.keys.get(id);
+    const workspaceId = stored ? stored.workspaceId : (keyWorkspace.get(id) ?? null);
+    scopes.push({
+      type: 'key',
+      id,
+      name: stored?.name ?? id,
+      workspaceId,
+      workspaceName: workspaceName(workspaceId),
+      limit: keyLimits.get(id) ?? null,
+      ...series('key', id),
+    });
+  }
+  return { scopes, problems };
+}
+
+function scopeKey(type: ScopeType, id: string): string {
+  return `${type}:${id}`;
+}
+
+/**
+ * Policy limits are keyed by name or id. A name shared by several workspaces or keys (a successor named like its
+ * predecessor, an archived workspace's name reused) puts the limit on each of them: a missed limit alert costs more
+ * than an extra one, and the log says so.
+ */
+function resolveLimits(
+  section: 'workspaces' | 'keys',
+  limits: Record<string, number>,
+  known: readonly { id: string; name: string }[],
+  problems: string[],
+): Map<string, Pico> {
+  const resolved = new Map<string, Pico>();
+  for (const [ref, usd] of Object.entries(limits)) {
+    const byId = known.filter((k) => k.id === ref);
+    const matches = byId.length > 0 ? byId : known.filter((k) => k.name === ref);
+    const what = section === 'keys' ? 'key' : 'workspace';
+    if (matches.length === 0) {
+      problems.push(
+        `spend.limits.${section}["${ref}"]: no ${what} has this name or id (yet); the limit is not applied`,
+      );
+      continue;
+    }
+    if (matches.length > 1) {
+      problems.push(
+        `spend.limits.${section}["${ref}"]: ${matches.length} ${what}s have this name (${matches.map((m) => m.id).join(', ')}); the limit applies to each; name one by id to be precise`,
+      );
+    }
+    for (const m of matches) resolved.set(m.id, numberUsdToPico(usd));
+  }
+  return resolved;
+}

@@ -1,0 +1,101 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+import { type Pico, picoToUsd, usdToPico } from '../money.ts';
+import type { ScopeProjection } from './project.ts';
+import type { ScopeType } from './scopes.ts';
+
+/** Every run's projections are kept this long; older ones are thinned to the last of each scope and UTC day. */
+export const PROJECTIONS_KEPT_DAYS = 7;
+
+/**
+ * Stores one run's projections, all with the time they were made, and thins the old ones: a run every 15 minutes
+ * for 5,000 keys is ~480k rows a day, while the history worth keeping is how each scope's projection moved day by
+ * day. One transaction: a run's rows are stored whole or not at all.
+ */
+export async function storeProjections(db: Db, projections: readonly ScopeProjection[], madeAt: Date): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    // pg has a limit of 65535 parameters per statement; 11 columns a row
+    for (let i = 0; i < projections.length; i += 2000) {
+      await tx
+        .insertInto('projections')
+        .values(
+          projections.slice(i, i + 2000).map((p) => ({
+            made_at: madeAt,
+            month: `${p.month}-01`,
+            scope_type: p.scope.type,
+            scope_id: p.scope.id,
+            mtd_usd: picoToUsd(p.monthToDate),
+            p10_usd: picoToUsd(p.p10),
+            p50_usd: picoToUsd(p.p50),
+            p90_usd: picoToUsd(p.p90),
+            limit_usd: p.scope.limit === null ? null : picoToUsd(p.scope.limit),
+            crossing_p50: p.scope.limit === null ? null : p.crossing.p50,
+            crossing_p90: p.scope.limit === null ? null : p.crossing.p90,
+            method: p.method,
+          })),
+        )
+        .execute();
+    }
+    const cutoff = new Date(madeAt.getTime() - PROJECTIONS_KEPT_DAYS * 86_400_000);
+    // only the rows that aged out lately (runs are minutes apart; two days allow for a stopped worker): older ones
+    // were thinned by earlier runs, and scanning them again every run would grow with the years kept
+    const since = new Date(cutoff.getTime() - 2 * 86_400_000);
+    await sql`
+      DELETE FROM projections p
+      WHERE p.made_at < ${cutoff} AND p.made_at >= ${since}
+        AND EXISTS (
+          SELECT 1 FROM projections q
+          WHERE q.scope_type = p.scope_type AND q.scope_id = p.scope_id AND q.month = p.month
+            AND q.made_at > p.made_at AND q.made_at < ${cutoff}
+            AND (q.made_at AT TIME ZONE 'UTC')::date = (p.made_at AT TIME ZONE 'UTC')::date
+        )`.execute(tx);
+  });
+}
+
+export interface StoredProjection {
+  madeAt: Date;
+  month: string;
+  scopeType: ScopeType;
+  scopeId: string;
+  monthToDate: Pico;
+  p10: Pico;
+  p50: Pico;
+  p90: Pico;
+  limit: Pico | null;
+  crossingP50: string | null;
+  crossingP90: string | null;
+  method: string;
+}
+
+/**
+ * The latest run's projection of every scope: the rows made at the newest `made_at` (two replicas running at
+ * once store the same projection twice; one of each scope is kept).
+ */
+export async function latestProjections(db: Db): Promise<StoredProjection[]> {
+  const latest = await db.selectFrom('projections').select(sql<Date>`max(made_at)`.as('at')).executeTakeFirst();
+  if (!latest?.at) return [];
+  const rows = await db
+    .selectFrom('projections')
+    .selectAll()
+    .distinctOn(['scope_type', 'scope_id'])
+    .where('made_at', '=', latest.at)
+    .orderBy('scope_type')
+    .orderBy('scope_id')
+    .orderBy('id', 'desc')
+    .execute();
+  const money = (v: string) => usdToPico(v, 'projections');
+  return rows.map((r) => ({
+    madeAt: new Date(r.made_at),
+    month: r.month.slice(0, 7),
+    scopeType: r.scope_type,
+    scopeId: r.scope_id,
+    monthToDate: money(r.mtd_usd),
+    p10: money(r.p10_usd),
+    p50: money(r.p50_usd),
+    p90: money(r.p90_usd),
+    limit: r.limit_usd === null ? null : money(r.limit_usd),
+    crossingP50: r.crossing_p50,
+    crossingP90: r.crossing_p90,
+    method: r.method,
+  }));
+}

@@ -1,0 +1,96 @@
+import type { Db } from '../db/index.ts';
+import { formatTable } from '../keys/table.ts';
+import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from './scopes.ts';
+import { latestProjections, type StoredProjection } from './store.ts';
+
+/** One line of `keywarden spend`. Amounts are exact USD strings (12 places) in JSON, cents in the table. */
+export interface SpendRow {
+  scopeType: StoredProjection['scopeType'];
+  scopeId: string;
+  name: string;
+  limitUsd: string | null;
+  monthToDateUsd: string;
+  p50Usd: string;
+  p90Usd: string;
+  /** p90 ÷ limit, as a fraction, to a thousandth; null without a limit. */
+  p90ShareOfLimit: number | null;
+  /** When the limit is expected to be reached on the likely (p50) and the fast (p90) path. */
+  crossingP50: string | null;
+  crossingP90: string | null;
+  method: string;
+}
+
+export interface SpendReport {
+  month: string;
+  madeAt: string;
+  rows: SpendRow[];
+}
+
+const ORDER = { organization: 0, workspace: 1, key: 2 } as const;
+
+/** The newest stored run, one row per scope: the organization, then workspaces and keys by likely month total. */
+export async function spendReport(db: Db): Promise<SpendReport | null> {
+  const stored = await latestProjections(db);
+  const [first] = stored;
+  if (first === undefined) return null;
+  const workspaces = new Map(
+    (await db.selectFrom('workspaces').select(['id', 'name']).execute()).map((w) => [w.id, w.name]),
+  );
+  const keys = new Map((await db.selectFrom('api_keys').select(['id', 'name']).execute()).map((k) => [k.id, k.name]));
+  const nameOf = (p: StoredProjection) => {
+    if (p.scopeType === 'organization') return 'Organization';
+    if (p.scopeType === 'workspace')
+      return p.scopeId === DEFAULT_WORKSPACE_SCOPE_ID
+        ? DEFAULT_WORKSPACE_NAME
+        : (workspaces.get(p.scopeId) ?? p.scopeId);
+    return keys.get(p.scopeId) ?? p.scopeId;
+  };
+  const rows = [...stored]
+    .sort(
+      (a, b) =>
+        ORDER[a.scopeType] - ORDER[b.scopeType] || compareDesc(a.p50, b.p50) || a.scopeId.localeCompare(b.scopeId),
+    )
+    .map((p) => ({
+      scopeType: p.scopeType,
+      scopeId: p.scopeId,
+      name: nameOf(p),
+      limitUsd: p.limit === null ? null : picoToUsd(p.limit),
+      monthToDateUsd: picoToUsd(p.monthToDate),
+      p50Usd: picoToUsd(p.p50),
+      p90Usd: picoToUsd(p.p90),
+      p90ShareOfLimit: p.limit === null || p.limit === 0n ? null : Number((p.p90 * 1000n) / p.limit) / 1000,
+      crossingP50: p.crossingP50,
+      crossingP90: p.crossingP90,
+      method: p.method,
+    }));
+  return { month: first.month, madeAt: first.madeAt.toISOString(), rows };
+}
+
+export function formatSpendReport(report: SpendReport): string {
+  const usd = (v: string | null) => (v === null ? '—' : formatUsd(usdToPico(v)));
+  const table = formatTable(
+    ['SCOPE', 'NAME', 'LIMIT', 'MONTH TO DATE', 'P50', 'P90', 'P90 % OF LIMIT', 'LIMIT REACHED (P50 / P90)'],
+    report.rows.map((r) => [
+      r.scopeType,
+      r.name,
+      usd(r.limitUsd),
+      usd(r.monthToDateUsd),
+      usd(r.p50Usd),
+      usd(r.p90Usd),
+      r.p90ShareOfLimit === null ? '—' : `${(r.p90ShareOfLimit * 100).toFixed(1)}%`,
+      crossingText(r),
+    ]),
+  );
+  return `Spend for ${report.month}, projected at ${report.madeAt.slice(0, 16).replace('T', ' ')} UTC (month-end p50: likely, p90: 90th percentile)\n\n${table}`;
+}
+
+function compareDesc(a: Pico, b: Pico): number {
+  return a === b ? 0 : a > b ? -1 : 1;
+}
+
+function crossingText(r: SpendRow): string {
+  if (r.limitUsd === null) return '—';
+  if (usdToPico(r.monthToDateUsd) >= usdToPico(r.limitUsd)) return 'already reached';
+  return `${r.crossingP50 ?? 'not this month'} / ${r.crossingP90 ?? 'not this month'}`;
+}

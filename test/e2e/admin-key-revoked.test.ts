@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWatermark } from '../../src/usage/store.ts';
+import { DRILL_POLICY_ROUTES, type DrillStack, startDrillStack, waitUntil } from '../support/drill-stack.ts';
+
+/**
+ * Drill 7: the admin key is revoked while the real worker runs. `keywarden.blind` must reach Slack and email
+ * within two poll intervals, the worker must keep running, and when the key is valid again the alert resolves
+ * and polling catches up the minutes it missed.
+ */
+
+const ADMIN_KEY = 'sk-ant-admin01-revocation-drill-key-0123456789abcdefAA';
+const POLL_EVERY_S = 10;
+const USAGE_PATH = '/v1/organizations/usage_report/messages';
+const MINUTE_MS = 60_000;
+
+const POLICY = `organization: { name: "Revocation drill", timezone: UTC }
+schedules:
+  poll-usage: "*/${POLL_EVERY_S} * * * * *"
+${DRILL_POLICY_ROUTES}`;
+
+describe('the admin key revoked (drill 7)', () => {
+  let s: DrillStack;
+  const usagePolls = (since: number) =>
+    s.emulator.requestLog.filter((r) => r.path.startsWith(USAGE_PATH) && r.time.getTime() >= since);
+
+  beforeAll(async () => {
+    s = await startDrillStack({
+      secrets: { adminKey: ADMIN_KEY, slackToken: 'xoxb-drill-token-0000', smtpUser: 'kw', smtpPassword: 'drill-pw' },
+      policy: POLICY,
+    });
+    // as if the worker had polled a few minutes ago: no first-run backfill of the month
+    const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
+    await s.t.db
+      .insertInto('watermarks')
+      .values({ name: 'poll-usage', position: new Date(minute - 3 * MINUTE_MS) })
+      .execute();
+    await s.worker.start();
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('raises keywarden.blind to Slack and email within two polls, keeps running, and resolves when the key returns', async () => {
+    await waitUntil('a first successful poll', 30_000, () => usagePolls(0).find((r) => r.status === 200));
+
+    // ── revoke ──
+    const revokedAt = Date.now();
+    s.emulator.setAdminKeys([]);
+    const watermarkAtRevocation = await readWatermark(s.t.db, 'poll-usage');
+    const blindPost = await waitUntil('the blind alert in Slack', 3 * POLL_EVERY_S * 1000, () =>
+      s.slack.calls.find((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text))),
+    );
+    const blindMail = await waitUntil('the blind alert by email', 3 * POLL_EVERY_S * 1000, () =>
+      s.smtp.messages.find((m) => /keywarden is blind/.test(m.subject)),
+    );
+    const bothArrived = Date.now();
+    // within two poll intervals, counted on the emulator's request log rather than a stopwatch
+    const pollsMeanwhile = usagePolls(revokedAt).filter((r) => r.time.getTime() <= bothArrived);
+    console.log(
+      `blind alert delivered ${bothArrived - revokedAt} ms after revocation, after ${pollsMeanwhile.length} refused poll(s)`,
+    );
+    expect(pollsMeanwhile.length).toBeGreaterThanOrEqual(1);
+    expect(pollsMeanwhile.length).toBeLessThanOrEqual(2);
+    expect(pollsMeanwhile.every((r) => r.status === 401)).toBe(true);
+
+    // what the people on call read: the route's channel and address, what is wrong and what to do
+    expect(blindPost.response?.ok).toBe(true);
+    expect(blindPost.args.channel).toBe('#ops');
+    expect(String(blindPost.args.text)).toContain('sk-ant-admin01-****efAA');
+    expect(blindMail.envelope.to).toEqual(['ops@acme.example']);
+    expect(blindMail.text).toMatch(/401 authentication_error/);
+    expect(blindMail.text).toMatch(/set ANTHROPIC_ADMIN_KEY/);
+    expect(blindMail.text).not.toContain(ADMIN_KEY);
+
+    // ── still blind for a while: no repeat each poll, and the worker stays up ──
+    await waitUntil('two more refused polls', 4 * POLL_EVERY_S * 1000, () => usagePolls(bothArrived).length >= 2);
+    expect(s.worker.current.proc.exitCode).toBeNull();
+    const blindPosts = () =>
+      s.slack.calls.filter((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text)));
+    expect(blindPosts()).toHaveLength(1);
+    expect(s.smtp.messages.filter((m) => /keywarden is blind/.test(m.subject))).toHaveLength(1);
+    const firing = await s.t.db.selectFrom('alerts').selectAll().where('kind', '=', 'keywarden.blind').execute();
+    expect(firing.map((a) => [a.state, a.severity, a.scope_type])).toEqual([['firing', 'critical', 'organization']]);
+
+    // ── restore ──
+    const restoredAt = Date.now();
+    s.emulator.setAdminKeys([ADMIN_KEY]);
+    const resolvedPost = await waitUntil('the resolved post in Slack', 3 * POLL_EVERY_S * 1000, () =>
+      blindPosts().find((c) => /Resolved/.test(String(c.args.text))),
+    );
+    const resolvedMail = await waitUntil('the resolved email', 3 * POLL_EVERY_S * 1000, () =>
+      s.smtp.messages.find((m) => /Resolved/.test(m.subject) && /keywarden is blind/.test(m.subject)),
+    );
+    expect(resolvedPost.args.thread_ts).toBeDefined(); // in the thread of the firing post
+    expect(resolvedMail.envelope.to).toEqual(['ops@acme.example']);
+    const resolved = await s.t.db.selectFrom('alerts').selectAll().where('kind', '=', 'keywarden.blind').execute();
+    expect(resolved.map((a) => a.state)).toEqual(['resolved']);
+    expect(usagePolls(restoredAt).some((r) => r.status === 200)).toBe(true);
+
+    // ── the gap is caught up: the watermark moves past where it stood, with usage for every minute in between ──
+    const caughtUp = await waitUntil('the watermark to move past the revocation', 90_000, async () => {
+      const w = await readWatermark(s.t.db, 'poll-usage');
+      return w && watermarkAtRevocation && w > watermarkAtRevocation ? w : null;
+    });
+    const minutes = await s.t.db
+      .selectFrom('usage_buckets')
+      .select('starting_at')
+      .distinct()
+      .where('bucket_width', '=', '1m')
+      .where('starting_at', '>=', watermarkAtRevocation!)
+      .where('starting_at', '<', caughtUp)
+      .execute();
+    const expected = (caughtUp.getTime() - watermarkAtRevocation!.getTime()) / MINUTE_MS;
+    expect(expected).toBeGreaterThanOrEqual(1);
+    expect(minutes).toHaveLength(expected);
+    expect(s.worker.current.proc.exitCode).toBeNull();
+  }, 180_000);
+});

@@ -1,0 +1,162 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverNotificationsJob } from '../../jobs/deliver-notifications.ts';
+import { detectAnomaliesJob } from '../../jobs/detect-anomalies.ts';
+import { pollUsageJob } from '../../jobs/poll-usage.ts';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { loadScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { createLogger } from '../../src/log.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
+import { testJobContext } from '../support/context.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { DEMO_ADMIN_KEY, DEMO_START, keyIdByName } from '../support/demo-org.ts';
+import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+
+const MIN = 60_000;
+const dir = mkdtempSync(join(tmpdir(), 'kw-detect-'));
+
+function policy(name: string, anomaly: string): Config {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(
+    path,
+    `anomaly: ${anomaly}
+routes:
+  - { match: { kind: "usage.*" }, slack: ["#ai-alerts"], repeat_every: 1h }
+`,
+  );
+  return loadConfig({ env: { KEYWARDEN_CONFIG: path } });
+}
+
+/** The demo organization on its own clock and database, with keywarden's jobs run by hand once per minute. */
+async function demoWorld(config: Config, slack: SlackServer) {
+  const clock = fixedClock(DEMO_START);
+  const t: TestDatabase = await createTestDatabase();
+  const emulator: Emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: DEMO_START });
+  const log = createLogger({ level: 'silent' });
+  const notifier = {
+    slack: createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, log }),
+    email: null,
+    close: async () => {},
+  };
+  const env = testJobContext({
+    db: t.db,
+    emulatorUrl: emulator.url,
+    adminKey: DEMO_ADMIN_KEY,
+    clock,
+    config,
+    notifier,
+  });
+  await syncInventory.handler(env.ctx, {});
+  return {
+    clock,
+    t,
+    emulator,
+    env,
+    /** Poll, detect, deliver at each minute until `minutes` after the demo's start. */
+    async runUntil(minutes: number) {
+      while (clock.now().getTime() < DEMO_START.getTime() + minutes * MIN) {
+        clock.advance(MIN);
+        await pollUsageJob.handler(env.ctx, {});
+        await detectAnomaliesJob.handler(env.ctx, {});
+        await deliverNotificationsJob.handler(env.ctx, {});
+      }
+    },
+    async keyStatus(name: string) {
+      const id = await keyIdByName(t.db, name);
+      return (await env.ctx.admin.getApiKey(id)).status;
+    },
+    async close() {
+      await env.close();
+      await emulator.close();
+      await t.drop();
+    },
+  };
+}
+
+const posts = (slack: SlackServer) =>
+  slack.calls
+    .filter((c) => c.method === 'chat.postMessage' && c.response?.ok)
+    .map((c) => ({ text: JSON.stringify(c.args), thread: c.args.thread_ts as string | undefined, ts: c.response!.ts }));
+
+describe('detect-anomalies on the demo organization', () => {
+  let slack: SlackServer;
+  beforeAll(async () => {
+    slack = await startSlackServer();
+  });
+  afterAll(async () => {
+    await slack.close();
+  });
+
+  it('posts the CI runner runaway once, with what it costs, and resolves it in its thread after the runaway ends', async () => {
+    slack.reset();
+    const world = await demoWorld(policy('default', '{}'), slack);
+    try {
+      // The runaway runs from minute 1 to 41 of the demo; with 1-minute-late data it is visible minutes after.
+      await world.runUntil(12);
+      const firing = posts(slack).filter((p) => p.text.includes('CI runner'));
+      expect(firing).toHaveLength(1);
+      const text = firing[0]!.text;
+      expect(text).toContain('Runaway spend on API key \\"CI runner\\"');
+      expect(text).toContain('Internal tools'); // the workspace
+      expect(text).toMatch(/\$\d+\.\d\d\/h \(\d+(\.\d)?× typical\)/); // current rate against typical
+      expect(text).toContain('2026-11-16 10:01 UTC'); // when it started: the runaway's first minute
+      expect(text).toMatch(/Next 24 h at this rate/);
+      expect(text).toMatch(/claude-sonnet-4-5 \d+%/); // models involved
+      expect(text).toMatch(/output \d+%/); // token kinds involved
+      expect(text).toContain('anomaly.auto_deactivate.enabled: false');
+
+      // Through the runaway and 30 normal minutes after it: no second firing post, one repeat after the route's
+      // repeat_every (1h) in the thread, saying the rate is back under the bar; then one resolution in the thread.
+      await world.runUntil(70);
+      expect(posts(slack).filter((p) => p.text.includes('CI runner') && !p.thread)).toHaveLength(1);
+      await world.runUntil(95);
+      const inThread = posts(slack).filter((p) => p.text.includes('CI runner') && p.thread);
+      expect(inThread.map((p) => p.thread)).toEqual([firing[0]!.ts, firing[0]!.ts]);
+      expect(inThread[0]!.text).toContain('Still firing: Runaway spend on API key');
+      expect(inThread[0]!.text).toContain('back under the bar after');
+      expect(inThread[1]!.text).toContain('Resolved: Runaway spend on API key');
+      // No other runaway was announced: the demo has one (its workspace's alert is the key's, and the successor key
+      // taking over Production Backend's traffic is a handover, not a runaway).
+      expect(posts(slack).filter((p) => p.text.includes('usage.runaway'))).toHaveLength(3);
+      // The kill switch is off by default: the key was never touched.
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+    } finally {
+      await world.close();
+    }
+  }, 120_000); // 95 simulated minutes of poll, detect and deliver: ~15 s alone, more on a busy machine
+
+  it('with the kill switch enabled, sets the runaway key inactive in the organization, audited, and says how to undo it', async () => {
+    slack.reset();
+    const world = await demoWorld(policy('kill', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'), slack);
+    try {
+      await world.runUntil(25);
+      expect(await world.keyStatus('CI runner')).toBe('inactive');
+      expect(await world.keyStatus('Production Backend')).toBe('active');
+      const id = await keyIdByName(world.t.db, 'CI runner');
+      const audit = await world.t.db
+        .selectFrom('audit_log')
+        .select(['actor', 'action', 'step', 'subject_id'])
+        .orderBy('id')
+        .execute();
+      expect(audit).toEqual([
+        { actor: 'keywarden:anomaly', action: 'api_key.deactivate', step: 'intent', subject_id: id },
+        { actor: 'keywarden:anomaly', action: 'api_key.deactivate', step: 'done', subject_id: id },
+      ]);
+      const notice = posts(slack).filter((p) => p.text.includes('was set inactive by the runaway kill switch'));
+      expect(notice).toHaveLength(1);
+      expect(notice[0]!.text).toContain(`keywarden keys reactivate ${id} --reason`);
+      // Once per episode: later runs do not call the API again.
+      await world.runUntil(30);
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toHaveLength(2);
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+});

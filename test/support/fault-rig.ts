@@ -1,0 +1,391 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { expect } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { raiseAlerts } from '../../src/alerts/store.ts';
+import { policySchema, type Route } from '../../src/config/policy.ts';
+import { createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
+import { type LocalServer, startLocalPostgres, startLocalRedis } from '../../src/dev/services.ts';
+import { loadScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import type { SlackCall } from '../../src/notify/dev/slack-standin.ts';
+import { USAGE_WATERMARK } from '../../src/usage/ingest.ts';
+import { readWatermark } from '../../src/usage/store.ts';
+import { createTestDatabase, redisUrl, uniquePrefix } from './db.ts';
+import { type SlackServer, startSlackServer } from './slack-server.ts';
+import { type CapturedEmail, type SmtpCapture, startSmtpCapture } from './smtp-capture.ts';
+import { type WorkerProcess, workerProcess } from './worker-process.ts';
+
+/**
+ * Everything a fault drill runs against, for real and in real time: the keywarden worker as a child process with
+ * fast schedules, the Admin API emulator on the system clock (the scenario's traffic happens as the drill runs),
+ * the Slack stand-in, the SMTP capture, and Postgres and Redis: shared with the suite, or of the drill's own when
+ * the drill kills them.
+ */
+
+export const MINUTE = 60_000;
+
+/** Fast enough that a drill of a few minutes sees dozens of runs of each job. */
+export const DRILL_SCHEDULES: Record<string, string> = {
+  'poll-usage': '*/10 * * * * *',
+  'deliver-notifications': '*/5 * * * * *',
+  'sync-inventory': '*/30 * * * * *',
+  'enforce-rotation': '*/20 * * * * *',
+};
+
+export interface RigOptions {
+  /** Names the worker's log file, kept in the temp dir after the drill. */
+  name: string;
+  scenario: 'demo' | 'quiet';
+  /** 'own': a Postgres of the drill's own (it may kill it); 'shared': a database on the suite's server. */
+  postgres: 'own' | 'shared';
+  redis: 'own' | 'shared';
+  schedules?: Record<string, string>;
+  watchdogInterval?: string;
+}
+
+export interface TimedSlackCall {
+  at: number;
+  call: SlackCall;
+}
+
+export interface TimedEmail {
+  at: number;
+  mail: CapturedEmail;
+}
+
+export interface Rig {
+  db: Db;
+  /** Null when shared with the suite (never killed). */
+  postgres: LocalServer | null;
+  redis: LocalServer | null;
+  emulator: Emulator;
+  slack: SlackServer;
+  smtp: SmtpCapture;
+  worker: WorkerProcess;
+  /** Successful chat.postMessage calls, stamped when answered. */
+  slackPosts: TimedSlackCall[];
+  /** Every Slack call, failed ones included. */
+  slackCalls: TimedSlackCall[];
+  emails: TimedEmail[];
+  startedAt: Date;
+  close(): Promise<void>;
+}
+
+const POLICY_ROUTES = `organization: { name: "Drill Co", timezone: UTC }
+rotation: { enforce: false }
+routes:
+  - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["security@drill.example"] }
+  - { match: { kind: "*" },          slack: ["#ai-alerts"], email: ["ops@drill.example"] }
+`;
+
+export async function startRig(opts: RigOptions): Promise<Rig> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    let db: Db;
+    let databaseUrl: string;
+    let postgres: LocalServer | null = null;
+    if (opts.postgres === 'own') {
+      postgres = await startLocalPostgres({ durableCommits: true });
+      cleanups.push(() => postgres!.stop());
+      databaseUrl = postgres.url;
+      db = createDb(databaseUrl, { max: 3 });
+      cleanups.push(() => db.destroy());
+      await migrateToLatest(db);
+    } else {
+      const t = await createTestDatabase();
+      cleanups.push(() => t.drop());
+      db = t.db;
+      databaseUrl = t.url;
+    }
+    let redis: LocalServer | null = null;
+    if (opts.redis === 'own') {
+      redis = await startLocalRedis();
+      cleanups.push(() => redis!.stop());
+    }
+    const scenario = loadScenario(opts.scenario);
+    const startedAt = new Date();
+    // usage shows one minute after the fact, as the real API's does (a little later, usually)
+    const emulator = await startEmulator({ scenario, startAt: startedAt, freshnessDelayMinutes: 1 });
+    cleanups.push(() => emulator.close());
+
+    const slackPosts: TimedSlackCall[] = [];
+    const slackCalls: TimedSlackCall[] = [];
+    const slack = await startSlackServer({
+      onCall: (call) => {
+        slackCalls.push({ at: Date.now(), call });
+        if (call.method === 'chat.postMessage' && call.response?.ok) slackPosts.push({ at: Date.now(), call });
+      },
+    });
+    cleanups.push(() => slack.close());
+    const emails: TimedEmail[] = [];
+    const smtp = await startSmtpCapture({ onMessage: (mail) => emails.push({ at: Date.now(), mail }) });
+    cleanups.push(() => smtp.close());
+
+    const dir = mkdtempSync(join(tmpdir(), 'keywarden-drill-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const schedules = { ...DRILL_SCHEDULES, ...opts.schedules };
+    const policy = `${POLICY_ROUTES}schedules:\n${Object.entries(schedules)
+      .map(([job, cron]) => `  ${job}: "${cron}"\n`)
+      .join('')}`;
+    const worker = workerProcess({
+      dir,
+      policy,
+      prefix: uniquePrefix(),
+      ...(opts.watchdogInterval ? { watchdogInterval: opts.watchdogInterval } : {}),
+      env: {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redis?.url ?? redisUrl(),
+        ANTHROPIC_ADMIN_KEY: scenario.admin_keys[0],
+        ANTHROPIC_BASE_URL: emulator.url,
+        SLACK_BOT_TOKEN: slack.token,
+        SLACK_API_URL: slack.url,
+        SMTP_URL: smtp.url,
+        EMAIL_FROM: '"keywarden drill" <keywarden@drill.example>',
+        LOG_LEVEL: 'info',
+      },
+    });
+    // killed, not stopped: a drill that fails half-way must not wait for a graceful shutdown
+    cleanups.push(async () => {
+      await worker.kill9();
+      // the worker's whole log, for reading after a failed drill
+      const logFile = join(tmpdir(), `keywarden-drill-${opts.name}.log`);
+      writeFileSync(logFile, worker.output());
+      console.info(`worker log: ${logFile}`);
+    });
+    return { db, postgres, redis, emulator, slack, smtp, worker, slackPosts, slackCalls, emails, startedAt, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Polls `probe` until it returns something other than null/false; fails naming `what` after `timeoutMs`. */
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | null | false> | T | null | false,
+  timeoutMs: number,
+  intervalMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== null && v !== false) return v;
+    } catch (err) {
+      lastError = err; // e.g. Postgres still coming back
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not within ${timeoutMs / 1000}s${lastError ? ` (last error: ${lastError})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Where poll-usage has committed every 1-minute bucket up to (exclusive), or null before its first poll. */
+export const usageWatermark = (db: Db) => readWatermark(db, USAGE_WATERMARK);
+
+/** Waits until poll-usage has committed every minute up to `minute` (exclusive). */
+export async function waitForUsageThrough(db: Db, minute: Date, timeoutMs: number): Promise<Date> {
+  return waitUntil(
+    `usage committed through ${minute.toISOString()}`,
+    async () => {
+      const w = await usageWatermark(db);
+      return w !== null && w.getTime() >= minute.getTime() ? w : null;
+    },
+    timeoutMs,
+  );
+}
+
+export const floorMinute = (ms: number) => new Date(Math.floor(ms / MINUTE) * MINUTE);
+
+const counts = (c: Record<string, unknown>) =>
+  [
+    c.uncached_input_tokens,
+    c.cache_read_input_tokens,
+    c.cache_creation_5m_input_tokens,
+    c.cache_creation_1h_input_tokens,
+    c.output_tokens,
+  ]
+    .map(String)
+    .join(',');
+
+/**
+ * Stored 1-minute usage of [from, to) equals the emulator's ground truth cell by cell, to the token: no minute
+ * missing (a gap), none doubled, none different. Returns the number of cells compared.
+ */
+export async function expectUsageEqualsTruth(db: Db, emulator: Emulator, from: Date, to: Date): Promise<number> {
+  const cell = (key: string, minute: number, m: string, tier: string, cw: string) =>
+    `${key}|${new Date(minute).toISOString()}|${m}|${tier}|${cw}`;
+  const stored = await db
+    .selectFrom('usage_buckets')
+    .selectAll()
+    .where('bucket_width', '=', '1m')
+    .where('starting_at', '>=', from)
+    .where('starting_at', '<', to)
+    .execute();
+  const got = new Map<string, string>();
+  const doubled: string[] = [];
+  for (const r of stored) {
+    const id = cell(r.api_key_id!, new Date(r.starting_at).getTime(), r.model, r.service_tier, r.context_window);
+    if (got.has(id)) doubled.push(id);
+    got.set(id, counts(r));
+  }
+  const want = new Map<string, string>();
+  for (const key of emulator.state.keys) {
+    for (let m = from.getTime(); m < to.getTime(); m += MINUTE) {
+      for (const c of emulator.usageAt(key.id, new Date(m))) {
+        const v = counts(c as unknown as Record<string, unknown>);
+        if (v !== '0,0,0,0,0') want.set(cell(key.id, m, c.model, c.service_tier, c.context_window), v);
+      }
+    }
+  }
+  expect(doubled).toEqual([]);
+  expect(want.size).toBeGreaterThan(0);
+  expect(got).toEqual(want);
+  return want.size;
+}
+
+export interface OutboxRow {
+  id: string;
+  fingerprint: string;
+  event: string;
+  sequence: number;
+  channel: 'slack' | 'email';
+  target: string;
+  status: string;
+  provider_id: string | null;
+  possibly_duplicate: boolean;
+  attempts: number;
+  title: string;
+}
+
+export async function outboxRows(db: Db): Promise<OutboxRow[]> {
+  const r = await sql<OutboxRow>`
+    SELECT id, fingerprint, event, sequence, channel, target, status, provider_id, possibly_duplicate, attempts,
+           payload->'notification'->>'title' AS title
+    FROM notifications ORDER BY id`.execute(db);
+  return r.rows;
+}
+
+export async function waitForOutboxDrained(db: Db, timeoutMs: number): Promise<OutboxRow[]> {
+  return waitUntil(
+    'every outbox row sent',
+    async () => {
+      const rows = await outboxRows(db);
+      return rows.every((r) => r.status === 'sent') ? rows : null;
+    },
+    timeoutMs,
+  );
+}
+
+const slackId = (p: TimedSlackCall) => `${p.call.response!.channel}:${p.call.response!.ts}`;
+
+/**
+ * Exactly once, end to end: every outbox row is sent, and each Slack post and each email received is the one
+ * recorded by exactly one row (its channel:ts or Message-ID, to the row's target), with no message left over: a
+ * message without its row, or a row delivered twice, fails. Each (fingerprint, event, target) has one row.
+ */
+export async function expectEachDeliveredOnce(rig: Rig): Promise<OutboxRow[]> {
+  const rows = await outboxRows(rig.db);
+  expect(rows.filter((r) => r.status !== 'sent')).toEqual([]);
+  const perAlertTarget = new Map<string, number>();
+  for (const r of rows) {
+    const k = `${r.fingerprint}|${r.event}|${r.channel}|${r.target}`;
+    perAlertTarget.set(k, (perAlertTarget.get(k) ?? 0) + 1);
+  }
+  expect([...perAlertTarget].filter(([, n]) => n > 1)).toEqual([]);
+
+  const slackRows = rows.filter((r) => r.channel === 'slack');
+  expect(rig.slackPosts.map(slackId).sort()).toEqual(slackRows.map((r) => r.provider_id!).sort());
+  for (const r of slackRows) {
+    const post = rig.slackPosts.find((p) => slackId(p) === r.provider_id)!;
+    expect(post.call.response!.channel).toBe(rig.slack.channelId(r.target));
+  }
+  const emailRows = rows.filter((r) => r.channel === 'email');
+  expect(rig.emails.map((e) => e.mail.messageId).sort()).toEqual(emailRows.map((r) => r.provider_id!).sort());
+  for (const r of emailRows) {
+    const mail = rig.emails.find((e) => e.mail.messageId === r.provider_id)!.mail;
+    expect(mail.envelope.to).toEqual([r.target]);
+  }
+  expect(rows.filter((r) => r.possibly_duplicate)).toEqual([]);
+  return rows;
+}
+
+/** How many times the worker's log has said `message` (pino's `msg`) so far. */
+export function logCount(worker: WorkerProcess, message: string): number {
+  let n = 0;
+  for (const line of worker.output().split('\n')) {
+    if (line.includes(`"msg":"${message}"`)) n++;
+  }
+  return n;
+}
+
+/** Waits until the worker's log has said `message` more than `moreThan` times (a count taken earlier). */
+export async function waitForLog(worker: WorkerProcess, message: string, moreThan: number, timeoutMs: number) {
+  await waitUntil(`"${message}" in the worker's log`, () => logCount(worker, message) > moreThan, timeoutMs);
+}
+
+/** A kind of the drills' own: no job of the worker evaluates it, so nothing but the drill fires or resolves these. */
+export const DRILL_KIND = 'drill.outage';
+
+/** `[label-007]`: unique in every message, so a message is tied to its alert by its text alone. */
+export const drillTitle = (label: string, i: number) => `Drill alert [${label}-${String(i).padStart(3, '0')}]`;
+
+/**
+ * Raises `n` alerts through the real store (alert rows and outbox rows in one transaction each), in separate runs so
+ * that each is its own message: one Slack post and one email each, by the policy's catch-all route.
+ */
+export async function raiseDrillAlerts(db: Db, routes: readonly Route[], label: string, n: number): Promise<void> {
+  for (let i = 1; i <= n; i++) {
+    const scopeId = `apikey_drill_${label}_${i}`;
+    await raiseAlerts(
+      db,
+      {
+        kinds: [DRILL_KIND],
+        scopes: [`api_key:${scopeId}`],
+        observations: [
+          {
+            kind: DRILL_KIND,
+            severity: 'warning',
+            scopeType: 'api_key',
+            scopeId,
+            workspaceId: null,
+            period: '',
+            title: drillTitle(label, i),
+            details: { drill: label, n: i },
+            summary: `Raised by a fault drill (${label}).`,
+          },
+        ],
+      },
+      routes,
+      new Date(),
+    );
+  }
+}
+
+/** The policy's routes, as the worker reads them (the drills raise alerts the way a job would). */
+export const DRILL_ROUTES: readonly Route[] = loadPolicyRoutes();
+
+function loadPolicyRoutes(): readonly Route[] {
+  return policySchema.parse(parseYaml(POLICY_ROUTES)).routes;
+}
+
+/** Messages received that carry `title`, per target: `#channel` or an email address. */
+export function messagesByTarget(rig: Rig, title: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (target: string) => out.set(target, (out.get(target) ?? 0) + 1);
+  for (const p of rig.slackPosts) {
+    if (String(p.call.args.text ?? '').includes(title)) add(p.call.response!.channel!);
+  }
+  for (const e of rig.emails) if (e.mail.subject.includes(title)) for (const to of e.mail.envelope.to) add(to);
+  return out;
+}

@@ -1,0 +1,78 @@
+import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
+import type { SlackServer } from './slack-server.ts';
+import type { SmtpCapture } from './smtp-capture.ts';
+
+/** Shared pieces of the kill drills (test/e2e/kill-worker.test.ts, test/faults/kill-worker.test.ts). */
+
+/** Polls `probe` every 50 ms until it returns something other than null/false. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | false> | T | null | false,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// a cron no test lives to see: the job runs only when the drill wants it
+const NEVER = '0 0 1 1 *';
+
+/**
+ * The drills' policy file (JSON is YAML): drill alerts and pricing notices to Slack and email, deliveries every
+ * second, poll-usage as given (never by default), and nothing else scheduled that reads the Admin API or rewrites
+ * usage behind the drill's back.
+ */
+export function drillPolicy(opts: { pollUsage?: string } = {}) {
+  const policy = {
+    routes: [
+      { match: { kind: 'key.orphaned' }, slack: ['#security'], email: ['security@acme.example'] },
+      { match: { kind: 'pricing.*' }, slack: ['#finance'], email: ['finance@acme.example'] },
+    ],
+    schedules: {
+      'deliver-notifications': '* * * * * *',
+      'poll-usage': opts.pollUsage ?? NEVER,
+      'usage-retention': NEVER,
+      'reconcile-costs': NEVER,
+      'sync-inventory': NEVER,
+      'enforce-rotation': NEVER,
+    },
+  };
+  return { routes: policy.routes, yaml: JSON.stringify(policy, null, 2) };
+}
+
+/** One alert the drill raises as a rule evaluation would; `title` must be unique (deliveries are counted by it). */
+export function drillAlert(title: string): AlertObservation {
+  return {
+    kind: 'key.orphaned',
+    severity: 'warning',
+    scopeType: 'api_key',
+    scopeId: title,
+    workspaceId: null,
+    period: '',
+    title,
+    details: {},
+  };
+}
+
+/** How many Slack posts (answered ok by Slack) and emails carry each title. */
+export function deliveriesByTitle(
+  slack: SlackServer,
+  smtp: SmtpCapture,
+  titles: readonly string[],
+): Record<string, { slack: number; email: number }> {
+  const posts = slack.calls.filter((c) => c.method === 'chat.postMessage' && c.response?.ok);
+  return Object.fromEntries(
+    titles.map((title) => [
+      title,
+      {
+        slack: posts.filter((c) => String(c.args.text).includes(title)).length,
+        email: smtp.messages.filter((m) => m.subject.includes(title)).length,
+      },
+    ]),
+  );
+}

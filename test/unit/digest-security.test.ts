@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { composeSecurityDigest } from '../../src/digest/security.ts';
+import type { SecurityData, SecurityKey } from '../../src/digest/security-data.ts';
+
+const NOW = new Date('2026-11-18T09:00:00Z'); // a Wednesday
+const DAY = 86_400_000;
+const daysFromNow = (d: number) => new Date(NOW.getTime() + d * DAY);
+
+function key(name: string, stage: string | null, extra: Partial<SecurityKey> = {}): SecurityKey {
+  return {
+    id: `key_${name}`,
+    name,
+    hint: null,
+    workspaceName: 'Research',
+    createdAt: daysFromNow(-100),
+    expiresAt: null,
+    stage,
+    deadline: daysFromNow(-10),
+    policySource: 'default',
+    ownerEmail: 'ana@acme.example',
+    departedCreatorId: null,
+    departedCreatorName: null,
+    ...extra,
+  };
+}
+
+function data(keys: SecurityKey[], extra: Partial<SecurityData> = {}): SecurityData {
+  return {
+    organizationName: 'Acme AI',
+    timezone: 'UTC',
+    asOf: NOW,
+    keys,
+    admins: [{ name: 'Dana Admin', email: 'dana@acme.example' }],
+    rotationEvaluatedAt: new Date(NOW.getTime() - 3_600_000),
+    ...extra,
+  };
+}
+
+const section = (d: ReturnType<typeof composeSecurityDigest>, title: string) => {
+  const s = d.sections.find((x) => x.title.startsWith(title));
+  if (!s) throw new Error(`no section ${title}`);
+  return s;
+};
+
+describe('composeSecurityDigest', () => {
+  const keys = [
+    key('blocked key', 'blocked', { deadline: daysFromNow(-30) }),
+    key('late key', 'overdue', { deadline: daysFromNow(-3) }),
+    key('graceful', 'grace', { deadline: daysFromNow(-1) }),
+    key('soon', 'due_in_7d', { deadline: daysFromNow(6), expiresAt: daysFromNow(6) }),
+    key('later', 'due_in_14d', { deadline: daysFromNow(12) }),
+    key('fine', 'ok', { deadline: daysFromNow(60) }),
+    key('vendor', 'exempt', { deadline: null, policySource: 'exemption until 2027-01-31' }),
+    key('new', null, { deadline: null, createdAt: daysFromNow(-0.5) }),
+    key('orphan', 'ok', {
+      ownerEmail: null,
+      departedCreatorId: 'user_bob',
+      departedCreatorName: 'bob@acme.example',
+      deadline: daysFromNow(40),
+    }),
+    key('unknown leaver', 'ok', { ownerEmail: null, departedCreatorId: 'user_zed', deadline: daysFromNow(41) }),
+  ];
+  const d = composeSecurityDigest(data(keys));
+
+  it('counts keys by stage, most urgent first', () => {
+    expect(section(d, 'Active keys by rotation stage').rows).toEqual([
+      ['overdue', '1'],
+      ['overdue, in its grace period', '1'],
+      ['overdue, still in use', '1'],
+      ['due within 7 days', '1'],
+      ['due within 14 days', '1'],
+      ['within policy', '3'],
+      ['exempt', '1'],
+      ['not evaluated yet', '1'],
+    ]);
+  });
+
+  it('lists overdue keys longest overdue first, with how long and what stage', () => {
+    expect(section(d, 'Overdue for rotation').rows).toEqual([
+      ['blocked key', 'Research', 'ana@acme.example', '19 Oct 2026', '30 days', 'overdue, still in use'],
+      ['late key', 'Research', 'ana@acme.example', '15 Nov 2026', '3 days', 'overdue'],
+      ['graceful', 'Research', 'ana@acme.example', '17 Nov 2026', '1 day', 'overdue, in its grace period'],
+    ]);
+    expect(d.summary).toContain('3 overdue for rotation (1 still in use), 2 due soon');
+  });
+
+  it('lists keys due soon with the days left, and exemptions with their reason', () => {
+    expect(section(d, 'Due for rotation soon').rows.map((r) => [r[0], r[4]])).toEqual([
+      ['soon', '6'],
+      ['later', '12'],
+    ]);
+    expect(section(d, 'Exempt from rotation').rows).toEqual([['vendor', 'Research', 'exemption until 2027-01-31']]);
+  });
+
+  it('names the creator of an orphaned key by email when known, else by user id', () => {
+    expect(section(d, 'Orphaned keys').rows.map((r) => r[2])).toEqual([
+      'bob@acme.example (left)',
+      'former member user_zed',
+    ]);
+    expect(d.fields.find((f) => f.label === 'Orphaned')?.value).toBe('2');
+  });
+
+  it('lists keys without an expiry, oldest first, and counts the rest past 25', () => {
+    const many = Array.from({ length: 30 }, (_, i) => key(`k${i}`, 'ok', { createdAt: daysFromNow(-(i + 1)) }));
+    const noExpiry = section(composeSecurityDigest(data(many.reverse())), 'Keys without an expiry date');
+    expect(noExpiry.rows).toHaveLength(25);
+    expect(noExpiry.more).toBe(5);
+    expect(noExpiry.rows[0]?.slice(0, 1)).toEqual(['k29']);
+    expect(noExpiry.rows[0]?.[3]).toBe('30 days');
+    expect(section(d, 'Keys without an expiry date').rows.map((r) => r[0])).not.toContain('soon');
+  });
+
+  it('counts and lists the admins', () => {
+    expect(d.fields.find((f) => f.label === 'Admins')?.value).toBe('1');
+    expect(section(d, 'Members with the admin role').rows).toEqual([['Dana Admin', 'dana@acme.example']]);
+    const none = composeSecurityDigest(data(keys, { admins: [] }));
+    expect(none.summary).toContain('0 members hold the admin role.');
+    expect(section(none, 'Members with the admin role').empty).toBe('Nobody in the organization holds the admin role.');
+  });
+
+  it('says when the stages are stale because enforce-rotation stopped running', () => {
+    expect(d.summary).not.toMatch(/has not run/);
+    const stale = composeSecurityDigest(data(keys, { rotationEvaluatedAt: daysFromNow(-5) }));
+    expect(stale.summary).toContain('Rotation stages are from Fri, 13 Nov 2026: enforce-rotation has not run since.');
+    const never = composeSecurityDigest(data(keys, { rotationEvaluatedAt: null }));
+    expect(never.summary).toContain('Rotation stages have not been evaluated yet');
+  });
+
+  it('titles the digest by the week it belongs to', () => {
+    expect(d.title).toBe('Security digest: Acme AI, week of Mon, 16 Nov 2026');
+  });
+});
