@@ -1,32 +1,36 @@
 /**
  * Runaway detection against the emulator: alert latency, detection rate by size, false alerts per 30 days.
  *
- *   npm run bench -- detect [--keys 500] [--days 7] [--runaways 200] [--seed 1]
- *
- * Seven evaluated days by default (about 2.5 minutes on 2 cores); false alerts are scaled to 30 days. `--days 30`
- * reads four times as much over HTTP and takes several times longer.
+ *   npm run bench -- detect [--keys 500] [--days 30] [--runaways 200] [--sample-keys 100] [--seed 1]
  *
  * The organization is an emulator scenario built here: `keys` keys in 25 workspaces with the emulator's seasonal
  * traffic (daily curve, weekends, per-minute noise, bursty keys active in a share of minutes, model mixes) and
  * `runaways` runaway events at random times on random keys during the evaluated days: 3 in 4 are steps to ×3–×50
  * (log-uniform) for 30 min to 6 h, 1 in 4 slow ramps to ×10–×50 over 1–6 h. The emulator serves it over HTTP with a
- * 5-minute data delay, on a simulated clock the bench moves: usage is read through keywarden's AdminClient the way
- * poll-usage reads it (35 days of hourly history before the evaluated days, then 1-minute buckets grouped by key and
- * model, priced with keywarden's price table), each hour once the emulator shows all of it.
+ * 5-minute data delay, on a simulated clock the bench moves; usage is read through keywarden's AdminClient the way
+ * poll-usage reads it (buckets grouped by key and model, priced with keywarden's price table), each range once the
+ * emulator shows all of it.
  *
- * Then keywarden's detection is replayed for every simulated minute and every key and workspace, as the worker runs
- * it after each poll: the data edge of src/detect (a minute counts as complete 5 minutes after it ended; later
- * minutes are partial), the hourly baseline of src/anomaly with squares only for the last 48 hours (older usage is
- * stored hourly), and assessRunaway with its state carried from minute to minute. At each clock minute the replay
- * sees exactly the minutes the emulator showed at that time: m + 1 + delay ≤ clock, for a delay of 5 minutes (the
- * emulator's) and of 0 (the same data shown at once). Postgres and the alert lifecycle are not in the loop (30
- * days × 500 keys of them would take hours); test/integration/detect-anomalies.test.ts covers that path.
+ * What is sampled. Reading every minute of 500 keys for 30 days over HTTP takes about 8 minutes (JSON and
+ * validation of ~25 million rows), so the bench reads and replays:
+ * - every minute of the evaluated days on `sample-keys` keys drawn at random (their alerts outside runaways are the
+ *   false alerts, per 100 keys per 30 days), and
+ * - on every runaway's key, the stretch from an hour before the runaway to an hour after it (detection, latency);
+ * each with the 48 hours of minutes before it that poll-usage keeps, and hourly usage of all read keys for the five
+ * weeks of baseline history and the evaluated days. Every injected runaway is replayed in full.
+ *
+ * Keywarden's detection is replayed for every simulated minute as the worker runs it after each poll: the data edge
+ * of src/detect (a minute counts as complete 5 minutes after it ended; later minutes are partial), the hourly
+ * baseline of src/anomaly with squares only for the last 48 hours, and assessRunaway with its state carried from
+ * minute to minute. At each clock minute the replay sees exactly the minutes the emulator showed at that time:
+ * m + 1 + delay ≤ clock, for a delay of 5 minutes (the emulator's) and of 0 (the same data shown at once). Postgres,
+ * the alert lifecycle and workspace alerts are not in the loop; test/integration/detect-anomalies.test.ts covers them.
  *
  * Figures: latency from a runaway's first minute (for ramps: the minute its multiple reached `factor`) to the clock
- * minute of the alert; detection by size, "above the floor" meaning the runaway's rate (its multiple × the key's
- * spend in the hour before) reached min_hourly_usd; a false alert is a `fire` on a key with no runaway running (or
- * just ended), per 100 keys and 30 days. Minutes where no visible minute of the look-back reaches half the
- * threshold are skipped (the detector cannot fire there), as in detect-sim.
+ * minute of the alert; detection by size, "above the floor" meaning the rate the key actually spent at during the
+ * runaway (from that minute to its end, read from its minutes) reached min_hourly_usd; a false alert is a `fire` on
+ * a sampled key with no runaway running (or just ended). Minutes where no visible minute of the look-back reaches
+ * half the threshold are skipped (the detector cannot fire there), as in detect-sim.
  */
 
 import { parseArgs } from 'node:util';
@@ -39,7 +43,6 @@ import {
   runawayThresholdHourlyUsd,
 } from '../src/anomaly/runaway.ts';
 import { AdminClient } from '../src/anthropic/client.ts';
-import type { UsageResult } from '../src/anthropic/types.ts';
 import { fixedClock } from '../src/clock.ts';
 import { policySchema } from '../src/config/policy.ts';
 import { Secret } from '../src/config/secret.ts';
@@ -176,7 +179,13 @@ export function planSegments(
   }
   const sample = order.slice(0, Math.min(opts.sampleKeys, opts.keys)).sort((a, b) => a - b);
   const lead = SQUARES_HOURS * HOUR + LOOKBACK + HOUR;
-  const wanted: Segment[] = sample.map((key) => ({ key, from: -lead, to: opts.days * DAY, evalFrom: 0, evalTo: opts.days * DAY }));
+  const wanted: Segment[] = sample.map((key) => ({
+    key,
+    from: -lead,
+    to: opts.days * DAY,
+    evalFrom: 0,
+    evalTo: opts.days * DAY,
+  }));
   for (const r of built.injected) {
     const evalFrom = Math.max(0, r.start - REPLAY_BEFORE);
     const evalTo = Math.min(opts.days * DAY, r.end + REPLAY_AFTER);
@@ -349,7 +358,13 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
     for (let m = dataUntil - LOOKBACK + 1; m <= visibleUntil; m++) {
       recent.push({ minute: new Date(EVAL_START_MS + m * MINUTE_MS), usd: minutes[m - s.from]! });
     }
-    const result = assessRunaway({ recent, baseline: b.baseline, previous: state, dataUntil: new Date(dataUntilMs), policy });
+    const result = assessRunaway({
+      recent,
+      baseline: b.baseline,
+      previous: state,
+      dataUntil: new Date(dataUntilMs),
+      policy,
+    });
     state = result.state;
     if (result.decision === 'fire') {
       alerts.push({ clock, since: Math.round((result.startedAt!.getTime() - EVAL_START_MS) / MINUTE_MS) });
@@ -419,7 +434,12 @@ export function report(
       );
     };
     const steps = built.injected.filter((r) => r.rampMinutes === 0);
-    console.log(line(`steps ×${policy.factor}+ above the floor`, steps.filter((r) => r.factor >= policy.factor && aboveFloor(r))));
+    console.log(
+      line(
+        `steps ×${policy.factor}+ above the floor`,
+        steps.filter((r) => r.factor >= policy.factor && aboveFloor(r)),
+      ),
+    );
     for (const [label, lo, hi] of [
       ['×3–5', 3, 5],
       ['×5–10', 5, 10],
@@ -433,7 +453,9 @@ export function report(
       );
     }
     const ramps = built.injected.filter((r) => r.rampMinutes > 0);
-    console.log(`${line('ramps   above the floor', ramps.filter(aboveFloor))} (latency from the minute it reached ×${policy.factor})`);
+    console.log(
+      `${line('ramps   above the floor', ramps.filter(aboveFloor))} (latency from the minute it reached ×${policy.factor})`,
+    );
     let falseAlerts = 0;
     for (const [s, list] of alerts) {
       if (!plan.sample.includes(s.key)) continue;

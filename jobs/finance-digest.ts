@@ -31,6 +31,8 @@ export const financeDigestJob = defineJob({
       timezone: tz,
       organizationLimitUsd: policy.spend.limits.organization,
     });
+    // its chart and headline rest on this month's projection: wait for project-spend's first run of the month
+    if (data.organization === null) return { period, queued: 0, skipped: 'no projection for this month yet' };
     const digest = composeFinanceDigest(data);
     const payload = { digest: digest.message, chart: { spend: digest.chart, alt: digest.chartAlt } };
     const queued = await enqueueDigest(ctx.db, { kind: 'finance', period, payload }, config, now);

@@ -10,8 +10,9 @@ export const projectSpendJob = defineJob({
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    const summary = await projectSpend(ctx);
-    ctx.log.info(summary, 'spend projected');
-    return summary;
+    const result = await projectSpend(ctx);
+    if ('skipped' in result) ctx.log.info(result, 'spend not projected');
+    else ctx.log.info(result, 'spend projected');
+    return result;
   },
 });

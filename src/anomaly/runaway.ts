@@ -16,9 +16,10 @@ import type { Baseline } from './baseline.ts';
  *   the mean above the threshold and each third of the run above it too: the rate "stays above through the
  *   window". This catches runaways made of few, expensive requests (some minutes empty) and slow ramps.
  *
- * In both, a minute counts at most max(3, twice the run's lower quartile) thresholds, so a few giant minutes cannot
- * carry a run; the mean rate judged is above the threshold, hence above `min_hourly_usd`: a key spending less never
- * fires. And both must pass two noise tests that use the key's minute dispersion (`Baseline.minuteDispersionUsd`,
+ * In both, a minute counts at most max(3 thresholds, 20 of the key's ordinary lumps, twice the run's lower quartile),
+ * so a few giant minutes cannot carry a run on a smooth key, while a key that spends in a few large minutes an hour
+ * can still show a runaway made of a few huge ones; the mean rate judged is above the threshold, hence above
+ * `min_hourly_usd`: a key spending less never fires. And both must pass two noise tests that use the key's minute dispersion (`Baseline.minuteDispersionUsd`,
  * about the size of its large requests): the mean clears the threshold by two standard errors, and the run holds far
  * more spend than the typical rate explains (at least 6 dispersions' worth, Poisson tail below e^-16). On a key of
  * many small requests both hold at once; on a key whose requests are few and costly they take more minutes, because
@@ -103,8 +104,14 @@ const MAX_PARTIAL_MINUTES = 15;
 const STEADY_MINUTES = 3;
 /** In a steady run, every minute is at least this fraction of the threshold (a loop leaves no gaps). */
 const STEADY_MIN_RATIO = 0.7;
-/** A minute counts at most this many times the threshold, so a single expensive minute cannot carry a run. */
+/** A minute counts at most this many times the threshold, so a single expensive minute cannot carry a run... */
 const MINUTE_CAP_RATIO = 3;
+/**
+ * ...or this many of the key's ordinary lumps (its minute dispersion), if more. A key that spends in a few large
+ * minutes an hour runs away in a few huge ones: capped at 3 thresholds, a key active in a fifth of its minutes could
+ * never show a mean above the bar however far it ran away. Its noise tests (counted in lumps) still apply.
+ */
+const MINUTE_CAP_LUMPS = 20;
 /** The window rule checks the window's mean and each of this many consecutive parts of it. */
 const WINDOW_PARTS = 3;
 /** Runs judged by the window rule: one window, and two or three for noisy runs that need longer to stand out. */
@@ -218,14 +225,14 @@ function fireEvidence(
     const from = end - steady + 1;
     let allElevated = true;
     for (let i = from; i <= end; i++) if (ratio[i]! < STEADY_MIN_RATIO) allElevated = false;
-    const mean = cappedMean(ratio, from, end);
+    const mean = cappedMean(ratio, from, end, capOf(ratio, from, end, noise.lump));
     if (allElevated && clearlyAbove(mean, steady, noise) && unusual(mean * steady, steady, noise)) return 'steady';
   }
   for (const multiple of WINDOW_MULTIPLES) {
     const minutes = multiple * window;
     const from = end - minutes + 1;
     if (from < 0) break;
-    const cap = capOf(ratio, from, end);
+    const cap = capOf(ratio, from, end, noise.lump);
     const mean = cappedMean(ratio, from, end, cap);
     if (!clearlyAbove(mean, minutes, noise) || !unusual(mean * minutes, minutes, noise)) continue;
     if (partsOf(from, end).every(([a, b]) => cappedMean(ratio, a, b, cap) >= 1)) return 'window';
@@ -305,19 +312,21 @@ function partsOf(from: number, to: number): [number, number][] {
   return out;
 }
 
-/**
- * Mean of the minutes from `from` to `to`, each counted at most max(MINUTE_CAP_RATIO, twice the run's lower-quartile
- * minute): a few expensive minutes cannot carry a run, but a run that is high all along is not cut down.
- */
-function cappedMean(ratio: Float64Array, from: number, to: number, cap = capOf(ratio, from, to)): number {
+/** Mean of the minutes from `from` to `to`, each counted at most `cap` (see capOf). */
+function cappedMean(ratio: Float64Array, from: number, to: number, cap: number): number {
   let sum = 0;
   for (let i = from; i <= to; i++) sum += Math.min(ratio[i]!, cap);
   return sum / (to - from + 1);
 }
 
-function capOf(ratio: Float64Array, from: number, to: number): number {
+/**
+ * The most one minute of a run counts (in thresholds): max(MINUTE_CAP_RATIO, MINUTE_CAP_LUMPS of the key's lumps,
+ * twice the run's lower-quartile minute). A few expensive minutes cannot carry a run, but a run that is high all
+ * along is not cut down.
+ */
+function capOf(ratio: Float64Array, from: number, to: number, lump: number): number {
   const sorted = ratio.slice(from, to + 1).sort();
-  return Math.max(MINUTE_CAP_RATIO, 2 * sorted[Math.floor((sorted.length - 1) / 4)]!);
+  return Math.max(MINUTE_CAP_RATIO, MINUTE_CAP_LUMPS * lump, 2 * sorted[Math.floor((sorted.length - 1) / 4)]!);
 }
 
 function meanOf(values: Float64Array, from: number, to: number): number {

@@ -32,6 +32,9 @@ routes:
   - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["key_owner", "security@acme.example"] }
   - { match: { kind: "key.*" },      slack: ["#security"], email: ["security@acme.example"] }
   - { match: { kind: "*" },          slack: ["#ai-alerts"] }
+digests:
+  finance:  { cron: "0 8 * * *", email: ["finance@acme.example"], slack: ["#finance"] }
+  security: { cron: "0 9 * * 1", slack: ["#security"], email: ["security@acme.example"] }
 schedules:
   sync-inventory: "*/20 * * * * *"
   poll-usage: "*/20 * * * * *"
@@ -164,12 +167,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     worker.stderr!.pipe(workerLog);
     let printedKeys = false;
     let printedSpend = false;
+    // later syncs and polls repeat themselves every 20 s: shown once, then only when something changed
+    let syncedOnce = false;
+    let polledOnce = false;
+    let askedSecurityDigest = false;
     createInterface({ input: worker.stdout! }).on('line', (line) => {
       workerLog.write(`${line}\n`);
       const entry = parseLogLine(line);
       if (!entry) return;
       if (entry.msg === 'worker started') say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
-      if (entry.msg === 'inventory synced') {
+      if (entry.msg === 'inventory synced' && (!syncedOnce || Number(entry.statusChanges) > 0)) {
+        syncedOnce = true;
         const orphaned = (entry.orphanedKeys as string[] | undefined)?.length ?? 0;
         say(
           `inventory: ${entry.workspaces} workspaces, ${entry.users} users, ${entry.keys} keys, ${entry.statusChanges} status changes, ${orphaned} orphaned key(s)`,
@@ -177,17 +185,26 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       }
       if (entry.msg === 'rotation enforced' && Number(entry.reminders) > 0) {
         say(`rotation: ${entry.reminders} reminder stage(s) sent, ${entry.blocked} overdue key(s) still in use`);
+        // the weekly digest on demand, now that the rotation stages are fresh
+        if (!askedSecurityDigest) {
+          askedSecurityDigest = true;
+          void askWorker('security-digest', env, say);
+        }
       }
-      if (entry.msg === 'spend projected' && !printedSpend) {
+      // after the first poll has caught up: a projection made mid-catch-up is complete only to where it had got
+      if (entry.msg === 'spend projected' && polledOnce && !printedSpend) {
         printedSpend = true;
         void printCommand(['spend'], env, say);
+        // the daily digest on demand, now that a projection exists for its chart
+        void askWorker('finance-digest', env, say);
       }
       if (entry.msg === 'usage polled' && !printedKeys) {
         // after the first poll, so the table's "last usage" column is filled
         printedKeys = true;
         void printCommand(['keys'], env, say);
       }
-      if (entry.msg === 'usage polled' && Number(entry.rows) > 0) {
+      if (entry.msg === 'usage polled' && Number(entry.rows) > 0 && !polledOnce) {
+        polledOnce = true;
         say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);
       }
       if (entry.level >= 50)
@@ -224,6 +241,23 @@ function parseLogLine(line: string): ({ msg?: string; level: number } & Record<s
   } catch {
     return null;
   }
+}
+
+/** `keywarden run <job>`: the worker runs it now (the digests' own schedules are daily and weekly). */
+async function askWorker(
+  job: string,
+  env: Record<string, string | undefined>,
+  say: (line: string) => void,
+): Promise<void> {
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'run', job], { cwd: ROOT, env, stdio: 'pipe' });
+  let text = '';
+  child.stderr.on('data', (d) => {
+    text += d;
+  });
+  const code = await new Promise((r) => child.once('exit', r));
+  say(
+    code === 0 ? `$ keywarden run ${job}   (the worker sends it now)` : `keywarden run ${job} failed: ${text.trim()}`,
+  );
 }
 
 /** A `keywarden` command (`keys`, `spend`) against the demo's database, as a user would run it. */

@@ -28,6 +28,8 @@ const PARTIAL_MINUTES = 15;
 /** The hourly look-back typicalRate reads: BASELINE_WEEKS weeks and the neighbouring hours. */
 const LOOKBACK_HOURS = BASELINE_WEEKS * 168 + 2;
 export const RUNAWAY_KINDS = ['usage.runaway'];
+/** Keys whose hourly history is read at once for their baselines: ~200k key-hours, some 20 MB. */
+const BASELINE_BATCH_KEYS = 250;
 
 export interface DetectionSummary {
   /** The last minute judged complete; null when nothing was polled yet (then nothing else happened). */
@@ -103,7 +105,7 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
     const coverage = (await loadCoverageStart(ctx.db)) ?? hour;
     const lookbackFrom = new Date(hour.getTime() - LOOKBACK_HOURS * HOUR_MS);
     const profileWorkspaces = new Set([...workspacesToRefresh, ...keysToRefresh.map(workspaceOfKey)]);
-    const cells = await loadHourlyCells(ctx.db, lookbackFrom, hour, keysToRefresh, [...profileWorkspaces]);
+    const cells = await loadHourlyCells(ctx.db, lookbackFrom, hour, [], [...profileWorkspaces]);
     const later = (a: Date, b: Date | null | undefined) => (b && b.getTime() > a.getTime() ? b : a);
     const profiles = new Map<string, WorkspaceProfile>();
     for (const w of profileWorkspaces) {
@@ -118,10 +120,16 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
     for (const w of workspacesToRefresh) {
       fresh.set(scopeKey('workspace', w), typicalRate(profiles.get(w)!.history, null, dataUntil, policy));
     }
-    for (const k of keysToRefresh) {
-      const history = hourlyHistory(cells.keys.get(k) ?? [], later(coverage, keys.get(k)?.createdAt), hour);
-      const profile = profiles.get(workspaceOfKey(k)) ?? null;
-      fresh.set(scopeKey('key', k), typicalRate(history, profile, dataUntil, policy));
+    // A key's history is five weeks of hours: read a batch of keys at a time, so memory holds a batch's cells
+    // rather than every active key's (a 5,000-key organization has millions of key-hours).
+    for (let i = 0; i < keysToRefresh.length; i += BASELINE_BATCH_KEYS) {
+      const batch = keysToRefresh.slice(i, i + BASELINE_BATCH_KEYS);
+      const keyCells = (await loadHourlyCells(ctx.db, lookbackFrom, hour, batch, [])).keys;
+      for (const k of batch) {
+        const history = hourlyHistory(keyCells.get(k) ?? [], later(coverage, keys.get(k)?.createdAt), hour);
+        const profile = profiles.get(workspaceOfKey(k)) ?? null;
+        fresh.set(scopeKey('key', k), typicalRate(history, profile, dataUntil, policy));
+      }
     }
     summary.baselinesComputed = fresh.size;
   }

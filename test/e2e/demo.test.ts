@@ -7,7 +7,7 @@ import { runNode } from '../support/processes.ts';
 describe("keywarden demo (the README's first command)", () => {
   it('starts every part and, within its first minutes, shows every kind of finding, then stops everything', async () => {
     const out = mkdtempSync(join(tmpdir(), 'kw-demo-'));
-    const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '90s', '--out', out], {});
+    const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '120s', '--out', out], {});
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
     expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
@@ -26,10 +26,13 @@ describe("keywarden demo (the README's first command)", () => {
     expect(output).toMatch(/→ email to finance@acme\.example: .*projected to exceed/);
     expect(output).toMatch(/\$ keywarden spend\n.*\n\nSCOPE +NAME +LIMIT/);
     expect(output).toMatch(/organization +Organization +\$[\d,]+\.00 +\$[\d,.]+ +\$[\d,.]+ +\$[\d,.]+ +\d+\.\d%/);
+    // the digests, asked for once the projection and the rotation stages exist
+    expect(output).toMatch(/→ email to finance@acme\.example: \[keywarden\] Finance digest: Acme AI \(demo\)/);
+    expect(output).toMatch(/→ email to security@acme\.example: \[keywarden\] Security digest: Acme AI \(demo\)/);
     expect(output).toMatch(/stopped; nothing left running/);
     expect(code).toBe(0);
     // the demo's policy file and log are where it said; the log never holds the admin key
     expect(readFileSync(join(out, 'keywarden.yaml'), 'utf8')).toMatch(/sync-inventory/);
     expect(readFileSync(join(out, 'worker.log'), 'utf8')).not.toContain('not-a-secret');
-  }, 180_000);
+  }, 240_000);
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { financeDigestJob } from '../../jobs/finance-digest.ts';
 import { projectSpendJob } from '../../jobs/project-spend.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { fixedClock } from '../../src/clock.ts';
@@ -10,7 +11,7 @@ import { createDb, type Db } from '../../src/db/index.ts';
 import { type Pico, sumPico, usdToPico } from '../../src/money.ts';
 import { FORECAST_RESOLVE_RATIO } from '../../src/spend/alerts.ts';
 import type { spendReport } from '../../src/spend/table.ts';
-import { pollUsage } from '../../src/usage/ingest.ts';
+import { pollUsage, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
 import { testJobContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -35,6 +36,8 @@ routes:
 
 /** A hand-made organization: workspaces "Research" (key "Batch") and "Product" (key "Backend"). */
 async function seedInventory(db: Db) {
+  // usage is written straight into usage_buckets here: mark it complete (a poll watermark beyond every test's clock)
+  await db.insertInto('watermarks').values({ name: USAGE_WATERMARK, position: '2100-01-01T00:00:00Z' }).execute();
   await db
     .insertInto('workspaces')
     .values([
@@ -384,3 +387,39 @@ describe('project-spend against the demo organization', () => {
     }
   });
 });
+
+describe('project-spend before the first usage poll', () => {
+  it('projects nothing and alerts nothing: "$0 this month" would be wrong, and the finance digest waits', async () => {
+    const t = await createTestDatabase();
+    const config = loadConfig({
+      env: {
+        KEYWARDEN_CONFIG: writePolicy(`spend: { limits: { organization: 100 } }
+routes: [{ match: { kind: "*" }, slack: ["#finance"] }]
+digests: { finance: { cron: "0 8 * * *", slack: ["#finance"] } }
+`),
+      },
+    });
+    const env = testJobContext({
+      db: t.db,
+      emulatorUrl: 'http://127.0.0.1:9',
+      adminKey: DEMO_ADMIN_KEY,
+      clock: fixedClock(new Date('2026-11-16T10:00:00Z')),
+      config,
+    });
+    try {
+      expect(await projectSpendJob.handler(env.ctx, {})).toEqual({ skipped: 'no usage polled yet' });
+      expect(await financeDigestJob.handler(env.ctx, {})).toMatchObject({ queued: 0 });
+      expect(await t.db.selectFrom('projections').select('id').execute()).toEqual([]);
+      expect(await t.db.selectFrom('notifications').select('id').execute()).toEqual([]);
+    } finally {
+      await env.close();
+      await t.drop();
+    }
+  });
+});
+
+function writePolicy(text: string): string {
+  const path = join(dir, `policy-${policies++}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}

@@ -130,6 +130,21 @@ describe('runaway detection on hand-made series', () => {
     expect(firstFire(replay(three, baseline(1, 0.01)))?.at).toBe(62);
   });
 
+  it('a key active one minute in five is caught when those minutes grow twentyfold, not while they are ordinary', () => {
+    // Typical $6/h as one $0.50 minute in five (lumps of about $0.40): the bar is $30/h, i.e. $0.50 a minute.
+    const sparse = (minutes: number, activeHourly: number): Series =>
+      Array.from({ length: minutes }, (_, i) => (i % 5 === 0 ? activeHourly : 0));
+    const b = baseline(6, 0.4);
+    expect(fired(replay(sparse(240, 30), b))).toEqual([]);
+    // ×20: $10 minutes, $120/h on average. Counted at 3 thresholds a minute (the cap for smooth keys), these minutes
+    // would average 0.6 thresholds and never fire; the key's own lumps set its cap.
+    const runaway = [...sparse(60, 30), ...sparse(60, 600)];
+    const fire = firstFire(replay(runaway, b))!;
+    expect(fire.at).toBeGreaterThanOrEqual(60);
+    expect(fire.at).toBeLessThan(60 + 30);
+    expect(fire.startedAt!.getTime()).toBe(MONDAY + 60 * MINUTE);
+  });
+
   it('resolves after 30 minutes of normal rate, not before', () => {
     const steps = replay([...flat(60, 10), ...flat(30, 100), ...flat(90, 10)], baseline(10));
     const resolve = steps.find((s) => s.decision === 'resolve')!;
