@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { type Pico, usdToPico } from '../money.ts';
+import { projectionsOfMonth, type StoredProjection } from '../spend/store.ts';
 import { localDate } from './period.ts';
 
 /**
@@ -10,17 +11,6 @@ import { localDate } from './period.ts';
  * reconcile-costs).
  */
 
-export interface ProjectionView {
-  madeAt: Date;
-  mtd: Pico;
-  p10: Pico;
-  p50: Pico;
-  p90: Pico;
-  limit: Pico | null;
-  crossingP50: string | null;
-  crossingP90: string | null;
-}
-
 export interface ScopeSpend {
   /** Key or workspace id; null: usage without a key (Console, Workbench) or the Default Workspace. */
   id: string | null;
@@ -28,7 +18,7 @@ export interface ScopeSpend {
   /** For a key, its workspace's name. */
   workspaceName?: string;
   mtd: Pico;
-  projection: ProjectionView | null;
+  projection: StoredProjection | null;
 }
 
 export interface DriftDay {
@@ -49,7 +39,7 @@ export interface FinanceData {
   today: string;
   /** Days of this month with spend, oldest first (a day without usage is absent). */
   dailySpend: { date: string; usd: Pico }[];
-  organization: ProjectionView | null;
+  organization: StoredProjection | null;
   /** The policy's organization limit, for when no projection carries one yet. */
   organizationLimit: Pico | null;
   /** Every key and workspace with spend this month, most spent first. */
@@ -114,17 +104,7 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
       .where('u.starting_at', '<', now)
       .groupBy('u.workspace_id')
       .execute(),
-    // the latest projection of each scope this month (projections_scope index: scope, month, made_at desc)
-    db
-      .selectFrom('projections')
-      .distinctOn(['scope_type', 'scope_id'])
-      .selectAll()
-      .where('month', '=', monthStart)
-      .where('made_at', '<=', now)
-      .orderBy('scope_type')
-      .orderBy('scope_id')
-      .orderBy('made_at', 'desc')
-      .execute(),
+    projectionsOfMonth(db, { month: today.slice(0, 7), at: now }),
     db
       .selectFrom('cost_drift as d')
       .leftJoin('workspaces as w', 'w.id', 'd.workspace_id')
@@ -142,21 +122,7 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
       .execute(),
   ]);
 
-  const projectionOf = new Map<string, ProjectionView>(
-    projections.map((p) => [
-      `${p.scope_type}:${p.scope_id}`,
-      {
-        madeAt: p.made_at,
-        mtd: usdToPico(p.mtd_usd),
-        p10: usdToPico(p.p10_usd),
-        p50: usdToPico(p.p50_usd),
-        p90: usdToPico(p.p90_usd),
-        limit: p.limit_usd === null ? null : usdToPico(p.limit_usd),
-        crossingP50: p.crossing_p50,
-        crossingP90: p.crossing_p90,
-      },
-    ]),
-  );
+  const projectionOf = new Map(projections.map((p) => [`${p.scopeType}:${p.scopeId}`, p]));
   const bySpend = (a: ScopeSpend, b: ScopeSpend) => (b.mtd > a.mtd ? 1 : b.mtd < a.mtd ? -1 : 0);
   const workspaceName = (id: string | null, name: string | null) => (id === null ? DEFAULT_WORKSPACE : (name ?? id));
 
@@ -166,7 +132,8 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
     asOf: now,
     today,
     dailySpend: daily.map((d) => ({ date: d.day, usd: usdToPico(d.usd) })),
-    organization: organizationProjection(projections, projectionOf),
+    // the organization is one scope: whatever id project-spend gives it, its one row this month is the one
+    organization: projections.find((p) => p.scopeType === 'organization') ?? null,
     organizationLimit: opts.organizationLimitUsd === null ? null : usdToPico(String(opts.organizationLimitUsd)),
     keys: byKey
       .map((k) => ({
@@ -193,13 +160,4 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
       ratio: d.drift_ratio,
     })),
   };
-}
-
-/** The organization is one scope: whatever id project-spend gives it, its one row this month is the one. */
-function organizationProjection(
-  rows: readonly { scope_type: string; scope_id: string }[],
-  byScope: Map<string, ProjectionView>,
-): ProjectionView | null {
-  const row = rows.find((r) => r.scope_type === 'organization');
-  return row ? (byScope.get(`organization:${row.scope_id}`) ?? null) : null;
 }

@@ -2,7 +2,8 @@ import { dayNumber, daysInMonth, formatDay } from '../forecast/calendar.ts';
 import { formatUsd, type Pico, picoToNumberUsd } from '../money.ts';
 import type { SpendChart } from '../notify/chart.ts';
 import type { DigestMessage, DigestSection, NotificationField } from '../notify/message.ts';
-import type { FinanceData, ProjectionView, ScopeSpend } from './finance-data.ts';
+import type { StoredProjection } from '../spend/store.ts';
+import type { FinanceData, ScopeSpend } from './finance-data.ts';
 import { formatLongDate, formatMonth, formatShortDate } from './period.ts';
 
 /**
@@ -35,7 +36,7 @@ function dollars(v: Pico): string {
 }
 
 /** `$3,200 ($2,900–$3,700)`: the median month end and the 80% interval around it. */
-function projectionText(p: ProjectionView): string {
+function projectionText(p: StoredProjection): string {
   return `${dollars(p.p50)} (${dollars(p.p10)}–${dollars(p.p90)})`;
 }
 
@@ -114,7 +115,7 @@ function cumulativeByDay(data: FinanceData): Pico[] {
 }
 
 /** When the limit is expected to be reached, in words; null when no projection says anything about it. */
-function crossingText(p: ProjectionView): string | null {
+function crossingText(p: StoredProjection): string | null {
   if (p.crossingP50 !== null) {
     const early =
       p.crossingP90 !== null && p.crossingP90 < p.crossingP50

@@ -106,10 +106,6 @@ function contextLine(n: Notification): string {
   return `keywarden · ${n.kind} · ${n.event} · ${n.severity}`;
 }
 
-function webLinks(n: Notification): NotificationLink[] {
-  return n.links.filter((l) => isWebUrl(l.url));
-}
-
 /** A link's label, or its host when the label is blank: a button needs a visible name. */
 function linkLabel(l: NotificationLink): string {
   return singleLine(l.label).trim() || new URL(l.url).host;
@@ -151,33 +147,33 @@ function mrkdwn(text: string): MrkdwnObject {
   return { type: 'mrkdwn', text, verbatim: true };
 }
 
-/**
- * The Slack message: header, summary, fields, grouped items (packed several per section, with an "and N more" line
- * when even that exceeds the 50-block limit), a context line and link buttons to the Console.
- */
-export function renderSlack(n: Notification): SlackMessage {
+/** What every Slack message opens with, alert or digest: the header, the summary and the headline fields. */
+function slackHead(title: string, summaryText: string, fieldList: NotificationField[]): SlackBlock[] {
   const head: SlackBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: slackPlainText(headline(n), SLACK.header), emoji: false } },
+    { type: 'header', text: { type: 'plain_text', text: slackPlainText(title, SLACK.header), emoji: false } },
   ];
   // Emptiness is judged after cleaning: a summary of control characters renders as nothing, and Slack refuses
   // empty text objects.
-  const summary = slackMrkdwn(n.summary, SLACK.sectionText, { multiline: true });
+  const summary = slackMrkdwn(summaryText, SLACK.sectionText, { multiline: true });
   if (summary.trim()) head.push({ type: 'section', text: mrkdwn(summary) });
-  const fieldTexts = n.fields.map((f) => {
+  const fieldTexts = fieldList.map((f) => {
     const label = slackMrkdwn(f.label, 100);
     return mrkdwn(`*${label}*\n${slackMrkdwn(f.value, SLACK.fieldText - label.length - 3)}`);
   });
   for (const fields of chunk(fieldTexts, SLACK.fieldsPerSection).slice(0, MAX_FIELD_SECTIONS)) {
     head.push({ type: 'section', fields });
   }
+  return head;
+}
 
-  const tail: SlackBlock[] = [];
-  const contextTexts = [slackMrkdwn(contextLine(n), SLACK.contextText)];
-  const footer = slackMrkdwn(n.footer ?? '', SLACK.contextText, { multiline: true });
+/** What every Slack message ends with: the context line (and footer), and the http(s) links as buttons. */
+function slackTail(context: string, footerText: string | undefined, links: NotificationLink[]): SlackBlock[] {
+  const contextTexts = [slackMrkdwn(context, SLACK.contextText)];
+  const footer = slackMrkdwn(footerText ?? '', SLACK.contextText, { multiline: true });
   if (footer.trim()) contextTexts.push(footer);
-  tail.push({ type: 'context', elements: contextTexts.map(mrkdwn) });
-  const buttons: LinkButton[] = webLinks(n)
-    .filter((l) => l.url.length <= SLACK.buttonUrl)
+  const tail: SlackBlock[] = [{ type: 'context', elements: contextTexts.map(mrkdwn) }];
+  const buttons: LinkButton[] = links
+    .filter((l) => isWebUrl(l.url) && l.url.length <= SLACK.buttonUrl)
     .slice(0, SLACK.buttonsPerActions)
     .map((l, i) => ({
       type: 'button',
@@ -186,6 +182,21 @@ export function renderSlack(n: Notification): SlackMessage {
       action_id: `open-link-${i}`,
     }));
   if (buttons.length > 0) tail.push({ type: 'actions', elements: buttons });
+  return tail;
+}
+
+/** The text Slack puts in push notifications: the headline and the summary. */
+function slackFallback(title: string, summary: string): string {
+  return slackMrkdwn(summary.trim() ? `${title}: ${summary}` : title, FALLBACK_MAX);
+}
+
+/**
+ * The Slack message: header, summary, fields, grouped items (packed several per section, with an "and N more" line
+ * when even that exceeds the 50-block limit), a context line and link buttons to the Console.
+ */
+export function renderSlack(n: Notification): SlackMessage {
+  const head = slackHead(headline(n), n.summary, n.fields);
+  const tail = slackTail(contextLine(n), n.footer, n.links);
 
   const middle: SlackBlock[] = [];
   const items = n.items ?? [];
@@ -203,8 +214,7 @@ export function renderSlack(n: Notification): SlackMessage {
     }
   }
 
-  const fallback = n.summary.trim() ? `${headline(n)}: ${n.summary}` : headline(n);
-  return { text: slackMrkdwn(fallback, FALLBACK_MAX), blocks: [...head, ...middle, ...tail] };
+  return { text: slackFallback(headline(n), n.summary), blocks: [...head, ...middle, ...tail] };
 }
 
 function emailSubject(n: Notification): string {
@@ -212,11 +222,42 @@ function emailSubject(n: Notification): string {
   return truncate(singleLine(`[keywarden] ${tag}${EVENT_PREFIX[n.event]}${n.title}`), 200);
 }
 
+/** How every plain-text email opens, alert or digest: the title, the summary and the headline fields. */
+function textOpening(title: string, summary: string, fields: NotificationField[]): string[] {
+  const lines: string[] = [singleLine(title), ''];
+  if (summary.trim()) lines.push(multiLine(summary), '');
+  for (const f of fields) lines.push(`${singleLine(f.label)}: ${singleLine(f.value)}`);
+  if (fields.length > 0) lines.push('');
+  return lines;
+}
+
+/** How every plain-text email ends: the http(s) links, the context line and the footer. */
+function textEnding(context: string, footer: string | undefined, links: NotificationLink[]): string[] {
+  const lines: string[] = [];
+  const web = links.filter((l) => isWebUrl(l.url));
+  for (const l of web) lines.push(`${linkLabel(l)}: ${l.url}`);
+  if (web.length > 0) lines.push('');
+  lines.push(context);
+  if (footer?.trim()) lines.push(multiLine(footer));
+  return lines;
+}
+
+/** How every HTML email ends: the http(s) links, then the context line and the footer in small grey type. */
+function htmlEnding(context: string, footer: string | undefined, links: NotificationLink[]): string[] {
+  const parts: string[] = [];
+  const web = links.filter((l) => isWebUrl(l.url));
+  if (web.length > 0) {
+    const anchors = web.map((l) => `<a href="${escapeHtml(l.url)}">${escapeHtml(linkLabel(l))}</a>`);
+    parts.push(`<p>${anchors.join(' · ')}</p>`);
+  }
+  parts.push(`<p style="color:#667085;font-size:12px">${escapeHtml(context)}`);
+  if (footer?.trim()) parts.push(`<br>${htmlLines(footer)}`);
+  parts.push('</p>', '</body></html>');
+  return parts;
+}
+
 function emailText(n: Notification, items: NotificationItem[]): string {
-  const lines: string[] = [singleLine(headline(n)), ''];
-  if (n.summary.trim()) lines.push(multiLine(n.summary), '');
-  for (const f of n.fields) lines.push(`${singleLine(f.label)}: ${singleLine(f.value)}`);
-  if (n.fields.length > 0) lines.push('');
+  const lines = textOpening(headline(n), n.summary, n.fields);
   if (items.length > 0) {
     for (const item of items.slice(0, EMAIL_MAX_ITEMS)) {
       const detail = fieldDetail(item.fields);
@@ -225,10 +266,7 @@ function emailText(n: Notification, items: NotificationItem[]): string {
     if (items.length > EMAIL_MAX_ITEMS) lines.push(`…and ${items.length - EMAIL_MAX_ITEMS} more`);
     lines.push('');
   }
-  for (const l of webLinks(n)) lines.push(`${linkLabel(l)}: ${l.url}`);
-  if (webLinks(n).length > 0) lines.push('');
-  lines.push(contextLine(n));
-  if (n.footer?.trim()) lines.push(multiLine(n.footer));
+  lines.push(...textEnding(contextLine(n), n.footer, n.links));
   return `${lines.join('\n')}\n`;
 }
 
@@ -272,14 +310,7 @@ function emailHtml(n: Notification, items: NotificationItem[], images: InlineIma
     if (items.length > EMAIL_MAX_ITEMS) parts.push(`<li>…and ${items.length - EMAIL_MAX_ITEMS} more</li>`);
     parts.push('</ul>');
   }
-  const links = webLinks(n);
-  if (links.length > 0) {
-    const anchors = links.map((l) => `<a href="${escapeHtml(l.url)}">${escapeHtml(linkLabel(l))}</a>`);
-    parts.push(`<p>${anchors.join(' · ')}</p>`);
-  }
-  parts.push(`<p style="color:#667085;font-size:12px">${escapeHtml(contextLine(n))}`);
-  if (n.footer?.trim()) parts.push(`<br>${htmlLines(n.footer)}`);
-  parts.push('</p>', '</body></html>');
+  parts.push(...htmlEnding(contextLine(n), n.footer, n.links));
   return parts.join('\n');
 }
 
@@ -332,37 +363,8 @@ function slackDigestSection(section: DigestSection): string[] {
 
 /** The digest in Slack: header, summary, headline figures, one list per section, context and link buttons. */
 export function renderDigestSlack(d: DigestMessage): SlackMessage {
-  const head: SlackBlock[] = [
-    {
-      type: 'header',
-      text: { type: 'plain_text', text: slackPlainText(digestHeadline(d), SLACK.header), emoji: false },
-    },
-  ];
-  const summary = slackMrkdwn(d.summary, SLACK.sectionText, { multiline: true });
-  if (summary.trim()) head.push({ type: 'section', text: mrkdwn(summary) });
-  const fieldTexts = d.fields.map((f) => {
-    const label = slackMrkdwn(f.label, 100);
-    return mrkdwn(`*${label}*\n${slackMrkdwn(f.value, SLACK.fieldText - label.length - 3)}`);
-  });
-  for (const fields of chunk(fieldTexts, SLACK.fieldsPerSection).slice(0, MAX_FIELD_SECTIONS)) {
-    head.push({ type: 'section', fields });
-  }
-
-  const tail: SlackBlock[] = [];
-  const contextTexts = [slackMrkdwn(digestContext(d), SLACK.contextText)];
-  const footer = slackMrkdwn(d.footer ?? '', SLACK.contextText, { multiline: true });
-  if (footer.trim()) contextTexts.push(footer);
-  tail.push({ type: 'context', elements: contextTexts.map(mrkdwn) });
-  const buttons: LinkButton[] = d.links
-    .filter((l) => isWebUrl(l.url) && l.url.length <= SLACK.buttonUrl)
-    .slice(0, SLACK.buttonsPerActions)
-    .map((l, i) => ({
-      type: 'button',
-      text: { type: 'plain_text', text: slackPlainText(linkLabel(l), SLACK.buttonText), emoji: false },
-      url: l.url,
-      action_id: `open-link-${i}`,
-    }));
-  if (buttons.length > 0) tail.push({ type: 'actions', elements: buttons });
+  const head = slackHead(digestHeadline(d), d.summary, d.fields);
+  const tail = slackTail(digestContext(d), d.footer, d.links);
 
   // Sections stop where the block budget ends; the email carries everything, so a cut is said, not hidden.
   const budget = SLACK.blocks - head.length - tail.length - 1;
@@ -372,8 +374,7 @@ export function renderDigestSlack(d: DigestMessage): SlackMessage {
     middle.push({ type: 'context', elements: [mrkdwn('…the rest of this digest is in the email version')] });
   }
 
-  const fallback = d.summary.trim() ? `${digestHeadline(d)}: ${d.summary}` : digestHeadline(d);
-  return { text: slackMrkdwn(fallback, FALLBACK_MAX), blocks: [...head, ...middle, ...tail] };
+  return { text: slackFallback(digestHeadline(d), d.summary), blocks: [...head, ...middle, ...tail] };
 }
 
 /** A table in a fixed-width font: columns padded to their widest cell, figures right-aligned. */
@@ -392,10 +393,7 @@ function textTable(section: DigestSection, rows: string[][]): string[] {
 }
 
 function digestText(d: DigestMessage): string {
-  const lines: string[] = [singleLine(d.title), ''];
-  if (d.summary.trim()) lines.push(multiLine(d.summary), '');
-  for (const f of d.fields) lines.push(`${singleLine(f.label)}: ${singleLine(f.value)}`);
-  if (d.fields.length > 0) lines.push('');
+  const lines = textOpening(d.title, d.summary, d.fields);
   for (const section of d.sections) {
     const title = singleLine(section.title);
     lines.push(title, '='.repeat([...title].length));
@@ -408,11 +406,7 @@ function digestText(d: DigestMessage): string {
     }
     lines.push('');
   }
-  const links = d.links.filter((l) => isWebUrl(l.url));
-  for (const l of links) lines.push(`${linkLabel(l)}: ${l.url}`);
-  if (links.length > 0) lines.push('');
-  lines.push(digestContext(d));
-  if (d.footer?.trim()) lines.push(multiLine(d.footer));
+  lines.push(...textEnding(digestContext(d), d.footer, d.links));
   return `${lines.join('\n')}\n`;
 }
 
@@ -475,14 +469,7 @@ function digestHtml(d: DigestMessage, images: InlineImageRef[]): string {
     const hidden = section.rows.length - shown.length + (section.more ?? 0);
     if (hidden > 0) parts.push(`<p style="color:#475467;margin:4px 0">…and ${hidden} more</p>`);
   }
-  const links = d.links.filter((l) => isWebUrl(l.url));
-  if (links.length > 0) {
-    const anchors = links.map((l) => `<a href="${escapeHtml(l.url)}">${escapeHtml(linkLabel(l))}</a>`);
-    parts.push(`<p>${anchors.join(' · ')}</p>`);
-  }
-  parts.push(`<p style="color:#667085;font-size:12px">${escapeHtml(digestContext(d))}`);
-  if (d.footer?.trim()) parts.push(`<br>${htmlLines(d.footer)}`);
-  parts.push('</p>', '</body></html>');
+  parts.push(...htmlEnding(digestContext(d), d.footer, d.links));
   return parts.join('\n');
 }
 

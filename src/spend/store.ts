@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import type { ProjectionsTable } from '../db/types.ts';
 import { type Pico, picoToUsd, usdToPico } from '../money.ts';
 import type { ScopeProjection } from './project.ts';
 import type { ScopeType } from './scopes.ts';
@@ -83,8 +84,32 @@ export async function latestProjections(db: Db): Promise<StoredProjection[]> {
     .orderBy('scope_id')
     .orderBy('id', 'desc')
     .execute();
+  return rows.map(toStored);
+}
+
+/**
+ * Each scope's newest projection of `month` (`YYYY-MM`) made by `at`: a scope left out of the latest run keeps
+ * its earlier one, and a clock set in the past sees the projections of its own time (projections_scope index:
+ * scope, month, made_at desc).
+ */
+export async function projectionsOfMonth(db: Db, opts: { month: string; at: Date }): Promise<StoredProjection[]> {
+  const rows = await db
+    .selectFrom('projections')
+    .selectAll()
+    .distinctOn(['scope_type', 'scope_id'])
+    .where('month', '=', `${opts.month}-01`)
+    .where('made_at', '<=', opts.at)
+    .orderBy('scope_type')
+    .orderBy('scope_id')
+    .orderBy('made_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+  return rows.map(toStored);
+}
+
+function toStored(r: Selectable<ProjectionsTable>): StoredProjection {
   const money = (v: string) => usdToPico(v, 'projections');
-  return rows.map((r) => ({
+  return {
     madeAt: new Date(r.made_at),
     month: r.month.slice(0, 7),
     scopeType: r.scope_type,
@@ -97,5 +122,5 @@ export async function latestProjections(db: Db): Promise<StoredProjection[]> {
     crossingP50: r.crossing_p50,
     crossingP90: r.crossing_p90,
     method: r.method,
-  }));
+  };
 }

@@ -160,6 +160,24 @@ describe('finance digest', () => {
       await bare.close();
     }
   });
+
+  it('waits for the first projection of a new month instead of sending a digest without one', async () => {
+    const count = async () =>
+      (await org.t.db.selectFrom('notifications').select('id').where('event', '=', 'digest').execute()).length;
+    const before = await count();
+    // 16 Nov + 20 days: December, whose projections project-spend has not made yet (November's do not count)
+    org.clock.advance(20 * 86_400_000);
+    try {
+      expect(await financeDigestJob.handler(env.ctx, {})).toEqual({
+        period: '2026-12-06',
+        queued: 0,
+        skipped: 'no projection for this month yet',
+      });
+      expect(await count()).toBe(before);
+    } finally {
+      org.clock.advance(-20 * 86_400_000);
+    }
+  });
 });
 
 describe('security digest', () => {

@@ -1,21 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { composeFinanceDigest } from '../../src/digest/finance.ts';
-import type { FinanceData, ProjectionView, ScopeSpend } from '../../src/digest/finance-data.ts';
+import type { FinanceData, ScopeSpend } from '../../src/digest/finance-data.ts';
 import { usdToPico } from '../../src/money.ts';
 import { renderSpendChart, spendChartConfig } from '../../src/notify/chart.ts';
+import type { StoredProjection } from '../../src/spend/store.ts';
 
 const usd = (v: string) => usdToPico(v);
 
-function projection(p10: string, p50: string, p90: string, extra: Partial<ProjectionView> = {}): ProjectionView {
+function projection(p10: string, p50: string, p90: string, extra: Partial<StoredProjection> = {}): StoredProjection {
   return {
     madeAt: new Date('2026-02-10T06:00:00Z'),
-    mtd: usd('100'),
+    month: '2026-02',
+    scopeType: 'organization',
+    scopeId: 'org',
+    monthToDate: usd('100'),
     p10: usd(p10),
     p50: usd(p50),
     p90: usd(p90),
     limit: null,
     crossingP50: null,
     crossingP90: null,
+    method: 'weekday-level-trend',
     ...extra,
   };
 }
@@ -114,7 +119,9 @@ describe('composeFinanceDigest', () => {
 
   it('lists the top ten keys with share and projection, counts the rest, and shows a limit column only when needed', () => {
     const keys = Array.from({ length: 13 }, (_, i) => key(`key-${i}`, String(100 - i)));
-    keys[0] = key('key-0', '100', { projection: projection('150', '180', '260', { limit: usd('150') }) });
+    keys[0] = key('key-0', '100', {
+      projection: projection('150', '180', '260', { scopeType: 'key', scopeId: 'key_key-0', limit: usd('150') }),
+    });
     const d = composeFinanceDigest(data({ keys }));
     const [top] = d.message.sections;
     expect(top?.title).toBe('Top keys this month');
