@@ -15,6 +15,11 @@ import type { Baseline } from './baseline.ts';
  * - window: over the last `window_minutes` (or two or three windows, for noisy runs that need longer to stand out),
  *   the mean above the threshold and each third of the run above it too: the rate "stays above through the
  *   window". This catches runaways made of few, expensive requests (some minutes empty) and slow ramps.
+ * - sparse: on a key active in at most about half its minutes (its typical rate over its lump), the last 3 minutes
+ *   with spend within three windows each so large that the key's share of active minutes times it is twice the
+ *   threshold, and together above the threshold over their span. Such a key's runaway shows in the size of its
+ *   active minutes, and waiting for spend in every third of a window took up to an hour and a half; this is a
+ *   faster proof of "the rate stays above the threshold" (the rate being share × size), documented as such.
  *
  * In both, a minute counts at most max(3 thresholds, 20 of the key's ordinary lumps, twice the run's lower quartile),
  * so a few giant minutes cannot carry a run on a smooth key, while a key that spends in a few large minutes an hour
@@ -56,8 +61,11 @@ export interface RunawayState {
 
 export type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
 
-/** `steady`: every minute of a short run was elevated; `window`: the rate stayed above through the window. */
-export type RunawayEvidence = 'steady' | 'window';
+/**
+ * `steady`: every minute of a short run was elevated; `window`: the rate stayed above through the window; `sparse`:
+ * a sparsely active key's last active minutes were each far too large.
+ */
+export type RunawayEvidence = 'steady' | 'window' | 'sparse';
 
 export interface RunawayInput {
   /**
@@ -112,6 +120,19 @@ const MINUTE_CAP_RATIO = 3;
  * never show a mean above the bar however far it ran away. Its noise tests (counted in lumps) still apply.
  */
 const MINUTE_CAP_LUMPS = 20;
+/**
+ * The sparse rule (see fireEvidence): it applies to keys whose typical spend per minute is at most this share of
+ * their lump (about: active in at most half their minutes)...
+ */
+const SPARSE_MAX_SHARE = 0.5;
+/** ...and needs this many of the last minutes with spend, within three windows, all of them large... */
+const SPARSE_MINUTES = 3;
+/**
+ * ...each at least this many times the size at which share × size reaches the threshold. The share is estimated
+ * as typical ÷ lump, and the lump comes from the last 48 hours (nights and weekends included), so it can be several
+ * times too high; this margin and the three minutes are what keep that bias from becoming false alerts.
+ */
+const SPARSE_SIZE = 2;
 /** The window rule checks the window's mean and each of this many consecutive parts of it. */
 const WINDOW_PARTS = 3;
 /** Runs judged by the window rule: one window, and two or three for noisy runs that need longer to stand out. */
@@ -195,6 +216,7 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
   const noise = {
     lump: Math.max(baseline.minuteDispersionUsd ?? perMinute, 1e-12) / perMinute,
     typical: baseline.typicalHourlyUsd / 60 / perMinute,
+    sparse: baseline.minuteDispersionUsd !== null,
   };
   // Partial minutes can only grow, so a run ending at any of them that already reads as runaway proves one: the
   // latest such end first. (Requiring the run to reach back to dataUntil would wait for the 5-minute margin even
@@ -209,7 +231,7 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
     return outcome(state, 'normal', null, null, complete);
   }
-  const since = minuteAt(runStart(ratio, end));
+  const since = minuteAt(runStart(ratio, end, Math.max(MINUTE_CAP_RATIO, MINUTE_CAP_LUMPS * noise.lump)));
   const state = { firing: true, since, lastAbnormal: dataUntil, evaluatedUntil: dataUntil };
   return outcome(state, 'fire', evidence, since, end);
 }
@@ -218,7 +240,7 @@ function fireEvidence(
   ratio: Float64Array,
   end: number,
   window: number,
-  noise: { lump: number; typical: number },
+  noise: { lump: number; typical: number; sparse: boolean },
 ): RunawayEvidence | null {
   const steady = Math.min(STEADY_MINUTES, window);
   if (end - steady + 1 >= 0) {
@@ -236,6 +258,28 @@ function fireEvidence(
     const mean = cappedMean(ratio, from, end, cap);
     if (!clearlyAbove(mean, minutes, noise) || !unusual(mean * minutes, minutes, noise)) continue;
     if (partsOf(from, end).every(([a, b]) => cappedMean(ratio, a, b, cap) >= 1)) return 'window';
+  }
+  // sparse: a key active in few of its minutes runs away in the size of its active minutes, not in their number, so
+  // a window's thirds (each needing spend) can take an hour to fill. Its rate is (share of minutes active) × (size
+  // of an active minute); its last three active minutes, each far above threshold ÷ share, prove it. Three, not one:
+  // a burst of one expensive minute is not a runaway.
+  if (noise.sparse) {
+    const share = noise.typical / noise.lump;
+    if (share > 0 && share <= SPARSE_MAX_SHARE) {
+      const span = WINDOW_MULTIPLES.at(-1)! * window;
+      let found = 0;
+      let sum = 0;
+      let first = end;
+      for (let i = end; i >= 0 && i > end - span && found < SPARSE_MINUTES; i--) {
+        if (!(ratio[i]! > 0)) continue;
+        if (ratio[i]! * share < SPARSE_SIZE) return null;
+        found++;
+        sum += ratio[i]!;
+        first = i;
+      }
+      const minutes = end - first + 1;
+      if (found === SPARSE_MINUTES && sum >= minutes && unusual(sum, minutes, noise)) return 'sparse';
+    }
   }
   return null;
 }
@@ -275,14 +319,15 @@ function lastAbnormalMinute(
 /**
  * Where the run began: the start of the stretch ending at `end` that carries the most (capped) spend above half the
  * threshold. A step starts at its first minute; a ramp where it crossed half the bar; empty minutes inside a noisy
- * run do not cut it short because the minutes around them pay for them.
+ * run do not cut it short because the minutes around them pay for them (minutes capped as in capOf, without the
+ * quartile, so a sparse key's large minutes pay for the gaps between them).
  */
-function runStart(ratio: Float64Array, end: number): number {
+function runStart(ratio: Float64Array, end: number, cap: number): number {
   let sum = 0;
   let best = Number.NEGATIVE_INFINITY;
   let start = end;
   for (let i = end; i >= 0; i--) {
-    sum += Math.min(ratio[i]!, MINUTE_CAP_RATIO) - START_RATIO;
+    sum += Math.min(ratio[i]!, cap) - START_RATIO;
     if (sum > best) {
       best = sum;
       start = i;

@@ -145,6 +145,26 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.startedAt!.getTime()).toBe(MONDAY + 60 * MINUTE);
   });
 
+  it('a key active one minute in twelve is caught at its third oversized minute, not by two of them or by ×5', () => {
+    // Typical $3/h as one $0.25 minute in twelve: the bar is $15/h, so at its share of minutes an active minute
+    // above $1.25 runs the key above the bar; the sparse rule asks three of them at $2.50 or more.
+    const sparse = (minutes: number, activeUsd: number): Series =>
+      Array.from({ length: minutes }, (_, i) => (i % 12 === 0 ? activeUsd * 60 : 0));
+    const b = baseline(3, 0.25);
+    expect(fired(replay(sparse(24 * 60, 0.25), b))).toEqual([]);
+    // ×5 puts the rate at the bar, not clearly above it.
+    expect(fired(replay([...sparse(60, 0.25), ...sparse(240, 1.25)], b))).toEqual([]);
+    // Two $7.50 minutes, then ordinary again: not a runaway.
+    expect(fired(replay([...sparse(60, 0.25), ...sparse(24, 7.5), ...sparse(120, 0.25)], b))).toEqual([]);
+    // ×30, its active minutes at 60, 61, 75, 90...: it fires at 75, from 60. The window rule, which wants spend in
+    // each third of the window, has to wait for a stretch without a gap of 10 minutes (there is none here).
+    const runaway = Array.from({ length: 120 }, (_, i) => ([0, 1, 15].includes(i % 30) ? 7.5 * 60 : 0));
+    const fire = firstFire(replay([...sparse(60, 0.25), ...runaway], b))!;
+    expect(fire.at).toBe(75);
+    expect(fire.evidence).toBe('sparse');
+    expect(fire.startedAt!.getTime()).toBe(MONDAY + 60 * MINUTE);
+  });
+
   it('resolves after 30 minutes of normal rate, not before', () => {
     const steps = replay([...flat(60, 10), ...flat(30, 100), ...flat(90, 10)], baseline(10));
     const resolve = steps.find((s) => s.decision === 'resolve')!;
