@@ -184,7 +184,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         );
       }
       if (entry.msg === 'rotation enforced' && Number(entry.reminders) > 0) {
-        say(`rotation: ${entry.reminders} reminder stage(s) sent, ${entry.blocked} overdue key(s) still in use`);
+        // `blocked` is only judged with enforce: true; the demo reports what it sent
+        const blocked = Number(entry.blocked) > 0 ? `, ${entry.blocked} overdue key(s) still in use` : '';
+        say(`rotation: ${entry.reminders} reminder stage(s) sent${blocked}`);
         // the weekly digest on demand, now that the rotation stages are fresh
         if (!askedSecurityDigest) {
           askedSecurityDigest = true;
