@@ -48,6 +48,7 @@ import {
 } from '../src/anomaly/runaway.ts';
 import { type AnomalyPolicy, policySchema } from '../src/config/policy.ts';
 import { prng } from './_prng.ts';
+import { quantile } from './_stats.ts';
 
 const HOUR = 60;
 const DAY = 24 * HOUR;
@@ -511,11 +512,6 @@ function isClear(r: Runaway, policy: AnomalyPolicy): boolean {
   return (
     r.shape === 'step' && r.multiple >= 1.25 * policy.factor && r.multiple * r.base * 60 >= 1.25 * policy.min_hourly_usd
   );
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 function parseArgs(args: string[]): { keys: number; days: number; runaways: number; seed: number; verify: number } {

@@ -53,6 +53,7 @@ import { picoToNumberUsd } from '../src/money.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
 import { priceUsage } from '../src/usage/pricing.ts';
 import { prng } from './_prng.ts';
+import { quantile } from './_stats.ts';
 
 const MINUTE_MS = 60_000;
 const HOUR = 60;
@@ -371,10 +372,6 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
     }
   }
   return alerts;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 /** The multiple of a runaway at minute `m` (a ramp climbs from ×1 to its factor). */

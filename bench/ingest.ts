@@ -37,6 +37,7 @@ import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
 import { toUsageBucketRow, upsertUsageBuckets } from '../src/usage/store.ts';
+import { quantile } from './_stats.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -86,7 +87,10 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 }
 
 const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 
 // ── 1. the poll cycle, in the worker ──────────────────────────────────────────────────────────────────────────
 

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { composeFinanceDigest } from '../src/digest/finance.ts';
-import { loadFinanceData } from '../src/digest/finance-data.ts';
+import { financeDigestRecipe } from '../src/digest/recipes.ts';
 import { runDigest } from '../src/digest/run.ts';
 import { defineJob } from './define.ts';
 
@@ -15,19 +14,6 @@ export const financeDigestJob = defineJob({
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    return runDigest(ctx, 'finance', {
-      period: (today) => today,
-      async compose({ now, timezone, organizationName }) {
-        const data = await loadFinanceData(ctx.db, now, {
-          organizationName,
-          timezone,
-          organizationLimitUsd: ctx.config.policy.spend.limits.organization,
-        });
-        // its chart and headline rest on this month's projection: wait for project-spend's first run of the month
-        if (data.organization === null) return { skipped: 'no projection for this month yet' };
-        const digest = composeFinanceDigest(data);
-        return { digest: digest.message, chart: { spend: digest.chart, alt: digest.chartAlt } };
-      },
-    });
+    return runDigest(ctx, 'finance', financeDigestRecipe(ctx.db, ctx.config.policy.spend.limits.organization));
   },
 });

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import { isoWeek } from '../src/digest/period.ts';
+import { securityDigestRecipe } from '../src/digest/recipes.ts';
 import { runDigest } from '../src/digest/run.ts';
-import { composeSecurityDigest } from '../src/digest/security.ts';
-import { loadSecurityData } from '../src/digest/security-data.ts';
 import { defineJob } from './define.ts';
 
 /**
@@ -16,12 +14,6 @@ export const securityDigestJob = defineJob({
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    return runDigest(ctx, 'security', {
-      period: isoWeek,
-      async compose({ now, timezone, organizationName }) {
-        const data = await loadSecurityData(ctx.db, now, { organizationName, timezone });
-        return { digest: composeSecurityDigest(data), chart: null };
-      },
-    });
+    return runDigest(ctx, 'security', securityDigestRecipe(ctx.db));
   },
 });

@@ -6,7 +6,7 @@
  */
 
 const MINUTE_MS = 60_000;
-export const COMPLETE_AFTER_MINUTES = 5;
+const COMPLETE_AFTER_MINUTES = 5;
 
 /** The first instant of the last complete minute at `now`, or null before the first poll committed anything. */
 export function lastCompleteMinute(now: Date, watermark: Date | null): Date | null {

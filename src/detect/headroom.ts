@@ -15,9 +15,9 @@ import { loadWorkspaces } from './load.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
 const MINUTE_MS = 60_000;
-export const HEADROOM_KINDS = ['ratelimit.headroom'];
+const HEADROOM_KINDS = ['ratelimit.headroom'];
 /** Share of a limit at which requests are close to failing with 429. */
-export const HEADROOM_THRESHOLD = 0.8;
+const HEADROOM_THRESHOLD = 0.8;
 
 export interface HeadroomSummary {
   window: { from: Date; until: Date } | null;
@@ -127,7 +127,7 @@ const LIMIT_WORDS: Record<HeadroomReading['limitType'], string> = {
 };
 
 /** One alert per workspace, model group and limit. Pure. */
-export function headroomObservation(
+function headroomObservation(
   scope: string,
   workspaceName: string,
   r: HeadroomReading,

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { SpendBreakdownRow } from '../anomaly/contributors.ts';
 import type { Db } from '../db/index.ts';
 import type { PriceTable } from '../usage/prices.ts';
@@ -72,24 +72,10 @@ export async function loadHourlyCells(
     else map.set(id, [cell]);
   };
   if (keyIds.length > 0) {
-    const keyList = sql.join(keyIds.map((k) => sql`${k}`));
-    const rows = await sql<{ api_key_id: string; hour: Date; usd: number; squares: number | null }>`
-      SELECT api_key_id, starting_at AS hour, sum(cost_usd)::float8 AS usd, NULL::float8 AS squares
-      FROM usage_buckets
-      WHERE bucket_width = '1h' AND starting_at >= ${from} AND starting_at < ${until} AND api_key_id IN (${keyList})
-      GROUP BY api_key_id, starting_at
-      UNION ALL
-      SELECT api_key_id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(usd), sum(usd * usd)
-      FROM (
-        SELECT api_key_id, starting_at AS minute, sum(cost_usd)::float8 AS usd
-        FROM usage_buckets
-        WHERE bucket_width = '1m' AND starting_at >= ${from} AND starting_at < ${until} AND api_key_id IN (${keyList})
-        GROUP BY api_key_id, starting_at
-      ) m
-      GROUP BY 1, 2
-    `.execute(db);
-    for (const r of rows.rows) {
-      push(out.keys, r.api_key_id, { hour: new Date(r.hour), usd: Number(r.usd), sumOfSquares: r.squares });
+    const inKeys = sql`api_key_id IN (${sql.join(keyIds.map((k) => sql`${k}`))})`;
+    for (const r of await hourlyCellsBy(db, 'api_key_id', inKeys, from, until)) {
+      // api_key_id IN (...) never matches NULL
+      push(out.keys, r.id!, { hour: new Date(r.hour), usd: Number(r.usd), sumOfSquares: r.squares });
     }
   }
   if (workspaceScopes.length > 0) {
@@ -97,24 +83,9 @@ export async function loadHourlyCells(
     const withDefault = workspaceScopes.includes(DEFAULT_WORKSPACE_SCOPE);
     const inScope = sql`(${ids.length > 0 ? sql`workspace_id IN (${sql.join(ids.map((w) => sql`${w}`))})` : sql`false`}
       ${withDefault ? sql`OR workspace_id IS NULL` : sql``})`;
-    const rows = await sql<{ workspace_id: string | null; hour: Date; usd: number; squares: number | null }>`
-      SELECT workspace_id, starting_at AS hour, sum(cost_usd)::float8 AS usd, NULL::float8 AS squares
-      FROM usage_buckets
-      WHERE bucket_width = '1h' AND starting_at >= ${from} AND starting_at < ${until} AND ${inScope}
-      GROUP BY workspace_id, starting_at
-      UNION ALL
-      SELECT workspace_id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(usd), sum(usd * usd)
-      FROM (
-        SELECT workspace_id, starting_at AS minute, sum(cost_usd)::float8 AS usd
-        FROM usage_buckets
-        WHERE bucket_width = '1m' AND starting_at >= ${from} AND starting_at < ${until} AND ${inScope}
-        GROUP BY workspace_id, starting_at
-      ) m
-      GROUP BY 1, 2
-    `.execute(db);
-    for (const r of rows.rows) {
+    for (const r of await hourlyCellsBy(db, 'workspace_id', inScope, from, until)) {
       const cell = { hour: new Date(r.hour), usd: Number(r.usd), sumOfSquares: r.squares };
-      push(out.workspaces, workspaceScopeId(r.workspace_id), cell);
+      push(out.workspaces, workspaceScopeId(r.id), cell);
     }
     const totals = await sql<{ workspace_id: string | null; api_key_id: string; usd: number }>`
       SELECT workspace_id, api_key_id, sum(cost_usd)::float8 AS usd
@@ -131,6 +102,43 @@ export async function loadHourlyCells(
     }
   }
   return out;
+}
+
+interface CellRow {
+  id: string | null;
+  hour: Date;
+  usd: number;
+  squares: number | null;
+}
+
+/**
+ * Hourly spend per value of `column` (a key or a workspace) among the rows `filter` selects: 1h rows as they are
+ * (no squares), 1m rows summed per minute first, then per hour with the sum of their squared minute totals.
+ */
+async function hourlyCellsBy(
+  db: Db,
+  column: 'api_key_id' | 'workspace_id',
+  filter: RawBuilder<unknown>,
+  from: Date,
+  until: Date,
+): Promise<CellRow[]> {
+  const col = sql.ref(column);
+  const rows = await sql<CellRow>`
+    SELECT ${col} AS id, starting_at AS hour, sum(cost_usd)::float8 AS usd, NULL::float8 AS squares
+    FROM usage_buckets
+    WHERE bucket_width = '1h' AND starting_at >= ${from} AND starting_at < ${until} AND ${filter}
+    GROUP BY ${col}, starting_at
+    UNION ALL
+    SELECT id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(usd), sum(usd * usd)
+    FROM (
+      SELECT ${col} AS id, starting_at AS minute, sum(cost_usd)::float8 AS usd
+      FROM usage_buckets
+      WHERE bucket_width = '1m' AND starting_at >= ${from} AND starting_at < ${until} AND ${filter}
+      GROUP BY ${col}, starting_at
+    ) m
+    GROUP BY 1, 2
+  `.execute(db);
+  return rows.rows;
 }
 
 /** What the detector knows of a key beyond its spend: names for the message, creation for its history's start. */

@@ -27,7 +27,7 @@ const HOUR_MS = 3_600_000;
 const PARTIAL_MINUTES = 15;
 /** The hourly look-back typicalRate reads: BASELINE_WEEKS weeks and the neighbouring hours. */
 const LOOKBACK_HOURS = BASELINE_WEEKS * 168 + 2;
-export const RUNAWAY_KINDS = ['usage.runaway'];
+const RUNAWAY_KINDS = ['usage.runaway'];
 /** Keys whose hourly history is read at once for their baselines: ~200k key-hours, some 20 MB. */
 const BASELINE_BATCH_KEYS = 250;
 

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { type Pico, usdToPico } from '../money.ts';
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../spend/scopes.ts';
 import { projectionsOfMonth, type StoredProjection } from '../spend/store.ts';
 import { localDate } from './period.ts';
 
@@ -54,8 +55,6 @@ export interface FinanceDataOptions {
   timezone: string;
   organizationLimitUsd: number | null;
 }
-
-const DEFAULT_WORKSPACE = 'Default Workspace';
 
 export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOptions): Promise<FinanceData> {
   const tz = opts.timezone;
@@ -124,7 +123,8 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
 
   const projectionOf = new Map(projections.map((p) => [`${p.scopeType}:${p.scopeId}`, p]));
   const bySpend = (a: ScopeSpend, b: ScopeSpend) => (b.mtd > a.mtd ? 1 : b.mtd < a.mtd ? -1 : 0);
-  const workspaceName = (id: string | null, name: string | null) => (id === null ? DEFAULT_WORKSPACE : (name ?? id));
+  const workspaceName = (id: string | null, name: string | null) =>
+    id === null ? DEFAULT_WORKSPACE_NAME : (name ?? id);
 
   return {
     organizationName: opts.organizationName,
@@ -149,7 +149,7 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
         id: w.id,
         name: workspaceName(w.id, w.name),
         mtd: usdToPico(w.usd),
-        projection: projectionOf.get(`workspace:${w.id ?? 'default'}`) ?? null,
+        projection: projectionOf.get(`workspace:${w.id ?? DEFAULT_WORKSPACE_SCOPE_ID}`) ?? null,
       }))
       .sort(bySpend),
     drift: drift.map((d) => ({

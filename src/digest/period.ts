@@ -13,11 +13,20 @@ export function localDate(at: Date, timezone: string): string {
     .slice(0, 10);
 }
 
+/** Day number of the Monday that starts the (ISO) week holding `date`. */
+function mondayNumber(date: string): number {
+  const day = dayNumber(date);
+  return day - ((dayOfWeek(day) + 6) % 7);
+}
+
+/** The Monday that starts the week holding `date`, as `YYYY-MM-DD`. */
+export function mondayOf(date: string): string {
+  return formatDay(mondayNumber(date));
+}
+
 /** The ISO 8601 week of a date, `2026-W47`: weeks start on Monday, week 1 holds the year's first Thursday. */
 export function isoWeek(date: string): string {
-  const day = dayNumber(date);
-  const monday = day - ((dayOfWeek(day) + 6) % 7);
-  const thursday = monday + 3;
+  const thursday = mondayNumber(date) + 3;
   const year = Number(formatDay(thursday).slice(0, 4));
   const week = Math.floor((thursday - dayNumber(`${year}-01-01`)) / 7) + 1;
   return `${year}-W${String(week).padStart(2, '0')}`;

@@ -1,5 +1,5 @@
 import type { DigestMessage, DigestSection } from '../notify/message.ts';
-import { formatDate, formatLongDate, localDate } from './period.ts';
+import { formatDate, formatLongDate, localDate, mondayOf } from './period.ts';
 import type { SecurityData, SecurityKey } from './security-data.ts';
 
 /**
@@ -219,10 +219,4 @@ function stageRank(label: string): number {
   if (label === 'within policy') return 2;
   if (label === 'exempt') return 3;
   return 4;
-}
-
-function mondayOf(date: string): string {
-  const d = new Date(`${date}T12:00:00Z`);
-  const back = (d.getUTCDay() + 6) % 7;
-  return new Date(d.getTime() - back * DAY_MS).toISOString().slice(0, 10);
 }

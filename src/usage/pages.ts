@@ -16,13 +16,7 @@ const MAX_BUCKETS = { '1m': 1440, '1h': 168 } as const;
 /** How fast the page may grow after a quiet stretch: traffic can rise faster than one page's sample predicts. */
 const GROWTH = 4;
 
-export const USAGE_GROUPS: readonly UsageGroupBy[] = [
-  'api_key_id',
-  'workspace_id',
-  'model',
-  'service_tier',
-  'context_window',
-];
+const USAGE_GROUPS: readonly UsageGroupBy[] = ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window'];
 
 /** Buckets for the next page; carried from chunk to chunk of one poll so each chunk starts at the right size. */
 export interface PageSizer {

@@ -9,9 +9,10 @@ import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
-import { deliveriesByTitle, drillAlert, drillPolicy, waitFor } from '../support/kill-drill.ts';
+import { deliveriesByTitle, drillAlert, drillPolicy } from '../support/kill-drill.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
+import { waitUntil } from '../support/wait.ts';
 import { type WorkerProcess, workerProcess } from '../support/worker-process.ts';
 
 /**
@@ -73,7 +74,7 @@ describe('worker killed between send and commit (real process)', () => {
     workers.push(w);
     await w.start();
     // Slack has posted the message; its answer is held, so the worker still waits to record it
-    await waitFor('a Slack answer held', () => proxy.holding === 1);
+    await waitUntil('a Slack answer held', () => proxy.holding === 1);
     const inFlight = slack.calls.find((c) => c.method === 'chat.postMessage')!;
     const inFlightTitle = titles.find((title) => String(inFlight.args.text).includes(title))!;
     expect(inFlightTitle).toBeDefined();
@@ -83,7 +84,7 @@ describe('worker killed between send and commit (real process)', () => {
     // the outbox's lease on the killed worker's claim (5 minutes) has passed, for the in-flight row and the batch
     await sql`UPDATE notifications SET next_attempt_at = now() WHERE status IN ('pending', 'sending')`.execute(t.db);
     await w.start();
-    await waitFor(
+    await waitUntil(
       'every notification sent',
       async () => (await t.db.selectFrom('notifications').select('status').execute()).every((r) => r.status === 'sent'),
       30_000,

@@ -10,8 +10,9 @@ import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
-import { drillPolicy, waitFor } from '../support/kill-drill.ts';
+import { drillPolicy } from '../support/kill-drill.ts';
 import { expectUsageEqualsTruth, storedUsage, truthUsage } from '../support/usage-truth.ts';
+import { waitUntil } from '../support/wait.ts';
 import { type WorkerProcess, workerProcess } from '../support/worker-process.ts';
 
 /**
@@ -117,14 +118,14 @@ async function killWhileBlocked(lock: (c: pg.Client) => Promise<void>) {
     await holder.query('BEGIN');
     await lock(holder);
     const w = await startPolling();
-    await waitFor('the worker blocked on the lock', async () => (await backends()).waitingForLock > 0);
+    await waitUntil('the worker blocked on the lock', async () => (await backends()).waitingForLock > 0);
     await w.kill9();
     await holder.query('ROLLBACK');
   } finally {
     await holder.end();
   }
   // the killed worker's backend gets its lock, finds its client gone, and rolls back
-  await waitFor('the killed transaction gone', async () => (await backends()).waitingForLock === 0);
+  await waitUntil('the killed transaction gone', async () => (await backends()).waitingForLock === 0);
 }
 
 describe('usage ingestion, worker killed with SIGKILL', () => {
@@ -137,7 +138,7 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     // 1. during the hourly backfill: two weeks committed, the third week's first page in flight
     proxy.holdNext(pageFrom('1h', new Date(backfillStart.getTime() + 2 * WEEK)));
     let w = await startPolling();
-    await waitFor('the third week held', () => proxy.holding === 1);
+    await waitUntil('the third week held', () => proxy.holding === 1);
     // the third week's transaction is open (its old rows deleted, uncommitted) while the page is awaited
     expect((await backends()).idleInTransaction).toBeGreaterThan(0);
     await w.kill9();
@@ -155,7 +156,7 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     let logged = usageRequests().length;
     proxy.holdNext(pageFrom('1m', new Date(minuteStart.getTime() + 6 * HOUR)));
     w = await startPolling();
-    await waitFor('a page in the middle of the first day held', () => proxy.holding === 1);
+    await waitUntil('a page in the middle of the first day held', () => proxy.holding === 1);
     const resumed = usageRequests().slice(logged);
     expect(new URL(resumed[0]!.path, 'http://e').searchParams.get('starting_at')).toBe(
       twoWeeks.to.toISOString().replace('.000Z', 'Z'),
@@ -181,7 +182,7 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     logged = usageRequests().length;
     proxy.holdNext(pageFrom('1m', new Date(backfilledTo.getTime() + DAY + 6 * HOUR)));
     w = await startPolling();
-    await waitFor('a page in the middle of the second day held', () => proxy.holding === 1);
+    await waitUntil('a page in the middle of the second day held', () => proxy.holding === 1);
     await w.kill9();
     proxy.release();
     const firstDay = { from: backfilledTo, to: new Date(backfilledTo.getTime() + DAY) };

@@ -12,10 +12,11 @@ import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
-import { deliveriesByTitle, drillAlert, drillPolicy, waitFor } from '../support/kill-drill.ts';
+import { deliveriesByTitle, drillAlert, drillPolicy } from '../support/kill-drill.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
 import { expectUsageEqualsTruth } from '../support/usage-truth.ts';
+import { waitUntil } from '../support/wait.ts';
 import { type WorkerProcess, workerProcess } from '../support/worker-process.ts';
 
 /**
@@ -116,7 +117,7 @@ describe('kill -9 drill (real worker, 20 kills)', () => {
     // the last restart, left alone: it catches up and delivers everything
     emulator.setFaults({});
     await worker.start();
-    await waitFor(
+    await waitUntil(
       'every notification sent and a poll up to now',
       async () => {
         const unsent = await t.db.selectFrom('notifications').select('id').where('status', '<>', 'sent').execute();

@@ -15,8 +15,8 @@ import {
   waitForLog,
   waitForOutboxDrained,
   waitForUsageThrough,
-  waitUntil,
 } from '../support/fault-rig.ts';
+import { waitUntil } from '../support/wait.ts';
 
 /**
  * Drill 3: the real worker on a Postgres of its own, killed hard (SIGKILL) for 60 s in the middle of delivering a

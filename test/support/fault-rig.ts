@@ -16,6 +16,8 @@ import { readWatermark } from '../../src/usage/store.ts';
 import { createTestDatabase, redisUrl, uniquePrefix } from './db.ts';
 import { type SlackServer, startSlackServer } from './slack-server.ts';
 import { type CapturedEmail, type SmtpCapture, startSmtpCapture } from './smtp-capture.ts';
+import { duplicateUsageRows, storedUsage, truthUsage } from './usage-truth.ts';
+import { waitUntil } from './wait.ts';
 import { type WorkerProcess, workerProcess } from './worker-process.ts';
 
 /**
@@ -165,29 +167,6 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
   }
 }
 
-/** Polls `probe` until it returns something other than null/false; fails naming `what` after `timeoutMs`. */
-export async function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | null | false> | T | null | false,
-  timeoutMs: number,
-  intervalMs = 500,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== null && v !== false) return v;
-    } catch (err) {
-      lastError = err; // e.g. Postgres still coming back
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not within ${timeoutMs / 1000}s${lastError ? ` (last error: ${lastError})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Where poll-usage has committed every 1-minute bucket up to (exclusive), or null before its first poll. */
@@ -207,50 +186,15 @@ export async function waitForUsageThrough(db: Db, minute: Date, timeoutMs: numbe
 
 export const floorMinute = (ms: number) => new Date(Math.floor(ms / MINUTE) * MINUTE);
 
-const counts = (c: Record<string, unknown>) =>
-  [
-    c.uncached_input_tokens,
-    c.cache_read_input_tokens,
-    c.cache_creation_5m_input_tokens,
-    c.cache_creation_1h_input_tokens,
-    c.output_tokens,
-  ]
-    .map(String)
-    .join(',');
-
 /**
  * Stored 1-minute usage of [from, to) equals the emulator's ground truth cell by cell, to the token: no minute
  * missing (a gap), none doubled, none different. Returns the number of cells compared.
  */
 export async function expectUsageEqualsTruth(db: Db, emulator: Emulator, from: Date, to: Date): Promise<number> {
-  const cell = (key: string, minute: number, m: string, tier: string, cw: string) =>
-    `${key}|${new Date(minute).toISOString()}|${m}|${tier}|${cw}`;
-  const stored = await db
-    .selectFrom('usage_buckets')
-    .selectAll()
-    .where('bucket_width', '=', '1m')
-    .where('starting_at', '>=', from)
-    .where('starting_at', '<', to)
-    .execute();
-  const got = new Map<string, string>();
-  const doubled: string[] = [];
-  for (const r of stored) {
-    const id = cell(r.api_key_id!, new Date(r.starting_at).getTime(), r.model, r.service_tier, r.context_window);
-    if (got.has(id)) doubled.push(id);
-    got.set(id, counts(r));
-  }
-  const want = new Map<string, string>();
-  for (const key of emulator.state.keys) {
-    for (let m = from.getTime(); m < to.getTime(); m += MINUTE) {
-      for (const c of emulator.usageAt(key.id, new Date(m))) {
-        const v = counts(c as unknown as Record<string, unknown>);
-        if (v !== '0,0,0,0,0') want.set(cell(key.id, m, c.model, c.service_tier, c.context_window), v);
-      }
-    }
-  }
-  expect(doubled).toEqual([]);
+  const want = truthUsage(emulator, '1m', from, to);
+  expect(await duplicateUsageRows(db)).toBe(0);
   expect(want.size).toBeGreaterThan(0);
-  expect(got).toEqual(want);
+  expect(await storedUsage(db, '1m', from, to)).toEqual(want);
   return want.size;
 }
 

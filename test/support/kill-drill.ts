@@ -4,21 +4,6 @@ import type { SmtpCapture } from './smtp-capture.ts';
 
 /** Shared pieces of the kill drills (test/e2e/kill-worker.test.ts, test/faults/kill-worker.test.ts). */
 
-/** Polls `probe` every 50 ms until it returns something other than null/false. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | null | false> | T | null | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 // a cron no test lives to see: the job runs only when the drill wants it
 const NEVER = '0 0 1 1 *';
 
