@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWatermark } from '../../src/usage/store.ts';
-import { DRILL_POLICY_ROUTES, type DrillStack, startDrillStack, waitUntil } from '../support/drill-stack.ts';
+import { DRILL_POLICY_ROUTES, type DrillStack, startDrillStack } from '../support/drill-stack.ts';
+import { waitUntil } from '../support/wait.ts';
 
 /**
  * Drill 7: the admin key is revoked while the real worker runs. `keywarden.blind` must reach Slack and email
@@ -41,17 +42,22 @@ describe('the admin key revoked (drill 7)', () => {
   });
 
   it('raises keywarden.blind to Slack and email within two polls, keeps running, and resolves when the key returns', async () => {
-    await waitUntil('a first successful poll', 30_000, () => usagePolls(0).find((r) => r.status === 200));
+    await waitUntil('a first successful poll', () => usagePolls(0).find((r) => r.status === 200), 30_000);
 
     // ── revoke ──
     const revokedAt = Date.now();
     s.emulator.setAdminKeys([]);
     const watermarkAtRevocation = await readWatermark(s.t.db, 'poll-usage');
-    const blindPost = await waitUntil('the blind alert in Slack', 3 * POLL_EVERY_S * 1000, () =>
-      s.slack.calls.find((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text))),
+    const blindPost = await waitUntil(
+      'the blind alert in Slack',
+      () =>
+        s.slack.calls.find((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text))),
+      3 * POLL_EVERY_S * 1000,
     );
-    const blindMail = await waitUntil('the blind alert by email', 3 * POLL_EVERY_S * 1000, () =>
-      s.smtp.messages.find((m) => /keywarden is blind/.test(m.subject)),
+    const blindMail = await waitUntil(
+      'the blind alert by email',
+      () => s.smtp.messages.find((m) => /keywarden is blind/.test(m.subject)),
+      3 * POLL_EVERY_S * 1000,
     );
     const bothArrived = Date.now();
     // within two poll intervals, counted on the emulator's request log rather than a stopwatch
@@ -73,7 +79,7 @@ describe('the admin key revoked (drill 7)', () => {
     expect(blindMail.text).not.toContain(ADMIN_KEY);
 
     // ── still blind for a while: no repeat each poll, and the worker stays up ──
-    await waitUntil('two more refused polls', 4 * POLL_EVERY_S * 1000, () => usagePolls(bothArrived).length >= 2);
+    await waitUntil('two more refused polls', () => usagePolls(bothArrived).length >= 2, 4 * POLL_EVERY_S * 1000);
     expect(s.worker.current.proc.exitCode).toBeNull();
     const blindPosts = () =>
       s.slack.calls.filter((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text)));
@@ -85,11 +91,15 @@ describe('the admin key revoked (drill 7)', () => {
     // ── restore ──
     const restoredAt = Date.now();
     s.emulator.setAdminKeys([ADMIN_KEY]);
-    const resolvedPost = await waitUntil('the resolved post in Slack', 3 * POLL_EVERY_S * 1000, () =>
-      blindPosts().find((c) => /Resolved/.test(String(c.args.text))),
+    const resolvedPost = await waitUntil(
+      'the resolved post in Slack',
+      () => blindPosts().find((c) => /Resolved/.test(String(c.args.text))),
+      3 * POLL_EVERY_S * 1000,
     );
-    const resolvedMail = await waitUntil('the resolved email', 3 * POLL_EVERY_S * 1000, () =>
-      s.smtp.messages.find((m) => /Resolved/.test(m.subject) && /keywarden is blind/.test(m.subject)),
+    const resolvedMail = await waitUntil(
+      'the resolved email',
+      () => s.smtp.messages.find((m) => /Resolved/.test(m.subject) && /keywarden is blind/.test(m.subject)),
+      3 * POLL_EVERY_S * 1000,
     );
     expect(resolvedPost.args.thread_ts).toBeDefined(); // in the thread of the firing post
     expect(resolvedMail.envelope.to).toEqual(['ops@acme.example']);
@@ -98,10 +108,14 @@ describe('the admin key revoked (drill 7)', () => {
     expect(usagePolls(restoredAt).some((r) => r.status === 200)).toBe(true);
 
     // ── the gap is caught up: the watermark moves past where it stood, with usage for every minute in between ──
-    const caughtUp = await waitUntil('the watermark to move past the revocation', 90_000, async () => {
-      const w = await readWatermark(s.t.db, 'poll-usage');
-      return w && watermarkAtRevocation && w > watermarkAtRevocation ? w : null;
-    });
+    const caughtUp = await waitUntil(
+      'the watermark to move past the revocation',
+      async () => {
+        const w = await readWatermark(s.t.db, 'poll-usage');
+        return w && watermarkAtRevocation && w > watermarkAtRevocation ? w : null;
+      },
+      90_000,
+    );
     const minutes = await s.t.db
       .selectFrom('usage_buckets')
       .select('starting_at')

@@ -2,8 +2,9 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisUrl } from '../support/db.ts';
-import { type DrillStack, startDrillStack, waitUntil } from '../support/drill-stack.ts';
+import { type DrillStack, startDrillStack } from '../support/drill-stack.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
+import { waitUntil } from '../support/wait.ts';
 import { type WorkerProcess, workerProcess } from '../support/worker-process.ts';
 
 /**
@@ -140,32 +141,45 @@ describe('canary secrets (drill 6)', () => {
     s.slack.failNext(1, { error: 'invalid_auth' });
     s.slack.failNext(1, { status: 500 });
     await first.start();
-    await waitUntil('an inventory sync and a poll', 40_000, async () => {
-      const keys = await s.t.db.selectFrom('api_keys').select('id').execute();
-      const polled = s.emulator.requestLog.some(
-        (r) => r.path.startsWith('/v1/organizations/usage_report') && r.status === 200,
-      );
-      return keys.length > 0 && polled;
-    });
-    await waitUntil('Slack answering invalid_auth, 500 and then ok', 40_000, () => {
-      const answers = s.slack.calls.map((c) => c.response);
-      return (
-        answers.some((a) => a?.error === 'invalid_auth') &&
-        answers.some((a) => a?.status === 500) &&
-        answers.some((a) => a?.ok === true)
-      );
-    });
-    const refusedMail = await waitUntil('an email refused at login', 40_000, () =>
-      s.t.db
-        .selectFrom('notifications')
-        .select('last_error')
-        .where('channel', '=', 'email')
-        .where('last_error', 'is not', null)
-        .executeTakeFirst(),
+    await waitUntil(
+      'an inventory sync and a poll',
+      async () => {
+        const keys = await s.t.db.selectFrom('api_keys').select('id').execute();
+        const polled = s.emulator.requestLog.some(
+          (r) => r.path.startsWith('/v1/organizations/usage_report') && r.status === 200,
+        );
+        return keys.length > 0 && polled;
+      },
+      40_000,
+    );
+    await waitUntil(
+      'Slack answering invalid_auth, 500 and then ok',
+      () => {
+        const answers = s.slack.calls.map((c) => c.response);
+        return (
+          answers.some((a) => a?.error === 'invalid_auth') &&
+          answers.some((a) => a?.status === 500) &&
+          answers.some((a) => a?.ok === true)
+        );
+      },
+      40_000,
+    );
+    const refusedMail = await waitUntil(
+      'an email refused at login',
+      () =>
+        s.t.db
+          .selectFrom('notifications')
+          .select('last_error')
+          .where('channel', '=', 'email')
+          .where('last_error', 'is not', null)
+          .executeTakeFirst(),
+      40_000,
     );
     expect(refusedMail.last_error).toMatch(/535|auth/i);
-    await waitUntil('a key deactivation, audited', 40_000, () =>
-      s.t.db.selectFrom('audit_log').select('id').where('action', '=', 'api_key.deactivate').executeTakeFirst(),
+    await waitUntil(
+      'a key deactivation, audited',
+      () => s.t.db.selectFrom('audit_log').select('id').where('action', '=', 'api_key.deactivate').executeTakeFirst(),
+      40_000,
     );
     // a Postgres error inside a job: the table poll-usage reads is gone for a few seconds
     await sql`ALTER TABLE watermarks RENAME TO watermarks_away`.execute(s.t.db);
@@ -176,13 +190,19 @@ describe('canary secrets (drill 6)', () => {
     // ── run 2: mail goes through; the admin key is refused (blind) and comes back ──
     await s.worker.start();
     s.emulator.setAdminKeys([]);
-    await waitUntil('the blind alert in Slack and by email', 40_000, () => {
-      const slack = s.slack.calls.some((c) => /keywarden is blind/.test(String(c.args.text)) && c.response?.ok);
-      return slack && s.smtp.messages.some((m) => /keywarden is blind/.test(m.subject));
-    });
+    await waitUntil(
+      'the blind alert in Slack and by email',
+      () => {
+        const slack = s.slack.calls.some((c) => /keywarden is blind/.test(String(c.args.text)) && c.response?.ok);
+        return slack && s.smtp.messages.some((m) => /keywarden is blind/.test(m.subject));
+      },
+      40_000,
+    );
     s.emulator.setAdminKeys([ADMIN_KEY]);
-    await waitUntil('the blind alert resolved', 40_000, () =>
-      s.smtp.messages.some((m) => /Resolved/.test(m.subject) && /keywarden is blind/.test(m.subject)),
+    await waitUntil(
+      'the blind alert resolved',
+      () => s.smtp.messages.some((m) => /Resolved/.test(m.subject) && /keywarden is blind/.test(m.subject)),
+      40_000,
     );
     await s.worker.stop();
 

@@ -79,18 +79,3 @@ export async function startDrillStack(opts: {
     },
   };
 }
-
-/** Polls `check` every 100 ms until it returns a value, or throws `what` after `timeoutMs`. */
-export async function waitUntil<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | null | undefined> | T | null | undefined,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
