@@ -42,6 +42,7 @@ import { type Baseline, type HourlySpend, typicalRate, type WorkspaceProfile } f
 import {
   assessRunaway,
   type MinuteSpend,
+  type RunawayEvidence,
   type RunawayState,
   recentMinutesNeeded,
   runawayThresholdHourlyUsd,
@@ -400,6 +401,7 @@ export interface Alert {
   dataUntil: number;
   since: number;
   resolvedAt: number | null;
+  evidence: RunawayEvidence;
 }
 
 interface SeriesInput {
@@ -420,11 +422,15 @@ function hourlyOf(usd: Float64Array, existsFrom: number): HourlySpend[] {
   for (let h = Math.floor(existsFrom / HOUR); (h + 1) * HOUR <= usd.length; h++) {
     let sum = 0;
     let sumOfSquares = 0;
+    let activeMinutes = 0;
+    let followingMinutes = 0;
     for (let m = h * HOUR; m < (h + 1) * HOUR; m++) {
       sum += usd[m]!;
       sumOfSquares += usd[m]! * usd[m]!;
+      if (usd[m]! > 0) activeMinutes++;
+      if (usd[m]! > 0 && m > 0 && usd[m - 1]! > 0) followingMinutes++;
     }
-    out.push({ hour: minuteDate(h * HOUR), usd: sum, sumOfSquares });
+    out.push({ hour: minuteDate(h * HOUR), usd: sum, sumOfSquares, activeMinutes, followingMinutes });
   }
   return out;
 }
@@ -480,7 +486,7 @@ export function evaluateSeries(org: Organization, input: SeriesInput, delay: num
     state = result.state;
     if (result.decision === 'fire') {
       const since = Math.round((result.startedAt!.getTime() - START_MS) / 60_000);
-      alerts.push({ clock, dataUntil, since, resolvedAt: null });
+      alerts.push({ clock, dataUntil, since, resolvedAt: null, evidence: result.evidence! });
     } else if (result.decision === 'resolve') {
       alerts[alerts.length - 1]!.resolvedAt = clock;
     }
@@ -722,11 +728,14 @@ function report(org: Organization, outcomes: Outcome[], delay: number, opts: { k
   const natural = falseAlerts.filter((o) => o.trafficAboveBar).length;
   const byKind = new Map<string, number>();
   for (const o of falseAlerts) byKind.set(o.kind, (byKind.get(o.kind) ?? 0) + 1);
+  const byEvidence = new Map<string, number>();
+  for (const o of falseAlerts) byEvidence.set(o.alert.evidence, (byEvidence.get(o.alert.evidence) ?? 0) + 1);
   const per100 = (n: number) => ((n / opts.keys) * 100 * (30 / opts.days)).toFixed(2);
   console.log(
     `  false alerts on keys: ${falseAlerts.length} = ${per100(falseAlerts.length)} per 100 keys per 30 days ` +
       `(traffic itself above the policy bar: ${natural}, noise: ${falseAlerts.length - natural}; by kind: ` +
-      `${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; on rotation successors: ${onSuccessors})`,
+      `${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; by evidence: ` +
+      `${[...byEvidence].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; on rotation successors: ${onSuccessors})`,
   );
   const workspaceOutcomes = outcomes.filter((o) => o.kind === 'workspace');
   const perRunaway = new Map<Runaway, number>();

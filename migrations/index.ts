@@ -3,6 +3,7 @@ import * as initial from './001_initial.ts';
 import * as usage from './002_usage.ts';
 import * as spend from './003_spend.ts';
 import * as anomaly from './004_anomaly.ts';
+import * as activeShare from './005_active_share.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '002_usage': usage,
   '003_spend': spend,
   '004_anomaly': anomaly,
+  '005_active_share': activeShare,
 };

@@ -5,12 +5,13 @@ import type { AnomalyPolicy } from '../config/policy.ts';
  *
  * The rate that matters is the one for the same hour of the week, because most traffic follows office hours and
  * weekdays: $40/h on Monday at 10:00 can be ordinary while the same rate on Sunday at 03:00 is a script gone wrong.
- * The statistic ignores the highest week, so one earlier spike (or an earlier runaway) does not raise the bar. Keys
- * used irregularly by people are judged against their usual busy hour instead (see `isIrregular`). When the history
- * is too short the baseline falls back, in order, to the same hour of the recent days, to the recent days' daily
- * spend, to the workspace's profile, and finally to the policy's floor.
+ * The statistic ignores the highest and the lowest week, so one earlier spike (or an earlier runaway) does not raise
+ * the bar. Keys used irregularly by people are judged against their usual busy hour instead (see `isIrregular`). When
+ * the history is too short the baseline falls back, in order, to the same hour of the recent days, to the recent
+ * days' daily spend, to the workspace's profile, and finally to the policy's floor. With the 1-minute history of the
+ * last days it also says how the key spends in time: its minute dispersion, share of active minutes and persistence.
  *
- * Tuned with `npm run bench -- detect-sim`; the constants below say what they trade.
+ * Tuned with `npm run bench -- detect` and `detect-sim`; the constants below say what they trade.
  */
 
 /**
@@ -25,6 +26,16 @@ export interface HourlySpend {
    * models, then square). Optional: it tells how lumpy the key's spend is minute to minute (see `Baseline`).
    */
   sumOfSquares?: number;
+  /**
+   * How many of the hour's minutes had any spend, from the 1-minute buckets; optional like `sumOfSquares`. It tells
+   * how the key spends in time: in every minute (a service) or in a few (a developer, a job that wakes up).
+   */
+  activeMinutes?: number;
+  /**
+   * How many of those minutes with spend followed a minute with spend (the minute before may be in the hour before):
+   * whether its spend comes in runs (sessions, jobs) or in scattered minutes.
+   */
+  followingMinutes?: number;
 }
 
 /**
@@ -59,6 +70,21 @@ export interface Baseline {
    * `sumOfSquares` (or no spend); the detector then assumes lumps as large as a minute at the threshold.
    */
   minuteDispersionUsd: number | null;
+  /**
+   * The share of minutes with any spend, over the recent hours that had spend (their mean): about 1 for a service,
+   * 0.05 for a key that spends in one minute of twenty. A run of minutes that all spend heavily is rare for such a
+   * key (share^n, were its minutes independent; sessions make them less so, and raise the share measured), which is
+   * what lets the detector tell a loop on a bursty key within minutes. Null when the history carries no
+   * `activeMinutes` or no spend.
+   */
+  activeShare: number | null;
+  /**
+   * Of the recent minutes with spend, the share that followed a minute with spend: the odds that spend goes on into
+   * the next minute. About the active share for a key whose bursts are scattered (0.05: five minutes in a row have
+   * odds of 1 in 3 million), near 1 for a key that spends in sessions or every minute (long runs are what it does).
+   * The loop rule (src/anomaly/runaway.ts) rests on it. Null like `activeShare`.
+   */
+  persistence: number | null;
 }
 
 const HOUR_MS = 3_600_000;
@@ -108,19 +134,21 @@ export function typicalRate(
 ): Baseline {
   const own = lookback(history, at);
   const minuteDispersionUsd = dispersion(own);
+  const activeShare = activeShareOf(own);
+  const persistence = persistenceOf(own);
+  const minutes = { minuteDispersionUsd, activeShare, persistence };
   const rate = profileRate(own);
   // A key younger than a week is judged no stricter than a brand-new one: a successor is often created a day or two
   // before traffic moves to it, and its own few quiet days would make the handover look like a runaway.
   const young = rate === null || (rate.source === 'recent_days' && knownHours(own) < RECENT_DAYS * 24);
   const inherited = young && workspace ? workspaceRate(workspace, at) : null;
-  if (rate && !(inherited && inherited.typicalHourlyUsd > rate.typicalHourlyUsd))
-    return { ...rate, minuteDispersionUsd };
-  if (inherited) return { ...inherited, minuteDispersionUsd };
-  return { typicalHourlyUsd: policy.min_hourly_usd, source: 'floor', samples: 0, minuteDispersionUsd };
+  if (rate && !(inherited && inherited.typicalHourlyUsd > rate.typicalHourlyUsd)) return { ...rate, ...minutes };
+  if (inherited) return { ...inherited, ...minutes };
+  return { typicalHourlyUsd: policy.min_hourly_usd, source: 'floor', samples: 0, ...minutes };
 }
 
 /** What the workspace's biggest key typically carries at this hour (see WorkspaceProfile); null without a profile. */
-function workspaceRate(workspace: WorkspaceProfile, at: Date): Omit<Baseline, 'minuteDispersionUsd'> | null {
+function workspaceRate(workspace: WorkspaceProfile, at: Date): Rate | null {
   // The workspace's own dispersion is not used: its minutes add up many keys and are smoother than one key's.
   const ws = profileRate(lookback(workspace.history, at));
   if (!ws) return null;
@@ -141,12 +169,19 @@ function knownHours(hours: Lookback): number {
 interface Lookback {
   usd: Float64Array;
   squares: Float64Array;
+  active: Float64Array;
+  following: Float64Array;
 }
+
+/** The part of a baseline read from hourly totals. */
+type Rate = Pick<Baseline, 'typicalHourlyUsd' | 'source' | 'samples'>;
 
 function lookback(history: readonly HourlySpend[], at: Date): Lookback {
   const size = BASELINE_WEEKS * WEEK_HOURS + 2;
   const usd = new Float64Array(size).fill(Number.NaN);
   const squares = new Float64Array(size).fill(Number.NaN);
+  const active = new Float64Array(size).fill(Number.NaN);
+  const following = new Float64Array(size).fill(Number.NaN);
   const current = Math.floor(at.getTime() / HOUR_MS);
   for (const h of history) {
     const offset = current - Math.floor(h.hour.getTime() / HOUR_MS);
@@ -155,12 +190,18 @@ function lookback(history: readonly HourlySpend[], at: Date): Lookback {
     if (h.sumOfSquares !== undefined) {
       squares[offset] = (Number.isNaN(squares[offset]!) ? 0 : squares[offset]!) + h.sumOfSquares;
     }
+    if (h.activeMinutes !== undefined) {
+      active[offset] = (Number.isNaN(active[offset]!) ? 0 : active[offset]!) + h.activeMinutes;
+    }
+    if (h.followingMinutes !== undefined) {
+      following[offset] = (Number.isNaN(following[offset]!) ? 0 : following[offset]!) + h.followingMinutes;
+    }
   }
-  return { usd, squares };
+  return { usd, squares, active, following };
 }
 
 /** The hour-of-week figure, else the recent days' figures; null when the history is too short for either. */
-function profileRate(hours: Lookback): Omit<Baseline, 'minuteDispersionUsd'> | null {
+function profileRate(hours: Lookback): Rate | null {
   const weekly = seasonalTypical(hours.usd, WEEK_HOURS, BASELINE_WEEKS);
   if (weekly) {
     const usual = busyHour(hours);
@@ -187,11 +228,13 @@ function profileRate(hours: Lookback): Omit<Baseline, 'minuteDispersionUsd'> | n
 }
 
 /**
- * The typical spend of this hour over past periods (weeks, or days): the second-highest of its samples, or of the
- * samples of the hour before or after if higher.
+ * The typical spend of this hour over past periods (weeks, or days): the mean of its samples without the highest and
+ * the lowest, or that of the hour before or after if higher.
  *
- * Second-highest rather than median: one spike (an earlier runaway) is still ignored, but an hour that was busy in
- * two of five weeks counts as busy.
+ * The trimmed mean: one spike (an earlier runaway) is ignored, an hour busy in two of five weeks counts a third of its
+ * busy level, and a key whose hours vary at random is judged against its mean, not its busy weeks. (The second-highest
+ * sample, used before, sat about 20% above the mean on noisy keys, and with a factor of 5 a ×5.5 runaway stayed under
+ * the bar: `npm run bench -- detect`.)
  * The neighbours: schedules drift (a nightly job starting or overrunning by a quarter of an hour, daylight saving
  * time moving office hours by an hour in UTC), and a job spilling into a quiet hour is not a runaway. The price is
  * sensitivity next to steep edges: in the hour before the morning rise, a runaway must reach five times the busier
@@ -212,8 +255,8 @@ function seasonalTypical(
   };
   const same = at(0);
   if (same.length < MIN_SAMPLES) return null;
-  const neighbours = [at(1), at(-1)].filter((s) => s.length >= MIN_SAMPLES).map(secondHighest);
-  const typicalHourlyUsd = Math.max(secondHighest(same), ...neighbours);
+  const neighbours = [at(1), at(-1)].filter((s) => s.length >= MIN_SAMPLES).map(trimmedMean);
+  const typicalHourlyUsd = Math.max(trimmedMean(same), ...neighbours);
   return { typicalHourlyUsd, samples: same.length };
 }
 
@@ -300,9 +343,39 @@ function dispersion(hours: Lookback): number | null {
   return perHour.length > 0 ? median(perHour) : null;
 }
 
-function secondHighest(samples: readonly number[]): number {
+/** The mean share of active minutes over the recent days' hours with spend whose minutes are known. */
+function activeShareOf(hours: Lookback): number | null {
+  let sum = 0;
+  let n = 0;
+  for (let offset = 1; offset <= RECENT_DAYS * 24; offset++) {
+    const active = hours.active[offset]!;
+    if (!(hours.usd[offset]! > 0) || Number.isNaN(active)) continue;
+    sum += Math.min(1, active / 60);
+    n++;
+  }
+  return n > 0 ? sum / n : null;
+}
+
+/** Of the recent days' minutes with spend (where known), the share that followed a minute with spend. */
+function persistenceOf(hours: Lookback): number | null {
+  let active = 0;
+  let following = 0;
+  for (let offset = 1; offset <= RECENT_DAYS * 24; offset++) {
+    const a = hours.active[offset]!;
+    const f = hours.following[offset]!;
+    if (Number.isNaN(a) || Number.isNaN(f)) continue;
+    active += a;
+    following += f;
+  }
+  return active > 0 ? following / active : null;
+}
+
+/** The mean without the highest and the lowest sample (the median of three). */
+function trimmedMean(samples: readonly number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[sorted.length - 2]!;
+  let sum = 0;
+  for (let i = 1; i < sorted.length - 1; i++) sum += sorted[i]!;
+  return sum / (sorted.length - 2);
 }
 
 function median(values: readonly number[]): number {

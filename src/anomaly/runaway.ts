@@ -7,30 +7,38 @@ import type { Baseline } from './baseline.ts';
  * time (the alert lifecycle turns `fire` / `still_firing` / `resolve` into messages).
  *
  * The bar is `threshold = max(factor × typical, min_hourly_usd)` per hour. A burst of one expensive minute is not a
- * runaway; a retry loop is, and it shows as spend in every minute. So the detector fires on either of two kinds of
+ * runaway; a retry loop is, and it shows as spend in every minute. So the detector fires on any of four kinds of
  * evidence, read from minutes whose data is complete:
  *
- * - steady: each of the last 3 minutes at 70% of the threshold or more, and their mean above it. A loop is caught 3
- *   minutes after its data appears.
+ * - steady: each of the last n minutes (3 ≤ n ≤ three windows) at 70% of the threshold or more, their mean above it
+ *   and passing the noise tests below. On a key of many small requests a loop is caught 3 minutes after its data
+ *   appears; a noisier key takes the minutes its noise needs.
+ * - loop: the last n minutes all with spend (30% of the threshold or more) and their mean above the threshold, where
+ *   n is what makes such a run rare for this key: p^n < e^-16, with p its odds of spend going on into the next
+ *   minute (`Baseline.persistence`). A key that spends in one minute of twenty takes 6 minutes; a key that spends in
+ *   sessions or every minute never fires this way (runs are what it does). This is how a loop on a bursty key is
+ *   told from its ordinary bursts, which can each be larger than a loop's minutes.
  * - window: over the last `window_minutes` (or two or three windows, for noisy runs that need longer to stand out),
  *   the mean above the threshold and each third of the run above it too: the rate "stays above through the
  *   window". This catches runaways made of few, expensive requests (some minutes empty) and slow ramps.
- * - sparse: on a key active in at most about half its minutes (its typical rate over its lump), the last 3 minutes
- *   with spend within three windows each so large that the key's share of active minutes times it is twice the
- *   threshold, and together above the threshold over their span. Such a key's runaway shows in the size of its
- *   active minutes, and waiting for spend in every third of a window took up to an hour and a half; this is a
- *   faster proof of "the rate stays above the threshold" (the rate being share × size), documented as such.
+ * - sparse: on a key active in at most half its minutes (`Baseline.activeShare`), the last 3 minutes with spend
+ *   within three windows each so large that the key's share of active minutes times it is twice the threshold, and
+ *   together above the threshold over their span. Such a key's runaway can show in the size of its active minutes
+ *   rather than in their number; this is a faster proof of "the rate stays above the threshold" (the rate being
+ *   share × size), documented as such.
  *
- * In both, a minute counts at most max(3 thresholds, 20 of the key's ordinary lumps, twice the run's lower quartile),
- * so a few giant minutes cannot carry a run on a smooth key, while a key that spends in a few large minutes an hour
- * can still show a runaway made of a few huge ones; the mean rate judged is above the threshold, hence above
- * `min_hourly_usd`: a key spending less never fires. And both must pass two noise tests that use the key's minute dispersion (`Baseline.minuteDispersionUsd`,
- * about the size of its large requests): the mean clears the threshold by two standard errors, and the run holds far
- * more spend than the typical rate explains (at least 6 dispersions' worth, Poisson tail below e^-16). On a key of
- * many small requests both hold at once; on a key whose requests are few and costly they take more minutes, because
- * three $0.50 requests in three minutes is what such a key does anyway. Why: across hundreds of keys and every minute
- * of a month, "rare" noise happens daily; these tests are what keeps the false alerts to a few per hundred keys a
- * month (see `npm run bench -- detect-sim`).
+ * A minute counts at most max(3 thresholds, 20 of the key's ordinary lumps, twice the run's lower quartile), so a
+ * few giant minutes cannot carry a run on a smooth key, while a key that spends in a few large minutes an hour can
+ * still show a runaway made of a few huge ones; the mean rate judged is above the threshold, hence above
+ * `min_hourly_usd`: a key spending less never fires. Steady, window and sparse runs must pass two noise tests that
+ * use the key's lump: its minute dispersion (`Baseline.minuteDispersionUsd`, about the size of its large requests),
+ * or for a key active in at most half its minutes its typical active minute at this hour (typical ÷ share), if
+ * larger. The mean clears the threshold by two standard errors, and the run holds far more spend than the typical
+ * rate explains (at least 6 lumps' worth, Poisson tail below e^-16). On a key of many small requests both hold at
+ * once; on a key whose requests are few and costly they take more minutes, because three $0.50 requests in three
+ * minutes is what such a key does anyway. Why: across hundreds of keys and every minute of a month, "rare" noise
+ * happens daily; these tests are what keeps the false alerts below one per hundred keys a month (see
+ * `npm run bench -- detect`).
  *
  * The data edge: usage "typically appears within 5 minutes" and a minute's total grows as it arrives. `dataUntil` is
  * the last minute the caller believes complete; minutes after it may be passed too, partially filled. A partial
@@ -65,7 +73,7 @@ export type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
  * `steady`: every minute of a short run was elevated; `window`: the rate stayed above through the window; `sparse`:
  * a sparsely active key's last active minutes were each far too large.
  */
-export type RunawayEvidence = 'steady' | 'window' | 'sparse';
+export type RunawayEvidence = 'steady' | 'loop' | 'window' | 'sparse';
 
 export interface RunawayInput {
   /**
@@ -107,11 +115,16 @@ export const RESOLVE_AFTER_MINUTES = 30;
 /** Minutes after `dataUntil` looked at for partial data: usage is "typically" complete within 5, sometimes later. */
 const MAX_PARTIAL_MINUTES = 15;
 
-// Tuned with `npm run bench -- detect-sim` (p95 latency against false alerts); see the bench for the figures.
-/** Length of a steady run that fires on its own. */
+// Tuned with `npm run bench -- detect` and `detect-sim` (p95 latency against false alerts); figures in the README.
+/** Shortest steady run (and loop run) that fires. */
 const STEADY_MINUTES = 3;
-/** In a steady run, every minute is at least this fraction of the threshold (a loop leaves no gaps). */
+/** In a steady run, every minute is at least this fraction of the threshold. */
 const STEADY_MIN_RATIO = 0.7;
+/**
+ * In a loop run, every minute is at least this fraction of the threshold: a loop leaves no empty minute, but its
+ * minutes vary, and a run broken by one quieter minute would start its count again.
+ */
+const LOOP_MIN_RATIO = 0.3;
 /** A minute counts at most this many times the threshold, so a single expensive minute cannot carry a run... */
 const MINUTE_CAP_RATIO = 3;
 /**
@@ -121,16 +134,16 @@ const MINUTE_CAP_RATIO = 3;
  */
 const MINUTE_CAP_LUMPS = 20;
 /**
- * The sparse rule (see fireEvidence): it applies to keys whose typical spend per minute is at most this share of
- * their lump (about: active in at most half their minutes)...
+ * The sparse rule (see fireEvidence) applies to keys active in at most this share of their minutes, and their lump
+ * is at least their typical active minute...
  */
 const SPARSE_MAX_SHARE = 0.5;
 /** ...and needs this many of the last minutes with spend, within three windows, all of them large... */
 const SPARSE_MINUTES = 3;
 /**
- * ...each at least this many times the size at which share × size reaches the threshold. The share is estimated
- * as typical ÷ lump, and the lump comes from the last 48 hours (nights and weekends included), so it can be several
- * times too high; this margin and the three minutes are what keep that bias from becoming false alerts.
+ * ...each at least this many times the size at which share × size reaches the threshold. The share is measured over
+ * the last days (nights and weekends included), or estimated as typical ÷ dispersion where the minutes are not known;
+ * this margin and the three minutes are what keep its error from becoming false alerts.
  */
 const SPARSE_SIZE = 2;
 /** The window rule checks the window's mean and each of this many consecutive parts of it. */
@@ -213,10 +226,18 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
   }
 
   // In threshold units: the key's ordinary lump of spend, and its typical rate (at most 1 / factor).
-  const noise = {
-    lump: Math.max(baseline.minuteDispersionUsd ?? perMinute, 1e-12) / perMinute,
-    typical: baseline.typicalHourlyUsd / 60 / perMinute,
-    sparse: baseline.minuteDispersionUsd !== null,
+  const dispersion = Math.max(baseline.minuteDispersionUsd ?? perMinute, 1e-12) / perMinute;
+  const typical = baseline.typicalHourlyUsd / 60 / perMinute;
+  // Measured when the history has the minutes; else estimated as typical ÷ dispersion (see SPARSE_SIZE for its bias).
+  const share =
+    baseline.activeShare ?? (baseline.minuteDispersionUsd !== null ? Math.min(1, typical / dispersion) : null);
+  const noise: Noise = {
+    // A sparse key's lump is at least its typical active minute at this hour (typical ÷ share): the dispersion is a
+    // median over the last days' hours, nights and weekends included, and under-states the bursts of a busy hour.
+    lump: share !== null && share > 0 && share <= SPARSE_MAX_SHARE ? Math.max(dispersion, typical / share) : dispersion,
+    typical,
+    share,
+    persistence: baseline.persistence,
   };
   // Partial minutes can only grow, so a run ending at any of them that already reads as runaway proves one: the
   // latest such end first. (Requiring the run to reach back to dataUntil would wait for the 5-minute margin even
@@ -236,19 +257,41 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
   return outcome(state, 'fire', evidence, since, end);
 }
 
-function fireEvidence(
-  ratio: Float64Array,
-  end: number,
-  window: number,
-  noise: { lump: number; typical: number; sparse: boolean },
-): RunawayEvidence | null {
-  const steady = Math.min(STEADY_MINUTES, window);
-  if (end - steady + 1 >= 0) {
-    const from = end - steady + 1;
-    let allElevated = true;
-    for (let i = from; i <= end; i++) if (ratio[i]! < STEADY_MIN_RATIO) allElevated = false;
+/** What the key's ordinary minutes look like, in threshold units (see assessRunaway). */
+interface Noise {
+  lump: number;
+  typical: number;
+  /** Share of its minutes with spend; null when unknown. */
+  share: number | null;
+  /** Share of its minutes with spend that follow one with spend (Baseline.persistence); null when unknown. */
+  persistence: number | null;
+}
+
+function fireEvidence(ratio: Float64Array, end: number, window: number, noise: Noise): RunawayEvidence | null {
+  // steady: the last n minutes all elevated, from STEADY_MINUTES up to the longest such run (at most 3 windows).
+  const longest = WINDOW_MULTIPLES.at(-1)! * window;
+  const runAbove = (level: number) => {
+    let run = 0;
+    while (run < longest && end - run >= 0 && ratio[end - run]! >= level) run++;
+    return run;
+  };
+  const steadyRun = runAbove(STEADY_MIN_RATIO);
+  for (let n = Math.min(STEADY_MINUTES, window); n <= steadyRun; n++) {
+    const from = end - n + 1;
     const mean = cappedMean(ratio, from, end, capOf(ratio, from, end, noise.lump));
-    if (allElevated && clearlyAbove(mean, steady, noise) && unusual(mean * steady, steady, noise)) return 'steady';
+    if (clearlyAbove(mean, n, noise) && unusual(mean * n, n, noise)) return 'steady';
+  }
+  // loop: on a key whose spend goes on into the next minute with odds p, n minutes in a row with spend happen with
+  // odds below p^n.
+  if (noise.persistence !== null && noise.persistence < 1) {
+    const n = Math.max(STEADY_MINUTES, Math.ceil(LOG_ALPHA / Math.log(noise.persistence)));
+    const from = end - n + 1;
+    if (
+      n <= longest &&
+      runAbove(LOOP_MIN_RATIO) >= n &&
+      cappedMean(ratio, from, end, capOf(ratio, from, end, noise.lump)) >= 1
+    )
+      return 'loop';
   }
   for (const multiple of WINDOW_MULTIPLES) {
     const minutes = multiple * window;
@@ -263,8 +306,8 @@ function fireEvidence(
   // a window's thirds (each needing spend) can take an hour to fill. Its rate is (share of minutes active) × (size
   // of an active minute); its last three active minutes, each far above threshold ÷ share, prove it. Three, not one:
   // a burst of one expensive minute is not a runaway.
-  if (noise.sparse) {
-    const share = noise.typical / noise.lump;
+  if (noise.share !== null) {
+    const share = noise.share;
     if (share > 0 && share <= SPARSE_MAX_SHARE) {
       const span = WINDOW_MULTIPLES.at(-1)! * window;
       let found = 0;

@@ -216,6 +216,8 @@ export interface AnomalyStateTable {
   baseline_source: string | null;
   baseline_samples: number | null;
   minute_dispersion_usd: number | null;
+  active_share: number | null;
+  persistence: number | null;
   covered_by_key: ColumnType<boolean, boolean | undefined, boolean>;
   deactivated_for: Timestamp | null;
   updated_at: DefaultedTimestamp;

@@ -75,7 +75,7 @@ export async function loadHourlyCells(
     const inKeys = sql`api_key_id IN (${sql.join(keyIds.map((k) => sql`${k}`))})`;
     for (const r of await hourlyCellsBy(db, 'api_key_id', inKeys, from, until)) {
       // api_key_id IN (...) never matches NULL
-      push(out.keys, r.id!, { hour: new Date(r.hour), usd: Number(r.usd), sumOfSquares: r.squares });
+      push(out.keys, r.id!, cellOf(r));
     }
   }
   if (workspaceScopes.length > 0) {
@@ -84,8 +84,7 @@ export async function loadHourlyCells(
     const inScope = sql`(${ids.length > 0 ? sql`workspace_id IN (${sql.join(ids.map((w) => sql`${w}`))})` : sql`false`}
       ${withDefault ? sql`OR workspace_id IS NULL` : sql``})`;
     for (const r of await hourlyCellsBy(db, 'workspace_id', inScope, from, until)) {
-      const cell = { hour: new Date(r.hour), usd: Number(r.usd), sumOfSquares: r.squares };
-      push(out.workspaces, workspaceScopeId(r.id), cell);
+      push(out.workspaces, workspaceScopeId(r.id), cellOf(r));
     }
     const totals = await sql<{ workspace_id: string | null; api_key_id: string; usd: number }>`
       SELECT workspace_id, api_key_id, sum(cost_usd)::float8 AS usd
@@ -109,11 +108,22 @@ interface CellRow {
   hour: Date;
   usd: number;
   squares: number | null;
+  active: number | null;
+  following: number | null;
 }
+
+const cellOf = (r: CellRow): HourCell => ({
+  hour: new Date(r.hour),
+  usd: Number(r.usd),
+  sumOfSquares: r.squares,
+  activeMinutes: r.active,
+  followingMinutes: r.following,
+});
 
 /**
  * Hourly spend per value of `column` (a key or a workspace) among the rows `filter` selects: 1h rows as they are
- * (no squares), 1m rows summed per minute first, then per hour with the sum of their squared minute totals.
+ * (no squares), 1m rows summed per minute first, then per hour with the sum of their squared minute totals, the
+ * number of minutes with spend, and how many of those followed a minute with spend.
  */
 async function hourlyCellsBy(
   db: Db,
@@ -124,14 +134,19 @@ async function hourlyCellsBy(
 ): Promise<CellRow[]> {
   const col = sql.ref(column);
   const rows = await sql<CellRow>`
-    SELECT ${col} AS id, starting_at AS hour, sum(cost_usd)::float8 AS usd, NULL::float8 AS squares
+    SELECT ${col} AS id, starting_at AS hour, sum(cost_usd)::float8 AS usd, NULL::float8 AS squares,
+      NULL::int AS active, NULL::int AS following
     FROM usage_buckets
     WHERE bucket_width = '1h' AND starting_at >= ${from} AND starting_at < ${until} AND ${filter}
     GROUP BY ${col}, starting_at
     UNION ALL
-    SELECT id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(usd), sum(usd * usd)
+    SELECT id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(usd), sum(usd * usd),
+      (count(*) FILTER (WHERE usd > 0))::int,
+      (count(*) FILTER (WHERE usd > 0 AND previous_usd > 0 AND previous = minute - interval '1 minute'))::int
     FROM (
-      SELECT ${col} AS id, starting_at AS minute, sum(cost_usd)::float8 AS usd
+      SELECT ${col} AS id, starting_at AS minute, sum(cost_usd)::float8 AS usd,
+        lag(starting_at) OVER (PARTITION BY ${col} ORDER BY starting_at) AS previous,
+        lag(sum(cost_usd)::float8) OVER (PARTITION BY ${col} ORDER BY starting_at) AS previous_usd
       FROM usage_buckets
       WHERE bucket_width = '1m' AND starting_at >= ${from} AND starting_at < ${until} AND ${filter}
       GROUP BY ${col}, starting_at

@@ -18,6 +18,10 @@ export interface HourCell {
   usd: number;
   /** Null when (part of) the hour comes from hourly rows, which no longer know their minutes. */
   sumOfSquares: number | null;
+  /** Minutes of the hour with spend (from 1m rows); null like `sumOfSquares`. */
+  activeMinutes: number | null;
+  /** Of those, the minutes whose minute before had spend too; null like `sumOfSquares`. */
+  followingMinutes: number | null;
 }
 
 /**
@@ -32,19 +36,35 @@ export function hourlyHistory(cells: readonly HourCell[], from: Date, until: Dat
   if (last <= first) return [];
   const usd = new Float64Array(last - first);
   const squares = new Float64Array(last - first);
+  const active = new Float64Array(last - first);
+  const following = new Float64Array(last - first);
   const mixed = new Uint8Array(last - first);
   for (const c of cells) {
     const i = Math.floor(c.hour.getTime() / HOUR_MS) - first;
     if (i < 0 || i >= usd.length) continue;
     usd[i]! += c.usd;
     if (c.sumOfSquares === null) mixed[i] = 1;
-    else squares[i]! += c.sumOfSquares;
+    else {
+      squares[i]! += c.sumOfSquares;
+      active[i]! += c.activeMinutes ?? 0;
+      following[i]! += c.followingMinutes ?? 0;
+    }
   }
   const out: HourlySpend[] = [];
   for (let i = 0; i < usd.length; i++) {
     const hour = new Date((first + i) * HOUR_MS);
     // An hour with no usage at all has no lumps either: its squares are known to be 0.
-    out.push(mixed[i] ? { hour, usd: usd[i]! } : { hour, usd: usd[i]!, sumOfSquares: squares[i]! });
+    out.push(
+      mixed[i]
+        ? { hour, usd: usd[i]! }
+        : {
+            hour,
+            usd: usd[i]!,
+            sumOfSquares: squares[i]!,
+            activeMinutes: active[i]!,
+            followingMinutes: following[i]!,
+          },
+    );
   }
   return out;
 }

@@ -32,6 +32,8 @@ export async function loadStates(db: Db): Promise<Map<string, ScopeState>> {
               source: (r.baseline_source ?? 'floor') as BaselineSource,
               samples: r.baseline_samples ?? 0,
               minuteDispersionUsd: r.minute_dispersion_usd,
+              activeShare: r.active_share,
+              persistence: r.persistence,
             },
           }
         : null;
@@ -70,6 +72,8 @@ export async function saveStates(db: Db, states: readonly ScopeState[], now: Dat
       baseline_source: s.baseline?.value.source ?? null,
       baseline_samples: s.baseline?.value.samples ?? null,
       minute_dispersion_usd: s.baseline?.value.minuteDispersionUsd ?? null,
+      active_share: s.baseline?.value.activeShare ?? null,
+      persistence: s.baseline?.value.persistence ?? null,
       covered_by_key: s.coveredByKey,
       deactivated_for: s.deactivatedFor,
       updated_at: now,
@@ -88,6 +92,8 @@ export async function saveStates(db: Db, states: readonly ScopeState[], now: Dat
           baseline_source: eb.ref('excluded.baseline_source'),
           baseline_samples: eb.ref('excluded.baseline_samples'),
           minute_dispersion_usd: eb.ref('excluded.minute_dispersion_usd'),
+          active_share: eb.ref('excluded.active_share'),
+          persistence: eb.ref('excluded.persistence'),
           covered_by_key: eb.ref('excluded.covered_by_key'),
           deactivated_for: eb.ref('excluded.deactivated_for'),
           updated_at: eb.ref('excluded.updated_at'),

@@ -14,9 +14,11 @@ import type { TrafficSpec } from './scenario.ts';
  *   × exp(noise · z − noise²/2)             (z ≈ N(0,1) from the hash; mean 1)
  *   × (1 − ramp share) while it migrates away
  *
- * and a key receiving a migration also carries `ramp share × the old key's flow`, with the old key's model mix;
- * during a runaway, all of a key's traffic is multiplied by the runaway's factor (reached at once, or over
- * `ramp_minutes` for a slow ramp).
+ * and a key receiving a migration also carries `ramp share × the old key's flow`, with the old key's model mix.
+ * During a runaway of factor f (reached at once, or over `ramp_minutes` for a slow ramp) the key also carries
+ * (f − 1) × its mean flow in every minute, bursty keys included: a runaway is a loop (a retry storm, a stuck agent),
+ * and a loop calls every minute whatever the key's usual rhythm. Its rate is f × the usual one; on a key active in
+ * every minute this is the same as multiplying its traffic by f.
  * The flow is split into slots (model × service tier × context window, by share), and each slot into token kinds
  * by the key's ratios; every count is rounded per minute, so a 1h bucket is exactly the sum of its 1m buckets.
  * A key produces nothing in a minute that starts before it exists or while it is not active (inactive, archived,
@@ -192,12 +194,21 @@ export function compileTraffic(spec: TrafficSpec, seed: number, modelIndex: (mod
 export function baseFlow(t: KeyTraffic, minute: number): number {
   if (t.tokensPerMinute <= 0) return 0;
   if (t.activeShare < 1 && unit(hash3(t.seed, minute, 1)) >= t.activeShare) return 0;
+  return meanFlow(t, minute) / t.activeShare;
+}
+
+/** The key's flow with a runaway of `factor`: its own, plus (factor − 1) × its mean flow, in every minute. */
+function runawayFlow(t: KeyTraffic, minute: number, factor: number): number {
+  const own = baseFlow(t, minute);
+  return factor > 1 && t.tokensPerMinute > 0 ? own + (factor - 1) * meanFlow(t, minute) : own;
+}
+
+/** The key's mean flow at `minute` (not yet divided among its active minutes): seasonality and noise. */
+function meanFlow(t: KeyTraffic, minute: number): number {
   const minuteOfDay = ((minute % 1440) + 1440) % 1440;
   // 1970-01-01 was a Thursday: day-of-week 4 with Sunday = 0.
   const dayOfWeek = (((Math.floor(minute / 1440) + 4) % 7) + 7) % 7;
-  let flow =
-    (t.tokensPerMinute / t.activeShare) *
-    (1 + t.dailyAmplitude * Math.cos((TWO_PI * (minuteOfDay / 60 - t.peakHourUtc)) / 24));
+  let flow = t.tokensPerMinute * (1 + t.dailyAmplitude * Math.cos((TWO_PI * (minuteOfDay / 60 - t.peakHourUtc)) / 24));
   if (dayOfWeek === 0 || dayOfWeek === 6) flow *= t.weekendFactor;
   if (t.noise > 0) {
     // Irwin–Hall: four 16-bit uniforms sum to mean 2, variance 1/3; scaled, a good-enough standard normal.
@@ -264,14 +275,14 @@ export function forEachUsage(
   const key = keys[index]!;
   if (!isLiveAt(key.life, minute * MINUTE_MS)) return;
   const t = key.traffic;
-  // A runaway multiplies all of the key's traffic, what it inherited from a migration included.
+  // A runaway adds to all of the key's traffic, what it inherited from a migration included.
   let factor = 1;
   for (const r of t.runaways) {
     if (minute < r.fromMinute || minute >= r.toMinute) continue;
     const ramped = r.rampMinutes > 0 ? Math.min(1, (minute - r.fromMinute + 1) / r.rampMinutes) : 1;
     factor *= 1 + (r.factor - 1) * ramped;
   }
-  let own = baseFlow(t, minute) * factor;
+  let own = runawayFlow(t, minute, factor);
   if (own > 0) {
     for (const m of t.outgoing) own *= 1 - migratedShare(m, minute);
     if (own > 0) emitSlots(t.slots, own, t.seed, minute, emit);
@@ -280,7 +291,7 @@ export function forEachUsage(
     const moved = migratedShare(m, minute);
     if (moved <= 0) continue;
     const source = keys[m.from]!.traffic;
-    const flow = baseFlow(source, minute) * moved * factor;
+    const flow = runawayFlow(source, minute, factor) * moved;
     if (flow > 0) emitSlots(source.slots, flow, t.seed, minute, emit);
   }
 }

@@ -110,6 +110,22 @@ describe('detect-anomalies on the demo organization', () => {
       expect(text).toMatch(/claude-sonnet-4-5 \d+%/); // models involved
       expect(text).toMatch(/output \d+%/); // token kinds involved
       expect(text).toContain('anomaly.auto_deactivate.enabled: false');
+      // How each key spends in time, measured from its stored 1-minute rows: the notebook spends in about 30% of its
+      // minutes, scattered; Production Backend every minute.
+      const state = async (name: string) =>
+        world.t.db
+          .selectFrom('anomaly_state')
+          .select(['active_share', 'persistence'])
+          .where('scope_type', '=', 'key')
+          .where('scope_id', '=', await keyIdByName(world.t.db, name))
+          .executeTakeFirstOrThrow();
+      const notebook = await state('Research notebook');
+      expect(notebook.active_share).toBeGreaterThan(0.25);
+      expect(notebook.active_share).toBeLessThan(0.35);
+      expect(notebook.persistence).toBeGreaterThan(0.25);
+      expect(notebook.persistence).toBeLessThan(0.35);
+      expect(await state('Production Backend')).toMatchObject({ active_share: 1 });
+      expect((await state('Production Backend')).persistence).toBeGreaterThan(0.999);
 
       // Through the runaway and 30 normal minutes after it: no second firing post, one repeat after the route's
       // repeat_every (1h) in the thread, saying the rate is back under the bar; then one resolution in the thread.

@@ -36,8 +36,20 @@ function history(until: number, weeks: number, rate: (hour: Date) => number, lum
   return out;
 }
 
-function baseline(typicalHourlyUsd: number, minuteDispersionUsd: number | null = 0.01): Baseline {
-  return { typicalHourlyUsd, source: 'hour_of_week', samples: 5, minuteDispersionUsd };
+function baseline(
+  typicalHourlyUsd: number,
+  minuteDispersionUsd: number | null = 0.01,
+  activeShare: number | null = null,
+): Baseline {
+  // Scattered minutes: spend goes on into the next minute as often as any minute has spend.
+  return {
+    typicalHourlyUsd,
+    source: 'hour_of_week',
+    samples: 5,
+    minuteDispersionUsd,
+    activeShare,
+    persistence: activeShare,
+  };
 }
 
 /** $/h for each minute from `start`; the detector sees minute i at dataUntil = start + i. */
@@ -163,6 +175,21 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.at).toBe(75);
     expect(fire.evidence).toBe('sparse');
     expect(fire.startedAt!.getTime()).toBe(MONDAY + 60 * MINUTE);
+  });
+
+  it('a loop on a key active one minute in sixteen fires after six minutes of spend in a row, not at three bursts', () => {
+    // Typical $6/h as one $1.60 minute in sixteen: the bar is $30/h ($0.50 a minute), and each of its ordinary
+    // minutes is three times that. Three of them in a row happen (1 in 4,000 minutes): not a runaway.
+    const b = baseline(6, 1.6, 1 / 16);
+    const bursts = (minutes: number): Series =>
+      Array.from({ length: minutes }, (_, i) => (i % 16 === 0 ? 1.6 * 60 : 0));
+    expect(fired(replay([...bursts(64), 96, 96, 96, ...bursts(64)], b))).toEqual([]);
+    // A loop at ×10 ($60/h, $1 every minute) on top of its bursts: six minutes in a row have odds of 1 in 16^6.
+    const loop = Array.from({ length: 60 }, (_, i) => 60 + (i % 16 === 0 ? 96 : 0));
+    const fire = firstFire(replay([...bursts(64), ...loop], b))!;
+    expect(fire.at).toBe(64 + 5);
+    expect(fire.evidence).toBe('loop');
+    expect(fire.startedAt!.getTime()).toBe(MONDAY + 64 * MINUTE);
   });
 
   it('resolves after 30 minutes of normal rate, not before', () => {
@@ -366,7 +393,14 @@ describe('typical rate', () => {
 
   it('a new key with no history anywhere gets the floor: runaway above factor × min_hourly_usd', () => {
     const b = typicalRate([], null, new Date(MONDAY), policy);
-    expect(b).toEqual({ typicalHourlyUsd: 5, source: 'floor', samples: 0, minuteDispersionUsd: null });
+    expect(b).toEqual({
+      typicalHourlyUsd: 5,
+      source: 'floor',
+      samples: 0,
+      minuteDispersionUsd: null,
+      activeShare: null,
+      persistence: null,
+    });
     // A new project starting at $20/h is not news; a fresh script looping at $40/h is.
     expect(fired(replay(flat(60, 20), b))).toEqual([]);
     expect(firstFire(replay(flat(60, 40), b))).toBeDefined();
@@ -381,6 +415,21 @@ describe('typical rate', () => {
       policy,
     );
     expect(b).toMatchObject({ typicalHourlyUsd: 0, source: 'hour_of_week', minuteDispersionUsd: null });
+  });
+
+  it('the share of active minutes comes from the hours with spend whose minutes are known', () => {
+    const at = MONDAY + 10 * HOUR;
+    const hours = history(at, 5, () => 6).map((h, i, all) => (i >= all.length - 48 ? { ...h, activeMinutes: 6 } : h));
+    hours[hours.length - 1] = { hour: hours.at(-1)!.hour, usd: 0, sumOfSquares: 0, activeMinutes: 0 };
+    expect(typicalRate(hours, null, new Date(at), policy).activeShare).toBeCloseTo(0.1);
+    expect(
+      typicalRate(
+        history(at, 5, () => 6),
+        null,
+        new Date(at),
+        policy,
+      ).activeShare,
+    ).toBeNull();
   });
 
   it('the minute dispersion measures request size, not the daily curve', () => {

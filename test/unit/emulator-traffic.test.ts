@@ -182,6 +182,25 @@ describe('events', () => {
     }
   });
 
+  it('a runaway on a bursty key is a loop: spend in every minute, at the factor times the key’s mean rate', () => {
+    const bursty = { active_share: 0.1, noise: 0, daily_amplitude: 0 };
+    const plain = org({}, bursty);
+    const runaway = org(
+      { events: [{ type: 'runaway', key: 'steady', at_minutes: 0, factor: 10, duration_minutes: 600 }] },
+      bursty,
+    );
+    const minutes = range(START_MINUTE, 600);
+    const before = minutes.map((m) => inputTokens(plain, 'steady', m));
+    const during = minutes.map((m) => inputTokens(runaway, 'steady', m));
+    expect(before.filter((t) => t > 0).length).toBeLessThan(120); // about one minute in ten
+    expect(during.every((t) => t > 0)).toBe(true);
+    expect(mean(during) / mean(before)).toBeGreaterThan(8);
+    expect(mean(during) / mean(before)).toBeLessThan(12);
+    // A quiet minute carries the loop alone: 9 × the key's mean flow of 10,000 tokens a minute.
+    const quiet = minutes.findIndex((_, i) => before[i] === 0);
+    expect(Math.abs(during[quiet]! - 90_000)).toBeLessThanOrEqual(8); // rounding per slot and kind
+  });
+
   it('a migration moves traffic from the old key to the new one over the ramp, keeping the total', () => {
     const plain = org();
     const moving = org({
