@@ -6,7 +6,8 @@
  * The organization is an emulator scenario built here: `keys` keys in 25 workspaces with the emulator's seasonal
  * traffic (daily curve, weekends, per-minute noise, bursty keys active in a share of minutes, model mixes) and
  * `runaways` runaway events at random times on random keys during the evaluated days: 3 in 4 are steps to ×3–×50
- * (log-uniform) for 30 min to 6 h, 1 in 4 slow ramps to ×10–×50 over 1–6 h. The emulator serves it over HTTP with a
+ * (log-uniform) for 30 min to 6 h, 1 in 4 slow ramps to ×10–×50 over 1–6 h. A runaway is a loop: its extra
+ * traffic comes in every minute, on bursty keys too (src/emulator/traffic.ts). The emulator serves it over HTTP with a
  * 5-minute data delay, on a simulated clock the bench moves; usage is read through keywarden's AdminClient the way
  * poll-usage reads it (buckets grouped by key and model, priced with keywarden's price table), each range once the
  * emulator shows all of it.
@@ -21,15 +22,17 @@
  *
  * Keywarden's detection is replayed for every simulated minute as the worker runs it after each poll: the data edge
  * of src/detect (a minute counts as complete 5 minutes after it ended; later minutes are partial), the hourly
- * baseline of src/anomaly with squares only for the last 48 hours, and assessRunaway with its state carried from
- * minute to minute. At each clock minute the replay sees exactly the minutes the emulator showed at that time:
- * m + 1 + delay ≤ clock, for a delay of 5 minutes (the emulator's) and of 0 (the same data shown at once). Postgres,
- * the alert lifecycle and workspace alerts are not in the loop; test/integration/detect-anomalies.test.ts covers them.
+ * baseline of src/anomaly with squares and minute counts only for the last 48 hours, and assessRunaway with its state
+ * carried from minute to minute. At each clock minute the replay sees exactly the minutes the emulator showed at that
+ * time: m + 1 + delay ≤ clock, for a delay of 5 minutes (the emulator's) and of 0 (the same data shown at once).
+ * Postgres, the alert lifecycle and workspace alerts are not in the loop; test/integration/detect-anomalies.test.ts
+ * covers them.
  *
  * Figures: latency from a runaway's first minute (for ramps: the minute its multiple reached `factor`) to the clock
  * minute of the alert; detection by size, "above the floor" meaning the rate the key actually spent at during the
- * runaway (from that minute to its end, read from its minutes) reached min_hourly_usd; a false alert is a `fire` on
- * a sampled key with no runaway running (or just ended). Minutes where no visible minute of the look-back reaches
+ * runaway (from that minute to its end, read from its minutes) reached min_hourly_usd; the steps of ×factor and more
+ * split by the key's rhythm (spending every minute, or bursty) and by how far above its bar the runaway ran; a false
+ * alert is a `fire` on a sampled key with no runaway running (or just ended), counted by the evidence that fired it. Minutes where no visible minute of the look-back reaches
  * half the threshold are skipped (the detector cannot fire there), as in detect-sim.
  */
 
@@ -396,16 +399,6 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
   return alerts;
 }
 
-/**
- * The fewest minutes of data that can tell a loop on a key active in a share `s` of its minutes from its ordinary
- * bursts: 3 (one expensive minute, or two, is not a runaway), or the run of minutes with spend whose odds on such a
- * key, s^n, are below the detector's noise standard of e^-16 (about 1 in 10 million per key and minute; a 500-key
- * organization has 22 million key-minutes a month).
- */
-function leastLoopMinutes(s: number): number {
-  return s >= 1 ? 3 : Math.max(3, Math.ceil(-16 / Math.log(s)));
-}
-
 /** The multiple of a runaway at minute `m` (a ramp climbs from ×1 to its factor). */
 function multipleAt(r: InjectedRunaway, m: number): number {
   return r.rampMinutes > 0 ? 1 + (r.factor - 1) * Math.min(1, (m - r.start + 1) / r.rampMinutes) : r.factor;
@@ -472,14 +465,32 @@ export function report(
         targeted.filter((r) => share(r) === 1),
       )}`,
     );
-    const bursty = targeted.filter((r) => share(r) < 1);
-    const least = bursty.map((r) => delay + leastLoopMinutes(share(r))).sort((a, b) => a - b);
     console.log(
-      `  ${line('  on bursty keys', bursty)}` +
-        (least.length
-          ? `; least possible: p50 ${quantile(least, 0.5)} / p95 ${quantile(least, 0.95)} / max ${least.at(-1)} min`
-          : ''),
+      `  ${line(
+        '  on bursty keys',
+        targeted.filter((r) => share(r) < 1),
+      )}`,
     );
+    // How far above its bar a runaway runs decides how soon noise lets it be told: min(factor ÷ policy factor,
+    // rate ÷ min_hourly_usd), the bar being the larger of factor × typical and the floor.
+    const margin = (r: InjectedRunaway) =>
+      Math.min(r.factor / policy.factor, runawayRate(usage.get(r.key)!, r) / policy.min_hourly_usd);
+    for (const [label, lo, hi] of [
+      ['less than 1.5×', 0, 1.5],
+      ['1.5× or more', 1.5, Number.POSITIVE_INFINITY],
+    ] as const) {
+      const inBand = targeted.filter((r) => margin(r) >= lo && margin(r) < hi);
+      console.log(
+        `      ${label} above their bar: ${line(
+          'every-minute keys',
+          inBand.filter((r) => share(r) === 1),
+        ).trim()}; ` +
+          `${line(
+            'bursty keys',
+            inBand.filter((r) => share(r) < 1),
+          ).trim()}`,
+      );
+    }
     for (const [label, lo, hi] of [
       ['×3–5', 3, 5],
       ['×5–10', 5, 10],
