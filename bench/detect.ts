@@ -151,7 +151,6 @@ export function buildScenario(opts: { keys: number; days: number; runaways: numb
   return {
     scenario,
     injected,
-    keyWorkspace: keys.map((k) => Number(k.workspace.slice(3)) - 1),
     activeShare: keys.map((k) => k.traffic.active_share),
   };
 }
