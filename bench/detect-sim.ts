@@ -38,7 +38,13 @@
  * fire there); `--verify N` replays N keys without that shortcut and checks that the alerts are identical.
  */
 
-import { type Baseline, type HourlySpend, typicalRate, type WorkspaceProfile } from '../src/anomaly/baseline.ts';
+import {
+  type Baseline,
+  type HourlySpend,
+  minuteFigures,
+  typicalRate,
+  type WorkspaceProfile,
+} from '../src/anomaly/baseline.ts';
 import {
   assessRunaway,
   type MinuteSpend,
@@ -420,17 +426,7 @@ function minuteDate(m: number): Date {
 function hourlyOf(usd: Float64Array, existsFrom: number): HourlySpend[] {
   const out: HourlySpend[] = [];
   for (let h = Math.floor(existsFrom / HOUR); (h + 1) * HOUR <= usd.length; h++) {
-    let sum = 0;
-    let sumOfSquares = 0;
-    let activeMinutes = 0;
-    let followingMinutes = 0;
-    for (let m = h * HOUR; m < (h + 1) * HOUR; m++) {
-      sum += usd[m]!;
-      sumOfSquares += usd[m]! * usd[m]!;
-      if (usd[m]! > 0) activeMinutes++;
-      if (usd[m]! > 0 && m > 0 && usd[m - 1]! > 0) followingMinutes++;
-    }
-    out.push({ hour: minuteDate(h * HOUR), usd: sum, sumOfSquares, activeMinutes, followingMinutes });
+    out.push({ hour: minuteDate(h * HOUR), ...minuteFigures(usd, h * HOUR) });
   }
   return out;
 }

@@ -32,12 +32,13 @@
  * minute of the alert; detection by size, "above the floor" meaning the rate the key actually spent at during the
  * runaway (from that minute to its end, read from its minutes) reached min_hourly_usd; the steps of ×factor and more
  * split by the key's rhythm (spending every minute, or bursty) and by how far above its bar the runaway ran; a false
- * alert is a `fire` on a sampled key with no runaway running (or just ended), counted by the evidence that fired it. Minutes where no visible minute of the look-back reaches
- * half the threshold are skipped (the detector cannot fire there), as in detect-sim.
+ * alert is a `fire` on a sampled key with no runaway running (or just ended), counted by the evidence that fired it.
+ * Minutes where no visible minute of the look-back reaches half the threshold are skipped (the detector cannot fire
+ * there), as in detect-sim.
  */
 
 import { parseArgs } from 'node:util';
-import { type Baseline, type HourlySpend, typicalRate } from '../src/anomaly/baseline.ts';
+import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../src/anomaly/baseline.ts';
 import {
   assessRunaway,
   type MinuteSpend,
@@ -319,18 +320,6 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
   const minutes = u.minutes.get(s)!;
   const historyStart = -HISTORY_DAYS * DAY;
   const hourAt = (h: number) => new Date(EVAL_START_MS + (historyStart + h * HOUR) * MINUTE_MS);
-  const minutesOf = (h: number) => {
-    const from = historyStart + h * HOUR - s.from;
-    let squares = 0;
-    let active = 0;
-    let following = 0;
-    for (let m = from; m < from + HOUR; m++) {
-      squares += minutes[m]! ** 2;
-      if (minutes[m]! > 0) active++;
-      if (minutes[m]! > 0 && m > 0 && minutes[m - 1]! > 0) following++;
-    }
-    return { squares, active, following };
-  };
   // Highest minute of the span the detector reads, ending at each minute (sliding maximum).
   const span = LOOKBACK + PARTIAL;
   const spanMax = new Float64Array(minutes.length);
@@ -357,14 +346,9 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
     if (!b) {
       const history: HourlySpend[] = [];
       for (let h = Math.max(0, hour - HISTORY_HOURS); h < hour; h++) {
-        const entry: HourlySpend = { hour: hourAt(h), usd: u.hourly[h]! };
-        if (h >= hour - SQUARES_HOURS) {
-          const { squares, active, following } = minutesOf(h);
-          entry.sumOfSquares = squares;
-          entry.activeMinutes = active;
-          entry.followingMinutes = following;
-        }
-        history.push(entry);
+        // The minute figures from the 1-minute rows poll-usage keeps; the hourly total as the 1h report gave it.
+        const figures = h >= hour - SQUARES_HOURS ? minuteFigures(minutes, historyStart + h * HOUR - s.from) : {};
+        history.push({ ...figures, hour: hourAt(h), usd: u.hourly[h]! });
       }
       const baseline = typicalRate(history, null, new Date(dataUntilMs), policy);
       b = { baseline, perMinute: runawayThresholdHourlyUsd(baseline, policy) / 60 };

@@ -173,6 +173,29 @@ interface Lookback {
   following: Float64Array;
 }
 
+/**
+ * The minute figures of one hour, from its per-minute USD: `minutes[from]` is the hour's first minute, and
+ * `minutes[from - 1]`, where there is one, the minute before it. What src/detect's query computes from the 1-minute
+ * rows, for callers that hold the minutes themselves (the benchmarks).
+ */
+export function minuteFigures(
+  minutes: ArrayLike<number>,
+  from: number,
+): Required<Pick<HourlySpend, 'usd' | 'sumOfSquares' | 'activeMinutes' | 'followingMinutes'>> {
+  let usd = 0;
+  let sumOfSquares = 0;
+  let activeMinutes = 0;
+  let followingMinutes = 0;
+  for (let m = from; m < from + 60; m++) {
+    const x = minutes[m]!;
+    usd += x;
+    sumOfSquares += x * x;
+    if (x > 0) activeMinutes++;
+    if (x > 0 && m > 0 && minutes[m - 1]! > 0) followingMinutes++;
+  }
+  return { usd, sumOfSquares, activeMinutes, followingMinutes };
+}
+
 /** The part of a baseline read from hourly totals. */
 type Rate = Pick<Baseline, 'typicalHourlyUsd' | 'source' | 'samples'>;
 
@@ -183,19 +206,17 @@ function lookback(history: readonly HourlySpend[], at: Date): Lookback {
   const active = new Float64Array(size).fill(Number.NaN);
   const following = new Float64Array(size).fill(Number.NaN);
   const current = Math.floor(at.getTime() / HOUR_MS);
+  // NaN (unknown) until a value arrives; several entries for one hour add up.
+  const add = (into: Float64Array, offset: number, value: number | undefined) => {
+    if (value !== undefined) into[offset] = (Number.isNaN(into[offset]!) ? 0 : into[offset]!) + value;
+  };
   for (const h of history) {
     const offset = current - Math.floor(h.hour.getTime() / HOUR_MS);
     if (offset < 1 || offset >= size) continue;
-    usd[offset] = (Number.isNaN(usd[offset]!) ? 0 : usd[offset]!) + h.usd;
-    if (h.sumOfSquares !== undefined) {
-      squares[offset] = (Number.isNaN(squares[offset]!) ? 0 : squares[offset]!) + h.sumOfSquares;
-    }
-    if (h.activeMinutes !== undefined) {
-      active[offset] = (Number.isNaN(active[offset]!) ? 0 : active[offset]!) + h.activeMinutes;
-    }
-    if (h.followingMinutes !== undefined) {
-      following[offset] = (Number.isNaN(following[offset]!) ? 0 : following[offset]!) + h.followingMinutes;
-    }
+    add(usd, offset, h.usd);
+    add(squares, offset, h.sumOfSquares);
+    add(active, offset, h.activeMinutes);
+    add(following, offset, h.followingMinutes);
   }
   return { usd, squares, active, following };
 }
@@ -370,7 +391,7 @@ function persistenceOf(hours: Lookback): number | null {
   return active > 0 ? following / active : null;
 }
 
-/** The mean without the highest and the lowest sample (the median of three). */
+/** The mean without the highest and the lowest sample (of three samples, their median). */
 function trimmedMean(samples: readonly number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   let sum = 0;

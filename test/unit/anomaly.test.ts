@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Baseline, type HourlySpend, typicalRate } from '../../src/anomaly/baseline.ts';
+import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../../src/anomaly/baseline.ts';
 import { runawayContributors } from '../../src/anomaly/contributors.ts';
 import { assessHeadroom, type TokenUsageMinute } from '../../src/anomaly/headroom.ts';
 import {
@@ -40,16 +40,10 @@ function baseline(
   typicalHourlyUsd: number,
   minuteDispersionUsd: number | null = 0.01,
   activeShare: number | null = null,
+  // By default scattered minutes: spend goes on into the next minute as often as any minute has spend.
+  persistence: number | null = activeShare,
 ): Baseline {
-  // Scattered minutes: spend goes on into the next minute as often as any minute has spend.
-  return {
-    typicalHourlyUsd,
-    source: 'hour_of_week',
-    samples: 5,
-    minuteDispersionUsd,
-    activeShare,
-    persistence: activeShare,
-  };
+  return { typicalHourlyUsd, source: 'hour_of_week', samples: 5, minuteDispersionUsd, activeShare, persistence };
 }
 
 /** $/h for each minute from `start`; the detector sees minute i at dataUntil = start + i. */
@@ -190,6 +184,11 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.at).toBe(64 + 5);
     expect(fire.evidence).toBe('loop');
     expect(fire.startedAt!.getTime()).toBe(MONDAY + 64 * MINUTE);
+    // The same share of active minutes in sessions (spend goes on into the next minute 97% of the time): runs are
+    // what this key does, so the run alone proves nothing, and only the steady rule's noise tests decide, later.
+    const sessions = firstFire(replay([...bursts(64), ...loop], baseline(6, 1.6, 1 / 16, 0.97)))!;
+    expect(sessions.evidence).toBe('steady');
+    expect(sessions.at).toBeGreaterThan(64 + 5);
   });
 
   it('resolves after 30 minutes of normal rate, not before', () => {
@@ -417,11 +416,22 @@ describe('typical rate', () => {
     expect(b).toMatchObject({ typicalHourlyUsd: 0, source: 'hour_of_week', minuteDispersionUsd: null });
   });
 
-  it('the share of active minutes comes from the hours with spend whose minutes are known', () => {
+  it('the share of active minutes and their persistence come from the hours whose minutes are known', () => {
     const at = MONDAY + 10 * HOUR;
-    const hours = history(at, 5, () => 6).map((h, i, all) => (i >= all.length - 48 ? { ...h, activeMinutes: 6 } : h));
-    hours[hours.length - 1] = { hour: hours.at(-1)!.hour, usd: 0, sumOfSquares: 0, activeMinutes: 0 };
-    expect(typicalRate(hours, null, new Date(at), policy).activeShare).toBeCloseTo(0.1);
+    const hours = history(at, 5, () => 6).map((h, i, all) =>
+      i >= all.length - 48 ? { ...h, activeMinutes: 6, followingMinutes: 3 } : h,
+    );
+    // An hour without spend counts for persistence (no minutes) but not for the share of an hour with spend.
+    hours[hours.length - 1] = {
+      hour: hours.at(-1)!.hour,
+      usd: 0,
+      sumOfSquares: 0,
+      activeMinutes: 0,
+      followingMinutes: 0,
+    };
+    const b = typicalRate(hours, null, new Date(at), policy);
+    expect(b.activeShare).toBeCloseTo(0.1);
+    expect(b.persistence).toBeCloseTo(0.5);
     expect(
       typicalRate(
         history(at, 5, () => 6),
@@ -430,6 +440,21 @@ describe('typical rate', () => {
         policy,
       ).activeShare,
     ).toBeNull();
+  });
+
+  it("an hour's minute figures: totals, active minutes, and those following spend, the hour before's last included", () => {
+    const minutes = new Array(121).fill(0);
+    minutes[59] = 1; // the last minute of the hour before
+    for (const [m, usd] of [
+      [60, 2],
+      [61, 1],
+      [70, 3],
+      [119, 1],
+    ] as const)
+      minutes[m] = usd;
+    minutes[120] = 5; // the next hour
+    expect(minuteFigures(minutes, 60)).toEqual({ usd: 7, sumOfSquares: 15, activeMinutes: 4, followingMinutes: 2 });
+    expect(minuteFigures(minutes, 0)).toEqual({ usd: 1, sumOfSquares: 1, activeMinutes: 1, followingMinutes: 0 });
   });
 
   it('the minute dispersion measures request size, not the daily curve', () => {
