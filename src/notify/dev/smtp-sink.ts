@@ -121,7 +121,11 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
         return callback(err);
       },
       onData,
-    });
+    })
+      // A client that dies mid-message (a killed worker) resets its connection inside a transaction, and
+      // smtp-server emits that on the server, where without a listener it would be thrown. The message is simply
+      // not received: the client never got its reply and sends it again. (Listening errors reject `listen`.)
+      .on('error', () => {});
 
   let server = createSmtpServer();
   const listen = (port: number) =>
