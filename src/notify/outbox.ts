@@ -13,6 +13,7 @@ import type { SlackClient } from './slack.ts';
  * same row); then each row, just before its own Slack or SMTP call, is marked `sending` and COMMITTED, and the outcome
  * is recorded afterwards. A row still `sending` after its lease means the process died mid-call: nobody knows whether
  * the message went out, so it is retried and marked `possibly_duplicate` — at most one duplicate, and a visible one.
+ * A Slack 429 holds the run's other Slack messages until its Retry-After, untried.
  */
 
 /**
@@ -200,7 +201,24 @@ export async function deliverNotifications(
   const result: DeliverResult = { sent: 0, retrying: 0, failed: 0 };
   const runStarted = performance.now();
   const rows = await claim(db, now, leaseMs, opts.batch ?? 100);
+  // Set by a Slack 429: Retry-After speaks for the token, not for one message (see below).
+  let slackResumesAt: Date | null = null;
+  let slackHeld = 0;
   for (const row of rows) {
+    if (row.channel === 'slack' && slackResumesAt !== null) {
+      // Asking Slack again while it says wait only earns more 429s: the run's other Slack messages wait with the
+      // refused one, untried, so no attempt is counted.
+      await db
+        .updateTable('notifications')
+        .set({ attempts: row.attempts - 1, next_attempt_at: slackResumesAt })
+        .where('id', '=', row.id)
+        .where('status', '=', 'pending')
+        .where('attempts', '=', row.attempts)
+        .execute();
+      result.retrying++;
+      slackHeld++;
+      continue;
+    }
     // In flight from here: only this row, so a crash flags the one message whose fate is unknown, not the batch.
     // No row back means another run took it over after our lease expired: it is theirs now.
     const inFlight = await db
@@ -257,6 +275,7 @@ export async function deliverNotifications(
             : { status: 'pending', last_error: f.reason, next_attempt_at: new Date(now.getTime() + wait) },
         )
         .execute();
+      if (f.kind === 'rate_limited' && row.channel === 'slack') slackResumesAt = new Date(now.getTime() + wait);
       if (giveUp) result.failed++;
       else result.retrying++;
       opts.log?.warn(
@@ -264,6 +283,12 @@ export async function deliverNotifications(
         'notification not delivered',
       );
     }
+  }
+  if (slackHeld > 0) {
+    opts.log?.warn(
+      { held: slackHeld, until: slackResumesAt },
+      'Slack rate-limited: the other Slack messages of this run wait for its Retry-After',
+    );
   }
   return result;
 }

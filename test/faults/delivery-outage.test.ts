@@ -18,8 +18,8 @@ import {
 /**
  * Drill 5: Slack answers every call with 429 (Retry-After 30 s) and the SMTP server is down, for five minutes, with
  * 100 alerts waiting to go out (a Slack post and an email each). Nothing may be lost and nothing sent twice: once
- * both are back, every alert reaches each of its targets exactly once, and no Slack call comes before the
- * Retry-After it was given.
+ * both are back, every alert reaches each of its targets exactly once, no Slack call comes before the
+ * Retry-After it was given, and a 429 holds the other Slack messages rather than each being refused in turn.
  */
 
 const OUTAGE_MS = Number(process.env.KW_DRILL_DELIVERY_OUTAGE_MS ?? 5 * MINUTE);
@@ -53,6 +53,8 @@ describe('drill 5: Slack rate-limiting and SMTP down for five minutes, 100 alert
     await raiseDrillAlerts(db, DRILL_ROUTES, 'out', ALERTS);
     await sleep(outageFrom + OUTAGE_MS - Date.now());
     const refusedCalls = rig.slackCalls.length;
+    // a 429 holds the rest of its run's Slack messages: a probe or two per Retry-After, not a call per message
+    expect(refusedCalls).toBeLessThan(ALERTS);
     expect(rig.slackPosts).toEqual([]);
     expect(rig.emails).toEqual([]);
     slack.reset(); // drops the pending 429s; the rig's own record of calls stays

@@ -146,6 +146,35 @@ describe('outbox delivery', () => {
     expect(posts()).toHaveLength(1);
   });
 
+  it('Slack 429: the run holds its other Slack messages untried until Retry-After; email goes on', async () => {
+    await raiseAlerts(db, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(
+      db,
+      { kinds: ['rotation.overdue'], observations: [overdue('k2', 'ci-deploy', 'ana@acme.com')] },
+      routes,
+      T0,
+    );
+    slack.failNext(1, { status: 429, retryAfter: 30 });
+    expect(await deliverNotifications(db, adapters, { now: T0 })).toEqual({ sent: 2, retrying: 2, failed: 0 });
+    // one call to Slack, refused; the second Slack message was not sent to be refused too
+    expect(slack.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(1);
+    expect(smtp.messages).toHaveLength(2);
+    expect(await deliverNotifications(db, adapters, { now: at(29_000) })).toMatchObject({ sent: 0, retrying: 0 });
+    expect(await deliverNotifications(db, adapters, { now: at(31_000) })).toEqual({ sent: 2, retrying: 0, failed: 0 });
+    expect(posts().map((p) => p.args.channel)).toEqual(['#ai-alerts', '#security']);
+    // the held message was tried once, when it was sent: holding it counted no attempt
+    const attempts = await db
+      .selectFrom('notifications')
+      .select(['target', 'attempts'])
+      .where('channel', '=', 'slack')
+      .orderBy('id')
+      .execute();
+    expect(attempts).toEqual([
+      { target: '#ai-alerts', attempts: 2 },
+      { target: '#security', attempts: 1 },
+    ]);
+  });
+
   it('SMTP down for several minutes: every email delivered once when it is back', async () => {
     const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
     // one run per key, so each is its own message (grouping would make them one)
