@@ -146,7 +146,7 @@ function classifySmtpError(err: unknown, scrub: (s: string) => string): Delivery
     const permanent = e.permanent ?? e.responseCode >= 500;
     return permanent ? { kind: 'permanent', reason } : { kind: 'retryable', reason };
   }
-  if (code && TRANSIENT_CODES.has(code)) return { kind: 'retryable', reason };
+  if (code && TRANSIENT_CODES.has(code)) return { kind: 'retryable', reason, unreachable: true };
   if (code && CONFIG_CODES.has(code)) return { kind: 'permanent', reason };
   return { kind: 'retryable', reason };
 }

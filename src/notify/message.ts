@@ -47,7 +47,8 @@ export interface NotificationItem {
  */
 export type DeliveryFailure =
   | { kind: 'rate_limited'; retryAfterMs: number; reason: string }
-  | { kind: 'retryable'; reason: string }
+  /** `unreachable`: the server did not answer at all (refused, timed out, 5xx), so every message to it would fail. */
+  | { kind: 'retryable'; reason: string; unreachable?: true }
   | { kind: 'permanent'; reason: string };
 
 /**

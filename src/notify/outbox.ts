@@ -13,7 +13,9 @@ import type { SlackClient } from './slack.ts';
  * same row); then each row, just before its own Slack or SMTP call, is marked `sending` and COMMITTED, and the outcome
  * is recorded afterwards. A row still `sending` after its lease means the process died mid-call: nobody knows whether
  * the message went out, so it is retried and marked `possibly_duplicate` — at most one duplicate, and a visible one.
- * A Slack 429 holds the run's other Slack messages until its Retry-After, untried.
+ * A failure that speaks for the whole service (Slack's 429, a server that does not answer) holds the run's other
+ * messages to it until the failed one's next attempt, untried: one probe per wait, not one refusal per message, and
+ * a long outage runs down the attempts of that one message only.
  */
 
 /**
@@ -201,22 +203,22 @@ export async function deliverNotifications(
   const result: DeliverResult = { sent: 0, retrying: 0, failed: 0 };
   const runStarted = performance.now();
   const rows = await claim(db, now, leaseMs, opts.batch ?? 100);
-  // Set by a Slack 429: Retry-After speaks for the token, not for one message (see below).
-  let slackResumesAt: Date | null = null;
-  let slackHeld = 0;
+  // Per channel, until when the rest of this run's messages wait: set by a failure of the service, not the message.
+  const holds = new Map<Claimed['channel'], { until: Date; held: number; reason: string }>();
   for (const row of rows) {
-    if (row.channel === 'slack' && slackResumesAt !== null) {
-      // Asking Slack again while it says wait only earns more 429s: the run's other Slack messages wait with the
-      // refused one, untried, so no attempt is counted.
+    const hold = holds.get(row.channel);
+    if (hold !== undefined) {
+      // Asking again now only earns another 429 or another timeout (seconds each, for a server that hangs, while
+      // the batch's other messages wait behind it): untried, so no attempt is counted.
       await db
         .updateTable('notifications')
-        .set({ attempts: row.attempts - 1, next_attempt_at: slackResumesAt })
+        .set({ attempts: row.attempts - 1, next_attempt_at: hold.until })
         .where('id', '=', row.id)
         .where('status', '=', 'pending')
         .where('attempts', '=', row.attempts)
         .execute();
+      hold.held++;
       result.retrying++;
-      slackHeld++;
       continue;
     }
     // In flight from here: only this row, so a crash flags the one message whose fate is unknown, not the batch.
@@ -275,7 +277,9 @@ export async function deliverNotifications(
             : { status: 'pending', last_error: f.reason, next_attempt_at: new Date(now.getTime() + wait) },
         )
         .execute();
-      if (f.kind === 'rate_limited' && row.channel === 'slack') slackResumesAt = new Date(now.getTime() + wait);
+      if (f.kind === 'rate_limited' || (f.kind === 'retryable' && f.unreachable)) {
+        holds.set(row.channel, { until: new Date(now.getTime() + wait), held: 0, reason: f.reason });
+      }
       if (giveUp) result.failed++;
       else result.retrying++;
       opts.log?.warn(
@@ -284,10 +288,11 @@ export async function deliverNotifications(
       );
     }
   }
-  if (slackHeld > 0) {
+  for (const [channel, hold] of holds) {
+    if (hold.held === 0) continue;
     opts.log?.warn(
-      { held: slackHeld, until: slackResumesAt },
-      'Slack rate-limited: the other Slack messages of this run wait for its Retry-After',
+      { channel, held: hold.held, until: hold.until, reason: hold.reason },
+      'notifications held: the service refused or did not answer, the next attempt is one message',
     );
   }
   return result;

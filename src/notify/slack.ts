@@ -138,7 +138,7 @@ function classifySlackError(method: string, err: unknown, scrub: (s: string) => 
     // Slack itself only uses 200 and 429; anything else is a proxy or an outage. 5xx and 408 pass, other 4xx are a
     // wrong SLACK_API_URL and will not fix themselves.
     return err.statusCode >= 500 || err.statusCode === 408
-      ? { kind: 'retryable', reason }
+      ? { kind: 'retryable', reason, unreachable: true }
       : { kind: 'permanent', reason: `${reason} (check SLACK_API_URL)` };
   }
   if (err instanceof WebAPIRequestError) {
@@ -146,7 +146,7 @@ function classifySlackError(method: string, err: unknown, scrub: (s: string) => 
     const timedOut = original.name === 'TimeoutError' || original.name === 'AbortError';
     const cause = (original.cause as { code?: string } | undefined)?.code;
     const detail = timedOut ? 'timed out' : `unreachable (${cause ?? scrub(original.message)})`;
-    return { kind: 'retryable', reason: `${prefix}: ${detail}` };
+    return { kind: 'retryable', reason: `${prefix}: ${detail}`, unreachable: true };
   }
   // A 429 without a parsable Retry-After: the client rejects with a plain Error (see its makeRequest).
   if (err instanceof Error && err.message.startsWith('Retry header did not contain a valid timeout')) {

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alertsCommand } from '../../src/alerts/cli.ts';
 import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
@@ -192,8 +193,45 @@ describe('outbox delivery', () => {
       'security@acme.com',
       'security@acme.com',
     ]);
-    const rows = await db.selectFrom('notifications').select(['status', 'possibly_duplicate']).execute();
+    const rows = await db
+      .selectFrom('notifications')
+      .select(['channel', 'status', 'possibly_duplicate', 'attempts'])
+      .orderBy('id')
+      .execute();
     expect(rows.every((r) => r.status === 'sent' && !r.possibly_duplicate)).toBe(true);
+    // the server down held each run's other emails behind the first one: only that one ran up attempts
+    const emailAttempts = rows.filter((r) => r.channel === 'email').map((r) => r.attempts);
+    expect(emailAttempts.slice(1)).toEqual([1, 1, 1, 1, 1]);
+    expect(emailAttempts[0]).toBeGreaterThan(3);
+  });
+
+  it('an SMTP server that accepts and never greets costs one timeout per run, and Slack goes out meanwhile', async () => {
+    const sockets = new Set<Socket>();
+    let connections = 0;
+    const silent: Server = createServer((socket) => {
+      connections++;
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const hung: DeliveryAdapters = {
+      slack: adapters.slack,
+      email: createEmailSender({
+        smtpUrl: new Secret(`smtp://keywarden:pw@127.0.0.1:${port}`),
+        from: 'keywarden@acme.com',
+        timeouts: { connectionMs: 1000, greetingMs: 300, socketMs: 1000 },
+      }),
+    };
+    try {
+      const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
+      for (const [i, o] of obs.entries()) await raiseAlerts(db, { kinds: [], observations: [o] }, routes, at(i));
+      expect(await deliverNotifications(db, hung, { now: at(10) })).toEqual({ sent: 3, retrying: 6, failed: 0 });
+      expect(connections).toBe(1);
+      expect(posts()).toHaveLength(3);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it('a worker that died between send and commit: retried once, marked possibly duplicate', async () => {

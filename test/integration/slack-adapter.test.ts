@@ -116,6 +116,8 @@ describe('Slack adapter against the local Slack server', () => {
     const f = failure(await client().postMessage({ channel: '#ai-alerts', ...renderSlack(alert) }));
     expect(f.kind).toBe(kind);
     expect(f.reason).toContain(error);
+    // Slack answered: a refusal of this message, not a sign the service is down
+    expect(f).not.toHaveProperty('unreachable');
   });
 
   it.each([
@@ -126,6 +128,8 @@ describe('Slack adapter against the local Slack server', () => {
     server.failNext(1, { status });
     const f = failure(await client().postMessage({ channel: '#ai-alerts', ...renderSlack(alert) }));
     expect(f.kind).toBe(kind);
+    // a 5xx comes from the service (or a proxy before it) being down: the outbox holds the rest of its run
+    if (kind === 'retryable') expect(f).toMatchObject({ unreachable: true });
     expect(f.reason).toContain(String(status));
   });
 
@@ -151,7 +155,7 @@ describe('Slack adapter against the local Slack server', () => {
     await server.setDown(true);
     try {
       const f = failure(await slack.postMessage({ channel: '#ai-alerts', ...renderSlack(alert) }));
-      expect(f.kind).toBe('retryable');
+      expect(f).toMatchObject({ kind: 'retryable', unreachable: true });
       expect(f.reason).toContain('unreachable');
       expect(f.reason).not.toContain('CANARY');
     } finally {
@@ -164,7 +168,7 @@ describe('Slack adapter against the local Slack server', () => {
   it('gives up on a request that hangs once the timeout passes, as retryable', async () => {
     server.failNext(1, { hang: true });
     const f = failure(await client({ timeoutMs: 300 }).postMessage({ channel: '#ai-alerts', ...renderSlack(alert) }));
-    expect(f).toEqual({ kind: 'retryable', reason: 'slack chat.postMessage: timed out' });
+    expect(f).toEqual({ kind: 'retryable', reason: 'slack chat.postMessage: timed out', unreachable: true });
   });
 
   it('checks who the token belongs to with auth.test', async () => {
