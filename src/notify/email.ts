@@ -50,6 +50,13 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
 
 /** Nodemailer error codes for a connection that failed or went quiet: the next attempt may well succeed. */
 const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'EPROTOCOL', 'EPROXY']);
+/**
+ * The server, not the message: the connection was refused, the host not found, or the connection, greeting or TLS
+ * upgrade never completed. A reset or an idle socket later in the conversation can belong to one message (a
+ * content filter giving up on it), so those do not count.
+ */
+const UNREACHABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNREACHABLE_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
 /** Codes that say the configuration or the message is wrong: retrying sends the same thing again. */
 const CONFIG_CODES = new Set(['EAUTH', 'ENOAUTH', 'ECONFIG', 'ETLS', 'EREQUIRETLS', 'EENVELOPE', 'EMESSAGE']);
 
@@ -135,7 +142,8 @@ function checkHeaders(from: string, email: OutgoingEmail): void {
 /**
  * An SMTP reply decides by its class: 4xx says try later, 5xx says never (nodemailer's `permanent` flag, which
  * also treats 503 "bad sequence" as transient). Without a reply, a connection that failed or timed out is retryable
- * and a refused configuration is not.
+ * and a refused configuration is not. `unreachable` tells the outbox that the server itself is out (421, or no
+ * conversation at all), so the other emails of its run need not try.
  */
 function classifySmtpError(err: unknown, scrub: (s: string) => string): DeliveryFailure {
   const e = (err ?? {}) as NodemailerError;
@@ -144,9 +152,16 @@ function classifySmtpError(err: unknown, scrub: (s: string) => string): Delivery
   const reason = `${head}: ${scrub(e.message ?? String(err))}`;
   if (typeof e.responseCode === 'number' && e.responseCode >= 400) {
     const permanent = e.permanent ?? e.responseCode >= 500;
-    return permanent ? { kind: 'permanent', reason } : { kind: 'retryable', reason };
+    if (permanent) return { kind: 'permanent', reason };
+    // 421: the service is not available and closes the channel, for every message alike
+    return e.responseCode === 421 ? { kind: 'retryable', reason, unreachable: true } : { kind: 'retryable', reason };
   }
-  if (code && TRANSIENT_CODES.has(code)) return { kind: 'retryable', reason, unreachable: true };
+  const unreachable =
+    code === 'EDNS' ||
+    (e.originalCode !== undefined && UNREACHABLE_SYSTEM_CODES.has(e.originalCode)) ||
+    (e.timeoutType !== undefined && UNREACHABLE_TIMEOUTS.has(e.timeoutType));
+  if (code && TRANSIENT_CODES.has(code))
+    return unreachable ? { kind: 'retryable', reason, unreachable } : { kind: 'retryable', reason };
   if (code && CONFIG_CODES.has(code)) return { kind: 'permanent', reason };
   return { kind: 'retryable', reason };
 }

@@ -156,19 +156,78 @@ describe('email adapter against the SMTP capture server', () => {
   });
 
   it('gives up on a server that accepts the connection but never greets, as retryable', async () => {
-    const sockets = new Set<Socket>();
-    const silent: Server = createServer((s) => sockets.add(s));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as { port: number };
-    try {
-      const f = failure(
-        await sender(`smtp://keywarden:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}`).sendEmail(email()),
-      );
-      expect(f).toMatchObject({ kind: 'retryable', unreachable: true });
-      expect(f.reason).toContain('ETIMEDOUT');
-    } finally {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    const f = await withRawServer(
+      () => {},
+      (url) => sender(url).sendEmail(email()),
+    );
+    expect(f).toMatchObject({ kind: 'retryable', unreachable: true });
+    expect(f.reason).toContain('ETIMEDOUT');
+  });
+
+  // `unreachable` holds the outbox's other emails: only for the server being out, never for one message's trouble
+  it.each([
+    ['greets with 421 (service not available)', true, 'greeting-421'],
+    ['goes silent after the message', false, 'silent-after-data'],
+    ['resets the connection after the message', false, 'reset-after-data'],
+  ] as const)('a server that %s: retryable, unreachable %s', async (_, unreachable, behaviour) => {
+    const f = await withRawServer(rawSmtp(behaviour), (url) => sender(url).sendEmail(email()));
+    expect(f.kind).toBe('retryable');
+    if (unreachable) expect(f).toMatchObject({ unreachable: true });
+    else expect(f).not.toHaveProperty('unreachable');
   });
 });
+
+/** A plain TCP server on loopback for one send, closed afterwards; the send's failure is returned. */
+async function withRawServer(
+  onConnection: (socket: Socket) => void,
+  send: (smtpUrl: string) => Promise<EmailSendResult>,
+): Promise<ReturnType<typeof failure>> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    return failure(await send(`smtp://keywarden:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}`));
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** Just enough SMTP to take a message (any login accepted), then misbehave as told. */
+function rawSmtp(behaviour: 'greeting-421' | 'silent-after-data' | 'reset-after-data') {
+  return (socket: Socket) => {
+    if (behaviour === 'greeting-421') {
+      socket.end('421 Service not available, closing transmission channel\r\n');
+      return;
+    }
+    socket.write('220 raw.test ESMTP\r\n');
+    let inData = false;
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      let end = buffered.indexOf('\r\n');
+      while (end >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        end = buffered.indexOf('\r\n');
+        if (inData) {
+          if (line !== '.') continue;
+          // the whole message is in: now the server fails this one message
+          if (behaviour === 'reset-after-data') socket.resetAndDestroy();
+          return;
+        }
+        if (/^EHLO/i.test(line)) socket.write('250-raw.test\r\n250 AUTH PLAIN LOGIN\r\n');
+        else if (/^AUTH/i.test(line)) socket.write('235 Accepted\r\n');
+        else if (/^DATA/i.test(line)) {
+          inData = true;
+          socket.write('354 Go ahead\r\n');
+        } else socket.write('250 OK\r\n');
+      }
+    });
+  };
+}
