@@ -150,18 +150,20 @@ function classifySmtpError(err: unknown, scrub: (s: string) => string): Delivery
   const code = typeof e.code === 'string' ? e.code : undefined;
   const head = ['smtp', code, e.responseCode].filter((p) => p !== undefined).join(' ');
   const reason = `${head}: ${scrub(e.message ?? String(err))}`;
+  const retryable = (unreachable: boolean): DeliveryFailure =>
+    unreachable ? { kind: 'retryable', reason, unreachable } : { kind: 'retryable', reason };
   if (typeof e.responseCode === 'number' && e.responseCode >= 400) {
     const permanent = e.permanent ?? e.responseCode >= 500;
-    if (permanent) return { kind: 'permanent', reason };
     // 421: the service is not available and closes the channel, for every message alike
-    return e.responseCode === 421 ? { kind: 'retryable', reason, unreachable: true } : { kind: 'retryable', reason };
+    return permanent ? { kind: 'permanent', reason } : retryable(e.responseCode === 421);
   }
-  const unreachable =
-    code === 'EDNS' ||
-    (e.originalCode !== undefined && UNREACHABLE_SYSTEM_CODES.has(e.originalCode)) ||
-    (e.timeoutType !== undefined && UNREACHABLE_TIMEOUTS.has(e.timeoutType));
-  if (code && TRANSIENT_CODES.has(code))
-    return unreachable ? { kind: 'retryable', reason, unreachable } : { kind: 'retryable', reason };
+  if (code && TRANSIENT_CODES.has(code)) {
+    return retryable(
+      code === 'EDNS' ||
+        (e.originalCode !== undefined && UNREACHABLE_SYSTEM_CODES.has(e.originalCode)) ||
+        (e.timeoutType !== undefined && UNREACHABLE_TIMEOUTS.has(e.timeoutType)),
+    );
+  }
   if (code && CONFIG_CODES.has(code)) return { kind: 'permanent', reason };
-  return { kind: 'retryable', reason };
+  return retryable(false);
 }

@@ -1,9 +1,10 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/secret.ts';
 import { createEmailSender, type EmailSendResult, type OutgoingEmail } from '../../src/notify/email.ts';
 import type { Notification } from '../../src/notify/message.ts';
 import { renderEmail } from '../../src/notify/render.ts';
+import { startRawTcpServer } from '../support/raw-tcp-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
 
 // Characters that must survive URL decoding, and a marker to look for in anything that could leak.
@@ -177,24 +178,16 @@ describe('email adapter against the SMTP capture server', () => {
   });
 });
 
-/** A plain TCP server on loopback for one send, closed afterwards; the send's failure is returned. */
+/** A raw TCP server on loopback for one send, closed afterwards; the send's failure is returned. */
 async function withRawServer(
   onConnection: (socket: Socket) => void,
   send: (smtpUrl: string) => Promise<EmailSendResult>,
 ): Promise<ReturnType<typeof failure>> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    onConnection(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const server = await startRawTcpServer(onConnection);
   try {
-    return failure(await send(`smtp://keywarden:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}`));
+    return failure(await send(`smtp://keywarden:${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}`));
   } finally {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
   }
 }
 

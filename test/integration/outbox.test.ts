@@ -1,4 +1,3 @@
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alertsCommand } from '../../src/alerts/cli.ts';
 import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
@@ -10,6 +9,7 @@ import { createEmailSender } from '../../src/notify/email.ts';
 import { type DeliveryAdapters, deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { startRawTcpServer } from '../support/raw-tcp-server.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
 
@@ -206,18 +206,11 @@ describe('outbox delivery', () => {
   });
 
   it('an SMTP server that accepts and never greets costs one timeout per run, and Slack goes out meanwhile', async () => {
-    const sockets = new Set<Socket>();
-    let connections = 0;
-    const silent: Server = createServer((socket) => {
-      connections++;
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as AddressInfo;
+    const silent = await startRawTcpServer();
     const hung: DeliveryAdapters = {
       slack: adapters.slack,
       email: createEmailSender({
-        smtpUrl: new Secret(`smtp://keywarden:pw@127.0.0.1:${port}`),
+        smtpUrl: new Secret(`smtp://keywarden:pw@127.0.0.1:${silent.port}`),
         from: 'keywarden@acme.com',
         timeouts: { connectionMs: 1000, greetingMs: 300, socketMs: 1000 },
       }),
@@ -226,11 +219,10 @@ describe('outbox delivery', () => {
       const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
       for (const [i, o] of obs.entries()) await raiseAlerts(db, { kinds: [], observations: [o] }, routes, at(i));
       expect(await deliverNotifications(db, hung, { now: at(10) })).toEqual({ sent: 3, retrying: 6, failed: 0 });
-      expect(connections).toBe(1);
+      expect(silent.connections).toBe(1);
       expect(posts()).toHaveLength(3);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
+      await silent.close();
     }
   });
 
