@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { AdminClient } from './anthropic/client.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { type Config, ConfigError } from './config/index.ts';
+import { type Config, ConfigError, insecureHttpWarning } from './config/index.ts';
 import type { Context } from './context.ts';
 import { createDb, type Db } from './db/index.ts';
 import type { Logger } from './log.ts';
@@ -33,6 +33,7 @@ export function requireEnv(
 /** Builds the Context once: Postgres, Redis, the Admin API client, the notifier. `close()` tears it down in order. */
 export async function buildApp(config: Config, opts: { log: Logger; clock?: Clock; command: string }): Promise<App> {
   requireEnv(config, ['database', 'redis', 'admin'], opts.command);
+  for (const use of config.env.insecureHttp) opts.log.warn({ variable: use.variable }, insecureHttpWarning(use));
   const db: Db = createDb(config.env.databaseUrl!);
   const redis: Redis = createRedis(config.env.redisUrl!);
   await checkRedisSettings(redis, opts.log);

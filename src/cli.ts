@@ -5,7 +5,7 @@ import { jobs } from '../jobs/index.ts';
 import { alertsCommand } from './alerts/cli.ts';
 import { buildApp, requireEnv } from './app.ts';
 import { parseDuration } from './config/duration.ts';
-import { type Config, ConfigError, loadConfig } from './config/index.ts';
+import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
@@ -322,9 +322,11 @@ async function checkConfigCommand(args: string[]): Promise<number> {
       DATABASE_URL: env.databaseUrl ? maskUrl(env.databaseUrl.reveal()) : null,
       REDIS_URL: env.redisUrl ? maskUrl(env.redisUrl.reveal()) : null,
       ANTHROPIC_ADMIN_KEY: env.adminKey?.hint ?? null,
-      ANTHROPIC_BASE_URL: env.anthropicBaseUrl,
+      ANTHROPIC_BASE_URL: maskUrl(env.anthropicBaseUrl),
       SLACK_BOT_TOKEN: env.slackBotToken?.hint ?? null,
-      SLACK_API_URL: env.slackApiUrl,
+      SLACK_API_URL: maskUrl(env.slackApiUrl),
+      PAGERDUTY_EVENTS_URL: maskUrl(env.pagerdutyEventsUrl),
+      KEYWARDEN_ALLOW_INSECURE_HTTP: env.allowInsecureHttp,
       SMTP_URL: env.smtpUrl ? maskUrl(env.smtpUrl.reveal()) : null,
       EMAIL_FROM: env.emailFrom,
       KEYWARDEN_CONFIG: env.configPath,
@@ -339,7 +341,7 @@ async function checkConfigCommand(args: string[]): Promise<number> {
     const { stringify } = await import('yaml');
     console.log(stringify(effective, { lineWidth: 0 }).trimEnd());
   }
-  const warnings: string[] = [];
+  const warnings: string[] = env.insecureHttp.map(insecureHttpWarning);
   if (!env.adminKey) warnings.push('ANTHROPIC_ADMIN_KEY is not set: the worker will not start without it');
   const wantsSlack = config.policy.routes.some((r) => r.slack.length > 0);
   if (wantsSlack && !env.slackBotToken) warnings.push('routes name Slack channels but SLACK_BOT_TOKEN is not set');

@@ -1,9 +1,11 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { SECRET_PARAM_NAME } from './config/secret.ts';
 
 export type { Logger } from 'pino';
 
 /**
- * Shapes of secrets keywarden handles: Anthropic keys (admin and API), Slack tokens, and passwords inside URLs.
+ * Shapes of secrets keywarden handles: Anthropic keys (admin and API), Slack tokens, passwords inside URLs and
+ * secret-named query parameters (`?password=`, `&access_token=`).
  * The scrubber masks them wherever they appear in a log line (messages, error stacks, URLs, nested objects), as a
  * second line of defence behind `Secret` and the redaction paths: an error message from a library may quote a
  * header or a connection string we never meant to log.
@@ -13,13 +15,37 @@ const TOKEN_PATTERNS: RegExp[] = [
   /(?<prefix>xox[abposr]-)[A-Za-z0-9-]{4,}/g,
 ];
 const URL_PASSWORD = /\b(?<scheme>[a-z][a-z0-9+.-]*:\/\/)(?<user>[^:@/\s]*):(?<pass>[^@/\s]+)@/gi;
+/** `?name=value` and `&name=value` in a URL's query: the value is masked when the name says it is a secret. */
+const QUERY_PARAM = /(?<lead>[?&;])(?<name>[^=&#?;\s'"<>]+)=(?<value>[^&#;\s'"<>]+)/g;
 
 export function scrubSecrets(text: string): string {
   let out = text;
   for (const re of TOKEN_PATTERNS) {
     out = out.replace(re, (match, prefix: string) => `${prefix}****${match.slice(-4)}`);
   }
-  return out.replace(URL_PASSWORD, (_m, scheme: string, user: string) => `${scheme}${user}:****@`);
+  out = out.replace(URL_PASSWORD, (_m, scheme: string, user: string) => `${scheme}${user}:****@`);
+  return out.replace(QUERY_PARAM, (match, lead: string, name: string) =>
+    SECRET_PARAM_NAME.test(name) ? `${lead}${name}=****` : match,
+  );
+}
+
+/**
+ * The same error with its message and stack scrubbed, for places that store an error outside the log: BullMQ keeps
+ * a failed job's message (`failedReason`) and stack (`stacktrace`) in Redis. Scrubbed in place so its class (which
+ * BullMQ reads, e.g. UnrecoverableError) stays; an error whose fields cannot be written becomes a plain Error.
+ */
+export function scrubError(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(scrubSecrets(String(err)));
+  try {
+    err.message = scrubSecrets(err.message);
+    if (err.stack) err.stack = scrubSecrets(err.stack);
+    return err;
+  } catch {
+    const copy = new Error(scrubSecrets(err.message));
+    copy.name = err.name;
+    copy.stack = err.stack ? scrubSecrets(err.stack) : copy.stack;
+    return copy;
+  }
 }
 
 /** Field paths that hold secrets by name, whatever their shape. */

@@ -9,11 +9,26 @@ export interface EnvConfig {
   anthropicBaseUrl: string;
   slackBotToken: Secret | null;
   slackApiUrl: string;
+  pagerdutyEventsUrl: string;
+  /** KEYWARDEN_ALLOW_INSECURE_HTTP=1: plain http:// to hosts other than this machine is allowed (and warned about). */
+  allowInsecureHttp: boolean;
+  /** The base URLs that use that allowance: check-config and the worker warn about each. */
+  insecureHttp: InsecureHttpUse[];
   smtpUrl: Secret | null;
   emailFrom: string | null;
   configPath: string;
   httpPort: number;
   logLevel: string;
+}
+
+export interface InsecureHttpUse {
+  variable: string;
+  host: string;
+}
+
+/** The warning for a base URL that sends secrets over plain http:// because the operator allowed it. */
+export function insecureHttpWarning(use: InsecureHttpUse): string {
+  return `${use.variable} uses plain http:// to ${use.host} (allowed by KEYWARDEN_ALLOW_INSECURE_HTTP=1): secrets cross the network in clear text`;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -42,6 +57,47 @@ function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): S
   return direct ? new Secret(direct) : null;
 }
 
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * A base URL keywarden sends a secret to (the admin key, the Slack token, a routing key). Credentials in it would
+ * go to every request and into error messages, so they are refused; plain http:// is allowed to this machine
+ * (the emulator, the demo's stand-ins) and elsewhere only with the explicit opt-in, since the secret would cross
+ * the network in clear text.
+ */
+function checkBaseUrl(
+  name: string,
+  text: string,
+  allowInsecure: boolean,
+  problems: string[],
+  insecure: InsecureHttpUse[],
+): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    problems.push(`${name}: not a URL`);
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    problems.push(`${name}: must start with https:// or http:// (got ${url.protocol}//)`);
+    return;
+  }
+  if (url.username || url.password) {
+    problems.push(
+      `${name}: holds credentials (user or password); a base URL must not carry them (they would go with every request and into error messages): remove them from the URL`,
+    );
+  }
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)) {
+    if (allowInsecure) insecure.push({ variable: name, host: url.hostname });
+    else {
+      problems.push(
+        `${name}: plain http:// to a host other than this machine (${url.hostname}) sends secrets in clear text: use https://, or set KEYWARDEN_ALLOW_INSECURE_HTTP=1 for a network you trust`,
+      );
+    }
+  }
+}
+
 function checkUrl(name: string, value: Secret | string | null, protocols: string[], problems: string[]): void {
   if (value === null) return;
   const text = typeof value === 'string' ? value : value.reveal();
@@ -67,10 +123,24 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
   checkUrl('DATABASE_URL', databaseUrl, ['postgres', 'postgresql'], problems);
   checkUrl('REDIS_URL', redisUrl, ['redis', 'rediss'], problems);
   checkUrl('SMTP_URL', smtpUrl, ['smtp', 'smtps'], problems);
+  const insecureText = env.KEYWARDEN_ALLOW_INSECURE_HTTP ?? '';
+  if (!['', '0', '1'].includes(insecureText)) {
+    problems.push(
+      `KEYWARDEN_ALLOW_INSECURE_HTTP: "${insecureText}": set it to 1 to allow plain http:// to other hosts, or leave it unset`,
+    );
+  }
+  const allowInsecureHttp = insecureText === '1';
+  const insecureHttp: InsecureHttpUse[] = [];
   const anthropicBaseUrl = env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
-  checkUrl('ANTHROPIC_BASE_URL', anthropicBaseUrl, ['http', 'https'], problems);
   const slackApiUrl = env.SLACK_API_URL || 'https://slack.com/api/';
-  checkUrl('SLACK_API_URL', slackApiUrl, ['http', 'https'], problems);
+  const pagerdutyEventsUrl = env.PAGERDUTY_EVENTS_URL || 'https://events.pagerduty.com';
+  for (const [name, url] of [
+    ['ANTHROPIC_BASE_URL', anthropicBaseUrl],
+    ['SLACK_API_URL', slackApiUrl],
+    ['PAGERDUTY_EVENTS_URL', pagerdutyEventsUrl],
+  ] as const) {
+    checkBaseUrl(name, url, allowInsecureHttp, problems, insecureHttp);
+  }
 
   if (adminKey && !adminKey.reveal().startsWith('sk-ant-admin')) {
     problems.push(
@@ -100,6 +170,9 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
     anthropicBaseUrl,
     slackBotToken,
     slackApiUrl,
+    pagerdutyEventsUrl,
+    allowInsecureHttp,
+    insecureHttp,
     smtpUrl,
     emailFrom,
     configPath: env.KEYWARDEN_CONFIG || './keywarden.yaml',

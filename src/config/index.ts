@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { type EnvConfig, readEnv } from './env.ts';
 import { knownKeysAt, type Policy, policySchema } from './policy.ts';
 
-export type { EnvConfig } from './env.ts';
+export { type EnvConfig, insecureHttpWarning } from './env.ts';
 export type * from './policy.ts';
 
 export interface Config {

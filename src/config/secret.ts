@@ -38,11 +38,21 @@ export function maskSecret(value: string): string {
   return `${prefix}****${value.slice(-4)}`;
 }
 
-/** A URL with its password (and any token-looking query value) masked: for printing DATABASE_URL and friends. */
+/**
+ * Query parameters whose value is a secret by name: `password`, `sslpassword`, `access_token`, `api_key`, `secret`,
+ * `X-Amz-Signature`, … A name matches when it holds one of these words or ends with one. Shared with the log
+ * scrubber, so what check-config masks and what the log masks are the same.
+ */
+export const SECRET_PARAM_NAME = /(pass(word|wd)?|pwd|secret|token|credentials?|auth)|(key|sig(nature)?)$/i;
+
+/** A URL with its password and every secret-named query value masked: for printing DATABASE_URL and friends. */
 export function maskUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '****';
+    for (const name of new Set(u.searchParams.keys())) {
+      if (SECRET_PARAM_NAME.test(name)) u.searchParams.set(name, '****');
+    }
     return u.toString();
   } catch {
     return '****';

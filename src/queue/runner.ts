@@ -4,6 +4,7 @@ import { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { Context, JobContext } from '../context.ts';
 import { watchAdminKey } from '../health/blind.ts';
 import type { Metrics } from '../http/metrics.ts';
+import { scrubError, scrubSecrets } from '../log.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
 import { retryOptions } from './schedules.ts';
@@ -93,8 +94,9 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
             ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
             // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
-            if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(err.message);
-            throw err;
+            if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));
+            // BullMQ stores the message and the stack in Redis, where the log's scrubber does not reach
+            throw scrubError(err);
           } finally {
             stopTimer();
             // after every job, not only Admin API jobs: a key deactivation failing inside enforce-rotation is

@@ -6,6 +6,7 @@ import { createMigrator } from '../db/index.ts';
 import { createMetrics } from '../http/metrics.ts';
 import { startHealthServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
+import { exitOnCrash } from './crash.ts';
 import { closeQueues, createQueues } from './queues.ts';
 import { buildRegistry } from './registry.ts';
 import { startWorkers } from './runner.ts';
@@ -27,6 +28,7 @@ export interface WorkerOptions {
 /** `keywarden worker`: runs until SIGTERM/SIGINT. Throws (before starting anything) on a bad registry or schema. */
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { config, log } = options;
+  exitOnCrash(log);
   const registry = buildRegistry(options.jobs, config.policy);
   const app = await buildApp(config, { log, clock: options.clock, command: 'worker' });
   const { ctx } = app;

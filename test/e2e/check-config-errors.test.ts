@@ -56,3 +56,34 @@ describe('keywarden check-config on malformed policy files', () => {
     );
   });
 });
+
+describe('keywarden check-config never prints a secret', () => {
+  it('query-string passwords are masked; plain http to another host is named in a warning when allowed', async () => {
+    const { code, output } = await runNode('src/cli.ts', ['check-config', '--json'], {
+      KEYWARDEN_CONFIG: 'examples/keywarden.yaml',
+      DATABASE_URL: 'postgres://kw:CANARYpw@db:5432/kw?sslmode=require&password=CANARYquery',
+      REDIS_URL: 'rediss://cache:6380/0?password=CANARYredis',
+      ANTHROPIC_BASE_URL: 'http://emulator:8787',
+      KEYWARDEN_ALLOW_INSECURE_HTTP: '1',
+    });
+    expect(code).toBe(0);
+    expect(output).not.toContain('CANARY');
+    const json = JSON.parse(output.slice(output.indexOf('{'), output.lastIndexOf('}') + 1));
+    expect(json.environment.DATABASE_URL).toBe('postgres://kw:****@db:5432/kw?sslmode=require&password=****');
+    expect(json.environment.REDIS_URL).toBe('rediss://cache:6380/0?password=****');
+    expect(json.environment.KEYWARDEN_ALLOW_INSECURE_HTTP).toBe(true);
+    expect(output).toMatch(
+      /warning: ANTHROPIC_BASE_URL uses plain http:\/\/ to emulator \(allowed by KEYWARDEN_ALLOW_INSECURE_HTTP=1\)/,
+    );
+  });
+
+  it('a base URL with a password: exit 2, the variable named, the password not printed', async () => {
+    const { code, output } = await runNode('src/cli.ts', ['check-config'], {
+      KEYWARDEN_CONFIG: 'examples/keywarden.yaml',
+      SLACK_API_URL: 'https://bot:CANARYproxy@slack-proxy.example/api/',
+    });
+    expect(code).toBe(2);
+    expect(output).toMatch(/config: SLACK_API_URL: holds credentials/);
+    expect(output).not.toContain('CANARY');
+  });
+});
