@@ -13,6 +13,7 @@ import { loadRotationInputs } from './keys/load.ts';
 import { setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
+import { terminalJson } from './notify/escape.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
 import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
@@ -110,7 +111,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
       try {
         const { spendReport, formatSpendReport } = await import('./spend/table.ts');
         const report = await spendReport(db);
-        if (values.json) console.log(JSON.stringify(report, null, 2));
+        if (values.json) console.log(terminalJson(report));
         else
           console.log(
             report ? formatSpendReport(report) : 'no projections stored yet: run `keywarden run project-spend --once`',
@@ -237,7 +238,7 @@ async function runCommand(args: string[]): Promise<number> {
         {},
         { id: 'cli', attempt: 1, signal: controller.signal },
       );
-      if (result !== undefined) console.log(JSON.stringify(result, null, 2));
+      if (result !== undefined) console.log(terminalJson(result));
       return 0;
     }
     const queues = createQueues(app.ctx.redis, values.prefix ?? DEFAULT_PREFIX);
@@ -260,7 +261,7 @@ async function keysCommand(args: string[]): Promise<number> {
     const now = new Date();
     const inputs = await loadRotationInputs(db, config.policy.rotation.drain_window_hours, now);
     const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now);
-    if (values.json) console.log(JSON.stringify(rows, null, 2));
+    if (values.json) console.log(terminalJson(rows));
     else
       console.log(rows.length ? formatKeyTable(rows) : 'no keys stored yet: run `keywarden run sync-inventory --once`');
     return 0;
@@ -336,7 +337,7 @@ async function checkConfigCommand(args: string[]): Promise<number> {
     policy: config.policy,
   };
   if (values.json) {
-    console.log(JSON.stringify(effective, null, 2));
+    console.log(terminalJson(effective));
   } else {
     const { stringify } = await import('yaml');
     console.log(stringify(effective, { lineWidth: 0 }).trimEnd());

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { terminalJson, terminalText } from '../notify/escape.ts';
 
 /**
  * `keywarden alerts [--all] [--json]`: the alerts (firing ones, or every one with --all) and, under each, the
@@ -31,7 +32,7 @@ export async function alertsCommand(db: Db, args: readonly string[]): Promise<st
           .where(sql<boolean>`payload->'fingerprints' ?| ${sql.val(alerts.map((a) => a.fingerprint))}::text[]`)
           .orderBy('id')
           .execute();
-  const result = alerts.map((a) => ({
+  const result: AlertListing[] = alerts.map((a) => ({
     fingerprint: a.fingerprint,
     kind: a.kind,
     severity: a.severity,
@@ -56,21 +57,53 @@ export async function alertsCommand(db: Db, args: readonly string[]): Promise<st
         nextAttemptAt: d.status === 'pending' ? new Date(d.next_attempt_at).toISOString() : null,
       })),
   }));
-  if (json) return JSON.stringify(result, null, 2);
-  if (result.length === 0) return args.includes('--all') ? 'No alerts.' : 'No firing alerts.';
+  if (json) return terminalJson(result);
+  return formatAlertList(result, args.includes('--all'));
+}
+
+export interface AlertListing {
+  fingerprint: string;
+  kind: string;
+  severity: string;
+  state: string;
+  title: string;
+  startedAt: string;
+  lastSeenAt: string;
+  resolvedAt: string | null;
+  inhibitedBy: string | null;
+  deliveries: Array<{
+    id: string;
+    event: string;
+    channel: string;
+    target: string;
+    status: string;
+    attempts: number;
+    possiblyDuplicate: boolean;
+    lastError: string | null;
+    sentAt: string | null;
+    nextAttemptAt: string | null;
+  }>;
+}
+
+/**
+ * The alerts as lines for the terminal. Titles quote key and workspace names, targets can be an owner's address from
+ * the API, and delivery errors quote the receiver: all go through `terminalText`.
+ */
+export function formatAlertList(result: AlertListing[], all: boolean): string {
+  if (result.length === 0) return all ? 'No alerts.' : 'No firing alerts.';
   const lines: string[] = [];
   for (const a of result) {
-    const inhibited = a.inhibitedBy === null ? '' : ` (inhibited by ${a.inhibitedBy})`;
-    lines.push(`${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind}  ${JSON.stringify(a.title)}${inhibited}`);
+    const inhibited = a.inhibitedBy === null ? '' : ` (inhibited by ${terminalText(a.inhibitedBy)})`;
+    lines.push(`${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind}  "${terminalText(a.title)}"${inhibited}`);
     lines.push(
       `         since ${a.startedAt}${a.resolvedAt === null ? '' : `, resolved ${a.resolvedAt}`}  [${a.fingerprint}]`,
     );
     for (const d of a.deliveries) {
       const when = d.sentAt ?? (d.nextAttemptAt === null ? '' : `next try ${d.nextAttemptAt}`);
       const dup = d.possiblyDuplicate ? ' possibly duplicated' : '';
-      const err = d.lastError === null || d.status === 'sent' ? '' : ` — ${d.lastError}`;
+      const err = d.lastError === null || d.status === 'sent' ? '' : ` — ${terminalText(d.lastError)}`;
       lines.push(
-        `         ${d.event.padEnd(8)} ${d.channel} ${d.target}: ${d.status} (${d.attempts} attempts) ${when}${dup}${err}`,
+        `         ${d.event.padEnd(8)} ${d.channel} ${terminalText(d.target)}: ${d.status} (${d.attempts} attempts) ${when}${dup}${err}`,
       );
     }
   }

@@ -1,3 +1,4 @@
+import { terminalText } from '../notify/escape.ts';
 import { describeKeyStage } from '../rotation/describe.ts';
 import { describePolicySource } from '../rotation/policy.ts';
 import type { RotationDecision, RotationInputs } from '../rotation/types.ts';
@@ -46,8 +47,13 @@ function shareText(share: number | null): string {
   return share === null ? '' : ` (${Math.round(share * 100)}%)`;
 }
 
-/** A plain-text table, columns padded to their widest cell. */
-export function formatTable(headers: string[], rows: string[][]): string {
+/**
+ * A plain-text table for the terminal, columns padded to their widest cell. Every cell goes through
+ * `terminalText`: names come from the organization, and a line break or an escape sequence in one must not draw
+ * rows or reach the terminal.
+ */
+export function formatTable(headers: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((r) => r.map(terminalText));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells

@@ -256,12 +256,20 @@ function htmlEnding(context: string, footer: string | undefined, links: Notifica
   return parts;
 }
 
+/** A grouped item's title and detail on one line, cut to the lengths a Slack item is cut to. */
+function emailItem(item: NotificationItem): { title: string; detail: string } {
+  return {
+    title: truncate(singleLine(item.title), ITEM_TITLE_MAX),
+    detail: truncate(fieldDetail(item.fields), ITEM_DETAIL_MAX),
+  };
+}
+
 function emailText(n: Notification, items: NotificationItem[]): string {
   const lines = textOpening(headline(n), n.summary, n.fields);
   if (items.length > 0) {
     for (const item of items.slice(0, EMAIL_MAX_ITEMS)) {
-      const detail = fieldDetail(item.fields);
-      lines.push(`- ${singleLine(item.title)}${detail ? ` — ${detail}` : ''}`);
+      const { title, detail } = emailItem(item);
+      lines.push(`- ${title}${detail ? ` — ${detail}` : ''}`);
     }
     if (items.length > EMAIL_MAX_ITEMS) lines.push(`…and ${items.length - EMAIL_MAX_ITEMS} more`);
     lines.push('');
@@ -302,10 +310,8 @@ function emailHtml(n: Notification, items: NotificationItem[], images: InlineIma
   if (items.length > 0) {
     parts.push('<ul style="padding-left:20px">');
     for (const item of items.slice(0, EMAIL_MAX_ITEMS)) {
-      const detail = fieldDetail(item.fields);
-      parts.push(
-        `<li><strong>${escapeHtml(singleLine(item.title))}</strong>${detail ? ` — ${escapeHtml(detail)}` : ''}</li>`,
-      );
+      const { title, detail } = emailItem(item);
+      parts.push(`<li><strong>${escapeHtml(title)}</strong>${detail ? ` — ${escapeHtml(detail)}` : ''}</li>`);
     }
     if (items.length > EMAIL_MAX_ITEMS) parts.push(`<li>…and ${items.length - EMAIL_MAX_ITEMS} more</li>`);
     parts.push('</ul>');
