@@ -332,6 +332,7 @@ async function checkConfigCommand(args: string[]): Promise<number> {
       EMAIL_FROM: env.emailFrom,
       KEYWARDEN_CONFIG: env.configPath,
       KEYWARDEN_HTTP_PORT: env.httpPort,
+      KEYWARDEN_HTTP_HOST: env.httpHost,
       LOG_LEVEL: env.logLevel,
     },
     policy: config.policy,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Secret } from './secret.ts';
 
 /** What the environment says, validated. Secrets are wrapped so they never print. */
@@ -18,6 +19,8 @@ export interface EnvConfig {
   emailFrom: string | null;
   configPath: string;
   httpPort: number;
+  /** Bind address of the HTTP port; every interface by default (a container's published port needs that). */
+  httpHost: string;
   logLevel: string;
 }
 
@@ -160,6 +163,12 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
   if (!/^\d+$/.test(portText) || httpPort > 65535) {
     problems.push(`KEYWARDEN_HTTP_PORT: "${portText}" is not a port number (0–65535)`);
   }
+  const httpHost = env.KEYWARDEN_HTTP_HOST || '0.0.0.0';
+  if (isIP(httpHost) === 0 && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(httpHost)) {
+    problems.push(
+      `KEYWARDEN_HTTP_HOST: "${httpHost}" is not an IP address or host name (e.g. 127.0.0.1 for this machine only, 0.0.0.0 for every interface)`,
+    );
+  }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
@@ -177,6 +186,7 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
     emailFrom,
     configPath: env.KEYWARDEN_CONFIG || './keywarden.yaml',
     httpPort,
+    httpHost,
     logLevel,
   };
 }

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
 import type { Logger } from '../log.ts';
@@ -11,6 +12,29 @@ export interface HealthServer {
 }
 
 /**
+ * What one port facing the network must bound. Health probes, metric scrapes and button presses are a handful of
+ * short requests; anything beyond that is a client that hangs or a flood, and must not use up the process's file
+ * descriptors (which the Admin API, Postgres and Redis connections need too).
+ */
+export interface HttpLimits {
+  /** Open connections at once; past it new ones are refused and idle ones closed so the next probe gets in. */
+  maxConnections: number;
+  /** A connection with no traffic for this long is closed (a keep-alive one, or one that never sends a request). */
+  idleTimeoutMs: number;
+  /** The request's headers must have arrived within this long of the connection's request starting. */
+  headersTimeoutMs: number;
+  /** The whole request must have arrived within this long. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 256,
+  idleTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+};
+
+/**
  * /healthz: the process is alive (for a liveness probe: never depends on Postgres or Redis, or an outage would
  * restart every replica for nothing). /readyz: Postgres and Redis answer. /metrics: Prometheus text.
  */
@@ -21,36 +45,78 @@ export async function startHealthServer(opts: {
   redis: Redis;
   metrics: Metrics;
   log: Logger;
+  limits?: Partial<HttpLimits>;
 }): Promise<HealthServer> {
-  const server = createServer(async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    try {
-      if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else if (path === '/readyz') {
-        const checks = await Promise.all([
-          withTimeout(pingDb(opts.db), 2_000).then(
-            () => null,
-            (e: Error) => `postgres: ${e.message}`,
-          ),
-          withTimeout(opts.redis.ping(), 2_000).then(
-            () => null,
-            (e: Error) => `redis: ${e.message}`,
-          ),
-        ]);
-        const failures = checks.filter((c): c is string => c !== null);
-        res
-          .writeHead(failures.length ? 503 : 200, { 'content-type': 'text/plain' })
-          .end(failures.length ? `not ready\n${failures.join('\n')}\n` : 'ready\n');
-      } else if (path === '/metrics') {
-        const body = await opts.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // keep-alive is for a scraper's next request, seconds away; Node's default (5 s) already is that, bounded here
+      keepAliveTimeout: Math.min(5_000, limits.idleTimeoutMs),
+      // how often Node checks the header and request timeouts (30 s by default: too coarse for short timeouts)
+      connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 2),
+    },
+    async (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      try {
+        if (path === '/healthz') {
+          res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        } else if (path === '/readyz') {
+          const checks = await Promise.all([
+            withTimeout(pingDb(opts.db), 2_000).then(
+              () => null,
+              (e: Error) => `postgres: ${e.message}`,
+            ),
+            withTimeout(opts.redis.ping(), 2_000).then(
+              () => null,
+              (e: Error) => `redis: ${e.message}`,
+            ),
+          ]);
+          const failures = checks.filter((c): c is string => c !== null);
+          res
+            .writeHead(failures.length ? 503 : 200, { 'content-type': 'text/plain' })
+            .end(failures.length ? `not ready\n${failures.join('\n')}\n` : 'ready\n');
+        } else if (path === '/metrics') {
+          const body = await opts.metrics.registry.metrics();
+          res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
+        } else {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
+        }
+      } catch (err) {
+        opts.log.warn({ err, path }, 'health endpoint failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('error\n');
       }
-    } catch (err) {
-      opts.log.warn({ err, path }, 'health endpoint failed');
-      res.writeHead(500, { 'content-type': 'text/plain' }).end('error\n');
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  // idle sockets (no bytes either way for this long) are destroyed: Node has no such timeout by default
+  server.timeout = limits.idleTimeoutMs;
+  // Connections not inside a request: silent ones that never sent one (a flood, a slow client) and keep-alive ones
+  // between requests. Node's closeIdleConnections() spares the first kind, which is the kind a flood is made of.
+  const idle = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    idle.add(socket);
+    socket.once('close', () => idle.delete(socket));
+  });
+  server.on('request', (req, res) => {
+    idle.delete(req.socket);
+    res.once('finish', () => {
+      if (!req.socket.destroyed) idle.add(req.socket);
+    });
+  });
+  let lastDropWarning = 0;
+  server.on('drop', () => {
+    // The cap is reached and this connection was refused. Closing the connections that are not inside a request
+    // makes room, so a liveness probe's next try is answered instead of the process being restarted for a flood.
+    for (const socket of idle) socket.destroy();
+    const now = Date.now();
+    if (now - lastDropWarning > 60_000) {
+      lastDropWarning = now;
+      opts.log.warn(
+        { maxConnections: limits.maxConnections },
+        'HTTP connection cap reached: refused a connection and closed the idle ones',
+      );
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -57,7 +57,14 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const health =
     options.httpPort === null
       ? null
-      : await startHealthServer({ port: options.httpPort, db: ctx.db, redis: ctx.redis, metrics, log });
+      : await startHealthServer({
+          port: options.httpPort,
+          host: config.env.httpHost,
+          db: ctx.db,
+          redis: ctx.redis,
+          metrics,
+          log,
+        });
 
   log.info(
     {
@@ -65,6 +72,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       schedules: specs.map((s) => `${s.id} ${s.pattern}`),
       prefix: options.prefix,
       httpPort: health?.port ?? null,
+      httpHost: health ? config.env.httpHost : null,
     },
     'worker started',
   );
