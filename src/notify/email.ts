@@ -1,7 +1,7 @@
 import nodemailer, { type NodemailerError } from 'nodemailer';
 import type { Secret } from '../config/secret.ts';
 import { scrubSecrets } from '../log.ts';
-import { assertSafeHeader, UnsafeHeaderError } from './escape.ts';
+import { assertSafeHeader, truncate, UnsafeHeaderError } from './escape.ts';
 import type { DeliveryFailure } from './message.ts';
 
 /**
@@ -95,10 +95,22 @@ export function createEmailSender(opts: EmailOptions): EmailSender {
         throw err;
       }
       if (email.to.length === 0) return { ok: false, failure: { kind: 'permanent', reason: 'email: no recipients' } };
+      const refused = email.to.map(recipientAddress).find((a) => !isPlainAddress(a));
+      if (refused !== undefined) {
+        return {
+          ok: false,
+          failure: {
+            kind: 'permanent',
+            reason: `email: recipient ${JSON.stringify(truncate(refused, 120))} is not exactly one plain email address (name@domain); refusing to send`,
+          },
+        };
+      }
       try {
         const info = await transport.sendMail({
           from: opts.from,
-          to: email.to,
+          // objects, not strings: nodemailer parses a string as an address list (`a@x, b@y`, `Name <b@y>`), and a
+          // key owner's address comes from the Admin API, where its user chose it
+          to: email.to.map((r) => (typeof r === 'string' ? { name: '', address: r } : r)),
           subject: email.subject,
           text: email.text,
           html: email.html,
@@ -116,6 +128,21 @@ export function createEmailSender(opts: EmailOptions): EmailSender {
       }
     },
   };
+}
+
+function recipientAddress(r: EmailRecipient): string {
+  return typeof r === 'string' ? r : r.address;
+}
+
+/**
+ * One address and nothing else: a dot-atom local part (no quotes, no comments) and a domain of dot-separated labels.
+ * What a list, a display name, a group or a comment needs (`,` `;` `<` `>` `:` `(` `"` and spaces) cannot appear.
+ */
+const PLAIN_ADDRESS =
+  /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*@[\p{L}\p{N}]([\p{L}\p{N}-]*[\p{L}\p{N}])?(\.[\p{L}\p{N}]([\p{L}\p{N}-]*[\p{L}\p{N}])?)+$/u;
+
+function isPlainAddress(address: string): boolean {
+  return address.length <= 254 && PLAIN_ADDRESS.test(address);
 }
 
 /**
