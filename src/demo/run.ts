@@ -10,6 +10,7 @@ import { loadScenario } from '../emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../emulator/server.ts';
 import { type SlackStandin, STANDIN_TOKEN, startSlackStandin } from '../notify/dev/slack-standin.ts';
 import { type SmtpSink, startSmtpSink } from '../notify/dev/smtp-sink.ts';
+import { writeEnvFile, writePrivateFile } from './env-file.ts';
 import { readDemoOrganizationLimitUsd } from './limits.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -58,7 +59,7 @@ export interface DemoOptions {
 export async function runDemo(options: DemoOptions): Promise<number> {
   const { say } = options;
   const out = resolve(options.outDir);
-  mkdirSync(join(out, 'mail'), { recursive: true });
+  mkdirSync(join(out, 'mail'), { recursive: true, mode: 0o700 });
   const cleanups: Array<() => Promise<void>> = [];
   let worker: ChildProcess | null = null;
   let stopping = false;
@@ -115,8 +116,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       onMessage: (mail) => {
         mailCount++;
         const base = join(out, 'mail', `${String(mailCount).padStart(3, '0')}`);
-        writeFileSync(`${base}.eml`, mail.raw);
-        if (mail.html) writeFileSync(`${base}.html`, mail.html);
+        writePrivateFile(`${base}.eml`, mail.raw);
+        if (mail.html) writePrivateFile(`${base}.html`, mail.html);
         say(`→ email to ${mail.to.join(', ')}: ${mail.subject}   (${base}.eml)`);
       },
     });
@@ -150,15 +151,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       KEYWARDEN_HTTP_PORT: String(await freePort()),
       LOG_LEVEL: 'info',
     };
-    writeFileSync(
+    writeEnvFile(
       join(out, 'env.sh'),
-      `${Object.entries(env)
-        .filter(([k]) => k !== 'PATH' && k !== 'HOME')
-        .map(([k, v]) => `export ${k}='${v}'`)
-        .join('\n')}\n# then, while the demo runs: npm run keywarden -- keys\n`,
+      Object.fromEntries(
+        Object.entries(env).filter(
+          (e): e is [string, string] => e[0] !== 'PATH' && e[0] !== 'HOME' && e[1] !== undefined,
+        ),
+      ),
+      '# then, while the demo runs: npm run keywarden -- keys',
     );
 
-    const workerLog = createWriteStream(join(out, 'worker.log'));
+    const workerLog = createWriteStream(join(out, 'worker.log'), { mode: 0o600 });
     worker = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'worker', '--shutdown-timeout', '5s'], {
       cwd: ROOT,
       env,
