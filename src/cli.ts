@@ -13,7 +13,7 @@ import { loadRotationInputs } from './keys/load.ts';
 import { setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
-import { terminalJson } from './notify/escape.ts';
+import { terminalJson, terminalText } from './notify/escape.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
 import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
@@ -71,7 +71,13 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
   Uses DATABASE_URL / REDIS_URL when set; else a container runtime; else local postgres and redis-server binaries.`,
     run: async (args) => {
       const { values } = parse(args, { out: { type: 'string' }, 'exit-after': { type: 'string' } });
-      const { runDemo } = await import('./demo/run.ts');
+      const { runDemo } = await import('./demo/run.ts').catch((err: NodeJS.ErrnoException) => {
+        // its SMTP sink (smtp-server, mailparser) is a development dependency: a production install has none
+        if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+        throw new UsageError(
+          `the demo needs the development dependencies (${err.message.split('\n')[0]}): run \`npm ci\` without --omit=dev`,
+        );
+      });
       return runDemo({
         outDir: values.out ?? 'demo-out',
         exitAfterMs: values['exit-after'] === undefined ? null : durationArg('exit-after', values['exit-after'], 0),
@@ -384,7 +390,8 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const { scrubSecrets } = await import('./log.ts');
-    console.error(`keywarden ${command}: ${scrubSecrets((err as Error).message ?? String(err))}`);
+    // an error can quote a key or workspace name: scrubbed, and shown on one line with its escapes visible
+    console.error(`keywarden ${command}: ${terminalText(scrubSecrets((err as Error).message ?? String(err)))}`);
     return 1;
   }
 }

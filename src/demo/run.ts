@@ -10,6 +10,7 @@ import { loadScenario } from '../emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../emulator/server.ts';
 import { type SlackStandin, STANDIN_TOKEN, startSlackStandin } from '../notify/dev/slack-standin.ts';
 import { type SmtpSink, startSmtpSink } from '../notify/dev/smtp-sink.ts';
+import { terminalText } from '../notify/escape.ts';
 import { writeEnvFile, writePrivateFile } from './env-file.ts';
 import { readDemoOrganizationLimitUsd } from './limits.ts';
 
@@ -212,8 +213,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         polledOnce = true;
         say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);
       }
-      if (entry.level >= 50)
-        say(`worker error: ${entry.msg}${entry.err ? `: ${(entry.err as { message?: string }).message}` : ''}`);
+      if (entry.level >= 50) {
+        const detail = entry.err ? `: ${(entry.err as { message?: string }).message}` : '';
+        say(`worker error: ${terminalText(`${entry.msg}${detail}`)}`);
+      }
     });
     say(`worker log: ${join(out, 'worker.log')}; environment for other commands: source ${join(out, 'env.sh')}`);
     say('press Ctrl-C to stop everything');
