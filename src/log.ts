@@ -16,7 +16,8 @@ const TOKEN_PATTERNS: RegExp[] = [
 ];
 const URL_PASSWORD = /\b(?<scheme>[a-z][a-z0-9+.-]*:\/\/)(?<user>[^:@/\s]*):(?<pass>[^@/\s]+)@/gi;
 /** `?name=value` and `&name=value` in a URL's query: the value is masked when the name says it is a secret. */
-const QUERY_PARAM = /(?<lead>[?&;])(?<name>[^=&#?;\s'"<>]+)=(?<value>[^&#;\s'"<>]+)/g;
+// A backslash ends a value too: in a JSON line it escapes the quote that follows, which must stay whole.
+const QUERY_PARAM = /(?<lead>[?&;])(?<name>[^=&#?;\s'"<>\\]+)=(?<value>[^&#;\s'"<>\\]+)/g;
 
 export function scrubSecrets(text: string): string {
   let out = text;

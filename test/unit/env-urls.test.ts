@@ -42,6 +42,13 @@ describe('URLs from the environment', () => {
     expect(out).toContain(expected);
   });
 
+  it('a JSON log line stays valid JSON when a masked value ends at an escaped quote', () => {
+    const line = JSON.stringify({ msg: 'GET http://x/?token=CANARYtok"quoted" failed' });
+    const out = scrubSecrets(line);
+    expect(out).not.toContain('CANARY');
+    expect(JSON.parse(out).msg).toBe('GET http://x/?token=****"quoted" failed');
+  });
+
   it('the scrubber leaves harmless query strings alone', () => {
     const line = 'GET /v1/organizations/usage_report/messages?starting_at=2026-01-01&bucket_width=1m&page=abc';
     expect(scrubSecrets(line)).toBe(line);
