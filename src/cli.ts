@@ -14,6 +14,7 @@ import { setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { terminalJson, terminalText } from './notify/escape.ts';
+import { exitOnCrash } from './queue/crash.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
 import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
@@ -233,6 +234,8 @@ async function runCommand(args: string[]): Promise<number> {
   const app = await buildApp(config, { log, command: `run ${name}` });
   try {
     if (values.once) {
+      // the job's handler runs in this process, as it would in the worker
+      exitOnCrash(log);
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort(new Error('interrupted')));
       // progress on stderr: stdout keeps the result, for scripts

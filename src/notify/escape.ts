@@ -85,16 +85,23 @@ export function escapeSlack(text: string): string {
 
 /**
  * Slack has no escape for its formatting characters, so in untrusted text they are replaced by lookalikes Slack does
- * not parse (`*` → `∗`, `_` → `ˍ`, `~` → `∼`, a backtick → `ˋ`): a name cannot bold, strike or hide part of itself,
- * nor close the bold around it and pose as a label (`prod* Owner: *boss@…`). `*`, `_` and `~` only format at a word
- * boundary, so inside a word (`ci_runner_key`) they stay; a backtick opens code anywhere.
+ * not parse (`*` → `∗`, `_` → `ˍ`, `~` → `∼`, a backtick → `ˋ`, the colons of an emoji code → `∶`): a name cannot
+ * bold, strike or hide part of itself, show an emoji, nor close the bold around it and pose as a label
+ * (`prod* Owner: *boss@…`). `*`, `_` and `~` only format at a word boundary, so inside a word (`ci_runner_key`) they
+ * stay; a backtick opens code anywhere.
  */
 export function neutralizeMrkdwn(text: string): string {
-  return text.replace(/`/g, '\u02cb').replace(/[*_~]/g, (c, i: number, all: string) => {
-    const boundary = (ch: string | undefined) => ch === undefined || !/[\p{L}\p{N}]/u.test(ch);
-    return boundary(all[i - 1]) || boundary(all[i + 1]) ? MRKDWN_LOOKALIKE[c]! : c;
-  });
+  return text
+    .replace(/`/g, '\u02cb')
+    .replace(/[*_~]/g, (c, i: number, all: string) => {
+      const boundary = (ch: string | undefined) => ch === undefined || !/[\p{L}\p{N}]/u.test(ch);
+      return boundary(all[i - 1]) || boundary(all[i + 1]) ? MRKDWN_LOOKALIKE[c]! : c;
+    })
+    .replace(EMOJI_CODE, (_m, name: string) => `\u2236${name}\u2236`);
 }
+
+/** `:rotating_light:` renders as the emoji: a name could dress itself as one of keywarden's own icons. */
+const EMOJI_CODE = /:([a-z][a-z0-9_+'-]*):/gi;
 
 const MRKDWN_LOOKALIKE: Record<string, string> = { '*': '\u2217', _: '\u02cd', '~': '\u223c' };
 

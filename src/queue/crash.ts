@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
  */
 export function exitOnCrash(log: Logger): void {
   const crash = (event: 'unhandledRejection' | 'uncaughtException') => (err: unknown) => {
-    log.fatal({ err, event }, `${event}: the worker stops`);
+    log.fatal({ err, event }, `${event}: keywarden stops`);
     log.flush();
     process.exit(1);
   };

@@ -146,6 +146,8 @@ describe('lookalikes in Slack and email', () => {
     ['Production* — Owner: *boss', 'Production∗ — Owner: ∗boss'],
     ['ci_runner_key', 'ci_runner_key'],
     ['a*b', 'a*b'],
+    [':rotating_light: URGENT', '∶rotating_light∶ URGENT'],
+    ['at 10:30 UTC', 'at 10:30 UTC'],
   ])('mrkdwn formatting in a name is neutralized: %s → %s', (name, expected) => {
     expect(slackMrkdwn(name, 100)).toBe(expected);
   });
