@@ -48,47 +48,45 @@ export async function startHealthServer(opts: {
   limits?: Partial<HttpLimits>;
 }): Promise<HealthServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      // keep-alive is for a scraper's next request, seconds away; Node's default (5 s) already is that, bounded here
-      keepAliveTimeout: Math.min(5_000, limits.idleTimeoutMs),
-      // how often Node checks the header and request timeouts (30 s by default: too coarse for short timeouts)
-      connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 2),
-    },
-    async (req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      try {
-        if (path === '/healthz') {
-          res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-        } else if (path === '/readyz') {
-          const checks = await Promise.all([
-            withTimeout(pingDb(opts.db), 2_000).then(
-              () => null,
-              (e: Error) => `postgres: ${e.message}`,
-            ),
-            withTimeout(opts.redis.ping(), 2_000).then(
-              () => null,
-              (e: Error) => `redis: ${e.message}`,
-            ),
-          ]);
-          const failures = checks.filter((c): c is string => c !== null);
-          res
-            .writeHead(failures.length ? 503 : 200, { 'content-type': 'text/plain' })
-            .end(failures.length ? `not ready\n${failures.join('\n')}\n` : 'ready\n');
-        } else if (path === '/metrics') {
-          const body = await opts.metrics.registry.metrics();
-          res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
-        } else {
-          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
-        }
-      } catch (err) {
-        opts.log.warn({ err, path }, 'health endpoint failed');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('error\n');
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // keep-alive is for a scraper's next request, seconds away; Node's default (5 s) already is that, bounded here
+    keepAliveTimeout: Math.min(5_000, limits.idleTimeoutMs),
+    // how often Node checks the header and request timeouts (30 s by default: too coarse for short timeouts)
+    connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 2),
+  };
+  const server = createServer(serverOptions, async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (path === '/readyz') {
+        const checks = await Promise.all([
+          withTimeout(pingDb(opts.db), 2_000).then(
+            () => null,
+            (e: Error) => `postgres: ${e.message}`,
+          ),
+          withTimeout(opts.redis.ping(), 2_000).then(
+            () => null,
+            (e: Error) => `redis: ${e.message}`,
+          ),
+        ]);
+        const failures = checks.filter((c): c is string => c !== null);
+        res
+          .writeHead(failures.length ? 503 : 200, { 'content-type': 'text/plain' })
+          .end(failures.length ? `not ready\n${failures.join('\n')}\n` : 'ready\n');
+      } else if (path === '/metrics') {
+        const body = await opts.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
       }
-    },
-  );
+    } catch (err) {
+      opts.log.warn({ err, path }, 'health endpoint failed');
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('error\n');
+    }
+  });
   server.maxConnections = limits.maxConnections;
   // idle sockets (no bytes either way for this long) are destroyed: Node has no such timeout by default
   server.timeout = limits.idleTimeoutMs;
