@@ -15,8 +15,10 @@ const TOKEN_PATTERNS: RegExp[] = [
   /(?<prefix>xox[abposr]-)[A-Za-z0-9-]{4,}/g,
 ];
 const URL_PASSWORD = /\b(?<scheme>[a-z][a-z0-9+.-]*:\/\/)(?<user>[^:@/\s]*):(?<pass>[^@/\s]+)@/gi;
-/** `?name=value` and `&name=value` in a URL's query: the value is masked when the name says it is a secret. */
-// A backslash ends a value too: in a JSON line it escapes the quote that follows, which must stay whole.
+/**
+ * `?name=value` and `&name=value` in a URL's query: the value is masked when the name says it is a secret. A
+ * backslash ends a value too: in a JSON line it escapes the quote that follows, which must stay whole.
+ */
 const QUERY_PARAM = /(?<lead>[?&;])(?<name>[^=&#?;\s'"<>\\]+)=(?<value>[^&#;\s'"<>\\]+)/g;
 
 export function scrubSecrets(text: string): string {
