@@ -313,8 +313,8 @@ async function reactivateCommand(args: string[]): Promise<number> {
     );
     console.log(
       outcome === 'done'
-        ? `${key.name} (${key.id}) is active again; audited`
-        : `could not reactivate ${key.name}: see the log`,
+        ? `${terminalText(key.name)} (${key.id}) is active again; audited`
+        : `could not reactivate ${terminalText(key.name)}: see the log`,
     );
     return outcome === 'done' ? 0 : 1;
   } finally {
@@ -389,7 +389,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof RegistryError || err instanceof UsageError) {
-      console.error(`keywarden ${command}: ${err.message}\n\nUsage: ${spec.usage}`);
+      console.error(`keywarden ${command}: ${terminalText(err.message)}\n\nUsage: ${spec.usage}`);
       return 2;
     }
     const { scrubSecrets } = await import('./log.ts');
