@@ -389,7 +389,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof RegistryError || err instanceof UsageError) {
-      console.error(`keywarden ${command}: ${terminalText(err.message)}\n\nUsage: ${spec.usage}`);
+      // a usage error can quote a stored key's name; the registry's lines are keywarden's own
+      const message = err instanceof UsageError ? terminalText(err.message) : err.message;
+      console.error(`keywarden ${command}: ${message}\n\nUsage: ${spec.usage}`);
       return 2;
     }
     const { scrubSecrets } = await import('./log.ts');
