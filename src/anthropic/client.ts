@@ -2,7 +2,14 @@ import type { z } from 'zod';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
-import { type AdminKeyVerdict, AdminTransport, defaultSleep, type Query } from './transport.ts';
+import {
+  type AdminKeyVerdict,
+  AdminTransport,
+  ANTHROPIC_VERSION,
+  type AnthropicVersion,
+  defaultSleep,
+  type Query,
+} from './transport.ts';
 import {
   type ApiKey,
   apiKeySchema,
@@ -33,6 +40,8 @@ export interface AdminClientOptions {
   /** `https://api.anthropic.com`, or the emulator's URL. */
   baseUrl: string;
   adminKey: Secret;
+  /** The `anthropic-version` sent; default ANTHROPIC_VERSION (see there why). */
+  anthropicVersion?: AnthropicVersion;
   /** Per attempt, the whole exchange including the body. Default 30 s. */
   timeoutMs?: number;
   /** Attempts per request, the first included. Default 6. */
@@ -110,6 +119,7 @@ export class AdminClient {
     this.#transport = new AdminTransport({
       baseUrl: opts.baseUrl,
       adminKey: opts.adminKey,
+      anthropicVersion: opts.anthropicVersion ?? ANTHROPIC_VERSION,
       timeoutMs: opts.timeoutMs ?? 30_000,
       maxAttempts: Math.max(1, opts.maxAttempts ?? 6),
       maxElapsedMs: opts.maxElapsedMs ?? 120_000,
