@@ -124,7 +124,10 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.close()));
 });
 
-async function sdkShapedServer(): Promise<{ url: string; paths: string[] }> {
+/** `twoDefaults`: include_default adds two workspaces; `rateLimits`: the body of the rate limits instead. */
+async function sdkShapedServer(
+  opts: { twoDefaults?: boolean; rateLimits?: unknown } = {},
+): Promise<{ url: string; paths: string[] }> {
   const paths: string[] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -134,11 +137,17 @@ async function sdkShapedServer(): Promise<{ url: string; paths: string[] }> {
     let body: unknown = { type: 'error', error: { type: 'not_found_error', message: 'no' } };
     if (p === '/v1/organizations/workspaces') {
       body = page(
-        url.searchParams.get('include_default') === 'true' ? [workspace(DEFAULT_ID, 'Default'), ...named] : named,
+        url.searchParams.get('include_default') === 'true'
+          ? [
+              workspace(DEFAULT_ID, 'Default'),
+              ...(opts.twoDefaults ? [workspace('wrkspc_01OTHER', 'Other')] : []),
+              ...named,
+            ]
+          : named,
       );
     } else if (p === '/v1/organizations/api_keys') body = page(KEYS);
     else if (p.startsWith('/v1/organizations/api_keys/')) body = KEYS.find((k) => p.endsWith(k.id));
-    else if (p === '/v1/organizations/rate_limits') body = { data: RATE_LIMITS, next_page: null };
+    else if (p === '/v1/organizations/rate_limits') body = opts.rateLimits ?? { data: RATE_LIMITS, next_page: null };
     else if (p.endsWith('/rate_limits')) body = { data: WORKSPACE_LIMITS, next_page: null };
     else if (p === '/v1/organizations/users') body = page(USERS);
     res.writeHead(body && !('error' in (body as object)) ? 200 : 404, { 'content-type': 'application/json' });
@@ -203,5 +212,17 @@ describe('the shapes the SDK types', () => {
       }),
     ]);
     expect((await c.listUsers().toArray()).map((u) => u.role)).toEqual([...ORGANIZATION_ROLES]);
+  });
+
+  it('refuses to guess: two workspaces added by include_default, or a rate limit with no group, is an error naming it', async () => {
+    const two = client((await sdkShapedServer({ twoDefaults: true })).url);
+    await expect(two.listApiKeys().toArray()).rejects.toThrow(
+      /include_default: include_default=true added 2 workspaces \(wrkspc_01DEFAULTWORKSPACE00000, wrkspc_01OTHER\), expected one/,
+    );
+    const noGroup = { data: [{ id: 'rl_01', type: 'rate_limit', models: null, limits: [] }], next_page: null };
+    const c = client((await sdkShapedServer({ rateLimits: noGroup })).url);
+    await expect(c.listRateLimits().toArray()).rejects.toThrow(
+      /rate_limits: data\[0\]\.group: expected group\.type \(or group_type\), got missing/,
+    );
   });
 });
