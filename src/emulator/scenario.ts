@@ -31,6 +31,10 @@ import { buildLargeScenario } from './scenarios/large.ts';
 
 export const BUILT_IN_SCENARIOS = ['demo', 'quiet', 'large'] as const;
 
+/** Which response shapes the emulator serves: by `anthropic-version`, or one set under every version. */
+export const API_SHAPES = ['by_version', 'classic', '2026'] as const;
+export type ApiShape = (typeof API_SHAPES)[number];
+
 /** The admin key a scenario accepts when it names none. Not a secret: it only opens the local emulator. */
 export const DEFAULT_EMULATOR_ADMIN_KEY = 'sk-ant-admin01-keywarden-emulator-local-only-0000';
 
@@ -247,7 +251,7 @@ const scenarioSchema = z.strictObject({
    * `2026-10-21`. `classic` or `2026`: those shapes whatever the version (an API that answers 2023-06-01 clients
    * with the new shapes, or the reverse).
    */
-  api_shape: z.enum(['by_version', 'classic', '2026']).default('by_version'),
+  api_shape: z.enum(API_SHAPES).default('by_version'),
   /** The Default Workspace's real id, as 2026 shapes and `include_default=true` show it; default from the seed. */
   default_workspace_id: id('wrkspc').optional(),
   /** Prices for models the table lacks (or to change one), merged into the built-in table. */

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
 import type {
   APIKey,
@@ -11,8 +12,10 @@ import type { WorkspaceMember, WorkspaceRateLimit } from '@anthropic-ai/sdk/reso
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fixedClock } from '../../src/clock.ts';
+import { runEmulatorCommand } from '../../src/emulator/command.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { DEMO_ADMIN_KEY } from '../support/demo-org.ts';
 
 /**
  * The emulator against Anthropic's own SDK (`@anthropic-ai/sdk`, pinned as a devDependency; its version is in
@@ -373,5 +376,45 @@ describe('(b) the official SDK, constructed plainly, over every method keywarden
     expect(err).toBeInstanceOf(Anthropic.PermissionDeniedError);
     expect(err).toMatchObject({ status: 403, errorCode: 'api_key_requester_unconfirmed' });
     expect(err!.constructor.name).toBe('APIKeyRequesterUnconfirmedError');
+  });
+});
+
+describe('the emulator command', () => {
+  it('--api-shape 2026 serves the SDK shapes under 2023-06-01; a wrong value is refused', async () => {
+    let out = '';
+    let err = '';
+    let stop = () => {};
+    const sink = (append: (t: string) => void) =>
+      new Writable({
+        write(chunk, _enc, cb) {
+          append(String(chunk));
+          cb();
+        },
+      });
+    const io = {
+      out: sink((t) => {
+        out += t;
+      }),
+      err: sink((t) => {
+        err += t;
+      }),
+      stopped: new Promise<void>((resolve) => {
+        stop = resolve;
+      }),
+    };
+    const running = runEmulatorCommand(['--scenario', 'demo', '--port', '0', '--api-shape', '2026'], io);
+    while (!out.includes('ANTHROPIC_BASE_URL=')) await new Promise((r) => setTimeout(r, 20));
+    const url = /ANTHROPIC_BASE_URL=(\S+)/.exec(out)![1]!;
+    const res = await fetch(`${url}/v1/organizations/api_keys?limit=1`, {
+      headers: { 'x-api-key': DEMO_ADMIN_KEY, 'anthropic-version': '2023-06-01' },
+    });
+    const parsed = page(apiKey).safeParse(await res.json());
+    stop();
+    expect(await running).toBe(0);
+    expect(parsed.error?.issues ?? []).toEqual([]);
+
+    const bad = await runEmulatorCommand(['--scenario', 'demo', '--api-shape', 'newest'], io);
+    expect(bad).toBe(2);
+    expect(err).toContain('--api-shape: "newest" is not one of by_version, classic, 2026');
   });
 });
