@@ -194,6 +194,7 @@ export class AdminTransport {
           endpoint,
           status: res.status,
           requestId: res.headers.get('request-id'),
+          workspaceId: res.headers.get('anthropic-workspace-id') ?? undefined,
           ms: Math.round(performance.now() - started),
         },
         'Admin API request',
