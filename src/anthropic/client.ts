@@ -171,13 +171,21 @@ export class AdminClient {
 
   /**
    * The Default Workspace's real id: the one workspace `include_default=true` adds to the list. Null when the API
-   * lists none (classic responses, which also never send the id anywhere else). Learned once per client.
+   * lists none (classic responses, which also never send the id anywhere else). Learned once per client, the
+   * first time a key arrives with a real workspace id.
    */
   defaultWorkspaceId(opts?: CallOptions): Promise<string | null> {
-    this.#defaultWorkspaceId ??= this.#learnDefaultWorkspaceId(opts).catch((err: unknown) => {
-      this.#defaultWorkspaceId = null; // a failure is not remembered: the next call asks again
-      throw err;
-    });
+    this.#defaultWorkspaceId ??= this.#learnDefaultWorkspaceId(opts).then(
+      (id) => {
+        // Only an answer is remembered: after a failure, or none listed, the next call that needs it asks again.
+        if (id === null) this.#defaultWorkspaceId = null;
+        return id;
+      },
+      (err: unknown) => {
+        this.#defaultWorkspaceId = null;
+        throw err;
+      },
+    );
     return this.#defaultWorkspaceId;
   }
 
