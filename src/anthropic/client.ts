@@ -1,8 +1,16 @@
 import type { z } from 'zod';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
+import { AdminApiResponseError } from './errors.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
-import { type AdminKeyVerdict, AdminTransport, defaultSleep, type Query } from './transport.ts';
+import {
+  type AdminKeyVerdict,
+  AdminTransport,
+  ANTHROPIC_VERSION,
+  type AnthropicVersion,
+  defaultSleep,
+  type Query,
+} from './transport.ts';
 import {
   type ApiKey,
   apiKeySchema,
@@ -16,6 +24,7 @@ import {
   organizationSchema,
   type RateLimit,
   rateLimitPageSchema,
+  resolveDefaultWorkspace,
   type SettableApiKeyStatus,
   type TokenPage,
   type UsageBucket,
@@ -23,6 +32,7 @@ import {
   type User,
   usagePageSchema,
   userSchema,
+  type WireApiKey,
   type Workspace,
   type WorkspaceMember,
   workspaceMemberSchema,
@@ -33,6 +43,8 @@ export interface AdminClientOptions {
   /** `https://api.anthropic.com`, or the emulator's URL. */
   baseUrl: string;
   adminKey: Secret;
+  /** The `anthropic-version` sent; default ANTHROPIC_VERSION (see there why). */
+  anthropicVersion?: AnthropicVersion;
   /** Per attempt, the whole exchange including the body. Default 30 s. */
   timeoutMs?: number;
   /** Attempts per request, the first included. Default 6. */
@@ -105,11 +117,14 @@ function segment(id: string): string {
  */
 export class AdminClient {
   readonly #transport: AdminTransport;
+  /** The Default Workspace's real id, once learned; an organization's never changes. */
+  #defaultWorkspaceId: Promise<string | null> | null = null;
 
   constructor(opts: AdminClientOptions) {
     this.#transport = new AdminTransport({
       baseUrl: opts.baseUrl,
       adminKey: opts.adminKey,
+      anthropicVersion: opts.anthropicVersion ?? ANTHROPIC_VERSION,
       timeoutMs: opts.timeoutMs ?? 30_000,
       maxAttempts: Math.max(1, opts.maxAttempts ?? 6),
       maxElapsedMs: opts.maxElapsedMs ?? 120_000,
@@ -142,13 +157,62 @@ export class AdminClient {
     return this.#get(`/v1/organizations/users/${segment(userId)}`, userSchema, opts);
   }
 
-  /** The workspaces, archived ones too when asked. The Default Workspace is never listed (it is `null` elsewhere). */
+  /**
+   * The workspaces, archived ones too when asked. The Default Workspace is not listed (keywarden calls it null
+   * everywhere, see ApiKey.workspaceId); `ids` narrows the list to those workspaces (at most 100 per the API).
+   */
   listWorkspaces(
-    filter?: { includeArchived?: boolean } & PageSize,
+    filter?: { includeArchived?: boolean; ids?: readonly string[] } & PageSize,
     opts?: CallOptions,
   ): Paged<Workspace, ListPage<Workspace>> {
-    const query = { include_archived: filter?.includeArchived ? 'true' : undefined };
+    const query = { include_archived: filter?.includeArchived ? 'true' : undefined, ids: filter?.ids };
     return this.#list('/v1/organizations/workspaces', workspaceSchema, query, filter?.limit, opts);
+  }
+
+  /**
+   * The Default Workspace's real id: the one workspace `include_default=true` adds to the list. Null when the API
+   * lists none (classic responses, which also never send the id anywhere else). Learned once per client, the
+   * first time a key arrives with a real workspace id.
+   */
+  defaultWorkspaceId(opts?: CallOptions): Promise<string | null> {
+    this.#defaultWorkspaceId ??= this.#learnDefaultWorkspaceId(opts).then(
+      (id) => {
+        // Only an answer is remembered: after a failure, or none listed, the next call that needs it asks again.
+        if (id === null) this.#defaultWorkspaceId = null;
+        return id;
+      },
+      (err: unknown) => {
+        this.#defaultWorkspaceId = null;
+        throw err;
+      },
+    );
+    return this.#defaultWorkspaceId;
+  }
+
+  async #learnDefaultWorkspaceId(opts: CallOptions | undefined): Promise<string | null> {
+    const path = '/v1/organizations/workspaces';
+    const query = { include_archived: 'true' };
+    const named = new Set((await this.#list(path, workspaceSchema, query, undefined, opts).toArray()).map((w) => w.id));
+    const all = await this.#list(
+      path,
+      workspaceSchema,
+      { ...query, include_default: 'true' },
+      undefined,
+      opts,
+    ).toArray();
+    const extra = all.filter((w) => !named.has(w.id));
+    if (extra.length > 1) {
+      // Two candidates: calling either one "Default Workspace" would be a guess.
+      throw new AdminApiResponseError({
+        status: 200,
+        errorType: 'invalid_response',
+        requestId: null,
+        endpoint: `GET ${path}`,
+        field: 'include_default',
+        problem: `include_default=true added ${extra.length} workspaces (${extra.map((w) => w.id).join(', ')}), expected one`,
+      });
+    }
+    return extra[0]?.id ?? null;
   }
 
   getWorkspace(workspaceId: string, opts?: CallOptions): Promise<Workspace> {
@@ -173,15 +237,20 @@ export class AdminClient {
       status: filter?.status,
       created_by_user_id: filter?.createdByUserId,
     };
-    return this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts);
+    const wire = this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts);
+    const resolve = (keys: WireApiKey[]) => this.#resolveKeys(keys, opts);
+    return new Paged(async function* () {
+      for await (const page of wire.pages()) yield { ...page, data: await resolve(page.data) };
+    });
   }
 
-  getApiKey(apiKeyId: string, opts?: CallOptions): Promise<ApiKey> {
-    return this.#get(`/v1/organizations/api_keys/${segment(apiKeyId)}`, apiKeySchema, opts);
+  async getApiKey(apiKeyId: string, opts?: CallOptions): Promise<ApiKey> {
+    const wire = await this.#get(`/v1/organizations/api_keys/${segment(apiKeyId)}`, apiKeySchema, opts);
+    return (await this.#resolveKeys([wire], opts))[0]!;
   }
 
   /** Renames a key or changes its status (the API cannot create keys, nor set `expired`). Returns the key after. */
-  updateApiKey(
+  async updateApiKey(
     apiKeyId: string,
     changes: { name?: string; status?: SettableApiKeyStatus },
     opts?: CallOptions,
@@ -189,13 +258,20 @@ export class AdminClient {
     const body: Record<string, string> = {};
     if (changes.name !== undefined) body.name = changes.name;
     if (changes.status !== undefined) body.status = changes.status;
-    return this.#transport.request({
+    const wire = await this.#transport.request({
       method: 'POST',
       path: `/v1/organizations/api_keys/${segment(apiKeyId)}`,
       body,
       schema: apiKeySchema,
       signal: opts?.signal,
     });
+    return (await this.#resolveKeys([wire], opts))[0]!;
+  }
+
+  /** Only keys whose workspace id came from a 2026 `scope` cost the one-time Default Workspace lookup. */
+  async #resolveKeys(keys: WireApiKey[], opts: CallOptions | undefined): Promise<ApiKey[]> {
+    const defaultId = keys.some((k) => k.workspaceIdIsReal) ? await this.defaultWorkspaceId(opts) : null;
+    return keys.map((k) => resolveDefaultWorkspace(k, defaultId));
   }
 
   /** The messages usage report, bucket by bucket (empty buckets included, with `results: []`). */

@@ -4,10 +4,23 @@
  * key's hint at most, and the server's own message is scrubbed of the key before it is quoted.
  */
 
-/** The statuses worth another attempt: timeouts, rate limits, server errors and overload (529). */
+/**
+ * The statuses worth another attempt: timeouts, conflicts (a concurrent change or a lock; every keywarden request
+ * sets values, so sending it again is safe), rate limits, server errors and overload (529).
+ */
 function retryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || (status >= 500 && status <= 599);
+  return status === 408 || status === 409 || status === 429 || (status >= 500 && status <= 599);
 }
+
+/**
+ * `error.details.error_code`s that the API documents as "nothing changed, safe to send again", whatever their
+ * status: a 403 `api_key_requester_unconfirmed` on a key update is not a refusal of the admin key.
+ */
+const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  'api_key_requester_unconfirmed',
+  'change_outcome_unknown',
+  'concurrent_membership_change',
+]);
 
 export interface AdminApiErrorFields {
   /** HTTP status; 0 when no response arrived (timeout, connection failure). */
@@ -22,6 +35,12 @@ export interface AdminApiErrorFields {
   retryAfterMs?: number | null;
   /** How many requests were sent before giving up. */
   attempts?: number;
+  /** The API's `error.details.error_code` (`api_key_requester_unconfirmed`, …); null when it sent none. */
+  errorCode?: string | null;
+  /** `anthropic-workspace-id` of the response: the workspace the request was judged in; null when absent. */
+  workspaceId?: string | null;
+  /** `x-should-retry` of the response: the API's own verdict, over the status; null when absent. */
+  shouldRetry?: boolean | null;
 }
 
 export class AdminApiError extends Error {
@@ -30,6 +49,9 @@ export class AdminApiError extends Error {
   readonly requestId: string | null;
   readonly endpoint: string;
   readonly retryAfterMs: number | null;
+  readonly errorCode: string | null;
+  readonly workspaceId: string | null;
+  readonly shouldRetry: boolean | null;
   attempts: number;
 
   constructor(message: string, fields: AdminApiErrorFields, options?: { cause?: unknown }) {
@@ -41,17 +63,24 @@ export class AdminApiError extends Error {
     this.endpoint = fields.endpoint;
     this.retryAfterMs = fields.retryAfterMs ?? null;
     this.attempts = fields.attempts ?? 1;
+    this.errorCode = fields.errorCode ?? null;
+    this.workspaceId = fields.workspaceId ?? null;
+    this.shouldRetry = fields.shouldRetry ?? null;
   }
 
-  /** Whether sending the same request again may succeed. */
+  /** Whether sending the same request again may succeed: the API's `x-should-retry` first, then code and status. */
   get retryable(): boolean {
+    if (this.shouldRetry !== null) return this.shouldRetry;
+    if (this.errorCode !== null && RETRYABLE_CODES.has(this.errorCode)) return true;
     return retryableStatus(this.status);
   }
 }
 
 /**
- * 401 or 403: the admin key is invalid, revoked, or lacks the admin role. Never retried: the same key will be
- * refused again, and keywarden is blind until someone fixes ANTHROPIC_ADMIN_KEY.
+ * A credential failure: 401, or a 403 without an error code (the classic "not an admin key"). A 403 with an
+ * `error_code` names one refusal of one request (`sandbox_egress_restricted`, `api_key_scope_missing`, …) and is a
+ * plain AdminApiError. Never retried: the same key will be refused again, and keywarden is blind until someone
+ * fixes ANTHROPIC_ADMIN_KEY.
  */
 export class AdminKeyRejectedError extends AdminApiError {
   readonly keyHint: string;
@@ -66,6 +95,35 @@ export class AdminKeyRejectedError extends AdminApiError {
     );
     this.name = 'AdminKeyRejectedError';
     this.keyHint = fields.keyHint;
+  }
+
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
+/** Whether a failed answer means the admin key itself is refused (see AdminKeyRejectedError). */
+export function isCredentialFailure(status: number, errorCode: string | null): boolean {
+  return status === 401 || (status === 403 && errorCode === null);
+}
+
+/**
+ * A 3xx: keywarden never follows a redirect, since the admin key would go with it to wherever it points. Names
+ * the host of `location`, which is a configuration problem (ANTHROPIC_BASE_URL, a proxy), so it is not retried.
+ */
+export class AdminApiRedirectError extends AdminApiError {
+  /** The host (and port) the redirect pointed to; null when `location` was missing or unreadable. */
+  readonly locationHost: string | null;
+
+  constructor(fields: AdminApiErrorFields & { locationHost: string | null }) {
+    const where = fields.locationHost ? `a redirect to ${fields.locationHost}` : 'a redirect without a usable location';
+    super(
+      `the Admin API ${fields.endpoint} answered ${fields.status} with ${where}, which keywarden does not follow ` +
+        'with the admin key: check ANTHROPIC_BASE_URL (the API itself never redirects)',
+      fields,
+    );
+    this.name = 'AdminApiRedirectError';
+    this.locationHost = fields.locationHost;
   }
 
   override get retryable(): boolean {

@@ -5,9 +5,11 @@ import type { Logger } from '../log.ts';
 import {
   AdminApiConnectionError,
   AdminApiError,
+  AdminApiRedirectError,
   AdminApiResponseError,
   AdminApiTimeoutError,
   AdminKeyRejectedError,
+  isCredentialFailure,
 } from './errors.ts';
 
 /**
@@ -15,11 +17,21 @@ import {
  * validated values or AdminApiErrors. Knows nothing about which endpoint means what.
  */
 
+/**
+ * The `anthropic-version` keywarden sends. `2023-06-01`, not the SDK's `2026-10-21`: the usage and cost reports
+ * keywarden polls every minute are not in the 2026-10-21 spec at all, so only the version they were built under is
+ * known to serve them; the entity endpoints answer either version, and both versions' shapes are read (types.ts).
+ */
 export const ANTHROPIC_VERSION = '2023-06-01';
+
+/** The versions whose response shapes the client reads; the contract tests run both against the emulator. */
+export const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
+export type AnthropicVersion = (typeof SUPPORTED_ANTHROPIC_VERSIONS)[number];
 
 export interface TransportOptions {
   baseUrl: string;
   adminKey: Secret;
+  anthropicVersion: AnthropicVersion;
   timeoutMs: number;
   maxAttempts: number;
   maxElapsedMs: number;
@@ -95,14 +107,17 @@ export class AdminTransport {
       // The rate limit is the organization's: while another call's retry-after runs, sending only earns another
       // 429 (fault drill 4 saw concurrent jobs do that). A pause this call set itself was slept off below.
       const pausedMs = this.#pausedUntil - performance.now();
-      if (pausedMs > 0 && this.#pausedUntil !== ownPause) await this.#opts.sleep(pausedMs, req.signal);
+      if (pausedMs > 0 && this.#pausedUntil !== ownPause) await this.#opts.sleep(Math.ceil(pausedMs), req.signal);
       req.signal?.throwIfAborted();
       const elapsed = performance.now() - started;
-      const timeoutMs = Math.max(1, Math.min(this.#opts.timeoutMs, maxElapsedMs - elapsed));
+      // Whole milliseconds: AbortSignal.timeout throws a RangeError on a fraction, and what is left of the total
+      // bound is one as soon as performance.now() is involved.
+      const timeoutMs = Math.max(1, Math.floor(Math.min(this.#opts.timeoutMs, maxElapsedMs - elapsed)));
       let failure: AdminApiError;
       try {
         const raw = await this.#send(req, url, endpoint, timeoutMs);
-        if (raw.status < 400) {
+        if (raw.status >= 300 && raw.status < 400) throw this.#redirect(raw, url, endpoint);
+        if (raw.status < 300) {
           // the key was accepted even when the body then turns out unusable
           this.#keyVerdict = { state: 'accepted' };
           return this.#parse(raw, endpoint, req.schema);
@@ -128,7 +143,9 @@ export class AdminTransport {
           endpoint,
           status: failure.status,
           errorType: failure.errorType,
+          errorCode: failure.errorCode,
           requestId: failure.requestId,
+          workspaceId: failure.workspaceId,
           attempt,
           waitMs,
         },
@@ -156,7 +173,7 @@ export class AdminTransport {
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
     const headers: Record<string, string> = {
       'x-api-key': this.#opts.adminKey.reveal(),
-      'anthropic-version': ANTHROPIC_VERSION,
+      'anthropic-version': this.#opts.anthropicVersion,
       accept: 'application/json',
     };
     if (req.body !== undefined) headers['content-type'] = 'application/json';
@@ -167,6 +184,9 @@ export class AdminTransport {
         headers,
         body: req.body === undefined ? null : JSON.stringify(req.body),
         signal,
+        // Never 'follow': undici drops Authorization across origins but keeps x-api-key, so a redirect would hand
+        // the admin key (and a replayed status change) to whichever host the Location names.
+        redirect: 'manual',
       });
       const text = await res.text();
       this.#opts.log?.debug(
@@ -174,6 +194,7 @@ export class AdminTransport {
           endpoint,
           status: res.status,
           requestId: res.headers.get('request-id'),
+          workspaceId: res.headers.get('anthropic-workspace-id') ?? undefined,
           ms: Math.round(performance.now() - started),
         },
         'Admin API request',
@@ -187,26 +208,67 @@ export class AdminTransport {
     }
   }
 
+  #redirect(raw: RawResponse, url: string, endpoint: string): AdminApiRedirectError {
+    let locationHost: string | null = null;
+    try {
+      const location = raw.headers.get('location');
+      // the host only: a Location's path or query may carry anything, the admin key included
+      if (location) locationHost = new URL(location, url).host;
+    } catch {
+      // unreadable: said as such
+    }
+    return new AdminApiRedirectError({
+      status: raw.status,
+      errorType: 'redirect',
+      requestId: raw.headers.get('request-id'),
+      endpoint,
+      locationHost,
+    });
+  }
+
   #errorFrom(raw: RawResponse, endpoint: string): AdminApiError {
     const requestId = raw.headers.get('request-id');
+    const workspaceId = raw.headers.get('anthropic-workspace-id');
     const retryAfterMs = parseRetryAfter(raw.headers);
+    const shouldRetryHeader = raw.headers.get('x-should-retry');
+    const shouldRetry = shouldRetryHeader === 'true' ? true : shouldRetryHeader === 'false' ? false : null;
     let errorType = `http_${raw.status}`;
+    let errorCode: string | null = null;
     let message = `HTTP ${raw.status}`;
     try {
-      const body = JSON.parse(raw.text) as { error?: { type?: unknown; message?: unknown }; request_id?: unknown };
+      const body = JSON.parse(raw.text) as {
+        error?: { type?: unknown; message?: unknown; details?: { error_code?: unknown } | null };
+      };
       if (typeof body.error?.type === 'string') errorType = body.error.type;
       if (typeof body.error?.message === 'string') message = body.error.message;
+      const code = body.error?.details?.error_code;
+      if (typeof code === 'string' && code !== '') errorCode = code;
     } catch {
       // An error page from a proxy: the status says enough.
     }
     const key = this.#opts.adminKey;
     message = message.replaceAll(key.reveal(), key.hint).slice(0, 500);
-    const fields = { status: raw.status, errorType, requestId, endpoint, retryAfterMs };
-    if (raw.status === 401 || raw.status === 403) {
+    const fields = {
+      status: raw.status,
+      errorType,
+      errorCode,
+      requestId,
+      workspaceId,
+      endpoint,
+      retryAfterMs,
+      shouldRetry,
+    };
+    if (isCredentialFailure(raw.status, errorCode)) {
       return new AdminKeyRejectedError({ ...fields, keyHint: key.hint, serverMessage: message });
     }
-    const request = requestId ? ` (request ${requestId})` : '';
-    return new AdminApiError(`Admin API ${endpoint}: ${raw.status} ${errorType}: ${message}${request}`, fields);
+    const context = [requestId ? `request ${requestId}` : null, workspaceId ? `workspace ${workspaceId}` : null]
+      .filter((part) => part !== null)
+      .join(', ');
+    const code = errorCode ? ` ${errorCode}` : '';
+    return new AdminApiError(
+      `Admin API ${endpoint}: ${raw.status} ${errorType}${code}: ${message}${context ? ` (${context})` : ''}`,
+      fields,
+    );
   }
 
   #parse<S extends z.ZodType>(raw: RawResponse, endpoint: string, schema: S): z.output<S> {

@@ -37,11 +37,24 @@ export const organizationSchema = z
   .looseObject({ id: z.string(), name: z.string() })
   .transform((o): Organization => ({ id: o.id, name: o.name }));
 
+/** The organization roles the SDK types (1.16.0); `role` stays an open string so a tenth does not break a page. */
+export const ORGANIZATION_ROLES = [
+  'admin',
+  'billing',
+  'claude_code_user',
+  'developer',
+  'managed',
+  'membership_admin',
+  'owner',
+  'primary_owner',
+  'user',
+] as const;
+
 export interface User {
   id: string;
   email: string;
   name: string;
-  /** Open-ended: `user`, `developer`, `billing`, `admin`, `claude_code_user`, and newer ones (`managed`, …). */
+  /** Open-ended: one of ORGANIZATION_ROLES, or a newer one. */
   role: string;
   addedAt: Date;
 }
@@ -58,6 +71,11 @@ export interface Workspace {
   archivedAt: Date | null;
   /** As returned (`workspace_geo`, `allowed_inference_geos`, `default_inference_geo`); null when absent. */
   dataResidency: Record<string, unknown> | null;
+  /** Newer fields (2026); empty or null when the API does not send them (classic responses). */
+  tags: Record<string, string>;
+  compartmentId: string | null;
+  externalKeyId: string | null;
+  userProfileId: string | null;
 }
 
 export const workspaceSchema = z
@@ -68,6 +86,10 @@ export const workspaceSchema = z
     created_at: timestamp,
     archived_at: nullableTimestamp,
     data_residency: z.record(z.string(), z.unknown()).nullish(),
+    tags: z.record(z.string(), z.string()).nullish(),
+    compartment_id: nullableString,
+    external_key_id: nullableString,
+    user_profile_id: nullableString,
   })
   .transform(
     (w): Workspace => ({
@@ -77,6 +99,10 @@ export const workspaceSchema = z
       createdAt: w.created_at,
       archivedAt: w.archived_at,
       dataResidency: w.data_residency ?? null,
+      tags: w.tags ?? {},
+      compartmentId: w.compartment_id,
+      externalKeyId: w.external_key_id,
+      userProfileId: w.user_profile_id,
     }),
   );
 
@@ -112,8 +138,10 @@ export interface ApiKey {
   /** `sk-ant-api03-R2D...igAA`; null on some newer keys. The only part of a key keywarden ever shows. */
   partialKeyHint: string | null;
   /**
-   * The workspace the key belongs to, from `scope.workspace_id` when the API sends a scope, else from the
-   * (deprecated) top-level `workspace_id`. Null: the Default Workspace, or an organization-scoped key.
+   * The workspace the key belongs to. Null: the Default Workspace, or an organization-scoped key. The API says the
+   * Default Workspace two ways: classic responses send a top-level `workspace_id: null`; 2026 responses send only
+   * `scope.workspace_id`, with the Default Workspace's real id, which the client maps back to null (client.ts), so
+   * that keys, usage rows (null there) and every name lookup agree on one Default Workspace.
    */
   workspaceId: string | null;
   /** `workspace` for classic keys; `organization` for newer keys not scoped to a workspace. */
@@ -124,6 +152,21 @@ export interface ApiKey {
   principal: { type: string; userId: string | null; serviceAccountId: string | null } | null;
 }
 
+/**
+ * A key as read off the wire: `workspaceIdIsReal` when its workspace id came from a 2026 `scope`, where the Default
+ * Workspace has its real id; the client resolves that before anyone else sees the key.
+ */
+export interface WireApiKey extends ApiKey {
+  workspaceIdIsReal: boolean;
+}
+
+/** The key as the rest of keywarden sees it, given the Default Workspace's real id (null when unknown). */
+export function resolveDefaultWorkspace(wire: WireApiKey, defaultWorkspaceId: string | null): ApiKey {
+  const { workspaceIdIsReal, ...key } = wire;
+  if (workspaceIdIsReal && key.workspaceId === defaultWorkspaceId) key.workspaceId = null;
+  return key;
+}
+
 export const apiKeySchema = z
   .looseObject({
     id: z.string(),
@@ -132,7 +175,7 @@ export const apiKeySchema = z
     created_at: timestamp,
     created_by: z.looseObject({ id: z.string(), type: z.string() }).nullish(),
     partial_key_hint: nullableString,
-    workspace_id: nullableString,
+    workspace_id: z.string().nullish(),
     expires_at: nullableTimestamp,
     principal: z
       .looseObject({ type: z.string(), user_id: nullableString, service_account_id: nullableString })
@@ -140,14 +183,16 @@ export const apiKeySchema = z
     scope: z.looseObject({ type: z.string(), workspace_id: nullableString }).nullish(),
   })
   .transform(
-    (k): ApiKey => ({
+    (k): WireApiKey => ({
       id: k.id,
       name: k.name,
       status: k.status,
       createdAt: k.created_at,
       createdBy: k.created_by ? { id: k.created_by.id, type: k.created_by.type } : null,
       partialKeyHint: k.partial_key_hint,
-      workspaceId: k.scope ? k.scope.workspace_id : k.workspace_id,
+      // The top-level field, when sent, is the classic one (null = Default Workspace); otherwise the scope's.
+      workspaceId: k.workspace_id !== undefined ? k.workspace_id : (k.scope?.workspace_id ?? null),
+      workspaceIdIsReal: k.workspace_id === undefined && k.scope?.workspace_id != null,
       scope: k.scope?.type ?? 'workspace',
       expiresAt: k.expires_at,
       principal: k.principal
@@ -314,46 +359,87 @@ function bucketSchema<S extends z.ZodType>(result: S) {
 // ── Rate limits ──────────────────────────────────────────────────────────────────────────────────────────────
 
 export interface RateLimitValue {
-  /** `requests_per_minute`, `input_tokens_per_minute`, `output_tokens_per_minute`, `enqueued_batch_requests`, … */
+  /** A limiter type: one of RATE_LIMITER_TYPES, or a newer one. */
   type: string;
   value: number;
-  /** Workspace limits only: the organization's limit the workspace value is capped by. */
+  /** Workspace limits only: the organization's value for the same limiter; null when it has none. */
   orgLimit: number | null;
-  /** Workspace limits only (newer): where the value comes from (`workspace` or `organization`). */
+  /** Workspace limits only: where the value comes from (`workspace` or `organization`); sent as a string or `{type}`. */
   source: string | null;
 }
+
+/** The limiter types the SDK types (1.16.0), plus the organization-only ones keywarden has seen. */
+export const RATE_LIMITER_TYPES = [
+  'requests_per_minute',
+  'input_tokens_per_minute',
+  'input_tokens_per_minute_cache_aware',
+  'output_tokens_per_minute',
+  'tokens_per_minute',
+  'tokens_per_day',
+  'fast_itpmca',
+  'fast_otpm',
+  'tool_uses_per_second',
+  'enqueued_batch_requests',
+] as const;
 
 export interface RateLimit {
   /** `rate_limit` for the organization, `workspace_rate_limit` for a workspace. */
   type: string;
+  /**
+   * The organization's entry id (`rate_limit_id` on a workspace entry), null in classic responses. Differs per
+   * organization; `groupId` does not.
+   */
+  id: string | null;
+  /** The group's stable id (`rlg_…`, the same in every organization); null in classic responses. */
+  groupId: string | null;
   /** `model_group`, `batch`, `token_count`, `files`, `skills`, `web_search`, … */
   groupType: string;
+  /** A model group's name for people (`Claude Sonnet`); null for other groups and classic responses. */
+  groupName: string | null;
   models: string[] | null;
   limits: RateLimitValue[];
 }
 
+/** `source` is a string in classic responses and `{type}` in the SDK's. */
+const limitSource = z
+  .union([z.string(), z.looseObject({ type: z.string() })])
+  .nullish()
+  .transform((v) => (v == null ? null : typeof v === 'string' ? v : v.type));
+
 export const rateLimitSchema = z
   .looseObject({
     type: z.string(),
-    group_type: z.string(),
+    id: nullableString,
+    rate_limit_id: nullableString,
+    // Deprecated since the SDK's 0.127.0 in favour of `group.type`; classic responses send only this.
+    group_type: z.string().nullish(),
+    group: z.looseObject({ id: z.string(), type: z.string(), display_name: nullableString }).nullish(),
     models: z.array(z.string()).nullish(),
     limits: z.array(
       z.looseObject({
         type: z.string(),
         value: z.number(),
         org_limit: z.number().nullish(),
-        source: nullableString,
+        source: limitSource,
       }),
     ),
   })
-  .transform(
-    (g): RateLimit => ({
+  .transform((g, ctx): RateLimit => {
+    const groupType = g.group?.type ?? g.group_type;
+    if (groupType == null) {
+      ctx.addIssue({ code: 'custom', path: ['group'], message: 'expected group.type (or group_type), got missing' });
+      return z.NEVER;
+    }
+    return {
       type: g.type,
-      groupType: g.group_type,
+      id: g.id ?? g.rate_limit_id,
+      groupId: g.group?.id ?? null,
+      groupType,
+      groupName: g.group?.display_name ?? null,
       models: g.models ?? null,
       limits: g.limits.map((l) => ({ type: l.type, value: l.value, orgLimit: l.org_limit ?? null, source: l.source })),
-    }),
-  );
+    };
+  });
 
 // ── Pages ────────────────────────────────────────────────────────────────────────────────────────────────────
 

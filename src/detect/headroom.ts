@@ -4,6 +4,7 @@ import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import {
   assessHeadroom,
   type HeadroomReading,
+  limiterLabel,
   type RateLimitGroup,
   type TokenUsageMinute,
 } from '../anomaly/headroom.ts';
@@ -51,26 +52,14 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
       sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
       sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
       sql<string>`sum(output_tokens)`.as('output'),
+      sql<string>`sum(web_search_requests)`.as('web_search'),
     ])
     .where('bucket_width', '=', '1m')
     .where('starting_at', '>=', from)
     .where('starting_at', '<=', until)
     .groupBy(['workspace_id', 'starting_at', 'model'])
     .execute();
-  const usage = new Map<string, TokenUsageMinute[]>();
-  for (const r of rows) {
-    const scope = workspaceScopeId(r.workspace_id);
-    const list = usage.get(scope) ?? [];
-    list.push({
-      minute: new Date(r.starting_at),
-      model: r.model,
-      uncachedInputTokens: Number(r.uncached),
-      cacheReadInputTokens: Number(r.cache_read),
-      cacheCreationInputTokens: Number(r.cache_creation),
-      outputTokens: Number(r.output),
-    });
-    usage.set(scope, list);
-  }
+  const usage = byScope(rows);
 
   // A workspace whose usage stopped altogether must still be judged, or its alert would never resolve.
   const firing = await ctx.db
@@ -82,20 +71,27 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   for (const a of firing) if (!usage.has(a.scope_id)) usage.set(a.scope_id, []);
 
   const names = await loadWorkspaces(ctx.db);
-  const observations: AlertObservation[] = [];
-  const evaluated: string[] = [];
-  for (const [scope, minutes] of usage) {
-    let groups: RateLimitGroup[];
+  const limits = new Map<string, RateLimitGroup[]>();
+  for (const scope of usage.keys()) {
     try {
-      groups = await rateLimitsOf(ctx, scope);
+      limits.set(scope, await rateLimitsOf(ctx, scope));
     } catch (err) {
       ctx.log.warn({ workspace: scope, err }, 'rate limits could not be read; headroom not checked');
       summary.unreadable.push(scope);
-      continue;
     }
+  }
+  const anyLimit = (types: string[]) =>
+    [...limits.values()].some((groups) => groups.some((g) => g.limits.some((l) => types.includes(l.type))));
+  const fast = anyLimit(['fast_itpmca', 'fast_otpm']) ? await fastUsage(ctx, from, until) : null;
+  const lastDay = anyLimit(['tokens_per_day']) ? await lastDayUsage(ctx, until) : null;
+
+  const observations: AlertObservation[] = [];
+  const evaluated: string[] = [];
+  for (const [scope, groups] of limits) {
     evaluated.push(`workspace:${scope}`);
     const name = names.get(scope)?.name ?? scope;
-    for (const reading of assessHeadroom(minutes, groups, { from, until }, HEADROOM_THRESHOLD)) {
+    const extra = { fast: fast ? (fast.get(scope) ?? []) : null, lastDay: lastDay ? (lastDay.get(scope) ?? []) : null };
+    for (const reading of assessHeadroom(usage.get(scope) ?? [], groups, { from, until }, HEADROOM_THRESHOLD, extra)) {
       if (reading.atRisk) observations.push(headroomObservation(scope, name, reading, { from, until }));
     }
   }
@@ -116,15 +112,98 @@ async function rateLimitsOf(ctx: Ctx, scope: string): Promise<RateLimitGroup[]> 
       ? ctx.admin.listRateLimits()
       : ctx.admin.listWorkspaceRateLimits(scope, { includeInherited: true });
   const groups: RateLimitGroup[] = [];
-  for await (const g of limits) groups.push({ models: g.models, limits: g.limits });
+  for await (const g of limits) {
+    groups.push({ id: g.groupId, type: g.groupType, name: g.groupName, models: g.models, limits: g.limits });
+  }
   return groups;
 }
 
-const LIMIT_WORDS: Record<HeadroomReading['limitType'], string> = {
-  input_tokens_per_minute: 'input tokens per minute',
-  input_tokens_per_minute_cache_aware: 'input tokens per minute (cache-aware)',
-  output_tokens_per_minute: 'output tokens per minute',
-};
+interface UsageRow {
+  workspace_id: string | null;
+  starting_at: Date | string;
+  model: string | null;
+  uncached: string | number;
+  cache_read: string | number;
+  cache_creation: string | number;
+  output: string | number;
+  web_search: string | number;
+}
+
+function byScope(rows: readonly UsageRow[]): Map<string, TokenUsageMinute[]> {
+  const usage = new Map<string, TokenUsageMinute[]>();
+  for (const r of rows) {
+    const scope = workspaceScopeId(r.workspace_id);
+    const list = usage.get(scope) ?? [];
+    list.push({
+      minute: new Date(r.starting_at),
+      model: r.model ?? '',
+      uncachedInputTokens: Number(r.uncached),
+      cacheReadInputTokens: Number(r.cache_read),
+      cacheCreationInputTokens: Number(r.cache_creation),
+      outputTokens: Number(r.output),
+      webSearchRequests: Number(r.web_search),
+    });
+    usage.set(scope, list);
+  }
+  return usage;
+}
+
+/**
+ * Fast-mode usage over the window, read from the API: the usage table keeps no per-speed split, and fast-mode
+ * limits count fast-mode requests only. Null (those limits skipped this run) when the read fails.
+ */
+async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string, TokenUsageMinute[]> | null> {
+  const rows: UsageRow[] = [];
+  try {
+    const report = ctx.admin.usageReport({
+      startingAt: from,
+      endingAt: new Date(until.getTime() + MINUTE_MS),
+      bucketWidth: '1m',
+      groupBy: ['workspace_id', 'model'],
+      speeds: ['fast'],
+    });
+    for await (const bucket of report) {
+      for (const r of bucket.results) {
+        rows.push({
+          workspace_id: r.workspace_id,
+          starting_at: bucket.starting_at,
+          model: r.model,
+          uncached: r.uncached_input_tokens,
+          cache_read: r.cache_read_input_tokens,
+          cache_creation: r.cache_creation_5m_input_tokens + r.cache_creation_1h_input_tokens,
+          output: r.output_tokens,
+          web_search: r.web_search_requests,
+        });
+      }
+    }
+  } catch (err) {
+    ctx.log.warn({ err }, 'fast-mode usage could not be read; fast-mode limits not checked this run');
+    return null;
+  }
+  return byScope(rows);
+}
+
+/** The last 24 hours' usage per workspace and model, for per-day limits (a rolling day, as the limit is judged). */
+async function lastDayUsage(ctx: Ctx, until: Date): Promise<Map<string, TokenUsageMinute[]>> {
+  const rows = await ctx.db
+    .selectFrom('usage_buckets')
+    .select([
+      'workspace_id',
+      'model',
+      sql<Date>`max(starting_at)`.as('starting_at'),
+      sql<string>`sum(uncached_input_tokens)`.as('uncached'),
+      sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
+      sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
+      sql<string>`sum(output_tokens)`.as('output'),
+      sql<string>`sum(web_search_requests)`.as('web_search'),
+    ])
+    .where('bucket_width', '=', '1m')
+    .where('starting_at', '>', new Date(until.getTime() - 1440 * MINUTE_MS))
+    .where('starting_at', '<=', until)
+    .groupBy(['workspace_id', 'model'])
+    .execute();
+  return byScope(rows);
+}
 
 /** One alert per workspace, model group and limit. Pure. */
 function headroomObservation(
@@ -133,10 +212,19 @@ function headroomObservation(
   r: HeadroomReading,
   window: { from: Date; until: Date },
 ): AlertObservation {
-  const models = r.models ? r.models.join(', ') : 'models without a group of their own';
+  const modelList = r.models ? r.models.join(', ') : 'models without a group of their own';
+  const models = r.groupName ? `${r.groupName}: ${modelList}` : modelList;
+  const words = limiterLabel(r.limitType);
   const percent = Math.round(r.utilization * 100);
   const minutes = Math.round((window.until.getTime() - window.from.getTime()) / MINUTE_MS) + 1;
-  const count = (n: number) => Math.round(n).toLocaleString('en-US');
+  const count = (n: number) => (n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
+  const usedText =
+    r.per === 'day'
+      ? `${count(r.used)} in the last 24 hours`
+      : r.per === 'second'
+        ? `mean ${count(r.used)}/s over ${minutes} min`
+        : `mean ${count(r.used)}/min over ${minutes} min`;
+  const over = r.per === 'day' ? 'Over the last 24 hours it used' : `Over the last ${minutes} minutes it averaged`;
   return {
     kind: 'ratelimit.headroom',
     severity: r.utilization >= 1 ? 'critical' : 'warning',
@@ -144,16 +232,17 @@ function headroomObservation(
     scopeId: scope,
     workspaceId: scope === DEFAULT_WORKSPACE_SCOPE ? null : scope,
     workspaceName,
-    period: `${r.limitType}:${r.models ? r.models.join('+') : '*'}`,
-    title: `Workspace "${workspaceName}" uses ${percent}% of its ${LIMIT_WORDS[r.limitType]} limit`,
+    // The stable group id when the API gives one; the model list in classic responses.
+    period: `${r.limitType}:${r.groupId ?? (r.models ? r.models.join('+') : '*')}`,
+    title: `Workspace "${workspaceName}" uses ${percent}% of its ${words} limit`,
     summary:
-      `Over the last ${minutes} minutes it averaged ${count(r.meanPerMinute)} of its ${count(r.limitPerMinute)} ` +
-      `${LIMIT_WORDS[r.limitType]} (${models}). Requests start failing with 429 before the limit looks full; ` +
+      `${over} ${count(r.used)} of its ${count(r.limit)} ` +
+      `${words} (${models}). Requests start failing with 429 before the limit looks full; ` +
       'raise the limit in the Console or spread the load.',
     fields: [
       { label: 'Workspace', value: workspaceName },
-      { label: 'Limit', value: `${count(r.limitPerMinute)} ${LIMIT_WORDS[r.limitType]}` },
-      { label: 'Used', value: `${percent}% (mean ${count(r.meanPerMinute)}/min over ${minutes} min)` },
+      { label: 'Limit', value: `${count(r.limit)} ${words}` },
+      { label: 'Used', value: `${percent}% (${usedText})` },
       {
         label: 'Peak minute',
         value: r.peakMinute ? `${count(r.peakPerMinute)} at ${r.peakMinute.toISOString().slice(11, 16)} UTC` : '—',
@@ -161,6 +250,13 @@ function headroomObservation(
       { label: 'Models', value: models },
     ],
     links: [{ label: 'Limits in the Console', url: 'https://console.anthropic.com/settings/limits' }],
-    details: { utilization: r.utilization, limitType: r.limitType, limit: r.limitPerMinute, models: r.models },
+    details: {
+      utilization: r.utilization,
+      limitType: r.limitType,
+      limit: r.limit,
+      per: r.per,
+      groupId: r.groupId,
+      models: r.models,
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { COST_GROUP_BY, type CostGroupBy, USAGE_GROUP_BY, type UsageGroupBy } from '../anthropic/types.ts';
 import type { Pico } from '../money.ts';
-import type { SimKey, SimUser, SimulatedOrg, SimWorkspace } from './org.ts';
+import { base62From } from './hash.ts';
+import type { SimInvite, SimKey, SimUser, SimulatedOrg, SimWorkspace } from './org.ts';
 import {
   type CostCell,
   costReportBuckets,
@@ -35,14 +36,25 @@ const ERROR_TYPES: Record<number, string> = {
   529: 'overloaded_error',
 };
 
-/** An answer other than 200, with the API's error body. */
+/** An answer other than 200, with the API's error body (and `details.error_code` when the API has one). */
 export class HttpError extends Error {
   readonly status: number;
+  readonly errorCode: string | null;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, errorCode: string | null = null) {
     super(message);
     this.status = status;
+    this.errorCode = errorCode;
   }
+}
+
+/** Which shapes an answer takes: the classic ones, or the SDK's (1.16.0), which `anthropic-version: 2026-10-21` gets. */
+export type ResponseShape = 'classic' | '2026';
+
+/** An answer: the body, and the workspace it concerns (the `anthropic-workspace-id` header), if any. */
+export interface ApiAnswer {
+  body: object;
+  workspaceId: string | null;
 }
 
 export const bad = (message: string) => new HttpError(400, message);
@@ -131,15 +143,34 @@ function listPage<T>(
   };
 }
 
-/** The API's error body for a status. */
-export function errorBody(status: number, message: string, requestId: string): object {
+/** The API's error body for a status; `details.error_code` when there is a code (as the SDK reads it). */
+export function errorBody(status: number, message: string, requestId: string, errorCode: string | null = null): object {
   const type = ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
-  return { type: 'error', error: { type, message }, request_id: requestId };
+  const details = errorCode ? { details: { error_code: errorCode } } : {};
+  return { type: 'error', error: { type, message, ...details }, request_id: requestId };
+}
+
+/** A rate-limit group's stable id: the same in every organization (`rlg_…`), as the API's. */
+function groupId(g: RateLimitGroup): string {
+  return `rlg_01${base62From(`${g.group_type}:${(g.models ?? []).join(',')}`, 22)}`;
+}
+
+/** `claude-sonnet-4-5` → `Claude Sonnet`. */
+function groupName(g: RateLimitGroup): string {
+  if (g.display_name) return g.display_name;
+  const family = g.models?.[0]?.split('-')[1] ?? 'models';
+  return `Claude ${family.charAt(0).toUpperCase()}${family.slice(1)}`;
 }
 
 export interface AdminApi {
-  /** Answers one request at `now` (ms), or throws an HttpError. */
-  route(method: string, url: URL, readBody: () => Promise<unknown>, now: number): Promise<object>;
+  /** Answers one request at `now` (ms) in `shape`, or throws an HttpError. */
+  route(
+    method: string,
+    url: URL,
+    readBody: () => Promise<unknown>,
+    now: number,
+    shape: ResponseShape,
+  ): Promise<ApiAnswer>;
   /** A workspace's (null: the Default Workspace's) priced usage on the UTC day `day` (days since the epoch), as visible at `now`. */
   costPico(workspace: SimWorkspace | null, day: number, now: number): Pico;
 }
@@ -152,15 +183,25 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminAp
   const visibleEnd = (now: number) => Math.floor(now / MINUTE_MS - delayMinutes);
 
   // ── Serializers ──────────────────────────────────────────────────────────────────────────────────────────
-  const workspaceJson = (w: SimWorkspace, now: number) => ({
-    id: w.id,
-    type: 'workspace',
-    name: w.name,
-    display_color: w.displayColor,
-    created_at: timestamp(w.createdAt),
-    archived_at: w.archivedAt !== null && w.archivedAt <= now ? timestamp(w.archivedAt) : null,
-    data_residency: { workspace_geo: 'us', allowed_inference_geos: 'unrestricted', default_inference_geo: 'global' },
-  });
+  const workspaceJson = (w: SimWorkspace, now: number, shape: ResponseShape) => {
+    const classic = {
+      id: w.id,
+      type: 'workspace',
+      name: w.name,
+      display_color: w.displayColor,
+      created_at: timestamp(w.createdAt),
+      archived_at: w.archivedAt !== null && w.archivedAt <= now ? timestamp(w.archivedAt) : null,
+      data_residency: { workspace_geo: 'us', allowed_inference_geos: 'unrestricted', default_inference_geo: 'global' },
+    };
+    if (shape === 'classic') return classic;
+    return {
+      ...classic,
+      compartment_id: `cmpt_01${base62From(`${w.id}:compartment`, 22)}`,
+      external_key_id: null,
+      tags: {},
+      user_profile_id: null,
+    };
+  };
   const userJson = (u: SimUser) => ({
     id: u.id,
     type: 'user',
@@ -169,32 +210,81 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminAp
     role: u.role,
     added_at: timestamp(u.addedAt),
   });
-  const keyJson = (k: SimKey, now: number) => {
-    const base = {
+  const inviteJson = (inv: SimInvite) => ({
+    id: inv.id,
+    type: 'invite',
+    email: inv.email,
+    role: inv.role,
+    status: inv.status,
+    invited_at: timestamp(inv.invitedAt),
+    expires_at: timestamp(inv.expiresAt),
+    accepted_at: timestamp(inv.acceptedAt),
+    rbac_group_ids: [],
+  });
+  /** The key's workspace as 2026 shapes and `anthropic-workspace-id` say it: the Default Workspace by its real id. */
+  const keyWorkspaceId = (k: SimKey) => (k.scope === 'organization' ? null : (k.workspace ?? org.defaultWorkspace).id);
+  const keyJson = (k: SimKey, now: number, shape: ResponseShape) => {
+    const common = {
       id: k.id,
       type: 'api_key',
       name: k.name,
       status: org.keyStatus(k, now),
       created_at: timestamp(k.life.createdAt),
-      created_by: k.createdBy ? { id: k.createdBy.id, type: 'user' } : null,
       partial_key_hint: k.partialKeyHint,
-      workspace_id: k.workspace?.id ?? null,
       expires_at: timestamp(k.life.expiresAt),
     };
-    if (org.scenario.key_shape === 'classic') return base;
+    if (shape === 'classic') {
+      return {
+        ...common,
+        created_by: k.createdBy ? { id: k.createdBy.id, type: 'user' } : null,
+        workspace_id: k.workspace?.id ?? null,
+      };
+    }
+    const workspaceId = keyWorkspaceId(k);
     return {
-      ...base,
-      // 2026: the top-level workspace_id is deprecated in favour of `scope`; workspace keys have no principal.
-      principal: null,
-      scope: { type: 'workspace', workspace_id: k.workspace?.id ?? null },
+      ...common,
+      created_by: k.createdBy
+        ? { id: k.createdBy.id, type: 'user' }
+        : k.createdByServiceAccount
+          ? { id: k.createdByServiceAccount, type: 'service_account' }
+          : null,
+      principal:
+        k.principal === null
+          ? null
+          : 'user' in k.principal
+            ? { type: 'user_actor', user_id: k.principal.user.id }
+            : { type: 'service_account_actor', service_account_id: k.principal.serviceAccountId },
+      scope: workspaceId === null ? { type: 'organization' } : { type: 'workspace', workspace_id: workspaceId },
     };
   };
-  const rateLimitJson = (type: string, g: RateLimitGroup, limits: object[]) => ({
-    type,
-    group_type: g.group_type,
-    models: g.models,
-    limits,
-  });
+  const orgRateLimitId = (g: RateLimitGroup) => `rl_01${base62From(`${org.id}:${groupId(g)}`, 22)}`;
+  const groupJson = (g: RateLimitGroup) =>
+    g.group_type === 'model_group'
+      ? { id: groupId(g), type: g.group_type, display_name: groupName(g) }
+      : { id: groupId(g), type: g.group_type };
+  const orgRateLimitJson = (g: RateLimitGroup, shape: ResponseShape) => {
+    const limits = Object.entries(g.limits).map(([type, value]) => ({ type, value }));
+    if (shape === 'classic') return { type: 'rate_limit', group_type: g.group_type, models: g.models, limits };
+    return { id: orgRateLimitId(g), type: 'rate_limit', group: groupJson(g), models: g.models, limits };
+  };
+  const workspaceRateLimitJson = (
+    w: SimWorkspace,
+    g: RateLimitGroup,
+    limits: Array<{ type: string; value: number; org_limit: number | null; source: 'workspace' | 'organization' }>,
+    shape: ResponseShape,
+  ) => {
+    if (shape === 'classic') {
+      return { type: 'workspace_rate_limit', group_type: g.group_type, models: g.models, limits };
+    }
+    return {
+      type: 'workspace_rate_limit',
+      rate_limit_id: orgRateLimitId(g),
+      workspace_id: w.id,
+      group: groupJson(g),
+      models: g.models,
+      limits: limits.map((l) => ({ ...l, source: { type: l.source } })),
+    };
+  };
 
   // ── Handlers ─────────────────────────────────────────────────────────────────────────────────────────────
   const existingWorkspace = (id: string, now: number) => {
@@ -297,49 +387,53 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminAp
     return { data: groups.slice(from, next), next_page: next < groups.length ? pageToken(String(next)) : null };
   }
 
-  function orgRateLimits(q: URLSearchParams): object {
+  function orgRateLimits(q: URLSearchParams, shape: ResponseShape): object {
     const groupType = q.get('group_type');
     const model = q.get('model');
-    const groups = org.scenario.rate_limits
+    const all = org.scenario.rate_limits;
+    // The API answers 404 for a model it does not know, rather than an empty list.
+    if (model !== null && !all.some((g) => g.models?.includes(model))) {
+      throw new HttpError(404, `model ${model} not found`);
+    }
+    const groups = all
       .filter(
         (g) => (groupType === null || g.group_type === groupType) && (model === null || g.models?.includes(model)),
       )
-      .map((g) =>
-        rateLimitJson(
-          'rate_limit',
-          g,
-          Object.entries(g.limits).map(([type, value]) => ({ type, value })),
-        ),
-      );
+      .map((g) => orgRateLimitJson(g, shape));
     return rateLimitPage(groups, q);
   }
 
-  function workspaceRateLimits(w: SimWorkspace, q: URLSearchParams): object {
+  function workspaceRateLimits(w: SimWorkspace, q: URLSearchParams, shape: ResponseShape): object {
     const inherited = boolParam(q, 'include_inherited');
+    const groupType = q.get('group_type');
     const sameGroup = (a: RateLimitGroup, b: RateLimitGroup) =>
       a.group_type === b.group_type && JSON.stringify(a.models) === JSON.stringify(b.models);
     const groups: object[] = [];
     for (const g of org.scenario.rate_limits) {
+      if (groupType !== null && g.group_type !== groupType) continue;
       const own = w.rateLimits.find((o) => sameGroup(o, g));
       if (!own && !inherited) continue;
       const limits = Object.entries(g.limits).map(([type, orgValue]) => {
         const value = own?.limits[type];
         return value === undefined
-          ? { type, value: orgValue, org_limit: orgValue, source: 'organization' }
-          : { type, value: Math.min(value, orgValue), org_limit: orgValue, source: 'workspace' };
+          ? { type, value: orgValue, org_limit: orgValue, source: 'organization' as const }
+          : { type, value: Math.min(value, orgValue), org_limit: orgValue, source: 'workspace' as const };
       });
       groups.push(
-        rateLimitJson('workspace_rate_limit', g, inherited ? limits : limits.filter((l) => l.source === 'workspace')),
+        workspaceRateLimitJson(w, g, inherited ? limits : limits.filter((l) => l.source === 'workspace'), shape),
       );
     }
     return rateLimitPage(groups, q);
   }
 
-  function updateKey(k: SimKey, body: unknown, now: number): object {
+  function updateKey(k: SimKey, body: unknown, now: number, shape: ResponseShape): object {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body: must be a JSON object');
-    const { name, status, ...rest } = body as Record<string, unknown>;
+    const { name: nameIn, status: statusIn, ...rest } = body as Record<string, unknown>;
     const unknown = Object.keys(rest);
     if (unknown.length > 0) throw bad(`${unknown[0]}: Extra inputs are not permitted`);
+    // null means "leave as is", as the SDK's update params allow
+    const name = nameIn ?? undefined;
+    const status = statusIn ?? undefined;
     if (name !== undefined && (typeof name !== 'string' || name.length < 1 || name.length > 500)) {
       throw bad('name: must be a string of 1 to 500 characters');
     }
@@ -351,10 +445,16 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminAp
     if (status === 'active' && current === 'expired') throw bad('an expired API key cannot be reactivated');
     if (name !== undefined) k.name = name;
     if (status !== undefined && status !== current) org.setKeyStatus(k, status, now);
-    return keyJson(k, now);
+    return keyJson(k, now, shape);
   }
 
-  async function route(method: string, url: URL, readBody: () => Promise<unknown>, now: number): Promise<object> {
+  async function route(
+    method: string,
+    url: URL,
+    readBody: () => Promise<unknown>,
+    now: number,
+    shape: ResponseShape,
+  ): Promise<ApiAnswer> {
     const q = url.searchParams;
     const p = url.pathname.replace(/\/+$/, '');
     const get = method === 'GET';
@@ -363,52 +463,101 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminAp
       const m = new RegExp(`^/v1/organizations/${prefix}/([^/]+)${suffix}$`).exec(p);
       return m ? decodeURIComponent(m[1]!) : null;
     };
+    const member = /^\/v1\/organizations\/workspaces\/([^/]+)\/members\/([^/]+)$/.exec(p);
+    const answer = (body: object, workspaceId: string | null = null): ApiAnswer => ({ body, workspaceId });
     const userId = idIn('users');
     const workspaceId = idIn('workspaces');
     const membersOf = idIn('workspaces', '/members');
     const rateLimitsOf = idIn('workspaces', '/rate_limits');
     const apiKeyId = idIn('api_keys');
-    if (p === '/v1/organizations/me' && get) return { id: org.id, type: 'organization', name: org.name };
+    const inviteId = idIn('invites');
+    if (p === '/v1/organizations/me' && get) return answer({ id: org.id, type: 'organization', name: org.name });
     if (p === '/v1/organizations/users' && get) {
       const email = q.get('email');
-      return listPage(
-        org.users,
-        (u) => u.id,
-        (u) => org.userExists(u, now) && (email === null || u.email === email),
-        q,
-        userJson,
+      const roles = many(q, 'roles');
+      return answer(
+        listPage(
+          org.users,
+          (u) => u.id,
+          (u) => org.userExists(u, now) && (email === null || u.email === email) && (!roles || roles.includes(u.role)),
+          q,
+          userJson,
+        ),
       );
     }
     if (userId !== null && get) {
       const u = org.user(userId);
       if (!u || !org.userExists(u, now)) throw new HttpError(404, `user ${userId} not found`);
-      return userJson(u);
+      return answer(userJson(u));
+    }
+    if (p === '/v1/organizations/invites' && get) {
+      const email = q.get('email');
+      const roles = many(q, 'roles');
+      const statuses = many(q, 'statuses');
+      return answer(
+        listPage(
+          org.invites,
+          (i) => i.id,
+          (i) =>
+            (email === null || i.email === email) &&
+            (!roles || roles.includes(i.role)) &&
+            (!statuses || statuses.includes(i.status)),
+          q,
+          inviteJson,
+        ),
+      );
+    }
+    if (inviteId !== null && get) {
+      const inv = org.invites.find((i) => i.id === inviteId);
+      if (!inv) throw new HttpError(404, `invite ${inviteId} not found`);
+      return answer(inviteJson(inv));
     }
     if (p === '/v1/organizations/workspaces' && get) {
       const archived = boolParam(q, 'include_archived');
-      return listPage(
-        org.workspaces,
-        (w) => w.id,
-        (w) => org.workspaceExists(w, now) && (archived || w.archivedAt === null || w.archivedAt > now),
-        q,
-        (w) => workspaceJson(w, now),
+      const withDefault = boolParam(q, 'include_default');
+      const ids = many(q, 'ids');
+      if (ids && ids.length > 100) throw bad('ids: at most 100');
+      const listed = withDefault ? [org.defaultWorkspace, ...org.workspaces] : org.workspaces;
+      return answer(
+        listPage(
+          listed,
+          (w) => w.id,
+          (w) =>
+            org.workspaceExists(w, now) &&
+            (archived || w.archivedAt === null || w.archivedAt > now) &&
+            (!ids || ids.includes(w.id)),
+          q,
+          (w) => workspaceJson(w, now, shape),
+        ),
       );
     }
     if (workspaceId !== null && get) {
-      return workspaceJson(existingWorkspace(workspaceId, now), now);
+      const w = existingWorkspace(workspaceId, now);
+      return answer(workspaceJson(w, now, shape), w.id);
+    }
+    if (member !== null && get) {
+      const w = existingWorkspace(decodeURIComponent(member[1]!), now);
+      const userIdOf = decodeURIComponent(member[2]!);
+      const m = org.members(w, now).find((x) => x.user.id === userIdOf);
+      if (!m) throw new HttpError(404, `user ${userIdOf} is not a member of workspace ${w.id}`);
+      return answer({ type: 'workspace_member', user_id: m.user.id, workspace_id: w.id, workspace_role: m.role }, w.id);
     }
     if (membersOf !== null && get) {
       const w = existingWorkspace(membersOf, now);
-      return listPage(
-        org.members(w, now),
-        (x) => x.user.id,
-        () => true,
-        q,
-        (x) => ({ type: 'workspace_member', user_id: x.user.id, workspace_id: w.id, workspace_role: x.role }),
+      return answer(
+        listPage(
+          org.members(w, now),
+          (x) => x.user.id,
+          () => true,
+          q,
+          (x) => ({ type: 'workspace_member', user_id: x.user.id, workspace_id: w.id, workspace_role: x.role }),
+        ),
+        w.id,
       );
     }
     if (rateLimitsOf !== null && get) {
-      return workspaceRateLimits(existingWorkspace(rateLimitsOf, now), q);
+      const w = existingWorkspace(rateLimitsOf, now);
+      return answer(workspaceRateLimits(w, q, shape), w.id);
     }
     if (p === '/v1/organizations/api_keys' && get) {
       const ws = q.get('workspace_id');
@@ -417,26 +566,28 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminAp
       if (status !== null && !['active', 'inactive', 'archived', 'expired'].includes(status)) {
         throw bad('status: must be one of active, inactive, archived, expired');
       }
-      return listPage(
-        org.keys,
-        (k) => k.id,
-        (k) =>
-          org.keyExists(k, now) &&
-          (ws === null || k.workspace?.id === ws) &&
-          (status === null || org.keyStatus(k, now) === status) &&
-          (creator === null || k.createdBy?.id === creator),
-        q,
-        (k) => keyJson(k, now),
+      return answer(
+        listPage(
+          org.keys,
+          (k) => k.id,
+          (k) =>
+            org.keyExists(k, now) &&
+            (ws === null || k.workspace?.id === ws || (ws === org.defaultWorkspace.id && keyWorkspaceId(k) === ws)) &&
+            (status === null || org.keyStatus(k, now) === status) &&
+            (creator === null || k.createdBy?.id === creator),
+          q,
+          (k) => keyJson(k, now, shape),
+        ),
       );
     }
     if (apiKeyId !== null) {
       const k = existingKey(apiKeyId, now);
-      if (get) return keyJson(k, now);
-      if (method === 'POST') return updateKey(k, await readBody(), now);
+      if (get) return answer(keyJson(k, now, shape), keyWorkspaceId(k));
+      if (method === 'POST') return answer(updateKey(k, await readBody(), now, shape), keyWorkspaceId(k));
     }
-    if (p === '/v1/organizations/usage_report/messages' && get) return usageReport(q, now);
-    if (p === '/v1/organizations/cost_report' && get) return costReport(q, now);
-    if (p === '/v1/organizations/rate_limits' && get) return orgRateLimits(q);
+    if (p === '/v1/organizations/usage_report/messages' && get) return answer(usageReport(q, now));
+    if (p === '/v1/organizations/cost_report' && get) return answer(costReport(q, now));
+    if (p === '/v1/organizations/rate_limits' && get) return answer(orgRateLimits(q, shape));
     throw new HttpError(404, `${method} ${url.pathname}: no such endpoint`);
   }
 

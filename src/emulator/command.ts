@@ -2,10 +2,10 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { maskSecret } from '../config/secret.ts';
 import { createLogger } from '../log.ts';
-import { BUILT_IN_SCENARIOS, loadScenario, ScenarioError } from './scenario.ts';
+import { API_SHAPES, type ApiShape, BUILT_IN_SCENARIOS, loadScenario, ScenarioError } from './scenario.ts';
 import { startEmulator } from './server.ts';
 
-const USAGE = `keywarden emulator --scenario <file|name> [--port <p>] [--host <h>] [--delay <minutes>] [--admin-key <key>]...
+const USAGE = `keywarden emulator --scenario <file|name> [--port <p>] [--host <h>] [--delay <minutes>] [--api-shape <shape>] [--admin-key <key>]...
 
 Serves an emulator of the Anthropic Admin API over a simulated organization, for the demo, tests and trying
 keywarden before handing it a real admin key. Runs until interrupted (Ctrl-C, SIGTERM).
@@ -14,6 +14,8 @@ keywarden before handing it a real admin key. Runs until interrupted (Ctrl-C, SI
   --port       port to listen on (default 4646; 0 picks a free one)
   --host       address to bind (default 127.0.0.1)
   --delay      minutes before a minute's usage shows in reports (default: the scenario's)
+  --api-shape  by_version (classic shapes under 2023-06-01, the SDK's under 2026-10-21), classic or 2026
+               (those shapes under every version); default: the scenario's api_shape
   --admin-key  an admin key to accept instead of the scenario's admin_keys (repeatable)
 
 Point keywarden at it with ANTHROPIC_BASE_URL=<the printed URL> and ANTHROPIC_ADMIN_KEY=<an accepted key>.
@@ -41,6 +43,7 @@ export async function runEmulatorCommand(
     port?: string;
     host?: string;
     delay?: string;
+    'api-shape'?: string;
     'admin-key'?: string[];
     help?: boolean;
   };
@@ -54,6 +57,7 @@ export async function runEmulatorCommand(
         port: { type: 'string' },
         host: { type: 'string' },
         delay: { type: 'string' },
+        'api-shape': { type: 'string' },
         'admin-key': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
@@ -73,6 +77,10 @@ export async function runEmulatorCommand(
   if (delay !== undefined && (!Number.isFinite(delay) || delay < 0)) {
     return fail(`--delay: "${values.delay}" is not a number of minutes (0 or more)`);
   }
+  const shape = values['api-shape'];
+  if (shape !== undefined && !API_SHAPES.includes(shape as ApiShape)) {
+    return fail(`--api-shape: "${shape}" is not one of ${API_SHAPES.join(', ')}`);
+  }
   const adminKeys = values['admin-key'];
   const badKey = adminKeys?.find((k) => !k.startsWith('sk-ant-admin'));
   if (badKey !== undefined)
@@ -89,7 +97,7 @@ export async function runEmulatorCommand(
   let emulator: Awaited<ReturnType<typeof startEmulator>>;
   try {
     emulator = await startEmulator({
-      scenario,
+      scenario: shape === undefined ? scenario : { ...scenario, api_shape: shape as ApiShape },
       port,
       host: values.host ?? '127.0.0.1',
       log,

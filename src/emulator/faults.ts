@@ -13,6 +13,10 @@ const step = z.strictObject({
   status: z.int().min(400).max(599).optional(),
   /** With a 429 (or any status): the `retry-after` header, in seconds. */
   retryAfterSeconds: z.number().min(0).optional(),
+  /** With `status`: the error body's `details.error_code` (`api_key_requester_unconfirmed`, …). */
+  errorCode: z.string().min(1).optional(),
+  /** With `status`: an `x-should-retry` header, the API's own say on whether to send again. */
+  shouldRetry: z.boolean().optional(),
   /** Wait this long before answering (whatever the answer). */
   delayMs: z.number().min(0).optional(),
   /** Never answer: the connection stays open until the client gives up or the emulator closes. */

@@ -41,7 +41,22 @@ export interface SimKey extends TrafficKey {
   name: string;
   workspace: SimWorkspace | null;
   createdBy: SimUser | null;
+  /** A service account creator (`svac_…`), when the scenario names one instead of a user. */
+  createdByServiceAccount: string | null;
+  /** Who the key acts as (2026 shapes): a user, a service account id, or nobody. */
+  principal: { user: SimUser } | { serviceAccountId: string } | null;
+  scope: 'workspace' | 'organization';
   partialKeyHint: string;
+}
+
+export interface SimInvite {
+  id: string;
+  email: string;
+  role: string;
+  status: 'pending' | 'accepted' | 'expired';
+  invitedAt: number;
+  expiresAt: number;
+  acceptedAt: number | null;
 }
 
 export type KeyStatus = SettableStatus | 'expired';
@@ -69,6 +84,9 @@ export class SimulatedOrg {
   readonly workspaces: SimWorkspace[];
   readonly users: SimUser[];
   readonly keys: SimKey[];
+  readonly invites: SimInvite[];
+  /** The Default Workspace: never in a plain workspace list, null on classic keys, a real id in 2026 shapes. */
+  readonly defaultWorkspace: SimWorkspace;
   /** Every model any key uses; slots refer to models by index here. */
   readonly models: string[] = [];
   readonly priceTable: PriceTable;
@@ -98,6 +116,17 @@ export class SimulatedOrg {
         rateLimits: w.rate_limits,
       })),
     ).map(({ item }, index) => ({ ...item, index }));
+    const oldest = Math.min(start, ...this.workspaces.map((w) => w.createdAt));
+    this.defaultWorkspace = {
+      index: -1,
+      id: scenario.default_workspace_id ?? makeId('wrkspc', seed, '(default)'),
+      // Not "Default Workspace": keywarden must show its own label whatever the API calls it.
+      name: 'Default',
+      displayColor: '#6c5bb9',
+      createdAt: oldest,
+      archivedAt: null,
+      rateLimits: [],
+    };
     const workspaceRef = new Map<string, SimWorkspace>();
     for (const w of this.workspaces) workspaceRef.set(w.name, w).set(w.id, w);
 
@@ -145,7 +174,15 @@ export class SimulatedOrg {
           id,
           name: k.name,
           workspace,
-          createdBy: k.created_by === null ? null : userRef.get(k.created_by)!,
+          createdBy: k.created_by === null ? null : (userRef.get(k.created_by) ?? null),
+          createdByServiceAccount: k.created_by?.startsWith('svac_') ? k.created_by : null,
+          principal:
+            k.principal === null
+              ? null
+              : k.principal.startsWith('svac_')
+                ? { serviceAccountId: k.principal }
+                : { user: userRef.get(k.principal)! },
+          scope: k.scope,
           // The API's hint: the first 16 characters of the secret, "...", the last 4. There is no secret here.
           partialKeyHint: `sk-ant-api03-${base62From(`${id}:head`, 3)}...${base62From(`${id}:tail`, 4)}`,
           createdAt: life.createdAt,
@@ -157,7 +194,20 @@ export class SimulatedOrg {
     const keyRef = new Map<string, SimKey>();
     for (const k of this.keys) keyRef.set(k.name, k).set(k.id, k);
 
-    for (const x of [...this.workspaces, ...this.users, ...this.keys]) this.#byId.set(x.id, x);
+    this.invites = scenario.invites.map((inv) => {
+      const invitedAt = start - inv.invited_days_ago * DAY_MS;
+      return {
+        id: makeId('invite', seed, inv.email),
+        email: inv.email,
+        role: inv.role,
+        status: inv.status,
+        invitedAt,
+        expiresAt: invitedAt + 21 * DAY_MS,
+        acceptedAt: inv.status === 'accepted' ? invitedAt + DAY_MS : null,
+      };
+    });
+
+    for (const x of [this.defaultWorkspace, ...this.workspaces, ...this.users, ...this.keys]) this.#byId.set(x.id, x);
 
     const startMinute = start / MINUTE_MS;
     for (const e of scenario.events) {

@@ -31,6 +31,10 @@ import { buildLargeScenario } from './scenarios/large.ts';
 
 export const BUILT_IN_SCENARIOS = ['demo', 'quiet', 'large'] as const;
 
+/** Which response shapes the emulator serves: by `anthropic-version`, or one set under every version. */
+export const API_SHAPES = ['by_version', 'classic', '2026'] as const;
+export type ApiShape = (typeof API_SHAPES)[number];
+
 /** The admin key a scenario accepts when it names none. Not a secret: it only opens the local emulator. */
 export const DEFAULT_EMULATOR_ADMIN_KEY = 'sk-ant-admin01-keywarden-emulator-local-only-0000';
 
@@ -107,6 +111,8 @@ const limitValues = z.record(z.string(), z.number().nonnegative());
 const rateLimitGroupSchema = z.strictObject({
   group_type: z.string(),
   models: z.array(z.string()).nullable().default(null),
+  /** A model group's name for people, in 2026 shapes (`group.display_name`); default from its first model. */
+  display_name: z.string().optional(),
   /** Limiter type → value, e.g. `{ requests_per_minute: 4000, output_tokens_per_minute: 400000 }`. */
   limits: limitValues,
 });
@@ -142,14 +148,29 @@ const keySchema = z.strictObject({
   id: id('apikey').optional(),
   /** Workspace name or id; null or absent: the Default Workspace. */
   workspace: z.string().nullable().default(null),
-  /** A user's email or id; null: a key without a recorded creator. */
+  /** A user's email or id, or a service account's id (`svac_…`); null: a key without a recorded creator. */
   created_by: z.string().nullable().default(null),
+  /**
+   * Who the key acts as, in 2026 shapes: a user's email or id (`user_actor`) or a service account's id
+   * (`service_account_actor`); null: a plain workspace key.
+   */
+  principal: z.string().nullable().default(null),
+  /** `organization`: a principal-bound key in no workspace (needs `principal`, no `workspace`). */
+  scope: z.enum(['workspace', 'organization']).default('workspace'),
   /** Created this many days before the start (ignored when a key_created event dates it). */
   age_days: z.number().min(0).default(30),
   status: z.enum(['active', 'inactive', 'archived']).default('active'),
   /** Expires this many days after the start (negative: already expired); null: never. */
   expires_in_days: z.number().nullable().default(null),
   traffic: trafficSchema.optional(),
+});
+
+const inviteSchema = z.strictObject({
+  email: z.string().min(3),
+  role: z.string().default('developer'),
+  status: z.enum(['pending', 'accepted', 'expired']).default('pending'),
+  /** Sent this many days before the start; invites expire 21 days after. */
+  invited_days_ago: z.number().min(0).default(1),
 });
 
 const offset = z.number().int();
@@ -225,8 +246,14 @@ const scenarioSchema = z.strictObject({
     .default([DEFAULT_EMULATOR_ADMIN_KEY]),
   /** Usage of minute m is visible from m + 1 minute + this delay. */
   freshness_delay_minutes: z.number().min(0).default(0),
-  /** `classic`: keys as most organizations see them; `2026`: with `principal` and `scope`, `workspace_id` null. */
-  key_shape: z.enum(['classic', '2026']).default('classic'),
+  /**
+   * Response shapes. `by_version`: classic shapes under `anthropic-version: 2023-06-01`, the SDK's (1.16.0) under
+   * `2026-10-21`. `classic` or `2026`: those shapes whatever the version (an API that answers 2023-06-01 clients
+   * with the new shapes, or the reverse).
+   */
+  api_shape: z.enum(API_SHAPES).default('by_version'),
+  /** The Default Workspace's real id, as 2026 shapes and `include_default=true` show it; default from the seed. */
+  default_workspace_id: id('wrkspc').optional(),
   /** Prices for models the table lacks (or to change one), merged into the built-in table. */
   prices: z.record(z.string(), priceOverrideSchema).default({}),
   rate_limits: z.array(rateLimitGroupSchema).default(DEFAULT_RATE_LIMITS),
@@ -234,6 +261,7 @@ const scenarioSchema = z.strictObject({
   workspaces: z.array(workspaceSchema).default([]),
   users: z.array(userSchema).default([]),
   keys: z.array(keySchema).default([]),
+  invites: z.array(inviteSchema).default([]),
   events: z.array(eventSchema).default([]),
 });
 
@@ -303,7 +331,15 @@ function checkReferences(s: Scenario): string[] {
   });
   s.keys.forEach((k, i) => {
     if (k.workspace !== null) known(workspaces, k.workspace, `keys[${i}].workspace`, 'workspace');
-    if (k.created_by !== null) known(users, k.created_by, `keys[${i}].created_by`, 'user (email or id)');
+    if (k.created_by !== null && !k.created_by.startsWith('svac_')) {
+      known(users, k.created_by, `keys[${i}].created_by`, 'user (email or id) or service account (svac_…)');
+    }
+    if (k.principal !== null && !k.principal.startsWith('svac_')) {
+      known(users, k.principal, `keys[${i}].principal`, 'user (email or id) or service account (svac_…)');
+    }
+    if (k.scope === 'organization' && (k.principal === null || k.workspace !== null)) {
+      problems.push(`keys[${i}].scope: an organization-scoped key needs a principal and no workspace`);
+    }
     const traffic = resolveTraffic(s, k);
     const cache = traffic.cache_read_ratio + traffic.cache_write_5m_ratio + traffic.cache_write_1h_ratio;
     if (cache > 1) problems.push(`keys[${i}].traffic: cache ratios add up to ${cache}, more than 1`);

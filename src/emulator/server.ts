@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Pico } from '../money.ts';
-import { bad, createAdminApi, errorBody, HttpError } from './api.ts';
+import { bad, createAdminApi, errorBody, HttpError, type ResponseShape } from './api.ts';
 import { type FaultOptions, FaultPlan, faultOptionsSchema, malformedBody } from './faults.ts';
 import { base62From } from './hash.ts';
 import { SimulatedOrg } from './org.ts';
@@ -71,7 +71,12 @@ export interface Emulator {
 
 const MINUTE_MS = 60_000;
 const LOG_LIMIT = 10_000;
-const SUPPORTED_VERSIONS = new Set(['2023-06-01', '2023-01-01']);
+/** The versions the emulator answers, and the shapes each gets (the scenario's `api_shape` may override). */
+const VERSION_SHAPES: Record<string, ResponseShape> = {
+  '2023-01-01': 'classic',
+  '2023-06-01': 'classic',
+  '2026-10-21': '2026',
+};
 
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const clock = opts.clock ?? systemClock;
@@ -98,8 +103,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     res.end(text);
   }
 
-  function sendError(res: ServerResponse, status: number, message: string, requestId: string, headers = {}): void {
-    send(res, status, errorBody(status, message, requestId), headers);
+  function sendError(
+    res: ServerResponse,
+    status: number,
+    message: string,
+    requestId: string,
+    headers = {},
+    errorCode: string | null = null,
+  ): void {
+    send(res, status, errorBody(status, message, requestId, errorCode), headers);
   }
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -134,32 +146,39 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       return;
     }
     if (fault.status) {
-      const extra = fault.retryAfterSeconds !== undefined ? { 'retry-after': String(fault.retryAfterSeconds) } : {};
+      const extra: Record<string, string> = {};
+      if (fault.retryAfterSeconds !== undefined) extra['retry-after'] = String(fault.retryAfterSeconds);
+      if (fault.shouldRetry !== undefined) extra['x-should-retry'] = String(fault.shouldRetry);
       const message = fault.status === 429 ? 'Number of requests has exceeded your rate limit' : 'Injected fault';
-      sendError(res, fault.status, message, requestId, { ...headers, ...extra });
+      sendError(res, fault.status, message, requestId, { ...headers, ...extra }, fault.errorCode ?? null);
       return;
     }
-    const key = req.headers['x-api-key'];
+    // x-api-key as documented, or `Authorization: Bearer` as the official SDK sends it.
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const key = req.headers['x-api-key'] ?? bearer;
     if (typeof key !== 'string' || !adminKeys.has(key)) {
       sendError(res, 401, 'invalid x-api-key', requestId, headers);
       return;
     }
     // The real API refuses a request without a version with a 400 before anything else; so does this one.
     const version = req.headers['anthropic-version'];
-    if (typeof version !== 'string' || !SUPPORTED_VERSIONS.has(version)) {
+    const versionShape = typeof version === 'string' ? VERSION_SHAPES[version] : undefined;
+    if (versionShape === undefined) {
       const message = version
         ? `anthropic-version: "${version}" is not a valid version`
         : 'anthropic-version: header is required';
       sendError(res, 400, message, requestId, headers);
       return;
     }
+    const shape = org.scenario.api_shape === 'by_version' ? versionShape : org.scenario.api_shape;
     try {
-      const body = await api.route(entry.method, url, () => readJson(req), clock.now().getTime());
-      const malformed = malformedBody(body, fault);
-      if (malformed === null) send(res, 200, body, headers);
-      else res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(malformed);
+      const answer = await api.route(entry.method, url, () => readJson(req), clock.now().getTime(), shape);
+      const withWorkspace = answer.workspaceId ? { ...headers, 'anthropic-workspace-id': answer.workspaceId } : headers;
+      const malformed = malformedBody(answer.body, fault);
+      if (malformed === null) send(res, 200, answer.body, withWorkspace);
+      else res.writeHead(200, { 'content-type': 'application/json', ...withWorkspace }).end(malformed);
     } catch (err) {
-      if (err instanceof HttpError) sendError(res, err.status, err.message, requestId, headers);
+      if (err instanceof HttpError) sendError(res, err.status, err.message, requestId, headers, err.errorCode);
       else {
         log?.error({ err, path: url.pathname }, 'emulator: handler failed');
         sendError(res, 500, 'Internal server error', requestId, headers);

@@ -11,7 +11,9 @@ import { routeAlert } from '../notify/routing.ts';
  * `keywarden.blind`: the Admin API refuses the admin key, so no usage is polled, no inventory synced, no key
  * retired, and no spend or runaway alert can fire. The worker keeps running (the key may come back); this alert
  * is the one thing it can still say. It follows the client's key verdict: fired (and repeated per the route's
- * `repeat_every`) while the last answer about the key was a 401/403, resolved at the first 2xx after that.
+ * `repeat_every`) while the last answer about the key was a credential failure (a 401, or a 403 without an
+ * `error_code`: a 403 with one, such as `api_key_requester_unconfirmed`, refuses one request, not the key),
+ * resolved at the first 2xx after that.
  */
 
 export const BLIND_KIND = 'keywarden.blind';
@@ -40,6 +42,7 @@ export function blindObservation(rejection: AdminKeyRejectedError): AlertObserva
       { label: 'Answer', value: answer },
       { label: 'Endpoint', value: rejection.endpoint },
       ...(rejection.requestId ? [{ label: 'Request id', value: rejection.requestId }] : []),
+      ...(rejection.workspaceId ? [{ label: 'Workspace id', value: rejection.workspaceId }] : []),
     ],
     links: [{ label: 'Admin keys in the Console', url: CONSOLE_ADMIN_KEYS_URL }],
     details: {
@@ -47,6 +50,7 @@ export function blindObservation(rejection: AdminKeyRejectedError): AlertObserva
       errorType: rejection.errorType,
       endpoint: rejection.endpoint,
       requestId: rejection.requestId,
+      workspaceId: rejection.workspaceId,
       keyHint: rejection.keyHint,
     },
   };

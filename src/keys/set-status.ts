@@ -1,4 +1,5 @@
 import type { AdminClient } from '../anthropic/client.ts';
+import { AdminApiError } from '../anthropic/errors.ts';
 import { recordIntent, recordOutcome, unsettledIntents } from '../audit.ts';
 import type { Db } from '../db/index.ts';
 import type { AuditRow } from '../db/types.ts';
@@ -21,6 +22,23 @@ interface Deps {
   admin: AdminClient;
   log: Logger;
   now: () => Date;
+}
+
+/** What the API's refusal codes mean for a status change, said for the person who asked for it. */
+const REFUSALS: Record<string, string> = {
+  org_api_key_limit_exceeded:
+    'the organization already has as many active API keys as it is allowed; deactivate or archive one first',
+  workspace_api_key_limit_exceeded:
+    'its workspace already has as many active API keys as it is allowed; deactivate or archive one there first',
+};
+
+/** The failure in a sentence: the plain meaning of a known refusal first, then the API's own words. */
+function failureMessage(err: unknown, request: StatusChangeRequest): string {
+  const raw = scrubSecrets((err as Error).message);
+  const plain = err instanceof AdminApiError && err.errorCode !== null ? REFUSALS[err.errorCode] : undefined;
+  if (plain === undefined) return raw;
+  const verb = request.to === 'active' ? 'reactivate' : 'deactivate';
+  return `cannot ${verb} ${request.keyId}: ${plain} (${raw})`;
 }
 
 /** Records a status change keywarden made, in the same transaction as the outcome row that proves it. */
@@ -78,9 +96,9 @@ export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Pr
   try {
     await deps.admin.updateApiKey(request.keyId, { status: request.to });
   } catch (err) {
-    const message = scrubSecrets((err as Error).message);
+    const message = failureMessage(err, request);
     await recordOutcome(deps.db, intent, 'failed', { error: message });
-    deps.log.warn({ keyId: request.keyId, action: request.action, err }, 'key status change failed');
+    deps.log.warn({ keyId: request.keyId, action: request.action, err, reason: message }, 'key status change failed');
     return 'failed';
   }
   await recordApplied(deps, intent, 'done', from, request.to);

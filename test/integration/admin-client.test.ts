@@ -365,12 +365,13 @@ describe('contract: every endpoint through the client against the emulator', () 
     expect((err as Error).message).toMatch(/limit: must be an integer from 1 to 168 for bucket_width 1h/);
   });
 
-  it('reads the 2026 key shape (scope instead of workspace_id)', async () => {
-    const em = await emulator({ scenario: { ...SCENARIO, key_shape: '2026' } });
+  it('reads the 2026 key shape (scope instead of workspace_id), the Default Workspace as null', async () => {
+    const em = await emulator({ scenario: { ...SCENARIO, api_shape: '2026' } });
     const keys = await client(em).listApiKeys().toArray();
     const alpha = keys.find((k) => k.name === 'alpha-prod')!;
-    expect(alpha.workspaceId).toMatch(/^wrkspc_/);
+    expect(alpha.workspaceId).toBe(em.state.workspaces.find((w) => w.name === 'Alpha')!.id);
     expect(alpha.principal).toBeNull();
+    expect(keys.find((k) => k.name === 'default-app')!.workspaceId).toBeNull();
   });
 });
 

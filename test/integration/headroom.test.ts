@@ -103,3 +103,95 @@ describe('check-headroom against the emulator', () => {
     }
   });
 });
+
+// Every limiter type the SDK lists, in 2026 shapes (group objects, source objects): "Chatbot" runs at ~54k
+// cache-aware input + output tokens a minute and ~2 web searches a second, with no fast-mode traffic at all.
+const everyLimiter = parseScenario({
+  name: 'headroom-2026',
+  admin_keys: [ADMIN_KEY],
+  api_shape: '2026',
+  traffic_defaults: { models: { 'claude-sonnet-4-5': 1 }, daily_amplitude: 0, noise: 0.05, output_ratio: 0.2 },
+  workspaces: [
+    {
+      name: 'Chatbot',
+      rate_limits: [
+        {
+          group_type: 'model_group',
+          models: SONNETS,
+          limits: {
+            tokens_per_minute: 60_000,
+            tokens_per_day: 1_200_000,
+            fast_itpmca: 1_000,
+            fast_otpm: 1_000,
+            requests_per_minute: 1,
+          },
+        },
+        { group_type: 'web_search', models: null, limits: { tool_uses_per_second: 2.2 } },
+      ],
+    },
+  ],
+  rate_limits: [
+    {
+      group_type: 'model_group',
+      models: SONNETS,
+      limits: {
+        tokens_per_minute: 10_000_000,
+        tokens_per_day: 100_000_000,
+        fast_itpmca: 100_000,
+        fast_otpm: 100_000,
+        requests_per_minute: 4000,
+      },
+    },
+    { group_type: 'web_search', models: null, limits: { tool_uses_per_second: 30 } },
+  ],
+  keys: [
+    {
+      name: 'chatbot-prod',
+      workspace: 'Chatbot',
+      age_days: 60,
+      traffic: { tokens_per_minute: 60_000, web_search_per_minute: 120 },
+    },
+  ],
+});
+
+describe('check-headroom on every limiter type', () => {
+  const clock = fixedClock(START);
+  let t: TestDatabase;
+  let emulator: Emulator;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    emulator = await startEmulator({ scenario: everyLimiter, clock, startAt: START });
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await t.drop();
+  });
+
+  it('tokens per minute, per day and web search uses per second, labelled for people; fast-mode limits count fast-mode usage only', async () => {
+    const config = loadConfig({ env: { KEYWARDEN_CONFIG: policyPath } });
+    const env = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: ADMIN_KEY, clock, config });
+    try {
+      await syncInventory.handler(env.ctx, {});
+      clock.advance(20 * MIN);
+      await pollUsageJob.handler(env.ctx, {});
+      const summary = await checkHeadroom(env.ctx);
+      expect(summary.unreadable).toEqual([]);
+      const firing = await t.db
+        .selectFrom('alerts')
+        .select(['title', 'details'])
+        .where('kind', '=', 'ratelimit.headroom')
+        .orderBy('title')
+        .execute();
+      expect(firing.map((a) => a.title.replace(/\d+%/, 'N%'))).toEqual([
+        'Workspace "Chatbot" uses N% of its tokens per day limit',
+        'Workspace "Chatbot" uses N% of its tokens per minute limit',
+        'Workspace "Chatbot" uses N% of its web search uses per second limit',
+      ]);
+      expect(JSON.stringify(firing[1]!.details)).toContain('(Claude Sonnet: claude-sonnet-4-6');
+      // the fast-mode usage was asked for, and there was none: no alert against the small fast-mode limits
+      expect(emulator.requestLog.some((r) => r.path.includes('speeds%5B%5D=fast'))).toBe(true);
+    } finally {
+      await env.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../../src/anomaly/baseline.ts';
 import { runawayContributors } from '../../src/anomaly/contributors.ts';
-import { assessHeadroom, type TokenUsageMinute } from '../../src/anomaly/headroom.ts';
+import { assessHeadroom, limiterLabel, type TokenUsageMinute } from '../../src/anomaly/headroom.ts';
 import {
   assessRunaway,
   type MinuteSpend,
@@ -564,6 +564,34 @@ describe('rate-limit headroom', () => {
     const [, output] = assessHeadroom(burst, [sonnet], window);
     expect(output).toMatchObject({ utilization: 0.095, atRisk: false, peakPerMinute: 95_000 });
     expect(output!.peakMinute).toEqual(new Date(MONDAY + 4 * MINUTE));
+  });
+
+  it('fast-mode limits count fast-mode usage only, and are skipped without it; per-day and per-second limits', () => {
+    const group = {
+      id: 'rlg_01S',
+      models: ['claude-sonnet-4-5'],
+      limits: [
+        { type: 'fast_otpm', value: 10_000 },
+        { type: 'tokens_per_day', value: 1_000_000 },
+        { type: 'enqueued_batch_requests', value: 5 },
+      ],
+    };
+    const all = usage('claude-sonnet-4-5', 1_000, 0, 50_000);
+    const fast = usage('claude-sonnet-4-5', 0, 0, 9_000);
+    const day = [{ ...all[0]!, uncachedInputTokens: 500_000, outputTokens: 400_000 }];
+    expect(assessHeadroom(all, [group], window).map((r) => r.limitType)).toEqual([]);
+    const readings = assessHeadroom(all, [group], window, 0.8, { fast, lastDay: day });
+    expect(readings.map((r) => [r.limitType, r.per, r.utilization, r.atRisk, r.groupId])).toEqual([
+      ['fast_otpm', 'minute', 0.9, true, 'rlg_01S'],
+      ['tokens_per_day', 'day', 0.9, true, 'rlg_01S'],
+    ]);
+    const web = { type: 'web_search', models: null, limits: [{ type: 'tool_uses_per_second', value: 1 }] };
+    const searches = all.map((u) => ({ ...u, webSearchRequests: 30 }));
+    expect(assessHeadroom(searches, [group, web], window).map((r) => [r.limitType, r.used])).toEqual([
+      ['tool_uses_per_second', 0.5],
+    ]);
+    expect(limiterLabel('fast_itpmca')).toBe('fast-mode input tokens per minute (cache-aware)');
+    expect(limiterLabel('brand_new_limiter')).toBe('brand new limiter');
   });
 
   it('models are matched exactly or as dated snapshots; a catch-all group takes the models no group names', () => {
