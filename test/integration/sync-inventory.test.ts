@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { DEFAULT_EMULATOR_ADMIN_KEY, parseScenario } from '../../src/emulator/scenario.ts';
+import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { testJobContext } from '../support/context.ts';
-import { DEMO_ADMIN_KEY, useDemoOrg } from '../support/demo-org.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { DEMO_ADMIN_KEY, DEMO_START, useDemoOrg } from '../support/demo-org.ts';
 
 const org = useDemoOrg();
 const clock = org.clock;
@@ -73,6 +77,54 @@ describe('sync-inventory against the emulator', () => {
       expect(
         (await org.t.db.selectFrom('notifications').select('event').orderBy('id').execute()).map((n) => n.event),
       ).toEqual(['firing', 'resolved']);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('sync-inventory with a NUL byte in organization-controlled names', () => {
+  // Postgres refuses U+0000 in text and jsonb; the Admin API lets a name hold one.
+  const scenario = parseScenario({
+    name: 'nul-names',
+    organization: { name: 'Acme\u0000 AI' },
+    workspaces: [{ name: 'Re\u0000search' }],
+    users: [{ name: 'Ana\u0000', email: 'ana@acme.example', role: 'developer' }],
+    keys: [
+      { name: 'ci-\u0000runner', workspace: 'Re\u0000search', created_by: 'ana@acme.example' },
+      { name: 'plain key', workspace: 'Re\u0000search', created_by: 'ana@acme.example' },
+    ],
+  });
+  const clock = fixedClock(DEMO_START);
+  let t: TestDatabase;
+  let emulator: Emulator;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    emulator = await startEmulator({ scenario, clock, startAt: DEMO_START });
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await t.drop();
+  });
+
+  it('stores the names with U+FFFD in place of the NUL, and the sync succeeds', async () => {
+    const { ctx, close } = testJobContext({
+      db: t.db,
+      emulatorUrl: emulator.url,
+      adminKey: DEFAULT_EMULATOR_ADMIN_KEY,
+      clock,
+    });
+    try {
+      const summary = (await syncInventory.handler(ctx, {})) as Record<string, unknown>;
+      expect(summary.keys).toBe(2);
+      const keys = await t.db.selectFrom('api_keys').select('name').orderBy('name').execute();
+      expect(keys.map((k) => k.name)).toEqual(['ci-\uFFFDrunner', 'plain key']);
+      const workspaces = await t.db.selectFrom('workspaces').select('name').execute();
+      expect(workspaces.map((w) => w.name)).toEqual(['Re\uFFFDsearch']);
+      const users = await t.db.selectFrom('users').select('name').execute();
+      expect(users.map((u) => u.name)).toEqual(['Ana\uFFFD']);
+      const org = await t.db.selectFrom('organizations').select('name').executeTakeFirstOrThrow();
+      expect(org.name).toBe('Acme\uFFFD AI');
     } finally {
       await close();
     }
