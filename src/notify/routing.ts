@@ -1,4 +1,5 @@
-import { matchesGlob, type Severity } from '../alerts/kinds.ts';
+import { matchesGlob } from '../alerts/glob.ts';
+import type { Severity } from '../alerts/kinds.ts';
 import type { Route } from '../config/policy.ts';
 
 /** What routing needs to know about an alert. Workspace routes match the workspace's name or its id. */

@@ -1,4 +1,4 @@
-import { matchesGlob } from '../alerts/kinds.ts';
+import { matchesGlob } from '../alerts/glob.ts';
 import type { RotationPolicy } from '../config/policy.ts';
 import { addDays, DAY_MS } from './days.ts';
 import type { KeyState, MaxAgeSource, PolicySource, Resolution } from './types.ts';
