@@ -13,6 +13,7 @@ export const ALERT_KINDS = [
   'ratelimit.headroom',
   'pricing.unknown_model',
   'keywarden.blind',
+  'keywarden.job_failing',
 ] as const;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];

@@ -12,7 +12,8 @@ export interface HealthServer {
 
 /**
  * /healthz: the process is alive (for a liveness probe: never depends on Postgres or Redis, or an outage would
- * restart every replica for nothing). /readyz: Postgres and Redis answer. /metrics: Prometheus text.
+ * restart every replica for nothing). /readyz: Postgres and Redis answer and no job keeps failing (a worker whose
+ * jobs all fail is up but not doing its work). /metrics: Prometheus text.
  */
 export async function startHealthServer(opts: {
   port: number;
@@ -21,6 +22,8 @@ export async function startHealthServer(opts: {
   redis: Redis;
   metrics: Metrics;
   log: Logger;
+  /** One line per job that keeps failing or stopped completing (src/health/jobs.ts): /readyz names them. */
+  failingJobs?: () => readonly string[];
 }): Promise<HealthServer> {
   const server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -38,7 +41,7 @@ export async function startHealthServer(opts: {
             (e: Error) => `redis: ${e.message}`,
           ),
         ]);
-        const failures = checks.filter((c): c is string => c !== null);
+        const failures = [...checks.filter((c): c is string => c !== null), ...(opts.failingJobs?.() ?? [])];
         res
           .writeHead(failures.length ? 503 : 200, { 'content-type': 'text/plain' })
           .end(failures.length ? `not ready\n${failures.join('\n')}\n` : 'ready\n');

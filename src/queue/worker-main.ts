@@ -3,12 +3,13 @@ import { buildApp } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
 import { createMigrator } from '../db/index.ts';
+import { describeFailingJobs, watchJobs } from '../health/jobs.ts';
 import { createMetrics } from '../http/metrics.ts';
 import { startHealthServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { closeQueues, createQueues } from './queues.ts';
 import { buildRegistry } from './registry.ts';
-import { startWorkers } from './runner.ts';
+import { enqueueJob, startWorkers } from './runner.ts';
 import { checkSchedules, desiredSchedules, reconcileSchedules } from './schedules.ts';
 import { installShutdown } from './shutdown.ts';
 
@@ -44,18 +45,42 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   await reconcileSchedules(queues, ctx.redis, options.prefix, specs, log);
 
   const metrics = createMetrics(ctx.db);
-  const pool = startWorkers(ctx, registry, { connection: ctx.redis, prefix: options.prefix, queues, metrics });
+  const jobWatch = watchJobs(
+    ctx,
+    specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
+    async () => {
+      if (registry.has('deliver-notifications')) await enqueueJob(registry, queues, 'deliver-notifications');
+    },
+  );
+  const pool = startWorkers(ctx, registry, {
+    connection: ctx.redis,
+    prefix: options.prefix,
+    queues,
+    metrics,
+    jobWatch,
+  });
 
+  // failures recorded by an earlier process show in /readyz from the start
+  jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   const watchdog = setInterval(() => {
     checkSchedules(queues, ctx.redis, options.prefix, specs, log).catch((err) =>
       log.warn({ err }, 'schedule watchdog could not check the schedulers (Redis down?); will try again'),
     );
+    // a job that stopped running at all records no outcome: only this check notices it
+    jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   }, options.watchdogIntervalMs);
 
   const health =
     options.httpPort === null
       ? null
-      : await startHealthServer({ port: options.httpPort, db: ctx.db, redis: ctx.redis, metrics, log });
+      : await startHealthServer({
+          port: options.httpPort,
+          db: ctx.db,
+          redis: ctx.redis,
+          metrics,
+          log,
+          failingJobs: () => describeFailingJobs(jobWatch.failing),
+        });
 
   log.info(
     {
