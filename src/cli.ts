@@ -6,11 +6,12 @@ import { alertsCommand } from './alerts/cli.ts';
 import { buildApp, requireEnv } from './app.ts';
 import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, loadConfig } from './config/index.ts';
+import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
-import { setKeyStatus } from './keys/set-status.ts';
+import { findKeysByReference, setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
@@ -279,13 +280,11 @@ async function reactivateCommand(args: string[]): Promise<number> {
   const log = cliLogger(config);
   const app = await buildApp(config, { log, command: 'keys reactivate' });
   try {
-    const matches = await app.ctx.db
-      .selectFrom('api_keys')
-      .select(['id', 'name', 'status'])
-      .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
-      .execute();
-    if (matches.length === 0)
-      throw new UsageError(`<key>: no stored key with id or name "${ref}" (run sync-inventory first)`);
+    const matches = await findKeysByReference(app.ctx.db, ref);
+    if (matches.length === 0) {
+      const what = isKeyIdReference(ref) ? 'id' : 'name';
+      throw new UsageError(`<key>: no stored key with ${what} "${ref}" (run sync-inventory first)`);
+    }
     if (matches.length > 1)
       throw new UsageError(
         `<key>: ${matches.length} keys are named "${ref}"; give the id (${matches.map((m) => m.id).join(', ')})`,

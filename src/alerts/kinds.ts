@@ -14,6 +14,7 @@ export const ALERT_KINDS = [
   'pricing.unknown_model',
   'keywarden.blind',
   'keywarden.job_failing',
+  'keywarden.policy_unmatched',
 ] as const;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];
