@@ -5,6 +5,7 @@ import * as spend from './003_spend.ts';
 import * as anomaly from './004_anomaly.ts';
 import * as activeShare from './005_active_share.ts';
 import * as jobRuns from './006_job_runs.ts';
+import * as runtimeRole from './007_runtime_role.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '004_anomaly': anomaly,
   '005_active_share': activeShare,
   '006_job_runs': jobRuns,
+  '007_runtime_role': runtimeRole,
 };
