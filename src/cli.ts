@@ -36,7 +36,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
   migrate: {
     summary: 'apply database migrations',
     usage:
-      'keywarden migrate\n\n  Applies every pending migration to DATABASE_URL; exits non-zero naming the migration that failed.',
+      'keywarden migrate\n\n  Applies every pending migration to MIGRATION_DATABASE_URL (the role that owns the tables), or to\n  DATABASE_URL when it is not set; exits non-zero naming the migration that failed.',
     run: migrateCommand,
   },
   run: {
@@ -202,8 +202,13 @@ async function workerCommand(args: string[]): Promise<number> {
 async function migrateCommand(args: string[]): Promise<number> {
   parse(args, {});
   const config = loadCliConfig();
-  requireEnv(config, ['database'], 'migrate');
-  const db = createDb(config.env.databaseUrl!, { max: 1 });
+  const url = config.env.migrationDatabaseUrl ?? config.env.databaseUrl;
+  if (url === null) {
+    throw new ConfigError([
+      'MIGRATION_DATABASE_URL (or DATABASE_URL) is not set; `keywarden migrate` needs the role that owns the tables',
+    ]);
+  }
+  const db = createDb(url, { max: 1 });
   try {
     const result = await migrateToLatest(db);
     const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
@@ -319,6 +324,7 @@ async function checkConfigCommand(args: string[]): Promise<number> {
     policy_file: config.policySource,
     environment: {
       DATABASE_URL: env.databaseUrl ? maskUrl(env.databaseUrl.reveal()) : null,
+      MIGRATION_DATABASE_URL: env.migrationDatabaseUrl ? maskUrl(env.migrationDatabaseUrl.reveal()) : null,
       REDIS_URL: env.redisUrl ? maskUrl(env.redisUrl.reveal()) : null,
       ANTHROPIC_ADMIN_KEY: env.adminKey?.hint ?? null,
       ANTHROPIC_BASE_URL: env.anthropicBaseUrl,

@@ -2,7 +2,7 @@ import type { JobDefinition } from '../../jobs/define.ts';
 import { buildApp } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
-import { createMigrator } from '../db/index.ts';
+import { canAlterAuditLog, createMigrator } from '../db/index.ts';
 import { describeFailingJobs, watchJobs } from '../health/jobs.ts';
 import { createMetrics } from '../http/metrics.ts';
 import { startHealthServer } from '../http/server.ts';
@@ -37,6 +37,14 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     await app.close();
     throw new Error(
       `the database schema is behind (${pending.map((m) => m.name).join(', ')} not applied): run \`keywarden migrate\` first`,
+    );
+  }
+
+  if (await canAlterAuditLog(ctx.db)) {
+    log.warn(
+      "DATABASE_URL connects as a superuser or as the owner of audit_log: this role could disable the audit log's " +
+        'append-only trigger or drop the table. Connect the worker as a member of keywarden_runtime and keep the ' +
+        'owner for `keywarden migrate` (MIGRATION_DATABASE_URL; README "Database roles")',
     );
   }
 

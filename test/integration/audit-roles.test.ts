@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent, recordOutcome } from '../../src/audit.ts';
-import { createDb, type Db } from '../../src/db/index.ts';
+import { canAlterAuditLog, createDb, type Db } from '../../src/db/index.ts';
 import { recordJobSuccess } from '../../src/health/jobs.ts';
 import { setKeyStatus } from '../../src/keys/set-status.ts';
 import { testJobContext } from '../support/context.ts';
@@ -79,5 +79,12 @@ describe('the worker’s database role', () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe('canAlterAuditLog (the worker warns at start when it holds the owner role)', () => {
+  it('is true for the owner, false for the worker’s role', async () => {
+    expect(await canAlterAuditLog(org.t.db)).toBe(true);
+    expect(await canAlterAuditLog(worker)).toBe(false);
   });
 });
