@@ -106,12 +106,13 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
           } catch (err) {
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
             ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
-            // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
-            const unrecoverable = err instanceof AdminKeyRejectedError || err instanceof UnrecoverableError;
-            // a run has failed once its last attempt has (an attempt BullMQ retries may still succeed)
-            if (unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+            // A run has failed once its last attempt has (an attempt BullMQ retries may still succeed). A refused
+            // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
+            const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+            if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
               await recordOutcome(() => recordJobFailure(ctx.db, job.name, err, ctx.clock.now()));
             }
+            // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
             if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(err.message);
             throw err;
           } finally {
