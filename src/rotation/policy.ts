@@ -10,6 +10,7 @@ import type { KeyState, MaxAgeSource, PolicySource, Resolution } from './types.t
  *   2. a key override (a glob on the key's id when it reads `apikey_…`, else on its name; the first in the file),
  *   3. a workspace override (the workspace's id when it reads `wrkspc_…`, else its name),
  *   4. the organization default.
+ * Ids match ids and names match names (config/references.ts): a key named `apikey_01…` is not that key.
  * The key's own `expires_at` wins when it is earlier, even over an exemption: an exemption lifts the policy's
  * maximum age, but Anthropic stops the key at its expiry regardless, so its owner still needs the reminders.
  */
@@ -28,11 +29,11 @@ function expiry(expiresAt: Date, instead: MaxAgeSource): Resolution {
 }
 
 function maxAgeRule(key: KeyState, policy: RotationPolicy, now: Date): MaxAgeSource {
-  const exemption = policy.exemptions.find((e) => namesKey(e.key, key) && now.getTime() < exemptionEnd(e.until));
+  const exemption = policy.exemptions.find((e) => keyPatternMatches(e.key, key) && now.getTime() < exemptionEnd(e.until));
   if (exemption) return { kind: 'exemption', key: exemption.key, until: exemption.until, reason: exemption.reason };
 
   for (const o of policy.overrides) {
-    if (o.key !== undefined && namesKey(o.key, key)) {
+    if (o.key !== undefined && keyPatternMatches(o.key, key)) {
       return { kind: 'key_override', pattern: o.key, maxAgeDays: o.max_age_days };
     }
   }
@@ -42,11 +43,6 @@ function maxAgeRule(key: KeyState, policy: RotationPolicy, now: Date): MaxAgeSou
     }
   }
   return { kind: 'default', maxAgeDays: policy.max_age_days };
-}
-
-/** Ids match ids and names match names (config/references.ts): a key named `apikey_01…` is not that key. */
-function namesKey(pattern: string, key: KeyState): boolean {
-  return keyPatternMatches(pattern, key);
 }
 
 function workspaceOf(key: KeyState) {
