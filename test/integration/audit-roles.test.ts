@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent, recordOutcome } from '../../src/audit.ts';
-import { canAlterAuditLog, createDb, type Db } from '../../src/db/index.ts';
+import { canAlterAuditLog, createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
 import { recordJobSuccess } from '../../src/health/jobs.ts';
 import { setKeyStatus } from '../../src/keys/set-status.ts';
 import { testJobContext } from '../support/context.ts';
+import { withDatabase } from '../support/db-url.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
 
 // The worker's role (a member of keywarden_runtime) against a database the owner role migrated, as deployed.
@@ -86,5 +89,45 @@ describe('canAlterAuditLog (the worker warns at start when it holds the owner ro
   it('is true for the owner, false for the worker’s role', async () => {
     expect(await canAlterAuditLog(org.t.db)).toBe(true);
     expect(await canAlterAuditLog(worker)).toBe(false);
+  });
+});
+
+describe('migrations run by an owner role that is not a superuser', () => {
+  it('leave the worker’s role the same grants: it writes, and cannot lift the audit log’s protection', async () => {
+    const server = inject('databaseUrl');
+    const suffix = randomBytes(4).toString('hex');
+    const owner = `kw_owner_${suffix}`;
+    const database = `kw_owned_${suffix}`;
+    const admin = new pg.Client({ connectionString: server });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${owner} LOGIN PASSWORD 'owner' CREATEROLE`);
+      await admin.query(`CREATE DATABASE ${database} OWNER ${owner}`);
+      const ownerUrl = new URL(withDatabase(server, database));
+      ownerUrl.username = owner;
+      ownerUrl.password = 'owner';
+      const ownerDb = createDb(ownerUrl.toString(), { max: 1 });
+      await migrateToLatest(ownerDb);
+      const runtime = createDb(withDatabase(inject('runtimeDatabaseUrl'), database), { max: 1 });
+      try {
+        expect(await canAlterAuditLog(ownerDb)).toBe(true);
+        expect(await canAlterAuditLog(runtime)).toBe(false);
+        await recordIntent(
+          runtime,
+          { actor: 'test', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: 'apikey_01Test' },
+          {},
+        );
+        await recordJobSuccess(runtime, 'sync-inventory', new Date());
+        await expect(sql`ALTER TABLE audit_log DISABLE TRIGGER ALL`.execute(runtime)).rejects.toThrow(/must be owner/);
+        await expect(sql`DROP TABLE audit_log`.execute(runtime)).rejects.toThrow(/must be owner/);
+      } finally {
+        await runtime.destroy();
+        await ownerDb.destroy();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.query(`DROP ROLE IF EXISTS ${owner}`);
+      await admin.end();
+    }
   });
 });
