@@ -29,7 +29,9 @@ function expiry(expiresAt: Date, instead: MaxAgeSource): Resolution {
 }
 
 function maxAgeRule(key: KeyState, policy: RotationPolicy, now: Date): MaxAgeSource {
-  const exemption = policy.exemptions.find((e) => keyPatternMatches(e.key, key) && now.getTime() < exemptionEnd(e.until));
+  const exemption = policy.exemptions.find(
+    (e) => keyPatternMatches(e.key, key) && now.getTime() < exemptionEnd(e.until),
+  );
   if (exemption) return { kind: 'exemption', key: exemption.key, until: exemption.until, reason: exemption.reason };
 
   for (const o of policy.overrides) {
