@@ -49,11 +49,13 @@ function tickBefore(schedule: JobSchedule, count: number, now: Date): Date {
 }
 
 /**
- * The jobs to alert on at `now`. Pure. A job fails after `failed_runs` failed runs in a row; it is not completing
- * when its last `missed_intervals` scheduled ticks passed with no completed run since `watchingSince` (the
- * process's start: ticks missed while no worker ran are not the job's failure) or its last success.
+ * The jobs to alert on at `now`, of `jobs` (the registry's: a job since removed says nothing). Pure. A job fails
+ * after `failed_runs` failed runs in a row; it is not completing when its last `missed_intervals` scheduled ticks
+ * passed with no completed run since `watchingSince` (the process's start: ticks missed while no worker ran are
+ * not the job's failure) or its last success.
  */
 export function failingJobs(
+  jobs: readonly string[],
   records: readonly JobRunRecord[],
   schedules: readonly JobSchedule[],
   limits: Policy['job_alerts'],
@@ -61,9 +63,8 @@ export function failingJobs(
   now: Date,
 ): FailingJob[] {
   const byJob = new Map(records.map((r) => [r.job, r]));
-  const jobs = [...new Set([...records.map((r) => r.job), ...schedules.map((s) => s.job)])].sort();
   const out: FailingJob[] = [];
-  for (const job of jobs) {
+  for (const job of [...jobs].sort()) {
     const r = byJob.get(job);
     const facts = {
       job,
@@ -176,6 +177,7 @@ export interface JobWatch {
  */
 export function watchJobs(
   ctx: Pick<Context, 'db' | 'clock' | 'config'>,
+  jobs: readonly string[],
   schedules: readonly JobSchedule[],
   onNotifications: () => Promise<unknown>,
 ): JobWatch {
@@ -184,7 +186,8 @@ export function watchJobs(
   let queue: Promise<unknown> = Promise.resolve();
   const update = async () => {
     const now = ctx.clock.now();
-    const found = failingJobs(await loadJobRuns(ctx.db), schedules, ctx.config.policy.job_alerts, since, now);
+    const records = await loadJobRuns(ctx.db);
+    const found = failingJobs(jobs, records, schedules, ctx.config.policy.job_alerts, since, now);
     const result = await raiseAlerts(
       ctx.db,
       { kinds: [JOB_FAILING_KIND], observations: found.map(jobFailingObservation) },

@@ -55,6 +55,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const metrics = createMetrics(ctx.db);
   const jobWatch = watchJobs(
     ctx,
+    [...registry.keys()],
     specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
     async () => {
       if (registry.has('deliver-notifications')) await enqueueJob(registry, queues, 'deliver-notifications');

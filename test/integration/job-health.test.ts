@@ -54,7 +54,7 @@ describe('keywarden.job_failing', () => {
     });
     const prefix = uniquePrefix();
     const queues: Queues = createQueues(ctx.redis, prefix);
-    const jobWatch = watchJobs(ctx, [], async () => {});
+    const jobWatch = watchJobs(ctx, ['sync-inventory'], [], async () => {});
     const metrics = createMetrics(t.db);
     const pool: WorkerPool = startWorkers(ctx, registry, {
       connection: ctx.redis,

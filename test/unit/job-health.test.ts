@@ -17,6 +17,7 @@ const record = (job: string, r: Partial<JobRunRecord>): JobRunRecord => ({
   ...r,
 });
 
+const jobs = ['poll-usage', 'enforce-rotation', 'deliver-notifications'];
 const polledAt = (minutes: number) => record('poll-usage', { lastSucceededAt: at(minutes) });
 
 describe('failingJobs', () => {
@@ -34,6 +35,7 @@ describe('failingJobs', () => {
       1,
       ['deliver-notifications:failing'],
     ],
+    ['a job no longer in the registry', [record('old-job', { consecutiveFailures: 9 })], 1, []],
     ['every minute, nothing completed for 2 minutes since the start', [], 2.5, []],
     ['every minute, nothing completed for 3 minutes since the start', [], 3.5, ['poll-usage:not_completing']],
     ['every minute, last success 2.5 minutes ago', [record('poll-usage', { lastSucceededAt: at(10) })], 12.5, []],
@@ -47,7 +49,7 @@ describe('failingJobs', () => {
     ['daily, 2 days since the start', [polledAt(2 * 1440)], 2 * 1440, []],
     ['daily, 3 days since the start', [polledAt(3 * 1440)], 3 * 1440, ['enforce-rotation:not_completing']],
   ])('%s', (_name, records, minutes, expected) => {
-    const found = failingJobs(records, schedules, limits, start, at(minutes));
+    const found = failingJobs(jobs, records, schedules, limits, start, at(minutes));
     expect(found.map((f) => `${f.job}:${f.reason}`)).toEqual(expected);
   });
 });
