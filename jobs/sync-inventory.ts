@@ -3,12 +3,14 @@ import { raiseAlerts } from '../src/alerts/store.ts';
 import { orphanObservations } from '../src/inventory/orphans.ts';
 import { planInventory } from '../src/inventory/plan.ts';
 import { readInventory } from '../src/inventory/read.ts';
+import { POLICY_UNMATCHED_KIND, policyReferenceObservations } from '../src/inventory/references.ts';
 import { applyInventory, loadKnownInventory } from '../src/inventory/store.ts';
 import { defineJob } from './define.ts';
 
 /**
  * Workspaces (archived too), users and API keys (every status) into Postgres, with every status change dated;
- * raises `key.orphaned` for active keys whose creator left.
+ * raises `key.orphaned` for active keys whose creator left, and `keywarden.policy_unmatched` for policy references
+ * that name no key or workspace.
  */
 export const syncInventory = defineJob({
   name: 'sync-inventory',
@@ -23,7 +25,13 @@ export const syncInventory = defineJob({
     await applyInventory(ctx.db, snapshot, changes, ctx.clock.now());
     const alerts = await raiseAlerts(
       ctx.db,
-      { kinds: ['key.orphaned'], observations: orphanObservations(snapshot, changes) },
+      {
+        kinds: ['key.orphaned', POLICY_UNMATCHED_KIND],
+        observations: [
+          ...orphanObservations(snapshot, changes),
+          ...policyReferenceObservations(ctx.config.policy, snapshot),
+        ],
+      },
       ctx.config.policy.routes,
       ctx.clock.now(),
     );

@@ -4,6 +4,8 @@ import * as usage from './002_usage.ts';
 import * as spend from './003_spend.ts';
 import * as anomaly from './004_anomaly.ts';
 import * as activeShare from './005_active_share.ts';
+import * as jobRuns from './006_job_runs.ts';
+import * as runtimeRole from './007_runtime_role.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +14,6 @@ export const migrations: Record<string, Migration> = {
   '003_spend': spend,
   '004_anomaly': anomaly,
   '005_active_share': activeShare,
+  '006_job_runs': jobRuns,
+  '007_runtime_role': runtimeRole,
 };

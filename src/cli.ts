@@ -6,11 +6,12 @@ import { alertsCommand } from './alerts/cli.ts';
 import { buildApp, requireEnv } from './app.ts';
 import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
+import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
-import { setKeyStatus } from './keys/set-status.ts';
+import { findKeysByReference, setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { terminalJson, terminalText } from './notify/escape.ts';
@@ -37,7 +38,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
   migrate: {
     summary: 'apply database migrations',
     usage:
-      'keywarden migrate\n\n  Applies every pending migration to DATABASE_URL; exits non-zero naming the migration that failed.',
+      'keywarden migrate\n\n  Applies every pending migration to MIGRATION_DATABASE_URL (the role that owns the tables), or to\n  DATABASE_URL when it is not set; exits non-zero naming the migration that failed.',
     run: migrateCommand,
   },
   run: {
@@ -209,8 +210,13 @@ async function workerCommand(args: string[]): Promise<number> {
 async function migrateCommand(args: string[]): Promise<number> {
   parse(args, {});
   const config = loadCliConfig();
-  requireEnv(config, ['database'], 'migrate');
-  const db = createDb(config.env.databaseUrl!, { max: 1 });
+  const url = config.env.migrationDatabaseUrl ?? config.env.databaseUrl;
+  if (url === null) {
+    throw new ConfigError([
+      'MIGRATION_DATABASE_URL (or DATABASE_URL) is not set; `keywarden migrate` needs the role that owns the tables',
+    ]);
+  }
+  const db = createDb(url, { max: 1 });
   try {
     const result = await migrateToLatest(db);
     const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
@@ -289,13 +295,11 @@ async function reactivateCommand(args: string[]): Promise<number> {
   const log = cliLogger(config);
   const app = await buildApp(config, { log, command: 'keys reactivate' });
   try {
-    const matches = await app.ctx.db
-      .selectFrom('api_keys')
-      .select(['id', 'name', 'status'])
-      .where((eb) => eb.or([eb('id', '=', ref), eb('name', '=', ref)]))
-      .execute();
-    if (matches.length === 0)
-      throw new UsageError(`<key>: no stored key with id or name "${ref}" (run sync-inventory first)`);
+    const matches = await findKeysByReference(app.ctx.db, ref);
+    if (matches.length === 0) {
+      const what = isKeyIdReference(ref) ? 'id' : 'name';
+      throw new UsageError(`<key>: no stored key with ${what} "${ref}" (run sync-inventory first)`);
+    }
     if (matches.length > 1)
       throw new UsageError(
         `<key>: ${matches.length} keys are named "${ref}"; give the id (${matches.map((m) => m.id).join(', ')})`,
@@ -330,6 +334,7 @@ async function checkConfigCommand(args: string[]): Promise<number> {
     policy_file: config.policySource,
     environment: {
       DATABASE_URL: env.databaseUrl ? maskUrl(env.databaseUrl.reveal()) : null,
+      MIGRATION_DATABASE_URL: env.migrationDatabaseUrl ? maskUrl(env.migrationDatabaseUrl.reveal()) : null,
       REDIS_URL: env.redisUrl ? maskUrl(env.redisUrl.reveal()) : null,
       ANTHROPIC_ADMIN_KEY: env.adminKey?.hint ?? null,
       ANTHROPIC_BASE_URL: maskUrl(env.anthropicBaseUrl),

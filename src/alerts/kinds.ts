@@ -1,3 +1,5 @@
+import { matchesGlob } from './glob.ts';
+
 /** Every alert kind keywarden raises; routes match on these (with globs), so the list is part of the policy file's contract. */
 export const ALERT_KINDS = [
   'rotation.due_soon',
@@ -11,6 +13,8 @@ export const ALERT_KINDS = [
   'ratelimit.headroom',
   'pricing.unknown_model',
   'keywarden.blind',
+  'keywarden.job_failing',
+  'keywarden.policy_unmatched',
 ] as const;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];
@@ -18,21 +22,7 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-/** Glob with `*` (any run of characters) and `?` (one character), anchored. Used for kinds and key names. */
-export function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
-}
-
-export function matchesGlob(glob: string, value: string): boolean {
-  return globToRegExp(glob).test(value);
-}
-
 /** True when a kind pattern (`usage.*`, `spend.threshold`) can match at least one known kind. */
 export function kindPatternMatchesAny(pattern: string): boolean {
-  const re = globToRegExp(pattern);
-  return ALERT_KINDS.some((k) => re.test(k));
+  return ALERT_KINDS.some((k) => matchesGlob(pattern, k));
 }

@@ -5,6 +5,8 @@ import { Secret } from './secret.ts';
 /** What the environment says, validated. Secrets are wrapped so they never print. */
 export interface EnvConfig {
   databaseUrl: Secret | null;
+  /** `keywarden migrate` connects with this (the tables' owner) when set, else with DATABASE_URL. */
+  migrationDatabaseUrl: Secret | null;
   redisUrl: Secret | null;
   adminKey: Secret | null;
   anthropicBaseUrl: string;
@@ -118,12 +120,14 @@ function checkUrl(name: string, value: Secret | string | null, protocols: string
 
 export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
   const databaseUrl = readSecret(env, 'DATABASE_URL', problems);
+  const migrationDatabaseUrl = readSecret(env, 'MIGRATION_DATABASE_URL', problems);
   const redisUrl = readSecret(env, 'REDIS_URL', problems);
   const adminKey = readSecret(env, 'ANTHROPIC_ADMIN_KEY', problems);
   const slackBotToken = readSecret(env, 'SLACK_BOT_TOKEN', problems);
   const smtpUrl = readSecret(env, 'SMTP_URL', problems);
 
   checkUrl('DATABASE_URL', databaseUrl, ['postgres', 'postgresql'], problems);
+  checkUrl('MIGRATION_DATABASE_URL', migrationDatabaseUrl, ['postgres', 'postgresql'], problems);
   checkUrl('REDIS_URL', redisUrl, ['redis', 'rediss'], problems);
   checkUrl('SMTP_URL', smtpUrl, ['smtp', 'smtps'], problems);
   const insecureText = env.KEYWARDEN_ALLOW_INSECURE_HTTP ?? '';
@@ -174,6 +178,7 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
 
   return {
     databaseUrl,
+    migrationDatabaseUrl,
     redisUrl,
     adminKey,
     anthropicBaseUrl,

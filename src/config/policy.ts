@@ -58,7 +58,7 @@ const emailTarget = z.union([z.literal('key_owner'), z.email({ error: 'not an em
 
 const kindPattern = z.string().refine(kindPatternMatchesAny, {
   error: (issue) =>
-    `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, keywarden.blind)`,
+    `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, keywarden.*)`,
 });
 
 const timezone = z.string().refine(
@@ -165,6 +165,11 @@ export const policySchema = z
     routes: z.array(route).default([]),
     digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
     schedules: z.record(z.string(), cronExpression).default({}),
+    // keywarden.job_failing: after this many failed runs of a job in a row, or this many of its scheduled
+    // intervals without a completed run
+    job_alerts: z
+      .strictObject({ failed_runs: positiveInt.default(3), missed_intervals: positiveInt.default(3) })
+      .prefault({}),
     // per model id: rates merged over the dated price table (a model the table lacks needs input and output)
     pricing: z.record(z.string(), priceOverride).default({}),
   })

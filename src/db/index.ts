@@ -48,6 +48,20 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
   return result;
 }
 
+/**
+ * Whether this connection's role could lift the audit log's protection: a superuser, or the owner of audit_log
+ * (or a member of the owner's role) can disable its trigger or drop it. The worker should connect as a member of
+ * keywarden_runtime instead (migrations/007_runtime_role.ts).
+ */
+export async function canAlterAuditLog(db: Db): Promise<boolean> {
+  const { rows } = await sql<{ can: boolean }>`
+    SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+        OR coalesce((SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c
+                     WHERE c.oid = to_regclass('audit_log')), false) AS can
+  `.execute(db);
+  return rows[0]?.can === true;
+}
+
 export async function pingDb(db: Db): Promise<void> {
   await sql`SELECT 1`.execute(db);
 }

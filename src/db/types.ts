@@ -223,6 +223,16 @@ export interface AnomalyStateTable {
   updated_at: DefaultedTimestamp;
 }
 
+export interface JobRunsTable {
+  job: string;
+  consecutive_failures: Generated<number>;
+  last_succeeded_at: Date | null;
+  last_failed_at: Date | null;
+  /** The first failure of the current run of failures; null while the job succeeds. */
+  first_failed_at: Date | null;
+  last_error: string | null;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   workspaces: WorkspacesTable;
@@ -241,6 +251,7 @@ export interface Database {
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;
   anomaly_state: AnomalyStateTable;
+  job_runs: JobRunsTable;
 }
 
 export type AuditRow = Selectable<AuditLogTable>;

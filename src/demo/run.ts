@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { AdminClient } from '../anthropic/client.ts';
 import { Secret } from '../config/secret.ts';
 import { createDb, migrateToLatest } from '../db/index.ts';
-import { freePort, MissingServiceError, provideServices, type Services } from '../dev/services.ts';
+import { ensureRuntimeLogin, freePort, MissingServiceError, provideServices, type Services } from '../dev/services.ts';
 import { loadScenario } from '../emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../emulator/server.ts';
 import { type SlackStandin, STANDIN_TOKEN, startSlackStandin } from '../notify/dev/slack-standin.ts';
@@ -129,6 +129,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     await migrateToLatest(db);
     await db.destroy();
     say('database migrated');
+    // the worker runs as a deployment's does: as a member of keywarden_runtime, not as the tables' owner
+    const workerDatabaseUrl = await ensureRuntimeLogin(services.postgres.url).catch((err: Error) => {
+      say(`the worker connects as the owner role: could not create its own role (${err.message})`);
+      return services.postgres.url;
+    });
 
     const policyPath = join(out, 'keywarden.yaml');
     const admin = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(scenario.admin_keys[0]!) });
@@ -140,7 +145,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      DATABASE_URL: services.postgres.url,
+      DATABASE_URL: workerDatabaseUrl,
       REDIS_URL: services.redis.url,
       ANTHROPIC_ADMIN_KEY: scenario.admin_keys[0],
       ANTHROPIC_BASE_URL: emulator.url,

@@ -331,3 +331,30 @@ export async function provideServices(given: { databaseUrl?: string; redisUrl?: 
   }
   return { postgres, redis };
 }
+
+/**
+ * A login role in `keywarden_runtime` (migrations/007_runtime_role.ts) on the server of `ownerUrl`, and the URL to
+ * connect as it: the worker's role in the tests and the demo, so they run with the grants a deployment has. Run
+ * after the migrations (they create the group role). Needs CREATEROLE on `ownerUrl`'s role; the password is only a
+ * local test and demo role's.
+ */
+export async function ensureRuntimeLogin(ownerUrl: string, user = 'keywarden_worker'): Promise<string> {
+  const password = 'keywarden-local-runtime';
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    await client.query(`
+      DO $$
+      BEGIN
+        CREATE ROLE ${user} LOGIN PASSWORD '${password}' IN ROLE keywarden_runtime;
+      EXCEPTION WHEN duplicate_object THEN NULL;
+      END
+      $$`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(ownerUrl);
+  url.username = user;
+  url.password = password;
+  return url.toString();
+}

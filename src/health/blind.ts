@@ -59,15 +59,16 @@ export function blindObservation(rejection: AdminKeyRejectedError): AlertObserva
 /**
  * The routes the blind alert is raised with. A policy route that matches `keywarden.blind` wins as for any kind.
  * Without one, the alert goes to every Slack channel and address the routes name: a blind keywarden silences
- * every other alert, so everyone who expects alerts from it must hear that it stopped. No routes: nowhere.
+ * every other alert, so everyone who expects alerts from it must hear that it stopped. No routes: nowhere. `kind`:
+ * the same for another alert that means keywarden stopped watching (keywarden.job_failing).
  */
-export function blindRoutes(routes: readonly Route[]): readonly Route[] {
-  const probe = { kind: BLIND_KIND, severity: 'critical' as const, workspaceId: null, workspaceName: null };
+export function blindRoutes(routes: readonly Route[], kind: string = BLIND_KIND): readonly Route[] {
+  const probe = { kind, severity: 'critical' as const, workspaceId: null, workspaceName: null };
   if (routeAlert({ ...probe, keyOwnerEmail: null }, routes).targets.length > 0) return routes;
   const slack = [...new Set(routes.flatMap((r) => r.slack))];
   const email = [...new Set(routes.flatMap((r) => r.email).filter((e) => e !== 'key_owner'))];
   if (slack.length === 0 && email.length === 0) return routes;
-  return [{ match: { kind: BLIND_KIND }, slack, email, repeat_every: DEFAULT_REPEAT_MS, continue: false }];
+  return [{ match: { kind }, slack, email, repeat_every: DEFAULT_REPEAT_MS, continue: false }];
 }
 
 export interface BlindWatch {

@@ -36,7 +36,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 
 /**
  * /healthz: the process is alive (for a liveness probe: never depends on Postgres or Redis, or an outage would
- * restart every replica for nothing). /readyz: Postgres and Redis answer. /metrics: Prometheus text.
+ * restart every replica for nothing). /readyz: Postgres and Redis answer and no job keeps failing (a worker whose
+ * jobs all fail is up but not doing its work). /metrics: Prometheus text.
  */
 export async function startHealthServer(opts: {
   port: number;
@@ -46,6 +47,8 @@ export async function startHealthServer(opts: {
   metrics: Metrics;
   log: Logger;
   limits?: Partial<HttpLimits>;
+  /** One line per job that keeps failing or stopped completing (src/health/jobs.ts): /readyz names them. */
+  failingJobs?: () => readonly string[];
 }): Promise<HealthServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
   const serverOptions = {
@@ -72,7 +75,7 @@ export async function startHealthServer(opts: {
             (e: Error) => `redis: ${e.message}`,
           ),
         ]);
-        const failures = checks.filter((c): c is string => c !== null);
+        const failures = [...checks.filter((c): c is string => c !== null), ...(opts.failingJobs?.() ?? [])];
         res
           .writeHead(failures.length ? 503 : 200, { 'content-type': 'text/plain' })
           .end(failures.length ? `not ready\n${failures.join('\n')}\n` : 'ready\n');

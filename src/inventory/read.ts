@@ -1,5 +1,6 @@
 import type { AdminClient } from '../anthropic/client.ts';
 import type { InventorySnapshot } from './plan.ts';
+import { storableSnapshot } from './text.ts';
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -7,7 +8,10 @@ async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Reads the whole organization, every page. The four lists are independent, so they are read in parallel. */
+/**
+ * Reads the whole organization, every page, with its names made storable (text.ts). The four lists are independent,
+ * so they are read in parallel.
+ */
 export async function readInventory(admin: AdminClient, signal?: AbortSignal): Promise<InventorySnapshot> {
   const [organization, workspaces, users, keys] = await Promise.all([
     admin.getOrganization({ signal }),
@@ -15,5 +19,5 @@ export async function readInventory(admin: AdminClient, signal?: AbortSignal): P
     all(admin.listUsers({}, { signal })),
     all(admin.listApiKeys({}, { signal })),
   ]);
-  return { organization, workspaces, users, keys };
+  return storableSnapshot({ organization, workspaces, users, keys });
 }

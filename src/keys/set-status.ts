@@ -1,12 +1,28 @@
 import type { AdminClient } from '../anthropic/client.ts';
 import { AdminApiError } from '../anthropic/errors.ts';
 import { recordIntent, recordOutcome, unsettledIntents } from '../audit.ts';
+import { isKeyIdReference } from '../config/references.ts';
 import type { Db } from '../db/index.ts';
 import type { AuditRow } from '../db/types.ts';
 import type { Logger } from '../log.ts';
 import { scrubSecrets } from '../log.ts';
 
 export type KeyStatusAction = 'api_key.deactivate' | 'api_key.reactivate';
+
+/**
+ * The stored keys a person's reference names: by id when it reads `apikey_…`, else by exact name. Never both: a
+ * key may be named like another key's id, and an id given on the command line must name that key only.
+ */
+export async function findKeysByReference(
+  db: Db,
+  ref: string,
+): Promise<{ id: string; name: string; status: string }[]> {
+  return db
+    .selectFrom('api_keys')
+    .select(['id', 'name', 'status'])
+    .where(isKeyIdReference(ref) ? 'id' : 'name', '=', ref)
+    .execute();
+}
 
 export interface StatusChangeRequest {
   keyId: string;

@@ -1,7 +1,9 @@
-import { matchesGlob, type Severity } from '../alerts/kinds.ts';
+import { matchesGlob } from '../alerts/glob.ts';
+import type { Severity } from '../alerts/kinds.ts';
 import type { Route } from '../config/policy.ts';
+import { workspaceReferenceMatches } from '../config/references.ts';
 
-/** What routing needs to know about an alert. Workspace routes match the workspace's name or its id. */
+/** What routing needs to know about an alert. Workspace routes match its id (`wrkspc_…`) or else its name. */
 export interface RoutableAlert {
   kind: string;
   severity: Severity;
@@ -31,7 +33,12 @@ function routeMatches(route: Route, alert: RoutableAlert): boolean {
   const { kind, severity, workspace } = route.match;
   if (kind !== undefined && !matchesGlob(kind, alert.kind)) return false;
   if (severity !== undefined && severity !== alert.severity) return false;
-  if (workspace !== undefined && workspace !== alert.workspaceName && workspace !== alert.workspaceId) return false;
+  if (
+    workspace !== undefined &&
+    !workspaceReferenceMatches(workspace, { id: alert.workspaceId, name: alert.workspaceName })
+  ) {
+    return false;
+  }
   return true;
 }
 

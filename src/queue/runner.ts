@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { Context, JobContext } from '../context.ts';
 import { watchAdminKey } from '../health/blind.ts';
+import { type JobWatch, recordJobFailure, recordJobSuccess } from '../health/jobs.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { scrubError, scrubSecrets } from '../log.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
@@ -24,6 +25,8 @@ export interface WorkerPoolOptions {
   metrics: Metrics;
   /** Jobs run at once per queue. Analysis and ingestion are mostly waiting on Postgres and the Admin API. */
   concurrency?: Partial<Record<QueueName, number>>;
+  /** Watches the runs' outcomes (keywarden.job_failing); without it outcomes are not recorded. */
+  jobWatch?: JobWatch;
 }
 
 /** Enqueues a job by name for the worker, with its retry options. */
@@ -71,6 +74,16 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
   const blind = watchAdminKey(ctx, async () => {
     if (registry.has('deliver-notifications')) await enqueueJob(registry, options.queues, 'deliver-notifications');
   });
+  // An outcome that cannot be recorded (Postgres down) must not change the job's own outcome.
+  const recordOutcome = async (record: () => Promise<void>) => {
+    if (!options.jobWatch) return;
+    try {
+      await record();
+      await options.jobWatch.check();
+    } catch (err) {
+      ctx.log.warn({ err }, 'could not record the job outcome');
+    }
+  };
   const usedQueues = QUEUE_NAMES.filter((q) => [...registry.values()].some((d) => d.queue === q));
   const workers = usedQueues.map(
     (queueName) =>
@@ -85,6 +98,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
               signal: controller.signal,
             });
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
+            await recordOutcome(() => recordJobSuccess(ctx.db, job.name, ctx.clock.now()));
             for (const next of registry.get(job.name)?.followedBy ?? []) {
               // one chained run per parent run, even if this job is retried after a crash past this point
               await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
@@ -93,6 +107,12 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
           } catch (err) {
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
             ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
+            // A run has failed once its last attempt has (an attempt BullMQ retries may still succeed). A refused
+            // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
+            const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+            if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
+              await recordOutcome(() => recordJobFailure(ctx.db, job.name, err, ctx.clock.now()));
+            }
             // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
             if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));
             // BullMQ stores the message and the stack in Redis, where the log's scrubber does not reach

@@ -2,14 +2,15 @@ import type { JobDefinition } from '../../jobs/define.ts';
 import { buildApp } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
-import { createMigrator } from '../db/index.ts';
+import { canAlterAuditLog, createMigrator } from '../db/index.ts';
+import { describeFailingJobs, watchJobs } from '../health/jobs.ts';
 import { createMetrics } from '../http/metrics.ts';
 import { startHealthServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { exitOnCrash } from './crash.ts';
 import { closeQueues, createQueues } from './queues.ts';
 import { buildRegistry } from './registry.ts';
-import { startWorkers } from './runner.ts';
+import { enqueueJob, startWorkers } from './runner.ts';
 import { checkSchedules, desiredSchedules, reconcileSchedules } from './schedules.ts';
 import { installShutdown } from './shutdown.ts';
 
@@ -41,17 +42,43 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     );
   }
 
+  if (await canAlterAuditLog(ctx.db)) {
+    log.warn(
+      "DATABASE_URL connects as a superuser or as the owner of audit_log: this role could disable the audit log's " +
+        'append-only trigger or drop the table. Connect the worker as a member of keywarden_runtime and keep the ' +
+        'owner for `keywarden migrate` (MIGRATION_DATABASE_URL; README "Database roles")',
+    );
+  }
+
   const queues = createQueues(ctx.redis, options.prefix);
   const specs = desiredSchedules(registry, config.policy);
   await reconcileSchedules(queues, ctx.redis, options.prefix, specs, log);
 
   const metrics = createMetrics(ctx.db);
-  const pool = startWorkers(ctx, registry, { connection: ctx.redis, prefix: options.prefix, queues, metrics });
+  const jobWatch = watchJobs(
+    ctx,
+    [...registry.keys()],
+    specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
+    async () => {
+      if (registry.has('deliver-notifications')) await enqueueJob(registry, queues, 'deliver-notifications');
+    },
+  );
+  const pool = startWorkers(ctx, registry, {
+    connection: ctx.redis,
+    prefix: options.prefix,
+    queues,
+    metrics,
+    jobWatch,
+  });
 
+  // failures recorded by an earlier process show in /readyz from the start
+  jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   const watchdog = setInterval(() => {
     checkSchedules(queues, ctx.redis, options.prefix, specs, log).catch((err) =>
       log.warn({ err }, 'schedule watchdog could not check the schedulers (Redis down?); will try again'),
     );
+    // a job that stopped running at all records no outcome: only this check notices it
+    jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   }, options.watchdogIntervalMs);
 
   const health =
@@ -64,6 +91,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           redis: ctx.redis,
           metrics,
           log,
+          failingJobs: () => describeFailingJobs(jobWatch.failing),
         });
 
   log.info(

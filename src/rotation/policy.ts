@@ -1,5 +1,5 @@
-import { matchesGlob } from '../alerts/kinds.ts';
 import type { RotationPolicy } from '../config/policy.ts';
+import { keyPatternMatches, workspaceReferenceMatches } from '../config/references.ts';
 import { addDays, DAY_MS } from './days.ts';
 import type { KeyState, MaxAgeSource, PolicySource, Resolution } from './types.ts';
 
@@ -7,9 +7,10 @@ import type { KeyState, MaxAgeSource, PolicySource, Resolution } from './types.t
  * A key's deadline: its creation time plus the maximum age of the first rule that matches, in this order
  * whatever the order in the file:
  *   1. an exemption that has not ended (no deadline),
- *   2. a key override (glob on the key's name or id; the first such override in the file),
- *   3. a workspace override (the workspace's name or id),
+ *   2. a key override (a glob on the key's id when it reads `apikey_…`, else on its name; the first in the file),
+ *   3. a workspace override (the workspace's id when it reads `wrkspc_…`, else its name),
  *   4. the organization default.
+ * Ids match ids and names match names (config/references.ts): a key named `apikey_01…` is not that key.
  * The key's own `expires_at` wins when it is earlier, even over an exemption: an exemption lifts the policy's
  * maximum age, but Anthropic stops the key at its expiry regardless, so its owner still needs the reminders.
  */
@@ -28,28 +29,26 @@ function expiry(expiresAt: Date, instead: MaxAgeSource): Resolution {
 }
 
 function maxAgeRule(key: KeyState, policy: RotationPolicy, now: Date): MaxAgeSource {
-  const exemption = policy.exemptions.find((e) => namesKey(e.key, key) && now.getTime() < exemptionEnd(e.until));
+  const exemption = policy.exemptions.find(
+    (e) => keyPatternMatches(e.key, key) && now.getTime() < exemptionEnd(e.until),
+  );
   if (exemption) return { kind: 'exemption', key: exemption.key, until: exemption.until, reason: exemption.reason };
 
   for (const o of policy.overrides) {
-    if (o.key !== undefined && namesKey(o.key, key)) {
+    if (o.key !== undefined && keyPatternMatches(o.key, key)) {
       return { kind: 'key_override', pattern: o.key, maxAgeDays: o.max_age_days };
     }
   }
   for (const o of policy.overrides) {
-    if (o.workspace !== undefined && (o.workspace === key.workspaceId || o.workspace === key.workspaceName)) {
+    if (o.workspace !== undefined && workspaceReferenceMatches(o.workspace, workspaceOf(key))) {
       return { kind: 'workspace_override', workspace: o.workspace, maxAgeDays: o.max_age_days };
     }
   }
   return { kind: 'default', maxAgeDays: policy.max_age_days };
 }
 
-/**
- * Keys are named by name or id. Both go through the glob so that `ci-*` and an exact `apikey_01...` read the
- * same way in overrides and exemptions; ids never contain `*` or `?`, so an id only matches itself.
- */
-function namesKey(pattern: string, key: KeyState): boolean {
-  return matchesGlob(pattern, key.name) || matchesGlob(pattern, key.id);
+function workspaceOf(key: KeyState) {
+  return { id: key.workspaceId, name: key.workspaceName };
 }
 
 /** `until` is the last exempt day (UTC): "until 2027-01-31" still covers that whole day. */

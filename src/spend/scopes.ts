@@ -1,4 +1,5 @@
 import type { SpendPolicy } from '../config/policy.ts';
+import { keyReferenceMatches, workspaceReferenceMatches } from '../config/references.ts';
 import type { DailySpend } from '../forecast/project.ts';
 import { numberUsdToPico, type Pico, picoToNumberUsd } from '../money.ts';
 import type { SpendInputs } from './load.ts';
@@ -142,7 +143,8 @@ function scopeKey(type: ScopeType, id: string): string {
 }
 
 /**
- * Policy limits are keyed by name or id. A name shared by several workspaces or keys (a successor named like its
+ * Policy limits are keyed by id (`apikey_…`, `wrkspc_…`, `default`) or else by name, never a name for an id
+ * (config/references.ts). A name shared by several workspaces or keys (a successor named like its
  * predecessor, an archived workspace's name reused) puts the limit on each of them: a missed limit alert costs more
  * than an extra one, and the log says so.
  */
@@ -154,8 +156,11 @@ function resolveLimits(
 ): Map<string, Pico> {
   const resolved = new Map<string, Pico>();
   for (const [ref, usd] of Object.entries(limits)) {
-    const byId = known.filter((k) => k.id === ref);
-    const matches = byId.length > 0 ? byId : known.filter((k) => k.name === ref);
+    const matches = known.filter((k) =>
+      section === 'keys'
+        ? keyReferenceMatches(ref, k)
+        : workspaceReferenceMatches(ref, k, [DEFAULT_WORKSPACE_SCOPE_ID]),
+    );
     const what = section === 'keys' ? 'key' : 'workspace';
     if (matches.length === 0) {
       problems.push(

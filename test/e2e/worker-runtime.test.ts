@@ -20,7 +20,8 @@ afterAll(async () => {
 
 function worker(env: Record<string, string>): Spawned {
   const p = spawnNode('test/support/test-worker.ts', [], {
-    DATABASE_URL: t.url,
+    // as deployed: the worker's role, not the tables' owner
+    DATABASE_URL: t.runtimeUrl,
     REDIS_URL: redisUrl(),
     ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-test-runtime-0000',
     ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',

@@ -129,4 +129,28 @@ describe('key status changes, audited', () => {
       { step: 'done', action: 'api_key.reactivate', actor: expect.stringMatching(/^cli:/) },
     ]);
   });
+
+  it('`keywarden keys reactivate <id>` reactivates that key, even when another key is named like its id', async () => {
+    const id = await keyId('Old staging');
+    await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
+    // someone names a key after the id (the name is the organization's to choose)
+    org.emulator.state.keys.find((k) => k.name === 'Partner sandbox')!.name = id;
+    clock.advance(60_000);
+    await syncInventory.handler(env.ctx, {});
+    const cliEnv = {
+      DATABASE_URL: org.t.url,
+      REDIS_URL: redisUrl(),
+      ANTHROPIC_ADMIN_KEY: DEMO_ADMIN_KEY,
+      ANTHROPIC_BASE_URL: org.emulator.url,
+      LOG_LEVEL: 'warn',
+    };
+    const ok = await runNode('src/cli.ts', ['keys', 'reactivate', id, '--reason', 'staging is back'], cliEnv);
+    expect(ok.output).toMatch(new RegExp(`Old staging \\(${id}\\) is active again; audited`));
+    expect(ok.code).toBe(0);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    // and a name that reads like an id names no key by its name
+    const byName = await runNode('src/cli.ts', ['keys', 'reactivate', 'apikey_01Nobody', '--reason', 'x'], cliEnv);
+    expect(byName.code).toBe(2);
+    expect(byName.output).toMatch(/no stored key with id "apikey_01Nobody"/);
+  });
 });

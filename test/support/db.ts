@@ -5,8 +5,11 @@ import { createDb, type Db } from '../../src/db/index.ts';
 import { TEMPLATE_DB, withDatabase } from './db-url.ts';
 
 export interface TestDatabase {
+  /** As the owner of the tables (the role that migrated them). */
   db: Db;
   url: string;
+  /** The same database as the worker's role: a member of keywarden_runtime (INSERT and SELECT on audit_log). */
+  runtimeUrl: string;
   name: string;
   drop(): Promise<void>;
 }
@@ -27,6 +30,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     db,
     url,
+    runtimeUrl: withDatabase(inject('runtimeDatabaseUrl'), name),
     name,
     drop: async () => {
       await db.destroy();

@@ -51,7 +51,8 @@ export async function startDrillStack(opts: {
   const dir = mkdtempSync(join(tmpdir(), 'kw-drill-'));
   const prefix = uniquePrefix();
   const env = {
-    DATABASE_URL: t.url,
+    // the worker as deployed: a member of keywarden_runtime, not the owner of the tables
+    DATABASE_URL: t.runtimeUrl,
     REDIS_URL: redisUrl(),
     ANTHROPIC_ADMIN_KEY: secrets.adminKey,
     ANTHROPIC_BASE_URL: emulator.url,

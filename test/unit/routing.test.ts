@@ -33,7 +33,8 @@ describe('routeAlert', () => {
   it.each<[string, Partial<RoutableAlert>, string[]]>([
     ['kind glob, first match wins', {}, ['slack:#ai-alerts']],
     ['workspace by name, continue: true', { workspaceName: 'Research' }, ['slack:#research', 'slack:#ai-alerts']],
-    ['workspace by id', { workspaceId: 'Research' }, ['slack:#research', 'slack:#ai-alerts']],
+    // a route names a workspace by id only when it reads wrkspc_…: "Research" is a name
+    ['an id equal to the route’s name', { workspaceId: 'Research' }, ['slack:#ai-alerts']],
     [
       'severity: warning skips the critical route',
       { kind: 'spend.threshold' },

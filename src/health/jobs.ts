@@ -1,0 +1,212 @@
+import { CronExpressionParser } from 'cron-parser';
+import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { raiseAlerts } from '../alerts/store.ts';
+import type { Policy } from '../config/policy.ts';
+import type { Context } from '../context.ts';
+import type { Db } from '../db/index.ts';
+import { scrubSecrets } from '../log.ts';
+import { blindRoutes } from './blind.ts';
+
+/**
+ * `keywarden.job_failing`: a job that fails every run (a name Postgres refuses, a schema it cannot read, a
+ * receiver it cannot reach) or that stops completing at all (its scheduler lost, its worker stuck) shows only in
+ * the log otherwise. Outcomes are kept in Postgres (job_runs) so the count survives restarts and a Redis flush.
+ */
+
+export const JOB_FAILING_KIND = 'keywarden.job_failing';
+
+/** What job_runs holds for one job. */
+export interface JobRunRecord {
+  job: string;
+  consecutiveFailures: number;
+  lastSucceededAt: Date | null;
+  firstFailedAt: Date | null;
+  lastError: string | null;
+}
+
+export interface JobSchedule {
+  job: string;
+  pattern: string;
+  tz: string;
+}
+
+export interface FailingJob {
+  job: string;
+  /** `failing`: its last runs failed; `not_completing`: no run completed in its last intervals. */
+  reason: 'failing' | 'not_completing';
+  consecutiveFailures: number;
+  /** The last success (or, when none is known, when watching began). */
+  lastSucceededAt: Date | null;
+  lastError: string | null;
+}
+
+/** The time of the `count`-th scheduled tick at or before `now`. */
+function tickBefore(schedule: JobSchedule, count: number, now: Date): Date {
+  const ticks = CronExpressionParser.parse(schedule.pattern, { currentDate: now, tz: schedule.tz });
+  let at = now;
+  for (let i = 0; i < count; i++) at = ticks.prev().toDate();
+  return at;
+}
+
+/**
+ * The jobs to alert on at `now`, of `jobs` (the registry's: a job since removed says nothing). Pure. A job fails
+ * after `failed_runs` failed runs in a row; it is not completing when its last `missed_intervals` scheduled ticks
+ * passed with no completed run since `watchingSince` (the process's start: ticks missed while no worker ran are
+ * not the job's failure) or its last success.
+ */
+export function failingJobs(
+  jobs: readonly string[],
+  records: readonly JobRunRecord[],
+  schedules: readonly JobSchedule[],
+  limits: Policy['job_alerts'],
+  watchingSince: Date,
+  now: Date,
+): FailingJob[] {
+  const byJob = new Map(records.map((r) => [r.job, r]));
+  const out: FailingJob[] = [];
+  for (const job of [...jobs].sort()) {
+    const r = byJob.get(job);
+    const facts = {
+      job,
+      consecutiveFailures: r?.consecutiveFailures ?? 0,
+      lastSucceededAt: r?.lastSucceededAt ?? null,
+      lastError: r?.lastError ?? null,
+    };
+    if (facts.consecutiveFailures >= limits.failed_runs) {
+      out.push({ ...facts, reason: 'failing' });
+      continue;
+    }
+    const schedule = schedules.find((s) => s.job === job);
+    if (schedule === undefined) continue;
+    const since = Math.max(watchingSince.getTime(), facts.lastSucceededAt?.getTime() ?? 0);
+    if (since < tickBefore(schedule, limits.missed_intervals, now).getTime()) {
+      out.push({ ...facts, reason: 'not_completing' });
+    }
+  }
+  return out;
+}
+
+function describe(f: FailingJob): string {
+  const last = f.lastSucceededAt === null ? 'no success recorded' : `last success ${f.lastSucceededAt.toISOString()}`;
+  const why =
+    f.reason === 'failing'
+      ? `failed ${f.consecutiveFailures} runs in a row`
+      : 'completed no run in its last scheduled intervals';
+  return `job ${f.job}: ${why} (${last})${f.lastError ? `: ${f.lastError}` : ''}`;
+}
+
+/** One line per failing job, for /readyz. */
+export function describeFailingJobs(jobs: readonly FailingJob[]): string[] {
+  return jobs.map(describe);
+}
+
+/** The alert for a failing job. Pure. */
+export function jobFailingObservation(f: FailingJob): AlertObservation {
+  return {
+    kind: JOB_FAILING_KIND,
+    severity: 'critical',
+    scopeType: 'job',
+    scopeId: f.job,
+    workspaceId: null,
+    period: '',
+    title: `keywarden job ${f.job} is ${f.reason === 'failing' ? 'failing' : 'not completing'}`,
+    summary: `${describe(f)}.\nWhat it does is not being done until it succeeds again; the worker's log has each failure.`,
+    fields: [
+      { label: 'Job', value: f.job },
+      { label: 'Failed runs in a row', value: String(f.consecutiveFailures) },
+      { label: 'Last success', value: f.lastSucceededAt?.toISOString() ?? 'none recorded' },
+    ],
+    details: { job: f.job, reason: f.reason, consecutiveFailures: f.consecutiveFailures, lastError: f.lastError },
+  };
+}
+
+// ── job_runs ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+/** A run's error as stored and alerted: scrubbed of secrets, one line, bounded. */
+function storedError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return scrubSecrets(message).replace(/\s+/g, ' ').slice(0, 500);
+}
+
+export async function recordJobSuccess(db: Db, job: string, now: Date): Promise<void> {
+  const reset = { consecutive_failures: 0, last_succeeded_at: now, first_failed_at: null, last_error: null };
+  await db
+    .insertInto('job_runs')
+    .values({ job, ...reset })
+    .onConflict((oc) => oc.column('job').doUpdateSet(reset))
+    .execute();
+}
+
+export async function recordJobFailure(db: Db, job: string, err: unknown, now: Date): Promise<void> {
+  const error = storedError(err);
+  await db
+    .insertInto('job_runs')
+    .values({ job, consecutive_failures: 1, last_failed_at: now, first_failed_at: now, last_error: error })
+    .onConflict((oc) =>
+      oc.column('job').doUpdateSet((eb) => ({
+        consecutive_failures: eb('job_runs.consecutive_failures', '+', 1),
+        last_failed_at: now,
+        first_failed_at: eb.fn.coalesce('job_runs.first_failed_at', eb.val(now)),
+        last_error: error,
+      })),
+    )
+    .execute();
+}
+
+export async function loadJobRuns(db: Db): Promise<JobRunRecord[]> {
+  const rows = await db.selectFrom('job_runs').selectAll().execute();
+  return rows.map((r) => ({
+    job: r.job,
+    consecutiveFailures: r.consecutive_failures,
+    lastSucceededAt: r.last_succeeded_at,
+    firstFailedAt: r.first_failed_at,
+    lastError: r.last_error,
+  }));
+}
+
+export interface JobWatch {
+  /** Reads job_runs, raises or resolves keywarden.job_failing, and returns the failing jobs. */
+  check(): Promise<FailingJob[]>;
+  /** The failing jobs as the last check found them (for /readyz without another query per probe). */
+  readonly failing: readonly FailingJob[];
+}
+
+/**
+ * Watches the jobs' outcomes. Routed like `keywarden.blind`: a route matching the kind wins; without one it goes
+ * to every channel and address the routes name, since a job that stops working silences the alerts it raises.
+ */
+export function watchJobs(
+  ctx: Pick<Context, 'db' | 'clock' | 'config'>,
+  jobs: readonly string[],
+  schedules: readonly JobSchedule[],
+  onNotifications: () => Promise<unknown>,
+): JobWatch {
+  const since = ctx.clock.now();
+  let failing: FailingJob[] = [];
+  let queue: Promise<unknown> = Promise.resolve();
+  const update = async () => {
+    const now = ctx.clock.now();
+    const records = await loadJobRuns(ctx.db);
+    const found = failingJobs(jobs, records, schedules, ctx.config.policy.job_alerts, since, now);
+    const result = await raiseAlerts(
+      ctx.db,
+      { kinds: [JOB_FAILING_KIND], observations: found.map(jobFailingObservation) },
+      blindRoutes(ctx.config.policy.routes, JOB_FAILING_KIND),
+      now,
+    );
+    failing = found;
+    if (result.notifications > 0) await onNotifications();
+    return found;
+  };
+  return {
+    check() {
+      // one at a time, so the alert's writes follow the order of the outcomes
+      const next = queue.then(update, update);
+      queue = next.catch(() => {});
+      return next;
+    },
+    get failing() {
+      return failing;
+    },
+  };
+}
