@@ -105,8 +105,14 @@ function segment(id: string): string {
  */
 export class AdminClient {
   readonly #transport: AdminTransport;
+  /**
+   * How long one call may go on, retries included (the elapsed budget and one more attempt's timeout): an audit
+   * intent younger than this may belong to a call still in flight.
+   */
+  readonly retryBudgetMs: number;
 
   constructor(opts: AdminClientOptions) {
+    this.retryBudgetMs = (opts.maxElapsedMs ?? 120_000) + (opts.timeoutMs ?? 30_000);
     this.#transport = new AdminTransport({
       baseUrl: opts.baseUrl,
       adminKey: opts.adminKey,

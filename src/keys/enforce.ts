@@ -3,8 +3,11 @@ import type { Context } from '../context.ts';
 import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
 import { rotationStateOf } from '../rotation/describe.ts';
 import { planRotation } from '../rotation/plan.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { loadRotationInputs } from './load.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
+
+type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 
 export interface EnforcementSummary {
   keys: number;
@@ -12,17 +15,25 @@ export interface EnforcementSummary {
   deactivated: string[];
   failed: string[];
   blocked: number;
-  alerts: RaiseAlertsResult;
+  alerts: RaiseAlertsResult | null;
+  /** Set when the run did nothing because another one held the lock. */
+  skipped?: string;
 }
 
 /**
- * One enforce-rotation run: settle what a crash interrupted, plan (pure), deactivate what the plan says (audited),
+ * One enforce-rotation run, one at a time (KEY_STATUS_LOCK, shared with the kill switch): settle what a crash interrupted, plan (pure), deactivate what the plan says (audited),
  * raise the rotation alerts, then record the reminder stages. Stages are recorded after the alerts commit: a crash
  * in between re-decides the same reminder, whose alert is already firing and notified, so nothing is sent twice.
  */
-export async function enforceRotation(
-  ctx: Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>,
-): Promise<EnforcementSummary> {
+export async function enforceRotation(ctx: Ctx): Promise<EnforcementSummary> {
+  const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, () => enforceRotationLocked(ctx));
+  if (locked) return locked.value;
+  const skipped = `another enforce-rotation run is changing key statuses (advisory lock ${KEY_STATUS_LOCK}); nothing done`;
+  ctx.log.warn({ lock: KEY_STATUS_LOCK }, skipped);
+  return { keys: 0, reminders: 0, deactivated: [], failed: [], blocked: 0, alerts: null, skipped };
+}
+
+async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
   const policy = ctx.config.policy.rotation;
   const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
   await settleInterruptedStatusChanges(deps, 'api_key.deactivate');

@@ -8,7 +8,7 @@ import { enforceRotation } from '../../src/keys/enforce.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
 import { testJobContext } from '../support/context.ts';
-import { DEMO_ADMIN_KEY, keyNameById, useDemoOrg } from '../support/demo-org.ts';
+import { DEMO_ADMIN_KEY, keyIdByName, keyNameById, useDemoOrg } from '../support/demo-org.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kw-rotation-'));
 
@@ -150,6 +150,45 @@ describe('enforce-rotation against the emulator', () => {
       expect(steps.filter((s) => s.step === 'done').length).toBe(run.deactivated.length);
     } finally {
       await env.close();
+    }
+  });
+
+  it('two enforcement runs at once (the worker and an operator): one runs, the other says so and changes nothing', async () => {
+    const worker = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    const operator = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    try {
+      // the drained key back in service (an outside change), overdue and drained again
+      const id = await keyIdByName(org.t.db, 'Production Backend');
+      await worker.ctx.admin.updateApiKey(id, { status: 'active' });
+      await syncInventory.handler(worker.ctx, {});
+      const auditBefore = (await org.t.db.selectFrom('audit_log').select('id').execute()).length;
+
+      const runs = await Promise.all([enforceRotation(worker.ctx), enforceRotation(operator.ctx)]);
+      const steps = (
+        await org.t.db.selectFrom('audit_log').select(['subject_id', 'step']).orderBy('id').execute()
+      ).slice(auditBefore);
+      expect(steps.filter((s) => s.subject_id === id && s.step === 'intent')).toHaveLength(1);
+      expect(runs.flatMap((r) => r.deactivated)).toEqual([id]);
+      expect(runs.map((r) => r.skipped ?? 'ran').sort()).toEqual([
+        'another enforce-rotation run is changing key statuses (advisory lock keywarden.key-status); nothing done',
+        'ran',
+      ]);
+      expect((await worker.ctx.admin.getApiKey(id)).status).toBe('inactive');
+    } finally {
+      await worker.close();
+      await operator.close();
     }
   });
 });
