@@ -1,9 +1,9 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
 import { rotationStateOf } from '../rotation/describe.ts';
 import { planRotation } from '../rotation/plan.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { loadRotationInputs } from './load.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
 
