@@ -4,7 +4,7 @@ import { runawayContributors } from '../anomaly/contributors.ts';
 import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
+import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { PRICE_TABLE, withPriceOverrides } from '../usage/prices.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
@@ -52,7 +52,7 @@ type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
   const policy = ctx.config.policy.anomaly;
   const now = ctx.clock.now();
-  const dataUntil = lastCompleteMinute(now, await readWatermark(ctx.db, USAGE_WATERMARK));
+  const dataUntil = lastCompleteMinute(now, await readWatermark(ctx.db, USAGE_SETTLED_WATERMARK));
   const summary: DetectionSummary = {
     dataUntil,
     keys: 0,

@@ -43,7 +43,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const specs = desiredSchedules(registry, config.policy);
   await reconcileSchedules(queues, ctx.redis, options.prefix, specs, log);
 
-  const metrics = createMetrics(ctx.db);
+  const metrics = createMetrics(ctx.db, ctx.admin);
   const pool = startWorkers(ctx, registry, { connection: ctx.redis, prefix: options.prefix, queues, metrics });
 
   const watchdog = setInterval(() => {

@@ -37,7 +37,7 @@ const OPTS: PollUsageOptions = {
 beforeAll(async () => {
   t = await createTestDatabase();
   emulator = await startEmulator({ scenario: loadScenario('quiet'), clock, startAt: START, freshnessDelayMinutes: 0 });
-  admin = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1 });
+  admin = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1, clock });
 });
 afterAll(async () => {
   await emulator?.close();
@@ -129,7 +129,12 @@ describe('poll-usage with a model missing from the price table', () => {
   });
 
   it('prices it at its family maximum and records it once', async () => {
-    const client = new AdminClient({ baseUrl: emu.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1 });
+    const client = new AdminClient({
+      baseUrl: emu.url,
+      adminKey: new Secret(ADMIN_KEY),
+      maxAttempts: 1,
+      clock: clock2,
+    });
     const first = await pollUsage(u.db, client, clock2.now(), OPTS);
     expect(first.newUnknownModels).toEqual(['claude-haiku-9-preview']);
     const priced = await u.db
