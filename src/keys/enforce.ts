@@ -1,11 +1,18 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { scrubSecrets } from '../log.ts';
 import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
 import { rotationStateOf } from '../rotation/describe.ts';
 import { planRotation } from '../rotation/plan.ts';
+import type { RotationDecision } from '../rotation/types.ts';
+import { PRICE_TABLE, type PriceTable, withPriceOverrides } from '../usage/prices.ts';
+import { floorToMinute } from '../usage/window.ts';
 import { loadRotationInputs } from './load.ts';
+import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
+
+const HOUR_MS = 3_600_000;
 
 type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 
@@ -40,11 +47,19 @@ async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
   const now = ctx.clock.now();
   const inputs = await loadRotationInputs(ctx.db, policy.drain_window_hours, now);
   const decisions = planRotation(inputs, policy, now);
+  const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
 
   const deactivated = new Set<string>();
   const failed: string[] = [];
-  for (const d of decisions) {
+  for (const [i, d] of decisions.entries()) {
     if (d.kind !== 'deactivate') continue;
+    if (d.reason === 'drained') {
+      const confirmed = await confirmDrained(ctx, d, table, now);
+      if (confirmed !== d) {
+        decisions[i] = confirmed;
+        continue;
+      }
+    }
     const outcome = await setKeyStatus(deps, {
       keyId: d.key.id,
       to: 'inactive',
@@ -94,5 +109,50 @@ async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
     failed,
     blocked: decisions.filter((d) => d.kind === 'blocked').length,
     alerts,
+  };
+}
+
+type Deactivation = Extract<RotationDecision, { kind: 'deactivate' }>;
+
+/**
+ * The last look before retiring a key judged drained: its usage over the drain window read straight from the Admin
+ * API, up to the API's "now". Traffic there (stored usage can lack it: data that came late, a re-read that has not
+ * happened yet) makes it `blocked`; a read that fails makes it `hold`. Only a quiet answer lets it through.
+ */
+async function confirmDrained(ctx: Ctx, d: Deactivation, table: PriceTable, now: Date): Promise<RotationDecision> {
+  const apiNow = ctx.admin.serverNow();
+  const end = floorToMinute(apiNow !== null && apiNow < now ? apiNow : now);
+  const start = new Date(Math.floor((end.getTime() - d.recentTraffic.windowHours * HOUR_MS) / HOUR_MS) * HOUR_MS);
+  let buckets: KeyUsageBucket[];
+  try {
+    buckets = await readKeyUsageFromApi(ctx.admin, d.key.id, { start, end }, '1h', table);
+  } catch (err) {
+    ctx.log.warn(
+      { keyId: d.key.id, err },
+      'could not read the key from the Admin API before deactivating it; not deactivated',
+    );
+    const message = scrubSecrets((err as Error).message);
+    return {
+      ...d,
+      kind: 'hold',
+      reason: `the Admin API could not confirm the key is quiet right before deactivating it (${message})`,
+      dataUntil: null,
+    };
+  }
+  const used = buckets.filter((b) => b.tokens > 0n);
+  if (used.length === 0) return d;
+  ctx.log.warn(
+    { keyId: d.key.id, tokens: String(used.reduce((n, b) => n + b.tokens, 0n)) },
+    'stored usage said drained, the Admin API shows traffic: not deactivated',
+  );
+  return {
+    ...d,
+    kind: 'blocked',
+    recentTraffic: {
+      windowHours: d.recentTraffic.windowHours,
+      tokens: used.reduce((n, b) => n + b.tokens, 0n),
+      costUsd: used.reduce((n, b) => n + b.cost, 0n),
+      lastUsageAt: used.at(-1)!.startingAt,
+    },
   };
 }

@@ -191,4 +191,39 @@ describe('enforce-rotation against the emulator', () => {
       await operator.close();
     }
   });
+
+  it('right before a deactivation, the key is read from the Admin API: traffic the stored usage lacks blocks it', async () => {
+    const env = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    try {
+      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
+        overlapMinutes: 15,
+        freshnessMinutes: 1,
+        firstPollHours: 48,
+        table: PRICE_TABLE,
+      });
+      // the stored usage of a busy overdue key is missing (a re-read that never came, a report that dropped it)
+      const id = await keyIdByName(org.t.db, 'Legacy integration');
+      await org.t.db.deleteFrom('usage_buckets').where('api_key_id', '=', id).execute();
+      const run = await enforceRotation(env.ctx);
+      expect(run.deactivated).not.toContain(id);
+      expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+      const blocked = await org.t.db
+        .selectFrom('alerts')
+        .select(['title', 'state'])
+        .where('kind', '=', 'rotation.blocked')
+        .where('scope_id', '=', id)
+        .execute();
+      expect(blocked).toEqual([{ title: 'Overdue API key "Legacy integration" still carries traffic', state: 'firing' }]);
+      const intents = await org.t.db.selectFrom('audit_log').select('id').where('subject_id', '=', id).execute();
+      expect(intents).toEqual([]);
+    } finally {
+      await env.close();
+    }
+  });
 });
