@@ -102,6 +102,41 @@ describe('poll-usage against the emulator', () => {
   });
 });
 
+describe('poll-usage given a bucket dated in the future', () => {
+  it('refuses it, naming the response, and stores the rest', async () => {
+    clock.advance(10 * MINUTE);
+    emulator.setFaults({
+      script: [
+        {
+          path: '/v1/organizations/usage_report/messages',
+          patch: [
+            { path: 'data.0.starting_at', value: '2027-01-01T00:00:00Z' },
+            { path: 'data.0.ending_at', value: '2027-01-01T00:01:00Z' },
+          ],
+        },
+      ],
+    });
+    const refused: number[] = [];
+    try {
+      const result = await pollUsage(t.db, admin, clock.now(), {
+        ...OPTS,
+        onRefused: (buckets) => refused.push(buckets.length),
+      });
+      const future = await t.db
+        .selectFrom('usage_buckets')
+        .select('starting_at')
+        .where('starting_at', '>', clock.now())
+        .execute();
+      expect(future).toEqual([]);
+      expect(result.refusedBuckets).toBe(1);
+      expect(refused).toEqual([1]);
+      expect(result.settled!.getTime()).toBeLessThanOrEqual(clock.now().getTime());
+    } finally {
+      emulator.setFaults({});
+    }
+  });
+});
+
 describe('poll-usage with a model missing from the price table', () => {
   let u: TestDatabase;
   let emu: Emulator;
