@@ -110,7 +110,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   return summary;
 }
 
-async function rateLimitsOf(ctx: Ctx, scope: string): Promise<RateLimitGroup[]> {
+export async function rateLimitsOf(ctx: Ctx, scope: string): Promise<RateLimitGroup[]> {
   const limits =
     scope === DEFAULT_WORKSPACE_SCOPE
       ? ctx.admin.listRateLimits()

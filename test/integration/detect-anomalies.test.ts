@@ -175,4 +175,47 @@ describe('detect-anomalies on the demo organization', () => {
       await world.close();
     }
   }, 60_000);
+
+  it('one inflated usage answer deactivates nothing: it is one poll, many keys trip at once, and its counts are impossible', async () => {
+    slack.reset();
+    const world = await demoWorld(
+      policy('inflated', '{ auto_deactivate: { enabled: true, min_hourly_usd: 500 } }'),
+      slack,
+    );
+    try {
+      await world.runUntil(20);
+      const statusesBefore = await world.env.ctx.admin.listApiKeys({}).toArray();
+      // every bucket of the next poll's answers says 5 M output tokens a minute for every key (each poll rewrites
+      // the trailing window, so one answer fills it)
+      const inflated = {
+        path: '/v1/organizations/usage_report/messages',
+        patch: [{ path: 'data.*.results.*.output_tokens', value: 5_000_000 }],
+      };
+      world.clock.advance(MIN);
+      world.emulator.setFaults({ script: [inflated, inflated, inflated] });
+      await pollUsageJob.handler(world.env.ctx, {});
+      world.emulator.setFaults({});
+      const run = (await detectAnomaliesJob.handler(world.env.ctx, {})) as { firing: string[]; deactivated: string[] };
+      expect(run.firing.length).toBeGreaterThan(3);
+      expect(run.deactivated).toEqual([]);
+      // each key's alert says why the kill switch did not act
+      const alerts = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_type', '=', 'key')
+        .where('state', '=', 'firing')
+        .execute();
+      const facts = alerts.map((a) => (a.details as { details: Record<string, unknown> }).details);
+      const refused = facts.filter((d) => d.killSwitch === 'refused');
+      expect(refused.length).toBeGreaterThan(3);
+      for (const d of refused) expect(d.killSwitchReason).toMatch(/keys crossed the hard cap together/);
+      // the next polls rewrite the window with the real answers: still nothing is touched
+      await world.runUntil(26);
+      expect(await world.env.ctx.admin.listApiKeys({}).toArray()).toEqual(statusesBefore);
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
 });

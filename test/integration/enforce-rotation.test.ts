@@ -219,7 +219,9 @@ describe('enforce-rotation against the emulator', () => {
         .where('kind', '=', 'rotation.blocked')
         .where('scope_id', '=', id)
         .execute();
-      expect(blocked).toEqual([{ title: 'Overdue API key "Legacy integration" still carries traffic', state: 'firing' }]);
+      expect(blocked).toEqual([
+        { title: 'Overdue API key "Legacy integration" still carries traffic', state: 'firing' },
+      ]);
       const intents = await org.t.db.selectFrom('audit_log').select('id').where('subject_id', '=', id).execute();
       expect(intents).toEqual([]);
     } finally {
