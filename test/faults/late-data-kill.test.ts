@@ -7,7 +7,7 @@ import { Secret } from '../../src/config/secret.ts';
 import { seededRandom } from '../../src/emulator/hash.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { USAGE_SETTLED_WATERMARK } from '../../src/usage/ingest.ts';
+import { USAGE_SETTLED_WATERMARK, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { readWatermark } from '../../src/usage/store.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { drillPolicy } from '../support/kill-drill.ts';
@@ -99,17 +99,33 @@ describe('kill -9 drill with usage data 30 minutes late', () => {
     });
     expect(sync.code).toBe(0);
 
+    // the first poll (the month's hourly backfill and 48 hours of minutes) while the data is late
+    await worker.start();
+    await waitUntil(
+      'the first poll committed',
+      async () => {
+        const w = await readWatermark(t.db, USAGE_WATERMARK);
+        return w !== null && w.getTime() >= Date.now() - 3 * MINUTE;
+      },
+      120_000,
+    );
+    await worker.kill9();
+    // then lives cut short at random moments of polling and enforcing, the data still late
     for (let kill = 1; kill <= KILLS; kill++) {
       await worker.start();
       await sleep(1_000 + random() * 5_000);
       await worker.kill9();
     }
-    // a life left alone while the data is still late: it polls and enforces over and over
+    // a life left alone while the data is still late: it polls and enforces over and over, long enough that the
+    // minutes held back fall out of the 15-minute overlap
     await worker.start();
+    const polledFrom = count(worker.output(), /"msg":"usage polled"/);
     await waitUntil(
-      'enforcement runs with the data late',
-      () => count(worker.output(), /"msg":"rotation enforced"/) >= 3,
-      90_000,
+      'polls and enforcement runs with the data late',
+      () =>
+        count(worker.output(), /"msg":"rotation enforced"/) >= 6 &&
+        count(worker.output(), /"msg":"usage polled"/) >= polledFrom + 10,
+      120_000,
     );
 
     // the API catches up: the 30 held-back minutes show

@@ -9,6 +9,7 @@ import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
@@ -171,6 +172,42 @@ describe('detect-anomalies on the demo organization', () => {
       // Once per episode: later runs do not call the API again.
       await world.runUntil(30);
       expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toHaveLength(2);
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it('the kill switch waits while another run holds the key-status lock, then acts once', async () => {
+    slack.reset();
+    const world = await demoWorld(
+      policy('locked', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'),
+      slack,
+    );
+    try {
+      // an enforcement run (or another detection) holds the lock through the runaway's first 25 minutes
+      let release = () => {};
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let locked: Promise<unknown> = Promise.resolve();
+      const taken = new Promise<void>((r) => {
+        locked = withAdvisoryLock(world.t.db, KEY_STATUS_LOCK, async () => {
+          r();
+          await held;
+        });
+      });
+      await taken;
+      await world.runUntil(25);
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+      release();
+      await locked;
+      await world.runUntil(27);
+      expect(await world.keyStatus('CI runner')).toBe('inactive');
+      expect(await world.t.db.selectFrom('audit_log').select('step').execute()).toEqual([
+        { step: 'intent' },
+        { step: 'done' },
+      ]);
     } finally {
       await world.close();
     }
