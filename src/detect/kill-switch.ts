@@ -59,12 +59,21 @@ export async function applyKillSwitch(
   const poll = await pollCommittedAt(ctx);
   const window = { from: new Date(dataUntil.getTime() - (policy.window_minutes - 1) * MINUTE_MS), until: dataUntil };
   const candidates: KillSwitchCandidate[] = [];
+  // read once per workspace in the run: many keys of one workspace can cross the cap together
+  const limits = new Map<string, Promise<RateLimitGroup[]>>();
+  const limitsOf = (workspace: string) => {
+    const known = limits.get(workspace);
+    if (known) return known;
+    const groups = rateLimitsOf(ctx, workspace);
+    limits.set(workspace, groups);
+    return groups;
+  };
   for (const k of above) {
     candidates.push({
       keyId: k.state.scopeId,
       currentHourlyUsd: k.assessment.currentHourlyUsd,
       evidenceSince: k.state.killSwitchEvidence,
-      impossible: await impossibleUsage(ctx, k, window),
+      impossible: await impossibleUsage(ctx, k, window, limitsOf),
     });
     k.state.killSwitchEvidence ??= poll;
   }
@@ -152,10 +161,11 @@ async function impossibleUsage(
   ctx: Ctx,
   k: KillSwitchKey,
   window: { from: Date; until: Date },
+  limitsOf: (workspace: string) => Promise<RateLimitGroup[]>,
 ): Promise<string | null> {
   let groups: RateLimitGroup[];
   try {
-    groups = await rateLimitsOf(ctx, k.workspaceScope);
+    groups = await limitsOf(k.workspaceScope);
   } catch (err) {
     ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
     return "the workspace's rate limits could not be read to check that its usage is possible";
