@@ -19,6 +19,10 @@ export const pollUsageJob = defineJob({
       overlapMinutes: 15,
       // the minute in progress is never stored as if complete
       freshnessMinutes: 1,
+      // usage that arrives hours late is still stored: read from the newest minute with data, and re-read one
+      // 5-minute slice of the last 6 hours each poll (every minute of them about every 72 minutes)
+      lateWindowMinutes: 360,
+      lateSliceMinutes: 5,
       firstPollHours: 48,
       // the first run backfills the month to date and the 35 days before it (hourly, older than 48 h)
       backfillDaysBeforeMonth: 35,
@@ -31,6 +35,19 @@ export const pollUsageJob = defineJob({
         );
         ctx.progress?.(formatUsageProgress(p));
       },
+      onRefused: (buckets) => {
+        if (buckets.length === 0) return;
+        ctx.log.warn(
+          {
+            endpoint: 'GET /v1/organizations/usage_report/messages',
+            buckets: buckets.length,
+            first: buckets[0]!.starting_at,
+            rows: buckets.reduce((n, b) => n + b.results.length, 0),
+            apiNow: ctx.admin.serverNow(),
+          },
+          'usage report answered buckets outside the range asked for (dated in the future): refused, not stored',
+        );
+      },
     });
     if (result.newUnknownModels.length > 0) {
       ctx.log.warn(
@@ -39,7 +56,18 @@ export const pollUsageJob = defineJob({
       );
     }
     const alerts = await raiseUnknownModelAlerts(ctx.db, table, ctx.config.policy.routes, now);
-    ctx.log.info({ chunks: result.chunks, rows: result.rows, watermark: result.watermark, alerts }, 'usage polled');
+    ctx.log.info(
+      {
+        chunks: result.chunks,
+        rows: result.rows,
+        watermark: result.watermark,
+        settled: result.settled,
+        horizon: result.horizon,
+        clockSkewMs: result.clockSkewMs,
+        alerts,
+      },
+      'usage polled',
+    );
     return { ...result, alerts };
   },
 });

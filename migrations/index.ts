@@ -6,6 +6,7 @@ import * as anomaly from './004_anomaly.ts';
 import * as activeShare from './005_active_share.ts';
 import * as jobRuns from './006_job_runs.ts';
 import * as runtimeRole from './007_runtime_role.ts';
+import * as killSwitchEvidence from './008_kill_switch_evidence.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '005_active_share': activeShare,
   '006_job_runs': jobRuns,
   '007_runtime_role': runtimeRole,
+  '008_kill_switch_evidence': killSwitchEvidence,
 };

@@ -38,6 +38,7 @@ export async function buildApp(config: Config, opts: { log: Logger; clock?: Cloc
   const redis: Redis = createRedis(config.env.redisUrl!);
   await checkRedisSettings(redis, opts.log);
   const admin = new AdminClient({
+    clock: opts.clock ?? systemClock,
     baseUrl: config.env.anthropicBaseUrl,
     adminKey: config.env.adminKey!,
     log: opts.log.child({ component: 'admin-api' }),

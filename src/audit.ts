@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from './db/index.ts';
 import type { AuditRow } from './db/types.ts';
 
@@ -54,13 +55,17 @@ export async function recordOutcome(
     .execute();
 }
 
-/** Intents of `action` with no outcome yet: operations a crash interrupted. */
-export async function unsettledIntents(db: Db, action: string): Promise<AuditRow[]> {
+/**
+ * Intents of `action` with no outcome yet, recorded at least `minAgeMs` ago (by the database's clock, which wrote
+ * `at`): operations a crash interrupted, not those another run is still carrying out.
+ */
+export async function unsettledIntents(db: Db, action: string, minAgeMs = 0): Promise<AuditRow[]> {
   return db
     .selectFrom('audit_log as i')
     .selectAll('i')
     .where('i.action', '=', action)
     .where('i.step', '=', 'intent')
+    .where('i.at', '<=', sql<Date>`now() - make_interval(secs => ${minAgeMs / 1000})`)
     .where(({ not, exists, selectFrom }) =>
       not(
         exists(

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { type Clock, systemClock } from '../clock.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
 import { AdminApiResponseError } from './errors.ts';
@@ -56,6 +57,8 @@ export interface AdminClientOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Source of the backoff jitter, uniform in [0, 1). Default Math.random. */
   random?: () => number;
+  /** The clock the API's is compared with (its `Date` header: skew, the API's "now"). Default the system clock. */
+  clock?: Clock;
 }
 
 export interface CallOptions {
@@ -119,8 +122,16 @@ export class AdminClient {
   readonly #transport: AdminTransport;
   /** The Default Workspace's real id, once learned; an organization's never changes. */
   #defaultWorkspaceId: Promise<string | null> | null = null;
+  readonly #clock: Clock;
+  /**
+   * How long one call may go on, retries included (the elapsed budget and one more attempt's timeout): an audit
+   * intent younger than this may belong to a call still in flight.
+   */
+  readonly retryBudgetMs: number;
 
   constructor(opts: AdminClientOptions) {
+    this.retryBudgetMs = (opts.maxElapsedMs ?? 120_000) + (opts.timeoutMs ?? 30_000);
+    this.#clock = opts.clock ?? systemClock;
     this.#transport = new AdminTransport({
       baseUrl: opts.baseUrl,
       adminKey: opts.adminKey,
@@ -132,7 +143,23 @@ export class AdminClient {
       fetch: opts.fetch ?? fetch,
       sleep: opts.sleep ?? defaultSleep,
       random: opts.random ?? Math.random,
+      now: () => this.#clock.now().getTime(),
     });
+  }
+
+  /**
+   * The API's "now": this client's clock corrected by the skew its last answer's `Date` header showed (null before
+   * any answer with one). Whole seconds: the header has no finer grain.
+   */
+  serverNow(): Date | null {
+    const skew = this.clockSkewMs;
+    return skew === null ? null : new Date(this.#clock.now().getTime() + skew);
+  }
+
+  /** The API's clock minus this client's, as last observed (ms; null before any answer with a `Date` header). */
+  get clockSkewMs(): number | null {
+    const r = this.#transport.serverClock;
+    return r === null ? null : r.dateMs - r.localMs;
   }
 
   /** What the API last said about the admin key (the `keywarden.blind` alert follows it). */

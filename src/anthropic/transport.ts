@@ -40,6 +40,8 @@ export interface TransportOptions {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** For the jitter; injectable so a test can pin it. */
   random: () => number;
+  /** This process's clock, against which the API's `Date` header is compared. */
+  now: () => number;
 }
 
 /** Query values; arrays are sent as repeated `name[]=v`, as the API documents. */
@@ -57,6 +59,8 @@ export interface ApiRequest<S extends z.ZodType> {
 /** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30_000;
+/** Clock skew worth a log line. */
+const CLOCK_SKEW_NOTICE_MS = 10_000;
 
 /** A sleep that ends early, with the caller's own abort reason, when the signal fires. */
 export async function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -82,9 +86,21 @@ interface RawResponse {
   text: string;
 }
 
+/**
+ * The API's clock as its last answer's `Date` header gave it (whole seconds), beside this process's at the moment
+ * the answer arrived.
+ */
+export interface ServerClockReading {
+  dateMs: number;
+  /** This process's clock (the client's `clock`) when the answer arrived. */
+  localMs: number;
+}
+
 export class AdminTransport {
   readonly #opts: TransportOptions;
   #keyVerdict: AdminKeyVerdict = { state: 'unknown' };
+  #serverClock: ServerClockReading | null = null;
+  #skewLogged = false;
   /** Until when (performance.now()) the last `retry-after` holds back every call of this client, not only its own. */
   #pausedUntil = 0;
 
@@ -94,6 +110,24 @@ export class AdminTransport {
 
   get keyVerdict(): AdminKeyVerdict {
     return this.#keyVerdict;
+  }
+
+  get serverClock(): ServerClockReading | null {
+    return this.#serverClock;
+  }
+
+  #observeServerClock(dateMs: number): void {
+    this.#serverClock = { dateMs, localMs: this.#opts.now() };
+    const skewMs = dateMs - this.#serverClock.localMs;
+    // Said once per process: the skew is a property of this machine's clock, and /metrics carries it from then on.
+    // The header has whole seconds and the answer took time to arrive, so a few seconds are no skew.
+    if (!this.#skewLogged && Math.abs(skewMs) >= CLOCK_SKEW_NOTICE_MS) {
+      this.#skewLogged = true;
+      this.#opts.log?.warn(
+        { skewSeconds: Math.round(skewMs / 1000), apiDate: new Date(dateMs).toISOString() },
+        `this machine's clock is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? 'behind' : 'ahead of'} the Admin API's (its Date header); usage is polled to the API's "now", never past it`,
+      );
+    }
   }
 
   /** Sends the request, retrying what is worth retrying, and returns the validated body. */
@@ -189,6 +223,8 @@ export class AdminTransport {
         redirect: 'manual',
       });
       const text = await res.text();
+      const dateMs = Date.parse(res.headers.get('date') ?? '');
+      if (!Number.isNaN(dateMs)) this.#observeServerClock(dateMs);
       this.#opts.log?.debug(
         {
           endpoint,

@@ -158,7 +158,13 @@ export const policySchema = z
         factor: z.number().gt(1, { error: 'factor must be above 1 (a multiple of the typical rate)' }).default(5),
         window_minutes: positiveInt.default(10),
         auto_deactivate: z
-          .strictObject({ enabled: z.boolean().default(false), min_hourly_usd: z.number().positive().default(200) })
+          .strictObject({
+            enabled: z.boolean().default(false),
+            min_hourly_usd: z.number().positive().default(200),
+            // a deactivation cuts a production key off: at most this many per detection run and per hour
+            max_per_run: nonNegativeInt.default(1),
+            max_per_hour: nonNegativeInt.default(2),
+          })
           .prefault({}),
       })
       .prefault({}),

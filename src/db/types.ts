@@ -220,6 +220,7 @@ export interface AnomalyStateTable {
   persistence: number | null;
   covered_by_key: ColumnType<boolean, boolean | undefined, boolean>;
   deactivated_for: Timestamp | null;
+  kill_switch_evidence: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: DefaultedTimestamp;
 }
 

@@ -9,7 +9,7 @@ import {
   type TokenUsageMinute,
 } from '../anomaly/headroom.ts';
 import type { Context } from '../context.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
+import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
 import { loadWorkspaces } from './load.ts';
@@ -36,7 +36,7 @@ type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
  * effect for it (the workspace's own, or the organization's it inherits; the Default Workspace cannot have its own).
  */
 export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
-  const until = lastCompleteMinute(ctx.clock.now(), await readWatermark(ctx.db, USAGE_WATERMARK));
+  const until = lastCompleteMinute(ctx.clock.now(), await readWatermark(ctx.db, USAGE_SETTLED_WATERMARK));
   const summary: HeadroomSummary = { window: null, workspaces: 0, atRisk: 0, unreadable: [], alerts: null };
   if (until === null) return summary;
   const from = new Date(until.getTime() - (ctx.config.policy.anomaly.window_minutes - 1) * MINUTE_MS);
@@ -106,7 +106,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   return summary;
 }
 
-async function rateLimitsOf(ctx: Ctx, scope: string): Promise<RateLimitGroup[]> {
+export async function rateLimitsOf(ctx: Ctx, scope: string): Promise<RateLimitGroup[]> {
   const limits =
     scope === DEFAULT_WORKSPACE_SCOPE
       ? ctx.admin.listRateLimits()

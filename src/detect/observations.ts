@@ -23,7 +23,11 @@ export type KillSwitchOutcome =
   | { state: 'off' }
   | { state: 'armed'; capHourlyUsd: number }
   | { state: 'deactivated'; capHourlyUsd: number }
-  | { state: 'failed'; capHourlyUsd: number };
+  | { state: 'failed'; capHourlyUsd: number }
+  /** Above the cap after one poll: a later poll must show it again (one answer is never enough). */
+  | { state: 'awaiting_evidence'; capHourlyUsd: number }
+  /** Above the cap, but not acted on: many keys at once, impossible counts, a cap reached, spend not confirmed. */
+  | { state: 'refused'; capHourlyUsd: number; reason: string };
 
 export interface RunawayFinding {
   scope: RunawayScope;
@@ -116,6 +120,7 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       startedAt: started.toISOString(),
       projected24hUsd: a.projected24hUsd,
       killSwitch: f.killSwitch?.state ?? null,
+      killSwitchReason: f.killSwitch?.state === 'refused' ? f.killSwitch.reason : null,
     };
     const base = {
       kind: 'usage.runaway',
@@ -166,5 +171,9 @@ function killSwitchText(k: KillSwitchOutcome, s: RunawayScope): string | null {
       return `keywarden set the key inactive: it stayed above the hard cap of ${perHour(k.capHourlyUsd)} (anomaly.auto_deactivate). Requests with it now fail. To reactivate it once the cause is fixed: ${reactivateCommand(s.id)}`;
     case 'failed':
       return `setting the key inactive (above the hard cap of ${perHour(k.capHourlyUsd)}) failed; keywarden tries again on the next run.`;
+    case 'awaiting_evidence':
+      return `on: the key is above the hard cap of ${perHour(k.capHourlyUsd)} in one poll's data; it is set inactive only if the next poll shows it too.`;
+    case 'refused':
+      return `the key is above the hard cap of ${perHour(k.capHourlyUsd)}, but keywarden did not set it inactive: ${k.reason}.`;
   }
 }

@@ -3,11 +3,11 @@ import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } fro
 import { runawayContributors } from '../anomaly/contributors.ts';
 import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
-import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
+import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { PRICE_TABLE, withPriceOverrides } from '../usage/prices.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
+import { applyKillSwitch } from './kill-switch.ts';
 import {
   type KeyInfo,
   loadCoverageStart,
@@ -17,7 +17,7 @@ import {
   loadSpendBreakdown,
   loadWorkspaces,
 } from './load.ts';
-import { type KillSwitchOutcome, type RunawayFinding, runawayObservations } from './observations.ts';
+import { type RunawayFinding, runawayObservations } from './observations.ts';
 import { DEFAULT_WORKSPACE_SCOPE, hourlyHistory } from './series.ts';
 import { loadStates, type ScopeState, saveStates, scopeKey } from './state.ts';
 
@@ -52,7 +52,7 @@ type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
   const policy = ctx.config.policy.anomaly;
   const now = ctx.clock.now();
-  const dataUntil = lastCompleteMinute(now, await readWatermark(ctx.db, USAGE_WATERMARK));
+  const dataUntil = lastCompleteMinute(now, await readWatermark(ctx.db, USAGE_SETTLED_WATERMARK));
   const summary: DetectionSummary = {
     dataUntil,
     keys: 0,
@@ -156,6 +156,7 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
       baseline: fresh.has(k) ? { hour, value: baseline } : (before?.baseline ?? null),
       coveredByKey: firing ? (before?.coveredByKey ?? false) : false,
       deactivatedFor: firing ? (before?.deactivatedFor ?? null) : null,
+      killSwitchEvidence: firing ? (before?.killSwitchEvidence ?? null) : null,
     };
     judged.push({ state, before, baseline, assessment });
   };
@@ -176,34 +177,20 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
     }
   }
 
-  // The kill switch: once per episode, for keys above the hard cap through the window.
-  const killSwitch = new Map<string, KillSwitchOutcome>();
-  const cap = policy.auto_deactivate.min_hourly_usd;
-  const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
-  if (policy.auto_deactivate.enabled && judged.some((j) => j.assessment.killSwitch)) {
-    await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
-  }
-  for (const j of judged) {
-    if (j.state.scopeType !== 'key' || !j.state.runaway?.firing) continue;
-    const since = j.state.runaway.since;
-    if (!policy.auto_deactivate.enabled) killSwitch.set(j.state.scopeId, { state: 'off' });
-    else if (since && j.state.deactivatedFor?.getTime() === since.getTime()) {
-      killSwitch.set(j.state.scopeId, { state: 'deactivated', capHourlyUsd: cap });
-    } else if (j.assessment.killSwitch && since && keys.get(j.state.scopeId)?.status === 'active') {
-      const outcome = await setKeyStatus(deps, {
-        keyId: j.state.scopeId,
-        to: 'inactive',
-        action: 'api_key.deactivate',
-        actor: 'keywarden:anomaly',
-        reason: `runaway spend at ${j.assessment.currentHourlyUsd.toFixed(2)} USD/h since ${since.toISOString()}, above the hard cap of ${cap} USD/h`,
-      });
-      if (outcome === 'done') {
-        j.state.deactivatedFor = since;
-        summary.deactivated.push(j.state.scopeId);
-      }
-      killSwitch.set(j.state.scopeId, { state: outcome === 'done' ? 'deactivated' : 'failed', capHourlyUsd: cap });
-    } else killSwitch.set(j.state.scopeId, { state: 'armed', capHourlyUsd: cap });
-  }
+  // The kill switch: once per episode, for keys above the hard cap through the window, within its bounds.
+  const firingKeys = judged.filter((j) => j.state.scopeType === 'key' && j.state.runaway?.firing);
+  const { outcomes: killSwitch, deactivated } = await applyKillSwitch(
+    ctx,
+    firingKeys.map((j) => ({
+      state: j.state,
+      assessment: j.assessment,
+      active: keys.get(j.state.scopeId)?.status === 'active',
+      workspaceScope: workspaceOfKey(j.state.scopeId),
+    })),
+    summary.keys,
+    dataUntil,
+  );
+  summary.deactivated.push(...deactivated);
 
   // Observations for what is firing (the lifecycle resolves the rest).
   const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);

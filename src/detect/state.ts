@@ -13,6 +13,8 @@ export interface ScopeState {
   coveredByKey: boolean;
   /** Key: the episode (its start) for which the kill switch set the key inactive. */
   deactivatedFor: Date | null;
+  /** Key: the commit time of the poll that first showed it above the hard cap in this episode (two polls act). */
+  killSwitchEvidence: Date | null;
 }
 
 export const scopeKey = (scopeType: string, scopeId: string) => `${scopeType}:${scopeId}`;
@@ -52,6 +54,7 @@ export async function loadStates(db: Db): Promise<Map<string, ScopeState>> {
       baseline,
       coveredByKey: r.covered_by_key,
       deactivatedFor: date(r.deactivated_for),
+      killSwitchEvidence: date(r.kill_switch_evidence),
     });
   }
   return out;
@@ -76,6 +79,7 @@ export async function saveStates(db: Db, states: readonly ScopeState[], now: Dat
       persistence: s.baseline?.value.persistence ?? null,
       covered_by_key: s.coveredByKey,
       deactivated_for: s.deactivatedFor,
+      kill_switch_evidence: s.killSwitchEvidence,
       updated_at: now,
     }));
     await db
@@ -96,6 +100,7 @@ export async function saveStates(db: Db, states: readonly ScopeState[], now: Dat
           persistence: eb.ref('excluded.persistence'),
           covered_by_key: eb.ref('excluded.covered_by_key'),
           deactivated_for: eb.ref('excluded.deactivated_for'),
+          kill_switch_evidence: eb.ref('excluded.kill_switch_evidence'),
           updated_at: eb.ref('excluded.updated_at'),
         })),
       )

@@ -175,12 +175,13 @@ export interface AdminApi {
   costPico(workspace: SimWorkspace | null, day: number, now: number): Pico;
 }
 
-/** `delayMinutes`: usage of minute m shows from m + 1 + delay minutes. */
-export function createAdminApi(org: SimulatedOrg, delayMinutes: number): AdminApi {
+/** `delayMinutes`: usage of minute m shows from m + 1 + delay minutes (a function: a fault can change it). */
+export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => number)): AdminApi {
   /** A day fully visible never changes again, so its cost is computed once. */
   const costCache = new Map<string, CostCell[]>();
+  const delay = typeof delayMinutes === 'number' ? () => delayMinutes : delayMinutes;
   /** The first minute whose usage is not visible at `now`. */
-  const visibleEnd = (now: number) => Math.floor(now / MINUTE_MS - delayMinutes);
+  const visibleEnd = (now: number) => Math.floor(now / MINUTE_MS - delay());
 
   // ── Serializers ──────────────────────────────────────────────────────────────────────────────────────────
   const workspaceJson = (w: SimWorkspace, now: number, shape: ResponseShape) => {

@@ -59,6 +59,11 @@ export const faultOptionsSchema = z.strictObject({
   /** Only requests whose path starts with this are affected (e.g. /v1/organizations/usage_report). */
   pathPrefix: z.string().default('/v1/'),
   seed: z.int().default(1),
+  /**
+   * Usage (and cost) shows this many minutes later than the scenario's freshness delay says: the API's data
+   * pipeline running behind, for as long as the fault is set. Minutes it held back show again once it is cleared.
+   */
+  dataDelayMinutes: z.int().min(0).default(0),
 });
 
 export type FaultOptions = z.input<typeof faultOptionsSchema>;

@@ -89,7 +89,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const hanging = new Set<ServerResponse>();
   let requestCount = 0;
 
-  const api = createAdminApi(org, delayMinutes);
+  const api = createAdminApi(org, () => delayMinutes + faults.options.dataDelayMinutes);
 
   // ── HTTP ─────────────────────────────────────────────────────────────────────────────────────────────────
   function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
@@ -130,7 +130,12 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       entry.durationMs = performance.now() - started;
     });
     const requestId = `req_01${base62From(`${org.id}:${++requestCount}`, 22)}`;
-    const headers = { 'request-id': requestId, 'anthropic-organization-id': org.id };
+    // the emulator's own clock, as the real API's `Date` is its own (keywarden reads it to notice clock skew)
+    const headers = {
+      'request-id': requestId,
+      'anthropic-organization-id': org.id,
+      date: clock.now().toUTCString(),
+    };
 
     const fault = faults.next(url.pathname);
     if (fault.delayMs) await sleep(fault.delayMs);

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AdminClient } from '../anthropic/client.ts';
 import type { Db } from '../db/index.ts';
+import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -12,7 +14,7 @@ export interface Metrics {
  * Prometheus metrics. Job counters are this process's own; everything about the organization (poll age, alerts,
  * pending notifications, cost drift) is read from Postgres at scrape time, so every replica reports the same truth.
  */
-export function createMetrics(db: Db | null): Metrics {
+export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSkewMs'>): Metrics {
   const registry = new Registry();
   const jobRuns = new Counter({
     name: 'keywarden_job_runs_total',
@@ -30,17 +32,29 @@ export function createMetrics(db: Db | null): Metrics {
   if (db) {
     new Gauge({
       name: 'keywarden_last_successful_poll_age_seconds',
-      help: 'Seconds since the end of the last usage bucket committed by poll-usage (its watermark).',
+      // the newest minute the API answered with data, not the range asked for: a late API answers empty buckets
+      help: 'Seconds since the end of the newest usage minute the Admin API answered with data (poll-usage.settled).',
       registers: [registry],
       async collect() {
         const row = await db
           .selectFrom('watermarks')
           .select('position')
-          .where('name', '=', 'poll-usage')
+          .where('name', '=', USAGE_SETTLED_WATERMARK)
           .executeTakeFirst();
         this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
       },
     });
+    if (admin) {
+      new Gauge({
+        name: 'keywarden_api_clock_skew_seconds',
+        help: "The Admin API's clock minus this process's, from the last answer's Date header (whole seconds).",
+        registers: [registry],
+        collect() {
+          const skew = admin.clockSkewMs;
+          this.set(skew === null ? Number.NaN : skew / 1000);
+        },
+      });
+    }
     // Counted by kind from the alert store: one query shape for "ever fired" and "firing now".
     const alertsByKind = async (firingOnly: boolean) => {
       let q = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);

@@ -1,10 +1,20 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { scrubSecrets } from '../log.ts';
 import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
 import { rotationStateOf } from '../rotation/describe.ts';
 import { planRotation } from '../rotation/plan.ts';
+import type { RotationDecision } from '../rotation/types.ts';
+import { PRICE_TABLE, type PriceTable, withPriceOverrides } from '../usage/prices.ts';
+import { floorToMinute } from '../usage/window.ts';
 import { loadRotationInputs } from './load.ts';
+import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
+
+const HOUR_MS = 3_600_000;
+
+type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 
 export interface EnforcementSummary {
   keys: number;
@@ -12,28 +22,44 @@ export interface EnforcementSummary {
   deactivated: string[];
   failed: string[];
   blocked: number;
-  alerts: RaiseAlertsResult;
+  alerts: RaiseAlertsResult | null;
+  /** Set when the run did nothing because another one held the lock. */
+  skipped?: string;
 }
 
 /**
- * One enforce-rotation run: settle what a crash interrupted, plan (pure), deactivate what the plan says (audited),
+ * One enforce-rotation run, one at a time (KEY_STATUS_LOCK, shared with the kill switch): settle what a crash interrupted, plan (pure), deactivate what the plan says (audited),
  * raise the rotation alerts, then record the reminder stages. Stages are recorded after the alerts commit: a crash
  * in between re-decides the same reminder, whose alert is already firing and notified, so nothing is sent twice.
  */
-export async function enforceRotation(
-  ctx: Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>,
-): Promise<EnforcementSummary> {
+export async function enforceRotation(ctx: Ctx): Promise<EnforcementSummary> {
+  const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, () => enforceRotationLocked(ctx));
+  if (locked) return locked.value;
+  const skipped = `another enforce-rotation run is changing key statuses (advisory lock ${KEY_STATUS_LOCK}); nothing done`;
+  ctx.log.warn({ lock: KEY_STATUS_LOCK }, skipped);
+  return { keys: 0, reminders: 0, deactivated: [], failed: [], blocked: 0, alerts: null, skipped };
+}
+
+async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
   const policy = ctx.config.policy.rotation;
   const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
   await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
   const now = ctx.clock.now();
   const inputs = await loadRotationInputs(ctx.db, policy.drain_window_hours, now);
   const decisions = planRotation(inputs, policy, now);
+  const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
 
   const deactivated = new Set<string>();
   const failed: string[] = [];
-  for (const d of decisions) {
+  for (const [i, d] of decisions.entries()) {
     if (d.kind !== 'deactivate') continue;
+    if (d.reason === 'drained') {
+      const confirmed = await confirmDrained(ctx, d, table, now);
+      if (confirmed !== d) {
+        decisions[i] = confirmed;
+        continue;
+      }
+    }
     const outcome = await setKeyStatus(deps, {
       keyId: d.key.id,
       to: 'inactive',
@@ -83,5 +109,50 @@ export async function enforceRotation(
     failed,
     blocked: decisions.filter((d) => d.kind === 'blocked').length,
     alerts,
+  };
+}
+
+type Deactivation = Extract<RotationDecision, { kind: 'deactivate' }>;
+
+/**
+ * The last look before retiring a key judged drained: its usage over the drain window read straight from the Admin
+ * API, up to the API's "now". Traffic there (stored usage can lack it: data that came late, a re-read that has not
+ * happened yet) makes it `blocked`; a read that fails makes it `hold`. Only a quiet answer lets it through.
+ */
+async function confirmDrained(ctx: Ctx, d: Deactivation, table: PriceTable, now: Date): Promise<RotationDecision> {
+  const apiNow = ctx.admin.serverNow();
+  const end = floorToMinute(apiNow !== null && apiNow < now ? apiNow : now);
+  const start = new Date(Math.floor((end.getTime() - d.recentTraffic.windowHours * HOUR_MS) / HOUR_MS) * HOUR_MS);
+  let buckets: KeyUsageBucket[];
+  try {
+    buckets = await readKeyUsageFromApi(ctx.admin, d.key.id, { start, end }, '1h', table);
+  } catch (err) {
+    ctx.log.warn(
+      { keyId: d.key.id, err },
+      'could not read the key from the Admin API before deactivating it; not deactivated',
+    );
+    const message = scrubSecrets((err as Error).message);
+    return {
+      ...d,
+      kind: 'hold',
+      reason: `the Admin API could not confirm the key is quiet right before deactivating it (${message})`,
+      dataUntil: null,
+    };
+  }
+  const used = buckets.filter((b) => b.tokens > 0n);
+  if (used.length === 0) return d;
+  ctx.log.warn(
+    { keyId: d.key.id, tokens: String(used.reduce((n, b) => n + b.tokens, 0n)) },
+    'stored usage said drained, the Admin API shows traffic: not deactivated',
+  );
+  return {
+    ...d,
+    kind: 'blocked',
+    recentTraffic: {
+      windowHours: d.recentTraffic.windowHours,
+      tokens: used.reduce((n, b) => n + b.tokens, 0n),
+      costUsd: used.reduce((n, b) => n + b.cost, 0n),
+      lastUsageAt: used.at(-1)!.startingAt,
+    },
   };
 }

@@ -2,10 +2,12 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { usdToPico } from '../money.ts';
 import type { KeyState, KeyTraffic, RotationInputs } from '../rotation/types.ts';
+import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
 /**
  * Reads what the rotation core needs from Postgres: keys with their workspace name and owner, each key's usage
- * over the drain window, how fresh the usage data is (poll-usage's watermark), and the reminder stages sent.
+ * over the drain window, how fresh the usage data is (the end of the newest minute the API answered with data:
+ * poll-usage's settled watermark, not the range it asked for), and the reminder stages sent.
  */
 export async function loadRotationInputs(db: Db, drainWindowHours: number, now: Date): Promise<RotationInputs> {
   const keyRows = await db
@@ -58,7 +60,7 @@ export async function loadRotationInputs(db: Db, drainWindowHours: number, now: 
       .where('api_key_id', 'is not', null)
       .groupBy('api_key_id')
       .execute(),
-    db.selectFrom('watermarks').select('position').where('name', '=', 'poll-usage').executeTakeFirst(),
+    db.selectFrom('watermarks').select('position').where('name', '=', USAGE_SETTLED_WATERMARK).executeTakeFirst(),
     db.selectFrom('rotation_reminders').selectAll().execute(),
   ]);
   const traffic = new Map<string, KeyTraffic>();

@@ -64,10 +64,11 @@ async function recordApplied(
   step: 'done' | 'reconciled',
   from: string | null,
   to: string,
+  details: Record<string, unknown> = {},
 ) {
   const at = deps.now();
   await deps.db.transaction().execute(async (tx) => {
-    await recordOutcome(tx, intent, step, { status: to });
+    await recordOutcome(tx, intent, step, { status: to, ...details });
     await tx
       .insertInto('api_key_status_changes')
       .values({
@@ -113,7 +114,30 @@ export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Pr
     await deps.admin.updateApiKey(request.keyId, { status: request.to });
   } catch (err) {
     const message = failureMessage(err, request);
-    await recordOutcome(deps.db, intent, 'failed', { error: message });
+    // The update may have gone through with only its answer lost (a dropped connection, a cut body): the key's
+    // own state says. Without the read-back, "failed" would stand beside an inactive key, and the next sync would
+    // call keywarden's own change an outside one.
+    let current: string;
+    try {
+      current = (await deps.admin.getApiKey(request.keyId)).status;
+    } catch (readErr) {
+      // Neither answer: the intent stays unsettled, and a later run settles it from the API once the call's retry
+      // budget is over (settleInterruptedStatusChanges).
+      deps.log.warn(
+        { keyId: request.keyId, action: request.action, err, readErr },
+        'key status change: no answer, and the key could not be read back; left for the next run to settle',
+      );
+      return 'failed';
+    }
+    if (current === request.to) {
+      await recordApplied(deps, intent, 'reconciled', from, request.to, { readBack: true, error: message });
+      deps.log.info(
+        { keyId: request.keyId, action: request.action, from, to: request.to },
+        'key status changed (its answer was lost; read back from the API)',
+      );
+      return 'done';
+    }
+    await recordOutcome(deps.db, intent, 'failed', { error: message, status: current });
     deps.log.warn({ keyId: request.keyId, action: request.action, err, reason: message }, 'key status change failed');
     return 'failed';
   }
@@ -125,9 +149,15 @@ export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Pr
 /**
  * Settles status changes a crash interrupted: the API says whether the call went through. Applied → a
  * `reconciled` row and the status change; not applied → a `reconciled` row saying so (the next plan decides again).
+ * Only intents older than `minAgeMs` (default: the admin client's retry budget) are settled: a younger one may be
+ * another run's call still in flight, whose own outcome row is yet to come.
  */
-export async function settleInterruptedStatusChanges(deps: Deps, action: KeyStatusAction): Promise<number> {
-  const intents = await unsettledIntents(deps.db, action);
+export async function settleInterruptedStatusChanges(
+  deps: Deps,
+  action: KeyStatusAction,
+  opts: { minAgeMs?: number } = {},
+): Promise<number> {
+  const intents = await unsettledIntents(deps.db, action, opts.minAgeMs ?? deps.admin.retryBudgetMs);
   for (const intent of intents) {
     const details = intent.details as { from?: string | null; to?: string };
     const current = await deps.admin.getApiKey(intent.subject_id);

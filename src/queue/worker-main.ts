@@ -54,7 +54,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const specs = desiredSchedules(registry, config.policy);
   await reconcileSchedules(queues, ctx.redis, options.prefix, specs, log);
 
-  const metrics = createMetrics(ctx.db);
+  const metrics = createMetrics(ctx.db, ctx.admin);
   const jobWatch = watchJobs(
     ctx,
     [...registry.keys()],

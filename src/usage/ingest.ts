@@ -1,12 +1,19 @@
 import type { AdminClient } from '../anthropic/client.ts';
+import type { UsageBucket } from '../anthropic/types.ts';
 import type { Db } from '../db/index.ts';
 import { nextPageBuckets, type PageSizer, usagePages } from './pages.ts';
 import type { PriceTable } from './prices.ts';
 import { mostRowsPerBucket, readWatermark, replaceUsageRange, toUsageBucketRow } from './store.ts';
-import { planPollChunks, type UsageChunk } from './window.ts';
+import { lateRereadChunk, planPollChunks, type UsageChunk } from './window.ts';
 
-// the name /metrics reads for keywarden_last_successful_poll_age_seconds
+/** The end of the last 1m range committed: where the next poll goes on from. */
 export const USAGE_WATERMARK = 'poll-usage';
+/**
+ * The end of the newest minute the API answered with data: how far usage is really known. Freshness is judged by
+ * this (keywarden_last_successful_poll_age_seconds, the drain check, the runaway detector's data edge), never by the
+ * range asked for, which the API answers with empty buckets for minutes it has not filled yet.
+ */
+export const USAGE_SETTLED_WATERMARK = 'poll-usage.settled';
 const HOUR_MS = 3_600_000;
 
 export const BACKFILL_WATERMARK = 'poll-usage.backfill';
@@ -23,6 +30,13 @@ const PAGE_ROWS = 4_000;
 export interface PollUsageOptions {
   overlapMinutes: number;
   freshnessMinutes: number;
+  /**
+   * How long late usage is waited for: the poll re-reads from the newest minute with data (less the overlap) up to
+   * this far back, and re-reads one `lateSliceMinutes` slice of this window behind it each poll. Default 0: off.
+   */
+  lateWindowMinutes?: number;
+  /** Default 5. */
+  lateSliceMinutes?: number;
   /** How far back a first poll (no watermark yet) reads in 1m buckets; 48 h, the age at which 1m rows roll up. */
   firstPollHours: number;
   table: PriceTable;
@@ -36,6 +50,8 @@ export interface PollUsageOptions {
   signal?: AbortSignal;
   /** Called after each committed chunk (the CLI prints it as progress). */
   onProgress?: (p: UsageProgress) => void;
+  /** Buckets with usage the API answered outside the range asked for (dated in the future): refused, not stored. */
+  onRefused?: (buckets: readonly UsageBucket[]) => void;
   /** Called after each page is written, before its chunk is committed: where tests inject a crash. */
   afterPage?: (page: number) => void;
 }
@@ -61,15 +77,23 @@ export interface PollUsageResult {
   chunks: number;
   rows: number;
   watermark: Date | null;
+  /** The end of the newest minute the API has answered with data (USAGE_SETTLED_WATERMARK). */
+  settled: Date | null;
+  /** Where the poll stopped reading: the earlier of this machine's clock and the API's (less the freshness). */
+  horizon: Date;
+  /** The API's clock minus `now`, from its `Date` header (null: it sent none). */
+  clockSkewMs: number | null;
+  /** Buckets the API answered outside the range asked for (dated in the future), not stored. */
+  refusedBuckets: number;
   /** Models priced at a family's or the global maximum, seen for the first time in this poll. */
   newUnknownModels: string[];
 }
 
 /**
- * Reads 1m usage from the watermark (minus the overlap) to now (minus the freshness margin), every page, and
- * replaces the stored rows chunk by chunk, moving the watermark with each committed chunk. A chunk is one
- * transaction, its pages written as they arrive: a crash between pages commits nothing of it, and the next poll
- * starts from the same place.
+ * Reads 1m usage from the watermark (minus the overlap; from the newest minute with data when the API's data runs
+ * late) to now (minus the freshness margin; never past the API's own "now"), every page, and replaces the stored
+ * rows chunk by chunk, moving the watermark with each committed chunk. A chunk is one transaction, its pages written
+ * as they arrive: a crash between pages commits nothing of it, and the next poll starts from the same place.
  */
 export async function pollUsage(
   db: Db,
@@ -77,42 +101,70 @@ export async function pollUsage(
   now: Date,
   opts: PollUsageOptions,
 ): Promise<PollUsageResult> {
+  // The API's clock bounds what can be asked for: a clock running ahead would otherwise ask for minutes the API has
+  // not reached, and move the watermark past them.
+  if (admin.serverNow() === null) await admin.getOrganization({ signal: opts.signal });
+  const apiNow = admin.serverNow();
+  const horizon = apiNow !== null && apiNow.getTime() < now.getTime() ? apiNow : now;
   const watermark = await readWatermark(db, USAGE_WATERMARK);
-  const chunks = planPollChunks(watermark, now, {
+  const settled = await readWatermark(db, USAGE_SETTLED_WATERMARK);
+  const lateWindowMinutes = opts.lateWindowMinutes ?? 0;
+  const chunks = planPollChunks(watermark, horizon, {
     overlapMinutes: opts.overlapMinutes,
     freshnessMinutes: opts.freshnessMinutes,
+    settled,
+    lateWindowMinutes,
     // a whole hour, so that the hourly backfill before it and the 1m rows after it tile the history exactly
-    firstStart: new Date(Math.floor((now.getTime() - opts.firstPollHours * HOUR_MS) / HOUR_MS) * HOUR_MS),
+    firstStart: new Date(Math.floor((horizon.getTime() - opts.firstPollHours * HOUR_MS) / HOUR_MS) * HOUR_MS),
   });
+  const late =
+    chunks[0] && watermark !== null && lateWindowMinutes > 0
+      ? lateRereadChunk(chunks[0].start, horizon, {
+          freshnessMinutes: opts.freshnessMinutes,
+          lateWindowMinutes,
+          sliceMinutes: opts.lateSliceMinutes ?? 5,
+        })
+      : null;
   const unknown = new Set<string>();
+  const refused: UsageBucket[] = [];
   let rows = 0;
   let done = 0;
   // only before the first 1m commit: afterwards the 1m rows (and their rollup) own everything from there on
   if (watermark === null && opts.backfillDaysBeforeMonth !== undefined && chunks[0]) {
-    rows += await backfillHourly(db, admin, now, chunks[0].start, opts.backfillDaysBeforeMonth, opts, unknown);
+    rows += await backfillHourly(db, admin, horizon, chunks[0].start, opts.backfillDaysBeforeMonth, opts, unknown);
   }
   const minutes: PageSizer = { targetRows: opts.pageRows ?? PAGE_ROWS, buckets: 1 };
   // the first page sized from the minutes stored last (measured, so not held to the growth limit); else 1 bucket
   const recent = watermark === null ? null : await mostRowsPerBucket(db, '1m', watermark, 15);
   if (recent !== null) minutes.buckets = nextPageBuckets('1m', Number.POSITIVE_INFINITY, recent, minutes.targetRows);
-  for (const chunk of chunks) {
+  // the late slice first: the oldest range, and the watermark never moves back for it
+  const walk = late ? [late, ...chunks] : chunks;
+  for (const chunk of walk) {
     opts.signal?.throwIfAborted();
+    const edge = { newest: null as Date | null };
     const written = await replaceUsageRange(
       db,
       chunk,
-      rowPages(admin, chunk, '1m', minutes, opts),
+      rowPages(admin, chunk, '1m', minutes, opts, edge, refused),
       USAGE_WATERMARK,
       now,
+      '1m',
+      { name: USAGE_SETTLED_WATERMARK, position: () => edge.newest },
     );
     for (const m of written.newUnknownModels) unknown.add(m);
     rows += written.rows;
     done++;
-    opts.onProgress?.({ phase: 'poll', chunk, done, total: chunks.length, rows: written.rows });
+    opts.onProgress?.({ phase: 'poll', chunk, done, total: walk.length, rows: written.rows });
   }
+  opts.onRefused?.(refused);
   return {
-    chunks: chunks.length,
+    chunks: walk.length,
     rows,
     watermark: await readWatermark(db, USAGE_WATERMARK),
+    settled: await readWatermark(db, USAGE_SETTLED_WATERMARK),
+    horizon,
+    clockSkewMs: apiNow === null ? null : apiNow.getTime() - now.getTime(),
+    refusedBuckets: refused.length,
     newUnknownModels: [...unknown].sort(),
   };
 }
@@ -124,9 +176,17 @@ async function* rowPages(
   width: '1m' | '1h',
   sizer: PageSizer,
   opts: PollUsageOptions,
+  edge: { newest: Date | null } = { newest: null },
+  refused: UsageBucket[] = [],
 ) {
   let page = 0;
-  for await (const buckets of usagePages(admin, range, width, sizer, opts.signal)) {
+  const refuse = (b: UsageBucket) => {
+    if (b.results.length > 0) refused.push(b);
+  };
+  for await (const buckets of usagePages(admin, range, width, sizer, opts.signal, refuse)) {
+    for (const b of buckets) {
+      if (b.results.length > 0 && (edge.newest === null || b.ending_at > edge.newest)) edge.newest = b.ending_at;
+    }
     yield buckets.flatMap((bucket) =>
       bucket.results.map((result) => toUsageBucketRow(width, { startingAt: bucket.starting_at, result }, opts.table)),
     );

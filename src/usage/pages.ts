@@ -35,12 +35,18 @@ export function nextPageBuckets(
   return Math.max(1, Math.min(MAX_BUCKETS[width], current * GROWTH, fits));
 }
 
+/**
+ * Each page of the range, as buckets inside it. A bucket outside the range asked for (one dated in the future: the
+ * range never reaches past the API's "now") is not believed: it would become every key's last use. It is handed
+ * to `onRefused` and dropped.
+ */
 export async function* usagePages(
   admin: AdminClient,
   range: { start: Date; end: Date },
   width: '1m' | '1h',
   sizer: PageSizer,
   signal?: AbortSignal,
+  onRefused?: (bucket: UsageBucket) => void,
 ): AsyncGenerator<UsageBucket[]> {
   let at = range.start;
   while (at < range.end) {
@@ -56,7 +62,11 @@ export async function* usagePages(
     );
     let buckets: UsageBucket[] = [];
     for await (const page of report.pages()) {
-      buckets = page.data;
+      buckets = page.data.filter((b) => {
+        const inside = b.starting_at >= range.start && b.ending_at <= range.end;
+        if (!inside) onRefused?.(b);
+        return inside;
+      });
       break; // the next page is a request of its own, sized from this one
     }
     const last = buckets.at(-1);

@@ -60,6 +60,8 @@ export async function replaceUsageRange(
   watermarkName: string,
   seenAt: Date,
   width: '1m' | '1h' = '1m',
+  /** A second watermark moved in the same commit (never backwards): the newest data the pages held, read at the end. */
+  dataEdge?: { name: string; position: () => Date | null },
 ): Promise<{ rows: number; newUnknownModels: string[] }> {
   return db.transaction().execute(async (tx) => {
     // One writer per watermark at a time: a second poll (a retry, a replica) waits for this one's commit, so its
@@ -80,17 +82,9 @@ export async function replaceUsageRange(
         if (r.priced_by === 'family_max' || r.priced_by === 'global_max') unknown.set(r.model, r.priced_by);
       }
     }
-    await tx
-      .insertInto('watermarks')
-      .values({ name: watermarkName, position: range.end })
-      .onConflict((oc) =>
-        oc.column('name').doUpdateSet({
-          // never backwards: a slow run finishing after a newer one must not undo its progress
-          position: sql`greatest(watermarks.position, excluded.position)`,
-          updated_at: sql`now()`,
-        }),
-      )
-      .execute();
+    await advanceWatermark(tx, watermarkName, range.end);
+    const edge = dataEdge?.position() ?? null;
+    if (dataEdge && edge !== null) await advanceWatermark(tx, dataEdge.name, edge);
     return { rows, newUnknownModels: await recordUnknownModels(tx, unknown, seenAt) };
   });
 }
@@ -191,6 +185,20 @@ function arrayLiteral(rows: readonly Insertable<UsageBucketsTable>[], column: (t
 
 /** Array elements that read the same without quotes: no separator, brace, quote, backslash or space. */
 const UNQUOTED = /^[\w.:+-]+$/;
+
+async function advanceWatermark(db: Db, name: string, position: Date): Promise<void> {
+  await db
+    .insertInto('watermarks')
+    .values({ name, position })
+    .onConflict((oc) =>
+      oc.column('name').doUpdateSet({
+        // never backwards: a slow run finishing after a newer one must not undo its progress
+        position: sql`greatest(watermarks.position, excluded.position)`,
+        updated_at: sql`now()`,
+      }),
+    )
+    .execute();
+}
 
 export async function readWatermark(db: Db, name: string): Promise<Date | null> {
   const row = await db.selectFrom('watermarks').select('position').where('name', '=', name).executeTakeFirst();

@@ -9,6 +9,7 @@ import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
@@ -171,6 +172,85 @@ describe('detect-anomalies on the demo organization', () => {
       // Once per episode: later runs do not call the API again.
       await world.runUntil(30);
       expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toHaveLength(2);
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it('the kill switch waits while another run holds the key-status lock, then acts once', async () => {
+    slack.reset();
+    const world = await demoWorld(
+      policy('locked', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'),
+      slack,
+    );
+    try {
+      // an enforcement run (or another detection) holds the lock through the runaway's first 25 minutes
+      let release = () => {};
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let locked: Promise<unknown> = Promise.resolve();
+      const taken = new Promise<void>((r) => {
+        locked = withAdvisoryLock(world.t.db, KEY_STATUS_LOCK, async () => {
+          r();
+          await held;
+        });
+      });
+      await taken;
+      await world.runUntil(25);
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+      release();
+      await locked;
+      await world.runUntil(27);
+      expect(await world.keyStatus('CI runner')).toBe('inactive');
+      expect(await world.t.db.selectFrom('audit_log').select('step').execute()).toEqual([
+        { step: 'intent' },
+        { step: 'done' },
+      ]);
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it('one inflated usage answer deactivates nothing: it is one poll, many keys trip at once, and its counts are impossible', async () => {
+    slack.reset();
+    const world = await demoWorld(
+      policy('inflated', '{ auto_deactivate: { enabled: true, min_hourly_usd: 500 } }'),
+      slack,
+    );
+    try {
+      await world.runUntil(20);
+      const statusesBefore = await world.env.ctx.admin.listApiKeys({}).toArray();
+      // every bucket of the next poll's answers says 5 M output tokens a minute for every key (each poll rewrites
+      // the trailing window, so one answer fills it)
+      const inflated = {
+        path: '/v1/organizations/usage_report/messages',
+        patch: [{ path: 'data.*.results.*.output_tokens', value: 5_000_000 }],
+      };
+      world.clock.advance(MIN);
+      world.emulator.setFaults({ script: [inflated, inflated, inflated] });
+      await pollUsageJob.handler(world.env.ctx, {});
+      world.emulator.setFaults({});
+      const run = (await detectAnomaliesJob.handler(world.env.ctx, {})) as { firing: string[]; deactivated: string[] };
+      expect(run.firing.length).toBeGreaterThan(3);
+      expect(run.deactivated).toEqual([]);
+      // each key's alert says why the kill switch did not act
+      const alerts = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_type', '=', 'key')
+        .where('state', '=', 'firing')
+        .execute();
+      const facts = alerts.map((a) => (a.details as { details: Record<string, unknown> }).details);
+      const refused = facts.filter((d) => d.killSwitch === 'refused');
+      expect(refused.length).toBeGreaterThan(3);
+      for (const d of refused) expect(d.killSwitchReason).toMatch(/keys crossed the hard cap together/);
+      // the next polls rewrite the window with the real answers: still nothing is touched
+      await world.runUntil(26);
+      expect(await world.env.ctx.admin.listApiKeys({}).toArray()).toEqual(statusesBefore);
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
     } finally {
       await world.close();
     }

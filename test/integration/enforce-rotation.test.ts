@@ -8,7 +8,7 @@ import { enforceRotation } from '../../src/keys/enforce.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
 import { testJobContext } from '../support/context.ts';
-import { DEMO_ADMIN_KEY, keyNameById, useDemoOrg } from '../support/demo-org.ts';
+import { DEMO_ADMIN_KEY, keyIdByName, keyNameById, useDemoOrg } from '../support/demo-org.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kw-rotation-'));
 
@@ -148,6 +148,82 @@ describe('enforce-rotation against the emulator', () => {
       const steps = await org.t.db.selectFrom('audit_log').select(['subject_id', 'step']).orderBy('id').execute();
       expect(steps.filter((s) => s.step === 'intent').length).toBe(run.deactivated.length);
       expect(steps.filter((s) => s.step === 'done').length).toBe(run.deactivated.length);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('two enforcement runs at once (the worker and an operator): one runs, the other says so and changes nothing', async () => {
+    const worker = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    const operator = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    try {
+      // the drained key back in service (an outside change), overdue and drained again
+      const id = await keyIdByName(org.t.db, 'Production Backend');
+      await worker.ctx.admin.updateApiKey(id, { status: 'active' });
+      await syncInventory.handler(worker.ctx, {});
+      const auditBefore = (await org.t.db.selectFrom('audit_log').select('id').execute()).length;
+
+      const runs = await Promise.all([enforceRotation(worker.ctx), enforceRotation(operator.ctx)]);
+      const steps = (
+        await org.t.db.selectFrom('audit_log').select(['subject_id', 'step']).orderBy('id').execute()
+      ).slice(auditBefore);
+      expect(steps.filter((s) => s.subject_id === id && s.step === 'intent')).toHaveLength(1);
+      expect(runs.flatMap((r) => r.deactivated)).toEqual([id]);
+      expect(runs.map((r) => r.skipped ?? 'ran').sort()).toEqual([
+        'another enforce-rotation run is changing key statuses (advisory lock keywarden.key-status); nothing done',
+        'ran',
+      ]);
+      expect((await worker.ctx.admin.getApiKey(id)).status).toBe('inactive');
+    } finally {
+      await worker.close();
+      await operator.close();
+    }
+  });
+
+  it('right before a deactivation, the key is read from the Admin API: traffic the stored usage lacks blocks it', async () => {
+    const env = testJobContext({
+      db: org.t.db,
+      emulatorUrl: org.emulator.url,
+      adminKey: DEMO_ADMIN_KEY,
+      clock,
+      config: policy('enforce', true),
+    });
+    try {
+      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
+        overlapMinutes: 15,
+        freshnessMinutes: 1,
+        firstPollHours: 48,
+        table: PRICE_TABLE,
+      });
+      // the stored usage of a busy overdue key is missing (a re-read that never came, a report that dropped it)
+      const id = await keyIdByName(org.t.db, 'Legacy integration');
+      await org.t.db.deleteFrom('usage_buckets').where('api_key_id', '=', id).execute();
+      const run = await enforceRotation(env.ctx);
+      expect(run.deactivated).not.toContain(id);
+      expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+      const blocked = await org.t.db
+        .selectFrom('alerts')
+        .select(['title', 'state'])
+        .where('kind', '=', 'rotation.blocked')
+        .where('scope_id', '=', id)
+        .execute();
+      expect(blocked).toEqual([
+        { title: 'Overdue API key "Legacy integration" still carries traffic', state: 'firing' },
+      ]);
+      const intents = await org.t.db.selectFrom('audit_log').select('id').where('subject_id', '=', id).execute();
+      expect(intents).toEqual([]);
     } finally {
       await env.close();
     }

@@ -71,7 +71,11 @@ describe('health and metrics endpoints', () => {
     metrics.current!.jobDuration.observe({ job: 'poll-usage' }, 0.3);
     await t.db
       .insertInto('watermarks')
-      .values({ name: 'poll-usage', position: new Date(Date.now() - 120_000) })
+      .values([
+        { name: 'poll-usage', position: new Date(Date.now() - 60_000) },
+        // the age is that of the newest minute the API answered with data, not of the range asked for
+        { name: 'poll-usage.settled', position: new Date(Date.now() - 120_000) },
+      ])
       .execute();
     await t.db
       .insertInto('notifications')

@@ -68,8 +68,9 @@ describe('key status changes, audited', () => {
     );
     await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
 
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(1);
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(0); // a second run: nothing left
+    // the next run, once the interrupted call's retry budget has run out (minAgeMs: 0 stands for the wait)
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(0); // a second run: nothing left
     expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'reconciled']);
     const stored = await org.t.db
       .selectFrom('api_keys')
@@ -86,7 +87,7 @@ describe('key status changes, audited', () => {
       { actor: 'keywarden:anomaly', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'runaway' },
     );
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
     const rows = await org.t.db
       .selectFrom('audit_log')
       .select(['step', 'details'])
@@ -96,6 +97,57 @@ describe('key status changes, audited', () => {
     expect(rows.map((r) => r.step)).toEqual(['intent', 'reconciled']);
     expect(rows[1]!.details).toMatchObject({ applied: false, status: 'active' });
     expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+  });
+
+  it('an update that went through but whose answer was lost is settled by reading the key back, not audited failed', async () => {
+    const id = await keyId('Support bot');
+    const earlier = (await auditOf(id)).length;
+    // the emulator applies the change, then the answer is cut after 5 bytes (a dropped connection)
+    org.emulator.setFaults({ script: [{ path: `/v1/organizations/api_keys/${id}`, truncateAt: 5 }] });
+    try {
+      const outcome = await setKeyStatus(deps(), {
+        keyId: id,
+        to: 'inactive',
+        action: 'api_key.deactivate',
+        actor: 'keywarden:rotation',
+        reason: 'overdue',
+      });
+      expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
+      const rows = await org.t.db
+        .selectFrom('audit_log')
+        .select(['step', 'details'])
+        .where('subject_id', '=', id)
+        .orderBy('id')
+        .execute()
+        .then((all) => all.slice(earlier));
+      expect(rows.map((r) => r.step)).toEqual(['intent', 'reconciled']);
+      expect(rows[1]!.details).toMatchObject({ status: 'inactive', readBack: true });
+      expect(outcome).toBe('done');
+      const change = await org.t.db
+        .selectFrom('api_key_status_changes')
+        .select(['from_status', 'to_status', 'source'])
+        .where('api_key_id', '=', id)
+        .where('source', '=', 'keywarden')
+        .executeTakeFirstOrThrow();
+      expect(change).toEqual({ from_status: 'active', to_status: 'inactive', source: 'keywarden' });
+    } finally {
+      org.emulator.setFaults({});
+      await env.ctx.admin.updateApiKey(id, { status: 'active' });
+      await org.t.db.updateTable('api_keys').set({ status: 'active' }).where('id', '=', id).execute();
+    }
+  });
+
+  it('an intent younger than the retry budget is another run in flight: it is left alone', async () => {
+    const id = await keyId('Support bot');
+    await recordIntent(
+      org.t.db,
+      { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
+      { from: 'active', to: 'inactive', reason: 'overdue' },
+    );
+    // the default budget is the admin client's: its calls may still be retrying for ~2.5 minutes
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(0);
+    expect((await auditOf(id)).slice(-1).map((r) => r.step)).toEqual(['intent']);
+    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
   });
 
   it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {

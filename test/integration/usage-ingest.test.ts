@@ -37,7 +37,7 @@ const OPTS: PollUsageOptions = {
 beforeAll(async () => {
   t = await createTestDatabase();
   emulator = await startEmulator({ scenario: loadScenario('quiet'), clock, startAt: START, freshnessDelayMinutes: 0 });
-  admin = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1 });
+  admin = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1, clock });
 });
 afterAll(async () => {
   await emulator?.close();
@@ -102,6 +102,41 @@ describe('poll-usage against the emulator', () => {
   });
 });
 
+describe('poll-usage given a bucket dated in the future', () => {
+  it('refuses it, naming the response, and stores the rest', async () => {
+    clock.advance(10 * MINUTE);
+    emulator.setFaults({
+      script: [
+        {
+          path: '/v1/organizations/usage_report/messages',
+          patch: [
+            { path: 'data.0.starting_at', value: '2027-01-01T00:00:00Z' },
+            { path: 'data.0.ending_at', value: '2027-01-01T00:01:00Z' },
+          ],
+        },
+      ],
+    });
+    const refused: number[] = [];
+    try {
+      const result = await pollUsage(t.db, admin, clock.now(), {
+        ...OPTS,
+        onRefused: (buckets) => refused.push(buckets.length),
+      });
+      const future = await t.db
+        .selectFrom('usage_buckets')
+        .select('starting_at')
+        .where('starting_at', '>', clock.now())
+        .execute();
+      expect(future).toEqual([]);
+      expect(result.refusedBuckets).toBe(1);
+      expect(refused).toEqual([1]);
+      expect(result.settled!.getTime()).toBeLessThanOrEqual(clock.now().getTime());
+    } finally {
+      emulator.setFaults({});
+    }
+  });
+});
+
 describe('poll-usage with a model missing from the price table', () => {
   let u: TestDatabase;
   let emu: Emulator;
@@ -129,7 +164,12 @@ describe('poll-usage with a model missing from the price table', () => {
   });
 
   it('prices it at its family maximum and records it once', async () => {
-    const client = new AdminClient({ baseUrl: emu.url, adminKey: new Secret(ADMIN_KEY), maxAttempts: 1 });
+    const client = new AdminClient({
+      baseUrl: emu.url,
+      adminKey: new Secret(ADMIN_KEY),
+      maxAttempts: 1,
+      clock: clock2,
+    });
     const first = await pollUsage(u.db, client, clock2.now(), OPTS);
     expect(first.newUnknownModels).toEqual(['claude-haiku-9-preview']);
     const priced = await u.db

@@ -17,15 +17,17 @@ let emulator: Emulator;
 
 beforeAll(async () => {
   t = await createTestDatabase();
+  const clock = fixedClock(NOW);
   emulator = await startEmulator({
     scenario: loadScenario('quiet'),
-    clock: fixedClock(NOW),
+    clock,
     startAt: NOW,
     freshnessDelayMinutes: 0,
   });
   const admin = new AdminClient({
     baseUrl: emulator.url,
     adminKey: new Secret('sk-ant-admin01-keywarden-quiet-not-a-secret-0001'),
+    clock,
   });
   await pollUsage(t.db, admin, NOW, { overlapMinutes: 15, freshnessMinutes: 0, firstPollHours: 3, table: PRICE_TABLE });
 });

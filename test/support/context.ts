@@ -41,7 +41,7 @@ export function testJobContext(opts: {
     config,
     db: opts.db,
     redis,
-    admin: new AdminClient({ baseUrl: opts.emulatorUrl, adminKey: new Secret(opts.adminKey), log }),
+    admin: new AdminClient({ baseUrl: opts.emulatorUrl, adminKey: new Secret(opts.adminKey), log, clock: opts.clock }),
     notifier: opts.notifier ?? { slack: null, email: null, close: async () => {} },
     clock: opts.clock,
     log,

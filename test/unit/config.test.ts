@@ -26,7 +26,12 @@ describe('policy file', () => {
     });
     expect(policy.spend).toMatchObject({ thresholds: [0.5, 0.8, 1.0], forecast: true });
     expect(policy.anomaly).toMatchObject({ min_hourly_usd: 5, factor: 5, window_minutes: 10 });
-    expect(policy.anomaly.auto_deactivate).toEqual({ enabled: false, min_hourly_usd: 200 });
+    expect(policy.anomaly.auto_deactivate).toEqual({
+      enabled: false,
+      min_hourly_usd: 200,
+      max_per_run: 1,
+      max_per_hour: 2,
+    });
     expect(policy.organization.timezone).toBe('UTC');
   });
 

@@ -1,0 +1,23 @@
+import { sql } from 'kysely';
+import type { Db } from './index.ts';
+
+/**
+ * Key status changes happen one run at a time across every process: the worker's jobs and an operator's
+ * `keywarden run … --once` (which runs outside BullMQ, so BullMQ's own job locks do not cover it). The lock is a
+ * Postgres session lock on a connection held for the run: a process that dies drops its connection, and the lock
+ * with it.
+ */
+export const KEY_STATUS_LOCK = 'keywarden.key-status';
+
+/** Runs `fn` holding the named lock; returns null at once, without running it, when another session holds it. */
+export async function withAdvisoryLock<T>(db: Db, name: string, fn: () => Promise<T>): Promise<{ value: T } | null> {
+  return db.connection().execute(async (conn) => {
+    const got = await sql<{ ok: boolean }>`SELECT pg_try_advisory_lock(hashtext(${name})) AS ok`.execute(conn);
+    if (!got.rows[0]?.ok) return null;
+    try {
+      return { value: await fn() };
+    } finally {
+      await sql`SELECT pg_advisory_unlock(hashtext(${name}))`.execute(conn);
+    }
+  });
+}

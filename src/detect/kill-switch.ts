@@ -1,0 +1,228 @@
+import { sql } from 'kysely';
+import { assessHeadroom, type RateLimitGroup, type TokenUsageMinute } from '../anomaly/headroom.ts';
+import { type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
+import type { RunawayAssessment } from '../anomaly/runaway.ts';
+import type { Context } from '../context.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
+import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
+import { picoToNumberUsd } from '../money.ts';
+import { USAGE_WATERMARK } from '../usage/ingest.ts';
+import { PRICE_TABLE, withPriceOverrides } from '../usage/prices.ts';
+import { rateLimitsOf } from './headroom.ts';
+import type { KillSwitchOutcome } from './observations.ts';
+import type { ScopeState } from './state.ts';
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const ACTOR = 'keywarden:anomaly';
+
+type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+
+export interface KillSwitchKey {
+  state: ScopeState;
+  assessment: RunawayAssessment;
+  active: boolean;
+  workspaceScope: string;
+}
+
+/**
+ * The kill switch for one detection run: for each firing key, what it did (KillSwitchOutcome), and the keys it set
+ * inactive. Keys above the hard cap are planned together (planKillSwitch: two polls, not many at once, caps);
+ * those it may act on are checked against the workspace's rate limits first and confirmed by a direct read of the
+ * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement).
+ * Updates each key's `killSwitchEvidence` in its state.
+ */
+export async function applyKillSwitch(
+  ctx: Ctx,
+  firing: readonly KillSwitchKey[],
+  keysWithSpend: number,
+  dataUntil: Date,
+): Promise<{ outcomes: Map<string, KillSwitchOutcome>; deactivated: string[] }> {
+  const policy = ctx.config.policy.anomaly;
+  const cap = policy.auto_deactivate.min_hourly_usd;
+  const outcomes = new Map<string, KillSwitchOutcome>();
+  const deactivated: string[] = [];
+  const above: KillSwitchKey[] = [];
+  for (const k of firing) {
+    const id = k.state.scopeId;
+    const since = k.state.runaway?.since;
+    if (!policy.auto_deactivate.enabled) outcomes.set(id, { state: 'off' });
+    else if (since && k.state.deactivatedFor?.getTime() === since.getTime()) {
+      outcomes.set(id, { state: 'deactivated', capHourlyUsd: cap });
+    } else if (k.assessment.killSwitch && since && k.active) above.push(k);
+    else outcomes.set(id, { state: 'armed', capHourlyUsd: cap });
+    if (!k.assessment.killSwitch) k.state.killSwitchEvidence = null;
+  }
+  if (above.length === 0) return { outcomes, deactivated };
+
+  const poll = await pollCommittedAt(ctx);
+  const window = { from: new Date(dataUntil.getTime() - (policy.window_minutes - 1) * MINUTE_MS), until: dataUntil };
+  const candidates: KillSwitchCandidate[] = [];
+  // read once per workspace in the run: many keys of one workspace can cross the cap together
+  const limits = new Map<string, Promise<RateLimitGroup[]>>();
+  const limitsOf = (workspace: string) => {
+    const known = limits.get(workspace);
+    if (known) return known;
+    const groups = rateLimitsOf(ctx, workspace);
+    limits.set(workspace, groups);
+    return groups;
+  };
+  for (const k of above) {
+    candidates.push({
+      keyId: k.state.scopeId,
+      currentHourlyUsd: k.assessment.currentHourlyUsd,
+      evidenceSince: k.state.killSwitchEvidence,
+      impossible: await impossibleUsage(ctx, k, window, limitsOf),
+    });
+    k.state.killSwitchEvidence ??= poll;
+  }
+  const decisions = planKillSwitch({
+    candidates,
+    keysWithSpend,
+    poll,
+    inLastHour: await deactivationsInLastHour(ctx),
+    limits: policy.auto_deactivate,
+  });
+  const act = above.filter((k) => decisions.get(k.state.scopeId)?.kind === 'act');
+  for (const k of above) {
+    const d = decisions.get(k.state.scopeId)!;
+    if (d.kind === 'awaiting_evidence')
+      outcomes.set(k.state.scopeId, { state: 'awaiting_evidence', capHourlyUsd: cap });
+    else if (d.kind !== 'act') outcomes.set(k.state.scopeId, { state: 'refused', capHourlyUsd: cap, reason: d.reason });
+  }
+  if (act.length === 0) return { outcomes, deactivated };
+
+  const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, async () => {
+    const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
+    await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
+    for (const k of act) {
+      const id = k.state.scopeId;
+      const since = k.state.runaway!.since!;
+      const unconfirmed = await confirmSpend(ctx, id, window, cap);
+      if (unconfirmed !== null) {
+        ctx.log.warn(
+          { keyId: id, reason: unconfirmed },
+          'kill switch: spend not confirmed by the Admin API; not acted on',
+        );
+        outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason: unconfirmed });
+        continue;
+      }
+      const outcome = await setKeyStatus(deps, {
+        keyId: id,
+        to: 'inactive',
+        action: 'api_key.deactivate',
+        actor: ACTOR,
+        reason: `runaway spend at ${k.assessment.currentHourlyUsd.toFixed(2)} USD/h since ${since.toISOString()}, above the hard cap of ${cap} USD/h`,
+      });
+      if (outcome === 'done') {
+        k.state.deactivatedFor = since;
+        deactivated.push(id);
+      }
+      outcomes.set(id, { state: outcome === 'done' ? 'deactivated' : 'failed', capHourlyUsd: cap });
+    }
+  });
+  if (locked === null) {
+    ctx.log.warn({ lock: KEY_STATUS_LOCK }, 'kill switch: another run is changing key statuses; tried again next run');
+    for (const k of act) outcomes.set(k.state.scopeId, { state: 'armed', capHourlyUsd: cap });
+  }
+  return { outcomes, deactivated };
+}
+
+/** When the newest poll was committed (the database's clock): two runs after the same poll are one piece of evidence. */
+async function pollCommittedAt(ctx: Ctx): Promise<Date> {
+  const row = await ctx.db
+    .selectFrom('watermarks')
+    .select('updated_at')
+    .where('name', '=', USAGE_WATERMARK)
+    .executeTakeFirst();
+  return row ? new Date(row.updated_at) : ctx.clock.now();
+}
+
+/** Kill switch deactivations begun in the last hour (intents: an attempt counts whatever its outcome). */
+async function deactivationsInLastHour(ctx: Ctx): Promise<number> {
+  const row = await ctx.db
+    .selectFrom('audit_log')
+    .select(sql<string>`count(*)`.as('n'))
+    .where('actor', '=', ACTOR)
+    .where('action', '=', 'api_key.deactivate')
+    .where('step', '=', 'intent')
+    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Why the key's stored per-minute tokens cannot be true, or null: a minute above the workspace's own tokens-per-
+ * minute limit (the limits the headroom check reads) is refused by the API, so such a count is a data fault. When
+ * the limits cannot be read, the counts cannot be checked, and that is the reason.
+ */
+async function impossibleUsage(
+  ctx: Ctx,
+  k: KillSwitchKey,
+  window: { from: Date; until: Date },
+  limitsOf: (workspace: string) => Promise<RateLimitGroup[]>,
+): Promise<string | null> {
+  let groups: RateLimitGroup[];
+  try {
+    groups = await limitsOf(k.workspaceScope);
+  } catch (err) {
+    ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
+    return "the workspace's rate limits could not be read to check that its usage is possible";
+  }
+  const rows = await ctx.db
+    .selectFrom('usage_buckets')
+    .select([
+      'starting_at',
+      'model',
+      sql<string>`sum(uncached_input_tokens)`.as('uncached'),
+      sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
+      sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
+      sql<string>`sum(output_tokens)`.as('output'),
+    ])
+    .where('bucket_width', '=', '1m')
+    .where('api_key_id', '=', k.state.scopeId)
+    .where('starting_at', '>=', window.from)
+    .where('starting_at', '<=', window.until)
+    .groupBy(['starting_at', 'model'])
+    .execute();
+  const minutes: TokenUsageMinute[] = rows.map((r) => ({
+    minute: new Date(r.starting_at),
+    model: r.model,
+    uncachedInputTokens: Number(r.uncached),
+    cacheReadInputTokens: Number(r.cache_read),
+    cacheCreationInputTokens: Number(r.cache_creation),
+    outputTokens: Number(r.output),
+  }));
+  const over = assessHeadroom(minutes, groups, window, 1).find((r) => r.per === 'minute' && r.peakPerMinute > r.limit);
+  if (!over) return null;
+  const n = (v: number) => Math.round(v).toLocaleString('en-US');
+  return (
+    `its usage shows ${n(over.peakPerMinute)} ${over.limitType.replaceAll('_', ' ')} in one minute, above the ` +
+    `workspace's limit of ${n(over.limit)}: impossible, so not believed (a data fault?)`
+  );
+}
+
+/**
+ * Null when the Admin API, asked directly for the key's minutes of the window, confirms spend at or above the cap;
+ * else why not (a lower figure, or no answer).
+ */
+async function confirmSpend(
+  ctx: Ctx,
+  keyId: string,
+  window: { from: Date; until: Date },
+  capHourlyUsd: number,
+): Promise<string | null> {
+  const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
+  const range = { start: window.from, end: new Date(window.until.getTime() + MINUTE_MS) };
+  try {
+    const buckets = await readKeyUsageFromApi(ctx.admin, keyId, range, '1m', table);
+    const minutes = (range.end.getTime() - range.start.getTime()) / MINUTE_MS;
+    const hourly = (picoToNumberUsd(buckets.reduce((s, b) => s + b.cost, 0n)) / minutes) * 60;
+    if (hourly >= capHourlyUsd) return null;
+    return `the Admin API, asked directly, shows ${hourly.toFixed(2)} USD/h for the key over the window, under the hard cap: not confirmed`;
+  } catch (err) {
+    ctx.log.warn({ keyId, err }, 'kill switch: the key could not be read from the Admin API');
+    return 'the Admin API could not be asked directly for the key’s usage to confirm the spend';
+  }
+}
