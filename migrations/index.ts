@@ -4,6 +4,7 @@ import * as usage from './002_usage.ts';
 import * as spend from './003_spend.ts';
 import * as anomaly from './004_anomaly.ts';
 import * as activeShare from './005_active_share.ts';
+import * as keyScope from './009_key_scope.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '003_spend': spend,
   '004_anomaly': anomaly,
   '005_active_share': activeShare,
+  '009_key_scope': keyScope,
 };

@@ -26,6 +26,7 @@ function keyDue(deadline: Date, over: Partial<KeyState> = {}): KeyState {
     name: `key ${serial}`,
     status: 'active',
     workspaceId: 'wrkspc_01Prod',
+    scope: 'workspace',
     workspaceName: 'Production',
     createdAt: new Date(deadline.getTime() - 90 * DAY),
     expiresAt: null,
