@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
@@ -28,6 +31,10 @@ const scenario = parseScenario({
   keys: [...demo.keys, { name: 'Agent for Ana', principal: 'ana@acme.example', scope: 'organization' }],
 });
 
+// a rotation override for the Default Workspace must not reach a key that is in no workspace
+const policyFile = join(mkdtempSync(join(tmpdir(), 'kw-scope-')), 'keywarden.yaml');
+writeFileSync(policyFile, 'rotation:\n  overrides: [{ workspace: "Default Workspace", max_age_days: 30 }]\n');
+
 describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
   ['2026-10-21, the SDK shapes', '2026-10-21', 'by_version'],
   ['2023-06-01 answered in 2026 shapes', '2023-06-01', '2026'],
@@ -48,7 +55,7 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     });
     await syncInventory.handler({ ...env.ctx, admin }, {});
 
-    const cliEnv = { DATABASE_URL: t.url, LOG_LEVEL: 'warn' };
+    const cliEnv = { DATABASE_URL: t.url, KEYWARDEN_CONFIG: policyFile, LOG_LEVEL: 'warn' };
     const table = await runNode('src/cli.ts', ['keys'], cliEnv);
     expect(table.code).toBe(0);
     const line = table.output.split('\n').find((l) => l.startsWith('Agent for Ana'))!;
@@ -59,14 +66,16 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
 
     const json = await runNode('src/cli.ts', ['keys', '--json'], cliEnv);
     expect(json.code).toBe(0);
-    const rows = JSON.parse(json.output) as Array<{ name: string; workspace: string; scope: string }>;
+    const rows = JSON.parse(json.output) as Array<{ name: string; workspace: string; scope: string; policy: string }>;
     expect(rows.find((r) => r.name === 'Agent for Ana')).toMatchObject({
       workspace: '(organization)',
       scope: 'organization',
+      policy: 'default',
     });
     expect(rows.find((r) => r.name === 'Legacy integration')).toMatchObject({
       workspace: 'Default Workspace',
       scope: 'workspace',
+      policy: 'workspace Default Workspace',
     });
 
     const stored = await t.db
