@@ -2,11 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import type { AnthropicVersion } from '../../src/anthropic/transport.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { loadFinanceData } from '../../src/digest/finance-data.ts';
 import { loadScenario, parseScenario } from '../../src/emulator/scenario.ts';
 import { startEmulator } from '../../src/emulator/server.ts';
 import { testJobContext } from '../support/context.ts';
@@ -28,7 +30,15 @@ afterAll(async () => {
 const demo = loadScenario('demo');
 const scenario = parseScenario({
   ...demo,
-  keys: [...demo.keys, { name: 'Agent for Ana', principal: 'ana@acme.example', scope: 'organization' }],
+  keys: [
+    ...demo.keys,
+    {
+      name: 'Agent for Ana',
+      principal: 'ana@acme.example',
+      scope: 'organization',
+      traffic: { tokens_per_minute: 20_000 },
+    },
+  ],
 });
 
 // a rotation override for the Default Workspace must not reach a key that is in no workspace
@@ -54,6 +64,8 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
       log: env.ctx.log,
     });
     await syncInventory.handler({ ...env.ctx, admin }, {});
+    clock.advance(10 * 60_000);
+    await pollUsageJob.handler({ ...env.ctx, admin }, {});
 
     const cliEnv = { DATABASE_URL: t.url, KEYWARDEN_CONFIG: policyFile, LOG_LEVEL: 'warn' };
     const table = await runNode('src/cli.ts', ['keys'], cliEnv);
@@ -90,5 +102,29 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
       principal_type: 'user_actor',
       principal_id: ana!.id,
     });
+
+    // the finance digest: the key reads (organization), and its spend is no workspace's
+    const agentId = (
+      await t.db.selectFrom('api_keys').select('id').where('name', '=', 'Agent for Ana').executeTakeFirstOrThrow()
+    ).id;
+    const finance = await loadFinanceData(t.db, clock.now(), {
+      organizationName: 'Acme AI',
+      timezone: 'UTC',
+      organizationLimitUsd: null,
+    });
+    const agent = finance.keys.find((k) => k.id === agentId)!;
+    expect(agent.mtd).toBeGreaterThan(0n);
+    expect(agent.workspaceName).toBe('(organization)');
+    const keysInDefault = finance.keys
+      .filter((k) => k.workspaceName === 'Default Workspace')
+      .reduce((sum, k) => sum + k.mtd, 0n);
+    const consoleInDefault = await t.db
+      .selectFrom('usage_buckets')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('workspace_id', 'is', null)
+      .where('api_key_id', 'is', null)
+      .executeTakeFirstOrThrow();
+    expect(consoleInDefault.n).toBe('0'); // so the Default Workspace's spend is its keys' spend
+    expect(finance.workspaces.find((w) => w.id === null)?.mtd ?? 0n).toBe(keysInDefault);
   }, 60_000);
 });
