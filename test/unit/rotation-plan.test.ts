@@ -289,6 +289,13 @@ describe('likely successor of a blocked key (newest active key in its workspace,
     expect(d.successor?.keyId ?? null).toBe(expected);
   });
 
+  it('a Default Workspace key is not succeeded by an organization-scoped key (both say no workspace id)', () => {
+    const { k, sent } = overdueKey(8, 8, { id: 'apikey_01Old', workspaceId: null });
+    const agent = key(60, { id: 'apikey_01Agent', workspaceId: null, scope: 'organization', createdAt: at(-3 * DAY) });
+    const [d] = plan({ keys: [k, agent], sent, traffic: { apikey_01Old: usedHoursAgo(1, 100_000n) } });
+    expect(d).toMatchObject({ kind: 'blocked', successor: null });
+  });
+
   it('gives the share of the pair’s drain-window tokens the successor already carries', () => {
     const d = successorCase([{ createdAt: at(-3 * DAY) }], { apikey_01New0: usedHoursAgo(1, 900_000n) });
     expect(d).toMatchObject({ kind: 'blocked', successor: { keyId: 'apikey_01New0', name: 'new 0', share: 0.9 } });
