@@ -9,6 +9,7 @@ import type { AnthropicVersion } from '../../src/anthropic/transport.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { loadFinanceData } from '../../src/digest/finance-data.ts';
+import { loadSecurityData } from '../../src/digest/security-data.ts';
 import { loadScenario, parseScenario } from '../../src/emulator/scenario.ts';
 import { startEmulator } from '../../src/emulator/server.ts';
 import { testJobContext } from '../support/context.ts';
@@ -126,5 +127,9 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
       .executeTakeFirstOrThrow();
     expect(consoleInDefault.n).toBe('0'); // so the Default Workspace's spend is its keys' spend
     expect(finance.workspaces.find((w) => w.id === null)?.mtd ?? 0n).toBe(keysInDefault);
+
+    // the security digest names it the same way
+    const security = await loadSecurityData(t.db, clock.now(), { organizationName: 'Acme AI', timezone: 'UTC' });
+    expect(security.keys.find((k) => k.id === agentId)?.workspaceName).toBe('(organization)');
   }, 60_000);
 });
