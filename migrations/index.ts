@@ -7,6 +7,7 @@ import * as activeShare from './005_active_share.ts';
 import * as jobRuns from './006_job_runs.ts';
 import * as runtimeRole from './007_runtime_role.ts';
 import * as killSwitchEvidence from './008_kill_switch_evidence.ts';
+import * as keyScope from './009_key_scope.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '006_job_runs': jobRuns,
   '007_runtime_role': runtimeRole,
   '008_kill_switch_evidence': killSwitchEvidence,
+  '009_key_scope': keyScope,
 };

@@ -11,7 +11,7 @@ import { maskUrl } from './config/secret.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
-import { findKeysByReference, setKeyStatus } from './keys/set-status.ts';
+import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { terminalJson, terminalText } from './notify/escape.ts';
@@ -305,22 +305,19 @@ async function reactivateCommand(args: string[]): Promise<number> {
         `<key>: ${matches.length} keys are named "${ref}"; give the id (${matches.map((m) => m.id).join(', ')})`,
       );
     const key = matches[0]!;
+    const actor = `cli:${userInfo().username}`;
     const outcome = await setKeyStatus(
       { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
-      {
-        keyId: key.id,
-        to: 'active',
-        action: 'api_key.reactivate',
-        actor: `cli:${userInfo().username}`,
-        reason: values.reason,
-      },
+      { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason: values.reason },
     );
-    console.log(
-      outcome === 'done'
-        ? `${terminalText(key.name)} (${key.id}) is active again; audited`
-        : `could not reactivate ${terminalText(key.name)}: see the log`,
-    );
-    return outcome === 'done' ? 0 : 1;
+    if (outcome === 'done') {
+      console.log(`${terminalText(key.name)} (${key.id}) is active again; audited`);
+      return 0;
+    }
+    // the reason ends with the API's own words, text from outside: sanitized for the terminal like every name
+    const why = await lastStatusChangeFailure(app.ctx.db, { keyId: key.id, action: 'api_key.reactivate', actor });
+    console.log(`could not reactivate ${terminalText(key.name)}: ${terminalText(why ?? 'see the log')}`);
+    return 1;
   } finally {
     await app.close();
   }

@@ -49,6 +49,11 @@ export interface ApiKeysTable {
   created_by_id: string | null;
   created_by_type: string | null;
   expires_at: Timestamp | null;
+  /** `workspace` (workspace_id null: the Default Workspace) or `organization` (no workspace at all). */
+  scope_type: Generated<string>;
+  /** `user_actor` or `service_account_actor`; null for plain workspace keys and classic responses. */
+  principal_type: string | null;
+  principal_id: string | null;
   status_changed_at: Timestamp | null;
   first_seen_at: DefaultedTimestamp;
   last_seen_at: DefaultedTimestamp;

@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { SpendBreakdownRow } from '../anomaly/contributors.ts';
 import type { Db } from '../db/index.ts';
+import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
 import type { PriceTable } from '../usage/prices.ts';
 import { priceUsage } from '../usage/pricing.ts';
 import { DEFAULT_WORKSPACE_SCOPE, type HourCell, workspaceScopeId } from './series.ts';
@@ -178,6 +179,7 @@ export async function loadKeys(db: Db, ids: readonly string[]): Promise<Map<stri
       'api_keys.status',
       'api_keys.partial_key_hint',
       'api_keys.workspace_id',
+      'api_keys.scope_type',
       'api_keys.created_at',
       'workspaces.name as workspace_name',
     ])
@@ -192,7 +194,8 @@ export async function loadKeys(db: Db, ids: readonly string[]): Promise<Map<stri
         status: r.status,
         partialKeyHint: r.partial_key_hint,
         workspaceScope: workspaceScopeId(r.workspace_id),
-        workspaceName: r.workspace_name,
+        // its usage rows say no workspace, as the Default Workspace's do: the name must not say Default Workspace
+        workspaceName: r.scope_type === 'organization' ? ORGANIZATION_SCOPE_LABEL : r.workspace_name,
         createdAt: new Date(r.created_at),
       },
     ]),

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { type Pico, usdToPico } from '../money.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../spend/scopes.ts';
 import { projectionsOfMonth, type StoredProjection } from '../spend/store.ts';
@@ -82,6 +83,7 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
         'u.api_key_id as id',
         sql<string | null>`max(k.name)`.as('name'),
         sql<string | null>`max(k.workspace_id)`.as('workspace_id'),
+        sql<string | null>`max(k.scope_type)`.as('scope_type'),
         sql<string | null>`max(w.name)`.as('workspace_name'),
         sql<string>`sum(u.cost_usd)::text`.as('usd'),
       ])
@@ -93,6 +95,7 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
     db
       .selectFrom('usage_buckets as u')
       .leftJoin('workspaces as w', 'w.id', 'u.workspace_id')
+      .leftJoin('api_keys as k', 'k.id', 'u.api_key_id')
       .select([
         'u.workspace_id as id',
         sql<string | null>`max(w.name)`.as('name'),
@@ -101,6 +104,8 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
       .where('u.bucket_width', 'in', ['1m', '1h'])
       .where('u.starting_at', '>=', from)
       .where('u.starting_at', '<', now)
+      // an organization-scoped key's rows say no workspace, as the Default Workspace's do; it is in none
+      .where(sql<boolean>`k.scope_type IS DISTINCT FROM 'organization'`)
       .groupBy('u.workspace_id')
       .execute(),
     projectionsOfMonth(db, { month: today.slice(0, 7), at: now }),
@@ -139,7 +144,8 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
       .map((k) => ({
         id: k.id,
         name: k.id === null ? 'No API key (Console and Workbench)' : (k.name ?? k.id),
-        workspaceName: k.id === null ? '' : workspaceName(k.workspace_id, k.workspace_name),
+        workspaceName:
+          k.id === null ? '' : keyWorkspaceName(k.scope_type ?? 'workspace', k.workspace_id, k.workspace_name),
         mtd: usdToPico(k.usd),
         projection: k.id === null ? null : (projectionOf.get(`key:${k.id}`) ?? null),
       }))

@@ -1,4 +1,5 @@
 import type { Db } from '../db/index.ts';
+import { keyWorkspaceName } from '../inventory/key-place.ts';
 
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by
@@ -51,6 +52,7 @@ export async function loadSecurityData(
         'k.name',
         'k.partial_key_hint',
         'k.workspace_id',
+        'k.scope_type',
         'w.name as workspace_name',
         'k.created_at',
         'k.expires_at',
@@ -96,7 +98,7 @@ export async function loadSecurityData(
         id: k.id,
         name: k.name,
         hint: k.partial_key_hint,
-        workspaceName: k.workspace_id === null ? 'Default Workspace' : (k.workspace_name ?? k.workspace_id),
+        workspaceName: keyWorkspaceName(k.scope_type, k.workspace_id, k.workspace_name),
         createdAt: k.created_at,
         expiresAt: k.expires_at,
         stage: k.stage,

@@ -1,4 +1,5 @@
 import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { keyWorkspaceName } from './key-place.ts';
 import type { InventoryChanges, InventorySnapshot } from './plan.ts';
 
 const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
@@ -13,8 +14,11 @@ export function orphanObservations(snapshot: InventorySnapshot, changes: Invento
   const workspaces = new Map(snapshot.workspaces.map((w) => [w.id, w.name]));
   return changes.orphanedKeys.map(({ keyId, creatorId }) => {
     const key = keys.get(keyId)!;
-    const workspaceName =
-      key.workspaceId === null ? 'Default Workspace' : (workspaces.get(key.workspaceId) ?? key.workspaceId);
+    const workspaceName = keyWorkspaceName(
+      key.scope,
+      key.workspaceId,
+      key.workspaceId === null ? null : workspaces.get(key.workspaceId),
+    );
     return {
       kind: 'key.orphaned',
       severity: 'warning',

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { usdToPico } from '../money.ts';
 import type { KeyState, KeyTraffic, RotationInputs } from '../rotation/types.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
@@ -19,6 +20,7 @@ export async function loadRotationInputs(db: Db, drainWindowHours: number, now: 
       'k.name',
       'k.status',
       'k.workspace_id',
+      'k.scope_type',
       'w.name as workspace_name',
       'k.created_at',
       'k.expires_at',
@@ -35,7 +37,8 @@ export async function loadRotationInputs(db: Db, drainWindowHours: number, now: 
     name: r.name,
     status: r.status,
     workspaceId: r.workspace_id,
-    workspaceName: r.workspace_id === null ? 'Default Workspace' : (r.workspace_name ?? r.workspace_id),
+    scope: r.scope_type,
+    workspaceName: keyWorkspaceName(r.scope_type, r.workspace_id, r.workspace_name),
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     createdByUserId: r.created_by_type === 'user' ? r.created_by_id : null,

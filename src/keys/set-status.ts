@@ -173,3 +173,26 @@ export async function settleInterruptedStatusChanges(
   }
   return intents.length;
 }
+
+/**
+ * Why the newest failed status change `actor` asked for on a key failed, in the words its audit row keeps (the
+ * plain meaning of a known refusal, then the API's own): for the person at the terminal who asked.
+ */
+export async function lastStatusChangeFailure(
+  db: Db,
+  where: { keyId: string; action: KeyStatusAction; actor: string },
+): Promise<string | null> {
+  const row = await db
+    .selectFrom('audit_log')
+    .select('details')
+    .where('subject_type', '=', 'api_key')
+    .where('subject_id', '=', where.keyId)
+    .where('action', '=', where.action)
+    .where('actor', '=', where.actor)
+    .where('step', '=', 'failed')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const error = (row?.details as { error?: unknown } | undefined)?.error;
+  return typeof error === 'string' ? error : null;
+}

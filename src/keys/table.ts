@@ -7,7 +7,10 @@ export interface KeyRow {
   id: string;
   name: string;
   hint: string | null;
+  /** The workspace's name, "Default Workspace", or "(organization)" for a key in no workspace. */
   workspace: string;
+  /** `workspace` or `organization`, as the API scopes the key. */
+  scope: string;
   status: string;
   ageDays: number;
   deadline: string | null;
@@ -31,6 +34,7 @@ export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], n
       name: k.name,
       hint: k.partialKeyHint,
       workspace: k.workspaceName ?? 'Default Workspace',
+      scope: k.scope,
       status: k.status,
       ageDays: Math.floor((now.getTime() - k.createdAt.getTime()) / DAY_MS),
       deadline: d.deadline ? d.deadline.toISOString().slice(0, 10) : null,

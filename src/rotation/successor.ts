@@ -1,7 +1,8 @@
 import type { KeyState, KeyTraffic, Successor } from './types.ts';
 
 /**
- * The key that probably replaces `old`: the newest key in the same workspace (null = Default Workspace) that is
+ * The key that probably replaces `old`: the newest key in the same workspace (null = Default Workspace; an
+ * organization-scoped key is in none, and is replaced by another organization-scoped key) that is
  * usable now and was created after `since`, the first reminder for `old`. The Admin API cannot create keys, so a
  * person made it in the Console after being reminded; nothing links it to the old key except place and time.
  *
@@ -17,7 +18,7 @@ export function findSuccessor(
 ): Successor | null {
   let best: KeyState | undefined;
   for (const k of sameWorkspace) {
-    if (k.id === old.id || k.workspaceId !== old.workspaceId || !isUsable(k, now)) continue;
+    if (k.id === old.id || k.workspaceId !== old.workspaceId || k.scope !== old.scope || !isUsable(k, now)) continue;
     if (k.createdAt.getTime() <= since.getTime()) continue;
     if (best === undefined || newer(k, best)) best = k;
   }

@@ -12,6 +12,8 @@ export interface KeyState {
   status: 'active' | 'inactive' | 'archived' | 'expired' | (string & {});
   /** null is the Default Workspace (the Admin API's own convention). */
   workspaceId: string | null;
+  /** `organization`: a key in no workspace (its workspaceId is null too, but it is not a Default Workspace key). */
+  scope: 'workspace' | 'organization' | (string & {});
   workspaceName: string | null;
   createdAt: Date;
   expiresAt: Date | null;

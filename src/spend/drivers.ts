@@ -1,3 +1,4 @@
+import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
 import { formatUsd, type Pico } from '../money.ts';
 import type { DriverCost } from './load.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID, type SpendScope } from './scopes.ts';
@@ -36,7 +37,12 @@ const DIMENSIONS: Record<SpendScope['type'], DriverDimension[]> = {
 
 export interface DriverNames {
   workspaces: ReadonlyMap<string, string>;
-  keys: ReadonlyMap<string, { name: string }>;
+  /** `scope`: `organization` for a key in no workspace (its usage rows say null, as the Default Workspace's do). */
+  keys: ReadonlyMap<string, { name: string; scope?: string }>;
+}
+
+function inNoWorkspace(r: DriverCost, names: DriverNames): boolean {
+  return r.keyId !== null && names.keys.get(r.keyId)?.scope === 'organization';
 }
 
 export function spendDrivers(
@@ -45,7 +51,7 @@ export function spendDrivers(
   names: DriverNames,
   limit = 3,
 ): DimensionDrivers[] {
-  const mine = rows.filter((r) => inScope(r, scope));
+  const mine = rows.filter((r) => inScope(r, scope, names));
   const total = mine.reduce((sum, r) => sum + r.monthToDate, 0n);
   // growth under 1% of the scope's own week before is day-to-day noise, not a driver
   const minGrowth = mine.reduce((sum, r) => sum + r.previous7, 0n) / 100n;
@@ -53,7 +59,8 @@ export function spendDrivers(
     const groups = new Map<string, Driver>();
     for (const r of mine) {
       // grouped by id: a successor key often carries its predecessor's name
-      const id = dimension === 'model' ? r.model : String(dimension === 'key' ? r.keyId : r.workspaceId);
+      const workspace = inNoWorkspace(r, names) ? ORGANIZATION_SCOPE_LABEL : String(r.workspaceId);
+      const id = dimension === 'model' ? r.model : dimension === 'key' ? String(r.keyId) : workspace;
       const g = groups.get(id) ?? {
         name: nameOf(r, dimension, names),
         monthToDate: 0n,
@@ -117,12 +124,12 @@ function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 }
 
-function inScope(r: DriverCost, scope: Pick<SpendScope, 'type' | 'id'>): boolean {
+function inScope(r: DriverCost, scope: Pick<SpendScope, 'type' | 'id'>, names: DriverNames): boolean {
   switch (scope.type) {
     case 'organization':
       return true;
     case 'workspace':
-      return (r.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID) === scope.id;
+      return !inNoWorkspace(r, names) && (r.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID) === scope.id;
     case 'key':
       return r.keyId === scope.id;
   }
@@ -133,6 +140,7 @@ function nameOf(r: DriverCost, dimension: DriverDimension, names: DriverNames): 
     case 'model':
       return r.model;
     case 'workspace':
+      if (inNoWorkspace(r, names)) return ORGANIZATION_SCOPE_LABEL;
       return r.workspaceId === null ? DEFAULT_WORKSPACE_NAME : (names.workspaces.get(r.workspaceId) ?? r.workspaceId);
     case 'key':
       return r.keyId === null ? 'no API key (Console)' : (names.keys.get(r.keyId)?.name ?? r.keyId);

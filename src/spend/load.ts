@@ -47,7 +47,8 @@ export interface SpendInputs {
   daily: DailyCost[];
   drivers: DriverCost[];
   workspaces: Map<string, string>;
-  keys: Map<string, { name: string; workspaceId: string | null; hint: string | null }>;
+  /** `scope`: `workspace` or `organization` (a key in no workspace, though its usage rows say null as for Default). */
+  keys: Map<string, { name: string; workspaceId: string | null; scope: string; hint: string | null }>;
 }
 
 /**
@@ -91,7 +92,10 @@ export async function loadSpendInputs(db: Db, timezone: string, now: Date): Prom
     GROUP BY 1, 2, 3`.execute(db);
 
   const workspaces = await db.selectFrom('workspaces').select(['id', 'name']).execute();
-  const keys = await db.selectFrom('api_keys').select(['id', 'name', 'workspace_id', 'partial_key_hint']).execute();
+  const keys = await db
+    .selectFrom('api_keys')
+    .select(['id', 'name', 'workspace_id', 'scope_type', 'partial_key_hint'])
+    .execute();
   return {
     clock,
     daily: daily.rows.map((r) => ({
@@ -109,7 +113,12 @@ export async function loadSpendInputs(db: Db, timezone: string, now: Date): Prom
       previous7: usdToPico(r.previous7, 'usage_buckets.cost_usd'),
     })),
     workspaces: new Map(workspaces.map((w) => [w.id, w.name])),
-    keys: new Map(keys.map((k) => [k.id, { name: k.name, workspaceId: k.workspace_id, hint: k.partial_key_hint }])),
+    keys: new Map(
+      keys.map((k) => [
+        k.id,
+        { name: k.name, workspaceId: k.workspace_id, scope: k.scope_type, hint: k.partial_key_hint },
+      ]),
+    ),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { SpendPolicy } from '../config/policy.ts';
 import { keyReferenceMatches, workspaceReferenceMatches } from '../config/references.ts';
 import type { DailySpend } from '../forecast/project.ts';
+import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { numberUsdToPico, type Pico, picoToNumberUsd } from '../money.ts';
 import type { SpendInputs } from './load.ts';
 
@@ -56,7 +57,9 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
   };
   for (const row of inputs.daily) {
     add(scopeKey('organization', ORGANIZATION_SCOPE_ID), row.date, row.cost);
-    add(scopeKey('workspace', row.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID), row.date, row.cost);
+    // an organization-scoped key's rows say no workspace (null), as the Default Workspace's do; it is in none
+    const inNoWorkspace = row.keyId !== null && inputs.keys.get(row.keyId)?.scope === 'organization';
+    if (!inNoWorkspace) add(scopeKey('workspace', row.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID), row.date, row.cost);
     if (row.keyId !== null) {
       add(scopeKey('key', row.keyId), row.date, row.cost);
       keyWorkspace.set(row.keyId, row.workspaceId);
@@ -130,7 +133,9 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
       id,
       name: stored?.name ?? id,
       workspaceId,
-      workspaceName: workspaceName(workspaceId),
+      workspaceName: stored
+        ? keyWorkspaceName(stored.scope, workspaceId, workspaceName(workspaceId))
+        : workspaceName(workspaceId),
       limit: keyLimits.get(id) ?? null,
       ...series('key', id),
     });

@@ -3,7 +3,9 @@ import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { BLIND_KIND, watchAdminKey } from '../../src/health/blind.ts';
 import { setKeyStatus } from '../../src/keys/set-status.ts';
 import { testJobContext } from '../support/context.ts';
+import { redisUrl } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { runNode } from '../support/processes.ts';
 
 /** Key status changes when the API answers with an error code: retried when it says so, plain when it refuses. */
 
@@ -70,5 +72,28 @@ describe('key status changes and error codes', () => {
     expect(failed.step).toBe('failed');
     expect((failed.details as { error: string }).error).toMatch(message);
     expect(env.lines.join('')).toMatch(message);
+  });
+
+  it('`keywarden keys reactivate` refused with org_api_key_limit_exceeded prints the plain reason, exit 1', async () => {
+    const id = await keyIdByName(org.t.db, 'Old staging');
+    org.emulator.setFaults({
+      script: [{ path: '/v1/organizations/api_keys/', status: 400, errorCode: 'org_api_key_limit_exceeded' }],
+    });
+    const cliEnv = {
+      DATABASE_URL: org.t.url,
+      REDIS_URL: redisUrl(),
+      ANTHROPIC_ADMIN_KEY: DEMO_ADMIN_KEY,
+      ANTHROPIC_BASE_URL: org.emulator.url,
+      LOG_LEVEL: 'error', // what the person reads is the command's own answer, not the log line beside it
+    };
+    const run = await runNode('src/cli.ts', ['keys', 'reactivate', 'Old staging', '--reason', 'back in use'], cliEnv);
+    expect(run.code).toBe(1);
+    expect(run.output).not.toContain('see the log');
+    expect(run.output).toMatch(
+      new RegExp(
+        `could not reactivate Old staging: cannot reactivate ${id}: the organization already has as many active API keys as it is allowed; deactivate or archive one first`,
+      ),
+    );
+    expect((await env.ctx.admin.getApiKey(id)).status).not.toBe('active');
   });
 });

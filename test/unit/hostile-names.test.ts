@@ -25,6 +25,7 @@ function keyRow(name: string): KeyRow {
     name,
     hint: 'sk-ant-api03-R2D...igAA',
     workspace: HOSTILE.rtl,
+    scope: 'workspace',
     status: 'active',
     ageDays: 3,
     deadline: '2027-01-01',

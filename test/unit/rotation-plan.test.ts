@@ -26,6 +26,7 @@ function keyDue(deadline: Date, over: Partial<KeyState> = {}): KeyState {
     name: `key ${serial}`,
     status: 'active',
     workspaceId: 'wrkspc_01Prod',
+    scope: 'workspace',
     workspaceName: 'Production',
     createdAt: new Date(deadline.getTime() - 90 * DAY),
     expiresAt: null,
@@ -286,6 +287,13 @@ describe('likely successor of a blocked key (newest active key in its workspace,
     expect(d?.kind).toBe('blocked');
     if (d?.kind !== 'blocked') return;
     expect(d.successor?.keyId ?? null).toBe(expected);
+  });
+
+  it('a Default Workspace key is not succeeded by an organization-scoped key (both say no workspace id)', () => {
+    const { k, sent } = overdueKey(8, 8, { id: 'apikey_01Old', workspaceId: null });
+    const agent = key(60, { id: 'apikey_01Agent', workspaceId: null, scope: 'organization', createdAt: at(-3 * DAY) });
+    const [d] = plan({ keys: [k, agent], sent, traffic: { apikey_01Old: usedHoursAgo(1, 100_000n) } });
+    expect(d).toMatchObject({ kind: 'blocked', successor: null });
   });
 
   it('gives the share of the pair’s drain-window tokens the successor already carries', () => {

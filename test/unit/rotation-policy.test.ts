@@ -31,6 +31,7 @@ function key(over: Partial<KeyState> = {}): KeyState {
     name: 'Production Backend',
     status: 'active',
     workspaceId: 'wrkspc_01Prod',
+    scope: 'workspace',
     workspaceName: 'Production',
     createdAt: CREATED,
     expiresAt: null,

@@ -92,4 +92,26 @@ describe('spendDrivers', () => {
     const fallback = spendDrivers(rows, { type: 'workspace', id: 'default' }, names);
     expect(fallback[0]?.top.map((t) => t.name)).toEqual(['no API key (Console)']);
   });
+
+  it('an organization-scoped key is in no workspace: not a Default Workspace driver, "(organization)" among workspaces', () => {
+    // usage rows say no workspace (null) for it, as they say the Default Workspace; the key's scope tells them apart
+    const scoped = [
+      row(null, 'apikey_agent', 'claude-sonnet-4-5', '40', '10', '10'),
+      row(null, 'apikey_dflt', 'claude-sonnet-4-5', '10', '5', '5'),
+    ];
+    const scopedNames = {
+      workspaces: names.workspaces,
+      keys: new Map([
+        ['apikey_agent', { name: 'Agent', scope: 'organization' }],
+        ['apikey_dflt', { name: 'Default key', scope: 'workspace' }],
+      ]),
+    };
+    const org = driverFields(spendDrivers(scoped, { type: 'organization', id: 'organization' }, scopedNames));
+    expect(org[0]).toEqual({
+      label: 'Top workspaces this month',
+      value: '(organization) $40.00 (80%); Default Workspace $10.00 (20%)',
+    });
+    const dflt = driverFields(spendDrivers(scoped, { type: 'workspace', id: 'default' }, scopedNames));
+    expect(dflt[0]).toEqual({ label: 'Top keys this month', value: 'Default key $10.00 (100%)' });
+  });
 });

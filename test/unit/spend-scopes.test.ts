@@ -28,9 +28,9 @@ const inputs = {
     ['wrkspc_idle', 'Idle'],
   ]),
   keys: new Map([
-    ['apikey_old', { name: 'Production Backend', workspaceId: 'wrkspc_chat', hint: null }],
-    ['apikey_new', { name: 'Production Backend', workspaceId: 'wrkspc_chat', hint: null }],
-    ['apikey_quiet', { name: 'Quiet', workspaceId: 'wrkspc_idle', hint: null }],
+    ['apikey_old', { name: 'Production Backend', workspaceId: 'wrkspc_chat', scope: 'workspace', hint: null }],
+    ['apikey_new', { name: 'Production Backend', workspaceId: 'wrkspc_chat', scope: 'workspace', hint: null }],
+    ['apikey_quiet', { name: 'Quiet', workspaceId: 'wrkspc_idle', scope: 'workspace', hint: null }],
   ]),
 };
 const noLimits = { organization: null, workspaces: {}, keys: {} };
@@ -70,6 +70,27 @@ describe('buildScopes', () => {
     expect(problems).toEqual([
       'spend.limits.workspaces["Nowhere"]: no workspace has this name or id (yet); the limit is not applied',
       'spend.limits.keys["Production Backend"]: 2 keys have this name (apikey_old, apikey_new); the limit applies to each; name one by id to be precise',
+    ]);
+  });
+
+  it('an organization-scoped key spends for the organization and itself, not for the Default Workspace', () => {
+    // usage rows say no workspace (null) for it, as they say the Default Workspace; the key's scope tells them apart
+    const { scopes } = buildScopes(
+      {
+        ...inputs,
+        daily: [cost('2026-11-02', null, 'apikey_agent', '4'), cost('2026-11-02', null, 'apikey_dflt', '1')],
+        keys: new Map([
+          ['apikey_agent', { name: 'Agent', workspaceId: null, scope: 'organization', hint: null }],
+          ['apikey_dflt', { name: 'Default key', workspaceId: null, scope: 'workspace', hint: null }],
+        ]),
+      },
+      noLimits,
+    );
+    expect(scopes.map((s) => [s.type, s.id, s.workspaceName, s.monthToDate])).toEqual([
+      ['organization', 'organization', null, usdToPico('5')],
+      ['workspace', 'default', 'Default Workspace', usdToPico('1')],
+      ['key', 'apikey_agent', '(organization)', usdToPico('4')],
+      ['key', 'apikey_dflt', 'Default Workspace', usdToPico('1')],
     ]);
   });
 });
