@@ -85,7 +85,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let missing: Sight[] = [...DEMO_TOUR];
   let onEverythingShown = () => {};
   const show = (shown: Shown) => {
-    if (missing.length === 0) return;
+    // once stopping, what the worker still delivers is printed, but the tour is over
+    if (missing.length === 0 || stopping) return;
     missing = stillMissing(missing, shown);
     if (missing.length > 0) return;
     const seconds = Math.round((Date.now() - startedAt) / 1000);
@@ -230,8 +231,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     createInterface({ input: worker.stdout! }).on('line', (line) => {
       workerLog.write(`${line}\n`);
       const entry = parseLogLine(line);
+      if (!entry) return;
+      if (entry.level >= 50) {
+        const detail = entry.err ? `: ${(entry.err as { message?: string }).message}` : '';
+        say(`worker error: ${terminalText(`${entry.msg}${detail}`)}`);
+      }
       // once stopping, nothing new is started
-      if (!entry || stopping) return;
+      if (stopping) return;
       if (entry.msg === 'worker started') say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
       // later syncs repeat themselves every 20 s: shown once, then only when something changed
       if (entry.msg === 'inventory synced' && (!inventorySynced || Number(entry.statusChanges) > 0)) {
@@ -280,10 +286,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         void spendTour();
         // the daily digest on demand, now that a projection exists for its chart
         void askWorker('finance-digest', env, say, helper);
-      }
-      if (entry.level >= 50) {
-        const detail = entry.err ? `: ${(entry.err as { message?: string }).message}` : '';
-        say(`worker error: ${terminalText(`${entry.msg}${detail}`)}`);
       }
     });
     say(`worker log: ${join(out, 'worker.log')}; environment for other commands: source ${join(out, 'env.sh')}`);
