@@ -74,13 +74,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   let worker: ChildProcess | null = null;
   let stopping = false;
   // the `keywarden` commands the demo runs (keys, spend, run <job>): waited for before the services stop
-  const helpers = new Set<Promise<unknown>>();
-  const helper = (args: string[], env: Record<string, string | undefined>) => {
-    const done = runHelper(args, env);
-    helpers.add(done);
-    void done.finally(() => helpers.delete(done));
-    return done;
-  };
+  const helpers = new Set<ChildProcess>();
+  const helper: RunHelper = (args, env) => runHelper(args, env, helpers);
 
   let missing: Sight[] = [...DEMO_TOUR];
   let onEverythingShown = () => {};
@@ -103,7 +98,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     stopping = true;
     say('stopping: worker, emulator, sinks, Redis, Postgres');
     // a helper already started finishes first: its output belongs before "stopped", and it needs the services
-    await Promise.race([Promise.allSettled([...helpers]), new Promise((r) => setTimeout(r, 15_000))]);
+    const helpersExited = [...helpers].map((child) => new Promise((r) => child.once('exit', r)));
+    await Promise.race([Promise.all(helpersExited), new Promise((r) => setTimeout(r, 15_000))]);
+    for (const child of helpers) child.kill('SIGKILL');
     if (worker && worker.exitCode === null) {
       const exited = new Promise((r) => worker!.once('exit', r));
       worker.kill('SIGTERM');
@@ -343,9 +340,15 @@ interface HelperResult {
 
 type RunHelper = (args: string[], env: Record<string, string | undefined>) => Promise<HelperResult>;
 
-/** One `keywarden` command against the demo's services, as a user would run it. */
-async function runHelper(args: string[], env: Record<string, string | undefined>): Promise<HelperResult> {
+/** One `keywarden` command against the demo's services, as a user would run it; in `running` while it runs. */
+async function runHelper(
+  args: string[],
+  env: Record<string, string | undefined>,
+  running: Set<ChildProcess>,
+): Promise<HelperResult> {
   const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env, stdio: 'pipe' });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => {
