@@ -217,13 +217,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     let printedSpend = false;
     let askedSecurityDigest = false;
     const keysTour = async () => {
-      say(await helperOutput(['keys'], env, helper));
-      show({ medium: 'terminal', what: 'keys' });
+      if (await printHelper(['keys'], env, say, helper)) show({ medium: 'terminal', what: 'keys' });
       await askWorker('enforce-rotation', env, say, helper);
     };
     const spendTour = async () => {
-      say(await helperOutput(['spend'], env, helper));
-      show({ medium: 'terminal', what: 'spend' });
+      if (await printHelper(['spend'], env, say, helper)) show({ medium: 'terminal', what: 'spend' });
     };
     createInterface({ input: worker.stdout! }).on('line', (line) => {
       workerLog.write(`${line}\n`);
@@ -361,7 +359,7 @@ async function runHelper(
   return { code, stdout, stderr };
 }
 
-/** `keywarden run <job>`: the worker runs it now (the digests' own schedules are daily and weekly). */
+/** `keywarden run <job>`: the worker runs it now, not at its scheduled time (the digests: daily and weekly). */
 async function askWorker(
   job: string,
   env: Record<string, string | undefined>,
@@ -374,8 +372,14 @@ async function askWorker(
   );
 }
 
-/** What a `keywarden` command (`keys`, `spend`) prints, headed by the command line. */
-async function helperOutput(args: string[], env: Record<string, string | undefined>, run: RunHelper): Promise<string> {
-  const { stdout, stderr } = await run(args, env);
-  return `$ keywarden ${args.join(' ')}\n${(stdout + stderr).trimEnd()}`;
+/** Prints what a `keywarden` command (`keys`, `spend`) prints, headed by the command line; true when it succeeded. */
+async function printHelper(
+  args: string[],
+  env: Record<string, string | undefined>,
+  say: (line: string) => void,
+  run: RunHelper,
+): Promise<boolean> {
+  const { code, stdout, stderr } = await run(args, env);
+  say(`$ keywarden ${args.join(' ')}\n${(stdout + stderr).trimEnd()}`);
+  return code === 0;
 }
