@@ -13,6 +13,7 @@ import { type SmtpSink, startSmtpSink } from '../notify/dev/smtp-sink.ts';
 import { terminalText } from '../notify/escape.ts';
 import { writeEnvFile, writePrivateFile } from './env-file.ts';
 import { readDemoOrganizationLimitUsd } from './limits.ts';
+import { DEMO_TOUR, type Shown, type Sight, shownKind, slackContextTexts, stillMissing } from './tour.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -20,8 +21,12 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
  * The demo's policy: the example's routes, with schedules fast enough to see things within minutes. The
  * organization's limit is sized from its own cost report (src/demo/limits.ts) so a spend forecast shows on any day.
  * A 3-minute anomaly window (10 by default) lets the demo's runaway alert arrive within the first minutes.
+ * enforce-rotation runs when the demo asks for it, after the keys table: the table shows a key as `overdue` only
+ * until its overdue notice is sent (then `grace`), so a scheduled run must not come first. Its daily run is
+ * therefore put twelve hours from `now`.
  */
-function demoPolicy(organizationLimitUsd: number): string {
+export function demoPolicy(organizationLimitUsd: number, now: Date): string {
+  const rotationCron = `${now.getUTCMinutes()} ${(now.getUTCHours() + 12) % 24} * * *`;
   return `# written by \`keywarden demo\`
 organization: { name: "Acme AI (demo)", timezone: UTC }
 rotation: { enforce: false }
@@ -41,7 +46,7 @@ schedules:
   sync-inventory: "*/20 * * * * *"
   poll-usage: "*/20 * * * * *"
   project-spend: "25,55 * * * * *"
-  enforce-rotation: "10,40 * * * * *"
+  enforce-rotation: "${rotationCron}"
 `;
 }
 
@@ -49,26 +54,53 @@ export interface DemoOptions {
   outDir: string;
   /** Stop by itself after this long (for tests and recordings); null runs until Ctrl-C. */
   exitAfterMs: number | null;
+  /** Stop as soon as everything the tour shows was shown (`exitAfterMs` then bounds the wait). */
+  exitWhenShown: boolean;
   say: (line: string) => void;
 }
 
 /**
  * `keywarden demo`: real Postgres and Redis (given URLs, a container runtime or local binaries), the Admin API
  * emulator on the demo scenario, a Slack stand-in and an SMTP sink, migrations, then the real worker as a child
- * process with fast schedules. Everything it started is stopped on Ctrl-C or at `exitAfterMs`.
+ * process with fast schedules. It says when it has shown every finding of its tour (src/demo/tour.ts). Everything
+ * it started is stopped on Ctrl-C, at `exitAfterMs`, or with `exitWhenShown` once the tour is complete.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
   const { say } = options;
+  const startedAt = Date.now();
   const out = resolve(options.outDir);
   mkdirSync(join(out, 'mail'), { recursive: true, mode: 0o700 });
   const cleanups: Array<() => Promise<void>> = [];
   let worker: ChildProcess | null = null;
   let stopping = false;
+  // the `keywarden` commands the demo runs (keys, spend, run <job>): waited for before the services stop
+  const helpers = new Set<ChildProcess>();
+  const helper: RunHelper = (args, env) => runHelper(args, env, helpers);
+
+  let missing: Sight[] = [...DEMO_TOUR];
+  let onEverythingShown = () => {};
+  const show = (shown: Shown) => {
+    // once stopping, what the worker still delivers is printed, but the tour is over
+    if (missing.length === 0 || stopping) return;
+    missing = stillMissing(missing, shown);
+    if (missing.length > 0) return;
+    const seconds = Math.round((Date.now() - startedAt) / 1000);
+    say(
+      options.exitWhenShown
+        ? `demo: everything shown (${seconds} s)`
+        : `demo: everything shown (${seconds} s); it keeps running for you to explore (source ${join(out, 'env.sh')}, then npm run keywarden -- keys, alerts or spend); Ctrl-C stops everything`,
+    );
+    onEverythingShown();
+  };
 
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
     say('stopping: worker, emulator, sinks, Redis, Postgres');
+    // a helper already started finishes first: its output belongs before "stopped", and it needs the services
+    const helpersExited = [...helpers].map((child) => new Promise((r) => child.once('exit', r)));
+    await Promise.race([Promise.all(helpersExited), new Promise((r) => setTimeout(r, 15_000))]);
+    for (const child of helpers) child.kill('SIGKILL');
     if (worker && worker.exitCode === null) {
       const exited = new Promise((r) => worker!.once('exit', r));
       worker.kill('SIGTERM');
@@ -108,7 +140,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       onCall: (call) => {
         if (call.method !== 'chat.postMessage' || !call.response?.ok) return;
         const text = String(call.args.text ?? '').split('\n')[0];
-        say(`→ Slack ${String(call.args.channel)}${call.args.thread_ts ? ' (thread)' : ''}: ${text}`);
+        const channel = String(call.args.channel);
+        say(`→ Slack ${channel}${call.args.thread_ts ? ' (thread)' : ''}: ${text}`);
+        const kind = shownKind(slackContextTexts(call.args.blocks));
+        if (kind && !call.args.thread_ts) show({ medium: 'slack', channel, kind });
       },
     });
     cleanups.push(() => slack.close());
@@ -120,6 +155,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         writePrivateFile(`${base}.eml`, mail.raw);
         if (mail.html) writePrivateFile(`${base}.html`, mail.html);
         say(`→ email to ${mail.to.join(', ')}: ${mail.subject}   (${base}.eml)`);
+        const kind = shownKind(mail.text.split('\n'));
+        if (kind) show({ medium: 'email', to: mail.to, kind });
       },
     });
     cleanups.push(() => smtp.close());
@@ -141,7 +178,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     say(
       `spend limit for the demo organization: $${organizationLimitUsd.toLocaleString('en-US')} a month (set so the month ends over it)`,
     );
-    writeFileSync(policyPath, demoPolicy(organizationLimitUsd));
+    writeFileSync(policyPath, demoPolicy(organizationLimitUsd, new Date()));
     const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -174,57 +211,89 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     worker.stderr!.pipe(workerLog);
+    // The tour's order: the keys table once the inventory and a first poll are stored, and before the first rotation
+    // run (the demo asks for it after the table); the spend table from a projection made after the first poll has
+    // caught up (one made mid-catch-up is complete only to where the poll had got); the digests once the rotation
+    // stages and a projection exist.
+    let inventorySynced = false;
+    let polled = false;
     let printedKeys = false;
+    let caughtUpTo: Date | null = null;
     let printedSpend = false;
-    // later syncs and polls repeat themselves every 20 s: shown once, then only when something changed
-    let syncedOnce = false;
-    let polledOnce = false;
     let askedSecurityDigest = false;
+    const keysTour = async () => {
+      if (await printHelper(['keys'], env, say, helper)) show({ medium: 'terminal', what: 'keys' });
+      await askWorker('enforce-rotation', env, say, helper);
+    };
+    const spendTour = async () => {
+      if (await printHelper(['spend'], env, say, helper)) show({ medium: 'terminal', what: 'spend' });
+    };
     createInterface({ input: worker.stdout! }).on('line', (line) => {
       workerLog.write(`${line}\n`);
       const entry = parseLogLine(line);
       if (!entry) return;
-      if (entry.msg === 'worker started') say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
-      if (entry.msg === 'inventory synced' && (!syncedOnce || Number(entry.statusChanges) > 0)) {
-        syncedOnce = true;
-        const orphaned = (entry.orphanedKeys as string[] | undefined)?.length ?? 0;
-        say(
-          `inventory: ${entry.workspaces} workspaces, ${entry.users} users, ${entry.keys} keys, ${entry.statusChanges} status changes, ${orphaned} orphaned key(s)`,
-        );
-      }
-      if (entry.msg === 'rotation enforced' && Number(entry.reminders) > 0) {
-        // `blocked` is only judged with enforce: true; the demo reports what it sent
-        const blocked = Number(entry.blocked) > 0 ? `, ${entry.blocked} overdue key(s) still in use` : '';
-        say(`rotation: ${entry.reminders} reminder stage(s) sent${blocked}`);
-        // the weekly digest on demand, now that the rotation stages are fresh
-        if (!askedSecurityDigest) {
-          askedSecurityDigest = true;
-          void askWorker('security-digest', env, say);
-        }
-      }
-      // after the first poll has caught up: a projection made mid-catch-up is complete only to where it had got
-      if (entry.msg === 'spend projected' && polledOnce && !printedSpend) {
-        printedSpend = true;
-        void printCommand(['spend'], env, say);
-        // the daily digest on demand, now that a projection exists for its chart
-        void askWorker('finance-digest', env, say);
-      }
-      if (entry.msg === 'usage polled' && !printedKeys) {
-        // after the first poll, so the table's "last usage" column is filled
-        printedKeys = true;
-        void printCommand(['keys'], env, say);
-      }
-      if (entry.msg === 'usage polled' && Number(entry.rows) > 0 && !polledOnce) {
-        polledOnce = true;
-        say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);
-      }
       if (entry.level >= 50) {
         const detail = entry.err ? `: ${(entry.err as { message?: string }).message}` : '';
         say(`worker error: ${terminalText(`${entry.msg}${detail}`)}`);
       }
+      // once stopping, nothing new is started
+      if (stopping) return;
+      if (entry.msg === 'worker started') say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
+      // later syncs repeat themselves every 20 s: shown once, then only when something changed
+      if (entry.msg === 'inventory synced' && (!inventorySynced || Number(entry.statusChanges) > 0)) {
+        const orphaned = (entry.orphanedKeys as string[] | undefined)?.length ?? 0;
+        // the first sync records every key's status: not news, so not called a change
+        const changes = inventorySynced ? `, ${entry.statusChanges} status change(s)` : '';
+        inventorySynced = true;
+        say(
+          `inventory: ${entry.workspaces} workspaces, ${entry.users} users, ${entry.keys} keys${changes}, ${orphaned} orphaned key(s)`,
+        );
+        show({ medium: 'terminal', what: 'inventory' });
+      }
+      if (entry.msg === 'usage polled') {
+        polled = true;
+        if (Number(entry.rows) > 0 && caughtUpTo === null) {
+          caughtUpTo = new Date(String(entry.watermark));
+          say(`usage: ${entry.rows} rows stored (${entry.chunks} chunk(s)), complete up to ${String(entry.watermark)}`);
+          // a projection now rather than at its next scheduled run
+          void askWorker('project-spend', env, say, helper);
+        }
+      }
+      if (inventorySynced && polled && !printedKeys) {
+        // after the first poll, so the table's "last usage" column is filled
+        printedKeys = true;
+        void keysTour();
+      }
+      if (entry.msg === 'rotation enforced') {
+        if (Number(entry.reminders) > 0) {
+          // `blocked` is only judged with enforce: true; the demo reports what it sent
+          const blocked = Number(entry.blocked) > 0 ? `, ${entry.blocked} overdue key(s) still in use` : '';
+          say(`rotation: ${entry.reminders} reminder stage(s) sent${blocked}`);
+        }
+        // the weekly digest on demand, now that the rotation stages are fresh
+        if (!askedSecurityDigest) {
+          askedSecurityDigest = true;
+          void askWorker('security-digest', env, say, helper);
+        }
+      }
+      if (
+        entry.msg === 'spend projected' &&
+        caughtUpTo !== null &&
+        new Date(String(entry.asOf)).getTime() >= caughtUpTo.getTime() &&
+        !printedSpend
+      ) {
+        printedSpend = true;
+        void spendTour();
+        // the daily digest on demand, now that a projection exists for its chart
+        void askWorker('finance-digest', env, say, helper);
+      }
     });
     say(`worker log: ${join(out, 'worker.log')}; environment for other commands: source ${join(out, 'env.sh')}`);
-    say('press Ctrl-C to stop everything');
+    say(
+      options.exitWhenShown
+        ? 'press Ctrl-C to stop everything; it stops by itself once everything is shown'
+        : 'press Ctrl-C to stop everything',
+    );
 
     const finished = new Promise<number>((resolveExit) => {
       const onSignal = () => resolveExit(0);
@@ -236,7 +305,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           resolveExit(1);
         }
       });
-      if (options.exitAfterMs !== null) setTimeout(() => resolveExit(0), options.exitAfterMs).unref();
+      if (options.exitWhenShown) onEverythingShown = () => resolveExit(0);
+      if (options.exitAfterMs !== null) {
+        setTimeout(() => {
+          if (missing.length > 0) {
+            const seconds = Math.round(options.exitAfterMs! / 1000);
+            say(`demo: not shown within ${seconds} s: ${missing.map((m) => m.label).join('; ')}`);
+          }
+          // asked to show everything, it did not: a failure; a plain time limit is not
+          resolveExit(options.exitWhenShown && missing.length > 0 ? 1 : 0);
+        }, options.exitAfterMs).unref();
+      }
     });
     const code = await finished;
     await stopAll();
@@ -256,37 +335,56 @@ function parseLogLine(line: string): ({ msg?: string; level: number } & Record<s
   }
 }
 
-/** `keywarden run <job>`: the worker runs it now (the digests' own schedules are daily and weekly). */
+interface HelperResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+type RunHelper = (args: string[], env: Record<string, string | undefined>) => Promise<HelperResult>;
+
+/** One `keywarden` command against the demo's services, as a user would run it; in `running` while it runs. */
+async function runHelper(
+  args: string[],
+  env: Record<string, string | undefined>,
+  running: Set<ChildProcess>,
+): Promise<HelperResult> {
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env, stdio: 'pipe' });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  return { code, stdout, stderr };
+}
+
+/** `keywarden run <job>`: the worker runs it now, not at its scheduled time (the digests: daily and weekly). */
 async function askWorker(
   job: string,
   env: Record<string, string | undefined>,
   say: (line: string) => void,
+  run: RunHelper,
 ): Promise<void> {
-  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'run', job], { cwd: ROOT, env, stdio: 'pipe' });
-  let text = '';
-  child.stderr.on('data', (d) => {
-    text += d;
-  });
-  const code = await new Promise((r) => child.once('exit', r));
+  const { code, stderr } = await run(['run', job], env);
   say(
-    code === 0 ? `$ keywarden run ${job}   (the worker sends it now)` : `keywarden run ${job} failed: ${text.trim()}`,
+    code === 0 ? `$ keywarden run ${job}   (the worker runs it now)` : `keywarden run ${job} failed: ${stderr.trim()}`,
   );
 }
 
-/** A `keywarden` command (`keys`, `spend`) against the demo's database, as a user would run it. */
-async function printCommand(
+/** Prints what a `keywarden` command (`keys`, `spend`) prints, headed by the command line; true when it succeeded. */
+async function printHelper(
   args: string[],
   env: Record<string, string | undefined>,
   say: (line: string) => void,
-): Promise<void> {
-  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env, stdio: 'pipe' });
-  let text = '';
-  child.stdout.on('data', (d) => {
-    text += d;
-  });
-  child.stderr.on('data', (d) => {
-    text += d;
-  });
-  await new Promise((r) => child.once('exit', r));
-  say(`$ keywarden ${args.join(' ')}\n${text.trimEnd()}`);
+  run: RunHelper,
+): Promise<boolean> {
+  const { code, stdout, stderr } = await run(args, env);
+  say(`$ keywarden ${args.join(' ')}\n${(stdout + stderr).trimEnd()}`);
+  return code === 0;
 }

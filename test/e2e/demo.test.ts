@@ -7,7 +7,9 @@ import { runNode } from '../support/processes.ts';
 describe("keywarden demo (the README's first command)", () => {
   it('starts every part and, within its first minutes, shows every kind of finding, then stops everything', async () => {
     const out = mkdtempSync(join(tmpdir(), 'kw-demo-'));
-    const { code, output } = await runNode('src/cli.ts', ['demo', '--exit-after', '120s', '--out', out], {});
+    // it stops as soon as it has shown everything; 120 s is only the bound
+    const args = ['demo', '--exit-when-shown', '--exit-after', '120s', '--out', out];
+    const { code, output } = await runNode('src/cli.ts', args, {});
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
     expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
@@ -29,6 +31,7 @@ describe("keywarden demo (the README's first command)", () => {
     // the digests, asked for once the projection and the rotation stages exist
     expect(output).toMatch(/→ email to finance@acme\.example: \[keywarden\] Finance digest: Acme AI \(demo\)/);
     expect(output).toMatch(/→ email to security@acme\.example: \[keywarden\] Security digest: Acme AI \(demo\)/);
+    expect(output).toMatch(/demo: everything shown \(\d+ s\)/);
     expect(output).toMatch(/stopped; nothing left running/);
     expect(code).toBe(0);
     // the demo's policy file and log are where it said; the log never holds the admin key
