@@ -49,6 +49,36 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
 }
 
 /**
+ * Why this code must not run on the database's schema, or null when it may: a migration not applied yet (run
+ * `keywarden migrate`), or one applied that this code does not know, which a newer release applied (its image was
+ * rolled back). Older code on a newer schema would write rows the newer constraints refuse, or miss what the new
+ * tables hold, so it refuses rather than guess; migrations have no `down()`, so the way back is the release that
+ * applied them, or the database backup taken before (README "Upgrading and rolling back").
+ */
+export async function schemaProblem(db: Db): Promise<string | null> {
+  const known = Object.keys(migrations);
+  // a database never migrated has no migration table at all
+  const { rows: table } = await sql<{ exists: boolean }>`
+    SELECT to_regclass('kysely_migration') IS NOT NULL AS exists`.execute(db);
+  const { rows } = table[0]?.exists
+    ? await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db)
+    : { rows: [] };
+  const applied = new Set(rows.map((r) => r.name));
+  const unknown = [...applied].filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    return (
+      `the database schema is ahead of this code (${unknown.join(', ')} applied by a newer keywarden): run the ` +
+      `release that applied it, or restore the database backup taken before it (this code knows up to ${known.at(-1)})`
+    );
+  }
+  const pending = known.filter((name) => !applied.has(name));
+  if (pending.length > 0) {
+    return `the database schema is behind (${pending.join(', ')} not applied): run \`keywarden migrate\` first`;
+  }
+  return null;
+}
+
+/**
  * Whether this connection's role could lift the audit log's protection: a superuser, or the owner of audit_log
  * (or a member of the owner's role) can disable its trigger or drop it. The worker should connect as a member of
  * keywarden_runtime instead (migrations/007_runtime_role.ts).
