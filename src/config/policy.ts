@@ -48,7 +48,16 @@ const threshold = z.number().superRefine((t, ctx) => {
   ctx.addIssue({ code: 'custom', message: `${t}: a threshold is a fraction of the limit (0 < t ≤ 1)${hint}` });
 });
 
-const usd = z.number().positive({ error: 'a limit is a positive amount of USD per month' });
+// Exact in picodollars and in the projections' numeric(30,12) column: as YAML numbers, 1e-7 and 1e21 are valid
+// floats that neither the finance digest's exact sums nor Postgres can hold.
+const PLAIN_USD = /^\d{1,13}(\.\d{1,6})?$/;
+const usd = z
+  .number()
+  .positive({ error: 'a limit is a positive amount of USD per month', abort: true })
+  .refine((v) => PLAIN_USD.test(String(v)), {
+    error: (issue) =>
+      `${String(issue.input)}: a limit is a plain amount of USD (at most 13 digits before the point and 6 after), like 2500 or 99.95`,
+  });
 
 const slackChannel = z.string().regex(/^(#[a-z0-9][a-z0-9._-]*|[CGD][A-Z0-9]{6,})$/, {
   error: 'a Slack channel is "#name" (lowercase) or a channel id like C0123ABCD',
