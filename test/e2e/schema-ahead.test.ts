@@ -48,6 +48,14 @@ describe('a schema ahead of the code (a rolled-back image)', () => {
     expect(p.output()).not.toMatch(/worker started/);
   });
 
+  it('keywarden migrate of the older release refuses too, naming the unknown migration', async () => {
+    const p = spawnNode('src/cli.ts', ['migrate'], { DATABASE_URL: t.url });
+    running.push(p);
+    const { code } = await p.exited;
+    expect(p.output()).toMatch(REFUSAL);
+    expect(code).not.toBe(0);
+  });
+
   it('keywarden run --once refuses to run the job, naming the unknown migration', async () => {
     const p = await cli(['run', 'usage-retention', '--once']);
     const { code } = await p.exited;
