@@ -48,15 +48,13 @@ const threshold = z.number().superRefine((t, ctx) => {
   ctx.addIssue({ code: 'custom', message: `${t}: a threshold is a fraction of the limit (0 < t ≤ 1)${hint}` });
 });
 
-// Exact in picodollars and in the projections' numeric(30,12) column: as YAML numbers, 1e-7 and 1e21 are valid
-// floats that neither the finance digest's exact sums nor Postgres can hold.
-const PLAIN_USD = /^\d{1,13}(\.\d{1,6})?$/;
+// Limits are held to the micro-dollar (spend scopes round them so) and stored as numeric(30,12): below a millionth
+// of a dollar a limit would be zero, from 10^15 up it would not fit
 const usd = z
   .number()
   .positive({ error: 'a limit is a positive amount of USD per month', abort: true })
-  .refine((v) => PLAIN_USD.test(String(v)), {
-    error: (issue) =>
-      `${String(issue.input)}: a limit is a plain amount of USD (at most 13 digits before the point and 6 after), like 2500 or 99.95`,
+  .refine((v) => v >= 0.000001 && v < 1e15, {
+    error: (issue) => `${String(issue.input)}: a limit is from 0.000001 up to (not including) 1e15 USD per month`,
   });
 
 const slackChannel = z.string().regex(/^(#[a-z0-9][a-z0-9._-]*|[CGD][A-Z0-9]{6,})$/, {

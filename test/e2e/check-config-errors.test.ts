@@ -70,16 +70,16 @@ describe('keywarden check-config on malformed policy files', () => {
     );
   });
 
-  it('a spend limit the finance digest cannot hold exactly (1e-7, 1e21): exit 2, each limit named', async () => {
+  it('a spend limit that rounds to nothing or does not fit (1e-7, 1e21): exit 2, each limit named', async () => {
     const path = policyFile(
       'inexact-limits.yaml',
-      'spend:\n  limits:\n    organization: 0.0000001\n    keys: { ci-bot: 1e21, batch: 2500.5 }\n',
+      'spend:\n  limits:\n    organization: 0.0000001\n    keys: { ci-bot: 1e21, batch: 2500.5, agent: 3544.2000000000003 }\n',
     );
     const { code, output } = await checkConfig({ KEYWARDEN_CONFIG: path });
     expect(code).toBe(2);
     expect(output.trim().split('\n')).toEqual([
-      `config: ${path}: spend.limits.organization: 1e-7: a limit is a plain amount of USD (at most 13 digits before the point and 6 after), like 2500 or 99.95`,
-      `config: ${path}: spend.limits.keys.ci-bot: 1e+21: a limit is a plain amount of USD (at most 13 digits before the point and 6 after), like 2500 or 99.95`,
+      `config: ${path}: spend.limits.organization: 1e-7: a limit is from 0.000001 up to (not including) 1e15 USD per month`,
+      `config: ${path}: spend.limits.keys.ci-bot: 1e+21: a limit is from 0.000001 up to (not including) 1e15 USD per month`,
     ]);
   });
 
