@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { formatUsageProgress, pollUsage } from '../src/usage/ingest.ts';
-import { PRICE_TABLE, withPriceOverrides } from '../src/usage/prices.ts';
 import { raiseUnknownModelAlerts } from '../src/usage/unknown-models.ts';
 import { defineJob } from './define.ts';
 
@@ -13,7 +12,7 @@ export const pollUsageJob = defineJob({
   payload: z.object({}),
   async handler(ctx) {
     const now = ctx.clock.now();
-    const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
+    const table = ctx.config.prices;
     const result = await pollUsage(ctx.db, ctx.admin, now, {
       // usage arrives late: re-read the last 15 minutes every poll
       overlapMinutes: 15,

@@ -234,12 +234,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
   `.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`
-    DROP TABLE IF EXISTS audit_log, rotation_reminders, rotation_state, notifications, alerts, projections,
-      watermarks, cost_drift, cost_buckets, usage_buckets, api_key_status_changes, api_keys, users, workspaces,
-      organizations CASCADE;
-    DROP FUNCTION IF EXISTS audit_log_refuse_change();
-  `.execute(db);
-}

@@ -30,7 +30,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
   `.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`DROP TABLE IF EXISTS anomaly_state`.execute(db);
-}

@@ -11,9 +11,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE anomaly_state ADD COLUMN active_share double precision, ADD COLUMN persistence double precision
   `.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`ALTER TABLE anomaly_state DROP COLUMN IF EXISTS active_share, DROP COLUMN IF EXISTS persistence`.execute(
-    db,
-  );
-}

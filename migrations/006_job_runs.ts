@@ -16,7 +16,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
   `.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`DROP TABLE IF EXISTS job_runs`.execute(db);
-}

@@ -45,16 +45,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   );
 }
 
-export async function down(db: Kysely<unknown>): Promise<void> {
-  const schema = sql.id(await currentSchema(db));
-  await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA ${schema} REVOKE ALL ON TABLES FROM keywarden_runtime`.execute(db);
-  await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA ${schema} REVOKE ALL ON SEQUENCES FROM keywarden_runtime`.execute(db);
-  await sql`REVOKE ALL ON ALL TABLES IN SCHEMA ${schema} FROM keywarden_runtime`.execute(db);
-  await sql`REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${schema} FROM keywarden_runtime`.execute(db);
-  await sql`REVOKE USAGE ON SCHEMA ${schema} FROM keywarden_runtime`.execute(db);
-  // the role itself is the cluster's, and other databases may use it: it stays
-}
-
 async function currentSchema(db: Kysely<unknown>): Promise<string> {
   const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db);
   return rows[0]!.schema;

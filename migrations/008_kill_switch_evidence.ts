@@ -8,7 +8,3 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`ALTER TABLE anomaly_state ADD COLUMN kill_switch_evidence timestamptz`.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`ALTER TABLE anomaly_state DROP COLUMN IF EXISTS kill_switch_evidence`.execute(db);
-}

@@ -15,10 +15,3 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ADD COLUMN principal_id text
   `.execute(db);
 }
-
-export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`
-    ALTER TABLE api_keys
-      DROP COLUMN IF EXISTS scope_type, DROP COLUMN IF EXISTS principal_type, DROP COLUMN IF EXISTS principal_id
-  `.execute(db);
-}

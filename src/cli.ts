@@ -8,7 +8,7 @@ import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
 import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
-import { createDb, migrateToLatest } from './db/index.ts';
+import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
 import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './keys/set-status.ts';
@@ -247,7 +247,9 @@ async function runCommand(args: string[]): Promise<number> {
   const app = await buildApp(config, { log, command: `run ${name}` });
   try {
     if (values.once) {
-      // the job's handler runs in this process, as it would in the worker
+      // the job's handler runs in this process, as it would in the worker: on the schema the worker would accept
+      const schema = await schemaProblem(app.ctx.db);
+      if (schema !== null) throw new Error(schema);
       exitOnCrash(log);
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort(new Error('interrupted')));

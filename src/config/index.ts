@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { mergePriceOverrides, PRICE_TABLE, type PriceTable } from '../usage/prices.ts';
 import { type EnvConfig, readEnv } from './env.ts';
 import { knownKeysAt, type Policy, policySchema } from './policy.ts';
 
@@ -10,6 +11,8 @@ export type * from './policy.ts';
 export interface Config {
   readonly env: EnvConfig;
   readonly policy: Policy;
+  /** The dated price table with the policy's `pricing` merged in: built and checked here, so no job fails on it. */
+  readonly prices: PriceTable;
   /** Where the policy came from: a file path, or "(defaults)" when no file exists at the default path. */
   readonly policySource: string;
 }
@@ -47,8 +50,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     source = '(defaults)';
   }
   const policy = parsePolicy(text, source, problems, options.knownJobs);
-  if (problems.length > 0 || !policy) throw new ConfigError(problems);
-  return deepFreeze({ env: envConfig, policy, policySource: source });
+  const prices = policy ? mergePriceOverrides(PRICE_TABLE, policy.pricing, 'pricing') : null;
+  for (const problem of prices?.problems ?? []) problems.push(`${source}: ${problem}`);
+  if (problems.length > 0 || !policy || !prices) throw new ConfigError(problems);
+  return deepFreeze({ env: envConfig, policy, prices: prices.table, policySource: source });
 }
 
 /** Parses policy YAML text; problems are pushed as `<source>: <path>: <what is wrong>`. */

@@ -48,7 +48,14 @@ const threshold = z.number().superRefine((t, ctx) => {
   ctx.addIssue({ code: 'custom', message: `${t}: a threshold is a fraction of the limit (0 < t ≤ 1)${hint}` });
 });
 
-const usd = z.number().positive({ error: 'a limit is a positive amount of USD per month' });
+// Limits are held to the micro-dollar (spend scopes round them so) and stored as numeric(30,12): below a millionth
+// of a dollar a limit would be zero, from 10^15 up it would not fit
+const usd = z
+  .number()
+  .positive({ error: 'a limit is a positive amount of USD per month', abort: true })
+  .refine((v) => v >= 0.000001 && v < 1e15, {
+    error: (issue) => `${String(issue.input)}: a limit is from 0.000001 up to (not including) 1e15 USD per month`,
+  });
 
 const slackChannel = z.string().regex(/^(#[a-z0-9][a-z0-9._-]*|[CGD][A-Z0-9]{6,})$/, {
   error: 'a Slack channel is "#name" (lowercase) or a channel id like C0123ABCD',

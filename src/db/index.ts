@@ -37,8 +37,11 @@ export function createMigrator(db: Db): Migrator {
   return new Migrator({ db: db as unknown as Kysely<unknown>, provider: { getMigrations: async () => migrations } });
 }
 
-/** Applies every pending migration; throws with the failing migration's name. */
+/** Applies every pending migration; throws with the failing migration's name, or on a schema ahead of the code. */
 export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+  // Kysely would refuse too, but as "corrupted migrations" with no migration named as failed
+  const { unknown } = await schemaState(db);
+  if (unknown.length > 0) throw new Error(aheadMessage(unknown));
   const result = await createMigrator(db).migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
@@ -46,6 +49,45 @@ export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
     throw new Error(`migration ${failed} failed: ${cause}`, { cause: result.error });
   }
   return result;
+}
+
+/** Migrations this code knows that the database lacks, and ones the database has that this code does not know. */
+async function schemaState(db: Db): Promise<{ pending: string[]; unknown: string[] }> {
+  const known = Object.keys(migrations);
+  // a database never migrated has no migration table at all
+  const { rows: table } = await sql<{ exists: boolean }>`
+    SELECT to_regclass('kysely_migration') IS NOT NULL AS exists`.execute(db);
+  const { rows } = table[0]?.exists
+    ? await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db)
+    : { rows: [] };
+  const applied = new Set(rows.map((r) => r.name));
+  return {
+    pending: known.filter((name) => !applied.has(name)),
+    unknown: [...applied].filter((name) => !known.includes(name)),
+  };
+}
+
+/**
+ * A schema ahead of the code: a newer release applied migrations this one does not know, and its image was rolled
+ * back. Older code on a newer schema would write rows the newer constraints refuse, or miss what the new tables
+ * hold, so it refuses rather than guess; migrations have no `down()`, so the way back is the release that applied
+ * them, or the database backup taken before (README "Upgrading and rolling back").
+ */
+function aheadMessage(unknown: readonly string[]): string {
+  return (
+    `the database schema is ahead of this code (${unknown.join(', ')} applied by a newer keywarden): run the ` +
+    `release that applied it, or restore the database backup taken before it (this code knows up to ${Object.keys(migrations).at(-1)})`
+  );
+}
+
+/** Why this code must not run on the database's schema (behind it, or ahead of it), or null when it may. */
+export async function schemaProblem(db: Db): Promise<string | null> {
+  const { pending, unknown } = await schemaState(db);
+  if (unknown.length > 0) return aheadMessage(unknown);
+  if (pending.length > 0) {
+    return `the database schema is behind (${pending.join(', ')} not applied): run \`keywarden migrate\` first`;
+  }
+  return null;
 }
 
 /**

@@ -8,7 +8,6 @@ import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
-import { PRICE_TABLE, withPriceOverrides } from '../usage/prices.ts';
 import { rateLimitsOf } from './headroom.ts';
 import type { KillSwitchOutcome } from './observations.ts';
 import type { ScopeState } from './state.ts';
@@ -213,7 +212,7 @@ async function confirmSpend(
   window: { from: Date; until: Date },
   capHourlyUsd: number,
 ): Promise<string | null> {
-  const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
+  const table = ctx.config.prices;
   const range = { start: window.from, end: new Date(window.until.getTime() + MINUTE_MS) };
   try {
     const buckets = await readKeyUsageFromApi(ctx.admin, keyId, range, '1m', table);

@@ -4,7 +4,6 @@ import { runawayContributors } from '../anomaly/contributors.ts';
 import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
-import { PRICE_TABLE, withPriceOverrides } from '../usage/prices.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
 import { applyKillSwitch } from './kill-switch.ts';
@@ -193,7 +192,7 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
   summary.deactivated.push(...deactivated);
 
   // Observations for what is firing (the lifecycle resolves the rest).
-  const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
+  const table = ctx.config.prices;
   const findings: RunawayFinding[] = [];
   for (const j of judged) {
     const r = j.state.runaway;

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
-import { type Pico, usdToPico } from '../money.ts';
+import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../spend/scopes.ts';
 import { projectionsOfMonth, type StoredProjection } from '../spend/store.ts';
 import { localDate } from './period.ts';
@@ -139,7 +139,8 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
     dailySpend: daily.map((d) => ({ date: d.day, usd: usdToPico(d.usd) })),
     // the organization is one scope: whatever id project-spend gives it, its one row this month is the one
     organization: projections.find((p) => p.scopeType === 'organization') ?? null,
-    organizationLimit: opts.organizationLimitUsd === null ? null : usdToPico(String(opts.organizationLimitUsd)),
+    // rounded as spend scopes round it: the same limit in the digest as in the projections
+    organizationLimit: opts.organizationLimitUsd === null ? null : numberUsdToPico(opts.organizationLimitUsd),
     keys: byKey
       .map((k) => ({
         id: k.id,

@@ -6,7 +6,7 @@ import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
 import { rotationStateOf } from '../rotation/describe.ts';
 import { planRotation } from '../rotation/plan.ts';
 import type { RotationDecision } from '../rotation/types.ts';
-import { PRICE_TABLE, type PriceTable, withPriceOverrides } from '../usage/prices.ts';
+import type { PriceTable } from '../usage/prices.ts';
 import { floorToMinute } from '../usage/window.ts';
 import { loadRotationInputs } from './load.ts';
 import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
@@ -47,7 +47,7 @@ async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
   const now = ctx.clock.now();
   const inputs = await loadRotationInputs(ctx.db, policy.drain_window_hours, now);
   const decisions = planRotation(inputs, policy, now);
-  const table = withPriceOverrides(PRICE_TABLE, ctx.config.policy.pricing);
+  const table = ctx.config.prices;
 
   const deactivated = new Set<string>();
   const failed: string[] = [];

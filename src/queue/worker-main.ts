@@ -2,7 +2,7 @@ import type { JobDefinition } from '../../jobs/define.ts';
 import { buildApp } from '../app.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/index.ts';
-import { canAlterAuditLog, createMigrator } from '../db/index.ts';
+import { canAlterAuditLog, schemaProblem } from '../db/index.ts';
 import { describeFailingJobs, watchJobs } from '../health/jobs.ts';
 import { createMetrics } from '../http/metrics.ts';
 import { startHealthServer } from '../http/server.ts';
@@ -34,12 +34,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const app = await buildApp(config, { log, clock: options.clock, command: 'worker' });
   const { ctx } = app;
 
-  const pending = (await createMigrator(ctx.db).getMigrations()).filter((m) => !m.executedAt);
-  if (pending.length > 0) {
+  const schema = await schemaProblem(ctx.db);
+  if (schema !== null) {
     await app.close();
-    throw new Error(
-      `the database schema is behind (${pending.map((m) => m.name).join(', ')} not applied): run \`keywarden migrate\` first`,
-    );
+    throw new Error(schema);
   }
 
   if (await canAlterAuditLog(ctx.db)) {

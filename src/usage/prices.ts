@@ -173,12 +173,74 @@ export interface PriceOverride {
 
 const RATE_TEXT = /^\d+(\.\d{1,6})?$/;
 
-function rateText(value: string | number, where: string): string {
-  const text = typeof value === 'number' ? String(value) : value.trim();
-  if (!RATE_TEXT.test(text)) {
-    throw new Error(`${where}: "${value}" is not a price in USD per million tokens (a decimal with at most 6 places)`);
+/**
+ * The table with overrides merged in. An override replaces the model's every dated entry with one that applies
+ * from `effectiveFrom` on (all time by default): the override's word is final for that model. Fields it leaves out
+ * keep the table's latest rates; for a model the table does not know, `input` and `output` are required and the
+ * cache rates follow the standard multipliers of the input rate. Every problem is returned, each named
+ * `<section>.<model>.<field>` as the file that holds the overrides spells it (`pricing` in the policy file).
+ */
+export function mergePriceOverrides(
+  table: PriceTable,
+  overrides: Readonly<Record<string, PriceOverride>>,
+  section: string,
+  effectiveFrom = '1970-01-01',
+): { table: PriceTable; problems: string[] } {
+  const problems: string[] = [];
+  let entries = [...table.entries];
+  // which override priced each model: a snapshot id or an alias beside its model id would silently replace it
+  const pricedBy = new Map<string, string>();
+  for (const [model, override] of Object.entries(overrides)) {
+    const id = canonicalModelId(model);
+    const existing = entries
+      .filter((e) => e.model === id || e.aliases?.includes(id))
+      .sort((a, b) => a.effective_from.localeCompare(b.effective_from));
+    const latest = existing.at(-1);
+    const priced = latest?.model ?? id;
+    const where = (field?: string) => `${section}.${model}${field ? `.${field}` : ''}`;
+    const earlier = pricedBy.get(priced);
+    if (earlier !== undefined) {
+      problems.push(`${where()}: prices the same model as ${section}.${earlier} (${priced}): keep one`);
+      continue;
+    }
+    pricedBy.set(priced, model);
+    const given = (field: keyof PriceOverride) => {
+      const value = override[field];
+      if (value === undefined) return undefined;
+      const text = typeof value === 'number' ? String(value) : value.trim();
+      if (RATE_TEXT.test(text)) return text;
+      problems.push(
+        `${where(field)}: "${value}" is not a price in USD per million tokens (a decimal with at most 6 places)`,
+      );
+      return null;
+    };
+    const input = given('input') ?? latest?.rates.input;
+    const output = given('output') ?? latest?.rates.output;
+    const cacheWrite5m = given('cache_write_5m');
+    const cacheWrite1h = given('cache_write_1h');
+    const cacheRead = given('cache_read');
+    if (input === undefined) problems.push(`${where('input')}: required for a model the price table does not know`);
+    if (output === undefined) problems.push(`${where('output')}: required for a model the price table does not know`);
+    if (!input || !output || cacheWrite5m === null || cacheWrite1h === null || cacheRead === null) continue;
+    const rates: TokenRates = {
+      input,
+      output,
+      cache_write_5m: cacheWrite5m ?? latest?.rates.cache_write_5m ?? scaleRate(input, 5n, 4n),
+      cache_write_1h: cacheWrite1h ?? latest?.rates.cache_write_1h ?? scaleRate(input, 2n, 1n),
+      cache_read: cacheRead ?? latest?.rates.cache_read ?? scaleRate(input, 1n, 10n),
+    };
+    entries = entries.filter((e) => !existing.includes(e));
+    entries.push({
+      model: priced,
+      ...(latest?.aliases ? { aliases: latest.aliases } : {}),
+      display_name: latest?.display_name ?? id,
+      family: latest?.family ?? familyOf(id),
+      effective_from: effectiveFrom,
+      rates,
+      ...(latest?.long_context ? { long_context: latest.long_context } : {}),
+    });
   }
-  return text;
+  return { table: { ...table, entries }, problems };
 }
 
 /** Multiplies a decimal rate by a small exact factor (1.25, 2, 0.1) for the cache rates an override leaves out. */
@@ -190,52 +252,15 @@ function scaleRate(rate: string, numerator: bigint, denominator: bigint): string
   return text.replace(/\.?0+$/, '');
 }
 
-/**
- * The table with the policy file's prices merged in. An override replaces the model's every dated entry with one
- * that applies from `effectiveFrom` on (all time by default): the policy's word is final for that model. Fields it
- * leaves out keep the table's latest rates; for a model the table does not know, `input` and `output` are required
- * and the cache rates follow the standard multipliers of the input rate.
- */
+/** `mergePriceOverrides` for an emulator scenario's `prices`: throws naming every problem. */
 export function withPriceOverrides(
   table: PriceTable,
   overrides: Readonly<Record<string, PriceOverride>>,
   effectiveFrom = '1970-01-01',
 ): PriceTable {
-  let entries = [...table.entries];
-  for (const [model, override] of Object.entries(overrides)) {
-    const id = canonicalModelId(model);
-    const existing = entries
-      .filter((e) => e.model === id || e.aliases?.includes(id))
-      .sort((a, b) => a.effective_from.localeCompare(b.effective_from));
-    const latest = existing.at(-1);
-    const where = (field: string) => `prices.${model}.${field}`;
-    const given = (field: keyof PriceOverride) => {
-      const value = override[field];
-      return value === undefined ? undefined : rateText(value, where(field));
-    };
-    const input = given('input') ?? latest?.rates.input;
-    const output = given('output') ?? latest?.rates.output;
-    if (input === undefined) throw new Error(`${where('input')}: required for a model the price table does not know`);
-    if (output === undefined) throw new Error(`${where('output')}: required for a model the price table does not know`);
-    const rates: TokenRates = {
-      input,
-      output,
-      cache_write_5m: given('cache_write_5m') ?? latest?.rates.cache_write_5m ?? scaleRate(input, 5n, 4n),
-      cache_write_1h: given('cache_write_1h') ?? latest?.rates.cache_write_1h ?? scaleRate(input, 2n, 1n),
-      cache_read: given('cache_read') ?? latest?.rates.cache_read ?? scaleRate(input, 1n, 10n),
-    };
-    entries = entries.filter((e) => !existing.includes(e));
-    entries.push({
-      model: latest?.model ?? id,
-      ...(latest?.aliases ? { aliases: latest.aliases } : {}),
-      display_name: latest?.display_name ?? id,
-      family: latest?.family ?? familyOf(id),
-      effective_from: effectiveFrom,
-      rates,
-      ...(latest?.long_context ? { long_context: latest.long_context } : {}),
-    });
-  }
-  return { ...table, entries };
+  const merged = mergePriceOverrides(table, overrides, 'prices', effectiveFrom);
+  if (merged.problems.length > 0) throw new Error(merged.problems.join('; '));
+  return merged.table;
 }
 
 /**

@@ -44,6 +44,45 @@ describe('keywarden check-config on malformed policy files', () => {
     ]);
   });
 
+  it('a price for a model the table lacks, without its input or output rate: exit 2, the pricing path named', async () => {
+    const path = policyFile(
+      'unknown-model-price.yaml',
+      'pricing:\n  claude-opus-9:\n    cache_read: 0.5\n  claude-haiku-9: { input: 2 }\n',
+    );
+    const { code, output } = await checkConfig({ KEYWARDEN_CONFIG: path });
+    expect(code).toBe(2);
+    expect(output.trim().split('\n')).toEqual([
+      `config: ${path}: pricing.claude-opus-9.input: required for a model the price table does not know`,
+      `config: ${path}: pricing.claude-opus-9.output: required for a model the price table does not know`,
+      `config: ${path}: pricing.claude-haiku-9.output: required for a model the price table does not know`,
+    ]);
+  });
+
+  it('two pricing entries for one model (a snapshot id beside its model id): exit 2, both named', async () => {
+    const path = policyFile(
+      'twice-priced.yaml',
+      'pricing:\n  claude-sonnet-4-5: { input: 3 }\n  claude-sonnet-4-5-20250929: { input: 4 }\n',
+    );
+    const { code, output } = await checkConfig({ KEYWARDEN_CONFIG: path });
+    expect(code).toBe(2);
+    expect(output.trim()).toBe(
+      `config: ${path}: pricing.claude-sonnet-4-5-20250929: prices the same model as pricing.claude-sonnet-4-5 (claude-sonnet-4-5): keep one`,
+    );
+  });
+
+  it('a spend limit that rounds to nothing or does not fit (1e-7, 1e21): exit 2, each limit named', async () => {
+    const path = policyFile(
+      'inexact-limits.yaml',
+      'spend:\n  limits:\n    organization: 0.0000001\n    keys: { ci-bot: 1e21, batch: 2500.5, agent: 3544.2000000000003 }\n',
+    );
+    const { code, output } = await checkConfig({ KEYWARDEN_CONFIG: path });
+    expect(code).toBe(2);
+    expect(output.trim().split('\n')).toEqual([
+      `config: ${path}: spend.limits.organization: 1e-7: a limit is from 0.000001 up to (not including) 1e15 USD per month`,
+      `config: ${path}: spend.limits.keys.ci-bot: 1e+21: a limit is from 0.000001 up to (not including) 1e15 USD per month`,
+    ]);
+  });
+
   it('a policy with no route for keywarden.blind: valid, with a warning saying where that alert goes', async () => {
     const path = policyFile(
       'no-blind-route.yaml',

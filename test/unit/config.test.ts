@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parsePolicy } from '../../src/config/index.ts';
+import { findPriceEntry } from '../../src/usage/pricing.ts';
 
 function problemsOf(yaml: string): string[] {
   const problems: string[] = [];
@@ -95,6 +96,25 @@ describe('policy file', () => {
   ])('%s is refused, naming the field', (_name, yaml, expected) => {
     const problems = problemsOf(yaml);
     expect(problems.join('\n')).toMatch(expected);
+  });
+
+  it("carries the price table with the policy's pricing merged in, built once and frozen", () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kw-prices-')), 'keywarden.yaml');
+    writeFileSync(file, 'pricing:\n  claude-haiku-9: { input: 2, output: 10 }\n  claude-haiku-4-5: { output: 4 }\n');
+    const config = loadConfig({ env: { KEYWARDEN_CONFIG: file } });
+    const at = new Date('2026-11-20T00:00:00Z');
+    expect(findPriceEntry(config.prices, 'claude-haiku-9', at)?.rates).toEqual({
+      input: '2',
+      output: '10',
+      cache_write_5m: '2.5',
+      cache_write_1h: '4',
+      cache_read: '0.2',
+    });
+    expect(findPriceEntry(config.prices, 'claude-haiku-4-5-20251001', at)?.rates).toMatchObject({
+      input: '1',
+      output: '4',
+    });
+    expect(Object.isFrozen(config.prices.entries)).toBe(true);
   });
 
   it('reports every problem at once, one line each', () => {

@@ -68,7 +68,9 @@ describe('organization-controlled names do not override the policy', () => {
         clock: { asOf: NOW, today: '2026-06-15', monthStart: '2026-06-01', fractionElapsed: 0.5 },
         daily: [{ date: '2026-06-10', workspaceId: 'wrkspc_01Prod', keyId: 'apikey_01Evil', cost: usdToPico('1') }],
         workspaces: new Map([['wrkspc_01Prod', 'Production']]),
-        keys: new Map([['apikey_01Evil', { name: 'apikey_01Gone', workspaceId: 'wrkspc_01Prod', scope: 'workspace', hint: null }]]),
+        keys: new Map([
+          ['apikey_01Evil', { name: 'apikey_01Gone', workspaceId: 'wrkspc_01Prod', scope: 'workspace', hint: null }],
+        ]),
       },
       { organization: null, workspaces: {}, keys: { apikey_01Gone: 100 } },
     );
