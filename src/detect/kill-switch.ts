@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { assessHeadroom, type RateLimitGroup, type TokenUsageMinute } from '../anomaly/headroom.ts';
-import { type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
+import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
@@ -30,7 +30,8 @@ export interface KillSwitchKey {
  * The kill switch for one detection run: for each firing key, what it did (KillSwitchOutcome), and the keys it set
  * inactive. Keys above the hard cap are planned together (planKillSwitch: two polls, not many at once, caps);
  * those it may act on are checked against the workspace's rate limits first and confirmed by a direct read of the
- * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement).
+ * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement),
+ * their status and the hour's count read again under the lock.
  * Updates each key's `killSwitchEvidence` in its state.
  */
 export async function applyKillSwitch(
@@ -96,9 +97,26 @@ export async function applyKillSwitch(
   const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, async () => {
     const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
     await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
+    // Read again under the lock: another run (the worker's, an operator's --once) may have set keys inactive
+    // between this run's reads and the lock, and its deactivations count towards the hour's limit.
+    const active = await activeKeyIds(
+      ctx,
+      act.map((k) => k.state.scopeId),
+    );
+    let inLastHour = await deactivationsInLastHour(ctx);
     for (const k of act) {
       const id = k.state.scopeId;
       const since = k.state.runaway!.since!;
+      if (!active.has(id)) {
+        const reason = 'it is no longer active (another run or a person changed it meanwhile)';
+        outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason });
+        continue;
+      }
+      if (inLastHour >= policy.auto_deactivate.max_per_hour) {
+        const reason = cappedReason(policy.auto_deactivate, inLastHour);
+        outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason });
+        continue;
+      }
       const unconfirmed = await confirmSpend(ctx, id, window, cap);
       if (unconfirmed !== null) {
         ctx.log.warn(
@@ -108,6 +126,7 @@ export async function applyKillSwitch(
         outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason: unconfirmed });
         continue;
       }
+      inLastHour++; // an attempt counts whatever its outcome, as deactivationsInLastHour counts intents
       const outcome = await setKeyStatus(deps, {
         keyId: id,
         to: 'inactive',
@@ -137,6 +156,18 @@ async function pollCommittedAt(ctx: Ctx): Promise<Date> {
     .where('name', '=', USAGE_WATERMARK)
     .executeTakeFirst();
   return row ? new Date(row.updated_at) : ctx.clock.now();
+}
+
+/** Of `ids`, the keys whose stored status is active. */
+async function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await ctx.db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('id', 'in', ids)
+    .where('status', '=', 'active')
+    .execute();
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Kill switch deactivations begun in the last hour (intents: an attempt counts whatever its outcome). */

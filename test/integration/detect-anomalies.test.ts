@@ -6,10 +6,12 @@ import { deliverNotificationsJob } from '../../jobs/deliver-notifications.ts';
 import { detectAnomaliesJob } from '../../jobs/detect-anomalies.ts';
 import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
+import { detectAnomalies } from '../../src/detect/run.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
@@ -207,6 +209,43 @@ describe('detect-anomalies on the demo organization', () => {
       expect(await world.t.db.selectFrom('audit_log').select('step').execute()).toEqual([
         { step: 'intent' },
         { step: 'done' },
+      ]);
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it('two detection runs at once set a runaway key inactive once: the one that read it active before the other acted finds it inactive under the lock', async () => {
+    slack.reset();
+    const world = await demoWorld(policy('race', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'), slack);
+    try {
+      // the kill switch acts on the CI runner in the 15th minute; the minutes before it run one detection each
+      await world.runUntil(14);
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      world.clock.advance(MIN);
+      await pollUsageJob.handler(world.env.ctx, {});
+      // a second run (an operator's `run detect-anomalies --once`, a stalled job run again) whose rate-limit reads,
+      // after it has read the keys and before it takes the lock, wait for the first run to end
+      let first: Promise<unknown> = Promise.resolve();
+      const gated: typeof fetch = async (input, init) => {
+        if (String(input).includes('/rate_limits')) await first.catch(() => {});
+        return fetch(input, init);
+      };
+      const admin = new AdminClient({
+        baseUrl: world.emulator.url,
+        adminKey: new Secret(DEMO_ADMIN_KEY),
+        clock: world.clock,
+        fetch: gated,
+      });
+      first = detectAnomalies(world.env.ctx);
+      const [a, b] = await Promise.all([first, detectAnomalies({ ...world.env.ctx, admin })]);
+      const id = await keyIdByName(world.t.db, 'CI runner');
+      expect((a as { deactivated: string[] }).deactivated).toEqual([id]);
+      expect(b.deactivated).toEqual([]);
+      expect(await world.keyStatus('CI runner')).toBe('inactive');
+      expect(await world.t.db.selectFrom('audit_log').select(['step', 'subject_id']).orderBy('id').execute()).toEqual([
+        { step: 'intent', subject_id: id },
+        { step: 'done', subject_id: id },
       ]);
     } finally {
       await world.close();
