@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { assessHeadroom, type RateLimitGroup, type TokenUsageMinute } from '../anomaly/headroom.ts';
+import { assessHeadroom, type RateLimitGroup } from '../anomaly/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
@@ -9,7 +9,7 @@ import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status
 import { picoToNumberUsd } from '../money.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
 import { PRICE_TABLE, withPriceOverrides } from '../usage/prices.ts';
-import { rateLimitsOf } from './headroom.ts';
+import { rateLimitsOf, storedTokenUsage } from './headroom.ts';
 import type { KillSwitchOutcome } from './observations.ts';
 import type { ScopeState } from './state.ts';
 
@@ -201,30 +201,8 @@ async function impossibleUsage(
     ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
     return "the workspace's rate limits could not be read to check that its usage is possible";
   }
-  const rows = await ctx.db
-    .selectFrom('usage_buckets')
-    .select([
-      'starting_at',
-      'model',
-      sql<string>`sum(uncached_input_tokens)`.as('uncached'),
-      sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
-      sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
-      sql<string>`sum(output_tokens)`.as('output'),
-    ])
-    .where('bucket_width', '=', '1m')
-    .where('api_key_id', '=', k.state.scopeId)
-    .where('starting_at', '>=', window.from)
-    .where('starting_at', '<=', window.until)
-    .groupBy(['starting_at', 'model'])
-    .execute();
-  const minutes: TokenUsageMinute[] = rows.map((r) => ({
-    minute: new Date(r.starting_at),
-    model: r.model,
-    uncachedInputTokens: Number(r.uncached),
-    cacheReadInputTokens: Number(r.cache_read),
-    cacheCreationInputTokens: Number(r.cache_creation),
-    outputTokens: Number(r.output),
-  }));
+  const usage = await storedTokenUsage(ctx.db, window, { apiKeyId: k.state.scopeId });
+  const minutes = [...usage.values()].flat();
   const over = assessHeadroom(minutes, groups, window, 1).find((r) => r.per === 'minute' && r.peakPerMinute > r.limit);
   if (!over) return null;
   const n = (v: number) => Math.round(v).toLocaleString('en-US');
