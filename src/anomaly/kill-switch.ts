@@ -12,7 +12,7 @@
  * - at most `max_per_run` per run and `max_per_hour` in any hour; the rest are alerted, not acted on.
  */
 
-export const MASS_TRIP_KEYS = 3;
+const MASS_TRIP_KEYS = 3;
 const MASS_TRIP_SHARE = 0.5;
 
 export interface KillSwitchCandidate {

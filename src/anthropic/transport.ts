@@ -25,7 +25,7 @@ import {
 export const ANTHROPIC_VERSION = '2023-06-01';
 
 /** The versions whose response shapes the client reads; the contract tests run both against the emulator. */
-export const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
+const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
 export type AnthropicVersion = (typeof SUPPORTED_ANTHROPIC_VERSIONS)[number];
 
 export interface TransportOptions {

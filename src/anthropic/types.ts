@@ -359,7 +359,7 @@ function bucketSchema<S extends z.ZodType>(result: S) {
 // ── Rate limits ──────────────────────────────────────────────────────────────────────────────────────────────
 
 export interface RateLimitValue {
-  /** A limiter type: one of RATE_LIMITER_TYPES, or a newer one. */
+  /** A limiter type: one the SDK types (anomaly/headroom.ts labels them for people), or a newer one. */
   type: string;
   value: number;
   /** Workspace limits only: the organization's value for the same limiter; null when it has none. */
@@ -367,20 +367,6 @@ export interface RateLimitValue {
   /** Workspace limits only: where the value comes from (`workspace` or `organization`); sent as a string or `{type}`. */
   source: string | null;
 }
-
-/** The limiter types the SDK types (1.16.0), plus the organization-only ones keywarden has seen. */
-export const RATE_LIMITER_TYPES = [
-  'requests_per_minute',
-  'input_tokens_per_minute',
-  'input_tokens_per_minute_cache_aware',
-  'output_tokens_per_minute',
-  'tokens_per_minute',
-  'tokens_per_day',
-  'fast_itpmca',
-  'fast_otpm',
-  'tool_uses_per_second',
-  'enqueued_batch_requests',
-] as const;
 
 export interface RateLimit {
   /** `rate_limit` for the organization, `workspace_rate_limit` for a workspace. */
