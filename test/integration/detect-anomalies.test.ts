@@ -37,10 +37,10 @@ routes:
 }
 
 /** The demo organization on its own clock and database, with keywarden's jobs run by hand once per minute. */
-async function demoWorld(config: Config, slack: SlackServer) {
+async function demoWorld(config: Config, slack: SlackServer, scenario = loadScenario('demo')) {
   const clock = fixedClock(DEMO_START);
   const t: TestDatabase = await createTestDatabase();
-  const emulator: Emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: DEMO_START });
+  const emulator: Emulator = await startEmulator({ scenario, clock, startAt: DEMO_START });
   const log = createLogger({ level: 'silent' });
   const notifier = {
     slack: createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, log }),
@@ -252,7 +252,52 @@ describe('detect-anomalies on the demo organization', () => {
     }
   }, 60_000);
 
-  it('one inflated usage answer deactivates nothing: it is one poll, many keys trip at once, and its counts are impossible', async () => {
+  it("the kill switch does not believe a key whose minutes are above its workspace's own rate limit, and says so", async () => {
+    slack.reset();
+    const demo = loadScenario('demo');
+    // the CI runner's workspace allows 2,000 output tokens a minute on Sonnet; its runaway shows several times that
+    const sonnets = ['claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-sonnet-4'];
+    const scenario = {
+      ...demo,
+      workspaces: demo.workspaces.map((w) =>
+        w.name === 'Internal tools'
+          ? {
+              ...w,
+              rate_limits: [
+                { group_type: 'model_group', models: sonnets, limits: { output_tokens_per_minute: 2_000 } },
+              ],
+            }
+          : w,
+      ),
+    };
+    const world = await demoWorld(
+      policy('impossible', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'),
+      slack,
+      scenario,
+    );
+    try {
+      await world.runUntil(20);
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+      const id = await keyIdByName(world.t.db, 'CI runner');
+      const alert = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_id', '=', id)
+        .where('state', '=', 'firing')
+        .executeTakeFirstOrThrow();
+      const facts = (alert.details as { details: Record<string, unknown> }).details;
+      expect(facts.killSwitch).toBe('refused');
+      expect(facts.killSwitchReason).toMatch(
+        /output tokens per minute in one minute, above the workspace's limit of 2,000: impossible, so not believed/,
+      );
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it('one inflated usage answer deactivates nothing: every key trips at once, which is refused as a data fault', async () => {
     slack.reset();
     const world = await demoWorld(
       policy('inflated', '{ auto_deactivate: { enabled: true, min_hourly_usd: 500 } }'),
