@@ -8,6 +8,7 @@ import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
 import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
 import { createDb, migrateToLatest } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
@@ -305,16 +306,27 @@ async function reactivateCommand(args: string[]): Promise<number> {
         `<key>: ${matches.length} keys are named "${ref}"; give the id (${matches.map((m) => m.id).join(', ')})`,
       );
     const key = matches[0]!;
-    const outcome = await setKeyStatus(
-      { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
-      {
-        keyId: key.id,
-        to: 'active',
-        action: 'api_key.reactivate',
-        actor: `cli:${userInfo().username}`,
-        reason: values.reason,
-      },
+    const reason = values.reason;
+    // one status change at a time, as enforcement and the kill switch (a run in flight may be settling this key)
+    const locked = await withAdvisoryLock(app.ctx.db, KEY_STATUS_LOCK, () =>
+      setKeyStatus(
+        { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
+        {
+          keyId: key.id,
+          to: 'active',
+          action: 'api_key.reactivate',
+          actor: `cli:${userInfo().username}`,
+          reason,
+        },
+      ),
     );
+    if (locked === null) {
+      console.error(
+        `another run is changing key statuses (enforce-rotation or the kill switch holds ${KEY_STATUS_LOCK}); ${terminalText(key.name)} not reactivated: try again in a minute`,
+      );
+      return 1;
+    }
+    const outcome = locked.value;
     console.log(
       outcome === 'done'
         ? `${terminalText(key.name)} (${key.id}) is active again; audited`
