@@ -203,6 +203,9 @@ export const apiKeySchema = z
 
 // ── Reports ──────────────────────────────────────────────────────────────────────────────────────────────────
 
+/** The `anthropic-beta` the usage report's `speeds[]` filter and `speed` grouping need (fast mode is a beta). */
+export const FAST_MODE_BETA = 'fast-mode-2026-02-01';
+
 export const USAGE_GROUP_BY = [
   'api_key_id',
   'workspace_id',
