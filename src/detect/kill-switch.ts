@@ -108,8 +108,15 @@ export async function applyKillSwitch(
       const id = k.state.scopeId;
       const since = k.state.runaway!.since!;
       if (!active.has(id)) {
-        const reason = 'it is no longer active (another run or a person changed it meanwhile)';
-        outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason });
+        // Another run's kill switch: this run saves its state last, so it keeps that run's record of the episode
+        // (or a person's reactivation later in it would be undone).
+        if (await killedInLastHour(ctx, id)) {
+          k.state.deactivatedFor = since;
+          outcomes.set(id, { state: 'deactivated', capHourlyUsd: cap });
+        } else {
+          const reason = 'it is no longer active (a person or another system changed it meanwhile)';
+          outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason });
+        }
         continue;
       }
       if (inLastHour >= policy.auto_deactivate.max_per_hour) {
@@ -168,6 +175,20 @@ async function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<strin
     .where('status', '=', 'active')
     .execute();
   return new Set(rows.map((r) => r.id));
+}
+
+/** Whether the kill switch set this key inactive in the last hour (an outcome row that says it is). */
+async function killedInLastHour(ctx: Ctx, keyId: string): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('audit_log')
+    .select('id')
+    .where('actor', '=', ACTOR)
+    .where('action', '=', 'api_key.deactivate')
+    .where('step', 'in', ['done', 'reconciled'])
+    .where('subject_id', '=', keyId)
+    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Kill switch deactivations begun in the last hour (intents: an attempt counts whatever its outcome). */

@@ -247,6 +247,17 @@ describe('detect-anomalies on the demo organization', () => {
         { step: 'intent', subject_id: id },
         { step: 'done', subject_id: id },
       ]);
+      // the second run, saving its state last, keeps the first one's record: the alert still says the key was set
+      // inactive by the kill switch, once for this episode
+      await world.runUntil(16);
+      const alert = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_id', '=', id)
+        .where('state', '=', 'firing')
+        .executeTakeFirstOrThrow();
+      expect((alert.details as { details: Record<string, unknown> }).details.killSwitch).toBe('deactivated');
     } finally {
       await world.close();
     }
