@@ -8,6 +8,7 @@ import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
 import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
 import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
@@ -315,11 +316,21 @@ async function reactivateCommand(args: string[]): Promise<number> {
       );
     const key = matches[0]!;
     const actor = `cli:${userInfo().username}`;
-    const outcome = await setKeyStatus(
-      { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
-      { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason: values.reason },
+    const reason = values.reason;
+    // one status change at a time, as enforcement and the kill switch (a run in flight may be settling this key)
+    const locked = await withAdvisoryLock(app.ctx.db, KEY_STATUS_LOCK, () =>
+      setKeyStatus(
+        { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
+        { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason },
+      ),
     );
-    if (outcome === 'done') {
+    if (locked === null) {
+      console.error(
+        `another run is changing key statuses (enforce-rotation or the kill switch holds ${KEY_STATUS_LOCK}); ${terminalText(key.name)} not reactivated: try again in a minute`,
+      );
+      return 1;
+    }
+    if (locked.value === 'done') {
       console.log(`${terminalText(key.name)} (${key.id}) is active again; audited`);
       return 0;
     }

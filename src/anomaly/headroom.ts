@@ -1,7 +1,8 @@
 /**
- * Rate-limit headroom: how close a workspace (or the organization) runs to its tokens-per-minute limits, from the
- * per-minute token usage and the limits read from the Rate Limits API. `ratelimit.headroom` is raised when the mean
- * usage over the window reaches 80% of a limit: requests start failing with 429 before the dashboard looks full.
+ * Rate-limit headroom: how close a workspace (or the organization) runs to its rate limits, from the per-minute
+ * token usage and the limits read from the Rate Limits API. `ratelimit.headroom` is raised when the usage (the mean
+ * over the window; for a per-day limit, the last 24 hours) reaches 80% of a limit: requests start failing with 429
+ * before the dashboard looks full.
  *
  * Every limiter the usage report can measure is checked (MEASURES); which tokens count follows the limiter type: a
  * cache-aware input limit ignores cache reads (they do not count towards ITPM on current models); the plain input
@@ -65,7 +66,7 @@ const MEASURES: Record<string, Measure> = {
 };
 
 /** Every limiter type the SDK (1.16.0) lists, and the organization-only ones, in words for people. */
-export const LIMITER_LABELS: Record<string, string> = {
+const LIMITER_LABELS: Record<string, string> = {
   requests_per_minute: 'requests per minute',
   input_tokens_per_minute: 'input tokens per minute',
   input_tokens_per_minute_cache_aware: 'input tokens per minute (cache-aware)',
@@ -82,9 +83,6 @@ export const LIMITER_LABELS: Record<string, string> = {
 export function limiterLabel(type: string): string {
   return LIMITER_LABELS[type] ?? type.replaceAll('_', ' ');
 }
-
-/** The limiter types headroom can measure (the rest are skipped, see MEASURES). */
-export const MEASURED_LIMIT_TYPES = Object.keys(MEASURES);
 
 export interface HeadroomReading {
   /** The group's stable id when the API gives one. */

@@ -12,7 +12,7 @@
  * - at most `max_per_run` per run and `max_per_hour` in any hour; the rest are alerted, not acted on.
  */
 
-export const MASS_TRIP_KEYS = 3;
+const MASS_TRIP_KEYS = 3;
 const MASS_TRIP_SHARE = 0.5;
 
 export interface KillSwitchCandidate {
@@ -67,13 +67,16 @@ export function planKillSwitch(input: {
   for (const [i, c] of eligible.entries()) {
     if (i < room) out.set(c.keyId, { kind: 'act' });
     else {
-      out.set(c.keyId, {
-        kind: 'capped',
-        reason:
-          `the kill switch's limit is reached (anomaly.auto_deactivate.max_per_run: ${input.limits.max_per_run}, ` +
-          `max_per_hour: ${input.limits.max_per_hour}; ${input.inLastHour} in the last hour): alerted, not acted on`,
-      });
+      out.set(c.keyId, { kind: 'capped', reason: cappedReason(input.limits, input.inLastHour) });
     }
   }
   return out;
+}
+
+/** Why a key the kill switch would act on is alerted instead: its per-run or per-hour limit is reached. */
+export function cappedReason(limits: KillSwitchLimits, inLastHour: number): string {
+  return (
+    `the kill switch's limit is reached (anomaly.auto_deactivate.max_per_run: ${limits.max_per_run}, ` +
+    `max_per_hour: ${limits.max_per_hour}; ${inLastHour} in the last hour): alerted, not acted on`
+  );
 }

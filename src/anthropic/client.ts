@@ -19,6 +19,7 @@ import {
   type CostBucket,
   type CostGroupBy,
   costPageSchema,
+  FAST_MODE_BETA,
   type ListPage,
   listPageSchema,
   type Organization,
@@ -320,7 +321,10 @@ export class AdminClient {
       service_account_ids: params.serviceAccountIds,
       speeds: params.speeds,
     };
-    return this.#report('/v1/organizations/usage_report/messages', usagePageSchema, query, params.page, opts);
+    const speed = params.speeds !== undefined || params.groupBy?.includes('speed') === true;
+    return this.#report('/v1/organizations/usage_report/messages', usagePageSchema, query, params.page, opts, {
+      beta: speed ? FAST_MODE_BETA : undefined,
+    });
   }
 
   /** The cost report, by UTC day (its only width). It has no per-key breakdown. */
@@ -387,11 +391,19 @@ export class AdminClient {
     query: Query,
     firstPage: string | undefined,
     opts: CallOptions | undefined,
+    extra: { beta?: string | undefined } = {},
   ): Paged<T, TokenPage<T>> {
     const endpoint = `GET ${path}`;
     return new Paged(() =>
       walkTokenPages(endpoint, firstPage, (page) =>
-        this.#transport.request({ method: 'GET', path, query: { ...query, page }, schema, signal: opts?.signal }),
+        this.#transport.request({
+          method: 'GET',
+          path,
+          query: { ...query, page },
+          schema,
+          signal: opts?.signal,
+          beta: extra.beta,
+        }),
       ),
     );
   }

@@ -25,7 +25,7 @@ import {
 export const ANTHROPIC_VERSION = '2023-06-01';
 
 /** The versions whose response shapes the client reads; the contract tests run both against the emulator. */
-export const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
+const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
 export type AnthropicVersion = (typeof SUPPORTED_ANTHROPIC_VERSIONS)[number];
 
 export interface TransportOptions {
@@ -54,6 +54,8 @@ export interface ApiRequest<S extends z.ZodType> {
   body?: unknown;
   schema: S;
   signal?: AbortSignal | undefined;
+  /** `anthropic-beta`: the betas a request's parameters need. */
+  beta?: string | undefined;
 }
 
 /** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
@@ -211,6 +213,7 @@ export class AdminTransport {
       accept: 'application/json',
     };
     if (req.body !== undefined) headers['content-type'] = 'application/json';
+    if (req.beta !== undefined) headers['anthropic-beta'] = req.beta;
     const started = performance.now();
     try {
       const res = await this.#opts.fetch(url, {

@@ -203,6 +203,9 @@ export const apiKeySchema = z
 
 // ── Reports ──────────────────────────────────────────────────────────────────────────────────────────────────
 
+/** The `anthropic-beta` the usage report's `speeds[]` filter and `speed` grouping need (fast mode is a beta). */
+export const FAST_MODE_BETA = 'fast-mode-2026-02-01';
+
 export const USAGE_GROUP_BY = [
   'api_key_id',
   'workspace_id',
@@ -359,7 +362,7 @@ function bucketSchema<S extends z.ZodType>(result: S) {
 // ── Rate limits ──────────────────────────────────────────────────────────────────────────────────────────────
 
 export interface RateLimitValue {
-  /** A limiter type: one of RATE_LIMITER_TYPES, or a newer one. */
+  /** A limiter type: one the SDK types (anomaly/headroom.ts labels them for people), or a newer one. */
   type: string;
   value: number;
   /** Workspace limits only: the organization's value for the same limiter; null when it has none. */
@@ -367,20 +370,6 @@ export interface RateLimitValue {
   /** Workspace limits only: where the value comes from (`workspace` or `organization`); sent as a string or `{type}`. */
   source: string | null;
 }
-
-/** The limiter types the SDK types (1.16.0), plus the organization-only ones keywarden has seen. */
-export const RATE_LIMITER_TYPES = [
-  'requests_per_minute',
-  'input_tokens_per_minute',
-  'input_tokens_per_minute_cache_aware',
-  'output_tokens_per_minute',
-  'tokens_per_minute',
-  'tokens_per_day',
-  'fast_itpmca',
-  'fast_otpm',
-  'tool_uses_per_second',
-  'enqueued_batch_requests',
-] as const;
 
 export interface RateLimit {
   /** `rate_limit` for the organization, `workspace_rate_limit` for a workspace. */

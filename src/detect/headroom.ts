@@ -9,6 +9,7 @@ import {
   type TokenUsageMinute,
 } from '../anomaly/headroom.ts';
 import type { Context } from '../context.ts';
+import type { Db } from '../db/index.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
@@ -16,6 +17,7 @@ import { loadWorkspaces } from './load.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
 const MINUTE_MS = 60_000;
+const DAY_MINUTES = 1440;
 const HEADROOM_KINDS = ['ratelimit.headroom'];
 /** Share of a limit at which requests are close to failing with 429. */
 const HEADROOM_THRESHOLD = 0.8;
@@ -42,24 +44,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   const from = new Date(until.getTime() - (ctx.config.policy.anomaly.window_minutes - 1) * MINUTE_MS);
   summary.window = { from, until };
 
-  const rows = await ctx.db
-    .selectFrom('usage_buckets')
-    .select([
-      'workspace_id',
-      'starting_at',
-      'model',
-      sql<string>`sum(uncached_input_tokens)`.as('uncached'),
-      sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
-      sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
-      sql<string>`sum(output_tokens)`.as('output'),
-      sql<string>`sum(web_search_requests)`.as('web_search'),
-    ])
-    .where('bucket_width', '=', '1m')
-    .where('starting_at', '>=', from)
-    .where('starting_at', '<=', until)
-    .groupBy(['workspace_id', 'starting_at', 'model'])
-    .execute();
-  const usage = byScope(rows);
+  const usage = await storedTokenUsage(ctx.db, { from, until });
 
   // A workspace whose usage stopped altogether must still be judged, or its alert would never resolve.
   const firing = await ctx.db
@@ -184,13 +169,29 @@ async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string,
 }
 
 /** The last 24 hours' usage per workspace and model, for per-day limits (a rolling day, as the limit is judged). */
-async function lastDayUsage(ctx: Ctx, until: Date): Promise<Map<string, TokenUsageMinute[]>> {
-  const rows = await ctx.db
+function lastDayUsage(ctx: Ctx, until: Date): Promise<Map<string, TokenUsageMinute[]>> {
+  const from = new Date(until.getTime() - (DAY_MINUTES - 1) * MINUTE_MS);
+  return storedTokenUsage(ctx.db, { from, until }, { perMinute: false });
+}
+
+/**
+ * The stored 1m token usage per workspace scope and model, from `from` to `until` (both included): per minute, or
+ * with `perMinute: false` summed over the range (one entry per workspace and model, dated at its last minute).
+ * `apiKeyId` narrows it to one key's usage.
+ */
+export async function storedTokenUsage(
+  db: Db,
+  range: { from: Date; until: Date },
+  opts: { perMinute?: boolean; apiKeyId?: string } = {},
+): Promise<Map<string, TokenUsageMinute[]>> {
+  const perMinute = opts.perMinute ?? true;
+  const apiKeyId = opts.apiKeyId;
+  const rows = await db
     .selectFrom('usage_buckets')
     .select([
       'workspace_id',
       'model',
-      sql<Date>`max(starting_at)`.as('starting_at'),
+      (perMinute ? sql<Date>`starting_at` : sql<Date>`max(starting_at)`).as('starting_at'),
       sql<string>`sum(uncached_input_tokens)`.as('uncached'),
       sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
       sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
@@ -198,9 +199,11 @@ async function lastDayUsage(ctx: Ctx, until: Date): Promise<Map<string, TokenUsa
       sql<string>`sum(web_search_requests)`.as('web_search'),
     ])
     .where('bucket_width', '=', '1m')
-    .where('starting_at', '>', new Date(until.getTime() - 1440 * MINUTE_MS))
-    .where('starting_at', '<=', until)
+    .where('starting_at', '>=', range.from)
+    .where('starting_at', '<=', range.until)
+    .$if(apiKeyId !== undefined, (q) => q.where('api_key_id', '=', apiKeyId!))
     .groupBy(['workspace_id', 'model'])
+    .$if(perMinute, (q) => q.groupBy('starting_at'))
     .execute();
   return byScope(rows);
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { assessHeadroom, type RateLimitGroup, type TokenUsageMinute } from '../anomaly/headroom.ts';
-import { type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
+import { assessHeadroom, type RateLimitGroup } from '../anomaly/headroom.ts';
+import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
@@ -8,7 +8,7 @@ import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
-import { rateLimitsOf } from './headroom.ts';
+import { rateLimitsOf, storedTokenUsage } from './headroom.ts';
 import type { KillSwitchOutcome } from './observations.ts';
 import type { ScopeState } from './state.ts';
 
@@ -29,7 +29,8 @@ export interface KillSwitchKey {
  * The kill switch for one detection run: for each firing key, what it did (KillSwitchOutcome), and the keys it set
  * inactive. Keys above the hard cap are planned together (planKillSwitch: two polls, not many at once, caps);
  * those it may act on are checked against the workspace's rate limits first and confirmed by a direct read of the
- * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement).
+ * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement),
+ * their status and the hour's count read again under the lock.
  * Updates each key's `killSwitchEvidence` in its state.
  */
 export async function applyKillSwitch(
@@ -95,9 +96,33 @@ export async function applyKillSwitch(
   const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, async () => {
     const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
     await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
+    // Read again under the lock: another run (the worker's, an operator's --once) may have set keys inactive
+    // between this run's reads and the lock, and its deactivations count towards the hour's limit.
+    const active = await activeKeyIds(
+      ctx,
+      act.map((k) => k.state.scopeId),
+    );
+    let inLastHour = await deactivationsInLastHour(ctx);
     for (const k of act) {
       const id = k.state.scopeId;
       const since = k.state.runaway!.since!;
+      if (!active.has(id)) {
+        // Another run's kill switch: this run saves its state last, so it keeps that run's record of the episode
+        // (or a person's reactivation later in it would be undone).
+        if (await killedInLastHour(ctx, id)) {
+          k.state.deactivatedFor = since;
+          outcomes.set(id, { state: 'deactivated', capHourlyUsd: cap });
+        } else {
+          const reason = 'it is no longer active (a person or another system changed it meanwhile)';
+          outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason });
+        }
+        continue;
+      }
+      if (inLastHour >= policy.auto_deactivate.max_per_hour) {
+        const reason = cappedReason(policy.auto_deactivate, inLastHour);
+        outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason });
+        continue;
+      }
       const unconfirmed = await confirmSpend(ctx, id, window, cap);
       if (unconfirmed !== null) {
         ctx.log.warn(
@@ -107,6 +132,7 @@ export async function applyKillSwitch(
         outcomes.set(id, { state: 'refused', capHourlyUsd: cap, reason: unconfirmed });
         continue;
       }
+      inLastHour++; // an attempt counts whatever its outcome, as deactivationsInLastHour counts intents
       const outcome = await setKeyStatus(deps, {
         keyId: id,
         to: 'inactive',
@@ -136,6 +162,32 @@ async function pollCommittedAt(ctx: Ctx): Promise<Date> {
     .where('name', '=', USAGE_WATERMARK)
     .executeTakeFirst();
   return row ? new Date(row.updated_at) : ctx.clock.now();
+}
+
+/** Of `ids`, the keys whose stored status is active. */
+async function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await ctx.db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('id', 'in', ids)
+    .where('status', '=', 'active')
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Whether the kill switch set this key inactive in the last hour (an outcome row that says it is). */
+async function killedInLastHour(ctx: Ctx, keyId: string): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('audit_log')
+    .select('id')
+    .where('actor', '=', ACTOR)
+    .where('action', '=', 'api_key.deactivate')
+    .where('step', 'in', ['done', 'reconciled'])
+    .where('subject_id', '=', keyId)
+    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Kill switch deactivations begun in the last hour (intents: an attempt counts whatever its outcome). */
@@ -169,30 +221,8 @@ async function impossibleUsage(
     ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
     return "the workspace's rate limits could not be read to check that its usage is possible";
   }
-  const rows = await ctx.db
-    .selectFrom('usage_buckets')
-    .select([
-      'starting_at',
-      'model',
-      sql<string>`sum(uncached_input_tokens)`.as('uncached'),
-      sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
-      sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
-      sql<string>`sum(output_tokens)`.as('output'),
-    ])
-    .where('bucket_width', '=', '1m')
-    .where('api_key_id', '=', k.state.scopeId)
-    .where('starting_at', '>=', window.from)
-    .where('starting_at', '<=', window.until)
-    .groupBy(['starting_at', 'model'])
-    .execute();
-  const minutes: TokenUsageMinute[] = rows.map((r) => ({
-    minute: new Date(r.starting_at),
-    model: r.model,
-    uncachedInputTokens: Number(r.uncached),
-    cacheReadInputTokens: Number(r.cache_read),
-    cacheCreationInputTokens: Number(r.cache_creation),
-    outputTokens: Number(r.output),
-  }));
+  const usage = await storedTokenUsage(ctx.db, window, { apiKeyId: k.state.scopeId });
+  const minutes = [...usage.values()].flat();
   const over = assessHeadroom(minutes, groups, window, 1).find((r) => r.per === 'minute' && r.peakPerMinute > r.limit);
   if (!over) return null;
   const n = (v: number) => Math.round(v).toLocaleString('en-US');

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FAST_MODE_BETA } from '../anthropic/types.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Pico } from '../money.ts';
@@ -173,6 +174,21 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         ? `anthropic-version: "${version}" is not a valid version`
         : 'anthropic-version: header is required';
       sendError(res, 400, message, requestId, headers);
+      return;
+    }
+    // The usage report's speed filter and grouping are a beta: without its header the API refuses them.
+    const speed = url.searchParams.has('speeds[]') || url.searchParams.getAll('group_by[]').includes('speed');
+    const betas = String(req.headers['anthropic-beta'] ?? '')
+      .split(',')
+      .map((b) => b.trim());
+    if (speed && url.pathname.endsWith('/usage_report/messages') && !betas.includes(FAST_MODE_BETA)) {
+      sendError(
+        res,
+        400,
+        `speeds, group_by speed: need the header anthropic-beta: ${FAST_MODE_BETA}`,
+        requestId,
+        headers,
+      );
       return;
     }
     const shape = org.scenario.api_shape === 'by_version' ? versionShape : org.scenario.api_shape;

@@ -28,9 +28,11 @@ export interface EnforcementSummary {
 }
 
 /**
- * One enforce-rotation run, one at a time (KEY_STATUS_LOCK, shared with the kill switch): settle what a crash interrupted, plan (pure), deactivate what the plan says (audited),
- * raise the rotation alerts, then record the reminder stages. Stages are recorded after the alerts commit: a crash
- * in between re-decides the same reminder, whose alert is already firing and notified, so nothing is sent twice.
+ * One enforce-rotation run, one at a time (KEY_STATUS_LOCK, shared with the kill switch): settle what a crash
+ * interrupted, plan (pure), deactivate what the plan says (a key judged drained only once the Admin API confirms it
+ * is quiet; audited), raise the rotation alerts, then record the reminder stages. Stages are recorded after the
+ * alerts commit: a crash in between re-decides the same reminder, whose alert is already firing and notified, so
+ * nothing is sent twice.
  */
 export async function enforceRotation(ctx: Ctx): Promise<EnforcementSummary> {
   const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, () => enforceRotationLocked(ctx));

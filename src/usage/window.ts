@@ -45,7 +45,7 @@ export function floorToMinute(at: Date): Date {
 }
 
 /** The end of what a poll reads at `now`: the last whole minute `freshnessMinutes` ago. */
-export function pollEnd(now: Date, freshnessMinutes: number): Date {
+function pollEnd(now: Date, freshnessMinutes: number): Date {
   return floorToMinute(new Date(now.getTime() - freshnessMinutes * MINUTE_MS));
 }
 

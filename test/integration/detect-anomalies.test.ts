@@ -6,10 +6,12 @@ import { deliverNotificationsJob } from '../../jobs/deliver-notifications.ts';
 import { detectAnomaliesJob } from '../../jobs/detect-anomalies.ts';
 import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
+import { detectAnomalies } from '../../src/detect/run.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
@@ -35,10 +37,10 @@ routes:
 }
 
 /** The demo organization on its own clock and database, with keywarden's jobs run by hand once per minute. */
-async function demoWorld(config: Config, slack: SlackServer) {
+async function demoWorld(config: Config, slack: SlackServer, scenario = loadScenario('demo')) {
   const clock = fixedClock(DEMO_START);
   const t: TestDatabase = await createTestDatabase();
-  const emulator: Emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: DEMO_START });
+  const emulator: Emulator = await startEmulator({ scenario, clock, startAt: DEMO_START });
   const log = createLogger({ level: 'silent' });
   const notifier = {
     slack: createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, log }),
@@ -213,7 +215,100 @@ describe('detect-anomalies on the demo organization', () => {
     }
   }, 60_000);
 
-  it('one inflated usage answer deactivates nothing: it is one poll, many keys trip at once, and its counts are impossible', async () => {
+  it('two detection runs at once set a runaway key inactive once: the one that read it active before the other acted finds it inactive under the lock', async () => {
+    slack.reset();
+    const world = await demoWorld(policy('race', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'), slack);
+    try {
+      // the kill switch acts on the CI runner in the 15th minute; the minutes before it run one detection each
+      await world.runUntil(14);
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      world.clock.advance(MIN);
+      await pollUsageJob.handler(world.env.ctx, {});
+      // a second run (an operator's `run detect-anomalies --once`, a stalled job run again) whose rate-limit reads,
+      // after it has read the keys and before it takes the lock, wait for the first run to end
+      let first: Promise<unknown> = Promise.resolve();
+      const gated: typeof fetch = async (input, init) => {
+        if (String(input).includes('/rate_limits')) await first.catch(() => {});
+        return fetch(input, init);
+      };
+      const admin = new AdminClient({
+        baseUrl: world.emulator.url,
+        adminKey: new Secret(DEMO_ADMIN_KEY),
+        clock: world.clock,
+        fetch: gated,
+      });
+      first = detectAnomalies(world.env.ctx);
+      const [a, b] = await Promise.all([first, detectAnomalies({ ...world.env.ctx, admin })]);
+      const id = await keyIdByName(world.t.db, 'CI runner');
+      expect((a as { deactivated: string[] }).deactivated).toEqual([id]);
+      expect(b.deactivated).toEqual([]);
+      expect(await world.keyStatus('CI runner')).toBe('inactive');
+      expect(await world.t.db.selectFrom('audit_log').select(['step', 'subject_id']).orderBy('id').execute()).toEqual([
+        { step: 'intent', subject_id: id },
+        { step: 'done', subject_id: id },
+      ]);
+      // the second run, saving its state last, keeps the first one's record: the alert still says the key was set
+      // inactive by the kill switch, once for this episode
+      await world.runUntil(16);
+      const alert = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_id', '=', id)
+        .where('state', '=', 'firing')
+        .executeTakeFirstOrThrow();
+      expect((alert.details as { details: Record<string, unknown> }).details.killSwitch).toBe('deactivated');
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it("the kill switch does not believe a key whose minutes are above its workspace's own rate limit, and says so", async () => {
+    slack.reset();
+    const demo = loadScenario('demo');
+    // the CI runner's workspace allows 2,000 output tokens a minute on Sonnet; its runaway shows several times that
+    const sonnets = ['claude-sonnet-4-6', 'claude-sonnet-4-5', 'claude-sonnet-4'];
+    const scenario = {
+      ...demo,
+      workspaces: demo.workspaces.map((w) =>
+        w.name === 'Internal tools'
+          ? {
+              ...w,
+              rate_limits: [
+                { group_type: 'model_group', models: sonnets, limits: { output_tokens_per_minute: 2_000 } },
+              ],
+            }
+          : w,
+      ),
+    };
+    const world = await demoWorld(
+      policy('impossible', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'),
+      slack,
+      scenario,
+    );
+    try {
+      await world.runUntil(20);
+      expect(await world.keyStatus('CI runner')).toBe('active');
+      expect(await world.t.db.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+      const id = await keyIdByName(world.t.db, 'CI runner');
+      const alert = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_id', '=', id)
+        .where('state', '=', 'firing')
+        .executeTakeFirstOrThrow();
+      const facts = (alert.details as { details: Record<string, unknown> }).details;
+      expect(facts.killSwitch).toBe('refused');
+      expect(facts.killSwitchReason).toMatch(
+        /output tokens per minute in one minute, above the workspace's limit of 2,000: impossible, so not believed/,
+      );
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
+  it('one inflated usage answer deactivates nothing: every key trips at once, which is refused as a data fault', async () => {
     slack.reset();
     const world = await demoWorld(
       policy('inflated', '{ auto_deactivate: { enabled: true, min_hourly_usd: 500 } }'),

@@ -27,19 +27,26 @@ routes:
 const org = useDemoOrg();
 const clock = org.clock;
 
+/** A job context on the demo organization with the given policy. */
+const contextWith = (config: Config) =>
+  testJobContext({ db: org.t.db, emulatorUrl: org.emulator.url, adminKey: DEMO_ADMIN_KEY, clock, config });
+
+/** One poll of the usage, as poll-usage runs it, to the clock's now. */
+const pollOnce = (ctx: ReturnType<typeof testJobContext>['ctx']) =>
+  pollUsage(org.t.db, ctx.admin, clock.now(), {
+    overlapMinutes: 15,
+    freshnessMinutes: 1,
+    firstPollHours: 48,
+    table: PRICE_TABLE,
+  });
+
 async function emulatorStatuses(ctx: ReturnType<typeof testJobContext>['ctx']) {
   return Object.fromEntries((await ctx.admin.listApiKeys({}).toArray()).map((k) => [k.name, k.status]));
 }
 
 describe('enforce-rotation against the emulator', () => {
   it('reminds once per stage across re-runs, and with enforce: false changes nothing in the organization', async () => {
-    const env = testJobContext({
-      db: org.t.db,
-      emulatorUrl: org.emulator.url,
-      adminKey: DEMO_ADMIN_KEY,
-      clock,
-      config: policy('dry', false),
-    });
+    const env = contextWith(policy('dry', false));
     try {
       await syncInventory.handler(env.ctx, {});
       const before = await emulatorStatuses(env.ctx);
@@ -87,25 +94,14 @@ describe('enforce-rotation against the emulator', () => {
   });
 
   it('with enforce: true, holds while usage is unknown, then retires only drained keys and reports the busy ones', async () => {
-    const env = testJobContext({
-      db: org.t.db,
-      emulatorUrl: org.emulator.url,
-      adminKey: DEMO_ADMIN_KEY,
-      clock,
-      config: policy('enforce', true),
-    });
+    const env = contextWith(policy('enforce', true));
     try {
       const before = await emulatorStatuses(env.ctx);
       const held = await enforceRotation(env.ctx);
       expect(held.deactivated).toEqual([]); // no usage data yet: nothing can be judged drained
       expect(await emulatorStatuses(env.ctx)).toEqual(before);
 
-      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
-        overlapMinutes: 15,
-        freshnessMinutes: 1,
-        firstPollHours: 48,
-        table: PRICE_TABLE,
-      });
+      await pollOnce(env.ctx);
       // a day after the start the migration to "Production Backend v2" is done, but the old key was used within 24 h
       const busy = await enforceRotation(env.ctx);
       expect(busy.deactivated).toEqual([]);
@@ -119,12 +115,7 @@ describe('enforce-rotation against the emulator', () => {
 
       // 36 h after the start its traffic has been zero for a whole drain window: it is retired, the others are not
       clock.advance(12 * 3_600_000);
-      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
-        overlapMinutes: 15,
-        freshnessMinutes: 1,
-        firstPollHours: 48,
-        table: PRICE_TABLE,
-      });
+      await pollOnce(env.ctx);
       const run = await enforceRotation(env.ctx);
       const after = await emulatorStatuses(env.ctx);
       const names = await Promise.all(run.deactivated.map(async (id) => keyNameById(org.t.db, id)));
@@ -154,20 +145,8 @@ describe('enforce-rotation against the emulator', () => {
   });
 
   it('two enforcement runs at once (the worker and an operator): one runs, the other says so and changes nothing', async () => {
-    const worker = testJobContext({
-      db: org.t.db,
-      emulatorUrl: org.emulator.url,
-      adminKey: DEMO_ADMIN_KEY,
-      clock,
-      config: policy('enforce', true),
-    });
-    const operator = testJobContext({
-      db: org.t.db,
-      emulatorUrl: org.emulator.url,
-      adminKey: DEMO_ADMIN_KEY,
-      clock,
-      config: policy('enforce', true),
-    });
+    const worker = contextWith(policy('enforce', true));
+    const operator = contextWith(policy('enforce', true));
     try {
       // the drained key back in service (an outside change), overdue and drained again
       const id = await keyIdByName(org.t.db, 'Production Backend');
@@ -193,20 +172,9 @@ describe('enforce-rotation against the emulator', () => {
   });
 
   it('right before a deactivation, the key is read from the Admin API: traffic the stored usage lacks blocks it', async () => {
-    const env = testJobContext({
-      db: org.t.db,
-      emulatorUrl: org.emulator.url,
-      adminKey: DEMO_ADMIN_KEY,
-      clock,
-      config: policy('enforce', true),
-    });
+    const env = contextWith(policy('enforce', true));
     try {
-      await pollUsage(org.t.db, env.ctx.admin, clock.now(), {
-        overlapMinutes: 15,
-        freshnessMinutes: 1,
-        firstPollHours: 48,
-        table: PRICE_TABLE,
-      });
+      await pollOnce(env.ctx);
       // the stored usage of a busy overdue key is missing (a re-read that never came, a report that dropped it)
       const id = await keyIdByName(org.t.db, 'Legacy integration');
       await org.t.db.deleteFrom('usage_buckets').where('api_key_id', '=', id).execute();

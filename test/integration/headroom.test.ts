@@ -188,8 +188,10 @@ describe('check-headroom on every limiter type', () => {
         'Workspace "Chatbot" uses N% of its web search uses per second limit',
       ]);
       expect(JSON.stringify(firing[1]!.details)).toContain('(Claude Sonnet: claude-sonnet-4-6');
-      // the fast-mode usage was asked for, and there was none: no alert against the small fast-mode limits
+      // the fast-mode usage was asked for (with the beta header the speed filter needs), and there was none: no alert
+      // against the small fast-mode limits
       expect(emulator.requestLog.some((r) => r.path.includes('speeds%5B%5D=fast'))).toBe(true);
+      expect(env.lines.filter((l) => l.includes('fast-mode usage could not be read'))).toEqual([]);
     } finally {
       await env.close();
     }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent } from '../../src/audit.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/keys/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { redisUrl } from '../support/db.ts';
@@ -20,6 +21,14 @@ afterAll(async () => {
 });
 
 const keyId = (name: string) => keyIdByName(org.t.db, name);
+/** The environment `keywarden keys reactivate` runs with: this test's database and emulator. */
+const cliEnvironment = () => ({
+  DATABASE_URL: org.t.url,
+  REDIS_URL: redisUrl(),
+  ANTHROPIC_ADMIN_KEY: DEMO_ADMIN_KEY,
+  ANTHROPIC_BASE_URL: org.emulator.url,
+  LOG_LEVEL: 'warn',
+});
 const deps = () => ({ db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => clock.now() });
 const auditOf = (id: string) =>
   org.t.db
@@ -152,13 +161,7 @@ describe('key status changes, audited', () => {
 
   it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {
     const id = await keyId('Legacy integration');
-    const cliEnv = {
-      DATABASE_URL: org.t.url,
-      REDIS_URL: redisUrl(),
-      ANTHROPIC_ADMIN_KEY: DEMO_ADMIN_KEY,
-      ANTHROPIC_BASE_URL: org.emulator.url,
-      LOG_LEVEL: 'warn',
-    };
+    const cliEnv = cliEnvironment();
     const noReason = await runNode('src/cli.ts', ['keys', 'reactivate', 'Legacy integration'], cliEnv);
     expect(noReason.code).toBe(2);
     expect(noReason.output).toMatch(/--reason: say why/);
@@ -189,13 +192,7 @@ describe('key status changes, audited', () => {
     org.emulator.state.keys.find((k) => k.name === 'Partner sandbox')!.name = id;
     clock.advance(60_000);
     await syncInventory.handler(env.ctx, {});
-    const cliEnv = {
-      DATABASE_URL: org.t.url,
-      REDIS_URL: redisUrl(),
-      ANTHROPIC_ADMIN_KEY: DEMO_ADMIN_KEY,
-      ANTHROPIC_BASE_URL: org.emulator.url,
-      LOG_LEVEL: 'warn',
-    };
+    const cliEnv = cliEnvironment();
     const ok = await runNode('src/cli.ts', ['keys', 'reactivate', id, '--reason', 'staging is back'], cliEnv);
     expect(ok.output).toMatch(new RegExp(`Old staging \\(${id}\\) is active again; audited`));
     expect(ok.code).toBe(0);
@@ -204,5 +201,38 @@ describe('key status changes, audited', () => {
     const byName = await runNode('src/cli.ts', ['keys', 'reactivate', 'apikey_01Nobody', '--reason', 'x'], cliEnv);
     expect(byName.code).toBe(2);
     expect(byName.output).toMatch(/no stored key with id "apikey_01Nobody"/);
+  });
+  it('`keywarden keys reactivate` refuses while another run changes key statuses (the key-status lock), and changes nothing', async () => {
+    const id = await keyId('Slack assistant');
+    await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
+    clock.advance(60_000);
+    await syncInventory.handler(env.ctx, {});
+    const before = await auditOf(id);
+    const args = ['keys', 'reactivate', id, '--reason', 'false alarm'];
+    // an enforcement run or the kill switch holds the key-status lock
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked: Promise<unknown> = Promise.resolve();
+    await new Promise<void>((taken) => {
+      locked = withAdvisoryLock(org.t.db, KEY_STATUS_LOCK, async () => {
+        taken();
+        await held;
+      });
+    });
+    try {
+      const refused = await runNode('src/cli.ts', args, cliEnvironment());
+      expect(refused.output).toMatch(/another run is changing key statuses/);
+      expect(refused.code).toBe(1);
+      expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
+      expect(await auditOf(id)).toEqual(before);
+    } finally {
+      release();
+      await locked;
+    }
+    const ok = await runNode('src/cli.ts', args, cliEnvironment());
+    expect(ok.code).toBe(0);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
   });
 });
