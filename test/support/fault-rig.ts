@@ -76,8 +76,11 @@ export interface Rig {
   close(): Promise<void>;
 }
 
+// The drills run poll-usage every 10 s: the default of 3 missed intervals would call a 30 s Redis blip a stopped
+// job. 18 intervals is the 3 minutes a worker on the default one-minute schedule is given.
 const POLICY_ROUTES = `organization: { name: "Drill Co", timezone: UTC }
 rotation: { enforce: false }
+job_alerts: { missed_intervals: 18 }
 routes:
   - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["security@drill.example"] }
   - { match: { kind: "*" },          slack: ["#ai-alerts"], email: ["ops@drill.example"] }
