@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { defineJob } from '../src/queue/define.ts';
 import { formatUsageProgress, pollUsage } from '../src/usage/ingest.ts';
 import { raiseUnknownModelAlerts } from '../src/usage/unknown-models.ts';
-import { defineJob } from './define.ts';
 
 /** 1-minute usage per key, workspace, model, tier and window, from the watermark (minus the overlap) to now. */
 export const pollUsageJob = defineJob({
