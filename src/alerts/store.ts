@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Route } from '../config/policy.ts';
 import type { Db } from '../db/index.ts';
+import type { Severity } from '../kinds.ts';
 import type { Notification, NotificationEvent, NotificationField, NotificationLink } from '../notify/message.ts';
 import { type RoutableAlert, routeAlert } from '../notify/routing.ts';
-import type { Severity } from './kinds.ts';
 import { type AlertObservation, groupDecisions, observationFingerprint, planAlerts } from './lifecycle.ts';
 
 /**

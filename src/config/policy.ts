@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { kindPatternMatchesAny, SEVERITIES } from '../alerts/kinds.ts';
+import { kindPatternMatchesAny, SEVERITIES } from '../kinds.ts';
 import { parseDuration } from './duration.ts';
 
 /**

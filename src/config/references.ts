@@ -1,4 +1,4 @@
-import { matchesGlob, singleLineName } from '../alerts/glob.ts';
+import { matchesGlob, singleLineName } from '../glob.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../spend/scopes.ts';
 import type { Policy } from './policy.ts';
 

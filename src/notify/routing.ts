@@ -1,7 +1,7 @@
-import { matchesGlob } from '../alerts/glob.ts';
-import type { Severity } from '../alerts/kinds.ts';
 import type { Route } from '../config/policy.ts';
 import { workspaceReferenceMatches } from '../config/references.ts';
+import { matchesGlob } from '../glob.ts';
+import type { Severity } from '../kinds.ts';
 
 /** What routing needs to know about an alert. Workspace routes match its id (`wrkspc_…`) or else its name. */
 export interface RoutableAlert {

@@ -1,6 +1,6 @@
-import type { Severity } from '../alerts/kinds.ts';
 import type { AlertObservation } from '../alerts/lifecycle.ts';
 import type { SpendPolicy } from '../config/policy.ts';
+import type { Severity } from '../kinds.ts';
 import { formatUsd, type Pico, picoToUsd } from '../money.ts';
 import type { NotificationField } from '../notify/message.ts';
 import type { ScopeProjection } from './project.ts';
