@@ -9,13 +9,13 @@ import {
   type TokenUsageMinute,
 } from '../anomaly/headroom.ts';
 import type { Context } from '../context.ts';
+import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
 import { loadWorkspaces } from './load.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
-const MINUTE_MS = 60_000;
 const HEADROOM_KINDS = ['ratelimit.headroom'];
 /** Share of a limit at which requests are close to failing with 429. */
 const HEADROOM_THRESHOLD = 0.8;

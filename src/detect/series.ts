@@ -1,11 +1,11 @@
 import type { HourlySpend } from '../anomaly/baseline.ts';
+import { HOUR_MS } from '../time.ts';
 
 /**
  * Shaping stored usage into what the pure detector reads. The Default Workspace has no id in the Admin API; the
  * detector's scopes call it `default`.
  */
 
-const HOUR_MS = 3_600_000;
 export const DEFAULT_WORKSPACE_SCOPE = 'default';
 
 export function workspaceScopeId(workspaceId: string | null): string {

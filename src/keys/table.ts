@@ -2,6 +2,7 @@ import { terminalText } from '../notify/escape.ts';
 import { describeKeyStage } from '../rotation/describe.ts';
 import { describePolicySource } from '../rotation/policy.ts';
 import type { RotationDecision, RotationInputs } from '../rotation/types.ts';
+import { DAY_MS } from '../time.ts';
 
 export interface KeyRow {
   id: string;
@@ -20,8 +21,6 @@ export interface KeyRow {
   lastUsage: string | null;
   successor: string | null;
 }
-
-const DAY_MS = 86_400_000;
 
 /** One row per key for `keywarden keys`, from the rotation decisions. Pure. */
 export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], now: Date): KeyRow[] {

@@ -1,6 +1,7 @@
 import type { AdminClient } from '../anthropic/client.ts';
 import type { UsageBucket } from '../anthropic/types.ts';
 import type { Db } from '../db/index.ts';
+import { DAY_MS, HOUR_MS } from '../time.ts';
 import { nextPageBuckets, type PageSizer, usagePages } from './pages.ts';
 import type { PriceTable } from './prices.ts';
 import { mostRowsPerBucket, readWatermark, replaceUsageRange, toUsageBucketRow } from './store.ts';
@@ -14,10 +15,8 @@ export const USAGE_WATERMARK = 'poll-usage';
  * range asked for, which the API answers with empty buckets for minutes it has not filled yet.
  */
 export const USAGE_SETTLED_WATERMARK = 'poll-usage.settled';
-const HOUR_MS = 3_600_000;
 
 export const BACKFILL_WATERMARK = 'poll-usage.backfill';
-const DAY_MS = 86_400_000;
 /** The 1h report returns at most 168 buckets (a week) per page: one week is one backfill chunk. */
 const BACKFILL_CHUNK_MS = 7 * DAY_MS;
 /**
