@@ -1,4 +1,4 @@
-import type { AdminClient } from '../anthropic/client.ts';
+import { type AdminClient, MAX_BUCKETS } from '../anthropic/client.ts';
 import type { UsageBucket } from '../anthropic/types.ts';
 import type { Db } from '../db/index.ts';
 import { DAY_MS, HOUR_MS } from '../time.ts';
@@ -17,8 +17,8 @@ export const USAGE_WATERMARK = 'poll-usage';
 export const USAGE_SETTLED_WATERMARK = 'poll-usage.settled';
 
 export const BACKFILL_WATERMARK = 'poll-usage.backfill';
-/** The 1h report returns at most 168 buckets (a week) per page: one week is one backfill chunk. */
-const BACKFILL_CHUNK_MS = 7 * DAY_MS;
+/** The 1h report returns at most a week of buckets per page: one week is one backfill chunk. */
+const BACKFILL_CHUNK_MS = MAX_BUCKETS['1h'] * HOUR_MS;
 /**
  * Rows per page: what one page holds in memory (its text, its JSON and the validated copy at once) whatever the
  * organization's size. A day of a 5,000-key organization was one page of 1.6 M rows; now it is ~500 pages, and a
