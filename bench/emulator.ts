@@ -16,6 +16,7 @@ import { fixedClock } from '../src/clock.ts';
 import { Secret } from '../src/config/secret.ts';
 import { loadScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
+import { POLL_OVERLAP_MINUTES } from '../src/usage/ingest.ts';
 
 const MINUTE = 60_000;
 
@@ -38,7 +39,7 @@ export async function run(args: string[]): Promise<void> {
   const loadMs = performance.now() - loadStarted;
   const client = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(scenario.admin_keys[0]!) });
   const to = new Date(clock.now().getTime() - 10 * MINUTE); // past the 5-minute freshness delay
-  const from = new Date(to.getTime() - 15 * MINUTE);
+  const from = new Date(to.getTime() - POLL_OVERLAP_MINUTES * MINUTE);
 
   console.log(
     `emulator: scenario large (${emulator.state.keys.length} keys, ${emulator.state.workspaces.length} workspaces), ` +

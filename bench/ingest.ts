@@ -33,7 +33,7 @@ import { Secret } from '../src/config/secret.ts';
 import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
 import type { UsageBucketsTable } from '../src/db/types.ts';
 import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
-import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../src/usage/ingest.ts';
+import { BACKFILL_WATERMARK, POLL_OVERLAP_MINUTES, USAGE_WATERMARK } from '../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
 import { toUsageBucketRow, upsertUsageBuckets } from '../src/usage/store.ts';
@@ -59,12 +59,12 @@ function syntheticRows(n: number, at: Date): Insertable<UsageBucketsTable>[] {
   for (let i = 0; i < n; i++) {
     rows.push({
       bucket_width: '1m',
-      starting_at: new Date(at.getTime() + (i % 15) * MINUTE),
+      starting_at: new Date(at.getTime() + (i % POLL_OVERLAP_MINUTES) * MINUTE),
       api_key_id: `apikey_${Math.floor(i / 75)
         .toString()
         .padStart(6, '0')}`,
       workspace_id: `wrkspc_${Math.floor(i / 7500)}`,
-      model: MODELS[Math.floor(i / 15) % 5]!,
+      model: MODELS[Math.floor(i / POLL_OVERLAP_MINUTES) % 5]!,
       service_tier: 'standard',
       context_window: '0-200k',
       uncached_input_tokens: 1000 + (i % 97),

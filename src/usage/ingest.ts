@@ -17,6 +17,8 @@ export const USAGE_WATERMARK = 'poll-usage';
 export const USAGE_SETTLED_WATERMARK = 'poll-usage.settled';
 
 export const BACKFILL_WATERMARK = 'poll-usage.backfill';
+/** Minutes before the watermark each poll reads again: usage arrives late, and the minutes at the edge still fill. */
+export const POLL_OVERLAP_MINUTES = 15;
 /** The 1h report returns at most a week of buckets per page: one week is one backfill chunk. */
 const BACKFILL_CHUNK_MS = MAX_BUCKETS['1h'] * HOUR_MS;
 /**
