@@ -8,6 +8,7 @@ import {
   type RateLimitGroup,
   type TokenUsageMinute,
 } from '../anomaly/headroom.ts';
+import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
@@ -249,7 +250,7 @@ function headroomObservation(
       },
       { label: 'Models', value: models },
     ],
-    links: [{ label: 'Limits in the Console', url: 'https://console.anthropic.com/settings/limits' }],
+    links: [{ label: 'Limits in the Console', url: CONSOLE_LIMITS_URL }],
     details: {
       utilization: r.utilization,
       limitType: r.limitType,

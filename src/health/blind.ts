@@ -3,6 +3,7 @@ import { raiseAlerts } from '../alerts/store.ts';
 import type { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { AdminKeyVerdict } from '../anthropic/transport.ts';
 import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
+import { CONSOLE_ADMIN_KEYS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import { scrubSecrets } from '../log.ts';
 import { routeAlert } from '../notify/routing.ts';
@@ -17,8 +18,6 @@ import { routeAlert } from '../notify/routing.ts';
  */
 
 export const BLIND_KIND = 'keywarden.blind';
-
-const CONSOLE_ADMIN_KEYS_URL = 'https://console.anthropic.com/settings/admin-keys';
 
 /** The alert for a rejected admin key. Pure. Carries the key's hint at most (the error never holds the key). */
 export function blindObservation(rejection: AdminKeyRejectedError): AlertObservation {

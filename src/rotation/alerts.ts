@@ -1,8 +1,8 @@
 import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { CONSOLE_KEYS_URL } from '../console.ts';
 import { formatUsd } from '../money.ts';
 import type { RotationDecision } from './types.ts';
 
-const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
 export const ROTATION_KINDS = ['rotation.due_soon', 'rotation.overdue', 'rotation.blocked', 'rotation.deactivated'];
 
 const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
