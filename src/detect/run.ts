@@ -3,6 +3,7 @@ import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } fro
 import { runawayContributors } from '../anomaly/contributors.ts';
 import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
@@ -255,7 +256,7 @@ function keyScope(
     name: key?.name ?? id,
     hint: key?.partialKeyHint ?? null,
     workspaceId: workspace === DEFAULT_WORKSPACE_SCOPE ? null : workspace,
-    workspaceName: key?.workspaceName ?? workspaces.get(workspace)?.name ?? 'Default Workspace',
+    workspaceName: key?.workspaceName ?? workspaces.get(workspace)?.name ?? DEFAULT_WORKSPACE_NAME,
   };
 }
 

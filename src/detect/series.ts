@@ -1,4 +1,5 @@
 import type { HourlySpend } from '../anomaly/baseline.ts';
+import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { HOUR_MS } from '../time.ts';
 
 /**
@@ -6,7 +7,7 @@ import { HOUR_MS } from '../time.ts';
  * detector's scopes call it `default`.
  */
 
-export const DEFAULT_WORKSPACE_SCOPE = 'default';
+export const DEFAULT_WORKSPACE_SCOPE = DEFAULT_WORKSPACE_SCOPE_ID;
 
 export function workspaceScopeId(workspaceId: string | null): string {
   return workspaceId ?? DEFAULT_WORKSPACE_SCOPE;

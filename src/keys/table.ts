@@ -1,3 +1,4 @@
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { terminalText } from '../notify/escape.ts';
 import { describeKeyStage } from '../rotation/describe.ts';
 import { describePolicySource } from '../rotation/policy.ts';
@@ -32,7 +33,7 @@ export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], n
       id: k.id,
       name: k.name,
       hint: k.partialKeyHint,
-      workspace: k.workspaceName ?? 'Default Workspace',
+      workspace: k.workspaceName ?? DEFAULT_WORKSPACE_NAME,
       scope: k.scope,
       status: k.status,
       ageDays: Math.floor((now.getTime() - k.createdAt.getTime()) / DAY_MS),
