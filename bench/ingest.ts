@@ -36,7 +36,7 @@ import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/servic
 import { BACKFILL_WATERMARK, POLL_OVERLAP_MINUTES, USAGE_WATERMARK } from '../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
-import { toUsageBucketRow, upsertUsageBuckets } from '../src/usage/store.ts';
+import { toUsageBucketRow, USAGE_UPSERT_CONFLICT, upsertUsageBuckets } from '../src/usage/store.ts';
 import { quantile } from './_stats.ts';
 
 const MINUTE = 60_000;
@@ -257,17 +257,7 @@ async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
     await pipeline(lines(), copy);
     await client.query(`
       INSERT INTO usage_buckets (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM staging
-      ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
-      DO UPDATE SET
-        uncached_input_tokens = excluded.uncached_input_tokens,
-        cache_read_input_tokens = excluded.cache_read_input_tokens,
-        cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
-        cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
-        output_tokens = excluded.output_tokens,
-        web_search_requests = excluded.web_search_requests,
-        cost_usd = excluded.cost_usd,
-        priced_by = excluded.priced_by,
-        updated_at = now()`);
+      ${USAGE_UPSERT_CONFLICT}`);
     await client.query('COMMIT');
   } finally {
     await client.end();
