@@ -55,12 +55,12 @@ import { lastCompleteMinute } from '../src/detect/data-edge.ts';
 import { parseScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
 import { picoToNumberUsd } from '../src/money.ts';
+import { MINUTE_MS } from '../src/time.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
 import { priceUsage } from '../src/usage/pricing.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';
 
-const MINUTE_MS = 60_000;
 const HOUR = 60;
 const DAY = 1440;
 /** Hourly history before the first evaluated day: the baseline's five weeks. */

@@ -16,8 +16,8 @@ import { fixedClock } from '../src/clock.ts';
 import { Secret } from '../src/config/secret.ts';
 import { loadScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
-
-const MINUTE = 60_000;
+import { MINUTE_MS } from '../src/time.ts';
+import { POLL_OVERLAP_MINUTES } from '../src/usage/ingest.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -33,12 +33,12 @@ export async function run(args: string[]): Promise<void> {
   const loadStarted = performance.now();
   const scenario = loadScenario('large');
   const start = new Date('2026-03-02T14:00:00Z'); // a Monday afternoon: near the daily peak
-  const clock = fixedClock(new Date(start.getTime() + 2 * 60 * MINUTE));
+  const clock = fixedClock(new Date(start.getTime() + 2 * 60 * MINUTE_MS));
   const emulator = await startEmulator({ scenario, clock, startAt: start });
   const loadMs = performance.now() - loadStarted;
   const client = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(scenario.admin_keys[0]!) });
-  const to = new Date(clock.now().getTime() - 10 * MINUTE); // past the 5-minute freshness delay
-  const from = new Date(to.getTime() - 15 * MINUTE);
+  const to = new Date(clock.now().getTime() - 10 * MINUTE_MS); // past the 5-minute freshness delay
+  const from = new Date(to.getTime() - POLL_OVERLAP_MINUTES * MINUTE_MS);
 
   console.log(
     `emulator: scenario large (${emulator.state.keys.length} keys, ${emulator.state.workspaces.length} workspaces), ` +

@@ -3,7 +3,7 @@
  * pattern that almost matches), where a compiled backtracking regex takes seconds to minutes. Prints the time of
  * each match.
  */
-import { matchesGlob } from '../src/alerts/glob.ts';
+import { matchesGlob } from '../src/glob.ts';
 
 export async function run(args: string[]): Promise<void> {
   const lengths = args.length > 0 ? args.map(Number) : [1_000, 2_000, 5_000];

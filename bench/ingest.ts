@@ -33,15 +33,13 @@ import { Secret } from '../src/config/secret.ts';
 import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
 import type { UsageBucketsTable } from '../src/db/types.ts';
 import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
-import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../src/usage/ingest.ts';
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../src/time.ts';
+import { BACKFILL_WATERMARK, POLL_OVERLAP_MINUTES, USAGE_WATERMARK } from '../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../src/usage/prices.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
-import { toUsageBucketRow, upsertUsageBuckets } from '../src/usage/store.ts';
+import { toUsageBucketRow, USAGE_UPSERT_CONFLICT, upsertUsageBuckets } from '../src/usage/store.ts';
 import { quantile } from './_stats.ts';
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
 const GROUPS: UsageGroupBy[] = ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window'];
 
@@ -59,12 +57,12 @@ function syntheticRows(n: number, at: Date): Insertable<UsageBucketsTable>[] {
   for (let i = 0; i < n; i++) {
     rows.push({
       bucket_width: '1m',
-      starting_at: new Date(at.getTime() + (i % 15) * MINUTE),
+      starting_at: new Date(at.getTime() + (i % POLL_OVERLAP_MINUTES) * MINUTE_MS),
       api_key_id: `apikey_${Math.floor(i / 75)
         .toString()
         .padStart(6, '0')}`,
       workspace_id: `wrkspc_${Math.floor(i / 7500)}`,
-      model: MODELS[Math.floor(i / 15) % 5]!,
+      model: MODELS[Math.floor(i / POLL_OVERLAP_MINUTES) % 5]!,
       service_tier: 'standard',
       context_window: '0-200k',
       uncached_input_tokens: 1000 + (i % 97),
@@ -150,12 +148,12 @@ async function workerPollCycles(
   writeFileSync(join(dir, 'keywarden.yaml'), JSON.stringify(policy));
   const prefix = `kwbench-${randomBytes(4).toString('hex')}`;
   // a history already polled: each run reads the 15-minute overlap, as every steady-state poll does
-  const lastMinute = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE);
+  const lastMinute = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
   await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
   await db
     .insertInto('watermarks')
     .values([
-      { name: BACKFILL_WATERMARK, position: new Date(lastMinute.getTime() - 48 * HOUR) },
+      { name: BACKFILL_WATERMARK, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
       { name: USAGE_WATERMARK, position: lastMinute },
     ])
     .execute();
@@ -184,7 +182,7 @@ async function workerPollCycles(
     for (let i = 0; i < 20; i++) {
       await db
         .updateTable('watermarks')
-        .set({ position: new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE) })
+        .set({ position: new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS) })
         .where('name', '=', USAGE_WATERMARK)
         .execute();
       const job = await queue.add('poll-usage', {});
@@ -257,17 +255,7 @@ async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
     await pipeline(lines(), copy);
     await client.query(`
       INSERT INTO usage_buckets (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM staging
-      ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
-      DO UPDATE SET
-        uncached_input_tokens = excluded.uncached_input_tokens,
-        cache_read_input_tokens = excluded.cache_read_input_tokens,
-        cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
-        cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
-        output_tokens = excluded.output_tokens,
-        web_search_requests = excluded.web_search_requests,
-        cost_usd = excluded.cost_usd,
-        priced_by = excluded.priced_by,
-        updated_at = now()`);
+      ${USAGE_UPSERT_CONFLICT}`);
     await client.query('COMMIT');
   } finally {
     await client.end();
@@ -300,8 +288,8 @@ async function tableBytes(db: Db): Promise<number> {
 
 /** The most recent whole UTC weekday before today: the busier days, so the estimate errs high. */
 function lastWeekday(now: number): Date {
-  let d = Math.floor(now / DAY) * DAY - DAY;
-  while ([0, 6].includes(new Date(d).getUTCDay())) d -= DAY;
+  let d = Math.floor(now / DAY_MS) * DAY_MS - DAY_MS;
+  while ([0, 6].includes(new Date(d).getUTCDay())) d -= DAY_MS;
   return new Date(d);
 }
 
@@ -311,7 +299,7 @@ async function yearlySize(db: Db, emulatorUrl: string) {
   await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
 
   // hourly rows of the whole day, from the 1h report (what the backfill stores)
-  const hourly = await reportRows(client, '1h', day, new Date(day.getTime() + DAY), 24);
+  const hourly = await reportRows(client, '1h', day, new Date(day.getTime() + DAY_MS), 24);
   await upsertUsageBuckets(db, hourly);
   await sql`VACUUM ANALYZE usage_buckets`.execute(db);
   const hourlyBytes = (await tableBytes(db)) / hourly.length;
@@ -325,19 +313,19 @@ async function yearlySize(db: Db, emulatorUrl: string) {
   // 1m rows a minute: 15 minutes at four hours of the day
   let sampled = 0;
   for (const h of [2, 8, 14, 20]) {
-    const from = new Date(day.getTime() + h * HOUR);
-    sampled += (await reportRows(client, '1m', from, new Date(from.getTime() + 15 * MINUTE), 15)).length;
+    const from = new Date(day.getTime() + h * HOUR_MS);
+    sampled += (await reportRows(client, '1m', from, new Date(from.getTime() + 15 * MINUTE_MS), 15)).length;
   }
   const minuteRowsPerMinute = sampled / 60;
 
   // the busiest hour in 1m rows, stored, then rolled up by the retention job: the same hourly rows as the report?
   await sql`TRUNCATE usage_buckets`.execute(db);
   const hourStart = new Date(busiest[0]);
-  const minuteRows = await reportRows(client, '1m', hourStart, new Date(hourStart.getTime() + HOUR), 60);
+  const minuteRows = await reportRows(client, '1m', hourStart, new Date(hourStart.getTime() + HOUR_MS), 60);
   await upsertUsageBuckets(db, minuteRows);
   await sql`VACUUM ANALYZE usage_buckets`.execute(db);
   const minuteBytes = (await tableBytes(db)) / minuteRows.length;
-  const rolled = await applyUsageRetention(db, new Date(hourStart.getTime() + 49 * HOUR));
+  const rolled = await applyUsageRetention(db, new Date(hourStart.getTime() + 49 * HOUR_MS));
 
   const hourlyPerDay = hourly.length;
   const minuteRowsKept = minuteRowsPerMinute * 2 * 1440;

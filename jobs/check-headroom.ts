@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { checkHeadroom } from '../src/detect/headroom.ts';
-import { defineJob } from './define.ts';
+import { defineJob } from '../src/queue/define.ts';
 
 /** `ratelimit.headroom`: workspaces using 80% or more of a tokens-per-minute limit over the window. */
 export const checkHeadroomJob = defineJob({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deliverNotifications } from '../src/notify/outbox.ts';
-import { defineJob } from './define.ts';
+import { defineJob } from '../src/queue/define.ts';
 
 /** Sends the due outbox rows (every minute, and enqueued after alerts are raised); retries and leases live in the outbox. */
 export const deliverNotificationsJob = defineJob({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { detectAnomalies } from '../src/detect/run.ts';
-import { defineJob } from './define.ts';
+import { defineJob } from '../src/queue/define.ts';
 
 /**
  * Runaway detection, after each successful poll (poll-usage is followed by it): `usage.runaway` per key and

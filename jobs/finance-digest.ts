@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { financeDigestRecipe } from '../src/digest/recipes.ts';
 import { runDigest } from '../src/digest/run.ts';
-import { defineJob } from './define.ts';
+import { defineJob } from '../src/queue/define.ts';
 
 /**
  * The daily finance digest: spend to date with its chart, the projection, top keys and workspaces, cost drift.

@@ -1,5 +1,5 @@
+import type { JobDefinition } from '../src/queue/define.ts';
 import { checkHeadroomJob } from './check-headroom.ts';
-import type { JobDefinition } from './define.ts';
 import { deliverNotificationsJob } from './deliver-notifications.ts';
 import { detectAnomaliesJob } from './detect-anomalies.ts';
 import { enforceRotationJob } from './enforce-rotation.ts';

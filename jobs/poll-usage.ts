@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { formatUsageProgress, pollUsage } from '../src/usage/ingest.ts';
+import { defineJob } from '../src/queue/define.ts';
+import { formatUsageProgress, POLL_OVERLAP_MINUTES, pollUsage } from '../src/usage/ingest.ts';
 import { raiseUnknownModelAlerts } from '../src/usage/unknown-models.ts';
-import { defineJob } from './define.ts';
 
 /** 1-minute usage per key, workspace, model, tier and window, from the watermark (minus the overlap) to now. */
 export const pollUsageJob = defineJob({
@@ -14,8 +14,7 @@ export const pollUsageJob = defineJob({
     const now = ctx.clock.now();
     const table = ctx.config.prices;
     const result = await pollUsage(ctx.db, ctx.admin, now, {
-      // usage arrives late: re-read the last 15 minutes every poll
-      overlapMinutes: 15,
+      overlapMinutes: POLL_OVERLAP_MINUTES,
       // the minute in progress is never stored as if complete
       freshnessMinutes: 1,
       // usage that arrives hours late is still stored: read from the newest minute with data, and re-read one

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { defineJob } from '../src/queue/define.ts';
 import { projectSpend } from '../src/spend/run.ts';
-import { defineJob } from './define.ts';
 
 /** Month-end projections for the organization, every workspace and every key; spend threshold and forecast alerts. */
 export const projectSpendJob = defineJob({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { picoToUsd } from '../src/money.ts';
+import { defineJob } from '../src/queue/define.ts';
 import { reconcileMonthToDate } from '../src/usage/reconcile.ts';
-import { defineJob } from './define.ts';
 
 /** The cost report for the month to date against priced usage, per workspace and day; drifts over 2% recorded. */
 export const reconcileCostsJob = defineJob({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { securityDigestRecipe } from '../src/digest/recipes.ts';
 import { runDigest } from '../src/digest/run.ts';
-import { defineJob } from './define.ts';
+import { defineJob } from '../src/queue/define.ts';
 
 /**
  * The weekly security digest: keys by rotation stage, orphaned keys, keys without expiry, admin count. Scheduled

@@ -5,7 +5,7 @@ import { planInventory } from '../src/inventory/plan.ts';
 import { readInventory } from '../src/inventory/read.ts';
 import { POLICY_UNMATCHED_KIND, policyReferenceObservations } from '../src/inventory/references.ts';
 import { applyInventory, loadKnownInventory } from '../src/inventory/store.ts';
-import { defineJob } from './define.ts';
+import { defineJob } from '../src/queue/define.ts';
 
 /**
  * Workspaces (archived too), users and API keys (every status) into Postgres, with every status change dated;

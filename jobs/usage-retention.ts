@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { defineJob } from '../src/queue/define.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
-import { defineJob } from './define.ts';
 
 /** 1m usage older than 48 h rolled up to hourly; hourly older than 13 months deleted. */
 export const usageRetentionJob = defineJob({

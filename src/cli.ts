@@ -20,8 +20,8 @@ import { exitOnCrash } from './queue/crash.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
 import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
-import { runWorker } from './queue/worker-main.ts';
 import { planRotation } from './rotation/plan.ts';
+import { runWorker } from './worker.ts';
 
 /** A bad command line: exit 2 with the message, like a bad config. */
 class UsageError extends Error {}

@@ -1,6 +1,6 @@
+import type { Severity } from '../kinds.ts';
 import type { NotificationField, NotificationLink } from '../notify/message.ts';
 import { alertFingerprint } from './fingerprint.ts';
-import type { Severity } from './kinds.ts';
 
 /**
  * The alert lifecycle, Alertmanager-style, as a pure function: given what a rule evaluation saw now and what the

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Route } from '../config/policy.ts';
 import type { Db } from '../db/index.ts';
+import type { Severity } from '../kinds.ts';
 import type { Notification, NotificationEvent, NotificationField, NotificationLink } from '../notify/message.ts';
+import { insertAlertNotification, type OutboxPayload } from '../notify/outbox.ts';
 import { type RoutableAlert, routeAlert } from '../notify/routing.ts';
-import type { Severity } from './kinds.ts';
 import { type AlertObservation, groupDecisions, observationFingerprint, planAlerts } from './lifecycle.ts';
 
 /**
@@ -38,12 +39,6 @@ interface StoredDetails {
   links: NotificationLink[];
   workspaceName: string | null;
   keyOwnerEmail: string | null;
-}
-
-/** The outbox payload: the message to render and the alerts it speaks for (for threading and `keywarden alerts`). */
-export interface OutboxPayload {
-  notification: Notification;
-  fingerprints: string[];
 }
 
 interface AlertView {
@@ -259,21 +254,18 @@ export async function raiseAlerts(
           fingerprints,
         };
         const [firstAlert] = fingerprints;
-        await trx
-          .insertInto('notifications')
-          .values({
-            alert_id: fingerprints.length === 1 && firstAlert !== undefined ? (ids.get(firstAlert) ?? null) : null,
+        await insertAlertNotification(
+          trx,
+          {
+            alertId: fingerprints.length === 1 && firstAlert !== undefined ? (ids.get(firstAlert) ?? null) : null,
             fingerprint,
             event: group.event,
-            // each repeat (and each new episode) of one alert gets its own row under the unique constraint
-            sequence: sql<number>`(SELECT coalesce(max(sequence) + 1, 0) FROM notifications
-              WHERE fingerprint = ${fingerprint} AND event = ${group.event} AND channel = ${t.channel} AND target = ${t.target})`,
             channel: t.channel,
             target: t.target,
-            payload: JSON.stringify(payload),
-            next_attempt_at: now,
-          })
-          .execute();
+            payload,
+          },
+          now,
+        );
         result.notifications++;
       }
     }

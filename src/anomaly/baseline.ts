@@ -1,4 +1,5 @@
 import type { AnomalyPolicy } from '../config/policy.ts';
+import { HOUR_MS } from '../time.ts';
 
 /**
  * A key's (or workspace's) typical spend rate at a given time: the yardstick a runaway is measured against.
@@ -86,8 +87,6 @@ export interface Baseline {
    */
   persistence: number | null;
 }
-
-const HOUR_MS = 3_600_000;
 
 /** Weeks of history looked at for the hour-of-week profile; the caller should pass at least this much. */
 export const BASELINE_WEEKS = 5;

@@ -1,3 +1,5 @@
+import { MINUTE_MS } from '../time.ts';
+
 /**
  * Rate-limit headroom: how close a workspace (or the organization) runs to its rate limits, from the per-minute
  * token usage and the limits read from the Rate Limits API. `ratelimit.headroom` is raised when the usage (the mean
@@ -113,8 +115,6 @@ export interface ExtraUsage {
   /** Usage over the last 24 hours (minutes may be summed: only the model and counts matter). */
   lastDay?: readonly TokenUsageMinute[] | null;
 }
-
-const MINUTE_MS = 60_000;
 
 /**
  * One reading per measurable limit of each group, over the minutes from `from` to `until` (both included). Every

@@ -1,4 +1,5 @@
 import type { AnomalyPolicy } from '../config/policy.ts';
+import { MINUTE_MS } from '../time.ts';
 import type { Baseline } from './baseline.ts';
 
 /**
@@ -110,7 +111,6 @@ export interface RunawayAssessment {
   killSwitch: boolean;
 }
 
-const MINUTE_MS = 60_000;
 export const RESOLVE_AFTER_MINUTES = 30;
 /** Minutes after `dataUntil` looked at for partial data: usage is "typically" complete within 5, sometimes later. */
 const MAX_PARTIAL_MINUTES = 15;

@@ -102,7 +102,8 @@ export interface CostReportParams {
   groupBy?: readonly CostGroupBy[];
 }
 
-const MAX_BUCKETS: Record<BucketWidth, number> = { '1m': 1440, '1h': 168, '1d': 31 };
+/** The most buckets the usage and cost reports return in one page, per width: a day of minutes, a week of hours. */
+export const MAX_BUCKETS: Record<BucketWidth, number> = { '1m': 1440, '1h': 168, '1d': 31 };
 const MAX_LIST_LIMIT = 1000;
 
 /** RFC 3339 without milliseconds, as the API's own examples. */

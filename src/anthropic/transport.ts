@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
 import type { Secret } from '../config/secret.ts';
+import { formatPath } from '../issue-path.ts';
 import type { Logger } from '../log.ts';
 import {
   AdminApiConnectionError,
@@ -355,13 +356,6 @@ export function parseRetryAfter(headers: Headers): number | null {
 function snippet(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > 80 ? `"${flat.slice(0, 80)}…" (${text.length} bytes)` : `"${flat}"`;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-    '',
-  );
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { formatPath } from '../issue-path.ts';
 import { mergePriceOverrides, PRICE_TABLE, type PriceTable } from '../usage/prices.ts';
 import { type EnvConfig, readEnv } from './env.ts';
 import { knownKeysAt, type Policy, policySchema } from './policy.ts';
@@ -100,13 +101,6 @@ export function parsePolicy(
     }
   }
   return problems.length > 0 ? null : result.data;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-    '',
-  );
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -1,6 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { kindPatternMatchesAny, SEVERITIES } from '../alerts/kinds.ts';
+import { kindPatternMatchesAny, SEVERITIES } from '../kinds.ts';
+import { HOUR_MS } from '../time.ts';
 import { parseDuration } from './duration.ts';
 
 /**
@@ -96,6 +97,9 @@ const exemption = z.strictObject({
   reason: z.string().min(1, { error: 'an exemption needs a reason' }),
 });
 
+/** A route's `repeat_every` when it sets none (4 h, Alertmanager's default repeat interval). */
+export const DEFAULT_REPEAT_EVERY_MS = 4 * HOUR_MS;
+
 const route = z.strictObject({
   match: z
     .strictObject({
@@ -106,7 +110,7 @@ const route = z.strictObject({
     .prefault({}),
   slack: z.array(slackChannel).default([]),
   email: z.array(emailTarget).default([]),
-  repeat_every: duration.default(4 * 3_600_000), // 4h, Alertmanager's default repeat interval
+  repeat_every: duration.default(DEFAULT_REPEAT_EVERY_MS),
   continue: z.boolean().default(false),
 });
 

@@ -1,5 +1,5 @@
-import { matchesGlob, singleLineName } from '../alerts/glob.ts';
-import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../spend/scopes.ts';
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
+import { matchesGlob, singleLineName } from '../glob.ts';
 import type { Policy } from './policy.ts';
 
 /**

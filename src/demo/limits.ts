@@ -1,8 +1,7 @@
 import type { AdminClient } from '../anthropic/client.ts';
 import type { CostBucket } from '../anthropic/types.ts';
 import { type Pico, picoToNumberUsd } from '../money.ts';
-
-const DAY_MS = 86_400_000;
+import { DAY_MS } from '../time.ts';
 
 /**
  * The demo's organization limit, sized from the organization's own cost report so that on whatever day the demo

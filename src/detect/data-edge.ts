@@ -1,3 +1,5 @@
+import { MINUTE_MS } from '../time.ts';
+
 /**
  * Which minutes of usage count as complete. Usage "typically appears within 5 minutes" and a minute's total grows
  * as its data arrives, so the detector treats a minute as complete once it ended 5 minutes ago and the API has
@@ -6,7 +8,6 @@
  * can prove a runaway early, never disprove one (see src/anomaly/runaway.ts).
  */
 
-const MINUTE_MS = 60_000;
 const COMPLETE_AFTER_MINUTES = 5;
 
 /** The first instant of the last complete minute at `now`, or null before the first poll committed anything. */

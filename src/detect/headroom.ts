@@ -8,15 +8,16 @@ import {
   type RateLimitGroup,
   type TokenUsageMinute,
 } from '../anomaly/headroom.ts';
+import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/index.ts';
+import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
 import { loadWorkspaces } from './load.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
-const MINUTE_MS = 60_000;
 const DAY_MINUTES = 1440;
 const HEADROOM_KINDS = ['ratelimit.headroom'];
 /** Share of a limit at which requests are close to failing with 429. */
@@ -252,7 +253,7 @@ function headroomObservation(
       },
       { label: 'Models', value: models },
     ],
-    links: [{ label: 'Limits in the Console', url: 'https://console.anthropic.com/settings/limits' }],
+    links: [{ label: 'Limits in the Console', url: CONSOLE_LIMITS_URL }],
     details: {
       utilization: r.utilization,
       limitType: r.limitType,

@@ -7,13 +7,12 @@ import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
+import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
 import { rateLimitsOf, storedTokenUsage } from './headroom.ts';
 import type { KillSwitchOutcome } from './observations.ts';
 import type { ScopeState } from './state.ts';
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
 const ACTOR = 'keywarden:anomaly';
 
 type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;

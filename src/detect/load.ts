@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { SpendBreakdownRow } from '../anomaly/contributors.ts';
 import type { Db } from '../db/index.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
 import type { PriceTable } from '../usage/prices.ts';
 import { priceUsage } from '../usage/pricing.ts';
@@ -213,7 +214,7 @@ export async function loadWorkspaces(db: Db): Promise<Map<string, WorkspaceInfo>
   const out = new Map<string, WorkspaceInfo>(
     rows.map((r) => [r.id, { scope: r.id, name: r.name, createdAt: new Date(r.created_at) }]),
   );
-  out.set(DEFAULT_WORKSPACE_SCOPE, { scope: DEFAULT_WORKSPACE_SCOPE, name: 'Default Workspace', createdAt: null });
+  out.set(DEFAULT_WORKSPACE_SCOPE, { scope: DEFAULT_WORKSPACE_SCOPE, name: DEFAULT_WORKSPACE_NAME, createdAt: null });
   return out;
 }
 

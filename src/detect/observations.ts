@@ -3,6 +3,7 @@ import type { BaselineSource } from '../anomaly/baseline.ts';
 import type { ContributorRanking, RunawayContributors } from '../anomaly/contributors.ts';
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { AnomalyPolicy } from '../config/policy.ts';
+import { CONSOLE_KEYS_URL, CONSOLE_USAGE_URL } from '../console.ts';
 import { formatUsd, numberUsdToPico } from '../money.ts';
 
 /**
@@ -10,9 +11,6 @@ import { formatUsd, numberUsdToPico } from '../money.ts';
  * issue asks for is in `fields` too, because a storm of runaways is grouped into one message that lists titles and
  * fields only.
  */
-
-const CONSOLE_USAGE_URL = 'https://console.anthropic.com/usage';
-const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
 
 export type RunawayScope =
   | { type: 'key'; id: string; name: string; hint: string | null; workspaceId: string | null; workspaceName: string }

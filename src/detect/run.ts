@@ -3,6 +3,8 @@ import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } fro
 import { runawayContributors } from '../anomaly/contributors.ts';
 import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
+import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './data-edge.ts';
@@ -20,8 +22,6 @@ import { type RunawayFinding, runawayObservations } from './observations.ts';
 import { DEFAULT_WORKSPACE_SCOPE, hourlyHistory } from './series.ts';
 import { loadStates, type ScopeState, saveStates, scopeKey } from './state.ts';
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
 /** Minutes after the last complete one still read: partial data (the detector looks at 15 at most). */
 const PARTIAL_MINUTES = 15;
 /** The hourly look-back typicalRate reads: BASELINE_WEEKS weeks and the neighbouring hours. */
@@ -256,7 +256,7 @@ function keyScope(
     name: key?.name ?? id,
     hint: key?.partialKeyHint ?? null,
     workspaceId: workspace === DEFAULT_WORKSPACE_SCOPE ? null : workspace,
-    workspaceName: key?.workspaceName ?? workspaces.get(workspace)?.name ?? 'Default Workspace',
+    workspaceName: key?.workspaceName ?? workspaces.get(workspace)?.name ?? DEFAULT_WORKSPACE_NAME,
   };
 }
 

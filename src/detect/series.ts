@@ -1,12 +1,13 @@
 import type { HourlySpend } from '../anomaly/baseline.ts';
+import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
+import { HOUR_MS } from '../time.ts';
 
 /**
  * Shaping stored usage into what the pure detector reads. The Default Workspace has no id in the Admin API; the
  * detector's scopes call it `default`.
  */
 
-const HOUR_MS = 3_600_000;
-export const DEFAULT_WORKSPACE_SCOPE = 'default';
+export const DEFAULT_WORKSPACE_SCOPE = DEFAULT_WORKSPACE_SCOPE_ID;
 
 export function workspaceScopeId(workspaceId: string | null): string {
   return workspaceId ?? DEFAULT_WORKSPACE_SCOPE;

@@ -1,3 +1,4 @@
+import { CONSOLE_COST_URL } from '../console.ts';
 import { dayNumber, daysInMonth, formatDay } from '../forecast/calendar.ts';
 import { formatUsd, type Pico, picoToNumberUsd } from '../money.ts';
 import type { SpendChart } from '../notify/chart.ts';
@@ -21,7 +22,6 @@ export interface FinanceDigest {
 
 /** Enough rows to see who spends; the rest are counted. */
 export const TOP_ROWS = 10;
-const CONSOLE_COST_URL = 'https://console.anthropic.com/settings/cost';
 
 function percent(part: Pico, whole: Pico): string {
   if (whole === 0n) return '–';

@@ -1,4 +1,6 @@
+import { CONSOLE_KEYS_URL } from '../console.ts';
 import type { DigestMessage, DigestSection } from '../notify/message.ts';
+import { DAY_MS } from '../time.ts';
 import { formatDate, formatLongDate, localDate, mondayOf } from './period.ts';
 import type { SecurityData, SecurityKey } from './security-data.ts';
 
@@ -8,12 +10,10 @@ import type { SecurityData, SecurityKey } from './security-data.ts';
  * Pure: data in, message out.
  */
 
-const DAY_MS = 86_400_000;
 /** Keys without an expiry are often most of them; the oldest are the ones worth reading about. */
 const NO_EXPIRY_ROWS = 25;
 /** Stages older than this mean enforce-rotation has stopped running: the digest says so. */
 const STALE_STAGES_MS = 2 * DAY_MS;
-const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
 
 /** The stages past the deadline (rotation_state.stage, see src/rotation/describe.ts), in words. */
 const OVERDUE_STAGES: Record<string, string> = {

@@ -1,5 +1,6 @@
 import { COST_GROUP_BY, type CostGroupBy, USAGE_GROUP_BY, type UsageGroupBy } from '../anthropic/types.ts';
 import type { Pico } from '../money.ts';
+import { MINUTE_MS } from '../time.ts';
 import { base62From } from './hash.ts';
 import type { SimInvite, SimKey, SimUser, SimulatedOrg, SimWorkspace } from './org.ts';
 import {
@@ -17,7 +18,6 @@ import type { RateLimitGroup } from './scenario.ts';
  * silent, the choices are noted where they are made (list order is creation order, for one).
  */
 
-const MINUTE_MS = 60_000;
 const WIDTHS = {
   '1m': { minutes: 1, default: 60, max: 1440 },
   '1h': { minutes: 60, default: 24, max: 168 },

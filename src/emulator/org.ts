@@ -1,3 +1,4 @@
+import { DAY_MS, MINUTE_MS } from '../time.ts';
 import { PRICE_TABLE, type PriceTable, withPriceOverrides } from '../usage/prices.ts';
 import { base62From, hashString } from './hash.ts';
 import { type RateLimitGroup, resolveTraffic, type Scenario } from './scenario.ts';
@@ -9,9 +10,6 @@ import { compileTraffic, type KeyLife, type SettableStatus, statusAt, type Traff
  * answers a fixed clock and the system clock alike. The only changes after start are the ones the API makes
  * (key name and status), recorded with their time.
  */
-
-const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
 
 export interface SimWorkspace {
   index: number;

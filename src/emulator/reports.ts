@@ -1,5 +1,6 @@
 import type { CostGroupBy, UsageGroupBy } from '../anthropic/types.ts';
 import { type Pico, picoToCents } from '../money.ts';
+import { MINUTE_MS } from '../time.ts';
 import { type CostParts, findPriceEntry, priceUsage } from '../usage/pricing.ts';
 import type { SimKey, SimulatedOrg, SimWorkspace } from './org.ts';
 import {
@@ -41,8 +42,6 @@ interface UsageGroup extends UsageCounts {
   key: SimKey;
   slot: UsageSlot;
 }
-
-const MINUTE_MS = 60_000;
 
 function iso(minute: number): string {
   return new Date(minute * MINUTE_MS).toISOString().replace('.000Z', 'Z');

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { formatPath } from '../issue-path.ts';
 import { buildLargeScenario } from './scenarios/large.ts';
 
 /**
@@ -276,13 +277,6 @@ export class ScenarioError extends Error {
     this.name = 'ScenarioError';
     this.problems = problems;
   }
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-    '',
-  );
 }
 
 /** The key's traffic after `traffic_defaults` and the built-in defaults. */

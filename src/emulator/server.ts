@@ -5,6 +5,7 @@ import { FAST_MODE_BETA } from '../anthropic/types.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Pico } from '../money.ts';
+import { MINUTE_MS } from '../time.ts';
 import { bad, createAdminApi, errorBody, HttpError, type ResponseShape } from './api.ts';
 import { type FaultOptions, FaultPlan, faultOptionsSchema, malformedBody } from './faults.ts';
 import { base62From } from './hash.ts';
@@ -70,7 +71,6 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
-const MINUTE_MS = 60_000;
 const LOG_LIMIT = 10_000;
 /** The versions the emulator answers, and the shapes each gets (the scenario's `api_shape` may override). */
 const VERSION_SHAPES: Record<string, ResponseShape> = {

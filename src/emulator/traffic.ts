@@ -1,4 +1,5 @@
 import type { UsageResult } from '../anthropic/types.ts';
+import { MINUTE_MS } from '../time.ts';
 import { hash3, unit } from './hash.ts';
 import type { TrafficSpec } from './scenario.ts';
 
@@ -107,7 +108,6 @@ export const SERVICE_TIERS: readonly ServiceTier[] = ['standard', 'batch'];
 export const CONTEXT_WINDOWS: readonly ContextWindow[] = ['0-200k', '200k-1M'];
 export const INFERENCE_GEOS = ['not_available', 'global'] as const;
 
-const MINUTE_MS = 60_000;
 const TWO_PI = 2 * Math.PI;
 const SQRT3 = Math.sqrt(3);
 

@@ -1,10 +1,11 @@
+import { DAY_MS } from '../time.ts';
+
 /**
  * Calendar arithmetic on local dates for the forecast. Dates arrive as `YYYY-MM-DD` strings already in the
  * organization's timezone (the caller buckets spend by local day), so this module only counts days: a date is
  * turned into a day number (days since 1970-01-01) through `Date.UTC`, which has no timezone and no DST to trip on.
  */
 
-const MS_PER_DAY = 86_400_000;
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 export interface CalendarMonth {
@@ -23,12 +24,12 @@ export function dayNumber(date: string): number {
   if (back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day) {
     throw new Error(`forecast: "${date}" is not a calendar date`);
   }
-  return ms / MS_PER_DAY;
+  return ms / DAY_MS;
 }
 
 /** Day number → `YYYY-MM-DD`. */
 export function formatDay(day: number): string {
-  return new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 
 /** 0 = Sunday … 6 = Saturday (1970-01-01, day 0, was a Thursday). */
@@ -38,7 +39,7 @@ export function dayOfWeek(day: number): number {
 
 /** Day number of the first day of the month. */
 export function firstDayOf(month: CalendarMonth): number {
-  return Date.UTC(month.year, month.month - 1, 1) / MS_PER_DAY;
+  return Date.UTC(month.year, month.month - 1, 1) / DAY_MS;
 }
 
 export function daysInMonth(month: CalendarMonth): number {

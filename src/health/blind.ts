@@ -2,7 +2,8 @@ import type { AlertObservation } from '../alerts/lifecycle.ts';
 import { raiseAlerts } from '../alerts/store.ts';
 import type { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { AdminKeyVerdict } from '../anthropic/transport.ts';
-import type { Route } from '../config/policy.ts';
+import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
+import { CONSOLE_ADMIN_KEYS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import { scrubSecrets } from '../log.ts';
 import { routeAlert } from '../notify/routing.ts';
@@ -17,9 +18,6 @@ import { routeAlert } from '../notify/routing.ts';
  */
 
 export const BLIND_KIND = 'keywarden.blind';
-
-const CONSOLE_ADMIN_KEYS_URL = 'https://console.anthropic.com/settings/admin-keys';
-const DEFAULT_REPEAT_MS = 4 * 3_600_000;
 
 /** The alert for a rejected admin key. Pure. Carries the key's hint at most (the error never holds the key). */
 export function blindObservation(rejection: AdminKeyRejectedError): AlertObservation {
@@ -68,7 +66,7 @@ export function blindRoutes(routes: readonly Route[], kind: string = BLIND_KIND)
   const slack = [...new Set(routes.flatMap((r) => r.slack))];
   const email = [...new Set(routes.flatMap((r) => r.email).filter((e) => e !== 'key_owner'))];
   if (slack.length === 0 && email.length === 0) return routes;
-  return [{ match: { kind }, slack, email, repeat_every: DEFAULT_REPEAT_MS, continue: false }];
+  return [{ match: { kind }, slack, email, repeat_every: DEFAULT_REPEAT_EVERY_MS, continue: false }];
 }
 
 export interface BlindWatch {

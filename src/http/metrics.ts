@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import type { Db } from '../db/index.ts';
+import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
 export interface Metrics {
@@ -103,7 +104,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
           .execute();
         this.reset();
         // the Default Workspace has no id: labelled "default"
-        for (const r of rows) this.set({ workspace_id: r.workspace_id ?? 'default' }, Number(r.ratio));
+        for (const r of rows) this.set({ workspace_id: r.workspace_id ?? DEFAULT_WORKSPACE_SCOPE_ID }, Number(r.ratio));
       },
     });
   }

@@ -1,3 +1,5 @@
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
+
 /**
  * What people read as a key's workspace. keywarden says the Default Workspace as a null workspace id (classic keys
  * and every usage row say it so); a key scoped to the organization has a null workspace id too but is in no
@@ -12,5 +14,5 @@ export function keyWorkspaceName(
 ): string {
   if (scope === 'organization') return ORGANIZATION_SCOPE_LABEL;
   if (scope !== 'workspace') return `(${scope})`;
-  return workspaceId === null ? 'Default Workspace' : (workspaceName ?? workspaceId);
+  return workspaceId === null ? DEFAULT_WORKSPACE_NAME : (workspaceName ?? workspaceId);
 }

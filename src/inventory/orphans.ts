@@ -1,8 +1,7 @@
 import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { CONSOLE_KEYS_URL } from '../console.ts';
 import { keyWorkspaceName } from './key-place.ts';
 import type { InventoryChanges, InventorySnapshot } from './plan.ts';
-
-const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
 
 /**
  * One `key.orphaned` observation per active key whose creator left the organization: nobody will get its rotation

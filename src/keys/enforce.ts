@@ -6,13 +6,12 @@ import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
 import { rotationStateOf } from '../rotation/describe.ts';
 import { planRotation } from '../rotation/plan.ts';
 import type { RotationDecision } from '../rotation/types.ts';
+import { HOUR_MS } from '../time.ts';
 import type { PriceTable } from '../usage/prices.ts';
 import { floorToMinute } from '../usage/window.ts';
 import { loadRotationInputs } from './load.ts';
 import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
-
-const HOUR_MS = 3_600_000;
 
 type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 

@@ -1,7 +1,9 @@
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { terminalText } from '../notify/escape.ts';
 import { describeKeyStage } from '../rotation/describe.ts';
 import { describePolicySource } from '../rotation/policy.ts';
 import type { RotationDecision, RotationInputs } from '../rotation/types.ts';
+import { DAY_MS } from '../time.ts';
 
 export interface KeyRow {
   id: string;
@@ -21,8 +23,6 @@ export interface KeyRow {
   successor: string | null;
 }
 
-const DAY_MS = 86_400_000;
-
 /** One row per key for `keywarden keys`, from the rotation decisions. Pure. */
 export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], now: Date): KeyRow[] {
   return decisions.map((d) => {
@@ -33,7 +33,7 @@ export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], n
       id: k.id,
       name: k.name,
       hint: k.partialKeyHint,
-      workspace: k.workspaceName ?? 'Default Workspace',
+      workspace: k.workspaceName ?? DEFAULT_WORKSPACE_NAME,
       scope: k.scope,
       status: k.status,
       ageDays: Math.floor((now.getTime() - k.createdAt.getTime()) / DAY_MS),

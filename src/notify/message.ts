@@ -1,4 +1,4 @@
-import type { Severity } from '../alerts/kinds.ts';
+import type { Severity } from '../kinds.ts';
 
 /**
  * One notification, as the alert lifecycle hands it to the renderer. Every string in here is plain, untrusted text:

@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
-import type { OutboxPayload } from '../alerts/store.ts';
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import { renderSpendChart, type SpendChart } from './chart.ts';
 import type { EmailSender, InlineImage } from './email.ts';
-import type { DeliveryFailure, DigestMessage } from './message.ts';
+import type { DeliveryFailure, DigestMessage, Notification, NotificationEvent } from './message.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
 
@@ -17,6 +16,44 @@ import type { SlackClient } from './slack.ts';
  * messages to it until the failed one's next attempt, untried: one probe per wait, not one refusal per message, and
  * a long outage runs down the attempts of that one message only.
  */
+
+/** The payload of an alert's outbox row: the message to render and the alerts it speaks for (for threading and `keywarden alerts`). */
+export interface OutboxPayload {
+  notification: Notification;
+  fingerprints: string[];
+}
+
+/** One alert message for one target; `alertId` is set when the message speaks for a single alert. */
+export interface AlertOutboxRow {
+  alertId: string | null;
+  fingerprint: string;
+  event: NotificationEvent;
+  channel: 'slack' | 'email';
+  target: string;
+  payload: OutboxPayload;
+}
+
+/**
+ * Writes one alert message to the outbox. Called inside the transaction that changes the alert's state, so the
+ * state change and its message are both recorded or neither is.
+ */
+export async function insertAlertNotification(db: Db, row: AlertOutboxRow, now: Date): Promise<void> {
+  await db
+    .insertInto('notifications')
+    .values({
+      alert_id: row.alertId,
+      fingerprint: row.fingerprint,
+      event: row.event,
+      // each repeat (and each new episode) of one alert gets its own row under the unique constraint
+      sequence: sql<number>`(SELECT coalesce(max(sequence) + 1, 0) FROM notifications
+        WHERE fingerprint = ${row.fingerprint} AND event = ${row.event} AND channel = ${row.channel} AND target = ${row.target})`,
+      channel: row.channel,
+      target: row.target,
+      payload: JSON.stringify(row.payload),
+      next_attempt_at: now,
+    })
+    .execute();
+}
 
 /**
  * The payload of an outbox row with event `digest`: the digest, and the chart its email shows inline. The chart is

@@ -1,4 +1,4 @@
-import type { Severity } from '../alerts/kinds.ts';
+import type { Severity } from '../kinds.ts';
 import { escapeHtml, isWebUrl, multiLine, singleLine, slackMrkdwn, slackPlainText, truncate } from './escape.ts';
 import type {
   DigestMessage,

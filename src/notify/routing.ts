@@ -1,7 +1,7 @@
-import { matchesGlob } from '../alerts/glob.ts';
-import type { Severity } from '../alerts/kinds.ts';
-import type { Route } from '../config/policy.ts';
+import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
 import { workspaceReferenceMatches } from '../config/references.ts';
+import { matchesGlob } from '../glob.ts';
+import type { Severity } from '../kinds.ts';
 
 /** What routing needs to know about an alert. Workspace routes match its id (`wrkspc_…`) or else its name. */
 export interface RoutableAlert {
@@ -26,8 +26,6 @@ export interface RoutingResult {
   /** Facts worth showing with the alert, e.g. a `key_owner` recipient that could not be resolved. */
   notes: string[];
 }
-
-const DEFAULT_REPEAT_MS = 4 * 3_600_000;
 
 function routeMatches(route: Route, alert: RoutableAlert): boolean {
   const { kind, severity, workspace } = route.match;
@@ -70,7 +68,7 @@ export function routeAlert(alert: RoutableAlert, routes: readonly Route[]): Rout
     }
     if (!route.continue) break;
   }
-  return { targets, repeatEveryMs: repeatEveryMs ?? DEFAULT_REPEAT_MS, notes };
+  return { targets, repeatEveryMs: repeatEveryMs ?? DEFAULT_REPEAT_EVERY_MS, notes };
 }
 
 export const NO_OWNER_NOTE = 'The key owner could not be notified: the key has no known creator email.';

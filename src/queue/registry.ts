@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
-import type { JobDefinition } from '../../jobs/define.ts';
 import type { Policy } from '../config/policy.ts';
+import type { JobDefinition } from './define.ts';
 import { QUEUE_NAMES } from './queues.ts';
 
 export type Registry = ReadonlyMap<string, JobDefinition>;

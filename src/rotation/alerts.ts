@@ -1,8 +1,9 @@
 import type { AlertObservation } from '../alerts/lifecycle.ts';
+import { CONSOLE_KEYS_URL } from '../console.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { formatUsd } from '../money.ts';
 import type { RotationDecision } from './types.ts';
 
-const CONSOLE_KEYS_URL = 'https://console.anthropic.com/settings/keys';
 export const ROTATION_KINDS = ['rotation.due_soon', 'rotation.overdue', 'rotation.blocked', 'rotation.deactivated'];
 
 const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
@@ -34,7 +35,7 @@ export function rotationObservations(
     };
     const fields = [
       { label: 'Key', value: `${k.name} (${k.partialKeyHint ?? k.id})` },
-      { label: 'Workspace', value: k.workspaceName ?? 'Default Workspace' },
+      { label: 'Workspace', value: k.workspaceName ?? DEFAULT_WORKSPACE_NAME },
       { label: 'Deadline', value: day(d.deadline) },
       // facts that must survive grouping (a grouped message lists titles and fields only)
       { label: 'Owner', value: k.ownerEmail ?? 'left the organization: security, please find it an owner' },

@@ -1,6 +1,5 @@
 /** Rotation counts in UTC days of 24 hours: the policy's days are the same length everywhere in the world. */
-export const DAY_MS = 86_400_000;
-export const HOUR_MS = 3_600_000;
+import { DAY_MS } from '../time.ts';
 
 export function addDays(at: Date, days: number): Date {
   return new Date(at.getTime() + days * DAY_MS);

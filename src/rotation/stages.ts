@@ -1,5 +1,6 @@
 import type { RotationPolicy } from '../config/policy.ts';
-import { DAY_MS, startOfUtcDay } from './days.ts';
+import { DAY_MS } from '../time.ts';
+import { startOfUtcDay } from './days.ts';
 
 /**
  * Reminder stages. Stage N ("N days before") comes due at the start of the UTC day N days before the deadline's

@@ -1,6 +1,7 @@
-import type { Severity } from '../alerts/kinds.ts';
 import type { AlertObservation } from '../alerts/lifecycle.ts';
 import type { SpendPolicy } from '../config/policy.ts';
+import { CONSOLE_COST_URL } from '../console.ts';
+import type { Severity } from '../kinds.ts';
 import { formatUsd, type Pico, picoToUsd } from '../money.ts';
 import type { NotificationField } from '../notify/message.ts';
 import type { ScopeProjection } from './project.ts';
@@ -20,8 +21,6 @@ export const SPEND_KINDS = ['spend.threshold', 'spend.forecast'];
 
 /** A firing forecast alert resolves only once the p90 projection is back under 95% of the limit. */
 export const FORECAST_RESOLVE_RATIO = 0.95;
-
-const COST_URL = 'https://console.anthropic.com/settings/cost';
 
 export interface ScopeFacts {
   projection: ScopeProjection;
@@ -43,7 +42,7 @@ export function spendObservations(
       scopeId: p.scope.id,
       workspaceId: p.scope.workspaceId,
       workspaceName: p.scope.workspaceName,
-      links: [{ label: 'Cost in the Console', url: COST_URL }],
+      links: [{ label: 'Cost in the Console', url: CONSOLE_COST_URL }],
     };
     const details = {
       month: p.month,

@@ -1,7 +1,8 @@
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
 import { formatUsd, type Pico } from '../money.ts';
 import type { DriverCost } from './load.ts';
-import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID, type SpendScope } from './scopes.ts';
+import type { SpendScope } from './scopes.ts';
 
 /**
  * What drives a scope's spend: the workspaces, keys and models that carry most of its month to date, and those whose

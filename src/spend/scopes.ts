@@ -1,5 +1,6 @@
 import type { SpendPolicy } from '../config/policy.ts';
 import { keyReferenceMatches, workspaceReferenceMatches } from '../config/references.ts';
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import type { DailySpend } from '../forecast/project.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { numberUsdToPico, type Pico, picoToNumberUsd } from '../money.ts';
@@ -12,10 +13,8 @@ import type { SpendInputs } from './load.ts';
 
 export type ScopeType = 'organization' | 'workspace' | 'key';
 
-/** Scope ids: the organization is one scope; the Default Workspace has no id in the Admin API. */
+/** The organization is one scope (the Default Workspace's scope id is in default-workspace.ts). */
 export const ORGANIZATION_SCOPE_ID = 'organization';
-export const DEFAULT_WORKSPACE_SCOPE_ID = 'default';
-export const DEFAULT_WORKSPACE_NAME = 'Default Workspace';
 
 export interface SpendScope {
   type: ScopeType;

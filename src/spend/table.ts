@@ -1,7 +1,7 @@
 import type { Db } from '../db/index.ts';
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { formatTable } from '../keys/table.ts';
 import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
-import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from './scopes.ts';
 import { latestProjections, type StoredProjection } from './store.ts';
 
 /** One line of `keywarden spend`. Amounts are exact USD strings (12 places) in JSON, cents in the table. */

@@ -1,6 +1,7 @@
-import type { AdminClient } from '../anthropic/client.ts';
+import { type AdminClient, MAX_BUCKETS } from '../anthropic/client.ts';
 import type { UsageBucket } from '../anthropic/types.ts';
 import type { Db } from '../db/index.ts';
+import { DAY_MS, HOUR_MS } from '../time.ts';
 import { nextPageBuckets, type PageSizer, usagePages } from './pages.ts';
 import type { PriceTable } from './prices.ts';
 import { mostRowsPerBucket, readWatermark, replaceUsageRange, toUsageBucketRow } from './store.ts';
@@ -14,12 +15,12 @@ export const USAGE_WATERMARK = 'poll-usage';
  * range asked for, which the API answers with empty buckets for minutes it has not filled yet.
  */
 export const USAGE_SETTLED_WATERMARK = 'poll-usage.settled';
-const HOUR_MS = 3_600_000;
 
 export const BACKFILL_WATERMARK = 'poll-usage.backfill';
-const DAY_MS = 86_400_000;
-/** The 1h report returns at most 168 buckets (a week) per page: one week is one backfill chunk. */
-const BACKFILL_CHUNK_MS = 7 * DAY_MS;
+/** Minutes before the watermark each poll reads again: usage arrives late, and the minutes at the edge still fill. */
+export const POLL_OVERLAP_MINUTES = 15;
+/** The 1h report returns at most a week of buckets per page: one week is one backfill chunk. */
+const BACKFILL_CHUNK_MS = MAX_BUCKETS['1h'] * HOUR_MS;
 /**
  * Rows per page: what one page holds in memory (its text, its JSON and the validated copy at once) whatever the
  * organization's size. A day of a 5,000-key organization was one page of 1.6 M rows; now it is ~500 pages, and a

@@ -1,4 +1,4 @@
-import type { AdminClient } from '../anthropic/client.ts';
+import { type AdminClient, MAX_BUCKETS } from '../anthropic/client.ts';
 import type { UsageBucket, UsageGroupBy } from '../anthropic/types.ts';
 
 /**
@@ -12,7 +12,6 @@ import type { UsageBucket, UsageGroupBy } from '../anthropic/types.ts';
  * to the width), without assuming the API accepts a different `limit` under a page token.
  */
 
-const MAX_BUCKETS = { '1m': 1440, '1h': 168 } as const;
 /** How fast the page may grow after a quiet stretch: traffic can rise faster than one page's sample predicts. */
 const GROWTH = 4;
 

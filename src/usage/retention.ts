@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { HOUR_MS } from '../time.ts';
 
-const HOUR_MS = 3_600_000;
 /** 1m rows older than this are rolled up to hourly rows. Far beyond the poll's 15-minute overlap, so a poll never
  * re-creates 1m rows for an hour already rolled up. */
 export const MINUTE_ROWS_KEPT_HOURS = 48;

@@ -127,6 +127,22 @@ const UPSERT_COLUMNS = [
 ] as const;
 
 /**
+ * A bucket row written again replaces its values (never adds to them): the identity index, and every measure set from
+ * the new row. Shared with the ingest bench's COPY ceiling, so the ceiling does the same work per row.
+ */
+export const USAGE_UPSERT_CONFLICT = `ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
+  DO UPDATE SET
+    uncached_input_tokens = excluded.uncached_input_tokens,
+    cache_read_input_tokens = excluded.cache_read_input_tokens,
+    cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
+    cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
+    output_tokens = excluded.output_tokens,
+    web_search_requests = excluded.web_search_requests,
+    cost_usd = excluded.cost_usd,
+    priced_by = excluded.priced_by,
+    updated_at = now()`;
+
+/**
  * One set-based upsert on the identity index; values are set, never added, so a repeat is harmless. The rows go
  * as one array per column (unnest): 15 bind parameters whatever the batch size, where a multi-row VALUES list
  * costs 15 per row and spends most of its time parsing and binding them.
@@ -142,17 +158,7 @@ async function upsertBatch(db: Db, rows: readonly Insertable<UsageBucketsTable>[
   await sql`
     INSERT INTO usage_buckets (${sql.join(UPSERT_COLUMNS.map(([c]) => sql.ref(c)))})
     SELECT * FROM unnest(${sql.join(arrays)})
-    ON CONFLICT (bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window)
-    DO UPDATE SET
-      uncached_input_tokens = excluded.uncached_input_tokens,
-      cache_read_input_tokens = excluded.cache_read_input_tokens,
-      cache_creation_5m_input_tokens = excluded.cache_creation_5m_input_tokens,
-      cache_creation_1h_input_tokens = excluded.cache_creation_1h_input_tokens,
-      output_tokens = excluded.output_tokens,
-      web_search_requests = excluded.web_search_requests,
-      cost_usd = excluded.cost_usd,
-      priced_by = excluded.priced_by,
-      updated_at = now()
+    ${sql.raw(USAGE_UPSERT_CONFLICT)}
   `.execute(db);
 }
 

@@ -1,3 +1,6 @@
+import { MAX_BUCKETS } from '../anthropic/client.ts';
+import { MINUTE_MS } from '../time.ts';
+
 /**
  * Which 1-minute usage ranges a poll asks for. Pure: the caller brings the watermarks and the time.
  *
@@ -18,9 +21,8 @@
  * 1m rows for an hour already rolled up.
  */
 
-const MINUTE_MS = 60_000;
-/** The 1m usage report returns at most 1440 buckets per page: one day is one chunk, one request walk. */
-export const MAX_CHUNK_MINUTES = 1440;
+/** A 1m usage page holds at most a day of buckets: one day is one chunk, one request walk. */
+export const MAX_CHUNK_MINUTES = MAX_BUCKETS['1m'];
 
 export interface PollWindowOptions {
   overlapMinutes: number;

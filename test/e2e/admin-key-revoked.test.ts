@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MINUTE_MS } from '../../src/time.ts';
 import { readWatermark } from '../../src/usage/store.ts';
 import { DRILL_POLICY_ROUTES, type DrillStack, startDrillStack } from '../support/drill-stack.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -12,7 +13,6 @@ import { waitUntil } from '../support/wait.ts';
 const ADMIN_KEY = 'sk-ant-admin01-revocation-drill-key-0123456789abcdefAA';
 const POLL_EVERY_S = 10;
 const USAGE_PATH = '/v1/organizations/usage_report/messages';
-const MINUTE_MS = 60_000;
 
 const POLICY = `organization: { name: "Revocation drill", timezone: UTC }
 schedules:

@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobDefinition } from '../../jobs/define.ts';
 import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { reconcileCostsJob } from '../../jobs/reconcile-costs.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { AdminApiResponseError } from '../../src/anthropic/errors.ts';
 import type { JobContext } from '../../src/context.ts';
 import type { FaultStep } from '../../src/emulator/faults.ts';
+import type { JobDefinition } from '../../src/queue/define.ts';
 import { testJobContext } from '../support/context.ts';
 import { DEMO_ADMIN_KEY, DEMO_START, useDemoOrg } from '../support/demo-org.ts';
 

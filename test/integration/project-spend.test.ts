@@ -11,6 +11,7 @@ import { createDb, type Db } from '../../src/db/index.ts';
 import { type Pico, sumPico, usdToPico } from '../../src/money.ts';
 import { FORECAST_RESOLVE_RATIO } from '../../src/spend/alerts.ts';
 import type { spendReport } from '../../src/spend/table.ts';
+import { DAY_MS } from '../../src/time.ts';
 import { pollUsage, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
 import { testJobContext } from '../support/context.ts';
@@ -18,7 +19,6 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, useDemoOrg } from '../support/demo-org.ts';
 import { runNode } from '../support/processes.ts';
 
-const DAY_MS = 86_400_000;
 const dir = mkdtempSync(join(tmpdir(), 'kw-spend-'));
 let policies = 0;
 

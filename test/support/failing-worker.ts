@@ -6,10 +6,10 @@
  * ANTHROPIC_ADMIN_KEY, KW_PREFIX, KW_SECRET)
  */
 import { z } from 'zod';
-import { defineJob } from '../../jobs/define.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { runWorker } from '../../src/queue/worker-main.ts';
+import { defineJob } from '../../src/queue/define.ts';
+import { runWorker } from '../../src/worker.ts';
 
 const secret = process.env.KW_SECRET ?? 'CANARY-unset';
 const proxyUrl = `http://kw:${secret}@proxy.example:3128/v1/organizations?limit=20&token=${secret}`;

@@ -6,10 +6,10 @@
  */
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { defineJob } from '../../jobs/define.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { runWorker } from '../../src/queue/worker-main.ts';
+import { defineJob } from '../../src/queue/define.ts';
+import { runWorker } from '../../src/worker.ts';
 
 const tick = defineJob({
   name: 'tick',

@@ -5,8 +5,7 @@ import { policySchema } from '../../src/config/policy.ts';
 import { demoPolicy } from '../../src/demo/run.ts';
 import { DEMO_TOUR } from '../../src/demo/tour.ts';
 import { routeAlert } from '../../src/notify/routing.ts';
-
-const MINUTE_MS = 60_000;
+import { MINUTE_MS } from '../../src/time.ts';
 
 describe("the demo's policy file", () => {
   for (const start of ['2026-12-04T20:59:50Z', '2026-12-07T08:59:58Z', '2026-12-31T23:59:59Z']) {

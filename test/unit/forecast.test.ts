@@ -7,9 +7,9 @@ import {
   projectMonthEnd,
   projectStraightLine,
 } from '../../src/forecast/project.ts';
+import { DAY_MS } from '../../src/time.ts';
 
 // June 2025: 30 days, the 1st is a Sunday; 21 weekdays and 9 weekend days.
-const DAY_MS = 86_400_000;
 const dayOf = (date: string) => Date.parse(`${date}T00:00:00Z`) / DAY_MS;
 const dateOf = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
 const isWeekend = (date: string) => [0, 6].includes(new Date(`${date}T00:00:00Z`).getUTCDay());

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matchesGlob, singleLineName } from '../../src/alerts/glob.ts';
+import { matchesGlob, singleLineName } from '../../src/glob.ts';
 
 describe('matchesGlob', () => {
   it.each([

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineJob, type JobDefinition } from '../../jobs/define.ts';
 import { jobs } from '../../jobs/index.ts';
 import { parsePolicy } from '../../src/config/index.ts';
+import { defineJob, type JobDefinition } from '../../src/queue/define.ts';
 import { buildRegistry, RegistryError } from '../../src/queue/registry.ts';
 import { desiredSchedules } from '../../src/queue/schedules.ts';
 

@@ -1,18 +1,18 @@
-import type { JobDefinition } from '../../jobs/define.ts';
-import { buildApp } from '../app.ts';
-import type { Clock } from '../clock.ts';
-import type { Config } from '../config/index.ts';
-import { canAlterAuditLog, schemaProblem } from '../db/index.ts';
-import { describeFailingJobs, watchJobs } from '../health/jobs.ts';
-import { createMetrics } from '../http/metrics.ts';
-import { startHealthServer } from '../http/server.ts';
-import type { Logger } from '../log.ts';
-import { exitOnCrash } from './crash.ts';
-import { closeQueues, createQueues } from './queues.ts';
-import { buildRegistry } from './registry.ts';
-import { enqueueJob, startWorkers } from './runner.ts';
-import { checkSchedules, desiredSchedules, reconcileSchedules } from './schedules.ts';
-import { installShutdown } from './shutdown.ts';
+import { buildApp } from './app.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config/index.ts';
+import { canAlterAuditLog, schemaProblem } from './db/index.ts';
+import { describeFailingJobs, watchJobs } from './health/jobs.ts';
+import { createMetrics } from './http/metrics.ts';
+import { startHealthServer } from './http/server.ts';
+import type { Logger } from './log.ts';
+import { exitOnCrash } from './queue/crash.ts';
+import type { JobDefinition } from './queue/define.ts';
+import { closeQueues, createQueues } from './queue/queues.ts';
+import { buildRegistry } from './queue/registry.ts';
+import { enqueueJob, startWorkers } from './queue/runner.ts';
+import { checkSchedules, desiredSchedules, reconcileSchedules } from './queue/schedules.ts';
+import { installShutdown } from './queue/shutdown.ts';
 
 export interface WorkerOptions {
   config: Config;

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { JobContext } from '../src/context.ts';
-import type { QueueName } from '../src/queue/queues.ts';
+import type { JobContext } from '../context.ts';
+import type { QueueName } from './queues.ts';
 
 /**
  * One job: its name, its queue, its default schedule (the policy file's `schedules` may override it), the schema of
