@@ -37,7 +37,7 @@ export function terminalText(text: string): string {
 
 /**
  * JSON for a terminal (`--json`): valid JSON that parses back to the raw values, with every character that
- * `terminalText` escapes written as a `\uXXXX` escape. JSON.stringify already escapes C0 controls, but not DEL,
+ * `terminalText` escapes written as a `\u` escape (four hex digits). JSON.stringify already escapes C0 controls, but not DEL,
  * C1 controls (0x9b is CSI to some terminals), bidi overrides or zero-width characters. The JSON structure itself is
  * ASCII, so each of those characters can only be inside a string, where the escape means the same character.
  */
