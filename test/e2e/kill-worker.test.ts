@@ -7,9 +7,9 @@ import { raiseAlerts } from '../../src/alerts/store.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
+import { createTestDatabase, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
-import { deliveriesByTitle, drillAlert, drillPolicy } from '../support/kill-drill.ts';
+import { deliveriesByTitle, drillAlert, drillPolicy, drillWorkerEnv } from '../support/kill-drill.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -60,16 +60,7 @@ describe('worker killed between send and commit (real process)', () => {
       dir,
       prefix,
       policy: policy.yaml,
-      env: {
-        DATABASE_URL: t.url,
-        REDIS_URL: redisUrl(),
-        ANTHROPIC_ADMIN_KEY: emulator.state.scenario.admin_keys[0],
-        ANTHROPIC_BASE_URL: emulator.url,
-        SLACK_BOT_TOKEN: slack.token,
-        SLACK_API_URL: proxy.url,
-        SMTP_URL: smtp.url,
-        EMAIL_FROM: 'keywarden@acme.example',
-      },
+      env: drillWorkerEnv({ t, emulator, slack, slackUrl: proxy.url, smtp }),
     });
     workers.push(w);
     await w.start();

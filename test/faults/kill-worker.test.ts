@@ -10,9 +10,9 @@ import { seededRandom } from '../../src/emulator/hash.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { USAGE_WATERMARK } from '../../src/usage/ingest.ts';
-import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
+import { createTestDatabase, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
-import { deliveriesByTitle, drillAlert, drillPolicy } from '../support/kill-drill.ts';
+import { deliveriesByTitle, drillAlert, drillPolicy, drillWorkerEnv } from '../support/kill-drill.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
 import { expectUsageEqualsTruth } from '../support/usage-truth.ts';
@@ -63,16 +63,7 @@ beforeAll(async () => {
     dir,
     prefix: uniquePrefix(),
     policy: drillPolicy({ pollUsage: '*/2 * * * * *' }).yaml,
-    env: {
-      DATABASE_URL: t.url,
-      REDIS_URL: redisUrl(),
-      ANTHROPIC_ADMIN_KEY: emulator.state.scenario.admin_keys[0],
-      ANTHROPIC_BASE_URL: emulator.url,
-      SLACK_BOT_TOKEN: slack.token,
-      SLACK_API_URL: proxy.url,
-      SMTP_URL: smtp.url,
-      EMAIL_FROM: 'keywarden@acme.example',
-    },
+    env: drillWorkerEnv({ t, emulator, slack, slackUrl: proxy.url, smtp }),
   });
 });
 afterAll(async () => {

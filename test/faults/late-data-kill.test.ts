@@ -10,7 +10,7 @@ import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { USAGE_SETTLED_WATERMARK, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { readWatermark } from '../../src/usage/store.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
-import { drillPolicy } from '../support/kill-drill.ts';
+import { drillPolicy, drillWorkerEnv } from '../support/kill-drill.ts';
 import { runNode } from '../support/processes.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
@@ -58,16 +58,7 @@ beforeAll(async () => {
     dir,
     prefix: uniquePrefix(),
     policy: JSON.stringify(policy, null, 2),
-    env: {
-      DATABASE_URL: t.url,
-      REDIS_URL: redisUrl(),
-      ANTHROPIC_ADMIN_KEY: emulator.state.scenario.admin_keys[0]!,
-      ANTHROPIC_BASE_URL: emulator.url,
-      SLACK_BOT_TOKEN: slack.token,
-      SLACK_API_URL: slack.url,
-      SMTP_URL: smtp.url,
-      EMAIL_FROM: 'keywarden@acme.example',
-    },
+    env: drillWorkerEnv({ t, emulator, slack, smtp }),
   });
 });
 afterAll(async () => {

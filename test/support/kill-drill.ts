@@ -1,4 +1,6 @@
 import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
+import type { Emulator } from '../../src/emulator/server.ts';
+import { redisUrl, type TestDatabase } from './db.ts';
 import type { SlackServer } from './slack-server.ts';
 import type { SmtpCapture } from './smtp-capture.ts';
 
@@ -12,6 +14,30 @@ const NEVER = '0 0 1 1 *';
  * second, poll-usage as given (never by default), and nothing else scheduled that reads the Admin API or rewrites
  * usage behind the drill's back.
  */
+/**
+ * The environment of a drill's worker process. It connects as the runtime role, as a deployment's worker does, so a
+ * drill also proves the role's grants cover everything the worker writes. Slack's URL is given apart: some drills
+ * put a proxy in front of the stand-in.
+ */
+export function drillWorkerEnv(p: {
+  t: TestDatabase;
+  emulator: Emulator;
+  slack: SlackServer;
+  slackUrl?: string;
+  smtp: SmtpCapture;
+}): Record<string, string> {
+  return {
+    DATABASE_URL: p.t.runtimeUrl,
+    REDIS_URL: redisUrl(),
+    ANTHROPIC_ADMIN_KEY: p.emulator.state.scenario.admin_keys[0]!,
+    ANTHROPIC_BASE_URL: p.emulator.url,
+    SLACK_BOT_TOKEN: p.slack.token,
+    SLACK_API_URL: p.slackUrl ?? p.slack.url,
+    SMTP_URL: p.smtp.url,
+    EMAIL_FROM: 'keywarden@acme.example',
+  };
+}
+
 export function drillPolicy(opts: { pollUsage?: string } = {}) {
   const policy = {
     routes: [
