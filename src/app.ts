@@ -4,6 +4,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, insecureHttpWarning } from './config/index.ts';
 import type { Context } from './context.ts';
 import { createDb, type Db } from './db/index.ts';
+import { createRepos } from './db/repos/index.ts';
 import type { Logger } from './log.ts';
 import { createNotifier } from './notify/notifier.ts';
 import { checkRedisSettings, createRedis } from './queue/connection.ts';
@@ -44,7 +45,16 @@ export async function buildApp(config: Config, opts: { log: Logger; clock?: Cloc
     log: opts.log.child({ component: 'admin-api' }),
   });
   const notifier = createNotifier(config.env, opts.log);
-  const ctx: Context = { config, db, redis, admin, notifier, clock: opts.clock ?? systemClock, log: opts.log };
+  const ctx: Context = {
+    config,
+    db,
+    repos: createRepos(db),
+    redis,
+    admin,
+    notifier,
+    clock: opts.clock ?? systemClock,
+    log: opts.log,
+  };
   return {
     ctx,
     close: async () => {

@@ -3,6 +3,7 @@ import type { AdminClient } from './anthropic/client.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
 import type { Db } from './db/index.ts';
+import type { Repos } from './db/repos/index.ts';
 import type { Logger } from './log.ts';
 import type { Notifier } from './notify/notifier.ts';
 
@@ -10,6 +11,8 @@ import type { Notifier } from './notify/notifier.ts';
 export interface Context {
   config: Config;
   db: Db;
+  /** Postgres through one repository per table family (src/db/repos/). */
+  repos: Repos;
   redis: Redis;
   admin: AdminClient;
   notifier: Notifier;

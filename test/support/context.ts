@@ -6,6 +6,7 @@ import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { JobContext } from '../../src/context.ts';
 import type { Db } from '../../src/db/index.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Notifier } from '../../src/notify/notifier.ts';
 import { redisUrl } from './db.ts';
@@ -40,6 +41,7 @@ export function testJobContext(opts: {
   const ctx: JobContext = {
     config,
     db: opts.db,
+    repos: createRepos(opts.db),
     redis,
     admin: new AdminClient({ baseUrl: opts.emulatorUrl, adminKey: new Secret(opts.adminKey), log, clock: opts.clock }),
     notifier: opts.notifier ?? { slack: null, email: null, close: async () => {} },
