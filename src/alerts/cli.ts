@@ -7,9 +7,21 @@ import { terminalJson, terminalText } from '../notify/escape.ts';
  * deliveries that speak for it with their state, as text to print.
  */
 export async function alertsCommand(db: Db, args: readonly string[]): Promise<string> {
-  const json = args.includes('--json');
+  const result = await listAlerts(db, { all: args.includes('--all') });
+  if (args.includes('--json')) return terminalJson(result);
+  return formatAlertList(result, args.includes('--all'));
+}
+
+/**
+ * The alerts, newest first, each with its deliveries: the firing ones, those resolved since `resolvedSince` too,
+ * or every one with `all`. For the CLI and the status page.
+ */
+export async function listAlerts(db: Db, opts: { all: boolean; resolvedSince?: Date }): Promise<AlertListing[]> {
   let query = db.selectFrom('alerts').selectAll().orderBy('started_at', 'desc').orderBy('id');
-  if (!args.includes('--all')) query = query.where('state', '=', 'firing');
+  const since = opts.resolvedSince;
+  if (!opts.all && since === undefined) query = query.where('state', '=', 'firing');
+  else if (!opts.all && since !== undefined)
+    query = query.where((eb) => eb.or([eb('state', '=', 'firing'), eb('resolved_at', '>=', since)]));
   const alerts = await query.execute();
   const deliveries =
     alerts.length === 0
@@ -57,8 +69,7 @@ export async function alertsCommand(db: Db, args: readonly string[]): Promise<st
         nextAttemptAt: d.status === 'pending' ? new Date(d.next_attempt_at).toISOString() : null,
       })),
   }));
-  if (json) return terminalJson(result);
-  return formatAlertList(result, args.includes('--all'));
+  return result;
 }
 
 export interface AlertListing {

@@ -23,6 +23,8 @@ export interface EnvConfig {
   httpPort: number;
   /** Bind address of the HTTP port; every interface by default (a container's published port needs that). */
   httpHost: string;
+  /** KEYWARDEN_UI_TOKEN: the status page at `/` asks for it; without one the page is off. */
+  uiToken: Secret | null;
   logLevel: string;
 }
 
@@ -173,6 +175,11 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
       `KEYWARDEN_HTTP_HOST: "${httpHost}" is not an IP address or host name (e.g. 127.0.0.1 for this machine only, 0.0.0.0 for every interface)`,
     );
   }
+  const uiToken = readSecret(env, 'KEYWARDEN_UI_TOKEN', problems);
+  // the page shows spend, owners and alerts to whoever holds the token: one short enough to guess protects nothing
+  if (uiToken && uiToken.reveal().length < 16) {
+    problems.push('KEYWARDEN_UI_TOKEN: at least 16 characters (e.g. the output of `openssl rand -hex 16`)');
+  }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
@@ -192,6 +199,7 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
     configPath: env.KEYWARDEN_CONFIG || './keywarden.yaml',
     httpPort,
     httpHost,
+    uiToken,
     logLevel,
   };
 }

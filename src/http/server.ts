@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
+import { type StatusPage, serveStatus } from './status/serve.ts';
 
 export interface HealthServer {
   server: Server;
@@ -49,6 +50,8 @@ export async function startHealthServer(opts: {
   limits?: Partial<HttpLimits>;
   /** One line per job that keeps failing or stopped completing (src/health/jobs.ts): /readyz names them. */
   failingJobs?: () => readonly string[];
+  /** The status page at `/` (src/http/status/), when KEYWARDEN_UI_TOKEN is set. */
+  status?: StatusPage;
 }): Promise<HealthServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
   const serverOptions = {
@@ -60,7 +63,7 @@ export async function startHealthServer(opts: {
     connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 2),
   };
   const server = createServer(serverOptions, async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     try {
       if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -82,6 +85,8 @@ export async function startHealthServer(opts: {
       } else if (path === '/metrics') {
         const body = await opts.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
+      } else if (opts.status && (await serveStatus(req, res, path, opts.status))) {
+        // answered by the status page
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
       }

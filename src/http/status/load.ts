@@ -1,0 +1,79 @@
+import { type AlertListing, listAlerts } from '../../alerts/cli.ts';
+import type { Context } from '../../context.ts';
+import { type DriftDay, loadFinanceData } from '../../digest/finance-data.ts';
+import { BLIND_KIND } from '../../health/blind.ts';
+import { type FailingJob, type JobRunRecord, loadJobRuns } from '../../health/jobs.ts';
+import { loadRotationInputs } from '../../keys/load.ts';
+import { type KeyRow, keyRows } from '../../keys/table.ts';
+import { picoToUsd } from '../../money.ts';
+import { planRotation } from '../../rotation/plan.ts';
+import { type SpendReport, spendReport } from '../../spend/table.ts';
+import { DAY_MS } from '../../time.ts';
+import { USAGE_SETTLED_WATERMARK } from '../../usage/ingest.ts';
+
+/**
+ * What the status page shows, read through the loaders the CLI's `keywarden spend`, `keys` and `alerts` use (and
+ * the finance digest's, for the daily series and the drift from the cost report), so the page and the terminal
+ * never disagree. Reads only.
+ */
+export interface StatusData {
+  organizationName: string;
+  timezone: string;
+  asOf: Date;
+  spend: SpendReport | null;
+  /** The organization's priced usage per local day of the month in progress (days without usage absent). */
+  dailySpendUsd: { date: string; usd: string }[];
+  /** Days of this month whose priced usage drifts from the cost report, newest first. */
+  drift: DriftDay[];
+  keys: KeyRow[];
+  /** Firing alerts and those resolved within RECENT_DAYS, newest first. */
+  alerts: AlertListing[];
+  health: {
+    /** The end of the newest usage minute the Admin API answered with data. */
+    settledUntil: Date | null;
+    jobs: JobRunRecord[];
+    failing: readonly FailingJob[];
+    /** A `keywarden.blind` alert fires: the Admin API refuses the admin key. */
+    blind: boolean;
+  };
+}
+
+/** Resolved alerts stay on the page this long. */
+export const RECENT_DAYS = 7;
+
+export async function loadStatus(
+  ctx: Pick<Context, 'db' | 'repos' | 'config' | 'clock'>,
+  failing: () => readonly FailingJob[],
+): Promise<StatusData> {
+  const now = ctx.clock.now();
+  const { policy } = ctx.config;
+  const organizationName = policy.organization.name || 'Organization';
+  const [spend, finance, rotationInputs, alerts, jobs, settledUntil] = await Promise.all([
+    spendReport(ctx.db),
+    loadFinanceData(ctx.db, now, {
+      organizationName,
+      timezone: policy.organization.timezone,
+      organizationLimitUsd: policy.spend.limits.organization,
+    }),
+    loadRotationInputs(ctx.db, policy.rotation.drain_window_hours, now),
+    listAlerts(ctx.db, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
+    loadJobRuns(ctx.db),
+    ctx.repos.watermarks.read(USAGE_SETTLED_WATERMARK),
+  ]);
+  return {
+    organizationName,
+    timezone: policy.organization.timezone,
+    asOf: now,
+    spend,
+    dailySpendUsd: finance.dailySpend.map((d) => ({ date: d.date, usd: picoToUsd(d.usd) })),
+    drift: finance.drift,
+    keys: keyRows(rotationInputs, planRotation(rotationInputs, policy.rotation, now), now),
+    alerts,
+    health: {
+      settledUntil,
+      jobs: [...jobs].sort((a, b) => a.job.localeCompare(b.job)),
+      failing: failing(),
+      blind: alerts.some((a) => a.kind === BLIND_KIND && a.state === 'firing'),
+    },
+  };
+}
