@@ -106,9 +106,11 @@ export async function startHealthServer(opts: {
     socket.once('close', () => idle.delete(socket));
   });
   server.on('request', (req, res) => {
-    idle.delete(req.socket);
+    // the socket as the request arrived: once answered, a request whose body was not read may be detached from it
+    const socket = req.socket;
+    idle.delete(socket);
     res.once('finish', () => {
-      if (!req.socket.destroyed) idle.add(req.socket);
+      if (!socket.destroyed) idle.add(socket);
     });
   });
   let lastDropWarning = 0;

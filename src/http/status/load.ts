@@ -20,6 +20,8 @@ export interface StatusData {
   organizationName: string;
   timezone: string;
   asOf: Date;
+  /** Today in the organization's timezone (YYYY-MM-DD): where the chart's projection starts. */
+  today: string;
   spend: SpendReport | null;
   /** The organization's priced usage per local day of the month in progress (days without usage absent). */
   dailySpendUsd: { date: string; usd: string }[];
@@ -64,6 +66,7 @@ export async function loadStatus(
     organizationName,
     timezone: policy.organization.timezone,
     asOf: now,
+    today: finance.today,
     spend,
     dailySpendUsd: finance.dailySpend.map((d) => ({ date: d.date, usd: picoToUsd(d.usd) })),
     drift: finance.drift,

@@ -108,7 +108,7 @@ export function chartData(data: StatusData): ChartData {
     const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
     const labels = Array.from({ length: days }, (_, i) => `${spend.month}-${String(i + 1).padStart(2, '0')}`);
     const daily = new Map(data.dailySpendUsd.map((d) => [d.date, usdToPico(d.usd)]));
-    const today = data.dailySpendUsd.at(-1)?.date ?? labels[0]!;
+    const today = data.today;
     let running: Pico = 0n;
     const spent = labels.map((day) => {
       if (day > today) return null;

@@ -117,11 +117,16 @@ export async function serveStatus(
   if (path !== '/') return false;
   if (req.method === 'POST') {
     const form = await readForm(req);
+    if (form === null) {
+      // the rest of the body is not read: the connection closes with the answer
+      html(res, 413, 'a sign-in form is a few bytes\n', { connection: 'close' });
+      return true;
+    }
     // behind a TLS-terminating proxy the browser is on https: the cookie says Secure there
     const secure = req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : '';
-    if (form?.get('signout') === '1') {
+    if (form.get('signout') === '1') {
       html(res, 303, '', { location: './', 'set-cookie': `${COOKIE}=; HttpOnly; SameSite=Strict; Max-Age=0${secure}` });
-    } else if (form !== null && sameSecret(form.get('token') ?? '', page.token.reveal())) {
+    } else if (sameSecret(form.get('token') ?? '', page.token.reveal())) {
       const cookie = `${COOKIE}=${sessionValue(page.token)}; HttpOnly; SameSite=Strict; Max-Age=${COOKIE_MAX_AGE_S}${secure}`;
       html(res, 303, '', { location: './', 'set-cookie': cookie });
     } else {
