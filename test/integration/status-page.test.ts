@@ -303,7 +303,7 @@ describe('status page: the figures', () => {
     const body = await (await fetch(url(), { headers: bearer })).text();
     expect(body).toContain('1 firing; 0 resolved in the last 7 days.');
     expect(body).toMatch(
-      /email &lt;img src=x onerror=alert\(5\)&gt;: <span class="delivery pending">pending<\/span> \(2\)/,
+      /email &lt;img src=x onerror=alert\(5\)&gt;: <span class="delivery pending">pending<\/span> \(2 attempts\)/,
     );
     expect(body).toMatch(/<td>poll-usage<\/td><td>—<\/td><td class="num">3<\/td>/);
     expect(body).toContain('Usage complete up to — UTC (no poll yet)');

@@ -95,7 +95,8 @@ export interface ChartData {
     p90: (number | null)[];
     limit: number | null;
   } | null;
-  scopes: { id: string; monthToDate: number; p10: number; p90: number; limit: number | null }[];
+  /** `max`: the scale's end, shared by every scope of one type, so the bars compare across rows. */
+  scopes: { id: string; monthToDate: number; p10: number; p90: number; limit: number | null; max: number }[];
 }
 
 /** The series the charts draw, in USD (floats are fine for drawing; every figure printed is exact). */
@@ -128,12 +129,20 @@ export function chartData(data: StatusData): ChartData {
       limit: org.limitUsd === null ? null : picoToNumberUsd(usdToPico(org.limitUsd)),
     };
   }
-  const scopes = chartedScopes(spend?.rows ?? []).map((r) => ({
+  const n = (v: string) => picoToNumberUsd(usdToPico(v));
+  const charted = chartedScopes(spend?.rows ?? []);
+  const maxOf = new Map<string, number>();
+  for (const r of charted) {
+    const top = Math.max(n(r.p90Usd), n(r.monthToDateUsd), r.limitUsd === null ? 0 : n(r.limitUsd));
+    maxOf.set(r.scopeType, Math.max(maxOf.get(r.scopeType) ?? 0, top));
+  }
+  const scopes = charted.map((r) => ({
     id: scopeDomId(r),
-    monthToDate: picoToNumberUsd(usdToPico(r.monthToDateUsd)),
-    p10: picoToNumberUsd(usdToPico(r.p10Usd)),
-    p90: picoToNumberUsd(usdToPico(r.p90Usd)),
-    limit: r.limitUsd === null ? null : picoToNumberUsd(usdToPico(r.limitUsd)),
+    monthToDate: n(r.monthToDateUsd),
+    p10: n(r.p10Usd),
+    p90: n(r.p90Usd),
+    limit: r.limitUsd === null ? null : n(r.limitUsd),
+    max: maxOf.get(r.scopeType) ?? 0,
   }));
   return { organization, scopes };
 }
@@ -169,7 +178,7 @@ function spendSection(data: StatusData): string {
       r.scopeType !== 'organization' && charted.has(id)
         ? `<canvas id="${id}" class="bullet" role="img" aria-label="${text(`${r.name}: month to date, p10–p90 band, limit`)}"></canvas>`
         : '';
-    return `<tr data-scope="${r.scopeType}"><td>${r.scopeType}</td><td>${text(r.name)}</td><td class="num">${usd(r.limitUsd)}</td><td class="num">${usd(r.monthToDateUsd)}</td><td class="num">${usd(r.p10Usd)} – ${usd(r.p90Usd)}</td><td class="num">${usd(r.p50Usd)}</td><td>${crossing(r)}</td><td class="chart">${chart}</td></tr>`;
+    return `<tr data-scope="${r.scopeType}"><td class="nowrap">${r.scopeType}</td><td>${text(r.name)}</td><td class="num">${usd(r.limitUsd)}</td><td class="num">${usd(r.monthToDateUsd)}</td><td class="num">${usd(r.p10Usd)} – ${usd(r.p90Usd)}</td><td class="num">${usd(r.p50Usd)}</td><td>${crossing(r)}</td><td class="chart">${chart}</td></tr>`;
   });
   const driftNote =
     data.drift.length === 0
@@ -181,7 +190,7 @@ function spendSection(data: StatusData): string {
     `${headline}
 <p class="note">Amounts are <strong>priced</strong> usage (tokens × keywarden's price table), the figures <code>keywarden spend</code> prints; what Anthropic <strong>bills</strong> is reconciled daily from the cost report. ${driftNote} Projected ${text(time(spend.madeAt))} UTC.</p>
 <div class="org-chart"><canvas id="chart-organization" role="img" aria-label="Organization spend this month: to date, the p10–p90 band to month end, the limit"></canvas></div>
-<div class="scroll"><table id="spend-table"><thead><tr><th>Scope</th><th>Name</th><th>Limit</th><th>Month to date</th><th>Month end p10 – p90</th><th>Likely (p50)</th><th>Limit reached (p50 / p90)</th><th>Chart</th></tr></thead>
+<div class="scroll"><table id="spend-table"><thead><tr><th>Scope</th><th>Name</th><th>Limit</th><th>Month to date</th><th>Month end p10 – p90</th><th>Likely (p50)</th><th>Limit reached (p50 / p90)</th><th>To date, p10–p90, limit</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`,
   );
 }
@@ -222,7 +231,7 @@ function keysSection(data: StatusData, q: PageQuery): string {
     `<p class="headline">${counts.join(', ')}.</p>
 <form method="get" action="#keys" class="filter"><label>Workspace <select name="workspace"><option value="">every workspace</option>${options.join('')}</select></label>
 <input type="hidden" name="sort" value="${q.sort}">${q.descending ? '<input type="hidden" name="dir" value="desc">' : ''}<button type="submit">Filter</button></form>
-<div class="scroll"><table id="keys-table"><thead><tr>${link('group', 'Stage')}${link('name', 'Key')}${link('workspace', 'Workspace')}<th>Detail</th>${link('deadline', 'Deadline')}${link('owner', 'Owner')}${link('last_use', 'Last use')}<th>Successor (share of traffic)</th></tr></thead>
+<div class="scroll"><table id="keys-table"><thead><tr>${link('group', 'Stage')}${link('name', 'Key')}${link('workspace', 'Workspace')}<th>Stage detail</th>${link('deadline', 'Deadline')}${link('owner', 'Owner')}${link('last_use', 'Last use')}<th>Successor (share of traffic)</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>
 <p class="note">${shown.length} of ${data.keys.length} keys shown. The same rows as <code>keywarden keys</code>.</p>
 ${identity.length === 0 ? '<p>No identity findings.</p>' : `<h3>Identity findings</h3><ul>${identity.map((a) => `<li>${text(a.title)} <span class="muted">(${a.kind}, since ${time(a.startedAt)})</span></li>`).join('')}</ul>`}`,
@@ -233,7 +242,7 @@ function alertsSection(data: StatusData): string {
   const firing = data.alerts.filter((a) => a.state === 'firing').length;
   const rows = data.alerts.map(
     (a) =>
-      `<tr class="${a.state}"><td><span class="state ${a.state}">${a.state}</span></td><td>${a.severity}</td><td>${text(a.kind)}</td><td>${text(a.title)}${a.inhibitedBy === null ? '' : `<br><span class="muted">inhibited by ${text(a.inhibitedBy)}</span>`}</td><td>${time(a.startedAt)}</td><td>${time(a.resolvedAt)}</td><td>${deliveries(a)}</td></tr>`,
+      `<tr class="${a.state}"><td><span class="state ${a.state}">${a.state}</span></td><td>${a.severity}</td><td class="nowrap">${text(a.kind)}</td><td>${text(a.title)}${a.inhibitedBy === null ? '' : `<br><span class="muted">inhibited by ${text(a.inhibitedBy)}</span>`}</td><td>${time(a.startedAt)}</td><td>${time(a.resolvedAt)}</td><td>${deliveries(a)}</td></tr>`,
   );
   return section(
     'alerts',
@@ -248,7 +257,7 @@ function deliveries(a: AlertListing): string {
   return `<ul class="deliveries">${a.deliveries
     .map((d) => {
       const err = d.lastError === null || d.status === 'sent' ? '' : ` — ${text(d.lastError)}`;
-      return `<li>${text(d.event)} ${text(d.channel)} ${text(d.target)}: <span class="delivery ${text(d.status)}">${text(d.status)}</span> (${d.attempts})${d.possiblyDuplicate ? ' possibly duplicated' : ''}${err}</li>`;
+      return `<li>${text(d.event)} ${text(d.channel)} ${text(d.target)}: <span class="delivery ${text(d.status)}">${text(d.status)}</span> (${d.attempts === 1 ? '1 attempt' : `${d.attempts} attempts`})${d.possiblyDuplicate ? ' possibly duplicated' : ''}${err}</li>`;
     })
     .join('')}</ul>`;
 }

@@ -15,7 +15,7 @@
     const datasets = [
       { label: 'spent (priced)', data: org.spent, borderColor: colors.spent, backgroundColor: colors.spent, pointRadius: 0, borderWidth: 2 },
       { label: 'p10', data: org.p10, borderColor: 'rgba(245, 158, 11, 0.6)', pointRadius: 0, borderWidth: 1, spanGaps: true },
-      { label: 'p90', data: org.p90, borderColor: 'rgba(245, 158, 11, 0.6)', backgroundColor: colors.band, fill: '-1', pointRadius: 0, borderWidth: 1, spanGaps: true },
+      { label: 'p10–p90 at month end', data: org.p90, borderColor: 'rgba(245, 158, 11, 0.6)', backgroundColor: colors.band, fill: '-1', pointRadius: 0, borderWidth: 1, spanGaps: true },
       { label: 'likely (p50)', data: org.p50, borderColor: colors.p50, borderDash: [6, 4], pointRadius: 0, borderWidth: 2, spanGaps: true },
     ];
     if (org.limit !== null) {
@@ -39,7 +39,8 @@
   for (const s of data.scopes) {
     const canvas = document.getElementById(s.id);
     if (!canvas) continue;
-    const max = Math.max(s.p90, s.monthToDate, s.limit ?? 0) * 1.05 || 1;
+    // one scale for every scope of a kind: a short bar is a small scope, not a small share of its own band
+    const max = s.max * 1.05 || 1;
     const datasets = [
       { type: 'bar', label: 'month to date', data: [[0, s.monthToDate]], backgroundColor: colors.spent, barPercentage: 0.5, grouped: false, order: 1 },
       { type: 'bar', label: 'p10–p90', data: [[s.p10, s.p90]], backgroundColor: colors.band, borderColor: 'rgba(245, 158, 11, 0.8)', borderWidth: 1, barPercentage: 1, grouped: false, order: 2 },
