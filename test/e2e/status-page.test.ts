@@ -106,7 +106,7 @@ const CHART_FACTS = `(() => {
   const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
   let painted = 0;
   for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
-  const bullets = [...document.querySelectorAll('canvas.bullet')];
+  const bullets = [...document.querySelectorAll('div.bullet canvas')];
   return {
     labels: c.data.datasets.map((d) => d.label),
     p50: c.data.datasets[3].data.at(-1),
