@@ -11,6 +11,8 @@ import { ROOT } from '../support/processes.ts';
  * and the Grafana dashboard over it: every panel's query names a metric /metrics exports.
  */
 
+/** Grafana's variable syntax (a dollar and braces), not a template placeholder: the dashboard asks which Prometheus. */
+const DATASOURCE_VARIABLE = ['$', '{datasource}'].join('');
 const PROMTOOL = process.env.PROMTOOL_PATH ?? 'promtool';
 const NOW = new Date();
 const MONTH = `${NOW.toISOString().slice(0, 7)}-01`;
@@ -161,7 +163,7 @@ describe('examples/grafana/keywarden.json', () => {
     const queried = new Set<string>();
     for (const p of panels) {
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
-      expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: DATASOURCE_VARIABLE });
       for (const target of p.targets!) {
         const names = target.expr.match(/\bkeywarden_[a-z0-9_]+/g) ?? [];
         expect(names.length, `${p.title}: ${target.expr}`).toBeGreaterThan(0);
