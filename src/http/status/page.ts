@@ -303,7 +303,7 @@ export function renderStatusPage(data: StatusData, q: PageQuery): string {
 </head><body>
 <header><h1>keywarden <span class="muted">· ${text(data.organizationName)}</span></h1>
 <nav><a href="#spend">Spend</a> <a href="#keys">Keys</a> <a href="#alerts">Alerts</a> <a href="#health">Health</a></nav>
-<p class="muted">As of ${time(data.asOf)} UTC · read-only · <form method="post" action="./" class="inline"><input type="hidden" name="signout" value="1"><button type="submit" class="link">sign out</button></form></p></header>
+<div class="meta muted">As of ${time(data.asOf)} UTC · read-only · <form method="post" action="./" class="inline"><input type="hidden" name="signout" value="1"><button type="submit" class="link">sign out</button></form></div></header>
 <main>
 ${spendSection(data)}
 ${keysSection(data, q)}
