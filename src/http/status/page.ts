@@ -60,23 +60,23 @@ export function parsePageQuery(search: URLSearchParams): PageQuery {
 /** The keys the table shows, filtered by workspace and sorted (ties: group, then deadline, then name). */
 export function selectKeys(keys: readonly KeyRow[], q: PageQuery): KeyRow[] {
   const groupIndex = (k: KeyRow) => ROTATION_GROUPS.indexOf(rotationGroup(k.stage));
-  // a missing value sorts last whichever way: an unknown owner is not the most urgent row
-  const cmpNullable = (a: string | null, b: string | null) =>
-    a === b ? 0 : a === null ? 1 : b === null ? -1 : a.localeCompare(b);
+  const sign = q.descending ? -1 : 1;
+  // a missing value sorts last whichever way: an unknown deadline is not the most urgent row
+  const cmpNullable = (a: string | null, b: string | null, dir = 1) =>
+    a === b ? 0 : a === null ? 1 : b === null ? -1 : dir * a.localeCompare(b);
   const by: Record<KeySort, (a: KeyRow, b: KeyRow) => number> = {
-    group: (a, b) => groupIndex(a) - groupIndex(b),
-    name: (a, b) => a.name.localeCompare(b.name),
-    workspace: (a, b) => a.workspace.localeCompare(b.workspace),
-    deadline: (a, b) => cmpNullable(a.deadline, b.deadline),
-    owner: (a, b) => a.owner.localeCompare(b.owner),
-    last_use: (a, b) => cmpNullable(a.lastUsage, b.lastUsage),
+    group: (a, b) => sign * (groupIndex(a) - groupIndex(b)),
+    name: (a, b) => sign * a.name.localeCompare(b.name),
+    workspace: (a, b) => sign * a.workspace.localeCompare(b.workspace),
+    deadline: (a, b) => cmpNullable(a.deadline, b.deadline, sign),
+    owner: (a, b) => sign * a.owner.localeCompare(b.owner),
+    last_use: (a, b) => cmpNullable(a.lastUsage, b.lastUsage, sign),
   };
   const tie = (a: KeyRow, b: KeyRow) =>
     groupIndex(a) - groupIndex(b) || cmpNullable(a.deadline, b.deadline) || a.name.localeCompare(b.name);
-  const sign = q.descending ? -1 : 1;
   return keys
     .filter((k) => q.workspace === null || k.workspace === q.workspace)
-    .sort((a, b) => sign * by[q.sort](a, b) || tie(a, b));
+    .sort((a, b) => by[q.sort](a, b) || tie(a, b));
 }
 
 const usd = (v: string | null) => (v === null ? '—' : formatUsd(usdToPico(v)));
