@@ -243,13 +243,13 @@ function alertsSection(data: StatusData): string {
   const firing = data.alerts.filter((a) => a.state === 'firing').length;
   const rows = data.alerts.map(
     (a) =>
-      `<tr class="${a.state}"><td><span class="state ${a.state}">${a.state}</span></td><td>${a.severity}</td><td class="nowrap">${text(a.kind)}</td><td>${text(a.title)}${a.inhibitedBy === null ? '' : `<br><span class="muted">inhibited by ${text(a.inhibitedBy)}</span>`}</td><td>${time(a.startedAt)}</td><td>${time(a.resolvedAt)}</td><td>${deliveries(a)}</td></tr>`,
+      `<tr class="${a.state}"><td><span class="state ${a.state}">${a.state}</span></td><td class="title">${text(a.title)}${a.inhibitedBy === null ? '' : `<br><span class="muted">inhibited by ${text(a.inhibitedBy)}</span>`}</td><td class="nowrap">${text(a.kind)}</td><td>${a.severity}</td><td>${time(a.startedAt)}</td><td>${time(a.resolvedAt)}</td><td>${deliveries(a)}</td></tr>`,
   );
   return section(
     'alerts',
     'Alerts',
     `<p class="headline">${firing} firing; ${data.alerts.length - firing} resolved in the last 7 days.</p>
-${rows.length === 0 ? '<p>Nothing firing, nothing resolved lately.</p>' : `<div class="scroll"><table id="alerts-table"><thead><tr><th>State</th><th>Severity</th><th>Kind</th><th>Alert</th><th>Since</th><th>Resolved</th><th>Deliveries</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`}`,
+${rows.length === 0 ? '<p>Nothing firing, nothing resolved lately.</p>' : `<div class="scroll"><table id="alerts-table"><thead><tr><th>State</th><th>Alert</th><th>Kind</th><th>Severity</th><th>Since</th><th>Resolved</th><th>Deliveries</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`}`,
   );
 }
 
