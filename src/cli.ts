@@ -2,8 +2,9 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jobs } from '../jobs/index.ts';
-import { alertsCommand } from './alerts/cli.ts';
 import { buildApp, requireEnv } from './app.ts';
+import { alertsCommand } from './cli/alerts.ts';
+import { formatKeyTable, keyRows } from './cli/keys.ts';
 import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
 import { isKeyIdReference } from './config/references.ts';
@@ -13,7 +14,6 @@ import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
 import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './keys/set-status.ts';
-import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { terminalJson, terminalText } from './notify/escape.ts';
 import { exitOnCrash } from './queue/crash.ts';
@@ -125,7 +125,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
       requireEnv(config, ['database'], 'spend');
       const db = createDb(config.env.databaseUrl!, { max: 2 });
       try {
-        const { spendReport, formatSpendReport } = await import('./spend/table.ts');
+        const { spendReport, formatSpendReport } = await import('./cli/spend.ts');
         const report = await spendReport(db);
         if (values.json) console.log(terminalJson(report));
         else

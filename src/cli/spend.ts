@@ -1,8 +1,8 @@
 import type { Db } from '../db/index.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { formatTable } from '../keys/table.ts';
 import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
-import { latestProjections, type StoredProjection } from './store.ts';
+import { latestProjections, type StoredProjection } from '../spend/store.ts';
+import { formatTable } from './keys.ts';
 
 /** One line of `keywarden spend`. Amounts are exact USD strings (12 places) in JSON, cents in the table. */
 export interface SpendRow {
