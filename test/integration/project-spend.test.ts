@@ -362,14 +362,14 @@ describe('project-spend against the demo organization', () => {
 
       // the command, as a user runs it
       const cliEnv = { DATABASE_URL: org.t.url, KEYWARDEN_CONFIG: 'examples/keywarden.yaml' };
-      const table = await runNode('src/cli.ts', ['spend'], cliEnv);
+      const table = await runNode('src/cli/index.ts', ['spend'], cliEnv);
       expect(table.code).toBe(0);
       expect(table.output).toMatch(/^Spend for 2026-11, projected at 2026-11-16 10:00 UTC/);
       expect(table.output).toMatch(
         /\norganization +Organization +\$5,000\.00 +\$[\d,]+\.\d\d +\$[\d,.]+ +\$[\d,.]+ +[\d.]+% +already reached\n/,
       );
       expect(table.output).toMatch(/\nworkspace +Research +— +\$[\d,]+\.\d\d/);
-      const json = await runNode('src/cli.ts', ['spend', '--json'], cliEnv);
+      const json = await runNode('src/cli/index.ts', ['spend', '--json'], cliEnv);
       expect(json.code).toBe(0);
       const report = JSON.parse(json.output) as Awaited<ReturnType<typeof spendReport>> & {};
       expect(report.rows.length).toBe(stored.length);
@@ -381,7 +381,7 @@ describe('project-spend against the demo organization', () => {
         limitUsd: '5000.000000000000',
         monthToDateUsd: orgRow.mtd_usd,
       });
-      expect(await runNode('src/cli.ts', ['spend', '--top'], cliEnv)).toMatchObject({ code: 2 });
+      expect(await runNode('src/cli/index.ts', ['spend', '--top'], cliEnv)).toMatchObject({ code: 2 });
     } finally {
       await env.close();
     }
