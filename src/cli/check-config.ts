@@ -28,6 +28,7 @@ export const checkConfigCommand: Command = {
         KEYWARDEN_CONFIG: env.configPath,
         KEYWARDEN_HTTP_PORT: env.httpPort,
         KEYWARDEN_HTTP_HOST: env.httpHost,
+        KEYWARDEN_UI_TOKEN: env.uiToken?.hint ?? null,
         LOG_LEVEL: env.logLevel,
       },
       policy: config.policy,

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
+import { type SpendReport, spendReport } from '../cli/spend.ts';
 import type { Db } from '../db/index.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { loadJobRuns } from '../health/jobs.ts';
-import { type SpendReport, spendReport } from '../spend/table.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
 export interface Metrics {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SpendReport } from '../../src/cli/spend.ts';
 import { formatUsd, usdToPico } from '../../src/money.ts';
-import type { SpendReport } from '../../src/spend/table.ts';
 import { NODE, ROOT, type Spawned, spawnNode } from '../support/processes.ts';
 
 /**
@@ -37,7 +37,7 @@ function demoEnv(dir: string): Record<string, string> {
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'kw-status-demo-'));
-  demo = spawnNode('src/cli.ts', ['demo', '--out', out, '--exit-after', '600s'], {});
+  demo = spawnNode('src/cli/index.ts', ['demo', '--out', out, '--exit-after', '600s'], {});
   // the spend table is printed once a projection made after the first poll's catch-up is stored
   await demo.waitForOutput(/\$ keywarden spend\n/, 150_000);
   const m = /status page: (http:\/\/\S+)\s+token: (\S+)/.exec(demo.output());
@@ -45,7 +45,7 @@ beforeAll(async () => {
   pageUrl = m[1]!;
   token = m[2]!;
   // what the terminal says, on stdout alone (stderr may carry warnings)
-  const stdout = execFileSync(NODE, [join(ROOT, 'src/cli.ts'), 'spend', '--json'], {
+  const stdout = execFileSync(NODE, [join(ROOT, 'src/cli/index.ts'), 'spend', '--json'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...demoEnv(out) },
     encoding: 'utf8',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { KeyRow } from '../../src/cli/keys.ts';
 import {
   type PageQuery,
   parsePageQuery,
@@ -7,7 +8,6 @@ import {
   scriptJson,
   selectKeys,
 } from '../../src/http/status/page.ts';
-import type { KeyRow } from '../../src/keys/table.ts';
 
 function key(name: string, over: Partial<KeyRow> = {}): KeyRow {
   return {

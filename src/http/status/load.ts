@@ -1,13 +1,13 @@
-import { type AlertListing, listAlerts } from '../../alerts/cli.ts';
+import { type AlertListing, listAlerts } from '../../cli/alerts.ts';
+import { type KeyRow, keyRows } from '../../cli/keys.ts';
+import { type SpendReport, spendReport } from '../../cli/spend.ts';
 import type { Context } from '../../context.ts';
 import { type DriftDay, loadFinanceData } from '../../digest/finance-data.ts';
 import { BLIND_KIND } from '../../health/blind.ts';
 import { type FailingJob, type JobRunRecord, loadJobRuns } from '../../health/jobs.ts';
 import { loadRotationInputs } from '../../keys/load.ts';
-import { type KeyRow, keyRows } from '../../keys/table.ts';
 import { picoToUsd } from '../../money.ts';
 import { planRotation } from '../../rotation/plan.ts';
-import { type SpendReport, spendReport } from '../../spend/table.ts';
 import { DAY_MS } from '../../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../../usage/ingest.ts';
 

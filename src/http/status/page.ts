@@ -1,8 +1,8 @@
-import type { AlertListing } from '../../alerts/cli.ts';
-import type { KeyRow } from '../../keys/table.ts';
+import type { AlertListing } from '../../cli/alerts.ts';
+import type { KeyRow } from '../../cli/keys.ts';
+import type { SpendRow } from '../../cli/spend.ts';
 import { formatUsd, type Pico, picoToNumberUsd, usdToPico } from '../../money.ts';
 import { escapeHtml, terminalText } from '../../notify/escape.ts';
-import type { SpendRow } from '../../spend/table.ts';
 import type { StatusData } from './load.ts';
 
 /**
