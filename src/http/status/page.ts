@@ -270,7 +270,7 @@ function healthSection(data: StatusData): string {
   const failing = new Set(h.failing.map((f) => f.job));
   const rows = h.jobs.map(
     (j) =>
-      `<tr class="${failing.has(j.job) ? 'failing' : ''}"><td>${text(j.job)}</td><td>${time(j.lastSucceededAt)}</td><td class="num">${j.consecutiveFailures}</td><td>${time(j.firstFailedAt)}</td><td>${text(j.lastError ?? '')}</td></tr>`,
+      `<tr class="${failing.has(j.job) ? 'failing' : ''}"><td class="nowrap">${text(j.job)}</td><td>${time(j.lastSucceededAt)}</td><td class="num">${j.consecutiveFailures}</td><td>${time(j.firstFailedAt)}</td><td>${text(j.lastError ?? '')}</td></tr>`,
   );
   const notRecorded = h.failing.filter((f) => !h.jobs.some((j) => j.job === f.job));
   return section(
