@@ -3,7 +3,7 @@ import type { KeyRow } from '../../cli/keys.ts';
 import type { SpendRow } from '../../cli/spend.ts';
 import { formatUsd, type Pico, picoToNumberUsd, usdToPico } from '../../money.ts';
 import { escapeHtml, terminalText } from '../../notify/escape.ts';
-import type { StatusData } from './load.ts';
+import { RECENT_DAYS, type StatusData } from './load.ts';
 
 /**
  * The status page as HTML: pure, from what `loadStatus` read. Every table works without JavaScript (sorting and the
@@ -26,7 +26,7 @@ export function scriptJson(value: unknown): string {
 
 /** The rotation groups the keys table sorts into, most urgent first. */
 export const ROTATION_GROUPS = ['overdue', 'due soon', 'fine', 'exempt', 'not active'] as const;
-export type RotationGroup = (typeof ROTATION_GROUPS)[number];
+type RotationGroup = (typeof ROTATION_GROUPS)[number];
 
 /** A key's group from its stage word (src/rotation/describe.ts). */
 export function rotationGroup(stage: string): RotationGroup {
@@ -38,7 +38,7 @@ export function rotationGroup(stage: string): RotationGroup {
   return 'not active';
 }
 
-export const KEY_SORTS = ['group', 'name', 'workspace', 'deadline', 'owner', 'last_use'] as const;
+const KEY_SORTS = ['group', 'name', 'workspace', 'deadline', 'owner', 'last_use'] as const;
 export type KeySort = (typeof KEY_SORTS)[number];
 
 export interface PageQuery {
@@ -84,9 +84,9 @@ const time = (d: Date | string | null) =>
   d === null ? '—' : (typeof d === 'string' ? d : d.toISOString()).slice(0, 16).replace('T', ' ');
 
 /** Key rows a person can chart at a glance; the table below lists every scope. */
-export const CHARTED_KEYS = 12;
+const CHARTED_KEYS = 12;
 
-export interface ChartData {
+interface ChartData {
   organization: {
     labels: string[];
     spent: (number | null)[];
@@ -100,7 +100,7 @@ export interface ChartData {
 }
 
 /** The series the charts draw, in USD (floats are fine for drawing; every figure printed is exact). */
-export function chartData(data: StatusData): ChartData {
+function chartData(data: StatusData): ChartData {
   const spend = data.spend;
   const org = spend?.rows.find((r) => r.scopeType === 'organization');
   let organization: ChartData['organization'] = null;
@@ -248,7 +248,7 @@ function alertsSection(data: StatusData): string {
   return section(
     'alerts',
     'Alerts',
-    `<p class="headline">${firing} firing; ${data.alerts.length - firing} resolved in the last 7 days.</p>
+    `<p class="headline">${firing} firing; ${data.alerts.length - firing} resolved in the last ${RECENT_DAYS} days.</p>
 ${rows.length === 0 ? '<p>Nothing firing, nothing resolved lately.</p>' : `<div class="scroll"><table id="alerts-table"><thead><tr><th>State</th><th>Alert</th><th>Kind</th><th>Severity</th><th>Since</th><th>Resolved</th><th>Deliveries</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`}`,
   );
 }

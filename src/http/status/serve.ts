@@ -65,7 +65,7 @@ function cookieOf(req: IncomingMessage, name: string): string | null {
   return null;
 }
 
-export function isAuthorized(req: IncomingMessage, token: Secret): boolean {
+function isAuthorized(req: IncomingMessage, token: Secret): boolean {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer\s+(.+)$/i.exec(auth);
