@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AlertListing } from '../../src/cli/alerts.ts';
+import type { KeyRow } from '../../src/cli/keys.ts';
 import type { SpendReport } from '../../src/cli/spend.ts';
 import { formatUsd, usdToPico } from '../../src/money.ts';
 import { NODE, ROOT, type Spawned, spawnNode } from '../support/processes.ts';
@@ -35,6 +37,16 @@ function demoEnv(dir: string): Record<string, string> {
   return env;
 }
 
+/** What the terminal says (`keywarden … --json` against the demo), from stdout alone: stderr may carry warnings. */
+function cliJson(args: string[]): unknown {
+  const stdout = execFileSync(NODE, [join(ROOT, 'src/cli/index.ts'), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...demoEnv(out) },
+    encoding: 'utf8',
+  });
+  return JSON.parse(stdout);
+}
+
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'kw-status-demo-'));
   demo = spawnNode('src/cli/index.ts', ['demo', '--out', out, '--exit-after', '600s'], {});
@@ -44,13 +56,7 @@ beforeAll(async () => {
   if (!m) throw new Error(`the demo printed no status page URL:\n${demo.output()}`);
   pageUrl = m[1]!;
   token = m[2]!;
-  // what the terminal says, on stdout alone (stderr may carry warnings)
-  const stdout = execFileSync(NODE, [join(ROOT, 'src/cli/index.ts'), 'spend', '--json'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...demoEnv(out) },
-    encoding: 'utf8',
-  });
-  spend = JSON.parse(stdout) as SpendReport;
+  spend = cliJson(['spend', '--json']) as SpendReport;
 
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
@@ -156,6 +162,36 @@ describe('the status page in Chromium, on the demo', () => {
       ]);
     });
     expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('shows the keys `keywarden keys --json` lists and the alerts `keywarden alerts --json` lists', async () => {
+    const { page } = await signedIn(1280);
+    const keys = cliJson(['keys', '--json']) as KeyRow[];
+    const rows = await page.$$eval('#keys-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+    );
+    // stage word, name and hint, workspace, stage detail, deadline, owner, last use, successor
+    const shown = rows.map((c) => [c[1], c[2], c[3], c[4], c[5], c[6], c[7]].join(' | ')).sort();
+    const listed = keys
+      .map((k) =>
+        [
+          `${k.name}${k.hint ?? ''}`,
+          k.workspace,
+          k.stage,
+          k.deadline ?? '—',
+          k.owner,
+          k.lastUsage ?? '—',
+          k.successor ?? '',
+        ].join(' | '),
+      )
+      .sort();
+    expect(shown).toEqual(listed);
+    const firing = (cliJson(['alerts', '--json']) as AlertListing[]).map((a) => a.title).sort();
+    const titles = await page.$$eval('#alerts-table tbody tr.firing td.title', (tds) =>
+      tds.map((td) => td.textContent),
+    );
+    expect(titles.sort()).toEqual(firing);
     await page.context().close();
   });
 

@@ -305,7 +305,31 @@ describe('status page: the figures', () => {
     expect(body).toMatch(
       /email &lt;img src=x onerror=alert\(5\)&gt;: <span class="delivery pending">pending<\/span> \(2 attempts\)/,
     );
-    expect(body).toMatch(/<td>poll-usage<\/td><td>—<\/td><td class="num">3<\/td>/);
+    expect(body).toMatch(/<td class="nowrap">poll-usage<\/td><td>—<\/td><td class="num">3<\/td>/);
     expect(body).toContain('Usage complete up to — UTC (no poll yet)');
+  });
+
+  it('says the Admin API is blind while a keywarden.blind alert fires', async () => {
+    await t.db
+      .insertInto('alerts')
+      .values({
+        fingerprint: 'fp-blind',
+        kind: 'keywarden.blind',
+        severity: 'critical',
+        scope_type: 'organization',
+        scope_id: '',
+        workspace_id: null,
+        state: 'firing',
+        title: 'keywarden is blind: the Admin API rejects the admin key',
+        details: '{}',
+        started_at: NOW,
+        last_seen_at: NOW,
+        last_notified_at: null,
+        resolved_at: null,
+        inhibited_by: null,
+      })
+      .execute();
+    const body = await (await fetch(url(), { headers: bearer })).text();
+    expect(body).toContain('Admin API: <span class="state firing">blind</span>');
   });
 });
