@@ -144,6 +144,28 @@ describe('the status page in Chromium, on the demo', () => {
     await context.close();
   });
 
+  it('works without JavaScript: sign in, the tables and the workspace filter', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(pageUrl);
+    await page.fill('input[name="token"]', token);
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('#spend-table');
+    expect(await page.locator('#spend-table tbody tr').count()).toBe(spend.rows.length);
+    const all = await page.locator('#keys-table tbody tr').count();
+    const chosen = await page.$eval(
+      'select[name="workspace"] option:nth-child(2)',
+      (o) => o.getAttribute('value') ?? '',
+    );
+    await page.selectOption('select[name="workspace"]', chosen);
+    await page.click('form.filter button');
+    await page.waitForURL(/workspace=/);
+    const shown = await page.$$eval('#keys-table tbody tr td:nth-child(3)', (tds) => tds.map((td) => td.textContent));
+    expect(shown.length).toBeLessThan(all);
+    expect(new Set(shown)).toEqual(new Set([chosen]));
+    await context.close();
+  });
+
   it('shows the figures `keywarden spend --json` prints, row for row', async () => {
     const { page, errors } = await signedIn(1280);
     const rows = await page.$$eval('#spend-table tbody tr', (trs) =>
