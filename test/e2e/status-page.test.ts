@@ -174,13 +174,12 @@ describe('the status page in Chromium, on the demo', () => {
     expect(rows.length).toBe(spend.rows.length);
     spend.rows.forEach((r, i) => {
       const cells = rows[i]!;
-      expect(cells.slice(0, 6)).toEqual([
-        r.scopeType,
-        r.name,
-        usd(r.limitUsd),
+      expect(cells.slice(0, 5)).toEqual([
+        `${r.name}${r.scopeType}`,
         usd(r.monthToDateUsd),
-        `${usd(r.p10Usd)} – ${usd(r.p90Usd)}`,
+        usd(r.limitUsd),
         usd(r.p50Usd),
+        `${usd(r.p10Usd)} – ${usd(r.p90Usd)}`,
       ]);
     });
     expect(errors).toEqual([]);

@@ -178,7 +178,8 @@ function spendSection(data: StatusData): string {
       r.scopeType !== 'organization' && charted.has(id)
         ? `<div class="bullet"><canvas id="${id}" role="img" aria-label="${text(`${r.name}: month to date, p10–p90 band, limit`)}"></canvas></div>`
         : '';
-    return `<tr data-scope="${r.scopeType}"><td class="nowrap">${r.scopeType}</td><td>${text(r.name)}</td><td class="num">${usd(r.limitUsd)}</td><td class="num">${usd(r.monthToDateUsd)}</td><td class="num">${usd(r.p10Usd)} – ${usd(r.p90Usd)}</td><td class="num">${usd(r.p50Usd)}</td><td>${crossing(r)}</td><td class="chart">${chart}</td></tr>`;
+    // the name first with its scope under it, then the figures: on a phone the month to date is on screen
+    return `<tr data-scope="${r.scopeType}"><td>${text(r.name)}<br><span class="muted scope">${r.scopeType}</span></td><td class="num">${usd(r.monthToDateUsd)}</td><td class="num">${usd(r.limitUsd)}</td><td class="num">${usd(r.p50Usd)}</td><td class="num">${usd(r.p10Usd)} – ${usd(r.p90Usd)}</td><td>${crossing(r)}</td><td class="chart">${chart}</td></tr>`;
   });
   const driftNote =
     data.drift.length === 0
@@ -191,7 +192,7 @@ function spendSection(data: StatusData): string {
 <p class="note">Amounts are <strong>priced</strong> usage (tokens × keywarden's price table), the figures <code>keywarden spend</code> prints; what Anthropic <strong>bills</strong> is reconciled daily from the cost report. ${driftNote} Projected ${text(time(spend.madeAt))} UTC.</p>
 <div class="org-chart"><canvas id="chart-organization" role="img" aria-label="Organization spend this month: to date, the p10–p90 band to month end, the limit"></canvas></div>
 <p class="note">Each row's chart: the bar is the month to date, the shaded box the month-end p10–p90 band, a red tick the limit; workspaces share one scale, keys another (the ${CHARTED_KEYS} largest keys are charted).</p>
-<div class="scroll"><table id="spend-table"><thead><tr><th>Scope</th><th>Name</th><th>Limit</th><th>Month to date</th><th>Month end p10 – p90</th><th>Likely (p50)</th><th>Limit reached (p50 / p90)</th><th>Chart</th></tr></thead>
+<div class="scroll"><table id="spend-table"><thead><tr><th>Scope</th><th>Month to date</th><th>Limit</th><th>Likely (p50)</th><th>Month end p10 – p90</th><th>Limit reached (p50 / p90)</th><th>Chart</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>`,
   );
 }
