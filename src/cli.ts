@@ -10,6 +10,7 @@ import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
 import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
+import { createRepos } from './db/repos/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
 import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './keys/set-status.ts';
@@ -104,7 +105,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
       requireEnv(config, ['database'], 'alerts');
       const db = createDb(config.env.databaseUrl!, { max: 2 });
       try {
-        console.log(await alertsCommand(db, args));
+        console.log(await alertsCommand({ repos: createRepos(db) }, args));
         return 0;
       } finally {
         await db.destroy();

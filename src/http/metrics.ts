@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import type { Db } from '../db/index.ts';
+import { alertsRepo } from '../db/repos/alerts.ts';
+import { outboxRepo } from '../db/repos/outbox.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
@@ -56,12 +58,8 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
         },
       });
     }
-    // Counted by kind from the alert store: one query shape for "ever fired" and "firing now".
-    const alertsByKind = async (firingOnly: boolean) => {
-      let q = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);
-      if (firingOnly) q = q.where('state', '=', 'firing');
-      return q.groupBy('kind').execute();
-    };
+    const alerts = alertsRepo(db);
+    const outbox = outboxRepo(db);
     for (const [name, help, firingOnly] of [
       ['keywarden_alerts_fired_total', 'Alerts that have fired, by kind (from the alert store).', false],
       ['keywarden_alerts_firing', 'Alerts currently firing, by kind.', true],
@@ -73,7 +71,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
         registers: [registry],
         async collect() {
           this.reset();
-          for (const r of await alertsByKind(firingOnly)) this.set({ kind: r.kind }, Number(r.n));
+          for (const r of await alerts.countByKind({ firingOnly })) this.set({ kind: r.kind }, r.count);
         },
       });
     }
@@ -82,12 +80,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       help: 'Notifications in the outbox not yet sent.',
       registers: [registry],
       async collect() {
-        const row = await db
-          .selectFrom('notifications')
-          .select(sql<string>`count(*)`.as('n'))
-          .where('status', 'in', ['pending', 'sending'])
-          .executeTakeFirst();
-        this.set(Number(row?.n ?? 0));
+        this.set(await outbox.pendingCount());
       },
     });
     new Gauge({

@@ -40,7 +40,7 @@ afterAll(async () => {
   await Promise.all([slack?.close(), smtp?.close()]);
 });
 
-const deliver = () => deliverNotifications(org.t.db, env.ctx.notifier, { now: org.clock.now() });
+const deliver = () => deliverNotifications(env.ctx);
 const mailTo = (address: string) => smtp.messages.filter((m) => m.to.includes(address));
 const postsTo = (channel: string) =>
   slack.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === channel && c.response?.ok);

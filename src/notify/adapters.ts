@@ -1,0 +1,123 @@
+import type { NotificationsTable } from '../db/types.ts';
+import { renderSpendChart } from './chart.ts';
+import type { SendOutcome } from './delivery.ts';
+import type { EmailSender, InlineImage } from './email.ts';
+import type { Notification } from './message.ts';
+import type { Notifier } from './notifier.ts';
+import { DIGEST_CHART_CID, type DigestPayload } from './outbox.ts';
+import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
+import type { SlackClient } from './slack.ts';
+
+/**
+ * The seam between the outbox and the outside systems: one DeliveryAdapter per channel, which renders (at send time)
+ * and sends one message to one target and says how it went. The outbox leases, decides retries and holds
+ * (delivery.ts) and records; an adapter decides nothing about them.
+ *
+ * Plugging in a receiver (pagerduty, teams, webhook):
+ *   1. its channel name in the `notifications.channel` CHECK (a migration) and in NotificationsTable['channel'];
+ *   2. its client on the Notifier (notifier.ts), null when the environment does not configure it;
+ *   3. `function xAdapter(client): DeliveryAdapter` below, beside slackAdapter and emailAdapter;
+ *   4. one line each in NOT_CONFIGURED and deliveryAdapters (the compiler asks for both once the channel exists);
+ *   5. routing.ts adds the route's targets for the channel.
+ */
+
+/** The outside systems the outbox delivers to. */
+export type Channel = NotificationsTable['channel'];
+
+export interface DeliveryAdapter {
+  /**
+   * Which service a target's failure speaks for: while it refuses or does not answer, the run holds every other
+   * message to that service behind one probe. One service per channel (one Slack, one SMTP server); a webhook
+   * adapter would answer per host.
+   */
+  service(target: string): string;
+  /** Repeats and resolves reply to the episode's first post (`thread`: that post's provider id), when threading. */
+  readonly threads: boolean;
+  sendAlert(target: string, notification: Notification, thread: string | null): Promise<SendOutcome>;
+  sendDigest(target: string, digest: DigestPayload): Promise<SendOutcome>;
+}
+
+/** Why a message to a channel the environment does not configure waits (retried: configuring it sends them). */
+export const NOT_CONFIGURED: Record<Channel, string> = {
+  slack: 'Slack is not configured (SLACK_BOT_TOKEN)',
+  email: 'email is not configured (SMTP_URL, EMAIL_FROM)',
+};
+
+/** The adapters the notifier's clients make; null for a channel that is not configured. */
+export function deliveryAdapters(notifier: Pick<Notifier, Channel>): Record<Channel, DeliveryAdapter | null> {
+  return {
+    slack: notifier.slack === null ? null : slackAdapter(notifier.slack),
+    email: notifier.email === null ? null : emailAdapter(notifier.email),
+  };
+}
+
+function permanent(err: unknown): SendOutcome {
+  return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
+}
+
+function slackAdapter(slack: SlackClient): DeliveryAdapter {
+  return {
+    service: () => 'slack',
+    threads: true,
+    async sendAlert(target, notification, thread) {
+      let channel = target;
+      let threadTs: string | null = null;
+      if (thread !== null) {
+        // provider_id is `channelId:ts`: replies must name the channel by the ID Slack returned
+        const sep = thread.indexOf(':');
+        channel = thread.slice(0, sep);
+        threadTs = thread.slice(sep + 1);
+      }
+      const r = await slack.postMessage({
+        channel,
+        ...renderSlack(notification),
+        ...(threadTs === null ? {} : { threadTs }),
+      });
+      return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;
+    },
+    // A digest goes out as it is: no thread, each is news of its own period.
+    async sendDigest(target, { digest }) {
+      const r = await slack.postMessage({ channel: target, ...renderDigestSlack(digest) });
+      return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs: null } : r;
+    },
+  };
+}
+
+function emailAdapter(email: EmailSender): DeliveryAdapter {
+  return {
+    service: () => 'email',
+    threads: false,
+    async sendAlert(target, notification) {
+      let content: ReturnType<typeof renderEmail>;
+      try {
+        content = renderEmail(notification);
+      } catch (err) {
+        // e.g. a CR/LF in a subject: sending it again will not change that
+        return permanent(err);
+      }
+      const r = await email.sendEmail({ to: [target], ...content });
+      return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+    },
+    // The digest's chart is kept as numbers in the row and drawn here, inline in the email.
+    async sendDigest(target, { digest, chart }) {
+      let content: ReturnType<typeof renderDigestEmail>;
+      const attachments: InlineImage[] = [];
+      try {
+        // drawing and rendering are pure: what fails here fails the same way next time
+        if (chart !== null) {
+          attachments.push({
+            cid: DIGEST_CHART_CID,
+            filename: 'spend-chart.png',
+            content: renderSpendChart(chart.spend),
+          });
+        }
+        const images = chart === null ? [] : [{ cid: DIGEST_CHART_CID, alt: chart.alt }];
+        content = renderDigestEmail(digest, { images });
+      } catch (err) {
+        return permanent(err);
+      }
+      const r = await email.sendEmail({ to: [target], ...content, attachments });
+      return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+    },
+  };
+}
