@@ -9,12 +9,12 @@ import type { DeliveryFailure } from './message.ts';
  */
 
 /** A row the lease found due, as it was before the lease. */
-export interface DueDelivery {
+interface DueDelivery {
   id: string;
   status: 'pending' | 'sending';
 }
 
-export interface Lease {
+interface Lease {
   /** Until when the rows are this run's: a run that finds one later assumes its sender died. */
   leasedUntil: Date;
   /**
@@ -37,7 +37,7 @@ export type SendOutcome =
   | { ok: false; failure: DeliveryFailure };
 
 /** The first post of the episode in this target, as the outbox holds it: repeats and resolves reply to it. */
-export interface ThreadRoot {
+interface ThreadRoot {
   status: 'pending' | 'sending' | 'sent' | 'failed';
   providerId: string | null;
 }
@@ -61,7 +61,7 @@ function backoffMs(attempts: number): number {
 }
 
 /** What becomes of a row after its turn. */
-export type Settlement =
+type Settlement =
   | { status: 'sent'; providerId: string; threadTs: string | null }
   /**
    * Tried again at `nextAttemptAt`. `untried`: this turn did not call the service, so it counts no attempt (and the
@@ -71,7 +71,7 @@ export type Settlement =
   | { status: 'pending'; nextAttemptAt: Date; untried: false; lastError: string }
   | { status: 'failed'; lastError: string };
 
-export interface SettleInput {
+interface SettleInput {
   /** The row's attempts, this one included. */
   attempts: number;
   /** `wait`: the row's thread root has not gone out yet. */

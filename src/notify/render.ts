@@ -11,9 +11,10 @@ import type {
 } from './message.ts';
 
 /**
- * Notification → Slack message and email. Pure: the same notification always renders the same way, so the outbox
- * can render at enqueue time and store the result. Every string in a Notification is untrusted; this module is the
- * only place markup is added.
+ * Notification → Slack message and email, rendered when the message is sent (notify/adapters.ts): the outbox stores
+ * the Notification, so a row reads as plain data and a renderer fix reaches the messages still waiting. Pure: the same
+ * notification always renders the same way. Every string in a Notification is untrusted; this module is the only
+ * place markup is added.
  */
 
 // The Block Kit objects keywarden sends. Slack's own types live in a transitive package; these few are enough, and

@@ -64,7 +64,7 @@ export interface AlertRouting<D extends Destination> {
   notes: readonly string[];
 }
 
-export interface RaisePlanInput<D extends Destination> {
+interface RaisePlanInput<D extends Destination> {
   /** The kinds the caller evaluated: their firing alerts that are not in `observations` resolve. */
   kinds: readonly AlertKind[];
   /** Limit resolution to these scopes (`scopeType:scopeId`) when the evaluation only covered some. */
@@ -91,14 +91,14 @@ export interface FiringAlertRow {
   inhibitedBy: string | null;
 }
 
-export type AlertWrite =
+type AlertWrite =
   /** Resolved; `notified` moves `last_notified_at` (the resolve is said). */
   | { op: 'resolve'; fingerprint: string; id: string; notified: boolean }
   /** Firing: `notified` moves `last_notified_at`; `newEpisode` restarts `started_at` (and clears `resolved_at`). */
   | { op: 'fire'; row: FiringAlertRow; notified: boolean; newEpisode: boolean };
 
 /** One message for one target: several alerts of one kind and event go out as one (a storm is one post). */
-export interface PlannedMessage<D extends Destination> {
+interface PlannedMessage<D extends Destination> {
   kind: AlertKind;
   event: 'firing' | 'repeat' | 'resolved';
   to: D;

@@ -26,7 +26,7 @@ export interface AlertRecord {
 }
 
 /** The columns of an alert a raise sees firing (alerts/core/plan.ts decides them). */
-export type FiringAlert = Pick<
+type FiringAlert = Pick<
   AlertRecord,
   'fingerprint' | 'kind' | 'severity' | 'scopeType' | 'scopeId' | 'workspaceId' | 'period' | 'title' | 'inhibitedBy'
 > & { details: object };

@@ -6,7 +6,7 @@ type Channel = NotificationsTable['channel'];
 type Status = 'pending' | 'sending' | 'sent' | 'failed';
 
 /** One alert message for one target; `alertId` is set when the message speaks for a single alert. */
-export interface AlertMessageRow {
+interface AlertMessageRow {
   alertId: string | null;
   fingerprint: string;
   event: 'firing' | 'repeat' | 'resolved';
@@ -28,14 +28,14 @@ export interface LeasedDelivery {
 }
 
 /** What a turn leaves in its row (notify/delivery.ts decides it). */
-export type DeliveryRecord =
+type DeliveryRecord =
   | { status: 'sent'; providerId: string; threadTs: string | null; sentAt: Date }
   | { status: 'pending'; nextAttemptAt: Date; untried: true }
   | { status: 'pending'; nextAttemptAt: Date; untried: false; lastError: string }
   | { status: 'failed'; lastError: string };
 
 /** One delivery of an alert's messages, for `keywarden alerts`. */
-export interface DeliveryListing {
+interface DeliveryListing {
   id: string;
   event: NotificationsTable['event'];
   channel: Channel;
