@@ -4,7 +4,7 @@ import type { SendOutcome } from './delivery.ts';
 import type { EmailSender, InlineImage } from './email.ts';
 import type { Notification } from './message.ts';
 import type { Notifier } from './notifier.ts';
-import { DIGEST_CHART_CID, type DigestPayload } from './outbox.ts';
+import type { DigestPayload } from './outbox.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
 
@@ -50,6 +50,9 @@ export function deliveryAdapters(notifier: Pick<Notifier, Channel>): Record<Chan
     email: notifier.email === null ? null : emailAdapter(notifier.email),
   };
 }
+
+/** The Content-ID the digest's HTML names its chart by. */
+export const DIGEST_CHART_CID = 'spend-chart@keywarden';
 
 function permanent(err: unknown): SendOutcome {
   return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };

@@ -31,9 +31,6 @@ export interface DigestPayload {
   chart: { spend: SpendChart; alt: string } | null;
 }
 
-/** The Content-ID the digest's HTML names its chart by. */
-export const DIGEST_CHART_CID = 'spend-chart@keywarden';
-
 export interface DeliverOptions {
   /** How long a claimed send may take before another run assumes the process died. Default 5 min. */
   leaseMs?: number;

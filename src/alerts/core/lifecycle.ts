@@ -1,4 +1,4 @@
-import type { AlertKind, Severity } from '../../kinds.ts';
+import type { AlertKind, AlertSubject } from '../../kinds.ts';
 import { alertFingerprint } from './fingerprint.ts';
 
 /**
@@ -20,16 +20,7 @@ export interface AlertLink {
 }
 
 /** One condition a rule evaluation observed now (e.g. one runaway key, one threshold crossed). */
-export interface AlertObservation {
-  kind: AlertKind;
-  severity: Severity;
-  scopeType: string;
-  scopeId: string;
-  workspaceId: string | null;
-  /** Distinguishes occurrences: a billing month, `2026-11@0.8` for a spend threshold, '' when none. */
-  period: string;
-  /** Plain, untrusted text; the renderer escapes it. */
-  title: string;
+export interface AlertObservation extends AlertSubject {
   details: Record<string, unknown>;
   /** What the message says about it (plain text; the renderer escapes it). */
   summary?: string;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AlertKind, Severity } from '../../kinds.ts';
+import type { AlertKind, AlertSubject, Severity } from '../../kinds.ts';
 import {
   type AlertField,
   type AlertLink,
@@ -78,15 +78,8 @@ interface RaisePlanInput<D extends Destination> {
 }
 
 /** The columns of an alert that fires (or is seen firing, or is inhibited) in this run. */
-export interface FiringAlertRow {
+export interface FiringAlertRow extends AlertSubject {
   fingerprint: string;
-  kind: AlertKind;
-  severity: Severity;
-  scopeType: string;
-  scopeId: string;
-  workspaceId: string | null;
-  period: string;
-  title: string;
   details: AlertContent;
   inhibitedBy: string | null;
 }
@@ -118,39 +111,24 @@ export interface RaisePlan<D extends Destination> {
   resolved: number;
 }
 
+function view(fingerprint: string, a: Omit<AlertSubject, 'scopeType' | 'scopeId' | 'period'>, content: AlertContent) {
+  const { kind, severity, workspaceId, title } = a;
+  const { workspaceName, keyOwnerEmail } = content;
+  return { fingerprint, kind, severity, workspaceId, workspaceName, keyOwnerEmail, title, content };
+}
+
 function viewOf(o: AlertObservation): AlertView {
-  const content: AlertContent = {
+  return view(observationFingerprint(o), o, {
     details: o.details,
     summary: o.summary ?? '',
     fields: o.fields ?? [],
     links: o.links ?? [],
     workspaceName: o.workspaceName ?? null,
     keyOwnerEmail: o.keyOwnerEmail ?? null,
-  };
-  return {
-    fingerprint: observationFingerprint(o),
-    kind: o.kind,
-    severity: o.severity,
-    workspaceId: o.workspaceId,
-    workspaceName: content.workspaceName,
-    keyOwnerEmail: content.keyOwnerEmail,
-    title: o.title,
-    content,
-  };
+  });
 }
 
-function storedView(s: StoredAlertView): AlertView {
-  return {
-    fingerprint: s.fingerprint,
-    kind: s.kind,
-    severity: s.severity,
-    workspaceId: s.workspaceId,
-    workspaceName: s.content.workspaceName,
-    keyOwnerEmail: s.content.keyOwnerEmail,
-    title: s.title,
-    content: s.content,
-  };
-}
+const storedView = (s: StoredAlertView): AlertView => view(s.fingerprint, s, s.content);
 
 /** A group's outbox fingerprint: the alert's own for one, else stable for the same set of alerts. */
 function groupFingerprint(kind: AlertKind, fingerprints: readonly string[]): string {

@@ -1,21 +1,14 @@
 import { sql } from 'kysely';
-import type { AlertKind, Severity } from '../../kinds.ts';
+import type { AlertKind, AlertSubject } from '../../kinds.ts';
 import type { Db } from '../index.ts';
 import type { AlertsTable } from '../types.ts';
 import { type OutboxRepo, outboxRepo } from './outbox.ts';
 
 /** An alert as the `alerts` table keeps it: its identity, its state, and what its messages need. */
-export interface AlertRecord {
+export interface AlertRecord extends AlertSubject {
   id: string;
   fingerprint: string;
-  kind: AlertKind;
-  severity: Severity;
-  scopeType: string;
-  scopeId: string;
-  workspaceId: string | null;
-  period: string;
   state: AlertsTable['state'];
-  title: string;
   /** What the raise stored beyond the columns (summary, fields, links, routing facts): its own shape, as JSON. */
   details: Record<string, unknown>;
   startedAt: Date;
@@ -26,10 +19,7 @@ export interface AlertRecord {
 }
 
 /** The columns of an alert a raise sees firing (alerts/core/plan.ts decides them). */
-type FiringAlert = Pick<
-  AlertRecord,
-  'fingerprint' | 'kind' | 'severity' | 'scopeType' | 'scopeId' | 'workspaceId' | 'period' | 'title' | 'inhibitedBy'
-> & { details: object };
+type FiringAlert = AlertSubject & Pick<AlertRecord, 'fingerprint' | 'inhibitedBy'> & { details: object };
 
 type AlertRow = Awaited<ReturnType<ReturnType<typeof selectAlerts>['executeTakeFirstOrThrow']>>;
 
