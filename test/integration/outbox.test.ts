@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { alertsCommand } from '../../src/alerts/cli.ts';
 import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { type RaiseAlertsInput, raiseAlerts } from '../../src/alerts/store.ts';
+import { alertsCommand } from '../../src/cli/alerts.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
