@@ -161,12 +161,6 @@ function writeOf(d: LifecycleDecision, view: AlertView, o: AlertObservation, pre
 
 export function planRaise<D extends Destination>(input: RaisePlanInput<D>): RaisePlan<D> {
   const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));
-  const views = new Map<string, AlertView>();
-  for (const o of input.observations) {
-    const fp = observationFingerprint(o);
-    // the first report of a condition is the one the lifecycle keeps (lifecycle.ts)
-    if (!views.has(fp)) views.set(fp, viewOf(o));
-  }
   const routings = new Map<string, AlertRouting<D>>();
   const routingOf = (view: AlertView): AlertRouting<D> => {
     let r = routings.get(view.fingerprint);
@@ -182,7 +176,8 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
     ...(input.scopes === undefined ? {} : { scopes: input.scopes }),
     observations: input.observations,
     stored: input.stored,
-    repeatEveryMs: (o) => routingOf(views.get(observationFingerprint(o)) ?? viewOf(o)).repeatEveryMs,
+    // asked only for the observation the lifecycle keeps of each fingerprint: the one its message routes by below
+    repeatEveryMs: (o) => routingOf(viewOf(o)).repeatEveryMs,
     now: input.now,
   });
 
@@ -197,7 +192,7 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
       plan.resolved++;
       continue;
     }
-    const view = views.get(d.fingerprint) ?? viewOf(d.observation);
+    const view = viewOf(d.observation);
     plan.writes.push(writeOf(d, view, d.observation, prev));
     decided.set(d.fingerprint, view);
     if (d.action === 'fire') plan.fired++;
