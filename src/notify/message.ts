@@ -81,7 +81,7 @@ export interface DigestSection {
   more?: number;
 }
 
-export interface DigestColumn {
+interface DigestColumn {
   label: string;
   /** Figures are right-aligned so their digits line up. Default left. */
   align?: 'left' | 'right';

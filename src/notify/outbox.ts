@@ -31,7 +31,7 @@ export interface DigestPayload {
   chart: { spend: SpendChart; alt: string } | null;
 }
 
-export interface DeliverOptions {
+interface DeliverOptions {
   /** How long a claimed send may take before another run assumes the process died. Default 5 min. */
   leaseMs?: number;
   /** Rows per run. Default 100. */
@@ -40,7 +40,7 @@ export interface DeliverOptions {
   maxAttempts?: number;
 }
 
-export interface DeliverResult {
+interface DeliverResult {
   sent: number;
   retrying: number;
   failed: number;

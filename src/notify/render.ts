@@ -19,7 +19,7 @@ import type {
 
 // The Block Kit objects keywarden sends. Slack's own types live in a transitive package; these few are enough, and
 // keep the limits below next to the shapes they constrain.
-export interface PlainTextObject {
+interface PlainTextObject {
   type: 'plain_text';
   text: string;
   emoji?: boolean;
@@ -30,7 +30,7 @@ export interface MrkdwnObject {
   /** true: Slack does not auto-link bare URLs, channel names or `@here`-style words in this text. */
   verbatim?: boolean;
 }
-export interface LinkButton {
+interface LinkButton {
   type: 'button';
   text: PlainTextObject;
   url: string;
@@ -43,20 +43,20 @@ export type SlackBlock =
   | { type: 'context'; elements: MrkdwnObject[] }
   | { type: 'actions'; elements: LinkButton[] };
 
-export interface SlackMessage {
+interface SlackMessage {
   /** The fallback: what push notifications, screen readers and old clients show. */
   text: string;
   blocks: SlackBlock[];
 }
 
-export interface EmailContent {
+interface EmailContent {
   subject: string;
   text: string;
   html: string;
 }
 
 /** An image attached to the email by the sender (Content-ID `cid`), placed after the summary. */
-export interface InlineImageRef {
+interface InlineImageRef {
   cid: string;
   alt: string;
 }

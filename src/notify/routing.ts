@@ -20,7 +20,7 @@ export interface RouteTarget {
   target: string;
 }
 
-export interface RoutingResult {
+interface RoutingResult {
   targets: RouteTarget[];
   /** The shortest `repeat_every` of the matching routes (ms); the default 4 h when nothing matched. */
   repeatEveryMs: number;

@@ -179,7 +179,7 @@ export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
   return decisions;
 }
 
-export interface AlertGroup {
+interface AlertGroup {
   kind: AlertKind;
   event: 'firing' | 'repeat' | 'resolved';
   fingerprints: string[];
