@@ -2,9 +2,8 @@ import type { NotificationsTable } from '../db/types.ts';
 import { renderSpendChart } from './chart.ts';
 import type { SendOutcome } from './delivery.ts';
 import type { EmailSender, InlineImage } from './email.ts';
-import type { Notification } from './message.ts';
 import type { Notifier } from './notifier.ts';
-import type { DigestPayload } from './outbox.ts';
+import type { DigestPayload, OutboxPayload } from './outbox.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
 
@@ -16,7 +15,10 @@ import type { SlackClient } from './slack.ts';
  * Plugging in a receiver (pagerduty, teams, webhook):
  *   1. its channel name in the `notifications.channel` CHECK (a migration) and in NotificationsTable['channel'];
  *   2. its client on the Notifier (notifier.ts), null when the environment does not configure it;
- *   3. `function xAdapter(client): DeliveryAdapter` below, beside slackAdapter and emailAdapter;
+ *   3. `function xAdapter(client): DeliveryAdapter` below, beside slackAdapter and emailAdapter: `service` names
+ *      what its failures hold (`webhook:${target}` where each target is a server of its own), `threads: false`,
+ *      and `sendAlert` / `sendDigest` render `message.payload` for `message.target` (`message.id` stays the same
+ *      across retries of the row: an idempotency key);
  *   4. one line each in NOT_CONFIGURED and deliveryAdapters (the compiler asks for both once the channel exists);
  *   5. routing.ts adds the route's targets for the channel.
  */
@@ -24,17 +26,35 @@ import type { SlackClient } from './slack.ts';
 /** The outside systems the outbox delivers to. */
 export type Channel = NotificationsTable['channel'];
 
+/** One outbox row as an adapter sends it. */
+interface Outgoing<P> {
+  /** The outbox row's id: the same on every retry of the row (an idempotency key, a webhook-id). */
+  id: string;
+  /** The row's fingerprint: the alert's own, a group's, or a digest's with its period. */
+  fingerprint: string;
+  target: string;
+  payload: P;
+}
+
+export interface OutgoingAlert extends Outgoing<OutboxPayload> {
+  event: 'firing' | 'repeat' | 'resolved';
+  /** For an adapter that threads, on a repeat or a resolve: the provider id of the episode's first post, if sent. */
+  thread: string | null;
+}
+
+export type OutgoingDigest = Outgoing<DigestPayload>;
+
 export interface DeliveryAdapter {
   /**
    * Which service a target's failure speaks for: while it refuses or does not answer, the run holds every other
-   * message to that service behind one probe. One service per channel (one Slack, one SMTP server); a webhook
-   * adapter would answer per host.
+   * message to that service behind one probe. One service per channel (one Slack, one SMTP server); an adapter
+   * whose targets are servers of their own (webhooks) answers per target.
    */
   service(target: string): string;
-  /** Repeats and resolves reply to the episode's first post (`thread`: that post's provider id), when threading. */
+  /** Whether repeats and resolves reply to the episode's first post (the outbox finds it, or waits for it). */
   readonly threads: boolean;
-  sendAlert(target: string, notification: Notification, thread: string | null): Promise<SendOutcome>;
-  sendDigest(target: string, digest: DigestPayload): Promise<SendOutcome>;
+  sendAlert(message: OutgoingAlert): Promise<SendOutcome>;
+  sendDigest(message: OutgoingDigest): Promise<SendOutcome>;
 }
 
 /** Why a message to a channel the environment does not configure waits (retried: configuring it sends them). */
@@ -62,7 +82,7 @@ function slackAdapter(slack: SlackClient): DeliveryAdapter {
   return {
     service: () => 'slack',
     threads: true,
-    async sendAlert(target, notification, thread) {
+    async sendAlert({ target, payload, thread }) {
       let channel = target;
       let threadTs: string | null = null;
       if (thread !== null) {
@@ -73,14 +93,14 @@ function slackAdapter(slack: SlackClient): DeliveryAdapter {
       }
       const r = await slack.postMessage({
         channel,
-        ...renderSlack(notification),
+        ...renderSlack(payload.notification),
         ...(threadTs === null ? {} : { threadTs }),
       });
       return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;
     },
     // A digest goes out as it is: no thread, each is news of its own period.
-    async sendDigest(target, { digest }) {
-      const r = await slack.postMessage({ channel: target, ...renderDigestSlack(digest) });
+    async sendDigest({ target, payload }) {
+      const r = await slack.postMessage({ channel: target, ...renderDigestSlack(payload.digest) });
       return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs: null } : r;
     },
   };
@@ -90,10 +110,10 @@ function emailAdapter(email: EmailSender): DeliveryAdapter {
   return {
     service: () => 'email',
     threads: false,
-    async sendAlert(target, notification) {
+    async sendAlert({ target, payload }) {
       let content: ReturnType<typeof renderEmail>;
       try {
-        content = renderEmail(notification);
+        content = renderEmail(payload.notification);
       } catch (err) {
         // e.g. a CR/LF in a subject: sending it again will not change that
         return permanent(err);
@@ -102,7 +122,7 @@ function emailAdapter(email: EmailSender): DeliveryAdapter {
       return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
     },
     // The digest's chart is kept as numbers in the row and drawn here, inline in the email.
-    async sendDigest(target, { digest, chart }) {
+    async sendDigest({ target, payload: { digest, chart } }) {
       let content: ReturnType<typeof renderDigestEmail>;
       const attachments: InlineImage[] = [];
       try {

@@ -56,7 +56,7 @@ async function send(
   row: Delivery,
 ): Promise<SendOutcome | 'wait'> {
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
-  if (row.event === 'digest') return adapter.sendDigest(row.target, row.payload);
+  if (row.event === 'digest') return adapter.sendDigest(row);
   let thread: string | null = null;
   if (adapter.threads && row.event !== 'firing') {
     const root = await ctx.repos.outbox.threadRoot(row.id, row.channel, row.target, row.payload.fingerprints);
@@ -64,7 +64,7 @@ async function send(
     if (step === 'wait') return 'wait';
     thread = step.replyTo;
   }
-  return adapter.sendAlert(row.target, row.payload.notification, thread);
+  return adapter.sendAlert({ ...row, event: row.event, thread });
 }
 
 export async function deliverNotifications(

@@ -66,6 +66,7 @@ function stored(o: AlertObservation, s: Partial<StoredAlertView> = {}): StoredAl
     scopeId: o.scopeId,
     severity: o.severity,
     workspaceId: o.workspaceId,
+    period: o.period,
     title: o.title,
     state: 'firing',
     lastNotifiedAt: ago(30 * 60_000),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AlertKind, AlertSubject, Severity } from '../../kinds.ts';
+import type { AlertKind, AlertSubject } from '../../kinds.ts';
 import {
   type AlertField,
   type AlertLink,
@@ -28,24 +28,17 @@ export interface AlertContent {
 }
 
 /** An alert as routing and messages see it: from this run's observation, or from the store when it resolves. */
-export interface AlertView {
+export interface AlertView extends AlertSubject {
   fingerprint: string;
-  kind: AlertKind;
-  severity: Severity;
-  workspaceId: string | null;
   /** Routing matches workspace routes on the name too, and sends `key_owner` mail to this address. */
   workspaceName: string | null;
   keyOwnerEmail: string | null;
-  title: string;
   content: AlertContent;
 }
 
 /** A stored alert with what a resolve message needs. */
-export interface StoredAlertView extends StoredAlert {
+export interface StoredAlertView extends StoredAlert, AlertSubject {
   id: string;
-  severity: Severity;
-  workspaceId: string | null;
-  title: string;
   content: AlertContent;
 }
 
@@ -111,10 +104,22 @@ export interface RaisePlan<D extends Destination> {
   resolved: number;
 }
 
-function view(fingerprint: string, a: Omit<AlertSubject, 'scopeType' | 'scopeId' | 'period'>, content: AlertContent) {
-  const { kind, severity, workspaceId, title } = a;
+function view(fingerprint: string, a: AlertSubject, content: AlertContent): AlertView {
+  const { kind, severity, scopeType, scopeId, workspaceId, period, title } = a;
   const { workspaceName, keyOwnerEmail } = content;
-  return { fingerprint, kind, severity, workspaceId, workspaceName, keyOwnerEmail, title, content };
+  return {
+    fingerprint,
+    kind,
+    severity,
+    scopeType,
+    scopeId,
+    workspaceId,
+    period,
+    title,
+    workspaceName,
+    keyOwnerEmail,
+    content,
+  };
 }
 
 function viewOf(o: AlertObservation): AlertView {
@@ -141,21 +146,11 @@ function groupFingerprint(kind: AlertKind, fingerprints: readonly string[]): str
   return `group|${kind}|${digest}`;
 }
 
-function writeOf(d: LifecycleDecision, view: AlertView, o: AlertObservation, prev: StoredAlertView | undefined) {
+function writeOf(d: LifecycleDecision, view: AlertView, prev: StoredAlertView | undefined) {
   // An alert that starts firing (or is first stored inhibited) starts an episode; one that was firing keeps its start.
   const newEpisode = (d.action === 'fire' || d.action === 'inhibit') && prev?.state !== 'firing';
-  const row: FiringAlertRow = {
-    fingerprint: d.fingerprint,
-    kind: o.kind,
-    severity: o.severity,
-    scopeType: o.scopeType,
-    scopeId: o.scopeId,
-    workspaceId: o.workspaceId,
-    period: o.period,
-    title: view.title,
-    details: view.content,
-    inhibitedBy: d.inhibitedBy,
-  };
+  const { workspaceName: _name, keyOwnerEmail: _owner, content, ...subject } = view;
+  const row: FiringAlertRow = { ...subject, details: content, inhibitedBy: d.inhibitedBy };
   return { op: 'fire' as const, row, notified: d.notify, newEpisode };
 }
 
@@ -193,7 +188,7 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
       continue;
     }
     const view = viewOf(d.observation);
-    plan.writes.push(writeOf(d, view, d.observation, prev));
+    plan.writes.push(writeOf(d, view, prev));
     decided.set(d.fingerprint, view);
     if (d.action === 'fire') plan.fired++;
     if (d.action === 'repeat') plan.repeated++;

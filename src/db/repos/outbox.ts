@@ -19,6 +19,7 @@ interface AlertMessageRow {
 /** A row this run leased: `attempts` counts this one, and only the run holding that count may record the outcome. */
 export interface LeasedDelivery {
   id: string;
+  fingerprint: string;
   event: NotificationsTable['event'];
   channel: Channel;
   target: string;
@@ -175,7 +176,7 @@ export function outboxRepo(db: Db) {
             'in',
             due.map((d) => d.id),
           )
-          .returning(['id', 'event', 'channel', 'target', 'payload', 'attempts'])
+          .returning(['id', 'fingerprint', 'event', 'channel', 'target', 'payload', 'attempts'])
           .execute();
         return rows.sort((a, b) => Number(a.id) - Number(b.id));
       });
