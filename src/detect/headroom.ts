@@ -49,7 +49,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   const usage = await storedTokenUsage(ctx.db, { from, until });
 
   // A workspace whose usage stopped altogether must still be judged, or its alert would never resolve.
-  for (const scope of await ctx.repos.alerts.firingScopeIds('ratelimit.headroom')) {
+  for (const scope of await ctx.repos.alerts.firingScopeIds(HEADROOM_KINDS)) {
     if (!usage.has(scope)) usage.set(scope, []);
   }
 

@@ -2,8 +2,6 @@ import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import type { Db } from '../db/index.ts';
-import { alertsRepo } from '../db/repos/alerts.ts';
-import { outboxRepo } from '../db/repos/outbox.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
@@ -58,8 +56,12 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
         },
       });
     }
-    const alerts = alertsRepo(db);
-    const outbox = outboxRepo(db);
+    // Counted by kind from the alert store: one query shape for "ever fired" and "firing now".
+    const alertsByKind = async (firingOnly: boolean) => {
+      let q = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);
+      if (firingOnly) q = q.where('state', '=', 'firing');
+      return q.groupBy('kind').execute();
+    };
     for (const [name, help, firingOnly] of [
       ['keywarden_alerts_fired_total', 'Alerts that have fired, by kind (from the alert store).', false],
       ['keywarden_alerts_firing', 'Alerts currently firing, by kind.', true],
@@ -71,7 +73,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
         registers: [registry],
         async collect() {
           this.reset();
-          for (const r of await alerts.countByKind({ firingOnly })) this.set({ kind: r.kind }, r.count);
+          for (const r of await alertsByKind(firingOnly)) this.set({ kind: r.kind }, Number(r.n));
         },
       });
     }
@@ -80,7 +82,12 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       help: 'Notifications in the outbox not yet sent.',
       registers: [registry],
       async collect() {
-        this.set(await outbox.pendingCount());
+        const row = await db
+          .selectFrom('notifications')
+          .select(sql<string>`count(*)`.as('n'))
+          .where('status', 'in', ['pending', 'sending'])
+          .executeTakeFirst();
+        this.set(Number(row?.n ?? 0));
       },
     });
     new Gauge({

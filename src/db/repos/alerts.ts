@@ -136,12 +136,12 @@ function alertRows(db: Db) {
       return (await query.execute()).map(record);
     },
 
-    /** The scope ids of this kind's firing alerts: scopes a rule must judge again even when their data stopped. */
-    async firingScopeIds(kind: AlertKind): Promise<string[]> {
+    /** The scope ids of the firing alerts of `kinds`: scopes a rule must judge again even when their data stopped. */
+    async firingScopeIds(kinds: readonly AlertKind[]): Promise<string[]> {
       const rows = await db
         .selectFrom('alerts')
         .select('scope_id')
-        .where('kind', '=', kind)
+        .where('kind', 'in', [...kinds])
         .where('state', '=', 'firing')
         .execute();
       return rows.map((r) => r.scope_id);

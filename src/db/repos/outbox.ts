@@ -5,6 +5,12 @@ import type { NotificationsTable } from '../types.ts';
 type Channel = NotificationsTable['channel'];
 type Status = 'pending' | 'sending' | 'sent' | 'failed';
 
+/** A digest for one target, as the outbox keeps it. */
+interface DigestRow {
+  channel: Channel;
+  target: string;
+}
+
 /** One alert message for one target; `alertId` is set when the message speaks for a single alert. */
 interface AlertMessageRow {
   alertId: string | null;
@@ -92,8 +98,8 @@ export function outboxRepo(db: Db) {
         .execute();
     },
 
-    /** The targets that already have the digest with this fingerprint. */
-    async digestTargets(fingerprint: string): Promise<Array<{ channel: Channel; target: string }>> {
+    /** The targets that already have the digest named by `fingerprint`. */
+    async digestTargets(fingerprint: string): Promise<DigestRow[]> {
       return db
         .selectFrom('notifications')
         .select(['channel', 'target'])
@@ -106,24 +112,19 @@ export function outboxRepo(db: Db) {
      * Writes a digest for each target that does not have it yet (the unique key makes a rerun insert nothing);
      * returns how many rows were new.
      */
-    async insertDigest(
-      fingerprint: string,
-      targets: ReadonlyArray<{ channel: Channel; target: string }>,
-      payload: object,
-      now: Date,
-    ): Promise<number> {
-      if (targets.length === 0) return 0;
+    async insertDigest(fingerprint: string, payload: string, rows: readonly DigestRow[], now: Date): Promise<number> {
+      if (rows.length === 0) return 0;
       const inserted = await db
         .insertInto('notifications')
         .values(
-          targets.map((t) => ({
+          rows.map((r) => ({
             alert_id: null,
             fingerprint,
             event: 'digest' as const,
             sequence: 0,
-            channel: t.channel,
-            target: t.target,
-            payload: JSON.stringify(payload),
+            channel: r.channel,
+            target: r.target,
+            payload,
             next_attempt_at: now,
             created_at: now,
           })),
