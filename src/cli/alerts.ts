@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
 import { requireEnv } from '../app.ts';
-import { createDb, type Db } from '../db/index.ts';
+import type { Context } from '../context.ts';
+import { createDb } from '../db/index.ts';
+import { createRepos } from '../db/repos/index.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 
@@ -8,8 +9,8 @@ import { type Command, loadCliConfig, parse } from './command.ts';
  * `keywarden alerts [--all] [--json]`: the alerts (firing ones, or every one with --all) and, under each, the
  * deliveries that speak for it with their state, as text to print.
  */
-export async function alertsCommand(db: Db, args: readonly string[]): Promise<string> {
-  const result = await listAlerts(db, { all: args.includes('--all') });
+export async function alertsCommand(ctx: Pick<Context, 'repos'>, args: readonly string[]): Promise<string> {
+  const result = await listAlerts(ctx, { all: args.includes('--all') });
   if (args.includes('--json')) return terminalJson(result);
   return formatAlertList(result, args.includes('--all'));
 }
@@ -18,44 +19,22 @@ export async function alertsCommand(db: Db, args: readonly string[]): Promise<st
  * The alerts, newest first, each with its deliveries: the firing ones, those resolved since `resolvedSince` too,
  * or every one with `all`. For the CLI and the status page.
  */
-export async function listAlerts(db: Db, opts: { all: boolean; resolvedSince?: Date }): Promise<AlertListing[]> {
-  let query = db.selectFrom('alerts').selectAll().orderBy('started_at', 'desc').orderBy('id');
-  const since = opts.resolvedSince;
-  if (!opts.all && since === undefined) query = query.where('state', '=', 'firing');
-  else if (!opts.all && since !== undefined)
-    query = query.where((eb) => eb.or([eb('state', '=', 'firing'), eb('resolved_at', '>=', since)]));
-  const alerts = await query.execute();
-  const deliveries =
-    alerts.length === 0
-      ? []
-      : await db
-          .selectFrom('notifications')
-          .select([
-            'id',
-            'event',
-            'channel',
-            'target',
-            'status',
-            'attempts',
-            'possibly_duplicate',
-            'last_error',
-            'sent_at',
-            'next_attempt_at',
-            sql<string[]>`ARRAY(SELECT jsonb_array_elements_text(payload->'fingerprints'))`.as('fingerprints'),
-          ])
-          .where(sql<boolean>`payload->'fingerprints' ?| ${sql.val(alerts.map((a) => a.fingerprint))}::text[]`)
-          .orderBy('id')
-          .execute();
+export async function listAlerts(
+  ctx: Pick<Context, 'repos'>,
+  opts: { all: boolean; resolvedSince?: Date },
+): Promise<AlertListing[]> {
+  const alerts = await ctx.repos.alerts.list(opts);
+  const deliveries = await ctx.repos.outbox.deliveriesFor(alerts.map((a) => a.fingerprint));
   const result: AlertListing[] = alerts.map((a) => ({
     fingerprint: a.fingerprint,
     kind: a.kind,
     severity: a.severity,
     state: a.state,
     title: a.title,
-    startedAt: new Date(a.started_at).toISOString(),
-    lastSeenAt: new Date(a.last_seen_at).toISOString(),
-    resolvedAt: a.resolved_at === null ? null : new Date(a.resolved_at).toISOString(),
-    inhibitedBy: a.inhibited_by,
+    startedAt: a.startedAt.toISOString(),
+    lastSeenAt: a.lastSeenAt.toISOString(),
+    resolvedAt: a.resolvedAt === null ? null : a.resolvedAt.toISOString(),
+    inhibitedBy: a.inhibitedBy,
     deliveries: deliveries
       .filter((d) => d.fingerprints.includes(a.fingerprint))
       .map((d) => ({
@@ -65,10 +44,10 @@ export async function listAlerts(db: Db, opts: { all: boolean; resolvedSince?: D
         target: d.target,
         status: d.status,
         attempts: d.attempts,
-        possiblyDuplicate: d.possibly_duplicate,
-        lastError: d.last_error,
-        sentAt: d.sent_at === null ? null : new Date(d.sent_at).toISOString(),
-        nextAttemptAt: d.status === 'pending' ? new Date(d.next_attempt_at).toISOString() : null,
+        possiblyDuplicate: d.possiblyDuplicate,
+        lastError: d.lastError,
+        sentAt: d.sentAt === null ? null : d.sentAt.toISOString(),
+        nextAttemptAt: d.status === 'pending' ? d.nextAttemptAt.toISOString() : null,
       })),
   }));
   return result;
@@ -132,7 +111,7 @@ export const alertsListCommand: Command = {
     requireEnv(config, ['database'], 'alerts');
     const db = createDb(config.env.databaseUrl!, { max: 2 });
     try {
-      console.log(await alertsCommand(db, args));
+      console.log(await alertsCommand({ repos: createRepos(db) }, args));
       return 0;
     } finally {
       await db.destroy();

@@ -15,7 +15,7 @@ import type { ScopeState } from './state.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 export interface KillSwitchKey {
   state: ScopeState;

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import { type SpendReport, spendReport } from '../cli/spend.ts';
 import type { Db } from '../db/index.ts';
+import { alertsRepo } from '../db/repos/alerts.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { loadJobRuns } from '../health/jobs.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
@@ -189,15 +190,9 @@ function addStatusMetrics(registry: Registry, db: Db): void {
     labelNames: ['workspace_id', 'limit'] as const,
     registers: [registry],
     async collect() {
-      const rows = await db
-        .selectFrom('alerts')
-        .select(['scope_id', 'period', sql<number>`(details->>'utilization')::float8`.as('utilization')])
-        .where('kind', '=', 'ratelimit.headroom')
-        .where('state', '=', 'firing')
-        .execute();
+      const rows = await alertsRepo(db).headroomAtRisk();
       this.reset();
-      for (const r of rows)
-        if (r.utilization !== null) this.set({ workspace_id: r.scope_id, limit: r.period }, Number(r.utilization));
+      for (const r of rows) this.set({ workspace_id: r.workspaceId, limit: r.limit }, r.utilization);
     },
   });
 }

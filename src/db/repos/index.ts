@@ -1,4 +1,6 @@
 import type { Db } from '../index.ts';
+import { alertsRepo } from './alerts.ts';
+import { outboxRepo } from './outbox.ts';
 import { watermarksRepo } from './watermarks.ts';
 
 /**
@@ -8,6 +10,8 @@ import { watermarksRepo } from './watermarks.ts';
 export function createRepos(db: Db) {
   return {
     watermarks: watermarksRepo(db),
+    alerts: alertsRepo(db),
+    outbox: outboxRepo(db),
   };
 }
 

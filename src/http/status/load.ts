@@ -58,7 +58,7 @@ export async function loadStatus(
       organizationLimitUsd: policy.spend.limits.organization,
     }),
     loadRotationInputs(ctx.db, policy.rotation.drain_window_hours, now),
-    listAlerts(ctx.db, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
+    listAlerts(ctx, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
     loadJobRuns(ctx.db),
     ctx.repos.watermarks.read(USAGE_SETTLED_WATERMARK),
   ]);
