@@ -44,7 +44,7 @@ import {
   minuteFigures,
   typicalRate,
   type WorkspaceProfile,
-} from '../src/anomaly/baseline.ts';
+} from '../src/anomaly/core/baseline.ts';
 import {
   assessRunaway,
   type MinuteSpend,
@@ -52,7 +52,7 @@ import {
   type RunawayState,
   recentMinutesNeeded,
   runawayThresholdHourlyUsd,
-} from '../src/anomaly/runaway.ts';
+} from '../src/anomaly/core/runaway.ts';
 import { type AnomalyPolicy, policySchema } from '../src/config/policy.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';

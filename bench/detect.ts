@@ -21,7 +21,7 @@
  * weeks of baseline history and the evaluated days. Every injected runaway is replayed in full.
  *
  * Keywarden's detection is replayed for every simulated minute as the worker runs it after each poll: the data edge
- * of src/detect (a minute counts as complete 5 minutes after it ended; later minutes are partial), the hourly
+ * of src/anomaly/core/data-edge.ts (a minute counts as complete 5 minutes after it ended; later minutes are partial), the hourly
  * baseline of src/anomaly with squares and minute counts only for the last 48 hours, and assessRunaway with its state
  * carried from minute to minute. At each clock minute the replay sees exactly the minutes the emulator showed at that
  * time: m + 1 + delay ≤ clock, for a delay of 5 minutes (the emulator's) and of 0 (the same data shown at once).
@@ -38,7 +38,8 @@
  */
 
 import { parseArgs } from 'node:util';
-import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../src/anomaly/baseline.ts';
+import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../src/anomaly/core/baseline.ts';
+import { lastCompleteMinute } from '../src/anomaly/core/data-edge.ts';
 import {
   assessRunaway,
   type MinuteSpend,
@@ -46,12 +47,11 @@ import {
   type RunawayState,
   recentMinutesNeeded,
   runawayThresholdHourlyUsd,
-} from '../src/anomaly/runaway.ts';
+} from '../src/anomaly/core/runaway.ts';
 import { AdminClient } from '../src/anthropic/client.ts';
 import { fixedClock } from '../src/clock.ts';
 import { policySchema } from '../src/config/policy.ts';
 import { Secret } from '../src/config/secret.ts';
-import { lastCompleteMinute } from '../src/detect/data-edge.ts';
 import { parseScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
 import { picoToNumberUsd } from '../src/money.ts';

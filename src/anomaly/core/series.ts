@@ -1,6 +1,6 @@
-import type { HourlySpend } from '../anomaly/baseline.ts';
-import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { HOUR_MS } from '../time.ts';
+import { DEFAULT_WORKSPACE_SCOPE_ID } from '../../default-workspace.ts';
+import { HOUR_MS } from '../../time.ts';
+import type { HourlySpend } from './baseline.ts';
 
 /**
  * Shaping stored usage into what the pure detector reads. The Default Workspace has no id in the Admin API; the

@@ -1,5 +1,5 @@
-import type { AnomalyPolicy } from '../config/policy.ts';
-import { MINUTE_MS } from '../time.ts';
+import type { AnomalyPolicy } from '../../config/policy.ts';
+import { MINUTE_MS } from '../../time.ts';
 import type { Baseline } from './baseline.ts';
 
 /**

@@ -1,7 +1,4 @@
 import { sql } from 'kysely';
-import { assessHeadroom, type RateLimitGroup } from '../anomaly/headroom.ts';
-import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
-import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
@@ -9,8 +6,11 @@ import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status
 import { picoToNumberUsd } from '../money.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
-import { rateLimitsOf, storedTokenUsage } from './headroom.ts';
-import type { KillSwitchOutcome } from './observations.ts';
+import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
+import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
+import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
+import type { KillSwitchOutcome } from './core/observations.ts';
+import type { RunawayAssessment } from './core/runaway.ts';
 import type { ScopeState } from './state.ts';
 
 const ACTOR = 'keywarden:anomaly';

@@ -1,6 +1,6 @@
-import type { Baseline, BaselineSource } from '../anomaly/baseline.ts';
-import type { RunawayState } from '../anomaly/runaway.ts';
 import type { Db } from '../db/index.ts';
+import type { Baseline, BaselineSource } from './core/baseline.ts';
+import type { RunawayState } from './core/runaway.ts';
 
 /** What detection remembers of one key or workspace between runs (table anomaly_state). */
 export interface ScopeState {

@@ -1,4 +1,4 @@
-import { MINUTE_MS } from '../time.ts';
+import { MINUTE_MS } from '../../time.ts';
 
 /**
  * Rate-limit headroom: how close a workspace (or the organization) runs to its rate limits, from the per-minute

@@ -1,4 +1,4 @@
-import type { Pico } from '../money.ts';
+import type { Pico } from '../../money.ts';
 
 /**
  * What a runaway is spending on: the models and token kinds that carry the spend of its run, so the alert can say

@@ -1,22 +1,22 @@
 import { sql } from 'kysely';
 import type { AlertObservation } from '../alerts/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
-import {
-  assessHeadroom,
-  type HeadroomReading,
-  limiterLabel,
-  type RateLimitGroup,
-  type TokenUsageMinute,
-} from '../anomaly/headroom.ts';
 import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/index.ts';
 import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
-import { lastCompleteMinute } from './data-edge.ts';
+import { lastCompleteMinute } from './core/data-edge.ts';
+import {
+  assessHeadroom,
+  type HeadroomReading,
+  limiterLabel,
+  type RateLimitGroup,
+  type TokenUsageMinute,
+} from './core/headroom.ts';
+import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './core/series.ts';
 import { loadWorkspaces } from './load.ts';
-import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
 const DAY_MINUTES = 1440;
 const HEADROOM_KINDS = ['ratelimit.headroom'];

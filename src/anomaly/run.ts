@@ -1,14 +1,16 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
-import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } from '../anomaly/baseline.ts';
-import { runawayContributors } from '../anomaly/contributors.ts';
-import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
-import { lastCompleteMinute } from './data-edge.ts';
-import { applyKillSwitch } from './kill-switch.ts';
+import { applyKillSwitch } from './apply-kill-switch.ts';
+import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } from './core/baseline.ts';
+import { runawayContributors } from './core/contributors.ts';
+import { lastCompleteMinute } from './core/data-edge.ts';
+import { type RunawayFinding, runawayObservations } from './core/observations.ts';
+import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from './core/runaway.ts';
+import { DEFAULT_WORKSPACE_SCOPE, hourlyHistory } from './core/series.ts';
 import {
   type KeyInfo,
   loadCoverageStart,
@@ -18,8 +20,6 @@ import {
   loadSpendBreakdown,
   loadWorkspaces,
 } from './load.ts';
-import { type RunawayFinding, runawayObservations } from './observations.ts';
-import { DEFAULT_WORKSPACE_SCOPE, hourlyHistory } from './series.ts';
 import { loadStates, type ScopeState, saveStates, scopeKey } from './state.ts';
 
 /** Minutes after the last complete one still read: partial data (the detector looks at 15 at most). */
