@@ -10,31 +10,24 @@ import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
 import type { KillSwitchOutcome } from './core/observations.ts';
-import type { RunawayAssessment } from './core/runaway.ts';
-import type { ScopeState } from './state.ts';
+import type { KillSwitchCandidateKey } from './core/plan.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
-
-export interface KillSwitchKey {
-  state: ScopeState;
-  assessment: RunawayAssessment;
-  active: boolean;
-  workspaceScope: string;
-}
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
- * The kill switch for one detection run: for each firing key, what it did (KillSwitchOutcome), and the keys it set
- * inactive. Keys above the hard cap are planned together (planKillSwitch: two polls, not many at once, caps);
- * those it may act on are checked against the workspace's rate limits first and confirmed by a direct read of the
- * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement),
- * their status and the hour's count read again under the lock.
- * Updates each key's `killSwitchEvidence` in its state.
+ * The kill switch for one detection run, on the keys planDetection found above the hard cap (active, and not yet set
+ * inactive in their episode): what it did for each (KillSwitchOutcome), and the keys it set inactive. They are
+ * planned together (planKillSwitch: two polls, not many at once, caps); those it may act on are checked against the
+ * workspace's rate limits first and confirmed by a direct read of the key's usage from the Admin API, then set
+ * inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement), their status and the hour's count read
+ * again under the lock.
+ * Updates each key's `killSwitchEvidence` and `deactivatedFor` in its state.
  */
 export async function applyKillSwitch(
   ctx: Ctx,
-  firing: readonly KillSwitchKey[],
+  above: readonly KillSwitchCandidateKey[],
   keysWithSpend: number,
   dataUntil: Date,
 ): Promise<{ outcomes: Map<string, KillSwitchOutcome>; deactivated: string[] }> {
@@ -42,17 +35,6 @@ export async function applyKillSwitch(
   const cap = policy.auto_deactivate.min_hourly_usd;
   const outcomes = new Map<string, KillSwitchOutcome>();
   const deactivated: string[] = [];
-  const above: KillSwitchKey[] = [];
-  for (const k of firing) {
-    const id = k.state.scopeId;
-    const since = k.state.runaway?.since;
-    if (!policy.auto_deactivate.enabled) outcomes.set(id, { state: 'off' });
-    else if (since && k.state.deactivatedFor?.getTime() === since.getTime()) {
-      outcomes.set(id, { state: 'deactivated', capHourlyUsd: cap });
-    } else if (k.assessment.killSwitch && since && k.active) above.push(k);
-    else outcomes.set(id, { state: 'armed', capHourlyUsd: cap });
-    if (!k.assessment.killSwitch) k.state.killSwitchEvidence = null;
-  }
   if (above.length === 0) return { outcomes, deactivated };
 
   const poll = await pollCommittedAt(ctx);
@@ -209,7 +191,7 @@ async function deactivationsInLastHour(ctx: Ctx): Promise<number> {
  */
 async function impossibleUsage(
   ctx: Ctx,
-  k: KillSwitchKey,
+  k: KillSwitchCandidateKey,
   window: { from: Date; until: Date },
   limitsOf: (workspace: string) => Promise<RateLimitGroup[]>,
 ): Promise<string | null> {
@@ -220,7 +202,7 @@ async function impossibleUsage(
     ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
     return "the workspace's rate limits could not be read to check that its usage is possible";
   }
-  const usage = await storedTokenUsage(ctx.db, window, { apiKeyId: k.state.scopeId });
+  const usage = await storedTokenUsage(ctx.repos, window, { apiKeyId: k.state.scopeId });
   const minutes = [...usage.values()].flat();
   const over = assessHeadroom(minutes, groups, window, 1).find((r) => r.per === 'minute' && r.peakPerMinute > r.limit);
   if (!over) return null;

@@ -1,12 +1,11 @@
-import { sql } from 'kysely';
 import type { AlertObservation } from '../alerts/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
-import type { Db } from '../db/index.ts';
+import type { Repos } from '../db/repos/index.ts';
+import type { TokenUsageRow } from '../db/repos/usage.ts';
 import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
-import { readWatermark } from '../usage/store.ts';
 import { lastCompleteMinute } from './core/data-edge.ts';
 import {
   assessHeadroom,
@@ -32,20 +31,20 @@ export interface HeadroomSummary {
   alerts: RaiseAlertsResult | null;
 }
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * Rate-limit headroom per workspace with usage in the last window (or a headroom alert firing): its token usage per minute against the limits in
  * effect for it (the workspace's own, or the organization's it inherits; the Default Workspace cannot have its own).
  */
 export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
-  const until = lastCompleteMinute(ctx.clock.now(), await readWatermark(ctx.db, USAGE_SETTLED_WATERMARK));
+  const until = lastCompleteMinute(ctx.clock.now(), await ctx.repos.watermarks.read(USAGE_SETTLED_WATERMARK));
   const summary: HeadroomSummary = { window: null, workspaces: 0, atRisk: 0, unreadable: [], alerts: null };
   if (until === null) return summary;
   const from = new Date(until.getTime() - (ctx.config.policy.anomaly.window_minutes - 1) * MINUTE_MS);
   summary.window = { from, until };
 
-  const usage = await storedTokenUsage(ctx.db, { from, until });
+  const usage = await storedTokenUsage(ctx.repos, { from, until });
 
   // A workspace whose usage stopped altogether must still be judged, or its alert would never resolve.
   const firing = await ctx.db
@@ -56,7 +55,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
     .execute();
   for (const a of firing) if (!usage.has(a.scope_id)) usage.set(a.scope_id, []);
 
-  const names = await loadWorkspaces(ctx.db);
+  const names = await loadWorkspaces(ctx.repos);
   const limits = new Map<string, RateLimitGroup[]>();
   for (const scope of usage.keys()) {
     try {
@@ -104,31 +103,12 @@ export async function rateLimitsOf(ctx: Ctx, scope: string): Promise<RateLimitGr
   return groups;
 }
 
-interface UsageRow {
-  workspace_id: string | null;
-  starting_at: Date | string;
-  model: string | null;
-  uncached: string | number;
-  cache_read: string | number;
-  cache_creation: string | number;
-  output: string | number;
-  web_search: string | number;
-}
-
-function byScope(rows: readonly UsageRow[]): Map<string, TokenUsageMinute[]> {
+function byScope(rows: readonly TokenUsageRow[]): Map<string, TokenUsageMinute[]> {
   const usage = new Map<string, TokenUsageMinute[]>();
-  for (const r of rows) {
-    const scope = workspaceScopeId(r.workspace_id);
+  for (const { workspaceId, ...minute } of rows) {
+    const scope = workspaceScopeId(workspaceId);
     const list = usage.get(scope) ?? [];
-    list.push({
-      minute: new Date(r.starting_at),
-      model: r.model ?? '',
-      uncachedInputTokens: Number(r.uncached),
-      cacheReadInputTokens: Number(r.cache_read),
-      cacheCreationInputTokens: Number(r.cache_creation),
-      outputTokens: Number(r.output),
-      webSearchRequests: Number(r.web_search),
-    });
+    list.push(minute);
     usage.set(scope, list);
   }
   return usage;
@@ -139,7 +119,7 @@ function byScope(rows: readonly UsageRow[]): Map<string, TokenUsageMinute[]> {
  * limits count fast-mode requests only. Null (those limits skipped this run) when the read fails.
  */
 async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string, TokenUsageMinute[]> | null> {
-  const rows: UsageRow[] = [];
+  const rows: TokenUsageRow[] = [];
   try {
     const report = ctx.admin.usageReport({
       startingAt: from,
@@ -151,14 +131,14 @@ async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string,
     for await (const bucket of report) {
       for (const r of bucket.results) {
         rows.push({
-          workspace_id: r.workspace_id,
-          starting_at: bucket.starting_at,
-          model: r.model,
-          uncached: r.uncached_input_tokens,
-          cache_read: r.cache_read_input_tokens,
-          cache_creation: r.cache_creation_5m_input_tokens + r.cache_creation_1h_input_tokens,
-          output: r.output_tokens,
-          web_search: r.web_search_requests,
+          workspaceId: r.workspace_id,
+          minute: new Date(bucket.starting_at),
+          model: r.model ?? '',
+          uncachedInputTokens: r.uncached_input_tokens,
+          cacheReadInputTokens: r.cache_read_input_tokens,
+          cacheCreationInputTokens: r.cache_creation_5m_input_tokens + r.cache_creation_1h_input_tokens,
+          outputTokens: r.output_tokens,
+          webSearchRequests: r.web_search_requests,
         });
       }
     }
@@ -172,7 +152,7 @@ async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string,
 /** The last 24 hours' usage per workspace and model, for per-day limits (a rolling day, as the limit is judged). */
 function lastDayUsage(ctx: Ctx, until: Date): Promise<Map<string, TokenUsageMinute[]>> {
   const from = new Date(until.getTime() - (DAY_MINUTES - 1) * MINUTE_MS);
-  return storedTokenUsage(ctx.db, { from, until }, { perMinute: false });
+  return storedTokenUsage(ctx.repos, { from, until }, { perMinute: false });
 }
 
 /**
@@ -181,32 +161,11 @@ function lastDayUsage(ctx: Ctx, until: Date): Promise<Map<string, TokenUsageMinu
  * `apiKeyId` narrows it to one key's usage.
  */
 export async function storedTokenUsage(
-  db: Db,
+  repos: Pick<Repos, 'usage'>,
   range: { from: Date; until: Date },
   opts: { perMinute?: boolean; apiKeyId?: string } = {},
 ): Promise<Map<string, TokenUsageMinute[]>> {
-  const perMinute = opts.perMinute ?? true;
-  const apiKeyId = opts.apiKeyId;
-  const rows = await db
-    .selectFrom('usage_buckets')
-    .select([
-      'workspace_id',
-      'model',
-      (perMinute ? sql<Date>`starting_at` : sql<Date>`max(starting_at)`).as('starting_at'),
-      sql<string>`sum(uncached_input_tokens)`.as('uncached'),
-      sql<string>`sum(cache_read_input_tokens)`.as('cache_read'),
-      sql<string>`sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens)`.as('cache_creation'),
-      sql<string>`sum(output_tokens)`.as('output'),
-      sql<string>`sum(web_search_requests)`.as('web_search'),
-    ])
-    .where('bucket_width', '=', '1m')
-    .where('starting_at', '>=', range.from)
-    .where('starting_at', '<=', range.until)
-    .$if(apiKeyId !== undefined, (q) => q.where('api_key_id', '=', apiKeyId!))
-    .groupBy(['workspace_id', 'model'])
-    .$if(perMinute, (q) => q.groupBy('starting_at'))
-    .execute();
-  return byScope(rows);
+  return byScope(await repos.usage.tokenUsage(range, opts));
 }
 
 /** One alert per workspace, model group and limit. Pure. */

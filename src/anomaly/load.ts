@@ -1,191 +1,163 @@
-import { type RawBuilder, sql } from 'kysely';
-import type { Db } from '../db/index.ts';
+import type { AnomalyPolicy } from '../config/policy.ts';
+import type { Repos } from '../db/repos/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
+import { HOUR_MS } from '../time.ts';
+import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import type { PriceTable } from '../usage/prices.ts';
 import { priceUsage } from '../usage/pricing.ts';
+import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } from './core/baseline.ts';
 import type { SpendBreakdownRow } from './core/contributors.ts';
-import { DEFAULT_WORKSPACE_SCOPE, type HourCell, workspaceScopeId } from './core/series.ts';
+import {
+  baselinesDue,
+  type DetectionInput,
+  type DetectionRange,
+  type DetectionScopes,
+  type DetectionSeries,
+  detectionRange,
+  type KeyInfo,
+  scopeKey,
+  scopesToJudge,
+  type WorkspaceInfo,
+  workspaceOfKey,
+} from './core/plan.ts';
+import type { MinuteSpend } from './core/runaway.ts';
+import {
+  DEFAULT_WORKSPACE_SCOPE,
+  type HourCell,
+  historyStart,
+  hourlyHistory,
+  largestKeyShare,
+  workspaceScopeId,
+} from './core/series.ts';
+import { statesFromRows } from './state.ts';
+
+/** The hourly look-back typicalRate reads: BASELINE_WEEKS weeks and the neighbouring hours. */
+const LOOKBACK_HOURS = BASELINE_WEEKS * 168 + 2;
+/** Keys whose hourly history is read at once for their baselines: ~200k key-hours, some 20 MB. */
+const BASELINE_BATCH_KEYS = 250;
+
+type DetectionRepos = Pick<Repos, 'watermarks' | 'usage' | 'anomaly' | 'keys'>;
 
 /**
- * The reads runaway detection makes. Spend is read as float USD: it feeds statistics, never a sum that is stored
- * or shown as money (the alert's figures are rates and projections, rounded for display).
+ * What one detection run at `now` reads: the settled watermark, the recent minutes of every key and workspace, the
+ * stored states, the keys and workspaces judged, and the baselines of the hour that are due (computed here, a batch
+ * of keys at a time: five weeks of hours for every active key would not fit in memory at once). Reads only.
  */
-
-/** Spend of one key (or of usage without a key) in one minute, summed over models, tiers and windows. */
-export interface MinuteRow {
-  keyId: string | null;
-  workspaceScope: string;
-  minute: Date;
-  usd: number;
-}
-
-/** Per key and minute, the 1-minute rows from `from` (inclusive) to `until` (exclusive). */
-export async function loadMinuteSpend(db: Db, from: Date, until: Date): Promise<MinuteRow[]> {
-  const rows = await db
-    .selectFrom('usage_buckets')
-    .select(['api_key_id', 'workspace_id', 'starting_at', sql<number>`sum(cost_usd)::float8`.as('usd')])
-    .where('bucket_width', '=', '1m')
-    .where('starting_at', '>=', from)
-    .where('starting_at', '<', until)
-    .groupBy(['api_key_id', 'workspace_id', 'starting_at'])
-    .execute();
-  return rows.map((r) => ({
-    keyId: r.api_key_id,
-    workspaceScope: workspaceScopeId(r.workspace_id),
-    minute: new Date(r.starting_at),
-    usd: Number(r.usd),
-  }));
-}
-
-/** The first hour keywarden holds usage for (its backfill's start): hours before it are unknown, not quiet. */
-export async function loadCoverageStart(db: Db): Promise<Date | null> {
-  const row = await db
-    .selectFrom('usage_buckets')
-    .select((eb) => eb.fn.min('starting_at').as('first'))
-    .where('bucket_width', 'in', ['1m', '1h'])
-    .executeTakeFirst();
-  return row?.first ? new Date(row.first) : null;
-}
-
-export interface HourlyCells {
-  keys: Map<string, HourCell[]>;
-  workspaces: Map<string, HourCell[]>;
-  /** Per workspace scope: spend of each key over the period, for the largest key's share. */
-  keyTotals: Map<string, Map<string, number>>;
-}
-
-/**
- * Hourly spend from `from` to `until` of the given keys and workspaces: hourly rows as they are, 1-minute rows
- * summed per minute first (over models; for workspaces over keys too) so their squares measure the scope's own
- * lumpiness. Workspaces are named by scope id (`default` for the Default Workspace).
- */
-export async function loadHourlyCells(
-  db: Db,
-  from: Date,
-  until: Date,
-  keyIds: readonly string[],
-  workspaceScopes: readonly string[],
-): Promise<HourlyCells> {
-  const out: HourlyCells = { keys: new Map(), workspaces: new Map(), keyTotals: new Map() };
-  const push = (map: Map<string, HourCell[]>, id: string, cell: HourCell) => {
-    const list = map.get(id);
-    if (list) list.push(cell);
-    else map.set(id, [cell]);
-  };
-  if (keyIds.length > 0) {
-    const inKeys = sql`api_key_id IN (${sql.join(keyIds.map((k) => sql`${k}`))})`;
-    for (const r of await hourlyCellsBy(db, 'api_key_id', inKeys, from, until)) {
-      // api_key_id IN (...) never matches NULL
-      push(out.keys, r.id!, cellOf(r));
-    }
+export async function loadDetectionInput(
+  repos: DetectionRepos,
+  policy: AnomalyPolicy,
+  now: Date,
+): Promise<DetectionInput> {
+  const settled = await repos.watermarks.read(USAGE_SETTLED_WATERMARK);
+  const range = detectionRange(now, settled, policy);
+  if (range === null) {
+    const series = { keys: new Map(), workspaces: new Map() };
+    return { settled, series, states: new Map(), keys: new Map(), workspaces: new Map(), baselines: new Map() };
   }
-  if (workspaceScopes.length > 0) {
-    const ids = workspaceScopes.filter((w) => w !== DEFAULT_WORKSPACE_SCOPE);
-    const withDefault = workspaceScopes.includes(DEFAULT_WORKSPACE_SCOPE);
-    const inScope = sql`(${ids.length > 0 ? sql`workspace_id IN (${sql.join(ids.map((w) => sql`${w}`))})` : sql`false`}
-      ${withDefault ? sql`OR workspace_id IS NULL` : sql``})`;
-    for (const r of await hourlyCellsBy(db, 'workspace_id', inScope, from, until)) {
-      push(out.workspaces, workspaceScopeId(r.id), cellOf(r));
-    }
-    const totals = await sql<{ workspace_id: string | null; api_key_id: string; usd: number }>`
-      SELECT workspace_id, api_key_id, sum(cost_usd)::float8 AS usd
-      FROM usage_buckets
-      WHERE bucket_width IN ('1m', '1h') AND starting_at >= ${from} AND starting_at < ${until}
-        AND api_key_id IS NOT NULL AND ${inScope}
-      GROUP BY workspace_id, api_key_id
-    `.execute(db);
-    for (const r of totals.rows) {
-      const scope = workspaceScopeId(r.workspace_id);
-      const map = out.keyTotals.get(scope) ?? new Map<string, number>();
-      map.set(r.api_key_id, (map.get(r.api_key_id) ?? 0) + Number(r.usd));
-      out.keyTotals.set(scope, map);
+  const series = seriesOf(await repos.usage.minuteSpend(range.from, range.until));
+  const states = statesFromRows(await repos.anomaly.states());
+  const scopes = scopesToJudge(series, states);
+  const keys = await loadKeys(repos, scopes.keys);
+  const workspaces = await loadWorkspaces(repos);
+  const due = baselinesDue(scopes, states, range.hour);
+  const baselines = await loadBaselines(repos, due, { series, keys, workspaces }, range, policy);
+  return { settled, series, states, keys, workspaces, baselines };
+}
+
+function seriesOf(
+  rows: ReadonlyArray<{ keyId: string | null; workspaceId: string | null; minute: Date; usd: number }>,
+): DetectionSeries {
+  const keys = new Map<string, { workspaceScope: string; recent: MinuteSpend[] }>();
+  const workspaces = new Map<string, MinuteSpend[]>();
+  for (const row of rows) {
+    const m = { minute: row.minute, usd: row.usd };
+    const workspaceScope = workspaceScopeId(row.workspaceId);
+    const list = workspaces.get(workspaceScope);
+    if (list) list.push(m);
+    else workspaces.set(workspaceScope, [m]);
+    if (row.keyId === null) continue;
+    const key = keys.get(row.keyId);
+    if (key) {
+      key.recent.push(m);
+      key.workspaceScope = workspaceScope;
+    } else keys.set(row.keyId, { workspaceScope, recent: [m] });
+  }
+  return { keys, workspaces };
+}
+
+/**
+ * The baselines of the range's hour for the scopes due. A key too new for a history of its own is judged by its
+ * workspace's profile, so the workspaces of the keys due are read too.
+ */
+async function loadBaselines(
+  repos: DetectionRepos,
+  due: DetectionScopes,
+  known: Pick<DetectionInput, 'series' | 'keys' | 'workspaces'>,
+  range: DetectionRange,
+  policy: AnomalyPolicy,
+): Promise<Map<string, Baseline>> {
+  const out = new Map<string, Baseline>();
+  if (due.keys.length === 0 && due.workspaces.length === 0) return out;
+  const { hour, dataUntil } = range;
+  const workspaceOf = (id: string) => workspaceOfKey(id, known.keys, known.series);
+  const coverage = (await repos.usage.coverageStart()) ?? hour;
+  const lookbackFrom = new Date(hour.getTime() - LOOKBACK_HOURS * HOUR_MS);
+
+  const profileWorkspaces = [...new Set([...due.workspaces, ...due.keys.map(workspaceOf)])];
+  const filter = {
+    ids: profileWorkspaces.filter((w) => w !== DEFAULT_WORKSPACE_SCOPE),
+    withDefault: profileWorkspaces.includes(DEFAULT_WORKSPACE_SCOPE),
+  };
+  const workspaceCells = cellsBy(
+    await repos.usage.hourlySpendOfWorkspaces(filter, lookbackFrom, hour),
+    workspaceScopeId,
+  );
+  const keyTotals = new Map<string, number[]>();
+  for (const r of await repos.usage.spendByKey(filter, lookbackFrom, hour)) {
+    const scope = workspaceScopeId(r.workspaceId);
+    keyTotals.set(scope, [...(keyTotals.get(scope) ?? []), r.usd]);
+  }
+  const profiles = new Map<string, WorkspaceProfile>();
+  for (const w of profileWorkspaces) {
+    const from = historyStart(coverage, known.workspaces.get(w)?.createdAt);
+    profiles.set(w, {
+      history: hourlyHistory(workspaceCells.get(w) ?? [], from, hour),
+      largestKeyShare: largestKeyShare(keyTotals.get(w) ?? []),
+    });
+  }
+  for (const w of due.workspaces) {
+    out.set(scopeKey('workspace', w), typicalRate(profiles.get(w)!.history, null, dataUntil, policy));
+  }
+  for (let i = 0; i < due.keys.length; i += BASELINE_BATCH_KEYS) {
+    const batch = due.keys.slice(i, i + BASELINE_BATCH_KEYS);
+    // api_key_id IN (...) never matches NULL: every row has its key's id
+    const cells = cellsBy(await repos.usage.hourlySpendOfKeys(batch, lookbackFrom, hour), (id) => id!);
+    for (const k of batch) {
+      const history = hourlyHistory(cells.get(k) ?? [], historyStart(coverage, known.keys.get(k)?.createdAt), hour);
+      const profile = profiles.get(workspaceOf(k)) ?? null;
+      out.set(scopeKey('key', k), typicalRate(history, profile, dataUntil, policy));
     }
   }
   return out;
 }
 
-interface CellRow {
-  id: string | null;
-  hour: Date;
-  usd: number;
-  squares: number | null;
-  active: number | null;
-  following: number | null;
+function cellsBy<R extends HourCell & { id: string | null }>(
+  rows: readonly R[],
+  scopeOf: (id: string | null) => string,
+): Map<string, HourCell[]> {
+  const out = new Map<string, HourCell[]>();
+  for (const r of rows) {
+    const scope = scopeOf(r.id);
+    const list = out.get(scope);
+    if (list) list.push(r);
+    else out.set(scope, [r]);
+  }
+  return out;
 }
 
-const cellOf = (r: CellRow): HourCell => ({
-  hour: new Date(r.hour),
-  usd: Number(r.usd),
-  sumOfSquares: r.squares,
-  activeMinutes: r.active,
-  followingMinutes: r.following,
-});
-
-/**
- * Hourly spend per value of `column` (a key or a workspace) among the rows `filter` selects: 1h rows as they are
- * (no squares), 1m rows summed per minute first, then per hour with the sum of their squared minute totals, the
- * number of minutes with spend, and how many of those followed a minute with spend.
- */
-async function hourlyCellsBy(
-  db: Db,
-  column: 'api_key_id' | 'workspace_id',
-  filter: RawBuilder<unknown>,
-  from: Date,
-  until: Date,
-): Promise<CellRow[]> {
-  const col = sql.ref(column);
-  const rows = await sql<CellRow>`
-    SELECT ${col} AS id, starting_at AS hour, sum(cost_usd)::float8 AS usd, NULL::float8 AS squares,
-      NULL::int AS active, NULL::int AS following
-    FROM usage_buckets
-    WHERE bucket_width = '1h' AND starting_at >= ${from} AND starting_at < ${until} AND ${filter}
-    GROUP BY ${col}, starting_at
-    UNION ALL
-    SELECT id, date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(usd), sum(usd * usd),
-      (count(*) FILTER (WHERE usd > 0))::int,
-      (count(*) FILTER (WHERE usd > 0 AND previous_usd > 0 AND previous = minute - interval '1 minute'))::int
-    FROM (
-      SELECT ${col} AS id, starting_at AS minute, sum(cost_usd)::float8 AS usd,
-        lag(starting_at) OVER (PARTITION BY ${col} ORDER BY starting_at) AS previous,
-        lag(sum(cost_usd)::float8) OVER (PARTITION BY ${col} ORDER BY starting_at) AS previous_usd
-      FROM usage_buckets
-      WHERE bucket_width = '1m' AND starting_at >= ${from} AND starting_at < ${until} AND ${filter}
-      GROUP BY ${col}, starting_at
-    ) m
-    GROUP BY 1, 2
-  `.execute(db);
-  return rows.rows;
-}
-
-/** What the detector knows of a key beyond its spend: names for the message, creation for its history's start. */
-export interface KeyInfo {
-  id: string;
-  name: string;
-  status: string;
-  partialKeyHint: string | null;
-  workspaceScope: string;
-  workspaceName: string | null;
-  createdAt: Date;
-}
-
-export async function loadKeys(db: Db, ids: readonly string[]): Promise<Map<string, KeyInfo>> {
-  if (ids.length === 0) return new Map();
-  const rows = await db
-    .selectFrom('api_keys')
-    .leftJoin('workspaces', 'workspaces.id', 'api_keys.workspace_id')
-    .select([
-      'api_keys.id',
-      'api_keys.name',
-      'api_keys.status',
-      'api_keys.partial_key_hint',
-      'api_keys.workspace_id',
-      'api_keys.scope_type',
-      'api_keys.created_at',
-      'workspaces.name as workspace_name',
-    ])
-    .where('api_keys.id', 'in', [...ids])
-    .execute();
+async function loadKeys(repos: DetectionRepos, ids: readonly string[]): Promise<Map<string, KeyInfo>> {
+  const rows = await repos.keys.withWorkspace(ids);
   return new Map(
     rows.map((r) => [
       r.id,
@@ -193,26 +165,21 @@ export async function loadKeys(db: Db, ids: readonly string[]): Promise<Map<stri
         id: r.id,
         name: r.name,
         status: r.status,
-        partialKeyHint: r.partial_key_hint,
-        workspaceScope: workspaceScopeId(r.workspace_id),
+        partialKeyHint: r.partialKeyHint,
+        workspaceScope: workspaceScopeId(r.workspaceId),
         // its usage rows say no workspace, as the Default Workspace's do: the name must not say Default Workspace
-        workspaceName: r.scope_type === 'organization' ? ORGANIZATION_SCOPE_LABEL : r.workspace_name,
-        createdAt: new Date(r.created_at),
+        workspaceName: r.scopeType === 'organization' ? ORGANIZATION_SCOPE_LABEL : r.workspaceName,
+        createdAt: r.createdAt,
       },
     ]),
   );
 }
 
-export interface WorkspaceInfo {
-  scope: string;
-  name: string;
-  createdAt: Date | null;
-}
-
-export async function loadWorkspaces(db: Db): Promise<Map<string, WorkspaceInfo>> {
-  const rows = await db.selectFrom('workspaces').select(['id', 'name', 'created_at']).execute();
+/** The workspaces by scope id, the Default Workspace (which the API does not list) included. */
+export async function loadWorkspaces(repos: Pick<Repos, 'keys'>): Promise<Map<string, WorkspaceInfo>> {
+  const rows = await repos.keys.workspaces();
   const out = new Map<string, WorkspaceInfo>(
-    rows.map((r) => [r.id, { scope: r.id, name: r.name, createdAt: new Date(r.created_at) }]),
+    rows.map((r) => [r.id, { scope: r.id, name: r.name, createdAt: r.createdAt }]),
   );
   out.set(DEFAULT_WORKSPACE_SCOPE, { scope: DEFAULT_WORKSPACE_SCOPE, name: DEFAULT_WORKSPACE_NAME, createdAt: null });
   return out;
@@ -223,24 +190,18 @@ export async function loadWorkspaces(db: Db): Promise<Map<string, WorkspaceInfo>
  * kind: what the alert names as the runaway's models and token kinds. Priced with the same table as ingestion.
  */
 export async function loadSpendBreakdown(
-  db: Db,
+  repos: Pick<Repos, 'usage'>,
   scope: { keyId: string } | { workspaceScope: string },
   from: Date,
   until: Date,
   table: PriceTable,
 ): Promise<SpendBreakdownRow[]> {
-  let q = db
-    .selectFrom('usage_buckets')
-    .selectAll()
-    .where('bucket_width', '=', '1m')
-    .where('starting_at', '>=', from)
-    .where('starting_at', '<', until);
-  if ('keyId' in scope) q = q.where('api_key_id', '=', scope.keyId);
-  else if (scope.workspaceScope === DEFAULT_WORKSPACE_SCOPE) q = q.where('workspace_id', 'is', null);
-  else q = q.where('workspace_id', '=', scope.workspaceScope);
-  const rows = await q.execute();
+  const which =
+    'keyId' in scope
+      ? scope
+      : { workspaceId: scope.workspaceScope === DEFAULT_WORKSPACE_SCOPE ? null : scope.workspaceScope };
   const out: SpendBreakdownRow[] = [];
-  for (const r of rows) {
+  for (const r of await repos.usage.minuteRows(which, from, until)) {
     const minute = new Date(r.starting_at);
     const { parts } = priceUsage(r, table, minute);
     const kinds: Array<[string, bigint]> = [

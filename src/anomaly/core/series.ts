@@ -69,3 +69,17 @@ export function hourlyHistory(cells: readonly HourCell[], from: Date, until: Dat
   }
   return out;
 }
+
+/**
+ * Where a scope's history starts: hours before keywarden's first stored usage (its backfill's start) or before the
+ * scope existed are unknown, not quiet.
+ */
+export function historyStart(coverage: Date, createdAt: Date | null | undefined): Date {
+  return createdAt && createdAt.getTime() > coverage.getTime() ? createdAt : coverage;
+}
+
+/** The largest fraction of a workspace's spend one of its keys carried, from each key's total (1 without spend). */
+export function largestKeyShare(keyTotals: readonly number[]): number {
+  const sum = keyTotals.reduce((a, b) => a + b, 0);
+  return sum > 0 ? Math.max(...keyTotals) / sum : 1;
+}
