@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
@@ -137,51 +136,22 @@ export async function applyKillSwitch(
 
 /** When the newest poll was committed (the database's clock): two runs after the same poll are one piece of evidence. */
 async function pollCommittedAt(ctx: Ctx): Promise<Date> {
-  const row = await ctx.db
-    .selectFrom('watermarks')
-    .select('updated_at')
-    .where('name', '=', USAGE_WATERMARK)
-    .executeTakeFirst();
-  return row ? new Date(row.updated_at) : ctx.clock.now();
+  return (await ctx.repos.watermarks.movedAt(USAGE_WATERMARK)) ?? ctx.clock.now();
 }
 
 /** Of `ids`, the keys whose stored status is active. */
-async function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await ctx.db
-    .selectFrom('api_keys')
-    .select('id')
-    .where('id', 'in', ids)
-    .where('status', '=', 'active')
-    .execute();
-  return new Set(rows.map((r) => r.id));
+function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<string>> {
+  return ctx.repos.keys.activeAmong(ids);
 }
 
 /** Whether the kill switch set this key inactive in the last hour (an outcome row that says it is). */
-async function killedInLastHour(ctx: Ctx, keyId: string): Promise<boolean> {
-  const row = await ctx.db
-    .selectFrom('audit_log')
-    .select('id')
-    .where('actor', '=', ACTOR)
-    .where('action', '=', 'api_key.deactivate')
-    .where('step', 'in', ['done', 'reconciled'])
-    .where('subject_id', '=', keyId)
-    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
-    .executeTakeFirst();
-  return row !== undefined;
+function killedInLastHour(ctx: Ctx, keyId: string): Promise<boolean> {
+  return ctx.repos.audit.succeededWithin(ACTOR, 'api_key.deactivate', keyId, HOUR_MS / 1000);
 }
 
 /** Kill switch deactivations begun in the last hour (intents: an attempt counts whatever its outcome). */
-async function deactivationsInLastHour(ctx: Ctx): Promise<number> {
-  const row = await ctx.db
-    .selectFrom('audit_log')
-    .select(sql<string>`count(*)`.as('n'))
-    .where('actor', '=', ACTOR)
-    .where('action', '=', 'api_key.deactivate')
-    .where('step', '=', 'intent')
-    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+function deactivationsInLastHour(ctx: Ctx): Promise<number> {
+  return ctx.repos.audit.intentsWithin(ACTOR, 'api_key.deactivate', HOUR_MS / 1000);
 }
 
 /**

@@ -22,7 +22,7 @@ const HEADROOM_KINDS = ['ratelimit.headroom'];
 /** Share of a limit at which requests are close to failing with 429. */
 const HEADROOM_THRESHOLD = 0.8;
 
-export interface HeadroomSummary {
+interface HeadroomSummary {
   window: { from: Date; until: Date } | null;
   workspaces: number;
   atRisk: number;

@@ -10,7 +10,7 @@ import { stateRow } from './state.ts';
 
 const RUNAWAY_KINDS = ['usage.runaway'];
 
-export interface DetectionSummary {
+interface DetectionSummary {
   /** The last minute judged complete; null when nothing was polled yet (then nothing else happened). */
   dataUntil: Date | null;
   keys: number;

@@ -15,7 +15,7 @@ export interface SpendBreakdownRow {
   cost: Pico;
 }
 
-export interface Contributor {
+interface Contributor {
   name: string;
   cost: Pico;
   /** Fraction of the period's total (0–1), for display. */

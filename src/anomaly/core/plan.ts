@@ -23,7 +23,7 @@ import { DEFAULT_WORKSPACE_SCOPE } from './series.ts';
 /** Minutes after the last complete one still read: partial data (the detector looks at 15 at most). */
 const PARTIAL_MINUTES = 15;
 
-export type DetectionScopeType = 'key' | 'workspace';
+type DetectionScopeType = 'key' | 'workspace';
 
 /** What detection remembers of one key or workspace between runs (table anomaly_state). */
 export interface ScopeState {
@@ -154,7 +154,7 @@ export interface KillSwitchCandidateKey {
 }
 
 /** A `usage.runaway` alert to raise; its contributors and kill switch outcome are added when it is applied. */
-export interface PlannedAlert {
+interface PlannedAlert {
   scope: RunawayScope;
   judged: JudgedScope;
   /** The spend whose models and token kinds the message names: the run's minutes, partial ones included. */

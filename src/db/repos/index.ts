@@ -1,5 +1,6 @@
 import type { Db } from '../index.ts';
 import { anomalyRepo } from './anomaly.ts';
+import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
@@ -11,6 +12,7 @@ import { watermarksRepo } from './watermarks.ts';
 export function createRepos(db: Db) {
   return {
     anomaly: anomalyRepo(db),
+    audit: auditRepo(db),
     keys: keysRepo(db),
     usage: usageRepo(db),
     watermarks: watermarksRepo(db),

@@ -1,7 +1,7 @@
 import type { Db } from '../index.ts';
 
 /** A key as the inventory stores it, with its workspace's name (null: the Default Workspace, or no workspace). */
-export interface KeyWithWorkspace {
+interface KeyWithWorkspace {
   id: string;
   name: string;
   status: string;
@@ -43,6 +43,18 @@ export function keysRepo(db: Db) {
         scopeType: r.scope_type,
         createdAt: new Date(r.created_at),
       }));
+    },
+
+    /** Of `ids`, the keys whose stored status is active. */
+    async activeAmong(ids: readonly string[]): Promise<Set<string>> {
+      if (ids.length === 0) return new Set();
+      const rows = await db
+        .selectFrom('api_keys')
+        .select('id')
+        .where('id', 'in', [...ids])
+        .where('status', '=', 'active')
+        .execute();
+      return new Set(rows.map((r) => r.id));
     },
 
     /** Every workspace the inventory knows (the Default Workspace is not one: the API does not list it). */

@@ -8,7 +8,7 @@ import type { UsageBucketsTable } from '../types.ts';
  */
 
 /** Spend of one key (or of usage without a key) in one minute, summed over models, tiers and windows. */
-export interface MinuteSpendRow {
+interface MinuteSpendRow {
   keyId: string | null;
   workspaceId: string | null;
   minute: Date;
@@ -20,7 +20,7 @@ export interface MinuteSpendRow {
  * longer know their minutes), or from 1m rows summed per minute first, with the sum of the squared minute totals,
  * the minutes with spend, and how many of those followed a minute with spend.
  */
-export interface HourlySpendRow {
+interface HourlySpendRow {
   /** The key id, or the workspace id (null: the Default Workspace), as asked. */
   id: string | null;
   hour: Date;
@@ -31,7 +31,7 @@ export interface HourlySpendRow {
 }
 
 /** Which workspaces: by id, and the Default Workspace (stored as no workspace) when `withDefault`. */
-export interface WorkspaceFilter {
+interface WorkspaceFilter {
   ids: readonly string[];
   withDefault: boolean;
 }
