@@ -1,26 +1,17 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
-import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import type { Repos } from '../db/repos/index.ts';
 import type { TokenUsageRow } from '../db/repos/usage.ts';
 import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { lastCompleteMinute } from './core/data-edge.ts';
-import {
-  assessHeadroom,
-  type HeadroomReading,
-  limiterLabel,
-  type RateLimitGroup,
-  type TokenUsageMinute,
-} from './core/headroom.ts';
+import type { RateLimitGroup, TokenUsageMinute } from './core/headroom.ts';
+import { headroomReadsNeeded, headroomScopes, planHeadroom } from './core/headroom-plan.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './core/series.ts';
 import { loadWorkspaces } from './load.ts';
 
 const DAY_MINUTES = 1440;
 const HEADROOM_KINDS = ['ratelimit.headroom'];
-/** Share of a limit at which requests are close to failing with 429. */
-const HEADROOM_THRESHOLD = 0.8;
 
 interface HeadroomSummary {
   window: { from: Date; until: Date } | null;
@@ -34,30 +25,24 @@ interface HeadroomSummary {
 type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
- * Rate-limit headroom per workspace with usage in the last window (or a headroom alert firing): its token usage per minute against the limits in
- * effect for it (the workspace's own, or the organization's it inherits; the Default Workspace cannot have its own).
+ * Rate-limit headroom per workspace with usage in the last window (or a headroom alert firing): its token usage per
+ * minute against the limits in effect for it (the workspace's own, or the organization's it inherits; the Default
+ * Workspace cannot have its own). Reads, plans (planHeadroom), raises the alerts.
  */
 export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   const until = lastCompleteMinute(ctx.clock.now(), await ctx.repos.watermarks.read(USAGE_SETTLED_WATERMARK));
   const summary: HeadroomSummary = { window: null, workspaces: 0, atRisk: 0, unreadable: [], alerts: null };
   if (until === null) return summary;
-  const from = new Date(until.getTime() - (ctx.config.policy.anomaly.window_minutes - 1) * MINUTE_MS);
-  summary.window = { from, until };
+  const window = {
+    from: new Date(until.getTime() - (ctx.config.policy.anomaly.window_minutes - 1) * MINUTE_MS),
+    until,
+  };
+  summary.window = window;
 
-  const usage = await storedTokenUsage(ctx.repos, { from, until });
-
-  // A workspace whose usage stopped altogether must still be judged, or its alert would never resolve.
-  const firing = await ctx.db
-    .selectFrom('alerts')
-    .select('scope_id')
-    .where('kind', 'in', HEADROOM_KINDS)
-    .where('state', '=', 'firing')
-    .execute();
-  for (const a of firing) if (!usage.has(a.scope_id)) usage.set(a.scope_id, []);
-
-  const names = await loadWorkspaces(ctx.repos);
+  const usage = await storedTokenUsage(ctx.repos, window);
+  const firing = await ctx.repos.alerts.firingScopeIds(HEADROOM_KINDS);
   const limits = new Map<string, RateLimitGroup[]>();
-  for (const scope of usage.keys()) {
+  for (const scope of headroomScopes(usage.keys(), firing)) {
     try {
       limits.set(scope, await rateLimitsOf(ctx, scope));
     } catch (err) {
@@ -65,26 +50,20 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
       summary.unreadable.push(scope);
     }
   }
-  const anyLimit = (types: string[]) =>
-    [...limits.values()].some((groups) => groups.some((g) => g.limits.some((l) => types.includes(l.type))));
-  const fast = anyLimit(['fast_itpmca', 'fast_otpm']) ? await fastUsage(ctx, from, until) : null;
-  const lastDay = anyLimit(['tokens_per_day']) ? await lastDayUsage(ctx, until) : null;
-
-  const observations: AlertObservation[] = [];
-  const evaluated: string[] = [];
-  for (const [scope, groups] of limits) {
-    evaluated.push(`workspace:${scope}`);
-    const name = names.get(scope)?.name ?? scope;
-    const extra = { fast: fast ? (fast.get(scope) ?? []) : null, lastDay: lastDay ? (lastDay.get(scope) ?? []) : null };
-    for (const reading of assessHeadroom(usage.get(scope) ?? [], groups, { from, until }, HEADROOM_THRESHOLD, extra)) {
-      if (reading.atRisk) observations.push(headroomObservation(scope, name, reading, { from, until }));
-    }
-  }
-  summary.workspaces = evaluated.length;
-  summary.atRisk = observations.length;
+  const needs = headroomReadsNeeded(limits.values());
+  const plan = planHeadroom({
+    window,
+    usage,
+    limits,
+    fast: needs.fast ? await fastUsage(ctx, window.from, until) : null,
+    lastDay: needs.lastDay ? await lastDayUsage(ctx, until) : null,
+    names: await loadWorkspaces(ctx.repos),
+  });
+  summary.workspaces = plan.evaluated.length;
+  summary.atRisk = plan.observations.length;
   summary.alerts = await raiseAlerts(
     ctx.db,
-    { kinds: HEADROOM_KINDS, scopes: evaluated, observations },
+    { kinds: HEADROOM_KINDS, scopes: plan.evaluated, observations: plan.observations },
     ctx.config.policy.routes,
     ctx.clock.now(),
   );
@@ -166,60 +145,4 @@ export async function storedTokenUsage(
   opts: { perMinute?: boolean; apiKeyId?: string } = {},
 ): Promise<Map<string, TokenUsageMinute[]>> {
   return byScope(await repos.usage.tokenUsage(range, opts));
-}
-
-/** One alert per workspace, model group and limit. Pure. */
-function headroomObservation(
-  scope: string,
-  workspaceName: string,
-  r: HeadroomReading,
-  window: { from: Date; until: Date },
-): AlertObservation {
-  const modelList = r.models ? r.models.join(', ') : 'models without a group of their own';
-  const models = r.groupName ? `${r.groupName}: ${modelList}` : modelList;
-  const words = limiterLabel(r.limitType);
-  const percent = Math.round(r.utilization * 100);
-  const minutes = Math.round((window.until.getTime() - window.from.getTime()) / MINUTE_MS) + 1;
-  const count = (n: number) => (n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
-  const usedText =
-    r.per === 'day'
-      ? `${count(r.used)} in the last 24 hours`
-      : r.per === 'second'
-        ? `mean ${count(r.used)}/s over ${minutes} min`
-        : `mean ${count(r.used)}/min over ${minutes} min`;
-  const over = r.per === 'day' ? 'Over the last 24 hours it used' : `Over the last ${minutes} minutes it averaged`;
-  return {
-    kind: 'ratelimit.headroom',
-    severity: r.utilization >= 1 ? 'critical' : 'warning',
-    scopeType: 'workspace',
-    scopeId: scope,
-    workspaceId: scope === DEFAULT_WORKSPACE_SCOPE ? null : scope,
-    workspaceName,
-    // The stable group id when the API gives one; the model list in classic responses.
-    period: `${r.limitType}:${r.groupId ?? (r.models ? r.models.join('+') : '*')}`,
-    title: `Workspace "${workspaceName}" uses ${percent}% of its ${words} limit`,
-    summary:
-      `${over} ${count(r.used)} of its ${count(r.limit)} ` +
-      `${words} (${models}). Requests start failing with 429 before the limit looks full; ` +
-      'raise the limit in the Console or spread the load.',
-    fields: [
-      { label: 'Workspace', value: workspaceName },
-      { label: 'Limit', value: `${count(r.limit)} ${words}` },
-      { label: 'Used', value: `${percent}% (${usedText})` },
-      {
-        label: 'Peak minute',
-        value: r.peakMinute ? `${count(r.peakPerMinute)} at ${r.peakMinute.toISOString().slice(11, 16)} UTC` : '—',
-      },
-      { label: 'Models', value: models },
-    ],
-    links: [{ label: 'Limits in the Console', url: CONSOLE_LIMITS_URL }],
-    details: {
-      utilization: r.utilization,
-      limitType: r.limitType,
-      limit: r.limit,
-      per: r.per,
-      groupId: r.groupId,
-      models: r.models,
-    },
-  };
 }

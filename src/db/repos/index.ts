@@ -1,4 +1,5 @@
 import type { Db } from '../index.ts';
+import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
@@ -11,6 +12,7 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
+    alerts: alertsRepo(db),
     anomaly: anomalyRepo(db),
     audit: auditRepo(db),
     keys: keysRepo(db),
