@@ -65,11 +65,17 @@ function state(type: 'key' | 'workspace', id: string, over: Partial<ScopeState> 
   };
 }
 
-/** Firing since `minutesAgo` before DATA_UNTIL, abnormal until `abnormalAgo` minutes before it. */
-function firing(type: 'key' | 'workspace', id: string, minutesAgo: number, over: Partial<ScopeState> = {}) {
+/** Firing since `minutesAgo` before DATA_UNTIL, abnormal until `abnormalAgo` minutes before it (30: it resolves). */
+function firing(
+  type: 'key' | 'workspace',
+  id: string,
+  minutesAgo: number,
+  over: Partial<ScopeState> = {},
+  abnormalAgo = 1,
+) {
   const at = (m: number) => new Date(DATA_UNTIL.getTime() - m * MINUTE);
   return state(type, id, {
-    runaway: { firing: true, since: at(minutesAgo), lastAbnormal: at(1), evaluatedUntil: at(1) },
+    runaway: { firing: true, since: at(minutesAgo), lastAbnormal: at(abnormalAgo), evaluatedUntil: at(1) },
     ...over,
   });
 }
@@ -248,14 +254,7 @@ describe('planDetection: one alert per runaway', () => {
         keys: {
           k1: {
             hourly: 0.5,
-            state: firing('key', 'k1', 60, {
-              runaway: {
-                firing: true,
-                since: new Date(DATA_UNTIL.getTime() - 60 * MINUTE),
-                lastAbnormal: new Date(DATA_UNTIL.getTime() - 40 * MINUTE),
-                evaluatedUntil: new Date(DATA_UNTIL.getTime() - MINUTE),
-              },
-            }),
+            state: firing('key', 'k1', 60, {}, 40),
           },
         },
         workspaces: { wrkspc_1: { hourly: 120, state: firing('workspace', 'wrkspc_1', 60, { coveredByKey: true }) } },
@@ -362,16 +361,16 @@ describe('planDetection: the kill switch, once per episode', () => {
   });
 
   it('an episode that ended forgets what the kill switch did in it', () => {
-    const ended = firing('key', 'k1', 90, {
-      runaway: {
-        firing: true,
-        since: new Date(DATA_UNTIL.getTime() - 90 * MINUTE),
-        lastAbnormal: new Date(DATA_UNTIL.getTime() - 45 * MINUTE),
-        evaluatedUntil: new Date(DATA_UNTIL.getTime() - MINUTE),
+    const ended = firing(
+      'key',
+      'k1',
+      90,
+      {
+        deactivatedFor: new Date(DATA_UNTIL.getTime() - 90 * MINUTE),
+        killSwitchEvidence: new Date(DATA_UNTIL.getTime() - 80 * MINUTE),
       },
-      deactivatedFor: new Date(DATA_UNTIL.getTime() - 90 * MINUTE),
-      killSwitchEvidence: new Date(DATA_UNTIL.getTime() - 80 * MINUTE),
-    });
+      45,
+    );
     const plan = planDetection(input({ keys: { k1: { hourly: 0.5, state: ended } } }), killSwitchOn, NOW);
     expect(plan.judged[0]?.assessment.decision).toBe('resolve');
     expect(stateOf(plan, 'key:k1')).toMatchObject({
@@ -415,14 +414,7 @@ describe('planDetection: only what changed is saved', () => {
         keys: {
           k1: {
             hourly: 0.5,
-            state: firing('key', 'k1', 90, {
-              runaway: {
-                firing: true,
-                since: new Date(DATA_UNTIL.getTime() - 90 * MINUTE),
-                lastAbnormal: new Date(DATA_UNTIL.getTime() - 45 * MINUTE),
-                evaluatedUntil: new Date(DATA_UNTIL.getTime() - MINUTE),
-              },
-            }),
+            state: firing('key', 'k1', 90, {}, 45),
           },
         },
       },
