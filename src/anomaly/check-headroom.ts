@@ -2,6 +2,7 @@ import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import type { Repos } from '../db/repos/index.ts';
 import type { TokenUsageRow } from '../db/repos/usage.ts';
+import type { AlertKind } from '../kinds.ts';
 import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { lastCompleteMinute } from './core/data-edge.ts';
@@ -11,7 +12,7 @@ import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './core/series.ts';
 import { loadWorkspaces } from './load.ts';
 
 const DAY_MINUTES = 1440;
-const HEADROOM_KINDS = ['ratelimit.headroom'];
+const HEADROOM_KINDS: AlertKind[] = ['ratelimit.headroom'];
 
 interface HeadroomSummary {
   window: { from: Date; until: Date } | null;
@@ -62,7 +63,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   summary.workspaces = plan.evaluated.length;
   summary.atRisk = plan.observations.length;
   summary.alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: HEADROOM_KINDS, scopes: plan.evaluated, observations: plan.observations },
     ctx.config.policy.routes,
     ctx.clock.now(),

@@ -1,5 +1,6 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
+import type { AlertKind } from '../kinds.ts';
 import { applyKillSwitch } from './apply-kill-switch.ts';
 import { runawayContributors } from './core/contributors.ts';
 import type { RunawayFinding } from './core/observations.ts';
@@ -8,7 +9,7 @@ import { type DetectionPlan, planDetection, scopeKey } from './core/plan.ts';
 import { loadDetectionInput, loadSpendBreakdown } from './load.ts';
 import { stateRow } from './state.ts';
 
-const RUNAWAY_KINDS = ['usage.runaway'];
+const RUNAWAY_KINDS: AlertKind[] = ['usage.runaway'];
 
 interface DetectionSummary {
   /** The last minute judged complete; null when nothing was polled yet (then nothing else happened). */
@@ -76,7 +77,7 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
     });
   }
   summary.alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: RUNAWAY_KINDS, observations: runawayObservations(findings, ctx.config.policy.anomaly) },
     ctx.config.policy.routes,
     now,

@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
 import { CONSOLE_LIMITS_URL } from '../../console.ts';
 import { MINUTE_MS } from '../../time.ts';
 import {

@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
 import type { AnomalyPolicy } from '../../config/policy.ts';
 import { CONSOLE_KEYS_URL, CONSOLE_USAGE_URL } from '../../console.ts';
 import { formatUsd, numberUsdToPico } from '../../money.ts';
@@ -121,7 +121,7 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       killSwitchReason: f.killSwitch?.state === 'refused' ? f.killSwitch.reason : null,
     };
     const base = {
-      kind: 'usage.runaway',
+      kind: 'usage.runaway' as const,
       severity: 'critical' as const,
       scopeType: s.type,
       scopeId: s.id,

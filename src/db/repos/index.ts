@@ -3,6 +3,7 @@ import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
+import { outboxRepo } from './outbox.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
@@ -17,6 +18,7 @@ export function createRepos(db: Db) {
     audit: auditRepo(db),
     keys: keysRepo(db),
     usage: usageRepo(db),
+    outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
   };
 }
