@@ -51,13 +51,13 @@ import { AdminClient } from '../src/anthropic/client.ts';
 import { fixedClock } from '../src/clock.ts';
 import { policySchema } from '../src/config/policy.ts';
 import { Secret } from '../src/config/secret.ts';
-import { lastCompleteMinute } from '../src/detect/data-edge.ts';
 import { parseScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
 import { picoToNumberUsd } from '../src/money.ts';
 import { MINUTE_MS } from '../src/time.ts';
-import { PRICE_TABLE } from '../src/usage/prices.ts';
-import { priceUsage } from '../src/usage/pricing.ts';
+import { lastCompleteMinute } from '../src/usage/core/freshness.ts';
+import { PRICE_TABLE } from '../src/usage/core/prices.ts';
+import { priceUsage } from '../src/usage/core/pricing.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';
 

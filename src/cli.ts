@@ -10,6 +10,7 @@ import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
 import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
+import { createRepos } from './db/repos/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { loadRotationInputs } from './keys/load.ts';
 import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './keys/set-status.ts';
@@ -126,7 +127,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; run: (args: str
       const db = createDb(config.env.databaseUrl!, { max: 2 });
       try {
         const { spendReport, formatSpendReport } = await import('./spend/table.ts');
-        const report = await spendReport(db);
+        const report = await spendReport(createRepos(db));
         if (values.json) console.log(terminalJson(report));
         else
           console.log(

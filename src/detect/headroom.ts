@@ -12,9 +12,8 @@ import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/index.ts';
 import { MINUTE_MS } from '../time.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
-import { readWatermark } from '../usage/store.ts';
-import { lastCompleteMinute } from './data-edge.ts';
+import { lastCompleteMinute } from '../usage/core/freshness.ts';
+import { readUsageFreshness } from '../usage/freshness.ts';
 import { loadWorkspaces } from './load.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
@@ -32,14 +31,14 @@ export interface HeadroomSummary {
   alerts: RaiseAlertsResult | null;
 }
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * Rate-limit headroom per workspace with usage in the last window (or a headroom alert firing): its token usage per minute against the limits in
  * effect for it (the workspace's own, or the organization's it inherits; the Default Workspace cannot have its own).
  */
 export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
-  const until = lastCompleteMinute(ctx.clock.now(), await readWatermark(ctx.db, USAGE_SETTLED_WATERMARK));
+  const until = lastCompleteMinute(ctx.clock.now(), (await readUsageFreshness(ctx.repos)).settled);
   const summary: HeadroomSummary = { window: null, workspaces: 0, atRisk: 0, unreadable: [], alerts: null };
   if (until === null) return summary;
   const from = new Date(until.getTime() - (ctx.config.policy.anomaly.window_minutes - 1) * MINUTE_MS);

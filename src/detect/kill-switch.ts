@@ -4,18 +4,18 @@ import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anoma
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
 import { rateLimitsOf, storedTokenUsage } from './headroom.ts';
 import type { KillSwitchOutcome } from './observations.ts';
 import type { ScopeState } from './state.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 export interface KillSwitchKey {
   state: ScopeState;
@@ -155,12 +155,7 @@ export async function applyKillSwitch(
 
 /** When the newest poll was committed (the database's clock): two runs after the same poll are one piece of evidence. */
 async function pollCommittedAt(ctx: Ctx): Promise<Date> {
-  const row = await ctx.db
-    .selectFrom('watermarks')
-    .select('updated_at')
-    .where('name', '=', USAGE_WATERMARK)
-    .executeTakeFirst();
-  return row ? new Date(row.updated_at) : ctx.clock.now();
+  return (await ctx.repos.watermarks.movedAt(WATERMARKS.usage)) ?? ctx.clock.now();
 }
 
 /** Of `ids`, the keys whose stored status is active. */

@@ -5,9 +5,8 @@ import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesN
 import type { Context } from '../context.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
-import { readWatermark } from '../usage/store.ts';
-import { lastCompleteMinute } from './data-edge.ts';
+import { lastCompleteMinute } from '../usage/core/freshness.ts';
+import { readUsageFreshness } from '../usage/freshness.ts';
 import { applyKillSwitch } from './kill-switch.ts';
 import {
   type KeyInfo,
@@ -41,7 +40,7 @@ export interface DetectionSummary {
   alerts: RaiseAlertsResult | null;
 }
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * One detection run, after a poll: every key and workspace with spend in the recent minutes (and every one whose
@@ -51,7 +50,7 @@ type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
 export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
   const policy = ctx.config.policy.anomaly;
   const now = ctx.clock.now();
-  const dataUntil = lastCompleteMinute(now, await readWatermark(ctx.db, USAGE_SETTLED_WATERMARK));
+  const dataUntil = lastCompleteMinute(now, (await readUsageFreshness(ctx.repos)).settled);
   const summary: DetectionSummary = {
     dataUntil,
     keys: 0,

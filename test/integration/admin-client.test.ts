@@ -16,7 +16,7 @@ import { Secret } from '../../src/config/secret.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
-import { priceUsage } from '../../src/usage/pricing.ts';
+import { priceUsage } from '../../src/usage/core/pricing.ts';
 
 /** A canary: if this string shows up in an error, a log line or JSON, the key leaked. */
 const ADMIN_KEY = 'sk-ant-admin01-CANARYcontractTestKey0123456789-ZZZZ';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upsertUsageBuckets } from '../../src/usage/store.ts';
+import { usageRepo } from '../../src/db/repos/usage.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let t: TestDatabase;
@@ -29,7 +29,7 @@ function row(model: string, apiKeyId: string | null, tokens: number) {
     output_tokens: 9_007_199_254,
     web_search_requests: 0,
     cost_usd: '12.345678901234',
-    priced_by: 'table',
+    priced_by: 'table' as const,
   };
 }
 
@@ -48,10 +48,7 @@ describe('upsertUsageBuckets', () => {
   ];
 
   it('stores text with quotes, backslashes, separators, the word NULL and empty strings exactly', async () => {
-    await upsertUsageBuckets(
-      t.db,
-      awkward.map((m, i) => row(m, i % 2 ? null : `apikey_${i}`, i)),
-    );
+    await usageRepo(t.db).upsertBuckets(awkward.map((m, i) => row(m, i % 2 ? null : `apikey_${i}`, i)));
     const stored = await t.db
       .selectFrom('usage_buckets')
       .select(['model', 'api_key_id', 'workspace_id', 'uncached_input_tokens', 'output_tokens', 'cost_usd'])
@@ -65,7 +62,7 @@ describe('upsertUsageBuckets', () => {
   });
 
   it('replaces the counts of a row it stores again (null key included) rather than adding a second row', async () => {
-    await upsertUsageBuckets(t.db, [row('NULL', null, 3), row('a"quote', 'apikey_0', 1_000)]);
+    await usageRepo(t.db).upsertBuckets([row('NULL', null, 3), row('a"quote', 'apikey_0', 1_000)]);
     const rows = await t.db
       .selectFrom('usage_buckets')
       .select(['model', 'uncached_input_tokens'])

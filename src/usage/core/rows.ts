@@ -1,0 +1,68 @@
+import { picoToUsd } from '../../money.ts';
+import type { PriceTable } from './prices.ts';
+import { type PricedBy, priceUsage } from './pricing.ts';
+
+/** One report row as ingestion reads it: the API's result, by key, workspace, model, tier and window. */
+export interface ReportedUsage {
+  api_key_id: string | null;
+  workspace_id: string | null;
+  model: string | null;
+  service_tier: string | null;
+  context_window: string | null;
+  uncached_input_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_5m_input_tokens: number;
+  cache_creation_1h_input_tokens: number;
+  output_tokens: number;
+  web_search_requests: number;
+}
+
+/** A `usage_buckets` row as ingestion writes it: identity, token counts, and the cost priced at ingestion. */
+export interface UsageRow {
+  bucket_width: '1m' | '1h' | '1d';
+  starting_at: Date;
+  api_key_id: string | null;
+  workspace_id: string | null;
+  model: string;
+  service_tier: string;
+  context_window: string;
+  uncached_input_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_5m_input_tokens: number;
+  cache_creation_1h_input_tokens: number;
+  output_tokens: number;
+  web_search_requests: number;
+  /** Exact USD (12 places), as numeric stores it. */
+  cost_usd: string;
+  priced_by: PricedBy;
+}
+
+/**
+ * A report row priced and shaped as a `usage_buckets` row. The identity columns are NOT NULL for model, tier and
+ * window: usage reported without one (not grouped, or Console usage) is stored under '' rather than dropped.
+ */
+export function toUsageBucketRow(
+  width: '1m' | '1h' | '1d',
+  row: { startingAt: Date; result: ReportedUsage },
+  table: PriceTable,
+): UsageRow {
+  const r = row.result;
+  const priced = priceUsage(r, table, row.startingAt);
+  return {
+    bucket_width: width,
+    starting_at: row.startingAt,
+    api_key_id: r.api_key_id,
+    workspace_id: r.workspace_id,
+    model: r.model ?? '',
+    service_tier: r.service_tier ?? '',
+    context_window: r.context_window ?? '',
+    uncached_input_tokens: r.uncached_input_tokens,
+    cache_read_input_tokens: r.cache_read_input_tokens,
+    cache_creation_5m_input_tokens: r.cache_creation_5m_input_tokens,
+    cache_creation_1h_input_tokens: r.cache_creation_1h_input_tokens,
+    output_tokens: r.output_tokens,
+    web_search_requests: r.web_search_requests,
+    cost_usd: picoToUsd(priced.cost),
+    priced_by: priced.pricedBy,
+  };
+}
