@@ -33,7 +33,7 @@ import { fixedClock } from '../src/clock.ts';
 import { Secret } from '../src/config/secret.ts';
 import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
 import { createRepos } from '../src/db/repos/index.ts';
-import { USAGE_UPSERT_CONFLICT, usageRepo } from '../src/db/repos/usage.ts';
+import { USAGE_COLUMNS, USAGE_UPSERT_CONFLICT, usageRepo } from '../src/db/repos/usage.ts';
 import { WATERMARKS } from '../src/db/repos/watermarks.ts';
 import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../src/time.ts';
@@ -75,6 +75,12 @@ function syntheticRows(n: number, at: Date): UsageRow[] {
       output_tokens: 250 + (i % 13),
       web_search_requests: 0,
       cost_usd: '0.004512000000',
+      cost_uncached_input_usd: '0.003000000000',
+      cost_cache_read_usd: '0.000090000000',
+      cost_cache_creation_5m_usd: '0.000075000000',
+      cost_cache_creation_1h_usd: '0',
+      cost_output_usd: '0.001347000000',
+      cost_web_search_usd: '0',
       priced_by: 'table',
     });
   }
@@ -205,24 +211,6 @@ async function workerPollCycles(
 
 // ── 2. keywarden's upsert against COPY + one set-based upsert ─────────────────────────────────────────────────
 
-const COLUMNS = [
-  'bucket_width',
-  'starting_at',
-  'api_key_id',
-  'workspace_id',
-  'model',
-  'service_tier',
-  'context_window',
-  'uncached_input_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'output_tokens',
-  'web_search_requests',
-  'cost_usd',
-  'priced_by',
-] as const;
-
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** A value in COPY's text format. */
@@ -243,11 +231,11 @@ async function copyUpsert(url: string, rows: UsageRow[]) {
   try {
     await client.query('BEGIN');
     await client.query('CREATE TEMP TABLE staging (LIKE usage_buckets INCLUDING DEFAULTS) ON COMMIT DROP');
-    const copy = client.query(copyFrom(`COPY staging (${COLUMNS.join(', ')}) FROM STDIN`));
+    const copy = client.query(copyFrom(`COPY staging (${USAGE_COLUMNS.join(', ')}) FROM STDIN`));
     async function* lines() {
       let chunk = '';
       for (const r of rows) {
-        chunk += `${COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
+        chunk += `${USAGE_COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
         if (chunk.length > 64 * 1024) {
           yield chunk;
           chunk = '';
@@ -257,7 +245,7 @@ async function copyUpsert(url: string, rows: UsageRow[]) {
     }
     await pipeline(lines(), copy);
     await client.query(`
-      INSERT INTO usage_buckets (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM staging
+      INSERT INTO usage_buckets (${USAGE_COLUMNS.join(', ')}) SELECT ${USAGE_COLUMNS.join(', ')} FROM staging
       ${USAGE_UPSERT_CONFLICT}`);
     await client.query('COMMIT');
   } finally {

@@ -8,6 +8,7 @@ import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } fr
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Money = ColumnType<string, string, string>;
+type MoneyPart = ColumnType<string | null, string | null | undefined, string | null>;
 type Tokens = ColumnType<string, number | string | bigint | undefined, number | string | bigint>;
 type DateOnly = ColumnType<string, string, string>;
 
@@ -85,6 +86,13 @@ export interface UsageBucketsTable {
   output_tokens: Tokens;
   web_search_requests: Tokens;
   cost_usd: Money;
+  /** The cost split by token kind as ingestion priced it; null on rows stored before the split was kept. */
+  cost_uncached_input_usd: MoneyPart;
+  cost_cache_read_usd: MoneyPart;
+  cost_cache_creation_5m_usd: MoneyPart;
+  cost_cache_creation_1h_usd: MoneyPart;
+  cost_output_usd: MoneyPart;
+  cost_web_search_usd: MoneyPart;
   priced_by: ColumnType<string, string | undefined, string>;
   updated_at: DefaultedTimestamp;
 }

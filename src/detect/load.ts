@@ -3,8 +3,7 @@ import type { SpendBreakdownRow } from '../anomaly/contributors.ts';
 import type { Db } from '../db/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
-import type { PriceTable } from '../usage/core/prices.ts';
-import { priceUsage } from '../usage/core/pricing.ts';
+import { usdToPico } from '../money.ts';
 import { DEFAULT_WORKSPACE_SCOPE, type HourCell, workspaceScopeId } from './series.ts';
 
 /**
@@ -220,18 +219,27 @@ export async function loadWorkspaces(db: Db): Promise<Map<string, WorkspaceInfo>
 
 /**
  * The priced usage of one key (or one workspace) from `from` to `until` (exclusive), per minute, model and token
- * kind: what the alert names as the runaway's models and token kinds. Priced with the same table as ingestion.
+ * kind: what the alert names as the runaway's models and token kinds. The cost split is the one ingestion stored
+ * (summing to cost_usd); rows stored before it kept the split have none and name nothing.
  */
 export async function loadSpendBreakdown(
   db: Db,
   scope: { keyId: string } | { workspaceScope: string },
   from: Date,
   until: Date,
-  table: PriceTable,
 ): Promise<SpendBreakdownRow[]> {
   let q = db
     .selectFrom('usage_buckets')
-    .selectAll()
+    .select([
+      'starting_at',
+      'model',
+      'cost_uncached_input_usd',
+      'cost_cache_read_usd',
+      'cost_cache_creation_5m_usd',
+      'cost_cache_creation_1h_usd',
+      'cost_output_usd',
+      'cost_web_search_usd',
+    ])
     .where('bucket_width', '=', '1m')
     .where('starting_at', '>=', from)
     .where('starting_at', '<', until);
@@ -242,16 +250,16 @@ export async function loadSpendBreakdown(
   const out: SpendBreakdownRow[] = [];
   for (const r of rows) {
     const minute = new Date(r.starting_at);
-    const { parts } = priceUsage(r, table, minute);
-    const kinds: Array<[string, bigint]> = [
-      ['uncached_input', parts.uncached_input],
-      ['cache_read', parts.cache_read],
-      ['cache_creation_5m', parts.cache_write_5m],
-      ['cache_creation_1h', parts.cache_write_1h],
-      ['output', parts.output],
-      ['web_search', parts.web_search],
+    const kinds: Array<[string, string | null]> = [
+      ['uncached_input', r.cost_uncached_input_usd],
+      ['cache_read', r.cost_cache_read_usd],
+      ['cache_creation_5m', r.cost_cache_creation_5m_usd],
+      ['cache_creation_1h', r.cost_cache_creation_1h_usd],
+      ['output', r.cost_output_usd],
+      ['web_search', r.cost_web_search_usd],
     ];
-    for (const [tokenKind, cost] of kinds) {
+    for (const [tokenKind, usd] of kinds) {
+      const cost = usd === null ? 0n : usdToPico(usd, 'usage_buckets');
       if (cost > 0n) out.push({ minute, model: r.model, tokenKind, cost });
     }
   }

@@ -191,7 +191,6 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
   summary.deactivated.push(...deactivated);
 
   // Observations for what is firing (the lifecycle resolves the rest).
-  const table = ctx.config.prices;
   const findings: RunawayFinding[] = [];
   for (const j of judged) {
     const r = j.state.runaway;
@@ -208,7 +207,6 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
       j.state.scopeType === 'key' ? { keyId: id } : { workspaceScope: id },
       started,
       until,
-      table,
     );
     findings.push({
       scope,

@@ -63,8 +63,8 @@ export function usageRepo(db: Db) {
 
     /**
      * One set-based upsert on the identity index; values are set, never added, so a repeat is harmless. The rows
-     * go as one array per column (unnest): 15 bind parameters whatever the batch size, where a multi-row VALUES
-     * list costs 15 per row and spends most of its time parsing and binding them.
+     * go as one array per column (unnest): one bind parameter per column whatever the batch size, where a
+     * multi-row VALUES list costs one per column and row and spends most of its time parsing and binding them.
      */
     async upsertBuckets(rows: readonly UsageRow[]): Promise<void> {
       await upsertUsageBuckets(db, rows);
@@ -110,11 +110,15 @@ export function usageRepo(db: Db) {
             INSERT INTO usage_buckets AS u (
               bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window,
               uncached_input_tokens, cache_read_input_tokens, cache_creation_5m_input_tokens,
-              cache_creation_1h_input_tokens, output_tokens, web_search_requests, cost_usd, priced_by)
+              cache_creation_1h_input_tokens, output_tokens, web_search_requests, cost_usd, cost_uncached_input_usd,
+              cost_cache_read_usd, cost_cache_creation_5m_usd, cost_cache_creation_1h_usd, cost_output_usd,
+              cost_web_search_usd, priced_by)
             SELECT '1h', date_trunc('hour', starting_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
               api_key_id, workspace_id, model, service_tier, context_window,
               sum(uncached_input_tokens), sum(cache_read_input_tokens), sum(cache_creation_5m_input_tokens),
               sum(cache_creation_1h_input_tokens), sum(output_tokens), sum(web_search_requests), sum(cost_usd),
+              sum(cost_uncached_input_usd), sum(cost_cache_read_usd), sum(cost_cache_creation_5m_usd),
+              sum(cost_cache_creation_1h_usd), sum(cost_output_usd), sum(cost_web_search_usd),
               -- an hour with any minute priced at a maximum stays marked as such
               CASE WHEN bool_and(priced_by = 'table') THEN 'table' ELSE max(priced_by) END
             FROM gone
@@ -128,6 +132,12 @@ export function usageRepo(db: Db) {
               output_tokens = u.output_tokens + excluded.output_tokens,
               web_search_requests = u.web_search_requests + excluded.web_search_requests,
               cost_usd = u.cost_usd + excluded.cost_usd,
+              cost_uncached_input_usd = u.cost_uncached_input_usd + excluded.cost_uncached_input_usd,
+              cost_cache_read_usd = u.cost_cache_read_usd + excluded.cost_cache_read_usd,
+              cost_cache_creation_5m_usd = u.cost_cache_creation_5m_usd + excluded.cost_cache_creation_5m_usd,
+              cost_cache_creation_1h_usd = u.cost_cache_creation_1h_usd + excluded.cost_cache_creation_1h_usd,
+              cost_output_usd = u.cost_output_usd + excluded.cost_output_usd,
+              cost_web_search_usd = u.cost_web_search_usd + excluded.cost_web_search_usd,
               updated_at = now()
             RETURNING 1
           )
@@ -305,8 +315,17 @@ const UPSERT_COLUMNS = [
   ['output_tokens', 'bigint'],
   ['web_search_requests', 'bigint'],
   ['cost_usd', 'numeric'],
+  ['cost_uncached_input_usd', 'numeric'],
+  ['cost_cache_read_usd', 'numeric'],
+  ['cost_cache_creation_5m_usd', 'numeric'],
+  ['cost_cache_creation_1h_usd', 'numeric'],
+  ['cost_output_usd', 'numeric'],
+  ['cost_web_search_usd', 'numeric'],
   ['priced_by', 'text'],
 ] as const;
+
+/** The columns ingestion writes, in the order the upsert sends them (the ingest bench's COPY ceiling uses them too). */
+export const USAGE_COLUMNS = UPSERT_COLUMNS.map(([column]) => column);
 
 /**
  * A bucket row written again replaces its values (never adds to them): the identity index, and every measure set from
@@ -321,6 +340,12 @@ export const USAGE_UPSERT_CONFLICT = `ON CONFLICT (bucket_width, starting_at, ap
     output_tokens = excluded.output_tokens,
     web_search_requests = excluded.web_search_requests,
     cost_usd = excluded.cost_usd,
+    cost_uncached_input_usd = excluded.cost_uncached_input_usd,
+    cost_cache_read_usd = excluded.cost_cache_read_usd,
+    cost_cache_creation_5m_usd = excluded.cost_cache_creation_5m_usd,
+    cost_cache_creation_1h_usd = excluded.cost_cache_creation_1h_usd,
+    cost_output_usd = excluded.cost_output_usd,
+    cost_web_search_usd = excluded.cost_web_search_usd,
     priced_by = excluded.priced_by,
     updated_at = now()`;
 

@@ -34,6 +34,13 @@ export interface UsageRow {
   web_search_requests: number;
   /** Exact USD (12 places), as numeric stores it. */
   cost_usd: string;
+  /** `cost_usd` split by token kind: what runaway detection names as a runaway's token kinds. */
+  cost_uncached_input_usd: string;
+  cost_cache_read_usd: string;
+  cost_cache_creation_5m_usd: string;
+  cost_cache_creation_1h_usd: string;
+  cost_output_usd: string;
+  cost_web_search_usd: string;
   priced_by: PricedBy;
 }
 
@@ -63,6 +70,12 @@ export function toUsageBucketRow(
     output_tokens: r.output_tokens,
     web_search_requests: r.web_search_requests,
     cost_usd: picoToUsd(priced.cost),
+    cost_uncached_input_usd: picoToUsd(priced.parts.uncached_input),
+    cost_cache_read_usd: picoToUsd(priced.parts.cache_read),
+    cost_cache_creation_5m_usd: picoToUsd(priced.parts.cache_write_5m),
+    cost_cache_creation_1h_usd: picoToUsd(priced.parts.cache_write_1h),
+    cost_output_usd: picoToUsd(priced.parts.output),
+    cost_web_search_usd: picoToUsd(priced.parts.web_search),
     priced_by: priced.pricedBy,
   };
 }
