@@ -1,4 +1,4 @@
-import type { Severity } from '../kinds.ts';
+import type { ScopeType, Severity } from '../kinds.ts';
 import type { NotificationField, NotificationLink } from '../notify/message.ts';
 import { alertFingerprint } from './fingerprint.ts';
 
@@ -12,7 +12,7 @@ import { alertFingerprint } from './fingerprint.ts';
 export interface AlertObservation {
   kind: string;
   severity: Severity;
-  scopeType: string;
+  scopeType: ScopeType;
   scopeId: string;
   workspaceId: string | null;
   /** Distinguishes occurrences: a billing month, `2026-11@0.8` for a spend threshold, '' when none. */

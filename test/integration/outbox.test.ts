@@ -28,7 +28,7 @@ function runaway(keyId: string, name = keyId): AlertObservation {
   return {
     kind: 'usage.runaway',
     severity: 'critical',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     workspaceId: 'wrkspc_1',
     period: '',
@@ -44,7 +44,7 @@ function overdue(keyId: string, name: string, owner: string | null): AlertObserv
   return {
     kind: 'rotation.overdue',
     severity: 'warning',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     workspaceId: null,
     period: '',

@@ -297,12 +297,12 @@ export async function raiseDrillAlerts(db: Db, routes: readonly Route[], label: 
       db,
       {
         kinds: [DRILL_KIND],
-        scopes: [`api_key:${scopeId}`],
+        scopes: [`key:${scopeId}`],
         observations: [
           {
             kind: DRILL_KIND,
             severity: 'warning',
-            scopeType: 'api_key',
+            scopeType: 'key',
             scopeId,
             workspaceId: null,
             period: '',

@@ -4,7 +4,7 @@ import type { Db } from '../index.ts';
 /**
  * Every watermark's name, defined once. `usage` is the end of the last 1m range committed: where the next poll goes
  * on from. `usageSettled` is the end of the newest minute the API answered with data: how far usage is really known
- * (src/usage/freshness.ts), never the range asked for, which the API answers with empty buckets for minutes it has
+ * (src/usage/core/freshness.ts), never the range asked for, which the API answers with empty buckets for minutes it has
  * not filled yet. `usageBackfill` is how far the first poll's hourly backfill has got.
  */
 export const WATERMARKS = {

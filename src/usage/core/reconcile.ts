@@ -1,7 +1,7 @@
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
 
 /** Drift above this share of the reported cost is recorded (and shown in the finance digest). */
-export const DRIFT_THRESHOLD = 0.02;
+const DRIFT_THRESHOLD = 0.02;
 
 /** One workspace's cost on one UTC day; `workspaceId` null is the Default Workspace. */
 export interface DayCost {
