@@ -33,7 +33,7 @@ describe('the admin key revoked (drill 7)', () => {
     const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
     await s.t.db
       .insertInto('watermarks')
-      .values({ name: 'poll-usage', position: new Date(minute - 3 * MINUTE_MS) })
+      .values({ name: WATERMARKS.usage, position: new Date(minute - 3 * MINUTE_MS) })
       .execute();
     await s.worker.start();
   });

@@ -32,15 +32,13 @@ export function watermarksRepo(db: Db) {
       const row = await db.selectFrom('watermarks').select('updated_at').where('name', '=', name).executeTakeFirst();
       return row ? new Date(row.updated_at) : null;
     },
-
-    /** Moves `name` to `position`, never backwards: a slow run finishing after a newer one keeps the newer's progress. */
-    async advance(name: WatermarkName, position: Date): Promise<void> {
-      await advanceWatermark(db, name, position);
-    },
   };
 }
 
-/** `advance` inside a caller's transaction (the usage repo moves its watermarks in the commit of the rows). */
+/**
+ * Moves `name` to `position` inside the caller's transaction (the usage repository moves its watermarks in the
+ * commit of the rows they cover), never backwards: a slow run finishing after a newer one keeps the newer's progress.
+ */
 export async function advanceWatermark(db: Db, name: WatermarkName, position: Date): Promise<void> {
   await db
     .insertInto('watermarks')
