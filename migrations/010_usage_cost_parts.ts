@@ -1,10 +1,11 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * Usage rows keep their cost split by token kind, as ingestion priced it: runaway detection names the token kinds
- * that carry a runaway, and read only the total it priced the stored tokens a second time. Null on rows stored
- * before this migration (the split cannot be priced in SQL): those minutes name no token kinds; every minute polled
- * afterwards has them, and the total (`cost_usd`) is unchanged.
+ * 1m usage rows keep their cost split by token kind, as ingestion priced it: runaway detection names the token
+ * kinds that carry a runaway, and with only the total stored it priced the stored tokens a second time. Null on
+ * hourly rows (detection reads only 1m rows, and 13 months of hourly rows stay the size they were) and on rows
+ * stored before this migration (the split cannot be priced in SQL): those minutes name no token kinds. The total
+ * (`cost_usd`) is unchanged.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`

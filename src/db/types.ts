@@ -86,7 +86,7 @@ export interface UsageBucketsTable {
   output_tokens: Tokens;
   web_search_requests: Tokens;
   cost_usd: Money;
-  /** The cost split by token kind as ingestion priced it; null on rows stored before the split was kept. */
+  /** The cost split by token kind as ingestion priced it, on 1m rows; null on hourly rows and older 1m rows. */
   cost_uncached_input_usd: MoneyPart;
   cost_cache_read_usd: MoneyPart;
   cost_cache_creation_5m_usd: MoneyPart;

@@ -65,14 +65,17 @@ describe('usage retention', () => {
       rows.reduce((s, r) => s + BigInt(r[k].replace('.', '')), 0n);
     expect(sum(after, 'output')).toBe(sum(before, 'output'));
     expect(sum(after, 'cost')).toBe(sum(before, 'cost'));
-    // the cost split by token kind rolls up with the total: every row's parts still sum to its cost
-    const split = await sql<{ off: string }>`
-      SELECT count(*)::text AS off FROM usage_buckets
-      WHERE cost_output_usd IS NULL OR cost_usd <> cost_uncached_input_usd + cost_cache_read_usd
-        + cost_cache_creation_5m_usd + cost_cache_creation_1h_usd + cost_output_usd + cost_web_search_usd`.execute(
-      t.db,
-    );
-    expect(split.rows[0]!.off).toBe('0');
+    // the 1m rows left keep their cost split by token kind, summing to their cost; hourly rows keep the total only
+    const split = await sql<{ width: string; off: string; kept: string }>`
+      SELECT bucket_width AS width,
+        count(*) FILTER (WHERE cost_usd <> cost_uncached_input_usd + cost_cache_read_usd + cost_cache_creation_5m_usd
+          + cost_cache_creation_1h_usd + cost_output_usd + cost_web_search_usd)::text AS off,
+        count(cost_output_usd)::text AS kept
+      FROM usage_buckets GROUP BY 1 ORDER BY 1`.execute(t.db);
+    expect(split.rows.map((r) => [r.width, r.off, r.kept])).toEqual([
+      ['1h', '0', '0'],
+      ['1m', '0', after.find((r) => r.width === '1m')!.rows],
+    ]);
     const remaining = await t.db
       .selectFrom('usage_buckets')
       .select(sql<Date>`min(starting_at)`.as('first'))

@@ -112,7 +112,8 @@ describe('the cost split by token kind', () => {
       stored.cost_output_usd,
       stored.cost_web_search_usd,
     ];
-    expect(parts.reduce((sum, p) => sum + usdToPico(p), 0n)).toBe(usdToPico(stored.cost_usd));
+    expect(parts.reduce((sum, p) => sum + usdToPico(p!), 0n)).toBe(usdToPico(stored.cost_usd));
+    expect(toUsageBucketRow('1h', { startingAt: minute, result: usage }, PRICE_TABLE).cost_output_usd).toBeNull();
     await usageRepo(t.db).upsertBuckets([stored]);
 
     // the price changes after the minute was stored: the alert still names what was stored (and summed in cost_usd)

@@ -91,7 +91,7 @@ export function usageRepo(db: Db) {
 
     /**
      * Rolls 1m usage starting before `cutoff` into 1h rows with the same dimensions, tokens and cost summed exactly
-     * in numeric, and deletes the 1m rows, in one transaction; deletes hourly rows starting before `hourlyCutoff`.
+     * in numeric (the total only: the split by token kind is for detection, which reads 1m rows), and deletes the 1m rows, in one transaction; deletes hourly rows starting before `hourlyCutoff`.
      * Idempotent: the 1m rows are deleted in the same statement that sums them, so a rerun finds nothing left to
      * roll and never counts a minute twice. The hourly upsert adds rather than replaces, so 1m rows written later
      * for a rolled hour join it instead of erasing it.
@@ -110,15 +110,11 @@ export function usageRepo(db: Db) {
             INSERT INTO usage_buckets AS u (
               bucket_width, starting_at, api_key_id, workspace_id, model, service_tier, context_window,
               uncached_input_tokens, cache_read_input_tokens, cache_creation_5m_input_tokens,
-              cache_creation_1h_input_tokens, output_tokens, web_search_requests, cost_usd, cost_uncached_input_usd,
-              cost_cache_read_usd, cost_cache_creation_5m_usd, cost_cache_creation_1h_usd, cost_output_usd,
-              cost_web_search_usd, priced_by)
+              cache_creation_1h_input_tokens, output_tokens, web_search_requests, cost_usd, priced_by)
             SELECT '1h', date_trunc('hour', starting_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
               api_key_id, workspace_id, model, service_tier, context_window,
               sum(uncached_input_tokens), sum(cache_read_input_tokens), sum(cache_creation_5m_input_tokens),
               sum(cache_creation_1h_input_tokens), sum(output_tokens), sum(web_search_requests), sum(cost_usd),
-              sum(cost_uncached_input_usd), sum(cost_cache_read_usd), sum(cost_cache_creation_5m_usd),
-              sum(cost_cache_creation_1h_usd), sum(cost_output_usd), sum(cost_web_search_usd),
               -- an hour with any minute priced at a maximum stays marked as such
               CASE WHEN bool_and(priced_by = 'table') THEN 'table' ELSE max(priced_by) END
             FROM gone
@@ -132,12 +128,6 @@ export function usageRepo(db: Db) {
               output_tokens = u.output_tokens + excluded.output_tokens,
               web_search_requests = u.web_search_requests + excluded.web_search_requests,
               cost_usd = u.cost_usd + excluded.cost_usd,
-              cost_uncached_input_usd = u.cost_uncached_input_usd + excluded.cost_uncached_input_usd,
-              cost_cache_read_usd = u.cost_cache_read_usd + excluded.cost_cache_read_usd,
-              cost_cache_creation_5m_usd = u.cost_cache_creation_5m_usd + excluded.cost_cache_creation_5m_usd,
-              cost_cache_creation_1h_usd = u.cost_cache_creation_1h_usd + excluded.cost_cache_creation_1h_usd,
-              cost_output_usd = u.cost_output_usd + excluded.cost_output_usd,
-              cost_web_search_usd = u.cost_web_search_usd + excluded.cost_web_search_usd,
               updated_at = now()
             RETURNING 1
           )

@@ -34,13 +34,16 @@ export interface UsageRow {
   web_search_requests: number;
   /** Exact USD (12 places), as numeric stores it. */
   cost_usd: string;
-  /** `cost_usd` split by token kind: what runaway detection names as a runaway's token kinds. */
-  cost_uncached_input_usd: string;
-  cost_cache_read_usd: string;
-  cost_cache_creation_5m_usd: string;
-  cost_cache_creation_1h_usd: string;
-  cost_output_usd: string;
-  cost_web_search_usd: string;
+  /**
+   * `cost_usd` split by token kind, on 1m rows: what runaway detection names as a runaway's token kinds. Null on
+   * hourly rows, which detection never reads: the 13 months of them stay the size they were.
+   */
+  cost_uncached_input_usd: string | null;
+  cost_cache_read_usd: string | null;
+  cost_cache_creation_5m_usd: string | null;
+  cost_cache_creation_1h_usd: string | null;
+  cost_output_usd: string | null;
+  cost_web_search_usd: string | null;
   priced_by: PricedBy;
 }
 
@@ -55,6 +58,7 @@ export function toUsageBucketRow(
 ): UsageRow {
   const r = row.result;
   const priced = priceUsage(r, table, row.startingAt);
+  const part = (pico: bigint) => (width === '1m' ? picoToUsd(pico) : null);
   return {
     bucket_width: width,
     starting_at: row.startingAt,
@@ -70,12 +74,12 @@ export function toUsageBucketRow(
     output_tokens: r.output_tokens,
     web_search_requests: r.web_search_requests,
     cost_usd: picoToUsd(priced.cost),
-    cost_uncached_input_usd: picoToUsd(priced.parts.uncached_input),
-    cost_cache_read_usd: picoToUsd(priced.parts.cache_read),
-    cost_cache_creation_5m_usd: picoToUsd(priced.parts.cache_write_5m),
-    cost_cache_creation_1h_usd: picoToUsd(priced.parts.cache_write_1h),
-    cost_output_usd: picoToUsd(priced.parts.output),
-    cost_web_search_usd: picoToUsd(priced.parts.web_search),
+    cost_uncached_input_usd: part(priced.parts.uncached_input),
+    cost_cache_read_usd: part(priced.parts.cache_read),
+    cost_cache_creation_5m_usd: part(priced.parts.cache_write_5m),
+    cost_cache_creation_1h_usd: part(priced.parts.cache_write_1h),
+    cost_output_usd: part(priced.parts.output),
+    cost_web_search_usd: part(priced.parts.web_search),
     priced_by: priced.pricedBy,
   };
 }
