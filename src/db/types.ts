@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
+import type { AlertKind, ScopeType, Severity, SpendScopeType } from '../kinds.ts';
 
 /**
  * Row types of migrations/*. pg returns numeric and bigint as strings (no precision is lost on the way), so
@@ -136,7 +137,7 @@ export interface ProjectionsTable {
   id: Generated<string>;
   made_at: Timestamp;
   month: DateOnly;
-  scope_type: 'organization' | 'workspace' | 'key';
+  scope_type: SpendScopeType;
   scope_id: string;
   mtd_usd: Money;
   p10_usd: Money;
@@ -151,9 +152,10 @@ export interface ProjectionsTable {
 export interface AlertsTable {
   id: Generated<string>;
   fingerprint: string;
-  kind: string;
-  severity: 'info' | 'warning' | 'critical';
-  scope_type: string;
+  /** One of ALERT_KINDS: only keywarden writes this table, and kinds are only ever added to the list. */
+  kind: AlertKind;
+  severity: Severity;
+  scope_type: ScopeType;
   scope_id: string;
   workspace_id: string | null;
   period: ColumnType<string, string | undefined, string>;

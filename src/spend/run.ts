@@ -47,7 +47,7 @@ export async function projectSpend(
       driverFields: driverFields(spendDrivers(inputs.drivers, projection.scope, inputs)),
     }));
   const alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: SPEND_KINDS, observations: spendObservations(facts, policy.spend) },
     policy.routes,
     now,

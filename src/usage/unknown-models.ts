@@ -13,7 +13,7 @@ export async function raiseUnknownModelAlerts(
   const now = ctx.clock.now();
   const recorded = await ctx.repos.usage.unknownModels();
   return raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: ['pricing.unknown_model'], observations: unknownModelObservations(recorded, ctx.config.prices, now) },
     ctx.config.policy.routes,
     now,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSpendBreakdown } from '../../src/anomaly/load.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { usageRepo } from '../../src/db/repos/usage.ts';
-import { loadSpendBreakdown } from '../../src/detect/load.ts';
 import { usdToPico } from '../../src/money.ts';
 import { PRICE_TABLE, withPriceOverrides } from '../../src/usage/core/prices.ts';
 import { toUsageBucketRow } from '../../src/usage/core/rows.ts';
@@ -119,7 +120,12 @@ describe('the cost split by token kind', () => {
     // the price changes after the minute was stored: the alert still names what was stored (and summed in cost_usd)
     const repriced = withPriceOverrides(PRICE_TABLE, { 'claude-sonnet-4-5': { input: '30', output: '150' } });
     expect(toUsageBucketRow('1m', { startingAt: minute, result: usage }, repriced).cost_usd).not.toBe(stored.cost_usd);
-    const rows = await loadSpendBreakdown(t.db, { keyId: 'apikey_split' }, minute, new Date(minute.getTime() + 60_000));
+    const rows = await loadSpendBreakdown(
+      createRepos(t.db),
+      { keyId: 'apikey_split' },
+      minute,
+      new Date(minute.getTime() + 60_000),
+    );
     expect(rows.map((r) => [r.tokenKind, r.cost])).toEqual([
       ['uncached_input', usdToPico('3')],
       ['cache_read', usdToPico('0.6')],

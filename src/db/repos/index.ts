@@ -1,5 +1,9 @@
 import type { Db } from '../index.ts';
+import { alertsRepo } from './alerts.ts';
+import { anomalyRepo } from './anomaly.ts';
+import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
+import { outboxRepo } from './outbox.ts';
 import { spendRepo } from './spend.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
@@ -10,9 +14,13 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
+    alerts: alertsRepo(db),
+    anomaly: anomalyRepo(db),
+    audit: auditRepo(db),
     keys: keysRepo(db),
     spend: spendRepo(db),
     usage: usageRepo(db),
+    outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
   };
 }

@@ -18,7 +18,7 @@ export interface UsageFreshness {
  * Usage "typically appears within 5 minutes" and a minute's total grows as its data arrives, so the detector
  * treats a minute as complete once it ended 5 minutes ago and the API has answered it with data. The minutes after
  * it are passed to the detector as partial: they can prove a runaway early, never disprove one (see
- * src/anomaly/runaway.ts).
+ * src/anomaly/core/runaway.ts).
  */
 const COMPLETE_AFTER_MINUTES = 5;
 

@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
 import { familyOf, type PriceTable } from './prices.ts';
 import { findPriceEntry } from './pricing.ts';
 
