@@ -2,13 +2,8 @@ import { picoToUsd } from '../../money.ts';
 import type { PriceTable } from './prices.ts';
 import { type PricedBy, priceUsage } from './pricing.ts';
 
-/** One report row as ingestion reads it: the API's result, by key, workspace, model, tier and window. */
-export interface ReportedUsage {
-  api_key_id: string | null;
-  workspace_id: string | null;
-  model: string | null;
-  service_tier: string | null;
-  context_window: string | null;
+/** The counts a usage row carries, as the API reports them and as they are stored. */
+interface UsageCounts {
   uncached_input_tokens: number;
   cache_read_input_tokens: number;
   cache_creation_5m_input_tokens: number;
@@ -17,8 +12,17 @@ export interface ReportedUsage {
   web_search_requests: number;
 }
 
+/** One report row as ingestion reads it: the API's result, by key, workspace, model, tier and window. */
+export interface ReportedUsage extends UsageCounts {
+  api_key_id: string | null;
+  workspace_id: string | null;
+  model: string | null;
+  service_tier: string | null;
+  context_window: string | null;
+}
+
 /** A `usage_buckets` row as ingestion writes it: identity, token counts, and the cost priced at ingestion. */
-export interface UsageRow {
+export interface UsageRow extends UsageCounts {
   bucket_width: '1m' | '1h' | '1d';
   starting_at: Date;
   api_key_id: string | null;
@@ -26,12 +30,6 @@ export interface UsageRow {
   model: string;
   service_tier: string;
   context_window: string;
-  uncached_input_tokens: number;
-  cache_read_input_tokens: number;
-  cache_creation_5m_input_tokens: number;
-  cache_creation_1h_input_tokens: number;
-  output_tokens: number;
-  web_search_requests: number;
   /** Exact USD (12 places), as numeric stores it. */
   cost_usd: string;
   /**
