@@ -4,9 +4,12 @@ import type { AdminClient } from '../anthropic/client.ts';
 import { type SpendReport, spendReport } from '../cli/spend.ts';
 import type { Db } from '../db/index.ts';
 import { alertsRepo } from '../db/repos/alerts.ts';
+import { keysRepo } from '../db/repos/keys.ts';
+import { spendRepo } from '../db/repos/spend.ts';
+import { WATERMARKS, watermarksRepo } from '../db/repos/watermarks.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { loadJobRuns } from '../health/jobs.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
+import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -40,12 +43,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       help: 'Seconds since the end of the newest usage minute the Admin API answered with data (poll-usage.settled).',
       registers: [registry],
       async collect() {
-        const row = await db
-          .selectFrom('watermarks')
-          .select('position')
-          .where('name', '=', USAGE_SETTLED_WATERMARK)
-          .executeTakeFirst();
-        this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
+        this.set(settledAgeSeconds(await watermarksRepo(db).read(WATERMARKS.usageSettled), new Date()));
       },
     });
     if (admin) {
@@ -128,10 +126,11 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
  * taken by detect-anomalies against the Rate Limits API, never at scrape time).
  */
 function addStatusMetrics(registry: Registry, db: Db): void {
+  const repos = { spend: spendRepo(db), keys: keysRepo(db) };
   // one read of the projections per scrape for the three spend gauges
   let spend: { at: number; report: Promise<SpendReport | null> } | null = null;
   const report = () => {
-    if (spend === null || Date.now() - spend.at > 1_000) spend = { at: Date.now(), report: spendReport(db) };
+    if (spend === null || Date.now() - spend.at > 1_000) spend = { at: Date.now(), report: spendReport(repos) };
     return spend.report;
   };
   const scopeLabels = ['scope_type', 'scope_id', 'name'] as const;

@@ -273,7 +273,7 @@ describe('status page: safe by construction', () => {
 describe('status page: the figures', () => {
   it('shows the spend figures `keywarden spend` reads, and the keys by stage with owner and deadline', async () => {
     const body = await (await fetch(url('/?sort=deadline'), { headers: bearer })).text();
-    const report = (await spendReport(t.db))!;
+    const report = (await spendReport(createRepos(t.db)))!;
     const org = report.rows.find((r) => r.scopeType === 'organization')!;
     for (const v of [org.monthToDateUsd, org.p10Usd, org.p50Usd, org.p90Usd, org.limitUsd!]) {
       expect(body).toContain(formatUsd(usdToPico(v)));

@@ -2,6 +2,7 @@ import { type AlertListing, listAlerts } from '../../cli/alerts.ts';
 import { type KeyRow, keyRows } from '../../cli/keys.ts';
 import { type SpendReport, spendReport } from '../../cli/spend.ts';
 import type { Context } from '../../context.ts';
+import { WATERMARKS } from '../../db/repos/watermarks.ts';
 import { type DriftDay, loadFinanceData } from '../../digest/finance-data.ts';
 import { BLIND_KIND } from '../../health/blind.ts';
 import { type FailingJob, type JobRunRecord, loadJobRuns } from '../../health/jobs.ts';
@@ -9,7 +10,6 @@ import { loadRotationInputs } from '../../keys/load.ts';
 import { picoToUsd } from '../../money.ts';
 import { planRotation } from '../../rotation/plan.ts';
 import { DAY_MS } from '../../time.ts';
-import { USAGE_SETTLED_WATERMARK } from '../../usage/ingest.ts';
 
 /**
  * What the status page shows, read through the loaders the CLI's `keywarden spend`, `keys` and `alerts` use (and
@@ -51,7 +51,7 @@ export async function loadStatus(
   const { policy } = ctx.config;
   const organizationName = policy.organization.name || 'Organization';
   const [spend, finance, rotationInputs, alerts, jobs, settledUntil] = await Promise.all([
-    spendReport(ctx.db),
+    spendReport(ctx.repos),
     loadFinanceData(ctx.db, now, {
       organizationName,
       timezone: policy.organization.timezone,
@@ -60,7 +60,7 @@ export async function loadStatus(
     loadRotationInputs(ctx.db, policy.rotation.drain_window_hours, now),
     listAlerts(ctx, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
     loadJobRuns(ctx.db),
-    ctx.repos.watermarks.read(USAGE_SETTLED_WATERMARK),
+    ctx.repos.watermarks.read(WATERMARKS.usageSettled),
   ]);
   return {
     organizationName,
