@@ -159,6 +159,10 @@ export interface AlertsTable {
   last_notified_at: Timestamp | null;
   resolved_at: Timestamp | null;
   inhibited_by: string | null;
+  /** Someone pressed Acknowledge on this episode: it no longer repeats (cleared when a new episode starts). */
+  acknowledged_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The Slack user id of who acknowledged it. */
+  acknowledged_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface NotificationsTable {
@@ -183,6 +187,14 @@ export interface NotificationsTable {
   thread_ts: string | null;
   created_at: DefaultedTimestamp;
   sent_at: Timestamp | null;
+}
+
+export interface SlackButtonsTable {
+  id: Generated<string>;
+  notification_id: string;
+  alert_id: string;
+  episode_started_at: Timestamp;
+  created_at: Timestamp;
 }
 
 export interface RotationStateTable {
@@ -255,6 +267,7 @@ export interface Database {
   projections: ProjectionsTable;
   alerts: AlertsTable;
   notifications: NotificationsTable;
+  slack_buttons: SlackButtonsTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;

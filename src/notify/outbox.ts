@@ -38,6 +38,8 @@ interface DeliverOptions {
   batch?: number;
   /** After this many attempts a retryable failure becomes `failed`. Default 12. */
   maxAttempts?: number;
+  /** Put action buttons on Slack messages about one firing alert (src/actions/buttons.ts says when). */
+  buttons?: boolean;
 }
 
 interface DeliverResult {
@@ -54,6 +56,7 @@ async function send(
   ctx: Pick<Context, 'repos'>,
   adapter: DeliveryAdapter | null,
   row: Delivery,
+  buttons: { now: Date } | null,
 ): Promise<SendOutcome | 'wait'> {
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
   if (row.event === 'digest') return adapter.sendDigest(row);
@@ -64,7 +67,12 @@ async function send(
     if (step === 'wait') return 'wait';
     thread = step.replyTo;
   }
-  return adapter.sendAlert({ ...row, event: row.event, thread });
+  // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
+  const value =
+    buttons !== null && row.channel === 'slack' && row.event !== 'resolved'
+      ? await ctx.repos.actions.offer(row.id, buttons.now)
+      : null;
+  return adapter.sendAlert({ ...row, event: row.event, thread, buttons: value });
 }
 
 export async function deliverNotifications(
@@ -96,7 +104,7 @@ export async function deliverNotifications(
     if (!(await outbox.startSending(row))) continue;
     let outcome: SendOutcome | 'wait';
     try {
-      outcome = await send(ctx, adapter, row);
+      outcome = await send(ctx, adapter, row, opts.buttons ? { now } : null);
     } catch (err) {
       outcome = { ok: false, failure: { kind: 'retryable', reason: err instanceof Error ? err.message : String(err) } };
     }

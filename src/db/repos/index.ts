@@ -1,4 +1,5 @@
 import type { Db } from '../index.ts';
+import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { outboxRepo } from './outbox.ts';
 import { watermarksRepo } from './watermarks.ts';
@@ -12,6 +13,7 @@ export function createRepos(db: Db) {
     watermarks: watermarksRepo(db),
     alerts: alertsRepo(db),
     outbox: outboxRepo(db),
+    actions: actionsRepo(db),
   };
 }
 

@@ -1,0 +1,57 @@
+import type { SlackActionsPolicy } from '../../config/policy.ts';
+import { type ActionId, PERMISSION_OF, type Permission } from './ids.ts';
+
+/**
+ * Who may press, and what a press does, decided from data alone: the shell (src/actions/handle.ts) brings the
+ * alert as Postgres has it now and the user groups the presser belongs to, and applies what this returns.
+ */
+
+/** The alert a button names, as it is at the press. */
+export interface PressedAlert {
+  state: 'firing' | 'resolved';
+  startedAt: Date;
+  acknowledgedAt: Date | null;
+  acknowledgedBy: string | null;
+}
+
+export interface PressInput {
+  actionId: ActionId;
+  /** The Slack user id of who pressed. */
+  userId: string;
+  /** The user groups (`S…`) named in the action's allow list that the presser is a member of. */
+  userGroups: ReadonlySet<string>;
+  policy: SlackActionsPolicy;
+  alert: PressedAlert;
+  /** The episode the button was offered for. */
+  episodeStartedAt: Date;
+}
+
+export type PressDecision =
+  /** Nothing changes; the presser is told why (ephemeral). */
+  | { do: 'refuse'; reason: 'disabled' | 'not_allowed' | 'not_offered'; permission: Permission }
+  | { do: 'acknowledge' }
+  /** Already done, or too late: nothing changes, the presser is told the current state. */
+  | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' };
+
+/** Whether the allow list lets this user press: `"*"`, their user id, or a user group they are in. */
+export function mayPress(allow: readonly string[], userId: string, userGroups: ReadonlySet<string>): boolean {
+  return allow.some((who) => who === '*' || who === userId || (who.startsWith('S') && userGroups.has(who)));
+}
+
+/** The buttons this version puts on messages; a press of any other (known) action id is refused. */
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack']);
+
+export function decidePress(input: PressInput): PressDecision {
+  const permission = PERMISSION_OF[input.actionId];
+  if (!input.policy.enabled) return { do: 'refuse', reason: 'disabled', permission };
+  if (!OFFERED.has(input.actionId)) return { do: 'refuse', reason: 'not_offered', permission };
+  if (!mayPress(input.policy.allow[permission], input.userId, input.userGroups)) {
+    return { do: 'refuse', reason: 'not_allowed', permission };
+  }
+  const { alert } = input;
+  // an old message's button must not act on the alert's next episode
+  if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
+  if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };
+  if (alert.acknowledgedAt !== null) return { do: 'nothing', state: 'acknowledged' };
+  return { do: 'acknowledge' };
+}
