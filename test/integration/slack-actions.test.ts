@@ -322,7 +322,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
     expect(logLines.join('')).not.toContain(SIGNING_SECRET);
     return { before, after: await auditRows() };
   }
-  const valueOf = async () => (await db.selectFrom('slack_buttons').select('id').executeTakeFirstOrThrow()).id;
+  const buttonValue = async () => (await db.selectFrom('slack_buttons').select('id').executeTakeFirstOrThrow()).id;
 
   it('a forged signature: 401, not audited', async () => {
     const { before, after } = await unchanged(
@@ -330,7 +330,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
         slack.pressOverHttp(
           actionsUrl(),
           'not-the-secret',
-          { actionId: 'ack', value: await valueOf() },
+          { actionId: 'ack', value: await buttonValue() },
           { timestamp: seconds() },
         ),
       401,
@@ -344,7 +344,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
         slack.pressOverHttp(
           actionsUrl(),
           SIGNING_SECRET,
-          { actionId: 'ack', value: await valueOf() },
+          { actionId: 'ack', value: await buttonValue() },
           { timestamp: seconds() - 301 },
         ),
       401,
@@ -381,7 +381,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
         slack.pressOverHttp(
           actionsUrl(),
           SIGNING_SECRET,
-          { actionId: 'delete_everything', value: await valueOf(), userId: 'U0ANA' },
+          { actionId: 'delete_everything', value: await buttonValue(), userId: 'U0ANA' },
           { timestamp: seconds() },
         ),
       400,
