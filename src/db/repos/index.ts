@@ -1,7 +1,11 @@
 import type { Db } from '../index.ts';
 import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
+import { anomalyRepo } from './anomaly.ts';
+import { auditRepo } from './audit.ts';
+import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
+import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
 /**
@@ -10,9 +14,13 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
-    watermarks: watermarksRepo(db),
     alerts: alertsRepo(db),
+    anomaly: anomalyRepo(db),
+    audit: auditRepo(db),
+    keys: keysRepo(db),
+    usage: usageRepo(db),
     outbox: outboxRepo(db),
+    watermarks: watermarksRepo(db),
     actions: actionsRepo(db),
   };
 }
