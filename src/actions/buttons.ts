@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts';
-import type { ActionButton, SlackPostBlock } from '../notify/render.ts';
-import type { ActionId } from './core/ids.ts';
+import type { ActionButton, ActionSelect, SlackPostBlock } from '../notify/render.ts';
+import type { SNOOZE_MS } from './core/ids.ts';
 
 /**
  * The buttons on a Slack alert. They appear only when the policy turns them on AND a transport can bring the press
@@ -12,24 +12,30 @@ export function slackButtonsOn(config: Pick<Config, 'env' | 'policy'>): boolean 
   return policy.slack_actions.enabled && (env.slackSigningSecret !== null || env.slackAppToken !== null);
 }
 
-const LABELS: Partial<Record<ActionId, { text: string; style?: ActionButton['style'] }>> = {
-  ack: { text: 'Acknowledge', style: 'primary' },
+const SNOOZE_LABELS: Record<keyof typeof SNOOZE_MS, string> = {
+  'snooze:1h': '1 hour',
+  'snooze:4h': '4 hours',
+  'snooze:24h': '24 hours',
 };
 
-/** The actions block of a firing alert's message; `value` is its `slack_buttons` row (never the alert itself). */
-export function alertButtons(value: string): SlackPostBlock {
-  const ids: ActionId[] = ['ack'];
-  return {
-    type: 'actions',
-    elements: ids.map((id) => {
-      const label = LABELS[id] ?? { text: id };
-      return {
-        type: 'button',
-        text: { type: 'plain_text', text: label.text, emoji: false },
-        action_id: id,
-        value,
-        ...(label.style === undefined ? {} : { style: label.style }),
-      };
-    }),
-  };
+const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
+
+/**
+ * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu (one action_id per block, as
+ * Block Kit requires, with the durations as its options). Each value is a `slack_buttons` row id, never the alert.
+ */
+export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
+  const elements: Array<ActionButton | ActionSelect> = [];
+  const ack = offered.get('ack');
+  if (ack !== undefined) {
+    elements.push({ type: 'button', text: plain('Acknowledge'), action_id: 'ack', value: ack, style: 'primary' });
+  }
+  const options = (Object.keys(SNOOZE_LABELS) as Array<keyof typeof SNOOZE_LABELS>).flatMap((choice) => {
+    const value = offered.get(choice);
+    return value === undefined ? [] : [{ text: plain(SNOOZE_LABELS[choice]), value }];
+  });
+  if (options.length > 0) {
+    elements.push({ type: 'static_select', action_id: 'snooze', placeholder: plain('Snooze…'), options });
+  }
+  return { type: 'actions', elements };
 }

@@ -3,7 +3,7 @@ import type { Context } from '../context.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
-import { type ActionId, isActionId, PERMISSION_OF } from './core/ids.ts';
+import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from './core/ids.ts';
 import type { GroupMembers } from './groups.ts';
 import type { Press } from './payload.ts';
 
@@ -37,7 +37,11 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     },
     { slackUserId: press.userId, slackUserName: press.userName, teamId: press.teamId, transport: press.transport },
   );
-  const finish = async (step: 'done' | 'failed', answer: PressAnswer, details: Record<string, unknown> = {}) => {
+  const finish = async (
+    step: 'done' | 'failed',
+    answer: PressAnswer,
+    details: Record<string, unknown> = {},
+  ): Promise<PressAnswer> => {
     await recordOutcome(ctx.db, auditRow(audit, press, known, button?.alertId), step, {
       outcome: answer.outcome,
       ...details,
@@ -46,7 +50,10 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   };
 
   if (!known) return finish('failed', { status: 400, outcome: 'unknown_action' });
-  if (button === null) return finish('failed', { status: 400, outcome: 'names_nothing' });
+  // a value from one button pressed as another (an Acknowledge row sent as `snooze`) names nothing that exists
+  if (button === null || actionOfChoice(button.choice) !== press.actionId) {
+    return finish('failed', { status: 400, outcome: 'names_nothing' });
+  }
   const alert = await ctx.repos.alerts.byId(button.alertId);
   if (alert === null) return finish('failed', { status: 400, outcome: 'names_nothing' });
 
@@ -59,6 +66,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     policy: ctx.config.policy.slack_actions,
     alert,
     episodeStartedAt: button.episodeStartedAt,
+    choice: button.choice,
   });
 
   if (decision.do === 'refuse') {
@@ -68,13 +76,39 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   if (decision.do === 'acknowledge') {
     const now = ctx.clock.now();
     if (await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, now)) {
-      await showAcknowledged(ctx, button.notificationId, press.userId, now);
+      await updateAnswered(ctx, button.notificationId, `Acknowledged by <@${press.userId}> at ${clockTime(ctx, now)}`);
       return finish('done', { status: 200, outcome: 'acknowledged' });
     }
     // another press got there between the read and the update: say what it left
     const current = await ctx.repos.alerts.byId(alert.id);
     await tell(ctx, press, currentStateText(ctx, current?.acknowledgedBy ?? null, current?.acknowledgedAt ?? null));
     return finish('done', { status: 200, outcome: 'unchanged:acknowledged' });
+  }
+  if (decision.do === 'snooze') {
+    const now = ctx.clock.now();
+    const until = new Date(now.getTime() + decision.ms);
+    const hours = decision.ms / 3_600_000;
+    const { silence, created } = await ctx.repos.silences.add(
+      {
+        matchers: { fingerprint: alert.fingerprint },
+        startsAt: now,
+        endsAt: until,
+        createdBy: `slack:${press.userId}`,
+        comment: `Snoozed from Slack for ${hours} h`,
+        slackButtonId: button.id,
+      },
+      now,
+    );
+    if (!created) {
+      await tell(ctx, press, `Already snoozed from this button, until ${clockTime(ctx, silence.endsAt)}.`);
+      return finish('done', { status: 200, outcome: 'unchanged:snoozed' }, { silenceId: silence.id });
+    }
+    await updateAnswered(
+      ctx,
+      button.notificationId,
+      `Snoozed for ${hours} h by <@${press.userId}>, until ${clockTime(ctx, until)}`,
+    );
+    return finish('done', { status: 200, outcome: 'snoozed' }, { silenceId: silence.id, until: until.toISOString() });
   }
   const text =
     decision.state === 'acknowledged'
@@ -129,9 +163,9 @@ async function tell(ctx: ActionContext, press: Press, text: string): Promise<voi
 
 /**
  * The message is rewritten in place from what the outbox sent (not from the payload's copy): the same alert,
- * the buttons gone, and who acknowledged it when.
+ * the buttons gone, and who did what when (`line`: only ids as mentions and times, no names typed by people).
  */
-async function showAcknowledged(ctx: ActionContext, notificationId: string, userId: string, at: Date): Promise<void> {
+async function updateAnswered(ctx: ActionContext, notificationId: string, line: string): Promise<void> {
   const message = await ctx.repos.outbox.message(notificationId);
   const sep = message?.providerId?.indexOf(':') ?? -1;
   if (ctx.notifier.slack === null || message === null || message.providerId === null || sep < 0) return;
@@ -145,9 +179,9 @@ async function showAcknowledged(ctx: ActionContext, notificationId: string, user
       ...rendered.blocks,
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `Acknowledged by <@${userId}> at ${clockTime(ctx, at)}` }],
+        elements: [{ type: 'mrkdwn', text: line }],
       },
     ],
   });
-  if (!r.ok) ctx.log.warn({ reason: r.failure.reason }, 'could not update the acknowledged alert message');
+  if (!r.ok) ctx.log.warn({ reason: r.failure.reason }, 'could not update an alert message after a press');
 }

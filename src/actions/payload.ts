@@ -28,7 +28,14 @@ const payloadSchema = z.object({
   }),
   response_url: z.string().max(2048).optional(),
   actions: z
-    .array(z.object({ action_id: z.string().max(255), value: z.string().max(2000).default('') }))
+    .array(
+      z.object({
+        action_id: z.string().max(255),
+        // a button carries `value`; a menu (Snooze) the chosen option's
+        value: z.string().max(2000).optional(),
+        selected_option: z.object({ value: z.string().max(2000) }).nullish(),
+      }),
+    )
     .min(1)
     .max(1),
 });
@@ -42,7 +49,7 @@ export function parsePress(payload: unknown, transport: Press['transport']): Pre
   if (action === undefined) return null;
   return {
     actionId: action.action_id,
-    value: action.value,
+    value: action.value ?? action.selected_option?.value ?? '',
     userId: p.user.id,
     userName: p.user.username ?? p.user.name ?? '',
     teamId: p.team?.id ?? null,

@@ -192,9 +192,24 @@ export interface NotificationsTable {
 export interface SlackButtonsTable {
   id: Generated<string>;
   notification_id: string;
+  /** What the button offers: `ack`, `snooze:1h`, … (src/actions/buttons.ts). */
+  choice: string;
   alert_id: string;
   episode_started_at: Timestamp;
   created_at: Timestamp;
+}
+
+export interface SilencesTable {
+  id: Generated<string>;
+  /** Globs by field (kind, scope, key, workspace) or one alert's fingerprint: src/alerts/core/silences.ts. */
+  matchers: JSONColumnType<Record<string, string>>;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  created_by: string;
+  comment: string;
+  created_at: Timestamp;
+  expired_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  slack_button_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RotationStateTable {
@@ -268,6 +283,7 @@ export interface Database {
   alerts: AlertsTable;
   notifications: NotificationsTable;
   slack_buttons: SlackButtonsTable;
+  silences: SilencesTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;

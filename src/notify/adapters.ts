@@ -41,8 +41,8 @@ export interface OutgoingAlert extends Outgoing<OutboxPayload> {
   event: 'firing' | 'repeat' | 'resolved';
   /** For an adapter that threads, on a repeat or a resolve: the provider id of the episode's first post, if sent. */
   thread: string | null;
-  /** The `slack_buttons` row this message's action buttons name; absent or null: no buttons (links only). */
-  buttons?: string | null;
+  /** The `slack_buttons` rows this message's buttons name, by choice; absent or null: no buttons (links only). */
+  buttons?: ReadonlyMap<string, string> | null;
 }
 
 export type OutgoingDigest = Outgoing<DigestPayload>;

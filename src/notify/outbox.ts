@@ -1,3 +1,4 @@
+import { CHOICES } from '../actions/core/ids.ts';
 import type { Context } from '../context.ts';
 import type { LeasedDelivery } from '../db/repos/outbox.ts';
 import { type Channel, type DeliveryAdapter, deliveryAdapters, NOT_CONFIGURED } from './adapters.ts';
@@ -68,11 +69,11 @@ async function send(
     thread = step.replyTo;
   }
   // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
-  const value =
+  const offered =
     buttons !== null && row.channel === 'slack' && row.event !== 'resolved'
-      ? await ctx.repos.actions.offer(row.id, buttons.now)
+      ? await ctx.repos.actions.offer(row.id, CHOICES, buttons.now)
       : null;
-  return adapter.sendAlert({ ...row, event: row.event, thread, buttons: value });
+  return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
 }
 
 export async function deliverNotifications(

@@ -52,7 +52,15 @@ export type SlackBlock =
   | { type: 'actions'; elements: LinkButton[] };
 
 /** What a Slack post may carry: the rendered blocks, and the action buttons an adapter adds to an alert. */
-export type SlackPostBlock = SlackBlock | { type: 'actions'; elements: ActionButton[] };
+export type SlackPostBlock = SlackBlock | { type: 'actions'; elements: Array<ActionButton | ActionSelect> };
+
+/** A menu that acts: each option's `value` names a row in Postgres, as a button's does. */
+export interface ActionSelect {
+  type: 'static_select';
+  action_id: string;
+  placeholder: PlainTextObject;
+  options: Array<{ text: PlainTextObject; value: string }>;
+}
 
 interface SlackMessage {
   /** The fallback: what push notifications, screen readers and old clients show. */

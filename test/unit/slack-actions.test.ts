@@ -76,6 +76,7 @@ describe('decidePress', () => {
         policy,
         alert,
         episodeStartedAt: STARTED,
+        choice: 'ack',
       }),
     ).toEqual(expected);
   });
@@ -89,6 +90,7 @@ describe('decidePress', () => {
         policy: { ...enabled, allow: { ...enabled.allow, approve_deactivation: ['*'] } },
         alert: firing,
         episodeStartedAt: STARTED,
+        choice: 'approve',
       }),
     ).toEqual({ do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' });
   });

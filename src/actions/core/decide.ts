@@ -1,5 +1,5 @@
 import type { SlackActionsPolicy } from '../../config/policy.ts';
-import { type ActionId, PERMISSION_OF, type Permission } from './ids.ts';
+import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from './ids.ts';
 
 /**
  * Who may press, and what a press does, decided from data alone: the shell (src/actions/handle.ts) brings the
@@ -24,12 +24,16 @@ export interface PressInput {
   alert: PressedAlert;
   /** The episode the button was offered for. */
   episodeStartedAt: Date;
+  /** What the pressed row offers (`ack`, `snooze:4h`): the caller has checked it belongs to `actionId`. */
+  choice: string;
 }
 
 export type PressDecision =
   /** Nothing changes; the presser is told why (ephemeral). */
   | { do: 'refuse'; reason: 'disabled' | 'not_allowed' | 'not_offered'; permission: Permission }
   | { do: 'acknowledge' }
+  /** Silence this alert (its fingerprint) for `ms` from the press. */
+  | { do: 'snooze'; ms: number }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
   | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' };
 
@@ -39,7 +43,7 @@ export function mayPress(allow: readonly string[], userId: string, userGroups: R
 }
 
 /** The buttons this version puts on messages; a press of any other (known) action id is refused. */
-const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack']);
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze']);
 
 export function decidePress(input: PressInput): PressDecision {
   const permission = PERMISSION_OF[input.actionId];
@@ -52,6 +56,9 @@ export function decidePress(input: PressInput): PressDecision {
   // an old message's button must not act on the alert's next episode
   if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
   if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };
+  const snoozeMs = SNOOZE_MS[input.choice as keyof typeof SNOOZE_MS];
+  // an acknowledged alert may still be snoozed: acknowledging stops repeats, a silence also stops its resolve
+  if (input.actionId === 'snooze' && snoozeMs !== undefined) return { do: 'snooze', ms: snoozeMs };
   if (alert.acknowledgedAt !== null) return { do: 'nothing', state: 'acknowledged' };
   return { do: 'acknowledge' };
 }

@@ -1,3 +1,5 @@
+import { DAY_MS, HOUR_MS } from '../../time.ts';
+
 /**
  * The buttons keywarden puts on Slack messages: their `action_id`s (DESIGN.md, "Interfaces that must stay stable")
  * and the permission in the policy's `slack_actions.allow` each one needs. One list each; the unions follow.
@@ -21,4 +23,24 @@ export const PERMISSION_OF: Record<ActionId, Permission> = {
 
 export function isActionId(value: string): value is ActionId {
   return (ACTION_IDS as readonly string[]).includes(value);
+}
+
+/**
+ * What one button row offers: the action and, for Snooze, how long. Each is its own `slack_buttons` row, so the
+ * value Slack sends back names exactly one of them.
+ */
+export const CHOICES = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'] as const;
+export type Choice = (typeof CHOICES)[number];
+
+export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
+  'snooze:1h': HOUR_MS,
+  'snooze:4h': 4 * HOUR_MS,
+  'snooze:24h': DAY_MS,
+};
+
+/** The action a choice belongs to: a press must carry that action_id for the row its value names. */
+export function actionOfChoice(choice: string): ActionId | null {
+  if (choice === 'ack') return 'ack';
+  if (choice in SNOOZE_MS) return 'snooze';
+  return null;
 }

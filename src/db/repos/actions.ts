@@ -5,6 +5,8 @@ import type { Db } from '../index.ts';
 export interface SlackButton {
   id: string;
   notificationId: string;
+  /** What it offers: `ack`, `snooze:4h`, … */
+  choice: string;
   alertId: string;
   /** The episode of the alert the message spoke for: a press acts on that episode only. */
   episodeStartedAt: Date;
@@ -17,22 +19,24 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function actionsRepo(db: Db) {
   return {
     /**
-     * The button row for an outbox message about one firing alert, made on its first send and the same on every
-     * retry; null when the message speaks for no single alert or the alert no longer fires (no button then).
+     * The button rows (one per choice) for an outbox message about one firing alert, made on its first send and
+     * the same on every retry; empty when the message speaks for no single alert or the alert no longer fires.
      */
-    async offer(notificationId: string, now: Date): Promise<string | null> {
-      const { rows } = await sql<{ id: string }>`
-        WITH made AS (
-          INSERT INTO slack_buttons (notification_id, alert_id, episode_started_at, created_at)
-          SELECT n.id, a.id, a.started_at, ${now}
-            FROM notifications n JOIN alerts a ON a.id = n.alert_id
-           WHERE n.id = ${notificationId} AND a.state = 'firing'
-          ON CONFLICT (notification_id) DO NOTHING
-          RETURNING id
-        )
-        SELECT id FROM made UNION ALL SELECT id FROM slack_buttons WHERE notification_id = ${notificationId}
+    async offer(notificationId: string, choices: readonly string[], now: Date): Promise<Map<string, string>> {
+      await sql`
+        INSERT INTO slack_buttons (notification_id, choice, alert_id, episode_started_at, created_at)
+        SELECT n.id, c.choice, a.id, a.started_at, ${now}
+          FROM notifications n JOIN alerts a ON a.id = n.alert_id,
+               unnest(${sql.val([...choices])}::text[]) AS c (choice)
+         WHERE n.id = ${notificationId} AND a.state = 'firing'
+        ON CONFLICT (notification_id, choice) DO NOTHING
       `.execute(db);
-      return rows[0]?.id ?? null;
+      const rows = await db
+        .selectFrom('slack_buttons')
+        .select(['id', 'choice'])
+        .where('notification_id', '=', notificationId)
+        .execute();
+      return new Map(rows.map((r) => [r.choice, r.id]));
     },
 
     /** The button a pressed `value` names, or null when it names none (malformed, forged, or from elsewhere). */
@@ -43,6 +47,7 @@ export function actionsRepo(db: Db) {
       return {
         id: row.id,
         notificationId: row.notification_id,
+        choice: row.choice,
         alertId: row.alert_id,
         episodeStartedAt: new Date(row.episode_started_at),
       };

@@ -5,6 +5,7 @@ import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
+import { silencesRepo } from './silences.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
@@ -22,6 +23,7 @@ export function createRepos(db: Db) {
     outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
     actions: actionsRepo(db),
+    silences: silencesRepo(db),
   };
 }
 

@@ -308,15 +308,24 @@ export async function startSlackStandin(opts: SlackStandinOptions = {}): Promise
       channel: { id: channel, name: 'standin' },
       message: { type: 'message', ts, text: '' },
       response_url: `http://${host}:${port}/response/${++responseSeq}`,
+      // keywarden's Snooze is a menu: its press carries the chosen option, not a value of its own
       actions: [
-        {
-          type: 'button',
-          action_id: press.actionId,
-          block_id: 'actions',
-          value: press.value,
-          text: { type: 'plain_text', text: press.actionId },
-          action_ts: `${Date.now() / 1000}`,
-        },
+        press.actionId === 'snooze'
+          ? {
+              type: 'static_select',
+              action_id: press.actionId,
+              block_id: 'actions',
+              selected_option: { text: { type: 'plain_text', text: 'option' }, value: press.value },
+              action_ts: `${Date.now() / 1000}`,
+            }
+          : {
+              type: 'button',
+              action_id: press.actionId,
+              block_id: 'actions',
+              value: press.value,
+              text: { type: 'plain_text', text: press.actionId },
+              action_ts: `${Date.now() / 1000}`,
+            },
       ],
     };
   };
@@ -553,10 +562,31 @@ export function blockKitErrors(blocks: unknown[]): string[] {
         }
         block.elements.forEach((e, j) => {
           const where = `${at}.elements[${j}]`;
-          if (!isObject(e) || e.type !== 'button') {
-            errors.push(`${where}: only buttons are modelled`);
+          if (isObject(e) && e.type === 'static_select') {
+            textObject(e.placeholder, 'plain_text', 150, `${where}.placeholder`, errors);
+            if (!Array.isArray(e.options) || e.options.length === 0 || e.options.length > 100) {
+              errors.push(`${where}.options: 1 to 100 items`);
+            } else {
+              for (const [k, o] of e.options.entries()) {
+                if (!isObject(o)) continue;
+                textObject(o.text, 'plain_text', 75, `${where}.options[${k}].text`, errors);
+                if (typeof o.value !== 'string' || o.value.length > 150) {
+                  errors.push(`${where}.options[${k}].value: 1 to 150 characters`);
+                }
+              }
+            }
+            if (typeof e.action_id === 'string') {
+              if (actionIds.has(e.action_id)) errors.push(`${where}.action_id: must be unique in the message`);
+              actionIds.add(e.action_id);
+            }
             return;
           }
+          if (!isObject(e) || e.type !== 'button') {
+            errors.push(`${where}: only buttons and static selects are modelled`);
+            return;
+          }
+          if (typeof e.value === 'string' && e.value.length > 2000)
+            errors.push(`${where}.value: at most 2000 characters`);
           textObject(e.text, 'plain_text', 75, `${where}.text`, errors);
           if (typeof e.url === 'string' && e.url.length > 3000) errors.push(`${where}.url: at most 3000 characters`);
           if (typeof e.action_id === 'string') {
