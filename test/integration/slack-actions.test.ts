@@ -112,6 +112,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
+  await db.deleteFrom('silences').execute();
   await db.deleteFrom('slack_buttons').execute();
   await db.deleteFrom('notifications').execute();
   await db.deleteFrom('alerts').execute();
@@ -135,6 +136,19 @@ async function firingAlert(keyId = 'k1'): Promise<{ value: string; message: stri
   const ack = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === 'ack');
   if (ack?.value === undefined || post?.response?.channel === undefined) throw new Error('no Acknowledge button');
   return { value: ack.value, message: `${post.response.channel}:${post.response.ts}` };
+}
+
+/** The Snooze menu's option values on the newest post, by label. */
+function snoozeValues(): Record<string, string> {
+  const blocks = posts().at(-1)?.args.blocks as Array<{
+    elements?: Array<{ action_id?: string; options?: Array<{ text: { text: string }; value: string }> }>;
+  }>;
+  const menu = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === 'snooze');
+  return Object.fromEntries((menu?.options ?? []).map((o) => [o.text.text, o.value]));
+}
+
+async function silenceRows() {
+  return db.selectFrom('silences').selectAll().orderBy('created_at').execute();
 }
 
 async function alertRow() {
@@ -266,6 +280,81 @@ describe('Slack buttons: Acknowledge', () => {
     ]);
     expect(audit[0]?.details).toMatchObject({ slackUserId: 'U0ANA', transport: 'socket' });
     expect(updates()).toHaveLength(1);
+  });
+});
+
+describe('Slack buttons: Snooze', () => {
+  it('over HTTP: one silence per option pressed; while it lasts the alert fires and resolves in the record, silently', async () => {
+    const { message } = await firingAlert();
+    const options = snoozeValues();
+    expect(Object.keys(options)).toEqual(['1 hour', '4 hours', '24 hours']);
+    const pressedAt = clock.now();
+    const audited = (await auditRows()).length;
+    const press = () =>
+      slack.pressOverHttp(
+        actionsUrl(),
+        SIGNING_SECRET,
+        { actionId: 'snooze', value: options['4 hours']!, userId: 'U0ANA', userName: 'ana', message },
+        { timestamp: seconds() },
+      );
+    expect((await press()).status).toBe(200);
+    expect((await press()).status).toBe(200);
+    const silences = await silenceRows();
+    expect(silences).toHaveLength(1);
+    const alert = await alertRow();
+    expect(silences[0]).toMatchObject({ matchers: { fingerprint: alert.fingerprint }, created_by: 'slack:U0ANA' });
+    expect(new Date(silences[0]!.ends_at).getTime() - pressedAt.getTime()).toBe(4 * HOUR);
+    expect(updates()).toHaveLength(1);
+    expect(JSON.stringify(updates()[0]?.args.blocks)).toContain('Snoozed for 4 h by <@U0ANA>');
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('Already snoozed');
+    const audit = (await auditRows()).slice(audited);
+    expect(audit.filter((a) => a.step === 'done').map((a) => a.details.outcome)).toEqual([
+      'snoozed',
+      'unchanged:snoozed',
+    ]);
+
+    // two hours on: still firing, repeat due (every hour), silenced: recorded, not sent
+    const postsBefore = posts().length;
+    clock.advance(2 * HOUR);
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await deliver();
+    expect(posts()).toHaveLength(postsBefore);
+    expect((await alertRow()).last_seen_at).toEqual(clock.now());
+    // resolves while silenced: resolved in the record, nothing said
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
+    await deliver();
+    expect(posts()).toHaveLength(postsBefore);
+    expect((await alertRow()).state).toBe('resolved');
+  });
+
+  it('over Socket Mode; when the silence ends, the normal repeat resumes', async () => {
+    const { message } = await firingAlert();
+    await slack.pressOverSocket({ actionId: 'snooze', value: snoozeValues()['1 hour']!, userId: 'U0ANA', message });
+    await waitUntil('silence made', async () => (await silenceRows()).length === 1, 5_000);
+    const postsBefore = posts().length;
+    clock.advance(HOUR - 60_000);
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await deliver();
+    expect(posts()).toHaveLength(postsBefore);
+    clock.advance(2 * 60_000);
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await deliver();
+    expect(posts()).toHaveLength(postsBefore + 1);
+    expect(posts().at(-1)?.args.thread_ts).toBe(message.split(':')[1]);
+    const audit = await auditRows();
+    expect(audit.at(-2)?.details).toMatchObject({ transport: 'socket', slackUserId: 'U0ANA' });
+  });
+
+  it('an Acknowledge value sent as a Snooze names nothing: 400', async () => {
+    const { value } = await firingAlert();
+    const r = await slack.pressOverHttp(
+      actionsUrl(),
+      SIGNING_SECRET,
+      { actionId: 'snooze', value, userId: 'U0ANA' },
+      { timestamp: seconds() },
+    );
+    expect(r.status).toBe(400);
+    expect(await silenceRows()).toHaveLength(0);
   });
 });
 

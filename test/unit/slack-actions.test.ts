@@ -3,6 +3,7 @@ import { decidePress, mayPress, type PressDecision, type PressedAlert } from '..
 import { parsePress } from '../../src/actions/payload.ts';
 import { signSlackRequest, verifySlackSignature } from '../../src/actions/verify.ts';
 import { type AlertObservation, planAlerts } from '../../src/alerts/core/lifecycle.ts';
+import { type Silence, type SilenceableAlert, silencedBy, silenceMatches } from '../../src/alerts/core/silences.ts';
 import { readEnv } from '../../src/config/env.ts';
 import { parsePolicy, type SlackActionsPolicy } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
@@ -227,5 +228,43 @@ describe('an acknowledged alert', () => {
     expect(plan(null, [o])).toEqual([['repeat', true]]);
     expect(plan(NOW, [o])).toEqual([['refresh', false]]);
     expect(plan(NOW, [])).toEqual([['resolve', true]]);
+  });
+});
+
+describe('silences', () => {
+  const alert: SilenceableAlert = {
+    fingerprint: 'usage.runaway|api_key|apikey_01ci|',
+    kind: 'usage.runaway',
+    scopeType: 'api_key',
+    scopeId: 'apikey_01ci',
+    workspaceId: 'wrkspc_01',
+    workspaceName: 'Research\u200b',
+  };
+  it.each([
+    ['no matchers (matches nothing)', {}, false],
+    ['kind glob', { kind: 'usage.*' }, true],
+    ['another kind', { kind: 'spend.*' }, false],
+    ['scope', { scope: 'api_key' }, true],
+    ['key glob', { key: 'apikey_01*' }, true],
+    ['any key', { key: '*' }, true],
+    ['workspace by name (invisible characters dropped)', { workspace: 'Research' }, true],
+    ['workspace by id', { workspace: 'wrkspc_*' }, true],
+    ['kind and another workspace (ANDed)', { kind: 'usage.*', workspace: 'Finance' }, false],
+    ['this fingerprint', { fingerprint: 'usage.runaway|api_key|apikey_01ci|' }, true],
+    ['a fingerprint is not a glob', { fingerprint: 'usage.runaway|*' }, false],
+  ] as const)('%s', (_name, matchers, expected) => {
+    expect(silenceMatches(matchers, alert)).toBe(expected);
+  });
+
+  it('a key matcher does not match an alert about a workspace', () => {
+    expect(silenceMatches({ key: '*' }, { ...alert, scopeType: 'workspace', scopeId: 'wrkspc_01' })).toBe(false);
+  });
+
+  it('is in force from its start until (not including) its end, unless expired', () => {
+    const s: Silence = { id: 's', matchers: { kind: '*' }, startsAt: STARTED, endsAt: NOW, expiredAt: null };
+    expect(silencedBy([s], alert, STARTED)).toBe(s);
+    expect(silencedBy([s], alert, NOW)).toBeNull();
+    expect(silencedBy([s], alert, new Date(STARTED.getTime() - 1))).toBeNull();
+    expect(silencedBy([{ ...s, expiredAt: STARTED }], alert, STARTED)).toBeNull();
   });
 });
