@@ -7,6 +7,8 @@ import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
+import { alertsCommand } from '../../src/cli/alerts.ts';
+import { silenceCommand } from '../../src/cli/silence.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
@@ -355,6 +357,44 @@ describe('Slack buttons: Snooze', () => {
     );
     expect(r.status).toBe(400);
     expect(await silenceRows()).toHaveLength(0);
+  });
+});
+
+describe('keywarden silence', () => {
+  it('add, list, expire: a matching alert is recorded (keywarden alerts) but not sent until the silence ends', async () => {
+    const added = await silenceCommand(
+      ctx,
+      ['add', '--kind', 'usage.*', '--workspace', 'wrkspc_*', '--for', '2h', '--comment', 'load test until 16:00'],
+      clock.now(),
+      'cli:ana',
+    );
+    const id = /^silence (\S+) until/.exec(added)?.[1];
+    expect(id).toBeDefined();
+    expect(await silenceCommand(ctx, ['list'], clock.now(), 'cli:ana')).toContain('kind=usage.* workspace=wrkspc_*');
+
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await deliver();
+    expect(posts()).toHaveLength(0);
+    expect(await alertsCommand(ctx, [])).toContain('Runaway spend on key k1');
+
+    expect(await silenceCommand(ctx, ['expire', id!], clock.now(), 'cli:ana')).toContain('expired');
+    await expect(silenceCommand(ctx, ['expire', id!], clock.now(), 'cli:ana')).rejects.toThrow(/no silence in force/);
+    expect(await silenceCommand(ctx, ['list'], clock.now(), 'cli:ana')).toBe('No silences in force.');
+    clock.advance(60_000);
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await deliver();
+    // never said while silenced, so it is said now as it starts: a firing post, with its buttons
+    expect(posts()).toHaveLength(1);
+    expect(JSON.stringify(posts()[0]?.args.blocks)).toContain('"action_id":"ack"');
+  });
+
+  it.each([
+    [['add', '--for', '1h', '--comment', 'x'], /at least one/],
+    [['add', '--kind', '*', '--comment', 'x'], /--for/],
+    [['add', '--kind', '*', '--for', '1h'], /--comment/],
+    [['mute'], /add, list or expire/],
+  ])('refuses %j', async (args, message) => {
+    await expect(silenceCommand(ctx, args, clock.now(), 'cli:ana')).rejects.toThrow(message);
   });
 });
 
