@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { slackButtonsOn } from '../../src/actions/buttons.ts';
 import { decidePress, mayPress, type PressDecision, type PressedAlert } from '../../src/actions/core/decide.ts';
 import { parsePress } from '../../src/actions/payload.ts';
 import { signSlackRequest, verifySlackSignature } from '../../src/actions/verify.ts';
@@ -266,5 +267,23 @@ describe('silences', () => {
     expect(silencedBy([s], alert, NOW)).toBeNull();
     expect(silencedBy([s], alert, new Date(STARTED.getTime() - 1))).toBeNull();
     expect(silencedBy([{ ...s, expiredAt: STARTED }], alert, STARTED)).toBeNull();
+  });
+});
+
+describe('slackButtonsOn', () => {
+  const on = (enabled: boolean, secret: string | null, app: string | null) =>
+    slackButtonsOn({
+      env: {
+        ...readEnv({}, []),
+        slackSigningSecret: secret === null ? null : new Secret(secret),
+        slackAppToken: app === null ? null : new Secret(app),
+      },
+      policy: { ...policyOf('').policy!, slack_actions: { ...defaults, enabled } },
+    });
+  it('needs the policy to turn buttons on and a transport to bring presses back', () => {
+    expect(on(true, SECRET, null)).toBe(true);
+    expect(on(true, null, 'xapp-1-abc')).toBe(true);
+    expect(on(true, null, null)).toBe(false);
+    expect(on(false, SECRET, 'xapp-1-abc')).toBe(false);
   });
 });
