@@ -102,15 +102,15 @@ describe('the worker receives button presses', () => {
       .select(['slack_buttons.id', 'choice', 'scope_id'])
       .execute();
     expect(buttons).toHaveLength(2 * CHOICES.length);
-    const valueOf = (key: string, choice: string) => buttons.find((b) => b.scope_id === key && b.choice === choice)!.id;
+    const buttonValue = (key: string, choice: string) => buttons.find((b) => b.scope_id === key && b.choice === choice)!.id;
 
     const r = await slack.pressOverHttp(`http://127.0.0.1:${port}/slack/actions`, SIGNING_SECRET, {
       actionId: 'ack',
-      value: valueOf('k1', 'ack'),
+      value: buttonValue('k1', 'ack'),
       userId: 'U0ANA',
     });
     expect(r.status).toBe(200);
-    await slack.pressOverSocket({ actionId: 'snooze', value: valueOf('k2', 'snooze:1h'), userId: 'U0BEN' });
+    await slack.pressOverSocket({ actionId: 'snooze', value: buttonValue('k2', 'snooze:1h'), userId: 'U0BEN' });
     await waitUntil(
       'socket press applied',
       async () => (await t.db.selectFrom('silences').select('id').execute()).length === 1,
