@@ -102,7 +102,8 @@ describe('the worker receives button presses', () => {
       .select(['slack_buttons.id', 'choice', 'scope_id'])
       .execute();
     expect(buttons).toHaveLength(2 * CHOICES.length);
-    const buttonValue = (key: string, choice: string) => buttons.find((b) => b.scope_id === key && b.choice === choice)!.id;
+    const buttonValue = (key: string, choice: string) =>
+      buttons.find((b) => b.scope_id === key && b.choice === choice)!.id;
 
     const r = await slack.pressOverHttp(`http://127.0.0.1:${port}/slack/actions`, SIGNING_SECRET, {
       actionId: 'ack',
