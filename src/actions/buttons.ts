@@ -21,7 +21,7 @@ const SNOOZE_LABELS: Record<keyof typeof SNOOZE_MS, string> = {
 const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
 
 /**
- * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu (one action_id per block, as
+ * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu; Reactivate on a deactivation (one action_id per block, as
  * Block Kit requires, with the durations as its options). Each value is a `slack_buttons` row id, never the alert.
  */
 export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
@@ -29,6 +29,10 @@ export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlo
   const ack = offered.get('ack');
   if (ack !== undefined) {
     elements.push({ type: 'button', text: plain('Acknowledge'), action_id: 'ack', value: ack, style: 'primary' });
+  }
+  const reactivate = offered.get('reactivate');
+  if (reactivate !== undefined) {
+    elements.push({ type: 'button', text: plain('Reactivate key'), action_id: 'reactivate', value: reactivate });
   }
   const options = (Object.keys(SNOOZE_LABELS) as Array<keyof typeof SNOOZE_LABELS>).flatMap((choice) => {
     const value = offered.get(choice);

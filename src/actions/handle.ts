@@ -1,5 +1,8 @@
 import { recordIntent, recordOutcome } from '../audit.ts';
 import type { Context } from '../context.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { lastStatusChangeFailure, setKeyStatus } from '../keys/set-status.ts';
+import { escapeSlack } from '../notify/escape.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
@@ -14,7 +17,7 @@ import type { Press } from './payload.ts';
  * that got past the guard or two replicas change the alert once; the later presses are told the current state.
  */
 
-export type ActionContext = Pick<Context, 'config' | 'db' | 'repos' | 'notifier' | 'clock' | 'log'> & {
+export type ActionContext = Pick<Context, 'config' | 'db' | 'repos' | 'admin' | 'notifier' | 'clock' | 'log'> & {
   groups: GroupMembers;
 };
 
@@ -67,6 +70,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     alert,
     episodeStartedAt: button.episodeStartedAt,
     choice: button.choice,
+    keyStatus: actionId === 'reactivate' ? await storedKeyStatus(ctx, alert) : null,
   });
 
   if (decision.do === 'refuse') {
@@ -110,14 +114,52 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     );
     return finish('done', { status: 200, outcome: 'snoozed' }, { silenceId: silence.id, until: until.toISOString() });
   }
+  if (decision.do === 'reactivate') {
+    const actor = `slack:${press.userId}`;
+    const now = ctx.clock.now();
+    // one status change at a time, as enforcement, the kill switch and `keywarden keys reactivate` do
+    const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, () =>
+      setKeyStatus(
+        { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() },
+        { keyId: decision.keyId, to: 'active', action: 'api_key.reactivate', actor, reason: 'reactivated from Slack' },
+      ),
+    );
+    if (locked === null) {
+      await tell(
+        ctx,
+        press,
+        'Another run is changing key statuses right now: nothing was changed, try again in a minute.',
+      );
+      return finish('failed', { status: 200, outcome: 'busy' });
+    }
+    if (locked.value === 'done') {
+      await updateAnswered(ctx, button.notificationId, `Reactivated by <@${press.userId}> at ${clockTime(ctx, now)}`);
+      return finish('done', { status: 200, outcome: 'reactivated' });
+    }
+    // the API's own refusal (an expired key cannot come back), said plainly; it is outside text, so escaped
+    const why = await lastStatusChangeFailure(ctx.db, { keyId: decision.keyId, action: 'api_key.reactivate', actor });
+    await tell(ctx, press, `The Admin API refused to reactivate the key: ${escapeSlack(why ?? 'see the worker log')}`);
+    return finish('failed', { status: 200, outcome: 'refused_by_api' });
+  }
   const text =
     decision.state === 'acknowledged'
       ? currentStateText(ctx, alert.acknowledgedBy, alert.acknowledgedAt)
       : decision.state === 'resolved'
         ? 'This alert has resolved: there is nothing to acknowledge.'
-        : 'This message is about an earlier episode of the alert, which has ended: use the newest message.';
+        : decision.state === 'already_active'
+          ? 'The key is already active: nothing was changed.'
+          : 'This message is about an earlier episode of the alert, which has ended: use the newest message.';
   await tell(ctx, press, text);
   return finish('done', { status: 200, outcome: `unchanged:${decision.state}` });
+}
+
+/** The key's status as keywarden stored it (the deactivation wrote it; sync-inventory keeps it current). */
+async function storedKeyStatus(
+  ctx: ActionContext,
+  alert: { scopeType: string; scopeId: string },
+): Promise<string | null> {
+  if (alert.scopeType !== 'api_key') return null;
+  return (await ctx.repos.keys.activeAmong([alert.scopeId])).has(alert.scopeId) ? 'active' : 'inactive';
 }
 
 function auditRow(operationId: string, press: Press, known: boolean, alertId: string | undefined) {

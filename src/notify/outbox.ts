@@ -1,4 +1,4 @@
-import { CHOICES } from '../actions/core/ids.ts';
+import { choicesFor } from '../actions/core/ids.ts';
 import type { Context } from '../context.ts';
 import type { LeasedDelivery } from '../db/repos/outbox.ts';
 import { type Channel, type DeliveryAdapter, deliveryAdapters, NOT_CONFIGURED } from './adapters.ts';
@@ -71,7 +71,7 @@ async function send(
   // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
   const offered =
     buttons !== null && row.channel === 'slack' && row.event !== 'resolved'
-      ? await ctx.repos.actions.offer(row.id, CHOICES, buttons.now)
+      ? await ctx.repos.actions.offer(row.id, choicesFor(row.payload.notification.kind), buttons.now)
       : null;
   return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
 }

@@ -7,6 +7,7 @@ import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
+import { AdminClient } from '../../src/anthropic/client.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
 import { silenceCommand } from '../../src/cli/silence.ts';
 import { fixedClock } from '../../src/clock.ts';
@@ -86,6 +87,13 @@ beforeAll(async () => {
     config: configWith({}),
     db,
     repos: createRepos(db),
+    // Reactivate is tested against the emulator (slack-reactivate.test.ts); nothing here calls the Admin API
+    admin: new AdminClient({
+      baseUrl: 'http://127.0.0.1:9',
+      adminKey: new Secret('sk-ant-admin01-unused-0000'),
+      log: captured.log,
+      clock,
+    }),
     redis,
     notifier: { slack: slackClient, email: null, close: async () => {} },
     clock,

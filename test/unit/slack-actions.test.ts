@@ -22,7 +22,14 @@ const defaults = policyOf('').policy!.slack_actions;
 
 type Row = [string, SlackActionsPolicy, PressedAlert, string, string[], PressDecision];
 
-const firing: PressedAlert = { state: 'firing', startedAt: STARTED, acknowledgedAt: null, acknowledgedBy: null };
+const firing: PressedAlert = {
+  scopeType: 'api_key',
+  scopeId: 'apikey_01',
+  state: 'firing',
+  startedAt: STARTED,
+  acknowledgedAt: null,
+  acknowledgedBy: null,
+};
 
 describe('decidePress', () => {
   const enabled = { ...defaults, enabled: true };

@@ -8,6 +8,8 @@ import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from './ids.
 
 /** The alert a button names, as it is at the press. */
 export interface PressedAlert {
+  scopeType: string;
+  scopeId: string;
   state: 'firing' | 'resolved';
   startedAt: Date;
   acknowledgedAt: Date | null;
@@ -26,6 +28,8 @@ export interface PressInput {
   episodeStartedAt: Date;
   /** What the pressed row offers (`ack`, `snooze:4h`): the caller has checked it belongs to `actionId`. */
   choice: string;
+  /** For Reactivate: the key's status as keywarden last stored it (null: unknown). */
+  keyStatus?: string | null;
 }
 
 export type PressDecision =
@@ -34,8 +38,10 @@ export type PressDecision =
   | { do: 'acknowledge' }
   /** Silence this alert (its fingerprint) for `ms` from the press. */
   | { do: 'snooze'; ms: number }
+  /** Set the key active again through the Admin API (audited; the API may still refuse, e.g. an expired key). */
+  | { do: 'reactivate'; keyId: string }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
-  | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' };
+  | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' | 'already_active' };
 
 /** Whether the allow list lets this user press: `"*"`, their user id, or a user group they are in. */
 export function mayPress(allow: readonly string[], userId: string, userGroups: ReadonlySet<string>): boolean {
@@ -43,7 +49,7 @@ export function mayPress(allow: readonly string[], userId: string, userGroups: R
 }
 
 /** The buttons this version puts on messages; a press of any other (known) action id is refused. */
-const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze']);
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze', 'reactivate']);
 
 export function decidePress(input: PressInput): PressDecision {
   const permission = PERMISSION_OF[input.actionId];
@@ -53,6 +59,12 @@ export function decidePress(input: PressInput): PressDecision {
     return { do: 'refuse', reason: 'not_allowed', permission };
   }
   const { alert } = input;
+  // a deactivation notice is a fact, not a state: its key can be brought back whatever became of the notice
+  if (input.actionId === 'reactivate') {
+    if (alert.scopeType !== 'api_key') return { do: 'refuse', reason: 'not_offered', permission };
+    if (input.keyStatus === 'active') return { do: 'nothing', state: 'already_active' };
+    return { do: 'reactivate', keyId: alert.scopeId };
+  }
   // an old message's button must not act on the alert's next episode
   if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
   if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };

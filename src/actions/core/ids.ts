@@ -1,3 +1,4 @@
+import type { AlertKind } from '../../kinds.ts';
 import { DAY_MS, HOUR_MS } from '../../time.ts';
 
 /**
@@ -29,8 +30,16 @@ export function isActionId(value: string): value is ActionId {
  * What one button row offers: the action and, for Snooze, how long. Each is its own `slack_buttons` row, so the
  * value Slack sends back names exactly one of them.
  */
-export const CHOICES = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'] as const;
+export const CHOICES = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h', 'reactivate'] as const;
 export type Choice = (typeof CHOICES)[number];
+
+/** Notices that a key was deactivated: their one button brings it back. Every other alert gets Acknowledge and Snooze. */
+const DEACTIVATION_NOTICES: ReadonlySet<string> = new Set<AlertKind>(['rotation.deactivated']);
+
+/** The buttons a message about one alert of `kind` offers. */
+export function choicesFor(kind: string): readonly Choice[] {
+  return DEACTIVATION_NOTICES.has(kind) ? ['reactivate'] : ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
+}
 
 export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
   'snooze:1h': HOUR_MS,
@@ -41,6 +50,7 @@ export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
 /** The action a choice belongs to: a press must carry that action_id for the row its value names. */
 export function actionOfChoice(choice: string): ActionId | null {
   if (choice === 'ack') return 'ack';
+  if (choice === 'reactivate') return 'reactivate';
   if (choice in SNOOZE_MS) return 'snooze';
   return null;
 }
