@@ -12,6 +12,19 @@ export function slackButtonsOn(config: Pick<Config, 'env' | 'policy'>): boolean 
   return policy.slack_actions.enabled && (env.slackSigningSecret !== null || env.slackAppToken !== null);
 }
 
+/** What check-config says when the policy and the environment disagree about buttons; null when they agree. */
+export function slackButtonsWarning(config: Pick<Config, 'env' | 'policy'>): string | null {
+  const { env, policy } = config;
+  const transport = env.slackSigningSecret !== null || env.slackAppToken !== null;
+  if (policy.slack_actions.enabled && !transport) {
+    return 'slack_actions.enabled is true but neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN is set: messages keep their links and get no buttons';
+  }
+  if (policy.slack_actions.enabled && env.slackBotToken === null) {
+    return 'slack_actions.enabled is true but SLACK_BOT_TOKEN is not set: pressed messages cannot be updated or answered';
+  }
+  return null;
+}
+
 const SNOOZE_LABELS: Record<keyof typeof SNOOZE_MS, string> = {
   'snooze:1h': '1 hour',
   'snooze:4h': '4 hours',

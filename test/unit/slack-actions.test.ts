@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { slackButtonsOn } from '../../src/actions/buttons.ts';
+import { slackButtonsOn, slackButtonsWarning } from '../../src/actions/buttons.ts';
 import { decidePress, mayPress, type PressDecision, type PressedAlert } from '../../src/actions/core/decide.ts';
 import { parsePress } from '../../src/actions/payload.ts';
 import { signSlackRequest, verifySlackSignature } from '../../src/actions/verify.ts';
@@ -292,5 +292,16 @@ describe('slackButtonsOn', () => {
     expect(on(true, null, 'xapp-1-abc')).toBe(true);
     expect(on(true, null, null)).toBe(false);
     expect(on(false, SECRET, 'xapp-1-abc')).toBe(false);
+  });
+  it('check-config warns when the policy turns buttons on and nothing can bring a press back', () => {
+    const policy = { ...policyOf('').policy!, slack_actions: { ...defaults, enabled: true } };
+    expect(slackButtonsWarning({ env: readEnv({}, []), policy })).toContain(
+      'neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN',
+    );
+    expect(slackButtonsWarning({ env: readEnv({ SLACK_SIGNING_SECRET: SECRET }, []), policy })).toContain(
+      'SLACK_BOT_TOKEN',
+    );
+    const env = readEnv({ SLACK_SIGNING_SECRET: SECRET, SLACK_BOT_TOKEN: 'xoxb-1-abcdefghijkl' }, []);
+    expect(slackButtonsWarning({ env, policy })).toBeNull();
   });
 });
