@@ -158,7 +158,7 @@ async function storedKeyStatus(
   ctx: ActionContext,
   alert: { scopeType: string; scopeId: string },
 ): Promise<string | null> {
-  if (alert.scopeType !== 'api_key') return null;
+  if (alert.scopeType !== 'key') return null;
   return (await ctx.repos.keys.activeAmong([alert.scopeId])).has(alert.scopeId) ? 'active' : 'inactive';
 }
 

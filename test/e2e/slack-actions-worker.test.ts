@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHOICES } from '../../src/actions/core/ids.ts';
+import { choicesFor } from '../../src/actions/core/ids.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { policySchema } from '../../src/config/policy.ts';
@@ -70,7 +70,7 @@ describe('the worker receives button presses', () => {
     const observation = (keyId: string) => ({
       kind: 'usage.runaway' as const,
       severity: 'critical' as const,
-      scopeType: 'api_key',
+      scopeType: 'key' as const,
       scopeId: keyId,
       workspaceId: null,
       period: '',
@@ -81,7 +81,7 @@ describe('the worker receives button presses', () => {
     for (const key of ['k1', 'k2']) {
       await raiseAlerts(
         { repos },
-        { kinds: ['usage.runaway'], scopes: [`api_key:${key}`], observations: [observation(key)] },
+        { kinds: ['usage.runaway'], scopes: [`key:${key}`], observations: [observation(key)] },
         routes,
         clock.now(),
       );
@@ -101,7 +101,7 @@ describe('the worker receives button presses', () => {
       .innerJoin('alerts', 'alerts.id', 'slack_buttons.alert_id')
       .select(['slack_buttons.id', 'choice', 'scope_id'])
       .execute();
-    expect(buttons).toHaveLength(2 * CHOICES.length);
+    expect(buttons).toHaveLength(2 * choicesFor('usage.runaway').length);
     const buttonValue = (key: string, choice: string) =>
       buttons.find((b) => b.scope_id === key && b.choice === choice)!.id;
 

@@ -37,7 +37,7 @@ function runaway(keyId: string): AlertObservation {
   return {
     kind: 'usage.runaway',
     severity: 'critical',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     workspaceId: 'wrkspc_1',
     period: '',

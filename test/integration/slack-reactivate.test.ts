@@ -88,7 +88,7 @@ describe('Reactivate, from a deactivation notice', () => {
           {
             kind: 'rotation.deactivated',
             severity: 'warning',
-            scopeType: 'api_key',
+            scopeType: 'key',
             scopeId: id,
             workspaceId: null,
             period: '',

@@ -23,7 +23,7 @@ const defaults = policyOf('').policy!.slack_actions;
 type Row = [string, SlackActionsPolicy, PressedAlert, string, string[], PressDecision];
 
 const firing: PressedAlert = {
-  scopeType: 'api_key',
+  scopeType: 'key',
   scopeId: 'apikey_01',
   state: 'firing',
   startedAt: STARTED,
@@ -206,7 +206,7 @@ describe('an acknowledged alert', () => {
   const o: AlertObservation = {
     kind: 'usage.runaway',
     severity: 'critical',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: 'k1',
     workspaceId: null,
     period: '',
@@ -214,9 +214,9 @@ describe('an acknowledged alert', () => {
     details: {},
   };
   const stored = (acknowledgedAt: Date | null) => ({
-    fingerprint: 'usage.runaway|api_key|k1|',
+    fingerprint: 'usage.runaway|key|k1|',
     kind: 'usage.runaway' as const,
-    scopeType: 'api_key',
+    scopeType: 'key' as const,
     scopeId: 'k1',
     state: 'firing' as const,
     lastNotifiedAt: STARTED,
@@ -241,9 +241,9 @@ describe('an acknowledged alert', () => {
 
 describe('silences', () => {
   const alert: SilenceableAlert = {
-    fingerprint: 'usage.runaway|api_key|apikey_01ci|',
+    fingerprint: 'usage.runaway|key|apikey_01ci|',
     kind: 'usage.runaway',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: 'apikey_01ci',
     workspaceId: 'wrkspc_01',
     workspaceName: 'Research\u200b',
@@ -252,13 +252,13 @@ describe('silences', () => {
     ['no matchers (matches nothing)', {}, false],
     ['kind glob', { kind: 'usage.*' }, true],
     ['another kind', { kind: 'spend.*' }, false],
-    ['scope', { scope: 'api_key' }, true],
+    ['scope', { scope: 'key' }, true],
     ['key glob', { key: 'apikey_01*' }, true],
     ['any key', { key: '*' }, true],
     ['workspace by name (invisible characters dropped)', { workspace: 'Research' }, true],
     ['workspace by id', { workspace: 'wrkspc_*' }, true],
     ['kind and another workspace (ANDed)', { kind: 'usage.*', workspace: 'Finance' }, false],
-    ['this fingerprint', { fingerprint: 'usage.runaway|api_key|apikey_01ci|' }, true],
+    ['this fingerprint', { fingerprint: 'usage.runaway|key|apikey_01ci|' }, true],
     ['a fingerprint is not a glob', { fingerprint: 'usage.runaway|*' }, false],
   ] as const)('%s', (_name, matchers, expected) => {
     expect(silenceMatches(matchers, alert)).toBe(expected);

@@ -61,7 +61,7 @@ export function decidePress(input: PressInput): PressDecision {
   const { alert } = input;
   // a deactivation notice is a fact, not a state: its key can be brought back whatever became of the notice
   if (input.actionId === 'reactivate') {
-    if (alert.scopeType !== 'api_key') return { do: 'refuse', reason: 'not_offered', permission };
+    if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
     if (input.keyStatus === 'active') return { do: 'nothing', state: 'already_active' };
     return { do: 'reactivate', keyId: alert.scopeId };
   }

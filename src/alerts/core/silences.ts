@@ -12,7 +12,7 @@ export const MATCHER_FIELDS = ['kind', 'scope', 'key', 'workspace', 'fingerprint
 export interface SilenceMatchers {
   /** Glob on the alert kind (`usage.*`). */
   kind?: string;
-  /** Glob on the scope type (`organization`, `workspace`, `api_key`, …). */
+  /** Glob on the scope type (`organization`, `workspace`, `key`, …). */
   scope?: string;
   /** Glob on the API key id, for alerts about one key. */
   key?: string;
@@ -47,7 +47,7 @@ export function silenceMatches(m: SilenceMatchers, a: SilenceableAlert): boolean
   if (m.fingerprint !== undefined && m.fingerprint !== a.fingerprint) return false;
   if (m.kind !== undefined && !matchesGlob(m.kind, a.kind)) return false;
   if (m.scope !== undefined && !matchesGlob(m.scope, a.scopeType)) return false;
-  if (m.key !== undefined && !(a.scopeType === 'api_key' && matchesGlob(m.key, a.scopeId))) return false;
+  if (m.key !== undefined && !(a.scopeType === 'key' && matchesGlob(m.key, a.scopeId))) return false;
   if (m.workspace !== undefined) {
     const names = [a.workspaceId, a.workspaceName === null ? null : singleLineName(a.workspaceName)];
     if (!names.some((n) => n !== null && matchesGlob(m.workspace as string, n))) return false;

@@ -15,7 +15,7 @@ export interface SlackButton {
 // gen_random_uuid()'s shape; anything else names no row (and would be a Postgres error, not an answer)
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The `slack_buttons` table: the rows Slack button values name (migrations/010_slack_actions.ts). */
+/** The `slack_buttons` table: the rows Slack button values name (migrations/011_slack_actions.ts). */
 export function actionsRepo(db: Db) {
   return {
     /**

@@ -37,7 +37,7 @@ function record(r: Row): SilenceRecord {
   };
 }
 
-/** The `silences` table (migrations/010_slack_actions.ts). */
+/** The `silences` table (migrations/011_slack_actions.ts). */
 export function silencesRepo(db: Db) {
   return {
     /** Stores a silence; `created` is false when its button already made one (that one is returned). */
