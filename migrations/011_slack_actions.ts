@@ -19,9 +19,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     CREATE TABLE slack_buttons (
       id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-      notification_id     bigint NOT NULL REFERENCES notifications (id),
+      notification_id     bigint NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
       choice              text NOT NULL,
-      alert_id            bigint NOT NULL REFERENCES alerts (id),
+      alert_id            bigint NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
       episode_started_at  timestamptz NOT NULL,
       created_at          timestamptz NOT NULL,
       UNIQUE (notification_id, choice)
@@ -37,7 +37,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at       timestamptz NOT NULL,
       -- ended before ends_at by keywarden silence expire
       expired_at       timestamptz,
-      slack_button_id  uuid UNIQUE REFERENCES slack_buttons (id)
+      slack_button_id  uuid UNIQUE REFERENCES slack_buttons (id) ON DELETE SET NULL
     );
     CREATE INDEX silences_ends ON silences (ends_at);
   `.execute(db);
