@@ -406,6 +406,35 @@ describe('keywarden silence', () => {
   });
 });
 
+describe('Slack buttons: when Slack fails the answer', () => {
+  it('a press is applied and audited even when chat.update fails; the failure is logged without secrets', async () => {
+    const { value, message } = await firingAlert();
+    slack.failNext(1, { error: 'internal_error' });
+    const r = await slack.pressOverHttp(
+      actionsUrl(),
+      SIGNING_SECRET,
+      { actionId: 'ack', value, userId: 'U0ANA', message },
+      { timestamp: seconds() },
+    );
+    expect(r.status).toBe(200);
+    expect((await alertRow()).acknowledged_by).toBe('U0ANA');
+    expect((await auditRows()).at(-1)?.details).toMatchObject({ outcome: 'acknowledged' });
+    expect(logLines.join('')).toContain('could not update an alert message after a press');
+    expect(logLines.join('')).not.toContain(slack.token);
+  });
+
+  it('posts answers only to Slack response URLs, never where a payload points', async () => {
+    const client = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
+    const r = await client.respond('https://attacker.example/collect', { text: 'x', response_type: 'ephemeral' });
+    expect(r).toMatchObject({ ok: false, failure: { kind: 'permanent' } });
+    expect(
+      await client.respond(`${slack.url.replace('/api/', '')}/response/1`, { text: 'x', response_type: 'ephemeral' }),
+    ).toEqual({
+      ok: true,
+    });
+  });
+});
+
 describe('Slack buttons: who may press', () => {
   it('refuses a user the allow list does not name: ephemeral answer, nothing changed, audited', async () => {
     ctx.config = configWith({ acknowledge: ['U0BOSS'] });
