@@ -187,6 +187,7 @@ describe('Slack buttons: Acknowledge', () => {
     const row = await alertRow();
     expect(row.acknowledged_by).toBe('U0ANA');
     expect(row.acknowledged_at).not.toBeNull();
+    expect(await alertsCommand(ctx, [])).toContain('(acknowledged by U0ANA)');
     expect(updates()).toHaveLength(1);
     const update = updates()[0]!;
     expect(`${String(update.args.channel)}:${String(update.args.ts)}`).toBe(message);
