@@ -1,3 +1,4 @@
+import { startSlackActions } from './actions/transports.ts';
 import { buildApp } from './app.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
@@ -80,6 +81,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   }, options.watchdogIntervalMs);
 
+  const slackActions = startSlackActions(ctx);
   const health =
     options.httpPort === null
       ? null
@@ -94,6 +96,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           status: config.env.uiToken
             ? { token: config.env.uiToken, load: () => loadStatus(ctx, () => jobWatch.failing) }
             : undefined,
+          ...(slackActions.endpoint ? { slackActions: slackActions.endpoint } : {}),
         });
 
   log.info(
@@ -117,6 +120,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     steps: [
       { name: 'workers', run: (force) => pool.close(force) },
       { name: 'health server', run: async () => health?.close() },
+      { name: 'slack socket mode', run: () => slackActions.close() },
       { name: 'queues', run: () => closeQueues(queues) },
       { name: 'redis, postgres, notifier', run: () => app.close() },
       {

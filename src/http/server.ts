@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
@@ -52,6 +52,8 @@ export async function startHealthServer(opts: {
   failingJobs?: () => readonly string[];
   /** The status page at `/` (src/http/status/), when KEYWARDEN_UI_TOKEN is set. */
   status?: StatusPage;
+  /** `POST /slack/actions` (src/actions/http.ts), when SLACK_SIGNING_SECRET is set. */
+  slackActions?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }): Promise<HealthServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
   const serverOptions = {
@@ -85,6 +87,8 @@ export async function startHealthServer(opts: {
       } else if (path === '/metrics') {
         const body = await opts.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
+      } else if (path === '/slack/actions' && opts.slackActions) {
+        await opts.slackActions(req, res);
       } else if (opts.status && (await serveStatus(req, res, path, opts.status))) {
         // answered by the status page
       } else {

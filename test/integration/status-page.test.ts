@@ -22,6 +22,8 @@ const EVIL = {
   target: '<img src=x onerror=alert(5)>',
   error: '</li><iframe src=javascript:alert(6)>',
   job: 'poll-usage',
+  ackBy: 'U1"><script>alert(7)</script>',
+  comment: '<img src=x onerror=alert(8)> deploy window',
 };
 const TOKEN = 'status-token-0123456789abcdef';
 const NOW = new Date('2026-12-07T12:00:00Z');
@@ -121,6 +123,18 @@ beforeAll(async () => {
       attempts: 2,
     })
     .execute();
+  const repos = createRepos(db);
+  await repos.alerts.acknowledge(alert.id, new Date(NOW.getTime() - 3_600_000), EVIL.ackBy, NOW);
+  await repos.silences.add(
+    {
+      matchers: { kind: 'usage.*', workspace: EVIL.workspace },
+      startsAt: new Date(NOW.getTime() - 3_600_000),
+      endsAt: new Date(NOW.getTime() + 3_600_000),
+      createdBy: EVIL.ackBy,
+      comment: EVIL.comment,
+    },
+    NOW,
+  );
   await db
     .insertInto('job_runs')
     .values({
@@ -299,8 +313,12 @@ describe('status page: the figures', () => {
     expect(body).toContain('1 of 3 keys shown');
   });
 
-  it('shows firing alerts with their deliveries, and failing jobs', async () => {
+  it('shows firing alerts with their deliveries, who acknowledged them, the silences, and failing jobs', async () => {
     const body = await (await fetch(url(), { headers: bearer })).text();
+    expect(body).toContain('acknowledged by U1&quot;&gt;&lt;script&gt;alert(7)&lt;/script&gt;');
+    expect(body).toMatch(
+      /<tr><td>active<\/td><td>kind=usage\.\* workspace=&#39;&gt;&lt;svg onload=alert\(2\)&gt;<\/td><td>2026-12-07 11:00<\/td><td>2026-12-07 13:00<\/td><td>U1&quot;&gt;&lt;script&gt;alert\(7\)&lt;\/script&gt;<\/td><td>&lt;img src=x onerror=alert\(8\)&gt; deploy window<\/td><\/tr>/,
+    );
     expect(body).toContain('1 firing; 0 resolved in the last 7 days.');
     expect(body).toMatch(
       /email &lt;img src=x onerror=alert\(5\)&gt;: <span class="delivery pending">pending<\/span> \(2 attempts\)/,

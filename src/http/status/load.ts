@@ -2,6 +2,7 @@ import { type AlertListing, listAlerts } from '../../cli/alerts.ts';
 import { type KeyRow, keyRows } from '../../cli/keys.ts';
 import { type SpendReport, spendReport } from '../../cli/spend.ts';
 import type { Context } from '../../context.ts';
+import type { SilenceRecord } from '../../db/repos/silences.ts';
 import { WATERMARKS } from '../../db/repos/watermarks.ts';
 import { type DriftDay, loadFinanceData } from '../../digest/finance-data.ts';
 import { BLIND_KIND } from '../../health/blind.ts';
@@ -30,6 +31,8 @@ export interface StatusData {
   keys: KeyRow[];
   /** Firing alerts and those resolved within RECENT_DAYS, newest first. */
   alerts: AlertListing[];
+  /** Silences in force or still to come, as `keywarden silence list` shows them. */
+  silences: SilenceRecord[];
   health: {
     /** The end of the newest usage minute the Admin API answered with data. */
     settledUntil: Date | null;
@@ -50,7 +53,7 @@ export async function loadStatus(
   const now = ctx.clock.now();
   const { policy } = ctx.config;
   const organizationName = policy.organization.name || 'Organization';
-  const [spend, finance, rotationInputs, alerts, jobs, settledUntil] = await Promise.all([
+  const [spend, finance, rotationInputs, alerts, silences, jobs, settledUntil] = await Promise.all([
     spendReport(ctx.repos),
     loadFinanceData(ctx.db, now, {
       organizationName,
@@ -59,6 +62,7 @@ export async function loadStatus(
     }),
     loadRotationInputs(ctx.db, policy.rotation.drain_window_hours, now),
     listAlerts(ctx, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
+    ctx.repos.silences.list({ all: false, now }),
     loadJobRuns(ctx.db),
     ctx.repos.watermarks.read(WATERMARKS.usageSettled),
   ]);
@@ -72,6 +76,7 @@ export async function loadStatus(
     drift: finance.drift,
     keys: keyRows(rotationInputs, planRotation(rotationInputs, policy.rotation, now), now),
     alerts,
+    silences,
     health: {
       settledUntil,
       jobs: [...jobs].sort((a, b) => a.job.localeCompare(b.job)),

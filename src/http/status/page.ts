@@ -244,14 +244,27 @@ function alertsSection(data: StatusData): string {
   const firing = data.alerts.filter((a) => a.state === 'firing').length;
   const rows = data.alerts.map(
     (a) =>
-      `<tr class="${a.state}"><td><span class="state ${a.state}">${a.state}</span></td><td class="title">${text(a.title)}${a.inhibitedBy === null ? '' : `<br><span class="muted">inhibited by ${text(a.inhibitedBy)}</span>`}</td><td class="nowrap">${text(a.kind)}</td><td>${a.severity}</td><td>${time(a.startedAt)}</td><td>${time(a.resolvedAt)}</td><td>${deliveries(a)}</td></tr>`,
+      `<tr class="${a.state}"><td><span class="state ${a.state}">${a.state}</span></td><td class="title">${text(a.title)}${a.inhibitedBy === null ? '' : `<br><span class="muted">inhibited by ${text(a.inhibitedBy)}</span>`}${a.acknowledgedBy == null ? '' : `<br><span class="muted">acknowledged by ${text(a.acknowledgedBy)}</span>`}</td><td class="nowrap">${text(a.kind)}</td><td>${a.severity}</td><td>${time(a.startedAt)}</td><td>${time(a.resolvedAt)}</td><td>${deliveries(a)}</td></tr>`,
   );
   return section(
     'alerts',
     'Alerts',
     `<p class="headline">${firing} firing; ${data.alerts.length - firing} resolved in the last ${RECENT_DAYS} days.</p>
-${rows.length === 0 ? '<p>Nothing firing, nothing resolved lately.</p>' : `<div class="scroll"><table id="alerts-table"><thead><tr><th>State</th><th>Alert</th><th>Kind</th><th>Severity</th><th>Since</th><th>Resolved</th><th>Deliveries</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`}`,
+${rows.length === 0 ? '<p>Nothing firing, nothing resolved lately.</p>' : `<div class="scroll"><table id="alerts-table"><thead><tr><th>State</th><th>Alert</th><th>Kind</th><th>Severity</th><th>Since</th><th>Resolved</th><th>Deliveries</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`}
+${silencesTable(data)}`,
   );
+}
+
+function silencesTable(data: StatusData): string {
+  if (data.silences.length === 0) return '<p>No silences in force.</p>';
+  const rows = data.silences.map((s) => {
+    const state = s.startsAt > data.asOf ? 'pending' : 'active';
+    const matchers = Object.entries(s.matchers)
+      .map(([k, v]) => `${text(k)}=${text(String(v))}`)
+      .join(' ');
+    return `<tr><td>${state}</td><td>${matchers}</td><td>${time(s.startsAt)}</td><td>${time(s.endsAt)}</td><td>${text(s.createdBy)}</td><td>${text(s.comment)}</td></tr>`;
+  });
+  return `<h3>Silences</h3><div class="scroll"><table id="silences-table"><thead><tr><th>State</th><th>Matches</th><th>From</th><th>Until</th><th>By</th><th>Why</th></tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`;
 }
 
 function deliveries(a: AlertListing): string {
