@@ -24,6 +24,8 @@ export interface AlertObservation {
   summary?: string;
   fields?: NotificationField[];
   links?: NotificationLink[];
+  /** The key's or workspace's name as the organization wrote it, for the receivers that carry data (webhooks). */
+  scopeName?: string | null;
   /** For routing: workspace routes match the name; `key_owner` resolves to this address. */
   workspaceName?: string | null;
   keyOwnerEmail?: string | null;

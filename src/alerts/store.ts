@@ -3,7 +3,14 @@ import { sql } from 'kysely';
 import type { Route } from '../config/policy.ts';
 import type { Db } from '../db/index.ts';
 import type { Severity } from '../kinds.ts';
-import type { Notification, NotificationEvent, NotificationField, NotificationLink } from '../notify/message.ts';
+import type { DeliveryChannel } from '../db/types.ts';
+import type {
+  AlertFacts,
+  Notification,
+  NotificationEvent,
+  NotificationField,
+  NotificationLink,
+} from '../notify/message.ts';
 import { insertAlertNotification, type OutboxPayload } from '../notify/outbox.ts';
 import { type RoutableAlert, routeAlert } from '../notify/routing.ts';
 import { type AlertObservation, groupDecisions, observationFingerprint, planAlerts } from './lifecycle.ts';
@@ -39,12 +46,16 @@ interface StoredDetails {
   links: NotificationLink[];
   workspaceName: string | null;
   keyOwnerEmail: string | null;
+  /** Absent on alerts stored before receivers carried data. */
+  scopeName?: string | null;
 }
 
 interface AlertView {
   fingerprint: string;
   kind: string;
   severity: Severity;
+  scopeType: string;
+  scopeId: string;
   workspaceId: string | null;
   title: string;
   stored: StoredDetails;
@@ -58,6 +69,19 @@ function detailsOf(o: AlertObservation): StoredDetails {
     links: o.links ?? [],
     workspaceName: o.workspaceName ?? null,
     keyOwnerEmail: o.keyOwnerEmail ?? null,
+    scopeName: o.scopeName ?? (o.scopeType === 'workspace' ? (o.workspaceName ?? null) : null),
+  };
+}
+
+function factsOf(a: AlertView): AlertFacts {
+  return {
+    fingerprint: a.fingerprint,
+    kind: a.kind,
+    severity: a.severity,
+    title: a.title,
+    scope: { type: a.scopeType, id: a.scopeId, name: a.stored.scopeName ?? null },
+    workspace: { id: a.workspaceId, name: a.stored.workspaceName },
+    details: a.stored.details,
   };
 }
 
@@ -180,6 +204,8 @@ export async function raiseAlerts(
           fingerprint: d.fingerprint,
           kind: r.kind,
           severity: r.severity,
+          scopeType: r.scope_type,
+          scopeId: r.scope_id,
           workspaceId: r.workspace_id,
           title: r.title,
           stored: r.details as unknown as StoredDetails,
@@ -219,6 +245,8 @@ export async function raiseAlerts(
         fingerprint: d.fingerprint,
         kind: o.kind,
         severity: o.severity,
+        scopeType: o.scopeType,
+        scopeId: o.scopeId,
         workspaceId: o.workspaceId,
         title: o.title,
         stored,
@@ -232,14 +260,15 @@ export async function raiseAlerts(
       // Alerts of one group may route differently (workspace routes): split by target, one message per target.
       const perTarget = new Map<
         string,
-        { channel: 'slack' | 'email'; target: string; alerts: AlertView[]; notes: Set<string> }
+        { channel: DeliveryChannel; target: string; alerts: AlertView[]; notes: Set<string> }
       >();
       for (const fp of group.fingerprints) {
         const view = views.get(fp);
         if (view === undefined) continue;
         const routing = routeAlert(routable(view), routes);
         for (const t of routing.targets) {
-          const key = `${t.channel}\u0000${t.target}`;
+          // PagerDuty gets one event per alert: its dedup_key is the alert's fingerprint, one incident each
+          const key = `${t.channel}\u0000${t.target}${t.channel === 'pagerduty' ? `\u0000${fp}` : ''}`;
           const entry = perTarget.get(key) ?? { ...t, alerts: [], notes: new Set<string>() };
           entry.alerts.push(view);
           for (const n of routing.notes) entry.notes.add(n);
@@ -252,6 +281,7 @@ export async function raiseAlerts(
         const payload: OutboxPayload = {
           notification: buildNotification(group.kind, group.event, t.alerts, [...t.notes]),
           fingerprints,
+          alerts: t.alerts.map(factsOf),
         };
         const [firstAlert] = fingerprints;
         await insertAlertNotification(

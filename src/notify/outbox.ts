@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import type { DeliveryChannel } from '../db/types.ts';
 import type { Logger } from '../log.ts';
 import { renderSpendChart, type SpendChart } from './chart.ts';
 import type { EmailSender, InlineImage } from './email.ts';
-import type { DeliveryFailure, DigestMessage, Notification, NotificationEvent } from './message.ts';
+import type { AlertFacts, DeliveryFailure, DigestMessage, Notification, NotificationEvent } from './message.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
 
@@ -21,6 +22,8 @@ import type { SlackClient } from './slack.ts';
 export interface OutboxPayload {
   notification: Notification;
   fingerprints: string[];
+  /** The alerts as data, for the receivers that carry data (webhooks, PagerDuty); absent on rows written before them. */
+  alerts?: AlertFacts[];
 }
 
 /** One alert message for one target; `alertId` is set when the message speaks for a single alert. */
@@ -28,7 +31,7 @@ export interface AlertOutboxRow {
   alertId: string | null;
   fingerprint: string;
   event: NotificationEvent;
-  channel: 'slack' | 'email';
+  channel: DeliveryChannel;
   target: string;
   payload: OutboxPayload;
 }
@@ -101,7 +104,7 @@ export function backoffMs(attempts: number): number {
 
 type Claimed = {
   id: string;
-  channel: 'slack' | 'email';
+  channel: DeliveryChannel;
   target: string;
   attempts: number;
 } & ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });

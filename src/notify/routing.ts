@@ -1,5 +1,6 @@
-import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
+import { DEFAULT_REPEAT_EVERY_MS, RECEIVER_KINDS, type Route } from '../config/policy.ts';
 import { workspaceReferenceMatches } from '../config/references.ts';
+import type { DeliveryChannel } from '../db/types.ts';
 import { matchesGlob } from '../glob.ts';
 import type { Severity } from '../kinds.ts';
 
@@ -14,8 +15,8 @@ export interface RoutableAlert {
 }
 
 export interface RouteTarget {
-  channel: 'slack' | 'email';
-  /** A Slack channel (`#ai-alerts` or an ID) or an email address. */
+  channel: DeliveryChannel;
+  /** A Slack channel (`#ai-alerts` or an ID), an email address, or the policy's name of a receiver (`oncall`). */
   target: string;
 }
 
@@ -66,6 +67,7 @@ export function routeAlert(alert: RoutableAlert, routes: readonly Route[]): Rout
       // The other recipients of the route (the security team) still get it, and they are told why the owner did not.
       else if (!notes.includes(NO_OWNER_NOTE)) notes.push(NO_OWNER_NOTE);
     }
+    for (const kind of RECEIVER_KINDS) for (const name of route[kind]) add(kind, name);
     if (!route.continue) break;
   }
   return { targets, repeatEveryMs: repeatEveryMs ?? DEFAULT_REPEAT_EVERY_MS, notes };

@@ -28,6 +28,7 @@ export function rotationObservations(
     const base = {
       scopeType: 'key',
       scopeId: k.id,
+      scopeName: k.name,
       workspaceId: k.workspaceId,
       workspaceName: k.workspaceName,
       keyOwnerEmail: k.ownerEmail,
