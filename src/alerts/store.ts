@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Route } from '../config/policy.ts';
 import type { Db } from '../db/index.ts';
-import type { Severity } from '../kinds.ts';
 import type { DeliveryChannel } from '../db/types.ts';
+import type { Severity } from '../kinds.ts';
 import type {
   AlertFacts,
   Notification,

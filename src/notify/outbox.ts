@@ -5,8 +5,13 @@ import type { Logger } from '../log.ts';
 import { renderSpendChart, type SpendChart } from './chart.ts';
 import type { EmailSender, InlineImage } from './email.ts';
 import type { AlertFacts, DeliveryFailure, DigestMessage, Notification, NotificationEvent } from './message.ts';
+import type { PagerDutyClient } from './pagerduty.ts';
+import { renderPagerDutyEvent } from './pagerduty.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
+import { renderTeamsMessage, type TeamsClient } from './teams.ts';
+import type { WebhookSender } from './webhook.ts';
+import { renderWebhookAlert, renderWebhookDigest } from './webhook-payload.ts';
 
 /**
  * Delivers the outbox. A batch of rows is claimed with a lease (FOR UPDATE SKIP LOCKED, so replicas never take the
@@ -73,6 +78,12 @@ export const DIGEST_CHART_CID = 'spend-chart@keywarden';
 export interface DeliveryAdapters {
   slack: SlackClient | null;
   email: EmailSender | null;
+  /** The policy's receivers; absent where none are configured (each is built from `receivers:`). */
+  pagerduty?: PagerDutyClient | null;
+  webhook?: WebhookSender | null;
+  teams?: TeamsClient | null;
+  /** organization.name of the policy, for the webhook payload. */
+  organization?: string;
 }
 
 export interface DeliverOptions {
@@ -104,6 +115,7 @@ export function backoffMs(attempts: number): number {
 
 type Claimed = {
   id: string;
+  fingerprint: string;
   channel: DeliveryChannel;
   target: string;
   attempts: number;
@@ -138,7 +150,7 @@ async function claim(db: Db, now: Date, leaseMs: number, batch: number): Promise
         'in',
         due.map((d) => d.id),
       )
-      .returning(['id', 'event', 'channel', 'target', 'payload', 'attempts'])
+      .returning(['id', 'fingerprint', 'event', 'channel', 'target', 'payload', 'attempts'])
       .execute();
     // the payload's shape follows the event: alerts write OutboxPayload, digests DigestPayload
     return rows.map((r) => ({ ...r, payload: r.payload }) as unknown as Claimed);
@@ -169,7 +181,20 @@ type SendOutcome = { ok: true; providerId: string; threadTs: string | null } | {
 const notConfigured = {
   slack: { ok: false, failure: { kind: 'retryable', reason: 'Slack is not configured (SLACK_BOT_TOKEN)' } },
   email: { ok: false, failure: { kind: 'retryable', reason: 'email is not configured (SMTP_URL, EMAIL_FROM)' } },
+  pagerduty: { ok: false, failure: { kind: 'retryable', reason: 'PagerDuty is not configured (receivers.pagerduty)' } },
+  webhook: { ok: false, failure: { kind: 'retryable', reason: 'webhooks are not configured (receivers.webhook)' } },
+  teams: { ok: false, failure: { kind: 'retryable', reason: 'Teams is not configured (receivers.teams)' } },
 } as const;
+
+/** The `webhook-id` of an outbox row: the same on every retry of it, so a receiver can drop a second copy. */
+export function webhookId(rowId: string): string {
+  return `keywarden-notification-${rowId}`;
+}
+
+/** The three receivers answer alike: an id for the row, or a failure the outbox knows how to treat. */
+function fromReceiver(r: Awaited<ReturnType<WebhookSender['send']>>): SendOutcome {
+  return r.ok ? { ok: true, providerId: r.providerId, threadTs: null } : r;
+}
 
 function permanent(err: unknown): SendOutcome {
   return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
@@ -178,6 +203,16 @@ function permanent(err: unknown): SendOutcome {
 /** A digest goes out as it is: no threads (each is news of its own period), the chart inline in the email. */
 async function sendDigest(adapters: DeliveryAdapters, row: Claimed & { event: 'digest' }): Promise<SendOutcome> {
   const { digest, chart } = row.payload;
+  if (row.channel === 'webhook') {
+    if (!adapters.webhook) return notConfigured.webhook;
+    const body = JSON.stringify(
+      renderWebhookDigest(digest, { id: webhookId(row.id), organization: adapters.organization ?? '' }),
+    );
+    return fromReceiver(await adapters.webhook.send(row.target, webhookId(row.id), body));
+  }
+  if (row.channel === 'pagerduty' || row.channel === 'teams') {
+    return permanent(new Error(`digests go to Slack, email or webhooks, not ${row.channel}`));
+  }
   if (row.channel === 'slack') {
     if (adapters.slack === null) return notConfigured.slack;
     const r = await adapters.slack.postMessage({ channel: row.target, ...renderDigestSlack(digest) });
@@ -202,6 +237,23 @@ async function sendDigest(adapters: DeliveryAdapters, row: Claimed & { event: 'd
 async function send(db: Db, adapters: DeliveryAdapters, row: Claimed): Promise<SendOutcome | 'wait'> {
   if (row.event === 'digest') return sendDigest(adapters, row);
   const n = row.payload.notification;
+  if (row.channel === 'pagerduty') {
+    if (!adapters.pagerduty) return notConfigured.pagerduty;
+    // routing writes one alert per PagerDuty row: its fingerprint is the incident's dedup_key
+    const alert = row.payload.alerts?.[0] ?? null;
+    const event = renderPagerDutyEvent(n, alert?.fingerprint ?? row.fingerprint, alert);
+    return fromReceiver(await adapters.pagerduty.send(row.target, event));
+  }
+  if (row.channel === 'webhook') {
+    if (!adapters.webhook) return notConfigured.webhook;
+    const ctx = { id: webhookId(row.id), organization: adapters.organization ?? '' };
+    const body = JSON.stringify(renderWebhookAlert(n, row.fingerprint, row.payload.alerts ?? [], ctx));
+    return fromReceiver(await adapters.webhook.send(row.target, webhookId(row.id), body));
+  }
+  if (row.channel === 'teams') {
+    if (!adapters.teams) return notConfigured.teams;
+    return fromReceiver(await adapters.teams.send(row.target, renderTeamsMessage(n)));
+  }
   if (row.channel === 'slack') {
     if (adapters.slack === null) return notConfigured.slack;
     let channel = row.target;

@@ -77,7 +77,11 @@ export function renderTeamsMessage(n: Notification): AdaptiveCardMessage {
   }
   const links = n.links.filter((l) => isWebUrl(l.url));
   if (links.length > 0) {
-    body.push({ type: 'TextBlock', text: links.map((l) => teamsLink(l.label || 'Open', l.url)).join(' · '), wrap: true });
+    body.push({
+      type: 'TextBlock',
+      text: links.map((l) => teamsLink(l.label || 'Open', l.url)).join(' · '),
+      wrap: true,
+    });
   }
   if (n.footer) body.push({ type: 'TextBlock', text: teamsText(n.footer, 'multi'), wrap: true, isSubtle: true });
   body.push({ type: 'TextBlock', text: teamsText(contextLine(n)), wrap: true, isSubtle: true });
