@@ -6,6 +6,7 @@ import { alertsCommand } from './alerts/cli.ts';
 import { buildApp, requireEnv } from './app.ts';
 import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
+import { describeReceivers } from './config/receivers.ts';
 import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
@@ -367,6 +368,8 @@ async function checkConfigCommand(args: string[]): Promise<number> {
       LOG_LEVEL: env.logLevel,
     },
     policy: config.policy,
+    // where each receiver delivers and the variable it reads, the values masked
+    receivers: describeReceivers(config.policy.receivers, config.receivers),
   };
   if (values.json) {
     console.log(terminalJson(effective));
