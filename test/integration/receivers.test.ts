@@ -332,6 +332,28 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     expect(hook.deliveries).toHaveLength(1);
   });
 
+  it('a send cut off by a crash goes again after its lease, marked possibly duplicate, with the same webhook-id', async () => {
+    await raise([threshold('Research')], ['spend.threshold'], T0);
+    const row = await db
+      .selectFrom('notifications')
+      .select(['id'])
+      .where('channel', '=', 'webhook')
+      .executeTakeFirstOrThrow();
+    // the crashed run: it claimed the row, committed `sending`, delivered, and died before recording it
+    await db
+      .updateTable('notifications')
+      .set({ status: 'sending', attempts: 1, next_attempt_at: at(5 * MIN) })
+      .where('id', '=', row.id)
+      .execute();
+    await deliverNotifications(db, adapters, { now: at(MIN) });
+    expect(hook.deliveries).toHaveLength(0);
+    await deliverNotifications(db, adapters, { now: at(5 * MIN) });
+    expect(hook.deliveries.map((d) => d.id)).toEqual([webhookId(row.id)]);
+    const after = await db.selectFrom('notifications').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+    expect(after).toMatchObject({ status: 'sent', possibly_duplicate: true, attempts: 2 });
+    expect(await alertsCommand(db, [])).toContain('webhook ops: sent (2 attempts)');
+  });
+
   it('the finance digest goes to a webhook as a payload of its own', async () => {
     const digest = {
       kind: 'digest.finance',
