@@ -11,7 +11,7 @@ import type { AlertFacts, DigestMessage, Notification, NotificationLink } from '
 
 export const WEBHOOK_PAYLOAD_VERSION = 1;
 
-export interface WebhookScope {
+interface WebhookScope {
   type: string;
   id: string;
   name: string | null;
