@@ -13,7 +13,7 @@ const env = {
   OPS_WEBHOOK_SECRET: SECRET,
   TEAMS_FINANCE_WORKFLOW_URL: TEAMS_URL,
 };
-const checkConfig = (e: Record<string, string>) => runNode('src/cli.ts', ['check-config', '--json'], e);
+const checkConfig = (e: Record<string, string>) => runNode('src/cli/index.ts', ['check-config', '--json'], e);
 
 describe('keywarden check-config with receivers', () => {
   it('prints every receiver with its variable and a masked value, and no secret', async () => {
