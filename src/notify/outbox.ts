@@ -284,6 +284,15 @@ async function send(db: Db, adapters: DeliveryAdapters, row: Claimed): Promise<S
   return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
 }
 
+/**
+ * The service a row's failure speaks for, whose other messages it holds: Slack, the SMTP server, PagerDuty's Events
+ * API and Teams are one service each; every webhook receiver is a server of its own, so one that is down holds
+ * nobody else's messages.
+ */
+function serviceOf(row: Pick<Claimed, 'channel' | 'target'>): string {
+  return row.channel === 'webhook' ? `webhook:${row.target}` : row.channel;
+}
+
 export async function deliverNotifications(
   db: Db,
   adapters: DeliveryAdapters,
@@ -296,9 +305,9 @@ export async function deliverNotifications(
   const runStarted = performance.now();
   const rows = await claim(db, now, leaseMs, opts.batch ?? 100);
   // Per channel, until when the rest of this run's messages wait: set by a failure of the service, not the message.
-  const holds = new Map<Claimed['channel'], { until: Date; held: number; reason: string }>();
+  const holds = new Map<string, { until: Date; held: number; reason: string }>();
   for (const row of rows) {
-    const hold = holds.get(row.channel);
+    const hold = holds.get(serviceOf(row));
     if (hold !== undefined) {
       // Asking again now only earns another 429 or another timeout (seconds each, for a server that hangs, while
       // the batch's other messages wait behind it): untried, so no attempt is counted.
@@ -370,7 +379,7 @@ export async function deliverNotifications(
         )
         .execute();
       if (f.kind === 'rate_limited' || (f.kind === 'retryable' && f.unreachable)) {
-        holds.set(row.channel, { until: new Date(now.getTime() + wait), held: 0, reason: f.reason });
+        holds.set(serviceOf(row), { until: new Date(now.getTime() + wait), held: 0, reason: f.reason });
       }
       if (giveUp) result.failed++;
       else result.retrying++;
@@ -380,10 +389,10 @@ export async function deliverNotifications(
       );
     }
   }
-  for (const [channel, hold] of holds) {
+  for (const [service, hold] of holds) {
     if (hold.held === 0) continue;
     opts.log?.warn(
-      { channel, held: hold.held, until: hold.until, reason: hold.reason },
+      { channel: service, held: hold.held, until: hold.until, reason: hold.reason },
       'notifications held: the service refused or did not answer, the next attempt is one message',
     );
   }

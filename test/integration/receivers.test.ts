@@ -354,6 +354,31 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     expect(await alertsCommand(db, [])).toContain('webhook ops: sent (2 attempts)');
   });
 
+  it('a webhook receiver that is down holds its own messages only: another receiver is delivered in the same run', async () => {
+    const other = await startWebhookReceiver(SECRET);
+    try {
+      const sender = createWebhookSender({
+        receivers: {
+          ...config.receivers.webhook,
+          audit: { url: `${other.url}/hook`, secrets: config.receivers.webhook.ops!.secrets },
+        },
+        timeoutMs: 2000,
+      });
+      const both = { ...adapters, pagerduty: null, webhook: sender };
+      const routes = config.policy.routes.map((r) => ({ ...r, pagerduty: [], webhook: ['ops', 'audit'] }));
+      await raiseAlerts(db, { kinds: [], observations: [runaway('k1'), runaway('k2')] }, routes, T0);
+      await raiseAlerts(db, { kinds: [], observations: [runaway('k3')] }, routes, T0);
+      hook.setDown(true);
+      await deliverNotifications(db, both, { now: T0 });
+      // `ops` refused once and held its second message; `audit` got both of its own
+      expect(hook.calls).toHaveLength(1);
+      expect(other.deliveries).toHaveLength(2);
+    } finally {
+      hook.setDown(false);
+      await other.close();
+    }
+  });
+
   it('the finance digest goes to a webhook as a payload of its own', async () => {
     const digest = {
       kind: 'digest.finance',
