@@ -1,4 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -376,6 +378,31 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     } finally {
       hook.setDown(false);
       await other.close();
+    }
+  });
+
+  it('a redirect is not followed: the signed body goes to the configured URL or nowhere', async () => {
+    const elsewhere = await startWebhookReceiver(SECRET);
+    const redirecting = createServer((_req, res) => {
+      res.writeHead(307, { location: `${elsewhere.url}/stolen` });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = redirecting.address() as AddressInfo;
+      const sender = createWebhookSender({
+        receivers: { ops: { url: `http://127.0.0.1:${port}/k`, secrets: config.receivers.webhook.ops!.secrets } },
+        timeoutMs: 2000,
+      });
+      const r = await sender.send('ops', 'keywarden-notification-1', '{}');
+      expect(r).toEqual({
+        ok: false,
+        failure: { kind: 'permanent', reason: 'webhook "ops": answered with a redirect: set the URL it points to' },
+      });
+      expect(elsewhere.calls).toEqual([]);
+    } finally {
+      redirecting.close();
+      await elsewhere.close();
     }
   });
 
