@@ -8,6 +8,7 @@ import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
+import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
 import { enqueueDigest } from '../../src/digest/enqueue.ts';
 import { type DeliveryAdapters, deliverNotifications, webhookId } from '../../src/notify/outbox.ts';
@@ -452,6 +453,26 @@ describe('Microsoft Teams (Workflows stand-in)', () => {
     expect(stale.last_error).toContain('teams "stale": HTTP 401');
     expect(stale.last_error).toContain('copy it again from the workflow in Teams');
     expect(stale.last_error).not.toContain('revoked');
+  });
+
+  it('an error page that echoes the workflow URL leaves no trace of it in the outbox row', async () => {
+    const echoing = createServer((req, res) => {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(`bad request to ${req.url}`);
+    });
+    await new Promise<void>((resolve) => echoing.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = echoing.address() as AddressInfo;
+      const secretUrl = `http://127.0.0.1:${port}/workflows/abc/invoke?sig=c2VjcmV0LXNpZ25hdHVyZQ`;
+      const client = createTeamsClient({ receivers: { finance: { url: new Secret(secretUrl) } }, timeoutMs: 2000 });
+      const r = await client.send('finance', { type: 'message', attachments: [] });
+      expect(r.ok).toBe(false);
+      const reason = r.ok ? '' : r.failure.reason;
+      expect(reason).toMatch(/^teams "finance": HTTP 400 bad request to /);
+      expect(reason).not.toContain('c2VjcmV0LXNpZ25hdHVyZQ');
+    } finally {
+      echoing.close();
+    }
   });
 
   it('`keywarden alerts` lists each receiver delivery with its state', async () => {
