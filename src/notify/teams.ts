@@ -47,7 +47,12 @@ export type CardElement =
  */
 export function teamsText(text: string, lines: 'single' | 'multi' = 'single'): string {
   const flat = lines === 'single' ? singleLine(text) : multiLine(text);
-  return truncate(flat, TEXT_MAX).replace(/[\\*_[\]()`~#<>|!-]/g, '\\$&');
+  return (
+    truncate(flat, TEXT_MAX)
+      .replace(/[\\*_[\]()`~#<>|!+-]/g, '\\$&')
+      // `1. ` at a line's start would begin a numbered list
+      .replace(/^(\s*\d+)\./gm, '$1\\.')
+  );
 }
 
 /** A markdown link of keywarden's own (Console pages): its label escaped, its URL with the characters that end it encoded. */
