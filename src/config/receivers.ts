@@ -44,7 +44,7 @@ export function unknownReceiverReferences(policy: Policy): string[] {
   return problems;
 }
 
-export interface ReceiverEnvOptions {
+interface ReceiverEnvOptions {
   allowInsecureHttp: boolean;
 }
 

@@ -8,7 +8,7 @@ import type { DeliveryFailure } from './message.ts';
 
 export type DeliveryResult = { ok: true; providerId: string } | { ok: false; failure: DeliveryFailure };
 
-export interface PostJson {
+interface PostJson {
   /** Who is called, for reasons (`pagerduty "oncall"`); never the URL, which may be the secret itself (Teams). */
   what: string;
   url: string;

@@ -16,10 +16,10 @@ import { webhookAlert } from './webhook-payload.ts';
  * sleeping inside the call (the outbox owns retries), and it brings cross-fetch for what Node's fetch does.
  */
 
-export type PagerDutyAction = 'trigger' | 'acknowledge' | 'resolve';
+type PagerDutyAction = 'trigger' | 'acknowledge' | 'resolve';
 
 /** The event without its routing key: what is rendered from the alert, and what a test can read. */
-export interface PagerDutyEvent {
+interface PagerDutyEvent {
   event_action: PagerDutyAction;
   dedup_key: string;
   /** Only on `trigger`: acknowledge and resolve name the incident by dedup_key alone. */
@@ -86,7 +86,7 @@ export interface PagerDutyClient {
   send(receiver: string, event: PagerDutyEvent): Promise<DeliveryResult>;
 }
 
-export interface PagerDutyOptions {
+interface PagerDutyOptions {
   receivers: Receivers['pagerduty'];
   /** PAGERDUTY_EVENTS_URL: `https://events.pagerduty.com` by default. */
   eventsUrl: string;

@@ -15,12 +15,12 @@ import { contextLine, headline } from './render.ts';
 const MAX_ITEMS = 20;
 const TEXT_MAX = 2000;
 
-export interface AdaptiveCardMessage {
+interface AdaptiveCardMessage {
   type: 'message';
   attachments: { contentType: 'application/vnd.microsoft.card.adaptive'; contentUrl: null; content: AdaptiveCard }[];
 }
 
-export interface AdaptiveCard {
+interface AdaptiveCard {
   $schema: string;
   type: 'AdaptiveCard';
   version: '1.4';
@@ -28,7 +28,7 @@ export interface AdaptiveCard {
   msteams: { width: 'Full' };
 }
 
-export type CardElement =
+type CardElement =
   | {
       type: 'TextBlock';
       text: string;

@@ -9,7 +9,7 @@ import type { AlertFacts, DigestMessage, Notification, NotificationLink } from '
  * Pure. Names stay as the organization wrote them: JSON.stringify encodes them, the receiver decides what to escape.
  */
 
-export const WEBHOOK_PAYLOAD_VERSION = 1;
+const WEBHOOK_PAYLOAD_VERSION = 1;
 
 interface WebhookScope {
   type: string;
@@ -17,7 +17,7 @@ interface WebhookScope {
   name: string | null;
 }
 
-export interface WebhookAlert {
+interface WebhookAlert {
   fingerprint: string;
   type: string;
   severity: Severity;
@@ -45,7 +45,7 @@ export interface WebhookAlert {
   rotation?: { deadline: string | null; successor: { id: string } | null; stage: string | number | null };
 }
 
-export interface WebhookAlertPayload {
+interface WebhookAlertPayload {
   version: typeof WEBHOOK_PAYLOAD_VERSION;
   /** The same as the `webhook-id` header: stable across retries, so a receiver can drop a second copy. */
   id: string;
@@ -61,7 +61,7 @@ export interface WebhookAlertPayload {
   links: { label: string; url: string }[];
 }
 
-export interface WebhookDigestPayload {
+interface WebhookDigestPayload {
   version: typeof WEBHOOK_PAYLOAD_VERSION;
   id: string;
   /** `digest.finance` or `digest.security`. */
@@ -75,7 +75,7 @@ export interface WebhookDigestPayload {
   links: { label: string; url: string }[];
 }
 
-export interface WebhookContext {
+interface WebhookContext {
   /** The outbox row's id, as `webhook-id` carries it. */
   id: string;
   organization: string;

@@ -14,7 +14,7 @@ export interface WebhookSender {
   send(receiver: string, id: string, body: string): Promise<DeliveryResult>;
 }
 
-export interface WebhookOptions {
+interface WebhookOptions {
   receivers: Receivers['webhook'];
   /** Per-request limit; a receiver that hangs must not hold the delivery run. Default 10 s. */
   timeoutMs?: number;
