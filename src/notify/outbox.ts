@@ -205,9 +205,11 @@ async function sendDigest(adapters: DeliveryAdapters, row: Claimed & { event: 'd
   const { digest, chart } = row.payload;
   if (row.channel === 'webhook') {
     if (!adapters.webhook) return notConfigured.webhook;
-    const body = JSON.stringify(
-      renderWebhookDigest(digest, { id: webhookId(row.id), organization: adapters.organization ?? '' }),
-    );
+    // the row's fingerprint names the digest's period (`digest|finance|2026-11-16`): a day for the finance digest
+    const period = row.fingerprint.split('|').at(-1) ?? '';
+    const date = /^\d{4}-\d{2}-\d{2}$/.test(period) ? period : null;
+    const ctx = { id: webhookId(row.id), organization: adapters.organization ?? '' };
+    const body = JSON.stringify(renderWebhookDigest(digest, chart?.spend ?? null, date, ctx));
     return fromReceiver(await adapters.webhook.send(row.target, webhookId(row.id), body));
   }
   if (row.channel === 'pagerduty' || row.channel === 'teams') {

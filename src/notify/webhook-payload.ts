@@ -1,5 +1,6 @@
 import type { Severity } from '../kinds.ts';
 import { type Pico, picoToUsd, usdToPico } from '../money.ts';
+import type { SpendChart } from './chart.ts';
 import { isWebUrl } from './escape.ts';
 import type { AlertFacts, DigestMessage, Notification, NotificationLink } from './message.ts';
 
@@ -73,6 +74,18 @@ interface WebhookDigestPayload {
   figures: { label: string; value: string }[];
   sections: { title: string; columns: string[]; rows: string[][]; more: number }[];
   links: { label: string; url: string }[];
+  /** The finance digest's figures as data: what a FinOps pipeline loads without parsing "$1,234.56". */
+  spend?: {
+    /** The organization's local day the digest is for, and the days of its month so far. */
+    date: string | null;
+    timezone: string;
+    month_to_date_usd: string;
+    daily_usd: string[];
+    limit_usd: string | null;
+    projected_usd: string | null;
+    projected_p10_usd: string | null;
+    projected_p90_usd: string | null;
+  };
 }
 
 interface WebhookContext {
@@ -102,7 +115,16 @@ export function renderWebhookAlert(
   };
 }
 
-export function renderWebhookDigest(d: DigestMessage, ctx: WebhookContext): WebhookDigestPayload {
+/**
+ * `chart`: the finance digest's chart data, whose numbers become `spend`; `date`: the digest's period when it is a
+ * day (the finance digest's), from the outbox row's fingerprint.
+ */
+export function renderWebhookDigest(
+  d: DigestMessage,
+  chart: SpendChart | null,
+  date: string | null,
+  ctx: WebhookContext,
+): WebhookDigestPayload {
   return {
     version: WEBHOOK_PAYLOAD_VERSION,
     id: ctx.id,
@@ -119,6 +141,26 @@ export function renderWebhookDigest(d: DigestMessage, ctx: WebhookContext): Webh
       more: s.more ?? 0,
     })),
     links: links(d.links),
+    ...(chart === null ? {} : { spend: digestSpend(chart, date) }),
+  };
+}
+
+/**
+ * The chart's figures as decimal strings. The chart keeps dollars as numbers (it only draws them), so they are
+ * rounded to the micro-dollar here, which they hold exactly at any spend a month can reach.
+ */
+function digestSpend(chart: SpendChart, date: string | null): NonNullable<WebhookDigestPayload['spend']> {
+  const amount = (v: number | null) => usd(pico(v));
+  const cumulative = chart.cumulativeUsd.map((v) => pico(v) ?? 0n);
+  return {
+    date,
+    timezone: chart.timezone,
+    month_to_date_usd: usd(cumulative.at(-1) ?? 0n)!,
+    daily_usd: cumulative.map((v, i) => usd(v - (i === 0 ? 0n : cumulative[i - 1]!))!),
+    limit_usd: amount(chart.limitUsd),
+    projected_usd: amount(chart.projection?.p50 ?? null),
+    projected_p10_usd: amount(chart.projection?.p10 ?? null),
+    projected_p90_usd: amount(chart.projection?.p90 ?? null),
   };
 }
 

@@ -418,7 +418,25 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     };
     const queued = await enqueueDigest(
       db,
-      { kind: 'finance', period: '2026-11-29', payload: { digest, chart: null } },
+      {
+        kind: 'finance',
+        period: '2026-11-29',
+        payload: {
+          digest,
+          chart: {
+            alt: 'Cumulative spend in November 2026',
+            spend: {
+              title: 'Acme AI: spend in November 2026',
+              monthLabel: 'November 2026',
+              timezone: 'UTC',
+              daysInMonth: 30,
+              cumulativeUsd: [100, 250.5],
+              projection: null,
+              limitUsd: null,
+            },
+          },
+        },
+      },
       { slack: [], email: [], webhook: config.policy.digests.finance!.webhook },
       T0,
     );
@@ -427,7 +445,12 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     expect(hook.deliveries).toHaveLength(1);
     const payload = hook.deliveries[0]!.payload;
     expect(webhookSchemaErrors(payload)).toEqual([]);
-    expect(payload).toMatchObject({ type: 'digest.finance', state: 'digest', figures: digest.fields });
+    expect(payload).toMatchObject({
+      type: 'digest.finance',
+      state: 'digest',
+      figures: digest.fields,
+      spend: { date: '2026-11-29', month_to_date_usd: '250.50', daily_usd: ['100.00', '150.50'], limit_usd: null },
+    });
   });
 });
 

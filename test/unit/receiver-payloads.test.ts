@@ -114,9 +114,32 @@ describe('webhook payload v1', () => {
       ],
       links: [{ label: 'Cost in the Console', url: 'https://console.anthropic.com/settings/cost' }],
     };
-    const p = renderWebhookDigest(digest, CTX);
+    const p = renderWebhookDigest(digest, null, '2026-11-16', CTX);
     expect(webhookSchemaErrors(p)).toEqual([]);
     expect(p.state).toBe('digest');
+    expect(p.spend).toBeUndefined();
+    // the finance digest's chart numbers become decimal figures: per day, month to date, limit, projection
+    const chart = {
+      title: 'Acme AI: spend in November 2026',
+      monthLabel: 'November 2026',
+      timezone: 'Europe/Paris',
+      daysInMonth: 30,
+      cumulativeUsd: [10.1, 30.35, 30.35, 45.123456],
+      projection: { p10: 250, p50: 300.5, p90: 410.25 },
+      limitUsd: 1000,
+    };
+    const finance = renderWebhookDigest(digest, chart, '2026-11-04', CTX);
+    expect(webhookSchemaErrors(finance)).toEqual([]);
+    expect(finance.spend).toEqual({
+      date: '2026-11-04',
+      timezone: 'Europe/Paris',
+      month_to_date_usd: '45.123456',
+      daily_usd: ['10.10', '20.25', '0.00', '14.773456'],
+      limit_usd: '1000.00',
+      projected_usd: '300.50',
+      projected_p10_usd: '250.00',
+      projected_p90_usd: '410.25',
+    });
   });
 
   it('the schema refuses what it does not document (a float amount, an unknown field)', () => {
