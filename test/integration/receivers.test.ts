@@ -4,14 +4,20 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
+import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
+import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { enqueueDigest } from '../../src/digest/enqueue.ts';
-import { type DeliveryAdapters, deliverNotifications, webhookId } from '../../src/notify/outbox.ts';
+import type { AlertKind } from '../../src/kinds.ts';
+import { createLogger } from '../../src/log.ts';
+import { webhookId } from '../../src/notify/adapters.ts';
+import type { Notifier } from '../../src/notify/notifier.ts';
+import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createPagerDutyClient, renderPagerDutyEvent } from '../../src/notify/pagerduty.ts';
 import { createTeamsClient } from '../../src/notify/teams.ts';
 import { createWebhookSender } from '../../src/notify/webhook.ts';
@@ -102,7 +108,14 @@ let pd: PagerDutyStandIn;
 let hook: WebhookReceiver;
 let teams: TeamsStandIn;
 let config: Config;
-let adapters: DeliveryAdapters;
+let adapters: Notifier;
+let store: { repos: ReturnType<typeof createRepos> };
+const log = createLogger({ level: 'silent' });
+
+/** One deliver-notifications run at `now`, as the job runs it. */
+function deliver(now: Date, notifier: Notifier = adapters) {
+  return deliverNotifications({ repos: store.repos, notifier, clock: fixedClock(now), log });
+}
 
 beforeAll(async () => {
   [tdb, pd, hook, teams] = await Promise.all([
@@ -112,6 +125,7 @@ beforeAll(async () => {
     startTeamsStandIn(),
   ]);
   db = tdb.db;
+  store = { repos: createRepos(db) };
   const dir = mkdtempSync(join(tmpdir(), 'kw-receivers-'));
   const path = join(dir, 'keywarden.yaml');
   writeFileSync(
@@ -157,6 +171,7 @@ digests:
     webhook: createWebhookSender({ receivers: config.receivers.webhook, timeoutMs: 2000 }),
     teams: createTeamsClient({ receivers: config.receivers.teams, timeoutMs: 2000 }),
     organization: config.policy.organization.name,
+    close: async () => {},
   };
 });
 
@@ -178,15 +193,15 @@ beforeEach(async () => {
   teams.cards.length = 0;
 });
 
-const raise = (observations: AlertObservation[], kinds: string[], now: Date) =>
-  raiseAlerts(db, { kinds, observations }, config.policy.routes, now);
+const raise = (observations: AlertObservation[], kinds: AlertKind[], now: Date) =>
+  raiseAlerts(store, { kinds, observations }, config.policy.routes, now);
 
 describe('PagerDuty (Events API v2 stand-in)', () => {
   it('one incident per alert, by fingerprint: trigger, repeat on the same incident, acknowledge, resolve', async () => {
     const r = await raise([runaway('apikey_a'), runaway('apikey_b')], ['usage.runaway'], T0);
     // one webhook message for the group, one PagerDuty event per alert
     expect(r.notifications).toBe(3);
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     const fingerprints = ['usage.runaway|key|apikey_a|', 'usage.runaway|key|apikey_b|'];
     expect([...pd.incidents.keys()].sort()).toEqual(fingerprints);
     const a = pd.incidents.get(fingerprints[0]!)!;
@@ -206,7 +221,7 @@ describe('PagerDuty (Events API v2 stand-in)', () => {
 
     // an hour on, still firing: a trigger PagerDuty adds to the open incident, not a second page
     await raise([runaway('apikey_a'), runaway('apikey_b')], ['usage.runaway'], at(60 * MIN));
-    await deliverNotifications(db, adapters, { now: at(60 * MIN) });
+    await deliver(at(60 * MIN));
     expect(pd.incidents.size).toBe(2);
     // acknowledged from Slack: the same dedup_key
     const ack = renderPagerDutyEvent(
@@ -217,7 +232,7 @@ describe('PagerDuty (Events API v2 stand-in)', () => {
     );
     expect(await adapters.pagerduty!.send('oncall', ack)).toMatchObject({ ok: true });
     await raise([], ['usage.runaway'], at(70 * MIN));
-    await deliverNotifications(db, adapters, { now: at(70 * MIN) });
+    await deliver(at(70 * MIN));
     expect(pd.incidents.get(fingerprints[0]!)).toMatchObject({
       status: 'resolved',
       actions: ['trigger', 'trigger', 'acknowledge', 'resolve'],
@@ -232,7 +247,7 @@ describe('PagerDuty (Events API v2 stand-in)', () => {
 
   it('a 400 is a failure of the message that names the field, never the routing key', async () => {
     await raise([overdue('apikey_old', 'ci-deploy')], ['rotation.blocked'], T0);
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     const row = await db
       .selectFrom('notifications')
       .selectAll()
@@ -252,12 +267,12 @@ describe('PagerDuty (Events API v2 stand-in)', () => {
       T0,
     );
     pd.failNext(1, { status: 429, retryAfter: 30 });
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     expect(pd.calls).toHaveLength(1);
     expect(pd.incidents.size).toBe(0);
-    await deliverNotifications(db, adapters, { now: at(20_000) });
+    await deliver(at(20_000));
     expect(pd.calls).toHaveLength(1);
-    await deliverNotifications(db, adapters, { now: at(40_000) });
+    await deliver(at(40_000));
     expect(pd.incidents.size).toBe(5);
     expect(pd.calls).toHaveLength(6);
   });
@@ -268,7 +283,7 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     await raise([runaway('apikey_a')], ['usage.runaway'], T0);
     await raise([threshold('Research')], ['spend.threshold'], T0);
     await raise([overdue('apikey_old', 'ci-deploy')], ['rotation.blocked'], T0);
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     expect(hook.refusals).toEqual([]);
     expect(hook.deliveries.map((d) => d.payload.type).sort()).toEqual([
       'rotation.blocked',
@@ -302,7 +317,7 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
 
   it('rejects a tampered body: the signature covers every byte', async () => {
     await raise([runaway('apikey_a')], ['usage.runaway'], T0);
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     const [sent] = hook.deliveries;
     const tampered = sent!.body.replace('"412.50"', '"0.01"');
     expect(tampered).not.toBe(sent!.body);
@@ -326,9 +341,9 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
     await raise([runaway('apikey_a')], ['usage.runaway'], T0);
     hook.failNext(1, { status: 503 });
     // PagerDuty's event goes out; the webhook's waits
-    expect(await deliverNotifications(db, adapters, { now: T0 })).toMatchObject({ sent: 1, retrying: 1 });
+    expect(await deliver(T0)).toMatchObject({ sent: 1, retrying: 1 });
     // backoff: 30 s after the first failure
-    expect(await deliverNotifications(db, adapters, { now: at(31_000) })).toMatchObject({ sent: 1 });
+    expect(await deliver(at(31_000))).toMatchObject({ sent: 1 });
     const webhookCalls = hook.calls.filter((c) => c.headers['webhook-id'] !== undefined);
     expect(webhookCalls).toHaveLength(2);
     expect(webhookCalls[0]!.headers['webhook-id']).toBe(webhookCalls[1]!.headers['webhook-id']);
@@ -348,13 +363,13 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
       .set({ status: 'sending', attempts: 1, next_attempt_at: at(5 * MIN) })
       .where('id', '=', row.id)
       .execute();
-    await deliverNotifications(db, adapters, { now: at(MIN) });
+    await deliver(at(MIN));
     expect(hook.deliveries).toHaveLength(0);
-    await deliverNotifications(db, adapters, { now: at(5 * MIN) });
+    await deliver(at(5 * MIN));
     expect(hook.deliveries.map((d) => d.id)).toEqual([webhookId(row.id)]);
     const after = await db.selectFrom('notifications').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
     expect(after).toMatchObject({ status: 'sent', possibly_duplicate: true, attempts: 2 });
-    expect(await alertsCommand(db, [])).toContain('webhook ops: sent (2 attempts)');
+    expect(await alertsCommand(store, [])).toContain('webhook ops: sent (2 attempts)');
   });
 
   it('a webhook receiver that is down holds its own messages only: another receiver is delivered in the same run', async () => {
@@ -369,10 +384,10 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
       });
       const both = { ...adapters, pagerduty: null, webhook: sender };
       const routes = config.policy.routes.map((r) => ({ ...r, pagerduty: [], webhook: ['ops', 'audit'] }));
-      await raiseAlerts(db, { kinds: [], observations: [runaway('k1'), runaway('k2')] }, routes, T0);
-      await raiseAlerts(db, { kinds: [], observations: [runaway('k3')] }, routes, T0);
+      await raiseAlerts(store, { kinds: [], observations: [runaway('k1'), runaway('k2')] }, routes, T0);
+      await raiseAlerts(store, { kinds: [], observations: [runaway('k3')] }, routes, T0);
       hook.setDown(true);
-      await deliverNotifications(db, both, { now: T0 });
+      await deliver(T0, both);
       // `ops` refused once and held its second message; `audit` got both of its own
       expect(hook.calls).toHaveLength(1);
       expect(other.deliveries).toHaveLength(2);
@@ -417,7 +432,7 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
       links: [],
     };
     const queued = await enqueueDigest(
-      db,
+      store.repos,
       {
         kind: 'finance',
         period: '2026-11-29',
@@ -441,7 +456,7 @@ describe('signed webhooks (a receiver verifying with standardwebhooks)', () => {
       T0,
     );
     expect(queued).toBe(1);
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     expect(hook.deliveries).toHaveLength(1);
     const payload = hook.deliveries[0]!.payload;
     expect(webhookSchemaErrors(payload)).toEqual([]);
@@ -458,7 +473,7 @@ describe('Microsoft Teams (Workflows stand-in)', () => {
   it('a card with the title, the facts and the Console link; a revoked URL fails without quoting it', async () => {
     await raise([threshold('Research')], ['spend.threshold'], T0);
     await raise([overdue('apikey_old', 'ci-deploy')], ['rotation.blocked'], T0);
-    await deliverNotifications(db, adapters, { now: T0 });
+    await deliver(T0);
     expect(teams.cards).toHaveLength(1);
     const card = teams.cards[0] as { body: { text?: string }[] };
     expect(card.body[0]?.text).toBe('⚠️ Workspace "Research" reached 80% of its $1,000.00 limit for November');
@@ -500,8 +515,8 @@ describe('Microsoft Teams (Workflows stand-in)', () => {
 
   it('`keywarden alerts` lists each receiver delivery with its state', async () => {
     await raise([overdue('apikey_old', 'ci-deploy')], ['rotation.blocked'], T0);
-    await deliverNotifications(db, adapters, { now: T0 });
-    const listing = await alertsCommand(db, []);
+    await deliver(T0);
+    const listing = await alertsCommand(store, []);
     expect(listing).toContain('firing   webhook ops: sent (1 attempts)');
     expect(listing).toContain('firing   pagerduty misconfigured: failed (1 attempts)');
     expect(listing).toContain('firing   teams stale: failed (1 attempts)');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { AlertKind } from '../../src/kinds.ts';
 import type { AlertFacts, DigestMessage, Notification } from '../../src/notify/message.ts';
 import { renderPagerDutyEvent } from '../../src/notify/pagerduty.ts';
 import { renderTeamsMessage, teamsText } from '../../src/notify/teams.ts';
@@ -18,7 +19,7 @@ function facts(over: Partial<AlertFacts> & Pick<AlertFacts, 'kind' | 'details'>)
   };
 }
 
-function note(kind: string, over: Partial<Notification> = {}): Notification {
+function note(kind: AlertKind, over: Partial<Notification> = {}): Notification {
   return {
     kind,
     event: 'firing',

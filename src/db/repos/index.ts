@@ -1,4 +1,10 @@
 import type { Db } from '../index.ts';
+import { alertsRepo } from './alerts.ts';
+import { anomalyRepo } from './anomaly.ts';
+import { auditRepo } from './audit.ts';
+import { keysRepo } from './keys.ts';
+import { outboxRepo } from './outbox.ts';
+import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
 /**
@@ -7,6 +13,12 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
+    alerts: alertsRepo(db),
+    anomaly: anomalyRepo(db),
+    audit: auditRepo(db),
+    keys: keysRepo(db),
+    usage: usageRepo(db),
+    outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
   };
 }
