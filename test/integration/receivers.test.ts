@@ -91,7 +91,7 @@ function overdue(keyId: string, name: string): AlertObservation {
   return {
     kind: 'rotation.blocked',
     severity: 'critical',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     scopeName: name,
     workspaceId: null,

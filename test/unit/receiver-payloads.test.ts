@@ -55,7 +55,7 @@ const RUNAWAY = facts({
 });
 const BLOCKED = facts({
   kind: 'rotation.blocked',
-  scope: { type: 'api_key', id: 'apikey_01', name: 'Production Backend' },
+  scope: { type: 'key', id: 'apikey_01', name: 'Production Backend' },
   details: { deadline: '2026-11-20T00:00:00.000Z', successor: 'apikey_02' },
 });
 
