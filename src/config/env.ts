@@ -48,7 +48,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * Reads a secret from NAME or from the file named by NAME_FILE (Docker and Kubernetes secrets), never both.
  * Trailing newlines of the file are dropped: editors and `echo` add them.
  */
-function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): Secret | null {
+export function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): Secret | null {
   const direct = env[name];
   const file = env[`${name}_FILE`];
   if (direct && file) {
@@ -68,7 +68,8 @@ function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): S
   return direct ? new Secret(direct) : null;
 }
 
-const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/** Hosts of this machine: plain http:// to them carries nothing across a network. */
+export const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
 /**
  * A base URL keywarden sends a secret to (the admin key, the Slack token, a routing key). Credentials in it would
