@@ -10,7 +10,7 @@ import { defineJob } from '../src/queue/define.ts';
 export const financeDigestJob = defineJob({
   name: 'finance-digest',
   queue: 'notify',
-  schedule: null,
+  schedule: (policy) => policy.digests.finance?.cron ?? null,
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {

@@ -1,4 +1,4 @@
-import { buildApp } from './app.ts';
+import { buildApp, requireEnv } from './app.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
 import { canAlterAuditLog, schemaProblem } from './db/index.ts';
@@ -6,11 +6,12 @@ import { describeFailingJobs, watchJobs } from './health/jobs.ts';
 import { createMetrics } from './http/metrics.ts';
 import { startHealthServer } from './http/server.ts';
 import type { Logger } from './log.ts';
+import { checkRedisSettings, createRedis } from './queue/connection.ts';
 import { exitOnCrash } from './queue/crash.ts';
 import type { JobDefinition } from './queue/define.ts';
 import { closeQueues, createQueues } from './queue/queues.ts';
 import { buildRegistry } from './queue/registry.ts';
-import { enqueueJob, startWorkers } from './queue/runner.ts';
+import { deliverSoon, enqueuer, startWorkers } from './queue/runner.ts';
 import { checkSchedules, desiredSchedules, reconcileSchedules } from './queue/schedules.ts';
 import { installShutdown } from './queue/shutdown.ts';
 
@@ -31,14 +32,24 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const { config, log } = options;
   exitOnCrash(log);
   const registry = buildRegistry(options.jobs, config.policy);
-  const app = await buildApp(config, { log, clock: options.clock, command: 'worker' });
+  requireEnv(config, ['database', 'redis', 'admin'], 'worker');
+  // the worker's own connection: its queues, its workers, the schedulers and /readyz
+  const redis = createRedis(config.env.redisUrl!);
+  const queues = createQueues(redis, options.prefix);
+  const app = buildApp(config, { log, clock: options.clock, command: 'worker', enqueue: enqueuer(registry, queues) });
   const { ctx } = app;
+  const closeRedis = async () => {
+    await closeQueues(queues);
+    redis.disconnect();
+  };
 
   const schema = await schemaProblem(ctx.db);
   if (schema !== null) {
     await app.close();
+    await closeRedis();
     throw new Error(schema);
   }
+  await checkRedisSettings(redis, log);
 
   if (await canAlterAuditLog(ctx.db)) {
     log.warn(
@@ -48,21 +59,18 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     );
   }
 
-  const queues = createQueues(ctx.redis, options.prefix);
   const specs = desiredSchedules(registry, config.policy);
-  await reconcileSchedules(queues, ctx.redis, options.prefix, specs, log);
+  await reconcileSchedules(queues, redis, options.prefix, specs, log);
 
   const metrics = createMetrics(ctx.db, ctx.admin);
   const jobWatch = watchJobs(
     ctx,
     [...registry.keys()],
     specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
-    async () => {
-      if (registry.has('deliver-notifications')) await enqueueJob(registry, queues, 'deliver-notifications');
-    },
+    () => deliverSoon(ctx, registry),
   );
   const pool = startWorkers(ctx, registry, {
-    connection: ctx.redis,
+    connection: redis,
     prefix: options.prefix,
     queues,
     metrics,
@@ -72,7 +80,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   // failures recorded by an earlier process show in /readyz from the start
   jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   const watchdog = setInterval(() => {
-    checkSchedules(queues, ctx.redis, options.prefix, specs, log).catch((err) =>
+    checkSchedules(queues, redis, options.prefix, specs, log).catch((err) =>
       log.warn({ err }, 'schedule watchdog could not check the schedulers (Redis down?); will try again'),
     );
     // a job that stopped running at all records no outcome: only this check notices it
@@ -86,7 +94,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           port: options.httpPort,
           host: config.env.httpHost,
           db: ctx.db,
-          redis: ctx.redis,
+          redis,
           metrics,
           log,
           failingJobs: () => describeFailingJobs(jobWatch.failing),
@@ -113,8 +121,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     steps: [
       { name: 'workers', run: (force) => pool.close(force) },
       { name: 'health server', run: async () => health?.close() },
-      { name: 'queues', run: () => closeQueues(queues) },
-      { name: 'redis, postgres, notifier', run: () => app.close() },
+      { name: 'queues, redis', run: closeRedis },
+      { name: 'postgres, notifier', run: () => app.close() },
       {
         name: 'log',
         run: async () => {

@@ -1,10 +1,10 @@
 import { userInfo } from 'node:os';
-import { buildApp } from '../app.ts';
 import { isKeyIdReference } from '../config/references.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
 import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from '../keys/set-status.ts';
 import { terminalText } from '../notify/escape.ts';
-import { cliLogger, loadCliConfig, parse, UsageError } from './command.ts';
+import { DEFAULT_PREFIX } from '../queue/queues.ts';
+import { loadCliConfig, openApp, parse, UsageError } from './command.ts';
 
 /** `keywarden keys reactivate <key> --reason "…"`: a key set active again through the Admin API, audited. */
 export async function reactivateCommand(args: string[]): Promise<number> {
@@ -14,8 +14,8 @@ export async function reactivateCommand(args: string[]): Promise<number> {
   if (!values.reason?.trim())
     throw new UsageError('--reason: say why the key is reactivated (it goes into the audit log)');
   const config = loadCliConfig();
-  const log = cliLogger(config);
-  const app = await buildApp(config, { log, command: 'keys reactivate' });
+  const app = openApp(config, 'keys reactivate', DEFAULT_PREFIX);
+  const log = app.ctx.log;
   try {
     const matches = await findKeysByReference(app.ctx.db, ref);
     if (matches.length === 0) {
