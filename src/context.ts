@@ -18,9 +18,7 @@ export interface JobRegistry {}
 export type JobName = keyof JobRegistry & string;
 
 /** What a job accepts as its payload, by its schema in the registry. */
-export type JobPayload<N extends JobName> = JobRegistry[N] extends { payload: infer P extends z.ZodType }
-  ? z.input<P>
-  : never;
+type JobPayload<N extends JobName> = JobRegistry[N] extends { payload: infer P extends z.ZodType } ? z.input<P> : never;
 
 /** Hands a job to the worker (validated against its payload schema first); resolves once it is queued. */
 export type Enqueue = <N extends JobName>(name: N, payload: JobPayload<N>) => Promise<void>;

@@ -15,7 +15,7 @@ import { deliverSoon, enqueuer, startWorkers } from './queue/runner.ts';
 import { checkSchedules, desiredSchedules, reconcileSchedules } from './queue/schedules.ts';
 import { installShutdown } from './queue/shutdown.ts';
 
-export interface WorkerOptions {
+interface WorkerOptions {
   config: Config;
   jobs: readonly JobDefinition[];
   log: Logger;

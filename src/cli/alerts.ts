@@ -63,7 +63,7 @@ export async function alertsCommand(db: Db, args: readonly string[]): Promise<st
   return formatAlertList(result, args.includes('--all'));
 }
 
-export interface AlertListing {
+interface AlertListing {
   fingerprint: string;
   kind: string;
   severity: string;

@@ -8,7 +8,7 @@ import { type Command, loadCliConfig, parse } from './command.ts';
 import { formatTable } from './keys.ts';
 
 /** One line of `keywarden spend`. Amounts are exact USD strings (12 places) in JSON, cents in the table. */
-export interface SpendRow {
+interface SpendRow {
   scopeType: StoredProjection['scopeType'];
   scopeId: string;
   name: string;
@@ -24,7 +24,7 @@ export interface SpendRow {
   method: string;
 }
 
-export interface SpendReport {
+interface SpendReport {
   month: string;
   madeAt: string;
   rows: SpendRow[];

@@ -10,12 +10,12 @@ import type { DigestPayload } from '../notify/outbox.ts';
 
 export type DigestKind = 'finance' | 'security';
 
-export interface DigestTargets {
+interface DigestTargets {
   slack: readonly string[];
   email: readonly string[];
 }
 
-export function digestFingerprint(kind: DigestKind, period: string): string {
+function digestFingerprint(kind: DigestKind, period: string): string {
   return `digest|${kind}|${period}`;
 }
 

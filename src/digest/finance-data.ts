@@ -23,7 +23,7 @@ export interface ScopeSpend {
   projection: StoredProjection | null;
 }
 
-export interface DriftDay {
+interface DriftDay {
   /** UTC day: the cost report's days are UTC days. */
   day: string;
   workspaceName: string;
@@ -51,7 +51,7 @@ export interface FinanceData {
   drift: DriftDay[];
 }
 
-export interface FinanceDataOptions {
+interface FinanceDataOptions {
   organizationName: string;
   timezone: string;
   organizationLimitUsd: number | null;

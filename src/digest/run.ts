@@ -12,7 +12,7 @@ export interface DigestRecipe {
   compose(at: { now: Date; timezone: string; organizationName: string }): Promise<DigestPayload | { skipped: string }>;
 }
 
-export type DigestRunResult = { skipped: string } | { period: string; queued: number; skipped?: string };
+type DigestRunResult = { skipped: string } | { period: string; queued: number; skipped?: string };
 
 /**
  * One run of a digest job: nothing without its policy section; nothing composed when every target has this

@@ -69,7 +69,7 @@ export function blindRoutes(routes: readonly Route[], kind: string = BLIND_KIND)
   return [{ match: { kind }, slack, email, repeat_every: DEFAULT_REPEAT_EVERY_MS, continue: false }];
 }
 
-export interface BlindWatch {
+interface BlindWatch {
   /** Compares the client's key verdict with what was last raised, and raises or resolves. Never throws. */
   check(): Promise<void>;
 }

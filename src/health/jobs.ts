@@ -24,13 +24,13 @@ export interface JobRunRecord {
   lastError: string | null;
 }
 
-export interface JobSchedule {
+interface JobSchedule {
   job: string;
   pattern: string;
   tz: string;
 }
 
-export interface FailingJob {
+interface FailingJob {
   job: string;
   /** `failing`: its last runs failed; `not_completing`: no run completed in its last intervals. */
   reason: 'failing' | 'not_completing';
@@ -101,7 +101,7 @@ export function describeFailingJobs(jobs: readonly FailingJob[]): string[] {
 }
 
 /** The alert for a failing job. Pure. */
-export function jobFailingObservation(f: FailingJob): AlertObservation {
+function jobFailingObservation(f: FailingJob): AlertObservation {
   return {
     kind: JOB_FAILING_KIND,
     severity: 'critical',
@@ -153,7 +153,7 @@ export async function recordJobFailure(db: Db, job: string, err: unknown, now: D
     .execute();
 }
 
-export async function loadJobRuns(db: Db): Promise<JobRunRecord[]> {
+async function loadJobRuns(db: Db): Promise<JobRunRecord[]> {
   const rows = await db.selectFrom('job_runs').selectAll().execute();
   return rows.map((r) => ({
     job: r.job,

@@ -6,7 +6,7 @@ import { QUEUE_NAMES } from './queues.ts';
 export type Registry = ReadonlyMap<string, JobDefinition>;
 
 /** Problems that make a job registry unsafe to start with, each naming the fix. */
-export function registryProblems(definitions: readonly JobDefinition[]): string[] {
+function registryProblems(definitions: readonly JobDefinition[]): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const def of definitions) {

@@ -19,7 +19,7 @@ export interface WorkerPool {
   close(force?: boolean): Promise<void>;
 }
 
-export interface WorkerPoolOptions {
+interface WorkerPoolOptions {
   connection: Redis;
   prefix: string;
   queues: Queues;

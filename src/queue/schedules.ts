@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import type { QueueName, Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
 
-export interface ScheduleSpec {
+interface ScheduleSpec {
   /** The job scheduler id in BullMQ: the job name, so there is one scheduler per job. */
   id: string;
   queue: QueueName;
