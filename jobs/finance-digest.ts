@@ -14,6 +14,6 @@ export const financeDigestJob = defineJob({
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    return runDigest(ctx, 'finance', financeDigestRecipe(ctx.db, ctx.config.policy.spend.limits.organization));
+    return runDigest(ctx, 'finance', financeDigestRecipe(ctx, ctx.config.policy.spend.limits.organization));
   },
 });

@@ -14,6 +14,6 @@ export const securityDigestJob = defineJob({
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    return runDigest(ctx, 'security', securityDigestRecipe(ctx.db));
+    return runDigest(ctx, 'security', securityDigestRecipe(ctx));
   },
 });

@@ -62,7 +62,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const specs = desiredSchedules(registry, config.policy);
   await reconcileSchedules(queues, redis, options.prefix, specs, log);
 
-  const metrics = createMetrics(ctx.db, ctx.admin);
+  const metrics = createMetrics(ctx.repos, ctx.admin);
   const jobWatch = watchJobs(
     ctx,
     [...registry.keys()],

@@ -1,4 +1,4 @@
-import type { Db } from '../db/index.ts';
+import type { Repos } from '../db/repos/index.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
 
 /**
@@ -37,47 +37,11 @@ export interface SecurityData {
 }
 
 export async function loadSecurityData(
-  db: Db,
+  repos: Pick<Repos, 'keys'>,
   now: Date,
   opts: { organizationName: string; timezone: string },
 ): Promise<SecurityData> {
-  const [keys, admins] = await Promise.all([
-    db
-      .selectFrom('api_keys as k')
-      .leftJoin('workspaces as w', 'w.id', 'k.workspace_id')
-      .leftJoin('rotation_state as r', 'r.api_key_id', 'k.id')
-      .leftJoin('users as u', 'u.id', 'k.created_by_id')
-      .select([
-        'k.id',
-        'k.name',
-        'k.partial_key_hint',
-        'k.workspace_id',
-        'k.scope_type',
-        'w.name as workspace_name',
-        'k.created_at',
-        'k.expires_at',
-        'k.created_by_id',
-        'k.created_by_type',
-        'r.stage',
-        'r.deadline',
-        'r.policy_source',
-        'r.evaluated_at',
-        'u.email as creator_email',
-        'u.name as creator_name',
-        'u.left_at as creator_left_at',
-      ])
-      .where('k.status', '=', 'active')
-      .where('k.gone_at', 'is', null)
-      .orderBy('k.created_at')
-      .execute(),
-    db
-      .selectFrom('users')
-      .select(['name', 'email'])
-      .where('role', '=', 'admin')
-      .where('left_at', 'is', null)
-      .orderBy('name')
-      .execute(),
-  ]);
+  const [keys, admins] = await Promise.all([repos.keys.activeKeysWithOwners(), repos.keys.admins()]);
   let rotationEvaluatedAt: Date | null = null;
   for (const k of keys) {
     if (k.evaluated_at !== null && (rotationEvaluatedAt === null || k.evaluated_at > rotationEvaluatedAt)) {

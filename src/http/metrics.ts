@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
-import type { Db } from '../db/index.ts';
+import type { Repos } from '../db/repos/index.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
@@ -15,7 +14,10 @@ export interface Metrics {
  * Prometheus metrics. Job counters are this process's own; everything about the organization (poll age, alerts,
  * pending notifications, cost drift) is read from Postgres at scrape time, so every replica reports the same truth.
  */
-export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSkewMs'>): Metrics {
+export function createMetrics(
+  repos: Pick<Repos, 'watermarks' | 'alerts' | 'outbox' | 'usage'> | null,
+  admin?: Pick<AdminClient, 'clockSkewMs'>,
+): Metrics {
   const registry = new Registry();
   const jobRuns = new Counter({
     name: 'keywarden_job_runs_total',
@@ -30,19 +32,15 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
-  if (db) {
+  if (repos) {
     new Gauge({
       name: 'keywarden_last_successful_poll_age_seconds',
       // the newest minute the API answered with data, not the range asked for: a late API answers empty buckets
       help: 'Seconds since the end of the newest usage minute the Admin API answered with data (poll-usage.settled).',
       registers: [registry],
       async collect() {
-        const row = await db
-          .selectFrom('watermarks')
-          .select('position')
-          .where('name', '=', USAGE_SETTLED_WATERMARK)
-          .executeTakeFirst();
-        this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
+        const settled = await repos.watermarks.read(USAGE_SETTLED_WATERMARK);
+        this.set(settled ? (Date.now() - settled.getTime()) / 1000 : Number.NaN);
       },
     });
     if (admin) {
@@ -57,11 +55,6 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       });
     }
     // Counted by kind from the alert store: one query shape for "ever fired" and "firing now".
-    const alertsByKind = async (firingOnly: boolean) => {
-      let q = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);
-      if (firingOnly) q = q.where('state', '=', 'firing');
-      return q.groupBy('kind').execute();
-    };
     for (const [name, help, firingOnly] of [
       ['keywarden_alerts_fired_total', 'Alerts that have fired, by kind (from the alert store).', false],
       ['keywarden_alerts_firing', 'Alerts currently firing, by kind.', true],
@@ -73,7 +66,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
         registers: [registry],
         async collect() {
           this.reset();
-          for (const r of await alertsByKind(firingOnly)) this.set({ kind: r.kind }, Number(r.n));
+          for (const r of await repos.alerts.countByKind({ firingOnly })) this.set({ kind: r.kind }, r.count);
         },
       });
     }
@@ -82,12 +75,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       help: 'Notifications in the outbox not yet sent.',
       registers: [registry],
       async collect() {
-        const row = await db
-          .selectFrom('notifications')
-          .select(sql<string>`count(*)`.as('n'))
-          .where('status', 'in', ['pending', 'sending'])
-          .executeTakeFirst();
-        this.set(Number(row?.n ?? 0));
+        this.set(await repos.outbox.pendingCount());
       },
     });
     new Gauge({
@@ -96,15 +84,10 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       labelNames: ['workspace_id'] as const,
       registers: [registry],
       async collect() {
-        const rows = await db
-          .selectFrom('cost_drift')
-          .select(['workspace_id', sql<number>`max(drift_ratio)`.as('ratio')])
-          .where('day', '>=', sql<string>`date_trunc('month', now() AT TIME ZONE 'UTC')::date`)
-          .groupBy('workspace_id')
-          .execute();
+        const rows = await repos.usage.largestDriftThisMonth();
         this.reset();
         // the Default Workspace has no id: labelled "default"
-        for (const r of rows) this.set({ workspace_id: r.workspace_id ?? DEFAULT_WORKSPACE_SCOPE_ID }, Number(r.ratio));
+        for (const r of rows) this.set({ workspace_id: r.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID }, r.ratio);
       },
     });
   }

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { Context, Enqueue, JobContext, JobName } from '../context.ts';
 import { watchAdminKey } from '../health/blind.ts';
-import { type JobWatch, recordJobFailure, recordJobSuccess } from '../health/jobs.ts';
+import { type JobWatch, recordJobFailure } from '../health/jobs.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { scrubError, scrubSecrets } from '../log.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
@@ -120,7 +120,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
               signal: controller.signal,
             });
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
-            await recordOutcome(() => recordJobSuccess(ctx.db, job.name, ctx.clock.now()));
+            await recordOutcome(() => ctx.repos.jobRuns.recordSuccess(job.name, ctx.clock.now()));
             for (const next of registry.get(job.name)?.followedBy ?? []) {
               // one chained run per parent run, even if this job is retried after a crash past this point
               await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
@@ -133,7 +133,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
             // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
             const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
             if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
-              await recordOutcome(() => recordJobFailure(ctx.db, job.name, err, ctx.clock.now()));
+              await recordOutcome(() => recordJobFailure(ctx, job.name, err, ctx.clock.now()));
             }
             // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
             if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent, recordOutcome } from '../../src/audit.ts';
 import { canAlterAuditLog, createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
-import { recordJobSuccess } from '../../src/health/jobs.ts';
+import { jobRunsRepo } from '../../src/db/repos/job-runs.ts';
 import { setKeyStatus } from '../../src/keys/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { withDatabase } from '../support/db-url.ts';
@@ -78,7 +78,7 @@ describe('the worker’s database role', () => {
       expect(await setKeyStatus(deps, { ...change, to: 'active', action: 'api_key.reactivate' })).toBe('done');
       const audit = await worker.selectFrom('audit_log').select('step').where('subject_id', '=', id).execute();
       expect(audit.map((a) => a.step)).toEqual(['intent', 'done', 'intent', 'done']);
-      await recordJobSuccess(worker, 'sync-inventory', org.clock.now());
+      await jobRunsRepo(worker).recordSuccess('sync-inventory', org.clock.now());
     } finally {
       await close();
     }
@@ -117,7 +117,7 @@ describe('migrations run by an owner role that is not a superuser', () => {
           { actor: 'test', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: 'apikey_01Test' },
           {},
         );
-        await recordJobSuccess(runtime, 'sync-inventory', new Date());
+        await jobRunsRepo(runtime).recordSuccess('sync-inventory', new Date());
         await expect(sql`ALTER TABLE audit_log DISABLE TRIGGER ALL`.execute(runtime)).rejects.toThrow(/must be owner/);
         await expect(sql`DROP TABLE audit_log`.execute(runtime)).rejects.toThrow(/must be owner/);
       } finally {

@@ -55,7 +55,7 @@ describe('keywarden.job_failing', () => {
     const prefix = uniquePrefix();
     const queues: Queues = createQueues(redis, prefix);
     const jobWatch = watchJobs(ctx, ['sync-inventory'], [], async () => {});
-    const metrics = createMetrics(t.db);
+    const metrics = createMetrics(ctx.repos);
     const pool: WorkerPool = startWorkers(ctx, registry, {
       connection: redis,
       prefix,

@@ -1,4 +1,9 @@
 import type { Db } from '../index.ts';
+import { alertsRepo } from './alerts.ts';
+import { jobRunsRepo } from './job-runs.ts';
+import { keysRepo } from './keys.ts';
+import { outboxRepo } from './outbox.ts';
+import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
 /**
@@ -8,6 +13,11 @@ import { watermarksRepo } from './watermarks.ts';
 export function createRepos(db: Db) {
   return {
     watermarks: watermarksRepo(db),
+    jobRuns: jobRunsRepo(db),
+    usage: usageRepo(db),
+    keys: keysRepo(db),
+    alerts: alertsRepo(db),
+    outbox: outboxRepo(db),
   };
 }
 
