@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { jobs } from '../../jobs/index.ts';
 import { parsePolicy } from '../../src/config/index.ts';
-import { defineJob, type JobDefinition } from '../../src/queue/define.ts';
+import type { Enqueue } from '../../src/context.ts';
+import { defineJob, defineJobs, type JobDefinition } from '../../src/queue/define.ts';
 import { buildRegistry, RegistryError } from '../../src/queue/registry.ts';
 import { desiredSchedules } from '../../src/queue/schedules.ts';
 
@@ -57,6 +58,20 @@ describe('job registry', () => {
   ])('refuses %s, naming the fix', (_name, defs, expected) => {
     expect(() => buildRegistry(defs)).toThrow(RegistryError);
     expect(() => buildRegistry(defs)).toThrow(expected);
+  });
+
+  it('names jobs as types: a chained or enqueued job that is not in the list does not compile', () => {
+    const handler = async () => {};
+    const base = { queue: 'ingest', schedule: null, payload: z.object({}), handler } as const;
+    const a = defineJob({ ...base, name: 'a', followedBy: ['b'] });
+    const b = defineJob({ ...base, name: 'b' });
+    expect(defineJobs([a, b]).map((j) => j.name)).toEqual(['a', 'b']);
+    // @ts-expect-error: a chains to b, which this list lacks (tsc names it: followedByNamesAJobNotInTheList: "b")
+    defineJobs([a]);
+    const enqueue: Enqueue = async () => {};
+    void enqueue('deliver-notifications', {});
+    // @ts-expect-error: no job of that name in jobs/index.ts
+    void enqueue('deliver-notification', {});
   });
 
   it('refuses a schedule the policy gives a job that is not cron', () => {
