@@ -24,7 +24,7 @@ export const syncInventory = defineJob({
     const changes = planInventory(known, snapshot);
     await applyInventory(ctx.db, snapshot, changes, ctx.clock.now());
     const alerts = await raiseAlerts(
-      ctx.db,
+      ctx,
       {
         kinds: ['key.orphaned', POLICY_UNMATCHED_KIND],
         observations: [

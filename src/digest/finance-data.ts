@@ -70,8 +70,8 @@ export async function loadFinanceData(
 
   const [daily, byKey, byWorkspace, projections, drift] = await Promise.all([
     usage.dailySpend(month),
-    usage.spendByKey(month),
-    usage.spendByWorkspace(month),
+    usage.monthSpendByKey(month),
+    usage.monthSpendByWorkspace(month),
     projectionsOfMonth(ctx.db, { month: today.slice(0, 7), at: now }),
     usage.driftSince(monthStart),
   ]);

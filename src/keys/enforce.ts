@@ -13,7 +13,7 @@ import { loadRotationInputs } from './load.ts';
 import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 export interface EnforcementSummary {
   keys: number;
@@ -76,7 +76,7 @@ async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
   }
 
   const alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: ROTATION_KINDS, observations: rotationObservations(decisions, deactivated, policy.enforce) },
     ctx.config.policy.routes,
     now,

@@ -1,10 +1,16 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { CONSOLE_KEYS_URL } from '../console.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
+import type { AlertKind } from '../kinds.ts';
 import { formatUsd } from '../money.ts';
 import type { RotationDecision } from './types.ts';
 
-export const ROTATION_KINDS = ['rotation.due_soon', 'rotation.overdue', 'rotation.blocked', 'rotation.deactivated'];
+export const ROTATION_KINDS: AlertKind[] = [
+  'rotation.due_soon',
+  'rotation.overdue',
+  'rotation.blocked',
+  'rotation.deactivated',
+];
 
 const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
 

@@ -1,5 +1,7 @@
 import type { Db } from '../index.ts';
 import { alertsRepo } from './alerts.ts';
+import { anomalyRepo } from './anomaly.ts';
+import { auditRepo } from './audit.ts';
 import { jobRunsRepo } from './job-runs.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
@@ -12,12 +14,14 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
+    alerts: alertsRepo(db),
+    anomaly: anomalyRepo(db),
+    audit: auditRepo(db),
+    keys: keysRepo(db),
+    usage: usageRepo(db),
+    outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
     jobRuns: jobRunsRepo(db),
-    usage: usageRepo(db),
-    keys: keysRepo(db),
-    alerts: alertsRepo(db),
-    outbox: outboxRepo(db),
   };
 }
 
