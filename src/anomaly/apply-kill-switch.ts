@@ -1,10 +1,10 @@
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
 import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
@@ -136,7 +136,7 @@ export async function applyKillSwitch(
 
 /** When the newest poll was committed (the database's clock): two runs after the same poll are one piece of evidence. */
 async function pollCommittedAt(ctx: Ctx): Promise<Date> {
-  return (await ctx.repos.watermarks.movedAt(USAGE_WATERMARK)) ?? ctx.clock.now();
+  return (await ctx.repos.watermarks.movedAt(WATERMARKS.usage)) ?? ctx.clock.now();
 }
 
 /** Of `ids`, the keys whose stored status is active. */

@@ -1,9 +1,8 @@
-import type { Db } from '../db/index.ts';
 import type { Repos } from '../db/repos/index.ts';
+import type { StoredProjection } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
-import { projectionsOfMonth, type StoredProjection } from '../spend/store.ts';
 import { localDate } from './period.ts';
 
 /**
@@ -58,7 +57,7 @@ interface FinanceDataOptions {
 }
 
 export async function loadFinanceData(
-  ctx: { repos: Pick<Repos, 'usage'>; db: Db },
+  repos: Pick<Repos, 'usage' | 'spend'>,
   now: Date,
   opts: FinanceDataOptions,
 ): Promise<FinanceData> {
@@ -66,13 +65,13 @@ export async function loadFinanceData(
   const today = localDate(now, tz);
   const monthStart = `${today.slice(0, 8)}01`;
   const month = { monthStart, timezone: tz, until: now };
-  const { usage } = ctx.repos;
+  const { usage } = repos;
 
   const [daily, byKey, byWorkspace, projections, drift] = await Promise.all([
-    usage.dailySpend(month),
+    usage.monthDailySpend(month),
     usage.monthSpendByKey(month),
     usage.monthSpendByWorkspace(month),
-    projectionsOfMonth(ctx.db, { month: today.slice(0, 7), at: now }),
+    repos.spend.ofMonth({ month: today.slice(0, 7), at: now }),
     usage.driftSince(monthStart),
   ]);
 

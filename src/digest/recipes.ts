@@ -7,14 +7,11 @@ import { composeSecurityDigest } from './security.ts';
 import { loadSecurityData } from './security-data.ts';
 
 /** The daily finance digest: once per local day; it waits for the month's first projection. */
-export function financeDigestRecipe(
-  ctx: Pick<Context, 'repos' | 'db'>,
-  organizationLimitUsd: number | null,
-): DigestRecipe {
+export function financeDigestRecipe(ctx: Pick<Context, 'repos'>, organizationLimitUsd: number | null): DigestRecipe {
   return {
     period: (today) => today,
     async compose({ now, timezone, organizationName }) {
-      const data = await loadFinanceData(ctx, now, { organizationName, timezone, organizationLimitUsd });
+      const data = await loadFinanceData(ctx.repos, now, { organizationName, timezone, organizationLimitUsd });
       // its chart and headline rest on this month's projection: wait for project-spend's first run of the month
       if (data.organization === null) return { skipped: 'no projection for this month yet' };
       const digest = composeFinanceDigest(data);

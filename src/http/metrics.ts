@@ -1,8 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import type { Repos } from '../db/repos/index.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
+import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -39,8 +40,7 @@ export function createMetrics(
       help: 'Seconds since the end of the newest usage minute the Admin API answered with data (poll-usage.settled).',
       registers: [registry],
       async collect() {
-        const settled = await repos.watermarks.read(USAGE_SETTLED_WATERMARK);
-        this.set(settled ? (Date.now() - settled.getTime()) / 1000 : Number.NaN);
+        this.set(settledAgeSeconds(await repos.watermarks.read(WATERMARKS.usageSettled), new Date()));
       },
     });
     if (admin) {

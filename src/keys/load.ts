@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { WATERMARKS, watermarksRepo } from '../db/repos/watermarks.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { usdToPico } from '../money.ts';
 import type { KeyState, KeyTraffic, RotationInputs } from '../rotation/types.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 
 /**
  * Reads what the rotation core needs from Postgres: keys with their workspace name and owner, each key's usage
@@ -63,7 +63,7 @@ export async function loadRotationInputs(db: Db, drainWindowHours: number, now: 
       .where('api_key_id', 'is not', null)
       .groupBy('api_key_id')
       .execute(),
-    db.selectFrom('watermarks').select('position').where('name', '=', USAGE_SETTLED_WATERMARK).executeTakeFirst(),
+    watermarksRepo(db).read(WATERMARKS.usageSettled),
     db.selectFrom('rotation_reminders').selectAll().execute(),
   ]);
   const traffic = new Map<string, KeyTraffic>();
@@ -81,5 +81,5 @@ export async function loadRotationInputs(db: Db, drainWindowHours: number, now: 
     stages.set(r.stage, r.sent_at);
     sent.set(r.api_key_id, stages);
   }
-  return { keys, traffic, usage: { dataUntil: watermark?.position ?? null }, sent };
+  return { keys, traffic, usage: { dataUntil: watermark }, sent };
 }

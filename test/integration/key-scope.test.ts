@@ -109,7 +109,7 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     const agentId = (
       await t.db.selectFrom('api_keys').select('id').where('name', '=', 'Agent for Ana').executeTakeFirstOrThrow()
     ).id;
-    const finance = await loadFinanceData({ repos: createRepos(t.db), db: t.db }, clock.now(), {
+    const finance = await loadFinanceData(createRepos(t.db), clock.now(), {
       organizationName: 'Acme AI',
       timezone: 'UTC',
       organizationLimitUsd: null,

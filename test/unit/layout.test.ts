@@ -16,9 +16,6 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * a cycle not broken by these, and on an entry that no longer closes a cycle (delete it then).
  */
 const ALLOWED_BACK_ARROWS: Record<string, string> = {
-  // loadConfig builds the price table from usage/prices.ts while usage/ reads config/: the table moves to a pure
-  // core (or a leaf) with the usage room's move to core/
-  'src/config -> src/usage': 'config/index.ts imports usage/prices.ts',
   // the outbox's delivery shell (notify/outbox.ts) takes the Context, which carries the notifier notify/ builds: the
   // shell can name the narrow parts it uses ({ repos, notifier, clock, log }) without importing context.ts
   'src/notify -> src/context.ts': 'notify/outbox.ts imports context.ts',
