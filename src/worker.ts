@@ -1,3 +1,4 @@
+import { startSlackActions } from './actions/transports.ts';
 import { buildApp, requireEnv } from './app.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
@@ -87,6 +88,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   }, options.watchdogIntervalMs);
 
+  const slackActions = startSlackActions(ctx, redis);
   const health =
     options.httpPort === null
       ? null
@@ -98,6 +100,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           metrics,
           log,
           failingJobs: () => describeFailingJobs(jobWatch.failing),
+          ...(slackActions.endpoint ? { slackActions: slackActions.endpoint } : {}),
         });
 
   log.info(
@@ -121,6 +124,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     steps: [
       { name: 'workers', run: (force) => pool.close(force) },
       { name: 'health server', run: async () => health?.close() },
+      { name: 'slack socket mode', run: () => slackActions.close() },
       { name: 'queues, redis', run: closeRedis },
       { name: 'postgres, notifier', run: () => app.close() },
       {

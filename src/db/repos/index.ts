@@ -1,10 +1,12 @@
 import type { Db } from '../index.ts';
+import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { jobRunsRepo } from './job-runs.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
+import { silencesRepo } from './silences.ts';
 import { spendRepo } from './spend.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
@@ -24,6 +26,8 @@ export function createRepos(db: Db) {
     outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
     jobRuns: jobRunsRepo(db),
+    actions: actionsRepo(db),
+    silences: silencesRepo(db),
   };
 }
 
