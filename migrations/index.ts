@@ -10,6 +10,7 @@ import * as killSwitchEvidence from './008_kill_switch_evidence.ts';
 import * as keyScope from './009_key_scope.ts';
 import * as usageCostParts from './010_usage_cost_parts.ts';
 import * as slackActions from './011_slack_actions.ts';
+import * as receiverChannels from './012_receiver_channels.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '009_key_scope': keyScope,
   '010_usage_cost_parts': usageCostParts,
   '011_slack_actions': slackActions,
+  '012_receiver_channels': receiverChannels,
 };

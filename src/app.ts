@@ -43,7 +43,7 @@ export function buildApp(config: Config, opts: { log: Logger; clock?: Clock; com
     adminKey: config.env.adminKey!,
     log: opts.log.child({ component: 'admin-api' }),
   });
-  const notifier = createNotifier(config.env, opts.log);
+  const notifier = createNotifier(config, opts.log);
   const ctx: Context = {
     config,
     db,

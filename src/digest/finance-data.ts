@@ -22,7 +22,7 @@ export interface ScopeSpend {
   projection: StoredProjection | null;
 }
 
-interface DriftDay {
+export interface DriftDay {
   /** UTC day: the cost report's days are UTC days. */
   day: string;
   workspaceName: string;

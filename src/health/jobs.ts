@@ -21,7 +21,7 @@ interface JobSchedule {
   tz: string;
 }
 
-interface FailingJob {
+export interface FailingJob {
   job: string;
   /** `failing`: its last runs failed; `not_completing`: no run completed in its last intervals. */
   reason: 'failing' | 'not_completing';
