@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { raiseAlerts } from '../src/alerts/store.ts';
-import { orphanObservations } from '../src/inventory/orphans.ts';
-import { planInventory } from '../src/inventory/plan.ts';
+import { orphanObservations } from '../src/inventory/core/orphans.ts';
+import { planInventory } from '../src/inventory/core/plan.ts';
+import { POLICY_UNMATCHED_KIND, policyReferenceObservations } from '../src/inventory/core/references.ts';
 import { readInventory } from '../src/inventory/read.ts';
-import { POLICY_UNMATCHED_KIND, policyReferenceObservations } from '../src/inventory/references.ts';
 import { applyInventory, loadKnownInventory } from '../src/inventory/store.ts';
 import { defineJob } from '../src/queue/define.ts';
 

@@ -11,8 +11,6 @@ import { maskUrl } from './config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
 import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
 import { blindRoutes } from './health/blind.ts';
-import { loadRotationInputs } from './keys/load.ts';
-import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './keys/set-status.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { terminalJson, terminalText } from './notify/escape.ts';
@@ -20,7 +18,9 @@ import { exitOnCrash } from './queue/crash.ts';
 import { closeQueues, createQueues, DEFAULT_PREFIX } from './queue/queues.ts';
 import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
-import { planRotation } from './rotation/plan.ts';
+import { planRotation } from './rotation/core/plan.ts';
+import { loadRotationInputs } from './rotation/load.ts';
+import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './rotation/set-status.ts';
 import { runWorker } from './worker.ts';
 
 /** A bad command line: exit 2 with the message, like a bad config. */

@@ -4,9 +4,9 @@ import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anoma
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
-import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
-import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
+import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
+import { setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
 import { rateLimitsOf, storedTokenUsage } from './headroom.ts';

@@ -15,7 +15,7 @@ const NO_EXPIRY_ROWS = 25;
 /** Stages older than this mean enforce-rotation has stopped running: the digest says so. */
 const STALE_STAGES_MS = 2 * DAY_MS;
 
-/** The stages past the deadline (rotation_state.stage, see src/rotation/describe.ts), in words. */
+/** The stages past the deadline (rotation_state.stage, see src/rotation/core/describe.ts), in words. */
 const OVERDUE_STAGES: Record<string, string> = {
   overdue: 'overdue',
   grace: 'overdue, in its grace period',

@@ -1,6 +1,6 @@
 import type { AdminClient } from '../anthropic/client.ts';
-import type { InventorySnapshot } from './plan.ts';
-import { storableSnapshot } from './text.ts';
+import type { InventorySnapshot } from './core/plan.ts';
+import { storableSnapshot } from './core/text.ts';
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

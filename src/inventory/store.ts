@@ -1,5 +1,5 @@
 import type { Db } from '../db/index.ts';
-import type { InventoryChanges, InventorySnapshot, KnownInventory } from './plan.ts';
+import type { InventoryChanges, InventorySnapshot, KnownInventory } from './core/plan.ts';
 
 export async function loadKnownInventory(db: Db): Promise<KnownInventory> {
   const [keys, users] = await Promise.all([

@@ -1,8 +1,8 @@
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { terminalText } from '../notify/escape.ts';
-import { describeKeyStage } from '../rotation/describe.ts';
-import { describePolicySource } from '../rotation/policy.ts';
-import type { RotationDecision, RotationInputs } from '../rotation/types.ts';
+import { describeKeyStage } from '../rotation/core/describe.ts';
+import { describePolicySource } from '../rotation/core/policy.ts';
+import type { RotationDecision, RotationInputs } from '../rotation/core/types.ts';
 import { DAY_MS } from '../time.ts';
 
 export interface KeyRow {

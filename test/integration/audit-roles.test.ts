@@ -6,7 +6,7 @@ import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent, recordOutcome } from '../../src/audit.ts';
 import { canAlterAuditLog, createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
 import { recordJobSuccess } from '../../src/health/jobs.ts';
-import { setKeyStatus } from '../../src/keys/set-status.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { withDatabase } from '../support/db-url.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';

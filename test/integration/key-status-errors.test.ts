@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { BLIND_KIND, watchAdminKey } from '../../src/health/blind.ts';
-import { setKeyStatus } from '../../src/keys/set-status.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { redisUrl } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';

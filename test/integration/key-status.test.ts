@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { recordIntent } from '../../src/audit.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
-import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/keys/set-status.ts';
+import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { redisUrl } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';

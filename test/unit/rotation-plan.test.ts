@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { policySchema } from '../../src/config/policy.ts';
 import { usdToPico } from '../../src/money.ts';
-import { describeKeyStage, rotationStateOf } from '../../src/rotation/describe.ts';
-import { planRotation } from '../../src/rotation/plan.ts';
-import type { KeyState, KeyTraffic, RotationDecision, RotationInputs } from '../../src/rotation/types.ts';
+import { describeKeyStage, rotationStateOf } from '../../src/rotation/core/describe.ts';
+import { planRotation } from '../../src/rotation/core/plan.ts';
+import type { KeyState, KeyTraffic, RotationDecision, RotationInputs } from '../../src/rotation/core/types.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

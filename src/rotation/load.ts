@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
 import { usdToPico } from '../money.ts';
-import type { KeyState, KeyTraffic, RotationInputs } from '../rotation/types.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
+import type { KeyState, KeyTraffic, RotationInputs } from './core/types.ts';
 
 /**
  * Reads what the rotation core needs from Postgres: keys with their workspace name and owner, each key's usage

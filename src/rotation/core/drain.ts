@@ -1,4 +1,4 @@
-import { HOUR_MS } from '../time.ts';
+import { HOUR_MS } from '../../time.ts';
 import type { KeyTraffic, RecentTraffic, UsageFreshness } from './types.ts';
 
 /**

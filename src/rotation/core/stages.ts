@@ -1,5 +1,5 @@
-import type { RotationPolicy } from '../config/policy.ts';
-import { DAY_MS } from '../time.ts';
+import type { RotationPolicy } from '../../config/policy.ts';
+import { DAY_MS } from '../../time.ts';
 import { startOfUtcDay } from './days.ts';
 
 /**

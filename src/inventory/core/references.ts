@@ -1,6 +1,6 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
-import type { Policy } from '../config/policy.ts';
-import { unmatchedReferences } from '../config/references.ts';
+import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import type { Policy } from '../../config/policy.ts';
+import { unmatchedReferences } from '../../config/references.ts';
 import type { InventorySnapshot } from './plan.ts';
 
 export const POLICY_UNMATCHED_KIND = 'keywarden.policy_unmatched';

@@ -1,4 +1,4 @@
-import type { Pico } from '../money.ts';
+import type { Pico } from '../../money.ts';
 
 /**
  * The rotation core's inputs and outputs. The job loads these from Postgres (api_keys, users, usage_buckets,

@@ -1,7 +1,7 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
-import { CONSOLE_KEYS_URL } from '../console.ts';
-import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
-import { formatUsd } from '../money.ts';
+import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import { CONSOLE_KEYS_URL } from '../../console.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../../default-workspace.ts';
+import { formatUsd } from '../../money.ts';
 import type { RotationDecision } from './types.ts';
 
 export const ROTATION_KINDS = ['rotation.due_soon', 'rotation.overdue', 'rotation.blocked', 'rotation.deactivated'];

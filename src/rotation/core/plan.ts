@@ -1,4 +1,4 @@
-import type { RotationPolicy } from '../config/policy.ts';
+import type { RotationPolicy } from '../../config/policy.ts';
 import { addDays } from './days.ts';
 import { hadTrafficInWindow, recentTraffic, USAGE_MAX_LAG_MS, usageStaleness } from './drain.ts';
 import { resolveDeadline } from './policy.ts';
