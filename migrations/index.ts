@@ -8,6 +8,7 @@ import * as jobRuns from './006_job_runs.ts';
 import * as runtimeRole from './007_runtime_role.ts';
 import * as killSwitchEvidence from './008_kill_switch_evidence.ts';
 import * as keyScope from './009_key_scope.ts';
+import * as rotationStage from './010_rotation_stage.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '007_runtime_role': runtimeRole,
   '008_kill_switch_evidence': killSwitchEvidence,
   '009_key_scope': keyScope,
+  '010_rotation_stage': rotationStage,
 };

@@ -8,8 +8,9 @@ import { parseDuration } from './config/duration.ts';
 import { type Config, ConfigError, insecureHttpWarning, loadConfig } from './config/index.ts';
 import { isKeyIdReference } from './config/references.ts';
 import { maskUrl } from './config/secret.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from './db/advisory-lock.ts';
+import { KEY_STATUS_LOCK } from './db/advisory-lock.ts';
 import { createDb, migrateToLatest, schemaProblem } from './db/index.ts';
+import { createRepos } from './db/repos/index.ts';
 import { blindRoutes } from './health/blind.ts';
 import { formatKeyTable, keyRows } from './keys/table.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -20,7 +21,7 @@ import { buildRegistry, RegistryError } from './queue/registry.ts';
 import { enqueueJob, runHandler } from './queue/runner.ts';
 import { planRotation } from './rotation/core/plan.ts';
 import { loadRotationInputs } from './rotation/load.ts';
-import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from './rotation/set-status.ts';
+import { lastStatusChangeFailure, setKeyStatus } from './rotation/set-status.ts';
 import { runWorker } from './worker.ts';
 
 /** A bad command line: exit 2 with the message, like a bad config. */
@@ -284,7 +285,7 @@ async function keysCommand(args: string[]): Promise<number> {
   const db = createDb(config.env.databaseUrl!, { max: 2 });
   try {
     const now = new Date();
-    const inputs = await loadRotationInputs(db, config.policy.rotation.drain_window_hours, now);
+    const inputs = await loadRotationInputs(createRepos(db), config.policy.rotation.drain_window_hours, now);
     const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now);
     if (values.json) console.log(terminalJson(rows));
     else
@@ -305,7 +306,7 @@ async function reactivateCommand(args: string[]): Promise<number> {
   const log = cliLogger(config);
   const app = await buildApp(config, { log, command: 'keys reactivate' });
   try {
-    const matches = await findKeysByReference(app.ctx.db, ref);
+    const matches = await app.ctx.repos.keys.findByReference(ref);
     if (matches.length === 0) {
       const what = isKeyIdReference(ref) ? 'id' : 'name';
       throw new UsageError(`<key>: no stored key with ${what} "${ref}" (run sync-inventory first)`);
@@ -318,11 +319,8 @@ async function reactivateCommand(args: string[]): Promise<number> {
     const actor = `cli:${userInfo().username}`;
     const reason = values.reason;
     // one status change at a time, as enforcement and the kill switch (a run in flight may be settling this key)
-    const locked = await withAdvisoryLock(app.ctx.db, KEY_STATUS_LOCK, () =>
-      setKeyStatus(
-        { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
-        { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason },
-      ),
+    const locked = await app.ctx.repos.keys.withStatusLock(() =>
+      setKeyStatus(app.ctx, { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason }),
     );
     if (locked === null) {
       console.error(
@@ -335,7 +333,7 @@ async function reactivateCommand(args: string[]): Promise<number> {
       return 0;
     }
     // the reason ends with the API's own words, text from outside: sanitized for the terminal like every name
-    const why = await lastStatusChangeFailure(app.ctx.db, { keyId: key.id, action: 'api_key.reactivate', actor });
+    const why = await lastStatusChangeFailure(app.ctx, { keyId: key.id, action: 'api_key.reactivate', actor });
     console.log(`could not reactivate ${terminalText(key.name)}: ${terminalText(why ?? 'see the log')}`);
     return 1;
   } finally {

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
+import type { RotationStage } from '../rotation/core/describe.ts';
 
 /**
  * Row types of migrations/*. pg returns numeric and bigint as strings (no precision is lost on the way), so
@@ -187,7 +188,9 @@ export interface RotationStateTable {
   api_key_id: string;
   deadline: Timestamp | null;
   policy_source: string;
-  stage: string;
+  stage: RotationStage;
+  /** The reminder stage (days before the deadline) of a `due_soon` key; null in every other stage. */
+  reminder_days: number | null;
   evaluated_at: Timestamp;
 }
 

@@ -3,7 +3,7 @@ import { assessHeadroom, type RateLimitGroup } from '../anomaly/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
@@ -15,7 +15,7 @@ import type { ScopeState } from './state.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 export interface KillSwitchKey {
   state: ScopeState;
@@ -92,9 +92,8 @@ export async function applyKillSwitch(
   }
   if (act.length === 0) return { outcomes, deactivated };
 
-  const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, async () => {
-    const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
-    await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
+  const locked = await ctx.repos.keys.withStatusLock(async () => {
+    await settleInterruptedStatusChanges(ctx, 'api_key.deactivate');
     // Read again under the lock: another run (the worker's, an operator's --once) may have set keys inactive
     // between this run's reads and the lock, and its deactivations count towards the hour's limit.
     const active = await activeKeyIds(
@@ -132,7 +131,7 @@ export async function applyKillSwitch(
         continue;
       }
       inLastHour++; // an attempt counts whatever its outcome, as deactivationsInLastHour counts intents
-      const outcome = await setKeyStatus(deps, {
+      const outcome = await setKeyStatus(ctx, {
         keyId: id,
         to: 'inactive',
         action: 'api_key.deactivate',

@@ -1,5 +1,6 @@
 import type { Db } from '../db/index.ts';
 import { keyWorkspaceName } from '../inventory/key-place.ts';
+import type { RotationStage } from '../rotation/core/describe.ts';
 
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by
@@ -15,7 +16,9 @@ export interface SecurityKey {
   createdAt: Date;
   expiresAt: Date | null;
   /** null: enforce-rotation has not evaluated the key yet. */
-  stage: string | null;
+  stage: RotationStage | null;
+  /** The reminder stage (days before the deadline) of a `due_soon` key; null otherwise. */
+  reminderDays: number | null;
   deadline: Date | null;
   policySource: string | null;
   /** The creator's email while they are in the organization. */
@@ -59,6 +62,7 @@ export async function loadSecurityData(
         'k.created_by_id',
         'k.created_by_type',
         'r.stage',
+        'r.reminder_days',
         'r.deadline',
         'r.policy_source',
         'r.evaluated_at',
@@ -102,6 +106,7 @@ export async function loadSecurityData(
         createdAt: k.created_at,
         expiresAt: k.expires_at,
         stage: k.stage,
+        reminderDays: k.reminder_days,
         deadline: k.deadline,
         policySource: k.policy_source,
         ownerEmail: byUser && !departed ? k.creator_email : null,

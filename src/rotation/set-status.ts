@@ -1,28 +1,12 @@
-import type { AdminClient } from '../anthropic/client.ts';
 import { AdminApiError } from '../anthropic/errors.ts';
-import { recordIntent, recordOutcome, unsettledIntents } from '../audit.ts';
-import { isKeyIdReference } from '../config/references.ts';
-import type { Db } from '../db/index.ts';
+import { type AuditedOutcome, withAuditedAction } from '../audit.ts';
+import type { Context } from '../context.ts';
+import type { KeyStatusAction } from '../db/repos/keys.ts';
 import type { AuditRow } from '../db/types.ts';
-import type { Logger } from '../log.ts';
 import { scrubSecrets } from '../log.ts';
 
-export type KeyStatusAction = 'api_key.deactivate' | 'api_key.reactivate';
-
-/**
- * The stored keys a person's reference names: by id when it reads `apikey_…`, else by exact name. Never both: a
- * key may be named like another key's id, and an id given on the command line must name that key only.
- */
-export async function findKeysByReference(
-  db: Db,
-  ref: string,
-): Promise<{ id: string; name: string; status: string }[]> {
-  return db
-    .selectFrom('api_keys')
-    .select(['id', 'name', 'status'])
-    .where(isKeyIdReference(ref) ? 'id' : 'name', '=', ref)
-    .execute();
-}
+/** What a key status change needs from the Context: the repositories, the Admin API, the log and the clock. */
+export type StatusChangeContext = Pick<Context, 'repos' | 'admin' | 'log' | 'clock'>;
 
 export interface StatusChangeRequest {
   keyId: string;
@@ -31,13 +15,6 @@ export interface StatusChangeRequest {
   /** Who asked: `keywarden:rotation`, `keywarden:anomaly`, `cli:<user>`. */
   actor: string;
   reason: string;
-}
-
-interface Deps {
-  db: Db;
-  admin: AdminClient;
-  log: Logger;
-  now: () => Date;
 }
 
 /** What the API's refusal codes mean for a status change, said for the person who asked for it. */
@@ -57,61 +34,48 @@ function failureMessage(err: unknown, request: StatusChangeRequest): string {
   return `cannot ${verb} ${request.keyId}: ${plain} (${raw})`;
 }
 
-/** Records a status change keywarden made, in the same transaction as the outcome row that proves it. */
-async function recordApplied(
-  deps: Deps,
-  intent: AuditRow,
-  step: 'done' | 'reconciled',
-  from: string | null,
-  to: string,
-  details: Record<string, unknown> = {},
-) {
-  const at = deps.now();
-  await deps.db.transaction().execute(async (tx) => {
-    await recordOutcome(tx, intent, step, { status: to, ...details });
-    await tx
-      .insertInto('api_key_status_changes')
-      .values({
-        api_key_id: intent.subject_id,
-        from_status: from,
-        to_status: to,
-        changed_at: at,
-        source: 'keywarden',
-        reason: String((intent.details as { reason?: string }).reason ?? ''),
-      })
-      .execute();
-    await tx
-      .updateTable('api_keys')
-      .set({ status: to, status_changed_at: at })
-      .where('id', '=', intent.subject_id)
-      .execute();
-  });
+/**
+ * Writes a status change's outcome: one that applied goes with the dated change and the key's stored status, in
+ * one transaction; one that did not is the outcome row alone.
+ */
+function recordStatusOutcome(ctx: StatusChangeContext, from: string | null, to: string) {
+  return async (intent: AuditRow, outcome: AuditedOutcome): Promise<void> => {
+    if (outcome.step === 'failed') {
+      await ctx.repos.audit.recordOutcome(intent, outcome.step, outcome.details);
+      return;
+    }
+    const applied = { step: outcome.step, details: outcome.details };
+    await ctx.repos.keys.recordStatusChange(intent, applied, { from, to, at: ctx.clock.now() });
+  };
 }
 
 /**
- * Sets a key's status through the Admin API, audited: an intent row first, the call, then the outcome with the
- * status change in one transaction. A crash after the call leaves an unsettled intent that
+ * Sets a key's status through the Admin API, audited (withAuditedAction): the intent row, the call, then the
+ * outcome with the status change in one transaction. A crash after the call leaves an unsettled intent that
  * `settleInterruptedStatusChanges` resolves from the API's own state on the next run.
  */
-export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Promise<'done' | 'failed'> {
-  const key = await deps.db
-    .selectFrom('api_keys')
-    .select(['status', 'name', 'partial_key_hint'])
-    .where('id', '=', request.keyId)
-    .executeTakeFirst();
+export async function setKeyStatus(ctx: StatusChangeContext, request: StatusChangeRequest): Promise<'done' | 'failed'> {
+  const key = await ctx.repos.keys.statusOf(request.keyId);
   const from = key?.status ?? null;
-  const operationId = await recordIntent(
-    deps.db,
-    { actor: request.actor, action: request.action, subjectType: 'api_key', subjectId: request.keyId },
-    { from, to: request.to, reason: request.reason, name: key?.name ?? null, hint: key?.partial_key_hint ?? null },
+  const outcome = await withAuditedAction(ctx.repos, {
+    subject: { actor: request.actor, action: request.action, subjectType: 'api_key', subjectId: request.keyId },
+    intent: { from, to: request.to, reason: request.reason, name: key?.name ?? null, hint: key?.hint ?? null },
+    act: () => callAndReadBack(ctx, request),
+    record: recordStatusOutcome(ctx, from, request.to),
+  });
+  if (outcome === null || outcome.step === 'failed') return 'failed';
+  ctx.log.info(
+    { keyId: request.keyId, action: request.action, from, to: request.to },
+    outcome.step === 'done' ? 'key status changed' : 'key status changed (its answer was lost; read back from the API)',
   );
-  const intent = await deps.db
-    .selectFrom('audit_log')
-    .selectAll()
-    .where('operation_id', '=', operationId)
-    .executeTakeFirstOrThrow();
+  return 'done';
+}
+
+/** The status update, and when it fails, the key's own state read back to tell whether it went through anyway. */
+async function callAndReadBack(ctx: StatusChangeContext, request: StatusChangeRequest): Promise<AuditedOutcome | null> {
   try {
-    await deps.admin.updateApiKey(request.keyId, { status: request.to });
+    await ctx.admin.updateApiKey(request.keyId, { status: request.to });
+    return { step: 'done', details: { status: request.to } };
   } catch (err) {
     const message = failureMessage(err, request);
     // The update may have gone through with only its answer lost (a dropped connection, a cut body): the key's
@@ -119,31 +83,22 @@ export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Pr
     // call keywarden's own change an outside one.
     let current: string;
     try {
-      current = (await deps.admin.getApiKey(request.keyId)).status;
+      current = (await ctx.admin.getApiKey(request.keyId)).status;
     } catch (readErr) {
       // Neither answer: the intent stays unsettled, and a later run settles it from the API once the call's retry
       // budget is over (settleInterruptedStatusChanges).
-      deps.log.warn(
+      ctx.log.warn(
         { keyId: request.keyId, action: request.action, err, readErr },
         'key status change: no answer, and the key could not be read back; left for the next run to settle',
       );
-      return 'failed';
+      return null;
     }
     if (current === request.to) {
-      await recordApplied(deps, intent, 'reconciled', from, request.to, { readBack: true, error: message });
-      deps.log.info(
-        { keyId: request.keyId, action: request.action, from, to: request.to },
-        'key status changed (its answer was lost; read back from the API)',
-      );
-      return 'done';
+      return { step: 'reconciled', details: { status: request.to, readBack: true, error: message } };
     }
-    await recordOutcome(deps.db, intent, 'failed', { error: message, status: current });
-    deps.log.warn({ keyId: request.keyId, action: request.action, err, reason: message }, 'key status change failed');
-    return 'failed';
+    ctx.log.warn({ keyId: request.keyId, action: request.action, err, reason: message }, 'key status change failed');
+    return { step: 'failed', details: { error: message, status: current } };
   }
-  await recordApplied(deps, intent, 'done', from, request.to);
-  deps.log.info({ keyId: request.keyId, action: request.action, from, to: request.to }, 'key status changed');
-  return 'done';
 }
 
 /**
@@ -153,20 +108,24 @@ export async function setKeyStatus(deps: Deps, request: StatusChangeRequest): Pr
  * another run's call still in flight, whose own outcome row is yet to come.
  */
 export async function settleInterruptedStatusChanges(
-  deps: Deps,
+  ctx: StatusChangeContext,
   action: KeyStatusAction,
   opts: { minAgeMs?: number } = {},
 ): Promise<number> {
-  const intents = await unsettledIntents(deps.db, action, opts.minAgeMs ?? deps.admin.retryBudgetMs);
+  const intents = await ctx.repos.audit.unsettledIntents(action, opts.minAgeMs ?? ctx.admin.retryBudgetMs);
   for (const intent of intents) {
     const details = intent.details as { from?: string | null; to?: string };
-    const current = await deps.admin.getApiKey(intent.subject_id);
+    const current = await ctx.admin.getApiKey(intent.subject_id);
     if (current.status === details.to) {
-      await recordApplied(deps, intent, 'reconciled', details.from ?? null, current.status);
+      await ctx.repos.keys.recordStatusChange(
+        intent,
+        { step: 'reconciled', details: { status: current.status } },
+        { from: details.from ?? null, to: current.status, at: ctx.clock.now() },
+      );
     } else {
-      await recordOutcome(deps.db, intent, 'reconciled', { applied: false, status: current.status });
+      await ctx.repos.audit.recordOutcome(intent, 'reconciled', { applied: false, status: current.status });
     }
-    deps.log.info(
+    ctx.log.info(
       { keyId: intent.subject_id, action, applied: current.status === details.to },
       'settled an interrupted key status change',
     );
@@ -179,20 +138,15 @@ export async function settleInterruptedStatusChanges(
  * plain meaning of a known refusal, then the API's own): for the person at the terminal who asked.
  */
 export async function lastStatusChangeFailure(
-  db: Db,
+  ctx: Pick<Context, 'repos'>,
   where: { keyId: string; action: KeyStatusAction; actor: string },
 ): Promise<string | null> {
-  const row = await db
-    .selectFrom('audit_log')
-    .select('details')
-    .where('subject_type', '=', 'api_key')
-    .where('subject_id', '=', where.keyId)
-    .where('action', '=', where.action)
-    .where('actor', '=', where.actor)
-    .where('step', '=', 'failed')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  const error = (row?.details as { error?: unknown } | undefined)?.error;
+  const details = await ctx.repos.audit.lastFailure({
+    subjectType: 'api_key',
+    subjectId: where.keyId,
+    action: where.action,
+    actor: where.actor,
+  });
+  const error = details?.error;
   return typeof error === 'string' ? error : null;
 }

@@ -20,7 +20,7 @@ afterAll(async () => {
   await env.close();
 });
 
-const deps = () => ({ db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => org.clock.now() });
+const deps = () => env.ctx;
 const outcomes = (id: string) =>
   org.t.db
     .selectFrom('audit_log')

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { recordIntent } from '../../src/audit.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { redisUrl } from '../support/db.ts';
@@ -29,7 +27,7 @@ const cliEnvironment = () => ({
   ANTHROPIC_BASE_URL: org.emulator.url,
   LOG_LEVEL: 'warn',
 });
-const deps = () => ({ db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => clock.now() });
+const deps = () => env.ctx;
 const auditOf = (id: string) =>
   org.t.db
     .selectFrom('audit_log')
@@ -70,8 +68,7 @@ describe('key status changes, audited', () => {
   it('a crash between the API call and the audit write is settled on the next run: one row per step, right state', async () => {
     const id = await keyId('Research notebook');
     // what setKeyStatus does before the process dies: the intent, then the call; no outcome row
-    await recordIntent(
-      org.t.db,
+    await env.ctx.repos.audit.recordIntent(
       { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'overdue' },
     );
@@ -91,8 +88,7 @@ describe('key status changes, audited', () => {
 
   it('a crash before the API call is settled as not applied, and the key is untouched', async () => {
     const id = await keyId('Support bot');
-    await recordIntent(
-      org.t.db,
+    await env.ctx.repos.audit.recordIntent(
       { actor: 'keywarden:anomaly', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'runaway' },
     );
@@ -148,8 +144,7 @@ describe('key status changes, audited', () => {
 
   it('an intent younger than the retry budget is another run in flight: it is left alone', async () => {
     const id = await keyId('Support bot');
-    await recordIntent(
-      org.t.db,
+    await env.ctx.repos.audit.recordIntent(
       { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'overdue' },
     );
@@ -216,7 +211,7 @@ describe('key status changes, audited', () => {
     });
     let locked: Promise<unknown> = Promise.resolve();
     await new Promise<void>((taken) => {
-      locked = withAdvisoryLock(org.t.db, KEY_STATUS_LOCK, async () => {
+      locked = env.ctx.repos.keys.withStatusLock(async () => {
         taken();
         await held;
       });

@@ -79,7 +79,7 @@ describe.each([
       expect(await storedUsage(t.db, '1m', DEMO_START, shown)).toEqual(want);
 
       // freshness is where the data ends (never past the API's "now"), not where the polls asked up to
-      const inputs = await loadRotationInputs(t.db, 1, workerClock.now());
+      const inputs = await loadRotationInputs(env.ctx.repos, 1, workerClock.now());
       expect(inputs.usage.dataUntil!.getTime()).toBeLessThanOrEqual(apiNow - (apiDelayMinutes - 1) * MINUTE);
 
       const statuses = async () =>

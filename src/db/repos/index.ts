@@ -1,4 +1,7 @@
 import type { Db } from '../index.ts';
+import { auditRepo } from './audit.ts';
+import { keysRepo } from './keys.ts';
+import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
 /**
@@ -7,6 +10,9 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
+    audit: auditRepo(db),
+    keys: keysRepo(db),
+    usage: usageRepo(db),
     watermarks: watermarksRepo(db),
   };
 }

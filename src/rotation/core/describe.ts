@@ -2,31 +2,65 @@ import { describePolicySource } from './policy.ts';
 import type { RotationDecision } from './types.ts';
 
 /**
- * A key's rotation stage in one word, for the `keywarden keys` table and rotation_state.stage:
- *   ok, due_in_14d (any reminder stage, sent now or before), overdue, grace, blocked, hold, deactivate,
- *   would_deactivate, deferred, exempt, or the status of a key that is not active (inactive, archived, expired).
+ * A key's rotation stage in one word, as rotation_state.stage records it for the `keywarden keys` table and the
+ * weekly security digest. `due_soon` covers every reminder stage, sent now or before (its `reminderDays` says
+ * which); a key that is not active is in its status's stage, or `not_active` for a status the API added later.
  */
-export function describeKeyStage(decision: RotationDecision): string {
+const ROTATION_STAGES = [
+  'ok',
+  'due_soon',
+  'overdue',
+  'grace',
+  'blocked',
+  'hold',
+  'deactivate',
+  'would_deactivate',
+  'deferred',
+  'exempt',
+  'inactive',
+  'archived',
+  'expired',
+  'not_active',
+] as const;
+
+export type RotationStage = (typeof ROTATION_STAGES)[number];
+
+/** A stage with the reminder it stands at: `reminderDays` is set for `due_soon` only. */
+export type KeyStage =
+  | { stage: Exclude<RotationStage, 'due_soon'>; reminderDays: null }
+  | { stage: 'due_soon'; reminderDays: number };
+
+const NOT_ACTIVE_STAGES: ReadonlySet<RotationStage> = new Set<RotationStage>(['inactive', 'archived', 'expired']);
+
+function isNotActiveStage(status: string): status is 'inactive' | 'archived' | 'expired' {
+  return NOT_ACTIVE_STAGES.has(status as RotationStage);
+}
+
+export function keyStageOf(decision: RotationDecision): KeyStage {
   switch (decision.kind) {
     case 'remind':
     case 'due_soon':
-      return `due_in_${decision.stage}d`;
+      return { stage: 'due_soon', reminderDays: decision.stage };
     case 'not_active':
-      return decision.status;
+      return { stage: isNotActiveStage(decision.status) ? decision.status : 'not_active', reminderDays: null };
     default:
-      return decision.kind;
+      return { stage: decision.kind, reminderDays: null };
   }
 }
 
+/**
+ * The stage as the `keywarden keys` table shows it: the stage's word, a reminder stage as `due_in_14d`, a key that
+ * is not active as its own status (a status the API added later included).
+ */
+export function describeKeyStage(decision: RotationDecision): string {
+  if (decision.kind === 'not_active') return decision.status;
+  const s = keyStageOf(decision);
+  return s.stage === 'due_soon' ? `due_in_${s.reminderDays}d` : s.stage;
+}
+
 /** The row the enforce-rotation job keeps in rotation_state for the table and the weekly security digest. */
-export function rotationStateOf(decision: RotationDecision): {
-  deadline: Date | null;
-  policySource: string;
-  stage: string;
-} {
-  return {
-    deadline: decision.deadline,
-    policySource: describePolicySource(decision.source),
-    stage: describeKeyStage(decision),
-  };
+export function rotationStateOf(
+  decision: RotationDecision,
+): KeyStage & { deadline: Date | null; policySource: string } {
+  return { deadline: decision.deadline, policySource: describePolicySource(decision.source), ...keyStageOf(decision) };
 }
