@@ -8,7 +8,7 @@ export interface AuditedOutcome {
   details: Record<string, unknown>;
 }
 
-export interface AuditedAction {
+interface AuditedAction {
   subject: AuditSubject;
   /** What the intent row keeps: enough for a later run to settle the action from the outside system's own state. */
   intent: Record<string, unknown>;

@@ -17,7 +17,7 @@ import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
 // `db` only for raiseAlerts, which takes its transaction there
 type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
-export interface EnforcementSummary {
+interface EnforcementSummary {
   keys: number;
   reminders: number;
   deactivated: string[];

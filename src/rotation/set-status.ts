@@ -6,9 +6,9 @@ import type { AuditRow } from '../db/types.ts';
 import { scrubSecrets } from '../log.ts';
 
 /** What a key status change needs from the Context: the repositories, the Admin API, the log and the clock. */
-export type StatusChangeContext = Pick<Context, 'repos' | 'admin' | 'log' | 'clock'>;
+type StatusChangeContext = Pick<Context, 'repos' | 'admin' | 'log' | 'clock'>;
 
-export interface StatusChangeRequest {
+interface StatusChangeRequest {
   keyId: string;
   to: 'inactive' | 'active';
   action: KeyStatusAction;

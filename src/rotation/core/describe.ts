@@ -36,7 +36,7 @@ function isNotActiveStage(status: string): status is 'inactive' | 'archived' | '
   return NOT_ACTIVE_STAGES.has(status as RotationStage);
 }
 
-export function keyStageOf(decision: RotationDecision): KeyStage {
+function keyStageOf(decision: RotationDecision): KeyStage {
   switch (decision.kind) {
     case 'remind':
     case 'due_soon':
