@@ -93,7 +93,7 @@ export async function applyKillSwitch(
   if (act.length === 0) return { outcomes, deactivated };
 
   const locked = await ctx.repos.keys.withStatusLock(async () => {
-    await settleInterruptedStatusChanges(ctx, 'api_key.deactivate');
+    await settleInterruptedStatusChanges(ctx);
     // Read again under the lock: another run (the worker's, an operator's --once) may have set keys inactive
     // between this run's reads and the lock, and its deactivations count towards the hour's limit.
     const active = await activeKeyIds(

@@ -34,7 +34,7 @@ interface EnforcementSummary {
  */
 export async function enforceRotation(ctx: Ctx): Promise<EnforcementSummary> {
   const locked = await ctx.repos.keys.withStatusLock(async () => {
-    await settleInterruptedStatusChanges(ctx, 'api_key.deactivate');
+    await settleInterruptedStatusChanges(ctx);
     const now = ctx.clock.now();
     const policy = ctx.config.policy.rotation;
     const inputs = await loadRotationInputs(ctx.repos, policy.drain_window_hours, now);

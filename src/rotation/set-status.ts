@@ -1,7 +1,7 @@
 import { AdminApiError } from '../anthropic/errors.ts';
 import { type AuditedOutcome, withAuditedAction } from '../audit.ts';
 import type { Context } from '../context.ts';
-import type { KeyStatusAction } from '../db/repos/keys.ts';
+import { KEY_STATUS_ACTIONS, type KeyStatusAction } from '../db/repos/keys.ts';
 import type { AuditRow } from '../db/types.ts';
 import { scrubSecrets } from '../log.ts';
 
@@ -102,17 +102,18 @@ async function callAndReadBack(ctx: StatusChangeContext, request: StatusChangeRe
 }
 
 /**
- * Settles status changes a crash interrupted: the API says whether the call went through. Applied → a
+ * Settles status changes a crash interrupted, deactivations and reactivations alike (whichever run holds the
+ * key-status lock next settles them; `keys reactivate` is run by hand and may never run again): the API says
+ * whether the call went through. Applied → a
  * `reconciled` row and the status change; not applied → a `reconciled` row saying so (the next plan decides again).
  * Only intents older than `minAgeMs` (default: the admin client's retry budget) are settled: a younger one may be
  * another run's call still in flight, whose own outcome row is yet to come.
  */
 export async function settleInterruptedStatusChanges(
   ctx: StatusChangeContext,
-  action: KeyStatusAction,
   opts: { minAgeMs?: number } = {},
 ): Promise<number> {
-  const intents = await ctx.repos.audit.unsettledIntents(action, opts.minAgeMs ?? ctx.admin.retryBudgetMs);
+  const intents = await ctx.repos.audit.unsettledIntents(KEY_STATUS_ACTIONS, opts.minAgeMs ?? ctx.admin.retryBudgetMs);
   for (const intent of intents) {
     const details = intent.details as { from?: string | null; to?: string };
     const current = await ctx.admin.getApiKey(intent.subject_id);
@@ -126,7 +127,7 @@ export async function settleInterruptedStatusChanges(
       await ctx.repos.audit.recordOutcome(intent, 'reconciled', { applied: false, status: current.status });
     }
     ctx.log.info(
-      { keyId: intent.subject_id, action, applied: current.status === details.to },
+      { keyId: intent.subject_id, action: intent.action, applied: current.status === details.to },
       'settled an interrupted key status change',
     );
   }

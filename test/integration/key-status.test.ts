@@ -75,8 +75,8 @@ describe('key status changes, audited', () => {
     await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
 
     // the next run, once the interrupted call's retry budget has run out (minAgeMs: 0 stands for the wait)
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(0); // a second run: nothing left
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(0); // a second run: nothing left
     expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'reconciled']);
     const stored = await org.t.db
       .selectFrom('api_keys')
@@ -92,7 +92,7 @@ describe('key status changes, audited', () => {
       { actor: 'keywarden:anomaly', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'runaway' },
     );
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
     const rows = await org.t.db
       .selectFrom('audit_log')
       .select(['step', 'details'])
@@ -142,6 +142,32 @@ describe('key status changes, audited', () => {
     }
   });
 
+  it('a reactivation a crash interrupted is settled by the next enforcement or kill switch run, like a deactivation', async () => {
+    const id = await keyId('Research notebook');
+    await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
+    await syncInventory.handler(env.ctx, {});
+    const earlier = (await auditOf(id)).length;
+    // `keys reactivate` dies after its call went through: an intent, no outcome
+    await env.ctx.repos.audit.recordIntent(
+      { actor: 'cli:ana', action: 'api_key.reactivate', subjectType: 'api_key', subjectId: id },
+      { from: 'inactive', to: 'active', reason: 'false alarm' },
+    );
+    await env.ctx.admin.updateApiKey(id, { status: 'active' });
+    // what enforce-rotation and the kill switch run under the key-status lock before they act
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
+    expect((await auditOf(id)).slice(earlier).map((r) => [r.action, r.step])).toEqual([
+      ['api_key.reactivate', 'intent'],
+      ['api_key.reactivate', 'reconciled'],
+    ]);
+    const change = await org.t.db
+      .selectFrom('api_key_status_changes')
+      .selectAll()
+      .where('api_key_id', '=', id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(change).toMatchObject({ from_status: 'inactive', to_status: 'active', source: 'keywarden' });
+  });
+
   it('an intent younger than the retry budget is another run in flight: it is left alone', async () => {
     const id = await keyId('Support bot');
     await env.ctx.repos.audit.recordIntent(
@@ -149,9 +175,9 @@ describe('key status changes, audited', () => {
       { from: 'active', to: 'inactive', reason: 'overdue' },
     );
     // the default budget is the admin client's: its calls may still be retrying for ~2.5 minutes
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(0);
+    expect(await settleInterruptedStatusChanges(deps())).toBe(0);
     expect((await auditOf(id)).slice(-1).map((r) => r.step)).toEqual(['intent']);
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
   });
 
   it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {

@@ -59,14 +59,14 @@ export function auditRepo(db: Db) {
     },
 
     /**
-     * Intents of `action` with no outcome yet, recorded at least `minAgeMs` ago (by the database's clock, which
+     * Intents of any of `actions` with no outcome yet, recorded at least `minAgeMs` ago (by the database's clock, which
      * wrote `at`): operations a crash interrupted, not those another run is still carrying out.
      */
-    async unsettledIntents(action: string, minAgeMs = 0): Promise<AuditRow[]> {
+    async unsettledIntents(actions: readonly string[], minAgeMs = 0): Promise<AuditRow[]> {
       return db
         .selectFrom('audit_log as i')
         .selectAll('i')
-        .where('i.action', '=', action)
+        .where('i.action', 'in', actions)
         .where('i.step', '=', 'intent')
         .where('i.at', '<=', sql<Date>`now() - make_interval(secs => ${minAgeMs / 1000})`)
         .where(({ not, exists, selectFrom }) =>

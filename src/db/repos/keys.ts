@@ -8,7 +8,9 @@ import type { Db } from '../index.ts';
 import type { AuditRow } from '../types.ts';
 import { type AuditOutcomeStep, auditRepo } from './audit.ts';
 
-export type KeyStatusAction = 'api_key.deactivate' | 'api_key.reactivate';
+/** The audit actions of a key status change. */
+export const KEY_STATUS_ACTIONS = ['api_key.deactivate', 'api_key.reactivate'] as const;
+export type KeyStatusAction = (typeof KEY_STATUS_ACTIONS)[number];
 
 /** A reminder stage sent for a key (rotation_reminders: '14', '7', '1', 'overdue'), recorded once. */
 export interface SentStage {
