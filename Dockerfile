@@ -16,5 +16,5 @@ COPY migrations ./migrations
 USER node
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD node -e "fetch('http://127.0.0.1:9464/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-ENTRYPOINT ["node", "src/cli.ts"]
+ENTRYPOINT ["node", "src/cli/index.ts"]
 CMD ["worker"]

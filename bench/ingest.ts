@@ -94,7 +94,7 @@ const pct = (xs: number[], p: number) =>
 
 /** `keywarden <args>` as a child process; resolves once its output matches `ready`. */
 async function startCli(args: string[], env: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.ts'), ...args], {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'index.ts'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
   });

@@ -205,7 +205,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
 
     const workerLog = createWriteStream(join(out, 'worker.log'), { mode: 0o600 });
-    worker = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'worker', '--shutdown-timeout', '5s'], {
+    worker = spawn(process.execPath, [join(ROOT, 'src/cli/index.ts'), 'worker', '--shutdown-timeout', '5s'], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -349,7 +349,7 @@ async function runHelper(
   env: Record<string, string | undefined>,
   running: Set<ChildProcess>,
 ): Promise<HelperResult> {
-  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], { cwd: ROOT, env, stdio: 'pipe' });
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli/index.ts'), ...args], { cwd: ROOT, env, stdio: 'pipe' });
   running.add(child);
   child.once('exit', () => running.delete(child));
   let stdout = '';

@@ -12,7 +12,7 @@ function policyFile(name: string, yaml: string): string {
   writeFileSync(path, yaml);
   return path;
 }
-const checkConfig = (env: Record<string, string>) => runNode('src/cli.ts', ['check-config'], env);
+const checkConfig = (env: Record<string, string>) => runNode('src/cli/index.ts', ['check-config'], env);
 
 describe('keywarden check-config on malformed policy files', () => {
   it('a tab in the indentation: exit 2, the file, line and column', async () => {
@@ -98,7 +98,7 @@ describe('keywarden check-config on malformed policy files', () => {
 
 describe('keywarden check-config never prints a secret', () => {
   it('query-string passwords are masked; plain http to another host is named in a warning when allowed', async () => {
-    const { code, output } = await runNode('src/cli.ts', ['check-config', '--json'], {
+    const { code, output } = await runNode('src/cli/index.ts', ['check-config', '--json'], {
       KEYWARDEN_CONFIG: 'examples/keywarden.yaml',
       DATABASE_URL: 'postgres://kw:CANARYpw@db:5432/kw?sslmode=require&password=CANARYquery',
       REDIS_URL: 'rediss://cache:6380/0?password=CANARYredis',
@@ -117,7 +117,7 @@ describe('keywarden check-config never prints a secret', () => {
   });
 
   it('a base URL with a password: exit 2, the variable named, the password not printed', async () => {
-    const { code, output } = await runNode('src/cli.ts', ['check-config'], {
+    const { code, output } = await runNode('src/cli/index.ts', ['check-config'], {
       KEYWARDEN_CONFIG: 'examples/keywarden.yaml',
       SLACK_API_URL: 'https://bot:CANARYproxy@slack-proxy.example/api/',
     });

@@ -12,7 +12,7 @@ function policyFile(name: string, yaml: string): string {
   writeFileSync(path, yaml);
   return path;
 }
-const cli = (args: string[], env: Record<string, string> = {}) => runNode('src/cli.ts', args, env);
+const cli = (args: string[], env: Record<string, string> = {}) => runNode('src/cli/index.ts', args, env);
 
 let t: TestDatabase;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ describe("keywarden demo (the README's first command)", () => {
     const out = mkdtempSync(join(tmpdir(), 'kw-demo-'));
     // it stops as soon as it has shown everything; 120 s is only the bound
     const args = ['demo', '--exit-when-shown', '--exit-after', '120s', '--out', out];
-    const { code, output } = await runNode('src/cli.ts', args, {});
+    const { code, output } = await runNode('src/cli/index.ts', args, {});
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
     expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);

@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function cli(args: string[]) {
-  const p = spawnNode('src/cli.ts', args, {
+  const p = spawnNode('src/cli/index.ts', args, {
     DATABASE_URL: t.runtimeUrl,
     REDIS_URL: redisUrl(),
     ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-test-schema-ahead-0000',
@@ -49,7 +49,7 @@ describe('a schema ahead of the code (a rolled-back image)', () => {
   });
 
   it('keywarden migrate of the older release refuses too, naming the unknown migration', async () => {
-    const p = spawnNode('src/cli.ts', ['migrate'], { DATABASE_URL: t.url });
+    const p = spawnNode('src/cli/index.ts', ['migrate'], { DATABASE_URL: t.url });
     running.push(p);
     const { code } = await p.exited;
     expect(p.output()).toMatch(REFUSAL);

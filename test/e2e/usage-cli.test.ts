@@ -18,7 +18,7 @@ afterAll(async () => {
 
 describe('keywarden run poll-usage --once', () => {
   it("shows the first run's backfill and catch-up as progress lines, then the result", async () => {
-    const { code, output } = await runNode('src/cli.ts', ['run', 'poll-usage', '--once'], {
+    const { code, output } = await runNode('src/cli/index.ts', ['run', 'poll-usage', '--once'], {
       DATABASE_URL: t.url,
       REDIS_URL: redisUrl(),
       ANTHROPIC_ADMIN_KEY: emulator.state.scenario.admin_keys[0],

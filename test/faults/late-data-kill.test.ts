@@ -84,7 +84,7 @@ describe('kill -9 drill with usage data 30 minutes late', () => {
       Object.fromEntries((await admin.listApiKeys().toArray()).map((k) => [k.name, k.status]));
     const before = await statuses();
     // the inventory first (sync-inventory is not scheduled in the drill): enforcement needs the keys
-    const sync = await runNode('src/cli.ts', ['run', 'sync-inventory', '--once'], {
+    const sync = await runNode('src/cli/index.ts', ['run', 'sync-inventory', '--once'], {
       ...envOf(),
       KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
     });

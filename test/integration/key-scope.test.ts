@@ -69,7 +69,7 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     await pollUsageJob.handler({ ...env.ctx, admin }, {});
 
     const cliEnv = { DATABASE_URL: t.url, KEYWARDEN_CONFIG: policyFile, LOG_LEVEL: 'warn' };
-    const table = await runNode('src/cli.ts', ['keys'], cliEnv);
+    const table = await runNode('src/cli/index.ts', ['keys'], cliEnv);
     expect(table.code).toBe(0);
     const line = table.output.split('\n').find((l) => l.startsWith('Agent for Ana'))!;
     expect(line).toContain('(organization)');
@@ -77,7 +77,7 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     // a key that is in the Default Workspace still says so
     expect(table.output.split('\n').find((l) => l.startsWith('Legacy integration'))).toContain('Default Workspace');
 
-    const json = await runNode('src/cli.ts', ['keys', '--json'], cliEnv);
+    const json = await runNode('src/cli/index.ts', ['keys', '--json'], cliEnv);
     expect(json.code).toBe(0);
     const rows = JSON.parse(json.output) as Array<{ name: string; workspace: string; scope: string; policy: string }>;
     expect(rows.find((r) => r.name === 'Agent for Ana')).toMatchObject({

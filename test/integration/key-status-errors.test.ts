@@ -86,7 +86,11 @@ describe('key status changes and error codes', () => {
       ANTHROPIC_BASE_URL: org.emulator.url,
       LOG_LEVEL: 'error', // what the person reads is the command's own answer, not the log line beside it
     };
-    const run = await runNode('src/cli.ts', ['keys', 'reactivate', 'Old staging', '--reason', 'back in use'], cliEnv);
+    const run = await runNode(
+      'src/cli/index.ts',
+      ['keys', 'reactivate', 'Old staging', '--reason', 'back in use'],
+      cliEnv,
+    );
     expect(run.code).toBe(1);
     expect(run.output).not.toContain('see the log');
     expect(run.output).toMatch(

@@ -183,11 +183,11 @@ describe('key status changes, audited', () => {
   it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {
     const id = await keyId('Legacy integration');
     const cliEnv = cliEnvironment();
-    const noReason = await runNode('src/cli.ts', ['keys', 'reactivate', 'Legacy integration'], cliEnv);
+    const noReason = await runNode('src/cli/index.ts', ['keys', 'reactivate', 'Legacy integration'], cliEnv);
     expect(noReason.code).toBe(2);
     expect(noReason.output).toMatch(/--reason: say why/);
     const ok = await runNode(
-      'src/cli.ts',
+      'src/cli/index.ts',
       ['keys', 'reactivate', 'Legacy integration', '--reason', 'vendor needs one more week'],
       cliEnv,
     );
@@ -214,12 +214,16 @@ describe('key status changes, audited', () => {
     clock.advance(60_000);
     await syncInventory.handler(env.ctx, {});
     const cliEnv = cliEnvironment();
-    const ok = await runNode('src/cli.ts', ['keys', 'reactivate', id, '--reason', 'staging is back'], cliEnv);
+    const ok = await runNode('src/cli/index.ts', ['keys', 'reactivate', id, '--reason', 'staging is back'], cliEnv);
     expect(ok.output).toMatch(new RegExp(`Old staging \\(${id}\\) is active again; audited`));
     expect(ok.code).toBe(0);
     expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
     // and a name that reads like an id names no key by its name
-    const byName = await runNode('src/cli.ts', ['keys', 'reactivate', 'apikey_01Nobody', '--reason', 'x'], cliEnv);
+    const byName = await runNode(
+      'src/cli/index.ts',
+      ['keys', 'reactivate', 'apikey_01Nobody', '--reason', 'x'],
+      cliEnv,
+    );
     expect(byName.code).toBe(2);
     expect(byName.output).toMatch(/no stored key with id "apikey_01Nobody"/);
   });
@@ -243,7 +247,7 @@ describe('key status changes, audited', () => {
       });
     });
     try {
-      const refused = await runNode('src/cli.ts', args, cliEnvironment());
+      const refused = await runNode('src/cli/index.ts', args, cliEnvironment());
       expect(refused.output).toMatch(/another run is changing key statuses/);
       expect(refused.code).toBe(1);
       expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
@@ -252,7 +256,7 @@ describe('key status changes, audited', () => {
       release();
       await locked;
     }
-    const ok = await runNode('src/cli.ts', args, cliEnvironment());
+    const ok = await runNode('src/cli/index.ts', args, cliEnvironment());
     expect(ok.code).toBe(0);
     expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
   });

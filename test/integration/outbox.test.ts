@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { alertsCommand } from '../../src/alerts/cli.ts';
 import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
+import { alertsCommand } from '../../src/cli/alerts.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { createDb, type Db } from '../../src/db/index.ts';

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { financeDigestJob } from '../../jobs/finance-digest.ts';
 import { projectSpendJob } from '../../jobs/project-spend.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
+import type { spendReport } from '../../src/cli/spend.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { createDb, type Db } from '../../src/db/index.ts';
 import { type Pico, sumPico, usdToPico } from '../../src/money.ts';
 import { FORECAST_RESOLVE_RATIO } from '../../src/spend/alerts.ts';
-import type { spendReport } from '../../src/spend/table.ts';
 import { DAY_MS } from '../../src/time.ts';
 import { pollUsage, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { PRICE_TABLE } from '../../src/usage/prices.ts';
@@ -362,14 +362,14 @@ describe('project-spend against the demo organization', () => {
 
       // the command, as a user runs it
       const cliEnv = { DATABASE_URL: org.t.url, KEYWARDEN_CONFIG: 'examples/keywarden.yaml' };
-      const table = await runNode('src/cli.ts', ['spend'], cliEnv);
+      const table = await runNode('src/cli/index.ts', ['spend'], cliEnv);
       expect(table.code).toBe(0);
       expect(table.output).toMatch(/^Spend for 2026-11, projected at 2026-11-16 10:00 UTC/);
       expect(table.output).toMatch(
         /\norganization +Organization +\$5,000\.00 +\$[\d,]+\.\d\d +\$[\d,.]+ +\$[\d,.]+ +[\d.]+% +already reached\n/,
       );
       expect(table.output).toMatch(/\nworkspace +Research +— +\$[\d,]+\.\d\d/);
-      const json = await runNode('src/cli.ts', ['spend', '--json'], cliEnv);
+      const json = await runNode('src/cli/index.ts', ['spend', '--json'], cliEnv);
       expect(json.code).toBe(0);
       const report = JSON.parse(json.output) as Awaited<ReturnType<typeof spendReport>> & {};
       expect(report.rows.length).toBe(stored.length);
@@ -381,7 +381,7 @@ describe('project-spend against the demo organization', () => {
         limitUsd: '5000.000000000000',
         monthToDateUsd: orgRow.mtd_usd,
       });
-      expect(await runNode('src/cli.ts', ['spend', '--top'], cliEnv)).toMatchObject({ code: 2 });
+      expect(await runNode('src/cli/index.ts', ['spend', '--top'], cliEnv)).toMatchObject({ code: 2 });
     } finally {
       await env.close();
     }

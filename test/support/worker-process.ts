@@ -4,7 +4,7 @@ import { freePort } from '../../src/dev/services.ts';
 import { type Spawned, spawnNode } from './processes.ts';
 
 /**
- * The real keywarden worker (`node src/cli.ts worker`) as a child process, for drills that kill and restart it.
+ * The real keywarden worker (`node src/cli/index.ts worker`) as a child process, for drills that kill and restart it.
  * Every start writes the policy file and runs with the same environment, so a restart is what an orchestrator does.
  */
 export interface WorkerProcessOptions {
@@ -50,7 +50,7 @@ export function workerProcess(opts: WorkerProcessOptions): WorkerProcess {
       if (running()) throw new Error('worker already running');
       if (current) earlier += current.output();
       current = spawnNode(
-        'src/cli.ts',
+        'src/cli/index.ts',
         [
           'worker',
           '--prefix',

@@ -1,9 +1,16 @@
+import { requireEnv } from '../app.ts';
+import { createDb } from '../db/index.ts';
+import { createRepos } from '../db/repos/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
-import { terminalText } from '../notify/escape.ts';
+import { terminalJson, terminalText } from '../notify/escape.ts';
 import { describeKeyStage } from '../rotation/core/describe.ts';
+import { planRotation } from '../rotation/core/plan.ts';
 import { describePolicySource } from '../rotation/core/policy.ts';
 import type { RotationDecision, RotationInputs } from '../rotation/core/types.ts';
+import { loadRotationInputs } from '../rotation/load.ts';
 import { DAY_MS } from '../time.ts';
+import { type Command, loadCliConfig, parse } from './command.ts';
+import { reactivateCommand } from './reactivate.ts';
 
 export interface KeyRow {
   id: string;
@@ -84,3 +91,32 @@ export function formatKeyTable(rows: KeyRow[]): string {
     ]),
   );
 }
+
+export const keysCommand: Command = {
+  summary: 'list API keys with their rotation deadline, stage, owner, last usage and successor',
+  usage: `keywarden keys [--json]
+       keywarden keys reactivate <key id or name> --reason "…"
+
+  keys: reads what keywarden stored (run sync-inventory first); changes nothing.
+  reactivate: sets a key active again through the Admin API (undoing a deactivation), audited.`,
+  async run(args) {
+    if (args[0] === 'reactivate') return reactivateCommand(args.slice(1));
+    const { values } = parse(args, { json: { type: 'boolean' } });
+    const config = loadCliConfig();
+    requireEnv(config, ['database'], 'keys');
+    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    try {
+      const now = new Date();
+      const inputs = await loadRotationInputs(createRepos(db), config.policy.rotation.drain_window_hours, now);
+      const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now);
+      if (values.json) console.log(terminalJson(rows));
+      else
+        console.log(
+          rows.length ? formatKeyTable(rows) : 'no keys stored yet: run `keywarden run sync-inventory --once`',
+        );
+      return 0;
+    } finally {
+      await db.destroy();
+    }
+  },
+};

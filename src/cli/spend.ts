@@ -1,8 +1,11 @@
-import type { Db } from '../db/index.ts';
+import { requireEnv } from '../app.ts';
+import { createDb, type Db } from '../db/index.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { formatTable } from '../keys/table.ts';
 import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
-import { latestProjections, type StoredProjection } from './store.ts';
+import { terminalJson } from '../notify/escape.ts';
+import { latestProjections, type StoredProjection } from '../spend/store.ts';
+import { type Command, loadCliConfig, parse } from './command.ts';
+import { formatTable } from './keys.ts';
 
 /** One line of `keywarden spend`. Amounts are exact USD strings (12 places) in JSON, cents in the table. */
 export interface SpendRow {
@@ -94,3 +97,30 @@ function crossingText(r: SpendRow): string {
   if (usdToPico(r.monthToDateUsd) >= usdToPico(r.limitUsd)) return 'already reached';
   return `${r.crossingP50 ?? 'not this month'} / ${r.crossingP90 ?? 'not this month'}`;
 }
+
+export const spendCommand: Command = {
+  summary: 'month to date, month-end projection (p50, p90) and limit of the organization, each workspace and key',
+  usage: `keywarden spend [--json]
+
+  Reads the newest projections project-spend stored (run \`keywarden run project-spend --once\` first); changes
+  nothing. Columns: limit, month to date, p50 and p90 month total, p90 as a share of the limit, and the dates the
+  limit is expected to be reached on the p50 and p90 paths.
+  --json  machine-readable (exact USD amounts as decimal strings)`,
+  async run(args) {
+    const { values } = parse(args, { json: { type: 'boolean' } });
+    const config = loadCliConfig();
+    requireEnv(config, ['database'], 'spend');
+    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    try {
+      const report = await spendReport(db);
+      if (values.json) console.log(terminalJson(report));
+      else
+        console.log(
+          report ? formatSpendReport(report) : 'no projections stored yet: run `keywarden run project-spend --once`',
+        );
+      return 0;
+    } finally {
+      await db.destroy();
+    }
+  },
+};

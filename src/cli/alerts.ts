@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/index.ts';
+import { requireEnv } from '../app.ts';
+import { createDb, type Db } from '../db/index.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
+import { type Command, loadCliConfig, parse } from './command.ts';
 
 /**
  * `keywarden alerts [--all] [--json]`: the alerts (firing ones, or every one with --all) and, under each, the
@@ -109,3 +111,20 @@ export function formatAlertList(result: AlertListing[], all: boolean): string {
   }
   return lines.join('\n');
 }
+
+export const alertsListCommand: Command = {
+  summary: 'list alerts (firing by default) and their deliveries with state',
+  usage: 'keywarden alerts [--all] [--json]\n\n  --all   resolved alerts too\n  --json  machine-readable',
+  async run(args) {
+    parse(args, { all: { type: 'boolean' }, json: { type: 'boolean' } });
+    const config = loadCliConfig();
+    requireEnv(config, ['database'], 'alerts');
+    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    try {
+      console.log(await alertsCommand(db, args));
+      return 0;
+    } finally {
+      await db.destroy();
+    }
+  },
+};

@@ -1,0 +1,53 @@
+import { insecureHttpWarning } from '../config/index.ts';
+import { maskUrl } from '../config/secret.ts';
+import { blindRoutes } from '../health/blind.ts';
+import { terminalJson } from '../notify/escape.ts';
+import { type Command, loadCliConfig, parse } from './command.ts';
+
+export const checkConfigCommand: Command = {
+  summary: 'validate the environment and the policy file, print the effective config with secrets masked',
+  usage: 'keywarden check-config [--json]\n\n  Exit code 2 and one line per problem when anything is wrong.',
+  async run(args) {
+    const { values } = parse(args, { json: { type: 'boolean' } });
+    const config = loadCliConfig();
+    const env = config.env;
+    const effective = {
+      policy_file: config.policySource,
+      environment: {
+        DATABASE_URL: env.databaseUrl ? maskUrl(env.databaseUrl.reveal()) : null,
+        MIGRATION_DATABASE_URL: env.migrationDatabaseUrl ? maskUrl(env.migrationDatabaseUrl.reveal()) : null,
+        REDIS_URL: env.redisUrl ? maskUrl(env.redisUrl.reveal()) : null,
+        ANTHROPIC_ADMIN_KEY: env.adminKey?.hint ?? null,
+        ANTHROPIC_BASE_URL: maskUrl(env.anthropicBaseUrl),
+        SLACK_BOT_TOKEN: env.slackBotToken?.hint ?? null,
+        SLACK_API_URL: maskUrl(env.slackApiUrl),
+        PAGERDUTY_EVENTS_URL: maskUrl(env.pagerdutyEventsUrl),
+        KEYWARDEN_ALLOW_INSECURE_HTTP: env.allowInsecureHttp,
+        SMTP_URL: env.smtpUrl ? maskUrl(env.smtpUrl.reveal()) : null,
+        EMAIL_FROM: env.emailFrom,
+        KEYWARDEN_CONFIG: env.configPath,
+        KEYWARDEN_HTTP_PORT: env.httpPort,
+        KEYWARDEN_HTTP_HOST: env.httpHost,
+        LOG_LEVEL: env.logLevel,
+      },
+      policy: config.policy,
+    };
+    if (values.json) {
+      console.log(terminalJson(effective));
+    } else {
+      const { stringify } = await import('yaml');
+      console.log(stringify(effective, { lineWidth: 0 }).trimEnd());
+    }
+    const warnings: string[] = env.insecureHttp.map(insecureHttpWarning);
+    if (!env.adminKey) warnings.push('ANTHROPIC_ADMIN_KEY is not set: the worker will not start without it');
+    const wantsSlack = config.policy.routes.some((r) => r.slack.length > 0);
+    if (wantsSlack && !env.slackBotToken) warnings.push('routes name Slack channels but SLACK_BOT_TOKEN is not set');
+    const wantsEmail = config.policy.routes.some((r) => r.email.length > 0);
+    if (wantsEmail && (!env.smtpUrl || !env.emailFrom))
+      warnings.push('routes name email recipients but SMTP_URL or EMAIL_FROM is not set');
+    if (blindRoutes(config.policy.routes) !== config.policy.routes)
+      warnings.push('no route matches keywarden.blind: if the admin key is refused, every route target is told');
+    for (const w of warnings) console.error(`warning: ${w}`);
+    return 0;
+  },
+};

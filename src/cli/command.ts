@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { jobs } from '../../jobs/index.ts';
+import { parseDuration } from '../config/duration.ts';
+import { type Config, loadConfig } from '../config/index.ts';
+import { createLogger, type Logger } from '../log.ts';
+
+/** One `keywarden <command>`: its line in the help, its usage text, and what it does (the exit code; -1 keeps running). */
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+/** A bad command line: exit 2 with the message, like a bad config. */
+export class UsageError extends Error {}
+
+export function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(
+  args: string[],
+  options: T,
+  positionals = 0,
+): { values: { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean }; positionals: string[] } {
+  try {
+    const result = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    if (result.positionals.length > positionals) {
+      throw new UsageError(`unexpected argument "${result.positionals[positionals]}"`);
+    }
+    return result as never;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // node's messages name the option: "Unknown option '--foo'", "Option '--prefix <value>' argument missing"
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function durationArg(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === null) throw new UsageError(`--${name}: "${value}" is not a duration (like 30s, 5m)`);
+  return ms;
+}
+
+export function loadCliConfig(): Config {
+  return loadConfig({ knownJobs: jobs.map((j) => j.name) });
+}
+
+export function cliLogger(config: Config): Logger {
+  return createLogger({ level: config.env.logLevel });
+}

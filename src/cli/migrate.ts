@@ -1,0 +1,28 @@
+import { ConfigError } from '../config/index.ts';
+import { createDb, migrateToLatest } from '../db/index.ts';
+import { type Command, loadCliConfig, parse } from './command.ts';
+
+export const migrateCommand: Command = {
+  summary: 'apply database migrations',
+  usage:
+    'keywarden migrate\n\n  Applies every pending migration to MIGRATION_DATABASE_URL (the role that owns the tables), or to\n  DATABASE_URL when it is not set; exits non-zero naming the migration that failed.',
+  async run(args) {
+    parse(args, {});
+    const config = loadCliConfig();
+    const url = config.env.migrationDatabaseUrl ?? config.env.databaseUrl;
+    if (url === null) {
+      throw new ConfigError([
+        'MIGRATION_DATABASE_URL (or DATABASE_URL) is not set; `keywarden migrate` needs the role that owns the tables',
+      ]);
+    }
+    const db = createDb(url, { max: 1 });
+    try {
+      const result = await migrateToLatest(db);
+      const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'the schema is up to date');
+      return 0;
+    } finally {
+      await db.destroy();
+    }
+  },
+};
