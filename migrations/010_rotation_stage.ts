@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * A key's rotation stage is a word from a fixed list (src/rotation/core/describe.ts), and the reminder stage a
+ * A key's rotation stage is a word from a fixed list (RotationStage in src/kinds.ts), and the reminder stage a
  * `due_soon` key stands at has a column of its own, so readers no longer take `due_in_14d` apart. Rows written
  * before are rewritten here; enforce-rotation rewrites every row on its next run anyway.
  */

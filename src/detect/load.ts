@@ -2,7 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { SpendBreakdownRow } from '../anomaly/contributors.ts';
 import type { Db } from '../db/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
-import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
+import { ORGANIZATION_SCOPE_LABEL } from '../inventory/core/key-place.ts';
 import type { PriceTable } from '../usage/prices.ts';
 import { priceUsage } from '../usage/pricing.ts';
 import { DEFAULT_WORKSPACE_SCOPE, type HourCell, workspaceScopeId } from './series.ts';

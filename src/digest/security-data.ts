@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.ts';
-import { keyWorkspaceName } from '../inventory/key-place.ts';
-import type { RotationStage } from '../rotation/core/describe.ts';
+import { keyWorkspaceName } from '../inventory/core/key-place.ts';
+import type { RotationStage } from '../kinds.ts';
 
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by

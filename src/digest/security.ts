@@ -1,6 +1,6 @@
 import { CONSOLE_KEYS_URL } from '../console.ts';
+import type { RotationStage } from '../kinds.ts';
 import type { DigestMessage, DigestSection } from '../notify/message.ts';
-import type { RotationStage } from '../rotation/core/describe.ts';
 import { DAY_MS } from '../time.ts';
 import { formatDate, formatLongDate, localDate, mondayOf } from './period.ts';
 import type { SecurityData, SecurityKey } from './security-data.ts';

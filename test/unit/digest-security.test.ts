@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { composeSecurityDigest } from '../../src/digest/security.ts';
 import type { SecurityData, SecurityKey } from '../../src/digest/security-data.ts';
-import type { RotationStage } from '../../src/rotation/core/describe.ts';
+import type { RotationStage } from '../../src/kinds.ts';
 
 const NOW = new Date('2026-11-18T09:00:00Z'); // a Wednesday
 const DAY = 86_400_000;

@@ -1,6 +1,6 @@
 import { isKeyIdReference } from '../../config/references.ts';
+import { keyWorkspaceName } from '../../inventory/core/key-place.ts';
 import type { InventoryChanges, InventorySnapshot, KnownInventory } from '../../inventory/core/plan.ts';
-import { keyWorkspaceName } from '../../inventory/key-place.ts';
 import type { KeyStage } from '../../rotation/core/describe.ts';
 import type { KeyState, SentStages } from '../../rotation/core/types.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../advisory-lock.ts';

@@ -1,6 +1,6 @@
 import type { AlertObservation } from '../../alerts/lifecycle.ts';
 import { CONSOLE_KEYS_URL } from '../../console.ts';
-import { keyWorkspaceName } from '../key-place.ts';
+import { keyWorkspaceName } from './key-place.ts';
 import type { InventoryChanges, InventorySnapshot } from './plan.ts';
 
 /**
