@@ -13,7 +13,7 @@ type Ctx = Pick<JobContext, 'db' | 'repos' | 'admin' | 'clock' | 'config' | 'sig
  * the snapshot with its changes, and raise `key.orphaned` and `keywarden.policy_unmatched`.
  */
 export async function syncInventory(ctx: Ctx) {
-  const snapshot = await readInventory(ctx.admin, ctx.signal);
+  const snapshot = await readInventory(ctx);
   const known = await ctx.repos.keys.knownInventory();
   const changes = planInventory(known, snapshot);
   await ctx.repos.keys.saveInventory(snapshot, changes, ctx.clock.now());
