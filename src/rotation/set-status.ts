@@ -102,12 +102,12 @@ async function callAndReadBack(ctx: StatusChangeContext, request: StatusChangeRe
 }
 
 /**
- * Settles status changes a crash interrupted, deactivations and reactivations alike (whichever run holds the
- * key-status lock next settles them; `keys reactivate` is run by hand and may never run again): the API says
- * whether the call went through. Applied → a
- * `reconciled` row and the status change; not applied → a `reconciled` row saying so (the next plan decides again).
- * Only intents older than `minAgeMs` (default: the admin client's retry budget) are settled: a younger one may be
- * another run's call still in flight, whose own outcome row is yet to come.
+ * Settles status changes a crash interrupted, reactivations as well as deactivations: enforce-rotation and the kill
+ * switch run this under the key-status lock, while `keys reactivate` is run by hand and may never run again. The
+ * API says whether the call went through. Applied → a `reconciled` row and the status change; not applied → a
+ * `reconciled` row saying so (the next plan decides again). Only intents older than `minAgeMs` (default: the admin
+ * client's retry budget) are settled: a younger one may be another run's call still in flight, whose own outcome
+ * row is yet to come.
  */
 export async function settleInterruptedStatusChanges(
   ctx: StatusChangeContext,
