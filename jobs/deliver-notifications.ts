@@ -9,7 +9,7 @@ export const deliverNotificationsJob = defineJob({
   schedule: '* * * * *',
   payload: z.object({}),
   async handler(ctx) {
-    const result = await deliverNotifications(ctx.db, ctx.notifier, { now: ctx.clock.now(), log: ctx.log });
+    const result = await deliverNotifications(ctx);
     if (result.sent + result.retrying + result.failed > 0) ctx.log.info(result, 'notifications delivered');
     return result;
   },

@@ -53,7 +53,7 @@ export const pollUsageJob = defineJob({
         'new models missing from the price table, priced at the maximum (pricing.unknown_model)',
       );
     }
-    const alerts = await raiseUnknownModelAlerts(ctx.db, table, ctx.config.policy.routes, now);
+    const alerts = await raiseUnknownModelAlerts(ctx, table, ctx.config.policy.routes, now);
     ctx.log.info(
       {
         chunks: result.chunks,

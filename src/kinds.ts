@@ -22,6 +22,20 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
+/** What an alert is about: the columns that the rules that raise alerts and the alert store both speak of. */
+export interface AlertSubject {
+  kind: AlertKind;
+  severity: Severity;
+  /** `key`, `workspace`, `organization`, …: with `scopeId`, the thing the alert speaks of. */
+  scopeType: string;
+  scopeId: string;
+  workspaceId: string | null;
+  /** Distinguishes occurrences: a billing month, `2026-11@0.8` for a spend threshold, '' when none. */
+  period: string;
+  /** Plain, untrusted text; the renderer escapes it. */
+  title: string;
+}
+
 /** True when a kind pattern (`usage.*`, `spend.threshold`) can match at least one known kind. */
 export function kindPatternMatchesAny(pattern: string): boolean {
   return ALERT_KINDS.some((k) => matchesGlob(pattern, k));

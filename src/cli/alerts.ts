@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
 import { requireEnv } from '../app.ts';
-import { createDb, type Db } from '../db/index.ts';
+import type { Context } from '../context.ts';
+import { createDb } from '../db/index.ts';
+import { createRepos } from '../db/repos/index.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 
@@ -8,42 +9,20 @@ import { type Command, loadCliConfig, parse } from './command.ts';
  * `keywarden alerts [--all] [--json]`: the alerts (firing ones, or every one with --all) and, under each, the
  * deliveries that speak for it with their state, as text to print.
  */
-export async function alertsCommand(db: Db, args: readonly string[]): Promise<string> {
+export async function alertsCommand(ctx: Pick<Context, 'repos'>, args: readonly string[]): Promise<string> {
   const json = args.includes('--json');
-  let query = db.selectFrom('alerts').selectAll().orderBy('started_at', 'desc').orderBy('id');
-  if (!args.includes('--all')) query = query.where('state', '=', 'firing');
-  const alerts = await query.execute();
-  const deliveries =
-    alerts.length === 0
-      ? []
-      : await db
-          .selectFrom('notifications')
-          .select([
-            'id',
-            'event',
-            'channel',
-            'target',
-            'status',
-            'attempts',
-            'possibly_duplicate',
-            'last_error',
-            'sent_at',
-            'next_attempt_at',
-            sql<string[]>`ARRAY(SELECT jsonb_array_elements_text(payload->'fingerprints'))`.as('fingerprints'),
-          ])
-          .where(sql<boolean>`payload->'fingerprints' ?| ${sql.val(alerts.map((a) => a.fingerprint))}::text[]`)
-          .orderBy('id')
-          .execute();
+  const alerts = await ctx.repos.alerts.list({ all: args.includes('--all') });
+  const deliveries = await ctx.repos.outbox.deliveriesFor(alerts.map((a) => a.fingerprint));
   const result: AlertListing[] = alerts.map((a) => ({
     fingerprint: a.fingerprint,
     kind: a.kind,
     severity: a.severity,
     state: a.state,
     title: a.title,
-    startedAt: new Date(a.started_at).toISOString(),
-    lastSeenAt: new Date(a.last_seen_at).toISOString(),
-    resolvedAt: a.resolved_at === null ? null : new Date(a.resolved_at).toISOString(),
-    inhibitedBy: a.inhibited_by,
+    startedAt: a.startedAt.toISOString(),
+    lastSeenAt: a.lastSeenAt.toISOString(),
+    resolvedAt: a.resolvedAt === null ? null : a.resolvedAt.toISOString(),
+    inhibitedBy: a.inhibitedBy,
     deliveries: deliveries
       .filter((d) => d.fingerprints.includes(a.fingerprint))
       .map((d) => ({
@@ -53,10 +32,10 @@ export async function alertsCommand(db: Db, args: readonly string[]): Promise<st
         target: d.target,
         status: d.status,
         attempts: d.attempts,
-        possiblyDuplicate: d.possibly_duplicate,
-        lastError: d.last_error,
-        sentAt: d.sent_at === null ? null : new Date(d.sent_at).toISOString(),
-        nextAttemptAt: d.status === 'pending' ? new Date(d.next_attempt_at).toISOString() : null,
+        possiblyDuplicate: d.possiblyDuplicate,
+        lastError: d.lastError,
+        sentAt: d.sentAt === null ? null : d.sentAt.toISOString(),
+        nextAttemptAt: d.status === 'pending' ? d.nextAttemptAt.toISOString() : null,
       })),
   }));
   if (json) return terminalJson(result);
@@ -121,7 +100,7 @@ export const alertsListCommand: Command = {
     requireEnv(config, ['database'], 'alerts');
     const db = createDb(config.env.databaseUrl!, { max: 2 });
     try {
-      console.log(await alertsCommand(db, args));
+      console.log(await alertsCommand({ repos: createRepos(db) }, args));
       return 0;
     } finally {
       await db.destroy();

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
-import type { RotationStage } from '../kinds.ts';
+import type { AlertKind, RotationStage, Severity } from '../kinds.ts';
 
 /**
  * Row types of migrations/*. pg returns numeric and bigint as strings (no precision is lost on the way), so
@@ -144,8 +144,9 @@ export interface ProjectionsTable {
 export interface AlertsTable {
   id: Generated<string>;
   fingerprint: string;
-  kind: string;
-  severity: 'info' | 'warning' | 'critical';
+  /** One of ALERT_KINDS: only keywarden writes this table, and kinds are only ever added to the list. */
+  kind: AlertKind;
+  severity: Severity;
   scope_type: string;
   scope_id: string;
   workspace_id: string | null;

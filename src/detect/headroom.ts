@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import {
   assessHeadroom,
@@ -11,6 +11,7 @@ import {
 import { CONSOLE_LIMITS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/index.ts';
+import type { AlertKind } from '../kinds.ts';
 import { MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
@@ -19,7 +20,7 @@ import { loadWorkspaces } from './load.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './series.ts';
 
 const DAY_MINUTES = 1440;
-const HEADROOM_KINDS = ['ratelimit.headroom'];
+const HEADROOM_KINDS: AlertKind[] = ['ratelimit.headroom'];
 /** Share of a limit at which requests are close to failing with 429. */
 const HEADROOM_THRESHOLD = 0.8;
 
@@ -32,7 +33,7 @@ export interface HeadroomSummary {
   alerts: RaiseAlertsResult | null;
 }
 
-type Ctx = Pick<Context, 'db' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * Rate-limit headroom per workspace with usage in the last window (or a headroom alert firing): its token usage per minute against the limits in
@@ -48,13 +49,9 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   const usage = await storedTokenUsage(ctx.db, { from, until });
 
   // A workspace whose usage stopped altogether must still be judged, or its alert would never resolve.
-  const firing = await ctx.db
-    .selectFrom('alerts')
-    .select('scope_id')
-    .where('kind', 'in', HEADROOM_KINDS)
-    .where('state', '=', 'firing')
-    .execute();
-  for (const a of firing) if (!usage.has(a.scope_id)) usage.set(a.scope_id, []);
+  for (const scope of await ctx.repos.alerts.firingScopeIds(HEADROOM_KINDS)) {
+    if (!usage.has(scope)) usage.set(scope, []);
+  }
 
   const names = await loadWorkspaces(ctx.db);
   const limits = new Map<string, RateLimitGroup[]>();
@@ -84,7 +81,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
   summary.workspaces = evaluated.length;
   summary.atRisk = observations.length;
   summary.alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: HEADROOM_KINDS, scopes: evaluated, observations },
     ctx.config.policy.routes,
     ctx.clock.now(),

@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import type { BaselineSource } from '../anomaly/baseline.ts';
 import type { ContributorRanking, RunawayContributors } from '../anomaly/contributors.ts';
 import type { RunawayAssessment } from '../anomaly/runaway.ts';
@@ -121,7 +121,7 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       killSwitchReason: f.killSwitch?.state === 'refused' ? f.killSwitch.reason : null,
     };
     const base = {
-      kind: 'usage.runaway',
+      kind: 'usage.runaway' as const,
       severity: 'critical' as const,
       scopeType: s.type,
       scopeId: s.id,

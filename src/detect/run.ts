@@ -4,6 +4,7 @@ import { runawayContributors } from '../anomaly/contributors.ts';
 import { assessRunaway, type MinuteSpend, type RunawayAssessment, recentMinutesNeeded } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
+import type { AlertKind } from '../kinds.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import { readWatermark } from '../usage/store.ts';
@@ -26,7 +27,7 @@ import { loadStates, type ScopeState, saveStates, scopeKey } from './state.ts';
 const PARTIAL_MINUTES = 15;
 /** The hourly look-back typicalRate reads: BASELINE_WEEKS weeks and the neighbouring hours. */
 const LOOKBACK_HOURS = BASELINE_WEEKS * 168 + 2;
-const RUNAWAY_KINDS = ['usage.runaway'];
+const RUNAWAY_KINDS: AlertKind[] = ['usage.runaway'];
 /** Keys whose hourly history is read at once for their baselines: ~200k key-hours, some 20 MB. */
 const BASELINE_BATCH_KEYS = 250;
 
@@ -222,7 +223,7 @@ export async function detectAnomalies(ctx: Ctx): Promise<DetectionSummary> {
     });
   }
   summary.alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: RUNAWAY_KINDS, observations: runawayObservations(findings, policy) },
     ctx.config.policy.routes,
     now,

@@ -1,4 +1,4 @@
-import type { Db } from '../db/index.ts';
+import type { Repos } from '../db/repos/index.ts';
 import type { DigestPayload } from '../notify/outbox.ts';
 
 /**
@@ -10,12 +10,12 @@ import type { DigestPayload } from '../notify/outbox.ts';
 
 export type DigestKind = 'finance' | 'security';
 
-export interface DigestTargets {
+interface DigestTargets {
   slack: readonly string[];
   email: readonly string[];
 }
 
-export function digestFingerprint(kind: DigestKind, period: string): string {
+function digestFingerprint(kind: DigestKind, period: string): string {
   return `digest|${kind}|${period}`;
 }
 
@@ -28,49 +28,29 @@ function targetRows(targets: DigestTargets) {
 
 /** Targets that have no row of this digest yet: when there are none, composing it again is wasted work. */
 export async function targetsWithoutDigest(
-  db: Db,
+  repos: Pick<Repos, 'outbox'>,
   kind: DigestKind,
   period: string,
   targets: DigestTargets,
 ): Promise<number> {
   const wanted = targetRows(targets);
   if (wanted.length === 0) return 0;
-  const existing = await db
-    .selectFrom('notifications')
-    .select(['channel', 'target'])
-    .where('fingerprint', '=', digestFingerprint(kind, period))
-    .where('event', '=', 'digest')
-    .execute();
+  const existing = await repos.outbox.digestTargets(digestFingerprint(kind, period));
   const have = new Set(existing.map((r) => `${r.channel}|${r.target}`));
   return wanted.filter((w) => !have.has(`${w.channel}|${w.target}`)).length;
 }
 
 /** Inserts the digest for every target that does not have it yet; returns how many rows were new. */
 export async function enqueueDigest(
-  db: Db,
+  repos: Pick<Repos, 'outbox'>,
   digest: { kind: DigestKind; period: string; payload: DigestPayload },
   targets: DigestTargets,
   now: Date,
 ): Promise<number> {
-  const rows = targetRows(targets);
-  if (rows.length === 0) return 0;
-  const inserted = await db
-    .insertInto('notifications')
-    .values(
-      rows.map((r) => ({
-        alert_id: null,
-        fingerprint: digestFingerprint(digest.kind, digest.period),
-        event: 'digest' as const,
-        sequence: 0,
-        channel: r.channel,
-        target: r.target,
-        payload: JSON.stringify(digest.payload),
-        next_attempt_at: now,
-        created_at: now,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['fingerprint', 'event', 'sequence', 'channel', 'target']).doNothing())
-    .returning('id')
-    .execute();
-  return inserted.length;
+  return repos.outbox.insertDigest(
+    digestFingerprint(digest.kind, digest.period),
+    JSON.stringify(digest.payload),
+    targetRows(targets),
+    now,
+  );
 }

@@ -20,7 +20,7 @@ export type DigestRunResult = { skipped: string } | { period: string; queued: nu
  * target still without it.
  */
 export async function runDigest(
-  ctx: Pick<Context, 'db' | 'log' | 'clock' | 'config'>,
+  ctx: Pick<Context, 'db' | 'repos' | 'log' | 'clock' | 'config'>,
   kind: DigestKind,
   recipe: DigestRecipe,
 ): Promise<DigestRunResult> {
@@ -30,7 +30,7 @@ export async function runDigest(
   const now = ctx.clock.now();
   const timezone = policy.organization.timezone;
   const period = recipe.period(localDate(now, timezone));
-  if ((await targetsWithoutDigest(ctx.db, kind, period, targets)) === 0) {
+  if ((await targetsWithoutDigest(ctx.repos, kind, period, targets)) === 0) {
     return { period, queued: 0, skipped: 'already queued for every target (or none configured)' };
   }
   const composed = await recipe.compose({
@@ -39,7 +39,7 @@ export async function runDigest(
     organizationName: await organizationName(ctx.db, policy.organization.name),
   });
   if ('skipped' in composed) return { period, queued: 0, skipped: composed.skipped };
-  const queued = await enqueueDigest(ctx.db, { kind, period, payload: composed }, targets, now);
+  const queued = await enqueueDigest(ctx.repos, { kind, period, payload: composed }, targets, now);
   ctx.log.info({ period, queued }, `${kind} digest queued`);
   return { period, queued };
 }

@@ -1,10 +1,11 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../alerts/store.ts';
 import type { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { AdminKeyVerdict } from '../anthropic/transport.ts';
 import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
 import { CONSOLE_ADMIN_KEYS_URL } from '../console.ts';
 import type { Context } from '../context.ts';
+import type { AlertKind } from '../kinds.ts';
 import { scrubSecrets } from '../log.ts';
 import { routeAlert } from '../notify/routing.ts';
 
@@ -60,7 +61,7 @@ export function blindObservation(rejection: AdminKeyRejectedError): AlertObserva
  * every other alert, so everyone who expects alerts from it must hear that it stopped. No routes: nowhere. `kind`:
  * the same for another alert that means keywarden stopped watching (keywarden.job_failing).
  */
-export function blindRoutes(routes: readonly Route[], kind: string = BLIND_KIND): readonly Route[] {
+export function blindRoutes(routes: readonly Route[], kind: AlertKind = BLIND_KIND): readonly Route[] {
   const probe = { kind, severity: 'critical' as const, workspaceId: null, workspaceName: null };
   if (routeAlert({ ...probe, keyOwnerEmail: null }, routes).targets.length > 0) return routes;
   const slack = [...new Set(routes.flatMap((r) => r.slack))];
@@ -81,7 +82,7 @@ export interface BlindWatch {
  * Checks run one at a time, so their writes follow the order of the verdicts.
  */
 export function watchAdminKey(
-  ctx: Pick<Context, 'db' | 'admin' | 'clock' | 'log' | 'config'>,
+  ctx: Pick<Context, 'db' | 'repos' | 'admin' | 'clock' | 'log' | 'config'>,
   onNotifications: () => Promise<unknown>,
 ): BlindWatch {
   let raised: AdminKeyVerdict['state'] = 'unknown';
@@ -91,7 +92,7 @@ export function watchAdminKey(
     if (verdict.state === 'unknown' || (verdict.state === 'accepted' && raised === 'accepted')) return;
     const observations = verdict.state === 'rejected' ? [blindObservation(verdict.rejection)] : [];
     const result = await raiseAlerts(
-      ctx.db,
+      ctx,
       { kinds: [BLIND_KIND], observations },
       blindRoutes(ctx.config.policy.routes),
       ctx.clock.now(),

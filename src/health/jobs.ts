@@ -1,5 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../alerts/store.ts';
 import type { Policy } from '../config/policy.ts';
 import type { Context } from '../context.ts';
@@ -176,7 +176,7 @@ export interface JobWatch {
  * to every channel and address the routes name, since a job that stops working silences the alerts it raises.
  */
 export function watchJobs(
-  ctx: Pick<Context, 'db' | 'clock' | 'config'>,
+  ctx: Pick<Context, 'db' | 'repos' | 'clock' | 'config'>,
   jobs: readonly string[],
   schedules: readonly JobSchedule[],
   onNotifications: () => Promise<unknown>,
@@ -189,7 +189,7 @@ export function watchJobs(
     const records = await loadJobRuns(ctx.db);
     const found = failingJobs(jobs, records, schedules, ctx.config.policy.job_alerts, since, now);
     const result = await raiseAlerts(
-      ctx.db,
+      ctx,
       { kinds: [JOB_FAILING_KIND], observations: found.map(jobFailingObservation) },
       blindRoutes(ctx.config.policy.routes, JOB_FAILING_KIND),
       now,

@@ -5,8 +5,7 @@ import { planInventory } from './core/plan.ts';
 import { POLICY_UNMATCHED_KIND, policyReferenceObservations } from './core/references.ts';
 import { readInventory } from './read.ts';
 
-// `db` only for raiseAlerts, which takes its transaction there
-type Ctx = Pick<JobContext, 'db' | 'repos' | 'admin' | 'clock' | 'config' | 'signal'>;
+type Ctx = Pick<JobContext, 'repos' | 'admin' | 'clock' | 'config' | 'signal'>;
 
 /**
  * One inventory sync: read the organization from the Admin API and what keywarden stored, compare (pure), store
@@ -18,7 +17,7 @@ export async function syncInventory(ctx: Ctx) {
   const changes = planInventory(known, snapshot);
   await ctx.repos.keys.saveInventory(snapshot, changes, ctx.clock.now());
   const alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     {
       kinds: ['key.orphaned', POLICY_UNMATCHED_KIND],
       observations: [

@@ -9,7 +9,7 @@ import type { DeliveryFailure } from './message.ts';
  * anything is sent, bounds every wait with a timeout, and classifies failures for the outbox.
  */
 
-export interface EmailOptions {
+interface EmailOptions {
   /** `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465` (TLS from the start). */
   smtpUrl: Secret;
   /** EMAIL_FROM: `kw@acme.com` or `"Keywarden" <kw@acme.com>`. */
@@ -18,7 +18,7 @@ export interface EmailOptions {
   timeouts?: { connectionMs?: number; greetingMs?: number; socketMs?: number };
 }
 
-export type EmailRecipient = string | { name: string; address: string };
+type EmailRecipient = string | { name: string; address: string };
 
 /** An image shown by the HTML part through `<img src="cid:…">` (charts), sent as an inline related part. */
 export interface InlineImage {

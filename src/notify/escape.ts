@@ -90,7 +90,7 @@ export function escapeSlack(text: string): string {
  * (`prod* Owner: *boss@…`). `*`, `_` and `~` only format at a word boundary, so inside a word (`ci_runner_key`) they
  * stay; a backtick opens code anywhere.
  */
-export function neutralizeMrkdwn(text: string): string {
+function neutralizeMrkdwn(text: string): string {
   return text
     .replace(/`/g, '\u02cb')
     .replace(/[*_~]/g, (c, i: number, all: string) => {

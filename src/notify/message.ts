@@ -1,4 +1,4 @@
-import type { Severity } from '../kinds.ts';
+import type { AlertKind, Severity } from '../kinds.ts';
 
 /**
  * One notification, as the alert lifecycle hands it to the renderer. Every string in here is plain, untrusted text:
@@ -7,7 +7,7 @@ import type { Severity } from '../kinds.ts';
  */
 export interface Notification {
   /** The alert kind (`usage.runaway`, `rotation.overdue`, ...): shown in the context line, not interpreted. */
-  kind: string;
+  kind: AlertKind;
   event: NotificationEvent;
   severity: Severity;
   /** One line, e.g. `Runaway spend on key "Production Backend"`. */
@@ -81,7 +81,7 @@ export interface DigestSection {
   more?: number;
 }
 
-export interface DigestColumn {
+interface DigestColumn {
   label: string;
   /** Figures are right-aligned so their digits line up. Default left. */
   align?: 'left' | 'right';

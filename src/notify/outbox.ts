@@ -1,58 +1,25 @@
-import { sql } from 'kysely';
-import type { Db } from '../db/index.ts';
-import type { Logger } from '../log.ts';
-import { renderSpendChart, type SpendChart } from './chart.ts';
-import type { EmailSender, InlineImage } from './email.ts';
-import type { DeliveryFailure, DigestMessage, Notification, NotificationEvent } from './message.ts';
-import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
-import type { SlackClient } from './slack.ts';
+import type { Context } from '../context.ts';
+import type { LeasedDelivery } from '../db/repos/outbox.ts';
+import { type Channel, type DeliveryAdapter, deliveryAdapters, NOT_CONFIGURED } from './adapters.ts';
+import type { SpendChart } from './chart.ts';
+import { leaseOf, type SendOutcome, settle, threadStep } from './delivery.ts';
+import type { DigestMessage, Notification } from './message.ts';
 
 /**
- * Delivers the outbox. A batch of rows is claimed with a lease (FOR UPDATE SKIP LOCKED, so replicas never take the
- * same row); then each row, just before its own Slack or SMTP call, is marked `sending` and COMMITTED, and the outcome
- * is recorded afterwards. A row still `sending` after its lease means the process died mid-call: nobody knows whether
- * the message went out, so it is retried and marked `possibly_duplicate` — at most one duplicate, and a visible one.
- * A failure that speaks for the whole service (Slack's 429, a server that does not answer) holds the run's other
- * messages to it until the failed one's next attempt, untried: one probe per wait, not one refusal per message, and
- * a long outage runs down the attempts of that one message only.
+ * Delivers the outbox: lease a batch (outboxRepo.lease), then for each row, just before its own call to the outside
+ * system, mark it `sending` and COMMIT, send through the channel's adapter (adapters.ts), and record the outcome
+ * afterwards. What each outcome means (retry, backoff, give up, hold a service that is down, possibly a duplicate)
+ * is decided in delivery.ts. A row still `sending` after its lease means the process died mid-call: nobody knows
+ * whether the message went out, so it is retried and marked `possibly_duplicate` — at most one duplicate, and a
+ * visible one. A failure that speaks for the whole service (Slack's 429, a server that does not answer) holds the
+ * run's other messages to it until the failed one's next attempt, untried: one probe per wait, not one refusal per
+ * message, and a long outage runs down the attempts of that one message only.
  */
 
 /** The payload of an alert's outbox row: the message to render and the alerts it speaks for (for threading and `keywarden alerts`). */
 export interface OutboxPayload {
   notification: Notification;
   fingerprints: string[];
-}
-
-/** One alert message for one target; `alertId` is set when the message speaks for a single alert. */
-export interface AlertOutboxRow {
-  alertId: string | null;
-  fingerprint: string;
-  event: NotificationEvent;
-  channel: 'slack' | 'email';
-  target: string;
-  payload: OutboxPayload;
-}
-
-/**
- * Writes one alert message to the outbox. Called inside the transaction that changes the alert's state, so the
- * state change and its message are both recorded or neither is.
- */
-export async function insertAlertNotification(db: Db, row: AlertOutboxRow, now: Date): Promise<void> {
-  await db
-    .insertInto('notifications')
-    .values({
-      alert_id: row.alertId,
-      fingerprint: row.fingerprint,
-      event: row.event,
-      // each repeat (and each new episode) of one alert gets its own row under the unique constraint
-      sequence: sql<number>`(SELECT coalesce(max(sequence) + 1, 0) FROM notifications
-        WHERE fingerprint = ${row.fingerprint} AND event = ${row.event} AND channel = ${row.channel} AND target = ${row.target})`,
-      channel: row.channel,
-      target: row.target,
-      payload: JSON.stringify(row.payload),
-      next_attempt_at: now,
-    })
-    .execute();
 }
 
 /**
@@ -64,271 +31,92 @@ export interface DigestPayload {
   chart: { spend: SpendChart; alt: string } | null;
 }
 
-/** The Content-ID the digest's HTML names its chart by. */
-export const DIGEST_CHART_CID = 'spend-chart@keywarden';
-
-export interface DeliveryAdapters {
-  slack: SlackClient | null;
-  email: EmailSender | null;
-}
-
-export interface DeliverOptions {
-  now: Date;
+interface DeliverOptions {
   /** How long a claimed send may take before another run assumes the process died. Default 5 min. */
   leaseMs?: number;
   /** Rows per run. Default 100. */
   batch?: number;
   /** After this many attempts a retryable failure becomes `failed`. Default 12. */
   maxAttempts?: number;
-  log?: Logger;
 }
 
-export interface DeliverResult {
+interface DeliverResult {
   sent: number;
   retrying: number;
   failed: number;
 }
 
-const BASE_BACKOFF_MS = 30_000;
-const MAX_BACKOFF_MS = 30 * 60_000;
-/** A repeat waits this long for its thread's first post to go out rather than starting a thread of its own. */
-const THREAD_WAIT_MS = 30_000;
+/** A leased row with its payload's shape known: alerts write OutboxPayload, digests DigestPayload. */
+type Delivery = Omit<LeasedDelivery, 'event' | 'payload'> &
+  ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });
 
-/** Exponential backoff for a retryable failure: 30 s, 1 min, 2 min, … capped at 30 min. */
-export function backoffMs(attempts: number): number {
-  return Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** Math.max(0, attempts - 1));
-}
-
-type Claimed = {
-  id: string;
-  channel: 'slack' | 'email';
-  target: string;
-  attempts: number;
-} & ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });
-type ClaimedAlert = Extract<Claimed, { payload: OutboxPayload }>;
-
-async function claim(db: Db, now: Date, leaseMs: number, batch: number): Promise<Claimed[]> {
-  return db.transaction().execute(async (trx) => {
-    const due = await trx
-      .selectFrom('notifications')
-      .select(['id', 'status'])
-      .where('status', 'in', ['pending', 'sending'])
-      .where('next_attempt_at', '<=', now)
-      .orderBy('id')
-      .limit(batch)
-      .forUpdate()
-      .skipLocked()
-      .execute();
-    if (due.length === 0) return [];
-    const rows = await trx
-      .updateTable('notifications')
-      .set({
-        // leased, not yet in flight: a process that dies before reaching this row leaves it pending, unflagged
-        status: 'pending',
-        attempts: sql`attempts + 1`,
-        next_attempt_at: new Date(now.getTime() + leaseMs),
-        // found in `sending`: its lease expired, the previous sender died between the call and the commit
-        possibly_duplicate: sql`possibly_duplicate OR status = 'sending'`,
-      })
-      .where(
-        'id',
-        'in',
-        due.map((d) => d.id),
-      )
-      .returning(['id', 'event', 'channel', 'target', 'payload', 'attempts'])
-      .execute();
-    // the payload's shape follows the event: alerts write OutboxPayload, digests DigestPayload
-    return rows.map((r) => ({ ...r, payload: r.payload }) as unknown as Claimed);
-  });
-}
-
-/** The first Slack post of these alerts' current episode in this channel, when it went out: repeats reply to it. */
-async function threadRoot(db: Db, row: ClaimedAlert): Promise<{ root: string | null; waiting: boolean }> {
-  const roots = await db
-    .selectFrom('notifications')
-    .select(['status', 'provider_id'])
-    .where('channel', '=', 'slack')
-    .where('target', '=', row.target)
-    .where('event', '=', 'firing')
-    .where('id', '<', row.id)
-    .where(sql<boolean>`payload->'fingerprints' ?| ${sql.val(row.payload.fingerprints)}::text[]`)
-    .orderBy('id', 'desc')
-    .limit(1)
-    .execute();
-  const [root] = roots;
-  if (root === undefined) return { root: null, waiting: false };
-  if (root.status === 'sent') return { root: root.provider_id, waiting: false };
-  return { root: null, waiting: root.status !== 'failed' };
-}
-
-type SendOutcome = { ok: true; providerId: string; threadTs: string | null } | { ok: false; failure: DeliveryFailure };
-
-const notConfigured = {
-  slack: { ok: false, failure: { kind: 'retryable', reason: 'Slack is not configured (SLACK_BOT_TOKEN)' } },
-  email: { ok: false, failure: { kind: 'retryable', reason: 'email is not configured (SMTP_URL, EMAIL_FROM)' } },
-} as const;
-
-function permanent(err: unknown): SendOutcome {
-  return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
-}
-
-/** A digest goes out as it is: no threads (each is news of its own period), the chart inline in the email. */
-async function sendDigest(adapters: DeliveryAdapters, row: Claimed & { event: 'digest' }): Promise<SendOutcome> {
-  const { digest, chart } = row.payload;
-  if (row.channel === 'slack') {
-    if (adapters.slack === null) return notConfigured.slack;
-    const r = await adapters.slack.postMessage({ channel: row.target, ...renderDigestSlack(digest) });
-    return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs: null } : r;
+async function send(
+  ctx: Pick<Context, 'repos'>,
+  adapter: DeliveryAdapter | null,
+  row: Delivery,
+): Promise<SendOutcome | 'wait'> {
+  if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
+  if (row.event === 'digest') return adapter.sendDigest(row);
+  let thread: string | null = null;
+  if (adapter.threads && row.event !== 'firing') {
+    const root = await ctx.repos.outbox.threadRoot(row.id, row.channel, row.target, row.payload.fingerprints);
+    const step = threadStep(root);
+    if (step === 'wait') return 'wait';
+    thread = step.replyTo;
   }
-  if (adapters.email === null) return notConfigured.email;
-  let content: ReturnType<typeof renderDigestEmail>;
-  const attachments: InlineImage[] = [];
-  try {
-    // drawing and rendering are pure: what fails here fails the same way next time
-    if (chart !== null) {
-      attachments.push({ cid: DIGEST_CHART_CID, filename: 'spend-chart.png', content: renderSpendChart(chart.spend) });
-    }
-    content = renderDigestEmail(digest, { images: chart === null ? [] : [{ cid: DIGEST_CHART_CID, alt: chart.alt }] });
-  } catch (err) {
-    return permanent(err);
-  }
-  const r = await adapters.email.sendEmail({ to: [row.target], ...content, attachments });
-  return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
-}
-
-async function send(db: Db, adapters: DeliveryAdapters, row: Claimed): Promise<SendOutcome | 'wait'> {
-  if (row.event === 'digest') return sendDigest(adapters, row);
-  const n = row.payload.notification;
-  if (row.channel === 'slack') {
-    if (adapters.slack === null) return notConfigured.slack;
-    let channel = row.target;
-    let threadTs: string | null = null;
-    if (row.event !== 'firing') {
-      const t = await threadRoot(db, row);
-      if (t.waiting) return 'wait';
-      if (t.root !== null) {
-        // provider_id is `channelId:ts`: replies must name the channel by the ID Slack returned
-        const sep = t.root.indexOf(':');
-        channel = t.root.slice(0, sep);
-        threadTs = t.root.slice(sep + 1);
-      }
-    }
-    const msg = renderSlack(n);
-    const r = await adapters.slack.postMessage({ channel, ...msg, ...(threadTs === null ? {} : { threadTs }) });
-    return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;
-  }
-  if (adapters.email === null) return notConfigured.email;
-  let content: ReturnType<typeof renderEmail>;
-  try {
-    content = renderEmail(n);
-  } catch (err) {
-    // e.g. a CR/LF in a subject: sending it again will not change that
-    return permanent(err);
-  }
-  const r = await adapters.email.sendEmail({ to: [row.target], ...content });
-  return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+  return adapter.sendAlert({ ...row, event: row.event, thread });
 }
 
 export async function deliverNotifications(
-  db: Db,
-  adapters: DeliveryAdapters,
-  opts: DeliverOptions,
+  ctx: Pick<Context, 'repos' | 'notifier' | 'clock' | 'log'>,
+  opts: DeliverOptions = {},
 ): Promise<DeliverResult> {
-  const { now } = opts;
+  const now = ctx.clock.now();
   const leaseMs = opts.leaseMs ?? 5 * 60_000;
   const maxAttempts = opts.maxAttempts ?? 12;
+  const adapters = deliveryAdapters(ctx.notifier);
+  const outbox = ctx.repos.outbox;
   const result: DeliverResult = { sent: 0, retrying: 0, failed: 0 };
   const runStarted = performance.now();
-  const rows = await claim(db, now, leaseMs, opts.batch ?? 100);
-  // Per channel, until when the rest of this run's messages wait: set by a failure of the service, not the message.
-  const holds = new Map<Claimed['channel'], { until: Date; held: number; reason: string }>();
-  for (const row of rows) {
-    const hold = holds.get(row.channel);
+  const leased = await outbox.lease(now, opts.batch ?? 100, (due) => leaseOf(due, now, leaseMs));
+  // Per service, until when the rest of this run's messages wait: set by a failure of the service, not the message.
+  const holds = new Map<string, { channel: Channel; until: Date; held: number; reason: string }>();
+  // the payload's shape follows the event: alerts write OutboxPayload, digests DigestPayload
+  for (const row of leased as unknown as Delivery[]) {
+    const adapter = adapters[row.channel];
+    const service = adapter?.service(row.target) ?? row.channel;
+    const hold = holds.get(service);
     if (hold !== undefined) {
-      // Asking again now only earns another 429 or another timeout (seconds each, for a server that hangs, while
-      // the batch's other messages wait behind it): untried, so no attempt is counted.
-      await db
-        .updateTable('notifications')
-        .set({ attempts: row.attempts - 1, next_attempt_at: hold.until })
-        .where('id', '=', row.id)
-        .where('status', '=', 'pending')
-        .where('attempts', '=', row.attempts)
-        .execute();
+      await outbox.hold(row, hold.until);
       hold.held++;
       result.retrying++;
       continue;
     }
     // In flight from here: only this row, so a crash flags the one message whose fate is unknown, not the batch.
-    // No row back means another run took it over after our lease expired: it is theirs now.
-    const inFlight = await db
-      .updateTable('notifications')
-      .set({ status: 'sending' })
-      .where('id', '=', row.id)
-      .where('status', '=', 'pending')
-      .where('attempts', '=', row.attempts)
-      .returning('id')
-      .executeTakeFirst();
-    if (!inFlight) continue;
+    if (!(await outbox.startSending(row))) continue;
     let outcome: SendOutcome | 'wait';
     try {
-      outcome = await send(db, adapters, row);
+      outcome = await send(ctx, adapter, row);
     } catch (err) {
       outcome = { ok: false, failure: { kind: 'retryable', reason: err instanceof Error ? err.message : String(err) } };
     }
-    // Only the claimant of this attempt records its outcome: a run that took the row over after the lease wins.
-    const mine = db
-      .updateTable('notifications')
-      .where('id', '=', row.id)
-      .where('status', '=', 'sending')
-      .where('attempts', '=', row.attempts);
-    if (outcome === 'wait') {
-      await mine
-        .set({
-          status: 'pending',
-          attempts: row.attempts - 1,
-          next_attempt_at: new Date(now.getTime() + THREAD_WAIT_MS),
-        })
-        .execute();
-      result.retrying++;
-    } else if (outcome.ok) {
-      await mine
-        .set({
-          status: 'sent',
-          provider_id: outcome.providerId,
-          thread_ts: outcome.threadTs,
-          sent_at: now,
-          last_error: null,
-        })
-        .execute();
-      result.sent++;
-    } else {
+    const elapsedMs = performance.now() - runStarted;
+    const { settlement, counted, downUntil } = settle({ attempts: row.attempts, outcome, now, elapsedMs, maxAttempts });
+    await outbox.record(row, settlement.status === 'sent' ? { ...settlement, sentAt: now } : settlement);
+    result[counted]++;
+    if (outcome !== 'wait' && !outcome.ok) {
       const f = outcome.failure;
-      const giveUp = f.kind === 'permanent' || (f.kind === 'retryable' && row.attempts >= maxAttempts);
-      // Retry-After counts from the answer, which may come well into a long batch: add the run's time so far
-      const wait =
-        f.kind === 'rate_limited' ? performance.now() - runStarted + f.retryAfterMs : backoffMs(row.attempts);
-      await mine
-        .set(
-          giveUp
-            ? { status: 'failed', last_error: f.reason }
-            : { status: 'pending', last_error: f.reason, next_attempt_at: new Date(now.getTime() + wait) },
-        )
-        .execute();
-      if (f.kind === 'rate_limited' || (f.kind === 'retryable' && f.unreachable)) {
-        holds.set(row.channel, { until: new Date(now.getTime() + wait), held: 0, reason: f.reason });
-      }
-      if (giveUp) result.failed++;
-      else result.retrying++;
-      opts.log?.warn(
+      if (downUntil !== null) holds.set(service, { channel: row.channel, until: downUntil, held: 0, reason: f.reason });
+      ctx.log.warn(
         { notificationId: row.id, channel: row.channel, failure: f.kind, reason: f.reason },
         'notification not delivered',
       );
     }
   }
-  for (const [channel, hold] of holds) {
+  for (const hold of holds.values()) {
     if (hold.held === 0) continue;
-    opts.log?.warn(
-      { channel, held: hold.held, until: hold.until, reason: hold.reason },
+    ctx.log.warn(
+      { channel: hold.channel, held: hold.held, until: hold.until, reason: hold.reason },
       'notifications held: the service refused or did not answer, the next attempt is one message',
     );
   }

@@ -11,14 +11,15 @@ import type {
 } from './message.ts';
 
 /**
- * Notification → Slack message and email. Pure: the same notification always renders the same way, so the outbox
- * can render at enqueue time and store the result. Every string in a Notification is untrusted; this module is the
- * only place markup is added.
+ * Notification → Slack message and email, rendered when the message is sent (notify/adapters.ts): the outbox stores
+ * the Notification, so a row reads as plain data and a renderer fix reaches the messages still waiting. Pure: the same
+ * notification always renders the same way. Every string in a Notification is untrusted; this module is the only
+ * place markup is added.
  */
 
 // The Block Kit objects keywarden sends. Slack's own types live in a transitive package; these few are enough, and
 // keep the limits below next to the shapes they constrain.
-export interface PlainTextObject {
+interface PlainTextObject {
   type: 'plain_text';
   text: string;
   emoji?: boolean;
@@ -29,7 +30,7 @@ export interface MrkdwnObject {
   /** true: Slack does not auto-link bare URLs, channel names or `@here`-style words in this text. */
   verbatim?: boolean;
 }
-export interface LinkButton {
+interface LinkButton {
   type: 'button';
   text: PlainTextObject;
   url: string;
@@ -42,20 +43,20 @@ export type SlackBlock =
   | { type: 'context'; elements: MrkdwnObject[] }
   | { type: 'actions'; elements: LinkButton[] };
 
-export interface SlackMessage {
+interface SlackMessage {
   /** The fallback: what push notifications, screen readers and old clients show. */
   text: string;
   blocks: SlackBlock[];
 }
 
-export interface EmailContent {
+interface EmailContent {
   subject: string;
   text: string;
   html: string;
 }
 
 /** An image attached to the email by the sender (Content-ID `cid`), placed after the summary. */
-export interface InlineImageRef {
+interface InlineImageRef {
   cid: string;
   alt: string;
 }

@@ -1,11 +1,12 @@
 import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
 import { workspaceReferenceMatches } from '../config/references.ts';
 import { matchesGlob } from '../glob.ts';
-import type { Severity } from '../kinds.ts';
+import type { AlertKind, Severity } from '../kinds.ts';
+import type { Channel } from './adapters.ts';
 
 /** What routing needs to know about an alert. Workspace routes match its id (`wrkspc_…`) or else its name. */
 export interface RoutableAlert {
-  kind: string;
+  kind: AlertKind;
   severity: Severity;
   workspaceId: string | null;
   workspaceName: string | null;
@@ -14,12 +15,12 @@ export interface RoutableAlert {
 }
 
 export interface RouteTarget {
-  channel: 'slack' | 'email';
+  channel: Channel;
   /** A Slack channel (`#ai-alerts` or an ID) or an email address. */
   target: string;
 }
 
-export interface RoutingResult {
+interface RoutingResult {
   targets: RouteTarget[];
   /** The shortest `repeat_every` of the matching routes (ms); the default 4 h when nothing matched. */
   repeatEveryMs: number;

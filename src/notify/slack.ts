@@ -17,7 +17,7 @@ import type { SlackBlock } from './render.ts';
  * outbox. It knows Block Kit and Slack's errors, nothing about alerts.
  */
 
-export interface SlackOptions {
+interface SlackOptions {
   token: Secret;
   /** Web API base (SLACK_API_URL), e.g. `https://slack.com/api/`. */
   apiUrl: string;
@@ -26,7 +26,7 @@ export interface SlackOptions {
   log?: Logger;
 }
 
-export interface SlackPost {
+interface SlackPost {
   /** A channel ID (`C0123…`) or name (`#ai-alerts`). Replies must use the ID Slack returned for the first post. */
   channel: string;
   text: string;
@@ -37,7 +37,7 @@ export interface SlackPost {
 
 export type SlackPostResult = { ok: true; ts: string; channel: string } | { ok: false; failure: DeliveryFailure };
 
-export type SlackAuthResult =
+type SlackAuthResult =
   | { ok: true; team: string; user: string; botId: string | null }
   | { ok: false; failure: DeliveryFailure };
 

@@ -14,8 +14,7 @@ import { loadRotationInputs } from './load.ts';
 import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
 
-// `db` only for raiseAlerts, which takes its transaction there
-type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 interface EnforcementSummary {
   keys: number;
@@ -81,7 +80,7 @@ async function applyRotation(ctx: Ctx, planned: readonly RotationDecision[], now
   }
 
   const alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: ROTATION_KINDS, observations: rotationObservations(decisions, deactivated, policy.enforce) },
     ctx.config.policy.routes,
     now,

@@ -1,7 +1,7 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import type { SpendPolicy } from '../config/policy.ts';
 import { CONSOLE_COST_URL } from '../console.ts';
-import type { Severity } from '../kinds.ts';
+import type { AlertKind, Severity } from '../kinds.ts';
 import { formatUsd, type Pico, picoToUsd } from '../money.ts';
 import type { NotificationField } from '../notify/message.ts';
 import type { ScopeProjection } from './project.ts';
@@ -17,7 +17,7 @@ import type { ScopeProjection } from './project.ts';
  *   (it moves a little every 15 minutes) does not fire, resolve and fire again.
  */
 
-export const SPEND_KINDS = ['spend.threshold', 'spend.forecast'];
+export const SPEND_KINDS: AlertKind[] = ['spend.threshold', 'spend.forecast'];
 
 /** A firing forecast alert resolves only once the p90 projection is back under 95% of the limit. */
 export const FORECAST_RESOLVE_RATIO = 0.95;

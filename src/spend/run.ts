@@ -26,7 +26,9 @@ export interface ProjectSpendSummary {
  * projections of a run are one transaction, and raiseAlerts serialises the alert decisions under a lock, so a
  * threshold already announced is never announced again.
  */
-export async function projectSpend(ctx: Pick<Context, 'db' | 'log' | 'clock' | 'config'>): Promise<ProjectSpendResult> {
+export async function projectSpend(
+  ctx: Pick<Context, 'db' | 'repos' | 'log' | 'clock' | 'config'>,
+): Promise<ProjectSpendResult> {
   const policy = ctx.config.policy;
   const now = ctx.clock.now();
   // Before the first usage poll there is nothing to project from: a "$0 this month" projection would be wrong, and
@@ -46,7 +48,7 @@ export async function projectSpend(ctx: Pick<Context, 'db' | 'log' | 'clock' | '
       driverFields: driverFields(spendDrivers(inputs.drivers, projection.scope, inputs)),
     }));
   const alerts = await raiseAlerts(
-    ctx.db,
+    ctx,
     { kinds: SPEND_KINDS, observations: spendObservations(facts, policy.spend) },
     policy.routes,
     now,

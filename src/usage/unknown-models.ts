@@ -1,7 +1,7 @@
-import type { AlertObservation } from '../alerts/lifecycle.ts';
+import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Route } from '../config/policy.ts';
-import type { Db } from '../db/index.ts';
+import type { Context } from '../context.ts';
 import { familyOf, type PriceTable } from './prices.ts';
 import { findPriceEntry } from './pricing.ts';
 
@@ -62,19 +62,19 @@ export function unknownModelObservations(
  * poll raises its notice. The lifecycle makes it once per model (a one-shot kind never repeats).
  */
 export async function raiseUnknownModelAlerts(
-  db: Db,
+  ctx: Pick<Context, 'db' | 'repos'>,
   table: PriceTable,
   routes: readonly Route[],
   now: Date,
 ): Promise<RaiseAlertsResult> {
-  const rows = await db.selectFrom('pricing_unknown_models').selectAll().orderBy('model').execute();
+  const rows = await ctx.db.selectFrom('pricing_unknown_models').selectAll().orderBy('model').execute();
   const recorded = rows.map((r) => ({
     model: r.model,
     pricedBy: r.priced_by,
     firstSeenAt: new Date(r.first_seen_at),
   }));
   return raiseAlerts(
-    db,
+    ctx,
     { kinds: ['pricing.unknown_model'], observations: unknownModelObservations(recorded, table, now) },
     routes,
     now,

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { policySchema } from '../../src/config/policy.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createTestDatabase, type TestDatabase, uniquePrefix } from '../support/db.ts';
@@ -52,7 +53,12 @@ describe('worker killed between send and commit (real process)', () => {
     const routes = policySchema.parse({ routes: policy.routes }).routes;
     const titles = ['drill alert a01x', 'drill alert a02x', 'drill alert a03x'];
     for (const title of titles) {
-      await raiseAlerts(t.db, { kinds: [], observations: [drillAlert(title)] }, routes, new Date());
+      await raiseAlerts(
+        { repos: createRepos(t.db) },
+        { kinds: [], observations: [drillAlert(title)] },
+        routes,
+        new Date(),
+      );
     }
     proxy.holdNext(/chat\.postMessage/);
     const prefix = uniquePrefix();

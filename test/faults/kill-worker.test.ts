@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { policySchema } from '../../src/config/policy.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { seededRandom } from '../../src/emulator/hash.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
@@ -91,7 +92,12 @@ describe('kill -9 drill (real worker, 20 kills)', () => {
       for (const letter of ['a', 'b']) {
         const title = `drill alert k${String(kill).padStart(2, '0')}${letter}x`;
         titles.push(title);
-        await raiseAlerts(t.db, { kinds: [], observations: [drillAlert(title)] }, routes, new Date());
+        await raiseAlerts(
+          { repos: createRepos(t.db) },
+          { kinds: [], observations: [drillAlert(title)] },
+          routes,
+          new Date(),
+        );
       }
       // a gap of 1–24 hours to catch up (as after downtime): each life's first poll replaces a day or so of rows
       const gapMs = Math.ceil(random() * 24) * HOUR;

@@ -46,7 +46,7 @@ beforeAll(async () => {
     await prepareDigestOrg(env.ctx);
     await financeDigestJob.handler(env.ctx, {});
     await securityDigestJob.handler(env.ctx, {});
-    await deliverNotifications(org.t.db, env.ctx.notifier, { now: org.clock.now() });
+    await deliverNotifications(env.ctx);
   } finally {
     await env.close();
   }

@@ -3,9 +3,10 @@ import { financeDigestJob } from '../../jobs/finance-digest.ts';
 import { securityDigestJob } from '../../jobs/security-digest.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { DIGEST_CHART_CID } from '../../src/notify/adapters.ts';
 import { blockKitErrors } from '../../src/notify/dev/slack-standin.ts';
 import { createEmailSender } from '../../src/notify/email.ts';
-import { DIGEST_CHART_CID, deliverNotifications } from '../../src/notify/outbox.ts';
+import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
 import { testJobContext } from '../support/context.ts';
 import { DEMO_ADMIN_KEY, useDemoOrg } from '../support/demo-org.ts';
@@ -40,7 +41,7 @@ afterAll(async () => {
   await Promise.all([slack?.close(), smtp?.close()]);
 });
 
-const deliver = () => deliverNotifications(org.t.db, env.ctx.notifier, { now: org.clock.now() });
+const deliver = () => deliverNotifications(env.ctx);
 const mailTo = (address: string) => smtp.messages.filter((m) => m.to.includes(address));
 const postsTo = (channel: string) =>
   slack.calls.filter((c) => c.method === 'chat.postMessage' && c.args.channel === channel && c.response?.ok);

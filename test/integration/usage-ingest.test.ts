@@ -207,7 +207,7 @@ describe('poll-usage with a model missing from the price table', () => {
       for (let i = 0; i < 4; i++) {
         clock2.advance(MINUTE);
         await pollUsageJob.handler(ctx, {});
-        await deliverNotifications(u.db, notifier, { now: clock2.now() });
+        await deliverNotifications(ctx);
       }
       // routed by examples/keywarden.yaml's catch-all route to #ai-alerts
       expect(await u.db.selectFrom('alerts').select(['kind', 'scope_id', 'state']).execute()).toEqual([

@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../../src/alerts/lifecycle.ts';
+import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import type { Emulator } from '../../src/emulator/server.ts';
 import { redisUrl, type TestDatabase } from './db.ts';
 import type { SlackServer } from './slack-server.ts';

@@ -3,10 +3,11 @@ import {
   type AlertObservation,
   groupDecisions,
   type LifecycleAction,
+  type LifecycleInput,
   observationFingerprint,
   planAlerts,
   type StoredAlert,
-} from '../../src/alerts/lifecycle.ts';
+} from '../../src/alerts/core/lifecycle.ts';
 
 const HOUR = 3_600_000;
 const NOW = new Date('2026-11-29T10:00:00Z');
@@ -221,7 +222,7 @@ describe('one-shot notices (rotation reminders, deactivations)', () => {
     title: 'API key "x" must be rotated within 14 days',
     details: {},
   };
-  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]) => ({
+  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]): LifecycleInput => ({
     kinds: ['rotation.due_soon'],
     observations,
     stored: storedAlerts,
@@ -245,7 +246,7 @@ describe('one-shot notices (rotation reminders, deactivations)', () => {
 });
 
 describe('spend thresholds: one notice per month, scope and threshold', () => {
-  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]) => ({
+  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]): LifecycleInput => ({
     kinds: ['spend.threshold'],
     observations,
     stored: storedAlerts,
@@ -297,7 +298,7 @@ describe('hold-only observations (a hysteresis band)', () => {
     details: {},
   };
   const band = { ...forecast, holdOnly: true };
-  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]) => ({
+  const input = (observations: AlertObservation[], storedAlerts: StoredAlert[]): LifecycleInput => ({
     kinds: ['spend.forecast'],
     observations,
     stored: storedAlerts,

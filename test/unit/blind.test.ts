@@ -21,7 +21,7 @@ function routesOf(yaml: string): Route[] {
 }
 
 const BLIND = {
-  kind: 'keywarden.blind',
+  kind: 'keywarden.blind' as const,
   severity: 'critical' as const,
   workspaceId: null,
   workspaceName: null,

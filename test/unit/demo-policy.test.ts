@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { policySchema } from '../../src/config/policy.ts';
 import { demoPolicy } from '../../src/demo/run.ts';
 import { DEMO_TOUR } from '../../src/demo/tour.ts';
+import type { AlertKind } from '../../src/kinds.ts';
 import { routeAlert } from '../../src/notify/routing.ts';
 import { MINUTE_MS } from '../../src/time.ts';
 
@@ -33,7 +34,7 @@ describe("the demo's policy file", () => {
           ]
         : routeAlert(
             {
-              kind: sight.kind,
+              kind: sight.kind as AlertKind,
               severity: 'warning',
               workspaceId: null,
               workspaceName: null,

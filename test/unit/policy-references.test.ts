@@ -84,7 +84,7 @@ describe('organization-controlled names do not override the policy', () => {
         { match: {}, slack: ['#all'] },
       ],
     }).routes;
-    const alert = { kind: 'usage.runaway', severity: 'warning' as const, keyOwnerEmail: null };
+    const alert = { kind: 'usage.runaway' as const, severity: 'warning' as const, keyOwnerEmail: null };
     const to = (workspaceId: string, workspaceName: string) =>
       routeAlert({ ...alert, workspaceId, workspaceName }, routes).targets.map((t) => t.target);
     expect(to('wrkspc_01Secret', 'Secret')).toEqual(['#secret']);

@@ -1,6 +1,8 @@
 import type { Db } from '../index.ts';
+import { alertsRepo } from './alerts.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
+import { outboxRepo } from './outbox.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
@@ -14,6 +16,8 @@ export function createRepos(db: Db) {
     keys: keysRepo(db),
     usage: usageRepo(db),
     watermarks: watermarksRepo(db),
+    alerts: alertsRepo(db),
+    outbox: outboxRepo(db),
   };
 }
 

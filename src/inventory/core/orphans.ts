@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
 import { CONSOLE_KEYS_URL } from '../../console.ts';
 import { keyWorkspaceName } from './key-place.ts';
 import type { InventoryChanges, InventorySnapshot } from './plan.ts';

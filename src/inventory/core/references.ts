@@ -1,4 +1,4 @@
-import type { AlertObservation } from '../../alerts/lifecycle.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
 import type { Policy } from '../../config/policy.ts';
 import { unmatchedReferences } from '../../config/references.ts';
 import type { AlertKind } from '../../kinds.ts';

@@ -1,29 +1,31 @@
-import type { Severity } from '../kinds.ts';
-import type { NotificationField, NotificationLink } from '../notify/message.ts';
+import type { AlertKind, AlertSubject } from '../../kinds.ts';
 import { alertFingerprint } from './fingerprint.ts';
 
 /**
  * The alert lifecycle, Alertmanager-style, as a pure function: given what a rule evaluation saw now and what the
- * store remembers, decide for each alert whether to fire, repeat, resolve or stay quiet. The store applies the
- * decisions and writes the outbox rows in one transaction.
+ * store remembers, decide for each alert whether to fire, repeat, resolve or stay quiet. `planRaise` (plan.ts) adds
+ * routing and messages; the store applies the plan and writes the outbox rows in one transaction.
  */
 
+/** A labelled value a message shows about an alert (plain, untrusted text; the renderer escapes it). */
+export interface AlertField {
+  label: string;
+  value: string;
+}
+
+/** A page a message links to (a Console page); only http(s) URLs are rendered. */
+export interface AlertLink {
+  label: string;
+  url: string;
+}
+
 /** One condition a rule evaluation observed now (e.g. one runaway key, one threshold crossed). */
-export interface AlertObservation {
-  kind: string;
-  severity: Severity;
-  scopeType: string;
-  scopeId: string;
-  workspaceId: string | null;
-  /** Distinguishes occurrences: a billing month, `2026-11@0.8` for a spend threshold, '' when none. */
-  period: string;
-  /** Plain, untrusted text; the renderer escapes it. */
-  title: string;
+export interface AlertObservation extends AlertSubject {
   details: Record<string, unknown>;
   /** What the message says about it (plain text; the renderer escapes it). */
   summary?: string;
-  fields?: NotificationField[];
-  links?: NotificationLink[];
+  fields?: AlertField[];
+  links?: AlertLink[];
   /** For routing: workspace routes match the name; `key_owner` resolves to this address. */
   workspaceName?: string | null;
   keyOwnerEmail?: string | null;
@@ -38,7 +40,7 @@ export interface AlertObservation {
 /** What the store remembers of an alert. */
 export interface StoredAlert {
   fingerprint: string;
-  kind: string;
+  kind: AlertKind;
   scopeType: string;
   scopeId: string;
   state: 'firing' | 'resolved';
@@ -48,7 +50,7 @@ export interface StoredAlert {
 
 export interface LifecycleInput {
   /** The kinds this evaluation covered: a stored firing alert of these kinds that was not observed has resolved. */
-  kinds: readonly string[];
+  kinds: readonly AlertKind[];
   /** When the evaluation only looked at some scopes (`scopeType:scopeId`); absent: every scope of those kinds. */
   scopes?: readonly string[];
   observations: readonly AlertObservation[];
@@ -94,7 +96,7 @@ function threshold(o: AlertObservation): number | null {
  * "limit reached", not "80%" and "100%" side by side, and that month's `spend.forecast` of the scope (a limit
  * already reached needs no forecast that it will be). Returns the inhibiting fingerprint per inhibited one.
  */
-export function inhibitions(observations: readonly AlertObservation[]): Map<string, string> {
+function inhibitions(observations: readonly AlertObservation[]): Map<string, string> {
   const inhibited = new Map<string, string>();
   for (const high of observations) {
     const h = threshold(high);
@@ -114,7 +116,7 @@ export function inhibitions(observations: readonly AlertObservation[]): Map<stri
  * Notices rather than conditions: said once when they first hold, never repeated, and their end goes unsaid (a
  * 14-day rotation reminder is followed by the 7-day one, not by "resolved"; a deactivation is a fact, not a state).
  */
-export const ONE_SHOT_KINDS: ReadonlySet<string> = new Set([
+const ONE_SHOT_KINDS: ReadonlySet<AlertKind> = new Set<AlertKind>([
   'rotation.due_soon',
   'rotation.deactivated',
   'pricing.unknown_model',
@@ -126,7 +128,7 @@ export const ONE_SHOT_KINDS: ReadonlySet<string> = new Set([
  * threshold crossed in November is said once for November even when the month-to-date dips back under it (a usage
  * correction, a limit raised and lowered again) and crosses a second time; December's crossing is a new fingerprint.
  */
-export const ONCE_PER_PERIOD_KINDS: ReadonlySet<string> = new Set(['spend.threshold']);
+const ONCE_PER_PERIOD_KINDS: ReadonlySet<AlertKind> = new Set<AlertKind>(['spend.threshold']);
 
 export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
   const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));
@@ -177,8 +179,8 @@ export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
   return decisions;
 }
 
-export interface AlertGroup {
-  kind: string;
+interface AlertGroup {
+  kind: AlertKind;
   event: 'firing' | 'repeat' | 'resolved';
   fingerprints: string[];
 }
@@ -195,7 +197,7 @@ const EVENT_OF: Partial<Record<LifecycleAction, AlertGroup['event']>> = {
  */
 export function groupDecisions(
   decisions: readonly LifecycleDecision[],
-  kindOf: (fingerprint: string) => string,
+  kindOf: (fingerprint: string) => AlertKind,
 ): AlertGroup[] {
   const groups = new Map<string, AlertGroup>();
   for (const d of decisions) {

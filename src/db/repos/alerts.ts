@@ -1,0 +1,158 @@
+import { sql } from 'kysely';
+import type { AlertKind, AlertSubject } from '../../kinds.ts';
+import type { Db } from '../index.ts';
+import type { AlertsTable } from '../types.ts';
+import { type OutboxRepo, outboxRepo } from './outbox.ts';
+
+/** An alert as the `alerts` table keeps it: its identity, its state, and what its messages need. */
+export interface AlertRecord extends AlertSubject {
+  id: string;
+  fingerprint: string;
+  state: AlertsTable['state'];
+  /** What the raise stored beyond the columns (summary, fields, links, routing facts): its own shape, as JSON. */
+  details: Record<string, unknown>;
+  startedAt: Date;
+  lastSeenAt: Date;
+  lastNotifiedAt: Date | null;
+  resolvedAt: Date | null;
+  inhibitedBy: string | null;
+}
+
+/** The columns of an alert a raise sees firing (alerts/core/plan.ts decides them). */
+type FiringAlert = AlertSubject & Pick<AlertRecord, 'fingerprint' | 'inhibitedBy'> & { details: object };
+
+type AlertRow = Awaited<ReturnType<ReturnType<typeof selectAlerts>['executeTakeFirstOrThrow']>>;
+
+function selectAlerts(db: Db) {
+  return db.selectFrom('alerts').selectAll();
+}
+
+function record(r: AlertRow): AlertRecord {
+  return {
+    id: r.id,
+    fingerprint: r.fingerprint,
+    kind: r.kind,
+    severity: r.severity,
+    scopeType: r.scope_type,
+    scopeId: r.scope_id,
+    workspaceId: r.workspace_id,
+    period: r.period,
+    state: r.state,
+    title: r.title,
+    details: r.details,
+    startedAt: new Date(r.started_at),
+    lastSeenAt: new Date(r.last_seen_at),
+    lastNotifiedAt: r.last_notified_at === null ? null : new Date(r.last_notified_at),
+    resolvedAt: r.resolved_at === null ? null : new Date(r.resolved_at),
+    inhibitedBy: r.inhibited_by,
+  };
+}
+
+/** The `alerts` table: one row per alert fingerprint, firing or resolved. */
+export function alertsRepo(db: Db) {
+  return {
+    ...alertRows(db),
+    /**
+     * Runs `raise` in one transaction that holds the raise lock, with the alerts and the outbox bound to it: an
+     * alert's state change and its messages are both recorded or neither is. Row locks cannot cover alerts that do
+     * not exist yet, so one advisory lock serialises every raise across replicas (runs are seconds apart): two runs
+     * that both saw "not firing yet" would otherwise both write a firing message.
+     */
+    async raising<T>(raise: (tx: RaiseTransaction) => Promise<T>): Promise<T> {
+      return db.transaction().execute(async (trx) => {
+        await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.raise-alerts'))`.execute(trx);
+        return raise({ alerts: alertRows(trx), outbox: outboxRepo(trx) });
+      });
+    },
+  };
+}
+
+/** The repositories a raise writes through, bound to its transaction. */
+export interface RaiseTransaction {
+  alerts: ReturnType<typeof alertRows>;
+  outbox: OutboxRepo;
+}
+
+function alertRows(db: Db) {
+  return {
+    /** The stored alerts of these kinds, and those with these fingerprints: what a raise plans against. */
+    async forRaise(kinds: readonly AlertKind[], fingerprints: readonly string[]): Promise<AlertRecord[]> {
+      if (kinds.length === 0 && fingerprints.length === 0) return [];
+      const rows = await selectAlerts(db)
+        .where((eb) => {
+          const ors = [];
+          if (kinds.length > 0) ors.push(eb('kind', 'in', [...kinds]));
+          if (fingerprints.length > 0) ors.push(eb('fingerprint', 'in', [...fingerprints]));
+          return eb.or(ors);
+        })
+        .execute();
+      return rows.map(record);
+    },
+
+    /** Marks an alert resolved; `notified` when its resolve is said (moves `last_notified_at`). */
+    async resolve(id: string, now: Date, notified: boolean): Promise<void> {
+      await db
+        .updateTable('alerts')
+        .set({ state: 'resolved', resolved_at: now, ...(notified ? { last_notified_at: now } : {}) })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /**
+     * Records an alert seen firing at `now` (inserted, or its row updated); returns its id. `notified` moves
+     * `last_notified_at`; `newEpisode` restarts `started_at`.
+     */
+    async fire(alert: FiringAlert, now: Date, opts: { notified: boolean; newEpisode: boolean }): Promise<string> {
+      const columns = {
+        kind: alert.kind,
+        severity: alert.severity,
+        scope_type: alert.scopeType,
+        scope_id: alert.scopeId,
+        workspace_id: alert.workspaceId,
+        period: alert.period,
+        state: 'firing' as const,
+        // a once-per-period alert that lapsed and holds again is firing again, silently (alerts/core/lifecycle.ts)
+        resolved_at: null,
+        title: alert.title,
+        details: JSON.stringify(alert.details),
+        last_seen_at: now,
+        inhibited_by: alert.inhibitedBy,
+        ...(opts.notified ? { last_notified_at: now } : {}),
+        ...(opts.newEpisode ? { started_at: now } : {}),
+      };
+      const row = await db
+        .insertInto('alerts')
+        .values({ fingerprint: alert.fingerprint, started_at: now, ...columns })
+        .onConflict((oc) => oc.column('fingerprint').doUpdateSet(columns))
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return row.id;
+    },
+
+    /** The alerts for `keywarden alerts`, newest first: the firing ones, or every one with `all`. */
+    async list(opts: { all: boolean }): Promise<AlertRecord[]> {
+      let query = selectAlerts(db).orderBy('started_at', 'desc').orderBy('id');
+      if (!opts.all) query = query.where('state', '=', 'firing');
+      return (await query.execute()).map(record);
+    },
+
+    /** The scope ids of the firing alerts of `kinds`: scopes a rule must judge again even when their data stopped. */
+    async firingScopeIds(kinds: readonly AlertKind[]): Promise<string[]> {
+      const rows = await db
+        .selectFrom('alerts')
+        .select('scope_id')
+        .where('kind', 'in', [...kinds])
+        .where('state', '=', 'firing')
+        .execute();
+      return rows.map((r) => r.scope_id);
+    },
+
+    /** How many alerts of each kind exist (ever fired), or are firing now. */
+    async countByKind(opts: { firingOnly: boolean }): Promise<Array<{ kind: AlertKind; count: number }>> {
+      let query = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);
+      if (opts.firingOnly) query = query.where('state', '=', 'firing');
+      const rows = await query.groupBy('kind').execute();
+      return rows.map((r) => ({ kind: r.kind, count: Number(r.n) }));
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import type { NotificationsTable } from '../db/types.ts';
+import { renderSpendChart } from './chart.ts';
+import type { SendOutcome } from './delivery.ts';
+import type { EmailSender, InlineImage } from './email.ts';
+import type { Notifier } from './notifier.ts';
+import type { DigestPayload, OutboxPayload } from './outbox.ts';
+import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
+import type { SlackClient } from './slack.ts';
+
+/**
+ * The seam between the outbox and the outside systems: one DeliveryAdapter per channel, which renders (at send time)
+ * and sends one message to one target and says how it went. The outbox leases, decides retries and holds
+ * (delivery.ts) and records; an adapter decides nothing about them.
+ *
+ * Plugging in a receiver (pagerduty, teams, webhook):
+ *   1. its channel name in the `notifications.channel` CHECK (a migration) and in NotificationsTable['channel'];
+ *   2. its client on the Notifier (notifier.ts), null when the environment does not configure it;
+ *   3. `function xAdapter(client): DeliveryAdapter` below, beside slackAdapter and emailAdapter: `service` names
+ *      what its failures hold (`webhook:${target}` where each target is a server of its own), `threads: false`,
+ *      and `sendAlert` / `sendDigest` render `message.payload` for `message.target` (`message.id` stays the same
+ *      across retries of the row: an idempotency key);
+ *   4. one line each in NOT_CONFIGURED and deliveryAdapters (the compiler asks for both once the channel exists);
+ *   5. routing.ts adds the route's targets for the channel.
+ */
+
+/** The outside systems the outbox delivers to. */
+export type Channel = NotificationsTable['channel'];
+
+/** One outbox row as an adapter sends it. */
+interface Outgoing<P> {
+  /** The outbox row's id: the same on every retry of the row (an idempotency key, a webhook-id). */
+  id: string;
+  /** The row's fingerprint: the alert's own, a group's, or a digest's with its period. */
+  fingerprint: string;
+  target: string;
+  payload: P;
+}
+
+export interface OutgoingAlert extends Outgoing<OutboxPayload> {
+  event: 'firing' | 'repeat' | 'resolved';
+  /** For an adapter that threads, on a repeat or a resolve: the provider id of the episode's first post, if sent. */
+  thread: string | null;
+}
+
+export type OutgoingDigest = Outgoing<DigestPayload>;
+
+export interface DeliveryAdapter {
+  /**
+   * Which service a target's failure speaks for: while it refuses or does not answer, the run holds every other
+   * message to that service behind one probe. One service per channel (one Slack, one SMTP server); an adapter
+   * whose targets are servers of their own (webhooks) answers per target.
+   */
+  service(target: string): string;
+  /** Whether repeats and resolves reply to the episode's first post (the outbox finds it, or waits for it). */
+  readonly threads: boolean;
+  sendAlert(message: OutgoingAlert): Promise<SendOutcome>;
+  sendDigest(message: OutgoingDigest): Promise<SendOutcome>;
+}
+
+/** Why a message to a channel the environment does not configure waits (retried: configuring it sends them). */
+export const NOT_CONFIGURED: Record<Channel, string> = {
+  slack: 'Slack is not configured (SLACK_BOT_TOKEN)',
+  email: 'email is not configured (SMTP_URL, EMAIL_FROM)',
+};
+
+/** The adapters the notifier's clients make; null for a channel that is not configured. */
+export function deliveryAdapters(notifier: Pick<Notifier, Channel>): Record<Channel, DeliveryAdapter | null> {
+  return {
+    slack: notifier.slack === null ? null : slackAdapter(notifier.slack),
+    email: notifier.email === null ? null : emailAdapter(notifier.email),
+  };
+}
+
+/** The Content-ID the digest's HTML names its chart by. */
+export const DIGEST_CHART_CID = 'spend-chart@keywarden';
+
+function permanent(err: unknown): SendOutcome {
+  return { ok: false, failure: { kind: 'permanent', reason: err instanceof Error ? err.message : String(err) } };
+}
+
+function slackAdapter(slack: SlackClient): DeliveryAdapter {
+  return {
+    service: () => 'slack',
+    threads: true,
+    async sendAlert({ target, payload, thread }) {
+      let channel = target;
+      let threadTs: string | null = null;
+      if (thread !== null) {
+        // provider_id is `channelId:ts`: replies must name the channel by the ID Slack returned
+        const sep = thread.indexOf(':');
+        channel = thread.slice(0, sep);
+        threadTs = thread.slice(sep + 1);
+      }
+      const r = await slack.postMessage({
+        channel,
+        ...renderSlack(payload.notification),
+        ...(threadTs === null ? {} : { threadTs }),
+      });
+      return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;
+    },
+    // A digest goes out as it is: no thread, each is news of its own period.
+    async sendDigest({ target, payload }) {
+      const r = await slack.postMessage({ channel: target, ...renderDigestSlack(payload.digest) });
+      return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs: null } : r;
+    },
+  };
+}
+
+function emailAdapter(email: EmailSender): DeliveryAdapter {
+  return {
+    service: () => 'email',
+    threads: false,
+    async sendAlert({ target, payload }) {
+      let content: ReturnType<typeof renderEmail>;
+      try {
+        content = renderEmail(payload.notification);
+      } catch (err) {
+        // e.g. a CR/LF in a subject: sending it again will not change that
+        return permanent(err);
+      }
+      const r = await email.sendEmail({ to: [target], ...content });
+      return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+    },
+    // The digest's chart is kept as numbers in the row and drawn here, inline in the email.
+    async sendDigest({ target, payload: { digest, chart } }) {
+      let content: ReturnType<typeof renderDigestEmail>;
+      const attachments: InlineImage[] = [];
+      try {
+        // drawing and rendering are pure: what fails here fails the same way next time
+        if (chart !== null) {
+          attachments.push({
+            cid: DIGEST_CHART_CID,
+            filename: 'spend-chart.png',
+            content: renderSpendChart(chart.spend),
+          });
+        }
+        const images = chart === null ? [] : [{ cid: DIGEST_CHART_CID, alt: chart.alt }];
+        content = renderDigestEmail(digest, { images });
+      } catch (err) {
+        return permanent(err);
+      }
+      const r = await email.sendEmail({ to: [target], ...content, attachments });
+      return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
+    },
+  };
+}
