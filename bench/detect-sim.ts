@@ -5,9 +5,9 @@
  *
  * Pure simulation, no emulator: the traffic model (below) produces each key's spend per minute over 5 weeks of
  * history and `days` evaluated days; the evaluation loop replays it minute by minute through the detector exactly
- * as the worker would (typicalRate from the hourly history, assessRunaway with the state carried between runs), for
- * every key and every workspace, with usage data visible 0 and 5 minutes late (data for minute m is visible at
- * m + 1 + delay). The two halves only meet through `SimKey` / `Runaway` and a Float64Array of USD per minute, so the
+ * as the worker would (typicalRate from the hourly history, then production's plan, planDetection, with the state
+ * carried between runs), for every key and every workspace, with usage data visible 0 and 5 minutes late (data for
+ * minute m is visible at m + 1 + delay). The two halves only meet through `SimKey` / `Runaway` and a Float64Array of USD per minute, so the
  * traffic can later come from the emulator instead.
  *
  * Traffic model (per key; 25 workspaces of Zipf-like sizes):
@@ -44,15 +44,21 @@ import {
   minuteFigures,
   typicalRate,
   type WorkspaceProfile,
-} from '../src/anomaly/baseline.ts';
+} from '../src/anomaly/core/baseline.ts';
 import {
-  assessRunaway,
+  type DetectionInput,
+  type JudgedScope,
+  planDetection,
+  type ScopeState,
+  scopeKey,
+} from '../src/anomaly/core/plan.ts';
+import {
   type MinuteSpend,
   type RunawayEvidence,
-  type RunawayState,
   recentMinutesNeeded,
   runawayThresholdHourlyUsd,
-} from '../src/anomaly/runaway.ts';
+} from '../src/anomaly/core/runaway.ts';
+import { largestKeyShare } from '../src/anomaly/core/series.ts';
 import { type AnomalyPolicy, policySchema } from '../src/config/policy.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';
@@ -411,6 +417,8 @@ export interface Alert {
 }
 
 interface SeriesInput {
+  /** A key's series is judged as a key (its workspace not judged with it); a workspace's as a workspace. */
+  scope: 'key' | 'workspace';
   usd: Float64Array;
   existsFrom: number;
   workspace: WorkspaceProfile | null;
@@ -431,9 +439,16 @@ function hourlyOf(usd: Float64Array, existsFrom: number): HourlySpend[] {
   return out;
 }
 
-/** Alerts for one series and one data delay. `shortcut` skips minutes where the detector provably cannot fire. */
+const SERIES_ID = 'replayed';
+const NONE = new Map();
+
+/**
+ * Alerts for one series and one data delay, through production's plan (planDetection) with its state carried from
+ * minute to minute. `shortcut` skips minutes where the detector provably cannot fire.
+ */
 export function evaluateSeries(org: Organization, input: SeriesInput, delay: number, shortcut = true): Alert[] {
   const { policy } = org;
+  const scope = scopeKey(input.scope, SERIES_ID);
   const lookback = recentMinutesNeeded(policy);
   const hourly = hourlyOf(input.usd, input.existsFrom);
   const firstHour = Math.floor(input.existsFrom / HOUR);
@@ -450,8 +465,12 @@ export function evaluateSeries(org: Organization, input: SeriesInput, delay: num
   }
 
   const alerts: Alert[] = [];
-  let state: RunawayState | null = null;
+  let state: ScopeState | null = null;
   for (let clock = org.evalStart; clock < org.totalMinutes; clock++) {
+    // Data for minute m is visible at m + 1 + delay and complete once visible: the settled watermark alone sets the
+    // edge (the clock is taken 5 minutes on, past production's wait for completeness, which `detect` measures).
+    const settled = minuteDate(clock - delay);
+    const now = minuteDate(clock + 5);
     const dataUntil = clock - 1 - delay;
     if (dataUntil < input.existsFrom) continue;
     const hour = Math.floor(dataUntil / HOUR);
@@ -464,7 +483,7 @@ export function evaluateSeries(org: Organization, input: SeriesInput, delay: num
     }
     // Every run the detector judges has a minute at 70% of the threshold or more (steady) or a capped mean at the
     // threshold (window): with no minute above half of it in the whole look-back, nothing can fire.
-    if (shortcut && !state?.firing && lookbackMax[dataUntil]! < 0.5 * b.perMinute) {
+    if (shortcut && !state?.runaway?.firing && lookbackMax[dataUntil]! < 0.5 * b.perMinute) {
       state = null;
       continue;
     }
@@ -472,14 +491,24 @@ export function evaluateSeries(org: Organization, input: SeriesInput, delay: num
     for (let m = Math.max(0, dataUntil - lookback + 1); m <= dataUntil; m++) {
       recent.push({ minute: minuteDate(m), usd: input.usd[m]! });
     }
-    const result = assessRunaway({
-      recent,
-      baseline: b.baseline,
-      previous: state,
-      dataUntil: minuteDate(dataUntil),
+    const series: DetectionInput['series'] =
+      input.scope === 'key'
+        ? { keys: new Map([[SERIES_ID, { workspaceScope: 'default', recent }]]), workspaces: NONE }
+        : { keys: NONE, workspaces: new Map([[SERIES_ID, recent]]) };
+    const judged: JudgedScope = planDetection(
+      {
+        settled,
+        series,
+        states: state ? new Map([[scope, state]]) : NONE,
+        keys: NONE,
+        workspaces: NONE,
+        baselines: new Map([[scope, b.baseline]]),
+      },
       policy,
-    });
-    state = result.state;
+      now,
+    ).judged[0]!;
+    state = judged.state;
+    const result = judged.assessment;
     if (result.decision === 'fire') {
       const since = Math.round((result.startedAt!.getTime() - START_MS) / 60_000);
       alerts.push({ clock, dataUntil, since, resolvedAt: null, evidence: result.evidence! });
@@ -575,7 +604,7 @@ export async function run(args: string[]): Promise<void> {
   const evaluateKey = (k: number, usd: Float64Array, expected: Float64Array, workspace: WorkspaceProfile | null) => {
     const key = org.keys[k]!;
     for (const delay of DELAYS) {
-      for (const alert of evaluateSeries(org, { usd, existsFrom: key.existsFrom, workspace }, delay)) {
+      for (const alert of evaluateSeries(org, { scope: 'key', usd, existsFrom: key.existsFrom, workspace }, delay)) {
         const runaway = belongsTo((i) => i === k, delay, alert);
         outcomes.push({
           kind: key.kind,
@@ -608,17 +637,19 @@ export async function run(args: string[]): Promise<void> {
   const workspaceHourly = workspaceUsd.map((usd) => hourlyOf(usd, 0));
   for (const k of successors) {
     const key = org.keys[k]!;
-    const totals = historyTotals[key.workspace]!;
-    const sum = totals.reduce((a, b) => a + b, 0);
     const { usd, expected } = keySpend(org, k);
     evaluateKey(k, usd, expected, {
       history: workspaceHourly[key.workspace]!,
-      largestKeyShare: sum > 0 ? Math.max(...totals) / sum : 1,
+      largestKeyShare: largestKeyShare(historyTotals[key.workspace]!),
     });
   }
   for (let w = 0; w < WORKSPACES; w++) {
     for (const delay of DELAYS) {
-      for (const alert of evaluateSeries(org, { usd: workspaceUsd[w]!, existsFrom: 0, workspace: null }, delay)) {
+      for (const alert of evaluateSeries(
+        org,
+        { scope: 'workspace', usd: workspaceUsd[w]!, existsFrom: 0, workspace: null },
+        delay,
+      )) {
         const runaway = belongsTo((k) => org.keys[k]!.workspace === w, delay, alert);
         outcomes.push({ kind: 'workspace', successor: false, delay, alert, runaway, trafficAboveBar: false });
       }
@@ -649,8 +680,18 @@ export async function run(args: string[]): Promise<void> {
       if (key.fadeInAt !== null) continue;
       const { usd } = keySpend(org, k);
       for (const delay of DELAYS) {
-        const fast = evaluateSeries(org, { usd, existsFrom: key.existsFrom, workspace: null }, delay, true);
-        const full = evaluateSeries(org, { usd, existsFrom: key.existsFrom, workspace: null }, delay, false);
+        const fast = evaluateSeries(
+          org,
+          { scope: 'key', usd, existsFrom: key.existsFrom, workspace: null },
+          delay,
+          true,
+        );
+        const full = evaluateSeries(
+          org,
+          { scope: 'key', usd, existsFrom: key.existsFrom, workspace: null },
+          delay,
+          false,
+        );
         checked++;
         if (JSON.stringify(fast) !== JSON.stringify(full)) mismatches++;
       }

@@ -20,13 +20,15 @@
  * each with the 48 hours of minutes before it that poll-usage keeps, and hourly usage of all read keys for the five
  * weeks of baseline history and the evaluated days. Every injected runaway is replayed in full.
  *
- * Keywarden's detection is replayed for every simulated minute as the worker runs it after each poll: the data edge
- * of src/detect (a minute counts as complete 5 minutes after it ended; later minutes are partial), the hourly
- * baseline of src/anomaly with squares and minute counts only for the last 48 hours, and assessRunaway with its state
- * carried from minute to minute. At each clock minute the replay sees exactly the minutes the emulator showed at that
- * time: m + 1 + delay ≤ clock, for a delay of 5 minutes (the emulator's) and of 0 (the same data shown at once).
- * Postgres, the alert lifecycle and workspace alerts are not in the loop; test/integration/detect-anomalies.test.ts
- * covers them.
+ * Keywarden's detection is replayed for every simulated minute as the worker runs it after each poll: production's
+ * plan (planDetection in src/anomaly/core/plan.ts: its data edge, where a minute counts as complete 5 minutes after it
+ * ended and later minutes are partial; its baseline once an hour; its runaway state carried from minute to minute),
+ * one key at a time, with the hourly baseline of src/anomaly/core/baseline.ts given squares and minute counts only
+ * for the last 48 hours and the key's workspace profile (its workspace's hourly spend and the largest key's share of
+ * it over the history), as loadDetectionInput gives it. At each clock minute the replay sees exactly the minutes the
+ * emulator showed at that time: m + 1 + delay ≤ clock, for a delay of 5 minutes (the emulator's) and of 0 (the same
+ * data shown at once). Postgres, the alert lifecycle and workspace alerts are not in the loop;
+ * test/integration/detect-anomalies.test.ts covers them, test/unit/detection-plan.test.ts the plan's other rules.
  *
  * Figures: latency from a runaway's first minute (for ramps: the minute its multiple reached `factor`) to the clock
  * minute of the alert; detection by size, "above the floor" meaning the rate the key actually spent at during the
@@ -38,20 +40,32 @@
  */
 
 import { parseArgs } from 'node:util';
-import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../src/anomaly/baseline.ts';
 import {
-  assessRunaway,
+  type Baseline,
+  type HourlySpend,
+  minuteFigures,
+  typicalRate,
+  type WorkspaceProfile,
+} from '../src/anomaly/core/baseline.ts';
+import {
+  type DetectionInput,
+  detectionRange,
+  planDetection,
+  type ScopeState,
+  scopeKey,
+} from '../src/anomaly/core/plan.ts';
+import {
   type MinuteSpend,
   type RunawayEvidence,
-  type RunawayState,
   recentMinutesNeeded,
   runawayThresholdHourlyUsd,
-} from '../src/anomaly/runaway.ts';
+} from '../src/anomaly/core/runaway.ts';
+import { largestKeyShare } from '../src/anomaly/core/series.ts';
 import { AdminClient } from '../src/anthropic/client.ts';
+import type { UsageGroupBy } from '../src/anthropic/types.ts';
 import { fixedClock } from '../src/clock.ts';
 import { policySchema } from '../src/config/policy.ts';
 import { Secret } from '../src/config/secret.ts';
-import { lastCompleteMinute } from '../src/detect/data-edge.ts';
 import { parseScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
 import { picoToNumberUsd } from '../src/money.ts';
@@ -78,7 +92,8 @@ const REPLAY_BEFORE = HOUR;
 const REPLAY_AFTER = HOUR;
 /** Key ids per filtered usage request (they go into the query string). */
 const IDS_PER_REQUEST = 100;
-const GROUP_BY = ['api_key_id', 'model', 'service_tier', 'context_window'] as const;
+/** What pricing needs beside the key or workspace: the model, its tier and its context window. */
+const PRICED_BY = ['model', 'service_tier', 'context_window'] as const;
 
 const MODEL_MIXES: Array<Record<string, number>> = [
   { 'claude-sonnet-4-5': 1 },
@@ -218,12 +233,15 @@ export interface KeyUsage {
   /** Index 0 = HISTORY_DAYS before the first evaluated minute, through the last evaluated day. */
   hourly: Float64Array;
   minutes: Map<Segment, Float64Array>;
+  /** Its workspace's profile, as production gives a key too young for a history of its own. */
+  workspace: WorkspaceProfile;
 }
 
 /**
  * Reads usage through keywarden's client, as poll-usage would: hourly buckets for the history and the evaluated days
  * (7 days a request), 1-minute buckets for the segments (a day a request for the sampled keys together, each
- * runaway's stretch on its own), each range once the emulator's clock shows all of it.
+ * runaway's stretch on its own), each range once the emulator's clock shows all of it. For the workspace profiles
+ * production builds: every workspace's hourly spend, and every key's daily spend over the history (its share).
  */
 export async function readUsage(
   opts: { keys: number; days: number },
@@ -236,31 +254,32 @@ export async function readUsage(
   const keyIds = emulator.state.keys.map((k) => k.id);
   const keyIndex = new Map(keyIds.map((id, i) => [id, i]));
   const historyStart = -HISTORY_DAYS * DAY;
+  const hours = (HISTORY_DAYS + opts.days) * 24;
+  const workspaceOf = emulator.state.keys.map((k) => k.workspace?.id ?? 'default');
+  const workspaceHourly = new Map<string, Float64Array>();
+  const keyTotals = new Map<string, number[]>();
   const usage = new Map<number, KeyUsage>();
-  for (const s of plan.segments) {
-    let u = usage.get(s.key);
-    if (!u) {
-      u = { hourly: new Float64Array((HISTORY_DAYS + opts.days) * 24), minutes: new Map() };
-      usage.set(s.key, u);
-    }
-    u.minutes.set(s, new Float64Array(s.to - s.from));
-  }
   let requests = 0;
   const read = async (
     from: number,
     to: number,
-    width: '1h' | '1m',
-    keys: readonly number[],
-    add: (key: number, minute: number, usd: number) => void,
+    width: '1h' | '1m' | '1d',
+    by: 'api_key_id' | 'workspace_id',
+    keys: readonly number[] | null,
+    add: (id: string | null, minute: number, usd: number) => void,
   ) => {
     clock.set(new Date(EVAL_START_MS + (to + 1 + EMULATOR_DELAY) * MINUTE_MS));
-    for (let i = 0; i < keys.length; i += IDS_PER_REQUEST) {
+    const batches: Array<string[] | null> = keys === null ? [null] : [];
+    for (let i = 0; keys !== null && i < keys.length; i += IDS_PER_REQUEST) {
+      batches.push(keys.slice(i, i + IDS_PER_REQUEST).map((k) => keyIds[k]!));
+    }
+    for (const apiKeyIds of batches) {
       const report = client.usageReport({
         startingAt: new Date(EVAL_START_MS + from * MINUTE_MS),
         endingAt: new Date(EVAL_START_MS + to * MINUTE_MS),
         bucketWidth: width,
-        groupBy: [...GROUP_BY],
-        apiKeyIds: keys.slice(i, i + IDS_PER_REQUEST).map((k) => keyIds[k]!),
+        groupBy: [by, ...PRICED_BY] satisfies UsageGroupBy[],
+        ...(apiKeyIds ? { apiKeyIds } : {}),
       });
       for await (const page of report.pages()) {
         requests++;
@@ -268,18 +287,56 @@ export async function readUsage(
           const at = bucket.starting_at;
           const minute = Math.round((at.getTime() - EVAL_START_MS) / MINUTE_MS);
           for (const r of bucket.results) {
-            const k = r.api_key_id === null ? undefined : keyIndex.get(r.api_key_id);
-            if (k !== undefined) add(k, minute, picoToNumberUsd(priceUsage(r, PRICE_TABLE, at).cost));
+            add(r[by] ?? null, minute, picoToNumberUsd(priceUsage(r, PRICE_TABLE, at).cost));
           }
         }
       }
     }
   };
   try {
+    for (let from = historyStart; from < opts.days * DAY; from += 7 * DAY) {
+      await read(from, Math.min(from + 7 * DAY, opts.days * DAY), '1h', 'workspace_id', null, (w, m, usd) => {
+        const scope = w ?? 'default';
+        const hourly = workspaceHourly.get(scope) ?? new Float64Array(hours);
+        hourly[(m - historyStart) / HOUR]! += usd;
+        workspaceHourly.set(scope, hourly);
+      });
+    }
+    const totals = new Float64Array(opts.keys);
+    for (let from = historyStart; from < 0; from += 7 * DAY) {
+      await read(from, Math.min(from + 7 * DAY, 0), '1d', 'api_key_id', null, (id, _m, usd) => {
+        const k = id === null ? undefined : keyIndex.get(id);
+        if (k !== undefined) totals[k]! += usd;
+      });
+    }
+    for (const [k, usd] of totals.entries()) {
+      keyTotals.set(workspaceOf[k]!, [...(keyTotals.get(workspaceOf[k]!) ?? []), usd]);
+    }
+    const hourAt = (h: number) => new Date(EVAL_START_MS + (historyStart + h * HOUR) * MINUTE_MS);
+    const profiles = new Map<string, WorkspaceProfile>();
+    for (const [w, hourly] of workspaceHourly) {
+      profiles.set(w, {
+        history: Array.from(hourly, (usd, h) => ({ hour: hourAt(h), usd })),
+        largestKeyShare: largestKeyShare(keyTotals.get(w) ?? []),
+      });
+    }
+    const noSpend: WorkspaceProfile = { history: [], largestKeyShare: 1 };
+    for (const s of plan.segments) {
+      let u = usage.get(s.key);
+      if (!u) {
+        const workspace = profiles.get(workspaceOf[s.key]!) ?? noSpend;
+        u = { hourly: new Float64Array(hours), minutes: new Map(), workspace };
+        usage.set(s.key, u);
+      }
+      u.minutes.set(s, new Float64Array(s.to - s.from));
+    }
+    const keyOf = (id: string | null) => (id === null ? undefined : keyIndex.get(id));
+
     const all = [...usage.keys()];
     for (let from = historyStart; from < opts.days * DAY; from += 7 * DAY) {
-      await read(from, Math.min(from + 7 * DAY, opts.days * DAY), '1h', all, (k, m, usd) => {
-        usage.get(k)!.hourly[(m - historyStart) / HOUR]! += usd;
+      await read(from, Math.min(from + 7 * DAY, opts.days * DAY), '1h', 'api_key_id', all, (id, m, usd) => {
+        const k = keyOf(id);
+        if (k !== undefined) usage.get(k)!.hourly[(m - historyStart) / HOUR]! += usd;
       });
     }
     // A sampled key has one segment: the whole evaluated period (its runaways' stretches lie inside it).
@@ -287,7 +344,9 @@ export async function readUsage(
     const first = sampled.values().next().value;
     if (first) {
       for (let from = first.from; from < first.to; from += DAY) {
-        await read(from, Math.min(from + DAY, first.to), '1m', plan.sample, (k, m, usd) => {
+        await read(from, Math.min(from + DAY, first.to), '1m', 'api_key_id', plan.sample, (id, m, usd) => {
+          const k = keyOf(id);
+          if (k === undefined) return;
           const s = sampled.get(k)!;
           usage.get(k)!.minutes.get(s)![m - s.from]! += usd;
         });
@@ -296,8 +355,8 @@ export async function readUsage(
     for (const s of plan.segments) {
       if (plan.sample.includes(s.key)) continue;
       const minutes = usage.get(s.key)!.minutes.get(s)!;
-      await read(s.from, s.to, '1m', [s.key], (_k, m, usd) => {
-        minutes[m - s.from]! += usd;
+      await read(s.from, s.to, '1m', 'api_key_id', [s.key], (id, m, usd) => {
+        if (keyOf(id) !== undefined) minutes[m - s.from]! += usd;
       });
     }
   } finally {
@@ -312,9 +371,15 @@ interface Alert {
   evidence: RunawayEvidence;
 }
 
+/** The replayed key's id in the plan's input (the plan sees one key at a time, its workspace not judged). */
+const KEY_ID = 'apikey_replayed';
+const KEY_SCOPE = scopeKey('key', KEY_ID);
+const NONE = new Map();
+
 /**
- * The detector's alerts on one segment of a key, replayed minute by minute with data `delay` minutes late. Baselines
- * are hourly, from the key's hourly spend with squares for the last SQUARES_HOURS (from the segment's minutes).
+ * The detector's alerts on one segment of a key, replayed minute by minute with data `delay` minutes late, through
+ * production's plan (planDetection) with its state carried from minute to minute. Baselines are hourly, from the
+ * key's hourly spend with squares for the last SQUARES_HOURS (from the segment's minutes) and its workspace's profile.
  */
 export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
   const minutes = u.minutes.get(s)!;
@@ -334,11 +399,13 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
 
   const alerts: Alert[] = [];
   const baselines = new Map<number, { baseline: Baseline; perMinute: number }>();
-  let state: RunawayState | null = null;
+  let state: ScopeState | null = null;
   for (let clock = s.evalFrom; clock < s.evalTo; clock++) {
     const clockMs = EVAL_START_MS + clock * MINUTE_MS;
     // the poll ran at `clock` and committed up to the minute before it
-    const dataUntilMs = lastCompleteMinute(new Date(clockMs), new Date(clockMs - MINUTE_MS))!.getTime();
+    const now = new Date(clockMs);
+    const settled = new Date(clockMs - MINUTE_MS);
+    const dataUntilMs = detectionRange(now, settled, policy)!.dataUntil.getTime();
     const dataUntil = clock + (dataUntilMs - clockMs) / MINUTE_MS;
     const visibleUntil = Math.min(clock - 1 - delay, dataUntil + PARTIAL);
     const hour = Math.floor((dataUntil - historyStart) / HOUR); // into u.hourly
@@ -350,12 +417,12 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
         const figures = h >= hour - SQUARES_HOURS ? minuteFigures(minutes, historyStart + h * HOUR - s.from) : {};
         history.push({ ...figures, hour: hourAt(h), usd: u.hourly[h]! });
       }
-      const baseline = typicalRate(history, null, new Date(dataUntilMs), policy);
+      const baseline = typicalRate(history, u.workspace, new Date(dataUntilMs), policy);
       b = { baseline, perMinute: runawayThresholdHourlyUsd(baseline, policy) / 60 };
       baselines.set(hour, b);
     }
     // Nothing can fire when no visible minute of the look-back reaches half the threshold.
-    if (!state?.firing && spanMax[visibleUntil - s.from]! < 0.5 * b.perMinute) {
+    if (!state?.runaway?.firing && spanMax[visibleUntil - s.from]! < 0.5 * b.perMinute) {
       state = null;
       continue;
     }
@@ -363,19 +430,21 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
     for (let m = dataUntil - LOOKBACK + 1; m <= visibleUntil; m++) {
       recent.push({ minute: new Date(EVAL_START_MS + m * MINUTE_MS), usd: minutes[m - s.from]! });
     }
-    const result = assessRunaway({
-      recent,
-      baseline: b.baseline,
-      previous: state,
-      dataUntil: new Date(dataUntilMs),
-      policy,
-    });
-    state = result.state;
-    if (result.decision === 'fire') {
+    const input: DetectionInput = {
+      settled,
+      series: { keys: new Map([[KEY_ID, { workspaceScope: 'default', recent }]]), workspaces: NONE },
+      states: state ? new Map([[KEY_SCOPE, state]]) : NONE,
+      keys: NONE,
+      workspaces: NONE,
+      baselines: new Map([[KEY_SCOPE, b.baseline]]),
+    };
+    const judged = planDetection(input, policy, now).judged[0]!;
+    state = judged.state;
+    if (judged.assessment.decision === 'fire') {
       alerts.push({
         clock,
-        since: Math.round((result.startedAt!.getTime() - EVAL_START_MS) / MINUTE_MS),
-        evidence: result.evidence!,
+        since: Math.round((judged.assessment.startedAt!.getTime() - EVAL_START_MS) / MINUTE_MS),
+        evidence: judged.assessment.evidence!,
       });
     }
   }

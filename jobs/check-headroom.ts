@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkHeadroom } from '../src/detect/headroom.ts';
+import { checkHeadroom } from '../src/anomaly/check-headroom.ts';
 import { defineJob } from '../src/queue/define.ts';
 
 /** `ratelimit.headroom`: workspaces using 80% or more of a tokens-per-minute limit over the window. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { detectAnomalies } from '../src/detect/run.ts';
+import { detectAnomalies } from '../src/anomaly/run.ts';
 import { defineJob } from '../src/queue/define.ts';
 
 /**

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { checkHeadroom } from '../../src/anomaly/check-headroom.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import type { AnthropicVersion } from '../../src/anthropic/transport.ts';
 import { formatKeyTable, keyRows } from '../../src/cli/keys.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
-import { checkHeadroom } from '../../src/detect/headroom.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { planRotation } from '../../src/rotation/core/plan.ts';

@@ -1,15 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../../src/anomaly/baseline.ts';
-import { runawayContributors } from '../../src/anomaly/contributors.ts';
-import { assessHeadroom, limiterLabel, type TokenUsageMinute } from '../../src/anomaly/headroom.ts';
+import { type Baseline, type HourlySpend, minuteFigures, typicalRate } from '../../src/anomaly/core/baseline.ts';
+import { runawayContributors } from '../../src/anomaly/core/contributors.ts';
+import { assessHeadroom, limiterLabel, type TokenUsageMinute } from '../../src/anomaly/core/headroom.ts';
 import {
   assessRunaway,
   type MinuteSpend,
   type RunawayAssessment,
   type RunawayState,
   recentMinutesNeeded,
-} from '../../src/anomaly/runaway.ts';
+} from '../../src/anomaly/core/runaway.ts';
 import { type AnomalyPolicy, policySchema } from '../../src/config/policy.ts';
 import { usdToPico } from '../../src/money.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type KillSwitchCandidate, planKillSwitch } from '../../src/anomaly/kill-switch.ts';
+import { type KillSwitchCandidate, planKillSwitch } from '../../src/anomaly/core/kill-switch.ts';
 
 const poll = new Date('2026-11-16T10:10:00Z');
 const earlier = new Date('2026-11-16T10:09:00Z');

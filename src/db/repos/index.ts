@@ -1,5 +1,6 @@
 import type { Db } from '../index.ts';
 import { alertsRepo } from './alerts.ts';
+import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
@@ -12,12 +13,13 @@ import { watermarksRepo } from './watermarks.ts';
  */
 export function createRepos(db: Db) {
   return {
+    alerts: alertsRepo(db),
+    anomaly: anomalyRepo(db),
     audit: auditRepo(db),
     keys: keysRepo(db),
     usage: usageRepo(db),
-    watermarks: watermarksRepo(db),
-    alerts: alertsRepo(db),
     outbox: outboxRepo(db),
+    watermarks: watermarksRepo(db),
   };
 }
 

@@ -22,6 +22,18 @@ export interface SentStage {
 /** What rotation_state keeps for one key after an enforce-rotation run. */
 export type RotationStateRow = KeyStage & { keyId: string; deadline: Date | null; policySource: string };
 
+/** A key as the inventory stores it, with its workspace's name (null: the Default Workspace, or no workspace). */
+interface KeyWithWorkspace {
+  id: string;
+  name: string;
+  status: string;
+  partialKeyHint: string | null;
+  workspaceId: string | null;
+  workspaceName: string | null;
+  scopeType: string;
+  createdAt: Date;
+}
+
 /**
  * The organization as keywarden stores it (organizations, workspaces, users, api_keys, api_key_status_changes)
  * and what rotation keeps per key (rotation_reminders, rotation_state); the key-status lock.
@@ -279,6 +291,54 @@ export function keysRepo(db: Db) {
           await tx.updateTable('api_keys').set({ gone_at: now }).where('id', 'in', changes.keysGone).execute();
         }
       });
+    },
+
+    /** The keys among `ids` the inventory knows, with their workspace's name. */
+    async withWorkspace(ids: readonly string[]): Promise<KeyWithWorkspace[]> {
+      if (ids.length === 0) return [];
+      const rows = await db
+        .selectFrom('api_keys')
+        .leftJoin('workspaces', 'workspaces.id', 'api_keys.workspace_id')
+        .select([
+          'api_keys.id',
+          'api_keys.name',
+          'api_keys.status',
+          'api_keys.partial_key_hint',
+          'api_keys.workspace_id',
+          'api_keys.scope_type',
+          'api_keys.created_at',
+          'workspaces.name as workspace_name',
+        ])
+        .where('api_keys.id', 'in', [...ids])
+        .execute();
+      return rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        status: r.status,
+        partialKeyHint: r.partial_key_hint,
+        workspaceId: r.workspace_id,
+        workspaceName: r.workspace_name,
+        scopeType: r.scope_type,
+        createdAt: new Date(r.created_at),
+      }));
+    },
+
+    /** Of `ids`, the keys whose stored status is active. */
+    async activeAmong(ids: readonly string[]): Promise<Set<string>> {
+      if (ids.length === 0) return new Set();
+      const rows = await db
+        .selectFrom('api_keys')
+        .select('id')
+        .where('id', 'in', [...ids])
+        .where('status', '=', 'active')
+        .execute();
+      return new Set(rows.map((r) => r.id));
+    },
+
+    /** Every workspace the inventory knows (the Default Workspace is not one: the API does not list it). */
+    async workspaces(): Promise<Array<{ id: string; name: string; createdAt: Date }>> {
+      const rows = await db.selectFrom('workspaces').select(['id', 'name', 'created_at']).execute();
+      return rows.map((r) => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at) }));
     },
   };
 }

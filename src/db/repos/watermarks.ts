@@ -8,5 +8,11 @@ export function watermarksRepo(db: Db) {
       const row = await db.selectFrom('watermarks').select('position').where('name', '=', name).executeTakeFirst();
       return row ? new Date(row.position) : null;
     },
+
+    /** When `name` was last moved, by the database's clock; null before the first run. */
+    async movedAt(name: string): Promise<Date | null> {
+      const row = await db.selectFrom('watermarks').select('updated_at').where('name', '=', name).executeTakeFirst();
+      return row ? new Date(row.updated_at) : null;
+    },
   };
 }

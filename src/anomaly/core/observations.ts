@@ -1,10 +1,10 @@
-import type { AlertObservation } from '../alerts/core/lifecycle.ts';
-import type { BaselineSource } from '../anomaly/baseline.ts';
-import type { ContributorRanking, RunawayContributors } from '../anomaly/contributors.ts';
-import type { RunawayAssessment } from '../anomaly/runaway.ts';
-import type { AnomalyPolicy } from '../config/policy.ts';
-import { CONSOLE_KEYS_URL, CONSOLE_USAGE_URL } from '../console.ts';
-import { formatUsd, numberUsdToPico } from '../money.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
+import type { AnomalyPolicy } from '../../config/policy.ts';
+import { CONSOLE_KEYS_URL, CONSOLE_USAGE_URL } from '../../console.ts';
+import { formatUsd, numberUsdToPico } from '../../money.ts';
+import type { BaselineSource } from './baseline.ts';
+import type { ContributorRanking, RunawayContributors } from './contributors.ts';
+import type { RunawayAssessment } from './runaway.ts';
 
 /**
  * The `usage.runaway` alerts of one detection run, as observations for the alert lifecycle. Pure. Every fact the

@@ -1,5 +1,5 @@
-import type { AnomalyPolicy } from '../config/policy.ts';
-import { HOUR_MS } from '../time.ts';
+import type { AnomalyPolicy } from '../../config/policy.ts';
+import { HOUR_MS } from '../../time.ts';
 
 /**
  * A key's (or workspace's) typical spend rate at a given time: the yardstick a runaway is measured against.
@@ -83,7 +83,7 @@ export interface Baseline {
    * Of the recent minutes with spend, the share that followed a minute with spend: the odds that spend goes on into
    * the next minute. About the active share for a key whose bursts are scattered (0.05: five minutes in a row have
    * odds of 1 in 3 million), near 1 for a key that spends in sessions or every minute (long runs are what it does).
-   * The loop rule (src/anomaly/runaway.ts) rests on it. Null like `activeShare`.
+   * The loop rule (src/anomaly/core/runaway.ts) rests on it. Null like `activeShare`.
    */
   persistence: number | null;
 }
@@ -174,7 +174,7 @@ interface Lookback {
 
 /**
  * The minute figures of one hour, from its per-minute USD: `minutes[from]` is the hour's first minute, and
- * `minutes[from - 1]`, where there is one, the minute before it. What src/detect's query computes from the 1-minute
+ * `minutes[from - 1]`, where there is one, the minute before it. What the shell's query (src/anomaly/load.ts) computes from the 1-minute
  * rows, for callers that hold the minutes themselves (the benchmarks).
  */
 export function minuteFigures(

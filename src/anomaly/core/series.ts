@@ -1,6 +1,6 @@
-import type { HourlySpend } from '../anomaly/baseline.ts';
-import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { HOUR_MS } from '../time.ts';
+import { DEFAULT_WORKSPACE_SCOPE_ID } from '../../default-workspace.ts';
+import { HOUR_MS } from '../../time.ts';
+import type { HourlySpend } from './baseline.ts';
 
 /**
  * Shaping stored usage into what the pure detector reads. The Default Workspace has no id in the Admin API; the
@@ -68,4 +68,18 @@ export function hourlyHistory(cells: readonly HourCell[], from: Date, until: Dat
     );
   }
   return out;
+}
+
+/**
+ * Where a scope's history starts: hours before keywarden's first stored usage (its backfill's start) or before the
+ * scope existed are unknown, not quiet.
+ */
+export function historyStart(coverage: Date, createdAt: Date | null | undefined): Date {
+  return createdAt && createdAt.getTime() > coverage.getTime() ? createdAt : coverage;
+}
+
+/** The largest fraction of a workspace's spend one of its keys carried, from each key's total (1 without spend). */
+export function largestKeyShare(keyTotals: readonly number[]): number {
+  const sum = keyTotals.reduce((a, b) => a + b, 0);
+  return sum > 0 ? Math.max(...keyTotals) / sum : 1;
 }

@@ -24,12 +24,12 @@ export interface KillSwitchCandidate {
   impossible: string | null;
 }
 
-export interface KillSwitchLimits {
+interface KillSwitchLimits {
   max_per_run: number;
   max_per_hour: number;
 }
 
-export type KillSwitchDecision =
+type KillSwitchDecision =
   | { kind: 'act' }
   | { kind: 'awaiting_evidence' }
   | { kind: 'refused'; reason: string }

@@ -1,5 +1,5 @@
-import type { AnomalyPolicy } from '../config/policy.ts';
-import { MINUTE_MS } from '../time.ts';
+import type { AnomalyPolicy } from '../../config/policy.ts';
+import { MINUTE_MS } from '../../time.ts';
 import type { Baseline } from './baseline.ts';
 
 /**
@@ -68,15 +68,17 @@ export interface RunawayState {
   evaluatedUntil: Date | null;
 }
 
-export type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
+type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
 
 /**
- * `steady`: every minute of a short run was elevated; `window`: the rate stayed above through the window; `sparse`:
- * a sparsely active key's last active minutes were each far too large.
+ * What fired an alert (the four kinds of evidence above): `steady`: every minute of a short run was elevated;
+ * `loop`: a run of minutes with spend too long to be one of the key's ordinary bursts (its persistence), their mean
+ * above the threshold; `window`: the rate stayed above through the window; `sparse`: a sparsely active key's last
+ * active minutes were each far too large.
  */
 export type RunawayEvidence = 'steady' | 'loop' | 'window' | 'sparse';
 
-export interface RunawayInput {
+interface RunawayInput {
   /**
    * Per-minute spend covering at least `recentMinutesNeeded(policy)` minutes up to `dataUntil`, and optionally the
    * minutes after it whose data is still arriving. Several entries for one minute are added up.
@@ -111,7 +113,7 @@ export interface RunawayAssessment {
   killSwitch: boolean;
 }
 
-export const RESOLVE_AFTER_MINUTES = 30;
+const RESOLVE_AFTER_MINUTES = 30;
 /** Minutes after `dataUntil` looked at for partial data: usage is "typically" complete within 5, sometimes later. */
 const MAX_PARTIAL_MINUTES = 15;
 

@@ -1,4 +1,4 @@
-import { MINUTE_MS } from '../time.ts';
+import { MINUTE_MS } from '../../time.ts';
 
 /**
  * Rate-limit headroom: how close a workspace (or the organization) runs to its rate limits, from the per-minute
@@ -109,7 +109,7 @@ export interface HeadroomReading {
 }
 
 /** Usage beyond the window's all-speed minutes, for the limiters that need it. Absent: those limiters are skipped. */
-export interface ExtraUsage {
+interface ExtraUsage {
   /** Fast-mode usage only, per minute, over the same window. */
   fast?: readonly TokenUsageMinute[] | null;
   /** Usage over the last 24 hours (minutes may be summed: only the model and counts matter). */

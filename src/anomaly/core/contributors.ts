@@ -1,4 +1,4 @@
-import type { Pico } from '../money.ts';
+import type { Pico } from '../../money.ts';
 
 /**
  * What a runaway is spending on: the models and token kinds that carry the spend of its run, so the alert can say
@@ -15,7 +15,7 @@ export interface SpendBreakdownRow {
   cost: Pico;
 }
 
-export interface Contributor {
+interface Contributor {
   name: string;
   cost: Pico;
   /** Fraction of the period's total (0–1), for display. */

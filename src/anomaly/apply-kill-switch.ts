@@ -1,7 +1,3 @@
-import { sql } from 'kysely';
-import { assessHeadroom, type RateLimitGroup } from '../anomaly/headroom.ts';
-import { cappedReason, type KillSwitchCandidate, planKillSwitch } from '../anomaly/kill-switch.ts';
-import type { RunawayAssessment } from '../anomaly/runaway.ts';
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
 import { picoToNumberUsd } from '../money.ts';
@@ -9,32 +5,28 @@ import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { USAGE_WATERMARK } from '../usage/ingest.ts';
-import { rateLimitsOf, storedTokenUsage } from './headroom.ts';
-import type { KillSwitchOutcome } from './observations.ts';
-import type { ScopeState } from './state.ts';
+import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
+import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
+import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
+import type { KillSwitchOutcome } from './core/observations.ts';
+import type { KillSwitchCandidateKey } from './core/plan.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
 type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
-export interface KillSwitchKey {
-  state: ScopeState;
-  assessment: RunawayAssessment;
-  active: boolean;
-  workspaceScope: string;
-}
-
 /**
- * The kill switch for one detection run: for each firing key, what it did (KillSwitchOutcome), and the keys it set
- * inactive. Keys above the hard cap are planned together (planKillSwitch: two polls, not many at once, caps);
- * those it may act on are checked against the workspace's rate limits first and confirmed by a direct read of the
- * key's usage from the Admin API, then set inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement),
- * their status and the hour's count read again under the lock.
- * Updates each key's `killSwitchEvidence` in its state.
+ * The kill switch for one detection run, on the keys planDetection found above the hard cap (active, and not yet set
+ * inactive in their episode): what it did for each (KillSwitchOutcome), and the keys it set inactive. They are
+ * planned together (planKillSwitch: two polls, not many at once, caps); those it may act on are checked against the
+ * workspace's rate limits first and confirmed by a direct read of the key's usage from the Admin API, then set
+ * inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement), their status and the hour's count read
+ * again under the lock.
+ * Updates each key's `killSwitchEvidence` and `deactivatedFor` in its state.
  */
 export async function applyKillSwitch(
   ctx: Ctx,
-  firing: readonly KillSwitchKey[],
+  above: readonly KillSwitchCandidateKey[],
   keysWithSpend: number,
   dataUntil: Date,
 ): Promise<{ outcomes: Map<string, KillSwitchOutcome>; deactivated: string[] }> {
@@ -42,17 +34,6 @@ export async function applyKillSwitch(
   const cap = policy.auto_deactivate.min_hourly_usd;
   const outcomes = new Map<string, KillSwitchOutcome>();
   const deactivated: string[] = [];
-  const above: KillSwitchKey[] = [];
-  for (const k of firing) {
-    const id = k.state.scopeId;
-    const since = k.state.runaway?.since;
-    if (!policy.auto_deactivate.enabled) outcomes.set(id, { state: 'off' });
-    else if (since && k.state.deactivatedFor?.getTime() === since.getTime()) {
-      outcomes.set(id, { state: 'deactivated', capHourlyUsd: cap });
-    } else if (k.assessment.killSwitch && since && k.active) above.push(k);
-    else outcomes.set(id, { state: 'armed', capHourlyUsd: cap });
-    if (!k.assessment.killSwitch) k.state.killSwitchEvidence = null;
-  }
   if (above.length === 0) return { outcomes, deactivated };
 
   const poll = await pollCommittedAt(ctx);
@@ -154,51 +135,22 @@ export async function applyKillSwitch(
 
 /** When the newest poll was committed (the database's clock): two runs after the same poll are one piece of evidence. */
 async function pollCommittedAt(ctx: Ctx): Promise<Date> {
-  const row = await ctx.db
-    .selectFrom('watermarks')
-    .select('updated_at')
-    .where('name', '=', USAGE_WATERMARK)
-    .executeTakeFirst();
-  return row ? new Date(row.updated_at) : ctx.clock.now();
+  return (await ctx.repos.watermarks.movedAt(USAGE_WATERMARK)) ?? ctx.clock.now();
 }
 
 /** Of `ids`, the keys whose stored status is active. */
-async function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows = await ctx.db
-    .selectFrom('api_keys')
-    .select('id')
-    .where('id', 'in', ids)
-    .where('status', '=', 'active')
-    .execute();
-  return new Set(rows.map((r) => r.id));
+function activeKeyIds(ctx: Ctx, ids: readonly string[]): Promise<Set<string>> {
+  return ctx.repos.keys.activeAmong(ids);
 }
 
 /** Whether the kill switch set this key inactive in the last hour (an outcome row that says it is). */
-async function killedInLastHour(ctx: Ctx, keyId: string): Promise<boolean> {
-  const row = await ctx.db
-    .selectFrom('audit_log')
-    .select('id')
-    .where('actor', '=', ACTOR)
-    .where('action', '=', 'api_key.deactivate')
-    .where('step', 'in', ['done', 'reconciled'])
-    .where('subject_id', '=', keyId)
-    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
-    .executeTakeFirst();
-  return row !== undefined;
+function killedInLastHour(ctx: Ctx, keyId: string): Promise<boolean> {
+  return ctx.repos.audit.succeededWithin(ACTOR, 'api_key.deactivate', keyId, HOUR_MS / 1000);
 }
 
 /** Kill switch deactivations begun in the last hour (intents: an attempt counts whatever its outcome). */
-async function deactivationsInLastHour(ctx: Ctx): Promise<number> {
-  const row = await ctx.db
-    .selectFrom('audit_log')
-    .select(sql<string>`count(*)`.as('n'))
-    .where('actor', '=', ACTOR)
-    .where('action', '=', 'api_key.deactivate')
-    .where('step', '=', 'intent')
-    .where('at', '>', sql<Date>`now() - make_interval(secs => ${HOUR_MS / 1000})`)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+function deactivationsInLastHour(ctx: Ctx): Promise<number> {
+  return ctx.repos.audit.intentsWithin(ACTOR, 'api_key.deactivate', HOUR_MS / 1000);
 }
 
 /**
@@ -208,7 +160,7 @@ async function deactivationsInLastHour(ctx: Ctx): Promise<number> {
  */
 async function impossibleUsage(
   ctx: Ctx,
-  k: KillSwitchKey,
+  k: KillSwitchCandidateKey,
   window: { from: Date; until: Date },
   limitsOf: (workspace: string) => Promise<RateLimitGroup[]>,
 ): Promise<string | null> {
@@ -219,7 +171,7 @@ async function impossibleUsage(
     ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
     return "the workspace's rate limits could not be read to check that its usage is possible";
   }
-  const usage = await storedTokenUsage(ctx.db, window, { apiKeyId: k.state.scopeId });
+  const usage = await storedTokenUsage(ctx.repos, window, { apiKeyId: k.state.scopeId });
   const minutes = [...usage.values()].flat();
   const over = assessHeadroom(minutes, groups, window, 1).find((r) => r.per === 'minute' && r.peakPerMinute > r.limit);
   if (!over) return null;
