@@ -70,8 +70,8 @@ import { parseScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
 import { picoToNumberUsd } from '../src/money.ts';
 import { MINUTE_MS } from '../src/time.ts';
-import { PRICE_TABLE } from '../src/usage/prices.ts';
-import { priceUsage } from '../src/usage/pricing.ts';
+import { PRICE_TABLE } from '../src/usage/core/prices.ts';
+import { priceUsage } from '../src/usage/core/pricing.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';
 

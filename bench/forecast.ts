@@ -13,7 +13,7 @@
  * the spikes): its error is what no method can get under.
  */
 
-import { type DailySpend, type Projection, projectMonthEnd, projectStraightLine } from '../src/forecast/project.ts';
+import { type DailySpend, type Projection, projectMonthEnd, projectStraightLine } from '../src/spend/core/forecast.ts';
 import { prng } from './_prng.ts';
 
 const FORECAST_DAYS = [7, 15, 25] as const;

@@ -8,7 +8,7 @@
  *    processing time of each), and the worker's peak RSS (VmHWM), its own memory only (targets: p95 < 5 s,
  *    RSS < 300 MB). Run with the V8 flags of the Dockerfile's `ENV NODE_OPTIONS` (what a deployment runs), then
  *    with node's defaults for comparison. detect-anomalies follows each poll in the same worker, as deployed.
- * 2. keywarden's upsert (`upsertUsageBuckets`) of `rows` rows (default 100k), as inserts and again as the same rows
+ * 2. keywarden's upsert (the usage repository's `upsertBuckets`) of `rows` rows (default 100k), as inserts and again as the same rows
  *    (every row a conflict: the overlap re-read), beside the ceiling of the same Postgres in the same run: COPY FROM
  *    STDIN into a staging table, then one set-based upsert.
  * 3. How large a year of the `large` organization gets, measured: a weekday's hourly rows (the 1h report of the
@@ -23,21 +23,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { type Insertable, sql } from 'kysely';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { jobs } from '../jobs/index.ts';
 import { AdminClient } from '../src/anthropic/client.ts';
 import type { UsageGroupBy } from '../src/anthropic/types.ts';
+import { fixedClock } from '../src/clock.ts';
 import { Secret } from '../src/config/secret.ts';
 import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
-import type { UsageBucketsTable } from '../src/db/types.ts';
+import { createRepos } from '../src/db/repos/index.ts';
+import { USAGE_COLUMNS, USAGE_UPSERT_CONFLICT, usageRepo } from '../src/db/repos/usage.ts';
+import { WATERMARKS } from '../src/db/repos/watermarks.ts';
 import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../src/time.ts';
-import { BACKFILL_WATERMARK, POLL_OVERLAP_MINUTES, USAGE_WATERMARK } from '../src/usage/ingest.ts';
-import { PRICE_TABLE } from '../src/usage/prices.ts';
+import { PRICE_TABLE } from '../src/usage/core/prices.ts';
+import { toUsageBucketRow, type UsageRow } from '../src/usage/core/rows.ts';
+import { POLL_OVERLAP_MINUTES } from '../src/usage/ingest.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
-import { toUsageBucketRow, USAGE_UPSERT_CONFLICT, upsertUsageBuckets } from '../src/usage/store.ts';
 import { quantile } from './_stats.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
@@ -52,8 +55,8 @@ function deployedNodeOptions(): string {
 }
 const MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-5', 'claude-sonnet-4-6', 'claude-opus-4-6'];
 
-function syntheticRows(n: number, at: Date): Insertable<UsageBucketsTable>[] {
-  const rows: Insertable<UsageBucketsTable>[] = [];
+function syntheticRows(n: number, at: Date): UsageRow[] {
+  const rows: UsageRow[] = [];
   for (let i = 0; i < n; i++) {
     rows.push({
       bucket_width: '1m',
@@ -72,6 +75,12 @@ function syntheticRows(n: number, at: Date): Insertable<UsageBucketsTable>[] {
       output_tokens: 250 + (i % 13),
       web_search_requests: 0,
       cost_usd: '0.004512000000',
+      cost_uncached_input_usd: '0.003000000000',
+      cost_cache_read_usd: '0.000090000000',
+      cost_cache_creation_5m_usd: '0.000075000000',
+      cost_cache_creation_1h_usd: '0',
+      cost_output_usd: '0.001347000000',
+      cost_web_search_usd: '0',
       priced_by: 'table',
     });
   }
@@ -153,8 +162,8 @@ async function workerPollCycles(
   await db
     .insertInto('watermarks')
     .values([
-      { name: BACKFILL_WATERMARK, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
-      { name: USAGE_WATERMARK, position: lastMinute },
+      { name: WATERMARKS.usageBackfill, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
+      { name: WATERMARKS.usage, position: lastMinute },
     ])
     .execute();
   const worker = await startCli(
@@ -183,7 +192,7 @@ async function workerPollCycles(
       await db
         .updateTable('watermarks')
         .set({ position: new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS) })
-        .where('name', '=', USAGE_WATERMARK)
+        .where('name', '=', WATERMARKS.usage)
         .execute();
       const job = await queue.add('poll-usage', {});
       const result = (await job.waitUntilFinished(events, 120_000)) as { rows: number };
@@ -202,24 +211,6 @@ async function workerPollCycles(
 
 // ── 2. keywarden's upsert against COPY + one set-based upsert ─────────────────────────────────────────────────
 
-const COLUMNS = [
-  'bucket_width',
-  'starting_at',
-  'api_key_id',
-  'workspace_id',
-  'model',
-  'service_tier',
-  'context_window',
-  'uncached_input_tokens',
-  'cache_read_input_tokens',
-  'cache_creation_5m_input_tokens',
-  'cache_creation_1h_input_tokens',
-  'output_tokens',
-  'web_search_requests',
-  'cost_usd',
-  'priced_by',
-] as const;
-
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** A value in COPY's text format. */
@@ -229,22 +220,22 @@ function copyField(v: unknown): string {
   return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
 }
 
-async function keywardenUpsert(db: Db, rows: Insertable<UsageBucketsTable>[]) {
-  await db.transaction().execute((tx) => upsertUsageBuckets(tx, rows));
+async function keywardenUpsert(db: Db, rows: UsageRow[]) {
+  await db.transaction().execute((tx) => usageRepo(tx).upsertBuckets(rows));
 }
 
 /** The ceiling: COPY into a staging table, one INSERT … SELECT … ON CONFLICT, one transaction. */
-async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
+async function copyUpsert(url: string, rows: UsageRow[]) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query('BEGIN');
     await client.query('CREATE TEMP TABLE staging (LIKE usage_buckets INCLUDING DEFAULTS) ON COMMIT DROP');
-    const copy = client.query(copyFrom(`COPY staging (${COLUMNS.join(', ')}) FROM STDIN`));
+    const copy = client.query(copyFrom(`COPY staging (${USAGE_COLUMNS.join(', ')}) FROM STDIN`));
     async function* lines() {
       let chunk = '';
       for (const r of rows) {
-        chunk += `${COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
+        chunk += `${USAGE_COLUMNS.map((c) => copyField(r[c])).join('\t')}\n`;
         if (chunk.length > 64 * 1024) {
           yield chunk;
           chunk = '';
@@ -254,7 +245,7 @@ async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
     }
     await pipeline(lines(), copy);
     await client.query(`
-      INSERT INTO usage_buckets (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM staging
+      INSERT INTO usage_buckets (${USAGE_COLUMNS.join(', ')}) SELECT ${USAGE_COLUMNS.join(', ')} FROM staging
       ${USAGE_UPSERT_CONFLICT}`);
     await client.query('COMMIT');
   } finally {
@@ -265,7 +256,7 @@ async function copyUpsert(url: string, rows: Insertable<UsageBucketsTable>[]) {
 // ── 3. the size of a year ─────────────────────────────────────────────────────────────────────────────────────
 
 async function reportRows(client: AdminClient, width: '1m' | '1h', from: Date, to: Date, pageBuckets: number) {
-  const rows: Insertable<UsageBucketsTable>[] = [];
+  const rows: UsageRow[] = [];
   const report = client.usageReport({
     startingAt: from,
     endingAt: to,
@@ -300,7 +291,7 @@ async function yearlySize(db: Db, emulatorUrl: string) {
 
   // hourly rows of the whole day, from the 1h report (what the backfill stores)
   const hourly = await reportRows(client, '1h', day, new Date(day.getTime() + DAY_MS), 24);
-  await upsertUsageBuckets(db, hourly);
+  await usageRepo(db).upsertBuckets(hourly);
   await sql`VACUUM ANALYZE usage_buckets`.execute(db);
   const hourlyBytes = (await tableBytes(db)) / hourly.length;
   const perHour = new Map<number, number>();
@@ -322,10 +313,13 @@ async function yearlySize(db: Db, emulatorUrl: string) {
   await sql`TRUNCATE usage_buckets`.execute(db);
   const hourStart = new Date(busiest[0]);
   const minuteRows = await reportRows(client, '1m', hourStart, new Date(hourStart.getTime() + HOUR_MS), 60);
-  await upsertUsageBuckets(db, minuteRows);
+  await usageRepo(db).upsertBuckets(minuteRows);
   await sql`VACUUM ANALYZE usage_buckets`.execute(db);
   const minuteBytes = (await tableBytes(db)) / minuteRows.length;
-  const rolled = await applyUsageRetention(db, new Date(hourStart.getTime() + 49 * HOUR_MS));
+  const rolled = await applyUsageRetention({
+    repos: createRepos(db),
+    clock: fixedClock(new Date(hourStart.getTime() + 49 * HOUR_MS)),
+  });
 
   const hourlyPerDay = hourly.length;
   const minuteRowsKept = minuteRowsPerMinute * 2 * 1440;
@@ -403,7 +397,7 @@ export async function run(args: string[]): Promise<void> {
     const rate = (s: number) => Math.round(n / s).toString();
     console.log(`upsert of ${n} rows, rows/s                        insert  conflict-update`);
     console.log(
-      `  keywarden (upsertUsageBuckets, unnest batches)  ${rate(insert).padStart(7)}  ${rate(update).padStart(8)}`,
+      `  keywarden (usage.upsertBuckets, unnest batches) ${rate(insert).padStart(7)}  ${rate(update).padStart(8)}`,
     );
     console.log(
       `  ceiling (COPY to staging + one set upsert)      ${rate(copyInsert).padStart(7)}  ${rate(copyUpdate).padStart(8)}`,

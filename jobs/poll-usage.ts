@@ -11,9 +11,7 @@ export const pollUsageJob = defineJob({
   followedBy: ['detect-anomalies'],
   payload: z.object({}),
   async handler(ctx) {
-    const now = ctx.clock.now();
-    const table = ctx.config.prices;
-    const result = await pollUsage(ctx.db, ctx.admin, now, {
+    const result = await pollUsage(ctx, {
       overlapMinutes: POLL_OVERLAP_MINUTES,
       // the minute in progress is never stored as if complete
       freshnessMinutes: 1,
@@ -24,7 +22,7 @@ export const pollUsageJob = defineJob({
       firstPollHours: 48,
       // the first run backfills the month to date and the 35 days before it (hourly, older than 48 h)
       backfillDaysBeforeMonth: 35,
-      table,
+      table: ctx.config.prices,
       signal: ctx.signal,
       onProgress: (p) => {
         ctx.log.info(
@@ -53,7 +51,7 @@ export const pollUsageJob = defineJob({
         'new models missing from the price table, priced at the maximum (pricing.unknown_model)',
       );
     }
-    const alerts = await raiseUnknownModelAlerts(ctx, table, ctx.config.policy.routes, now);
+    const alerts = await raiseUnknownModelAlerts(ctx);
     ctx.log.info(
       {
         chunks: result.chunks,

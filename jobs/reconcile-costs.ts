@@ -10,7 +10,7 @@ export const reconcileCostsJob = defineJob({
   schedule: '17 * * * *',
   payload: z.object({}),
   async handler(ctx) {
-    const result = await reconcileMonthToDate(ctx.db, ctx.admin, ctx.clock.now(), ctx.signal);
+    const result = await reconcileMonthToDate(ctx);
     const drifted = result.drifted.map((d) => ({
       day: d.day,
       workspaceId: d.workspaceId,

@@ -9,7 +9,7 @@ export const usageRetentionJob = defineJob({
   schedule: '23 * * * *',
   payload: z.object({}),
   async handler(ctx) {
-    const result = await applyUsageRetention(ctx.db, ctx.clock.now());
+    const result = await applyUsageRetention(ctx);
     ctx.log.info(result, 'usage retention applied');
     return result;
   },

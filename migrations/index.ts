@@ -8,7 +8,8 @@ import * as jobRuns from './006_job_runs.ts';
 import * as runtimeRole from './007_runtime_role.ts';
 import * as killSwitchEvidence from './008_kill_switch_evidence.ts';
 import * as keyScope from './009_key_scope.ts';
-import * as rotationStage from './010_rotation_stage.ts';
+import * as usageCostParts from './010_usage_cost_parts.ts';
+import * as rotationStage from './011_rotation_stage.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -21,5 +22,6 @@ export const migrations: Record<string, Migration> = {
   '007_runtime_role': runtimeRole,
   '008_kill_switch_evidence': killSwitchEvidence,
   '009_key_scope': keyScope,
-  '010_rotation_stage': rotationStage,
+  '010_usage_cost_parts': usageCostParts,
+  '011_rotation_stage': rotationStage,
 };

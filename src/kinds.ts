@@ -19,6 +19,10 @@ export const ALERT_KINDS = [
 
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
+/** What an alert is about (its scope id names which one); spend is projected for the first three. */
+export type ScopeType = 'organization' | 'workspace' | 'key' | 'model' | 'job' | 'policy';
+export type SpendScopeType = Extract<ScopeType, 'organization' | 'workspace' | 'key'>;
+
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -27,7 +31,7 @@ export interface AlertSubject {
   kind: AlertKind;
   severity: Severity;
   /** `key`, `workspace`, `organization`, …: with `scopeId`, the thing the alert speaks of. */
-  scopeType: string;
+  scopeType: ScopeType;
   scopeId: string;
   workspaceId: string | null;
   /** Distinguishes occurrences: a billing month, `2026-11@0.8` for a spend threshold, '' when none. */

@@ -1,10 +1,10 @@
 import type { Context } from '../context.ts';
 import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
 import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
@@ -135,7 +135,7 @@ export async function applyKillSwitch(
 
 /** When the newest poll was committed (the database's clock): two runs after the same poll are one piece of evidence. */
 async function pollCommittedAt(ctx: Ctx): Promise<Date> {
-  return (await ctx.repos.watermarks.movedAt(USAGE_WATERMARK)) ?? ctx.clock.now();
+  return (await ctx.repos.watermarks.movedAt(WATERMARKS.usage)) ?? ctx.clock.now();
 }
 
 /** Of `ids`, the keys whose stored status is active. */

@@ -4,8 +4,8 @@ import type { Repos } from '../db/repos/index.ts';
 import type { TokenUsageRow } from '../db/repos/usage.ts';
 import type { AlertKind } from '../kinds.ts';
 import { MINUTE_MS } from '../time.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
-import { lastCompleteMinute } from './core/data-edge.ts';
+import { lastCompleteMinute } from '../usage/core/freshness.ts';
+import { readUsageFreshness } from '../usage/freshness.ts';
 import type { RateLimitGroup, TokenUsageMinute } from './core/headroom.ts';
 import { headroomReadsNeeded, headroomScopes, planHeadroom } from './core/headroom-plan.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './core/series.ts';
@@ -31,7 +31,7 @@ type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
  * Workspace cannot have its own). Reads, plans (planHeadroom), raises the alerts.
  */
 export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
-  const until = lastCompleteMinute(ctx.clock.now(), await ctx.repos.watermarks.read(USAGE_SETTLED_WATERMARK));
+  const until = lastCompleteMinute(ctx.clock.now(), (await readUsageFreshness(ctx.repos)).settled);
   const summary: HeadroomSummary = { window: null, workspaces: 0, atRisk: 0, unreadable: [], alerts: null };
   if (until === null) return summary;
   const window = {

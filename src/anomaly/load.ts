@@ -2,10 +2,9 @@ import type { AnomalyPolicy } from '../config/policy.ts';
 import type { Repos } from '../db/repos/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { ORGANIZATION_SCOPE_LABEL } from '../inventory/core/key-place.ts';
+import { usdToPico } from '../money.ts';
 import { HOUR_MS } from '../time.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
-import type { PriceTable } from '../usage/prices.ts';
-import { priceUsage } from '../usage/pricing.ts';
+import { readUsageFreshness } from '../usage/freshness.ts';
 import { BASELINE_WEEKS, type Baseline, typicalRate, type WorkspaceProfile } from './core/baseline.ts';
 import type { SpendBreakdownRow } from './core/contributors.ts';
 import {
@@ -49,7 +48,7 @@ export async function loadDetectionInput(
   policy: AnomalyPolicy,
   now: Date,
 ): Promise<DetectionInput> {
-  const settled = await repos.watermarks.read(USAGE_SETTLED_WATERMARK);
+  const { settled } = await readUsageFreshness(repos);
   const range = detectionRange(now, settled, policy);
   if (range === null) {
     const series = { keys: new Map(), workspaces: new Map() };
@@ -187,14 +186,14 @@ export async function loadWorkspaces(repos: Pick<Repos, 'keys'>): Promise<Map<st
 
 /**
  * The priced usage of one key (or one workspace) from `from` to `until` (exclusive), per minute, model and token
- * kind: what the alert names as the runaway's models and token kinds. Priced with the same table as ingestion.
+ * kind: what the alert names as the runaway's models and token kinds. The cost split is the one ingestion stored
+ * (summing to cost_usd); rows stored before it kept the split have none and name nothing.
  */
 export async function loadSpendBreakdown(
   repos: Pick<Repos, 'usage'>,
   scope: { keyId: string } | { workspaceScope: string },
   from: Date,
   until: Date,
-  table: PriceTable,
 ): Promise<SpendBreakdownRow[]> {
   const which =
     'keyId' in scope
@@ -203,16 +202,16 @@ export async function loadSpendBreakdown(
   const out: SpendBreakdownRow[] = [];
   for (const r of await repos.usage.minuteRows(which, from, until)) {
     const minute = new Date(r.starting_at);
-    const { parts } = priceUsage(r, table, minute);
-    const kinds: Array<[string, bigint]> = [
-      ['uncached_input', parts.uncached_input],
-      ['cache_read', parts.cache_read],
-      ['cache_creation_5m', parts.cache_write_5m],
-      ['cache_creation_1h', parts.cache_write_1h],
-      ['output', parts.output],
-      ['web_search', parts.web_search],
+    const kinds: Array<[string, string | null]> = [
+      ['uncached_input', r.cost_uncached_input_usd],
+      ['cache_read', r.cost_cache_read_usd],
+      ['cache_creation_5m', r.cost_cache_creation_5m_usd],
+      ['cache_creation_1h', r.cost_cache_creation_1h_usd],
+      ['output', r.cost_output_usd],
+      ['web_search', r.cost_web_search_usd],
     ];
-    for (const [tokenKind, cost] of kinds) {
+    for (const [tokenKind, usd] of kinds) {
+      const cost = usd === null ? 0n : usdToPico(usd, 'usage_buckets');
       if (cost > 0n) out.push({ minute, model: r.model, tokenKind, cost });
     }
   }

@@ -65,7 +65,7 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
     const j = a.judged;
     summary.firing.push(scopeKey(j.state.scopeType, j.state.scopeId));
     const { from, until } = a.breakdown;
-    const rows = await loadSpendBreakdown(ctx.repos, a.breakdown.scope, from, until, ctx.config.prices);
+    const rows = await loadSpendBreakdown(ctx.repos, a.breakdown.scope, from, until);
     findings.push({
       scope: a.scope,
       assessment: j.assessment,

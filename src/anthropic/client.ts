@@ -106,6 +106,31 @@ export interface CostReportParams {
 export const MAX_BUCKETS: Record<BucketWidth, number> = { '1m': 1440, '1h': 168, '1d': 31 };
 const MAX_LIST_LIMIT = 1000;
 
+const USAGE_REPORT_PATH = '/v1/organizations/usage_report/messages';
+
+/** The usage report's query, and the beta header fast-mode fields need. */
+function usageQuery(params: UsageReportParams): { query: Query; beta: string | undefined } {
+  const width = params.bucketWidth ?? '1d';
+  const query: Query = {
+    starting_at: rfc3339(params.startingAt),
+    ending_at: params.endingAt ? rfc3339(params.endingAt) : undefined,
+    bucket_width: width,
+    limit: params.limit ?? MAX_BUCKETS[width],
+    group_by: params.groupBy,
+    api_key_ids: params.apiKeyIds,
+    workspace_ids: params.workspaceIds,
+    models: params.models,
+    service_tiers: params.serviceTiers,
+    context_window: params.contextWindows,
+    inference_geos: params.inferenceGeos,
+    account_ids: params.accountIds,
+    service_account_ids: params.serviceAccountIds,
+    speeds: params.speeds,
+  };
+  const speed = params.speeds !== undefined || params.groupBy?.includes('speed') === true;
+  return { query, beta: speed ? FAST_MODE_BETA : undefined };
+}
+
 /** RFC 3339 without milliseconds, as the API's own examples. */
 function rfc3339(at: Date): string {
   return at.toISOString().replace(/\.000Z$/, 'Z');
@@ -305,26 +330,24 @@ export class AdminClient {
 
   /** The messages usage report, bucket by bucket (empty buckets included, with `results: []`). */
   usageReport(params: UsageReportParams, opts?: CallOptions): Paged<UsageBucket, TokenPage<UsageBucket>> {
-    const width = params.bucketWidth ?? '1d';
-    const query: Query = {
-      starting_at: rfc3339(params.startingAt),
-      ending_at: params.endingAt ? rfc3339(params.endingAt) : undefined,
-      bucket_width: width,
-      limit: params.limit ?? MAX_BUCKETS[width],
-      group_by: params.groupBy,
-      api_key_ids: params.apiKeyIds,
-      workspace_ids: params.workspaceIds,
-      models: params.models,
-      service_tiers: params.serviceTiers,
-      context_window: params.contextWindows,
-      inference_geos: params.inferenceGeos,
-      account_ids: params.accountIds,
-      service_account_ids: params.serviceAccountIds,
-      speeds: params.speeds,
-    };
-    const speed = params.speeds !== undefined || params.groupBy?.includes('speed') === true;
-    return this.#report('/v1/organizations/usage_report/messages', usagePageSchema, query, params.page, opts, {
-      beta: speed ? FAST_MODE_BETA : undefined,
+    const { query, beta } = usageQuery(params);
+    return this.#report(USAGE_REPORT_PATH, usagePageSchema, query, params.page, opts, { beta });
+  }
+
+  /**
+   * One page of the messages usage report: one request, whatever `has_more` says. For a caller that sizes each
+   * page from the one before (usage ingestion asks for a bucket count per request and goes on from the last
+   * bucket it got), where the page walker's next page would keep the first page's size.
+   */
+  usageReportPage(params: UsageReportParams, opts?: CallOptions): Promise<TokenPage<UsageBucket>> {
+    const { query, beta } = usageQuery(params);
+    return this.#transport.request({
+      method: 'GET',
+      path: USAGE_REPORT_PATH,
+      query: { ...query, page: params.page },
+      schema: usagePageSchema,
+      signal: opts?.signal,
+      beta,
     });
   }
 

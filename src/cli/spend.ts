@@ -1,9 +1,10 @@
 import { requireEnv } from '../app.ts';
-import { createDb, type Db } from '../db/index.ts';
+import { createDb } from '../db/index.ts';
+import { createRepos, type Repos } from '../db/repos/index.ts';
+import type { StoredProjection } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
 import { terminalJson } from '../notify/escape.ts';
-import { latestProjections, type StoredProjection } from '../spend/store.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 import { formatTable } from './keys.ts';
 
@@ -33,21 +34,19 @@ export interface SpendReport {
 const ORDER = { organization: 0, workspace: 1, key: 2 } as const;
 
 /** The newest stored run, one row per scope: the organization, then workspaces and keys by likely month total. */
-export async function spendReport(db: Db): Promise<SpendReport | null> {
-  const stored = await latestProjections(db);
+export async function spendReport(repos: Pick<Repos, 'spend' | 'keys'>): Promise<SpendReport | null> {
+  const stored = await repos.spend.latest();
   const [first] = stored;
   if (first === undefined) return null;
-  const workspaces = new Map(
-    (await db.selectFrom('workspaces').select(['id', 'name']).execute()).map((w) => [w.id, w.name]),
-  );
-  const keys = new Map((await db.selectFrom('api_keys').select(['id', 'name']).execute()).map((k) => [k.id, k.name]));
+  const workspaces = await repos.keys.workspaceNames();
+  const keys = await repos.keys.keyPlaces();
   const nameOf = (p: StoredProjection) => {
     if (p.scopeType === 'organization') return 'Organization';
     if (p.scopeType === 'workspace')
       return p.scopeId === DEFAULT_WORKSPACE_SCOPE_ID
         ? DEFAULT_WORKSPACE_NAME
         : (workspaces.get(p.scopeId) ?? p.scopeId);
-    return keys.get(p.scopeId) ?? p.scopeId;
+    return keys.get(p.scopeId)?.name ?? p.scopeId;
   };
   const rows = [...stored]
     .sort(
@@ -112,7 +111,7 @@ export const spendCommand: Command = {
     requireEnv(config, ['database'], 'spend');
     const db = createDb(config.env.databaseUrl!, { max: 2 });
     try {
-      const report = await spendReport(db);
+      const report = await spendReport(createRepos(db));
       if (values.json) console.log(terminalJson(report));
       else
         console.log(

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatPath } from '../issue-path.ts';
-import { mergePriceOverrides, PRICE_TABLE, type PriceTable } from '../usage/prices.ts';
+import { mergePriceOverrides, PRICE_TABLE, type PriceTable } from '../usage/core/prices.ts';
 import { type EnvConfig, readEnv } from './env.ts';
 import { knownKeysAt, type Policy, policySchema } from './policy.ts';
 

@@ -122,7 +122,7 @@ const digest = z.strictObject({
     .default([]),
 });
 
-// USD per million tokens, exactly as priced (src/usage/prices.ts turns it into whole picodollars per token)
+// USD per million tokens, exactly as priced (src/usage/core/prices.ts turns it into whole picodollars per token)
 const mtokRate = z.union([z.string(), z.number()]).refine((v) => /^\d+(\.\d{1,6})?$/.test(String(v).trim()), {
   error: 'a price is in USD per million tokens: a decimal with at most 6 places, like 3 or 0.3',
 });

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
-import type { AlertKind, RotationStage, Severity } from '../kinds.ts';
+import type { AlertKind, RotationStage, ScopeType, Severity, SpendScopeType } from '../kinds.ts';
 
 /**
  * Row types of migrations/*. pg returns numeric and bigint as strings (no precision is lost on the way), so
@@ -9,6 +9,7 @@ import type { AlertKind, RotationStage, Severity } from '../kinds.ts';
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Money = ColumnType<string, string, string>;
+type MoneyPart = ColumnType<string | null, string | null | undefined, string | null>;
 type Tokens = ColumnType<string, number | string | bigint | undefined, number | string | bigint>;
 type DateOnly = ColumnType<string, string, string>;
 
@@ -86,6 +87,13 @@ export interface UsageBucketsTable {
   output_tokens: Tokens;
   web_search_requests: Tokens;
   cost_usd: Money;
+  /** The cost split by token kind as ingestion priced it, on 1m rows; null on hourly rows and older 1m rows. */
+  cost_uncached_input_usd: MoneyPart;
+  cost_cache_read_usd: MoneyPart;
+  cost_cache_creation_5m_usd: MoneyPart;
+  cost_cache_creation_1h_usd: MoneyPart;
+  cost_output_usd: MoneyPart;
+  cost_web_search_usd: MoneyPart;
   priced_by: ColumnType<string, string | undefined, string>;
   updated_at: DefaultedTimestamp;
 }
@@ -129,7 +137,7 @@ export interface ProjectionsTable {
   id: Generated<string>;
   made_at: Timestamp;
   month: DateOnly;
-  scope_type: 'organization' | 'workspace' | 'key';
+  scope_type: SpendScopeType;
   scope_id: string;
   mtd_usd: Money;
   p10_usd: Money;
@@ -147,7 +155,7 @@ export interface AlertsTable {
   /** One of ALERT_KINDS: only keywarden writes this table, and kinds are only ever added to the list. */
   kind: AlertKind;
   severity: Severity;
-  scope_type: string;
+  scope_type: ScopeType;
   scope_id: string;
   workspace_id: string | null;
   period: ColumnType<string, string | undefined, string>;

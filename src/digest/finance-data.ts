@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { type StoredProjection, spendRepo } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { keyWorkspaceName } from '../inventory/core/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
-import { projectionsOfMonth, type StoredProjection } from '../spend/store.ts';
 import { localDate } from './period.ts';
 
 /**
@@ -108,7 +108,7 @@ export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOption
       .where(sql<boolean>`k.scope_type IS DISTINCT FROM 'organization'`)
       .groupBy('u.workspace_id')
       .execute(),
-    projectionsOfMonth(db, { month: today.slice(0, 7), at: now }),
+    spendRepo(db).ofMonth({ month: today.slice(0, 7), at: now }),
     db
       .selectFrom('cost_drift as d')
       .leftJoin('workspaces as w', 'w.id', 'd.workspace_id')

@@ -1,9 +1,9 @@
 import { CONSOLE_COST_URL } from '../console.ts';
-import { dayNumber, daysInMonth, formatDay } from '../forecast/calendar.ts';
+import type { StoredProjection } from '../db/repos/spend.ts';
 import { formatUsd, type Pico, picoToNumberUsd } from '../money.ts';
 import type { SpendChart } from '../notify/chart.ts';
 import type { DigestMessage, DigestSection, NotificationField } from '../notify/message.ts';
-import type { StoredProjection } from '../spend/store.ts';
+import { dayNumber, daysInMonth, formatDay } from '../spend/core/calendar.ts';
 import type { FinanceData, ScopeSpend } from './finance-data.ts';
 import { formatLongDate, formatMonth, formatShortDate } from './period.ts';
 

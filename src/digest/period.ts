@@ -1,4 +1,4 @@
-import { dayNumber, dayOfWeek, formatDay } from '../forecast/calendar.ts';
+import { dayNumber, dayOfWeek, formatDay } from '../spend/core/calendar.ts';
 
 /**
  * The calendar of digests: the organization's local date (a daily digest's period) and ISO week (a weekly one's).

@@ -1,7 +1,7 @@
 import type { CostGroupBy, UsageGroupBy } from '../anthropic/types.ts';
 import { type Pico, picoToCents } from '../money.ts';
 import { MINUTE_MS } from '../time.ts';
-import { type CostParts, findPriceEntry, priceUsage } from '../usage/pricing.ts';
+import { type CostParts, findPriceEntry, priceUsage } from '../usage/core/pricing.ts';
 import type { SimKey, SimulatedOrg, SimWorkspace } from './org.ts';
 import {
   addCounts,

@@ -2,8 +2,9 @@ import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import type { Db } from '../db/index.ts';
+import { WATERMARKS, watermarksRepo } from '../db/repos/watermarks.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
+import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -37,12 +38,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       help: 'Seconds since the end of the newest usage minute the Admin API answered with data (poll-usage.settled).',
       registers: [registry],
       async collect() {
-        const row = await db
-          .selectFrom('watermarks')
-          .select('position')
-          .where('name', '=', USAGE_SETTLED_WATERMARK)
-          .executeTakeFirst();
-        this.set(row ? (Date.now() - row.position.getTime()) / 1000 : Number.NaN);
+        this.set(settledAgeSeconds(await watermarksRepo(db).read(WATERMARKS.usageSettled), new Date()));
       },
     });
     if (admin) {

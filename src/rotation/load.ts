@@ -1,6 +1,6 @@
 import type { Repos } from '../db/repos/index.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { HOUR_MS } from '../time.ts';
-import { USAGE_SETTLED_WATERMARK } from '../usage/ingest.ts';
 import type { RotationInputs } from './core/types.ts';
 
 /**
@@ -16,7 +16,7 @@ export async function loadRotationInputs(
   const [keys, traffic, dataUntil, sent] = await Promise.all([
     repos.keys.rotationKeys(),
     repos.usage.trafficByKey(new Date(now.getTime() - drainWindowHours * HOUR_MS)),
-    repos.watermarks.read(USAGE_SETTLED_WATERMARK),
+    repos.watermarks.read(WATERMARKS.usageSettled),
     repos.keys.sentStages(),
   ]);
   return { keys, traffic, usage: { dataUntil }, sent };

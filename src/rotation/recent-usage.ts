@@ -1,8 +1,8 @@
 import type { AdminClient } from '../anthropic/client.ts';
 import type { Pico } from '../money.ts';
 import { usdToPico } from '../money.ts';
-import type { PriceTable } from '../usage/prices.ts';
-import { toUsageBucketRow } from '../usage/store.ts';
+import type { PriceTable } from '../usage/core/prices.ts';
+import { toUsageBucketRow } from '../usage/core/rows.ts';
 
 /**
  * One key's usage read straight from the Admin API, not from what keywarden stored: the last look before a status

@@ -1,14 +1,12 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import { picoToUsd } from '../money.ts';
-import { USAGE_WATERMARK } from '../usage/ingest.ts';
-import { readWatermark } from '../usage/store.ts';
-import { SPEND_KINDS, spendObservations } from './alerts.ts';
-import { driverFields, spendDrivers } from './drivers.ts';
+import { readUsageFreshness } from '../usage/freshness.ts';
+import { SPEND_KINDS, spendObservations } from './core/alerts.ts';
+import { driverFields, spendDrivers } from './core/drivers.ts';
+import { projectScope } from './core/project.ts';
+import { buildScopes } from './core/scopes.ts';
 import { loadSpendInputs } from './load.ts';
-import { projectScope } from './project.ts';
-import { buildScopes } from './scopes.ts';
-import { storeProjections } from './store.ts';
 
 export type ProjectSpendResult = ProjectSpendSummary | { skipped: string };
 
@@ -31,15 +29,16 @@ export async function projectSpend(
 ): Promise<ProjectSpendResult> {
   const policy = ctx.config.policy;
   const now = ctx.clock.now();
+  const freshness = await readUsageFreshness(ctx.repos);
   // Before the first usage poll there is nothing to project from: a "$0 this month" projection would be wrong, and
   // a digest or alert built on it misleading.
-  if ((await readWatermark(ctx.db, USAGE_WATERMARK)) === null) return { skipped: 'no usage polled yet' };
-  const inputs = await loadSpendInputs(ctx.db, policy.organization.timezone, now);
+  if (freshness.committed === null) return { skipped: 'no usage polled yet' };
+  const inputs = await loadSpendInputs(ctx.repos, policy.organization.timezone, freshness, now);
   const { scopes, problems } = buildScopes(inputs, policy.spend.limits);
   for (const problem of problems) ctx.log.warn({ problem }, 'a spending limit could not be applied as written');
 
   const projections = scopes.map((s) => projectScope(s, inputs.clock));
-  await storeProjections(ctx.db, projections, now);
+  await ctx.repos.spend.store(projections, now);
 
   const facts = projections
     .filter((p) => p.scope.limit !== null)

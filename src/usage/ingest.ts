@@ -1,22 +1,14 @@
 import { type AdminClient, MAX_BUCKETS } from '../anthropic/client.ts';
 import type { UsageBucket } from '../anthropic/types.ts';
-import type { Db } from '../db/index.ts';
+import type { Context } from '../context.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DAY_MS, HOUR_MS } from '../time.ts';
-import { nextPageBuckets, type PageSizer, usagePages } from './pages.ts';
-import type { PriceTable } from './prices.ts';
-import { mostRowsPerBucket, readWatermark, replaceUsageRange, toUsageBucketRow } from './store.ts';
-import { lateRereadChunk, planPollChunks, type UsageChunk } from './window.ts';
+import type { PriceTable } from './core/prices.ts';
+import { toUsageBucketRow } from './core/rows.ts';
+import { lateRereadChunk, nextPageBuckets, type PageSizer, planPollChunks, type UsageChunk } from './core/window.ts';
+import { readUsageFreshness } from './freshness.ts';
+import { usagePages } from './pages.ts';
 
-/** The end of the last 1m range committed: where the next poll goes on from. */
-export const USAGE_WATERMARK = 'poll-usage';
-/**
- * The end of the newest minute the API answered with data: how far usage is really known. Freshness is judged by
- * this (keywarden_last_successful_poll_age_seconds, the drain check, the runaway detector's data edge), never by the
- * range asked for, which the API answers with empty buckets for minutes it has not filled yet.
- */
-export const USAGE_SETTLED_WATERMARK = 'poll-usage.settled';
-
-export const BACKFILL_WATERMARK = 'poll-usage.backfill';
 /** Minutes before the watermark each poll reads again: usage arrives late, and the minutes at the edge still fill. */
 export const POLL_OVERLAP_MINUTES = 15;
 /** The 1h report returns at most a week of buckets per page: one week is one backfill chunk. */
@@ -27,6 +19,8 @@ const BACKFILL_CHUNK_MS = MAX_BUCKETS['1h'] * HOUR_MS;
  * steady-state poll of it five (`npm run bench -- ingest`).
  */
 const PAGE_ROWS = 4_000;
+
+type UsageCtx = Pick<Context, 'repos' | 'admin' | 'clock'>;
 
 export interface PollUsageOptions {
   overlapMinutes: number;
@@ -78,7 +72,7 @@ export interface PollUsageResult {
   chunks: number;
   rows: number;
   watermark: Date | null;
-  /** The end of the newest minute the API has answered with data (USAGE_SETTLED_WATERMARK). */
+  /** The end of the newest minute the API has answered with data (the settled watermark). */
   settled: Date | null;
   /** Where the poll stopped reading: the earlier of this machine's clock and the API's (less the freshness). */
   horizon: Date;
@@ -96,23 +90,20 @@ export interface PollUsageResult {
  * rows chunk by chunk, moving the watermark with each committed chunk. A chunk is one transaction, its pages written
  * as they arrive: a crash between pages commits nothing of it, and the next poll starts from the same place.
  */
-export async function pollUsage(
-  db: Db,
-  admin: AdminClient,
-  now: Date,
-  opts: PollUsageOptions,
-): Promise<PollUsageResult> {
+export async function pollUsage(ctx: UsageCtx, opts: PollUsageOptions): Promise<PollUsageResult> {
+  const { admin, repos } = ctx;
+  const now = ctx.clock.now();
   // The API's clock bounds what can be asked for: a clock running ahead would otherwise ask for minutes the API has
   // not reached, and move the watermark past them.
   if (admin.serverNow() === null) await admin.getOrganization({ signal: opts.signal });
   const apiNow = admin.serverNow();
   const horizon = apiNow !== null && apiNow.getTime() < now.getTime() ? apiNow : now;
-  const watermark = await readWatermark(db, USAGE_WATERMARK);
-  const settled = await readWatermark(db, USAGE_SETTLED_WATERMARK);
+  const { committed: watermark, settled } = await readUsageFreshness(repos);
   const lateWindowMinutes = opts.lateWindowMinutes ?? 0;
   const chunks = planPollChunks(watermark, horizon, {
     overlapMinutes: opts.overlapMinutes,
     freshnessMinutes: opts.freshnessMinutes,
+    maxChunkMinutes: MAX_BUCKETS['1m'],
     settled,
     lateWindowMinutes,
     // a whole hour, so that the hourly backfill before it and the 1m rows after it tile the history exactly
@@ -132,25 +123,25 @@ export async function pollUsage(
   let done = 0;
   // only before the first 1m commit: afterwards the 1m rows (and their rollup) own everything from there on
   if (watermark === null && opts.backfillDaysBeforeMonth !== undefined && chunks[0]) {
-    rows += await backfillHourly(db, admin, horizon, chunks[0].start, opts.backfillDaysBeforeMonth, opts, unknown);
+    rows += await backfillHourly(ctx, horizon, chunks[0].start, opts.backfillDaysBeforeMonth, opts, unknown);
   }
   const minutes: PageSizer = { targetRows: opts.pageRows ?? PAGE_ROWS, buckets: 1 };
   // the first page sized from the minutes stored last (measured, so not held to the growth limit); else 1 bucket
-  const recent = watermark === null ? null : await mostRowsPerBucket(db, '1m', watermark, 15);
-  if (recent !== null) minutes.buckets = nextPageBuckets('1m', Number.POSITIVE_INFINITY, recent, minutes.targetRows);
+  const recent = watermark === null ? null : await repos.usage.mostRowsPerBucket('1m', watermark, 15);
+  if (recent !== null) {
+    minutes.buckets = nextPageBuckets(MAX_BUCKETS['1m'], Number.POSITIVE_INFINITY, recent, minutes.targetRows);
+  }
   // the late slice first: the oldest range, and the watermark never moves back for it
   const walk = late ? [late, ...chunks] : chunks;
   for (const chunk of walk) {
     opts.signal?.throwIfAborted();
     const edge = { newest: null as Date | null };
-    const written = await replaceUsageRange(
-      db,
-      chunk,
+    const written = await repos.usage.replaceRange(
+      { ...chunk, width: '1m' },
       rowPages(admin, chunk, '1m', minutes, opts, edge, refused),
-      USAGE_WATERMARK,
+      WATERMARKS.usage,
       now,
-      '1m',
-      { name: USAGE_SETTLED_WATERMARK, position: () => edge.newest },
+      { name: WATERMARKS.usageSettled, position: () => edge.newest },
     );
     for (const m of written.newUnknownModels) unknown.add(m);
     rows += written.rows;
@@ -158,11 +149,12 @@ export async function pollUsage(
     opts.onProgress?.({ phase: 'poll', chunk, done, total: walk.length, rows: written.rows });
   }
   opts.onRefused?.(refused);
+  const after = await readUsageFreshness(repos);
   return {
     chunks: walk.length,
     rows,
-    watermark: await readWatermark(db, USAGE_WATERMARK),
-    settled: await readWatermark(db, USAGE_SETTLED_WATERMARK),
+    watermark: after.committed,
+    settled: after.settled,
     horizon,
     clockSkewMs: apiNow === null ? null : apiNow.getTime() - now.getTime(),
     refusedBuckets: refused.length,
@@ -200,8 +192,7 @@ async function* rowPages(
  * walked a week per chunk with its own watermark, so an interrupted backfill resumes where it stopped.
  */
 async function backfillHourly(
-  db: Db,
-  admin: AdminClient,
+  ctx: UsageCtx,
   now: Date,
   until: Date,
   days: number,
@@ -210,7 +201,7 @@ async function backfillHourly(
 ): Promise<number> {
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
   const end = Math.floor(until.getTime() / HOUR_MS) * HOUR_MS;
-  const resumeAt = (await readWatermark(db, BACKFILL_WATERMARK))?.getTime() ?? monthStart - days * DAY_MS;
+  const resumeAt = (await ctx.repos.watermarks.read(WATERMARKS.usageBackfill))?.getTime() ?? monthStart - days * DAY_MS;
   const hours: PageSizer = { targetRows: opts.pageRows ?? PAGE_ROWS, buckets: 1 };
   const total = Math.max(0, Math.ceil((end - resumeAt) / BACKFILL_CHUNK_MS));
   let rows = 0;
@@ -218,13 +209,11 @@ async function backfillHourly(
   for (let s = resumeAt; s < end; s += BACKFILL_CHUNK_MS) {
     opts.signal?.throwIfAborted();
     const chunk = { start: new Date(s), end: new Date(Math.min(s + BACKFILL_CHUNK_MS, end)) };
-    const written = await replaceUsageRange(
-      db,
-      chunk,
-      rowPages(admin, chunk, '1h', hours, opts),
-      BACKFILL_WATERMARK,
+    const written = await ctx.repos.usage.replaceRange(
+      { ...chunk, width: '1h' },
+      rowPages(ctx.admin, chunk, '1h', hours, opts),
+      WATERMARKS.usageBackfill,
       now,
-      '1h',
     );
     for (const m of written.newUnknownModels) unknown.add(m);
     rows += written.rows;

@@ -1,60 +1,6 @@
-import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
-import type { Route } from '../config/policy.ts';
 import type { Context } from '../context.ts';
-import { familyOf, type PriceTable } from './prices.ts';
-import { findPriceEntry } from './pricing.ts';
-
-/**
- * `pricing.unknown_model`: one notice per model the price table lacks. Usage of such a model is priced at the most
- * expensive rates of its family (or of all models), so finance sees costs and projections that may be overstated
- * and should be told once, with the fix.
- */
-
-export interface UnknownModel {
-  model: string;
-  pricedBy: 'family_max' | 'global_max';
-  firstSeenAt: Date;
-}
-
-/**
- * The models recorded as unknown that the price table (with the policy's overrides) still lacks. Pure. A model
- * given a price since it was recorded is no longer observed, so its notice resolves (silently: it is one-shot).
- */
-export function unknownModelObservations(
-  recorded: readonly UnknownModel[],
-  table: PriceTable,
-  now: Date,
-): AlertObservation[] {
-  return recorded
-    .filter((m) => m.model === '' || findPriceEntry(table, m.model, now) === null)
-    .map((m) => {
-      const name = m.model === '' ? '(usage reported without a model)' : m.model;
-      const family = familyOf(m.model);
-      const pricedAt =
-        m.pricedBy === 'family_max' && family !== null
-          ? `the most expensive ${family} rates`
-          : 'the most expensive rates of any model';
-      return {
-        kind: 'pricing.unknown_model',
-        severity: 'warning',
-        scopeType: 'model',
-        scopeId: m.model,
-        workspaceId: null,
-        period: '',
-        title: `Model ${name} is not in the price table`,
-        summary:
-          `Usage of ${name} is priced at ${pricedAt}, so its cost, spend alerts and projections may be overstated. ` +
-          'Give it its rates under `pricing` in the policy file (USD per million tokens) to price it exactly.',
-        details: { model: m.model, pricedBy: m.pricedBy, firstSeenAt: m.firstSeenAt.toISOString() },
-        fields: [
-          { label: 'Model', value: name },
-          { label: 'Priced at', value: pricedAt },
-          { label: 'First seen', value: m.firstSeenAt.toISOString().slice(0, 16).replace('T', ' ') },
-        ],
-      };
-    });
-}
+import { unknownModelObservations } from './core/unknown-models.ts';
 
 /**
  * Raises the notices from `pricing_unknown_models` (written in the same transaction as the usage it priced), not
@@ -62,21 +8,14 @@ export function unknownModelObservations(
  * poll raises its notice. The lifecycle makes it once per model (a one-shot kind never repeats).
  */
 export async function raiseUnknownModelAlerts(
-  ctx: Pick<Context, 'db' | 'repos'>,
-  table: PriceTable,
-  routes: readonly Route[],
-  now: Date,
+  ctx: Pick<Context, 'db' | 'repos' | 'config' | 'clock'>,
 ): Promise<RaiseAlertsResult> {
-  const rows = await ctx.db.selectFrom('pricing_unknown_models').selectAll().orderBy('model').execute();
-  const recorded = rows.map((r) => ({
-    model: r.model,
-    pricedBy: r.priced_by,
-    firstSeenAt: new Date(r.first_seen_at),
-  }));
+  const now = ctx.clock.now();
+  const recorded = await ctx.repos.usage.unknownModels();
   return raiseAlerts(
     ctx,
-    { kinds: ['pricing.unknown_model'], observations: unknownModelObservations(recorded, table, now) },
-    routes,
+    { kinds: ['pricing.unknown_model'], observations: unknownModelObservations(recorded, ctx.config.prices, now) },
+    ctx.config.policy.routes,
     now,
   );
 }

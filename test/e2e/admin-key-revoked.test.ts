@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
 import { MINUTE_MS } from '../../src/time.ts';
-import { readWatermark } from '../../src/usage/store.ts';
 import { DRILL_POLICY_ROUTES, type DrillStack, startDrillStack } from '../support/drill-stack.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -33,7 +33,7 @@ describe('the admin key revoked (drill 7)', () => {
     const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
     await s.t.db
       .insertInto('watermarks')
-      .values({ name: 'poll-usage', position: new Date(minute - 3 * MINUTE_MS) })
+      .values({ name: WATERMARKS.usage, position: new Date(minute - 3 * MINUTE_MS) })
       .execute();
     await s.worker.start();
   });
@@ -47,7 +47,7 @@ describe('the admin key revoked (drill 7)', () => {
     // ── revoke ──
     const revokedAt = Date.now();
     s.emulator.setAdminKeys([]);
-    const watermarkAtRevocation = await readWatermark(s.t.db, 'poll-usage');
+    const watermarkAtRevocation = await watermarksRepo(s.t.db).read(WATERMARKS.usage);
     const blindPost = await waitUntil(
       'the blind alert in Slack',
       () =>
@@ -114,7 +114,7 @@ describe('the admin key revoked (drill 7)', () => {
     const caughtUp = await waitUntil(
       'the watermark to move past the revocation',
       async () => {
-        const w = await readWatermark(s.t.db, 'poll-usage');
+        const w = await watermarksRepo(s.t.db).read(WATERMARKS.usage);
         return w && watermarkAtRevocation && w > watermarkAtRevocation ? w : null;
       },
       90_000,

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { redisUrl } from '../support/db.ts';
 import { type DrillStack, startDrillStack } from '../support/drill-stack.ts';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
@@ -125,7 +126,7 @@ describe('canary secrets (drill 6)', () => {
     const minute = Math.floor(Date.now() / 60_000) * 60_000;
     await s.t.db
       .insertInto('watermarks')
-      .values({ name: 'poll-usage', position: new Date(minute - 3 * 60_000) })
+      .values({ name: WATERMARKS.usage, position: new Date(minute - 3 * 60_000) })
       .execute();
     redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   });

@@ -5,9 +5,9 @@ import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
 import { drillPolicy } from '../support/kill-drill.ts';
@@ -143,8 +143,8 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     expect((await backends()).idleInTransaction).toBeGreaterThan(0);
     await w.kill9();
     proxy.release();
-    expect(await watermark(BACKFILL_WATERMARK)).toEqual(new Date(backfillStart.getTime() + 2 * WEEK));
-    expect(await watermark(USAGE_WATERMARK)).toBeNull();
+    expect(await watermark(WATERMARKS.usageBackfill)).toEqual(new Date(backfillStart.getTime() + 2 * WEEK));
+    expect(await watermark(WATERMARKS.usage)).toBeNull();
     expect(await rowCount('1m')).toBe(0);
     const twoWeeks = { from: backfillStart, to: new Date(backfillStart.getTime() + 2 * WEEK) };
     expect(await storedUsage(t.db, '1h', twoWeeks.from, twoWeeks.to)).toEqual(
@@ -165,17 +165,17 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     expect((await backends()).idleInTransaction).toBeGreaterThan(0);
     await w.kill9();
     proxy.release();
-    const backfilledTo = (await watermark(BACKFILL_WATERMARK))!;
+    const backfilledTo = (await watermark(WATERMARKS.usageBackfill))!;
     expect(backfilledTo.getTime() - minuteStart.getTime()).toBeLessThanOrEqual(HOUR);
-    expect(await watermark(USAGE_WATERMARK)).toBeNull();
+    expect(await watermark(WATERMARKS.usage)).toBeNull();
     expect(await rowCount('1m')).toBe(0);
 
     // 3. the first 1m chunk fully written, its commit held up at the watermark (the test holds an uncommitted
     // insert of the same watermark row): the killed transaction must leave nothing behind
     await killWhileBlocked(async (c) => {
-      await c.query(`INSERT INTO watermarks (name, position) VALUES ($1, 'epoch')`, [USAGE_WATERMARK]);
+      await c.query(`INSERT INTO watermarks (name, position) VALUES ($1, 'epoch')`, [WATERMARKS.usage]);
     });
-    expect(await watermark(USAGE_WATERMARK)).toBeNull();
+    expect(await watermark(WATERMARKS.usage)).toBeNull();
     expect(await rowCount('1m')).toBe(0);
 
     // 4. the first day committed (rows and watermark together); the second day half read
@@ -186,7 +186,7 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     await w.kill9();
     proxy.release();
     const firstDay = { from: backfilledTo, to: new Date(backfilledTo.getTime() + DAY) };
-    expect(await watermark(USAGE_WATERMARK)).toEqual(firstDay.to);
+    expect(await watermark(WATERMARKS.usage)).toEqual(firstDay.to);
     expect(await storedUsage(t.db, '1m', backfilledTo, new Date(now.getTime() + HOUR))).toEqual(
       truthUsage(emulator, '1m', firstDay.from, firstDay.to),
     );
@@ -201,7 +201,7 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
       );
       expect(locked.rowCount).toBeGreaterThan(0);
     });
-    expect(await watermark(USAGE_WATERMARK)).toEqual(firstDay.to);
+    expect(await watermark(WATERMARKS.usage)).toEqual(firstDay.to);
     expect(await storedUsage(t.db, '1m', firstDay.from, firstDay.to)).toEqual(storedBefore);
 
     // the restart that is left alone catches up, to the last complete minute
@@ -209,7 +209,7 @@ describe('usage ingestion, worker killed with SIGKILL', () => {
     w = await startPolling();
     await w.current.waitForOutput(/"msg":"usage polled"/, 60_000);
     await w.stop();
-    const wm = (await watermark(USAGE_WATERMARK))!;
+    const wm = (await watermark(WATERMARKS.usage))!;
     expect(wm.getTime()).toBeGreaterThanOrEqual(Math.floor(caughtUpFrom / 60_000) * 60_000 - 60_000);
     await expectUsageEqualsTruth(t.db, emulator, backfillStart);
   }, 120_000);

@@ -7,10 +7,10 @@ import { parse as parseYaml } from 'yaml';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { seededRandom } from '../../src/emulator/hash.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 import { createTestDatabase, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type HoldingProxy, startHoldingProxy } from '../support/holding-proxy.ts';
 import { deliveriesByTitle, drillAlert, drillPolicy, drillWorkerEnv } from '../support/kill-drill.ts';
@@ -102,7 +102,7 @@ describe('kill -9 drill (real worker, 20 kills)', () => {
       // a gap of 1–24 hours to catch up (as after downtime): each life's first poll replaces a day or so of rows
       const gapMs = Math.ceil(random() * 24) * HOUR;
       await sql`UPDATE watermarks SET position = greatest(${new Date(minuteHistoryStart + HOUR)}, position - ${`${gapMs} milliseconds`}::interval)
-        WHERE name = ${USAGE_WATERMARK}`.execute(t.db);
+        WHERE name = ${WATERMARKS.usage}`.execute(t.db);
       await worker.start();
       await sleep(200 + random() * 2_800);
       await worker.kill9();
@@ -121,7 +121,7 @@ describe('kill -9 drill (real worker, 20 kills)', () => {
         const wm = await t.db
           .selectFrom('watermarks')
           .select('position')
-          .where('name', '=', USAGE_WATERMARK)
+          .where('name', '=', WATERMARKS.usage)
           .executeTakeFirst();
         return unsent.length === 0 && wm !== undefined && new Date(wm.position).getTime() > Date.now() - 3 * 60_000;
       },

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
 import { seededRandom } from '../../src/emulator/hash.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { USAGE_SETTLED_WATERMARK, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
-import { readWatermark } from '../../src/usage/store.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { drillPolicy, drillWorkerEnv } from '../support/kill-drill.ts';
 import { runNode } from '../support/processes.ts';
@@ -95,7 +94,7 @@ describe('kill -9 drill with usage data 30 minutes late', () => {
     await waitUntil(
       'the first poll committed',
       async () => {
-        const w = await readWatermark(t.db, USAGE_WATERMARK);
+        const w = await watermarksRepo(t.db).read(WATERMARKS.usage);
         return w !== null && w.getTime() >= Date.now() - 3 * MINUTE;
       },
       120_000,
@@ -124,7 +123,7 @@ describe('kill -9 drill with usage data 30 minutes late', () => {
     await waitUntil(
       'usage settled up to the API\'s "now"',
       async () => {
-        const settled = await readWatermark(t.db, USAGE_SETTLED_WATERMARK);
+        const settled = await watermarksRepo(t.db).read(WATERMARKS.usageSettled);
         return settled !== null && settled.getTime() >= Date.now() - 2 * MINUTE;
       },
       90_000,

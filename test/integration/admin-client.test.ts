@@ -16,7 +16,7 @@ import { Secret } from '../../src/config/secret.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
-import { priceUsage } from '../../src/usage/pricing.ts';
+import { priceUsage } from '../../src/usage/core/pricing.ts';
 
 /** A canary: if this string shows up in an error, a log line or JSON, the key leaked. */
 const ADMIN_KEY = 'sk-ant-admin01-CANARYcontractTestKey0123456789-ZZZZ';
@@ -218,6 +218,19 @@ describe('contract: every endpoint through the client against the emulator', () 
     const renamed = await c.updateApiKey(id, { name: 'beta-app (old)' });
     expect(renamed.name).toBe('beta-app (old)');
     expect((await c.getApiKey(id)).name).toBe('beta-app (old)');
+  });
+
+  it('one page of the usage report is one request: the page asked for, with the token for the next', async () => {
+    const em = await emulator();
+    const c = client(em);
+    const from = new Date(START.getTime() + 30 * MINUTE);
+    const range = { startingAt: from, endingAt: new Date(from.getTime() + 10 * MINUTE), bucketWidth: '1m' as const };
+    const walked = (await pages(c.usageReport({ ...range, limit: 3, groupBy: ['api_key_id'] })))[0]!;
+    const page = await c.usageReportPage({ ...range, limit: 3, groupBy: ['api_key_id'] });
+    expect(page.hasMore).toBe(true);
+    expect(page.data).toEqual(walked.data);
+    const next = await c.usageReportPage({ ...range, limit: 3, groupBy: ['api_key_id'], page: page.nextPage! });
+    expect(next.data[0]!.starting_at.getTime()).toBe(from.getTime() + 3 * MINUTE);
   });
 
   it('the usage report across report pages matches the ground truth, minute by minute', async () => {

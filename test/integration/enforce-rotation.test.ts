@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { enforceRotation } from '../../src/rotation/enforce.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
-import { PRICE_TABLE } from '../../src/usage/prices.ts';
-import { testJobContext } from '../support/context.ts';
+import { testJobContext, usageContext } from '../support/context.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, keyNameById, useDemoOrg } from '../support/demo-org.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kw-rotation-'));
@@ -33,7 +33,7 @@ const contextWith = (config: Config) =>
 
 /** One poll of the usage, as poll-usage runs it, to the clock's now. */
 const pollOnce = (ctx: ReturnType<typeof testJobContext>['ctx']) =>
-  pollUsage(org.t.db, ctx.admin, clock.now(), {
+  pollUsage(usageContext(org.t.db, ctx.admin, clock), {
     overlapMinutes: 15,
     freshnessMinutes: 1,
     firstPollHours: 48,

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { freePort } from '../../src/dev/services.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
@@ -72,9 +73,9 @@ describe('health and metrics endpoints', () => {
     await t.db
       .insertInto('watermarks')
       .values([
-        { name: 'poll-usage', position: new Date(Date.now() - 60_000) },
+        { name: WATERMARKS.usage, position: new Date(Date.now() - 60_000) },
         // the age is that of the newest minute the API answered with data, not of the range asked for
-        { name: 'poll-usage.settled', position: new Date(Date.now() - 120_000) },
+        { name: WATERMARKS.usageSettled, position: new Date(Date.now() - 120_000) },
       ])
       .execute();
     await t.db

@@ -5,6 +5,7 @@ import { reconcileCostsJob } from '../../jobs/reconcile-costs.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { AdminApiResponseError } from '../../src/anthropic/errors.ts';
 import type { JobContext } from '../../src/context.ts';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import type { FaultStep } from '../../src/emulator/faults.ts';
 import type { JobDefinition } from '../../src/queue/define.ts';
 import { testJobContext } from '../support/context.ts';
@@ -59,7 +60,7 @@ beforeAll(async () => {
   // a worker that has run before: inventory, a watermark a few minutes back, the month's costs
   await org.t.db
     .insertInto('watermarks')
-    .values({ name: 'poll-usage', position: new Date(DEMO_START.getTime() - 5 * 60_000) })
+    .values({ name: WATERMARKS.usage, position: new Date(DEMO_START.getTime() - 5 * 60_000) })
     .execute();
   await syncInventory.handler(ctx, {});
   await pollUsageJob.handler(ctx, {});

@@ -32,7 +32,7 @@ function runaway(keyId: string, name = keyId): AlertObservation {
   return {
     kind: 'usage.runaway',
     severity: 'critical',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     workspaceId: 'wrkspc_1',
     period: '',
@@ -48,7 +48,7 @@ function overdue(keyId: string, name: string, owner: string | null): AlertObserv
   return {
     kind: 'rotation.overdue',
     severity: 'warning',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     workspaceId: null,
     period: '',

@@ -9,12 +9,13 @@ import type { spendReport } from '../../src/cli/spend.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { createDb, type Db } from '../../src/db/index.ts';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { type Pico, sumPico, usdToPico } from '../../src/money.ts';
-import { FORECAST_RESOLVE_RATIO } from '../../src/spend/alerts.ts';
+import { FORECAST_RESOLVE_RATIO } from '../../src/spend/core/alerts.ts';
 import { DAY_MS } from '../../src/time.ts';
-import { pollUsage, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
-import { PRICE_TABLE } from '../../src/usage/prices.ts';
-import { testJobContext } from '../support/context.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
+import { pollUsage } from '../../src/usage/ingest.ts';
+import { testJobContext, usageContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, useDemoOrg } from '../support/demo-org.ts';
 import { runNode } from '../support/processes.ts';
@@ -37,7 +38,7 @@ routes:
 /** A hand-made organization: workspaces "Research" (key "Batch") and "Product" (key "Backend"). */
 async function seedInventory(db: Db) {
   // usage is written straight into usage_buckets here: mark it complete (a poll watermark beyond every test's clock)
-  await db.insertInto('watermarks').values({ name: USAGE_WATERMARK, position: '2100-01-01T00:00:00Z' }).execute();
+  await db.insertInto('watermarks').values({ name: WATERMARKS.usage, position: '2100-01-01T00:00:00Z' }).execute();
   await db
     .insertInto('workspaces')
     .values([
@@ -334,7 +335,7 @@ describe('project-spend against the demo organization', () => {
     });
     try {
       await syncInventory.handler(env.ctx, {});
-      await pollUsage(org.t.db, env.ctx.admin, org.clock.now(), {
+      await pollUsage(usageContext(org.t.db, env.ctx.admin, org.clock), {
         overlapMinutes: 15,
         freshnessMinutes: 1,
         firstPollHours: 48,

@@ -6,13 +6,14 @@ import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { loadScenario, parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
-import { type PollUsageOptions, pollUsage, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
-import { PRICE_TABLE } from '../../src/usage/prices.ts';
-import { testJobContext } from '../support/context.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
+import { type PollUsageOptions, pollUsage } from '../../src/usage/ingest.ts';
+import { testJobContext, usageContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { duplicateUsageRows, storedUsage, truthUsage } from '../support/usage-truth.ts';
@@ -53,7 +54,7 @@ async function expectStoredEqualsTruth(from: Date, to: Date) {
 
 describe('poll-usage against the emulator', () => {
   it('stores usage equal to the ground truth after crashes at five points of a poll and after a 2-hour gap', async () => {
-    const first = await pollUsage(t.db, admin, clock.now(), OPTS);
+    const first = await pollUsage(usageContext(t.db, admin, clock), OPTS);
     const firstStart = new Date(START.getTime() - 60 * MINUTE);
     expect(first.watermark).toEqual(new Date(START.getTime() - MINUTE));
     await expectStoredEqualsTruth(firstStart, first.watermark!);
@@ -61,9 +62,9 @@ describe('poll-usage against the emulator', () => {
     // two hours of downtime, then a worker that dies at a different page of the catch-up five times
     clock.advance(2 * 60 * MINUTE);
     for (const crashAt of [1, 2, 5, 11, 19]) {
-      const before = await t.db.selectFrom('watermarks').selectAll().where('name', '=', USAGE_WATERMARK).execute();
+      const before = await t.db.selectFrom('watermarks').selectAll().where('name', '=', WATERMARKS.usage).execute();
       await expect(
-        pollUsage(t.db, admin, clock.now(), {
+        pollUsage(usageContext(t.db, admin, clock), {
           ...OPTS,
           afterPage: (page) => {
             if (page === crashAt) throw new Error(`killed at page ${page}`);
@@ -71,19 +72,19 @@ describe('poll-usage against the emulator', () => {
         }),
       ).rejects.toThrow(`killed at page ${crashAt}`);
       // nothing of the interrupted chunk moved the watermark
-      expect(await t.db.selectFrom('watermarks').selectAll().where('name', '=', USAGE_WATERMARK).execute()).toEqual(
+      expect(await t.db.selectFrom('watermarks').selectAll().where('name', '=', WATERMARKS.usage).execute()).toEqual(
         before,
       );
       clock.advance(MINUTE);
     }
-    const caughtUp = await pollUsage(t.db, admin, clock.now(), OPTS);
+    const caughtUp = await pollUsage(usageContext(t.db, admin, clock), OPTS);
     expect(caughtUp.watermark).toEqual(new Date(clock.now().getTime() - MINUTE));
     await expectStoredEqualsTruth(firstStart, caughtUp.watermark!);
     expect(await duplicateUsageRows(t.db)).toBe(0);
 
     // polling again over the overlap changes nothing
     const rowsBefore = await t.db.selectFrom('usage_buckets').select(sql<string>`count(*)`.as('n')).executeTakeFirst();
-    await pollUsage(t.db, admin, clock.now(), OPTS);
+    await pollUsage(usageContext(t.db, admin, clock), OPTS);
     expect(await t.db.selectFrom('usage_buckets').select(sql<string>`count(*)`.as('n')).executeTakeFirst()).toEqual(
       rowsBefore,
     );
@@ -118,7 +119,7 @@ describe('poll-usage given a bucket dated in the future', () => {
     });
     const refused: number[] = [];
     try {
-      const result = await pollUsage(t.db, admin, clock.now(), {
+      const result = await pollUsage(usageContext(t.db, admin, clock), {
         ...OPTS,
         onRefused: (buckets) => refused.push(buckets.length),
       });
@@ -170,7 +171,7 @@ describe('poll-usage with a model missing from the price table', () => {
       maxAttempts: 1,
       clock: clock2,
     });
-    const first = await pollUsage(u.db, client, clock2.now(), OPTS);
+    const first = await pollUsage(usageContext(u.db, client, clock2), OPTS);
     expect(first.newUnknownModels).toEqual(['claude-haiku-9-preview']);
     const priced = await u.db
       .selectFrom('usage_buckets')
@@ -180,7 +181,7 @@ describe('poll-usage with a model missing from the price table', () => {
     expect(priced.length).toBeGreaterThan(0);
     expect(new Set(priced.map((r) => r.priced_by))).toEqual(new Set(['family_max']));
     clock2.advance(5 * MINUTE);
-    const second = await pollUsage(u.db, client, clock2.now(), OPTS);
+    const second = await pollUsage(usageContext(u.db, client, clock2), OPTS);
     expect(second.newUnknownModels).toEqual([]);
     expect(await u.db.selectFrom('pricing_unknown_models').select(['model', 'priced_by']).execute()).toEqual([
       { model: 'claude-haiku-9-preview', priced_by: 'family_max' },

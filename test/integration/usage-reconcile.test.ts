@@ -2,14 +2,14 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileCostsJob } from '../../jobs/reconcile-costs.ts';
 import { fixedClock } from '../../src/clock.ts';
+import { usageRepo } from '../../src/db/repos/usage.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { picoToCents } from '../../src/money.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
-import { PRICE_TABLE } from '../../src/usage/prices.ts';
-import { loadPricedByDay } from '../../src/usage/reconcile.ts';
-import { testJobContext } from '../support/context.ts';
+import { testJobContext, usageContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 // the first poll backfills November 1–15 hourly and reads the 16th in 1m buckets up to now
@@ -32,14 +32,14 @@ describe('reconcile-costs against the emulator', () => {
   it('prices usage per workspace and day equal to the cost report to the cent, and records days that drift', async () => {
     const { ctx, close } = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: ADMIN_KEY, clock });
     try {
-      await pollUsage(t.db, ctx.admin, NOW, {
+      await pollUsage(usageContext(t.db, ctx.admin, fixedClock(NOW)), {
         overlapMinutes: 15,
         freshnessMinutes: 0,
         firstPollHours: 6,
         backfillDaysBeforeMonth: 0,
         table: PRICE_TABLE,
       });
-      const priced = await loadPricedByDay(t.db, new Date('2026-11-01T00:00:00Z'), NOW);
+      const priced = await usageRepo(t.db).pricedByDay(new Date('2026-11-01T00:00:00Z'), NOW);
       expect(new Set(priced.map((p) => p.day)).size).toBe(16);
       for (const p of priced) {
         expect(`${p.day} ${p.workspaceId}: ${picoToCents(p.pico)}`).toBe(

@@ -23,6 +23,11 @@ export function captureLog(level = 'debug') {
   return { log: createLogger({ level, destination: stream }), lines };
 }
 
+/** What the usage shells take (`pollUsage`, `applyUsageRetention`): the test's database, a client and a clock. */
+export function usageContext(db: Db, admin: AdminClient, clock: Clock) {
+  return { repos: createRepos(db), admin, clock };
+}
+
 /**
  * The Context a handler gets, built on the test's real Postgres and Redis, the emulator over HTTP as `admin`, and
  * a clock the test controls; `config` defaults to examples/keywarden.yaml.

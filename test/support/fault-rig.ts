@@ -8,13 +8,12 @@ import { raiseAlerts } from '../../src/alerts/store.ts';
 import { policySchema, type Route } from '../../src/config/policy.ts';
 import { createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
+import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
 import { type LocalServer, startLocalPostgres, startLocalRedis } from '../../src/dev/services.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import type { AlertKind } from '../../src/kinds.ts';
 import type { SlackCall } from '../../src/notify/dev/slack-standin.ts';
-import { USAGE_WATERMARK } from '../../src/usage/ingest.ts';
-import { readWatermark } from '../../src/usage/store.ts';
 import { createTestDatabase, redisUrl, uniquePrefix } from './db.ts';
 import { type SlackServer, startSlackServer } from './slack-server.ts';
 import { type CapturedEmail, type SmtpCapture, startSmtpCapture } from './smtp-capture.ts';
@@ -175,7 +174,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Where poll-usage has committed every 1-minute bucket up to (exclusive), or null before its first poll. */
-export const usageWatermark = (db: Db) => readWatermark(db, USAGE_WATERMARK);
+export const usageWatermark = (db: Db) => watermarksRepo(db).read(WATERMARKS.usage);
 
 /** Waits until poll-usage has committed every minute up to `minute` (exclusive). */
 export async function waitForUsageThrough(db: Db, minute: Date, timeoutMs: number): Promise<Date> {
@@ -301,12 +300,12 @@ export async function raiseDrillAlerts(db: Db, routes: readonly Route[], label: 
       { repos: createRepos(db) },
       {
         kinds: [DRILL_KIND],
-        scopes: [`api_key:${scopeId}`],
+        scopes: [`key:${scopeId}`],
         observations: [
           {
             kind: DRILL_KIND,
             severity: 'warning',
-            scopeType: 'api_key',
+            scopeType: 'key',
             scopeId,
             workspaceId: null,
             period: '',

@@ -61,7 +61,7 @@ export function drillAlert(title: string): AlertObservation {
   return {
     kind: 'key.orphaned',
     severity: 'warning',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: title,
     workspaceId: null,
     period: '',

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { expect } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
+import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import type { Emulator } from '../../src/emulator/server.ts';
-import { BACKFILL_WATERMARK, USAGE_WATERMARK } from '../../src/usage/ingest.ts';
 
 /**
  * Stored usage against the emulator's ground truth (its usage is a pure function of key and minute), cell by cell
@@ -84,8 +84,8 @@ export async function expectUsageEqualsTruth(db: Db, emulator: Emulator, backfil
     if (!row) throw new Error(`no watermark ${name}: the poll never completed`);
     return new Date(row.position);
   };
-  const minuteFrom = await mark(BACKFILL_WATERMARK);
-  const minuteTo = await mark(USAGE_WATERMARK);
+  const minuteFrom = await mark(WATERMARKS.usageBackfill);
+  const minuteTo = await mark(WATERMARKS.usage);
   expect(await storedUsage(db, '1h', backfillStart, minuteFrom)).toEqual(
     truthUsage(emulator, '1h', backfillStart, minuteFrom),
   );

@@ -17,7 +17,7 @@ function runaway(keyId: string): AlertObservation {
   return {
     kind: 'usage.runaway',
     severity: 'critical',
-    scopeType: 'api_key',
+    scopeType: 'key',
     scopeId: keyId,
     workspaceId: 'wrkspc_1',
     period: '',
@@ -160,7 +160,7 @@ describe('planAlerts', () => {
     const other = runaway('apikey_2');
     const decisions = planAlerts({
       kinds: ['usage.runaway'],
-      scopes: ['api_key:apikey_1'],
+      scopes: ['key:apikey_1'],
       observations: [],
       stored: [
         stored(key, { lastNotifiedAt: ago(HOUR) }),

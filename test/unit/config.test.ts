@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parsePolicy } from '../../src/config/index.ts';
-import { findPriceEntry } from '../../src/usage/pricing.ts';
+import { findPriceEntry } from '../../src/usage/core/pricing.ts';
 
 function problemsOf(yaml: string): string[] {
   const problems: string[] = [];

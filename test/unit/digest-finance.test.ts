@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { StoredProjection } from '../../src/db/repos/spend.ts';
 import { composeFinanceDigest } from '../../src/digest/finance.ts';
 import type { FinanceData, ScopeSpend } from '../../src/digest/finance-data.ts';
 import { usdToPico } from '../../src/money.ts';
 import { renderSpendChart, spendChartConfig } from '../../src/notify/chart.ts';
-import type { StoredProjection } from '../../src/spend/store.ts';
 
 const usd = (v: string) => usdToPico(v);
 

@@ -3,8 +3,8 @@ import { SimulatedOrg } from '../../src/emulator/org.ts';
 import { type CostCell, usageReportBuckets, workspaceDayCost } from '../../src/emulator/reports.ts';
 import { loadScenario, parseScenario, ScenarioError } from '../../src/emulator/scenario.ts';
 import { baseFlow, keyMinuteUsage, type UsageCell } from '../../src/emulator/traffic.ts';
-import { PRICE_TABLE } from '../../src/usage/prices.ts';
-import { priceUsage } from '../../src/usage/pricing.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
+import { priceUsage } from '../../src/usage/core/pricing.ts';
 
 // A Monday, 00:00 UTC.
 const START = new Date('2026-03-02T00:00:00Z');

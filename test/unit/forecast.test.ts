@@ -6,7 +6,7 @@ import {
   type ProjectionInput,
   projectMonthEnd,
   projectStraightLine,
-} from '../../src/forecast/project.ts';
+} from '../../src/spend/core/forecast.ts';
 import { DAY_MS } from '../../src/time.ts';
 
 // June 2025: 30 days, the 1st is a Sunday; 21 weekdays and 9 weekend days.

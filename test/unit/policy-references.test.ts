@@ -5,7 +5,7 @@ import { usdToPico } from '../../src/money.ts';
 import { routeAlert } from '../../src/notify/routing.ts';
 import { resolveDeadline } from '../../src/rotation/core/policy.ts';
 import type { KeyState } from '../../src/rotation/core/types.ts';
-import { buildScopes } from '../../src/spend/scopes.ts';
+import { buildScopes } from '../../src/spend/core/scopes.ts';
 
 const NOW = new Date('2026-06-15T09:00:00Z');
 const CREATED = new Date('2026-05-01T12:00:00Z');

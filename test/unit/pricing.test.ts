@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { usdToPico } from '../../src/money.ts';
-import { canonicalModelId, PRICE_TABLE, type PriceTable, withPriceOverrides } from '../../src/usage/prices.ts';
-import { findPriceEntry, priceUsage, type UsageToPrice } from '../../src/usage/pricing.ts';
+import { canonicalModelId, PRICE_TABLE, type PriceTable, withPriceOverrides } from '../../src/usage/core/prices.ts';
+import { findPriceEntry, priceUsage, type UsageToPrice } from '../../src/usage/core/pricing.ts';
 
 const AT = new Date('2026-05-01T12:00:00Z');
 const MTOK = 1_000_000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Pico, usdToPico } from '../../src/money.ts';
-import { spendObservations } from '../../src/spend/alerts.ts';
-import type { ScopeProjection } from '../../src/spend/project.ts';
+import { spendObservations } from '../../src/spend/core/alerts.ts';
+import type { ScopeProjection } from '../../src/spend/core/project.ts';
 
 const usd = (v: string): Pico => usdToPico(v);
 

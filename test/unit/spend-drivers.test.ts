@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { usdToPico } from '../../src/money.ts';
-import { driverFields, spendDrivers } from '../../src/spend/drivers.ts';
-import type { DriverCost } from '../../src/spend/load.ts';
+import { driverFields, spendDrivers } from '../../src/spend/core/drivers.ts';
+import type { DriverCost } from '../../src/spend/core/inputs.ts';
 
 const row = (
   workspaceId: string | null,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { usdToPico } from '../../src/money.ts';
-import { buildScopes } from '../../src/spend/scopes.ts';
+import { buildScopes } from '../../src/spend/core/scopes.ts';
 
 const clock = {
   asOf: new Date('2026-11-10T12:00:00Z'),

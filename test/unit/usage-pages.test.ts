@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextPageBuckets } from '../../src/usage/pages.ts';
+import { MAX_BUCKETS } from '../../src/anthropic/client.ts';
+import { nextPageBuckets } from '../../src/usage/core/window.ts';
 
 describe('usage page size (rows per page, not buckets)', () => {
   it.each([
@@ -10,6 +11,6 @@ describe('usage page size (rows per page, not buckets)', () => {
     ['a bucket larger than the target still makes a page', '1m', 5, 9000, 4000, 1],
     ['an empty page counts as one row a bucket', '1h', 2, 0, 4000, 8],
   ] as const)('%s', (_name, width, current, rows, target, expected) => {
-    expect(nextPageBuckets(width, current, rows, target)).toBe(expected);
+    expect(nextPageBuckets(MAX_BUCKETS[width], current, rows, target)).toBe(expected);
   });
 });

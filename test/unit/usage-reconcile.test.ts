@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { usdToPico } from '../../src/money.ts';
-import { compareCosts } from '../../src/usage/reconcile.ts';
+import { compareCosts } from '../../src/usage/core/reconcile.ts';
 
 const usd = (s: string) => usdToPico(s);
 const day = '2026-11-16';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PRICE_TABLE, withPriceOverrides } from '../../src/usage/prices.ts';
-import { type UnknownModel, unknownModelObservations } from '../../src/usage/unknown-models.ts';
+import { PRICE_TABLE, withPriceOverrides } from '../../src/usage/core/prices.ts';
+import { type UnknownModel, unknownModelObservations } from '../../src/usage/core/unknown-models.ts';
 
 const NOW = new Date('2026-11-29T12:00:00Z');
 const seen = (model: string, pricedBy: UnknownModel['pricedBy']): UnknownModel => ({

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { lateRereadChunk, planPollChunks } from '../../src/usage/window.ts';
+import { MAX_BUCKETS } from '../../src/anthropic/client.ts';
+import { lateRereadChunk, planPollChunks } from '../../src/usage/core/window.ts';
 
 const at = (s: string) => new Date(`2026-11-16T${s}Z`);
-const opts = { overlapMinutes: 15, freshnessMinutes: 1, firstStart: at('08:00:00') };
+const opts = {
+  overlapMinutes: 15,
+  freshnessMinutes: 1,
+  firstStart: at('08:00:00'),
+  maxChunkMinutes: MAX_BUCKETS['1m'],
+};
 const iso = (cs: { start: Date; end: Date }[]) => cs.map((c) => [c.start.toISOString(), c.end.toISOString()]);
 
 describe('planPollChunks', () => {

@@ -1,4 +1,4 @@
-import type { AlertKind, AlertSubject } from '../../kinds.ts';
+import type { AlertKind, AlertSubject, ScopeType } from '../../kinds.ts';
 import { alertFingerprint } from './fingerprint.ts';
 
 /**
@@ -41,7 +41,7 @@ export interface AlertObservation extends AlertSubject {
 export interface StoredAlert {
   fingerprint: string;
   kind: AlertKind;
-  scopeType: string;
+  scopeType: ScopeType;
   scopeId: string;
   state: 'firing' | 'resolved';
   lastNotifiedAt: Date | null;

@@ -1,8 +1,8 @@
 import type { AnomalyPolicy } from '../../config/policy.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../../default-workspace.ts';
 import { HOUR_MS, MINUTE_MS } from '../../time.ts';
+import { lastCompleteMinute } from '../../usage/core/freshness.ts';
 import type { Baseline } from './baseline.ts';
-import { lastCompleteMinute } from './data-edge.ts';
 import type { KillSwitchOutcome, RunawayScope } from './observations.ts';
 import {
   assessRunaway,
@@ -71,7 +71,7 @@ export interface DetectionRange {
 
 /**
  * The range one run reads at `now`, or null before the first poll committed anything (`settled`: the end of the
- * newest minute with data, see data-edge.ts).
+ * newest minute with data, see src/usage/core/freshness.ts).
  */
 export function detectionRange(now: Date, settled: Date | null, policy: AnomalyPolicy): DetectionRange | null {
   const dataUntil = lastCompleteMinute(now, settled);

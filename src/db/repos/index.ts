@@ -4,6 +4,7 @@ import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
+import { spendRepo } from './spend.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
 
@@ -17,6 +18,7 @@ export function createRepos(db: Db) {
     anomaly: anomalyRepo(db),
     audit: auditRepo(db),
     keys: keysRepo(db),
+    spend: spendRepo(db),
     usage: usageRepo(db),
     outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),

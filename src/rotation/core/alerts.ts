@@ -33,7 +33,7 @@ export function rotationObservations(
       ? ''
       : ' Its creator is no longer in the organization: security, please find it an owner.';
     const base = {
-      scopeType: 'key',
+      scopeType: 'key' as const,
       scopeId: k.id,
       workspaceId: k.workspaceId,
       workspaceName: k.workspaceName,

@@ -1,4 +1,4 @@
-import { DAY_MS } from '../time.ts';
+import { DAY_MS } from '../../time.ts';
 
 /**
  * Calendar arithmetic on local dates for the forecast. Dates arrive as `YYYY-MM-DD` strings already in the

@@ -1,19 +1,35 @@
 import { type Selectable, sql } from 'kysely';
-import type { Db } from '../db/index.ts';
-import type { ProjectionsTable } from '../db/types.ts';
-import { type Pico, picoToUsd, usdToPico } from '../money.ts';
-import type { ScopeProjection } from './project.ts';
-import type { ScopeType } from './scopes.ts';
+import type { SpendScopeType } from '../../kinds.ts';
+import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
+import type { SpendClock } from '../../spend/core/inputs.ts';
+import type { ScopeProjection } from '../../spend/core/project.ts';
+import { DAY_MS } from '../../time.ts';
+import type { Db } from '../index.ts';
+import type { ProjectionsTable } from '../types.ts';
 
 /** Every run's projections are kept this long; older ones are thinned to the last of each scope and UTC day. */
-export const PROJECTIONS_KEPT_DAYS = 7;
+const PROJECTIONS_KEPT_DAYS = 7;
+
+/** `projections`: every run's month-end projection of every scope, and the organization's calendar from Postgres. */
+export function spendRepo(db: Db) {
+  return {
+    /** One run's projections, stored whole, and the old runs thinned (`storeProjections`). */
+    store: (projections: readonly ScopeProjection[], madeAt: Date) => storeProjections(db, projections, madeAt),
+    /** The latest run's projection of every scope. */
+    latest: () => latestProjections(db),
+    /** Each scope's newest projection of `month` (`YYYY-MM`) made by `at`. */
+    ofMonth: (opts: { month: string; at: Date }) => projectionsOfMonth(db, opts),
+    /** `asOf` in the organization's calendar: local date, month start, elapsed part of the day. */
+    calendarAt: (timezone: string, asOf: Date) => placeInCalendar(db, timezone, asOf),
+  };
+}
 
 /**
  * Stores one run's projections, all with the time they were made, and thins the old ones: a run every 15 minutes
  * for 5,000 keys is ~480k rows a day, while the history worth keeping is how each scope's projection moved day by
  * day. One transaction: a run's rows are stored whole or not at all.
  */
-export async function storeProjections(db: Db, projections: readonly ScopeProjection[], madeAt: Date): Promise<void> {
+async function storeProjections(db: Db, projections: readonly ScopeProjection[], madeAt: Date): Promise<void> {
   await db.transaction().execute(async (tx) => {
     // pg has a limit of 65535 parameters per statement; 11 columns a row
     for (let i = 0; i < projections.length; i += 2000) {
@@ -37,10 +53,10 @@ export async function storeProjections(db: Db, projections: readonly ScopeProjec
         )
         .execute();
     }
-    const cutoff = new Date(madeAt.getTime() - PROJECTIONS_KEPT_DAYS * 86_400_000);
+    const cutoff = new Date(madeAt.getTime() - PROJECTIONS_KEPT_DAYS * DAY_MS);
     // only the rows that aged out lately (runs are minutes apart; two days allow for a stopped worker): older ones
     // were thinned by earlier runs, and scanning them again every run would grow with the years kept
-    const since = new Date(cutoff.getTime() - 2 * 86_400_000);
+    const since = new Date(cutoff.getTime() - 2 * DAY_MS);
     await sql`
       DELETE FROM projections p
       WHERE p.made_at < ${cutoff} AND p.made_at >= ${since}
@@ -56,7 +72,7 @@ export async function storeProjections(db: Db, projections: readonly ScopeProjec
 export interface StoredProjection {
   madeAt: Date;
   month: string;
-  scopeType: ScopeType;
+  scopeType: SpendScopeType;
   scopeId: string;
   monthToDate: Pico;
   p10: Pico;
@@ -72,7 +88,7 @@ export interface StoredProjection {
  * The latest run's projection of every scope: the rows made at the newest `made_at` (two replicas running at
  * once store the same projection twice; one of each scope is kept).
  */
-export async function latestProjections(db: Db): Promise<StoredProjection[]> {
+async function latestProjections(db: Db): Promise<StoredProjection[]> {
   const latest = await db.selectFrom('projections').select(sql<Date>`max(made_at)`.as('at')).executeTakeFirst();
   if (!latest?.at) return [];
   const rows = await db
@@ -92,7 +108,7 @@ export async function latestProjections(db: Db): Promise<StoredProjection[]> {
  * its earlier one, and a clock set in the past sees the projections of its own time (projections_scope index:
  * scope, month, made_at desc).
  */
-export async function projectionsOfMonth(db: Db, opts: { month: string; at: Date }): Promise<StoredProjection[]> {
+async function projectionsOfMonth(db: Db, opts: { month: string; at: Date }): Promise<StoredProjection[]> {
   const rows = await db
     .selectFrom('projections')
     .selectAll()
@@ -122,5 +138,27 @@ function toStored(r: Selectable<ProjectionsTable>): StoredProjection {
     crossingP50: r.crossing_p50,
     crossingP90: r.crossing_p90,
     method: r.method,
+  };
+}
+
+/**
+ * `asOf` placed in the organization's calendar: local date, month start and elapsed part of the day, from
+ * Postgres's time zone database (DST included).
+ */
+async function placeInCalendar(db: Db, timezone: string, asOf: Date): Promise<SpendClock> {
+  const { rows } = await sql<{ today: string; month_start: string; fraction: number }>`
+    WITH t AS (SELECT (${asOf}::timestamptz AT TIME ZONE ${timezone})::date AS d)
+    SELECT to_char(d, 'YYYY-MM-DD') AS today,
+      to_char(date_trunc('month', d), 'YYYY-MM-DD') AS month_start,
+      extract(epoch FROM ${asOf}::timestamptz - (d::timestamp AT TIME ZONE ${timezone}))
+        / extract(epoch FROM ((d + 1)::timestamp AT TIME ZONE ${timezone}) - (d::timestamp AT TIME ZONE ${timezone}))
+        AS fraction
+    FROM t`.execute(db);
+  const row = rows[0]!;
+  return {
+    asOf,
+    today: row.today,
+    monthStart: row.month_start,
+    fractionElapsed: Math.min(1, Math.max(0, Number(row.fraction))),
   };
 }

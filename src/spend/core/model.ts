@@ -3,7 +3,7 @@
  *
  *     spend(day) = level · e^(growth · days_ahead) · factor(weekday of day) · noise,   noise: mean 1, sd `noiseCv`
  *
- * The method and the reasons for each constant are described in project.ts; this file holds the arithmetic.
+ * The method and the reasons for each constant are described in forecast.ts; this file holds the arithmetic.
  * Everything is in USD as floats: this is statistics, never money.
  */
 

@@ -1,9 +1,8 @@
-import type { AlertObservation } from '../alerts/core/lifecycle.ts';
-import type { SpendPolicy } from '../config/policy.ts';
-import { CONSOLE_COST_URL } from '../console.ts';
-import type { AlertKind, Severity } from '../kinds.ts';
-import { formatUsd, type Pico, picoToUsd } from '../money.ts';
-import type { NotificationField } from '../notify/message.ts';
+import type { AlertField, AlertObservation } from '../../alerts/core/lifecycle.ts';
+import type { SpendPolicy } from '../../config/policy.ts';
+import { CONSOLE_COST_URL } from '../../console.ts';
+import type { AlertKind, Severity } from '../../kinds.ts';
+import { formatUsd, type Pico, picoToUsd } from '../../money.ts';
 import type { ScopeProjection } from './project.ts';
 
 /**
@@ -25,7 +24,7 @@ export const FORECAST_RESOLVE_RATIO = 0.95;
 export interface ScopeFacts {
   projection: ScopeProjection;
   /** The top drivers as message fields (drivers.ts). */
-  driverFields: NotificationField[];
+  driverFields: AlertField[];
 }
 
 export function spendObservations(
@@ -120,9 +119,9 @@ function projectionSentence(p: ScopeProjection, limit: Pico): string {
 }
 
 /** The facts every spend message carries in its fields, since grouped messages show only titles and fields. */
-function factFields(p: ScopeProjection, limit: Pico): NotificationField[] {
+function factFields(p: ScopeProjection, limit: Pico): AlertField[] {
   const share = Number((p.monthToDate * 1000n) / limit) / 10;
-  const fields: NotificationField[] = [];
+  const fields: AlertField[] = [];
   if (p.scope.type === 'key') fields.push({ label: 'Workspace', value: p.scope.workspaceName ?? '' });
   fields.push(
     { label: 'Month to date', value: `${formatUsd(p.monthToDate)} of ${formatUsd(limit)} (${share}%)` },

@@ -1,6 +1,6 @@
-import { expectedCrossingDate, type ProjectionMethod, projectMonthEnd } from '../forecast/project.ts';
-import { numberUsdToPico, type Pico, picoToNumberUsd } from '../money.ts';
-import type { SpendClock } from './load.ts';
+import { numberUsdToPico, type Pico, picoToNumberUsd } from '../../money.ts';
+import { expectedCrossingDate, type ProjectionMethod, projectMonthEnd } from './forecast.ts';
+import type { SpendClock } from './inputs.ts';
 import type { SpendScope } from './scopes.ts';
 
 /** One scope's month-end projection in exact money, with the dates its limit is expected to be reached. */
@@ -19,7 +19,7 @@ export interface ScopeProjection {
 }
 
 /**
- * Projects one scope with the forecast core (src/forecast/project.ts). Month-to-date stays the exact sum; the
+ * Projects one scope with the forecast model (forecast.ts). Month-to-date stays the exact sum; the
  * percentiles are floats turned back into picodollars, never below what is already spent.
  */
 export function projectScope(scope: SpendScope, clock: Pick<SpendClock, 'today' | 'fractionElapsed'>): ScopeProjection {

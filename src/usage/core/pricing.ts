@@ -1,4 +1,4 @@
-import type { Pico } from '../money.ts';
+import type { Pico } from '../../money.ts';
 import { canonicalModelId, familyOf, type PriceEntry, type PriceTable, type TokenRates } from './prices.ts';
 
 /**

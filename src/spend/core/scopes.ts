@@ -1,23 +1,22 @@
-import type { SpendPolicy } from '../config/policy.ts';
-import { keyReferenceMatches, workspaceReferenceMatches } from '../config/references.ts';
-import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import type { DailySpend } from '../forecast/project.ts';
-import { keyWorkspaceName } from '../inventory/core/key-place.ts';
-import { numberUsdToPico, type Pico, picoToNumberUsd } from '../money.ts';
-import type { SpendInputs } from './load.ts';
+import type { SpendPolicy } from '../../config/policy.ts';
+import { keyReferenceMatches, workspaceReferenceMatches } from '../../config/references.ts';
+import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../../default-workspace.ts';
+import { keyWorkspaceName } from '../../inventory/core/key-place.ts';
+import type { SpendScopeType } from '../../kinds.ts';
+import { numberUsdToPico, type Pico, picoToNumberUsd } from '../../money.ts';
+import type { DailySpend } from './forecast.ts';
+import type { SpendInputs } from './inputs.ts';
 
 /**
  * The scopes spend is projected for (the organization, each workspace, each key) with their daily series and
  * their limits from the policy file. Pure.
  */
 
-export type ScopeType = 'organization' | 'workspace' | 'key';
-
 /** The organization is one scope (the Default Workspace's scope id is in default-workspace.ts). */
-export const ORGANIZATION_SCOPE_ID = 'organization';
+const ORGANIZATION_SCOPE_ID = 'organization';
 
 export interface SpendScope {
-  type: ScopeType;
+  type: SpendScopeType;
   id: string;
   /** For people: the workspace's or key's name (its id when keywarden has not stored it yet). */
   name: string;
@@ -84,7 +83,7 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
 
   const workspaceName = (id: string | null) =>
     id === null ? DEFAULT_WORKSPACE_NAME : (inputs.workspaces.get(id) ?? id);
-  const series = (type: ScopeType, id: string) => {
+  const series = (type: SpendScopeType, id: string) => {
     const days = byScope.get(scopeKey(type, id)) ?? new Map<string, Pico>();
     const dates = [...days.keys()].sort();
     let monthToDate = 0n;
@@ -142,7 +141,7 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
   return { scopes, problems };
 }
 
-function scopeKey(type: ScopeType, id: string): string {
+function scopeKey(type: SpendScopeType, id: string): string {
   return `${type}:${id}`;
 }
 

@@ -1,5 +1,4 @@
-import { MAX_BUCKETS } from '../anthropic/client.ts';
-import { MINUTE_MS } from '../time.ts';
+import { MINUTE_MS } from '../../time.ts';
 
 /**
  * Which 1-minute usage ranges a poll asks for. Pure: the caller brings the watermarks and the time.
@@ -21,15 +20,13 @@ import { MINUTE_MS } from '../time.ts';
  * 1m rows for an hour already rolled up.
  */
 
-/** A 1m usage page holds at most a day of buckets: one day is one chunk, one request walk. */
-export const MAX_CHUNK_MINUTES = MAX_BUCKETS['1m'];
-
 export interface PollWindowOptions {
   overlapMinutes: number;
   freshnessMinutes: number;
   /** Where a first poll (no watermark yet) starts. */
   firstStart: Date;
-  maxChunkMinutes?: number;
+  /** The most minutes one chunk spans: what one page of the 1m report holds (a day), so a chunk is one request walk. */
+  maxChunkMinutes: number;
   /** The end of the newest minute the API answered with data (null: none seen yet). */
   settled?: Date | null;
   /** How far behind the poll's end late data is still waited for. Default 0: no late re-read. */
@@ -58,7 +55,7 @@ function pollEnd(now: Date, freshnessMinutes: number): Date {
 export function planPollChunks(watermark: Date | null, now: Date, opts: PollWindowOptions): UsageChunk[] {
   const end = pollEnd(now, opts.freshnessMinutes).getTime();
   const from = pollStart(watermark, end, opts);
-  const step = (opts.maxChunkMinutes ?? MAX_CHUNK_MINUTES) * MINUTE_MS;
+  const step = opts.maxChunkMinutes * MINUTE_MS;
   const chunks: UsageChunk[] = [];
   for (let s = from; s < end; s += step) {
     chunks.push({ start: new Date(s), end: new Date(Math.min(s + step, end)) });
@@ -98,4 +95,29 @@ export function lateRereadChunk(
   const start = Math.max(windowStart, k * slice);
   const end = Math.min(from, (k + 1) * slice);
   return start < end ? { start: new Date(start), end: new Date(end) } : null;
+}
+
+/** How fast a page may grow after a quiet stretch: traffic can rise faster than one page's sample predicts. */
+const PAGE_GROWTH = 4;
+
+/** Buckets for the next usage page; carried from chunk to chunk of one poll so each chunk starts at the right size. */
+export interface PageSizer {
+  targetRows: number;
+  buckets: number;
+}
+
+/**
+ * The bucket count that keeps a page near `targetRows`, given the most rows one bucket held, never past
+ * `maxBuckets` (the API's page maximum for the width). A page's memory is its rows, and rows per bucket range from
+ * a handful (a small organization) to over a thousand (5,000 keys): a fixed bucket count is either a day of a
+ * large organization in one response (gigabytes) or hundreds of requests for a small one.
+ */
+export function nextPageBuckets(
+  maxBuckets: number,
+  current: number,
+  maxRowsPerBucket: number,
+  targetRows: number,
+): number {
+  const fits = Math.floor(targetRows / Math.max(1, maxRowsPerBucket));
+  return Math.max(1, Math.min(maxBuckets, current * PAGE_GROWTH, fits));
 }
