@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { slackButtonsOn } from '../src/actions/buttons.ts';
 import { deliverNotifications } from '../src/notify/outbox.ts';
 import { defineJob } from '../src/queue/define.ts';
 
@@ -9,7 +10,7 @@ export const deliverNotificationsJob = defineJob({
   schedule: '* * * * *',
   payload: z.object({}),
   async handler(ctx) {
-    const result = await deliverNotifications(ctx);
+    const result = await deliverNotifications(ctx, { buttons: slackButtonsOn(ctx.config) });
     if (result.sent + result.retrying + result.failed > 0) ctx.log.info(result, 'notifications delivered');
     return result;
   },

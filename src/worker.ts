@@ -1,3 +1,4 @@
+import { startSlackActions } from './actions/transports.ts';
 import { buildApp } from './app.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
@@ -79,6 +80,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   }, options.watchdogIntervalMs);
 
+  const slackActions = startSlackActions(ctx);
   const health =
     options.httpPort === null
       ? null
@@ -90,6 +92,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           metrics,
           log,
           failingJobs: () => describeFailingJobs(jobWatch.failing),
+          ...(slackActions.endpoint ? { slackActions: slackActions.endpoint } : {}),
         });
 
   log.info(
@@ -113,6 +116,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     steps: [
       { name: 'workers', run: (force) => pool.close(force) },
       { name: 'health server', run: async () => health?.close() },
+      { name: 'slack socket mode', run: () => slackActions.close() },
       { name: 'queues', run: () => closeQueues(queues) },
       { name: 'redis, postgres, notifier', run: () => app.close() },
       {

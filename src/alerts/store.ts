@@ -37,11 +37,13 @@ export async function raiseAlerts(
   routes: readonly Route[],
   now: Date,
 ): Promise<RaiseAlertsResult> {
+  const silences = await ctx.repos.silences.active(now);
   return ctx.repos.alerts.raising(async (tx) => {
     const stored = await tx.alerts.forRaise(input.kinds, input.observations.map(observationFingerprint));
     const plan = planRaise({
       ...input,
       stored: stored.map(storedView),
+      silences,
       route: (alert) => routeAlert(alert, routes),
       now,
     });

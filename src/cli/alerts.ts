@@ -23,6 +23,7 @@ export async function alertsCommand(ctx: Pick<Context, 'repos'>, args: readonly 
     lastSeenAt: a.lastSeenAt.toISOString(),
     resolvedAt: a.resolvedAt === null ? null : a.resolvedAt.toISOString(),
     inhibitedBy: a.inhibitedBy,
+    acknowledgedBy: a.acknowledgedBy,
     deliveries: deliveries
       .filter((d) => d.fingerprints.includes(a.fingerprint))
       .map((d) => ({
@@ -52,6 +53,8 @@ export interface AlertListing {
   lastSeenAt: string;
   resolvedAt: string | null;
   inhibitedBy: string | null;
+  /** The Slack user id of who acknowledged this episode (its repeats stop). */
+  acknowledgedBy?: string | null;
   deliveries: Array<{
     id: string;
     event: string;
@@ -75,7 +78,10 @@ export function formatAlertList(result: AlertListing[], all: boolean): string {
   const lines: string[] = [];
   for (const a of result) {
     const inhibited = a.inhibitedBy === null ? '' : ` (inhibited by ${terminalText(a.inhibitedBy)})`;
-    lines.push(`${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind}  "${terminalText(a.title)}"${inhibited}`);
+    const acked = a.acknowledgedBy == null ? '' : ` (acknowledged by ${terminalText(a.acknowledgedBy)})`;
+    lines.push(
+      `${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind}  "${terminalText(a.title)}"${inhibited}${acked}`,
+    );
     lines.push(
       `         since ${a.startedAt}${a.resolvedAt === null ? '' : `, resolved ${a.resolvedAt}`}  [${a.fingerprint}]`,
     );

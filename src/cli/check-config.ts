@@ -1,3 +1,4 @@
+import { slackButtonsWarning } from '../actions/buttons.ts';
 import { insecureHttpWarning } from '../config/index.ts';
 import { maskUrl } from '../config/secret.ts';
 import { blindRoutes } from '../health/blind.ts';
@@ -21,6 +22,8 @@ export const checkConfigCommand: Command = {
         ANTHROPIC_BASE_URL: maskUrl(env.anthropicBaseUrl),
         SLACK_BOT_TOKEN: env.slackBotToken?.hint ?? null,
         SLACK_API_URL: maskUrl(env.slackApiUrl),
+        SLACK_SIGNING_SECRET: env.slackSigningSecret?.hint ?? null,
+        SLACK_APP_TOKEN: env.slackAppToken?.hint ?? null,
         PAGERDUTY_EVENTS_URL: maskUrl(env.pagerdutyEventsUrl),
         KEYWARDEN_ALLOW_INSECURE_HTTP: env.allowInsecureHttp,
         SMTP_URL: env.smtpUrl ? maskUrl(env.smtpUrl.reveal()) : null,
@@ -47,6 +50,8 @@ export const checkConfigCommand: Command = {
       warnings.push('routes name email recipients but SMTP_URL or EMAIL_FROM is not set');
     if (blindRoutes(config.policy.routes) !== config.policy.routes)
       warnings.push('no route matches keywarden.blind: if the admin key is refused, every route target is told');
+    const buttons = slackButtonsWarning(config);
+    if (buttons !== null) warnings.push(buttons);
     for (const w of warnings) console.error(`warning: ${w}`);
     return 0;
   },

@@ -11,6 +11,7 @@ import { emulatorCommand } from './emulator.ts';
 import { keysCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
 import { runCommand } from './run.ts';
+import { silenceCliCommand } from './silence.ts';
 import { spendCommand } from './spend.ts';
 import { workerCommand } from './worker.ts';
 
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   keys: keysCommand,
   demo: demoCommand,
   alerts: alertsListCommand,
+  silence: silenceCliCommand,
   spend: spendCommand,
   emulator: emulatorCommand,
 };

@@ -12,6 +12,10 @@ export interface EnvConfig {
   anthropicBaseUrl: string;
   slackBotToken: Secret | null;
   slackApiUrl: string;
+  /** Verifies button presses sent to `POST /slack/actions` (Slack's v0 request signing). */
+  slackSigningSecret: Secret | null;
+  /** `xapp-…`: button presses arrive over Socket Mode instead (no public URL needed). */
+  slackAppToken: Secret | null;
   pagerdutyEventsUrl: string;
   /** KEYWARDEN_ALLOW_INSECURE_HTTP=1: plain http:// to hosts other than this machine is allowed (and warned about). */
   allowInsecureHttp: boolean;
@@ -125,6 +129,8 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
   const adminKey = readSecret(env, 'ANTHROPIC_ADMIN_KEY', problems);
   const slackBotToken = readSecret(env, 'SLACK_BOT_TOKEN', problems);
   const smtpUrl = readSecret(env, 'SMTP_URL', problems);
+  const slackSigningSecret = readSecret(env, 'SLACK_SIGNING_SECRET', problems);
+  const slackAppToken = readSecret(env, 'SLACK_APP_TOKEN', problems);
 
   checkUrl('DATABASE_URL', databaseUrl, ['postgres', 'postgresql'], problems);
   checkUrl('MIGRATION_DATABASE_URL', migrationDatabaseUrl, ['postgres', 'postgresql'], problems);
@@ -157,6 +163,11 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
   if (slackBotToken && !/^xox[bp]-/.test(slackBotToken.reveal())) {
     problems.push(`SLACK_BOT_TOKEN: ${slackBotToken.hint} is not a Slack bot token (they start with xoxb-)`);
   }
+  if (slackAppToken && !slackAppToken.reveal().startsWith('xapp-')) {
+    problems.push(
+      `SLACK_APP_TOKEN: ${slackAppToken.hint} is not an app-level token (they start with xapp-); create one under Basic Information → App-Level Tokens with the connections:write scope`,
+    );
+  }
   const emailFrom = env.EMAIL_FROM || null;
   if (emailFrom !== null && !/^([^<>\r\n]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/.test(emailFrom)) {
     problems.push(`EMAIL_FROM: "${emailFrom}" is not an email address`);
@@ -184,6 +195,8 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
     anthropicBaseUrl,
     slackBotToken,
     slackApiUrl,
+    slackSigningSecret,
+    slackAppToken,
     pagerdutyEventsUrl,
     allowInsecureHttp,
     insecureHttp,

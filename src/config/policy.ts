@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { PERMISSIONS, type Permission } from '../actions/core/ids.ts';
 import { kindPatternMatchesAny, SEVERITIES } from '../kinds.ts';
 import { HOUR_MS } from '../time.ts';
 import { parseDuration } from './duration.ts';
@@ -97,6 +98,34 @@ const exemption = z.strictObject({
   reason: z.string().min(1, { error: 'an exemption needs a reason' }),
 });
 
+// Slack user ids are U… (W… in an Enterprise Grid org), user-group ids S…; "*" is everyone in the workspace
+const slackPresser = z.string().regex(/^(\*|[UWS][A-Z0-9]{2,})$/, {
+  error: 'who may press is a Slack user id (U0123ABCD), a user-group id (S0123ABCD) or "*"',
+});
+
+/** Who may press what when the section says nothing: anyone may acknowledge or snooze, nobody may change a key. */
+const DEFAULT_ALLOW: Record<Permission, string[]> = {
+  acknowledge: ['*'],
+  snooze: ['*'],
+  mark_expected: [],
+  approve_deactivation: [],
+  reactivate: [],
+};
+
+const slackActions = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    allow: z
+      .strictObject(
+        Object.fromEntries(PERMISSIONS.map((p) => [p, z.array(slackPresser).default(DEFAULT_ALLOW[p])])) as Record<
+          Permission,
+          z.ZodDefault<z.ZodArray<typeof slackPresser>>
+        >,
+      )
+      .prefault({}),
+  })
+  .prefault({});
+
 /** A route's `repeat_every` when it sets none (4 h, Alertmanager's default repeat interval). */
 export const DEFAULT_REPEAT_EVERY_MS = 4 * HOUR_MS;
 
@@ -179,6 +208,7 @@ export const policySchema = z
           .prefault({}),
       })
       .prefault({}),
+    slack_actions: slackActions,
     routes: z.array(route).default([]),
     digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
     schedules: z.record(z.string(), cronExpression).default({}),
@@ -197,6 +227,7 @@ export type RotationPolicy = Policy['rotation'];
 export type SpendPolicy = Policy['spend'];
 export type AnomalyPolicy = Policy['anomaly'];
 export type Route = Policy['routes'][number];
+export type SlackActionsPolicy = Policy['slack_actions'];
 export type DigestPolicy = NonNullable<Policy['digests']['finance']>;
 
 /** The schema's field names by object path, for "did you mean" on misspelt keys. */

@@ -167,6 +167,10 @@ export interface AlertsTable {
   last_notified_at: Timestamp | null;
   resolved_at: Timestamp | null;
   inhibited_by: string | null;
+  /** Someone pressed Acknowledge on this episode: it no longer repeats (cleared when a new episode starts). */
+  acknowledged_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The Slack user id of who acknowledged it. */
+  acknowledged_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface NotificationsTable {
@@ -191,6 +195,29 @@ export interface NotificationsTable {
   thread_ts: string | null;
   created_at: DefaultedTimestamp;
   sent_at: Timestamp | null;
+}
+
+export interface SlackButtonsTable {
+  id: Generated<string>;
+  notification_id: string;
+  /** What the button offers: `ack`, `snooze:1h`, … (src/actions/buttons.ts). */
+  choice: string;
+  alert_id: string;
+  episode_started_at: Timestamp;
+  created_at: Timestamp;
+}
+
+export interface SilencesTable {
+  id: Generated<string>;
+  /** Globs by field (kind, scope, key, workspace) or one alert's fingerprint: src/alerts/core/silences.ts. */
+  matchers: JSONColumnType<Record<string, string>>;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  created_by: string;
+  comment: string;
+  created_at: Timestamp;
+  expired_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  slack_button_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RotationStateTable {
@@ -265,6 +292,8 @@ export interface Database {
   projections: ProjectionsTable;
   alerts: AlertsTable;
   notifications: NotificationsTable;
+  slack_buttons: SlackButtonsTable;
+  silences: SilencesTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;

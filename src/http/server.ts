@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
@@ -49,6 +49,8 @@ export async function startHealthServer(opts: {
   limits?: Partial<HttpLimits>;
   /** One line per job that keeps failing or stopped completing (src/health/jobs.ts): /readyz names them. */
   failingJobs?: () => readonly string[];
+  /** `POST /slack/actions` (src/actions/http.ts), when SLACK_SIGNING_SECRET is set. */
+  slackActions?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }): Promise<HealthServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
   const serverOptions = {
@@ -82,6 +84,8 @@ export async function startHealthServer(opts: {
       } else if (path === '/metrics') {
         const body = await opts.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
+      } else if (path === '/slack/actions' && opts.slackActions) {
+        await opts.slackActions(req, res);
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
       }

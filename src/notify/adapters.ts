@@ -1,3 +1,4 @@
+import { alertButtons } from '../actions/buttons.ts';
 import type { NotificationsTable } from '../db/types.ts';
 import { renderSpendChart } from './chart.ts';
 import type { SendOutcome } from './delivery.ts';
@@ -40,6 +41,8 @@ export interface OutgoingAlert extends Outgoing<OutboxPayload> {
   event: 'firing' | 'repeat' | 'resolved';
   /** For an adapter that threads, on a repeat or a resolve: the provider id of the episode's first post, if sent. */
   thread: string | null;
+  /** The `slack_buttons` rows this message's buttons name, by choice; absent or null: no buttons (links only). */
+  buttons?: ReadonlyMap<string, string> | null;
 }
 
 export type OutgoingDigest = Outgoing<DigestPayload>;
@@ -82,7 +85,7 @@ function slackAdapter(slack: SlackClient): DeliveryAdapter {
   return {
     service: () => 'slack',
     threads: true,
-    async sendAlert({ target, payload, thread }) {
+    async sendAlert({ target, payload, thread, buttons }) {
       let channel = target;
       let threadTs: string | null = null;
       if (thread !== null) {
@@ -91,9 +94,11 @@ function slackAdapter(slack: SlackClient): DeliveryAdapter {
         channel = thread.slice(0, sep);
         threadTs = thread.slice(sep + 1);
       }
+      const rendered = renderSlack(payload.notification);
       const r = await slack.postMessage({
         channel,
-        ...renderSlack(payload.notification),
+        text: rendered.text,
+        blocks: buttons ? [...rendered.blocks, alertButtons(buttons)] : rendered.blocks,
         ...(threadTs === null ? {} : { threadTs }),
       });
       return r.ok ? { ok: true, providerId: `${r.channel}:${r.ts}`, threadTs } : r;

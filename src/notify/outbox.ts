@@ -1,3 +1,4 @@
+import { choicesFor } from '../actions/core/ids.ts';
 import type { Context } from '../context.ts';
 import type { LeasedDelivery } from '../db/repos/outbox.ts';
 import { type Channel, type DeliveryAdapter, deliveryAdapters, NOT_CONFIGURED } from './adapters.ts';
@@ -38,6 +39,8 @@ interface DeliverOptions {
   batch?: number;
   /** After this many attempts a retryable failure becomes `failed`. Default 12. */
   maxAttempts?: number;
+  /** Put action buttons on Slack messages about one firing alert (src/actions/buttons.ts says when). */
+  buttons?: boolean;
 }
 
 interface DeliverResult {
@@ -54,6 +57,7 @@ async function send(
   ctx: Pick<Context, 'repos'>,
   adapter: DeliveryAdapter | null,
   row: Delivery,
+  buttons: { now: Date } | null,
 ): Promise<SendOutcome | 'wait'> {
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
   if (row.event === 'digest') return adapter.sendDigest(row);
@@ -64,7 +68,12 @@ async function send(
     if (step === 'wait') return 'wait';
     thread = step.replyTo;
   }
-  return adapter.sendAlert({ ...row, event: row.event, thread });
+  // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
+  const offered =
+    buttons !== null && row.channel === 'slack' && row.event !== 'resolved'
+      ? await ctx.repos.actions.offer(row.id, choicesFor(row.payload.notification.kind), buttons.now)
+      : null;
+  return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
 }
 
 export async function deliverNotifications(
@@ -96,7 +105,7 @@ export async function deliverNotifications(
     if (!(await outbox.startSending(row))) continue;
     let outcome: SendOutcome | 'wait';
     try {
-      outcome = await send(ctx, adapter, row);
+      outcome = await send(ctx, adapter, row, opts.buttons ? { now } : null);
     } catch (err) {
       outcome = { ok: false, failure: { kind: 'retryable', reason: err instanceof Error ? err.message : String(err) } };
     }

@@ -36,12 +36,31 @@ interface LinkButton {
   url: string;
   action_id: string;
 }
+/** A button that acts (src/actions/): its `value` names a row in Postgres, never what it acts on. */
+export interface ActionButton {
+  type: 'button';
+  text: PlainTextObject;
+  action_id: string;
+  value: string;
+  style?: 'primary' | 'danger';
+}
 export type SlackBlock =
   | { type: 'header'; text: PlainTextObject }
   | { type: 'section'; text: MrkdwnObject }
   | { type: 'section'; fields: MrkdwnObject[] }
   | { type: 'context'; elements: MrkdwnObject[] }
   | { type: 'actions'; elements: LinkButton[] };
+
+/** What a Slack post may carry: the rendered blocks, and the action buttons an adapter adds to an alert. */
+export type SlackPostBlock = SlackBlock | { type: 'actions'; elements: Array<ActionButton | ActionSelect> };
+
+/** A menu that acts: each option's `value` names a row in Postgres, as a button's does. */
+export interface ActionSelect {
+  type: 'static_select';
+  action_id: string;
+  placeholder: PlainTextObject;
+  options: Array<{ text: PlainTextObject; value: string }>;
+}
 
 interface SlackMessage {
   /** The fallback: what push notifications, screen readers and old clients show. */

@@ -10,7 +10,7 @@ import {
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
 import type { DeliveryFailure } from './message.ts';
-import type { SlackBlock } from './render.ts';
+import type { SlackPostBlock } from './render.ts';
 
 /**
  * The Slack adapter: chat.postMessage and auth.test over @slack/web-api, with every failure classified for the
@@ -30,12 +30,17 @@ interface SlackPost {
   /** A channel ID (`C0123…`) or name (`#ai-alerts`). Replies must use the ID Slack returned for the first post. */
   channel: string;
   text: string;
-  blocks: SlackBlock[];
+  blocks: SlackPostBlock[];
   /** The `ts` of the first post: repeats and the resolve message go in its thread. */
   threadTs?: string;
 }
 
 export type SlackPostResult = { ok: true; ts: string; channel: string } | { ok: false; failure: DeliveryFailure };
+
+type SlackCallResult = { ok: true } | { ok: false; failure: DeliveryFailure };
+
+/** Where Slack's response URLs point (`https://hooks.slack.com/actions/…`). */
+const RESPONSE_URL_ORIGIN = 'https://hooks.slack.com';
 
 type SlackAuthResult =
   | { ok: true; team: string; user: string; botId: string | null }
@@ -43,6 +48,20 @@ type SlackAuthResult =
 
 export interface SlackClient {
   postMessage(post: SlackPost): Promise<SlackPostResult>;
+  /** chat.update: a message replaced in place (a button press answered: "Acknowledged by …"). */
+  updateMessage(update: {
+    channel: string;
+    ts: string;
+    text: string;
+    blocks: SlackPostBlock[];
+  }): Promise<SlackCallResult>;
+  /** usergroups.users.list: the user ids in a user group (`S…`), for who may press a button. */
+  usergroupMembers(usergroup: string): Promise<{ ok: true; users: string[] } | { ok: false; failure: DeliveryFailure }>;
+  /**
+   * Posts to a press's `response_url` (an ephemeral answer to the person who pressed). Only to Slack's hooks host or
+   * the Web API's own host: the URL arrives in the payload, and the bot must not post wherever a payload says.
+   */
+  respond(responseUrl: string, body: { text: string; response_type: 'ephemeral' }): Promise<SlackCallResult>;
   /** Who the token belongs to: for check-config and readiness. */
   authTest(): Promise<SlackAuthResult>;
 }
@@ -93,6 +112,56 @@ export function createSlackClient(opts: SlackOptions): SlackClient {
         return { ok: true, ts: res.ts, channel: res.channel };
       } catch (err) {
         return { ok: false, failure: classifySlackError('chat.postMessage', err, scrub) };
+      }
+    },
+
+    async updateMessage(update) {
+      try {
+        await web.chat.update({ channel: update.channel, ts: update.ts, text: update.text, blocks: update.blocks });
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, failure: classifySlackError('chat.update', err, scrub) };
+      }
+    },
+
+    async usergroupMembers(usergroup) {
+      try {
+        const res = await web.usergroups.users.list({ usergroup });
+        return { ok: true, users: res.users ?? [] };
+      } catch (err) {
+        return { ok: false, failure: classifySlackError('usergroups.users.list', err, scrub) };
+      }
+    },
+
+    async respond(responseUrl, body) {
+      let url: URL;
+      try {
+        url = new URL(responseUrl);
+      } catch {
+        return { ok: false, failure: { kind: 'permanent', reason: 'slack response_url: not a URL' } };
+      }
+      if (url.origin !== RESPONSE_URL_ORIGIN && url.origin !== new URL(opts.apiUrl).origin) {
+        return {
+          ok: false,
+          failure: { kind: 'permanent', reason: `slack response_url: not a Slack host (${url.host})` },
+        };
+      }
+      try {
+        // the URL itself is the credential: no token goes with it
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+          redirect: 'error',
+        });
+        await res.body?.cancel();
+        return res.ok
+          ? { ok: true }
+          : { ok: false, failure: { kind: 'retryable', reason: `slack response_url: HTTP ${res.status}` } };
+      } catch (err) {
+        const name = err instanceof Error ? err.name : 'error';
+        return { ok: false, failure: { kind: 'retryable', reason: `slack response_url: unreachable (${name})` } };
       }
     },
 
@@ -176,7 +245,7 @@ function platformHint(code: string): string {
     case 'is_archived':
       return ' (the channel is archived: update the route)';
     case 'missing_scope':
-      return ' (the bot token needs the chat:write scope)';
+      return ' (the bot token needs the chat:write scope, and usergroups:read for user groups in slack_actions.allow)';
     default:
       return '';
   }

@@ -46,6 +46,8 @@ export interface StoredAlert {
   state: 'firing' | 'resolved';
   lastNotifiedAt: Date | null;
   inhibitedBy: string | null;
+  /** Someone acknowledged this episode (a Slack button): it is not repeated, and its resolve is still said. */
+  acknowledgedAt?: Date | null;
 }
 
 export interface LifecycleInput {
@@ -154,6 +156,7 @@ export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
       decisions.push({ ...base, action: 'fire', notify: true });
     } else if (
       !ONE_SHOT_KINDS.has(o.kind) &&
+      (prev.acknowledgedAt ?? null) === null &&
       input.now.getTime() - prev.lastNotifiedAt.getTime() >= input.repeatEveryMs(o)
     ) {
       decisions.push({ ...base, action: 'repeat', notify: true });

@@ -10,6 +10,7 @@ import {
   planAlerts,
   type StoredAlert,
 } from './lifecycle.ts';
+import { type Silence, silencedBy } from './silences.ts';
 
 /**
  * One raise, planned: the lifecycle's decisions (lifecycle.ts), the alert rows they write, and the messages they send
@@ -67,6 +68,11 @@ interface RaisePlanInput<D extends Destination> {
   stored: readonly StoredAlertView[];
   /** The routes, as a function: pure, called once per alert. */
   route: (alert: AlertView) => AlertRouting<D>;
+  /**
+   * Silences in force (core/silences.ts): a silenced alert fires and resolves in the record but says nothing, and
+   * is not marked notified, so once the silence ends it is said as if it had just started (or repeats, or resolves).
+   */
+  silences?: readonly Silence[];
   now: Date;
 }
 
@@ -166,7 +172,7 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
     return r;
   };
 
-  const decisions = planAlerts({
+  const planned = planAlerts({
     kinds: input.kinds,
     ...(input.scopes === undefined ? {} : { scopes: input.scopes }),
     observations: input.observations,
@@ -174,6 +180,14 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
     // asked only for the observation the lifecycle keeps of each fingerprint: the one its message routes by below
     repeatEveryMs: (o) => routingOf(viewOf(o)).repeatEveryMs,
     now: input.now,
+  });
+
+  const silences = input.silences ?? [];
+  const decisions = planned.map((d) => {
+    if (!d.notify || silences.length === 0) return d;
+    const prev = stored.get(d.fingerprint);
+    const view = d.observation !== null ? viewOf(d.observation) : prev === undefined ? null : storedView(prev);
+    return view !== null && silencedBy(silences, view, input.now) !== null ? { ...d, notify: false } : d;
   });
 
   const plan: RaisePlan<D> = { writes: [], messages: [], fired: 0, repeated: 0, resolved: 0 };

@@ -16,6 +16,9 @@ export interface AlertRecord extends AlertSubject {
   lastNotifiedAt: Date | null;
   resolvedAt: Date | null;
   inhibitedBy: string | null;
+  acknowledgedAt: Date | null;
+  /** The Slack user id of who acknowledged this episode. */
+  acknowledgedBy: string | null;
 }
 
 /** The columns of an alert a raise sees firing (alerts/core/plan.ts decides them). */
@@ -45,6 +48,8 @@ function record(r: AlertRow): AlertRecord {
     lastNotifiedAt: r.last_notified_at === null ? null : new Date(r.last_notified_at),
     resolvedAt: r.resolved_at === null ? null : new Date(r.resolved_at),
     inhibitedBy: r.inhibited_by,
+    acknowledgedAt: r.acknowledged_at === null ? null : new Date(r.acknowledged_at),
+    acknowledgedBy: r.acknowledged_by,
   };
 }
 
@@ -118,7 +123,8 @@ function alertRows(db: Db) {
         last_seen_at: now,
         inhibited_by: alert.inhibitedBy,
         ...(opts.notified ? { last_notified_at: now } : {}),
-        ...(opts.newEpisode ? { started_at: now } : {}),
+        // an acknowledgement is of one episode: a new one repeats again until someone acknowledges it
+        ...(opts.newEpisode ? { started_at: now, acknowledged_at: null, acknowledged_by: null } : {}),
       };
       const row = await db
         .insertInto('alerts')
@@ -127,6 +133,29 @@ function alertRows(db: Db) {
         .returning('id')
         .executeTakeFirstOrThrow();
       return row.id;
+    },
+
+    /** One alert by its row id, or null. */
+    async byId(id: string): Promise<AlertRecord | null> {
+      const row = await selectAlerts(db).where('id', '=', id).executeTakeFirst();
+      return row === undefined ? null : record(row);
+    },
+
+    /**
+     * Acknowledges the episode that started at `episodeStartedAt`, if it is still firing and nobody has yet: true
+     * when this call did it. One conditional UPDATE, so a double click or two replicas acknowledge once.
+     */
+    async acknowledge(id: string, episodeStartedAt: Date, by: string, now: Date): Promise<boolean> {
+      const row = await db
+        .updateTable('alerts')
+        .set({ acknowledged_at: now, acknowledged_by: by })
+        .where('id', '=', id)
+        .where('state', '=', 'firing')
+        .where('started_at', '=', episodeStartedAt)
+        .where('acknowledged_at', 'is', null)
+        .returning('id')
+        .executeTakeFirst();
+      return row !== undefined;
     },
 
     /** The alerts for `keywarden alerts`, newest first: the firing ones, or every one with `all`. */

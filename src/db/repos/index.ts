@@ -1,9 +1,11 @@
 import type { Db } from '../index.ts';
+import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
+import { silencesRepo } from './silences.ts';
 import { spendRepo } from './spend.ts';
 import { usageRepo } from './usage.ts';
 import { watermarksRepo } from './watermarks.ts';
@@ -22,6 +24,8 @@ export function createRepos(db: Db) {
     usage: usageRepo(db),
     outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
+    actions: actionsRepo(db),
+    silences: silencesRepo(db),
   };
 }
 

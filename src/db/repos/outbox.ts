@@ -278,6 +278,16 @@ export function outboxRepo(db: Db) {
       }));
     },
 
+    /** One message's payload and where it was posted (`channelId:ts` for Slack), or null. */
+    async message(id: string): Promise<{ payload: Record<string, unknown>; providerId: string | null } | null> {
+      const row = await db
+        .selectFrom('notifications')
+        .select(['payload', 'provider_id'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row === undefined ? null : { payload: row.payload, providerId: row.provider_id };
+    },
+
     /** Messages not sent yet (pending or in flight). */
     async pendingCount(): Promise<number> {
       const row = await db

@@ -1,0 +1,76 @@
+import type { SlackActionsPolicy } from '../../config/policy.ts';
+import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from './ids.ts';
+
+/**
+ * Who may press, and what a press does, decided from data alone: the shell (src/actions/handle.ts) brings the
+ * alert as Postgres has it now and the user groups the presser belongs to, and applies what this returns.
+ */
+
+/** The alert a button names, as it is at the press. */
+export interface PressedAlert {
+  scopeType: string;
+  scopeId: string;
+  state: 'firing' | 'resolved';
+  startedAt: Date;
+  acknowledgedAt: Date | null;
+  acknowledgedBy: string | null;
+}
+
+export interface PressInput {
+  actionId: ActionId;
+  /** The Slack user id of who pressed. */
+  userId: string;
+  /** The user groups (`S…`) named in the action's allow list that the presser is a member of. */
+  userGroups: ReadonlySet<string>;
+  policy: SlackActionsPolicy;
+  alert: PressedAlert;
+  /** The episode the button was offered for. */
+  episodeStartedAt: Date;
+  /** What the pressed row offers (`ack`, `snooze:4h`): the caller has checked it belongs to `actionId`. */
+  choice: string;
+  /** For Reactivate: the key's status as keywarden last stored it (null: unknown). */
+  keyStatus?: string | null;
+}
+
+export type PressDecision =
+  /** Nothing changes; the presser is told why (ephemeral). */
+  | { do: 'refuse'; reason: 'disabled' | 'not_allowed' | 'not_offered'; permission: Permission }
+  | { do: 'acknowledge' }
+  /** Silence this alert (its fingerprint) for `ms` from the press. */
+  | { do: 'snooze'; ms: number }
+  /** Set the key active again through the Admin API (audited; the API may still refuse, e.g. an expired key). */
+  | { do: 'reactivate'; keyId: string }
+  /** Already done, or too late: nothing changes, the presser is told the current state. */
+  | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' | 'already_active' };
+
+/** Whether the allow list lets this user press: `"*"`, their user id, or a user group they are in. */
+export function mayPress(allow: readonly string[], userId: string, userGroups: ReadonlySet<string>): boolean {
+  return allow.some((who) => who === '*' || who === userId || (who.startsWith('S') && userGroups.has(who)));
+}
+
+/** The buttons this version puts on messages; a press of any other (known) action id is refused. */
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze', 'reactivate']);
+
+export function decidePress(input: PressInput): PressDecision {
+  const permission = PERMISSION_OF[input.actionId];
+  if (!input.policy.enabled) return { do: 'refuse', reason: 'disabled', permission };
+  if (!OFFERED.has(input.actionId)) return { do: 'refuse', reason: 'not_offered', permission };
+  if (!mayPress(input.policy.allow[permission], input.userId, input.userGroups)) {
+    return { do: 'refuse', reason: 'not_allowed', permission };
+  }
+  const { alert } = input;
+  // a deactivation notice is a fact, not a state: its key can be brought back whatever became of the notice
+  if (input.actionId === 'reactivate') {
+    if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
+    if (input.keyStatus === 'active') return { do: 'nothing', state: 'already_active' };
+    return { do: 'reactivate', keyId: alert.scopeId };
+  }
+  // an old message's button must not act on the alert's next episode
+  if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
+  if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };
+  const snoozeMs = SNOOZE_MS[input.choice as keyof typeof SNOOZE_MS];
+  // an acknowledged alert may still be snoozed: acknowledging stops repeats, a silence also stops its resolve
+  if (input.actionId === 'snooze' && snoozeMs !== undefined) return { do: 'snooze', ms: snoozeMs };
+  if (alert.acknowledgedAt !== null) return { do: 'nothing', state: 'acknowledged' };
+  return { do: 'acknowledge' };
+}

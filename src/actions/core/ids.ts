@@ -1,0 +1,56 @@
+import type { AlertKind } from '../../kinds.ts';
+import { DAY_MS, HOUR_MS } from '../../time.ts';
+
+/**
+ * The buttons keywarden puts on Slack messages: their `action_id`s (DESIGN.md, "Interfaces that must stay stable")
+ * and the permission in the policy's `slack_actions.allow` each one needs. One list each; the unions follow.
+ */
+
+export const ACTION_IDS = ['ack', 'snooze', 'expected', 'approve', 'deny', 'reactivate'] as const;
+export type ActionId = (typeof ACTION_IDS)[number];
+
+export const PERMISSIONS = ['acknowledge', 'snooze', 'mark_expected', 'approve_deactivation', 'reactivate'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** Deny is the other answer to the same question as Approve, so the same people may give it. */
+export const PERMISSION_OF: Record<ActionId, Permission> = {
+  ack: 'acknowledge',
+  snooze: 'snooze',
+  expected: 'mark_expected',
+  approve: 'approve_deactivation',
+  deny: 'approve_deactivation',
+  reactivate: 'reactivate',
+};
+
+export function isActionId(value: string): value is ActionId {
+  return (ACTION_IDS as readonly string[]).includes(value);
+}
+
+/**
+ * What one button row offers: the action and, for Snooze, how long. Each is its own `slack_buttons` row, so the
+ * value Slack sends back names exactly one of them.
+ */
+export const CHOICES = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h', 'reactivate'] as const;
+export type Choice = (typeof CHOICES)[number];
+
+/** Notices that a key was deactivated: their one button brings it back. Every other alert gets Acknowledge and Snooze. */
+const DEACTIVATION_NOTICES: ReadonlySet<string> = new Set<AlertKind>(['rotation.deactivated']);
+
+/** The buttons a message about one alert of `kind` offers. */
+export function choicesFor(kind: string): readonly Choice[] {
+  return DEACTIVATION_NOTICES.has(kind) ? ['reactivate'] : ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
+}
+
+export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
+  'snooze:1h': HOUR_MS,
+  'snooze:4h': 4 * HOUR_MS,
+  'snooze:24h': DAY_MS,
+};
+
+/** The action a choice belongs to: a press must carry that action_id for the row its value names. */
+export function actionOfChoice(choice: string): ActionId | null {
+  if (choice === 'ack') return 'ack';
+  if (choice === 'reactivate') return 'reactivate';
+  if (choice in SNOOZE_MS) return 'snooze';
+  return null;
+}

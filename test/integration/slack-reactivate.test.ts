@@ -1,0 +1,164 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { groupMembers } from '../../src/actions/groups.ts';
+import type { ActionContext } from '../../src/actions/handle.ts';
+import { slackActionsEndpoint } from '../../src/actions/http.ts';
+import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
+import { raiseAlerts } from '../../src/alerts/store.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { policySchema } from '../../src/config/policy.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
+import { deliverNotifications } from '../../src/notify/outbox.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
+import { testJobContext } from '../support/context.ts';
+import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import { waitUntil } from '../support/wait.ts';
+
+const SIGNING_SECRET = 'reactivate-signing-secret-0123456789';
+const org = useDemoOrg();
+const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
+
+let env: ReturnType<typeof testJobContext>;
+let slack: SlackServer;
+let server: Server;
+let socket: SocketModeTransport;
+let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['ctx']['redis'] };
+let url: string;
+
+beforeAll(async () => {
+  slack = await startSlackServer();
+  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
+  const config: Config = {
+    ...base,
+    policy: {
+      ...base.policy,
+      slack_actions: { enabled: true, allow: { ...base.policy.slack_actions.allow, reactivate: ['U0SEC'] } },
+    },
+  };
+  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
+  env = testJobContext({
+    db: org.t.db,
+    emulatorUrl: org.emulator.url,
+    adminKey: DEMO_ADMIN_KEY,
+    clock: org.clock,
+    config,
+    notifier: { slack: slackClient, email: null, close: async () => {} },
+  });
+  await syncInventory.handler(env.ctx, {});
+  ctx = { ...env.ctx, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
+  const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
+  server = createServer((req, res) => void endpoint(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
+  socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
+  await socket.connected;
+});
+
+afterAll(async () => {
+  await socket?.close();
+  await new Promise((r) => server?.close(r));
+  await env?.close();
+  await slack?.close();
+});
+
+const statusUpdates = (id: string) =>
+  org.emulator.requestLog.filter((r) => r.method === 'POST' && r.path.startsWith(`/v1/organizations/api_keys/${id}`));
+
+describe('Reactivate, from a deactivation notice', () => {
+  it('only for allowed users, once, through the Admin API and the audit log; over both transports', async () => {
+    const id = await keyIdByName(org.t.db, 'Legacy integration');
+    const deps = env.ctx;
+    await setKeyStatus(deps, {
+      keyId: id,
+      to: 'inactive',
+      action: 'api_key.deactivate',
+      actor: 'keywarden:rotation',
+      reason: 'overdue',
+    });
+    await raiseAlerts(
+      ctx,
+      {
+        kinds: ['rotation.deactivated'],
+        observations: [
+          {
+            kind: 'rotation.deactivated',
+            severity: 'warning',
+            scopeType: 'key',
+            scopeId: id,
+            workspaceId: null,
+            period: '',
+            title: 'Key "Legacy integration" was deactivated',
+            details: {},
+          },
+        ],
+      },
+      routes,
+      org.clock.now(),
+    );
+    await deliverNotifications(ctx, { buttons: true });
+    // sync-inventory raised alerts of its own: the notice is the post that names the deactivation
+    const post = slack.calls.find(
+      (c) => c.method === 'chat.postMessage' && c.response?.ok && String(c.args.text).includes('was deactivated'),
+    );
+    const blocks = JSON.stringify(post?.args.blocks);
+    expect(blocks).toContain('"action_id":"reactivate"');
+    expect(blocks).not.toContain('"action_id":"ack"');
+    const value = (
+      await org.t.db
+        .selectFrom('slack_buttons')
+        .select('id')
+        .where('choice', '=', 'reactivate')
+        .executeTakeFirstOrThrow()
+    ).id;
+    const message = `${post?.response?.channel}:${post?.response?.ts}`;
+    const updatesBefore = statusUpdates(id).length;
+    const seconds = () => Math.floor(org.clock.now().getTime() / 1000);
+
+    // not on the allow list (reactivate allows nobody by default): refused, no Admin API call
+    const refused = await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'reactivate', value, userId: 'U0ANA', message },
+      { timestamp: seconds() },
+    );
+    expect(refused.status).toBe(200);
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('slack_actions.allow.reactivate');
+    expect(statusUpdates(id)).toHaveLength(updatesBefore);
+
+    const pressed = await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'reactivate', value, userId: 'U0SEC', userName: 'sec', message },
+      { timestamp: seconds() },
+    );
+    expect(pressed.status).toBe(200);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    expect(statusUpdates(id)).toHaveLength(updatesBefore + 1);
+    const update = slack.calls.find((c) => c.method === 'chat.update');
+    expect(JSON.stringify(update?.args.blocks)).toContain('Reactivated by <@U0SEC>');
+    const audit = await org.t.db
+      .selectFrom('audit_log')
+      .select(['action', 'step', 'actor'])
+      .where('actor', '=', 'slack:U0SEC')
+      .orderBy('id')
+      .execute();
+    expect(audit.map((a) => `${a.action} ${a.step}`)).toEqual([
+      'slack.reactivate intent',
+      'api_key.reactivate intent',
+      'api_key.reactivate done',
+      'slack.reactivate done',
+    ]);
+
+    // pressed again over Socket Mode: the key is active, nothing more is asked of the API
+    const responses = slack.responses.length;
+    await slack.pressOverSocket({ actionId: 'reactivate', value, userId: 'U0SEC', message });
+    await waitUntil('answered', () => slack.responses.length > responses, 5_000);
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('already active');
+    expect(statusUpdates(id)).toHaveLength(updatesBefore + 1);
+  });
+});
