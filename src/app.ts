@@ -44,7 +44,7 @@ export async function buildApp(config: Config, opts: { log: Logger; clock?: Cloc
     adminKey: config.env.adminKey!,
     log: opts.log.child({ component: 'admin-api' }),
   });
-  const notifier = createNotifier(config.env, opts.log);
+  const notifier = createNotifier(config, opts.log);
   const ctx: Context = {
     config,
     db,

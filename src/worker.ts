@@ -6,6 +6,7 @@ import { canAlterAuditLog, schemaProblem } from './db/index.ts';
 import { describeFailingJobs, watchJobs } from './health/jobs.ts';
 import { createMetrics } from './http/metrics.ts';
 import { startHealthServer } from './http/server.ts';
+import { loadStatus } from './http/status/load.ts';
 import type { Logger } from './log.ts';
 import { exitOnCrash } from './queue/crash.ts';
 import type { JobDefinition } from './queue/define.ts';
@@ -92,6 +93,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           metrics,
           log,
           failingJobs: () => describeFailingJobs(jobWatch.failing),
+          status: config.env.uiToken
+            ? { token: config.env.uiToken, load: () => loadStatus(ctx, () => jobWatch.failing) }
+            : undefined,
           ...(slackActions.endpoint ? { slackActions: slackActions.endpoint } : {}),
         });
 

@@ -2,7 +2,7 @@ import type { Route } from '../config/policy.ts';
 import type { Context } from '../context.ts';
 import type { AlertRecord, RaiseTransaction } from '../db/repos/alerts.ts';
 import type { AlertKind, Severity } from '../kinds.ts';
-import type { Notification, NotificationEvent } from '../notify/message.ts';
+import type { AlertFacts, Notification, NotificationEvent } from '../notify/message.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { type RouteTarget, routeAlert } from '../notify/routing.ts';
 import { type AlertObservation, observationFingerprint } from './core/lifecycle.ts';
@@ -70,6 +70,7 @@ async function applyRaise(tx: RaiseTransaction, plan: RaisePlan<RouteTarget>, no
     const payload: OutboxPayload = {
       notification: alertNotification(m.kind, m.event, m.alerts, m.notes),
       fingerprints: m.alerts.map((a) => a.fingerprint),
+      alerts: m.alerts.map(alertFacts),
     };
     await tx.outbox.insertAlertMessage(
       {
@@ -84,6 +85,19 @@ async function applyRaise(tx: RaiseTransaction, plan: RaisePlan<RouteTarget>, no
     );
   }
   return { fired: plan.fired, repeated: plan.repeated, resolved: plan.resolved, notifications: plan.messages.length };
+}
+
+/** An alert as data, for the receivers that send it so (webhooks, PagerDuty's custom_details). */
+function alertFacts(a: AlertView): AlertFacts {
+  return {
+    fingerprint: a.fingerprint,
+    kind: a.kind,
+    severity: a.severity,
+    title: a.title,
+    scope: { type: a.scopeType, id: a.scopeId, name: a.content.scopeName ?? null },
+    workspace: { id: a.workspaceId, name: a.workspaceName },
+    details: a.content.details,
+  };
 }
 
 const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };

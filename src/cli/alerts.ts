@@ -10,8 +10,20 @@ import { type Command, loadCliConfig, parse } from './command.ts';
  * deliveries that speak for it with their state, as text to print.
  */
 export async function alertsCommand(ctx: Pick<Context, 'repos'>, args: readonly string[]): Promise<string> {
-  const json = args.includes('--json');
-  const alerts = await ctx.repos.alerts.list({ all: args.includes('--all') });
+  const result = await listAlerts(ctx, { all: args.includes('--all') });
+  if (args.includes('--json')) return terminalJson(result);
+  return formatAlertList(result, args.includes('--all'));
+}
+
+/**
+ * The alerts, newest first, each with its deliveries: the firing ones, those resolved since `resolvedSince` too,
+ * or every one with `all`. For the CLI and the status page.
+ */
+export async function listAlerts(
+  ctx: Pick<Context, 'repos'>,
+  opts: { all: boolean; resolvedSince?: Date },
+): Promise<AlertListing[]> {
+  const alerts = await ctx.repos.alerts.list(opts);
   const deliveries = await ctx.repos.outbox.deliveriesFor(alerts.map((a) => a.fingerprint));
   const result: AlertListing[] = alerts.map((a) => ({
     fingerprint: a.fingerprint,
@@ -39,8 +51,7 @@ export async function alertsCommand(ctx: Pick<Context, 'repos'>, args: readonly 
         nextAttemptAt: d.status === 'pending' ? d.nextAttemptAt.toISOString() : null,
       })),
   }));
-  if (json) return terminalJson(result);
-  return formatAlertList(result, args.includes('--all'));
+  return result;
 }
 
 export interface AlertListing {

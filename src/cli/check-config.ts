@@ -1,5 +1,6 @@
 import { slackButtonsWarning } from '../actions/buttons.ts';
 import { insecureHttpWarning } from '../config/index.ts';
+import { describeReceivers } from '../config/receivers.ts';
 import { maskUrl } from '../config/secret.ts';
 import { blindRoutes } from '../health/blind.ts';
 import { terminalJson } from '../notify/escape.ts';
@@ -31,9 +32,12 @@ export const checkConfigCommand: Command = {
         KEYWARDEN_CONFIG: env.configPath,
         KEYWARDEN_HTTP_PORT: env.httpPort,
         KEYWARDEN_HTTP_HOST: env.httpHost,
+        KEYWARDEN_UI_TOKEN: env.uiToken?.hint ?? null,
         LOG_LEVEL: env.logLevel,
       },
       policy: config.policy,
+      // where each receiver delivers and the variable it reads, the values masked
+      receivers: describeReceivers(config.policy.receivers, config.receivers),
     };
     if (values.json) {
       console.log(terminalJson(effective));

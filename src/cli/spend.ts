@@ -15,6 +15,8 @@ export interface SpendRow {
   name: string;
   limitUsd: string | null;
   monthToDateUsd: string;
+  /** The month-end total's 10th percentile: with p90, the band the status page draws. */
+  p10Usd: string;
   p50Usd: string;
   p90Usd: string;
   /** p90 ÷ limit, as a fraction, to a thousandth; null without a limit. */
@@ -59,6 +61,7 @@ export async function spendReport(repos: Pick<Repos, 'spend' | 'keys'>): Promise
       name: nameOf(p),
       limitUsd: p.limit === null ? null : picoToUsd(p.limit),
       monthToDateUsd: picoToUsd(p.monthToDate),
+      p10Usd: picoToUsd(p.p10),
       p50Usd: picoToUsd(p.p50),
       p90Usd: picoToUsd(p.p90),
       p90ShareOfLimit: p.limit === null || p.limit === 0n ? null : Number((p.p90 * 1000n) / p.limit) / 1000,

@@ -27,6 +27,8 @@ export interface EnvConfig {
   httpPort: number;
   /** Bind address of the HTTP port; every interface by default (a container's published port needs that). */
   httpHost: string;
+  /** KEYWARDEN_UI_TOKEN: the status page at `/` asks for it; without one the page is off. */
+  uiToken: Secret | null;
   logLevel: string;
 }
 
@@ -46,7 +48,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * Reads a secret from NAME or from the file named by NAME_FILE (Docker and Kubernetes secrets), never both.
  * Trailing newlines of the file are dropped: editors and `echo` add them.
  */
-function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): Secret | null {
+export function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): Secret | null {
   const direct = env[name];
   const file = env[`${name}_FILE`];
   if (direct && file) {
@@ -66,7 +68,8 @@ function readSecret(env: NodeJS.ProcessEnv, name: string, problems: string[]): S
   return direct ? new Secret(direct) : null;
 }
 
-const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/** Hosts of this machine: plain http:// to them carries nothing across a network. */
+export const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
 /**
  * A base URL keywarden sends a secret to (the admin key, the Slack token, a routing key). Credentials in it would
@@ -184,6 +187,11 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
       `KEYWARDEN_HTTP_HOST: "${httpHost}" is not an IP address or host name (e.g. 127.0.0.1 for this machine only, 0.0.0.0 for every interface)`,
     );
   }
+  const uiToken = readSecret(env, 'KEYWARDEN_UI_TOKEN', problems);
+  // the page shows spend, owners and alerts to whoever holds the token: one short enough to guess protects nothing
+  if (uiToken && uiToken.reveal().length < 16) {
+    problems.push('KEYWARDEN_UI_TOKEN: at least 16 characters (e.g. the output of `openssl rand -hex 16`)');
+  }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
@@ -205,6 +213,7 @@ export function readEnv(env: NodeJS.ProcessEnv, problems: string[]): EnvConfig {
     configPath: env.KEYWARDEN_CONFIG || './keywarden.yaml',
     httpPort,
     httpHost,
+    uiToken,
     logLevel,
   };
 }

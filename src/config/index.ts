@@ -5,15 +5,19 @@ import { formatPath } from '../issue-path.ts';
 import { mergePriceOverrides, PRICE_TABLE, type PriceTable } from '../usage/core/prices.ts';
 import { type EnvConfig, readEnv } from './env.ts';
 import { knownKeysAt, type Policy, policySchema } from './policy.ts';
+import { type Receivers, resolveReceivers, unknownReceiverReferences } from './receivers.ts';
 
 export { type EnvConfig, insecureHttpWarning } from './env.ts';
 export type * from './policy.ts';
+export type { Receivers } from './receivers.ts';
 
 export interface Config {
   readonly env: EnvConfig;
   readonly policy: Policy;
   /** The dated price table with the policy's `pricing` merged in: built and checked here, so no job fails on it. */
   readonly prices: PriceTable;
+  /** The policy's named receivers (PagerDuty, webhooks, Teams) with their secrets read from the environment. */
+  readonly receivers: Receivers;
   /** Where the policy came from: a file path, or "(defaults)" when no file exists at the default path. */
   readonly policySource: string;
 }
@@ -53,8 +57,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const policy = parsePolicy(text, source, problems, options.knownJobs);
   const prices = policy ? mergePriceOverrides(PRICE_TABLE, policy.pricing, 'pricing') : null;
   for (const problem of prices?.problems ?? []) problems.push(`${source}: ${problem}`);
-  if (problems.length > 0 || !policy || !prices) throw new ConfigError(problems);
-  return deepFreeze({ env: envConfig, policy, prices: prices.table, policySource: source });
+  const receiverProblems: string[] = [];
+  const receivers = policy
+    ? resolveReceivers(policy.receivers, env, { allowInsecureHttp: envConfig.allowInsecureHttp }, receiverProblems)
+    : null;
+  for (const problem of receiverProblems) problems.push(`${source}: ${problem}`);
+  if (problems.length > 0 || !policy || !prices || !receivers) throw new ConfigError(problems);
+  return deepFreeze({ env: envConfig, policy, prices: prices.table, receivers, policySource: source });
 }
 
 /** Parses policy YAML text; problems are pushed as `<source>: <path>: <what is wrong>`. */
@@ -93,6 +102,7 @@ export function parsePolicy(
       }
     }
   }
+  for (const problem of unknownReceiverReferences(result.data)) problems.push(`${source}: ${problem}`);
   for (const [i, stage] of result.data.rotation.remind_before_days.entries()) {
     if (stage >= result.data.rotation.max_age_days) {
       problems.push(

@@ -129,6 +129,48 @@ const slackActions = z
 /** A route's `repeat_every` when it sets none (4 h, Alertmanager's default repeat interval). */
 export const DEFAULT_REPEAT_EVERY_MS = 4 * HOUR_MS;
 
+// A receiver's name is the policy's own handle for it (routes name it); the outside system never sees it.
+const receiverName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+  error: 'a receiver name is letters, digits, ".", "_" or "-" (like oncall or finance-teams)',
+});
+
+// The policy names the variable that holds a secret, never the secret: the message must not quote what was written,
+// since a pasted secret is exactly what fails this check
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, {
+  error: 'names an environment variable that holds the secret (like OPS_WEBHOOK_SECRET), not the secret itself',
+});
+
+const webhookUrl = z.string().superRefine((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL (like https://hooks.example/keywarden)' });
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    ctx.addIssue({ code: 'custom', message: `must start with https:// (got ${url.protocol}//)` });
+  } else if (url.username || url.password) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'holds credentials (user or password): the policy file is no place for a secret; sign with secret_env',
+    });
+  }
+});
+
+const receivers = z
+  .strictObject({
+    pagerduty: z.record(receiverName, z.strictObject({ routing_key_env: envName })).default({}),
+    webhook: z.record(receiverName, z.strictObject({ url: webhookUrl, secret_env: envName })).default({}),
+    // a Workflows URL carries its own signature (`sig=`), so the whole URL is the secret
+    teams: z.record(receiverName, z.strictObject({ url_env: envName })).default({}),
+  })
+  .prefault({});
+
+/** The receiver kinds a route or digest can name, as the policy's `receivers:` spells them. */
+export const RECEIVER_KINDS = ['pagerduty', 'webhook', 'teams'] as const;
+export type ReceiverKind = (typeof RECEIVER_KINDS)[number];
+
 const route = z.strictObject({
   match: z
     .strictObject({
@@ -139,6 +181,9 @@ const route = z.strictObject({
     .prefault({}),
   slack: z.array(slackChannel).default([]),
   email: z.array(emailTarget).default([]),
+  pagerduty: z.array(receiverName).default([]),
+  webhook: z.array(receiverName).default([]),
+  teams: z.array(receiverName).default([]),
   repeat_every: duration.default(DEFAULT_REPEAT_EVERY_MS),
   continue: z.boolean().default(false),
 });
@@ -149,6 +194,8 @@ const digest = z.strictObject({
   email: z
     .array(z.email({ error: 'not an email address (digests go to fixed addresses; key_owner is for routes)' }))
     .default([]),
+  // a FinOps pipeline wants the daily figures as data: the digest as a signed webhook payload
+  webhook: z.array(receiverName).default([]),
 });
 
 // USD per million tokens, exactly as priced (src/usage/core/prices.ts turns it into whole picodollars per token)
@@ -209,6 +256,7 @@ export const policySchema = z
       })
       .prefault({}),
     slack_actions: slackActions,
+    receivers,
     routes: z.array(route).default([]),
     digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
     schedules: z.record(z.string(), cronExpression).default({}),
@@ -228,6 +276,7 @@ export type SpendPolicy = Policy['spend'];
 export type AnomalyPolicy = Policy['anomaly'];
 export type Route = Policy['routes'][number];
 export type SlackActionsPolicy = Policy['slack_actions'];
+export type ReceiversPolicy = Policy['receivers'];
 export type DigestPolicy = NonNullable<Policy['digests']['finance']>;
 
 /** The schema's field names by object path, for "did you mean" on misspelt keys. */

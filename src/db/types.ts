@@ -173,13 +173,16 @@ export interface AlertsTable {
   acknowledged_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
+/** Where an outbox row goes: Slack and email by address, the other three by the policy's receiver name. */
+export type DeliveryChannel = 'slack' | 'email' | 'pagerduty' | 'webhook' | 'teams';
+
 export interface NotificationsTable {
   id: Generated<string>;
   alert_id: string | null;
   fingerprint: string;
   event: 'firing' | 'repeat' | 'resolved' | 'digest';
   sequence: ColumnType<number, number | undefined, number>;
-  channel: 'slack' | 'email';
+  channel: DeliveryChannel;
   target: string;
   payload: JSONColumnType<Record<string, unknown>>;
   status: ColumnType<

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -192,6 +193,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       EMAIL_FROM: '"keywarden demo" <keywarden@acme.example>',
       KEYWARDEN_CONFIG: policyPath,
       KEYWARDEN_HTTP_PORT: String(await freePort()),
+      // the status page shows the demo organization's spend and owners: this machine only, behind a fresh token
+      KEYWARDEN_HTTP_HOST: '127.0.0.1',
+      KEYWARDEN_UI_TOKEN: randomBytes(16).toString('hex'),
       LOG_LEVEL: 'info',
     };
     writeEnvFile(
@@ -238,7 +242,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       }
       // once stopping, nothing new is started
       if (stopping) return;
-      if (entry.msg === 'worker started') say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
+      if (entry.msg === 'worker started') {
+        say(`worker started (health and metrics on :${env.KEYWARDEN_HTTP_PORT})`);
+        say(`status page: http://127.0.0.1:${env.KEYWARDEN_HTTP_PORT}/   token: ${env.KEYWARDEN_UI_TOKEN}`);
+      }
       // later syncs repeat themselves every 20 s: shown once, then only when something changed
       if (entry.msg === 'inventory synced' && (!inventorySynced || Number(entry.statusChanges) > 0)) {
         const orphaned = (entry.orphanedKeys as string[] | undefined)?.length ?? 0;

@@ -13,6 +13,8 @@ export type DigestKind = 'finance' | 'security';
 interface DigestTargets {
   slack: readonly string[];
   email: readonly string[];
+  /** The policy's webhook receivers by name: the digest as a signed JSON payload. */
+  webhook: readonly string[];
 }
 
 function digestFingerprint(kind: DigestKind, period: string): string {
@@ -23,6 +25,7 @@ function targetRows(targets: DigestTargets) {
   return [
     ...targets.slack.map((target) => ({ channel: 'slack' as const, target })),
     ...targets.email.map((target) => ({ channel: 'email' as const, target })),
+    ...targets.webhook.map((target) => ({ channel: 'webhook' as const, target })),
   ];
 }
 

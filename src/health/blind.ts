@@ -66,8 +66,12 @@ export function blindRoutes(routes: readonly Route[], kind: AlertKind = BLIND_KI
   if (routeAlert({ ...probe, keyOwnerEmail: null }, routes).targets.length > 0) return routes;
   const slack = [...new Set(routes.flatMap((r) => r.slack))];
   const email = [...new Set(routes.flatMap((r) => r.email).filter((e) => e !== 'key_owner'))];
-  if (slack.length === 0 && email.length === 0) return routes;
-  return [{ match: { kind }, slack, email, repeat_every: DEFAULT_REPEAT_EVERY_MS, continue: false }];
+  const pagerduty = [...new Set(routes.flatMap((r) => r.pagerduty))];
+  const webhook = [...new Set(routes.flatMap((r) => r.webhook))];
+  const teams = [...new Set(routes.flatMap((r) => r.teams))];
+  if (slack.length + email.length + pagerduty.length + webhook.length + teams.length === 0) return routes;
+  const receivers = { pagerduty, webhook, teams };
+  return [{ match: { kind }, slack, email, ...receivers, repeat_every: DEFAULT_REPEAT_EVERY_MS, continue: false }];
 }
 
 export interface BlindWatch {

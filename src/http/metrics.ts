@@ -1,9 +1,14 @@
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
+import { type SpendReport, spendReport } from '../cli/spend.ts';
 import type { Db } from '../db/index.ts';
+import { alertsRepo } from '../db/repos/alerts.ts';
+import { keysRepo } from '../db/repos/keys.ts';
+import { spendRepo } from '../db/repos/spend.ts';
 import { WATERMARKS, watermarksRepo } from '../db/repos/watermarks.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
+import { loadJobRuns } from '../health/jobs.ts';
 import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {
@@ -58,21 +63,27 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       if (firingOnly) q = q.where('state', '=', 'firing');
       return q.groupBy('kind').execute();
     };
-    for (const [name, help, firingOnly] of [
-      ['keywarden_alerts_fired_total', 'Alerts that have fired, by kind (from the alert store).', false],
-      ['keywarden_alerts_firing', 'Alerts currently firing, by kind.', true],
-    ] as const) {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['kind'] as const,
-        registers: [registry],
-        async collect() {
-          this.reset();
-          for (const r of await alertsByKind(firingOnly)) this.set({ kind: r.kind }, Number(r.n));
-        },
-      });
-    }
+    // alert rows are kept, so "ever fired" only grows: a counter (a gauge named _total is what promtool rejects)
+    new Counter({
+      name: 'keywarden_alerts_fired_total',
+      help: 'Alerts that have fired, by kind (from the alert store).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const r of await alertsByKind(false)) this.inc({ kind: r.kind }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'keywarden_alerts_firing',
+      help: 'Alerts currently firing, by kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const r of await alertsByKind(true)) this.set({ kind: r.kind }, Number(r.n));
+      },
+    });
     new Gauge({
       name: 'keywarden_notifications_pending',
       help: 'Notifications in the outbox not yet sent.',
@@ -103,6 +114,84 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
         for (const r of rows) this.set({ workspace_id: r.workspace_id ?? DEFAULT_WORKSPACE_SCOPE_ID }, Number(r.ratio));
       },
     });
+    addStatusMetrics(registry, db);
   }
   return { registry, jobRuns, jobDuration };
+}
+
+/**
+ * What the Grafana dashboard (examples/grafana/keywarden.json) draws beside the metrics above: the spend figures
+ * `keywarden spend` prints (through its loader), each job's failures in a row (job_runs, shared by the replicas),
+ * and the rate-limit headroom of the limits at risk (from the firing `ratelimit.headroom` alerts: readings are
+ * taken by detect-anomalies against the Rate Limits API, never at scrape time).
+ */
+function addStatusMetrics(registry: Registry, db: Db): void {
+  const repos = { spend: spendRepo(db), keys: keysRepo(db) };
+  // one read of the projections per scrape for the three spend gauges
+  let spend: { at: number; report: Promise<SpendReport | null> } | null = null;
+  const report = () => {
+    if (spend === null || Date.now() - spend.at > 1_000) spend = { at: Date.now(), report: spendReport(repos) };
+    return spend.report;
+  };
+  const scopeLabels = ['scope_type', 'scope_id', 'name'] as const;
+  new Gauge({
+    name: 'keywarden_spend_month_to_date_usd',
+    help: 'Priced usage this month per scope (organization, workspace, key), as `keywarden spend` prints it.',
+    labelNames: scopeLabels,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of (await report())?.rows ?? [])
+        this.set({ scope_type: r.scopeType, scope_id: r.scopeId, name: r.name }, Number(r.monthToDateUsd));
+    },
+  });
+  new Gauge({
+    name: 'keywarden_spend_projected_usd',
+    // `percentile`, not `quantile`: Prometheus reserves that label for summaries
+    help: "The month's projected total per scope: percentile p10, p50 (likely) and p90.",
+    labelNames: [...scopeLabels, 'percentile'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of (await report())?.rows ?? []) {
+        const labels = { scope_type: r.scopeType, scope_id: r.scopeId, name: r.name };
+        this.set({ ...labels, percentile: 'p10' }, Number(r.p10Usd));
+        this.set({ ...labels, percentile: 'p50' }, Number(r.p50Usd));
+        this.set({ ...labels, percentile: 'p90' }, Number(r.p90Usd));
+      }
+    },
+  });
+  new Gauge({
+    name: 'keywarden_spend_limit_usd',
+    help: 'The monthly spend limit per scope that has one (the Spend Limits API and the policy file).',
+    labelNames: scopeLabels,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of (await report())?.rows ?? [])
+        if (r.limitUsd !== null)
+          this.set({ scope_type: r.scopeType, scope_id: r.scopeId, name: r.name }, Number(r.limitUsd));
+    },
+  });
+  new Gauge({
+    name: 'keywarden_job_consecutive_failures',
+    help: 'Failed runs in a row per job, across every replica (0 once it succeeds).',
+    labelNames: ['job'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await loadJobRuns(db)) this.set({ job: r.job }, r.consecutiveFailures);
+    },
+  });
+  new Gauge({
+    name: 'keywarden_ratelimit_headroom_utilization_ratio',
+    help: 'Used ÷ limit of each rate limit at risk (a firing ratelimit.headroom alert), by workspace and limit.',
+    labelNames: ['workspace_id', 'limit'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await alertsRepo(db).headroomAtRisk();
+      this.reset();
+      for (const r of rows) this.set({ workspace_id: r.workspaceId, limit: r.limit }, r.utilization);
+    },
+  });
 }

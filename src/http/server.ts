@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
+import { type StatusPage, serveStatus } from './status/serve.ts';
 
 export interface HealthServer {
   server: Server;
@@ -49,6 +50,8 @@ export async function startHealthServer(opts: {
   limits?: Partial<HttpLimits>;
   /** One line per job that keeps failing or stopped completing (src/health/jobs.ts): /readyz names them. */
   failingJobs?: () => readonly string[];
+  /** The status page at `/` (src/http/status/), when KEYWARDEN_UI_TOKEN is set. */
+  status?: StatusPage;
   /** `POST /slack/actions` (src/actions/http.ts), when SLACK_SIGNING_SECRET is set. */
   slackActions?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }): Promise<HealthServer> {
@@ -62,7 +65,7 @@ export async function startHealthServer(opts: {
     connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 2),
   };
   const server = createServer(serverOptions, async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     try {
       if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -86,6 +89,8 @@ export async function startHealthServer(opts: {
         res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(body);
       } else if (path === '/slack/actions' && opts.slackActions) {
         await opts.slackActions(req, res);
+      } else if (opts.status && (await serveStatus(req, res, path, opts.status))) {
+        // answered by the status page
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz, /metrics\n');
       }
@@ -105,9 +110,11 @@ export async function startHealthServer(opts: {
     socket.once('close', () => idle.delete(socket));
   });
   server.on('request', (req, res) => {
-    idle.delete(req.socket);
+    // the socket as the request arrived: once answered, a request whose body was not read may be detached from it
+    const socket = req.socket;
+    idle.delete(socket);
     res.once('finish', () => {
-      if (!req.socket.destroyed) idle.add(req.socket);
+      if (!socket.destroyed) idle.add(socket);
     });
   });
   let lastDropWarning = 0;

@@ -3,17 +3,22 @@ import type { NotificationsTable } from '../db/types.ts';
 import { renderSpendChart } from './chart.ts';
 import type { SendOutcome } from './delivery.ts';
 import type { EmailSender, InlineImage } from './email.ts';
+import type { DeliveryResult } from './http-delivery.ts';
 import type { Notifier } from './notifier.ts';
 import type { DigestPayload, OutboxPayload } from './outbox.ts';
+import { type PagerDutyClient, renderPagerDutyEvent } from './pagerduty.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
+import { renderTeamsMessage, type TeamsClient } from './teams.ts';
+import type { WebhookSender } from './webhook.ts';
+import { renderWebhookAlert, renderWebhookDigest } from './webhook-payload.ts';
 
 /**
  * The seam between the outbox and the outside systems: one DeliveryAdapter per channel, which renders (at send time)
  * and sends one message to one target and says how it went. The outbox leases, decides retries and holds
  * (delivery.ts) and records; an adapter decides nothing about them.
  *
- * Plugging in a receiver (pagerduty, teams, webhook):
+ * Plugging in another receiver (as pagerduty, webhook and teams are):
  *   1. its channel name in the `notifications.channel` CHECK (a migration) and in NotificationsTable['channel'];
  *   2. its client on the Notifier (notifier.ts), null when the environment does not configure it;
  *   3. `function xAdapter(client): DeliveryAdapter` below, beside slackAdapter and emailAdapter: `service` names
@@ -64,13 +69,21 @@ export interface DeliveryAdapter {
 export const NOT_CONFIGURED: Record<Channel, string> = {
   slack: 'Slack is not configured (SLACK_BOT_TOKEN)',
   email: 'email is not configured (SMTP_URL, EMAIL_FROM)',
+  pagerduty: 'PagerDuty is not configured (receivers.pagerduty)',
+  webhook: 'webhooks are not configured (receivers.webhook)',
+  teams: 'Teams is not configured (receivers.teams)',
 };
 
 /** The adapters the notifier's clients make; null for a channel that is not configured. */
-export function deliveryAdapters(notifier: Pick<Notifier, Channel>): Record<Channel, DeliveryAdapter | null> {
+export function deliveryAdapters(
+  notifier: Pick<Notifier, Channel | 'organization'>,
+): Record<Channel, DeliveryAdapter | null> {
   return {
     slack: notifier.slack === null ? null : slackAdapter(notifier.slack),
     email: notifier.email === null ? null : emailAdapter(notifier.email),
+    pagerduty: notifier.pagerduty ? pagerdutyAdapter(notifier.pagerduty) : null,
+    webhook: notifier.webhook ? webhookAdapter(notifier.webhook, notifier.organization ?? '') : null,
+    teams: notifier.teams ? teamsAdapter(notifier.teams) : null,
   };
 }
 
@@ -147,5 +160,66 @@ function emailAdapter(email: EmailSender): DeliveryAdapter {
       const r = await email.sendEmail({ to: [target], ...content, attachments });
       return r.ok ? { ok: true, providerId: r.messageId, threadTs: null } : r;
     },
+  };
+}
+
+/** The three receivers answer alike: an id for the row, or a failure the outbox knows how to treat. */
+function fromReceiver(r: DeliveryResult): SendOutcome {
+  return r.ok ? { ok: true, providerId: r.providerId, threadTs: null } : r;
+}
+
+function digestsNotTo(channel: string): DeliveryAdapter['sendDigest'] {
+  return async () => permanent(new Error(`digests go to Slack, email or webhooks, not ${channel}`));
+}
+
+/** PagerDuty: one event per row (routing writes one alert per PagerDuty row), its fingerprint the dedup_key. */
+function pagerdutyAdapter(client: PagerDutyClient): DeliveryAdapter {
+  return {
+    service: () => 'pagerduty',
+    threads: false,
+    async sendAlert({ target, fingerprint, payload }) {
+      const alert = payload.alerts?.[0] ?? null;
+      const event = renderPagerDutyEvent(payload.notification, alert?.fingerprint ?? fingerprint, alert);
+      return fromReceiver(await client.send(target, event));
+    },
+    sendDigest: digestsNotTo('PagerDuty'),
+  };
+}
+
+/** The `webhook-id` of an outbox row: the same on every retry of it, so a receiver can drop a second copy. */
+export function webhookId(rowId: string): string {
+  return `keywarden-notification-${rowId}`;
+}
+
+/** Signed webhooks: each receiver is a server of its own, so one that is down holds only its own messages. */
+function webhookAdapter(sender: WebhookSender, organization: string): DeliveryAdapter {
+  return {
+    service: (target) => `webhook:${target}`,
+    threads: false,
+    async sendAlert({ id, target, fingerprint, payload }) {
+      const ctx = { id: webhookId(id), organization };
+      const body = JSON.stringify(renderWebhookAlert(payload.notification, fingerprint, payload.alerts ?? [], ctx));
+      return fromReceiver(await sender.send(target, webhookId(id), body));
+    },
+    async sendDigest({ id, target, fingerprint, payload: { digest, chart } }) {
+      // the row's fingerprint names the digest's period (`digest|finance|2026-11-16`): a day for the finance digest
+      const period = fingerprint.split('|').at(-1) ?? '';
+      const date = /^\d{4}-\d{2}-\d{2}$/.test(period) ? period : null;
+      const ctx = { id: webhookId(id), organization };
+      const body = JSON.stringify(renderWebhookDigest(digest, chart?.spend ?? null, date, ctx));
+      return fromReceiver(await sender.send(target, webhookId(id), body));
+    },
+  };
+}
+
+/** Microsoft Teams through a Workflows URL: an Adaptive Card per message, no threads. */
+function teamsAdapter(client: TeamsClient): DeliveryAdapter {
+  return {
+    service: () => 'teams',
+    threads: false,
+    async sendAlert({ target, payload }) {
+      return fromReceiver(await client.send(target, renderTeamsMessage(payload.notification)));
+    },
+    sendDigest: digestsNotTo('Teams'),
   };
 }

@@ -86,3 +86,18 @@ interface DigestColumn {
   /** Figures are right-aligned so their digits line up. Default left. */
   align?: 'left' | 'right';
 }
+
+/**
+ * One alert a notification speaks for, as data rather than prose: what a webhook payload, a PagerDuty event's
+ * `custom_details` and its `dedup_key` are made of. Names in here are untrusted text like everything else.
+ */
+export interface AlertFacts {
+  fingerprint: string;
+  kind: string;
+  severity: Severity;
+  title: string;
+  scope: { type: string; id: string; name: string | null };
+  workspace: { id: string | null; name: string | null };
+  /** The rule's own figures (`limitUsd`, `currentHourlyUsd`, `deadline`, …): each receiver picks what it documents. */
+  details: Record<string, unknown>;
+}

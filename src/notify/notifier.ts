@@ -1,23 +1,48 @@
-import type { EnvConfig } from '../config/env.ts';
+import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { createEmailSender, type EmailSender } from './email.ts';
+import { createPagerDutyClient, type PagerDutyClient } from './pagerduty.ts';
 import { createSlackClient, type SlackClient } from './slack.ts';
+import { createTeamsClient, type TeamsClient } from './teams.ts';
+import { createWebhookSender, type WebhookSender } from './webhook.ts';
 
 /**
- * The delivery adapters the environment configures: Slack when SLACK_BOT_TOKEN is set, email when SMTP_URL and
- * EMAIL_FROM are. A channel that is not configured is null, and the outbox records why a message to it waits.
+ * The delivery adapters the configuration asks for: Slack when SLACK_BOT_TOKEN is set, email when SMTP_URL and
+ * EMAIL_FROM are, PagerDuty, webhooks and Teams when the policy names receivers of that kind. A channel that is not
+ * configured is null, and the outbox records why a message to it waits.
  */
 export interface Notifier {
   slack: SlackClient | null;
   email: EmailSender | null;
+  /** Null or absent (a test's notifier): the policy names no receiver of that kind. */
+  pagerduty?: PagerDutyClient | null;
+  webhook?: WebhookSender | null;
+  teams?: TeamsClient | null;
+  /** organization.name of the policy, which the webhook payload carries. */
+  organization?: string;
   close(): Promise<void>;
 }
 
-export function createNotifier(env: EnvConfig, log: Logger): Notifier {
+export function createNotifier(config: Pick<Config, 'env' | 'policy' | 'receivers'>, log: Logger): Notifier {
+  const { env, receivers } = config;
   const slack = env.slackBotToken
     ? createSlackClient({ token: env.slackBotToken, apiUrl: env.slackApiUrl, log: log.child({ component: 'slack' }) })
     : null;
   const email = env.smtpUrl && env.emailFrom ? createEmailSender({ smtpUrl: env.smtpUrl, from: env.emailFrom }) : null;
-  // Neither adapter holds a connection between sends (no SMTP pool, Slack over HTTP), so there is nothing to close.
-  return { slack, email, close: async () => {} };
+  const some = (r: object) => Object.keys(r).length > 0;
+  const pagerduty = some(receivers.pagerduty)
+    ? createPagerDutyClient({ receivers: receivers.pagerduty, eventsUrl: env.pagerdutyEventsUrl })
+    : null;
+  const webhook = some(receivers.webhook) ? createWebhookSender({ receivers: receivers.webhook }) : null;
+  const teams = some(receivers.teams) ? createTeamsClient({ receivers: receivers.teams }) : null;
+  // No adapter holds a connection between sends (no SMTP pool; the rest over HTTP), so there is nothing to close.
+  return {
+    slack,
+    email,
+    pagerduty,
+    webhook,
+    teams,
+    organization: config.policy.organization.name,
+    close: async () => {},
+  };
 }

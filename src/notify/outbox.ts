@@ -4,7 +4,7 @@ import type { LeasedDelivery } from '../db/repos/outbox.ts';
 import { type Channel, type DeliveryAdapter, deliveryAdapters, NOT_CONFIGURED } from './adapters.ts';
 import type { SpendChart } from './chart.ts';
 import { leaseOf, type SendOutcome, settle, threadStep } from './delivery.ts';
-import type { DigestMessage, Notification } from './message.ts';
+import type { AlertFacts, DigestMessage, Notification } from './message.ts';
 
 /**
  * Delivers the outbox: lease a batch (outboxRepo.lease), then for each row, just before its own call to the outside
@@ -21,6 +21,8 @@ import type { DigestMessage, Notification } from './message.ts';
 export interface OutboxPayload {
   notification: Notification;
   fingerprints: string[];
+  /** The alerts as data, for the receivers that carry data (webhooks, PagerDuty); absent on rows written before them. */
+  alerts?: AlertFacts[];
 }
 
 /**

@@ -117,12 +117,12 @@ const EVENT_PREFIX: Record<NotificationEvent, string> = {
 };
 
 /** `🚨 Still firing: <title>`: the raw headline, before any medium's escaping. */
-function headline(n: Notification): string {
+export function headline(n: Notification): string {
   const icon = n.event === 'resolved' ? RESOLVED_ICON : SEVERITY_ICON[n.severity];
   return `${icon} ${EVENT_PREFIX[n.event]}${n.title}`;
 }
 
-function contextLine(n: Notification): string {
+export function contextLine(n: Notification): string {
   return `keywarden · ${n.kind} · ${n.event} · ${n.severity}`;
 }
 

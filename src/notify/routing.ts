@@ -1,4 +1,4 @@
-import { DEFAULT_REPEAT_EVERY_MS, type Route } from '../config/policy.ts';
+import { DEFAULT_REPEAT_EVERY_MS, RECEIVER_KINDS, type Route } from '../config/policy.ts';
 import { workspaceReferenceMatches } from '../config/references.ts';
 import { matchesGlob } from '../glob.ts';
 import type { AlertKind, Severity } from '../kinds.ts';
@@ -16,7 +16,7 @@ export interface RoutableAlert {
 
 export interface RouteTarget {
   channel: Channel;
-  /** A Slack channel (`#ai-alerts` or an ID) or an email address. */
+  /** A Slack channel (`#ai-alerts` or an ID), an email address, or the policy's name of a receiver (`oncall`). */
   target: string;
 }
 
@@ -67,6 +67,7 @@ export function routeAlert(alert: RoutableAlert, routes: readonly Route[]): Rout
       // The other recipients of the route (the security team) still get it, and they are told why the owner did not.
       else if (!notes.includes(NO_OWNER_NOTE)) notes.push(NO_OWNER_NOTE);
     }
+    for (const kind of RECEIVER_KINDS) for (const name of route[kind]) add(kind, name);
     if (!route.continue) break;
   }
   return { targets, repeatEveryMs: repeatEveryMs ?? DEFAULT_REPEAT_EVERY_MS, notes };

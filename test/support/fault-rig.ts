@@ -9,6 +9,7 @@ import { policySchema, type Route } from '../../src/config/policy.ts';
 import { createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
 import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
+import type { DeliveryChannel } from '../../src/db/types.ts';
 import { type LocalServer, startLocalPostgres, startLocalRedis } from '../../src/dev/services.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
@@ -47,6 +48,10 @@ export interface RigOptions {
   redis: 'own' | 'shared';
   schedules?: Record<string, string>;
   watchdogInterval?: string;
+  /** The policy's text before `schedules:` instead of the drills' Slack and email routes (receivers, say). */
+  policy?: string;
+  /** More of the worker's environment (the receivers' variables). */
+  env?: Record<string, string>;
 }
 
 export interface TimedSlackCall {
@@ -136,7 +141,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
     const dir = mkdtempSync(join(tmpdir(), 'keywarden-drill-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const schedules = { ...DRILL_SCHEDULES, ...opts.schedules };
-    const policy = `${POLICY_ROUTES}schedules:\n${Object.entries(schedules)
+    const policy = `${opts.policy ?? POLICY_ROUTES}schedules:\n${Object.entries(schedules)
       .map(([job, cron]) => `  ${job}: "${cron}"\n`)
       .join('')}`;
     const worker = workerProcess({
@@ -154,6 +159,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
         SMTP_URL: smtp.url,
         EMAIL_FROM: '"keywarden drill" <keywarden@drill.example>',
         LOG_LEVEL: 'info',
+        ...opts.env,
       },
     });
     // killed, not stopped: a drill that fails half-way must not wait for a graceful shutdown
@@ -207,7 +213,7 @@ export interface OutboxRow {
   fingerprint: string;
   event: string;
   sequence: number;
-  channel: 'slack' | 'email';
+  channel: DeliveryChannel;
   target: string;
   status: string;
   provider_id: string | null;

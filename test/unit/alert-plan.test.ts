@@ -203,6 +203,31 @@ describe('planRaise: messages, one per target, routed once per alert', () => {
     expect(plan(kinds, observations, storedAlerts).messages).toEqual(expected);
   });
 
+  it('a storm to Slack and PagerDuty: one Slack post listing the keys, one PagerDuty message per key (its incident)', () => {
+    const p = planRaise({
+      kinds: ['usage.runaway'],
+      observations: [k1, k2],
+      stored: [],
+      route: () => ({
+        targets: [
+          { channel: 'slack', target: '#ai-alerts' },
+          { channel: 'pagerduty', target: 'oncall' },
+        ],
+        repeatEveryMs: HOUR,
+        notes: [],
+      }),
+      now: NOW,
+    });
+    expect(p.messages.map((m) => [`${m.to.channel}:${m.to.target}`, m.alerts.map((a) => a.title)])).toEqual([
+      ['slack:#ai-alerts', [k1.title, k2.title]],
+      ['pagerduty:oncall', [k1.title]],
+      ['pagerduty:oncall', [k2.title]],
+    ]);
+    expect(p.messages.filter((m) => m.to.channel === 'pagerduty').map((m) => m.alertFingerprint)).toEqual(
+      [k1, k2].map(observationFingerprint),
+    );
+  });
+
   it('routes each alert once, though its routing gives both its repeat interval and its targets', () => {
     const { routed } = plan(['usage.runaway'], [k1, k2], [stored(k1, { lastNotifiedAt: ago(2 * HOUR) }), stored(k3)]);
     expect(routed.sort()).toEqual([k1, k2, k3].map(observationFingerprint).sort());

@@ -58,6 +58,11 @@ describe('the keywarden.blind alert', () => {
       'routes:\n  - { match: { kind: "spend.*" }, slack: ["#finance"], email: ["cfo@acme.com"] }\n  - { match: { kind: "rotation.*" }, slack: ["#security", "#finance"], email: ["key_owner", "sec@acme.com"] }\n',
       ['slack:#finance', 'slack:#security', 'email:cfo@acme.com', 'email:sec@acme.com'],
     ],
+    [
+      'no matching route: the receivers the routes name too (on-call must hear that keywarden went blind)',
+      'receivers:\n  pagerduty: { oncall: { routing_key_env: PD_KEY } }\n  webhook: { ops: { url: "https://h.example/k", secret_env: OPS_SECRET } }\nroutes:\n  - { match: { kind: "usage.*" }, pagerduty: ["oncall"] }\n  - { match: { kind: "rotation.*" }, slack: ["#security"], webhook: ["ops"] }\n',
+      ['slack:#security', 'pagerduty:oncall', 'webhook:ops'],
+    ],
     ['no routes at all: recorded, sent nowhere', '{}\n', []],
   ])('%s', (_name, yaml, expected) => {
     expect(targetsOf(blindRoutes(routesOf(yaml)))).toEqual(expected);

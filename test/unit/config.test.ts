@@ -148,6 +148,8 @@ describe('environment', () => {
     [{ SLACK_BOT_TOKEN_FILE: '/nonexistent/token' }, /SLACK_BOT_TOKEN_FILE: cannot read \/nonexistent\/token/],
     [{ KEYWARDEN_HTTP_PORT: 'http' }, /KEYWARDEN_HTTP_PORT: "http" is not a port number/],
     [{ LOG_LEVEL: 'verbose' }, /LOG_LEVEL: "verbose" is not one of/],
+    // a status page token short enough to guess
+    [{ KEYWARDEN_UI_TOKEN: 'hunter2' }, /KEYWARDEN_UI_TOKEN: at least 16 characters/],
     [
       { KEYWARDEN_CONFIG: '/nonexistent/keywarden.yaml' },
       /KEYWARDEN_CONFIG: no file at \/nonexistent\/keywarden\.yaml/,

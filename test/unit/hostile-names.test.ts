@@ -77,6 +77,7 @@ describe('terminal output of organization-controlled names', () => {
       name,
       limitUsd: null,
       monthToDateUsd: '1.000000000000',
+      p10Usd: '1.500000000000',
       p50Usd: '2.000000000000',
       p90Usd: '3.000000000000',
       p90ShareOfLimit: null,

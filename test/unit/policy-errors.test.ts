@@ -74,9 +74,10 @@ const CASES: Array<[mistake: string, yaml: string, problem: string]> = [
     'keywarden.yaml: routes[0].email[0]: not an email address (or "key_owner")',
   ],
   [
-    'a route target keywarden has no adapter for',
+    // PagerDuty is a receiver now: a route may name one, but only one the policy defines
+    'a route naming a receiver the policy does not define',
     SOUND.replace('email: ["finance@acme.com"]', 'pagerduty: ["finance-oncall"]'),
-    'keywarden.yaml: routes[0].pagerduty: unknown key (known: match, slack, email, repeat_every, continue)',
+    'keywarden.yaml: routes[0].pagerduty[0]: "finance-oncall" is not a pagerduty receiver: define it under receivers.pagerduty (see the README\'s section on pagerduty)',
   ],
   [
     'a severity that does not exist',

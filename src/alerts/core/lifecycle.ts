@@ -26,6 +26,8 @@ export interface AlertObservation extends AlertSubject {
   summary?: string;
   fields?: AlertField[];
   links?: AlertLink[];
+  /** The key's or workspace's name as the organization wrote it, for the receivers that carry data (webhooks). */
+  scopeName?: string | null;
   /** For routing: workspace routes match the name; `key_owner` resolves to this address. */
   workspaceName?: string | null;
   keyOwnerEmail?: string | null;

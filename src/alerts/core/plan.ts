@@ -26,6 +26,8 @@ export interface AlertContent {
   links: AlertLink[];
   workspaceName: string | null;
   keyOwnerEmail: string | null;
+  /** The key's or workspace's name, for the receivers that send alerts as data; absent on alerts stored before them. */
+  scopeName?: string | null;
 }
 
 /** An alert as routing and messages see it: from this run's observation, or from the store when it resolves. */
@@ -136,6 +138,7 @@ function viewOf(o: AlertObservation): AlertView {
     links: o.links ?? [],
     workspaceName: o.workspaceName ?? null,
     keyOwnerEmail: o.keyOwnerEmail ?? null,
+    scopeName: o.scopeName ?? (o.scopeType === 'workspace' ? (o.workspaceName ?? null) : null),
   });
 }
 
@@ -221,7 +224,8 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
       if (view === undefined) continue;
       const routing = routingOf(view);
       for (const to of routing.targets) {
-        const key = `${to.channel}\u0000${to.target}`;
+        // PagerDuty gets one message per alert: its dedup_key is the alert's fingerprint, one incident each
+        const key = `${to.channel}\u0000${to.target}${to.channel === 'pagerduty' ? `\u0000${fp}` : ''}`;
         const entry = perTarget.get(key) ?? { to, alerts: [], notes: new Set<string>() };
         entry.alerts.push(view);
         for (const n of routing.notes) entry.notes.add(n);

@@ -125,6 +125,7 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       severity: 'critical' as const,
       scopeType: s.type,
       scopeId: s.id,
+      scopeName: s.type === 'key' ? s.name : s.workspaceName,
       workspaceId: s.workspaceId,
       workspaceName: s.workspaceName,
       links: [{ label: 'Usage in the Console', url: CONSOLE_USAGE_URL }],

@@ -158,10 +158,17 @@ function alertRows(db: Db) {
       return row !== undefined;
     },
 
-    /** The alerts for `keywarden alerts`, newest first: the firing ones, or every one with `all`. */
-    async list(opts: { all: boolean }): Promise<AlertRecord[]> {
+    /**
+     * The alerts for `keywarden alerts` and the status page, newest first: the firing ones (and those resolved since
+     * `resolvedSince`), or every one with `all`.
+     */
+    async list(opts: { all: boolean; resolvedSince?: Date }): Promise<AlertRecord[]> {
       let query = selectAlerts(db).orderBy('started_at', 'desc').orderBy('id');
-      if (!opts.all) query = query.where('state', '=', 'firing');
+      const since = opts.resolvedSince;
+      if (!opts.all && since === undefined) query = query.where('state', '=', 'firing');
+      // the status page: what fires, and what resolved lately
+      else if (!opts.all && since !== undefined)
+        query = query.where((eb) => eb.or([eb('state', '=', 'firing'), eb('resolved_at', '>=', since)]));
       return (await query.execute()).map(record);
     },
 
@@ -182,6 +189,21 @@ function alertRows(db: Db) {
       if (opts.firingOnly) query = query.where('state', '=', 'firing');
       const rows = await query.groupBy('kind').execute();
       return rows.map((r) => ({ kind: r.kind, count: Number(r.n) }));
+    },
+
+    /** Used ÷ limit of each rate limit a firing `ratelimit.headroom` alert names (its details), for /metrics. */
+    async headroomAtRisk(): Promise<Array<{ workspaceId: string; limit: string; utilization: number }>> {
+      const rows = await db
+        .selectFrom('alerts')
+        .select(['scope_id', 'period', sql<number | null>`(details->>'utilization')::float8`.as('utilization')])
+        .where('kind', '=', 'ratelimit.headroom')
+        .where('state', '=', 'firing')
+        .execute();
+      return rows.flatMap((r) =>
+        r.utilization === null
+          ? []
+          : [{ workspaceId: r.scope_id, limit: r.period, utilization: Number(r.utilization) }],
+      );
     },
   };
 }

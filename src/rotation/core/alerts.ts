@@ -35,6 +35,7 @@ export function rotationObservations(
     const base = {
       scopeType: 'key' as const,
       scopeId: k.id,
+      scopeName: k.name,
       workspaceId: k.workspaceId,
       workspaceName: k.workspaceName,
       keyOwnerEmail: k.ownerEmail,

@@ -39,6 +39,7 @@ export function spendObservations(
     const base = {
       scopeType: p.scope.type,
       scopeId: p.scope.id,
+      scopeName: p.scope.name,
       workspaceId: p.scope.workspaceId,
       workspaceName: p.scope.workspaceName,
       links: [{ label: 'Cost in the Console', url: CONSOLE_COST_URL }],
