@@ -1,7 +1,7 @@
 import type { Repos } from '../db/repos/index.ts';
 import type { StoredProjection } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { keyWorkspaceName } from '../inventory/key-place.ts';
+import { keyWorkspaceName } from '../inventory/core/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
 import { localDate } from './period.ts';
 

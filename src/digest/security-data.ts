@@ -1,5 +1,6 @@
 import type { Repos } from '../db/repos/index.ts';
-import { keyWorkspaceName } from '../inventory/key-place.ts';
+import { keyWorkspaceName } from '../inventory/core/key-place.ts';
+import type { RotationStage } from '../kinds.ts';
 
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by
@@ -15,7 +16,9 @@ export interface SecurityKey {
   createdAt: Date;
   expiresAt: Date | null;
   /** null: enforce-rotation has not evaluated the key yet. */
-  stage: string | null;
+  stage: RotationStage | null;
+  /** The reminder stage (days before the deadline) of a `due_soon` key; null otherwise. */
+  reminderDays: number | null;
   deadline: Date | null;
   policySource: string | null;
   /** The creator's email while they are in the organization. */
@@ -66,6 +69,7 @@ export async function loadSecurityData(
         createdAt: k.created_at,
         expiresAt: k.expires_at,
         stage: k.stage,
+        reminderDays: k.reminder_days,
         deadline: k.deadline,
         policySource: k.policy_source,
         ownerEmail: byUser && !departed ? k.creator_email : null,

@@ -36,6 +36,9 @@ const ALLOWED_BACK_ARROWS: Record<string, string> = {
 /** What a pure core may not reach (the Biome rule in biome.json says the same for the editor). */
 const ROOMS_A_CORE_MAY_NOT_IMPORT = ['src/db', 'src/anthropic', 'src/notify', 'src/queue', 'src/http'];
 
+/** The Admin API's data shapes (types and schemas, no I/O): the data a core takes, not a way to fetch it. */
+const DATA_SHAPES_A_CORE_MAY_IMPORT = ['src/anthropic/types.ts'];
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
     const path = `${dir}/${entry.name}`;
@@ -149,7 +152,8 @@ describe('the layout', () => {
     const offending = all.filter(
       ({ from, to }) =>
         from.split('/').includes('core') &&
-        ROOMS_A_CORE_MAY_NOT_IMPORT.some((room) => to === room || to.startsWith(`${room}/`)),
+        ROOMS_A_CORE_MAY_NOT_IMPORT.some((room) => to === room || to.startsWith(`${room}/`)) &&
+        !DATA_SHAPES_A_CORE_MAY_IMPORT.includes(to),
     );
     expect(offending).toEqual([]);
   });

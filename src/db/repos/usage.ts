@@ -1,5 +1,6 @@
 import { type RawBuilder, type Selectable, sql } from 'kysely';
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
+import type { KeyTraffic } from '../../rotation/core/types.ts';
 import type { DailyCost, DriverCost, SpendClock } from '../../spend/core/inputs.ts';
 import { HOUR_MS, MINUTE_MS } from '../../time.ts';
 import type { CostComparison, CostReportRow, DayCost } from '../../usage/core/reconcile.ts';
@@ -77,6 +78,37 @@ function monthFrom(m: MonthToDate): RawBuilder<Date> {
  */
 export function usageRepo(db: Db) {
   return {
+    /** Tokens and cost per key since `from`, and each key's last use ever; for the drain check. */
+    async trafficByKey(from: Date): Promise<Map<string, KeyTraffic>> {
+      const tokens = sql<string>`sum(uncached_input_tokens + cache_read_input_tokens + cache_creation_5m_input_tokens
+        + cache_creation_1h_input_tokens + output_tokens)`;
+      const [windowRows, lastRows] = await Promise.all([
+        db
+          .selectFrom('usage_buckets')
+          .select(['api_key_id', tokens.as('tokens'), sql<string>`sum(cost_usd)`.as('cost')])
+          .where('starting_at', '>=', from)
+          .where('api_key_id', 'is not', null)
+          .groupBy('api_key_id')
+          .execute(),
+        db
+          .selectFrom('usage_buckets')
+          .select(['api_key_id', sql<Date>`max(starting_at)`.as('last')])
+          .where('api_key_id', 'is not', null)
+          .groupBy('api_key_id')
+          .execute(),
+      ]);
+      const traffic = new Map<string, KeyTraffic>();
+      for (const r of lastRows) {
+        traffic.set(r.api_key_id!, { lastUsageAt: new Date(r.last), windowTokens: 0n, windowUsd: 0n });
+      }
+      for (const r of windowRows) {
+        const t = traffic.get(r.api_key_id!)!;
+        t.windowTokens = BigInt(r.tokens ?? '0');
+        t.windowUsd = usdToPico(r.cost ?? '0');
+      }
+      return traffic;
+    },
+
     /**
      * Replaces the stored usage of one width in [start, end) with the rows `pages` yields, and moves the watermark
      * to `end`, in one transaction that stays open while the pages are read: a page is written as it arrives, so

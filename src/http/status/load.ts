@@ -8,9 +8,9 @@ import { WATERMARKS } from '../../db/repos/watermarks.ts';
 import { type DriftDay, loadFinanceData } from '../../digest/finance-data.ts';
 import { BLIND_KIND } from '../../health/blind.ts';
 import type { FailingJob } from '../../health/jobs.ts';
-import { loadRotationInputs } from '../../keys/load.ts';
 import { picoToUsd } from '../../money.ts';
-import { planRotation } from '../../rotation/plan.ts';
+import { planRotation } from '../../rotation/core/plan.ts';
+import { loadRotationInputs } from '../../rotation/load.ts';
 import { DAY_MS } from '../../time.ts';
 
 /**
@@ -61,7 +61,7 @@ export async function loadStatus(
       timezone: policy.organization.timezone,
       organizationLimitUsd: policy.spend.limits.organization,
     }),
-    loadRotationInputs(ctx.db, policy.rotation.drain_window_hours, now),
+    loadRotationInputs(ctx.repos, policy.rotation.drain_window_hours, now),
     listAlerts(ctx, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
     ctx.repos.silences.list({ all: false, now }),
     ctx.repos.jobRuns.all(),
