@@ -15,7 +15,6 @@ export async function reactivateCommand(args: string[]): Promise<number> {
     throw new UsageError('--reason: say why the key is reactivated (it goes into the audit log)');
   const config = loadCliConfig();
   const app = openApp(config, 'keys reactivate', DEFAULT_PREFIX);
-  const log = app.ctx.log;
   try {
     const matches = await app.ctx.repos.keys.findByReference(ref);
     if (matches.length === 0) {
