@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { enforceRotation } from '../src/keys/enforce.ts';
 import { defineJob } from '../src/queue/define.ts';
+import { enforceRotation } from '../src/rotation/enforce.ts';
 
 /** The rotation policy, daily: reminders, overdue notices, and (with enforce: true) drain-aware deactivation. */
 export const enforceRotationJob = defineJob({

@@ -10,10 +10,10 @@ import { defineJob } from '../src/queue/define.ts';
 export const financeDigestJob = defineJob({
   name: 'finance-digest',
   queue: 'notify',
-  schedule: null,
+  schedule: (policy) => policy.digests.finance?.cron ?? null,
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    return runDigest(ctx, 'finance', financeDigestRecipe(ctx.db, ctx.config.policy.spend.limits.organization));
+    return runDigest(ctx, 'finance', financeDigestRecipe(ctx, ctx.config.policy.spend.limits.organization));
   },
 });

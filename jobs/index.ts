@@ -1,4 +1,4 @@
-import type { JobDefinition } from '../src/queue/define.ts';
+import { defineJobs } from '../src/queue/define.ts';
 import { checkHeadroomJob } from './check-headroom.ts';
 import { deliverNotificationsJob } from './deliver-notifications.ts';
 import { detectAnomaliesJob } from './detect-anomalies.ts';
@@ -15,7 +15,7 @@ import { usageRetentionJob } from './usage-retention.ts';
  * Every job the worker runs. The worker checks this list at start: a duplicate name, an unknown queue, a chained
  * job that is not listed, or a policy `schedules` entry for a job not listed here refuses to start.
  */
-export const jobs: readonly JobDefinition[] = [
+export const jobs = defineJobs([
   syncInventory,
   pollUsageJob,
   reconcileCostsJob,
@@ -27,4 +27,11 @@ export const jobs: readonly JobDefinition[] = [
   financeDigestJob,
   securityDigestJob,
   deliverNotificationsJob,
-];
+]);
+
+type ShippedJobs = { [J in (typeof jobs)[number] as J['name']]: J };
+
+// `JobName`, `followedBy` and `ctx.enqueue` are checked against this list (see JobRegistry in src/context.ts)
+declare module '../src/context.ts' {
+  interface JobRegistry extends ShippedJobs {}
+}

@@ -10,10 +10,10 @@ import { defineJob } from '../src/queue/define.ts';
 export const securityDigestJob = defineJob({
   name: 'security-digest',
   queue: 'notify',
-  schedule: null,
+  schedule: (policy) => policy.digests.security?.cron ?? null,
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    return runDigest(ctx, 'security', securityDigestRecipe(ctx.db));
+    return runDigest(ctx, 'security', securityDigestRecipe(ctx));
   },
 });

@@ -1,10 +1,5 @@
 import { z } from 'zod';
-import { raiseAlerts } from '../src/alerts/store.ts';
-import { orphanObservations } from '../src/inventory/orphans.ts';
-import { planInventory } from '../src/inventory/plan.ts';
-import { readInventory } from '../src/inventory/read.ts';
-import { POLICY_UNMATCHED_KIND, policyReferenceObservations } from '../src/inventory/references.ts';
-import { applyInventory, loadKnownInventory } from '../src/inventory/store.ts';
+import { syncInventory as sync } from '../src/inventory/sync.ts';
 import { defineJob } from '../src/queue/define.ts';
 
 /**
@@ -19,32 +14,7 @@ export const syncInventory = defineJob({
   payload: z.object({}),
   followedBy: ['deliver-notifications'],
   async handler(ctx) {
-    const snapshot = await readInventory(ctx.admin, ctx.signal);
-    const known = await loadKnownInventory(ctx.db);
-    const changes = planInventory(known, snapshot);
-    await applyInventory(ctx.db, snapshot, changes, ctx.clock.now());
-    const alerts = await raiseAlerts(
-      ctx,
-      {
-        kinds: ['key.orphaned', POLICY_UNMATCHED_KIND],
-        observations: [
-          ...orphanObservations(snapshot, changes),
-          ...policyReferenceObservations(ctx.config.policy, snapshot),
-        ],
-      },
-      ctx.config.policy.routes,
-      ctx.clock.now(),
-    );
-    const summary = {
-      workspaces: snapshot.workspaces.length,
-      users: snapshot.users.length,
-      keys: snapshot.keys.length,
-      statusChanges: changes.statusChanges.length,
-      usersLeft: changes.usersLeft,
-      keysGone: changes.keysGone,
-      orphanedKeys: changes.orphanedKeys.map((o) => o.keyId),
-      alerts: { fired: alerts.fired, resolved: alerts.resolved, notifications: alerts.notifications },
-    };
+    const summary = await sync(ctx);
     ctx.log.info(summary, 'inventory synced');
     return summary;
   },

@@ -1,13 +1,11 @@
-import type { Redis } from 'ioredis';
 import { AdminClient } from './anthropic/client.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, ConfigError, insecureHttpWarning } from './config/index.ts';
-import type { Context } from './context.ts';
+import type { Context, Enqueue } from './context.ts';
 import { createDb, type Db } from './db/index.ts';
 import { createRepos } from './db/repos/index.ts';
 import type { Logger } from './log.ts';
 import { createNotifier } from './notify/notifier.ts';
-import { checkRedisSettings, createRedis } from './queue/connection.ts';
 
 export interface App {
   ctx: Context;
@@ -31,13 +29,14 @@ export function requireEnv(
   }
 }
 
-/** Builds the Context once: Postgres, Redis, the Admin API client, the notifier. `close()` tears it down in order. */
-export async function buildApp(config: Config, opts: { log: Logger; clock?: Clock; command: string }): Promise<App> {
-  requireEnv(config, ['database', 'redis', 'admin'], opts.command);
+/**
+ * Builds the Context once: Postgres, the Admin API client, the notifier. `close()` tears them down in order. The
+ * caller brings `enqueue`: the worker and the CLI own the Redis connection their queues live on.
+ */
+export function buildApp(config: Config, opts: { log: Logger; clock?: Clock; command: string; enqueue: Enqueue }): App {
+  requireEnv(config, ['database', 'admin'], opts.command);
   for (const use of config.env.insecureHttp) opts.log.warn({ variable: use.variable }, insecureHttpWarning(use));
   const db: Db = createDb(config.env.databaseUrl!);
-  const redis: Redis = createRedis(config.env.redisUrl!);
-  await checkRedisSettings(redis, opts.log);
   const admin = new AdminClient({
     clock: opts.clock ?? systemClock,
     baseUrl: config.env.anthropicBaseUrl,
@@ -49,17 +48,16 @@ export async function buildApp(config: Config, opts: { log: Logger; clock?: Cloc
     config,
     db,
     repos: createRepos(db),
-    redis,
     admin,
     notifier,
     clock: opts.clock ?? systemClock,
     log: opts.log,
+    enqueue: opts.enqueue,
   };
   return {
     ctx,
     close: async () => {
       await notifier.close();
-      redis.disconnect();
       await db.destroy();
     },
   };

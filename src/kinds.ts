@@ -44,3 +44,27 @@ export interface AlertSubject {
 export function kindPatternMatchesAny(pattern: string): boolean {
   return ALERT_KINDS.some((k) => matchesGlob(pattern, k));
 }
+
+/**
+ * A key's rotation stage in one word, as rotation_state.stage records it for the `keywarden keys` table and the
+ * weekly security digest. `due_soon` covers every reminder stage, sent now or before (its `reminderDays` says
+ * which); a key that is not active is in its status's stage, or `not_active` for a status the API added later.
+ */
+const ROTATION_STAGES = [
+  'ok',
+  'due_soon',
+  'overdue',
+  'grace',
+  'blocked',
+  'hold',
+  'deactivate',
+  'would_deactivate',
+  'deferred',
+  'exempt',
+  'inactive',
+  'archived',
+  'expired',
+  'not_active',
+] as const;
+
+export type RotationStage = (typeof ROTATION_STAGES)[number];

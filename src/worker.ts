@@ -1,5 +1,5 @@
 import { startSlackActions } from './actions/transports.ts';
-import { buildApp } from './app.ts';
+import { buildApp, requireEnv } from './app.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
 import { canAlterAuditLog, schemaProblem } from './db/index.ts';
@@ -8,15 +8,16 @@ import { createMetrics } from './http/metrics.ts';
 import { startHealthServer } from './http/server.ts';
 import { loadStatus } from './http/status/load.ts';
 import type { Logger } from './log.ts';
+import { checkRedisSettings, createRedis } from './queue/connection.ts';
 import { exitOnCrash } from './queue/crash.ts';
 import type { JobDefinition } from './queue/define.ts';
 import { closeQueues, createQueues } from './queue/queues.ts';
 import { buildRegistry } from './queue/registry.ts';
-import { enqueueJob, startWorkers } from './queue/runner.ts';
+import { deliverSoon, enqueuer, startWorkers } from './queue/runner.ts';
 import { checkSchedules, desiredSchedules, reconcileSchedules } from './queue/schedules.ts';
 import { installShutdown } from './queue/shutdown.ts';
 
-export interface WorkerOptions {
+interface WorkerOptions {
   config: Config;
   jobs: readonly JobDefinition[];
   log: Logger;
@@ -33,14 +34,24 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const { config, log } = options;
   exitOnCrash(log);
   const registry = buildRegistry(options.jobs, config.policy);
-  const app = await buildApp(config, { log, clock: options.clock, command: 'worker' });
+  requireEnv(config, ['database', 'redis', 'admin'], 'worker');
+  // the worker's own connection: its queues, its workers, the schedulers and /readyz
+  const redis = createRedis(config.env.redisUrl!);
+  const queues = createQueues(redis, options.prefix);
+  const app = buildApp(config, { log, clock: options.clock, command: 'worker', enqueue: enqueuer(registry, queues) });
   const { ctx } = app;
+  const closeRedis = async () => {
+    await closeQueues(queues);
+    redis.disconnect();
+  };
 
   const schema = await schemaProblem(ctx.db);
   if (schema !== null) {
     await app.close();
+    await closeRedis();
     throw new Error(schema);
   }
+  await checkRedisSettings(redis, log);
 
   if (await canAlterAuditLog(ctx.db)) {
     log.warn(
@@ -50,21 +61,18 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     );
   }
 
-  const queues = createQueues(ctx.redis, options.prefix);
   const specs = desiredSchedules(registry, config.policy);
-  await reconcileSchedules(queues, ctx.redis, options.prefix, specs, log);
+  await reconcileSchedules(queues, redis, options.prefix, specs, log);
 
-  const metrics = createMetrics(ctx.db, ctx.admin);
+  const metrics = createMetrics(ctx.repos, ctx.admin);
   const jobWatch = watchJobs(
     ctx,
     [...registry.keys()],
     specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
-    async () => {
-      if (registry.has('deliver-notifications')) await enqueueJob(registry, queues, 'deliver-notifications');
-    },
+    () => deliverSoon(ctx, registry),
   );
   const pool = startWorkers(ctx, registry, {
-    connection: ctx.redis,
+    connection: redis,
     prefix: options.prefix,
     queues,
     metrics,
@@ -74,14 +82,14 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   // failures recorded by an earlier process show in /readyz from the start
   jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   const watchdog = setInterval(() => {
-    checkSchedules(queues, ctx.redis, options.prefix, specs, log).catch((err) =>
+    checkSchedules(queues, redis, options.prefix, specs, log).catch((err) =>
       log.warn({ err }, 'schedule watchdog could not check the schedulers (Redis down?); will try again'),
     );
     // a job that stopped running at all records no outcome: only this check notices it
     jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
   }, options.watchdogIntervalMs);
 
-  const slackActions = startSlackActions(ctx);
+  const slackActions = startSlackActions(ctx, redis);
   const health =
     options.httpPort === null
       ? null
@@ -89,7 +97,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           port: options.httpPort,
           host: config.env.httpHost,
           db: ctx.db,
-          redis: ctx.redis,
+          redis,
           metrics,
           log,
           failingJobs: () => describeFailingJobs(jobWatch.failing),
@@ -121,8 +129,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       { name: 'workers', run: (force) => pool.close(force) },
       { name: 'health server', run: async () => health?.close() },
       { name: 'slack socket mode', run: () => slackActions.close() },
-      { name: 'queues', run: () => closeQueues(queues) },
-      { name: 'redis, postgres, notifier', run: () => app.close() },
+      { name: 'queues, redis', run: closeRedis },
+      { name: 'postgres, notifier', run: () => app.close() },
       {
         name: 'log',
         run: async () => {

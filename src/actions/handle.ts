@@ -1,10 +1,8 @@
-import { recordIntent, recordOutcome } from '../audit.ts';
 import type { Context } from '../context.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
-import { lastStatusChangeFailure, setKeyStatus } from '../keys/set-status.ts';
 import { escapeSlack } from '../notify/escape.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
+import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
 import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from './core/ids.ts';
 import type { GroupMembers } from './groups.ts';
@@ -30,8 +28,7 @@ export interface PressAnswer {
 export async function handlePress(ctx: ActionContext, press: Press): Promise<PressAnswer> {
   const known = isActionId(press.actionId);
   const button = known ? await ctx.repos.actions.find(press.value) : null;
-  const audit = await recordIntent(
-    ctx.db,
+  const { operation_id: audit } = await ctx.repos.audit.recordIntent(
     {
       actor: `slack:${press.userId}`,
       action: `slack.${known ? press.actionId : 'unknown'}`,
@@ -45,7 +42,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     answer: PressAnswer,
     details: Record<string, unknown> = {},
   ): Promise<PressAnswer> => {
-    await recordOutcome(ctx.db, auditRow(audit, press, known, button?.alertId), step, {
+    await ctx.repos.audit.recordOutcome(auditRow(audit, press, known, button?.alertId), step, {
       outcome: answer.outcome,
       ...details,
     });
@@ -118,11 +115,14 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     const actor = `slack:${press.userId}`;
     const now = ctx.clock.now();
     // one status change at a time, as enforcement, the kill switch and `keywarden keys reactivate` do
-    const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, () =>
-      setKeyStatus(
-        { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() },
-        { keyId: decision.keyId, to: 'active', action: 'api_key.reactivate', actor, reason: 'reactivated from Slack' },
-      ),
+    const locked = await ctx.repos.keys.withStatusLock(() =>
+      setKeyStatus(ctx, {
+        keyId: decision.keyId,
+        to: 'active',
+        action: 'api_key.reactivate',
+        actor,
+        reason: 'reactivated from Slack',
+      }),
     );
     if (locked === null) {
       await tell(
@@ -137,7 +137,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
       return finish('done', { status: 200, outcome: 'reactivated' });
     }
     // the API's own refusal (an expired key cannot come back), said plainly; it is outside text, so escaped
-    const why = await lastStatusChangeFailure(ctx.db, { keyId: decision.keyId, action: 'api_key.reactivate', actor });
+    const why = await lastStatusChangeFailure(ctx, { keyId: decision.keyId, action: 'api_key.reactivate', actor });
     await tell(ctx, press, `The Admin API refused to reactivate the key: ${escapeSlack(why ?? 'see the worker log')}`);
     return finish('failed', { status: 200, outcome: 'refused_by_api' });
   }

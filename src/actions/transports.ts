@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
 import type { Context } from '../context.ts';
 import { groupMembers } from './groups.ts';
 import { slackActionsEndpoint } from './http.ts';
@@ -12,9 +13,10 @@ export interface SlackActionTransports {
   close(): Promise<void>;
 }
 
-export function startSlackActions(ctx: Context): SlackActionTransports {
+/** `redis`: the worker's own connection (the Context has none), where replayed deliveries are recognised. */
+export function startSlackActions(ctx: Context, redis: Redis): SlackActionTransports {
   const { env } = ctx.config;
-  const actx = { ...ctx, groups: groupMembers(ctx.notifier.slack, ctx.clock, ctx.log) };
+  const actx = { ...ctx, redis, groups: groupMembers(ctx.notifier.slack, ctx.clock, ctx.log) };
   const socket =
     env.slackAppToken === null ? null : startSocketMode(actx, { appToken: env.slackAppToken, apiUrl: env.slackApiUrl });
   return {

@@ -1,9 +1,9 @@
 import type { Context } from '../context.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
-import { readKeyUsageFromApi } from '../keys/recent-usage.ts';
-import { setKeyStatus, settleInterruptedStatusChanges } from '../keys/set-status.ts';
 import { picoToNumberUsd } from '../money.ts';
+import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
+import { setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
 import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
@@ -73,9 +73,8 @@ export async function applyKillSwitch(
   }
   if (act.length === 0) return { outcomes, deactivated };
 
-  const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, async () => {
-    const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
-    await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
+  const locked = await ctx.repos.keys.withStatusLock(async () => {
+    await settleInterruptedStatusChanges(ctx);
     // Read again under the lock: another run (the worker's, an operator's --once) may have set keys inactive
     // between this run's reads and the lock, and its deactivations count towards the hour's limit.
     const active = await activeKeyIds(
@@ -113,7 +112,7 @@ export async function applyKillSwitch(
         continue;
       }
       inLastHour++; // an attempt counts whatever its outcome, as deactivationsInLastHour counts intents
-      const outcome = await setKeyStatus(deps, {
+      const outcome = await setKeyStatus(ctx, {
         keyId: id,
         to: 'inactive',
         action: 'api_key.deactivate',

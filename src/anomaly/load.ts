@@ -1,7 +1,7 @@
 import type { AnomalyPolicy } from '../config/policy.ts';
 import type { Repos } from '../db/repos/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
-import { ORGANIZATION_SCOPE_LABEL } from '../inventory/key-place.ts';
+import { ORGANIZATION_SCOPE_LABEL } from '../inventory/core/key-place.ts';
 import { usdToPico } from '../money.ts';
 import { HOUR_MS } from '../time.ts';
 import { readUsageFreshness } from '../usage/freshness.ts';

@@ -1,8 +1,13 @@
 import { parseArgs } from 'node:util';
 import { jobs } from '../../jobs/index.ts';
+import { type App, buildApp, requireEnv } from '../app.ts';
 import { parseDuration } from '../config/duration.ts';
 import { type Config, loadConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { createRedis } from '../queue/connection.ts';
+import { closeQueues, createQueues, type Queues } from '../queue/queues.ts';
+import { buildRegistry, type Registry } from '../queue/registry.ts';
+import { enqueuer } from '../queue/runner.ts';
 
 /** One `keywarden <command>`: its line in the help, its usage text, and what it does (the exit code; -1 keeps running). */
 export interface Command {
@@ -45,4 +50,26 @@ export function loadCliConfig(): Config {
 
 export function cliLogger(config: Config): Logger {
   return createLogger({ level: config.env.logLevel });
+}
+
+/**
+ * The Context for a command that runs job code (`run`, `keys reactivate`), with the command's own Redis connection
+ * for the queues `ctx.enqueue` feeds; `close()` closes both.
+ */
+export function openApp(config: Config, command: string, prefix: string): App & { registry: Registry; queues: Queues } {
+  requireEnv(config, ['database', 'redis', 'admin'], command);
+  const registry = buildRegistry(jobs, config.policy);
+  const redis = createRedis(config.env.redisUrl!, 'keywarden-cli');
+  const queues = createQueues(redis, prefix);
+  const app = buildApp(config, { log: cliLogger(config), command, enqueue: enqueuer(registry, queues) });
+  return {
+    ctx: app.ctx,
+    registry,
+    queues,
+    close: async () => {
+      await app.close();
+      await closeQueues(queues);
+      redis.disconnect();
+    },
+  };
 }

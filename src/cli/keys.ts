@@ -1,12 +1,13 @@
 import { requireEnv } from '../app.ts';
 import { createDb } from '../db/index.ts';
+import { createRepos } from '../db/repos/index.ts';
 import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
-import { loadRotationInputs } from '../keys/load.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
-import { describeKeyStage } from '../rotation/describe.ts';
-import { planRotation } from '../rotation/plan.ts';
-import { describePolicySource } from '../rotation/policy.ts';
-import type { RotationDecision, RotationInputs } from '../rotation/types.ts';
+import { describeKeyStage } from '../rotation/core/describe.ts';
+import { planRotation } from '../rotation/core/plan.ts';
+import { describePolicySource } from '../rotation/core/policy.ts';
+import type { RotationDecision, RotationInputs } from '../rotation/core/types.ts';
+import { loadRotationInputs } from '../rotation/load.ts';
 import { DAY_MS } from '../time.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 import { reactivateCommand } from './reactivate.ts';
@@ -106,7 +107,7 @@ export const keysCommand: Command = {
     const db = createDb(config.env.databaseUrl!, { max: 2 });
     try {
       const now = new Date();
-      const inputs = await loadRotationInputs(db, config.policy.rotation.drain_window_hours, now);
+      const inputs = await loadRotationInputs(createRepos(db), config.policy.rotation.drain_window_hours, now);
       const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now);
       if (values.json) console.log(terminalJson(rows));
       else

@@ -1,10 +1,10 @@
 import { userInfo } from 'node:os';
-import { buildApp } from '../app.ts';
 import { isKeyIdReference } from '../config/references.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
-import { findKeysByReference, lastStatusChangeFailure, setKeyStatus } from '../keys/set-status.ts';
+import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
 import { terminalText } from '../notify/escape.ts';
-import { cliLogger, loadCliConfig, parse, UsageError } from './command.ts';
+import { DEFAULT_PREFIX } from '../queue/queues.ts';
+import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
+import { loadCliConfig, openApp, parse, UsageError } from './command.ts';
 
 /** `keywarden keys reactivate <key> --reason "…"`: a key set active again through the Admin API, audited. */
 export async function reactivateCommand(args: string[]): Promise<number> {
@@ -14,10 +14,9 @@ export async function reactivateCommand(args: string[]): Promise<number> {
   if (!values.reason?.trim())
     throw new UsageError('--reason: say why the key is reactivated (it goes into the audit log)');
   const config = loadCliConfig();
-  const log = cliLogger(config);
-  const app = await buildApp(config, { log, command: 'keys reactivate' });
+  const app = openApp(config, 'keys reactivate', DEFAULT_PREFIX);
   try {
-    const matches = await findKeysByReference(app.ctx.db, ref);
+    const matches = await app.ctx.repos.keys.findByReference(ref);
     if (matches.length === 0) {
       const what = isKeyIdReference(ref) ? 'id' : 'name';
       throw new UsageError(`<key>: no stored key with ${what} "${ref}" (run sync-inventory first)`);
@@ -30,11 +29,8 @@ export async function reactivateCommand(args: string[]): Promise<number> {
     const actor = `cli:${userInfo().username}`;
     const reason = values.reason;
     // one status change at a time, as enforcement and the kill switch (a run in flight may be settling this key)
-    const locked = await withAdvisoryLock(app.ctx.db, KEY_STATUS_LOCK, () =>
-      setKeyStatus(
-        { db: app.ctx.db, admin: app.ctx.admin, log, now: () => new Date() },
-        { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason },
-      ),
+    const locked = await app.ctx.repos.keys.withStatusLock(() =>
+      setKeyStatus(app.ctx, { keyId: key.id, to: 'active', action: 'api_key.reactivate', actor, reason }),
     );
     if (locked === null) {
       console.error(
@@ -47,7 +43,7 @@ export async function reactivateCommand(args: string[]): Promise<number> {
       return 0;
     }
     // the reason ends with the API's own words, text from outside: sanitized for the terminal like every name
-    const why = await lastStatusChangeFailure(app.ctx.db, { keyId: key.id, action: 'api_key.reactivate', actor });
+    const why = await lastStatusChangeFailure(app.ctx, { keyId: key.id, action: 'api_key.reactivate', actor });
     console.log(`could not reactivate ${terminalText(key.name)}: ${terminalText(why ?? 'see the log')}`);
     return 1;
   } finally {

@@ -1,12 +1,10 @@
 import { jobs } from '../../jobs/index.ts';
-import { buildApp } from '../app.ts';
 import { schemaProblem } from '../db/index.ts';
 import { terminalJson } from '../notify/escape.ts';
 import { exitOnCrash } from '../queue/crash.ts';
-import { closeQueues, createQueues, DEFAULT_PREFIX } from '../queue/queues.ts';
-import { buildRegistry } from '../queue/registry.ts';
+import { DEFAULT_PREFIX } from '../queue/queues.ts';
 import { enqueueJob, runHandler } from '../queue/runner.ts';
-import { type Command, cliLogger, loadCliConfig, parse, UsageError } from './command.ts';
+import { type Command, loadCliConfig, openApp, parse, UsageError } from './command.ts';
 
 export const runCommand: Command = {
   summary: 'run one job now',
@@ -23,21 +21,20 @@ export const runCommand: Command = {
       throw new UsageError(`<job>: no job named "${name}" (jobs: ${jobs.map((j) => j.name).join(', ')})`);
     }
     const config = loadCliConfig();
-    const registry = buildRegistry(jobs, config.policy);
-    const log = cliLogger(config);
-    const app = await buildApp(config, { log, command: `run ${name}` });
+    const app = openApp(config, `run ${name}`, values.prefix ?? DEFAULT_PREFIX);
+    const { ctx, registry, queues } = app;
     try {
       if (values.once) {
         // the job's handler runs in this process, as it would in the worker: on the schema the worker would accept
-        const schema = await schemaProblem(app.ctx.db);
+        const schema = await schemaProblem(ctx.db);
         if (schema !== null) throw new Error(schema);
-        exitOnCrash(log);
+        exitOnCrash(ctx.log);
         const controller = new AbortController();
         process.once('SIGINT', () => controller.abort(new Error('interrupted')));
         // progress on stderr: stdout keeps the result, for scripts
         const progress = (line: string) => process.stderr.write(`${line}\n`);
         const result = await runHandler(
-          { ...app.ctx, progress },
+          { ...ctx, progress },
           registry,
           name,
           {},
@@ -46,10 +43,8 @@ export const runCommand: Command = {
         if (result !== undefined) console.log(terminalJson(result));
         return 0;
       }
-      const queues = createQueues(app.ctx.redis, values.prefix ?? DEFAULT_PREFIX);
       const job = await enqueueJob(registry, queues, name);
       console.log(`enqueued ${name} as job ${job.id}; a running worker will pick it up`);
-      await closeQueues(queues);
       return 0;
     } finally {
       await app.close();

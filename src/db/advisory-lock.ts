@@ -3,9 +3,9 @@ import type { Db } from './index.ts';
 
 /**
  * Key status changes happen one run at a time across every process: the worker's jobs and an operator's
- * `keywarden run … --once` (which runs outside BullMQ, so BullMQ's own job locks do not cover it). The lock is a
- * Postgres session lock on a connection held for the run: a process that dies drops its connection, and the lock
- * with it.
+ * `keywarden run … --once` or `keys reactivate` (which run outside BullMQ, so BullMQ's own job locks do not cover
+ * them); shells take it through `repos.keys.withStatusLock`. The lock is a Postgres session lock on a connection
+ * held for the run: a process that dies drops its connection, and the lock with it.
  */
 export const KEY_STATUS_LOCK = 'keywarden.key-status';
 

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
-import type { AlertKind, ScopeType, Severity, SpendScopeType } from '../kinds.ts';
+import type { AlertKind, RotationStage, ScopeType, Severity, SpendScopeType } from '../kinds.ts';
 
 /**
  * Row types of migrations/*. pg returns numeric and bigint as strings (no precision is lost on the way), so
@@ -227,7 +227,9 @@ export interface RotationStateTable {
   api_key_id: string;
   deadline: Timestamp | null;
   policy_source: string;
-  stage: string;
+  stage: RotationStage;
+  /** The reminder stage (days before the deadline) of a `due_soon` key; null in every other stage. */
+  reminder_days: number | null;
   evaluated_at: Timestamp;
 }
 

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AdminClient } from '../anthropic/client.ts';
 import { Secret } from '../config/secret.ts';
+import type { JobName } from '../context.ts';
 import { createDb, migrateToLatest } from '../db/index.ts';
 import { ensureRuntimeLogin, freePort, MissingServiceError, provideServices, type Services } from '../dev/services.ts';
 import { loadScenario } from '../emulator/scenario.ts';
@@ -373,7 +374,7 @@ async function runHelper(
 
 /** `keywarden run <job>`: the worker runs it now, not at its scheduled time (the digests: daily and weekly). */
 async function askWorker(
-  job: string,
+  job: JobName,
   env: Record<string, string | undefined>,
   say: (line: string) => void,
   run: RunHelper,

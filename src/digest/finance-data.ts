@@ -1,8 +1,7 @@
-import { sql } from 'kysely';
-import type { Db } from '../db/index.ts';
-import { type StoredProjection, spendRepo } from '../db/repos/spend.ts';
+import type { Repos } from '../db/repos/index.ts';
+import type { StoredProjection } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { keyWorkspaceName } from '../inventory/key-place.ts';
+import { keyWorkspaceName } from '../inventory/core/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
 import { localDate } from './period.ts';
 
@@ -51,79 +50,29 @@ export interface FinanceData {
   drift: DriftDay[];
 }
 
-export interface FinanceDataOptions {
+interface FinanceDataOptions {
   organizationName: string;
   timezone: string;
   organizationLimitUsd: number | null;
 }
 
-export async function loadFinanceData(db: Db, now: Date, opts: FinanceDataOptions): Promise<FinanceData> {
+export async function loadFinanceData(
+  repos: Pick<Repos, 'usage' | 'spend'>,
+  now: Date,
+  opts: FinanceDataOptions,
+): Promise<FinanceData> {
   const tz = opts.timezone;
   const today = localDate(now, tz);
   const monthStart = `${today.slice(0, 8)}01`;
-  // The month's first instant: local midnight on the 1st, whatever the offset that day.
-  const from = sql<Date>`(${monthStart}::timestamp AT TIME ZONE ${tz})`;
-  const localDay = sql<string>`to_char(starting_at AT TIME ZONE ${tz}, 'YYYY-MM-DD')`;
+  const month = { monthStart, timezone: tz, until: now };
+  const { usage } = repos;
 
   const [daily, byKey, byWorkspace, projections, drift] = await Promise.all([
-    db
-      .selectFrom('usage_buckets')
-      .select([localDay.as('day'), sql<string>`sum(cost_usd)::text`.as('usd')])
-      .where('bucket_width', 'in', ['1m', '1h'])
-      .where('starting_at', '>=', from)
-      .where('starting_at', '<', now)
-      .groupBy(sql`1`)
-      .orderBy(sql`1`)
-      .execute(),
-    db
-      .selectFrom('usage_buckets as u')
-      .leftJoin('api_keys as k', 'k.id', 'u.api_key_id')
-      .leftJoin('workspaces as w', 'w.id', 'k.workspace_id')
-      .select([
-        'u.api_key_id as id',
-        sql<string | null>`max(k.name)`.as('name'),
-        sql<string | null>`max(k.workspace_id)`.as('workspace_id'),
-        sql<string | null>`max(k.scope_type)`.as('scope_type'),
-        sql<string | null>`max(w.name)`.as('workspace_name'),
-        sql<string>`sum(u.cost_usd)::text`.as('usd'),
-      ])
-      .where('u.bucket_width', 'in', ['1m', '1h'])
-      .where('u.starting_at', '>=', from)
-      .where('u.starting_at', '<', now)
-      .groupBy('u.api_key_id')
-      .execute(),
-    db
-      .selectFrom('usage_buckets as u')
-      .leftJoin('workspaces as w', 'w.id', 'u.workspace_id')
-      .leftJoin('api_keys as k', 'k.id', 'u.api_key_id')
-      .select([
-        'u.workspace_id as id',
-        sql<string | null>`max(w.name)`.as('name'),
-        sql<string>`sum(u.cost_usd)::text`.as('usd'),
-      ])
-      .where('u.bucket_width', 'in', ['1m', '1h'])
-      .where('u.starting_at', '>=', from)
-      .where('u.starting_at', '<', now)
-      // an organization-scoped key's rows say no workspace, as the Default Workspace's do; it is in none
-      .where(sql<boolean>`k.scope_type IS DISTINCT FROM 'organization'`)
-      .groupBy('u.workspace_id')
-      .execute(),
-    spendRepo(db).ofMonth({ month: today.slice(0, 7), at: now }),
-    db
-      .selectFrom('cost_drift as d')
-      .leftJoin('workspaces as w', 'w.id', 'd.workspace_id')
-      .select([
-        'd.day',
-        'd.workspace_id',
-        'w.name as workspace_name',
-        'd.reported_usd',
-        'd.priced_usd',
-        'd.drift_ratio',
-      ])
-      .where('d.day', '>=', monthStart)
-      .orderBy('d.day', 'desc')
-      .orderBy('w.name')
-      .execute(),
+    usage.monthDailySpend(month),
+    usage.monthSpendByKey(month),
+    usage.monthSpendByWorkspace(month),
+    repos.spend.ofMonth({ month: today.slice(0, 7), at: now }),
+    usage.driftSince(monthStart),
   ]);
 
   const projectionOf = new Map(projections.map((p) => [`${p.scopeType}:${p.scopeId}`, p]));

@@ -13,7 +13,7 @@ import { formatLongDate, formatMonth, formatShortDate } from './period.ts';
  * Pure: data in, message and chart numbers out.
  */
 
-export interface FinanceDigest {
+interface FinanceDigest {
   message: DigestMessage;
   chart: SpendChart;
   /** The chart in words: the image's alt text, for screen readers and mail clients that block images. */
@@ -21,7 +21,7 @@ export interface FinanceDigest {
 }
 
 /** Enough rows to see who spends; the rest are counted. */
-export const TOP_ROWS = 10;
+const TOP_ROWS = 10;
 
 function percent(part: Pico, whole: Pico): string {
   if (whole === 0n) return '–';

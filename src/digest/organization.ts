@@ -1,8 +1,7 @@
-import type { Db } from '../db/index.ts';
+import type { Repos } from '../db/repos/index.ts';
 
 /** The name digests call the organization by: the policy's `organization.name`, else the name the Admin API gives. */
-export async function organizationName(db: Db, configured: string): Promise<string> {
+export async function organizationName(repos: Pick<Repos, 'keys'>, configured: string): Promise<string> {
   if (configured.trim()) return configured;
-  const row = await db.selectFrom('organizations').select('name').orderBy('last_seen_at', 'desc').executeTakeFirst();
-  return row?.name ?? 'Your organization';
+  return (await repos.keys.organizationName()) ?? 'Your organization';
 }

@@ -1,4 +1,4 @@
-import type { Db } from '../db/index.ts';
+import type { Context } from '../context.ts';
 import { composeFinanceDigest } from './finance.ts';
 import { loadFinanceData } from './finance-data.ts';
 import { isoWeek } from './period.ts';
@@ -7,11 +7,11 @@ import { composeSecurityDigest } from './security.ts';
 import { loadSecurityData } from './security-data.ts';
 
 /** The daily finance digest: once per local day; it waits for the month's first projection. */
-export function financeDigestRecipe(db: Db, organizationLimitUsd: number | null): DigestRecipe {
+export function financeDigestRecipe(ctx: Pick<Context, 'repos'>, organizationLimitUsd: number | null): DigestRecipe {
   return {
     period: (today) => today,
     async compose({ now, timezone, organizationName }) {
-      const data = await loadFinanceData(db, now, { organizationName, timezone, organizationLimitUsd });
+      const data = await loadFinanceData(ctx.repos, now, { organizationName, timezone, organizationLimitUsd });
       // its chart and headline rest on this month's projection: wait for project-spend's first run of the month
       if (data.organization === null) return { skipped: 'no projection for this month yet' };
       const digest = composeFinanceDigest(data);
@@ -21,11 +21,11 @@ export function financeDigestRecipe(db: Db, organizationLimitUsd: number | null)
 }
 
 /** The weekly security digest: once per ISO week. */
-export function securityDigestRecipe(db: Db): DigestRecipe {
+export function securityDigestRecipe(ctx: Pick<Context, 'repos'>): DigestRecipe {
   return {
     period: isoWeek,
     async compose({ now, timezone, organizationName }) {
-      const data = await loadSecurityData(db, now, { organizationName, timezone });
+      const data = await loadSecurityData(ctx.repos, now, { organizationName, timezone });
       return { digest: composeSecurityDigest(data), chart: null };
     },
   };

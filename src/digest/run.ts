@@ -12,7 +12,7 @@ export interface DigestRecipe {
   compose(at: { now: Date; timezone: string; organizationName: string }): Promise<DigestPayload | { skipped: string }>;
 }
 
-export type DigestRunResult = { skipped: string } | { period: string; queued: number; skipped?: string };
+type DigestRunResult = { skipped: string } | { period: string; queued: number; skipped?: string };
 
 /**
  * One run of a digest job: nothing without its policy section; nothing composed when every target has this
@@ -20,7 +20,7 @@ export type DigestRunResult = { skipped: string } | { period: string; queued: nu
  * target still without it.
  */
 export async function runDigest(
-  ctx: Pick<Context, 'db' | 'repos' | 'log' | 'clock' | 'config'>,
+  ctx: Pick<Context, 'repos' | 'log' | 'clock' | 'config'>,
   kind: DigestKind,
   recipe: DigestRecipe,
 ): Promise<DigestRunResult> {
@@ -36,7 +36,7 @@ export async function runDigest(
   const composed = await recipe.compose({
     now,
     timezone,
-    organizationName: await organizationName(ctx.db, policy.organization.name),
+    organizationName: await organizationName(ctx.repos, policy.organization.name),
   });
   if ('skipped' in composed) return { period, queued: 0, skipped: composed.skipped };
   const queued = await enqueueDigest(ctx.repos, { kind, period, payload: composed }, targets, now);

@@ -1,5 +1,6 @@
-import type { Db } from '../db/index.ts';
-import { keyWorkspaceName } from '../inventory/key-place.ts';
+import type { Repos } from '../db/repos/index.ts';
+import { keyWorkspaceName } from '../inventory/core/key-place.ts';
+import type { RotationStage } from '../kinds.ts';
 
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by
@@ -15,7 +16,9 @@ export interface SecurityKey {
   createdAt: Date;
   expiresAt: Date | null;
   /** null: enforce-rotation has not evaluated the key yet. */
-  stage: string | null;
+  stage: RotationStage | null;
+  /** The reminder stage (days before the deadline) of a `due_soon` key; null otherwise. */
+  reminderDays: number | null;
   deadline: Date | null;
   policySource: string | null;
   /** The creator's email while they are in the organization. */
@@ -37,47 +40,11 @@ export interface SecurityData {
 }
 
 export async function loadSecurityData(
-  db: Db,
+  repos: Pick<Repos, 'keys'>,
   now: Date,
   opts: { organizationName: string; timezone: string },
 ): Promise<SecurityData> {
-  const [keys, admins] = await Promise.all([
-    db
-      .selectFrom('api_keys as k')
-      .leftJoin('workspaces as w', 'w.id', 'k.workspace_id')
-      .leftJoin('rotation_state as r', 'r.api_key_id', 'k.id')
-      .leftJoin('users as u', 'u.id', 'k.created_by_id')
-      .select([
-        'k.id',
-        'k.name',
-        'k.partial_key_hint',
-        'k.workspace_id',
-        'k.scope_type',
-        'w.name as workspace_name',
-        'k.created_at',
-        'k.expires_at',
-        'k.created_by_id',
-        'k.created_by_type',
-        'r.stage',
-        'r.deadline',
-        'r.policy_source',
-        'r.evaluated_at',
-        'u.email as creator_email',
-        'u.name as creator_name',
-        'u.left_at as creator_left_at',
-      ])
-      .where('k.status', '=', 'active')
-      .where('k.gone_at', 'is', null)
-      .orderBy('k.created_at')
-      .execute(),
-    db
-      .selectFrom('users')
-      .select(['name', 'email'])
-      .where('role', '=', 'admin')
-      .where('left_at', 'is', null)
-      .orderBy('name')
-      .execute(),
-  ]);
+  const [keys, admins] = await Promise.all([repos.keys.activeKeysWithOwners(), repos.keys.admins()]);
   let rotationEvaluatedAt: Date | null = null;
   for (const k of keys) {
     if (k.evaluated_at !== null && (rotationEvaluatedAt === null || k.evaluated_at > rotationEvaluatedAt)) {
@@ -102,6 +69,7 @@ export async function loadSecurityData(
         createdAt: k.created_at,
         expiresAt: k.expires_at,
         stage: k.stage,
+        reminderDays: k.reminder_days,
         deadline: k.deadline,
         policySource: k.policy_source,
         ownerEmail: byUser && !departed ? k.creator_email : null,

@@ -1,4 +1,5 @@
 import { CONSOLE_KEYS_URL } from '../console.ts';
+import type { RotationStage } from '../kinds.ts';
 import type { DigestMessage, DigestSection } from '../notify/message.ts';
 import { DAY_MS } from '../time.ts';
 import { formatDate, formatLongDate, localDate, mondayOf } from './period.ts';
@@ -15,8 +16,8 @@ const NO_EXPIRY_ROWS = 25;
 /** Stages older than this mean enforce-rotation has stopped running: the digest says so. */
 const STALE_STAGES_MS = 2 * DAY_MS;
 
-/** The stages past the deadline (rotation_state.stage, see src/rotation/describe.ts), in words. */
-const OVERDUE_STAGES: Record<string, string> = {
+/** The stages past the deadline (rotation_state.stage, see src/rotation/core/describe.ts), in words. */
+const OVERDUE_STAGES: Partial<Record<RotationStage, string>> = {
   overdue: 'overdue',
   grace: 'overdue, in its grace period',
   blocked: 'overdue, still in use',
@@ -25,16 +26,14 @@ const OVERDUE_STAGES: Record<string, string> = {
   deactivate: 'being deactivated',
   deferred: 'deactivation deferred (per-run cap)',
 };
-const DUE_SOON = /^due_in_(\d+)d$/;
 
 /** A stage in words, for the count table. */
-function stageLabel(stage: string | null): string {
-  if (stage === null) return 'not evaluated yet';
-  if (stage === 'ok') return 'within policy';
-  if (stage === 'exempt') return 'exempt';
-  const due = DUE_SOON.exec(stage);
-  if (due) return `due within ${due[1]} days`;
-  return OVERDUE_STAGES[stage] ?? stage;
+function stageLabel(k: Pick<SecurityKey, 'stage' | 'reminderDays'>): string {
+  if (k.stage === null) return 'not evaluated yet';
+  if (k.stage === 'ok') return 'within policy';
+  if (k.stage === 'exempt') return 'exempt';
+  if (k.stage === 'due_soon') return `due within ${k.reminderDays} days`;
+  return OVERDUE_STAGES[k.stage] ?? k.stage;
 }
 
 function day(at: Date | null, timezone: string): string {
@@ -69,7 +68,7 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
     .filter((k) => k.stage !== null && k.stage in OVERDUE_STAGES)
     .sort((a, b) => (a.deadline?.getTime() ?? 0) - (b.deadline?.getTime() ?? 0));
   const dueSoon = data.keys
-    .filter((k) => k.stage !== null && DUE_SOON.test(k.stage))
+    .filter((k) => k.stage === 'due_soon')
     .sort((a, b) => (a.deadline?.getTime() ?? 0) - (b.deadline?.getTime() ?? 0));
   const exempt = data.keys.filter((k) => k.stage === 'exempt');
   const orphaned = data.keys.filter((k) => k.departedCreatorId !== null);
@@ -77,7 +76,7 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
   const inUse = overdue.filter((k) => k.stage === 'blocked').length;
 
   const counts = new Map<string, number>();
-  for (const k of data.keys) counts.set(stageLabel(k.stage), (counts.get(stageLabel(k.stage)) ?? 0) + 1);
+  for (const k of data.keys) counts.set(stageLabel(k), (counts.get(stageLabel(k)) ?? 0) + 1);
   const byStage: DigestSection = {
     title: 'Active keys by rotation stage',
     columns: [{ label: 'Stage' }, { label: 'Keys', align: 'right' }],
@@ -106,7 +105,7 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
         owner(k),
         day(k.deadline, tz),
         k.deadline === null ? '–' : plural(Math.max(0, daysBetween(k.deadline, now)), 'day', 'days'),
-        stageLabel(k.stage),
+        stageLabel(k),
       ]),
       empty: 'No key is past its rotation deadline.',
     },

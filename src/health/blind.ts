@@ -74,7 +74,7 @@ export function blindRoutes(routes: readonly Route[], kind: AlertKind = BLIND_KI
   return [{ match: { kind }, slack, email, ...receivers, repeat_every: DEFAULT_REPEAT_EVERY_MS, continue: false }];
 }
 
-export interface BlindWatch {
+interface BlindWatch {
   /** Compares the client's key verdict with what was last raised, and raises or resolves. Never throws. */
   check(): Promise<void>;
 }
@@ -86,7 +86,7 @@ export interface BlindWatch {
  * Checks run one at a time, so their writes follow the order of the verdicts.
  */
 export function watchAdminKey(
-  ctx: Pick<Context, 'db' | 'repos' | 'admin' | 'clock' | 'log' | 'config'>,
+  ctx: Pick<Context, 'repos' | 'admin' | 'clock' | 'log' | 'config'>,
   onNotifications: () => Promise<unknown>,
 ): BlindWatch {
   let raised: AdminKeyVerdict['state'] = 'unknown';

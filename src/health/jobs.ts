@@ -3,7 +3,7 @@ import type { AlertObservation } from '../alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../alerts/store.ts';
 import type { Policy } from '../config/policy.ts';
 import type { Context } from '../context.ts';
-import type { Db } from '../db/index.ts';
+import type { JobRunRecord } from '../db/repos/job-runs.ts';
 import { scrubSecrets } from '../log.ts';
 import { blindRoutes } from './blind.ts';
 
@@ -15,16 +15,7 @@ import { blindRoutes } from './blind.ts';
 
 export const JOB_FAILING_KIND = 'keywarden.job_failing';
 
-/** What job_runs holds for one job. */
-export interface JobRunRecord {
-  job: string;
-  consecutiveFailures: number;
-  lastSucceededAt: Date | null;
-  firstFailedAt: Date | null;
-  lastError: string | null;
-}
-
-export interface JobSchedule {
+interface JobSchedule {
   job: string;
   pattern: string;
   tz: string;
@@ -101,7 +92,7 @@ export function describeFailingJobs(jobs: readonly FailingJob[]): string[] {
 }
 
 /** The alert for a failing job. Pure. */
-export function jobFailingObservation(f: FailingJob): AlertObservation {
+function jobFailingObservation(f: FailingJob): AlertObservation {
   return {
     kind: JOB_FAILING_KIND,
     severity: 'critical',
@@ -128,40 +119,14 @@ function storedError(err: unknown): string {
   return scrubSecrets(message).replace(/\s+/g, ' ').slice(0, 500);
 }
 
-export async function recordJobSuccess(db: Db, job: string, now: Date): Promise<void> {
-  const reset = { consecutive_failures: 0, last_succeeded_at: now, first_failed_at: null, last_error: null };
-  await db
-    .insertInto('job_runs')
-    .values({ job, ...reset })
-    .onConflict((oc) => oc.column('job').doUpdateSet(reset))
-    .execute();
-}
-
-export async function recordJobFailure(db: Db, job: string, err: unknown, now: Date): Promise<void> {
-  const error = storedError(err);
-  await db
-    .insertInto('job_runs')
-    .values({ job, consecutive_failures: 1, last_failed_at: now, first_failed_at: now, last_error: error })
-    .onConflict((oc) =>
-      oc.column('job').doUpdateSet((eb) => ({
-        consecutive_failures: eb('job_runs.consecutive_failures', '+', 1),
-        last_failed_at: now,
-        first_failed_at: eb.fn.coalesce('job_runs.first_failed_at', eb.val(now)),
-        last_error: error,
-      })),
-    )
-    .execute();
-}
-
-export async function loadJobRuns(db: Db): Promise<JobRunRecord[]> {
-  const rows = await db.selectFrom('job_runs').selectAll().execute();
-  return rows.map((r) => ({
-    job: r.job,
-    consecutiveFailures: r.consecutive_failures,
-    lastSucceededAt: r.last_succeeded_at,
-    firstFailedAt: r.first_failed_at,
-    lastError: r.last_error,
-  }));
+/** A run's last attempt failed: recorded with its error scrubbed, one line, bounded. */
+export async function recordJobFailure(
+  ctx: Pick<Context, 'repos'>,
+  job: string,
+  err: unknown,
+  now: Date,
+): Promise<void> {
+  await ctx.repos.jobRuns.recordFailure(job, storedError(err), now);
 }
 
 export interface JobWatch {
@@ -176,7 +141,7 @@ export interface JobWatch {
  * to every channel and address the routes name, since a job that stops working silences the alerts it raises.
  */
 export function watchJobs(
-  ctx: Pick<Context, 'db' | 'repos' | 'clock' | 'config'>,
+  ctx: Pick<Context, 'repos' | 'clock' | 'config'>,
   jobs: readonly string[],
   schedules: readonly JobSchedule[],
   onNotifications: () => Promise<unknown>,
@@ -186,7 +151,7 @@ export function watchJobs(
   let queue: Promise<unknown> = Promise.resolve();
   const update = async () => {
     const now = ctx.clock.now();
-    const records = await loadJobRuns(ctx.db);
+    const records = await ctx.repos.jobRuns.all();
     const found = failingJobs(jobs, records, schedules, ctx.config.policy.job_alerts, since, now);
     const result = await raiseAlerts(
       ctx,

@@ -1,14 +1,9 @@
-import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
 import { type SpendReport, spendReport } from '../cli/spend.ts';
-import type { Db } from '../db/index.ts';
-import { alertsRepo } from '../db/repos/alerts.ts';
-import { keysRepo } from '../db/repos/keys.ts';
-import { spendRepo } from '../db/repos/spend.ts';
-import { WATERMARKS, watermarksRepo } from '../db/repos/watermarks.ts';
+import type { Repos } from '../db/repos/index.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { loadJobRuns } from '../health/jobs.ts';
 import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {
@@ -21,7 +16,7 @@ export interface Metrics {
  * Prometheus metrics. Job counters are this process's own; everything about the organization (poll age, alerts,
  * pending notifications, cost drift) is read from Postgres at scrape time, so every replica reports the same truth.
  */
-export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSkewMs'>): Metrics {
+export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'clockSkewMs'>): Metrics {
   const registry = new Registry();
   const jobRuns = new Counter({
     name: 'keywarden_job_runs_total',
@@ -36,14 +31,14 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
-  if (db) {
+  if (repos) {
     new Gauge({
       name: 'keywarden_last_successful_poll_age_seconds',
       // the newest minute the API answered with data, not the range asked for: a late API answers empty buckets
       help: 'Seconds since the end of the newest usage minute the Admin API answered with data (poll-usage.settled).',
       registers: [registry],
       async collect() {
-        this.set(settledAgeSeconds(await watermarksRepo(db).read(WATERMARKS.usageSettled), new Date()));
+        this.set(settledAgeSeconds(await repos.watermarks.read(WATERMARKS.usageSettled), new Date()));
       },
     });
     if (admin) {
@@ -58,11 +53,6 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       });
     }
     // Counted by kind from the alert store: one query shape for "ever fired" and "firing now".
-    const alertsByKind = async (firingOnly: boolean) => {
-      let q = db.selectFrom('alerts').select(['kind', sql<string>`count(*)`.as('n')]);
-      if (firingOnly) q = q.where('state', '=', 'firing');
-      return q.groupBy('kind').execute();
-    };
     // alert rows are kept, so "ever fired" only grows: a counter (a gauge named _total is what promtool rejects)
     new Counter({
       name: 'keywarden_alerts_fired_total',
@@ -71,7 +61,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       registers: [registry],
       async collect() {
         this.reset();
-        for (const r of await alertsByKind(false)) this.inc({ kind: r.kind }, Number(r.n));
+        for (const r of await repos.alerts.countByKind({ firingOnly: false })) this.inc({ kind: r.kind }, r.count);
       },
     });
     new Gauge({
@@ -81,7 +71,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       registers: [registry],
       async collect() {
         this.reset();
-        for (const r of await alertsByKind(true)) this.set({ kind: r.kind }, Number(r.n));
+        for (const r of await repos.alerts.countByKind({ firingOnly: true })) this.set({ kind: r.kind }, r.count);
       },
     });
     new Gauge({
@@ -89,12 +79,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       help: 'Notifications in the outbox not yet sent.',
       registers: [registry],
       async collect() {
-        const row = await db
-          .selectFrom('notifications')
-          .select(sql<string>`count(*)`.as('n'))
-          .where('status', 'in', ['pending', 'sending'])
-          .executeTakeFirst();
-        this.set(Number(row?.n ?? 0));
+        this.set(await repos.outbox.pendingCount());
       },
     });
     new Gauge({
@@ -103,18 +88,13 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
       labelNames: ['workspace_id'] as const,
       registers: [registry],
       async collect() {
-        const rows = await db
-          .selectFrom('cost_drift')
-          .select(['workspace_id', sql<number>`max(drift_ratio)`.as('ratio')])
-          .where('day', '>=', sql<string>`date_trunc('month', now() AT TIME ZONE 'UTC')::date`)
-          .groupBy('workspace_id')
-          .execute();
+        const rows = await repos.usage.largestDriftThisMonth();
         this.reset();
         // the Default Workspace has no id: labelled "default"
-        for (const r of rows) this.set({ workspace_id: r.workspace_id ?? DEFAULT_WORKSPACE_SCOPE_ID }, Number(r.ratio));
+        for (const r of rows) this.set({ workspace_id: r.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID }, r.ratio);
       },
     });
-    addStatusMetrics(registry, db);
+    addStatusMetrics(registry, repos);
   }
   return { registry, jobRuns, jobDuration };
 }
@@ -125,8 +105,7 @@ export function createMetrics(db: Db | null, admin?: Pick<AdminClient, 'clockSke
  * and the rate-limit headroom of the limits at risk (from the firing `ratelimit.headroom` alerts: readings are
  * taken by detect-anomalies against the Rate Limits API, never at scrape time).
  */
-function addStatusMetrics(registry: Registry, db: Db): void {
-  const repos = { spend: spendRepo(db), keys: keysRepo(db) };
+function addStatusMetrics(registry: Registry, repos: Repos): void {
   // one read of the projections per scrape for the three spend gauges
   let spend: { at: number; report: Promise<SpendReport | null> } | null = null;
   const report = () => {
@@ -180,7 +159,7 @@ function addStatusMetrics(registry: Registry, db: Db): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const r of await loadJobRuns(db)) this.set({ job: r.job }, r.consecutiveFailures);
+      for (const r of await repos.jobRuns.all()) this.set({ job: r.job }, r.consecutiveFailures);
     },
   });
   new Gauge({
@@ -189,7 +168,7 @@ function addStatusMetrics(registry: Registry, db: Db): void {
     labelNames: ['workspace_id', 'limit'] as const,
     registers: [registry],
     async collect() {
-      const rows = await alertsRepo(db).headroomAtRisk();
+      const rows = await repos.alerts.headroomAtRisk();
       this.reset();
       for (const r of rows) this.set({ workspace_id: r.workspaceId, limit: r.limit }, r.utilization);
     },

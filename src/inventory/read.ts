@@ -1,6 +1,6 @@
-import type { AdminClient } from '../anthropic/client.ts';
-import type { InventorySnapshot } from './plan.ts';
-import { storableSnapshot } from './text.ts';
+import type { JobContext } from '../context.ts';
+import type { InventorySnapshot } from './core/plan.ts';
+import { storableSnapshot } from './core/text.ts';
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -12,7 +12,8 @@ async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
  * Reads the whole organization, every page, with its names made storable (text.ts). The four lists are independent,
  * so they are read in parallel.
  */
-export async function readInventory(admin: AdminClient, signal?: AbortSignal): Promise<InventorySnapshot> {
+export async function readInventory(ctx: Pick<JobContext, 'admin' | 'signal'>): Promise<InventorySnapshot> {
+  const { admin, signal } = ctx;
   const [organization, workspaces, users, keys] = await Promise.all([
     admin.getOrganization({ signal }),
     all(admin.listWorkspaces({ includeArchived: true }, { signal })),

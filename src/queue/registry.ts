@@ -6,7 +6,7 @@ import { QUEUE_NAMES } from './queues.ts';
 export type Registry = ReadonlyMap<string, JobDefinition>;
 
 /** Problems that make a job registry unsafe to start with, each naming the fix. */
-export function registryProblems(definitions: readonly JobDefinition[]): string[] {
+function registryProblems(definitions: readonly JobDefinition[]): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const def of definitions) {
@@ -22,7 +22,7 @@ export function registryProblems(definitions: readonly JobDefinition[]): string[
     if (!(QUEUE_NAMES as readonly string[]).includes(def.queue)) {
       problems.push(`job "${def.name}": unknown queue "${def.queue}" (queues: ${QUEUE_NAMES.join(', ')})`);
     }
-    if (def.schedule !== null) {
+    if (typeof def.schedule === 'string') {
       try {
         CronExpressionParser.parse(def.schedule);
       } catch (err) {
@@ -47,6 +47,18 @@ export function buildRegistry(definitions: readonly JobDefinition[], policy?: Po
   for (const name of Object.keys(policy?.schedules ?? {})) {
     if (!names.has(name)) {
       problems.push(`policy file schedules.${name}: no job of that name (jobs: ${[...names].join(', ')})`);
+    }
+  }
+  for (const def of definitions) {
+    if (policy === undefined || typeof def.schedule !== 'function') continue;
+    const pattern = def.schedule(policy);
+    if (pattern === null) continue;
+    try {
+      CronExpressionParser.parse(pattern);
+    } catch (err) {
+      problems.push(
+        `job "${def.name}": the policy gives it the schedule "${pattern}", not cron: ${(err as Error).message}`,
+      );
     }
   }
   if (problems.length > 0) throw new RegistryError(`the job registry is not valid:\n  - ${problems.join('\n  - ')}`);

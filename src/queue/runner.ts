@@ -1,9 +1,10 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { z } from 'zod';
 import { AdminKeyRejectedError } from '../anthropic/errors.ts';
-import type { Context, JobContext } from '../context.ts';
+import type { Context, Enqueue, JobContext, JobName } from '../context.ts';
 import { watchAdminKey } from '../health/blind.ts';
-import { type JobWatch, recordJobFailure, recordJobSuccess } from '../health/jobs.ts';
+import { type JobWatch, recordJobFailure } from '../health/jobs.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { scrubError, scrubSecrets } from '../log.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
@@ -18,7 +19,7 @@ export interface WorkerPool {
   close(force?: boolean): Promise<void>;
 }
 
-export interface WorkerPoolOptions {
+interface WorkerPoolOptions {
   connection: Redis;
   prefix: string;
   queues: Queues;
@@ -29,7 +30,7 @@ export interface WorkerPoolOptions {
   jobWatch?: JobWatch;
 }
 
-/** Enqueues a job by name for the worker, with its retry options. */
+/** Enqueues a job by name for the worker, with its retry options; a payload its schema refuses is not queued. */
 export async function enqueueJob(
   registry: Registry,
   queues: Queues,
@@ -39,7 +40,34 @@ export async function enqueueJob(
 ): Promise<Job> {
   const def = registry.get(name);
   if (!def) throw new Error(`no job named "${name}" (jobs: ${[...registry.keys()].join(', ')})`);
-  return queues[def.queue].add(name, data, { ...retryOptions(def.attempts ?? 5), ...(jobId ? { jobId } : {}) });
+  const parsed = def.payload.safeParse(data);
+  if (!parsed.success) throw new Error(`job ${name}: invalid payload: ${describeIssues(parsed.error)}`);
+  return queues[def.queue].add(name, parsed.data, {
+    ...retryOptions(def.attempts ?? 5),
+    ...(jobId ? { jobId } : {}),
+  });
+}
+
+/** `ctx.enqueue` over the worker's queues. */
+export function enqueuer(registry: Registry, queues: Queues): Enqueue {
+  return async (name, payload) => {
+    await enqueueJob(registry, queues, name, payload);
+  };
+}
+
+/**
+ * The outbox's delivery job, enqueued when an alert is raised outside a job run (the admin key refused, jobs
+ * failing) so it goes out now rather than at the next minute's run. Worker setups without the job (tests) only
+ * record the alert.
+ */
+const DELIVERY_JOB = 'deliver-notifications' satisfies JobName;
+
+export async function deliverSoon(ctx: Pick<Context, 'enqueue'>, registry: Registry): Promise<void> {
+  if (registry.has(DELIVERY_JOB)) await ctx.enqueue(DELIVERY_JOB, {});
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ');
 }
 
 /** Runs one job's handler with a job-scoped context. Shared by the worker and `keywarden run <job> --once`. */
@@ -55,10 +83,7 @@ export async function runHandler(
     throw new UnrecoverableError(`no job named "${name}" in jobs/index.ts (jobs: ${[...registry.keys()].join(', ')})`);
   }
   const parsed = def.payload.safeParse(data ?? {});
-  if (!parsed.success) {
-    const what = parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ');
-    throw new UnrecoverableError(`job ${name}: invalid payload: ${what}`);
-  }
+  if (!parsed.success) throw new UnrecoverableError(`job ${name}: invalid payload: ${describeIssues(parsed.error)}`);
   const jobCtx: JobContext = {
     ...ctx,
     log: ctx.log.child({ job: name, jobId: meta.id, attempt: meta.attempt }),
@@ -70,10 +95,7 @@ export async function runHandler(
 
 export function startWorkers(ctx: Context, registry: Registry, options: WorkerPoolOptions): WorkerPool {
   const controller = new AbortController();
-  // deliver-notifications sends the blind alert as soon as it is raised (worker setups without it only record it)
-  const blind = watchAdminKey(ctx, async () => {
-    if (registry.has('deliver-notifications')) await enqueueJob(registry, options.queues, 'deliver-notifications');
-  });
+  const blind = watchAdminKey(ctx, () => deliverSoon(ctx, registry));
   // An outcome that cannot be recorded (Postgres down) must not change the job's own outcome.
   const recordOutcome = async (record: () => Promise<void>) => {
     if (!options.jobWatch) return;
@@ -98,7 +120,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
               signal: controller.signal,
             });
             options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
-            await recordOutcome(() => recordJobSuccess(ctx.db, job.name, ctx.clock.now()));
+            await recordOutcome(() => ctx.repos.jobRuns.recordSuccess(job.name, ctx.clock.now()));
             for (const next of registry.get(job.name)?.followedBy ?? []) {
               // one chained run per parent run, even if this job is retried after a crash past this point
               await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
@@ -111,7 +133,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
             // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
             const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
             if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
-              await recordOutcome(() => recordJobFailure(ctx.db, job.name, err, ctx.clock.now()));
+              await recordOutcome(() => recordJobFailure(ctx, job.name, err, ctx.clock.now()));
             }
             // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
             if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));

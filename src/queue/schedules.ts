@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import type { QueueName, Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
 
-export interface ScheduleSpec {
+interface ScheduleSpec {
   /** The job scheduler id in BullMQ: the job name, so there is one scheduler per job. */
   id: string;
   queue: QueueName;
@@ -14,20 +14,12 @@ export interface ScheduleSpec {
   attempts: number;
 }
 
-/**
- * Jobs whose schedule is a section of the policy rather than a default: a digest runs on its own `cron`, and is not
- * scheduled at all when the policy does not configure it.
- */
-const POLICY_CRONS: Record<string, (policy: Policy) => string | undefined> = {
-  'finance-digest': (policy) => policy.digests.finance?.cron,
-  'security-digest': (policy) => policy.digests.security?.cron,
-};
-
 /** What should be scheduled: each job's default (or its policy section's cron), overridden by `schedules`. */
 export function desiredSchedules(registry: Registry, policy: Policy): ScheduleSpec[] {
   const specs: ScheduleSpec[] = [];
   for (const def of registry.values()) {
-    const pattern = policy.schedules[def.name] ?? POLICY_CRONS[def.name]?.(policy) ?? def.schedule;
+    const pattern =
+      policy.schedules[def.name] ?? (typeof def.schedule === 'function' ? def.schedule(policy) : def.schedule);
     if (pattern) {
       specs.push({
         id: def.name,

@@ -1,12 +1,12 @@
 import type { Logger } from '../log.ts';
 
-export interface ShutdownStep {
+interface ShutdownStep {
   name: string;
   /** `force` is true once the deadline has passed: stop now, abandon what is running. */
   run(force: boolean): Promise<void>;
 }
 
-export interface ShutdownOptions {
+interface ShutdownOptions {
   steps: ShutdownStep[];
   deadlineMs: number;
   log: Logger;

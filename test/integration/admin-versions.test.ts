@@ -9,9 +9,9 @@ import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { loadRotationInputs } from '../../src/keys/load.ts';
-import { setKeyStatus } from '../../src/keys/set-status.ts';
-import { planRotation } from '../../src/rotation/plan.ts';
+import { planRotation } from '../../src/rotation/core/plan.ts';
+import { loadRotationInputs } from '../../src/rotation/load.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, DEMO_START } from '../support/demo-org.ts';
@@ -70,7 +70,7 @@ async function runVariant(version: AnthropicVersion, shape: 'by_version' | '2026
 
   const now = clock.now();
   const policy = ctx.config.policy.rotation;
-  const inputs = await loadRotationInputs(t.db, policy.drain_window_hours, now);
+  const inputs = await loadRotationInputs(ctx.repos, policy.drain_window_hours, now);
   const table = formatKeyTable(keyRows(inputs, planRotation(inputs, policy, now), now));
   const workspaces = (await t.db.selectFrom('workspaces').select('name').orderBy('name').execute()).map((w) => w.name);
   const keyWorkspaces = (
@@ -82,10 +82,13 @@ async function runVariant(version: AnthropicVersion, shape: 'by_version' | '2026
     .select('id')
     .where('name', '=', 'Legacy integration')
     .executeTakeFirstOrThrow();
-  const outcome = await setKeyStatus(
-    { db: t.db, admin, log: ctx.log, now: () => clock.now() },
-    { keyId: legacy.id, to: 'inactive', action: 'api_key.deactivate', actor: 'keywarden:rotation', reason: 'test' },
-  );
+  const outcome = await setKeyStatus(ctx, {
+    keyId: legacy.id,
+    to: 'inactive',
+    action: 'api_key.deactivate',
+    actor: 'keywarden:rotation',
+    reason: 'test',
+  });
   const after = await admin.getApiKey(legacy.id);
   return {
     table,

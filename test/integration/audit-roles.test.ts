@@ -3,10 +3,10 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { recordIntent, recordOutcome } from '../../src/audit.ts';
 import { canAlterAuditLog, createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
-import { recordJobSuccess } from '../../src/health/jobs.ts';
-import { setKeyStatus } from '../../src/keys/set-status.ts';
+import { auditRepo } from '../../src/db/repos/audit.ts';
+import { jobRunsRepo } from '../../src/db/repos/job-runs.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { withDatabase } from '../support/db-url.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
@@ -25,8 +25,7 @@ describe('the worker’s database role', () => {
   it('cannot disable, drop, rename or bypass the audit log’s protection', async () => {
     const { rows } = await sql<{ user: string }>`SELECT current_user AS user`.execute(worker);
     expect(rows[0]!.user).not.toBe('postgres');
-    const operationId = await recordIntent(
-      worker,
+    const { operation_id: operationId } = await auditRepo(worker).recordIntent(
       { actor: 'test', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: 'apikey_01Test' },
       { reason: 'overdue' },
     );
@@ -55,7 +54,7 @@ describe('the worker’s database role', () => {
     const { rows: triggers } = await sql<{ tgenabled: string }>`
       SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit_log_append_only'`.execute(org.t.db);
     expect(triggers).toEqual([{ tgenabled: 'O' }]);
-    await recordOutcome(worker, intent, 'done', {});
+    await auditRepo(worker).recordOutcome(intent, 'done', {});
   });
 
   it('does the worker’s work: inventory, alerts, outbox, key status changes with their audit rows, job outcomes', async () => {
@@ -72,13 +71,13 @@ describe('the worker’s database role', () => {
       ).toHaveLength(1);
       expect((await worker.selectFrom('notifications').select('id').execute()).length).toBeGreaterThan(0);
       const id = await keyIdByName(worker, 'Legacy integration');
-      const deps = { db: worker, admin: ctx.admin, log: ctx.log, now: () => org.clock.now() };
+      const deps = ctx; // its repositories are on the worker's role
       const change = { keyId: id, actor: 'test', reason: 'role test' } as const;
       expect(await setKeyStatus(deps, { ...change, to: 'inactive', action: 'api_key.deactivate' })).toBe('done');
       expect(await setKeyStatus(deps, { ...change, to: 'active', action: 'api_key.reactivate' })).toBe('done');
       const audit = await worker.selectFrom('audit_log').select('step').where('subject_id', '=', id).execute();
       expect(audit.map((a) => a.step)).toEqual(['intent', 'done', 'intent', 'done']);
-      await recordJobSuccess(worker, 'sync-inventory', org.clock.now());
+      await jobRunsRepo(worker).recordSuccess('sync-inventory', org.clock.now());
     } finally {
       await close();
     }
@@ -112,12 +111,11 @@ describe('migrations run by an owner role that is not a superuser', () => {
       try {
         expect(await canAlterAuditLog(ownerDb)).toBe(true);
         expect(await canAlterAuditLog(runtime)).toBe(false);
-        await recordIntent(
-          runtime,
+        await auditRepo(runtime).recordIntent(
           { actor: 'test', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: 'apikey_01Test' },
           {},
         );
-        await recordJobSuccess(runtime, 'sync-inventory', new Date());
+        await jobRunsRepo(runtime).recordSuccess('sync-inventory', new Date());
         await expect(sql`ALTER TABLE audit_log DISABLE TRIGGER ALL`.execute(runtime)).rejects.toThrow(/must be owner/);
         await expect(sql`DROP TABLE audit_log`.execute(runtime)).rejects.toThrow(/must be owner/);
       } finally {

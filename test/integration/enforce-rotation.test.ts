@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
-import { enforceRotation } from '../../src/keys/enforce.ts';
+import { enforceRotation } from '../../src/rotation/enforce.ts';
 import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { testJobContext, usageContext } from '../support/context.ts';

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { freePort } from '../../src/dev/services.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
@@ -15,7 +16,7 @@ const metrics = { current: null as ReturnType<typeof createMetrics> | null };
 beforeAll(async () => {
   t = await createTestDatabase();
   redis = new Redis(redisUrl());
-  metrics.current = createMetrics(t.db);
+  metrics.current = createMetrics(createRepos(t.db));
   server = await startHealthServer({
     port: 0,
     host: '127.0.0.1',

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { startHealthServer } from '../../src/http/server.ts';
 import { captureLog } from '../support/context.ts';
@@ -54,7 +55,7 @@ describe('HTTP port limits', () => {
       host: '127.0.0.1',
       db: t.db,
       redis,
-      metrics: createMetrics(t.db),
+      metrics: createMetrics(createRepos(t.db)),
       log: captureLog().log,
       limits,
     });

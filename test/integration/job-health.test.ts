@@ -45,7 +45,7 @@ afterAll(async () => {
 
 describe('keywarden.job_failing', () => {
   it('a job failing 3 runs in a row raises the alert once, /readyz names it, and a success resolves it', async () => {
-    const { ctx, close } = testJobContext({
+    const { ctx, redis, close } = testJobContext({
       db: t.db,
       emulatorUrl: emulator.url,
       adminKey: DEMO_ADMIN_KEY,
@@ -53,11 +53,11 @@ describe('keywarden.job_failing', () => {
       config: loadConfig({ env: { KEYWARDEN_CONFIG: policyPath } }),
     });
     const prefix = uniquePrefix();
-    const queues: Queues = createQueues(ctx.redis, prefix);
+    const queues: Queues = createQueues(redis, prefix);
     const jobWatch = watchJobs(ctx, ['sync-inventory'], [], async () => {});
-    const metrics = createMetrics(t.db);
+    const metrics = createMetrics(ctx.repos);
     const pool: WorkerPool = startWorkers(ctx, registry, {
-      connection: ctx.redis,
+      connection: redis,
       prefix,
       queues,
       metrics,
@@ -67,7 +67,7 @@ describe('keywarden.job_failing', () => {
       port: 0,
       host: '127.0.0.1',
       db: t.db,
-      redis: ctx.redis,
+      redis,
       metrics,
       log: ctx.log,
       failingJobs: () => describeFailingJobs(jobWatch.failing),

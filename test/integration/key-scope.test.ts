@@ -8,6 +8,7 @@ import { AdminClient } from '../../src/anthropic/client.ts';
 import type { AnthropicVersion } from '../../src/anthropic/transport.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { loadFinanceData } from '../../src/digest/finance-data.ts';
 import { loadSecurityData } from '../../src/digest/security-data.ts';
 import { loadScenario, parseScenario } from '../../src/emulator/scenario.ts';
@@ -108,7 +109,7 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     const agentId = (
       await t.db.selectFrom('api_keys').select('id').where('name', '=', 'Agent for Ana').executeTakeFirstOrThrow()
     ).id;
-    const finance = await loadFinanceData(t.db, clock.now(), {
+    const finance = await loadFinanceData(createRepos(t.db), clock.now(), {
       organizationName: 'Acme AI',
       timezone: 'UTC',
       organizationLimitUsd: null,
@@ -129,7 +130,10 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     expect(finance.workspaces.find((w) => w.id === null)?.mtd ?? 0n).toBe(keysInDefault);
 
     // the security digest names it the same way
-    const security = await loadSecurityData(t.db, clock.now(), { organizationName: 'Acme AI', timezone: 'UTC' });
+    const security = await loadSecurityData(createRepos(t.db), clock.now(), {
+      organizationName: 'Acme AI',
+      timezone: 'UTC',
+    });
     expect(security.keys.find((k) => k.id === agentId)?.workspaceName).toBe('(organization)');
   }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { BLIND_KIND, watchAdminKey } from '../../src/health/blind.ts';
-import { setKeyStatus } from '../../src/keys/set-status.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { redisUrl } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
@@ -20,7 +20,7 @@ afterAll(async () => {
   await env.close();
 });
 
-const deps = () => ({ db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => org.clock.now() });
+const deps = () => env.ctx;
 const outcomes = (id: string) =>
   org.t.db
     .selectFrom('audit_log')

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { recordIntent } from '../../src/audit.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
-import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/keys/set-status.ts';
+import { setKeyStatus, settleInterruptedStatusChanges } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { redisUrl } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
@@ -29,7 +27,7 @@ const cliEnvironment = () => ({
   ANTHROPIC_BASE_URL: org.emulator.url,
   LOG_LEVEL: 'warn',
 });
-const deps = () => ({ db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => clock.now() });
+const deps = () => env.ctx;
 const auditOf = (id: string) =>
   org.t.db
     .selectFrom('audit_log')
@@ -70,16 +68,15 @@ describe('key status changes, audited', () => {
   it('a crash between the API call and the audit write is settled on the next run: one row per step, right state', async () => {
     const id = await keyId('Research notebook');
     // what setKeyStatus does before the process dies: the intent, then the call; no outcome row
-    await recordIntent(
-      org.t.db,
+    await env.ctx.repos.audit.recordIntent(
       { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'overdue' },
     );
     await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
 
     // the next run, once the interrupted call's retry budget has run out (minAgeMs: 0 stands for the wait)
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(0); // a second run: nothing left
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(0); // a second run: nothing left
     expect((await auditOf(id)).map((r) => r.step)).toEqual(['intent', 'reconciled']);
     const stored = await org.t.db
       .selectFrom('api_keys')
@@ -91,12 +88,11 @@ describe('key status changes, audited', () => {
 
   it('a crash before the API call is settled as not applied, and the key is untouched', async () => {
     const id = await keyId('Support bot');
-    await recordIntent(
-      org.t.db,
+    await env.ctx.repos.audit.recordIntent(
       { actor: 'keywarden:anomaly', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'runaway' },
     );
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
     const rows = await org.t.db
       .selectFrom('audit_log')
       .select(['step', 'details'])
@@ -146,17 +142,42 @@ describe('key status changes, audited', () => {
     }
   });
 
+  it('a reactivation a crash interrupted is settled by the next enforcement or kill switch run, like a deactivation', async () => {
+    const id = await keyId('Research notebook');
+    await env.ctx.admin.updateApiKey(id, { status: 'inactive' });
+    await syncInventory.handler(env.ctx, {});
+    const earlier = (await auditOf(id)).length;
+    // `keys reactivate` dies after its call went through: an intent, no outcome
+    await env.ctx.repos.audit.recordIntent(
+      { actor: 'cli:ana', action: 'api_key.reactivate', subjectType: 'api_key', subjectId: id },
+      { from: 'inactive', to: 'active', reason: 'false alarm' },
+    );
+    await env.ctx.admin.updateApiKey(id, { status: 'active' });
+    // what enforce-rotation and the kill switch run under the key-status lock before they act
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
+    expect((await auditOf(id)).slice(earlier).map((r) => [r.action, r.step])).toEqual([
+      ['api_key.reactivate', 'intent'],
+      ['api_key.reactivate', 'reconciled'],
+    ]);
+    const change = await org.t.db
+      .selectFrom('api_key_status_changes')
+      .selectAll()
+      .where('api_key_id', '=', id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(change).toMatchObject({ from_status: 'inactive', to_status: 'active', source: 'keywarden' });
+  });
+
   it('an intent younger than the retry budget is another run in flight: it is left alone', async () => {
     const id = await keyId('Support bot');
-    await recordIntent(
-      org.t.db,
+    await env.ctx.repos.audit.recordIntent(
       { actor: 'keywarden:rotation', action: 'api_key.deactivate', subjectType: 'api_key', subjectId: id },
       { from: 'active', to: 'inactive', reason: 'overdue' },
     );
     // the default budget is the admin client's: its calls may still be retrying for ~2.5 minutes
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate')).toBe(0);
+    expect(await settleInterruptedStatusChanges(deps())).toBe(0);
     expect((await auditOf(id)).slice(-1).map((r) => r.step)).toEqual(['intent']);
-    expect(await settleInterruptedStatusChanges(deps(), 'api_key.deactivate', { minAgeMs: 0 })).toBe(1);
+    expect(await settleInterruptedStatusChanges(deps(), { minAgeMs: 0 })).toBe(1);
   });
 
   it('`keywarden keys reactivate` undoes a deactivation, audited, and insists on a reason', async () => {
@@ -220,7 +241,7 @@ describe('key status changes, audited', () => {
     });
     let locked: Promise<unknown> = Promise.resolve();
     await new Promise<void>((taken) => {
-      locked = withAdvisoryLock(org.t.db, KEY_STATUS_LOCK, async () => {
+      locked = env.ctx.repos.keys.withStatusLock(async () => {
         taken();
         await held;
       });

@@ -8,8 +8,8 @@ import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
-import { enforceRotation } from '../../src/keys/enforce.ts';
-import { loadRotationInputs } from '../../src/keys/load.ts';
+import { enforceRotation } from '../../src/rotation/enforce.ts';
+import { loadRotationInputs } from '../../src/rotation/load.ts';
 import { testJobContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, DEMO_START } from '../support/demo-org.ts';
@@ -79,7 +79,7 @@ describe.each([
       expect(await storedUsage(t.db, '1m', DEMO_START, shown)).toEqual(want);
 
       // freshness is where the data ends (never past the API's "now"), not where the polls asked up to
-      const inputs = await loadRotationInputs(t.db, 1, workerClock.now());
+      const inputs = await loadRotationInputs(env.ctx.repos, 1, workerClock.now());
       expect(inputs.usage.dataUntil!.getTime()).toBeLessThanOrEqual(apiNow - (apiDelayMinutes - 1) * MINUTE);
 
       const statuses = async () =>

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { ROOT } from '../support/processes.ts';
@@ -83,7 +84,7 @@ beforeAll(async () => {
       inhibited_by: null,
     })
     .execute();
-  const metrics = createMetrics(t.db, { clockSkewMs: 0 });
+  const metrics = createMetrics(createRepos(t.db), { clockSkewMs: 0 });
   metrics.jobRuns.inc({ job: 'poll-usage', outcome: 'failed' });
   metrics.jobDuration.observe({ job: 'poll-usage' }, 0.2);
   text = await metrics.registry.metrics();

@@ -105,7 +105,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
     db,
     redis,
-    metrics: createMetrics(db),
+    metrics: createMetrics(createRepos(db)),
     log: captured.log,
     slackActions: slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET)),
   });

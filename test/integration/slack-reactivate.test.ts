@@ -10,10 +10,10 @@ import { raiseAlerts } from '../../src/alerts/store.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
-import { setKeyStatus } from '../../src/keys/set-status.ts';
 import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
+import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { testJobContext } from '../support/context.ts';
 import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -27,7 +27,7 @@ let env: ReturnType<typeof testJobContext>;
 let slack: SlackServer;
 let server: Server;
 let socket: SocketModeTransport;
-let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['ctx']['redis'] };
+let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
 let url: string;
 
 beforeAll(async () => {
@@ -50,7 +50,7 @@ beforeAll(async () => {
     notifier: { slack: slackClient, email: null, close: async () => {} },
   });
   await syncInventory.handler(env.ctx, {});
-  ctx = { ...env.ctx, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
+  ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
   const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
   server = createServer((req, res) => void endpoint(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -72,7 +72,7 @@ const statusUpdates = (id: string) =>
 describe('Reactivate, from a deactivation notice', () => {
   it('only for allowed users, once, through the Admin API and the audit log; over both transports', async () => {
     const id = await keyIdByName(org.t.db, 'Legacy integration');
-    const deps = { db: org.t.db, admin: env.ctx.admin, log: env.ctx.log, now: () => org.clock.now() };
+    const deps = env.ctx;
     await setKeyStatus(deps, {
       keyId: id,
       to: 'inactive',

@@ -159,7 +159,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
     db: t.db,
     redis,
-    metrics: createMetrics(t.db),
+    metrics: createMetrics(createRepos(t.db)),
     log: captureLog().log,
   };
   server = await startHealthServer({

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileCostsJob } from '../../jobs/reconcile-costs.ts';
 import { fixedClock } from '../../src/clock.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
 import { usageRepo } from '../../src/db/repos/usage.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
@@ -62,7 +63,7 @@ describe('reconcile-costs against the emulator', () => {
       expect(stored.length).toBe(result.drifted.length);
       // the drift is exposed as a metric per workspace (the emulator's clock is in November 2026, the metric reads
       // the real month: only the presence of the series is asserted when the months differ)
-      const text = await createMetrics(t.db).registry.metrics();
+      const text = await createMetrics(createRepos(t.db)).registry.metrics();
       expect(text).toContain('# TYPE keywarden_cost_drift_ratio gauge');
       expect(await t.db.selectFrom('cost_buckets').selectAll().where('day', '=', '2026-11-16').execute()).not.toEqual(
         [],

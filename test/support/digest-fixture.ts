@@ -5,7 +5,7 @@ import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import type { JobContext } from '../../src/context.ts';
 import type { Db } from '../../src/db/index.ts';
-import { enforceRotation } from '../../src/keys/enforce.ts';
+import { enforceRotation } from '../../src/rotation/enforce.ts';
 import { keyIdByName } from './demo-org.ts';
 
 /**

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { composeSecurityDigest } from '../../src/digest/security.ts';
 import type { SecurityData, SecurityKey } from '../../src/digest/security-data.ts';
+import type { RotationStage } from '../../src/kinds.ts';
 
 const NOW = new Date('2026-11-18T09:00:00Z'); // a Wednesday
 const DAY = 86_400_000;
 const daysFromNow = (d: number) => new Date(NOW.getTime() + d * DAY);
 
-function key(name: string, stage: string | null, extra: Partial<SecurityKey> = {}): SecurityKey {
+function key(name: string, stage: RotationStage | null, extra: Partial<SecurityKey> = {}): SecurityKey {
   return {
     id: `key_${name}`,
     name,
@@ -15,6 +16,7 @@ function key(name: string, stage: string | null, extra: Partial<SecurityKey> = {
     createdAt: daysFromNow(-100),
     expiresAt: null,
     stage,
+    reminderDays: null,
     deadline: daysFromNow(-10),
     policySource: 'default',
     ownerEmail: 'ana@acme.example',
@@ -47,8 +49,8 @@ describe('composeSecurityDigest', () => {
     key('blocked key', 'blocked', { deadline: daysFromNow(-30) }),
     key('late key', 'overdue', { deadline: daysFromNow(-3) }),
     key('graceful', 'grace', { deadline: daysFromNow(-1) }),
-    key('soon', 'due_in_7d', { deadline: daysFromNow(6), expiresAt: daysFromNow(6) }),
-    key('later', 'due_in_14d', { deadline: daysFromNow(12) }),
+    key('soon', 'due_soon', { reminderDays: 7, deadline: daysFromNow(6), expiresAt: daysFromNow(6) }),
+    key('later', 'due_soon', { reminderDays: 14, deadline: daysFromNow(12) }),
     key('fine', 'ok', { deadline: daysFromNow(60) }),
     key('vendor', 'exempt', { deadline: null, policySource: 'exemption until 2027-01-31' }),
     key('new', null, { deadline: null, createdAt: daysFromNow(-0.5) }),

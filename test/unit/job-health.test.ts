@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { failingJobs, type JobRunRecord } from '../../src/health/jobs.ts';
+import type { JobRunRecord } from '../../src/db/repos/job-runs.ts';
+import { failingJobs } from '../../src/health/jobs.ts';
 
 const limits = { failed_runs: 3, missed_intervals: 3 };
 const start = new Date('2026-11-16T10:00:00Z');

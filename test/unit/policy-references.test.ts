@@ -3,8 +3,8 @@ import { policySchema } from '../../src/config/policy.ts';
 import { unmatchedReferences } from '../../src/config/references.ts';
 import { usdToPico } from '../../src/money.ts';
 import { routeAlert } from '../../src/notify/routing.ts';
-import { resolveDeadline } from '../../src/rotation/policy.ts';
-import type { KeyState } from '../../src/rotation/types.ts';
+import { resolveDeadline } from '../../src/rotation/core/policy.ts';
+import type { KeyState } from '../../src/rotation/core/types.ts';
 import { buildScopes } from '../../src/spend/core/scopes.ts';
 
 const NOW = new Date('2026-06-15T09:00:00Z');

@@ -1,8 +1,10 @@
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { jobs } from '../../jobs/index.ts';
 import { parsePolicy } from '../../src/config/index.ts';
-import { defineJob, type JobDefinition } from '../../src/queue/define.ts';
+import type { Enqueue } from '../../src/context.ts';
+import { defineJob, defineJobs, type JobDefinition } from '../../src/queue/define.ts';
 import { buildRegistry, RegistryError } from '../../src/queue/registry.ts';
 import { desiredSchedules } from '../../src/queue/schedules.ts';
 
@@ -29,6 +31,20 @@ describe('job registry', () => {
     expect(() => buildRegistry(jobs)).not.toThrow();
   });
 
+  it('lists every job file in jobs/ (a job missing from the list would never run)', async () => {
+    const files = readdirSync('jobs').filter((f) => f.endsWith('.ts') && f !== 'index.ts');
+    const defined: string[] = [];
+    for (const file of files) {
+      const module: Record<string, unknown> = await import(`../../jobs/${file}`);
+      for (const value of Object.values(module)) {
+        if (typeof value === 'object' && value !== null && 'handler' in value && 'name' in value) {
+          defined.push(String(value.name));
+        }
+      }
+    }
+    expect(defined.sort()).toEqual(jobs.map((j) => j.name).sort());
+  });
+
   it.each([
     ['a duplicate name', [job('poll-usage'), job('poll-usage')], /"poll-usage" is defined twice/],
     ['an unknown queue', [job('x', { queue: 'fast' as never })], /unknown queue "fast"/],
@@ -44,6 +60,28 @@ describe('job registry', () => {
     expect(() => buildRegistry(defs)).toThrow(expected);
   });
 
+  it('names jobs as types: a chained or enqueued job that is not in the list does not compile', () => {
+    const handler = async () => {};
+    const base = { queue: 'ingest', schedule: null, payload: z.object({}), handler } as const;
+    const a = defineJob({ ...base, name: 'a', followedBy: ['b'] });
+    const b = defineJob({ ...base, name: 'b' });
+    expect(defineJobs([a, b]).map((j) => j.name)).toEqual(['a', 'b']);
+    // @ts-expect-error: a chains to b, which this list lacks (tsc names it: followedByNamesAJobNotInTheList: "b")
+    defineJobs([a]);
+    const enqueue: Enqueue = async () => {};
+    void enqueue('deliver-notifications', {});
+    // @ts-expect-error: no job of that name in jobs/index.ts
+    void enqueue('deliver-notification', {});
+  });
+
+  it('refuses a schedule the policy gives a job that is not cron', () => {
+    const digest = job('digest', { schedule: (p) => (p.organization.name === 'Acme' ? 'at eight' : null) });
+    expect(() => buildRegistry([digest], policy('organization: { name: Acme }'))).toThrow(
+      /job "digest": the policy gives it the schedule "at eight", not cron/,
+    );
+    expect(() => buildRegistry([digest], policy('organization: { name: Other }'))).not.toThrow();
+  });
+
   it('refuses a policy schedule for a job that does not exist', () => {
     expect(() => buildRegistry([job('poll-usage')], policy('schedules: { pol-usage: "* * * * *" }'))).toThrow(
       /schedules\.pol-usage: no job of that name/,
@@ -51,14 +89,23 @@ describe('job registry', () => {
   });
 
   it('schedules come from the job defaults, overridden by the policy, in the organization timezone', () => {
-    const registry = buildRegistry([job('a'), job('b', { schedule: null }), job('c', { schedule: '0 9 * * *' })]);
+    const registry = buildRegistry([
+      job('a'),
+      job('b', { schedule: null }),
+      job('c', { schedule: '0 9 * * *' }),
+      job('d', { schedule: (p) => (p.organization.timezone === 'Europe/Paris' ? '30 7 * * *' : null) }),
+      job('e', { schedule: () => null }),
+      job('f', { schedule: () => '0 6 * * *' }),
+    ]);
     const specs = desiredSchedules(
       registry,
-      policy('organization: { timezone: Europe/Paris }\nschedules: { c: "0 10 * * *" }'),
+      policy('organization: { timezone: Europe/Paris }\nschedules: { c: "0 10 * * *", f: "0 5 * * *" }'),
     );
     expect(specs).toEqual([
       { id: 'a', queue: 'ingest', pattern: '* * * * *', tz: 'Europe/Paris', attempts: 5 },
       { id: 'c', queue: 'ingest', pattern: '0 10 * * *', tz: 'Europe/Paris', attempts: 5 },
+      { id: 'd', queue: 'ingest', pattern: '30 7 * * *', tz: 'Europe/Paris', attempts: 5 },
+      { id: 'f', queue: 'ingest', pattern: '0 5 * * *', tz: 'Europe/Paris', attempts: 5 },
     ]);
   });
 });

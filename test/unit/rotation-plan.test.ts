@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { policySchema } from '../../src/config/policy.ts';
 import { usdToPico } from '../../src/money.ts';
-import { describeKeyStage, rotationStateOf } from '../../src/rotation/describe.ts';
-import { planRotation } from '../../src/rotation/plan.ts';
-import type { KeyState, KeyTraffic, RotationDecision, RotationInputs } from '../../src/rotation/types.ts';
+import { describeKeyStage, rotationStateOf } from '../../src/rotation/core/describe.ts';
+import { planRotation } from '../../src/rotation/core/plan.ts';
+import type { KeyState, KeyTraffic, RotationDecision, RotationInputs } from '../../src/rotation/core/types.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -419,9 +419,19 @@ describe('the keys table: stage and policy source', () => {
     ['inactive', () => planOne(key(40, { status: 'inactive' })), 'inactive', 'default'],
     ['expiring first', () => planOne(key(40, { expiresAt: at(3 * DAY) })), 'due_in_7d', 'expires_at'],
   ])('%s → %s, %s', (_case, decide, stage, source) => {
-    const state = rotationStateOf(decide());
-    expect(state.stage).toBe(stage);
+    const decision = decide();
+    expect(describeKeyStage(decision)).toBe(stage);
+    const state = rotationStateOf(decision);
     expect(state.policySource).toBe(source);
+    // rotation_state keeps the stage's word and, for a reminder stage, its days in a column of their own
+    const due = /^due_in_(\d+)d$/.exec(stage);
+    expect([state.stage, state.reminderDays]).toEqual(due ? ['due_soon', Number(due[1])] : [stage, null]);
+  });
+
+  it('a key in a status the API added later is `not_active` in rotation_state, and shows its status in the table', () => {
+    const decision = planOne(key(40, { status: 'suspended' }));
+    expect(describeKeyStage(decision)).toBe('suspended');
+    expect(rotationStateOf(decision)).toMatchObject({ stage: 'not_active', reminderDays: null });
   });
 
   it('grace, blocked and deactivation stages read as such', () => {

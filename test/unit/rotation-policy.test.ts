@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { policySchema } from '../../src/config/policy.ts';
-import { describePolicySource, resolveDeadline } from '../../src/rotation/policy.ts';
-import type { KeyState } from '../../src/rotation/types.ts';
+import { describePolicySource, resolveDeadline } from '../../src/rotation/core/policy.ts';
+import type { KeyState } from '../../src/rotation/core/types.ts';
 
 const NOW = new Date('2026-06-15T09:00:00Z');
 const CREATED = new Date('2026-05-01T12:00:00Z');

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { policySchema, type RotationPolicy } from '../../src/config/policy.ts';
-import { planRotation } from '../../src/rotation/plan.ts';
-import type { KeyState, KeyTraffic, RotationDecision, RotationInputs } from '../../src/rotation/types.ts';
+import { planRotation } from '../../src/rotation/core/plan.ts';
+import type { KeyState, KeyTraffic, RotationDecision, RotationInputs } from '../../src/rotation/core/types.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

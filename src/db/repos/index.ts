@@ -3,6 +3,7 @@ import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
+import { jobRunsRepo } from './job-runs.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
 import { silencesRepo } from './silences.ts';
@@ -24,6 +25,7 @@ export function createRepos(db: Db) {
     usage: usageRepo(db),
     outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
+    jobRuns: jobRunsRepo(db),
     actions: actionsRepo(db),
     silences: silencesRepo(db),
   };

@@ -2,14 +2,15 @@ import { type AlertListing, listAlerts } from '../../cli/alerts.ts';
 import { type KeyRow, keyRows } from '../../cli/keys.ts';
 import { type SpendReport, spendReport } from '../../cli/spend.ts';
 import type { Context } from '../../context.ts';
+import type { JobRunRecord } from '../../db/repos/job-runs.ts';
 import type { SilenceRecord } from '../../db/repos/silences.ts';
 import { WATERMARKS } from '../../db/repos/watermarks.ts';
 import { type DriftDay, loadFinanceData } from '../../digest/finance-data.ts';
 import { BLIND_KIND } from '../../health/blind.ts';
-import { type FailingJob, type JobRunRecord, loadJobRuns } from '../../health/jobs.ts';
-import { loadRotationInputs } from '../../keys/load.ts';
+import type { FailingJob } from '../../health/jobs.ts';
 import { picoToUsd } from '../../money.ts';
-import { planRotation } from '../../rotation/plan.ts';
+import { planRotation } from '../../rotation/core/plan.ts';
+import { loadRotationInputs } from '../../rotation/load.ts';
 import { DAY_MS } from '../../time.ts';
 
 /**
@@ -55,15 +56,15 @@ export async function loadStatus(
   const organizationName = policy.organization.name || 'Organization';
   const [spend, finance, rotationInputs, alerts, silences, jobs, settledUntil] = await Promise.all([
     spendReport(ctx.repos),
-    loadFinanceData(ctx.db, now, {
+    loadFinanceData(ctx.repos, now, {
       organizationName,
       timezone: policy.organization.timezone,
       organizationLimitUsd: policy.spend.limits.organization,
     }),
-    loadRotationInputs(ctx.db, policy.rotation.drain_window_hours, now),
+    loadRotationInputs(ctx.repos, policy.rotation.drain_window_hours, now),
     listAlerts(ctx, { all: false, resolvedSince: new Date(now.getTime() - RECENT_DAYS * DAY_MS) }),
     ctx.repos.silences.list({ all: false, now }),
-    loadJobRuns(ctx.db),
+    ctx.repos.jobRuns.all(),
     ctx.repos.watermarks.read(WATERMARKS.usageSettled),
   ]);
   return {

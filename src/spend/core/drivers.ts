@@ -1,5 +1,5 @@
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../../default-workspace.ts';
-import { ORGANIZATION_SCOPE_LABEL } from '../../inventory/key-place.ts';
+import { ORGANIZATION_SCOPE_LABEL } from '../../inventory/core/key-place.ts';
 import { formatUsd, type Pico } from '../../money.ts';
 import type { DriverCost } from './inputs.ts';
 import type { SpendScope } from './scopes.ts';

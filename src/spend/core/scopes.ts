@@ -1,7 +1,7 @@
 import type { SpendPolicy } from '../../config/policy.ts';
 import { keyReferenceMatches, workspaceReferenceMatches } from '../../config/references.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../../default-workspace.ts';
-import { keyWorkspaceName } from '../../inventory/key-place.ts';
+import { keyWorkspaceName } from '../../inventory/core/key-place.ts';
 import type { SpendScopeType } from '../../kinds.ts';
 import { numberUsdToPico, type Pico, picoToNumberUsd } from '../../money.ts';
 import type { DailySpend } from './forecast.ts';

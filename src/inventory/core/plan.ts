@@ -1,4 +1,4 @@
-import type { ApiKey, Organization, User, Workspace } from '../anthropic/types.ts';
+import type { ApiKey, Organization, User, Workspace } from '../../anthropic/types.ts';
 
 /** Everything one sync read from the Admin API. */
 export interface InventorySnapshot {

@@ -1,5 +1,5 @@
-import type { AlertObservation } from '../alerts/core/lifecycle.ts';
-import { CONSOLE_KEYS_URL } from '../console.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
+import { CONSOLE_KEYS_URL } from '../../console.ts';
 import { keyWorkspaceName } from './key-place.ts';
 import type { InventoryChanges, InventorySnapshot } from './plan.ts';
 

@@ -1,21 +1,22 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../db/advisory-lock.ts';
+import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
+import type { RotationStateRow, SentStage } from '../db/repos/keys.ts';
 import { scrubSecrets } from '../log.ts';
-import { ROTATION_KINDS, rotationObservations } from '../rotation/alerts.ts';
-import { rotationStateOf } from '../rotation/describe.ts';
-import { planRotation } from '../rotation/plan.ts';
-import type { RotationDecision } from '../rotation/types.ts';
 import { HOUR_MS } from '../time.ts';
 import type { PriceTable } from '../usage/core/prices.ts';
 import { floorToMinute } from '../usage/core/window.ts';
+import { ROTATION_KINDS, rotationObservations } from './core/alerts.ts';
+import { rotationStateOf } from './core/describe.ts';
+import { planRotation } from './core/plan.ts';
+import type { RotationDecision } from './core/types.ts';
 import { loadRotationInputs } from './load.ts';
 import { type KeyUsageBucket, readKeyUsageFromApi } from './recent-usage.ts';
 import { setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
 
-type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
-export interface EnforcementSummary {
+interface EnforcementSummary {
   keys: number;
   reminders: number;
   deactivated: string[];
@@ -27,41 +28,44 @@ export interface EnforcementSummary {
 }
 
 /**
- * One enforce-rotation run, one at a time (KEY_STATUS_LOCK, shared with the kill switch): settle what a crash
- * interrupted, plan (pure), deactivate what the plan says (a key judged drained only once the Admin API confirms it
- * is quiet; audited), raise the rotation alerts, then record the reminder stages. Stages are recorded after the
- * alerts commit: a crash in between re-decides the same reminder, whose alert is already firing and notified, so
- * nothing is sent twice.
+ * One enforce-rotation run, one at a time (the key-status lock, shared with the kill switch and `keys
+ * reactivate`): settle what a crash interrupted, load, plan (pure), apply.
  */
 export async function enforceRotation(ctx: Ctx): Promise<EnforcementSummary> {
-  const locked = await withAdvisoryLock(ctx.db, KEY_STATUS_LOCK, () => enforceRotationLocked(ctx));
+  const locked = await ctx.repos.keys.withStatusLock(async () => {
+    await settleInterruptedStatusChanges(ctx);
+    const now = ctx.clock.now();
+    const policy = ctx.config.policy.rotation;
+    const inputs = await loadRotationInputs(ctx.repos, policy.drain_window_hours, now);
+    return applyRotation(ctx, planRotation(inputs, policy, now), now);
+  });
   if (locked) return locked.value;
   const skipped = `another enforce-rotation run is changing key statuses (advisory lock ${KEY_STATUS_LOCK}); nothing done`;
   ctx.log.warn({ lock: KEY_STATUS_LOCK }, skipped);
   return { keys: 0, reminders: 0, deactivated: [], failed: [], blocked: 0, alerts: null, skipped };
 }
 
-async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
+/**
+ * Carries out a plan: deactivates what it says (a key judged drained only once the Admin API confirms it is quiet;
+ * audited), raises the rotation alerts, then records the reminder stages and every key's stage. Stages are recorded
+ * after the alerts commit: a crash in between re-decides the same reminder, whose alert is already firing and
+ * notified, so nothing is sent twice.
+ */
+async function applyRotation(ctx: Ctx, planned: readonly RotationDecision[], now: Date): Promise<EnforcementSummary> {
   const policy = ctx.config.policy.rotation;
-  const deps = { db: ctx.db, admin: ctx.admin, log: ctx.log, now: () => ctx.clock.now() };
-  await settleInterruptedStatusChanges(deps, 'api_key.deactivate');
-  const now = ctx.clock.now();
-  const inputs = await loadRotationInputs(ctx.db, policy.drain_window_hours, now);
-  const decisions = planRotation(inputs, policy, now);
-  const table = ctx.config.prices;
-
+  const decisions = [...planned];
   const deactivated = new Set<string>();
   const failed: string[] = [];
   for (const [i, d] of decisions.entries()) {
     if (d.kind !== 'deactivate') continue;
     if (d.reason === 'drained') {
-      const confirmed = await confirmDrained(ctx, d, table, now);
+      const confirmed = await confirmDrained(ctx, d, ctx.config.prices, now);
       if (confirmed !== d) {
         decisions[i] = confirmed;
         continue;
       }
     }
-    const outcome = await setKeyStatus(deps, {
+    const outcome = await setKeyStatus(ctx, {
       keyId: d.key.id,
       to: 'inactive',
       action: 'api_key.deactivate',
@@ -82,30 +86,14 @@ async function enforceRotationLocked(ctx: Ctx): Promise<EnforcementSummary> {
     now,
   );
 
-  const stages = decisions.flatMap((d) =>
-    d.kind === 'remind' || d.kind === 'overdue' ? [{ api_key_id: d.key.id, stage: d.recordStage, sent_at: now }] : [],
+  const sent: SentStage[] = decisions.flatMap((d) =>
+    d.kind === 'remind' || d.kind === 'overdue' ? [{ keyId: d.key.id, stage: d.recordStage, sentAt: now }] : [],
   );
-  await ctx.db.transaction().execute(async (tx) => {
-    if (stages.length > 0) {
-      await tx
-        .insertInto('rotation_reminders')
-        .values(stages)
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    }
-    for (const d of decisions) {
-      const { deadline, policySource, stage } = rotationStateOf(d);
-      const state = { deadline, policy_source: policySource, stage };
-      await tx
-        .insertInto('rotation_state')
-        .values({ api_key_id: d.key.id, ...state, evaluated_at: now })
-        .onConflict((oc) => oc.column('api_key_id').doUpdateSet({ ...state, evaluated_at: now }))
-        .execute();
-    }
-  });
+  const states: RotationStateRow[] = decisions.map((d) => ({ keyId: d.key.id, ...rotationStateOf(d) }));
+  await ctx.repos.keys.saveRotationRun(sent, states, now);
   return {
     keys: decisions.length,
-    reminders: stages.length,
+    reminders: sent.length,
     deactivated: [...deactivated],
     failed,
     blocked: decisions.filter((d) => d.kind === 'blocked').length,

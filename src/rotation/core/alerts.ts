@@ -1,11 +1,12 @@
-import type { AlertObservation } from '../alerts/core/lifecycle.ts';
-import { CONSOLE_KEYS_URL } from '../console.ts';
-import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
-import type { AlertKind } from '../kinds.ts';
-import { formatUsd } from '../money.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
+import { CONSOLE_KEYS_URL } from '../../console.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../../default-workspace.ts';
+import type { AlertKind } from '../../kinds.ts';
+import { formatUsd } from '../../money.ts';
 import type { RotationDecision } from './types.ts';
 
-export const ROTATION_KINDS: AlertKind[] = [
+/** The kinds an enforce-rotation run evaluates: a firing one it no longer observes resolves. */
+export const ROTATION_KINDS: readonly AlertKind[] = [
   'rotation.due_soon',
   'rotation.overdue',
   'rotation.blocked',

@@ -1,15 +1,10 @@
-import type { RotationPolicy } from '../config/policy.ts';
+import type { RotationPolicy } from '../../config/policy.ts';
 import { addDays } from './days.ts';
-import { hadTrafficInWindow, recentTraffic, USAGE_MAX_LAG_MS, usageStaleness } from './drain.ts';
+import { hadTrafficInWindow, recentTraffic, usageStaleness } from './drain.ts';
 import { resolveDeadline } from './policy.ts';
 import { firstReminderAt, OVERDUE_STAGE, reminderStages, reminderStep, stageRecord } from './stages.ts';
 import { findSuccessor, isUsable } from './successor.ts';
 import type { KeyState, RotationDecision, RotationInputs } from './types.ts';
-
-export interface PlanOptions {
-  /** How far behind `now` usage data may be for a drain check (default USAGE_MAX_LAG_MS, 30 minutes). */
-  maxUsageLagMs?: number;
-}
 
 const NO_STAGES_SENT: ReadonlyMap<string, Date> = new Map();
 
@@ -26,14 +21,9 @@ const NO_STAGES_SENT: ReadonlyMap<string, Date> = new Map();
  * an exemption that lapses long after the key's normal deadline, therefore never leads straight to deactivation:
  * the owner always gets the overdue notice and grace_days before anything is enforced.
  */
-export function planRotation(
-  inputs: RotationInputs,
-  policy: RotationPolicy,
-  now: Date,
-  options: PlanOptions = {},
-): RotationDecision[] {
+export function planRotation(inputs: RotationInputs, policy: RotationPolicy, now: Date): RotationDecision[] {
   const stages = reminderStages(policy);
-  const staleness = usageStaleness(inputs.usage, now, options.maxUsageLagMs ?? USAGE_MAX_LAG_MS);
+  const staleness = usageStaleness(inputs.usage, now);
   const usableByWorkspace = new Map<string | null, KeyState[]>();
   for (const k of inputs.keys) {
     if (!isUsable(k, now)) continue;

@@ -1,8 +1,8 @@
-import type { Pico } from '../money.ts';
+import type { Pico } from '../../money.ts';
 
 /**
- * The rotation core's inputs and outputs. The job loads these from Postgres (api_keys, users, usage_buckets,
- * rotation_reminders) and the clock; nothing here does I/O.
+ * The rotation core's inputs and outputs. The shell (../load.ts) reads these through the repositories (keys,
+ * usage, the settled usage watermark, reminders sent) and brings the clock; nothing here does I/O.
  */
 
 /** An API key as rotation sees it. `status` stays an open string: the Admin API adds values over time. */
@@ -87,7 +87,7 @@ export interface Successor {
   share: number | null;
 }
 
-export type DeactivationReason = 'drained' | 'forced';
+type DeactivationReason = 'drained' | 'forced';
 
 interface DecisionBase {
   key: KeyState;
@@ -136,5 +136,3 @@ export type RotationDecision =
   | (DecisionBase & EnforcementFacts & { kind: 'deferred'; reason: DeactivationReason; cap: number })
   | (DecisionBase & EnforcementFacts & { kind: 'blocked' })
   | (DecisionBase & EnforcementFacts & { kind: 'hold'; reason: string; dataUntil: Date | null });
-
-export type RotationDecisionKind = RotationDecision['kind'];

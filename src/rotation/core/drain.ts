@@ -1,4 +1,4 @@
-import { HOUR_MS } from '../time.ts';
+import { HOUR_MS } from '../../time.ts';
 import type { KeyTraffic, RecentTraffic, UsageFreshness } from './types.ts';
 
 /**
@@ -7,7 +7,7 @@ import type { KeyTraffic, RecentTraffic, UsageFreshness } from './types.ts';
  * later, so data complete to within 30 minutes is trusted; the unknown tail is far shorter than any sensible
  * drain window (24 h by default).
  */
-export const USAGE_MAX_LAG_MS = 30 * 60_000;
+const USAGE_MAX_LAG_MS = 30 * 60_000;
 
 export function recentTraffic(traffic: KeyTraffic | undefined, windowHours: number): RecentTraffic {
   return {
@@ -25,13 +25,13 @@ export function hadTrafficInWindow(t: RecentTraffic, now: Date): boolean {
 }
 
 /** Why the usage data cannot be trusted for a drain check at `now`, or null when it can. */
-export function usageStaleness(usage: UsageFreshness, now: Date, maxLagMs = USAGE_MAX_LAG_MS): string | null {
-  const limit = `${Math.round(maxLagMs / 60_000)} min`;
+export function usageStaleness(usage: UsageFreshness, now: Date): string | null {
+  const limit = `${Math.round(USAGE_MAX_LAG_MS / 60_000)} min`;
   if (usage.dataUntil === null) {
     return `no usage data has been ingested yet: cannot tell whether the key drained (usage must be complete to within ${limit})`;
   }
   const lagMs = now.getTime() - usage.dataUntil.getTime();
-  if (lagMs <= maxLagMs) return null;
+  if (lagMs <= USAGE_MAX_LAG_MS) return null;
   return `usage data stale since ${usage.dataUntil.toISOString()} (${formatLag(lagMs)} behind, limit ${limit}): cannot tell whether the key drained`;
 }
 

@@ -1,6 +1,6 @@
-import type { RotationPolicy } from '../config/policy.ts';
-import { keyPatternMatches, workspaceReferenceMatches } from '../config/references.ts';
-import { DAY_MS } from '../time.ts';
+import type { RotationPolicy } from '../../config/policy.ts';
+import { keyPatternMatches, workspaceReferenceMatches } from '../../config/references.ts';
+import { DAY_MS } from '../../time.ts';
 import { addDays } from './days.ts';
 import type { KeyState, MaxAgeSource, PolicySource, Resolution } from './types.ts';
 

@@ -1,9 +1,10 @@
-import type { AlertObservation } from '../alerts/core/lifecycle.ts';
-import type { Policy } from '../config/policy.ts';
-import { unmatchedReferences } from '../config/references.ts';
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
+import type { Policy } from '../../config/policy.ts';
+import { unmatchedReferences } from '../../config/references.ts';
+import type { AlertKind } from '../../kinds.ts';
 import type { InventorySnapshot } from './plan.ts';
 
-export const POLICY_UNMATCHED_KIND = 'keywarden.policy_unmatched';
+export const POLICY_UNMATCHED_KIND = 'keywarden.policy_unmatched' satisfies AlertKind;
 
 /**
  * One `keywarden.policy_unmatched` per policy reference (override, exemption, spend limit, workspace route) that

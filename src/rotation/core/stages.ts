@@ -1,5 +1,5 @@
-import type { RotationPolicy } from '../config/policy.ts';
-import { DAY_MS } from '../time.ts';
+import type { RotationPolicy } from '../../config/policy.ts';
+import { DAY_MS } from '../../time.ts';
 import { startOfUtcDay } from './days.ts';
 
 /**
@@ -25,7 +25,7 @@ export function stageRecord(daysBefore: number): string {
   return String(daysBefore);
 }
 
-export function reminderDueAt(deadline: Date, daysBefore: number): Date {
+function reminderDueAt(deadline: Date, daysBefore: number): Date {
   return new Date(startOfUtcDay(deadline).getTime() - daysBefore * DAY_MS);
 }
 
@@ -40,7 +40,7 @@ export function daysLeft(deadline: Date, now: Date): number {
   return Math.round((startOfUtcDay(deadline).getTime() - startOfUtcDay(now).getTime()) / DAY_MS);
 }
 
-export type ReminderStep =
+type ReminderStep =
   | { kind: 'not_yet'; firstReminderAt: Date }
   | { kind: 'remind'; stage: number; daysLeft: number; missedStages: number[] }
   | { kind: 'reminded'; stage: number; daysLeft: number; sentAt: Date };

@@ -1,4 +1,4 @@
-import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
+import { DEFAULT_WORKSPACE_NAME } from '../../default-workspace.ts';
 
 /**
  * What people read as a key's workspace. keywarden says the Default Workspace as a null workspace id (classic keys

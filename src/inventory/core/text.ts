@@ -6,7 +6,7 @@ import type { InventorySnapshot } from './plan.ts';
  * nothing so that the stored name still differs from the name without it (a key named "prod\0" must not become a
  * second "prod" that an exact-name policy reference would match) and the mark stays visible wherever it is shown.
  */
-export function storableText(text: string): string {
+function storableText(text: string): string {
   return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
