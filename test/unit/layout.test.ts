@@ -16,9 +16,6 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * a cycle not broken by these, and on an entry that no longer closes a cycle (delete it then).
  */
 const ALLOWED_BACK_ARROWS: Record<string, string> = {
-  // the outbox's delivery shell (notify/outbox.ts) takes the Context, which carries the notifier notify/ builds: the
-  // shell can name the narrow parts it uses ({ repos, notifier, clock, log }) without importing context.ts
-  'src/notify -> src/context.ts': 'notify/outbox.ts imports context.ts',
   // the Slack adapter renders an alert's buttons with actions/buttons.ts while actions/ renders its answers with
   // notify/: the buttons' blocks belong with the rendering (or in a leaf both use)
   'src/notify -> src/actions': 'notify/adapters.ts imports actions/buttons.ts',
