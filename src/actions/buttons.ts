@@ -1,6 +1,6 @@
+import type { SNOOZE_MS } from '../action-ids.ts';
 import type { Config } from '../config/index.ts';
 import type { ActionButton, ActionSelect, SlackPostBlock } from '../notify/render.ts';
-import type { SNOOZE_MS } from './core/ids.ts';
 
 /**
  * The buttons on a Slack alert. They appear only when the policy turns them on AND a transport can bring the press

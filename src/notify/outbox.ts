@@ -1,4 +1,4 @@
-import { choicesFor } from '../actions/core/ids.ts';
+import { choicesFor } from '../action-ids.ts';
 import type { Clock } from '../clock.ts';
 import type { Repos } from '../db/repos/index.ts';
 import type { LeasedDelivery } from '../db/repos/outbox.ts';

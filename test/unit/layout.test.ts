@@ -19,9 +19,6 @@ const ALLOWED_BACK_ARROWS: Record<string, string> = {
   // the Slack adapter renders an alert's buttons with actions/buttons.ts while actions/ renders its answers with
   // notify/: the buttons' blocks belong with the rendering (or in a leaf both use)
   'src/notify -> src/actions': 'notify/adapters.ts imports actions/buttons.ts',
-  // the policy's schema takes the action ids from actions/core/ids.ts while the actions core reads the policy's
-  // types: the ids belong in a leaf (as alert kinds are in kinds.ts)
-  'src/config -> src/actions/core': 'config/policy.ts imports actions/core/ids.ts',
   // /metrics and the status page read through the CLI's loaders (spendReport, listAlerts, keyRows) while the CLI
   // starts the worker that serves them: the loaders belong in their domains, the CLI keeps the formatting
   'src/http -> src/cli': 'http/metrics.ts imports cli/spend.ts',
