@@ -16,9 +16,6 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * a cycle not broken by these, and on an entry that no longer closes a cycle (delete it then).
  */
 const ALLOWED_BACK_ARROWS: Record<string, string> = {
-  // the Slack adapter renders an alert's buttons with actions/buttons.ts while actions/ renders its answers with
-  // notify/: the buttons' blocks belong with the rendering (or in a leaf both use)
-  'src/notify -> src/actions': 'notify/adapters.ts imports actions/buttons.ts',
   // /metrics and the status page read through the CLI's loaders (spendReport, listAlerts, keyRows) while the CLI
   // starts the worker that serves them: the loaders belong in their domains, the CLI keeps the formatting
   'src/http -> src/cli': 'http/metrics.ts imports cli/spend.ts',
