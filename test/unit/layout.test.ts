@@ -20,8 +20,6 @@ const ALLOWED_BACK_ARROWS: Record<string, string> = {
   // starts the worker that serves them: the loaders belong in their domains, the CLI keeps the formatting
   'src/http -> src/cli': 'http/metrics.ts imports cli/spend.ts',
   'src/http/status -> src/cli': 'http/status/load.ts imports cli/alerts.ts, cli/keys.ts, cli/spend.ts',
-  // a built-in scenario hashes with the emulator's hash.ts while the emulator loads the scenarios
-  'src/emulator/scenarios -> src/emulator': 'scenarios/large.ts imports emulator/hash.ts',
 };
 
 /** What a pure core may not reach (the Biome rule in biome.json says the same for the editor). */
