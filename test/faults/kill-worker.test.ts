@@ -8,7 +8,7 @@ import { raiseAlerts } from '../../src/alerts/store.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
 import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
-import { seededRandom } from '../../src/emulator/hash.ts';
+import { seededRandom } from '../../src/emulator/random/hash.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createTestDatabase, type TestDatabase, uniquePrefix } from '../support/db.ts';
