@@ -9,7 +9,7 @@ import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
 import type { KillSwitchOutcome } from './core/observations.ts';
-import type { KillSwitchCandidateKey } from './core/plan.ts';
+import type { KillSwitchCandidateKey, ScopeState } from './core/plan.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
@@ -22,9 +22,40 @@ type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
  * workspace's rate limits first and confirmed by a direct read of the key's usage from the Admin API, then set
  * inactive one run at a time (KEY_STATUS_LOCK, shared with enforcement), their status and the hour's count read
  * again under the lock.
- * Updates each key's `killSwitchEvidence` and `deactivatedFor` in its state.
+ * Updates each key's `killSwitchEvidence` and `deactivatedFor` in its state, the latter also for the keys it did not
+ * set inactive that another run's kill switch did in the meantime (those found inactive by the plan among them).
  */
 export async function applyKillSwitch(
+  ctx: Ctx,
+  planned: { candidates: readonly KillSwitchCandidateKey[]; foundInactive: readonly ScopeState[] },
+  keysWithSpend: number,
+  dataUntil: Date,
+): Promise<{ outcomes: Map<string, KillSwitchOutcome>; deactivated: string[] }> {
+  const applied = await decideAndAct(ctx, planned.candidates, keysWithSpend, dataUntil);
+  const cap = ctx.config.policy.anomaly.auto_deactivate.min_hourly_usd;
+  // Another run (the worker's, an operator's --once) may set a key inactive at any point of this one: after this
+  // run read it active (its plan then waited, was capped or refused, or the lock was busy), or before this run read
+  // it, when this run's states were read earlier still. This run saves its state last, possibly: it keeps that
+  // run's record of the episode (or a person's reactivation later in it would be undone).
+  const unsure = [
+    ...planned.foundInactive,
+    ...planned.candidates.map((k) => k.state).filter((s) => applied.outcomes.get(s.scopeId)?.state !== 'deactivated'),
+  ];
+  if (unsure.length === 0) return applied;
+  const active = await activeKeyIds(
+    ctx,
+    unsure.map((s) => s.scopeId),
+  );
+  for (const s of unsure) {
+    if (active.has(s.scopeId) || !(await killedInLastHour(ctx, s.scopeId))) continue;
+    s.deactivatedFor = s.runaway!.since!;
+    applied.outcomes.set(s.scopeId, { state: 'deactivated', capHourlyUsd: cap });
+  }
+  return applied;
+}
+
+/** The kill switch's own decisions and deactivations for the keys above the hard cap (see applyKillSwitch). */
+async function decideAndAct(
   ctx: Ctx,
   above: readonly KillSwitchCandidateKey[],
   keysWithSpend: number,

@@ -56,7 +56,7 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
   const { dataUntil } = plan.range;
 
   const killSwitch = new Map(plan.killSwitch.settled);
-  const applied = await applyKillSwitch(ctx, plan.killSwitch.candidates, keys, dataUntil);
+  const applied = await applyKillSwitch(ctx, plan.killSwitch, keys, dataUntil);
   for (const [id, outcome] of applied.outcomes) killSwitch.set(id, outcome);
   summary.deactivated.push(...applied.deactivated);
 

@@ -344,6 +344,22 @@ describe('planDetection: the kill switch, once per episode', () => {
     expect(candidate.includes('k1') ? 'candidate' : settled).toBe(expected);
   });
 
+  it("a key found inactive with no record of its episode is named for the shell to ask whether another run's kill switch did it", () => {
+    const inactive = key('k1', { status: 'inactive' });
+    const found = (w: World) =>
+      planDetection(input(w), killSwitchOn, NOW).killSwitch.foundInactive.map((s) => s.scopeId);
+    expect(found({ keys: { k1: { hourly: 600, info: inactive, state: episode } } })).toEqual(['k1']);
+    expect(found({ keys: { k1: { hourly: 120, info: inactive, state: episode } } })).toEqual(['k1']);
+    expect(
+      found({ keys: { k1: { hourly: 600, info: inactive, state: { ...episode, deactivatedFor: sinceOf(episode) } } } }),
+    ).toEqual([]);
+    expect(found({ keys: { k1: { hourly: 600, state: episode } } })).toEqual([]);
+    expect(
+      planDetection(input({ keys: { k1: { hourly: 600, info: inactive, state: episode } } }), policy, NOW).killSwitch
+        .foundInactive,
+    ).toEqual([]);
+  });
+
   it('evidence of one poll above the cap is forgotten when the rate drops below it', () => {
     const evidence = new Date(NOW.getTime() - 2 * MINUTE);
     const above = planDetection(

@@ -172,6 +172,12 @@ export interface DetectionPlan {
     settled: Map<string, KillSwitchOutcome>;
     /** Firing keys above the hard cap it may act on, once the shell has checked them (applyKillSwitch). */
     candidates: KillSwitchCandidateKey[];
+    /**
+     * Firing keys found inactive with no deactivation recorded for their episode (settled armed): another run's kill
+     * switch may have set one inactive after this run read the states, so the shell asks the audit log, or this
+     * run's save would drop that run's record (and a person's reactivation in the episode would be undone).
+     */
+    foundInactive: ScopeState[];
   };
   alerts: PlannedAlert[];
   /** The states to store: only those that changed (a quiet scope's state is the same every minute). */
@@ -184,7 +190,7 @@ export function planDetection(input: DetectionInput, policy: AnomalyPolicy, now:
     range,
     judged: [],
     baselinesComputed: 0,
-    killSwitch: { settled: new Map(), candidates: [] },
+    killSwitch: { settled: new Map(), candidates: [], foundInactive: [] },
     alerts: [],
     save: [],
   };
@@ -243,7 +249,11 @@ export function planDetection(input: DetectionInput, policy: AnomalyPolicy, now:
       plan.killSwitch.settled.set(id, { state: 'deactivated', capHourlyUsd: cap });
     } else if (j.assessment.killSwitch && since && input.keys.get(id)?.status === 'active') {
       plan.killSwitch.candidates.push({ state: j.state, assessment: j.assessment, workspaceScope: workspaceOf(id) });
-    } else plan.killSwitch.settled.set(id, { state: 'armed', capHourlyUsd: cap });
+    } else {
+      plan.killSwitch.settled.set(id, { state: 'armed', capHourlyUsd: cap });
+      const status = input.keys.get(id)?.status;
+      if (since && status !== undefined && status !== 'active') plan.killSwitch.foundInactive.push(j.state);
+    }
     // evidence is of an unbroken stretch above the cap: a run below it starts the two polls again
     if (!j.assessment.killSwitch) j.state.killSwitchEvidence = null;
   }

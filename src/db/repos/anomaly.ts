@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from '../index.ts';
 import type { AnomalyStateTable } from '../types.ts';
 
@@ -39,7 +39,11 @@ export function anomalyRepo(db: Db) {
               active_share: eb.ref('excluded.active_share'),
               persistence: eb.ref('excluded.persistence'),
               covered_by_key: eb.ref('excluded.covered_by_key'),
-              deactivated_for: eb.ref('excluded.deactivated_for'),
+              // A state saved without the kill switch's record of its episode keeps the stored one: two runs at once
+              // both save, and the one that did not act may save last (its reads predate the other's deactivation).
+              deactivated_for: sql<Date | null>`CASE WHEN excluded.deactivated_for IS NULL AND excluded.firing
+                AND anomaly_state.deactivated_for = excluded.since THEN anomaly_state.deactivated_for
+                ELSE excluded.deactivated_for END`,
               kill_switch_evidence: eb.ref('excluded.kill_switch_evidence'),
               updated_at: eb.ref('excluded.updated_at'),
             })),
