@@ -263,6 +263,54 @@ describe('detect-anomalies on the demo organization', () => {
     }
   }, 60_000);
 
+  it("a run that read the states before another run's kill switch acted, and the key after, keeps that run's record of the episode", async () => {
+    slack.reset();
+    const world = await demoWorld(policy('stale', '{ auto_deactivate: { enabled: true, min_hourly_usd: 10 } }'), slack);
+    try {
+      await world.runUntil(14);
+      world.clock.advance(MIN);
+      await pollUsageJob.handler(world.env.ctx, {});
+      // the second run's read of the states came before the first run acted; its read of the keys, after
+      const before = await world.env.ctx.repos.anomaly.states();
+      const first = await detectAnomalies(world.env.ctx);
+      const id = await keyIdByName(world.t.db, 'CI runner');
+      expect(first.deactivated).toEqual([id]);
+      const anomaly = { ...world.env.ctx.repos.anomaly, states: async () => before };
+      const second = await detectAnomalies({ ...world.env.ctx, repos: { ...world.env.ctx.repos, anomaly } });
+      expect(second.deactivated).toEqual([]);
+      const [row] = await world.t.db
+        .selectFrom('anomaly_state')
+        .select('deactivated_for')
+        .where('scope_type', '=', 'key')
+        .where('scope_id', '=', id)
+        .execute();
+      expect(row?.deactivated_for).not.toBeNull();
+      // and whatever a run's reads missed, a save without the record of the same episode keeps the stored one
+      const stale = before.find((r) => r.scope_type === 'key' && r.scope_id === id)!;
+      expect(stale).toMatchObject({ firing: true, deactivated_for: null });
+      await world.env.ctx.repos.anomaly.saveStates([stale]);
+      const [kept] = await world.t.db
+        .selectFrom('anomaly_state')
+        .select('deactivated_for')
+        .where('scope_type', '=', 'key')
+        .where('scope_id', '=', id)
+        .execute();
+      expect(kept?.deactivated_for).toEqual(row?.deactivated_for);
+      await world.runUntil(16);
+      const alert = await world.t.db
+        .selectFrom('alerts')
+        .select('details')
+        .where('kind', '=', 'usage.runaway')
+        .where('scope_id', '=', id)
+        .where('state', '=', 'firing')
+        .executeTakeFirstOrThrow();
+      expect((alert.details as { details: Record<string, unknown> }).details.killSwitch).toBe('deactivated');
+      expect(await world.keyStatus('CI runner')).toBe('inactive');
+    } finally {
+      await world.close();
+    }
+  }, 60_000);
+
   it("the kill switch does not believe a key whose minutes are above its workspace's own rate limit, and says so", async () => {
     slack.reset();
     const demo = loadScenario('demo');
