@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spendReport } from '../../src/cli/spend.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createDb, type Db } from '../../src/db/index.ts';
@@ -9,6 +8,7 @@ import { createMetrics } from '../../src/http/metrics.ts';
 import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
 import { loadStatus } from '../../src/http/status/load.ts';
 import { formatUsd, usdToPico } from '../../src/money.ts';
+import { spendReport } from '../../src/spend/report.ts';
 import { captureLog } from '../support/context.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
 

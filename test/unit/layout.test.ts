@@ -25,10 +25,6 @@ const ALLOWED_BACK_ARROWS: Record<string, string> = {
   // the policy's schema takes the action ids from actions/core/ids.ts while the actions core reads the policy's
   // types: the ids belong in a leaf (as alert kinds are in kinds.ts)
   'src/config -> src/actions/core': 'config/policy.ts imports actions/core/ids.ts',
-  // /metrics and the status page read through the CLI's loaders (spendReport, listAlerts, keyRows) while the CLI
-  // starts the worker that serves them: the loaders belong in their domains, the CLI keeps the formatting
-  'src/http -> src/cli': 'http/metrics.ts imports cli/spend.ts',
-  'src/http/status -> src/cli': 'http/status/load.ts imports cli/alerts.ts, cli/keys.ts, cli/spend.ts',
   // a built-in scenario hashes with the emulator's hash.ts while the emulator loads the scenarios
   'src/emulator/scenarios -> src/emulator': 'scenarios/large.ts imports emulator/hash.ts',
 };
