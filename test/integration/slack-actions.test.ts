@@ -85,7 +85,6 @@ beforeAll(async () => {
   // one object, mutated per test: the endpoint and the socket read its config at each press
   ctx = {
     config: configWith({}),
-    db,
     repos: createRepos(db),
     // Reactivate is tested against the emulator (slack-reactivate.test.ts); nothing here calls the Admin API
     admin: new AdminClient({

@@ -48,7 +48,7 @@ export interface StatusData {
 export const RECENT_DAYS = 7;
 
 export async function loadStatus(
-  ctx: Pick<Context, 'db' | 'repos' | 'config' | 'clock'>,
+  ctx: Pick<Context, 'repos' | 'config' | 'clock'>,
   failing: () => readonly FailingJob[],
 ): Promise<StatusData> {
   const now = ctx.clock.now();
