@@ -12,6 +12,7 @@ import { createEmailSender } from '../../src/notify/email.ts';
 import type { Notifier } from '../../src/notify/notifier.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
+import { runawayObservation } from '../support/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { startRawTcpServer } from '../support/raw-tcp-server.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -27,22 +28,6 @@ const routes = policySchema.parse({
     { match: { kind: 'rotation.*' }, slack: ['#security'], email: ['key_owner', 'security@acme.com'] },
   ],
 }).routes;
-
-function runaway(keyId: string, name = keyId): AlertObservation {
-  return {
-    kind: 'usage.runaway',
-    severity: 'critical',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: 'wrkspc_1',
-    period: '',
-    title: `Runaway spend on key ${name}`,
-    summary: 'The key spent $412.50 in the last 10 minutes.',
-    fields: [{ label: 'Key', value: name }],
-    links: [{ label: 'Open in Console', url: 'https://console.anthropic.com/settings/keys' }],
-    details: {},
-  };
-}
 
 function overdue(keyId: string, name: string, owner: string | null): AlertObservation {
   return {
@@ -146,7 +131,7 @@ describe('outbox delivery', () => {
   });
 
   it('a storm of 40 runaway keys is one Slack message listing them', async () => {
-    const observations = Array.from({ length: 40 }, (_, i) => runaway(`apikey_${i}`));
+    const observations = Array.from({ length: 40 }, (_, i) => runawayObservation(`apikey_${i}`));
     const r = await raiseAlerts(store, { kinds: ['usage.runaway'], observations }, routes, T0);
     expect(r).toMatchObject({ fired: 40, notifications: 1 });
     await deliver(T0);
@@ -155,7 +140,7 @@ describe('outbox delivery', () => {
   });
 
   it('Slack 429 with Retry-After: waits as told, then delivers once', async () => {
-    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     slack.failNext(1, { status: 429, retryAfter: 30 });
     expect(await deliver(T0)).toMatchObject({ sent: 0, retrying: 1 });
     expect(await deliver(at(29_000))).toMatchObject({ sent: 0, retrying: 0 });
@@ -167,7 +152,7 @@ describe('outbox delivery', () => {
   });
 
   it('Slack 429: the run holds its other Slack messages untried until Retry-After; email goes on', async () => {
-    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     await raiseAlerts(
       store,
       { kinds: ['rotation.overdue'], observations: [overdue('k2', 'ci-deploy', 'ana@acme.com')] },
@@ -246,7 +231,7 @@ describe('outbox delivery', () => {
   });
 
   it('a worker that died between send and commit: retried once, marked possibly duplicate', async () => {
-    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     // the crashed run: it claimed the row (committed `sending` with a lease), posted, and died before recording it
     await db
       .updateTable('notifications')
@@ -299,7 +284,7 @@ describe('outbox delivery', () => {
   it('two replicas raising the same alert at once write one notification', async () => {
     const other = createDb(tdb.url, { max: 2 });
     try {
-      const input: RaiseAlertsInput = { kinds: ['usage.runaway'], observations: [runaway('k1')] };
+      const input: RaiseAlertsInput = { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] };
       await Promise.all([
         raiseAlerts(store, input, routes, T0),
         raiseAlerts({ repos: createRepos(other) }, input, routes, T0),
@@ -314,7 +299,7 @@ describe('outbox delivery', () => {
     const other = createDb(tdb.url, { max: 2 });
     try {
       for (let i = 0; i < 20; i++)
-        await raiseAlerts(store, { kinds: [], observations: [runaway(`k${i}`)] }, routes, at(i));
+        await raiseAlerts(store, { kinds: [], observations: [runawayObservation(`k${i}`)] }, routes, at(i));
       const results = await Promise.all([
         deliver(at(MIN), { batch: 7 }),
         deliver(at(MIN), { db: other, batch: 7 }),

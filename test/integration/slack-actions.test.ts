@@ -5,7 +5,6 @@ import { groupMembers } from '../../src/actions/groups.ts';
 import type { ActionContext } from '../../src/actions/handle.ts';
 import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
-import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
@@ -21,6 +20,7 @@ import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
 import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
+import { runawayObservation } from '../support/alerts.ts';
 import { captureLog } from '../support/context.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -32,22 +32,6 @@ const HOUR = 3_600_000;
 const routes = policySchema.parse({
   routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
 }).routes;
-
-function runaway(keyId: string): AlertObservation {
-  return {
-    kind: 'usage.runaway',
-    severity: 'critical',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: 'wrkspc_1',
-    period: '',
-    title: `Runaway spend on key ${keyId}`,
-    summary: 'The key spent $412.50 in the last 10 minutes.',
-    fields: [{ label: 'Key', value: keyId }],
-    links: [{ label: 'Open in Console', url: 'https://console.anthropic.com/settings/keys' }],
-    details: {},
-  };
-}
 
 let tdb: TestDatabase;
 let db: Db;
@@ -134,13 +118,19 @@ beforeEach(async () => {
 const actionsUrl = () => `http://127.0.0.1:${http.port}/slack/actions`;
 const seconds = () => Math.floor(clock.now().getTime() / 1000);
 const deliver = () => deliverNotifications({ ...ctx, clock }, { buttons: true });
+
+/** A detection run at the clock that sees runaways on `keyIds` (none: they resolve), then a delivery run. */
+async function raiseAndDeliver(keyIds: string[]): Promise<void> {
+  const observations = keyIds.map((keyId) => runawayObservation(keyId));
+  await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations }, routes, clock.now());
+  await deliver();
+}
 const posts = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && c.response?.ok);
 const updates = () => slack.calls.filter((c) => c.method === 'chat.update');
 
 /** A runaway alert raised and sent: its button value and the message it is on (`channel:ts`). */
 async function firingAlert(keyId = 'k1'): Promise<{ value: string; message: string }> {
-  await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway(keyId)] }, routes, clock.now());
-  await deliver();
+  await raiseAndDeliver([keyId]);
   const post = posts().at(-1);
   const blocks = post?.args.blocks as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>;
   const ack = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === 'ack');
@@ -222,13 +212,11 @@ describe('Slack buttons: Acknowledge', () => {
     // two hours on, still firing: no repeat (the route repeats every hour)
     const postsBefore = posts().length;
     clock.advance(2 * HOUR);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore);
 
     // resolves: said in the thread of the first post
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver([]);
     const resolve = posts().at(-1);
     expect(posts()).toHaveLength(postsBefore + 1);
     expect(resolve?.args.thread_ts).toBe(message.split(':')[1]);
@@ -255,7 +243,7 @@ describe('Slack buttons: Acknowledge', () => {
     );
     await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
     clock.advance(HOUR);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     expect((await alertRow()).acknowledged_at).toBeNull();
     await deliver();
     const r = await slack.pressOverHttp(
@@ -327,13 +315,11 @@ describe('Slack buttons: Snooze', () => {
     // two hours on: still firing, repeat due (every hour), silenced: recorded, not sent
     const postsBefore = posts().length;
     clock.advance(2 * HOUR);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore);
     expect((await alertRow()).last_seen_at).toEqual(clock.now());
     // resolves while silenced: resolved in the record, nothing said
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver([]);
     expect(posts()).toHaveLength(postsBefore);
     expect((await alertRow()).state).toBe('resolved');
   });
@@ -344,12 +330,10 @@ describe('Slack buttons: Snooze', () => {
     await waitUntil('silence made', async () => (await silenceRows()).length === 1, 5_000);
     const postsBefore = posts().length;
     clock.advance(HOUR - 60_000);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore);
     clock.advance(2 * 60_000);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore + 1);
     expect(posts().at(-1)?.args.thread_ts).toBe(message.split(':')[1]);
     const audit = await auditRows();
@@ -381,8 +365,7 @@ describe('keywarden silence', () => {
     expect(id).toBeDefined();
     expect(await silenceCommand(ctx, ['list'], clock.now(), 'cli:ana')).toContain('kind=usage.* workspace=wrkspc_*');
 
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(0);
     expect(await alertsCommand(ctx, [])).toContain('Runaway spend on key k1');
 
@@ -390,8 +373,7 @@ describe('keywarden silence', () => {
     await expect(silenceCommand(ctx, ['expire', id!], clock.now(), 'cli:ana')).rejects.toThrow(/no silence in force/);
     expect(await silenceCommand(ctx, ['list'], clock.now(), 'cli:ana')).toBe('No silences in force.');
     clock.advance(60_000);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     // never said while silenced, so it is said now as it starts: a firing post, with its buttons
     expect(posts()).toHaveLength(1);
     expect(JSON.stringify(posts()[0]?.args.blocks)).toContain('"action_id":"ack"');
@@ -469,7 +451,7 @@ describe('Slack buttons: who may press', () => {
 
   it('puts no buttons on messages while slack_actions is off', async () => {
     ctx.config = configWith({}, false);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     await deliverNotifications({ ...ctx, clock }, { buttons: false });
     expect(JSON.stringify(posts()[0]?.args.blocks)).not.toContain('"action_id":"ack"');
     expect(JSON.stringify(posts()[0]?.args.blocks)).toContain('open-link-0');
