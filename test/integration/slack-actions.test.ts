@@ -117,6 +117,9 @@ beforeEach(async () => {
 
 const actionsUrl = () => `http://127.0.0.1:${http.port}/slack/actions`;
 const seconds = () => Math.floor(clock.now().getTime() / 1000);
+/** A button press over HTTP, signed with the app's secret and stamped with the clock's time. */
+const pressOverHttp = (press: Parameters<SlackServer['pressOverHttp']>[2]) =>
+  slack.pressOverHttp(actionsUrl(), SIGNING_SECRET, press, { timestamp: seconds() });
 const deliver = () => deliverNotifications({ ...ctx, clock }, { buttons: true });
 
 /** A detection run at the clock that sees runaways on `keyIds` (none: they resolve), then a delivery run. */
@@ -167,12 +170,7 @@ describe('Slack buttons: Acknowledge', () => {
     expect(value).not.toContain('k1');
 
     const before = await auditRows();
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', userName: 'ana', message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', userName: 'ana', message });
     expect(r.status).toBe(200);
     const row = await alertRow();
     expect(row.acknowledged_by).toBe('U0ANA');
@@ -193,12 +191,7 @@ describe('Slack buttons: Acknowledge', () => {
     expect(audit[1]?.details).toMatchObject({ outcome: 'acknowledged' });
 
     // a double click: audited, no second effect, answered with the current state
-    const again = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0BEN', userName: 'ben', message },
-      { timestamp: seconds() },
-    );
+    const again = await pressOverHttp({ actionId: 'ack', value, userId: 'U0BEN', userName: 'ben', message });
     expect(again.status).toBe(200);
     expect(updates()).toHaveLength(1);
     expect((await alertRow()).acknowledged_by).toBe('U0ANA');
@@ -223,35 +216,20 @@ describe('Slack buttons: Acknowledge', () => {
     expect(JSON.stringify(resolve?.args.blocks)).not.toContain('"action_id":"ack"');
 
     // a press on the resolved alert: nothing changes, the presser is told
-    const late = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', message },
-      { timestamp: seconds() },
-    );
+    const late = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
     expect(late.status).toBe(200);
     expect(String(slack.responses.at(-1)?.body.text)).toContain('resolved');
   });
 
   it('a new episode repeats again, and an old message cannot acknowledge it', async () => {
     const first = await firingAlert();
-    await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message },
-      { timestamp: seconds() },
-    );
+    await pressOverHttp({ actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message });
     await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
     clock.advance(HOUR);
     await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     expect((await alertRow()).acknowledged_at).toBeNull();
     await deliver();
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message });
     expect(r.status).toBe(200);
     expect((await alertRow()).acknowledged_at).toBeNull();
     expect(String(slack.responses.at(-1)?.body.text)).toContain('earlier episode');
@@ -290,12 +268,7 @@ describe('Slack buttons: Snooze', () => {
     const pressedAt = clock.now();
     const audited = (await auditRows()).length;
     const press = () =>
-      slack.pressOverHttp(
-        actionsUrl(),
-        SIGNING_SECRET,
-        { actionId: 'snooze', value: options['4 hours']!, userId: 'U0ANA', userName: 'ana', message },
-        { timestamp: seconds() },
-      );
+      pressOverHttp({ actionId: 'snooze', value: options['4 hours']!, userId: 'U0ANA', userName: 'ana', message });
     expect((await press()).status).toBe(200);
     expect((await press()).status).toBe(200);
     const silences = await silenceRows();
@@ -342,12 +315,7 @@ describe('Slack buttons: Snooze', () => {
 
   it('an Acknowledge value sent as a Snooze names nothing: 400', async () => {
     const { value } = await firingAlert();
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'snooze', value, userId: 'U0ANA' },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'snooze', value, userId: 'U0ANA' });
     expect(r.status).toBe(400);
     expect(await silenceRows()).toHaveLength(0);
   });
@@ -393,12 +361,7 @@ describe('Slack buttons: when Slack fails the answer', () => {
   it('a press is applied and audited even when chat.update fails; the failure is logged without secrets', async () => {
     const { value, message } = await firingAlert();
     slack.failNext(1, { error: 'internal_error' });
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
     expect(r.status).toBe(200);
     expect((await alertRow()).acknowledged_by).toBe('U0ANA');
     expect((await auditRows()).at(-1)?.details).toMatchObject({ outcome: 'acknowledged' });
@@ -423,12 +386,7 @@ describe('Slack buttons: who may press', () => {
     ctx.config = configWith({ acknowledge: ['U0BOSS'] });
     const { value, message } = await firingAlert();
     const before = (await auditRows()).length;
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
     expect(r.status).toBe(200);
     expect((await alertRow()).acknowledged_at).toBeNull();
     expect(updates()).toHaveLength(0);
@@ -526,13 +484,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
 
   it('an unknown action_id: 400, audited as refused', async () => {
     const { before, after } = await unchanged(
-      async () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'delete_everything', value: await buttonValue(), userId: 'U0ANA' },
-          { timestamp: seconds() },
-        ),
+      async () => pressOverHttp({ actionId: 'delete_everything', value: await buttonValue(), userId: 'U0ANA' }),
       400,
     );
     expect(after.slice(before.length).map((a) => [a.action, a.step, a.details.outcome ?? null])).toEqual([
@@ -545,16 +497,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
     ['a random id', () => randomUUID()],
     ['not an id at all', () => '1; DROP TABLE alerts; --'],
   ])('a value that names nothing (%s): 400', async (_name, value) => {
-    const { before, after } = await unchanged(
-      () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'ack', value: value() },
-          { timestamp: seconds() },
-        ),
-      400,
-    );
+    const { before, after } = await unchanged(() => pressOverHttp({ actionId: 'ack', value: value() }), 400);
     expect(after.slice(before.length).map((a) => a.details.outcome ?? null)).toEqual([null, 'names_nothing']);
   });
 
