@@ -1,4 +1,7 @@
+import type { Insertable } from 'kysely';
 import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
+import type { Db } from '../../src/db/index.ts';
+import type { AlertsTable } from '../../src/db/types.ts';
 
 /** A runaway-spend observation on key `keyId` (shown as `name`), as the delivery tests raise it. */
 export function runawayObservation(keyId: string, name = keyId): AlertObservation {
@@ -15,4 +18,28 @@ export function runawayObservation(keyId: string, name = keyId): AlertObservatio
     links: [{ label: 'Open in Console', url: 'https://console.anthropic.com/settings/keys' }],
     details: {},
   };
+}
+
+/** The columns of a stored alert a test chooses; the rest make it firing, never notified and not inhibited. */
+type FiringAlertRow = Omit<
+  Insertable<AlertsTable>,
+  'state' | 'started_at' | 'last_seen_at' | 'last_notified_at' | 'resolved_at' | 'inhibited_by'
+>;
+
+/** Stores an alert firing since `since`, last seen at `seenAt`; returns its id. */
+export async function insertFiringAlert(db: Db, alert: FiringAlertRow, since: Date, seenAt = since): Promise<string> {
+  const row = await db
+    .insertInto('alerts')
+    .values({
+      ...alert,
+      state: 'firing',
+      started_at: since,
+      last_seen_at: seenAt,
+      last_notified_at: null,
+      resolved_at: null,
+      inhibited_by: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
 }
