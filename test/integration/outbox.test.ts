@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { type RaiseAlertsInput, raiseAlerts } from '../../src/alerts/store.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
 import { fixedClock } from '../../src/clock.ts';
@@ -12,7 +11,7 @@ import { createEmailSender } from '../../src/notify/email.ts';
 import type { Notifier } from '../../src/notify/notifier.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
-import { runawayObservation } from '../support/alerts.ts';
+import { overdueObservation, runawayObservation } from '../support/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { startRawTcpServer } from '../support/raw-tcp-server.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -28,21 +27,6 @@ const routes = policySchema.parse({
     { match: { kind: 'rotation.*' }, slack: ['#security'], email: ['key_owner', 'security@acme.com'] },
   ],
 }).routes;
-
-function overdue(keyId: string, name: string, owner: string | null): AlertObservation {
-  return {
-    kind: 'rotation.overdue',
-    severity: 'warning',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: null,
-    period: '',
-    title: `Key ${name} is overdue for rotation`,
-    fields: [{ label: 'Key', value: name }],
-    keyOwnerEmail: owner,
-    details: {},
-  };
-}
 
 let tdb: TestDatabase;
 let db: Db;
@@ -95,7 +79,7 @@ describe('outbox delivery', () => {
   it('routes to Slack and email with the right content; repeat and resolve go in the thread', async () => {
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k1', 'ci-deploy', 'ana@acme.com')] },
       routes,
       T0,
     );
@@ -109,13 +93,13 @@ describe('outbox delivery', () => {
     // 3 h: no repeat yet (4 h default); 4 h: repeat, in the thread
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k1', 'ci-deploy', 'ana@acme.com')] },
       routes,
       at(180 * MIN),
     );
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k1', 'ci-deploy', 'ana@acme.com')] },
       routes,
       at(240 * MIN),
     );
@@ -155,7 +139,7 @@ describe('outbox delivery', () => {
     await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k2', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k2', 'ci-deploy', 'ana@acme.com')] },
       routes,
       T0,
     );
@@ -181,7 +165,7 @@ describe('outbox delivery', () => {
   });
 
   it('SMTP down for several minutes: every email delivered once when it is back', async () => {
-    const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
+    const obs = ['a', 'b', 'c'].map((k) => overdueObservation(k, `key-${k}`, `${k}@acme.com`));
     // one run per key, so each is its own message (grouping would make them one)
     for (const [i, o] of obs.entries()) await raiseAlerts(store, { kinds: [], observations: [o] }, routes, at(i));
     await smtp.setDown(true);
@@ -220,7 +204,7 @@ describe('outbox delivery', () => {
       }),
     };
     try {
-      const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
+      const obs = ['a', 'b', 'c'].map((k) => overdueObservation(k, `key-${k}`, `${k}@acme.com`));
       for (const [i, o] of obs.entries()) await raiseAlerts(store, { kinds: [], observations: [o] }, routes, at(i));
       expect(await deliver(at(10), { notifier: hung })).toEqual({ sent: 3, retrying: 6, failed: 0 });
       expect(silent.connections).toBe(1);
@@ -256,7 +240,7 @@ describe('outbox delivery', () => {
   it('escapes user-controlled names end to end', async () => {
     const names = ['<!channel>', '<https://x|y>', '<script>alert(1)</script>', 'evil\r\nBcc: x@evil.com'];
     for (const [i, n] of names.entries()) {
-      await raiseAlerts(store, { kinds: [], observations: [overdue(`k${i}`, n, null)] }, routes, at(i));
+      await raiseAlerts(store, { kinds: [], observations: [overdueObservation(`k${i}`, n, null)] }, routes, at(i));
     }
     await deliver(at(MIN));
     // Slack parses mentions and links in the text fallback and in mrkdwn, never in plain_text (the header)

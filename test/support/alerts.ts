@@ -20,6 +20,22 @@ export function runawayObservation(keyId: string, name = keyId): AlertObservatio
   };
 }
 
+/** A rotation-overdue observation on key `keyId` (shown as `name`), owned by `owner` (null: nobody known). */
+export function overdueObservation(keyId: string, name: string, owner: string | null): AlertObservation {
+  return {
+    kind: 'rotation.overdue',
+    severity: 'warning',
+    scopeType: 'key',
+    scopeId: keyId,
+    workspaceId: null,
+    period: '',
+    title: `Key ${name} is overdue for rotation`,
+    fields: [{ label: 'Key', value: name }],
+    keyOwnerEmail: owner,
+    details: {},
+  };
+}
+
 /** The columns of a stored alert a test chooses; the rest make it firing, never notified and not inhibited. */
 type FiringAlertRow = Omit<
   Insertable<AlertsTable>,
