@@ -117,9 +117,12 @@ beforeEach(async () => {
 
 const actionsUrl = () => `http://127.0.0.1:${http.port}/slack/actions`;
 const seconds = () => Math.floor(clock.now().getTime() / 1000);
-/** A button press over HTTP, signed with the app's secret and stamped with the clock's time. */
-const pressOverHttp = (press: Parameters<SlackServer['pressOverHttp']>[2]) =>
-  slack.pressOverHttp(actionsUrl(), SIGNING_SECRET, press, { timestamp: seconds() });
+/**
+ * A button press over HTTP, signed with the app's secret and stamped with the clock's time; `body` sends that raw
+ * body instead of the press's own.
+ */
+const pressOverHttp = (press: Parameters<SlackServer['pressOverHttp']>[2], body?: string) =>
+  slack.pressOverHttp(actionsUrl(), SIGNING_SECRET, press, { body, timestamp: seconds() });
 const deliver = () => deliverNotifications({ ...ctx, clock }, { buttons: true });
 
 /** A detection run at the clock that sees runaways on `keyIds` (none: they resolve), then a delivery run. */
@@ -465,8 +468,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
       payload: JSON.stringify(slack.blockActions({ actionId: 'ack', value, userId: 'U0ANA', message })),
     }).toString();
     // the very same request, signature and timestamp included, sent twice
-    const send = () =>
-      slack.pressOverHttp(actionsUrl(), SIGNING_SECRET, { actionId: 'ack', value }, { body, timestamp: seconds() });
+    const send = () => pressOverHttp({ actionId: 'ack', value }, body);
     const first = await send();
     expect(first.status).toBe(200);
     const audited = (await auditRows()).length;
@@ -496,33 +498,12 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
 
   it('malformed JSON in the payload: 400', async () => {
     await unchanged(
-      () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'ack', value: '' },
-          {
-            body: 'payload=%7B%22type%22%3A%22block_actions%22%2C',
-            timestamp: seconds(),
-          },
-        ),
+      () => pressOverHttp({ actionId: 'ack', value: '' }, 'payload=%7B%22type%22%3A%22block_actions%22%2C'),
       400,
     );
   });
 
   it('a huge body: 413, refused before the signature is even checked', async () => {
-    await unchanged(
-      () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'ack', value: '' },
-          {
-            body: `payload=${'x'.repeat(400 * 1024)}`,
-            timestamp: seconds(),
-          },
-        ),
-      413,
-    );
+    await unchanged(() => pressOverHttp({ actionId: 'ack', value: '' }, `payload=${'x'.repeat(400 * 1024)}`), 413);
   });
 });
