@@ -1,6 +1,4 @@
 import type { Config } from '../config/index.ts';
-import type { ActionButton, ActionSelect, SlackPostBlock } from '../notify/render.ts';
-import type { SNOOZE_MS } from './core/ids.ts';
 
 /**
  * The buttons on a Slack alert. They appear only when the policy turns them on AND a transport can bring the press
@@ -23,36 +21,4 @@ export function slackButtonsWarning(config: Pick<Config, 'env' | 'policy'>): str
     return 'slack_actions.enabled is true but SLACK_BOT_TOKEN is not set: pressed messages cannot be updated or answered';
   }
   return null;
-}
-
-const SNOOZE_LABELS: Record<keyof typeof SNOOZE_MS, string> = {
-  'snooze:1h': '1 hour',
-  'snooze:4h': '4 hours',
-  'snooze:24h': '24 hours',
-};
-
-const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
-
-/**
- * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu; Reactivate on a deactivation (one action_id per block, as
- * Block Kit requires, with the durations as its options). Each value is a `slack_buttons` row id, never the alert.
- */
-export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
-  const elements: Array<ActionButton | ActionSelect> = [];
-  const ack = offered.get('ack');
-  if (ack !== undefined) {
-    elements.push({ type: 'button', text: plain('Acknowledge'), action_id: 'ack', value: ack, style: 'primary' });
-  }
-  const reactivate = offered.get('reactivate');
-  if (reactivate !== undefined) {
-    elements.push({ type: 'button', text: plain('Reactivate key'), action_id: 'reactivate', value: reactivate });
-  }
-  const options = (Object.keys(SNOOZE_LABELS) as Array<keyof typeof SNOOZE_LABELS>).flatMap((choice) => {
-    const value = offered.get(choice);
-    return value === undefined ? [] : [{ text: plain(SNOOZE_LABELS[choice]), value }];
-  });
-  if (options.length > 0) {
-    elements.push({ type: 'static_select', action_id: 'snooze', placeholder: plain('Snooze…'), options });
-  }
-  return { type: 'actions', elements };
 }

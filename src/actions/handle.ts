@@ -1,10 +1,10 @@
+import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from '../action-ids.ts';
 import type { Context } from '../context.ts';
 import { escapeSlack } from '../notify/escape.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
 import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
-import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from './core/ids.ts';
 import type { GroupMembers } from './groups.ts';
 import type { Press } from './payload.ts';
 

@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { PERMISSIONS, type Permission } from '../actions/core/ids.ts';
+import { PERMISSIONS, type Permission } from '../action-ids.ts';
 import { kindPatternMatchesAny, SEVERITIES } from '../kinds.ts';
 import { HOUR_MS } from '../time.ts';
 import { parseDuration } from './duration.ts';

@@ -203,7 +203,7 @@ export interface NotificationsTable {
 export interface SlackButtonsTable {
   id: Generated<string>;
   notification_id: string;
-  /** What the button offers: `ack`, `snooze:1h`, … (src/actions/buttons.ts). */
+  /** What the button offers: `ack`, `snooze:1h`, … (src/action-ids.ts). */
   choice: string;
   alert_id: string;
   episode_started_at: Timestamp;

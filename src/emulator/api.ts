@@ -1,8 +1,8 @@
 import { COST_GROUP_BY, type CostGroupBy, USAGE_GROUP_BY, type UsageGroupBy } from '../anthropic/types.ts';
 import type { Pico } from '../money.ts';
 import { MINUTE_MS } from '../time.ts';
-import { base62From } from './hash.ts';
 import type { SimInvite, SimKey, SimUser, SimulatedOrg, SimWorkspace } from './org.ts';
+import { base62From } from './random/hash.ts';
 import {
   type CostCell,
   costReportBuckets,

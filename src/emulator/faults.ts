@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { seededRandom } from './hash.ts';
+import { seededRandom } from './random/hash.ts';
 
 /**
  * Fault injection: what the real Admin API does on a bad day. Two ways to ask: `script`, the exact answers to the

@@ -1,6 +1,6 @@
 import { DAY_MS, MINUTE_MS } from '../time.ts';
 import { PRICE_TABLE, type PriceTable, withPriceOverrides } from '../usage/core/prices.ts';
-import { base62From, hashString } from './hash.ts';
+import { base62From, hashString } from './random/hash.ts';
 import { type RateLimitGroup, resolveTraffic, type Scenario } from './scenario.ts';
 import { compileTraffic, type KeyLife, type SettableStatus, statusAt, type TrafficKey } from './traffic.ts';
 

@@ -8,8 +8,8 @@ import type { Pico } from '../money.ts';
 import { MINUTE_MS } from '../time.ts';
 import { bad, createAdminApi, errorBody, HttpError, type ResponseShape } from './api.ts';
 import { type FaultOptions, FaultPlan, faultOptionsSchema, malformedBody } from './faults.ts';
-import { base62From } from './hash.ts';
 import { SimulatedOrg } from './org.ts';
+import { base62From } from './random/hash.ts';
 import type { Scenario } from './scenario.ts';
 import { keyMinuteUsage, type UsageCell } from './traffic.ts';
 

@@ -1,6 +1,6 @@
 import type { UsageResult } from '../anthropic/types.ts';
 import { MINUTE_MS } from '../time.ts';
-import { hash3, unit } from './hash.ts';
+import { hash3, unit } from './random/hash.ts';
 import type { TrafficSpec } from './scenario.ts';
 
 /**

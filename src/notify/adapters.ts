@@ -1,4 +1,3 @@
-import { alertButtons } from '../actions/buttons.ts';
 import type { NotificationsTable } from '../db/types.ts';
 import { renderSpendChart } from './chart.ts';
 import type { SendOutcome } from './delivery.ts';
@@ -9,6 +8,7 @@ import type { DigestPayload, OutboxPayload } from './outbox.ts';
 import { type PagerDutyClient, renderPagerDutyEvent } from './pagerduty.ts';
 import { renderDigestEmail, renderDigestSlack, renderEmail, renderSlack } from './render.ts';
 import type { SlackClient } from './slack.ts';
+import { alertButtons } from './slack-buttons.ts';
 import { renderTeamsMessage, type TeamsClient } from './teams.ts';
 import type { WebhookSender } from './webhook.ts';
 import { renderWebhookAlert, renderWebhookDigest } from './webhook-payload.ts';

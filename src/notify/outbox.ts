@@ -1,10 +1,13 @@
-import { choicesFor } from '../actions/core/ids.ts';
-import type { Context } from '../context.ts';
+import { choicesFor } from '../action-ids.ts';
+import type { Clock } from '../clock.ts';
+import type { Repos } from '../db/repos/index.ts';
 import type { LeasedDelivery } from '../db/repos/outbox.ts';
+import type { Logger } from '../log.ts';
 import { type Channel, type DeliveryAdapter, deliveryAdapters, NOT_CONFIGURED } from './adapters.ts';
 import type { SpendChart } from './chart.ts';
 import { leaseOf, type SendOutcome, settle, threadStep } from './delivery.ts';
 import type { AlertFacts, DigestMessage, Notification } from './message.ts';
+import type { Notifier } from './notifier.ts';
 
 /**
  * Delivers the outbox: lease a batch (outboxRepo.lease), then for each row, just before its own call to the outside
@@ -34,6 +37,17 @@ export interface DigestPayload {
   chart: { spend: SpendChart; alt: string } | null;
 }
 
+/**
+ * The parts of the Context the delivery uses, named from their own modules: notify/ builds the notifier the Context
+ * carries, so it does not import the Context back.
+ */
+interface DeliveryParts {
+  repos: Repos;
+  notifier: Notifier;
+  clock: Clock;
+  log: Logger;
+}
+
 interface DeliverOptions {
   /** How long a claimed send may take before another run assumes the process died. Default 5 min. */
   leaseMs?: number;
@@ -56,7 +70,7 @@ type Delivery = Omit<LeasedDelivery, 'event' | 'payload'> &
   ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });
 
 async function send(
-  ctx: Pick<Context, 'repos'>,
+  ctx: Pick<DeliveryParts, 'repos'>,
   adapter: DeliveryAdapter | null,
   row: Delivery,
   buttons: { now: Date } | null,
@@ -78,10 +92,7 @@ async function send(
   return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
 }
 
-export async function deliverNotifications(
-  ctx: Pick<Context, 'repos' | 'notifier' | 'clock' | 'log'>,
-  opts: DeliverOptions = {},
-): Promise<DeliverResult> {
+export async function deliverNotifications(ctx: DeliveryParts, opts: DeliverOptions = {}): Promise<DeliverResult> {
   const now = ctx.clock.now();
   const leaseMs = opts.leaseMs ?? 5 * 60_000;
   const maxAttempts = opts.maxAttempts ?? 12;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { choicesFor } from '../../src/actions/core/ids.ts';
+import { choicesFor } from '../../src/action-ids.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { policySchema } from '../../src/config/policy.ts';

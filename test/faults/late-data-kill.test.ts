@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
-import { seededRandom } from '../../src/emulator/hash.ts';
+import { seededRandom } from '../../src/emulator/random/hash.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';

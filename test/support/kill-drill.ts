@@ -10,11 +10,6 @@ import type { SmtpCapture } from './smtp-capture.ts';
 const NEVER = '0 0 1 1 *';
 
 /**
- * The drills' policy file (JSON is YAML): drill alerts and pricing notices to Slack and email, deliveries every
- * second, poll-usage as given (never by default), and nothing else scheduled that reads the Admin API or rewrites
- * usage behind the drill's back.
- */
-/**
  * The environment of a drill's worker process. It connects as the runtime role, as a deployment's worker does, so a
  * drill also proves the role's grants cover everything the worker writes. Slack's URL is given apart: some drills
  * put a proxy in front of the stand-in.
@@ -38,6 +33,16 @@ export function drillWorkerEnv(p: {
   };
 }
 
+/**
+ * The drills' policy file (JSON is YAML): drill alerts and pricing notices to Slack and email, deliveries every
+ * second, poll-usage as given (never by default), and nothing else scheduled that reads the Admin API or rewrites
+ * usage behind the drill's back.
+ *
+ * keywarden.job_failing counts a job's missed intervals in its own schedule's ticks: at the default 3, a poll every
+ * 2 s that takes 6 s (a life's first poll catching up a day of rows through slow pages, on a loaded machine) would
+ * be "not completing", and so would deliveries every second behind Slack's 300 ms answers. Sixty ticks (two minutes
+ * of polls, one of deliveries) keep that alert for a job that really stops; failed runs still alert at the default.
+ */
 export function drillPolicy(opts: { pollUsage?: string } = {}) {
   const policy = {
     routes: [
@@ -52,6 +57,7 @@ export function drillPolicy(opts: { pollUsage?: string } = {}) {
       'sync-inventory': NEVER,
       'enforce-rotation': NEVER,
     },
+    job_alerts: { missed_intervals: 60 },
   };
   return { routes: policy.routes, yaml: JSON.stringify(policy, null, 2) };
 }

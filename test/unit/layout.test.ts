@@ -16,21 +16,10 @@ const ROOT = resolve(import.meta.dirname, '../..');
  * a cycle not broken by these, and on an entry that no longer closes a cycle (delete it then).
  */
 const ALLOWED_BACK_ARROWS: Record<string, string> = {
-  // the outbox's delivery shell (notify/outbox.ts) takes the Context, which carries the notifier notify/ builds: the
-  // shell can name the narrow parts it uses ({ repos, notifier, clock, log }) without importing context.ts
-  'src/notify -> src/context.ts': 'notify/outbox.ts imports context.ts',
-  // the Slack adapter renders an alert's buttons with actions/buttons.ts while actions/ renders its answers with
-  // notify/: the buttons' blocks belong with the rendering (or in a leaf both use)
-  'src/notify -> src/actions': 'notify/adapters.ts imports actions/buttons.ts',
-  // the policy's schema takes the action ids from actions/core/ids.ts while the actions core reads the policy's
-  // types: the ids belong in a leaf (as alert kinds are in kinds.ts)
-  'src/config -> src/actions/core': 'config/policy.ts imports actions/core/ids.ts',
   // /metrics and the status page read through the CLI's loaders (spendReport, listAlerts, keyRows) while the CLI
   // starts the worker that serves them: the loaders belong in their domains, the CLI keeps the formatting
   'src/http -> src/cli': 'http/metrics.ts imports cli/spend.ts',
   'src/http/status -> src/cli': 'http/status/load.ts imports cli/alerts.ts, cli/keys.ts, cli/spend.ts',
-  // a built-in scenario hashes with the emulator's hash.ts while the emulator loads the scenarios
-  'src/emulator/scenarios -> src/emulator': 'scenarios/large.ts imports emulator/hash.ts',
 };
 
 /** What a pure core may not reach (the Biome rule in biome.json says the same for the editor). */

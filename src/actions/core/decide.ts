@@ -1,5 +1,5 @@
+import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
-import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from './ids.ts';
 
 /**
  * Who may press, and what a press does, decided from data alone: the shell (src/actions/handle.ts) brings the

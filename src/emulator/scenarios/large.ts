@@ -1,4 +1,4 @@
-import { seededRandom } from '../hash.ts';
+import { seededRandom } from '../random/hash.ts';
 
 /**
  * The `large` scenario: 5,000 keys in 100 workspaces, generated from a seed because nobody wants to read 5,000

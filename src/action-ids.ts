@@ -1,5 +1,5 @@
-import type { AlertKind } from '../../kinds.ts';
-import { DAY_MS, HOUR_MS } from '../../time.ts';
+import type { AlertKind } from './kinds.ts';
+import { DAY_MS, HOUR_MS } from './time.ts';
 
 /**
  * The buttons keywarden puts on Slack messages: their `action_id`s (DESIGN.md, "Interfaces that must stay stable")

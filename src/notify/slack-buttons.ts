@@ -1,0 +1,39 @@
+import type { SNOOZE_MS } from '../action-ids.ts';
+import type { ActionButton, ActionSelect, SlackPostBlock } from './render.ts';
+
+/**
+ * The buttons' Block Kit, beside the rest of the Slack rendering: src/actions/buttons.ts says when a message carries
+ * them, src/actions/ handles the press.
+ */
+
+const SNOOZE_LABELS: Record<keyof typeof SNOOZE_MS, string> = {
+  'snooze:1h': '1 hour',
+  'snooze:4h': '4 hours',
+  'snooze:24h': '24 hours',
+};
+
+const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
+
+/**
+ * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu; Reactivate on a deactivation (one action_id per block, as
+ * Block Kit requires, with the durations as its options). Each value is a `slack_buttons` row id, never the alert.
+ */
+export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
+  const elements: Array<ActionButton | ActionSelect> = [];
+  const ack = offered.get('ack');
+  if (ack !== undefined) {
+    elements.push({ type: 'button', text: plain('Acknowledge'), action_id: 'ack', value: ack, style: 'primary' });
+  }
+  const reactivate = offered.get('reactivate');
+  if (reactivate !== undefined) {
+    elements.push({ type: 'button', text: plain('Reactivate key'), action_id: 'reactivate', value: reactivate });
+  }
+  const options = (Object.keys(SNOOZE_LABELS) as Array<keyof typeof SNOOZE_LABELS>).flatMap((choice) => {
+    const value = offered.get(choice);
+    return value === undefined ? [] : [{ text: plain(SNOOZE_LABELS[choice]), value }];
+  });
+  if (options.length > 0) {
+    elements.push({ type: 'static_select', action_id: 'snooze', placeholder: plain('Snooze…'), options });
+  }
+  return { type: 'actions', elements };
+}
