@@ -1,18 +1,16 @@
-import type { UsageResult } from '../../anthropic/types.ts';
 import { picoToUsd } from '../../money.ts';
 import type { PriceTable } from './prices.ts';
 import { type PricedBy, priceUsage } from './pricing.ts';
 
 /** The counts a usage row carries, as the API reports them and as they are stored. */
-type UsageCounts = Pick<
-  UsageResult,
-  | 'uncached_input_tokens'
-  | 'cache_read_input_tokens'
-  | 'cache_creation_5m_input_tokens'
-  | 'cache_creation_1h_input_tokens'
-  | 'output_tokens'
-  | 'web_search_requests'
->;
+interface UsageCounts {
+  uncached_input_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_5m_input_tokens: number;
+  cache_creation_1h_input_tokens: number;
+  output_tokens: number;
+  web_search_requests: number;
+}
 
 /** One report row as ingestion reads it: the API's result, by key, workspace, model, tier and window. */
 export interface ReportedUsage extends UsageCounts {
