@@ -9,6 +9,8 @@ import { createNotifier } from './notify/notifier.ts';
 
 export interface App {
   ctx: Context;
+  /** The pool under `ctx.repos`, for what checks the database itself (its schema, its role, a readiness ping). */
+  db: Db;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,6 @@ export function buildApp(config: Config, opts: { log: Logger; clock?: Clock; com
   const notifier = createNotifier(config, opts.log);
   const ctx: Context = {
     config,
-    db,
     repos: createRepos(db),
     admin,
     notifier,
@@ -56,6 +57,7 @@ export function buildApp(config: Config, opts: { log: Logger; clock?: Clock; com
   };
   return {
     ctx,
+    db,
     close: async () => {
       await notifier.close();
       await db.destroy();

@@ -2,7 +2,6 @@ import type { z } from 'zod';
 import type { AdminClient } from './anthropic/client.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
-import type { Db } from './db/index.ts';
 import type { Repos } from './db/repos/index.ts';
 import type { Logger } from './log.ts';
 import type { Notifier } from './notify/notifier.ts';
@@ -26,7 +25,6 @@ export type Enqueue = <N extends JobName>(name: N, payload: JobPayload<N>) => Pr
 /** Everything a job reaches the world through. Built once in app.ts; no module-level singletons. */
 export interface Context {
   config: Config;
-  db: Db;
   /** Postgres through one repository per table family (src/db/repos/). */
   repos: Repos;
   admin: AdminClient;

@@ -45,7 +45,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     redis.disconnect();
   };
 
-  const schema = await schemaProblem(ctx.db);
+  const schema = await schemaProblem(app.db);
   if (schema !== null) {
     await app.close();
     await closeRedis();
@@ -53,7 +53,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   }
   await checkRedisSettings(redis, log);
 
-  if (await canAlterAuditLog(ctx.db)) {
+  if (await canAlterAuditLog(app.db)) {
     log.warn(
       "DATABASE_URL connects as a superuser or as the owner of audit_log: this role could disable the audit log's " +
         'append-only trigger or drop the table. Connect the worker as a member of keywarden_runtime and keep the ' +
@@ -96,7 +96,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       : await startHealthServer({
           port: options.httpPort,
           host: config.env.httpHost,
-          db: ctx.db,
+          db: app.db,
           redis,
           metrics,
           log,

@@ -15,7 +15,7 @@ import type { Press } from './payload.ts';
  * that got past the guard or two replicas change the alert once; the later presses are told the current state.
  */
 
-export type ActionContext = Pick<Context, 'config' | 'db' | 'repos' | 'admin' | 'notifier' | 'clock' | 'log'> & {
+export type ActionContext = Pick<Context, 'config' | 'repos' | 'admin' | 'notifier' | 'clock' | 'log'> & {
   groups: GroupMembers;
 };
 

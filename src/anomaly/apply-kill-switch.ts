@@ -13,7 +13,7 @@ import type { KillSwitchCandidateKey, ScopeState } from './core/plan.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
-type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * The kill switch for one detection run, on the keys planDetection found above the hard cap (active, and not yet set

@@ -23,7 +23,7 @@ interface HeadroomSummary {
   alerts: RaiseAlertsResult | null;
 }
 
-type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * Rate-limit headroom per workspace with usage in the last window (or a headroom alert firing): its token usage per

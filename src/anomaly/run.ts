@@ -22,7 +22,7 @@ interface DetectionSummary {
   alerts: RaiseAlertsResult | null;
 }
 
-type Ctx = Pick<Context, 'db' | 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
+type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
 /**
  * One detection run, after a poll: every key and workspace with spend in the recent minutes (and every one whose

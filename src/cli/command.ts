@@ -64,6 +64,7 @@ export function openApp(config: Config, command: string, prefix: string): App & 
   const app = buildApp(config, { log: cliLogger(config), command, enqueue: enqueuer(registry, queues) });
   return {
     ctx: app.ctx,
+    db: app.db,
     registry,
     queues,
     close: async () => {

@@ -1,62 +1,12 @@
 import { requireEnv } from '../app.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
-import { DEFAULT_WORKSPACE_NAME } from '../default-workspace.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
-import { describeKeyStage } from '../rotation/core/describe.ts';
 import { planRotation } from '../rotation/core/plan.ts';
-import { describePolicySource } from '../rotation/core/policy.ts';
-import type { RotationDecision, RotationInputs } from '../rotation/core/types.ts';
+import { type KeyRow, keyRows } from '../rotation/key-rows.ts';
 import { loadRotationInputs } from '../rotation/load.ts';
-import { DAY_MS } from '../time.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 import { reactivateCommand } from './reactivate.ts';
-
-export interface KeyRow {
-  id: string;
-  name: string;
-  hint: string | null;
-  /** The workspace's name, "Default Workspace", or "(organization)" for a key in no workspace. */
-  workspace: string;
-  /** `workspace` or `organization`, as the API scopes the key. */
-  scope: string;
-  status: string;
-  ageDays: number;
-  deadline: string | null;
-  policy: string;
-  stage: string;
-  owner: string;
-  lastUsage: string | null;
-  successor: string | null;
-}
-
-/** One row per key for `keywarden keys`, from the rotation decisions. Pure. */
-export function keyRows(inputs: RotationInputs, decisions: RotationDecision[], now: Date): KeyRow[] {
-  return decisions.map((d) => {
-    const k = d.key;
-    const last = inputs.traffic.get(k.id)?.lastUsageAt ?? null;
-    const successor = 'successor' in d && d.successor ? `${d.successor.name}${shareText(d.successor.share)}` : null;
-    return {
-      id: k.id,
-      name: k.name,
-      hint: k.partialKeyHint,
-      workspace: k.workspaceName ?? DEFAULT_WORKSPACE_NAME,
-      scope: k.scope,
-      status: k.status,
-      ageDays: Math.floor((now.getTime() - k.createdAt.getTime()) / DAY_MS),
-      deadline: d.deadline ? d.deadline.toISOString().slice(0, 10) : null,
-      policy: describePolicySource(d.source),
-      stage: describeKeyStage(d),
-      owner: k.ownerEmail ?? (k.createdByUserId ? 'left the organization' : 'unknown'),
-      lastUsage: last ? last.toISOString().slice(0, 16).replace('T', ' ') : null,
-      successor,
-    };
-  });
-}
-
-function shareText(share: number | null): string {
-  return share === null ? '' : ` (${Math.round(share * 100)}%)`;
-}
 
 /**
  * A plain-text table for the terminal, columns padded to their widest cell. Every cell goes through

@@ -26,7 +26,7 @@ export const runCommand: Command = {
     try {
       if (values.once) {
         // the job's handler runs in this process, as it would in the worker: on the schema the worker would accept
-        const schema = await schemaProblem(ctx.db);
+        const schema = await schemaProblem(app.db);
         if (schema !== null) throw new Error(schema);
         exitOnCrash(ctx.log);
         const controller = new AbortController();

@@ -1,76 +1,11 @@
 import { requireEnv } from '../app.ts';
 import { createDb } from '../db/index.ts';
-import { createRepos, type Repos } from '../db/repos/index.ts';
-import type { StoredProjection } from '../db/repos/spend.ts';
-import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
-import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
+import { createRepos } from '../db/repos/index.ts';
+import { formatUsd, usdToPico } from '../money.ts';
 import { terminalJson } from '../notify/escape.ts';
+import { type SpendReport, type SpendRow, spendReport } from '../spend/report.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 import { formatTable } from './keys.ts';
-
-/** One line of `keywarden spend`. Amounts are exact USD strings (12 places) in JSON, cents in the table. */
-export interface SpendRow {
-  scopeType: StoredProjection['scopeType'];
-  scopeId: string;
-  name: string;
-  limitUsd: string | null;
-  monthToDateUsd: string;
-  /** The month-end total's 10th percentile: with p90, the band the status page draws. */
-  p10Usd: string;
-  p50Usd: string;
-  p90Usd: string;
-  /** p90 ÷ limit, as a fraction, to a thousandth; null without a limit. */
-  p90ShareOfLimit: number | null;
-  /** When the limit is expected to be reached on the likely (p50) and the fast (p90) path. */
-  crossingP50: string | null;
-  crossingP90: string | null;
-  method: string;
-}
-
-export interface SpendReport {
-  month: string;
-  madeAt: string;
-  rows: SpendRow[];
-}
-
-const ORDER = { organization: 0, workspace: 1, key: 2 } as const;
-
-/** The newest stored run, one row per scope: the organization, then workspaces and keys by likely month total. */
-export async function spendReport(repos: Pick<Repos, 'spend' | 'keys'>): Promise<SpendReport | null> {
-  const stored = await repos.spend.latest();
-  const [first] = stored;
-  if (first === undefined) return null;
-  const workspaces = await repos.keys.workspaceNames();
-  const keys = await repos.keys.keyPlaces();
-  const nameOf = (p: StoredProjection) => {
-    if (p.scopeType === 'organization') return 'Organization';
-    if (p.scopeType === 'workspace')
-      return p.scopeId === DEFAULT_WORKSPACE_SCOPE_ID
-        ? DEFAULT_WORKSPACE_NAME
-        : (workspaces.get(p.scopeId) ?? p.scopeId);
-    return keys.get(p.scopeId)?.name ?? p.scopeId;
-  };
-  const rows = [...stored]
-    .sort(
-      (a, b) =>
-        ORDER[a.scopeType] - ORDER[b.scopeType] || compareDesc(a.p50, b.p50) || a.scopeId.localeCompare(b.scopeId),
-    )
-    .map((p) => ({
-      scopeType: p.scopeType,
-      scopeId: p.scopeId,
-      name: nameOf(p),
-      limitUsd: p.limit === null ? null : picoToUsd(p.limit),
-      monthToDateUsd: picoToUsd(p.monthToDate),
-      p10Usd: picoToUsd(p.p10),
-      p50Usd: picoToUsd(p.p50),
-      p90Usd: picoToUsd(p.p90),
-      p90ShareOfLimit: p.limit === null || p.limit === 0n ? null : Number((p.p90 * 1000n) / p.limit) / 1000,
-      crossingP50: p.crossingP50,
-      crossingP90: p.crossingP90,
-      method: p.method,
-    }));
-  return { month: first.month, madeAt: first.madeAt.toISOString(), rows };
-}
 
 export function formatSpendReport(report: SpendReport): string {
   const usd = (v: string | null) => (v === null ? '—' : formatUsd(usdToPico(v)));
@@ -88,10 +23,6 @@ export function formatSpendReport(report: SpendReport): string {
     ]),
   );
   return `Spend for ${report.month}, projected at ${report.madeAt.slice(0, 16).replace('T', ' ')} UTC (month-end p50: likely, p90: 90th percentile)\n\n${table}`;
-}
-
-function compareDesc(a: Pico, b: Pico): number {
-  return a === b ? 0 : a > b ? -1 : 1;
 }
 
 function crossingText(r: SpendRow): string {

@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdminClient } from '../anthropic/client.ts';
-import { type SpendReport, spendReport } from '../cli/spend.ts';
 import type { Repos } from '../db/repos/index.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
+import { type SpendReport, spendReport } from '../spend/report.ts';
 import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {

@@ -25,7 +25,7 @@ export interface ProjectSpendSummary {
  * threshold already announced is never announced again.
  */
 export async function projectSpend(
-  ctx: Pick<Context, 'db' | 'repos' | 'log' | 'clock' | 'config'>,
+  ctx: Pick<Context, 'repos' | 'log' | 'clock' | 'config'>,
 ): Promise<ProjectSpendResult> {
   const policy = ctx.config.policy;
   const now = ctx.clock.now();

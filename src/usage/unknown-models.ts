@@ -8,7 +8,7 @@ import { unknownModelObservations } from './core/unknown-models.ts';
  * poll raises its notice. The lifecycle makes it once per model (a one-shot kind never repeats).
  */
 export async function raiseUnknownModelAlerts(
-  ctx: Pick<Context, 'db' | 'repos' | 'config' | 'clock'>,
+  ctx: Pick<Context, 'repos' | 'config' | 'clock'>,
 ): Promise<RaiseAlertsResult> {
   const now = ctx.clock.now();
   const recorded = await ctx.repos.usage.unknownModels();

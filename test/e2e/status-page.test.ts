@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlertListing } from '../../src/cli/alerts.ts';
-import type { KeyRow } from '../../src/cli/keys.ts';
-import type { SpendReport } from '../../src/cli/spend.ts';
+import type { AlertListing } from '../../src/alerts/list.ts';
 import { formatUsd, usdToPico } from '../../src/money.ts';
+import type { KeyRow } from '../../src/rotation/key-rows.ts';
+import type { SpendReport } from '../../src/spend/report.ts';
 import { NODE, ROOT, type Spawned, spawnNode } from '../support/processes.ts';
 
 /**

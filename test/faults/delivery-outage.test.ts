@@ -3,16 +3,14 @@ import {
   DRILL_ROUTES,
   drillTitle,
   expectEachDeliveredOnce,
-  floorMinute,
   MINUTE,
   messagesByTarget,
   type Rig,
   raiseDrillAlerts,
   sleep,
   startRig,
-  waitForLog,
   waitForOutboxDrained,
-  waitForUsageThrough,
+  waitForSettled,
 } from '../support/fault-rig.ts';
 
 /**
@@ -45,8 +43,7 @@ afterAll(async () => {
 describe('drill 5: Slack rate-limiting and SMTP down for five minutes, 100 alerts pending', () => {
   it('delivers every alert once to each target afterwards, honouring Retry-After', async () => {
     const { db, worker, slack, smtp } = rig;
-    await waitForUsageThrough(db, floorMinute(Date.now() - MINUTE), 120_000);
-    await waitForLog(worker, 'inventory synced', 0, 60_000);
+    await waitForSettled(rig);
 
     slack.failNext(1_000_000, { status: 429, retryAfter: RETRY_AFTER_S });
     await smtp.setDown(true);

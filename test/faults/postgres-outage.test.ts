@@ -14,6 +14,7 @@ import {
   startRig,
   waitForLog,
   waitForOutboxDrained,
+  waitForSettled,
   waitForUsageThrough,
 } from '../support/fault-rig.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -56,8 +57,7 @@ describe('drill 3: Postgres stopped hard for 60 s under the real worker', () => 
   it('no crash loop, jobs retry, no message without its outbox row, and the backlog clears after', async () => {
     const { db, worker } = rig;
     const pid = worker.current.proc.pid;
-    await waitForUsageThrough(db, floorMinute(Date.now() - MINUTE), 120_000);
-    await waitForLog(worker, 'inventory synced', 0, 60_000);
+    await waitForSettled(rig);
     await waitForOutboxDrained(db, 60_000);
 
     // a batch of alerts, and Postgres killed the moment the first of them reaches Slack or SMTP: mid-batch

@@ -3,15 +3,13 @@ import { parse as parseYaml } from 'yaml';
 import { policySchema } from '../../src/config/policy.ts';
 import {
   drillTitle,
-  floorMinute,
   MINUTE,
   type Rig,
   raiseDrillAlerts,
   sleep,
   startRig,
-  waitForLog,
   waitForOutboxDrained,
-  waitForUsageThrough,
+  waitForSettled,
 } from '../support/fault-rig.ts';
 import {
   type PagerDutyStandIn,
@@ -70,8 +68,7 @@ afterAll(async () => {
 describe('drill 5 for receivers: PagerDuty down and a webhook rate-limiting for five minutes, 100 alerts pending', () => {
   it('delivers every alert once to each receiver afterwards, behind one probe per wait', async () => {
     const { db, worker } = rig;
-    await waitForUsageThrough(db, floorMinute(Date.now() - MINUTE), 120_000);
-    await waitForLog(worker, 'inventory synced', 0, 60_000);
+    await waitForSettled(rig);
 
     pd.setDown(true);
     hook.failNext(1_000_000, { status: 429, retryAfter: RETRY_AFTER_S });

@@ -11,6 +11,7 @@ import {
   startRig,
   waitForLog,
   waitForOutboxDrained,
+  waitForSettled,
   waitForUsageThrough,
 } from '../support/fault-rig.ts';
 
@@ -36,8 +37,7 @@ describe('drill 2: Redis killed and restarted, then flushed, under the real work
     const { db, worker } = rig;
     const pid = worker.current.proc.pid;
     // settled: the first poll (with its backfill) is in, the inventory synced, the rotation alerts went out
-    await waitForUsageThrough(db, floorMinute(Date.now() - MINUTE), 120_000);
-    await waitForLog(worker, 'inventory synced', 0, 60_000);
+    await waitForSettled(rig);
     await waitForLog(worker, 'rotation enforced', 0, 60_000);
     const settled = await waitForOutboxDrained(db, 60_000);
     expect(settled.length).toBeGreaterThan(0); // the demo organization has overdue keys and an orphaned one

@@ -43,7 +43,7 @@ beforeAll(async () => {
     },
   });
   try {
-    await prepareDigestOrg(env.ctx);
+    await prepareDigestOrg(env.ctx, org.t.db);
     await financeDigestJob.handler(env.ctx, {});
     await securityDigestJob.handler(env.ctx, {});
     await deliverNotifications(env.ctx);

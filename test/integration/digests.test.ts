@@ -33,7 +33,7 @@ beforeAll(async () => {
       close: async () => {},
     },
   });
-  await prepareDigestOrg(env.ctx);
+  await prepareDigestOrg(env.ctx, org.t.db);
 });
 
 afterAll(async () => {

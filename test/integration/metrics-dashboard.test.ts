@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepos } from '../../src/db/repos/index.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
+import { insertFiringAlert } from '../support/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { ROOT } from '../support/processes.ts';
 
@@ -64,9 +65,9 @@ beforeAll(async () => {
     .insertInto('job_runs')
     .values({ job: 'poll-usage', consecutive_failures: 2, last_failed_at: NOW, first_failed_at: NOW, last_error: 'x' })
     .execute();
-  await t.db
-    .insertInto('alerts')
-    .values({
+  await insertFiringAlert(
+    t.db,
+    {
       fingerprint: 'fp-headroom',
       kind: 'ratelimit.headroom',
       severity: 'warning',
@@ -74,16 +75,11 @@ beforeAll(async () => {
       scope_id: 'wrkspc_1',
       workspace_id: 'wrkspc_1',
       period: 'input_tokens_per_minute:grp_1',
-      state: 'firing',
       title: 'Workspace uses 85% of its input tokens per minute limit',
       details: JSON.stringify({ utilization: 0.85 }),
-      started_at: NOW,
-      last_seen_at: NOW,
-      last_notified_at: null,
-      resolved_at: null,
-      inhibited_by: null,
-    })
-    .execute();
+    },
+    NOW,
+  );
   const metrics = createMetrics(createRepos(t.db), { clockSkewMs: 0 });
   metrics.jobRuns.inc({ job: 'poll-usage', outcome: 'failed' });
   metrics.jobDuration.observe({ job: 'poll-usage' }, 0.2);

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { type RaiseAlertsInput, raiseAlerts } from '../../src/alerts/store.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
 import { fixedClock } from '../../src/clock.ts';
@@ -12,6 +11,7 @@ import { createEmailSender } from '../../src/notify/email.ts';
 import type { Notifier } from '../../src/notify/notifier.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
+import { overdueObservation, runawayObservation } from '../support/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { startRawTcpServer } from '../support/raw-tcp-server.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -27,37 +27,6 @@ const routes = policySchema.parse({
     { match: { kind: 'rotation.*' }, slack: ['#security'], email: ['key_owner', 'security@acme.com'] },
   ],
 }).routes;
-
-function runaway(keyId: string, name = keyId): AlertObservation {
-  return {
-    kind: 'usage.runaway',
-    severity: 'critical',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: 'wrkspc_1',
-    period: '',
-    title: `Runaway spend on key ${name}`,
-    summary: 'The key spent $412.50 in the last 10 minutes.',
-    fields: [{ label: 'Key', value: name }],
-    links: [{ label: 'Open in Console', url: 'https://console.anthropic.com/settings/keys' }],
-    details: {},
-  };
-}
-
-function overdue(keyId: string, name: string, owner: string | null): AlertObservation {
-  return {
-    kind: 'rotation.overdue',
-    severity: 'warning',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: null,
-    period: '',
-    title: `Key ${name} is overdue for rotation`,
-    fields: [{ label: 'Key', value: name }],
-    keyOwnerEmail: owner,
-    details: {},
-  };
-}
 
 let tdb: TestDatabase;
 let db: Db;
@@ -110,7 +79,7 @@ describe('outbox delivery', () => {
   it('routes to Slack and email with the right content; repeat and resolve go in the thread', async () => {
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k1', 'ci-deploy', 'ana@acme.com')] },
       routes,
       T0,
     );
@@ -124,13 +93,13 @@ describe('outbox delivery', () => {
     // 3 h: no repeat yet (4 h default); 4 h: repeat, in the thread
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k1', 'ci-deploy', 'ana@acme.com')] },
       routes,
       at(180 * MIN),
     );
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k1', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k1', 'ci-deploy', 'ana@acme.com')] },
       routes,
       at(240 * MIN),
     );
@@ -146,7 +115,7 @@ describe('outbox delivery', () => {
   });
 
   it('a storm of 40 runaway keys is one Slack message listing them', async () => {
-    const observations = Array.from({ length: 40 }, (_, i) => runaway(`apikey_${i}`));
+    const observations = Array.from({ length: 40 }, (_, i) => runawayObservation(`apikey_${i}`));
     const r = await raiseAlerts(store, { kinds: ['usage.runaway'], observations }, routes, T0);
     expect(r).toMatchObject({ fired: 40, notifications: 1 });
     await deliver(T0);
@@ -155,7 +124,7 @@ describe('outbox delivery', () => {
   });
 
   it('Slack 429 with Retry-After: waits as told, then delivers once', async () => {
-    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     slack.failNext(1, { status: 429, retryAfter: 30 });
     expect(await deliver(T0)).toMatchObject({ sent: 0, retrying: 1 });
     expect(await deliver(at(29_000))).toMatchObject({ sent: 0, retrying: 0 });
@@ -167,10 +136,10 @@ describe('outbox delivery', () => {
   });
 
   it('Slack 429: the run holds its other Slack messages untried until Retry-After; email goes on', async () => {
-    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     await raiseAlerts(
       store,
-      { kinds: ['rotation.overdue'], observations: [overdue('k2', 'ci-deploy', 'ana@acme.com')] },
+      { kinds: ['rotation.overdue'], observations: [overdueObservation('k2', 'ci-deploy', 'ana@acme.com')] },
       routes,
       T0,
     );
@@ -196,7 +165,7 @@ describe('outbox delivery', () => {
   });
 
   it('SMTP down for several minutes: every email delivered once when it is back', async () => {
-    const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
+    const obs = ['a', 'b', 'c'].map((k) => overdueObservation(k, `key-${k}`, `${k}@acme.com`));
     // one run per key, so each is its own message (grouping would make them one)
     for (const [i, o] of obs.entries()) await raiseAlerts(store, { kinds: [], observations: [o] }, routes, at(i));
     await smtp.setDown(true);
@@ -235,7 +204,7 @@ describe('outbox delivery', () => {
       }),
     };
     try {
-      const obs = ['a', 'b', 'c'].map((k) => overdue(k, `key-${k}`, `${k}@acme.com`));
+      const obs = ['a', 'b', 'c'].map((k) => overdueObservation(k, `key-${k}`, `${k}@acme.com`));
       for (const [i, o] of obs.entries()) await raiseAlerts(store, { kinds: [], observations: [o] }, routes, at(i));
       expect(await deliver(at(10), { notifier: hung })).toEqual({ sent: 3, retrying: 6, failed: 0 });
       expect(silent.connections).toBe(1);
@@ -246,7 +215,7 @@ describe('outbox delivery', () => {
   });
 
   it('a worker that died between send and commit: retried once, marked possibly duplicate', async () => {
-    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, T0);
+    await raiseAlerts(store, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, T0);
     // the crashed run: it claimed the row (committed `sending` with a lease), posted, and died before recording it
     await db
       .updateTable('notifications')
@@ -271,7 +240,7 @@ describe('outbox delivery', () => {
   it('escapes user-controlled names end to end', async () => {
     const names = ['<!channel>', '<https://x|y>', '<script>alert(1)</script>', 'evil\r\nBcc: x@evil.com'];
     for (const [i, n] of names.entries()) {
-      await raiseAlerts(store, { kinds: [], observations: [overdue(`k${i}`, n, null)] }, routes, at(i));
+      await raiseAlerts(store, { kinds: [], observations: [overdueObservation(`k${i}`, n, null)] }, routes, at(i));
     }
     await deliver(at(MIN));
     // Slack parses mentions and links in the text fallback and in mrkdwn, never in plain_text (the header)
@@ -299,7 +268,7 @@ describe('outbox delivery', () => {
   it('two replicas raising the same alert at once write one notification', async () => {
     const other = createDb(tdb.url, { max: 2 });
     try {
-      const input: RaiseAlertsInput = { kinds: ['usage.runaway'], observations: [runaway('k1')] };
+      const input: RaiseAlertsInput = { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] };
       await Promise.all([
         raiseAlerts(store, input, routes, T0),
         raiseAlerts({ repos: createRepos(other) }, input, routes, T0),
@@ -314,7 +283,7 @@ describe('outbox delivery', () => {
     const other = createDb(tdb.url, { max: 2 });
     try {
       for (let i = 0; i < 20; i++)
-        await raiseAlerts(store, { kinds: [], observations: [runaway(`k${i}`)] }, routes, at(i));
+        await raiseAlerts(store, { kinds: [], observations: [runawayObservation(`k${i}`)] }, routes, at(i));
       const results = await Promise.all([
         deliver(at(MIN), { batch: 7 }),
         deliver(at(MIN), { db: other, batch: 7 }),

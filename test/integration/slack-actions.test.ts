@@ -5,7 +5,6 @@ import { groupMembers } from '../../src/actions/groups.ts';
 import type { ActionContext } from '../../src/actions/handle.ts';
 import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
-import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
@@ -21,6 +20,7 @@ import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
 import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
+import { runawayObservation } from '../support/alerts.ts';
 import { captureLog } from '../support/context.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -32,22 +32,6 @@ const HOUR = 3_600_000;
 const routes = policySchema.parse({
   routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
 }).routes;
-
-function runaway(keyId: string): AlertObservation {
-  return {
-    kind: 'usage.runaway',
-    severity: 'critical',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: 'wrkspc_1',
-    period: '',
-    title: `Runaway spend on key ${keyId}`,
-    summary: 'The key spent $412.50 in the last 10 minutes.',
-    fields: [{ label: 'Key', value: keyId }],
-    links: [{ label: 'Open in Console', url: 'https://console.anthropic.com/settings/keys' }],
-    details: {},
-  };
-}
 
 let tdb: TestDatabase;
 let db: Db;
@@ -85,7 +69,6 @@ beforeAll(async () => {
   // one object, mutated per test: the endpoint and the socket read its config at each press
   ctx = {
     config: configWith({}),
-    db,
     repos: createRepos(db),
     // Reactivate is tested against the emulator (slack-reactivate.test.ts); nothing here calls the Admin API
     admin: new AdminClient({
@@ -133,14 +116,26 @@ beforeEach(async () => {
 
 const actionsUrl = () => `http://127.0.0.1:${http.port}/slack/actions`;
 const seconds = () => Math.floor(clock.now().getTime() / 1000);
+/**
+ * A button press over HTTP, signed with the app's secret and stamped with the clock's time; `body` sends that raw
+ * body instead of the press's own.
+ */
+const pressOverHttp = (press: Parameters<SlackServer['pressOverHttp']>[2], body?: string) =>
+  slack.pressOverHttp(actionsUrl(), SIGNING_SECRET, press, { body, timestamp: seconds() });
 const deliver = () => deliverNotifications({ ...ctx, clock }, { buttons: true });
+
+/** A detection run at the clock that sees runaways on `keyIds` (none: they resolve), then a delivery run. */
+async function raiseAndDeliver(keyIds: string[]): Promise<void> {
+  const observations = keyIds.map((keyId) => runawayObservation(keyId));
+  await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations }, routes, clock.now());
+  await deliver();
+}
 const posts = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && c.response?.ok);
 const updates = () => slack.calls.filter((c) => c.method === 'chat.update');
 
 /** A runaway alert raised and sent: its button value and the message it is on (`channel:ts`). */
 async function firingAlert(keyId = 'k1'): Promise<{ value: string; message: string }> {
-  await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway(keyId)] }, routes, clock.now());
-  await deliver();
+  await raiseAndDeliver([keyId]);
   const post = posts().at(-1);
   const blocks = post?.args.blocks as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>;
   const ack = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === 'ack');
@@ -177,12 +172,7 @@ describe('Slack buttons: Acknowledge', () => {
     expect(value).not.toContain('k1');
 
     const before = await auditRows();
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', userName: 'ana', message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', userName: 'ana', message });
     expect(r.status).toBe(200);
     const row = await alertRow();
     expect(row.acknowledged_by).toBe('U0ANA');
@@ -203,12 +193,7 @@ describe('Slack buttons: Acknowledge', () => {
     expect(audit[1]?.details).toMatchObject({ outcome: 'acknowledged' });
 
     // a double click: audited, no second effect, answered with the current state
-    const again = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0BEN', userName: 'ben', message },
-      { timestamp: seconds() },
-    );
+    const again = await pressOverHttp({ actionId: 'ack', value, userId: 'U0BEN', userName: 'ben', message });
     expect(again.status).toBe(200);
     expect(updates()).toHaveLength(1);
     expect((await alertRow()).acknowledged_by).toBe('U0ANA');
@@ -222,48 +207,31 @@ describe('Slack buttons: Acknowledge', () => {
     // two hours on, still firing: no repeat (the route repeats every hour)
     const postsBefore = posts().length;
     clock.advance(2 * HOUR);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore);
 
     // resolves: said in the thread of the first post
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver([]);
     const resolve = posts().at(-1);
     expect(posts()).toHaveLength(postsBefore + 1);
     expect(resolve?.args.thread_ts).toBe(message.split(':')[1]);
     expect(JSON.stringify(resolve?.args.blocks)).not.toContain('"action_id":"ack"');
 
     // a press on the resolved alert: nothing changes, the presser is told
-    const late = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', message },
-      { timestamp: seconds() },
-    );
+    const late = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
     expect(late.status).toBe(200);
     expect(String(slack.responses.at(-1)?.body.text)).toContain('resolved');
   });
 
   it('a new episode repeats again, and an old message cannot acknowledge it', async () => {
     const first = await firingAlert();
-    await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message },
-      { timestamp: seconds() },
-    );
+    await pressOverHttp({ actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message });
     await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
     clock.advance(HOUR);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     expect((await alertRow()).acknowledged_at).toBeNull();
     await deliver();
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value: first.value, userId: 'U0ANA', message: first.message });
     expect(r.status).toBe(200);
     expect((await alertRow()).acknowledged_at).toBeNull();
     expect(String(slack.responses.at(-1)?.body.text)).toContain('earlier episode');
@@ -302,12 +270,7 @@ describe('Slack buttons: Snooze', () => {
     const pressedAt = clock.now();
     const audited = (await auditRows()).length;
     const press = () =>
-      slack.pressOverHttp(
-        actionsUrl(),
-        SIGNING_SECRET,
-        { actionId: 'snooze', value: options['4 hours']!, userId: 'U0ANA', userName: 'ana', message },
-        { timestamp: seconds() },
-      );
+      pressOverHttp({ actionId: 'snooze', value: options['4 hours']!, userId: 'U0ANA', userName: 'ana', message });
     expect((await press()).status).toBe(200);
     expect((await press()).status).toBe(200);
     const silences = await silenceRows();
@@ -327,13 +290,11 @@ describe('Slack buttons: Snooze', () => {
     // two hours on: still firing, repeat due (every hour), silenced: recorded, not sent
     const postsBefore = posts().length;
     clock.advance(2 * HOUR);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore);
     expect((await alertRow()).last_seen_at).toEqual(clock.now());
     // resolves while silenced: resolved in the record, nothing said
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver([]);
     expect(posts()).toHaveLength(postsBefore);
     expect((await alertRow()).state).toBe('resolved');
   });
@@ -344,12 +305,10 @@ describe('Slack buttons: Snooze', () => {
     await waitUntil('silence made', async () => (await silenceRows()).length === 1, 5_000);
     const postsBefore = posts().length;
     clock.advance(HOUR - 60_000);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore);
     clock.advance(2 * 60_000);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(postsBefore + 1);
     expect(posts().at(-1)?.args.thread_ts).toBe(message.split(':')[1]);
     const audit = await auditRows();
@@ -358,12 +317,7 @@ describe('Slack buttons: Snooze', () => {
 
   it('an Acknowledge value sent as a Snooze names nothing: 400', async () => {
     const { value } = await firingAlert();
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'snooze', value, userId: 'U0ANA' },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'snooze', value, userId: 'U0ANA' });
     expect(r.status).toBe(400);
     expect(await silenceRows()).toHaveLength(0);
   });
@@ -381,8 +335,7 @@ describe('keywarden silence', () => {
     expect(id).toBeDefined();
     expect(await silenceCommand(ctx, ['list'], clock.now(), 'cli:ana')).toContain('kind=usage.* workspace=wrkspc_*');
 
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     expect(posts()).toHaveLength(0);
     expect(await alertsCommand(ctx, [])).toContain('Runaway spend on key k1');
 
@@ -390,8 +343,7 @@ describe('keywarden silence', () => {
     await expect(silenceCommand(ctx, ['expire', id!], clock.now(), 'cli:ana')).rejects.toThrow(/no silence in force/);
     expect(await silenceCommand(ctx, ['list'], clock.now(), 'cli:ana')).toBe('No silences in force.');
     clock.advance(60_000);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
-    await deliver();
+    await raiseAndDeliver(['k1']);
     // never said while silenced, so it is said now as it starts: a firing post, with its buttons
     expect(posts()).toHaveLength(1);
     expect(JSON.stringify(posts()[0]?.args.blocks)).toContain('"action_id":"ack"');
@@ -411,12 +363,7 @@ describe('Slack buttons: when Slack fails the answer', () => {
   it('a press is applied and audited even when chat.update fails; the failure is logged without secrets', async () => {
     const { value, message } = await firingAlert();
     slack.failNext(1, { error: 'internal_error' });
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
     expect(r.status).toBe(200);
     expect((await alertRow()).acknowledged_by).toBe('U0ANA');
     expect((await auditRows()).at(-1)?.details).toMatchObject({ outcome: 'acknowledged' });
@@ -441,12 +388,7 @@ describe('Slack buttons: who may press', () => {
     ctx.config = configWith({ acknowledge: ['U0BOSS'] });
     const { value, message } = await firingAlert();
     const before = (await auditRows()).length;
-    const r = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value, userId: 'U0ANA', message },
-      { timestamp: seconds() },
-    );
+    const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
     expect(r.status).toBe(200);
     expect((await alertRow()).acknowledged_at).toBeNull();
     expect(updates()).toHaveLength(0);
@@ -469,7 +411,7 @@ describe('Slack buttons: who may press', () => {
 
   it('puts no buttons on messages while slack_actions is off', async () => {
     ctx.config = configWith({}, false);
-    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runaway('k1')] }, routes, clock.now());
+    await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     await deliverNotifications({ ...ctx, clock }, { buttons: false });
     expect(JSON.stringify(posts()[0]?.args.blocks)).not.toContain('"action_id":"ack"');
     expect(JSON.stringify(posts()[0]?.args.blocks)).toContain('open-link-0');
@@ -524,33 +466,19 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
     const body = new URLSearchParams({
       payload: JSON.stringify(slack.blockActions({ actionId: 'ack', value, userId: 'U0ANA', message })),
     }).toString();
-    const first = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value },
-      { body, timestamp: seconds() },
-    );
+    // the very same request, signature and timestamp included, sent twice
+    const send = () => pressOverHttp({ actionId: 'ack', value }, body);
+    const first = await send();
     expect(first.status).toBe(200);
     const audited = (await auditRows()).length;
-    const replay = await slack.pressOverHttp(
-      actionsUrl(),
-      SIGNING_SECRET,
-      { actionId: 'ack', value },
-      { body, timestamp: seconds() },
-    );
+    const replay = await send();
     expect(replay.status).toBe(401);
     expect(await auditRows()).toHaveLength(audited);
   });
 
   it('an unknown action_id: 400, audited as refused', async () => {
     const { before, after } = await unchanged(
-      async () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'delete_everything', value: await buttonValue(), userId: 'U0ANA' },
-          { timestamp: seconds() },
-        ),
+      async () => pressOverHttp({ actionId: 'delete_everything', value: await buttonValue(), userId: 'U0ANA' }),
       400,
     );
     expect(after.slice(before.length).map((a) => [a.action, a.step, a.details.outcome ?? null])).toEqual([
@@ -563,48 +491,18 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
     ['a random id', () => randomUUID()],
     ['not an id at all', () => '1; DROP TABLE alerts; --'],
   ])('a value that names nothing (%s): 400', async (_name, value) => {
-    const { before, after } = await unchanged(
-      () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'ack', value: value() },
-          { timestamp: seconds() },
-        ),
-      400,
-    );
+    const { before, after } = await unchanged(() => pressOverHttp({ actionId: 'ack', value: value() }), 400);
     expect(after.slice(before.length).map((a) => a.details.outcome ?? null)).toEqual([null, 'names_nothing']);
   });
 
   it('malformed JSON in the payload: 400', async () => {
     await unchanged(
-      () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'ack', value: '' },
-          {
-            body: 'payload=%7B%22type%22%3A%22block_actions%22%2C',
-            timestamp: seconds(),
-          },
-        ),
+      () => pressOverHttp({ actionId: 'ack', value: '' }, 'payload=%7B%22type%22%3A%22block_actions%22%2C'),
       400,
     );
   });
 
   it('a huge body: 413, refused before the signature is even checked', async () => {
-    await unchanged(
-      () =>
-        slack.pressOverHttp(
-          actionsUrl(),
-          SIGNING_SECRET,
-          { actionId: 'ack', value: '' },
-          {
-            body: `payload=${'x'.repeat(400 * 1024)}`,
-            timestamp: seconds(),
-          },
-        ),
-      413,
-    );
+    await unchanged(() => pressOverHttp({ actionId: 'ack', value: '' }, `payload=${'x'.repeat(400 * 1024)}`), 413);
   });
 });

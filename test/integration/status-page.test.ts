@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spendReport } from '../../src/cli/spend.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createDb, type Db } from '../../src/db/index.ts';
@@ -9,6 +8,8 @@ import { createMetrics } from '../../src/http/metrics.ts';
 import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
 import { loadStatus } from '../../src/http/status/load.ts';
 import { formatUsd, usdToPico } from '../../src/money.ts';
+import { spendReport } from '../../src/spend/report.ts';
+import { insertFiringAlert } from '../support/alerts.ts';
 import { captureLog } from '../support/context.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
 
@@ -90,30 +91,25 @@ beforeAll(async () => {
       projection('key', 'apikey_old', '150'),
     ])
     .execute();
-  const alert = await db
-    .insertInto('alerts')
-    .values({
+  const alertId = await insertFiringAlert(
+    db,
+    {
       fingerprint: 'fp-evil',
       kind: 'usage.runaway',
       severity: 'critical',
       scope_type: 'key',
       scope_id: 'apikey_old',
       workspace_id: 'wrkspc_evil',
-      state: 'firing',
       title: EVIL.title,
       details: '{}',
-      started_at: new Date(NOW.getTime() - 3_600_000),
-      last_seen_at: NOW,
-      last_notified_at: null,
-      resolved_at: null,
-      inhibited_by: null,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+    },
+    new Date(NOW.getTime() - 3_600_000),
+    NOW,
+  );
   await db
     .insertInto('notifications')
     .values({
-      alert_id: alert.id,
+      alert_id: alertId,
       fingerprint: 'fp-evil',
       event: 'firing',
       channel: 'email',
@@ -124,7 +120,7 @@ beforeAll(async () => {
     })
     .execute();
   const repos = createRepos(db);
-  await repos.alerts.acknowledge(alert.id, new Date(NOW.getTime() - 3_600_000), EVIL.ackBy, NOW);
+  await repos.alerts.acknowledge(alertId, new Date(NOW.getTime() - 3_600_000), EVIL.ackBy, NOW);
   await repos.silences.add(
     {
       matchers: { kind: 'usage.*', workspace: EVIL.workspace },
@@ -328,25 +324,20 @@ describe('status page: the figures', () => {
   });
 
   it('says the Admin API is blind while a keywarden.blind alert fires', async () => {
-    await t.db
-      .insertInto('alerts')
-      .values({
+    await insertFiringAlert(
+      t.db,
+      {
         fingerprint: 'fp-blind',
         kind: 'keywarden.blind',
         severity: 'critical',
         scope_type: 'organization',
         scope_id: '',
         workspace_id: null,
-        state: 'firing',
         title: 'keywarden is blind: the Admin API rejects the admin key',
         details: '{}',
-        started_at: NOW,
-        last_seen_at: NOW,
-        last_notified_at: null,
-        resolved_at: null,
-        inhibited_by: null,
-      })
-      .execute();
+      },
+      NOW,
+    );
     const body = await (await fetch(url(), { headers: bearer })).text();
     expect(body).toContain('Admin API: <span class="state firing">blind</span>');
   });

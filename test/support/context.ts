@@ -51,7 +51,6 @@ export function testJobContext(opts: {
   const queues = createQueues(redis, uniquePrefix());
   const ctx: JobContext = {
     config,
-    db: opts.db,
     repos: createRepos(opts.db),
     admin: new AdminClient({ baseUrl: opts.emulatorUrl, adminKey: new Secret(opts.adminKey), log, clock: opts.clock }),
     notifier: opts.notifier ?? { slack: null, email: null, close: async () => {} },

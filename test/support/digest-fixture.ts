@@ -49,10 +49,10 @@ export const FULL_DAYS = 15; // 1–15 November
 /** Usage without an API key (Console, Workbench) in Research: $2 a day. */
 export const CONSOLE_DAILY_USD = 2;
 
-export async function prepareDigestOrg(ctx: JobContext): Promise<void> {
+export async function prepareDigestOrg(ctx: JobContext, db: Db): Promise<void> {
   await syncInventory.handler(ctx, {});
   await enforceRotation(ctx);
-  await seedSpend(ctx.db);
+  await seedSpend(db);
 }
 
 async function seedSpend(db: Db): Promise<void> {

@@ -288,6 +288,12 @@ export async function waitForLog(worker: WorkerProcess, message: string, moreTha
   await waitUntil(`"${message}" in the worker's log`, () => logCount(worker, message) > moreThan, timeoutMs);
 }
 
+/** Waits until a started worker has settled: usage committed through the last whole minute, the inventory synced. */
+export async function waitForSettled(rig: Rig): Promise<void> {
+  await waitForUsageThrough(rig.db, floorMinute(Date.now() - MINUTE), 120_000);
+  await waitForLog(rig.worker, 'inventory synced', 0, 60_000);
+}
+
 /** A kind of the drills' own: no job of the worker evaluates it, so nothing but the drill fires or resolves these. */
 // Not one of ALERT_KINDS: typed as one so the drill's alerts go through the real store and routes.
 export const DRILL_KIND = 'drill.outage' as AlertKind;

@@ -7,9 +7,15 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config/index.ts';
+import { createDb } from '../../src/db/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { defineJob } from '../../src/queue/define.ts';
 import { runWorker } from '../../src/worker.ts';
+
+const config = loadConfig();
+// the test jobs record their runs in a table of the test's own: a pool of theirs, beside the Context's repositories
+// (the shutdown's process.exit ends it)
+const db = createDb(config.env.databaseUrl!, { max: 2 });
 
 const tick = defineJob({
   name: 'tick',
@@ -17,7 +23,7 @@ const tick = defineJob({
   schedule: process.env.KW_TICK_CRON ?? null,
   payload: z.object({}),
   async handler(ctx) {
-    await sql`INSERT INTO test_ticks (job_id, pid) VALUES (${ctx.job.id}, ${process.pid})`.execute(ctx.db);
+    await sql`INSERT INTO test_ticks (job_id, pid) VALUES (${ctx.job.id}, ${process.pid})`.execute(db);
   },
 });
 
@@ -27,11 +33,11 @@ const long = defineJob({
   schedule: null,
   payload: z.object({}),
   async handler(ctx) {
-    await sql`INSERT INTO test_ticks (job_id, pid) VALUES ('long-started', ${process.pid})`.execute(ctx.db);
+    await sql`INSERT INTO test_ticks (job_id, pid) VALUES ('long-started', ${process.pid})`.execute(db);
     const honours = process.env.KW_LONG_HONOURS_SIGNAL === '1';
     for (let i = 0; i < 600; i++) {
       if (honours && ctx.signal.aborted) {
-        await sql`INSERT INTO test_ticks (job_id, pid) VALUES ('long-stopped', ${process.pid})`.execute(ctx.db);
+        await sql`INSERT INTO test_ticks (job_id, pid) VALUES ('long-stopped', ${process.pid})`.execute(db);
         return;
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -39,7 +45,6 @@ const long = defineJob({
   },
 });
 
-const config = loadConfig();
 const log = createLogger({ level: 'info', pretty: false });
 await runWorker({
   config,

@@ -8,23 +8,11 @@ import {
   planAlerts,
   type StoredAlert,
 } from '../../src/alerts/core/lifecycle.ts';
+import { runawayObservation } from '../support/alerts.ts';
 
 const HOUR = 3_600_000;
 const NOW = new Date('2026-11-29T10:00:00Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
-
-function runaway(keyId: string): AlertObservation {
-  return {
-    kind: 'usage.runaway',
-    severity: 'critical',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: 'wrkspc_1',
-    period: '',
-    title: `Runaway spend on key ${keyId}`,
-    details: {},
-  };
-}
 
 function threshold(t: number, scopeId = 'org'): AlertObservation {
   return {
@@ -52,7 +40,7 @@ function stored(o: AlertObservation, s: Partial<StoredAlert>): StoredAlert {
   };
 }
 
-const key = runaway('apikey_1');
+const key = runawayObservation('apikey_1');
 
 describe('planAlerts', () => {
   it.each<[string, AlertObservation[], StoredAlert[], Array<[LifecycleAction, boolean]>]>([
@@ -157,7 +145,7 @@ describe('planAlerts', () => {
   });
 
   it('only resolves the kinds and scopes the evaluation looked at', () => {
-    const other = runaway('apikey_2');
+    const other = runawayObservation('apikey_2');
     const decisions = planAlerts({
       kinds: ['usage.runaway'],
       scopes: ['key:apikey_1'],
@@ -176,7 +164,7 @@ describe('planAlerts', () => {
 
 describe('groupDecisions', () => {
   it('40 runaway keys raised in one run are one group', () => {
-    const observations = Array.from({ length: 40 }, (_, i) => runaway(`apikey_${i}`));
+    const observations = Array.from({ length: 40 }, (_, i) => runawayObservation(`apikey_${i}`));
     const decisions = planAlerts({
       kinds: ['usage.runaway'],
       observations,
@@ -191,9 +179,9 @@ describe('groupDecisions', () => {
   });
 
   it('keeps kinds and events apart, and leaves out what does not notify', () => {
-    const a = runaway('apikey_a');
-    const b = runaway('apikey_b');
-    const c = runaway('apikey_c');
+    const a = runawayObservation('apikey_a');
+    const b = runawayObservation('apikey_b');
+    const c = runawayObservation('apikey_c');
     const decisions = planAlerts({
       kinds: ['usage.runaway', 'spend.threshold'],
       observations: [a, b, threshold(0.5)],

@@ -8,6 +8,7 @@ import {
   type StoredAlertView,
 } from '../../src/alerts/core/plan.ts';
 import type { AlertKind } from '../../src/kinds.ts';
+import { overdueObservation } from '../support/alerts.ts';
 
 const HOUR = 3_600_000;
 const NOW = new Date('2026-11-29T10:00:00Z');
@@ -25,20 +26,6 @@ function runaway(keyId: string, workspaceName = 'Research'): AlertObservation {
     title: `Runaway spend on key ${keyId}`,
     summary: 'The key spent $412.50 in the last 10 minutes.',
     fields: [{ label: 'Key', value: keyId }],
-    details: {},
-  };
-}
-
-function overdue(keyId: string, owner: string | null): AlertObservation {
-  return {
-    kind: 'rotation.overdue',
-    severity: 'warning',
-    scopeType: 'key',
-    scopeId: keyId,
-    workspaceId: null,
-    period: '',
-    title: `Key ${keyId} is overdue for rotation`,
-    keyOwnerEmail: owner,
     details: {},
   };
 }
@@ -164,7 +151,7 @@ describe('planRaise: messages, one per target, routed once per alert', () => {
     [
       'an overdue key with an owner: #security and the owner',
       ['rotation.overdue'],
-      [overdue('k9', 'ana@acme.com')],
+      [overdueObservation('k9', 'k9', 'ana@acme.com')],
       [],
       [
         { event: 'firing', to: 'slack:#security', alerts: ['Key k9 is overdue for rotation'], notes: [], single: true },
@@ -180,7 +167,7 @@ describe('planRaise: messages, one per target, routed once per alert', () => {
     [
       'an overdue key without an owner: #security, told why the owner was not',
       ['rotation.overdue'],
-      [overdue('k9', null)],
+      [overdueObservation('k9', 'k9', null)],
       [],
       [
         {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { formatAlertList } from '../../src/cli/alerts.ts';
-import { formatKeyTable, type KeyRow } from '../../src/cli/keys.ts';
+import { formatKeyTable } from '../../src/cli/keys.ts';
 import { formatSpendReport } from '../../src/cli/spend.ts';
 import { singleLine, slackMrkdwn, terminalJson, terminalText } from '../../src/notify/escape.ts';
 import type { Notification } from '../../src/notify/message.ts';
 import { renderEmail, renderSlack } from '../../src/notify/render.ts';
+import type { KeyRow } from '../../src/rotation/key-rows.ts';
 
 /** Names an organization member can give a key or a workspace in the Console, meant to fool whoever reads them. */
 const HOSTILE = {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { KeyRow } from '../../src/cli/keys.ts';
 import {
   type PageQuery,
   parsePageQuery,
@@ -8,6 +7,7 @@ import {
   scriptJson,
   selectKeys,
 } from '../../src/http/status/page.ts';
+import type { KeyRow } from '../../src/rotation/key-rows.ts';
 
 function key(name: string, over: Partial<KeyRow> = {}): KeyRow {
   return {

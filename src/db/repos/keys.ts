@@ -12,6 +12,20 @@ import { type AuditOutcomeStep, auditRepo } from './audit.ts';
 export const KEY_STATUS_ACTIONS = ['api_key.deactivate', 'api_key.reactivate'] as const;
 export type KeyStatusAction = (typeof KEY_STATUS_ACTIONS)[number];
 
+/** A key's identity, place and creator, as the rotation reads use them (`w` joined as the key's workspace). */
+const KEY_PLACE_COLUMNS = [
+  'k.id',
+  'k.name',
+  'k.partial_key_hint',
+  'k.workspace_id',
+  'k.scope_type',
+  'w.name as workspace_name',
+  'k.created_at',
+  'k.expires_at',
+  'k.created_by_id',
+  'k.created_by_type',
+] as const;
+
 /** A reminder stage sent for a key (rotation_reminders: '14', '7', '1', 'overdue'), recorded once. */
 export interface SentStage {
   keyId: string;
@@ -106,20 +120,7 @@ export function keysRepo(db: Db) {
         .selectFrom('api_keys as k')
         .leftJoin('workspaces as w', 'w.id', 'k.workspace_id')
         .leftJoin('users as u', (join) => join.onRef('u.id', '=', 'k.created_by_id').on('u.left_at', 'is', null))
-        .select([
-          'k.id',
-          'k.name',
-          'k.status',
-          'k.workspace_id',
-          'k.scope_type',
-          'w.name as workspace_name',
-          'k.created_at',
-          'k.expires_at',
-          'k.created_by_id',
-          'k.created_by_type',
-          'u.email as owner_email',
-          'k.partial_key_hint',
-        ])
+        .select([...KEY_PLACE_COLUMNS, 'k.status', 'u.email as owner_email'])
         .where('k.gone_at', 'is', null)
         .orderBy('k.created_at')
         .execute();
@@ -362,16 +363,7 @@ export function keysRepo(db: Db) {
         .leftJoin('rotation_state as r', 'r.api_key_id', 'k.id')
         .leftJoin('users as u', 'u.id', 'k.created_by_id')
         .select([
-          'k.id',
-          'k.name',
-          'k.partial_key_hint',
-          'k.workspace_id',
-          'k.scope_type',
-          'w.name as workspace_name',
-          'k.created_at',
-          'k.expires_at',
-          'k.created_by_id',
-          'k.created_by_type',
+          ...KEY_PLACE_COLUMNS,
           'r.stage',
           'r.reminder_days',
           'r.deadline',

@@ -1,4 +1,5 @@
 import { type RawBuilder, type Selectable, sql } from 'kysely';
+import type { TokenUsageMinute } from '../../anomaly/core/headroom.ts';
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
 import type { KeyTraffic } from '../../rotation/core/types.ts';
 import type { DailyCost, DriverCost, SpendClock } from '../../spend/core/inputs.ts';
@@ -48,14 +49,8 @@ interface WorkspaceFilter {
 }
 
 /** Token counts of one workspace and model in one minute (or summed over a range), from the 1m rows. */
-export interface TokenUsageRow {
+export interface TokenUsageRow extends TokenUsageMinute {
   workspaceId: string | null;
-  minute: Date;
-  model: string;
-  uncachedInputTokens: number;
-  cacheReadInputTokens: number;
-  cacheCreationInputTokens: number;
-  outputTokens: number;
   webSearchRequests: number;
 }
 

@@ -1,6 +1,4 @@
-import { type AlertListing, listAlerts } from '../../cli/alerts.ts';
-import { type KeyRow, keyRows } from '../../cli/keys.ts';
-import { type SpendReport, spendReport } from '../../cli/spend.ts';
+import { type AlertListing, listAlerts } from '../../alerts/list.ts';
 import type { Context } from '../../context.ts';
 import type { JobRunRecord } from '../../db/repos/job-runs.ts';
 import type { SilenceRecord } from '../../db/repos/silences.ts';
@@ -10,7 +8,9 @@ import { BLIND_KIND } from '../../health/blind.ts';
 import type { FailingJob } from '../../health/jobs.ts';
 import { picoToUsd } from '../../money.ts';
 import { planRotation } from '../../rotation/core/plan.ts';
+import { type KeyRow, keyRows } from '../../rotation/key-rows.ts';
 import { loadRotationInputs } from '../../rotation/load.ts';
+import { type SpendReport, spendReport } from '../../spend/report.ts';
 import { DAY_MS } from '../../time.ts';
 
 /**
@@ -48,7 +48,7 @@ export interface StatusData {
 export const RECENT_DAYS = 7;
 
 export async function loadStatus(
-  ctx: Pick<Context, 'db' | 'repos' | 'config' | 'clock'>,
+  ctx: Pick<Context, 'repos' | 'config' | 'clock'>,
   failing: () => readonly FailingJob[],
 ): Promise<StatusData> {
   const now = ctx.clock.now();

@@ -1,8 +1,8 @@
-import type { AlertListing } from '../../cli/alerts.ts';
-import type { KeyRow } from '../../cli/keys.ts';
-import type { SpendRow } from '../../cli/spend.ts';
+import type { AlertListing } from '../../alerts/list.ts';
 import { formatUsd, type Pico, picoToNumberUsd, usdToPico } from '../../money.ts';
 import { escapeHtml, terminalText } from '../../notify/escape.ts';
+import type { KeyRow } from '../../rotation/key-rows.ts';
+import type { SpendRow } from '../../spend/report.ts';
 import { RECENT_DAYS, type StatusData } from './load.ts';
 
 /**
