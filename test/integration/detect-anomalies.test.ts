@@ -12,6 +12,7 @@ import { fixedClock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
+import type { Db } from '../../src/db/index.ts';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
@@ -250,14 +251,7 @@ describe('detect-anomalies on the demo organization', () => {
       // the second run, saving its state last, keeps the first one's record: the alert still says the key was set
       // inactive by the kill switch, once for this episode
       await world.runUntil(16);
-      const alert = await world.t.db
-        .selectFrom('alerts')
-        .select('details')
-        .where('kind', '=', 'usage.runaway')
-        .where('scope_id', '=', id)
-        .where('state', '=', 'firing')
-        .executeTakeFirstOrThrow();
-      expect((alert.details as { details: Record<string, unknown> }).details.killSwitch).toBe('deactivated');
+      expect(await firingRunawayKillSwitch(world.t.db, id)).toBe('deactivated');
     } finally {
       await world.close();
     }
@@ -297,14 +291,7 @@ describe('detect-anomalies on the demo organization', () => {
         .execute();
       expect(kept?.deactivated_for).toEqual(row?.deactivated_for);
       await world.runUntil(16);
-      const alert = await world.t.db
-        .selectFrom('alerts')
-        .select('details')
-        .where('kind', '=', 'usage.runaway')
-        .where('scope_id', '=', id)
-        .where('state', '=', 'firing')
-        .executeTakeFirstOrThrow();
-      expect((alert.details as { details: Record<string, unknown> }).details.killSwitch).toBe('deactivated');
+      expect(await firingRunawayKillSwitch(world.t.db, id)).toBe('deactivated');
       expect(await world.keyStatus('CI runner')).toBe('inactive');
     } finally {
       await world.close();
@@ -399,3 +386,15 @@ describe('detect-anomalies on the demo organization', () => {
     }
   }, 60_000);
 });
+
+/** What the key's firing runaway alert says of the kill switch (armed, deactivated, …). */
+async function firingRunawayKillSwitch(db: Db, keyId: string): Promise<unknown> {
+  const alert = await db
+    .selectFrom('alerts')
+    .select('details')
+    .where('kind', '=', 'usage.runaway')
+    .where('scope_id', '=', keyId)
+    .where('state', '=', 'firing')
+    .executeTakeFirstOrThrow();
+  return (alert.details as { details: Record<string, unknown> }).details.killSwitch;
+}
