@@ -148,7 +148,7 @@ beforeAll(async () => {
   const config = loadConfig({
     env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml', KEYWARDEN_UI_TOKEN: TOKEN },
   });
-  const ctx = { db: readOnlyDb, repos: createRepos(readOnlyDb), config, clock: fixedClock(NOW) };
+  const ctx = { repos: createRepos(readOnlyDb), config, clock: fixedClock(NOW) };
   redis = new Redis(redisUrl());
   const common = {
     port: 0,
