@@ -67,7 +67,7 @@ const emailTarget = z.union([z.literal('key_owner'), z.email({ error: 'not an em
 
 const kindPattern = z.string().refine(kindPatternMatchesAny, {
   error: (issue) =>
-    `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, keywarden.*)`,
+    `"${String(issue.input)}" matches no alert kind (kinds: rotation.*, key.orphaned, key.identity, spend.*, usage.runaway, ratelimit.headroom, pricing.unknown_model, cost.drift, keywarden.*)`,
 });
 
 const timezone = z.string().refine(
