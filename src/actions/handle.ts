@@ -4,6 +4,7 @@ import { escapeSlack } from '../notify/escape.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
 import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
+import { answerApproval } from './approvals.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
 import type { GroupMembers } from './groups.ts';
 import type { Press } from './payload.ts';
@@ -140,6 +141,21 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     const why = await lastStatusChangeFailure(ctx, { keyId: decision.keyId, action: 'api_key.reactivate', actor });
     await tell(ctx, press, `The Admin API refused to reactivate the key: ${escapeSlack(why ?? 'see the worker log')}`);
     return finish('failed', { status: 200, outcome: 'refused_by_api' });
+  }
+  if (decision.do === 'approve' || decision.do === 'deny' || decision.do === 'deactivate') {
+    const when = (at: Date) => clockTime(ctx, at);
+    const target = {
+      userId: press.userId,
+      userName: press.userName,
+      alertId: alert.id,
+      episodeStartedAt: button.episodeStartedAt,
+    };
+    const answer = await answerApproval(ctx, decision, target, when);
+    if (answer.settle)
+      await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, ctx.clock.now());
+    if (answer.tell !== undefined) await tell(ctx, press, answer.tell);
+    if (answer.update !== undefined) await updateAnswered(ctx, button.notificationId, answer.update);
+    return finish(answer.step, { status: 200, outcome: answer.outcome });
   }
   const text =
     decision.state === 'acknowledged'

@@ -210,6 +210,20 @@ export interface SlackButtonsTable {
   created_at: Timestamp;
 }
 
+/** A Deny of a requested deactivation (rotation.enforce: approve): migrations/014_rotation_denials.ts. */
+export interface RotationDenialsTable {
+  id: Generated<string>;
+  api_key_id: string;
+  alert_id: string;
+  episode_started_at: Timestamp;
+  /** `slack:U…` */
+  denied_by: string;
+  denied_by_name: string | null;
+  reason: string | null;
+  denied_at: Timestamp;
+  ask_again_at: Timestamp;
+}
+
 export interface SilencesTable {
   id: Generated<string>;
   /** Globs by field (kind, scope, key, workspace) or one alert's fingerprint: src/alerts/core/silences.ts. */
@@ -297,6 +311,7 @@ export interface Database {
   notifications: NotificationsTable;
   slack_buttons: SlackButtonsTable;
   silences: SilencesTable;
+  rotation_denials: RotationDenialsTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;

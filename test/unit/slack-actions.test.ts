@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ActionId } from '../../src/action-ids.ts';
 import { slackButtonsOn, slackButtonsWarning } from '../../src/actions/buttons.ts';
 import { decidePress, mayPress, type PressDecision, type PressedAlert } from '../../src/actions/core/decide.ts';
 import { parsePress } from '../../src/actions/payload.ts';
@@ -23,6 +24,7 @@ const defaults = policyOf('').policy!.slack_actions;
 type Row = [string, SlackActionsPolicy, PressedAlert, string, string[], PressDecision];
 
 const firing: PressedAlert = {
+  kind: 'usage.runaway',
   scopeType: 'key',
   scopeId: 'apikey_01',
   state: 'firing',
@@ -93,16 +95,109 @@ describe('decidePress', () => {
   it('refuses a known button this version does not offer, even to an allowed user', () => {
     expect(
       decidePress({
-        actionId: 'approve',
+        actionId: 'expected',
         userId: 'U0ANA',
         userGroups: new Set(),
-        policy: { ...enabled, allow: { ...enabled.allow, approve_deactivation: ['*'] } },
+        policy: { ...enabled, allow: { ...enabled.allow, mark_expected: ['*'] } },
         alert: firing,
         episodeStartedAt: STARTED,
-        choice: 'approve',
+        choice: 'expected',
       }),
-    ).toEqual({ do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' });
+    ).toEqual({ do: 'refuse', reason: 'not_offered', permission: 'mark_expected' });
   });
+
+  const approvers = { ...enabled, allow: { ...enabled.allow, approve_deactivation: ['S0SEC'] } };
+  const question: PressedAlert = { ...firing, kind: 'rotation.approval_requested' };
+  it.each([
+    [
+      'Approve by an approver',
+      'approve',
+      'approve',
+      approvers,
+      question,
+      ['S0SEC'],
+      { do: 'approve', keyId: 'apikey_01' },
+    ],
+    ['Deny by an approver', 'deny', 'deny', approvers, question, ['S0SEC'], { do: 'deny', keyId: 'apikey_01' }],
+    [
+      "a runaway's Deactivate key, pressed as approve",
+      'approve',
+      'deactivate',
+      approvers,
+      firing,
+      ['S0SEC'],
+      { do: 'deactivate', keyId: 'apikey_01' },
+    ],
+    [
+      'Approve on an acknowledged question still answers it',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, acknowledgedAt: NOW, acknowledgedBy: 'U0BEN' },
+      ['S0SEC'],
+      { do: 'approve', keyId: 'apikey_01' },
+    ],
+    [
+      'Deny by someone outside the group',
+      'deny',
+      'deny',
+      approvers,
+      question,
+      [],
+      { do: 'refuse', reason: 'not_allowed', permission: 'approve_deactivation' },
+    ],
+    [
+      'Approve by default: nobody may',
+      'approve',
+      'approve',
+      enabled,
+      question,
+      [],
+      { do: 'refuse', reason: 'not_allowed', permission: 'approve_deactivation' },
+    ],
+    [
+      'Approve on a resolved question',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, state: 'resolved' },
+      ['S0SEC'],
+      { do: 'nothing', state: 'resolved' },
+    ],
+    [
+      'Approve on a later episode',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, startedAt: NOW },
+      ['S0SEC'],
+      { do: 'nothing', state: 'later_episode' },
+    ],
+    [
+      'Approve on a workspace alert names no key',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, scopeType: 'workspace' },
+      ['S0SEC'],
+      { do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' },
+    ],
+  ] satisfies Array<[string, ActionId, string, SlackActionsPolicy, PressedAlert, string[], PressDecision]>)(
+    '%s',
+    (_name, actionId, choice, policy, alert, groups, expected) => {
+      expect(
+        decidePress({
+          actionId,
+          userId: 'U0SEC',
+          userGroups: new Set(groups),
+          policy,
+          alert,
+          episodeStartedAt: STARTED,
+          choice,
+        }),
+      ).toEqual(expected);
+    },
+  );
 
   it('mayPress: "*", the user id, or a group the user is in; nothing by default for key actions', () => {
     expect(mayPress(['*'], 'U1', new Set())).toBe(true);
