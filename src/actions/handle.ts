@@ -78,6 +78,8 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   if (decision.do === 'acknowledge') {
     const now = ctx.clock.now();
     if (await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, now)) {
+      // the on-call's incident for the same alert is acknowledged too, through the outbox like any message
+      await ctx.repos.outbox.acknowledgeOnPagerDuty(alert.fingerprint, button.episodeStartedAt, now);
       await updateAnswered(ctx, button.notificationId, `Acknowledged by <@${press.userId}> at ${clockTime(ctx, now)}`);
       return finish('done', { status: 200, outcome: 'acknowledged' });
     }

@@ -180,7 +180,7 @@ export interface NotificationsTable {
   id: Generated<string>;
   alert_id: string | null;
   fingerprint: string;
-  event: 'firing' | 'repeat' | 'resolved' | 'digest';
+  event: 'firing' | 'repeat' | 'resolved' | 'acknowledged' | 'digest';
   sequence: ColumnType<number, number | undefined, number>;
   channel: DeliveryChannel;
   target: string;
@@ -210,7 +210,7 @@ export interface SlackButtonsTable {
   created_at: Timestamp;
 }
 
-/** A Deny of a requested deactivation (rotation.enforce: approve): migrations/014_rotation_denials.ts. */
+/** A Deny of a requested deactivation (rotation.enforce: approve): migrations/014_approvals.ts. */
 export interface RotationDenialsTable {
   id: Generated<string>;
   api_key_id: string;

@@ -67,7 +67,10 @@ interface DeliverResult {
 
 /** A leased row with its payload's shape known: alerts write OutboxPayload, digests DigestPayload. */
 type Delivery = Omit<LeasedDelivery, 'event' | 'payload'> &
-  ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });
+  (
+    | { event: 'firing' | 'repeat' | 'resolved' | 'acknowledged'; payload: OutboxPayload }
+    | { event: 'digest'; payload: DigestPayload }
+  );
 
 async function send(
   ctx: Pick<DeliveryParts, 'repos'>,

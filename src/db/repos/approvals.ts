@@ -14,7 +14,7 @@ export interface NewDenial {
   askAgainAt: Date;
 }
 
-/** The `rotation_denials` table (migrations/014_rotation_denials.ts): people's answers "no" to a deactivation. */
+/** The `rotation_denials` table (migrations/014_approvals.ts): people's answers "no" to a deactivation. */
 export function approvalsRepo(db: Db) {
   return {
     /**
