@@ -161,7 +161,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       onCall: (call) => {
         if (call.method === 'chat.update' && call.response?.ok) {
           const line = answeredLine(call.args.blocks) ?? '';
-          say(`→ Slack message updated: ${line}`);
+          say(`→ Slack message updated: ${terminalText(line)}`);
           if (line.startsWith('Acknowledged by')) show({ medium: 'terminal', what: 'acknowledged' });
           if (line.startsWith('Approved by')) show({ medium: 'terminal', what: 'approved' });
           return;
