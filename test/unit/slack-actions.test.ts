@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ActionId } from '../../src/action-ids.ts';
+import { type ActionId, actionOfChoice, choicesFor } from '../../src/action-ids.ts';
 import { slackButtonsOn, slackButtonsWarning } from '../../src/actions/buttons.ts';
 import { decidePress, mayPress, type PressDecision, type PressedAlert } from '../../src/actions/core/decide.ts';
 import { parsePress } from '../../src/actions/payload.ts';
@@ -9,6 +9,7 @@ import { type Silence, type SilenceableAlert, silencedBy, silenceMatches } from 
 import { readEnv } from '../../src/config/env.ts';
 import { parsePolicy, type SlackActionsPolicy } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { alertButtons } from '../../src/notify/slack-buttons.ts';
 
 const NOW = new Date('2026-12-07T14:02:00Z');
 const STARTED = new Date('2026-12-07T13:50:00Z');
@@ -205,6 +206,44 @@ describe('decidePress', () => {
     expect(mayPress(['S1'], 'U1', new Set(['S1']))).toBe(true);
     expect(mayPress(['S1'], 'U1', new Set())).toBe(false);
     expect(mayPress(defaults.allow.approve_deactivation, 'U1', new Set())).toBe(false);
+  });
+});
+
+describe('the buttons a message offers', () => {
+  it.each([
+    ['rotation.overdue', {}, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    ['rotation.deactivated', {}, ['reactivate']],
+    ['rotation.approval_requested', {}, ['approve', 'deny']],
+    ['usage.runaway', { killSwitch: 'armed' }, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    ['usage.runaway', { killSwitch: 'deactivated' }, ['reactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    [
+      'usage.runaway',
+      { killSwitch: 'awaiting_approval' },
+      ['deactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'],
+    ],
+  ])('%s %j → %j', (kind, details, expected) => {
+    expect(choicesFor(kind, details)).toEqual(expected);
+  });
+
+  it('Deactivate key is pressed as approve; Approve is red, Deny is not', () => {
+    expect(actionOfChoice('deactivate')).toBe('approve');
+    expect(actionOfChoice('deny')).toBe('deny');
+    const question = alertButtons(
+      new Map([
+        ['approve', 'b-1'],
+        ['deny', 'b-2'],
+      ]),
+    );
+    expect(question).toMatchObject({
+      elements: [
+        { action_id: 'approve', value: 'b-1', style: 'danger', text: { text: 'Approve' } },
+        { action_id: 'deny', value: 'b-2', text: { text: 'Deny' } },
+      ],
+    });
+    const runaway = alertButtons(new Map([['deactivate', 'b-3']]));
+    expect(runaway).toMatchObject({
+      elements: [{ action_id: 'approve', value: 'b-3', text: { text: 'Deactivate key' } }],
+    });
   });
 });
 
