@@ -163,7 +163,9 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     decision.state === 'acknowledged'
       ? currentStateText(ctx, alert.acknowledgedBy, alert.acknowledgedAt)
       : decision.state === 'resolved'
-        ? 'This alert has resolved: there is nothing to acknowledge.'
+        ? actionId === 'ack'
+          ? 'This alert has resolved: there is nothing to acknowledge.'
+          : 'This alert has resolved: nothing was changed.'
         : decision.state === 'already_active'
           ? 'The key is already active: nothing was changed.'
           : 'This message is about an earlier episode of the alert, which has ended: use the newest message.';

@@ -266,6 +266,18 @@ describe('rotation.enforce: approve', () => {
     );
     expect(String(slack.responses.at(-1)?.body.text)).toContain('already inactive');
     expect(statusUpdates(id)).toHaveLength(1);
+
+    // the next run sees the key inactive: the question resolves, and a Deny on it now changes nothing
+    await enforceRotation(env.ctx);
+    const deny2 = await buttonOf(id, 'deny');
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: deny2.value, userId: 'U0SEC', message: deny2.message },
+      { timestamp: seconds() },
+    );
+    expect(String(slack.responses.at(-1)?.body.text)).toBe('This alert has resolved: nothing was changed.');
+    expect(await org.t.db.selectFrom('rotation_denials').select('id').execute()).toHaveLength(1);
   });
 
   it('Approve re-checks the drain at the press: traffic came back → refused, said in the message and the answer, nothing changed', async () => {
