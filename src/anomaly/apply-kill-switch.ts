@@ -5,6 +5,7 @@ import { picoToNumberUsd } from '../money.ts';
 import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
 import { lastStatusChangeFailure, setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
+import { lastCompleteMinute } from '../usage/core/freshness.ts';
 import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
@@ -280,7 +281,8 @@ export async function deactivateOnApproval(
     if (inLastHour >= policy.auto_deactivate.max_per_hour) {
       return { result: 'refused', why: cappedReason(policy.auto_deactivate, inLastHour) };
     }
-    const until = new Date(Math.floor(settled.getTime() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
+    // the window a detection run at this moment would judge
+    const until = lastCompleteMinute(now, settled)!;
     const window = { from: new Date(until.getTime() - (policy.window_minutes - 1) * MINUTE_MS), until };
     const unconfirmed = await confirmSpend(ctx, req.keyId, window, cap);
     if (unconfirmed !== null) return { result: 'refused', why: unconfirmed };
