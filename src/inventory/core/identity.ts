@@ -1,7 +1,6 @@
 import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
 import type { ApiKey } from '../../anthropic/types.ts';
 import { CONSOLE_KEYS_URL } from '../../console.ts';
-import { dayNumber, dayOfWeek } from '../../spend/core/calendar.ts';
 
 /**
  * Who is behind a key, from its `principal` (2026 shapes): a person (`user_actor`), a service account
@@ -60,8 +59,9 @@ export interface AroundTheClock {
   flagged: boolean;
 }
 
+/** A calendar date's weekday needs no timezone: the date is already the organization's. */
 function isWeekend(date: string): boolean {
-  const d = dayOfWeek(dayNumber(date));
+  const d = new Date(`${date}T00:00:00Z`).getUTCDay();
   return d === 0 || d === 6;
 }
 
