@@ -187,14 +187,9 @@ describe('composeSecurityDigest: who is behind the traffic', () => {
 
   it('lists the identity findings, dead keys in use first; keys without expiry stay in their own section', () => {
     expect(section(d, 'Identity findings').rows).toEqual([
-      ["bob's notebook", 'Research', 'personal (a user)', 'dead: its owner left, and it still carries traffic'],
-      [
-        'chloe batch',
-        'Research',
-        'personal (a user)',
-        'personal key with service traffic around the clock (6 of 7 days)',
-      ],
-      ['legacy app', 'Research', 'legacy workspace key', 'legacy workspace key: no user or service account behind it'],
+      ["bob's notebook", 'Research', 'personal (a user)', 'dead (its owner left), still in use'],
+      ['chloe batch', 'Research', 'personal (a user)', 'service traffic around the clock (6 of 7 days)'],
+      ['legacy app', 'Research', 'legacy workspace key', 'no user or service account behind it'],
     ]);
     expect(d.summary).toContain('3 identity findings (1 dead key still in use).');
     expect(d.fields).toContainEqual({ label: 'Identity findings', value: '3' });

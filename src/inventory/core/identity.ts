@@ -143,15 +143,15 @@ export function planIdentityFindings(keys: readonly IdentityKey[], windowStart: 
   return out;
 }
 
-/** A finding in a few words, for the digest's list. */
+/** A finding in a few words (a digest cell: under 48 characters), beside the key's identity. */
 export function findingText(e: IdentityPlanEntry): string {
   switch (e.finding) {
     case 'around_the_clock':
-      return `personal key with service traffic around the clock (${e.aroundTheClock!.days} of ${AROUND_THE_CLOCK.windowDays} days)`;
+      return `service traffic around the clock (${e.aroundTheClock!.days} of ${AROUND_THE_CLOCK.windowDays} days)`;
     case 'owner_left':
-      return e.trafficAfterOwnerLeft ? 'dead: its owner left, and it still carries traffic' : 'dead: its owner left';
+      return e.trafficAfterOwnerLeft ? 'dead (its owner left), still in use' : 'dead: its owner left';
     case 'legacy':
-      return 'legacy workspace key: no user or service account behind it';
+      return 'no user or service account behind it';
     case 'no_expiry':
       return 'never expires';
   }
