@@ -149,6 +149,7 @@ describe('composeSecurityDigest: who is behind the traffic', () => {
     expiresAt: null,
     owner: null,
     principalUserId: null,
+    principalEmail: null,
     ownerLeftAt: null,
     lastUsageAt: null,
     activity: [],

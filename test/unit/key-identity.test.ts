@@ -71,6 +71,7 @@ function key(over: Partial<IdentityKey>): IdentityKey {
     expiresAt: new Date('2027-01-01T00:00:00Z'),
     owner: null,
     principalUserId: null,
+    principalEmail: null,
     ownerLeftAt: null,
     lastUsageAt: null,
     activity: [],

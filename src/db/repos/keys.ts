@@ -433,6 +433,7 @@ export function keysRepo(db: Db) {
           expiresAt: r.expires_at,
           owner: present ? { id: r.principal_id!, email: r.principal_email! } : null,
           principalUserId: personal ? r.principal_id : null,
+          principalEmail: personal ? r.principal_email : null,
           ownerLeftAt: personal ? r.principal_left_at : null,
         };
       });

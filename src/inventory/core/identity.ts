@@ -99,6 +99,8 @@ export interface IdentityKey {
   owner: { id: string; email: string } | null;
   /** For a personal key: the user id it acts as (also when they left). */
   principalUserId: string | null;
+  /** For a personal key: that user's email as keywarden last saw it (null: gone before its first sync). */
+  principalEmail: string | null;
   /** For a personal key whose user left: when keywarden saw them go (null: before its first sync). */
   ownerLeftAt: Date | null;
   /** The key's last usage bucket (null: none stored). */
@@ -198,7 +200,7 @@ export function identityObservation(e: IdentityPlanEntry): AlertObservation {
       };
     }
     case 'owner_left': {
-      const who = k.principalUserId ?? 'a former member';
+      const who = k.principalEmail ?? k.principalUserId ?? 'a former member';
       const traffic = e.trafficAfterOwnerLeft === true;
       return {
         ...base,
