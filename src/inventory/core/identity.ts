@@ -103,9 +103,9 @@ export interface IdentityKey {
   principalEmail: string | null;
   /** For a personal key whose user left: when keywarden saw them go (null: before its first sync). */
   ownerLeftAt: Date | null;
-  /** The key's last usage bucket (null: none stored). */
+  /** The key's last usage bucket (null: none stored); read for a personal key whose owner is gone. */
   lastUsageAt: Date | null;
-  /** The key's hours of traffic over the window; only read for personal keys. */
+  /** The key's hours of traffic over the window; read for a personal key whose owner is here. */
   activity: readonly DayActivity[];
 }
 
