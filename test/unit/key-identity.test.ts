@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ApiKey } from '../../src/anthropic/types.ts';
 import {
   aroundTheClock,
   type DayActivity,
@@ -7,6 +8,7 @@ import {
   keyIdentity,
   planIdentityFindings,
 } from '../../src/inventory/core/identity.ts';
+import { type InventorySnapshot, planInventory } from '../../src/inventory/core/plan.ts';
 
 const hours = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 const ALL_DAY = hours(0, 24);
@@ -156,5 +158,39 @@ describe('identityObservation: the key.identity alert of a finding', () => {
     );
     expect(alert!.title).toBe(`API key "${hostile}" never expires`);
     expect(alert!.scopeName).toBe(hostile);
+  });
+});
+
+describe('planInventory: key.orphaned keeps to keys no user or service account stands behind', () => {
+  const apiKey = (name: string, principal: ApiKey['principal']): ApiKey => ({
+    id: `apikey_01${name}`,
+    name,
+    status: 'active',
+    createdAt: new Date('2026-01-01T00:00:00Z'),
+    createdBy: { id: 'user_01GONE', type: 'user' },
+    partialKeyHint: null,
+    workspaceId: null,
+    scope: 'workspace',
+    expiresAt: null,
+    ...(principal === undefined ? {} : { principal }),
+  });
+  it.each([
+    ['a legacy workspace key', null, true],
+    ['a key whose identity was not reported (classic shapes)', undefined, true],
+    [
+      'a personal key (dead, said by key.identity)',
+      { type: 'user_actor', userId: 'user_01GONE', serviceAccountId: null },
+      false,
+    ],
+    ['a service-account key', { type: 'service_account_actor', userId: null, serviceAccountId: 'svac_01S' }, false],
+  ] as const)('%s whose creator left → orphaned: %s', (_name, principal, orphaned) => {
+    const snapshot = {
+      organization: { id: 'org', name: 'Acme' },
+      workspaces: [],
+      users: [],
+      keys: [apiKey('K', principal)],
+    } as unknown as InventorySnapshot;
+    const changes = planInventory({ keys: new Map(), users: new Map() }, snapshot);
+    expect(changes.orphanedKeys.map((o) => o.keyId)).toEqual(orphaned ? ['apikey_01K'] : []);
   });
 });
