@@ -128,15 +128,12 @@ function identityTrafficSection(data: SecurityData): { section: DigestSection; s
 
 /** Dead keys in use first, then services on people, dead keys, legacy keys. */
 const FINDING_RANK: Record<IdentityPlanEntry['finding'], number> = {
+  dead_in_use: 0,
   owner_left: 1,
   around_the_clock: 2,
   legacy: 3,
   no_expiry: 4,
 };
-
-function findingRank(e: IdentityPlanEntry): number {
-  return e.finding === 'owner_left' && e.trafficAfterOwnerLeft ? 0 : FINDING_RANK[e.finding];
-}
 
 export function composeSecurityDigest(data: SecurityData): DigestMessage {
   const tz = data.timezone;
@@ -151,11 +148,11 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
   const orphaned = data.keys.filter((k) => k.departedCreatorId !== null);
   const noExpiry = data.keys.filter((k) => k.expiresAt === null); // oldest first, as loaded
   const inUse = overdue.filter((k) => k.stage === 'blocked').length;
-  // a key without expiry has its own section below; the list holds what only identity says
+  // a key without expiry has its own section below, and a dead key in use is said once: the list holds the rest
+  const deadInUse = new Set(data.identityFindings.filter((e) => e.finding === 'dead_in_use').map((e) => e.key.id));
   const findings = data.identityFindings
-    .filter((e) => e.finding !== 'no_expiry')
-    .sort((a, b) => findingRank(a) - findingRank(b));
-  const deadInUse = findings.filter((e) => e.finding === 'owner_left' && e.trafficAfterOwnerLeft).length;
+    .filter((e) => e.finding !== 'no_expiry' && !(e.finding === 'owner_left' && deadInUse.has(e.key.id)))
+    .sort((a, b) => FINDING_RANK[a.finding] - FINDING_RANK[b.finding]);
   const traffic = identityTrafficSection(data);
 
   const counts = new Map<string, number>();
@@ -276,7 +273,7 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
       `${noExpiry.length} without an expiry date.`,
     ...(traffic.sentence === null ? [] : [traffic.sentence]),
     `${plural(findings.length, 'identity finding', 'identity findings')}` +
-      `${deadInUse > 0 ? ` (${plural(deadInUse, 'dead key', 'dead keys')} still in use)` : ''}.`,
+      `${deadInUse.size > 0 ? ` (${plural(deadInUse.size, 'dead key', 'dead keys')} still in use)` : ''}.`,
     `${plural(data.admins.length, 'member holds', 'members hold')} the admin role.`,
   ];
   const evaluated = data.rotationEvaluatedAt;

@@ -134,7 +134,8 @@ describe('key identity', () => {
     const alerts = await identityAlerts();
     for (const expected of [
       'Data labeling batch: around_the_clock firing warning',
-      'Research notebook: owner_left firing critical',
+      'Research notebook: owner_left firing warning',
+      'Research notebook: dead_in_use firing critical',
       'Legacy integration: legacy firing info',
       'Legacy integration: no_expiry firing info',
       `${HOSTILE}: legacy firing info`,
@@ -183,7 +184,7 @@ describe('key identity', () => {
     const after = await identityAlerts();
     expect(after).toContain('Legacy integration: legacy resolved info');
     expect(after).toContain('Legacy integration: no_expiry resolved info');
-    expect(after).toContain('Research notebook: owner_left firing critical');
+    expect(after).toContain('Research notebook: dead_in_use firing critical');
     expect((await notificationsOf('key.identity').execute()).map((n) => `${n.event} ${n.channel}`)).toEqual([
       'firing slack',
       'firing email',

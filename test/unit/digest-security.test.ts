@@ -170,7 +170,9 @@ describe('composeSecurityDigest: who is behind the traffic', () => {
           finding: 'around_the_clock',
           aroundTheClock: { days: 6, weekendDays: 2, flagged: true },
         },
-        { key: identityKey("bob's notebook", 'personal'), finding: 'owner_left', trafficAfterOwnerLeft: true },
+        { key: identityKey("bob's notebook", 'personal'), finding: 'owner_left' },
+        { key: identityKey("bob's notebook", 'personal'), finding: 'dead_in_use' },
+        { key: identityKey("zed's script", 'personal'), finding: 'owner_left' },
       ],
     }),
   );
@@ -186,14 +188,15 @@ describe('composeSecurityDigest: who is behind the traffic', () => {
     );
   });
 
-  it('lists the identity findings, dead keys in use first; keys without expiry stay in their own section', () => {
+  it('lists the identity findings, dead keys in use first (once), then dead keys; keys without expiry stay apart', () => {
     expect(section(d, 'Identity findings').rows).toEqual([
       ["bob's notebook", 'Research', 'personal (a user)', 'dead (its owner left), still in use'],
+      ["zed's script", 'Research', 'personal (a user)', 'dead: its owner left'],
       ['chloe batch', 'Research', 'personal (a user)', 'service traffic around the clock (6 of 7 days)'],
       ['legacy app', 'Research', 'legacy workspace key', 'no user or service account behind it'],
     ]);
-    expect(d.summary).toContain('3 identity findings (1 dead key still in use).');
-    expect(d.fields).toContainEqual({ label: 'Identity findings', value: '3' });
+    expect(d.summary).toContain('4 identity findings (1 dead key still in use).');
+    expect(d.fields).toContainEqual({ label: 'Identity findings', value: '4' });
   });
 
   it('says when there is no traffic and no finding', () => {

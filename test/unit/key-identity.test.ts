@@ -113,16 +113,23 @@ describe('planIdentityFindings: one finding per key and reason', () => {
   it.each([
     ['used after the owner left', new Date('2026-11-01T00:00:00Z'), new Date('2026-11-16T09:58:00Z'), true],
     ['last used before the owner left', new Date('2026-11-10T00:00:00Z'), new Date('2026-11-09T23:00:00Z'), false],
+    [
+      'used after the owner left, but not within the window',
+      new Date('2026-10-01T00:00:00Z'),
+      new Date('2026-11-02T00:00:00Z'),
+      false,
+    ],
     ['never used', new Date('2026-11-10T00:00:00Z'), null, false],
     ['owner gone before the first sync, used within the window', null, new Date('2026-11-15T00:00:00Z'), true],
     ['owner gone before the first sync, used before the window', null, new Date('2026-11-01T00:00:00Z'), false],
-  ])('a dead key %s → traffic flagged: %s', (_name, ownerLeftAt, lastUsageAt, flagged) => {
+  ])('a dead key %s → still in use: %s', (_name, ownerLeftAt, lastUsageAt, inUse) => {
     const k = key({ identity: 'personal', principalUserId: chloe.id, ownerLeftAt, lastUsageAt });
-    const [entry] = planIdentityFindings([k], WINDOW_START);
-    expect(entry?.trafficAfterOwnerLeft).toBe(flagged);
-    const alert = identityObservation(entry!);
-    expect(alert.severity).toBe(flagged ? 'critical' : 'warning');
-    expect(alert.title).toContain(flagged ? 'still carries traffic' : 'is dead');
+    const entries = planIdentityFindings([k], WINDOW_START);
+    expect(entries.map((e) => e.finding)).toEqual(inUse ? ['owner_left', 'dead_in_use'] : ['owner_left']);
+    const alerts = entries.map(identityObservation);
+    expect(alerts.map((a) => a.severity)).toEqual(inUse ? ['warning', 'critical'] : ['warning']);
+    expect(alerts[0]!.title).toBe('API key "k" is dead: its owner left the organization');
+    if (inUse) expect(alerts[1]!.title).toBe('Dead API key "k" still carries traffic');
   });
 });
 

@@ -83,7 +83,7 @@ export function aroundTheClock(days: readonly DayActivity[]): AroundTheClock {
 // ── Findings ───────────────────────────────────────────────────────────────────────────────────────────────────
 
 /** What `key.identity` says of a key; each is its own alert (the finding is the alert's period). */
-export const IDENTITY_FINDINGS = ['around_the_clock', 'owner_left', 'legacy', 'no_expiry'] as const;
+export const IDENTITY_FINDINGS = ['around_the_clock', 'owner_left', 'dead_in_use', 'legacy', 'no_expiry'] as const;
 export type IdentityFinding = (typeof IDENTITY_FINDINGS)[number];
 
 /** One active key as identity findings need it. Names, emails and hints are the organization's: untrusted text. */
@@ -112,28 +112,25 @@ export interface IdentityKey {
 export interface IdentityPlanEntry {
   key: IdentityKey;
   finding: IdentityFinding;
-  /** For owner_left: traffic after the owner left (or within the window when keywarden never saw them leave). */
-  trafficAfterOwnerLeft?: boolean;
   /** For around_the_clock: the rule's result. */
   aroundTheClock?: AroundTheClock;
 }
 
 /**
  * Every identity finding of every active key, in the keys' order: a personal key carrying service-like traffic
- * around the clock; a personal key whose user left (dead: the API stops it with its owner, so traffic on it is a
- * red flag); a legacy workspace key (nobody's identity behind its traffic); a key that never expires. Pure.
+ * around the clock; a personal key whose user left (dead: the API stops it with its owner), and, apart, such a key
+ * that still had traffic within the window after they left (a red flag: whoever calls it is not its owner; it
+ * resolves a window after the traffic stops); a legacy workspace key (nobody's identity behind its traffic); a key
+ * that never expires. Pure.
  */
 export function planIdentityFindings(keys: readonly IdentityKey[], windowStart: Date): IdentityPlanEntry[] {
   const out: IdentityPlanEntry[] = [];
   for (const key of keys) {
     if (key.identity === 'personal') {
       if (key.owner === null) {
-        const since = key.ownerLeftAt ?? windowStart;
-        out.push({
-          key,
-          finding: 'owner_left',
-          trafficAfterOwnerLeft: key.lastUsageAt !== null && key.lastUsageAt >= since,
-        });
+        out.push({ key, finding: 'owner_left' });
+        const since = key.ownerLeftAt !== null && key.ownerLeftAt > windowStart ? key.ownerLeftAt : windowStart;
+        if (key.lastUsageAt !== null && key.lastUsageAt >= since) out.push({ key, finding: 'dead_in_use' });
       } else {
         const result = aroundTheClock(key.activity);
         if (result.flagged) out.push({ key, finding: 'around_the_clock', aroundTheClock: result });
@@ -151,12 +148,19 @@ export function findingText(e: IdentityPlanEntry): string {
     case 'around_the_clock':
       return `service traffic around the clock (${e.aroundTheClock!.days} of ${AROUND_THE_CLOCK.windowDays} days)`;
     case 'owner_left':
-      return e.trafficAfterOwnerLeft ? 'dead (its owner left), still in use' : 'dead: its owner left';
+      return 'dead: its owner left';
+    case 'dead_in_use':
+      return 'dead (its owner left), still in use';
     case 'legacy':
       return 'no user or service account behind it';
     case 'no_expiry':
       return 'never expires';
   }
+}
+
+/** The user a dead key acted as: by email when keywarden knew them, else by id. */
+function formerOwner(k: IdentityKey): string {
+  return k.principalEmail ?? k.principalUserId ?? 'a former member';
 }
 
 function keyField(k: IdentityKey) {
@@ -199,29 +203,32 @@ export function identityObservation(e: IdentityPlanEntry): AlertObservation {
         details: { ...base.details, days: r.days, weekendDays: r.weekendDays },
       };
     }
-    case 'owner_left': {
-      const who = k.principalEmail ?? k.principalUserId ?? 'a former member';
-      const traffic = e.trafficAfterOwnerLeft === true;
+    case 'owner_left':
       return {
         ...base,
-        severity: traffic ? 'critical' : 'warning',
-        title: traffic
-          ? `Dead API key "${k.name}" still carries traffic: its owner left the organization`
-          : `API key "${k.name}" is dead: its owner left the organization`,
-        summary: traffic
-          ? `This personal key acts as ${who}, who is no longer in the organization, and it still had traffic ` +
-            `(last ${k.lastUsageAt!.toISOString().slice(0, 16).replace('T', ' ')} UTC). Whoever uses it is not its ` +
-            'owner: find the caller, and retire the key.'
-          : `This personal key acts as ${who}, who is no longer in the organization: it stops with its owner. Retire it.`,
+        severity: 'warning',
+        title: `API key "${k.name}" is dead: its owner left the organization`,
+        summary:
+          `This personal key acts as ${formerOwner(k)}, who is no longer in the organization: it stops with its ` +
+          'owner. Retire it; whatever still needs it needs a service-account key.',
+        fields: [...fields, { label: 'Acted as', value: `${formerOwner(k)} (left)` }],
+        details: { ...base.details, principalUserId: k.principalUserId },
+      };
+    case 'dead_in_use': {
+      const last = k.lastUsageAt!.toISOString().slice(0, 16).replace('T', ' ');
+      return {
+        ...base,
+        severity: 'critical',
+        title: `Dead API key "${k.name}" still carries traffic`,
+        summary:
+          `This personal key acts as ${formerOwner(k)}, who is no longer in the organization, and it had traffic ` +
+          `after they left (last at ${last} UTC). Whoever calls it is not its owner: find the caller, and retire the key.`,
         fields: [
           ...fields,
-          { label: 'Acted as', value: `${who} (left)` },
-          {
-            label: 'Last usage',
-            value: k.lastUsageAt === null ? 'none stored' : `${k.lastUsageAt.toISOString().slice(0, 16)}Z`,
-          },
+          { label: 'Acted as', value: `${formerOwner(k)} (left)` },
+          { label: 'Last usage', value: `${last} UTC` },
         ],
-        details: { ...base.details, principalUserId: k.principalUserId, trafficAfterOwnerLeft: traffic },
+        details: { ...base.details, principalUserId: k.principalUserId, lastUsageAt: k.lastUsageAt!.toISOString() },
       };
     }
     case 'legacy':
