@@ -42,21 +42,23 @@ export async function answerApproval(
       episodeStartedAt: press.episodeStartedAt,
       actor,
       name: press.userName,
+      reason: d.reason,
     });
     if (r.result === 'busy') return { step: 'failed', outcome: 'busy', tell: BUSY };
     if (r.result === 'not_active') return notActive(r.status);
     const again = r.askAgainAt.toISOString().slice(0, 10);
+    const why = r.reason === null ? '' : ` (${r.reason})`;
     if (r.result === 'already_denied') {
       return {
         step: 'done',
         outcome: 'unchanged:denied',
-        tell: `Already denied by ${mention(r.deniedBy)}: keywarden asks again from ${again}.`,
+        tell: `Already denied by ${mention(r.deniedBy)}${why}: keywarden asks again from ${again}.`,
       };
     }
     return {
       step: 'done',
       outcome: 'denied',
-      update: `Denied by ${by}: keywarden asks again from ${again}`,
+      update: `Denied by ${by}${why}: keywarden asks again from ${again}`,
       settle: true,
     };
   }

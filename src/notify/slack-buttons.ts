@@ -1,4 +1,4 @@
-import type { SNOOZE_MS } from '../action-ids.ts';
+import { DENY_REASONS, type SNOOZE_MS } from '../action-ids.ts';
 import type { ActionButton, ActionSelect, SlackPostBlock } from './render.ts';
 
 /**
@@ -34,9 +34,12 @@ export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlo
   if (approve !== undefined) {
     elements.push({ type: 'button', text: plain('Approve'), action_id: 'approve', value: approve, style: 'danger' });
   }
-  const deny = offered.get('deny');
-  if (deny !== undefined) {
-    elements.push({ type: 'button', text: plain('Deny'), action_id: 'deny', value: deny });
+  const reasons = (Object.keys(DENY_REASONS) as Array<keyof typeof DENY_REASONS>).flatMap((choice) => {
+    const value = offered.get(choice);
+    return value === undefined ? [] : [{ text: plain(DENY_REASONS[choice]), value }];
+  });
+  if (reasons.length > 0) {
+    elements.push({ type: 'static_select', action_id: 'deny', placeholder: plain('Deny…'), options: reasons });
   }
   // the runaway's Deactivate answers the same question as Approve (anomaly.auto_deactivate.mode: approve)
   const deactivate = offered.get('deactivate');

@@ -2,7 +2,7 @@ import type { Context } from '../context.ts';
 import { formatUsd } from '../money.ts';
 import { addDays } from './core/days.ts';
 import { planRotation } from './core/plan.ts';
-import type { RotationDecision } from './core/types.ts';
+import type { Denial, RotationDecision } from './core/types.ts';
 import { confirmDrained } from './enforce.ts';
 import { loadRotationInputs } from './load.ts';
 import { lastStatusChangeFailure, setKeyStatus, settleInterruptedStatusChanges } from './set-status.ts';
@@ -30,7 +30,7 @@ export type ApprovalResult =
   | { result: 'failed'; why: string | null };
 
 export type DenialResult =
-  | { result: 'denied' | 'already_denied'; askAgainAt: Date; deniedBy: string }
+  | ({ result: 'denied' | 'already_denied' } & Denial)
   | { result: 'busy' }
   | { result: 'not_active'; status: string };
 
@@ -77,7 +77,14 @@ export async function approveDeactivation(
 /** Records a Deny for the alert episode the buttons were offered for; the first of several presses stands. */
 export async function denyDeactivation(
   ctx: Ctx,
-  req: { keyId: string; alertId: string; episodeStartedAt: Date; actor: string; name: string | null },
+  req: {
+    keyId: string;
+    alertId: string;
+    episodeStartedAt: Date;
+    actor: string;
+    name: string | null;
+    reason: string | null;
+  },
 ): Promise<DenialResult> {
   const locked = await ctx.repos.keys.withStatusLock(async (): Promise<DenialResult> => {
     const key = await ctx.repos.keys.statusOf(req.keyId);
@@ -89,12 +96,11 @@ export async function denyDeactivation(
       episodeStartedAt: req.episodeStartedAt,
       deniedBy: req.actor,
       deniedByName: req.name,
-      // Slack buttons carry no text: the reason is for a later CLI or a modal
-      reason: null,
+      reason: req.reason,
       deniedAt: now,
       askAgainAt: addDays(now, ctx.config.policy.rotation.grace_days),
     });
-    return { result: created ? 'denied' : 'already_denied', askAgainAt: denial.askAgainAt, deniedBy: denial.deniedBy };
+    return { result: created ? 'denied' : 'already_denied', ...denial };
   });
   return locked?.value ?? { result: 'busy' };
 }
@@ -111,7 +117,7 @@ function notAskedWhy(d: RotationDecision): string {
     case 'hold':
       return `keywarden cannot tell now whether it drained: ${d.reason}`;
     case 'denied':
-      return `setting it inactive was denied by ${d.denial.deniedBy} on ${day(d.denial.deniedAt)}`;
+      return `setting it inactive was denied by ${d.denial.deniedBy} on ${day(d.denial.deniedAt)}${d.denial.reason === null ? '' : ` (${d.denial.reason})`}`;
     case 'exempt':
       return 'an exemption now covers it';
     case 'deactivate':

@@ -144,7 +144,8 @@ describe('rotation.enforce: approve', () => {
     expect(blocks).not.toContain('"action_id":"ack"');
 
     // not on the allow list: refused, nothing recorded, no Admin API call
-    const deny = await buttonOf(id, 'deny');
+    // Deny is a menu of reasons: each option is its own button row
+    const deny = await buttonOf(id, 'deny:successor_not_ready');
     const refused = await slack.pressOverHttp(
       url,
       SIGNING_SECRET,
@@ -164,12 +165,19 @@ describe('rotation.enforce: approve', () => {
     const answered = slack.responses.length;
     await slack.pressOverSocket({ actionId: 'deny', value: deny.value, userId: 'U0LEAD', message: deny.message });
     await waitUntil('the second Deny answered', () => slack.responses.length > answered, 5_000);
-    expect(String(slack.responses.at(-1)?.body.text)).toContain('Already denied by <@U0SEC>');
+    expect(String(slack.responses.at(-1)?.body.text)).toContain(
+      'Already denied by <@U0SEC> (its successor is not ready)',
+    );
     const denials = await org.t.db.selectFrom('rotation_denials').selectAll().execute();
     expect(denials).toHaveLength(1);
-    expect(denials[0]).toMatchObject({ api_key_id: id, denied_by: 'slack:U0SEC', denied_by_name: 'sec' });
-    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toContain(
-      'Denied by <@U0SEC>',
+    expect(denials[0]).toMatchObject({
+      api_key_id: id,
+      denied_by: 'slack:U0SEC',
+      denied_by_name: 'sec',
+      reason: 'its successor is not ready',
+    });
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toMatch(
+      /Denied by <@U0SEC> at \d\d:\d\d UTC \(its successor is not ready\): keywarden asks again from 2026-11-18/,
     );
     expect(statusUpdates(id)).toHaveLength(0);
     expect(await pressOutcomes('slack.deny', 'slack:U0ANA')).toEqual(['refused:not_allowed']);
@@ -191,7 +199,9 @@ describe('rotation.enforce: approve', () => {
       'rotation.approval_requested resolved',
       'rotation.overdue firing',
     ]);
-    expect(JSON.stringify(afterDeny[1]?.details)).toContain('denied from Slack by slack:U0SEC');
+    expect(JSON.stringify(afterDeny[1]?.details)).toContain(
+      'denied from Slack by slack:U0SEC on 2026-11-17 (its successor is not ready)',
+    );
     const stage = await org.t.db
       .selectFrom('rotation_state')
       .select('stage')
@@ -269,7 +279,7 @@ describe('rotation.enforce: approve', () => {
 
     // the next run sees the key inactive: the question resolves, and a Deny on it now changes nothing
     await enforceRotation(env.ctx);
-    const deny2 = await buttonOf(id, 'deny');
+    const deny2 = await buttonOf(id, 'deny:still_needed');
     await slack.pressOverHttp(
       url,
       SIGNING_SECRET,

@@ -242,7 +242,7 @@ describe('overdue, grace and enforcement (grace 7 days, drain window 24 h)', () 
     const { k, sent } = overdueKey(8, 8);
     const approve = rotation({ enforce: 'approve' });
     const traffic = { [k.id]: usedHoursAgo(72) };
-    const denial = { deniedBy: 'slack:U0SEC', deniedAt: at(-DAY), askAgainAt: at(6 * DAY) };
+    const denial = { deniedBy: 'slack:U0SEC', deniedAt: at(-DAY), askAgainAt: at(6 * DAY), reason: null };
     const inputs = (denials: Map<string, typeof denial>, now = NOW): RotationDecision | undefined =>
       planRotation(
         {

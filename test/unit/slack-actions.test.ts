@@ -119,7 +119,15 @@ describe('decidePress', () => {
       ['S0SEC'],
       { do: 'approve', keyId: 'apikey_01' },
     ],
-    ['Deny by an approver', 'deny', 'deny', approvers, question, ['S0SEC'], { do: 'deny', keyId: 'apikey_01' }],
+    [
+      'Deny by an approver, with the reason chosen',
+      'deny',
+      'deny:successor_not_ready',
+      approvers,
+      question,
+      ['S0SEC'],
+      { do: 'deny', keyId: 'apikey_01', reason: 'its successor is not ready' },
+    ],
     [
       "a runaway's Deactivate key, pressed as approve",
       'approve',
@@ -141,7 +149,7 @@ describe('decidePress', () => {
     [
       'Deny by someone outside the group',
       'deny',
-      'deny',
+      'deny:still_needed',
       approvers,
       question,
       [],
@@ -213,7 +221,11 @@ describe('the buttons a message offers', () => {
   it.each([
     ['rotation.overdue', {}, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
     ['rotation.deactivated', {}, ['reactivate']],
-    ['rotation.approval_requested', {}, ['approve', 'deny']],
+    [
+      'rotation.approval_requested',
+      {},
+      ['approve', 'deny:still_needed', 'deny:successor_not_ready', 'deny:owner_away'],
+    ],
     ['usage.runaway', { killSwitch: 'armed' }, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
     ['usage.runaway', { killSwitch: 'deactivated' }, ['reactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
     [
@@ -225,19 +237,29 @@ describe('the buttons a message offers', () => {
     expect(choicesFor(kind, details)).toEqual(expected);
   });
 
-  it('Deactivate key is pressed as approve; Approve is red, Deny is not', () => {
+  it('Deactivate key is pressed as approve; Approve is red, Deny is a menu of reasons', () => {
     expect(actionOfChoice('deactivate')).toBe('approve');
-    expect(actionOfChoice('deny')).toBe('deny');
+    expect(actionOfChoice('deny:owner_away')).toBe('deny');
+    expect(actionOfChoice('deny')).toBeNull();
     const question = alertButtons(
       new Map([
         ['approve', 'b-1'],
-        ['deny', 'b-2'],
+        ['deny:still_needed', 'b-2'],
+        ['deny:owner_away', 'b-4'],
       ]),
     );
     expect(question).toMatchObject({
       elements: [
         { action_id: 'approve', value: 'b-1', style: 'danger', text: { text: 'Approve' } },
-        { action_id: 'deny', value: 'b-2', text: { text: 'Deny' } },
+        {
+          type: 'static_select',
+          action_id: 'deny',
+          placeholder: { text: 'Deny…' },
+          options: [
+            { value: 'b-2', text: { text: 'the key is still needed' } },
+            { value: 'b-4', text: { text: 'its owner is away' } },
+          ],
+        },
       ],
     });
     const runaway = alertButtons(new Map([['deactivate', 'b-3']]));

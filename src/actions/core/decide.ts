@@ -1,4 +1,4 @@
-import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
+import { type ActionId, DENY_REASONS, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
 
 /**
@@ -43,8 +43,8 @@ export type PressDecision =
   | { do: 'reactivate'; keyId: string }
   /** rotation.approval_requested: retire the key if the plan, asked again now, still asks (src/rotation/approve.ts). */
   | { do: 'approve'; keyId: string }
-  /** rotation.approval_requested: record the "no"; the plan asks again grace_days later. */
-  | { do: 'deny'; keyId: string }
+  /** rotation.approval_requested: record the "no" and why; the plan asks again grace_days later. */
+  | { do: 'deny'; keyId: string; reason: string | null }
   /** The runaway's "Deactivate key": the kill switch's deactivation, on a person's word (apply-kill-switch.ts). */
   | { do: 'deactivate'; keyId: string }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
@@ -79,7 +79,9 @@ export function decidePress(input: PressInput): PressDecision {
   if (input.actionId === 'approve' || input.actionId === 'deny') {
     if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
     if (input.choice === 'deactivate') return { do: 'deactivate', keyId: alert.scopeId };
-    return { do: input.actionId, keyId: alert.scopeId };
+    if (input.actionId === 'approve') return { do: 'approve', keyId: alert.scopeId };
+    const reason = DENY_REASONS[input.choice as keyof typeof DENY_REASONS] ?? null;
+    return { do: 'deny', keyId: alert.scopeId, reason };
   }
   const snoozeMs = SNOOZE_MS[input.choice as keyof typeof SNOOZE_MS];
   // an acknowledged alert may still be snoozed: acknowledging stops repeats, a silence also stops its resolve

@@ -35,13 +35,13 @@ export function approvalsRepo(db: Db) {
           ask_again_at: d.askAgainAt,
         })
         .onConflict((oc) => oc.columns(['alert_id', 'episode_started_at']).doNothing())
-        .returning(['denied_by', 'denied_at', 'ask_again_at'])
+        .returning(['denied_by', 'denied_at', 'ask_again_at', 'reason'])
         .executeTakeFirst();
       const row =
         inserted ??
         (await db
           .selectFrom('rotation_denials')
-          .select(['denied_by', 'denied_at', 'ask_again_at'])
+          .select(['denied_by', 'denied_at', 'ask_again_at', 'reason'])
           .where('alert_id', '=', d.alertId)
           .where('episode_started_at', '=', d.episodeStartedAt)
           .executeTakeFirstOrThrow());
@@ -53,7 +53,7 @@ export function approvalsRepo(db: Db) {
       const rows = await db
         .selectFrom('rotation_denials')
         .distinctOn('api_key_id')
-        .select(['api_key_id', 'denied_by', 'denied_at', 'ask_again_at'])
+        .select(['api_key_id', 'denied_by', 'denied_at', 'ask_again_at', 'reason'])
         .orderBy('api_key_id')
         .orderBy('denied_at', 'desc')
         .execute();
@@ -62,6 +62,11 @@ export function approvalsRepo(db: Db) {
   };
 }
 
-function denialOf(row: { denied_by: string; denied_at: Date; ask_again_at: Date }): Denial {
-  return { deniedBy: row.denied_by, deniedAt: new Date(row.denied_at), askAgainAt: new Date(row.ask_again_at) };
+function denialOf(row: { denied_by: string; denied_at: Date; ask_again_at: Date; reason: string | null }): Denial {
+  return {
+    deniedBy: row.denied_by,
+    deniedAt: new Date(row.denied_at),
+    askAgainAt: new Date(row.ask_again_at),
+    reason: row.reason,
+  };
 }

@@ -53,6 +53,8 @@ export interface Denial {
   deniedBy: string;
   deniedAt: Date;
   askAgainAt: Date;
+  /** Why, as the presser chose it (`its successor is not ready`); null: not said. */
+  reason: string | null;
 }
 
 export interface RotationInputs {
