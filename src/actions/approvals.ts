@@ -10,7 +10,7 @@ import type { ActionContext } from './handle.ts';
  * key-status lock and audited there; handle.ts brackets the press in its own audit rows and answers.
  */
 
-export interface ApprovalAnswer {
+interface ApprovalAnswer {
   step: 'done' | 'failed';
   outcome: string;
   /** The ephemeral answer to the presser. */

@@ -246,7 +246,7 @@ async function confirmSpend(
 /** Usage complete to within this is fresh enough to act on a person's Deactivate (polls run every minute). */
 const APPROVAL_FRESH_MS = 15 * MINUTE_MS;
 
-export type ApprovedDeactivation =
+type ApprovedDeactivation =
   | { result: 'deactivated' }
   | { result: 'busy' }
   | { result: 'not_active'; status: string }

@@ -19,7 +19,7 @@ import { lastStatusChangeFailure, setKeyStatus, settleInterruptedStatusChanges }
 
 type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
 
-export type ApprovalResult =
+type ApprovalResult =
   | { result: 'deactivated' }
   /** Another run holds the key-status lock: nothing changed, the person may press again. */
   | { result: 'busy' }
@@ -29,7 +29,7 @@ export type ApprovalResult =
   /** The Admin API refused the change: its reason, said plainly. */
   | { result: 'failed'; why: string | null };
 
-export type DenialResult =
+type DenialResult =
   | ({ result: 'denied' | 'already_denied' } & Denial)
   | { result: 'busy' }
   | { result: 'not_active'; status: string };

@@ -2,7 +2,7 @@ import type { Denial } from '../../rotation/core/types.ts';
 import type { Db } from '../index.ts';
 
 /** A Deny pressed on a rotation.approval_requested message, as the press handler records it. */
-export interface NewDenial {
+interface NewDenial {
   keyId: string;
   alertId: string;
   /** The episode of the alert the buttons were offered for: one answer per episode. */
