@@ -71,7 +71,7 @@ export async function answerApproval(
       return {
         step: 'done',
         outcome: 'deactivated',
-        update: `Approved by ${by}: the key was set inactive`,
+        update: `${d.do === 'approve' ? 'Approved' : 'Deactivation approved'} by ${by}: the key was set inactive`,
         settle: true,
       };
     case 'busy':
@@ -85,7 +85,7 @@ export async function answerApproval(
         step: 'failed',
         outcome: 'refused:recheck',
         tell: `Not set inactive: ${why}. Nothing was changed.`,
-        update: `Approve pressed by ${by}: not set inactive, ${why}`,
+        update: `${d.do === 'approve' ? 'Approve' : 'Deactivate key'} pressed by ${by}: not set inactive, ${why}`,
       };
     }
     case 'failed':

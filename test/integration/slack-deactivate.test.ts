@@ -141,6 +141,9 @@ describe('anomaly.auto_deactivate.mode: approve, and Reactivate on the kill swit
       .execute();
     await press('U0OPS');
     expect(lastAnswer()).toMatch(/^Not set inactive: the key's usage data is stale/);
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toContain(
+      'Deactivate key pressed by <@U0OPS>',
+    );
     expect(statusUpdates(id)).toHaveLength(0);
     await org.t.db
       .updateTable('watermarks')
@@ -161,6 +164,9 @@ describe('anomaly.auto_deactivate.mode: approve, and Reactivate on the kill swit
       .execute();
     expect(change.map((c) => `${c.actor} ${c.step}`)).toEqual(['keywarden:anomaly intent', 'keywarden:anomaly done']);
     expect(JSON.stringify(change[0]?.details)).toContain('approved from Slack by slack:U0OPS (ops)');
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toMatch(
+      /Deactivation approved by <@U0OPS> at \d\d:\d\d UTC: the key was set inactive/,
+    );
 
     // the other transport, again: already inactive, no second call
     const answered = slack.responses.length;
