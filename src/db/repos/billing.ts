@@ -1,0 +1,159 @@
+import { sql } from 'kysely';
+import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
+import type { BilledCell, BilledRow, BilledWidth } from '../../usage/core/billed.ts';
+import type { Db } from '../index.ts';
+import { advanceWatermark, type WatermarkName } from './watermarks.ts';
+
+/** Rows per insert: 11 columns a row, well under pg's 65,535 parameters. */
+const BATCH_ROWS = 2000;
+
+/** Which of the analytics endpoints an access record is about. */
+export type AnalyticsApiName = 'analytics.cost';
+
+/** What was last seen of an analytics endpoint: answered (available) or refused, since when. */
+export interface AnalyticsAccess {
+  available: boolean;
+  reason: string | null;
+  checkedAt: Date;
+  changedAt: Date;
+}
+
+/** A key's billed cost over a range: as billed (post-discount) and at list price. */
+export interface KeyBilled {
+  billed: Pico;
+  list: Pico;
+}
+
+/**
+ * `billed_costs` (the analytics cost API's rows per key, workspace and model; 1d for closed days, 1h for today) and
+ * `analytics_access` (whether the analytics API answered when last asked).
+ */
+export function billingRepo(db: Db) {
+  return {
+    /**
+     * Replaces the stored rows of `width` in [start, end) with `rows` in one transaction, and moves `watermark` to
+     * `end` with them. Replacing 1d rows also removes the 1h rows before `end`: a closed day is kept as its day row.
+     */
+    async replaceBilled(
+      range: { width: BilledWidth; start: Date; end: Date },
+      rows: readonly BilledRow[],
+      watermark: WatermarkName | null,
+    ): Promise<void> {
+      await db.transaction().execute(async (tx) => {
+        // one writer at a time: two runs (a retry, a replica) replace in turn rather than interleave
+        await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.billed_costs'))`.execute(tx);
+        await tx
+          .deleteFrom('billed_costs')
+          .where('bucket_width', '=', range.width)
+          .where('starting_at', '>=', range.start)
+          .where('starting_at', '<', range.end)
+          .execute();
+        if (range.width === '1d') {
+          await tx
+            .deleteFrom('billed_costs')
+            .where('bucket_width', '=', '1h')
+            .where('starting_at', '<', range.end)
+            .execute();
+        }
+        for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+          await tx
+            .insertInto('billed_costs')
+            .values(
+              rows.slice(i, i + BATCH_ROWS).map((r) => ({
+                bucket_width: r.width,
+                starting_at: r.startingAt,
+                api_key_id: r.apiKeyId,
+                workspace_id: r.workspaceId,
+                model: r.model,
+                amount_usd: picoToUsd(r.amount),
+                list_amount_usd: picoToUsd(r.listAmount),
+                requests: r.requests,
+                currency: r.currency,
+                data_refreshed_at: r.dataRefreshedAt,
+              })),
+            )
+            .execute();
+        }
+        if (watermark !== null) await advanceWatermark(tx, watermark, range.end);
+      });
+    },
+
+    /** The stored bill per key, model and period starting in [from, to). */
+    async billedCells(from: Date, to: Date): Promise<BilledCell[]> {
+      const rows = await db
+        .selectFrom('billed_costs')
+        .select(['api_key_id', 'model', 'bucket_width', 'starting_at', 'amount_usd', 'list_amount_usd'])
+        .where('starting_at', '>=', from)
+        .where('starting_at', '<', to)
+        .execute();
+      return rows.map((r) => ({
+        keyId: r.api_key_id,
+        model: r.model,
+        width: r.bucket_width,
+        start: new Date(r.starting_at),
+        amount: usdToPico(r.amount_usd),
+        listAmount: usdToPico(r.list_amount_usd),
+      }));
+    },
+
+    /** Billed cost per key ('' for usage without a key) over [from, to); summed in numeric, exact. */
+    async billedByKey(from: Date, to: Date): Promise<Map<string, KeyBilled>> {
+      const rows = await db
+        .selectFrom('billed_costs')
+        .select([
+          'api_key_id',
+          sql<string>`sum(amount_usd)::text`.as('billed'),
+          sql<string>`sum(list_amount_usd)::text`.as('list'),
+        ])
+        .where('starting_at', '>=', from)
+        .where('starting_at', '<', to)
+        .groupBy('api_key_id')
+        .execute();
+      return new Map(rows.map((r) => [r.api_key_id, { billed: usdToPico(r.billed), list: usdToPico(r.list) }]));
+    },
+
+    /** The newest instant the stored bill covers completely (its pages' `data_refreshed_at`); null when none. */
+    async billedRefreshedAt(): Promise<Date | null> {
+      const row = await db
+        .selectFrom('billed_costs')
+        .select(sql<Date | null>`max(data_refreshed_at)`.as('at'))
+        .executeTakeFirst();
+      return row?.at ? new Date(row.at) : null;
+    },
+
+    /** What was last seen of `api`; null before it was first asked. */
+    async access(api: AnalyticsApiName): Promise<AnalyticsAccess | null> {
+      const r = await db.selectFrom('analytics_access').selectAll().where('api', '=', api).executeTakeFirst();
+      if (!r) return null;
+      return {
+        available: r.available,
+        reason: r.reason,
+        checkedAt: new Date(r.checked_at),
+        changedAt: new Date(r.changed_at),
+      };
+    },
+
+    /** Records whether `api` answered at `at`; returns whether that differs from the record before (or is the first). */
+    async recordAccess(api: AnalyticsApiName, available: boolean, reason: string | null, at: Date): Promise<boolean> {
+      const before = await db
+        .selectFrom('analytics_access')
+        .select('available')
+        .where('api', '=', api)
+        .executeTakeFirst();
+      const changed = before?.available !== available;
+      await db
+        .insertInto('analytics_access')
+        .values({ api, available, reason, checked_at: at, changed_at: at })
+        .onConflict((oc) =>
+          oc.column('api').doUpdateSet({
+            available,
+            reason,
+            checked_at: at,
+            changed_at: changed ? at : sql`analytics_access.changed_at`,
+          }),
+        )
+        .execute();
+      return changed;
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
+import type { AnalyticsCostRow } from '../anthropic/analytics.ts';
+import type { Context } from '../context.ts';
+import { WATERMARKS } from '../db/repos/watermarks.ts';
+import { DAY_MS } from '../time.ts';
+import {
+  type BilledRow,
+  type BilledWidth,
+  billedRows,
+  compareKeyCosts,
+  type DriftKeyInfo,
+  type KeyCostComparison,
+  keyDriftObservations,
+  planBilledRead,
+} from './core/billed.ts';
+import { readUsageFreshness } from './freshness.ts';
+
+type BilledCtx = Pick<Context, 'repos' | 'admin' | 'clock'> & { signal?: AbortSignal };
+
+export interface BilledIngest {
+  /** Rows stored, per width. */
+  days: number;
+  hours: number;
+  /** The oldest `data_refreshed_at` of the pages read (null: the API sent none). */
+  dataRefreshedAt: Date | null;
+}
+
+/** The billed cost's dimensions: per key (what only this API has), its workspace, and the model (blocked requests). */
+const BILLED_GROUP_BY = ['api_key_id', 'workspace_id', 'model'] as const;
+
+/**
+ * Reads billed cost per key, workspace and model from the analytics cost API (planBilledRead: closed days again from
+ * the watermark less the days the API restates, today's hours) and replaces the stored rows. Throws
+ * AnalyticsRefusedError when the organization cannot use the API.
+ */
+export async function ingestBilledCost(ctx: BilledCtx): Promise<BilledIngest> {
+  const now = ctx.clock.now();
+  const plan = planBilledRead(await ctx.repos.watermarks.read(WATERMARKS.billedDays), now);
+  let refreshed: Date | null = null;
+  const read = async (range: { start: Date; end: Date }, width: BilledWidth): Promise<BilledRow[]> => {
+    const rows: AnalyticsCostRow[] = [];
+    const pages = ctx.admin.analytics
+      .cost(
+        { startingAt: range.start, endingAt: range.end, bucketWidth: width, groupBy: BILLED_GROUP_BY },
+        { signal: ctx.signal },
+      )
+      .pages();
+    let pageRefreshed: Date | null = null;
+    for await (const page of pages) {
+      rows.push(...page.data);
+      const at = page.dataRefreshedAt;
+      if (at !== null && (pageRefreshed === null || at < pageRefreshed)) pageRefreshed = at;
+    }
+    if (pageRefreshed !== null && (refreshed === null || pageRefreshed < refreshed)) refreshed = pageRefreshed;
+    return billedRows(rows, width, pageRefreshed);
+  };
+  let days = 0;
+  let hours = 0;
+  if (plan.days) {
+    const rows = await read(plan.days, '1d');
+    // the last RESTATED_DAYS closed days are read again by the next runs: the API restates recent days
+    await ctx.repos.billing.replaceBilled({ width: '1d', ...plan.days }, rows, WATERMARKS.billedDays);
+    days = rows.length;
+  }
+  if (plan.hours) {
+    const rows = await read(plan.hours, '1h');
+    await ctx.repos.billing.replaceBilled({ width: '1h', ...plan.hours }, rows, null);
+    hours = rows.length;
+  }
+  return { days, hours, dataRefreshedAt: refreshed };
+}
+
+export interface KeyReconciliation {
+  compared: number;
+  drifted: KeyCostComparison[];
+  /** Key-periods with usage the bill has no cost for (blocked requests). */
+  unbilled: KeyCostComparison[];
+  alerts: RaiseAlertsResult;
+}
+
+/**
+ * Priced usage against the stored bill per key and day (closed days of the UTC month) and hour (today), up to
+ * where both are complete; raises `cost.drift` per drifting key and resolves the keys that no longer drift.
+ */
+export async function reconcileKeys(
+  ctx: Pick<Context, 'repos' | 'config' | 'clock'>,
+  billedRefreshedAt: Date | null,
+): Promise<KeyReconciliation> {
+  const now = ctx.clock.now();
+  const today = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
+  const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const { settled } = await readUsageFreshness(ctx.repos);
+  const until = [now, settled, billedRefreshedAt ?? (await ctx.repos.billing.billedRefreshedAt())].reduce<Date>(
+    (min, d) => (d !== null && d < min ? d : min),
+    now,
+  );
+  // nothing is comparable before the usage poll has settled anything
+  const comparableUntil = settled === null ? monthStart : until;
+  const [days, hours, billed] = await Promise.all([
+    ctx.repos.usage.pricedByKeyModel(monthStart, today, '1d'),
+    ctx.repos.usage.pricedByKeyModel(today, now, '1h'),
+    ctx.repos.billing.billedCells(monthStart, now),
+  ]);
+  const comparisons = compareKeyCosts([...days, ...hours], billed, comparableUntil);
+  const drifted = comparisons.filter((c) => c.drifted);
+  const keys = new Map<string, DriftKeyInfo>(
+    (await ctx.repos.keys.withWorkspace([...new Set(drifted.map((c) => c.keyId))])).map((k) => [
+      k.id,
+      { name: k.name, workspaceId: k.workspaceId, workspaceName: k.workspaceName },
+    ]),
+  );
+  const alerts = await raiseAlerts(
+    ctx,
+    { kinds: ['cost.drift'], observations: keyDriftObservations(comparisons, keys) },
+    ctx.config.policy.routes,
+    now,
+  );
+  return { compared: comparisons.length, drifted, unbilled: comparisons.filter((c) => c.unbilled > 0n), alerts };
+}
