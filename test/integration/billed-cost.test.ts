@@ -2,13 +2,18 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { projectSpendJob } from '../../jobs/project-spend.ts';
 import { reconcileCostsJob } from '../../jobs/reconcile-costs.ts';
+import { formatSpendReport } from '../../src/cli/spend.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
+import { composeFinanceDigest } from '../../src/digest/finance.ts';
+import { loadFinanceData } from '../../src/digest/finance-data.ts';
 import { parseScenario, type Scenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
-import { type Pico, picoToCents } from '../../src/money.ts';
+import { formatUsd, type Pico, picoToCents, picoToUsd } from '../../src/money.ts';
+import { spendReport } from '../../src/spend/report.ts';
 import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { testJobContext, usageContext } from '../support/context.ts';
@@ -135,6 +140,29 @@ describe('billed cost per key (the analytics cost API)', () => {
 
       const text = await createMetrics(createRepos(t.db)).registry.metrics();
       expect(text).toContain('keywarden_analytics_api_available{api="analytics.cost"} 1');
+
+      // billed beside priced: `keywarden spend` (table and --json) and the finance digest say which is which
+      const billedMtd = emulator.billedPicoFor(mispriced.id, MONTH, NOW);
+      await projectSpendJob.handler(ctx, {});
+      const report = (await spendReport(createRepos(t.db)))!;
+      const keyRow = report.rows.find((r) => r.scopeId === mispriced.id)!;
+      expect(keyRow.billedMonthToDateUsd).toBe(picoToUsd(billedMtd));
+      expect(report.rows.find((r) => r.scopeType === 'organization')!.billedMonthToDateUsd).not.toBeNull();
+      const table = formatSpendReport(report);
+      expect(table).toContain('MONTH TO DATE (PRICED)');
+      expect(table).toContain('BILLED (UTC)');
+      expect(table).toContain(formatUsd(billedMtd));
+      const finance = await loadFinanceData(createRepos(t.db), NOW, {
+        organizationName: 'Quiet Co',
+        timezone: 'UTC',
+        organizationLimitUsd: null,
+      });
+      expect(finance.keys.find((k) => k.id === mispriced.id)!.billed).toBe(billedMtd);
+      const digest = composeFinanceDigest(finance).message;
+      const keys = digest.sections[0]!;
+      expect(keys.columns.map((c) => c.label)).toContain('Billed');
+      expect(keys.columns.map((c) => c.label)).toContain('Priced');
+      expect(digest.fields.map((f) => f.label)).toContain('Billed by Anthropic (UTC month)');
     } finally {
       await close();
     }
@@ -169,6 +197,15 @@ describe('an organization the analytics API refuses', () => {
       expect(await t.db.selectFrom('billed_costs').selectAll().execute()).toEqual([]);
       const text = await createMetrics(createRepos(t.db)).registry.metrics();
       expect(text).toContain('keywarden_analytics_api_available{api="analytics.cost"} 0');
+      // nothing billed is known: the digest shows only what keywarden priced, named as before
+      const finance = await loadFinanceData(createRepos(t.db), NOW, {
+        organizationName: 'Quiet Co',
+        timezone: 'UTC',
+        organizationLimitUsd: null,
+      });
+      expect(finance.billedMtd).toBeNull();
+      const keys = composeFinanceDigest(finance).message.sections[0]!;
+      expect(keys.columns.map((c) => c.label)).toEqual(['Key', 'Workspace', 'Spent', 'Share', 'Projected month end']);
     } finally {
       await close();
     }

@@ -24,6 +24,13 @@ export interface KeyBilled {
   list: Pico;
 }
 
+/** Billed cost in total, per key ('' for usage without a key) and per workspace (null: the Default Workspace). */
+export interface BilledSummary {
+  total: KeyBilled;
+  byKey: Map<string, KeyBilled>;
+  byWorkspace: Map<string | null, KeyBilled>;
+}
+
 /**
  * `billed_costs` (the analytics cost API's rows per key, workspace and model; 1d for closed days, 1h for today) and
  * `analytics_access` (whether the analytics API answered when last asked).
@@ -96,20 +103,36 @@ export function billingRepo(db: Db) {
       }));
     },
 
-    /** Billed cost per key ('' for usage without a key) over [from, to); summed in numeric, exact. */
-    async billedByKey(from: Date, to: Date): Promise<Map<string, KeyBilled>> {
+    /**
+     * Billed cost over [from, to) per key and per workspace (null: the Default Workspace), and in total; null when
+     * nothing billed is stored there (the analytics API refused, or nothing was read yet): "unknown", not zero.
+     */
+    async billedSummary(from: Date, to: Date): Promise<BilledSummary | null> {
       const rows = await db
         .selectFrom('billed_costs')
         .select([
           'api_key_id',
+          'workspace_id',
           sql<string>`sum(amount_usd)::text`.as('billed'),
           sql<string>`sum(list_amount_usd)::text`.as('list'),
         ])
         .where('starting_at', '>=', from)
         .where('starting_at', '<', to)
-        .groupBy('api_key_id')
+        .groupBy(['api_key_id', 'workspace_id'])
         .execute();
-      return new Map(rows.map((r) => [r.api_key_id, { billed: usdToPico(r.billed), list: usdToPico(r.list) }]));
+      if (rows.length === 0) return null;
+      const add = <K>(map: Map<K, KeyBilled>, id: K, b: KeyBilled) => {
+        const prev = map.get(id) ?? { billed: 0n, list: 0n };
+        map.set(id, { billed: prev.billed + b.billed, list: prev.list + b.list });
+      };
+      const summary: BilledSummary = { total: { billed: 0n, list: 0n }, byKey: new Map(), byWorkspace: new Map() };
+      for (const r of rows) {
+        const b = { billed: usdToPico(r.billed), list: usdToPico(r.list) };
+        summary.total = { billed: summary.total.billed + b.billed, list: summary.total.list + b.list };
+        add(summary.byKey, r.api_key_id, b);
+        add(summary.byWorkspace, r.workspace_id, b);
+      }
+      return summary;
     },
 
     /** The newest instant the stored bill covers completely (its pages' `data_refreshed_at`); null when none. */
