@@ -9,13 +9,15 @@ import { formatTable } from './keys.ts';
 
 export function formatSpendReport(report: SpendReport): string {
   const usd = (v: string | null) => (v === null ? '—' : formatUsd(usdToPico(v)));
+  // the billed column only where the analytics cost API gave a bill: without it every figure is priced, as before
+  const billed = report.rows.some((r) => r.billedMonthToDateUsd != null);
   const table = formatTable(
     [
       'SCOPE',
       'NAME',
       'LIMIT',
-      'MONTH TO DATE (PRICED)',
-      'BILLED (UTC)',
+      billed ? 'MONTH TO DATE (PRICED)' : 'MONTH TO DATE',
+      ...(billed ? ['BILLED (UTC)'] : []),
       'P50',
       'P90',
       'P90 % OF LIMIT',
@@ -26,7 +28,7 @@ export function formatSpendReport(report: SpendReport): string {
       r.name,
       usd(r.limitUsd),
       usd(r.monthToDateUsd),
-      usd(r.billedMonthToDateUsd ?? null),
+      ...(billed ? [usd(r.billedMonthToDateUsd ?? null)] : []),
       usd(r.p50Usd),
       usd(r.p90Usd),
       r.p90ShareOfLimit === null ? '—' : `${(r.p90ShareOfLimit * 100).toFixed(1)}%`,
@@ -34,9 +36,10 @@ export function formatSpendReport(report: SpendReport): string {
     ]),
   );
   const heading = `Spend for ${report.month}, projected at ${report.madeAt.slice(0, 16).replace('T', ' ')} UTC (month-end p50: likely, p90: 90th percentile)`;
+  if (!billed) return `${heading}\n\n${table}`;
   const legend =
     "Priced: usage × keywarden's price table (projections and limits use it). Billed: what Anthropic bills this UTC " +
-    'month per the analytics cost API (post-discount); — where that API is not available.';
+    'month per the analytics cost API (post-discount).';
   return `${heading}\n${legend}\n\n${table}`;
 }
 
