@@ -58,7 +58,7 @@ export const ACTOR_TYPES = ['api_actor', 'federated_actor', 'service_account_act
 export type AnalyticsWidth = '1m' | '1h' | '1d';
 
 /** Who the usage is attributed to: a user, a service account, a federated identity, or the API key itself. */
-export type AnalyticsActor =
+type AnalyticsActor =
   | { type: 'user_actor'; userId: string; email: string | null; name: string | null; deleted: boolean }
   | { type: 'service_account_actor'; serviceAccountId: string }
   | { type: 'federated_actor'; subject: string | null }
@@ -66,7 +66,7 @@ export type AnalyticsActor =
   | { type: string & {} };
 
 /** The dimensions of a row keywarden reads; null unless grouped by. */
-export interface AnalyticsGroup {
+interface AnalyticsGroup {
   apiKeyId: string | null;
   /** Null: the Default Workspace (the API sends its real id), or not grouped by workspace. */
   workspaceId: string | null;
@@ -78,7 +78,7 @@ export interface AnalyticsGroup {
   actorType: string | null;
 }
 
-export interface AnalyticsUsageRow extends AnalyticsGroup {
+interface AnalyticsUsageRow extends AnalyticsGroup {
   startingAt: Date;
   endingAt: Date;
   uncachedInputTokens: number;
@@ -107,7 +107,7 @@ export interface AnalyticsCostRow extends AnalyticsGroup {
 }
 
 /** A page of either endpoint: how fresh its data is travels with it (the API restates recent data). */
-export interface AnalyticsPage<T> extends TokenPage<T> {
+interface AnalyticsPage<T> extends TokenPage<T> {
   dataRefreshedAt: Date | null;
 }
 
@@ -195,7 +195,7 @@ function group(g: z.output<typeof groupSchema>): AnalyticsGroup {
   };
 }
 
-export const analyticsUsageRowSchema = z
+const analyticsUsageRowSchema = z
   .looseObject({
     starting_at: timestamp,
     ending_at: timestamp,
@@ -228,7 +228,7 @@ export const analyticsUsageRowSchema = z
     }),
   );
 
-export const analyticsCostRowSchema = z
+const analyticsCostRowSchema = z
   .looseObject({
     starting_at: timestamp,
     ending_at: timestamp,
@@ -303,7 +303,7 @@ export class AnalyticsRequestError extends AdminApiError {
 }
 
 /** The named error for a failed analytics request; other failures pass through unchanged. */
-export function analyticsError(err: unknown, params: { limit: number; groupBy: readonly string[] }): unknown {
+function analyticsError(err: unknown, params: { limit: number; groupBy: readonly string[] }): unknown {
   if (!(err instanceof AdminApiError) || err instanceof AdminKeyRejectedError) return err;
   if (err.errorCode === 'report_page_too_large') {
     return new AnalyticsRequestError(err, `send a lower limit (this request asked for ${params.limit} rows a page)`);
@@ -342,11 +342,11 @@ export interface AnalyticsParams<G extends string, O extends string> {
   page?: string;
 }
 
-export type AnalyticsUsageParams = AnalyticsParams<AnalyticsGroupBy, (typeof ANALYTICS_USAGE_ORDER_BY)[number]>;
-export type AnalyticsCostParams = AnalyticsParams<AnalyticsCostGroupBy, (typeof ANALYTICS_COST_ORDER_BY)[number]>;
+type AnalyticsUsageParams = AnalyticsParams<AnalyticsGroupBy, (typeof ANALYTICS_USAGE_ORDER_BY)[number]>;
+type AnalyticsCostParams = AnalyticsParams<AnalyticsCostGroupBy, (typeof ANALYTICS_COST_ORDER_BY)[number]>;
 
 /** What the client lends: its transport, and the Default Workspace's real id (to map it back to null). */
-export interface AnalyticsTransport {
+interface AnalyticsTransport {
   request<S extends z.ZodType>(req: ApiRequest<S>): Promise<z.output<S>>;
   defaultWorkspaceId(opts?: { signal?: AbortSignal }): Promise<string | null>;
 }

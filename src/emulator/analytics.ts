@@ -83,7 +83,7 @@ function actorOf(k: SimKey, now: number): { type: string; [field: string]: unkno
   return { type: 'user_actor', user_id: p.user.id, email_address: p.user.email, name: p.user.name, deleted };
 }
 
-export interface AnalyticsApi {
+interface AnalyticsApi {
   /** The answer for an analytics path, or null when `path` is not one. */
   route(path: string, q: URLSearchParams, now: number): object | null;
   /** Ground truth: a key's billed cost over [from, to) (ms), as visible at `now`. */

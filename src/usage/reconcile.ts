@@ -38,7 +38,7 @@ export async function reconcileMonthToDate(
   };
 }
 
-export interface CostsReconciliation {
+interface CostsReconciliation {
   /** Per workspace and day against the classic cost report (every organization has it). */
   classic: ReconcileResult;
   /** Per key against the analytics cost API's bill; `refused` where the organization cannot use that API. */

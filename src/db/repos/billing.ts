@@ -8,10 +8,10 @@ import { advanceWatermark, type WatermarkName } from './watermarks.ts';
 const BATCH_ROWS = 2000;
 
 /** Which of the analytics endpoints an access record is about. */
-export type AnalyticsApiName = 'analytics.cost';
+type AnalyticsApiName = 'analytics.cost';
 
 /** What was last seen of an analytics endpoint: answered (available) or refused, since when. */
-export interface AnalyticsAccess {
+interface AnalyticsAccess {
   available: boolean;
   reason: string | null;
   checkedAt: Date;
@@ -19,13 +19,13 @@ export interface AnalyticsAccess {
 }
 
 /** A key's billed cost over a range: as billed (post-discount) and at list price. */
-export interface KeyBilled {
+interface KeyBilled {
   billed: Pico;
   list: Pico;
 }
 
 /** Billed cost in total, per key ('' for usage without a key) and per workspace (null: the Default Workspace). */
-export interface BilledSummary {
+interface BilledSummary {
   total: KeyBilled;
   byKey: Map<string, KeyBilled>;
   byWorkspace: Map<string | null, KeyBilled>;

@@ -20,11 +20,11 @@ import { DAY_MS, HOUR_MS } from '../../time.ts';
  */
 
 /** Drift above this share of the list-price cost is a `cost.drift`. */
-export const KEY_DRIFT_THRESHOLD = 0.02;
+const KEY_DRIFT_THRESHOLD = 0.02;
 /** Smaller differences are never a drift, whatever the ratio: a cent on a few cents of traffic is noise. */
 const MIN_DRIFT_PICO = 10_000_000_000n;
 /** Closed days re-read each run: the API restates recent data (late usage, corrections). */
-export const RESTATED_DAYS = 3;
+const RESTATED_DAYS = 3;
 /** The analytics API's longest range. */
 const MAX_RANGE_DAYS = 31;
 
@@ -47,7 +47,7 @@ export interface BilledRow {
 }
 
 /** What an analytics cost row gives (AnalyticsCostRow), as far as storing it goes. */
-export interface BilledSourceRow {
+interface BilledSourceRow {
   startingAt: Date;
   apiKeyId: string | null;
   workspaceId: string | null;
@@ -92,7 +92,7 @@ export function billedRows(
   return [...out.values()];
 }
 
-export interface BilledReadPlan {
+interface BilledReadPlan {
   /** Closed UTC days to read in 1d buckets and replace; null when none. */
   days: { start: Date; end: Date } | null;
   /** Today's hours so far, in 1h buckets; null at midnight. */
