@@ -51,6 +51,13 @@ interface Query {
   slotPasses: (slot: UsageSlot) => boolean;
 }
 
+/** A group with its rows (one, or the cost fan-out) and the metrics it can be ranked by. */
+interface Ranked {
+  g: Group;
+  metric: Record<string, bigint>;
+  rows: object[];
+}
+
 interface Group {
   start: number;
   end: number;
@@ -378,8 +385,7 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
     return { metric: { amount: total, list_amount: total }, rows };
   }
 
-  function answer(endpoint: Endpoint, q: URLSearchParams, now: number): object {
-    const query = parse(endpoint, q, now);
+  function rank(endpoint: Endpoint, query: Query, now: number): Ranked[] {
     const fanOut = new Set([...query.groupBy].filter((g) => (COST_FAN_OUT as readonly string[]).includes(g)));
     const ranked = groups(query, now)
       .map((g) => ({ g, ...(endpoint === 'cost' ? costRows(g, fanOut) : usageRow(g)) }))
@@ -397,6 +403,23 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
         a.g.start - b.g.start ||
         (a.g.id < b.g.id ? -1 : a.g.id > b.g.id ? 1 : 0),
     );
+    return ranked;
+  }
+
+  /**
+   * The last query's ranked rows: a walk asks for the same query page after page, and computing it again for each
+   * page would make a month of 5,000 keys quadratic. Keyed by the query without its page and by what is visible.
+   */
+  let last: { id: string; ranked: Ranked[] } | null = null;
+
+  function answer(endpoint: Endpoint, q: URLSearchParams, now: number): object {
+    const query = parse(endpoint, q, now);
+    const params = new URLSearchParams(q);
+    params.delete('page');
+    params.sort();
+    const id = `${endpoint}|${Math.min(visibleEnd(now), Math.floor(now / MINUTE_MS))}|${params}`;
+    if (last?.id !== id) last = { id, ranked: rank(endpoint, query, now) };
+    const ranked = last.ranked;
     const token = q.get('page');
     let from = 0;
     if (token !== null) {

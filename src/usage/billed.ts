@@ -1,5 +1,4 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
-import type { AnalyticsCostRow } from '../anthropic/analytics.ts';
 import type { Context } from '../context.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DAY_MS } from '../time.ts';
@@ -37,36 +36,31 @@ export async function ingestBilledCost(ctx: BilledCtx): Promise<BilledIngest> {
   const now = ctx.clock.now();
   const plan = planBilledRead(await ctx.repos.watermarks.read(WATERMARKS.billedDays), now);
   let refreshed: Date | null = null;
-  const read = async (range: { start: Date; end: Date }, width: BilledWidth): Promise<BilledRow[]> => {
-    const rows: AnalyticsCostRow[] = [];
-    const pages = ctx.admin.analytics
+  /** The pages of one range as stored rows, noting the oldest `data_refreshed_at` they carry. */
+  async function* pages(range: { start: Date; end: Date }, width: BilledWidth): AsyncGenerator<BilledRow[]> {
+    const walk = ctx.admin.analytics
       .cost(
         { startingAt: range.start, endingAt: range.end, bucketWidth: width, groupBy: BILLED_GROUP_BY },
         { signal: ctx.signal },
       )
       .pages();
-    let pageRefreshed: Date | null = null;
-    for await (const page of pages) {
-      rows.push(...page.data);
+    for await (const page of walk) {
       const at = page.dataRefreshedAt;
-      if (at !== null && (pageRefreshed === null || at < pageRefreshed)) pageRefreshed = at;
+      if (at !== null && (refreshed === null || at < refreshed)) refreshed = at;
+      yield billedRows(page.data, width, at);
     }
-    if (pageRefreshed !== null && (refreshed === null || pageRefreshed < refreshed)) refreshed = pageRefreshed;
-    return billedRows(rows, width, pageRefreshed);
-  };
-  let days = 0;
-  let hours = 0;
-  if (plan.days) {
-    const rows = await read(plan.days, '1d');
-    // the last RESTATED_DAYS closed days are read again by the next runs: the API restates recent days
-    await ctx.repos.billing.replaceBilled({ width: '1d', ...plan.days }, rows, WATERMARKS.billedDays);
-    days = rows.length;
   }
-  if (plan.hours) {
-    const rows = await read(plan.hours, '1h');
-    await ctx.repos.billing.replaceBilled({ width: '1h', ...plan.hours }, rows, null);
-    hours = rows.length;
-  }
+  // the last RESTATED_DAYS closed days are read again by the next runs: the API restates recent days
+  const days = plan.days
+    ? await ctx.repos.billing.replaceBilled(
+        { width: '1d', ...plan.days },
+        pages(plan.days, '1d'),
+        WATERMARKS.billedDays,
+      )
+    : 0;
+  const hours = plan.hours
+    ? await ctx.repos.billing.replaceBilled({ width: '1h', ...plan.hours }, pages(plan.hours, '1h'), null)
+    : 0;
   return { days, hours, dataRefreshedAt: refreshed };
 }
 

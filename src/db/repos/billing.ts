@@ -38,15 +38,15 @@ interface BilledSummary {
 export function billingRepo(db: Db) {
   return {
     /**
-     * Replaces the stored rows of `width` in [start, end) with `rows` in one transaction, and moves `watermark` to
-     * `end` with them. Replacing 1d rows also removes the 1h rows before `end`: a closed day is kept as its day row.
+     * Replaces the stored rows of `width` in [start, end) with the rows `pages` yields, in one transaction open while
+     * the pages are read (memory holds one page), and moves `watermark` to `end` with them; returns the rows written. Replacing 1d rows also removes the 1h rows before `end`: a closed day is kept as its day row.
      */
     async replaceBilled(
       range: { width: BilledWidth; start: Date; end: Date },
-      rows: readonly BilledRow[],
+      pages: AsyncIterable<readonly BilledRow[]>,
       watermark: WatermarkName | null,
-    ): Promise<void> {
-      await db.transaction().execute(async (tx) => {
+    ): Promise<number> {
+      return db.transaction().execute(async (tx) => {
         // one writer at a time: two runs (a retry, a replica) replace in turn rather than interleave
         await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.billed_costs'))`.execute(tx);
         await tx
@@ -62,26 +62,31 @@ export function billingRepo(db: Db) {
             .where('starting_at', '<', range.end)
             .execute();
         }
-        for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-          await tx
-            .insertInto('billed_costs')
-            .values(
-              rows.slice(i, i + BATCH_ROWS).map((r) => ({
-                bucket_width: r.width,
-                starting_at: r.startingAt,
-                api_key_id: r.apiKeyId,
-                workspace_id: r.workspaceId,
-                model: r.model,
-                amount_usd: picoToUsd(r.amount),
-                list_amount_usd: picoToUsd(r.listAmount),
-                requests: r.requests,
-                currency: r.currency,
-                data_refreshed_at: r.dataRefreshedAt,
-              })),
-            )
-            .execute();
+        let written = 0;
+        for await (const rows of pages) {
+          written += rows.length;
+          for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+            await tx
+              .insertInto('billed_costs')
+              .values(
+                rows.slice(i, i + BATCH_ROWS).map((r) => ({
+                  bucket_width: r.width,
+                  starting_at: r.startingAt,
+                  api_key_id: r.apiKeyId,
+                  workspace_id: r.workspaceId,
+                  model: r.model,
+                  amount_usd: picoToUsd(r.amount),
+                  list_amount_usd: picoToUsd(r.listAmount),
+                  requests: r.requests,
+                  currency: r.currency,
+                  data_refreshed_at: r.dataRefreshedAt,
+                })),
+              )
+              .execute();
+          }
         }
         if (watermark !== null) await advanceWatermark(tx, watermark, range.end);
+        return written;
       });
     },
 
