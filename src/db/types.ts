@@ -127,6 +127,9 @@ export interface BilledCostsTable {
   api_key_id: string;
   workspace_id: string | null;
   model: string;
+  actor_type: string | null;
+  actor_id: ColumnType<string, string | undefined, string>;
+  actor_label: string | null;
   amount_usd: Money;
   list_amount_usd: Money;
   requests: ColumnType<string | null, number | null, number | null>;

@@ -1,8 +1,10 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
+import type { AnalyticsCostRow } from '../anthropic/analytics.ts';
 import type { Context } from '../context.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DAY_MS } from '../time.ts';
 import {
+  type BilledActor,
   type BilledRow,
   type BilledWidth,
   billedRows,
@@ -24,8 +26,21 @@ export interface BilledIngest {
   dataRefreshedAt: Date | null;
 }
 
-/** The billed cost's dimensions: per key (what only this API has), its workspace, and the model (blocked requests). */
-const BILLED_GROUP_BY = ['api_key_id', 'workspace_id', 'model'] as const;
+/**
+ * The billed cost's dimensions: per key (what only this API has), its workspace, the model (blocked requests), and
+ * the actor behind the key's spend (a user, a service account, a federated identity, or the key itself).
+ */
+const BILLED_GROUP_BY = ['api_key_id', 'workspace_id', 'model', 'actor'] as const;
+
+/** The actor as stored: an id for every type that has one, and a user's email (organization-controlled text). */
+function actorOf(a: AnalyticsCostRow['actor']): BilledActor | null {
+  if (a === null) return null;
+  if ('userId' in a) return { type: a.type, id: a.userId, label: a.email ?? a.name };
+  if ('serviceAccountId' in a) return { type: a.type, id: a.serviceAccountId, label: null };
+  if ('apiKeyId' in a) return { type: a.type, id: a.apiKeyId, label: null };
+  if ('subject' in a) return { type: a.type, id: a.subject ?? '', label: null };
+  return { type: a.type, id: '', label: null };
+}
 
 /**
  * Reads billed cost per key, workspace and model from the analytics cost API (planBilledRead: closed days again from
@@ -47,7 +62,11 @@ export async function ingestBilledCost(ctx: BilledCtx): Promise<BilledIngest> {
     for await (const page of walk) {
       const at = page.dataRefreshedAt;
       if (at !== null && (refreshed === null || at < refreshed)) refreshed = at;
-      yield billedRows(page.data, width, at);
+      yield billedRows(
+        page.data.map((r) => ({ ...r, actor: actorOf(r.actor) })),
+        width,
+        at,
+      );
     }
   }
   // the last RESTATED_DAYS closed days are read again by the next runs: the API restates recent days

@@ -109,6 +109,16 @@ describe('billed cost per key (the analytics cost API)', () => {
       expect(perKeyDay.size).toBe(checked);
       expect(new Set([...perKeyDay.keys()].map((id) => id.split(' ')[1])).size).toBe(16);
 
+      // the actor behind each key's spend is stored with it (the quiet keys have no principal: the key itself)
+      const actors = await t.db
+        .selectFrom('billed_costs')
+        .select(['api_key_id', 'actor_type', 'actor_id'])
+        .distinct()
+        .execute();
+      expect(actors.length).toBe(emulator.state.keys.length);
+      for (const a of actors)
+        expect(a).toEqual({ api_key_id: a.api_key_id, actor_type: 'api_actor', actor_id: a.api_key_id });
+
       // priced usage per key and day equals the bill to the cent, except the blocked key (its Opus usage is unbilled)
       const priced = await createRepos(t.db).usage.pricedByKeyModel(MONTH, NOW, '1d');
       const pricedPerKeyDay = new Map<string, Pico>();

@@ -39,11 +39,20 @@ export interface BilledRow {
   workspaceId: string | null;
   /** '' for cost attributed to no model. */
   model: string;
+  /** Who is behind the spend: the key's user or service account, a federated identity, or the key itself. */
+  actor: BilledActor | null;
   amount: Pico;
   listAmount: Pico;
   requests: number | null;
   currency: string;
   dataRefreshedAt: Date | null;
+}
+
+/** An actor as stored: its type, its id ('' for a federated identity without one), a user's email for people. */
+export interface BilledActor {
+  type: string;
+  id: string;
+  label: string | null;
 }
 
 /** What an analytics cost row gives (AnalyticsCostRow), as far as storing it goes. */
@@ -52,6 +61,7 @@ interface BilledSourceRow {
   apiKeyId: string | null;
   workspaceId: string | null;
   model: string | null;
+  actor: BilledActor | null;
   amount: Pico;
   listAmount: Pico;
   requests: number | null;
@@ -68,7 +78,7 @@ export function billedRows(
   for (const r of rows) {
     const apiKeyId = r.apiKeyId ?? '';
     const model = r.model ?? '';
-    const id = `${r.startingAt.getTime()}|${apiKeyId}|${r.workspaceId ?? ''}|${model}`;
+    const id = `${r.startingAt.getTime()}|${apiKeyId}|${r.workspaceId ?? ''}|${model}|${r.actor?.id ?? ''}`;
     const prev = out.get(id);
     if (prev) {
       prev.amount += r.amount;
@@ -81,6 +91,7 @@ export function billedRows(
         apiKeyId,
         workspaceId: r.workspaceId,
         model,
+        actor: r.actor,
         amount: r.amount,
         listAmount: r.listAmount,
         requests: r.requests,
