@@ -27,6 +27,8 @@ const TOKENS_PER_REQUEST = 2_000;
 /** Rows a page may hold after the cost fan-out before the API answers report_page_too_large. */
 const MAX_PAGE_ROWS = 10_000;
 const HOUR_MINUTES = 60;
+/** Key-hours kept computed (each a few cells). */
+const MAX_CACHED_HOURS = 250_000;
 const WIDTH_MINUTES = { '1m': 1, '1h': 60, '1d': 1440 } as const;
 const EARLIEST = Date.parse('2026-01-01T00:00:00Z');
 const ANALYTICS_PATHS = new Set(['/v1/organizations/analytics/usage', '/v1/organizations/analytics/cost']);
@@ -135,6 +137,8 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
         let hit = hourCache.get(id);
         if (!hit) {
           hit = cellsOf(k, m, hourEnd);
+          // a month of a 5,000-key organization is millions of key-hours: past this, start over rather than grow
+          if (hourCache.size >= MAX_CACHED_HOURS) hourCache.clear();
           hourCache.set(id, hit);
         }
         out.push(...hit);
