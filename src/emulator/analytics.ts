@@ -23,7 +23,7 @@ import { addCounts, forEachUsage, type UsageCounts, type UsageSlot, zeroCounts }
  */
 
 /** Requests per minute and slot: one per this many input-side tokens, rounded up (the traffic model has no requests). */
-const TOKENS_PER_REQUEST = 2_000;
+export const TOKENS_PER_REQUEST = 2_000;
 /** Rows a page may hold after the cost fan-out before the API answers report_page_too_large. */
 const MAX_PAGE_ROWS = 10_000;
 const HOUR_MINUTES = 60;
