@@ -137,15 +137,28 @@ describe('billed cost per key (the analytics cost API)', () => {
         expect(stored?.requests).toBe(truth);
       }
 
-      // the actor behind each key's spend is stored with it (the quiet keys have no principal: the key itself)
+      // the actor behind each key's spend is stored with it: its principal (a service account, a user), else the key
       const actors = await t.db
         .selectFrom('billed_costs')
-        .select(['api_key_id', 'actor_type', 'actor_id'])
+        .select(['api_key_id', 'actor_type', 'actor_id', 'actor_label'])
         .distinct()
         .execute();
-      expect(actors.length).toBe(emulator.state.keys.length);
-      for (const a of actors)
-        expect(a).toEqual({ api_key_id: a.api_key_id, actor_type: 'api_actor', actor_id: a.api_key_id });
+      const expected = emulator.state.keys.map((k) => {
+        const p = k.principal;
+        if (p === null) return { api_key_id: k.id, actor_type: 'api_actor', actor_id: k.id, actor_label: null };
+        if ('serviceAccountId' in p) {
+          return {
+            api_key_id: k.id,
+            actor_type: 'service_account_actor',
+            actor_id: p.serviceAccountId,
+            actor_label: null,
+          };
+        }
+        return { api_key_id: k.id, actor_type: 'user_actor', actor_id: p.user.id, actor_label: p.user.email };
+      });
+      const byKey = (a: { api_key_id: string }, b: { api_key_id: string }) => a.api_key_id.localeCompare(b.api_key_id);
+      expect(actors.sort(byKey)).toEqual(expected.sort(byKey));
+      expect(new Set(actors.map((a) => a.actor_type)).size).toBe(3);
 
       // priced usage per key and day equals the bill to the cent, except the blocked key (its Opus usage is unbilled)
       const priced = await createRepos(t.db).usage.pricedByKeyModel(MONTH, NOW, '1d');
