@@ -39,8 +39,20 @@ interface WorkerPoolOptions {
   name?: string;
 }
 
-/** The Postgres session lock one run of `job` holds: a replica that dies drops its connection, and the lock. */
-const runLockName = (job: string) => `keywarden.job:${job}`;
+/**
+ * Runs `fn` as the one run of `job` in progress anywhere (a worker's or `run --once`), holding a Postgres session lock
+ * named for the job on a connection of `db`: a process that dies drops its connection, and the lock with it. Null at
+ * once when another run holds it. A job whose definition says it `overlaps` runs without the lock.
+ */
+export async function withRunLock<T>(
+  db: Db,
+  registry: Registry,
+  job: string,
+  fn: () => Promise<T>,
+): Promise<{ value: T } | null> {
+  if (registry.get(job)?.overlaps) return { value: await fn() };
+  return withAdvisoryLock(db, `keywarden.job:${job}`, fn);
+}
 
 /** Enqueues a job by name for the worker, with its retry options; a payload its schema refuses is not queued. */
 export async function enqueueJob(
@@ -157,8 +169,8 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
   // BullMQ's own lock keeps one job (one tick) on one replica; this one keeps the next tick of the same job from
   // starting while the last still runs (a long backfill, on another replica or another slot of this one).
   const runAlone = async (job: Job) => {
-    if (!options.runLocks || registry.get(job.name)?.overlaps) return runJob(job);
-    const ran = await withAdvisoryLock(options.runLocks, runLockName(job.name), () => runJob(job));
+    if (!options.runLocks) return runJob(job);
+    const ran = await withRunLock(options.runLocks, registry, job.name, () => runJob(job));
     if (ran !== null) return ran.value;
     options.metrics.jobRuns.inc({ job: job.name, outcome: 'skipped' });
     ctx.log.info({ job: job.name, jobId: job.id }, 'previous run still in progress: tick skipped');
