@@ -170,7 +170,20 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
   // starting while the last still runs (a long backfill, on another replica or another slot of this one).
   const runAlone = async (job: Job) => {
     if (!options.runLocks) return runJob(job);
-    const ran = await withRunLock(options.runLocks, registry, job.name, () => runJob(job));
+    let started = false;
+    let ran: { value: unknown } | null;
+    try {
+      ran = await withRunLock(options.runLocks, registry, job.name, () => {
+        started = true;
+        return runJob(job);
+      });
+    } catch (err) {
+      if (started) throw err; // the run's own failure, counted and logged by runJob
+      // no connection for the lock (Postgres down): the attempt fails before the handler, and BullMQ retries it
+      options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+      ctx.log.warn({ err, job: job.name, jobId: job.id }, 'job failed: could not take its run lock in Postgres');
+      throw scrubError(err);
+    }
     if (ran !== null) return ran.value;
     options.metrics.jobRuns.inc({ job: job.name, outcome: 'skipped' });
     ctx.log.info({ job: job.name, jobId: job.id }, 'previous run still in progress: tick skipped');
