@@ -36,9 +36,10 @@ beforeAll(async () => {
     { stdio: 'ignore' },
   );
   redisUrl = `redis://127.0.0.1:${port}`;
-  const admin = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => 100 });
+  // reconnects every 100 ms until the server listens; a command waits for the connection meanwhile
+  const admin = new Redis(redisUrl, { retryStrategy: () => 100 });
   admin.on('error', () => {});
-  await waitUntil('redis-server in cluster mode', () => admin.connect().then(() => true), 10_000);
+  await waitUntil('redis-server in cluster mode', async () => (await admin.ping()) === 'PONG', 10_000);
   await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
   await waitUntil('cluster_state:ok', async () =>
     String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
