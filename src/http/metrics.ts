@@ -20,7 +20,7 @@ export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'cl
   const registry = new Registry();
   const jobRuns = new Counter({
     name: 'keywarden_job_runs_total',
-    help: 'Job runs by job and outcome (completed, failed).',
+    help: 'Job runs by job and outcome (completed, failed, skipped: a run of the job was still in progress).',
     labelNames: ['job', 'outcome'] as const,
     registers: [registry],
   });
