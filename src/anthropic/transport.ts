@@ -57,6 +57,11 @@ export interface ApiRequest<S extends z.ZodType> {
   signal?: AbortSignal | undefined;
   /** `anthropic-beta`: the betas a request's parameters need. */
   beta?: string | undefined;
+  /**
+   * An endpoint some organizations do not have (early access, a beta, another organization type): a 403 there
+   * refuses the feature, not the admin key, even without an error code, so it does not make keywarden blind.
+   */
+  featureGated?: boolean;
 }
 
 /** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
@@ -159,7 +164,7 @@ export class AdminTransport {
           this.#keyVerdict = { state: 'accepted' };
           return this.#parse(raw, endpoint, req.schema);
         }
-        failure = this.#errorFrom(raw, endpoint);
+        failure = this.#errorFrom(raw, endpoint, req.featureGated === true);
         if (failure instanceof AdminKeyRejectedError) this.#keyVerdict = { state: 'rejected', rejection: failure };
       } catch (err) {
         if (!(err instanceof AdminApiError)) throw err;
@@ -266,7 +271,7 @@ export class AdminTransport {
     });
   }
 
-  #errorFrom(raw: RawResponse, endpoint: string): AdminApiError {
+  #errorFrom(raw: RawResponse, endpoint: string, featureGated: boolean): AdminApiError {
     const requestId = raw.headers.get('request-id');
     const workspaceId = raw.headers.get('anthropic-workspace-id');
     const retryAfterMs = parseRetryAfter(raw.headers);
@@ -298,7 +303,7 @@ export class AdminTransport {
       retryAfterMs,
       shouldRetry,
     };
-    if (isCredentialFailure(raw.status, errorCode)) {
+    if (isCredentialFailure(raw.status, errorCode) && !(featureGated && raw.status === 403)) {
       return new AdminKeyRejectedError({ ...fields, keyHint: key.hint, serverMessage: message });
     }
     const context = [requestId ? `request ${requestId}` : null, workspaceId ? `workspace ${workspaceId}` : null]
