@@ -391,12 +391,16 @@ export class AdminClient {
     return this.#report(path, rateLimitPageSchema, query, undefined, opts);
   }
 
-  /** The organization's, workspaces' and usage tier's spend limits (beta, early access; spend-limits.ts). */
+  /**
+   * The organization's, workspaces' and usage tier's spend limits (beta, early access; spend-limits.ts). Two
+   * attempts at most: the caller has the limits it read last to fall back on.
+   */
   listSpendLimits(params?: SpendLimitsParams, opts?: CallOptions): Paged<SpendLimit, TokenPage<SpendLimit>> {
     const query = spendLimitsQuery(params);
     return this.#report(SPEND_LIMITS_PATH, spendLimitPageSchema, query, undefined, opts, {
       beta: SPEND_LIMITS_BETA,
       featureGated: true,
+      maxAttempts: 2,
     });
   }
 
@@ -413,6 +417,7 @@ export class AdminClient {
       signal: opts?.signal,
       beta,
       featureGated: true,
+      maxAttempts: 1,
     });
   }
 
@@ -448,7 +453,7 @@ export class AdminClient {
     query: Query,
     firstPage: string | undefined,
     opts: CallOptions | undefined,
-    extra: { beta?: string | undefined; featureGated?: boolean } = {},
+    extra: { beta?: string | undefined; featureGated?: boolean; maxAttempts?: number } = {},
   ): Paged<T, TokenPage<T>> {
     const endpoint = `GET ${path}`;
     return new Paged(() =>
@@ -461,6 +466,7 @@ export class AdminClient {
           signal: opts?.signal,
           beta: extra.beta,
           featureGated: extra.featureGated,
+          maxAttempts: extra.maxAttempts,
         }),
       ),
     );

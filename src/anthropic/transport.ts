@@ -62,6 +62,8 @@ export interface ApiRequest<S extends z.ZodType> {
    * refuses the feature, not the admin key, even without an error code, so it does not make keywarden blind.
    */
   featureGated?: boolean;
+  /** Attempts for this request, when fewer than the client's suit it (a read with a fallback, a probe). */
+  maxAttempts?: number;
 }
 
 /** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
@@ -143,7 +145,8 @@ export class AdminTransport {
     const endpoint = `${req.method} ${req.path}`;
     const url = this.#url(req.path, req.query);
     const started = performance.now();
-    const { maxAttempts, maxElapsedMs } = this.#opts;
+    const { maxElapsedMs } = this.#opts;
+    const maxAttempts = Math.max(1, Math.min(req.maxAttempts ?? this.#opts.maxAttempts, this.#opts.maxAttempts));
     let ownPause = -1;
     for (let attempt = 1; ; attempt++) {
       // The rate limit is the organization's: while another call's retry-after runs, sending only earns another
