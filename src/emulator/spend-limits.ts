@@ -261,6 +261,14 @@ export class SimSpendLimits {
   /** `GET /v1/organizations/spend_limits[/{id}]`; null when the path is not one of these. */
   route(path: string, q: URLSearchParams, now: number): object | null {
     const base = '/v1/organizations/spend_limits';
+    // the per-member report and the increase requests are Claude Enterprise's; this is a Console organization
+    if (path === `${base}/effective` || path.startsWith('/v1/organizations/spend_limit_increase_requests')) {
+      throw new HttpError(
+        400,
+        'This endpoint is not supported for this organization type.',
+        'organization_type_not_supported',
+      );
+    }
     if (path !== base && !path.startsWith(`${base}/`)) return null;
     this.#checkAccess();
     if (path === base) return this.#list(q, now);

@@ -206,6 +206,13 @@ function factFields(p: ScopeProjection, check: LimitCheck): AlertField[] {
     );
   }
   if (limit.source !== 'policy') fields.push({ label: 'Limit set by', value: SOURCE_TEXT[limit.source] });
+  // grouped messages show only titles and fields: what the cap means travels in a field
+  if (limit.source === 'usage_tier') {
+    fields.push({
+      label: 'At the cap',
+      value: 'Anthropic refuses every request of the organization, in every workspace',
+    });
+  }
   return fields;
 }
 
