@@ -1,3 +1,4 @@
+import { observationFingerprint } from '../alerts/core/lifecycle.ts';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import { picoToUsd } from '../money.ts';
@@ -9,7 +10,7 @@ import { checkLimits } from './core/limits.ts';
 import { projectScope, spendSoFar } from './core/project.ts';
 import { buildScopes } from './core/scopes.ts';
 import { readSpendLimits } from './limits.ts';
-import { loadSpendInputs } from './load.ts';
+import { loadSpendInputs, loadThresholdInputs } from './load.ts';
 
 export type ProjectSpendResult = ProjectSpendSummary | { skipped: string };
 
@@ -24,16 +25,14 @@ export interface ProjectSpendSummary {
 }
 
 export type CheckSpendResult =
-  | (ProjectSpendSummary & { mode: 'projected' })
-  | { mode: 'thresholds'; month: string; asOf: string; scopes: number; alerts: RaiseAlertsResult }
+  | (ProjectSpendSummary & { mode: 'projected'; because: string })
+  | { mode: 'checked'; asOf: string; thresholdsReached: number }
   | { skipped: string };
 
 type SpendContext = Pick<Context, 'repos' | 'log' | 'clock' | 'config' | 'admin'>;
 
 /** A projection older than this is made again by the check after a poll (the schedule makes one every 15 minutes). */
 const PROJECTION_FRESH_MS = 14 * MINUTE_MS;
-/** Days of spend a thresholds-only check reads: the month to date (up to 31 days) and the week to date. */
-const THRESHOLD_WINDOW_DAYS = 38;
 
 /**
  * One project-spend run: read daily spend and the limits (the Spend Limits API's and the policy file's), project
@@ -51,9 +50,11 @@ export async function projectSpend(ctx: SpendContext): Promise<ProjectSpendResul
 }
 
 /**
- * After every usage poll: thresholds on actual spend at once, so a limit crossed (or already crossed when the worker
- * starts) is told within minutes, not at the next quarter hour. When no projection is recent (the first poll after
- * a start, or the schedule fell behind) the whole projection runs instead, forecasts included.
+ * After every usage poll: the thresholds on actual spend, at once, so a limit crossed (or already crossed when the
+ * worker starts) is told within minutes, not at the next quarter hour. The check itself is cheap (the periods to
+ * date, against the limits read last) and raises nothing: when it finds a threshold reached that no alert records
+ * yet, or when no projection is recent (the first poll after a start), the whole projection runs, and its message
+ * carries the projection and the drivers as every spend message does.
  */
 export async function checkSpend(ctx: SpendContext): Promise<CheckSpendResult> {
   const freshness = await readUsageFreshness(ctx.repos);
@@ -61,33 +62,31 @@ export async function checkSpend(ctx: SpendContext): Promise<CheckSpendResult> {
   const now = ctx.clock.now();
   const last = await ctx.repos.spend.lastProjectionAt();
   if (last === null || now.getTime() - last.getTime() >= PROJECTION_FRESH_MS) {
-    return { mode: 'projected', ...(await project(ctx, freshness)) };
+    return { mode: 'projected', because: 'no recent projection', ...(await project(ctx, freshness)) };
   }
   const policy = ctx.config.policy;
   const limits = await readSpendLimits(ctx, { fresh: false });
-  const inputs = await loadSpendInputs(ctx.repos, policy.organization.timezone, freshness, now, THRESHOLD_WINDOW_DAYS);
+  const inputs = await loadThresholdInputs(
+    ctx.repos,
+    policy.organization.timezone,
+    freshness,
+    now,
+    policy.spend.limits,
+  );
   const { scopes } = buildScopes(inputs, policy.spend.limits, limits.api);
   const facts = scopes
     .filter((s) => s.limits.length > 0)
     .map((scope) => ({
       projection: spendSoFar(scope, inputs.clock),
       checks: checkLimits(scope, inputs.clock, false),
-      driverFields: driverFields(spendDrivers(inputs.drivers, scope, inputs)),
+      driverFields: [],
     }));
-  // thresholds only: a forecast alert is the full projection's to raise and to resolve
-  const alerts = await raiseAlerts(
-    ctx,
-    { kinds: ['spend.threshold'], observations: spendObservations(facts, policy.spend) },
-    policy.routes,
-    now,
-  );
-  return {
-    mode: 'thresholds',
-    month: inputs.clock.today.slice(0, 7),
-    asOf: inputs.clock.asOf.toISOString(),
-    scopes: facts.length,
-    alerts,
-  };
+  const reached = spendObservations(facts, { ...policy.spend, forecast: false }).map(observationFingerprint);
+  const known = new Set((await ctx.repos.alerts.forRaise([], reached)).map((a) => a.fingerprint));
+  if (reached.some((fp) => !known.has(fp))) {
+    return { mode: 'projected', because: 'a threshold newly reached', ...(await project(ctx, freshness)) };
+  }
+  return { mode: 'checked', asOf: inputs.clock.asOf.toISOString(), thresholdsReached: reached.length };
 }
 
 async function project(

@@ -185,8 +185,40 @@ describe('spend limits from the Spend Limits API', () => {
       const n = asked();
       clock.advance(MINUTE_MS);
       const result = await checkSpendJob.handler(env.ctx, {});
-      expect(result).toMatchObject({ mode: 'thresholds' });
+      expect(result).toMatchObject({ mode: 'checked' });
       expect(asked()).toBe(n);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a threshold newly reached between projections: the check runs the whole projection, which tells it', async () => {
+    const env = context();
+    try {
+      // a late correction to an hour the poll already covered takes the organization over its usage tier cap
+      await t.db
+        .insertInto('usage_buckets')
+        .values({
+          bucket_width: '1m',
+          starting_at: new Date(DEMO_START.getTime() - 120 * MINUTE_MS),
+          api_key_id: null,
+          workspace_id: null,
+          model: 'claude-sonnet-4-5',
+          service_tier: 'standard',
+          context_window: '0-200k',
+          cost_usd: '100000',
+        })
+        .execute();
+      clock.advance(MINUTE_MS);
+      expect(await checkSpendJob.handler(env.ctx, {})).toMatchObject({
+        mode: 'projected',
+        because: 'a threshold newly reached',
+      });
+      const tier = (await alerts('spend.threshold')).find((a) => a.key === 'organization|usage_tier|2026-11@1');
+      expect(tier).toMatchObject({ state: 'firing', severity: 'critical' });
+      // told once: the next check finds it recorded
+      clock.advance(MINUTE_MS);
+      expect(await checkSpendJob.handler(env.ctx, {})).toMatchObject({ mode: 'checked' });
     } finally {
       await env.close();
     }

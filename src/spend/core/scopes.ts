@@ -155,6 +155,20 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits'], api: 
   return { scopes, problems };
 }
 
+/**
+ * The keys whose own daily rows a thresholds-only check needs: those the policy file limits (by id or name), and
+ * the keys in no workspace (their rows say no workspace, as the Default Workspace's do; buildScopes tells them
+ * apart by key). Every other key counts only toward its workspace and the organization.
+ */
+export function keysToCheck(keys: Inputs['keys'], limits: SpendPolicy['limits']): string[] {
+  const refs = Object.keys(limits.keys);
+  return [...keys]
+    .filter(
+      ([id, k]) => k.scope === 'organization' || refs.some((ref) => keyReferenceMatches(ref, { id, name: k.name })),
+    )
+    .map(([id]) => id);
+}
+
 function scopeKey(type: SpendScopeType, id: string): string {
   return `${type}:${id}`;
 }
