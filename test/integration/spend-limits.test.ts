@@ -224,6 +224,29 @@ describe('spend limits from the Spend Limits API', () => {
     }
   });
 
+  it('a read that fails for a while (5xx) keeps judging against the limits read last', async () => {
+    const env = context();
+    try {
+      const path = '/v1/organizations/spend_limits';
+      em.setFaults({
+        script: [
+          { status: 500, path },
+          { status: 503, path },
+        ],
+      });
+      clock.advance(15 * MINUTE_MS);
+      await projectSpendJob.handler(env.ctx, {});
+      em.setFaults({});
+      expect(env.lines.some((l) => l.includes('could not read the Spend Limits API'))).toBe(true);
+      // the usage tier's alerts still hold: its cap was read last time
+      const tier = (await alerts('spend.threshold')).find((a) => a.key === 'organization|usage_tier|2026-11@1');
+      expect(tier?.state).toBe('firing');
+      expect(env.lines.some((l) => l.includes('spend limits come from the policy file alone'))).toBe(false);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('a refusal falls back to the policy file: once in the log, on /metrics, and no alert', async () => {
     const env = context();
     try {
