@@ -13,6 +13,7 @@ import * as slackActions from './011_slack_actions.ts';
 import * as receiverChannels from './012_receiver_channels.ts';
 import * as rotationStage from './013_rotation_stage.ts';
 import * as spendLimits from './017_spend_limits.ts';
+import * as keyIdentity from './018_key_identity.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '012_receiver_channels': receiverChannels,
   '013_rotation_stage': rotationStage,
   '017_spend_limits': spendLimits,
+  '018_key_identity': keyIdentity,
 };

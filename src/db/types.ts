@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
+import type { KeyIdentity } from '../inventory/core/identity.ts';
 import type { AlertKind, RotationStage, ScopeType, Severity, SpendScopeType } from '../kinds.ts';
 
 /**
@@ -56,6 +57,8 @@ export interface ApiKeysTable {
   /** `user_actor` or `service_account_actor`; null for plain workspace keys and classic responses. */
   principal_type: string | null;
   principal_id: string | null;
+  /** Who is behind the key (src/inventory/core/identity.ts); `unknown` until a sync whose response said. */
+  identity: ColumnType<KeyIdentity, KeyIdentity | undefined, KeyIdentity>;
   status_changed_at: Timestamp | null;
   first_seen_at: DefaultedTimestamp;
   last_seen_at: DefaultedTimestamp;
