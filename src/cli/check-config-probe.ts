@@ -1,3 +1,4 @@
+import { ANALYTICS_BETA } from '../anthropic/analytics.ts';
 import type { AdminClient } from '../anthropic/client.ts';
 import { AdminApiError, AdminKeyRejectedError } from '../anthropic/errors.ts';
 import { SPEND_LIMITS_BETA, SPEND_LIMITS_PATH } from '../anthropic/spend-limits.ts';
@@ -11,9 +12,6 @@ import { DAY_MS, HOUR_MS } from '../time.ts';
  * another organization type, a beta not granted), not a failure; a refused admin key, or a classic usage report
  * that does not answer, is (keywarden cannot watch anything without them).
  */
-
-/** The analytics usage and cost API's beta (probed raw here: its client lives beside the analytics features). */
-const ANALYTICS_BETA = 'analytics-usage-cost-2026-08-24';
 
 interface Probe {
   name: string;

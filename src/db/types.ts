@@ -124,6 +124,37 @@ export interface CostDriftTable {
   recorded_at: DefaultedTimestamp;
 }
 
+export interface BilledCostsTable {
+  bucket_width: '1h' | '1d';
+  starting_at: Timestamp;
+  api_key_id: string;
+  workspace_id: string | null;
+  model: string;
+  actor_type: string | null;
+  actor_id: ColumnType<string, string | undefined, string>;
+  actor_label: string | null;
+  amount_usd: Money;
+  list_amount_usd: Money;
+  requests: ColumnType<string | null, number | null, number | null>;
+  currency: string;
+  data_refreshed_at: ColumnType<Date | null, Date | null, Date | null>;
+  fetched_at: DefaultedTimestamp;
+}
+
+export interface KeyRequestMinutesTable {
+  minute: Timestamp;
+  api_key_id: string;
+  requests: number;
+}
+
+export interface AnalyticsAccessTable {
+  api: string;
+  available: boolean;
+  reason: string | null;
+  checked_at: Timestamp;
+  changed_at: Timestamp;
+}
+
 export interface PricingUnknownModelsTable {
   model: string;
   priced_by: 'family_max' | 'global_max';
@@ -293,6 +324,9 @@ export interface Database {
   usage_buckets: UsageBucketsTable;
   cost_buckets: CostBucketsTable;
   cost_drift: CostDriftTable;
+  billed_costs: BilledCostsTable;
+  analytics_access: AnalyticsAccessTable;
+  key_request_minutes: KeyRequestMinutesTable;
   watermarks: WatermarksTable;
   pricing_unknown_models: PricingUnknownModelsTable;
   projections: ProjectionsTable;
