@@ -214,7 +214,7 @@ export interface NotificationsTable {
   id: Generated<string>;
   alert_id: string | null;
   fingerprint: string;
-  event: 'firing' | 'repeat' | 'resolved' | 'digest';
+  event: 'firing' | 'repeat' | 'resolved' | 'acknowledged' | 'digest';
   sequence: ColumnType<number, number | undefined, number>;
   channel: DeliveryChannel;
   target: string;
@@ -242,6 +242,20 @@ export interface SlackButtonsTable {
   alert_id: string;
   episode_started_at: Timestamp;
   created_at: Timestamp;
+}
+
+/** A Deny of a requested deactivation (rotation.enforce: approve): migrations/014_approvals.ts. */
+export interface RotationDenialsTable {
+  id: Generated<string>;
+  api_key_id: string;
+  alert_id: string;
+  episode_started_at: Timestamp;
+  /** `slack:U…` */
+  denied_by: string;
+  denied_by_name: string | null;
+  reason: string | null;
+  denied_at: Timestamp;
+  ask_again_at: Timestamp;
 }
 
 export interface SilencesTable {
@@ -334,6 +348,7 @@ export interface Database {
   notifications: NotificationsTable;
   slack_buttons: SlackButtonsTable;
   silences: SilencesTable;
+  rotation_denials: RotationDenialsTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;
