@@ -19,6 +19,7 @@ import {
   ANTHROPIC_VERSION,
   type AnthropicVersion,
   defaultSleep,
+  KEY_READS_VERSION,
   type Query,
 } from './transport.ts';
 import {
@@ -54,7 +55,10 @@ export interface AdminClientOptions {
   /** `https://api.anthropic.com`, or the emulator's URL. */
   baseUrl: string;
   adminKey: Secret;
-  /** The `anthropic-version` sent; default ANTHROPIC_VERSION (see there why). */
+  /**
+   * The `anthropic-version` sent; default ANTHROPIC_VERSION (see there why). The API-key reads and the Default
+   * Workspace lookup they need always send KEY_READS_VERSION.
+   */
   anthropicVersion?: AnthropicVersion;
   /** Per attempt, the whole exchange including the body. Default 30 s. */
   timeoutMs?: number;
@@ -260,14 +264,11 @@ export class AdminClient {
   async #learnDefaultWorkspaceId(opts: CallOptions | undefined): Promise<string | null> {
     const path = '/v1/organizations/workspaces';
     const query = { include_archived: 'true' };
-    const named = new Set((await this.#list(path, workspaceSchema, query, undefined, opts).toArray()).map((w) => w.id));
-    const all = await this.#list(
-      path,
-      workspaceSchema,
-      { ...query, include_default: 'true' },
-      undefined,
-      opts,
-    ).toArray();
+    // The key reads' version: this lookup resolves the ids their 2026 shapes carry, and `include_default` is a
+    // parameter of that version's spec.
+    const list = (q: Query) => this.#list(path, workspaceSchema, q, undefined, opts, KEY_READS_VERSION).toArray();
+    const named = new Set((await list(query)).map((w) => w.id));
+    const all = await list({ ...query, include_default: 'true' });
     const extra = all.filter((w) => !named.has(w.id));
     if (extra.length > 1) {
       // Two candidates: calling either one "Default Workspace" would be a guess.
@@ -305,7 +306,7 @@ export class AdminClient {
       status: filter?.status,
       created_by_user_id: filter?.createdByUserId,
     };
-    const wire = this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts);
+    const wire = this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts, KEY_READS_VERSION);
     const resolve = (keys: WireApiKey[]) => this.#resolveKeys(keys, opts);
     return new Paged(async function* () {
       for await (const page of wire.pages()) yield { ...page, data: await resolve(page.data) };
@@ -313,7 +314,8 @@ export class AdminClient {
   }
 
   async getApiKey(apiKeyId: string, opts?: CallOptions): Promise<ApiKey> {
-    const wire = await this.#get(`/v1/organizations/api_keys/${segment(apiKeyId)}`, apiKeySchema, opts);
+    const path = `/v1/organizations/api_keys/${segment(apiKeyId)}`;
+    const wire = await this.#get(path, apiKeySchema, opts, KEY_READS_VERSION);
     return (await this.#resolveKeys([wire], opts))[0]!;
   }
 
@@ -427,8 +429,8 @@ export class AdminClient {
     });
   }
 
-  #get<T>(path: string, schema: z.ZodType<T>, opts: CallOptions | undefined): Promise<T> {
-    return this.#transport.request({ method: 'GET', path, schema, signal: opts?.signal });
+  #get<T>(path: string, schema: z.ZodType<T>, opts: CallOptions | undefined, version?: AnthropicVersion): Promise<T> {
+    return this.#transport.request({ method: 'GET', path, schema, signal: opts?.signal, version });
   }
 
   #list<T>(
@@ -437,6 +439,7 @@ export class AdminClient {
     query: Query,
     limit: number | undefined,
     opts: CallOptions | undefined,
+    version?: AnthropicVersion,
   ): Paged<T, ListPage<T>> {
     const schema = listPageSchema(item);
     const endpoint = `GET ${path}`;
@@ -448,6 +451,7 @@ export class AdminClient {
           query: { ...query, limit: limit ?? MAX_LIST_LIMIT, after_id: afterId },
           schema,
           signal: opts?.signal,
+          version,
         }),
       ),
     );

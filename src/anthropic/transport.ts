@@ -19,11 +19,20 @@ import {
  */
 
 /**
- * The `anthropic-version` keywarden sends. `2023-06-01`, not the SDK's `2026-10-21`: the usage and cost reports
- * keywarden polls every minute are not in the 2026-10-21 spec at all, so only the version they were built under is
- * known to serve them; the entity endpoints answer either version, and both versions' shapes are read (types.ts).
+ * The `anthropic-version` keywarden sends by default. `2023-06-01`, not the SDK's `2026-10-21`: the usage and cost
+ * reports keywarden polls every minute are not in the 2026-10-21 spec at all, so only the version they were built
+ * under is known to serve them. The API-key reads are the exception (KEY_READS_VERSION); the other entity
+ * endpoints answer either version, and both versions' shapes are read (types.ts).
  */
 export const ANTHROPIC_VERSION = '2023-06-01';
+
+/**
+ * The `anthropic-version` the API-key reads (list and retrieve) send. A key's identity (`principal`: a user, a
+ * service account, or nobody for a legacy workspace key) exists only in the 2026-10-21 shapes; under 2023-06-01
+ * the classic shapes leave every key's identity unknown. The key endpoints are in the 2026-10-21 spec, and a
+ * classic answer still parses (identity then stays unknown).
+ */
+export const KEY_READS_VERSION = '2026-10-21';
 
 /** The versions whose response shapes the client reads; the contract tests run both against the emulator. */
 const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
@@ -64,6 +73,11 @@ export interface ApiRequest<S extends z.ZodType> {
   featureGated?: boolean;
   /** Attempts for this request, when fewer than the client's suit it (a read with a fallback, a probe). */
   maxAttempts?: number;
+  /**
+   * This request's `anthropic-version`, where it must differ from the client's: one endpoint's shapes may need a
+   * newer version (KEY_READS_VERSION) while others are known only under the older one (ANTHROPIC_VERSION).
+   */
+  version?: AnthropicVersion | undefined;
 }
 
 /** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
@@ -218,7 +232,7 @@ export class AdminTransport {
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
     const headers: Record<string, string> = {
       'x-api-key': this.#opts.adminKey.reveal(),
-      'anthropic-version': this.#opts.anthropicVersion,
+      'anthropic-version': req.version ?? this.#opts.anthropicVersion,
       accept: 'application/json',
     };
     if (req.body !== undefined) headers['content-type'] = 'application/json';
