@@ -1,10 +1,18 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
 import { AnalyticsClient } from './analytics.ts';
 import { AdminApiResponseError } from './errors.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
+import {
+  SPEND_LIMITS_BETA,
+  SPEND_LIMITS_PATH,
+  type SpendLimit,
+  type SpendLimitsParams,
+  spendLimitPageSchema,
+  spendLimitsQuery,
+} from './spend-limits.ts';
 import {
   type AdminKeyVerdict,
   AdminTransport,
@@ -391,6 +399,36 @@ export class AdminClient {
     return this.#report(path, rateLimitPageSchema, query, undefined, opts);
   }
 
+  /**
+   * The organization's, workspaces' and usage tier's spend limits (beta, early access; spend-limits.ts). Two
+   * attempts at most: the caller has the limits it read last to fall back on.
+   */
+  listSpendLimits(params?: SpendLimitsParams, opts?: CallOptions): Paged<SpendLimit, TokenPage<SpendLimit>> {
+    const query = spendLimitsQuery(params);
+    return this.#report(SPEND_LIMITS_PATH, spendLimitPageSchema, query, undefined, opts, {
+      beta: SPEND_LIMITS_BETA,
+      featureGated: true,
+      maxAttempts: 2,
+    });
+  }
+
+  /**
+   * One GET whose answer is only checked to be JSON, for `check-config --probe`: whether the credential reaches an
+   * endpoint at all. Feature-gated: a 403 says the endpoint is not available, not that the key is refused.
+   */
+  async probe(path: string, query: Query, beta?: string, opts?: CallOptions): Promise<void> {
+    await this.#transport.request({
+      method: 'GET',
+      path,
+      query,
+      schema: z.unknown(),
+      signal: opts?.signal,
+      beta,
+      featureGated: true,
+      maxAttempts: 1,
+    });
+  }
+
   #get<T>(path: string, schema: z.ZodType<T>, opts: CallOptions | undefined, version?: AnthropicVersion): Promise<T> {
     return this.#transport.request({ method: 'GET', path, schema, signal: opts?.signal, version });
   }
@@ -425,7 +463,7 @@ export class AdminClient {
     query: Query,
     firstPage: string | undefined,
     opts: CallOptions | undefined,
-    extra: { beta?: string | undefined } = {},
+    extra: { beta?: string | undefined; featureGated?: boolean; maxAttempts?: number } = {},
   ): Paged<T, TokenPage<T>> {
     const endpoint = `GET ${path}`;
     return new Paged(() =>
@@ -437,6 +475,8 @@ export class AdminClient {
           schema,
           signal: opts?.signal,
           beta: extra.beta,
+          featureGated: extra.featureGated,
+          maxAttempts: extra.maxAttempts,
         }),
       ),
     );

@@ -67,6 +67,13 @@ export interface ApiRequest<S extends z.ZodType> {
   /** `anthropic-beta`: the betas a request's parameters need. */
   beta?: string | undefined;
   /**
+   * An endpoint some organizations do not have (early access, a beta, another organization type): a 403 there
+   * refuses the feature, not the admin key, even without an error code, so it does not make keywarden blind.
+   */
+  featureGated?: boolean;
+  /** Attempts for this request, when fewer than the client's suit it (a read with a fallback, a probe). */
+  maxAttempts?: number;
+  /**
    * This request's `anthropic-version`, where it must differ from the client's: one endpoint's shapes may need a
    * newer version (KEY_READS_VERSION) while others are known only under the older one (ANTHROPIC_VERSION).
    */
@@ -152,7 +159,8 @@ export class AdminTransport {
     const endpoint = `${req.method} ${req.path}`;
     const url = this.#url(req.path, req.query);
     const started = performance.now();
-    const { maxAttempts, maxElapsedMs } = this.#opts;
+    const { maxElapsedMs } = this.#opts;
+    const maxAttempts = Math.max(1, Math.min(req.maxAttempts ?? this.#opts.maxAttempts, this.#opts.maxAttempts));
     let ownPause = -1;
     for (let attempt = 1; ; attempt++) {
       // The rate limit is the organization's: while another call's retry-after runs, sending only earns another
@@ -173,7 +181,7 @@ export class AdminTransport {
           this.#keyVerdict = { state: 'accepted' };
           return this.#parse(raw, endpoint, req.schema);
         }
-        failure = this.#errorFrom(raw, endpoint);
+        failure = this.#errorFrom(raw, endpoint, req.featureGated === true);
         if (failure instanceof AdminKeyRejectedError) this.#keyVerdict = { state: 'rejected', rejection: failure };
       } catch (err) {
         if (!(err instanceof AdminApiError)) throw err;
@@ -280,7 +288,7 @@ export class AdminTransport {
     });
   }
 
-  #errorFrom(raw: RawResponse, endpoint: string): AdminApiError {
+  #errorFrom(raw: RawResponse, endpoint: string, featureGated: boolean): AdminApiError {
     const requestId = raw.headers.get('request-id');
     const workspaceId = raw.headers.get('anthropic-workspace-id');
     const retryAfterMs = parseRetryAfter(raw.headers);
@@ -312,7 +320,7 @@ export class AdminTransport {
       retryAfterMs,
       shouldRetry,
     };
-    if (isCredentialFailure(raw.status, errorCode)) {
+    if (isCredentialFailure(raw.status, errorCode) && !(featureGated && raw.status === 403)) {
       return new AdminKeyRejectedError({ ...fields, keyHint: key.hint, serverMessage: message });
     }
     const context = [requestId ? `request ${requestId}` : null, workspaceId ? `workspace ${workspaceId}` : null]

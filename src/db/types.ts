@@ -354,6 +354,30 @@ export interface Database {
   audit_log: AuditLogTable;
   anomaly_state: AnomalyStateTable;
   job_runs: JobRunsTable;
+  spend_limits_seen: SpendLimitsSeenTable;
+  spend_limits_source: SpendLimitsSourceTable;
+}
+
+/** The Spend Limits API's last successful read (migration 017). */
+export interface SpendLimitsSeenTable {
+  limit_id: string;
+  scope_type: string;
+  workspace_id: string | null;
+  period: 'daily' | 'weekly' | 'monthly';
+  amount_minor: string | null;
+  currency: string;
+  is_enabled: boolean;
+  updated_at: ColumnType<Date, Date | string, Date | string>;
+  seen_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+/** Where limits come from now, and why (one row; migration 017). */
+export interface SpendLimitsSourceTable {
+  id: number;
+  source: 'api' | 'policy';
+  reason: string | null;
+  since: ColumnType<Date, Date | string, Date | string>;
+  read_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
 }
 
 export type AuditRow = Selectable<AuditLogTable>;

@@ -164,6 +164,18 @@ function addStatusMetrics(registry: Registry, repos: Repos): void {
     },
   });
   new Gauge({
+    name: 'keywarden_spend_limits_from_api',
+    // the fallback is a state, not an alert: said once in the log when it starts, and here for as long as it lasts
+    help: 'Where spend limits come from: 1 the Spend Limits API (and the policy file), 0 the policy file alone (refused, or spend.limits_from_api: false); absent before the first run.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    async collect() {
+      const { source } = await repos.spend.seenLimits();
+      this.reset();
+      if (source !== null) this.set({ reason: source.reason ?? '' }, source.source === 'api' ? 1 : 0);
+    },
+  });
+  new Gauge({
     name: 'keywarden_job_consecutive_failures',
     help: 'Failed runs in a row per job, across every replica (0 once it succeeds).',
     labelNames: ['job'] as const,
