@@ -535,6 +535,8 @@ export function evaluateSeries(org: Organization, input: SeriesInput, delay: num
 
 /** Log-sd of a runaway's requests: it re-sends the same request (see keySpend). */
 const RUNAWAY_REQUEST_SIGMA = 0.3;
+/** Relative change of a key's expected rate after which the oracle's laws are rebuilt. */
+const RATE_STEP = 0.01;
 /** Noise of the change-free traffic the oracle is tuned on: the same keys, other draws. */
 const TUNING_SEED = 0x0c05;
 /** An oracle alarm within this many minutes of the one before is the same episode (keywarden resolves after 30). */
@@ -554,8 +556,9 @@ function oracleEvidence(org: Organization, key: SimKey, expected: Float64Array, 
   let pre: MinuteLaw = { zero: 1, parts: [] };
   let alts: MinuteLaw[] = [];
   return (m: number, out: Float64Array) => {
-    // The laws change only with the expected rate: constant through a session, a job or a quiet night.
-    if (expected[m] !== rate) {
+    // The laws change only with the expected rate: constant through a session, a job or a quiet night, and along a
+    // service's daily curve rebuilt once it moved by RATE_STEP (a 1% error in the mean is lost in a minute's noise).
+    if (!(Math.abs(expected[m]! - rate) <= RATE_STEP * rate)) {
       rate = expected[m]!;
       const own = { usdPerMinute: rate, median, sigma };
       const bar = Math.max(policy.factor * rate, policy.min_hourly_usd / 60);

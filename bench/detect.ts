@@ -657,6 +657,8 @@ export function report(
 const EPOCH_MINUTE = EVAL_START_MS / MINUTE_MS;
 /** An oracle alarm within this many minutes of the one before is the same episode (keywarden resolves after 30). */
 const RESOLVE_MINUTES = 30;
+/** Relative change of a key's mean rate after which the oracle's laws are rebuilt. */
+const RATE_STEP = 0.01;
 /** ≤ 1 false alert per 100 keys per 30 days: key-days per false alert allowed. */
 const KEY_DAYS_PER_FALSE_ALERT = 100 * 30;
 
@@ -688,13 +690,19 @@ function usdPerToken(t: KeyTraffic): number {
  */
 function oracleEvidence(t: KeyTraffic, usdPerTok: number, usdAt: (m: number) => number) {
   const floor = policy.min_hourly_usd / 60;
-  const alts: MinuteLaw[] = [];
+  let rate = Number.NaN;
+  let pre: MinuteLaw = { zero: 1, parts: [] };
+  let alts: MinuteLaw[] = [];
   return (m: number, out: Float64Array) => {
     const mean = usdPerTok * seasonalFlow(t, EPOCH_MINUTE + m);
-    const bar = Math.max(policy.factor * mean, floor);
-    alts.length = 0;
-    for (const k of ALTERNATIVES) alts.push(emulatorLaw(mean, t.activeShare, t.noise, k * bar - mean));
-    logLikelihoodRatios(alts, emulatorLaw(mean, t.activeShare, t.noise), usdAt(m), out);
+    // Rebuilt once the daily curve moved the mean by RATE_STEP (a 1% error in the mean is lost in a minute's noise).
+    if (!(Math.abs(mean - rate) <= RATE_STEP * rate)) {
+      rate = mean;
+      const bar = Math.max(policy.factor * mean, floor);
+      pre = emulatorLaw(mean, t.activeShare, t.noise);
+      alts = ALTERNATIVES.map((k) => emulatorLaw(mean, t.activeShare, t.noise, k * bar - mean));
+    }
+    logLikelihoodRatios(alts, pre, usdAt(m), out);
   };
 }
 
