@@ -903,7 +903,7 @@ function oracleReport(
   const belongs = (r: Runaway, clock: number) => clock >= r.start && clock <= r.end + window + delay + 5;
   const keywarden = (r: Runaway) => {
     const first = keyOutcomes.find((o) => o.runaway === r);
-    return first && first.alert.clock >= r.start ? [first.alert.clock - from(r)] : [];
+    return first && first.alert.clock >= r.start ? [Math.max(0, first.alert.clock - from(r))] : [];
   };
   const byOracle = (r: Runaway) => {
     const m = alarms.get(r.key)?.find((a) => belongs(r, a + 1 + delay));
