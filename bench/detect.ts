@@ -37,6 +37,13 @@
  * alert is a `fire` on a sampled key with no runaway running (or just ended), counted by the evidence that fired it.
  * Minutes where no visible minute of the look-back reaches half the threshold are skipped (the detector cannot fire
  * there), as in detect-sim.
+ *
+ * Beside keywarden, the oracle (bench/oracle.ts): per key, a CUSUM on the key's true law of spend per minute (its
+ * mean from the daily curve and weekends, its active share and noise, read from the emulator's traffic parameters
+ * and priced with keywarden's table), on the same minutes with the same delay, its threshold tuned on every key's
+ * change-free traffic over the `days` days before the evaluated ones to the same budget (≤ 1 false alert per 100
+ * keys per 30 days). Per class it prints keywarden's p50/p95 beside the oracle's, and the ratio: how far keywarden is
+ * from the fastest detection this data allows; and the oracle's false alarms on the sampled keys.
  */
 
 import { parseArgs } from 'node:util';
