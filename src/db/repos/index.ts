@@ -3,6 +3,7 @@ import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
 import { auditRepo } from './audit.ts';
+import { billingRepo } from './billing.ts';
 import { jobRunsRepo } from './job-runs.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
@@ -20,6 +21,7 @@ export function createRepos(db: Db) {
     alerts: alertsRepo(db),
     anomaly: anomalyRepo(db),
     audit: auditRepo(db),
+    billing: billingRepo(db),
     keys: keysRepo(db),
     spend: spendRepo(db),
     usage: usageRepo(db),
