@@ -21,7 +21,7 @@
 import { quantile } from './_stats.ts';
 
 /** With probability `weight`, ln(spend) ~ N(mu, sigma²). */
-export interface LogNormalPart {
+interface LogNormalPart {
   weight: number;
   mu: number;
   sigma: number;
@@ -78,7 +78,7 @@ export function logLikelihoodRatios(alts: readonly MinuteLaw[], pre: MinuteLaw, 
 }
 
 /** The lognormal with this mean and variance. */
-export function lognormalPart(weight: number, mean: number, variance: number): LogNormalPart {
+function lognormalPart(weight: number, mean: number, variance: number): LogNormalPart {
   const s2 = Math.log(1 + variance / (mean * mean));
   return { weight, mu: Math.log(mean) - s2 / 2, sigma: Math.sqrt(s2) };
 }
@@ -97,7 +97,7 @@ export function emulatorLaw(mean: number, active: number, noise: number, extra =
 }
 
 /** Requests at a mean spend of `usdPerMinute`, each of lognormal cost (median `median`, log-sd `sigma`). */
-export interface RequestFlow {
+interface RequestFlow {
   usdPerMinute: number;
   median: number;
   sigma: number;
