@@ -2,7 +2,7 @@ import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import type { AlertKind } from '../kinds.ts';
 import { applyKillSwitch } from './apply-kill-switch.ts';
-import { runawayContributors } from './core/contributors.ts';
+import { rateTrend, runawayContributors } from './core/contributors.ts';
 import type { RunawayFinding } from './core/observations.ts';
 import { runawayObservations } from './core/observations.ts';
 import { type DetectionPlan, planDetection, scopeKey } from './core/plan.ts';
@@ -71,6 +71,7 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
       assessment: j.assessment,
       baselineSource: j.baseline.source,
       contributors: rows.length > 0 ? runawayContributors(rows, from, until) : null,
+      trend: rateTrend(rows, from, dataUntil),
       killSwitch: j.state.scopeType === 'key' ? (killSwitch.get(j.state.scopeId) ?? null) : null,
       lastAbnormal: j.state.runaway?.lastAbnormal ?? null,
       dataUntil,
