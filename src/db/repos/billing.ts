@@ -9,7 +9,7 @@ import { advanceWatermark, type WatermarkName } from './watermarks.ts';
 const BATCH_ROWS = 2000;
 
 /** Which of the analytics endpoints an access record is about. */
-type AnalyticsApiName = 'analytics.cost';
+type AnalyticsApiName = 'analytics.cost' | 'analytics.usage';
 
 /** What was last seen of an analytics endpoint: answered (available) or refused, since when. */
 interface AnalyticsAccess {
