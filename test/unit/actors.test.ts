@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/cli/command.ts';
+import { spendCommand } from '../../src/cli/spend.ts';
 import { type ActorSpend, actorName, leadingActor, rankActors } from '../../src/usage/core/actors.ts';
 
 const USD = 1_000_000_000_000n;
@@ -55,5 +57,14 @@ describe('rankActors', () => {
     const input = [actor('user_actor', 'a', 'a@x', 1n), actor('user_actor', 'b', 'b@x', 9n)];
     expect(rankActors(input).map((a) => a.id)).toEqual(['b', 'a']);
     expect(input.map((a) => a.id)).toEqual(['a', 'b']);
+  });
+});
+
+describe('keywarden spend --by', () => {
+  it('refuses a grouping it does not know, naming it, before reading any configuration', async () => {
+    await expect(spendCommand.run(['--by', 'model'])).rejects.toThrow(
+      '--by: "model" is not a grouping keywarden knows (only "actor")',
+    );
+    await expect(spendCommand.run(['--by', 'model'])).rejects.toBeInstanceOf(UsageError);
   });
 });
