@@ -19,6 +19,7 @@ import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { createLogger } from '../../src/log.ts';
 import { terminalJson } from '../../src/notify/escape.ts';
+import { renderDigestEmail, renderDigestSlack } from '../../src/notify/render.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
 import { testJobContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -99,7 +100,14 @@ describe('who is behind the traffic (the analytics cost API actors)', () => {
         timezone: 'UTC',
         organizationLimitUsd: null,
       });
-      const actors = composeFinanceDigest(finance).message.sections.find((s) => s.title.startsWith('Top actors'))!;
+      const message = composeFinanceDigest(finance).message;
+      const actors = message.sections.find((s) => s.title.startsWith('Top actors'))!;
+      const email = renderDigestEmail(message);
+      expect(email.html).toContain('&lt;!channel&gt;*ci*');
+      expect(email.html).not.toContain('<!channel>');
+      const mrkdwn = JSON.stringify(renderDigestSlack(message).blocks.filter((b) => b.type !== 'header'));
+      expect(mrkdwn).toContain('&lt;!channel&gt;');
+      expect(mrkdwn).not.toContain('<!channel>');
       expect(actors.columns.map((c) => c.label)).toEqual(['Actor', 'Type', 'Billed', 'Share', 'Keys']);
       const names = actors.rows.map((r) => r[0]);
       expect(names).toContain(HOSTILE_EMAIL);
