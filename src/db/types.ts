@@ -214,7 +214,7 @@ export interface NotificationsTable {
   id: Generated<string>;
   alert_id: string | null;
   fingerprint: string;
-  event: 'firing' | 'repeat' | 'resolved' | 'digest';
+  event: 'firing' | 'repeat' | 'resolved' | 'acknowledged' | 'digest';
   sequence: ColumnType<number, number | undefined, number>;
   channel: DeliveryChannel;
   target: string;
@@ -242,6 +242,20 @@ export interface SlackButtonsTable {
   alert_id: string;
   episode_started_at: Timestamp;
   created_at: Timestamp;
+}
+
+/** A Deny of a requested deactivation (rotation.enforce: approve): migrations/014_approvals.ts. */
+export interface RotationDenialsTable {
+  id: Generated<string>;
+  api_key_id: string;
+  alert_id: string;
+  episode_started_at: Timestamp;
+  /** `slack:U…` */
+  denied_by: string;
+  denied_by_name: string | null;
+  reason: string | null;
+  denied_at: Timestamp;
+  ask_again_at: Timestamp;
 }
 
 export interface SilencesTable {
@@ -334,11 +348,36 @@ export interface Database {
   notifications: NotificationsTable;
   slack_buttons: SlackButtonsTable;
   silences: SilencesTable;
+  rotation_denials: RotationDenialsTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;
   anomaly_state: AnomalyStateTable;
   job_runs: JobRunsTable;
+  spend_limits_seen: SpendLimitsSeenTable;
+  spend_limits_source: SpendLimitsSourceTable;
+}
+
+/** The Spend Limits API's last successful read (migration 017). */
+export interface SpendLimitsSeenTable {
+  limit_id: string;
+  scope_type: string;
+  workspace_id: string | null;
+  period: 'daily' | 'weekly' | 'monthly';
+  amount_minor: string | null;
+  currency: string;
+  is_enabled: boolean;
+  updated_at: ColumnType<Date, Date | string, Date | string>;
+  seen_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+/** Where limits come from now, and why (one row; migration 017). */
+export interface SpendLimitsSourceTable {
+  id: number;
+  source: 'api' | 'policy';
+  reason: string | null;
+  since: ColumnType<Date, Date | string, Date | string>;
+  read_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
 }
 
 export type AuditRow = Selectable<AuditLogTable>;

@@ -12,11 +12,16 @@ describe("keywarden demo (the README's first command)", () => {
     const { code, output } = await runNode('src/cli/index.ts', args, {});
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
-    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
+    // the scenario's 13 keys and the demo's drained overdue one (src/demo/presses.ts)
+    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 14 keys, 0 orphaned key\(s\)/);
     expect(output).toMatch(/\$ keywarden keys\nKEY +HINT/);
     expect(output).toMatch(/Research notebook .* overdue +left the organization/);
-    expect(output).toMatch(/→ Slack #security: .*API key "Research notebook" has no owner/);
-    expect(output).toMatch(/→ email to security@acme\.example: .*API key "Research notebook" has no owner/);
+    // Bob's "Research notebook" is his personal key (its principal): dead since he left, still in use, said by
+    // key.identity (key.orphaned keeps to keys no one stands behind); the first findings come as one batch
+    expect(output).toMatch(/→ Slack #security: 🚨 (\d+ alerts: key\.identity|Dead API key "Research notebook")/);
+    expect(output).toMatch(
+      /→ email to security@acme\.example: \[keywarden\] \[critical\] (\d+ alerts: key\.identity|Dead API key "Research notebook")/,
+    );
     // the runaway key, in Slack
     expect(output).toMatch(/→ Slack #ai-alerts: .*Runaway spend on API key "CI runner"/);
     // rotation: overdue keys and reminders, to Slack, the security address and the owners
@@ -31,6 +36,14 @@ describe("keywarden demo (the README's first command)", () => {
     // the digests, asked for once the projection and the rotation stages exist
     expect(output).toMatch(/→ email to finance@acme\.example: \[keywarden\] Finance digest: Acme AI \(demo\)/);
     expect(output).toMatch(/→ email to security@acme\.example: \[keywarden\] Security digest: Acme AI \(demo\)/);
+    // the two presses: Acknowledge on the runaway, Approve on the drained overdue key (enforce: approve)
+    expect(output).toMatch(/demo: pressing Acknowledge on the runaway as <@U0DEMOSEC>/);
+    expect(output).toMatch(/→ Slack message updated: Acknowledged by <@U0DEMOSEC> at \d\d:\d\d UTC/);
+    expect(output).toMatch(/→ Slack #security: .*Approve setting API key "Nightly export" inactive\?/);
+    expect(output).toMatch(/demo: pressing Approve on "Nightly export" as <@U0DEMOSEC>/);
+    expect(output).toMatch(
+      /→ Slack message updated: Approved by <@U0DEMOSEC> at \d\d:\d\d UTC: the key was set inactive/,
+    );
     expect(output).toMatch(/demo: everything shown \(\d+ s\)/);
     expect(output).toMatch(/stopped; nothing left running/);
     expect(code).toBe(0);

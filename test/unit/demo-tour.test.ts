@@ -28,8 +28,8 @@ const digest: DigestMessage = {
 const everything: Shown[] = [
   { medium: 'terminal', what: 'inventory' },
   { medium: 'terminal', what: 'keys' },
-  { medium: 'slack', channel: '#security', kind: 'key.orphaned' },
-  { medium: 'email', to: ['security@acme.example'], kind: 'key.orphaned' },
+  { medium: 'slack', channel: '#security', kind: 'key.identity' },
+  { medium: 'email', to: ['security@acme.example'], kind: 'key.identity' },
   { medium: 'slack', channel: '#ai-alerts', kind: 'usage.runaway' },
   { medium: 'slack', channel: '#security', kind: 'rotation.overdue' },
   { medium: 'email', to: ['ana@acme.example'], kind: 'rotation.overdue' },
@@ -39,6 +39,8 @@ const everything: Shown[] = [
   { medium: 'terminal', what: 'spend' },
   { medium: 'email', to: ['finance@acme.example'], kind: 'digest.finance' },
   { medium: 'email', to: ['security@acme.example'], kind: 'digest.security' },
+  { medium: 'terminal', what: 'acknowledged' },
+  { medium: 'terminal', what: 'approved' },
 ];
 
 const walk = (shown: readonly Shown[]) => shown.reduce(stillMissing, [...DEMO_TOUR]);

@@ -1,4 +1,4 @@
-import { type ActionId, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
+import { type ActionId, DENY_REASONS, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
 
 /**
@@ -8,6 +8,7 @@ import type { SlackActionsPolicy } from '../../config/policy.ts';
 
 /** The alert a button names, as it is at the press. */
 export interface PressedAlert {
+  kind: string;
   scopeType: string;
   scopeId: string;
   state: 'firing' | 'resolved';
@@ -40,6 +41,12 @@ export type PressDecision =
   | { do: 'snooze'; ms: number }
   /** Set the key active again through the Admin API (audited; the API may still refuse, e.g. an expired key). */
   | { do: 'reactivate'; keyId: string }
+  /** rotation.approval_requested: retire the key if the plan, asked again now, still asks (src/rotation/approve.ts). */
+  | { do: 'approve'; keyId: string }
+  /** rotation.approval_requested: record the "no" and why; the plan asks again grace_days later. */
+  | { do: 'deny'; keyId: string; reason: string | null }
+  /** The runaway's "Deactivate key": the kill switch's deactivation, on a person's word (apply-kill-switch.ts). */
+  | { do: 'deactivate'; keyId: string }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
   | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' | 'already_active' };
 
@@ -49,7 +56,7 @@ export function mayPress(allow: readonly string[], userId: string, userGroups: R
 }
 
 /** The buttons this version puts on messages; a press of any other (known) action id is refused. */
-const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze', 'reactivate']);
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze', 'reactivate', 'approve', 'deny']);
 
 export function decidePress(input: PressInput): PressDecision {
   const permission = PERMISSION_OF[input.actionId];
@@ -68,6 +75,14 @@ export function decidePress(input: PressInput): PressDecision {
   // an old message's button must not act on the alert's next episode
   if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
   if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };
+  // an answer to "set this key inactive?": acknowledging the question does not answer it
+  if (input.actionId === 'approve' || input.actionId === 'deny') {
+    if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
+    if (input.choice === 'deactivate') return { do: 'deactivate', keyId: alert.scopeId };
+    if (input.actionId === 'approve') return { do: 'approve', keyId: alert.scopeId };
+    const reason = DENY_REASONS[input.choice as keyof typeof DENY_REASONS] ?? null;
+    return { do: 'deny', keyId: alert.scopeId, reason };
+  }
   const snoozeMs = SNOOZE_MS[input.choice as keyof typeof SNOOZE_MS];
   // an acknowledged alert may still be snoozed: acknowledging stops repeats, a silence also stops its resolve
   if (input.actionId === 'snooze' && snoozeMs !== undefined) return { do: 'snooze', ms: snoozeMs };

@@ -63,6 +63,24 @@ export function alertsRepo(db: Db) {
      * not exist yet, so one advisory lock serialises every raise across replicas (runs are seconds apart): two runs
      * that both saw "not firing yet" would otherwise both write a firing message.
      */
+    /**
+     * Acknowledges the episode (as `acknowledge` does) and, in the same transaction, queues an `acknowledged` event
+     * for each PagerDuty target its firing went to: a crash between the two would leave the on-call's incident open
+     * while Slack says acknowledged.
+     */
+    async acknowledgeEverywhere(
+      alert: { id: string; fingerprint: string },
+      episodeStartedAt: Date,
+      by: string,
+      now: Date,
+    ): Promise<boolean> {
+      return db.transaction().execute(async (trx) => {
+        const done = await alertRows(trx).acknowledge(alert.id, episodeStartedAt, by, now);
+        if (done) await outboxRepo(trx).acknowledgeOnPagerDuty(alert.fingerprint, episodeStartedAt, now);
+        return done;
+      });
+    },
+
     async raising<T>(raise: (tx: RaiseTransaction) => Promise<T>): Promise<T> {
       return db.transaction().execute(async (trx) => {
         await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.raise-alerts'))`.execute(trx);

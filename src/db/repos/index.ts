@@ -2,6 +2,7 @@ import type { Db } from '../index.ts';
 import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
+import { approvalsRepo } from './approvals.ts';
 import { auditRepo } from './audit.ts';
 import { billingRepo } from './billing.ts';
 import { jobRunsRepo } from './job-runs.ts';
@@ -30,6 +31,7 @@ export function createRepos(db: Db) {
     jobRuns: jobRunsRepo(db),
     actions: actionsRepo(db),
     silences: silencesRepo(db),
+    approvals: approvalsRepo(db),
   };
 }
 
