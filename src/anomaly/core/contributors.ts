@@ -81,7 +81,7 @@ export interface SpendActor {
   share: number | null;
 }
 
-export type RateDirection = 'rising' | 'steady' | 'falling';
+type RateDirection = 'rising' | 'steady' | 'falling';
 
 /** How the run's rate moves: its last complete minutes against as many minutes before them. */
 export interface RateTrend {
