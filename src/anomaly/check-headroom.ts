@@ -133,8 +133,8 @@ async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string,
 
 /**
  * Requests per workspace and model over the window, read from the analytics usage API at each check (1m buckets):
- * the hourly ingest's requests per key (key_request_minutes) are up to an hour old, too late for a window of minutes,
- * and have no model, while a requests limit applies per model group. Where the organization cannot use the API,
+ * the hourly billed ingest is up to an hour old, too late for a window of minutes, and a requests limit applies per
+ * model group. Where the organization cannot use the API,
  * `refused`, said once in the log when that changes (analytics_access), not at every check.
  */
 async function requestUsage(ctx: Ctx, from: Date, until: Date): Promise<RequestUsage> {

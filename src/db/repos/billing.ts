@@ -25,13 +25,6 @@ interface KeyBilled {
   list: Pico;
 }
 
-/** Requests one key ('' for none) sent in one minute. */
-export interface KeyRequestMinute {
-  minute: Date;
-  apiKeyId: string;
-  requests: number;
-}
-
 /** Billed cost in total, per key ('' for usage without a key) and per workspace (null: the Default Workspace). */
 interface BilledSummary {
   total: KeyBilled;
@@ -97,43 +90,6 @@ export function billingRepo(db: Db) {
           }
         }
         if (watermark !== null) await advanceWatermark(tx, watermark, range.end);
-        return written;
-      });
-    },
-
-    /**
-     * Replaces the requests per key and minute in [start, end) with the rows `pages` yields, moves `watermark` to
-     * `end`, and drops minutes before `keepFrom`, in one transaction; returns the rows written.
-     */
-    async replaceRequestMinutes(
-      range: { start: Date; end: Date },
-      pages: AsyncIterable<readonly KeyRequestMinute[]>,
-      watermark: WatermarkName,
-      keepFrom: Date,
-    ): Promise<number> {
-      return db.transaction().execute(async (tx) => {
-        await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.key_request_minutes'))`.execute(tx);
-        await tx.deleteFrom('key_request_minutes').where('minute', '<', keepFrom).execute();
-        await tx
-          .deleteFrom('key_request_minutes')
-          .where('minute', '>=', range.start)
-          .where('minute', '<', range.end)
-          .execute();
-        let written = 0;
-        for await (const rows of pages) {
-          written += rows.length;
-          for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-            await tx
-              .insertInto('key_request_minutes')
-              .values(
-                rows
-                  .slice(i, i + BATCH_ROWS)
-                  .map((r) => ({ minute: r.minute, api_key_id: r.apiKeyId, requests: r.requests })),
-              )
-              .execute();
-          }
-        }
-        await advanceWatermark(tx, watermark, range.end);
         return written;
       });
     },
