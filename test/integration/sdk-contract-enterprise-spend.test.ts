@@ -3,7 +3,10 @@ import type { SpendLimitIncreaseRequest } from '@anthropic-ai/sdk/resources/orga
 import type { SpendSummary } from '@anthropic-ai/sdk/resources/organization/spend-limits/spend-limits';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { AdminClient } from '../../src/anthropic/client.ts';
+import { NotEnterpriseError } from '../../src/anthropic/enterprise-spend.ts';
 import { fixedClock } from '../../src/clock.ts';
+import { Secret } from '../../src/config/secret.ts';
 import { periodStart } from '../../src/emulator/enterprise-spend.ts';
 import { parseScenario, ScenarioError } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
@@ -131,6 +134,8 @@ afterAll(async () => {
 });
 
 const sdk = (e: Emulator = em) => new Anthropic({ apiKey: ADMIN_KEY, baseURL: e.url });
+const client = (e: Emulator = em) =>
+  new AdminClient({ baseUrl: e.url, adminKey: new Secret(ADMIN_KEY), clock: fixedClock(START), maxAttempts: 1 });
 const user = (email: string) => em.state.users.find((u) => u.email === email)!;
 const key = (name: string) => em.state.keys.find((k) => k.name === name)!;
 
@@ -300,5 +305,62 @@ describe('an Enterprise organization’s per-member spend limits, as the SDK typ
       'spend_limits.members[2]: "ana@ent.example" already has a daily limit',
       'spend_limits.increase_requests[0]: a pending request has no resolved_days_ago or resolved_by',
     ]);
+  });
+});
+
+describe('keywarden’s client over the same answers', () => {
+  it('listMemberSpend: members, limits and spend in picodollars, over pages; names kept as data', async () => {
+    const sdkRows: SpendSummary[] = [];
+    for await (const r of sdk().organization.spendLimits.effective.list()) sdkRows.push(r);
+    const rows = await client().listMemberSpend({ limit: 1 }).toArray();
+    expect(rows).toHaveLength(4);
+    expect(rows.map((r) => [r.actor.type === 'user' ? r.actor.email : null, r.period, r.limit, r.source])).toEqual([
+      ['ana@ent.example', 'monthly', 150n * 10n ** 12n, 'user'],
+      ['ana@ent.example', 'daily', 20n * 10n ** 12n, 'seat_tier'],
+      ['eve@ent.example', 'monthly', 75_500_000_000_000n, 'rbac_group'],
+      ['bo@ent.example', 'weekly', null, 'organization'],
+    ]);
+    expect(rows.map((r) => r.spent)).toEqual(sdkRows.map((r) => centsToPico(r.period_to_date_spend)));
+    expect(rows[2]!.actor).toEqual({
+      type: 'user',
+      userId: user('eve@ent.example').id,
+      email: 'eve@ent.example',
+      name: HOSTILE,
+      deleted: false,
+    });
+    const daily = await client()
+      .listMemberSpend({ periods: ['daily'] })
+      .toArray();
+    expect(daily.map((r) => r.period)).toEqual(['daily']);
+    expect(() => client().listMemberSpend({ userIds: Array.from({ length: 101 }, (_, n) => `user_${n}`) })).toThrow(
+      'userIds: at most 100',
+    );
+  });
+
+  it('listIncreaseRequests: status, dates and the live summary of a pending one', async () => {
+    const list = await client().listIncreaseRequests().toArray();
+    expect(list.map((r) => [r.status, r.createdAt.toISOString(), r.resolvedAt?.toISOString() ?? null])).toEqual([
+      ['pending', '2026-11-17T10:00:00.000Z', null],
+      ['denied', '2026-11-14T10:00:00.000Z', '2026-11-15T10:00:00.000Z'],
+      ['approved', '2026-11-12T10:00:00.000Z', '2026-11-13T10:00:00.000Z'],
+    ]);
+    expect(list[0]!.summary).toMatchObject({ period: 'monthly', limit: 150n * 10n ** 12n });
+    expect(list[0]!.requester).toMatchObject({ type: 'user', email: 'ana@ent.example' });
+    const pending = await client()
+      .listIncreaseRequests({ statuses: ['pending'] })
+      .toArray();
+    expect(pending.map((r) => r.id)).toEqual([list[0]!.id]);
+  });
+
+  it('a Console organization: NotEnterpriseError on both, and the admin key is still trusted', async () => {
+    const c = client(consoleOrg);
+    await c.getOrganization();
+    for (const read of [() => c.listMemberSpend().toArray(), () => c.listIncreaseRequests().toArray()]) {
+      const err = await read().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotEnterpriseError);
+      expect(err).toMatchObject({ status: 400, errorCode: 'organization_type_not_supported' });
+      expect((err as Error).message).toContain('not an Enterprise organization');
+    }
+    expect(c.keyVerdict.state).toBe('accepted');
   });
 });
