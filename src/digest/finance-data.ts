@@ -3,6 +3,7 @@ import type { StoredProjection } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { keyWorkspaceName } from '../inventory/core/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
+import type { PendingIncrease } from './increase-requests.ts';
 import { localDate } from './period.ts';
 
 /**
@@ -53,6 +54,8 @@ export interface FinanceData {
   workspaces: ScopeSpend[];
   /** Drifted days of this month, newest first. */
   drift: DriftDay[];
+  /** Enterprise: members' pending spend limit increase requests; null or absent: not an Enterprise organization. */
+  increaseRequests?: PendingIncrease[] | 'unavailable' | null;
 }
 
 interface FinanceDataOptions {

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { financeDigestJob } from '../../jobs/finance-digest.ts';
 import { projectSpendJob } from '../../jobs/project-spend.ts';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
@@ -33,6 +34,8 @@ writeFileSync(
   policyPath,
   `routes:
   - { match: { kind: "spend.*" }, slack: ["#finance"], email: ["key_owner", "finance@ent.example"] }
+digests:
+  finance: { cron: "0 8 * * *", email: ["finance@ent.example"] }
 `,
 );
 const config = loadConfig({ env: { KEYWARDEN_CONFIG: policyPath } });
@@ -75,6 +78,11 @@ const scenario = (limits: Limits, type: 'enterprise' | 'console' = 'enterprise')
               { user: 'ana@ent.example', period: 'monthly', amount_usd: limits.ana },
               { user: 'ana@ent.example', period: 'daily', amount_usd: limits.anaDaily, source: 'seat_tier' },
               { user: 'eve@ent.example', period: 'monthly', amount_usd: limits.eve, source: 'rbac_group' },
+            ],
+            increase_requests: [
+              { user: 'eve@ent.example', period: 'monthly', status: 'pending', age_days: 2 },
+              { user: 'ana@ent.example', period: 'daily', status: 'pending', age_days: 0.5 },
+              { user: 'ana@ent.example', period: 'monthly', status: 'denied', age_days: 9, resolved_days_ago: 8 },
             ],
           },
   });
@@ -180,6 +188,30 @@ describe('per-member spend thresholds of an Enterprise organization', () => {
         .where('id', 'not in', before.map((b) => b.id).length > 0 ? before.map((b) => b.id) : ['0'])
         .execute();
       expect(after.filter((n) => n.target.endsWith('@ent.example') && n.target !== 'finance@ent.example')).toEqual([]);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('the finance digest lists the pending increase requests: who, their limit and spend, since when', async () => {
+    const env = testJobContext({ db: t.db, emulatorUrl: em.url, adminKey: ADMIN_KEY, clock, config });
+    try {
+      expect(await financeDigestJob.handler(env.ctx, {})).toMatchObject({ queued: 1 });
+      const [row] = await t.db
+        .selectFrom('notifications')
+        .select('payload')
+        .where('event', '=', 'digest')
+        .where('target', '=', 'finance@ent.example')
+        .execute();
+      const { sections } = (row!.payload as { digest: { sections: { title: string; rows: string[][] }[] } }).digest;
+      const pending = sections.find((x) => x.title === 'Spend limit increase requests waiting for an answer')!;
+      const eveLimit = Math.ceil(spentUsd.eve / 0.85);
+      // the longest waiting first; the denied one is not listed; the name on one line, as data
+      expect(pending.rows.map((r) => [r[0], r[1], r[2], r[4]])).toEqual([
+        ['Eve <b>*Admin*</b> <!channel>', 'monthly', `$${eveLimit.toLocaleString('en-US')}.00`, '16 Nov (2 d ago)'],
+        ['Ana', 'daily', `$${Math.ceil(spentUsd.ana * 10).toLocaleString('en-US')}.00`, '17 Nov (0 d ago)'],
+      ]);
+      expect(pending.rows[0]![3]).toMatch(/^\$[\d,]+\.\d\d \(8\d(\.\d)?%\)$/);
     } finally {
       await env.close();
     }
