@@ -18,7 +18,7 @@ export const MEMBER_SPEND_PATH = '/v1/organizations/spend_limits/effective';
 export const INCREASE_REQUESTS_PATH = '/v1/organizations/spend_limit_increase_requests';
 
 /** Who a row is about: a member (name and email are the organization's text, hostile), or a scoped admin key. */
-export type SpendActor =
+type SpendActor =
   | { type: 'user'; userId: string; email: string | null; name: string | null; deleted: boolean }
   | { type: 'api_key'; keyId: string }
   | { type: 'other'; actorType: string };
@@ -36,7 +36,7 @@ export interface MemberSpend {
   spendLimitId: string;
 }
 
-export type IncreaseRequestStatus = 'pending' | 'approved' | 'denied';
+type IncreaseRequestStatus = 'pending' | 'approved' | 'denied';
 
 export interface IncreaseRequest {
   id: string;
@@ -79,7 +79,7 @@ const minorSpend = z
   .string()
   .regex(/^\d{1,18}(\.\d{1,3})?$/, { error: 'expected a non-negative decimal in minor units, like "12050.5"' });
 
-export const memberSpendSchema = z
+const memberSpendSchema = z
   .looseObject({
     actor: actorSchema,
     amount: minorAmount.nullish().transform((v) => v ?? null),
@@ -101,7 +101,7 @@ export const memberSpendSchema = z
     }),
   );
 
-export const increaseRequestSchema = z
+const increaseRequestSchema = z
   .looseObject({
     id: z.string().min(1),
     actor: actorSchema,

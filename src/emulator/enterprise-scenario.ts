@@ -30,7 +30,7 @@ export const increaseRequestSchema = z.strictObject({
 });
 
 export type MemberLimitSpec = z.output<typeof memberLimitSchema>;
-export type IncreaseRequestSpec = z.output<typeof increaseRequestSchema>;
+type IncreaseRequestSpec = z.output<typeof increaseRequestSchema>;
 
 /** Problems the schema cannot see: users that do not exist, a resolution on a pending request. */
 export function enterpriseSpendProblems(

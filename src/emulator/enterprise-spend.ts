@@ -68,7 +68,7 @@ function many(q: URLSearchParams, name: string): string[] {
   return [...q.getAll(`${name}[]`), ...q.getAll(name)];
 }
 
-export interface EnterpriseSpend {
+interface EnterpriseSpend {
   /** The answer for an Enterprise spend path, or null when `path` is not one (or the organization is Console's). */
   route(path: string, q: URLSearchParams, now: number): object | null;
 }

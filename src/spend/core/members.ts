@@ -14,7 +14,7 @@ import { type LimitPeriod, periodWindow } from './limits.ts';
  * Names and addresses are the organization's text: they travel on one line, and only as data.
  */
 
-export const MEMBER_THRESHOLDS = [0.75, 0.95] as const;
+const MEMBER_THRESHOLDS = [0.75, 0.95] as const;
 
 export interface MemberSpendFact {
   userId: string;
