@@ -12,6 +12,7 @@ import * as usageCostParts from './010_usage_cost_parts.ts';
 import * as slackActions from './011_slack_actions.ts';
 import * as receiverChannels from './012_receiver_channels.ts';
 import * as rotationStage from './013_rotation_stage.ts';
+import * as anomalyMarks from './015_anomaly_marks.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '011_slack_actions': slackActions,
   '012_receiver_channels': receiverChannels,
   '013_rotation_stage': rotationStage,
+  '015_anomaly_marks': anomalyMarks,
 };

@@ -30,15 +30,29 @@ export function isActionId(value: string): value is ActionId {
  * What one button row offers: the action and, for Snooze, how long. Each is its own `slack_buttons` row, so the
  * value Slack sends back names exactly one of them.
  */
-export const CHOICES = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h', 'reactivate'] as const;
+export const CHOICES = [
+  'ack',
+  'snooze:1h',
+  'snooze:4h',
+  'snooze:24h',
+  'reactivate',
+  'expected:4h',
+  'expected:24h',
+  'expected:72h',
+] as const;
 export type Choice = (typeof CHOICES)[number];
 
 /** Notices that a key was deactivated: their one button brings it back. Every other alert gets Acknowledge and Snooze. */
 const DEACTIVATION_NOTICES: ReadonlySet<string> = new Set<AlertKind>(['rotation.deactivated']);
 
+/** Runaway alerts may also be marked as expected (planned spend) for a while. */
+const MARKABLE: ReadonlySet<string> = new Set<AlertKind>(['usage.runaway']);
+
 /** The buttons a message about one alert of `kind` offers. */
 export function choicesFor(kind: string): readonly Choice[] {
-  return DEACTIVATION_NOTICES.has(kind) ? ['reactivate'] : ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
+  if (DEACTIVATION_NOTICES.has(kind)) return ['reactivate'];
+  const common: Choice[] = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
+  return MARKABLE.has(kind) ? [...common, 'expected:4h', 'expected:24h', 'expected:72h'] : common;
 }
 
 export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
@@ -47,10 +61,18 @@ export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
   'snooze:24h': DAY_MS,
 };
 
+/** How long "Mark as expected" holds, per choice: the key's bar covers the alert's rate until then. */
+export const EXPECTED_MS: Record<Extract<Choice, `expected:${string}`>, number> = {
+  'expected:4h': 4 * HOUR_MS,
+  'expected:24h': DAY_MS,
+  'expected:72h': 3 * DAY_MS,
+};
+
 /** The action a choice belongs to: a press must carry that action_id for the row its value names. */
 export function actionOfChoice(choice: string): ActionId | null {
   if (choice === 'ack') return 'ack';
   if (choice === 'reactivate') return 'reactivate';
   if (choice in SNOOZE_MS) return 'snooze';
+  if (choice in EXPECTED_MS) return 'expected';
   return null;
 }

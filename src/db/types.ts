@@ -271,6 +271,19 @@ export interface AnomalyStateTable {
   updated_at: DefaultedTimestamp;
 }
 
+export interface AnomalyMarksTable {
+  id: Generated<string>;
+  scope_type: 'key' | 'workspace';
+  scope_id: string;
+  covered_hourly_usd: number;
+  starts_at: Timestamp;
+  until: Timestamp;
+  marked_by: string;
+  alert_id: string | null;
+  slack_button_id: string | null;
+  created_at: Timestamp;
+}
+
 export interface JobRunsTable {
   job: string;
   consecutive_failures: Generated<number>;
@@ -301,6 +314,7 @@ export interface Database {
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;
   anomaly_state: AnomalyStateTable;
+  anomaly_marks: AnomalyMarksTable;
   job_runs: JobRunsTable;
 }
 
