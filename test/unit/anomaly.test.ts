@@ -355,6 +355,28 @@ describe('typical rate', () => {
     expect(firstFire(replay(flat(30, 60), b, policy, at))).toBeDefined();
   });
 
+  it('a developer who codes two days a week is judged against their usual session, not the floor', () => {
+    // Sessions filling an hour at $4/h on Tuesdays and Thursdays, at an hour that moves: the usual (median) day is
+    // one of nothing, and every hour of the week was busy in one week at most.
+    const sessionHours = new Set<number>();
+    for (let day = 0; day < 35; day++) {
+      const dayStart = MONDAY - (35 - day) * 24 * HOUR;
+      if (day % 7 !== 1 && day % 7 !== 3) continue;
+      for (const h of [9 + (day % 5), 13 + ((day * 3) % 4), 16 + (day % 3)]) sessionHours.add(dayStart + h * HOUR);
+    }
+    const hours: HourlySpend[] = [];
+    for (let t = MONDAY - 35 * 24 * HOUR; t < MONDAY + 20 * HOUR; t += HOUR) {
+      hours.push({ hour: new Date(t), usd: sessionHours.has(t) ? 4 : 0 });
+    }
+    const at = MONDAY + 20 * HOUR;
+    const b = typicalRate(hours, null, new Date(at), policy);
+    expect(b.source).toBe('session_rate');
+    expect(b.typicalHourlyUsd).toBeCloseTo(2.4); // 60% of the usual $4/h session: runaway above $12/h
+    // a session at twice the usual rate is a busy afternoon (the floor alone called it a runaway at $5/h)
+    expect(fired(replay([...flat(60, 8), ...flat(30, 0)], b, policy, at))).toEqual([]);
+    expect(firstFire(replay(flat(30, 40), b, policy, at))).toBeDefined();
+  });
+
   it('falls back to recent days, then the workspace, then the floor', () => {
     const at = MONDAY + 10 * HOUR;
     const fiveDays = history(at, 5 / 7, () => 12);

@@ -242,9 +242,11 @@ function profileRate(hours: Lookback): Rate | null {
   const weekly = seasonalTypical(hours.usd, WEEK_HOURS, BASELINE_WEEKS);
   if (weekly) {
     const usual = busyHour(hours);
-    const irregular = isIrregular(hours.usd, usual.totalUsd);
+    // A developer who codes two days a week has a usual (median) day of nothing: their sessions are their busy hours.
+    const sessionUsd = sessionRate(hours);
+    const irregular = isIrregular(hours.usd, Math.max(usual.totalUsd, sessionUsd));
     const busy = irregular ? BUSY_HOUR_SHARE * usual.hourlyRateUsd : 0;
-    const session = irregular ? SESSION_SHARE * sessionRate(hours) : 0;
+    const session = irregular ? SESSION_SHARE * sessionUsd : 0;
     if (session > Math.max(busy, weekly.typicalHourlyUsd))
       return { typicalHourlyUsd: session, source: 'session_rate', samples: weekly.samples };
     if (busy > weekly.typicalHourlyUsd)
