@@ -115,6 +115,29 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.startedAt!.getTime()).toBeGreaterThanOrEqual(MONDAY + 15 * MINUTE);
   });
 
+  it('a slow ramp on a noisy key is judged on its slope: it fires soon after reaching the bar, as a ramp', () => {
+    // From $10/h up by $0.25/h a minute, on a key whose minutes vary by ±45% (lumps of $0.10): the bar ($50/h) is
+    // reached at minute 160. Its level there is within its noise for a long while; its climb is not.
+    const noisy = baseline(10, 0.1);
+    const ramp = Array.from({ length: 260 }, (_, i) => (10 + 0.25 * i) * (1 + 0.45 * Math.sin(i * 2.7)));
+    const fire = firstFire(replay(ramp, noisy))!;
+    expect(fire.evidence).toBe('ramp');
+    expect(fire.at).toBeGreaterThanOrEqual(160);
+    // 15 minutes after it reached the bar; the window rule alone took 41
+    expect(fire.at).toBeLessThanOrEqual(160 + 15);
+  });
+
+  it('a rate rising to just under the bar is not a runaway, however steadily it rises', () => {
+    const ramp = Array.from({ length: 240 }, (_, i) => Math.min(48, 10 + 0.25 * i));
+    expect(fired(replay(ramp, baseline(10, 0.1)))).toEqual([]);
+  });
+
+  it('one expensive minute at the end of a rising run is not a ramp', () => {
+    // a quiet rise from $5/h to $20/h, then one $400 minute: the line would reach the bar only through that minute
+    const rise = [...Array.from({ length: 30 }, (_, i) => 5 + 0.5 * i), 400 * 60, ...flat(30, 20)];
+    expect(fired(replay(rise, baseline(10, 0.5)))).toEqual([]);
+  });
+
   it('one expensive minute is not a runaway, on a steady key or a dormant one', () => {
     const spike = [...flat(60, 10), 3000, ...flat(60, 10)];
     expect(fired(replay(spike, baseline(10)))).toEqual([]);

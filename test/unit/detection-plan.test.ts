@@ -498,7 +498,7 @@ describe('planDetection: Mark as expected', () => {
     expect(plan.expected.map((e) => scopeKey(e.scopeType, e.scopeId))).toEqual(expected.ended);
   });
 
-  it('judges by the marked rate and says so, while the stored baseline stays the hour\'s own', () => {
+  it("judges by the marked rate and says so, while the stored baseline stays the hour's own", () => {
     const plan = planDetection(
       withMarks({ keys: { k1: { hourly: 1200, state: state('key', 'k1') } } }, [mark(120, 60)]),
       policy,
@@ -510,7 +510,7 @@ describe('planDetection: Mark as expected', () => {
     expect(judged.state.baseline?.value).toEqual(baseline());
   });
 
-  it("the resolve note names who marked it, until when, and the rate that still alerts", () => {
+  it('the resolve note names who marked it, until when, and the rate that still alerts', () => {
     expect(expectedNote(mark(120), policy)).toBe(
       'Marked as expected by slack:U0ANA until 2026-06-08 14:28 UTC: spend up to $120.00/h is not a runaway until ' +
         'then; above $600.00/h it still alerts.',

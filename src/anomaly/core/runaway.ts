@@ -74,9 +74,9 @@ type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
  * What fired an alert (the four kinds of evidence above): `steady`: every minute of a short run was elevated;
  * `loop`: a run of minutes with spend too long to be one of the key's ordinary bursts (its persistence), their mean
  * above the threshold; `window`: the rate stayed above through the window; `sparse`: a sparsely active key's last
- * active minutes were each far too large.
+ * active minutes were each far too large; `ramp`: the rate has been climbing steadily and has reached the threshold.
  */
-export type RunawayEvidence = 'steady' | 'loop' | 'window' | 'sparse';
+export type RunawayEvidence = 'steady' | 'loop' | 'window' | 'sparse' | 'ramp';
 
 interface RunawayInput {
   /**
@@ -162,12 +162,28 @@ const LOG_ALPHA = -16;
  * every day.
  */
 const Z_ABOVE = 2;
+/**
+ * The ramp rule fits a line to the last n minutes (each capped as in capOf), for each of these multiples of the
+ * window. A slow ramp is judged on its slope: over an hour or more, a climb from the key's ordinary rate to the bar
+ * stands far out of its noise, while the rate's level just past the bar does not (the other rules wait until the
+ * rate is clearly above the bar, which on a ramp of ×10 over six hours takes the better part of an hour)...
+ */
+const RAMP_MULTIPLES = [6, 9];
+/**
+ * ...and fires when the line's slope is this many standard errors above 0 (from the key's dispersion at the line's
+ * level), the line has reached the threshold at the run's last minute, and so has the rate: the last window's mean.
+ * A rate that wanders up to the bar by chance has no such slope; a climb that stops short of the bar never fires.
+ */
+const RAMP_Z = 3;
+/** ...with spend (LOOP_MIN_RATIO of the bar or more) in at least this share of the last window's minutes: a loop's. */
+const RAMP_ACTIVE_SHARE = 2 / 3;
 /** startedAt: the stretch carrying the most spend above this fraction of the threshold. */
 const START_RATIO = 0.5;
 
 /** Minutes of history (up to `dataUntil`) an assessment reads: windows for resolution and the run's start. */
 export function recentMinutesNeeded(policy: AnomalyPolicy): number {
-  return Math.max(WINDOW_MULTIPLES.at(-1)! * policy.window_minutes, policy.window_minutes + RESOLVE_AFTER_MINUTES) + 10;
+  const longest = Math.max(WINDOW_MULTIPLES.at(-1)!, RAMP_MULTIPLES.at(-1)!) * policy.window_minutes;
+  return Math.max(longest, policy.window_minutes + RESOLVE_AFTER_MINUTES) + 10;
 }
 
 /** USD/hour above which a sustained rate counts as runaway. */
@@ -304,6 +320,21 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     if (!clearlyAbove(mean, minutes, noise) || !unusual(mean * minutes, minutes, noise)) continue;
     if (partsOf(from, end).every(([a, b]) => cappedMean(ratio, a, b, cap) >= 1)) return 'window';
   }
+  // ramp: the line through the last minutes has reached the bar and climbs (its slope far from noise).
+  for (const multiple of RAMP_MULTIPLES) {
+    const minutes = multiple * window;
+    const from = end - minutes + 1;
+    if (from < 0) break;
+    const cap = capOf(ratio, from, end, noise.lump);
+    const { mean, slope, sum, lastPartMean, lastPartActive } = lineThrough(ratio, from, end, cap, window);
+    const last = mean + (slope * (minutes - 1)) / 2;
+    // the rate itself is at the bar (the last part's mean), not only the line: a step just under it is not a ramp
+    if (last < 1 || lastPartMean < 1 || lastPartActive < RAMP_ACTIVE_SHARE || slope <= 0) continue;
+    // per-minute variance at the line's level, and the slope's standard error: σ² ÷ Σ(t − t̄)²
+    const variance = Math.max(mean, last) * noise.lump;
+    const slopeError = Math.sqrt((12 * variance) / (minutes * (minutes * minutes - 1)));
+    if (slope >= RAMP_Z * slopeError && unusual(sum, minutes, noise)) return 'ramp';
+  }
   // sparse: a key active in few of its minutes runs away in the size of its active minutes, not in their number, so
   // a window's thirds (each needing spend) can take an hour to fill. Its rate is (share of minutes active) × (size
   // of an active minute); its last three active minutes, each far above threshold ÷ share, prove it. Three, not one:
@@ -400,6 +431,38 @@ function partsOf(from: number, to: number): [number, number][] {
     out.push([from + Math.floor((p * length) / parts), from + Math.floor(((p + 1) * length) / parts) - 1]);
   }
   return out;
+}
+
+/**
+ * The least-squares line through the capped minutes from `from` to `to`, its largest minute counted as the run's
+ * median (one expensive minute at the end would tilt the line up to the bar by itself: it is not a runaway): its
+ * mean, its slope per minute, the capped sum, and of its last `lastMinutes` minutes the mean and the share of
+ * minutes with spend.
+ */
+function lineThrough(
+  ratio: Float64Array,
+  from: number,
+  to: number,
+  cap: number,
+  lastMinutes: number,
+): { mean: number; slope: number; sum: number; lastPartMean: number; lastPartActive: number } {
+  const n = to - from + 1;
+  const values = Array.from(ratio.subarray(from, to + 1), (x) => Math.min(x, cap));
+  const sum = values.reduce((a, b) => a + b, 0);
+  let largest = 0;
+  for (let i = 1; i < n; i++) if (values[i]! > values[largest]!) largest = i;
+  values[largest] = [...values].sort((a, b) => a - b)[n >> 1]!;
+  const centre = (n - 1) / 2;
+  let total = 0;
+  let moment = 0;
+  for (let i = 0; i < n; i++) {
+    total += values[i]!;
+    moment += (i - centre) * values[i]!;
+  }
+  const lastPart = values.slice(Math.max(0, n - lastMinutes));
+  const lastPartMean = lastPart.reduce((a, b) => a + b, 0) / lastPart.length;
+  const lastPartActive = lastPart.filter((x) => x >= LOOP_MIN_RATIO).length / lastPart.length;
+  return { mean: total / n, slope: (12 * moment) / (n * (n * n - 1)), sum, lastPartMean, lastPartActive };
 }
 
 /** Mean of the minutes from `from` to `to`, each counted at most `cap` (see capOf). */
