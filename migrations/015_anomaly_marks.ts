@@ -6,6 +6,9 @@ import { type Kysely, sql } from 'kysely';
  * rate does not fire again but a much larger jump still does (src/anomaly/core/expected.ts). Marks are kept after
  * they end: they are the record of who said what was expected, and when. A mark made by a button names that
  * button: pressing it twice makes one mark.
+ *
+ * And `anomaly_state.cleared_at`: the last minute of a scope's last episode (resolved, or ended by a mark). The
+ * sequential test (CUSUM) counts from the minute after it, so the old episode's minutes are not evidence of a new one.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -22,5 +25,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at          timestamptz NOT NULL
     );
     CREATE INDEX anomaly_marks_until ON anomaly_marks (until);
+
+    ALTER TABLE anomaly_state ADD COLUMN cleared_at timestamptz;
   `.execute(db);
 }

@@ -35,6 +35,7 @@ export function statesFromRows(rows: readonly AnomalyStateRow[]): Map<string, Sc
               since: date(r.since),
               lastAbnormal: date(r.last_abnormal),
               evaluatedUntil: date(r.evaluated_until),
+              clearedAt: date(r.cleared_at),
             },
       baseline,
       coveredByKey: r.covered_by_key,
@@ -63,6 +64,7 @@ export function stateRow(s: ScopeState, now: Date): NewAnomalyStateRow {
     covered_by_key: s.coveredByKey,
     deactivated_for: s.deactivatedFor,
     kill_switch_evidence: s.killSwitchEvidence,
+    cleared_at: s.runaway?.clearedAt ?? null,
     updated_at: now,
   };
 }

@@ -268,6 +268,7 @@ export interface AnomalyStateTable {
   covered_by_key: ColumnType<boolean, boolean | undefined, boolean>;
   deactivated_for: Timestamp | null;
   kill_switch_evidence: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  cleared_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: DefaultedTimestamp;
 }
 

@@ -127,6 +127,32 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.at).toBeLessThanOrEqual(160 + 15);
   });
 
+  it('a runaway just over the bar on a noisy key is told by the sequential test as soon as its minutes say so', () => {
+    // Typical $10/h (bar $50/h) in lumps of $0.20, minutes varying by ±40%; the runaway runs at $65/h, 1.3× the bar.
+    const noisy = baseline(10, 0.2);
+    const wobble = (i: number) => 1 + 0.55 * Math.sin(i * 2.7);
+    const series = Array.from({ length: 180 }, (_, i) => (i < 60 ? 10 : 65) * wobble(i));
+    const fire = firstFire(replay(series, noisy))!;
+    expect(fire.evidence).toBe('cusum');
+  });
+
+  it('the sequential test counts from the end of the last episode, not before', () => {
+    const noisy = baseline(10, 0.2);
+    const recent: MinuteSpend[] = Array.from({ length: recentMinutesNeeded(policy) }, (_, i) => ({
+      minute: new Date(MONDAY + i * MINUTE),
+      usd: (65 * (1 + 0.55 * Math.sin(i * 2.7))) / 60,
+    }));
+    const dataUntil = new Date(MONDAY + (recent.length - 1) * MINUTE);
+    const judge = (clearedAt: Date | null) =>
+      assessRunaway({
+        recent,
+        baseline: noisy,
+        previous: { firing: false, since: null, lastAbnormal: null, evaluatedUntil: null, clearedAt },
+        dataUntil,
+        policy,
+      }).evidence;
+  });
+
   it('a rate rising to just under the bar is not a runaway, however steadily it rises', () => {
     const ramp = Array.from({ length: 240 }, (_, i) => Math.min(48, 10 + 0.25 * i));
     expect(fired(replay(ramp, baseline(10, 0.1)))).toEqual([]);

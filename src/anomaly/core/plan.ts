@@ -225,7 +225,13 @@ export function planDetection(input: DetectionInput, policy: AnomalyPolicy, now:
     if (ended && mark) plan.expected.push({ scopeType: type, scopeId: id, mark });
     const previous =
       ended && before?.runaway
-        ? { firing: false, since: null, lastAbnormal: null, evaluatedUntil: before.runaway.evaluatedUntil }
+        ? {
+            firing: false,
+            since: null,
+            lastAbnormal: null,
+            evaluatedUntil: before.runaway.evaluatedUntil,
+            clearedAt: dataUntil,
+          }
         : (before?.runaway ?? null);
     const judgedBy = markedBaseline(baseline, mark);
     const assessment = assessRunaway({ recent, baseline: judgedBy, previous, dataUntil, policy });

@@ -66,6 +66,11 @@ export interface RunawayState {
   lastAbnormal: Date | null;
   /** `dataUntil` of the run that produced this state: an older evaluation arriving late changes nothing. */
   evaluatedUntil: Date | null;
+  /**
+   * The last minute of the last episode (its resolve, or a mark that ended it): the sequential test counts from the
+   * minute after it, so a new episode is judged on its own minutes. Absent or null: from the look-back's start.
+   */
+  clearedAt?: Date | null;
 }
 
 type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
@@ -73,10 +78,11 @@ type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
 /**
  * What fired an alert (the four kinds of evidence above): `steady`: every minute of a short run was elevated;
  * `loop`: a run of minutes with spend too long to be one of the key's ordinary bursts (its persistence), their mean
- * above the threshold; `window`: the rate stayed above through the window; `sparse`: a sparsely active key's last
- * active minutes were each far too large; `ramp`: the rate has been climbing steadily and has reached the threshold.
+ * above the threshold; `cusum`: the key's sequential test (a CUSUM of its minutes against the bar) crossed its
+ * limit; `window`: the rate stayed above through the window; `sparse`: a sparsely active key's last active minutes
+ * were each far too large; `ramp`: the rate has been climbing steadily and has reached the threshold.
  */
-export type RunawayEvidence = 'steady' | 'loop' | 'window' | 'sparse' | 'ramp';
+export type RunawayEvidence = 'steady' | 'cusum' | 'loop' | 'window' | 'sparse' | 'ramp';
 
 interface RunawayInput {
   /**
@@ -177,6 +183,15 @@ const RAMP_MULTIPLES = [6, 9];
 const RAMP_Z = 3;
 /** ...with spend (LOOP_MIN_RATIO of the bar or more) in at least this share of the last window's minutes: a loop's. */
 const RAMP_ACTIVE_SHARE = 2 / 3;
+/**
+ * The sequential test: a CUSUM (Page's) of the key's capped minutes, in thresholds, for a shift of its rate from the
+ * bar (1) to this multiple of it, with the key's own dispersion as the minutes' variance (lump × level). It adds up
+ * evidence minute by minute with no window to fill, so a runaway somewhat above the bar is told as soon as its
+ * minutes have said so, however many that takes; below the bar its drift is negative and it never fires...
+ */
+const CUSUM_SHIFT = 1.5;
+/** ...once its log-likelihood ratio reaches this (a false alarm rate of about e^-LIMIT per minute at the bar)... */
+const CUSUM_LIMIT = 9;
 /** startedAt: the stretch carrying the most spend above this fraction of the threshold. */
 const START_RATIO = 0.5;
 
@@ -236,7 +251,7 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     const lastAbnormal = latest(previous.lastAbnormal, lastAbnormalMinute(ratio, complete, window, minuteAt));
     const anchor = lastAbnormal ?? previous.since ?? dataUntil;
     if (dataUntil.getTime() - anchor.getTime() >= RESOLVE_AFTER_MINUTES * MINUTE_MS) {
-      const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
+      const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil, clearedAt: dataUntil };
       return outcome(state, 'resolve', null, previous.since, complete);
     }
     const state = { firing: true, since: previous.since, lastAbnormal: anchor, evaluatedUntil: dataUntil };
@@ -256,6 +271,10 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     typical,
     share,
     persistence: baseline.persistence,
+    // the sequential test starts after the last episode: its minutes are not evidence of a new one
+    countFrom: previous?.clearedAt
+      ? Math.max(0, Math.floor((previous.clearedAt.getTime() - series.first) / MINUTE_MS) + 1)
+      : 0,
   };
   // Partial minutes can only grow, so a run ending at any of them that already reads as runaway proves one: the
   // latest such end first. (Requiring the run to reach back to dataUntil would wait for the 5-minute margin even
@@ -267,7 +286,8 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     if (evidence) end = e;
   }
   if (!evidence) {
-    const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
+    const clearedAt = previous?.clearedAt ?? null;
+    const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil, clearedAt };
     return outcome(state, 'normal', null, null, complete);
   }
   const since = minuteAt(runStart(ratio, end, Math.max(MINUTE_CAP_RATIO, MINUTE_CAP_LUMPS * noise.lump)));
@@ -283,6 +303,8 @@ interface Noise {
   share: number | null;
   /** Share of its minutes with spend that follow one with spend (Baseline.persistence); null when unknown. */
   persistence: number | null;
+  /** The first minute (index) the sequential test counts: after the last episode. */
+  countFrom: number;
 }
 
 function fireEvidence(ratio: Float64Array, end: number, window: number, noise: Noise): RunawayEvidence | null {
@@ -299,6 +321,7 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     const mean = cappedMean(ratio, from, end, capOf(ratio, from, end, noise.lump));
     if (clearlyAbove(mean, n, noise) && unusual(mean * n, n, noise)) return 'steady';
   }
+  if (cusumCrossed(ratio, end, noise)) return 'cusum';
   // loop: on a key whose spend goes on into the next minute with odds p, n minutes in a row with spend happen with
   // odds below p^n.
   if (noise.persistence !== null && noise.persistence < 1) {
@@ -358,6 +381,33 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     }
   }
   return null;
+}
+
+/**
+ * Page's CUSUM up to `end`, from `noise.countFrom`: S = max(0, S + (δ ÷ σ²)(x − 1 − δ/2)) with δ = CUSUM_SHIFT − 1
+ * and σ² the variance of a minute at the shifted level (lump × CUSUM_SHIFT); it crosses when S ≥ CUSUM_LIMIT over a
+ * run (since S last stood at 0) of STEADY_MINUTES minutes or more whose spend is more than the key's lumpiness
+ * explains. Minutes are capped per run as in capOf, and each adds at most a third of the limit.
+ */
+function cusumCrossed(ratio: Float64Array, end: number, noise: Noise): boolean {
+  const from = Math.max(0, noise.countFrom);
+  if (end - from + 1 < STEADY_MINUTES) return false;
+  const cap = capOf(ratio, from, end, noise.lump);
+  const shift = CUSUM_SHIFT - 1;
+  const weight = shift / (noise.lump * CUSUM_SHIFT);
+  let score = 0;
+  let runStart = from;
+  for (let i = from; i <= end; i++) {
+    // no minute adds more than a third of the limit: it takes three elevated minutes at least, never one or two
+    score += Math.min(weight * (Math.min(ratio[i]!, cap) - 1 - shift / 2), CUSUM_LIMIT / STEADY_MINUTES);
+    if (score <= 0) {
+      score = 0;
+      runStart = i + 1;
+    }
+  }
+  const minutes = end - runStart + 1;
+  if (score < CUSUM_LIMIT || minutes < STEADY_MINUTES) return false;
+  return unusual(cappedMean(ratio, runStart, end, cap) * minutes, minutes, noise);
 }
 
 /** The mean rate (in thresholds) of `minutes` minutes is above 1 by Z_ABOVE standard errors of the key's noise. */

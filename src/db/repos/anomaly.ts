@@ -18,7 +18,7 @@ export interface NewAnomalyMark {
   slackButtonId: string | null;
 }
 
-/** Rows written per statement: well under Postgres's 65,535 bind parameters at 17 columns a row. */
+/** Rows written per statement: well under Postgres's 65,535 bind parameters at 18 columns a row. */
 const UPSERT_BATCH = 500;
 
 /**
@@ -59,6 +59,7 @@ export function anomalyRepo(db: Db) {
                 AND anomaly_state.deactivated_for = excluded.since THEN anomaly_state.deactivated_for
                 ELSE excluded.deactivated_for END`,
               kill_switch_evidence: eb.ref('excluded.kill_switch_evidence'),
+              cleared_at: eb.ref('excluded.cleared_at'),
               updated_at: eb.ref('excluded.updated_at'),
             })),
           )
