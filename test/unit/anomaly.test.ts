@@ -127,30 +127,34 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.at).toBeLessThanOrEqual(160 + 15);
   });
 
-  it('a runaway just over the bar on a noisy key is told by the sequential test as soon as its minutes say so', () => {
-    // Typical $10/h (bar $50/h) in lumps of $0.20, minutes varying by ±40%; the runaway runs at $65/h, 1.3× the bar.
-    const noisy = baseline(10, 0.2);
-    const wobble = (i: number) => 1 + 0.55 * Math.sin(i * 2.7);
-    const series = Array.from({ length: 180 }, (_, i) => (i < 60 ? 10 : 65) * wobble(i));
-    const fire = firstFire(replay(series, noisy))!;
+  it('a runaway whose minutes dip now and then is told by the sequential test, before a window fills', () => {
+    // Typical $10/h (bar $50/h, lumps of $0.05); the runaway runs at $100/h with every third minute at $32.50/h:
+    // each dip below 70% of the bar restarts the steady rule's count, the sequential test keeps its evidence.
+    const b = baseline(10, 0.05);
+    const runaway = Array.from({ length: 60 }, (_, i) => (i % 3 === 2 ? 32.5 : 100));
+    const fire = firstFire(replay([...flat(60, 10), ...runaway], b))!;
     expect(fire.evidence).toBe('cusum');
+    expect(fire.at).toBeLessThan(60 + policy.window_minutes);
+    expect(fire.startedAt).toEqual(new Date(MONDAY + 60 * MINUTE));
   });
 
   it('the sequential test counts from the end of the last episode, not before', () => {
-    const noisy = baseline(10, 0.2);
     const recent: MinuteSpend[] = Array.from({ length: recentMinutesNeeded(policy) }, (_, i) => ({
       minute: new Date(MONDAY + i * MINUTE),
-      usd: (65 * (1 + 0.55 * Math.sin(i * 2.7))) / 60,
+      usd: (i % 3 === 2 ? 32.5 : 100) / 60,
     }));
     const dataUntil = new Date(MONDAY + (recent.length - 1) * MINUTE);
-    const judge = (clearedAt: Date | null) =>
+    const evidence = (clearedAt: Date | null) =>
       assessRunaway({
         recent,
-        baseline: noisy,
+        baseline: baseline(10, 0.05),
         previous: { firing: false, since: null, lastAbnormal: null, evaluatedUntil: null, clearedAt },
         dataUntil,
         policy,
       }).evidence;
+    expect(evidence(null)).toBe('cusum');
+    // an episode that resolved two minutes ago: its minutes are not the next one's evidence (a window still is)
+    expect(evidence(new Date(dataUntil.getTime() - 2 * MINUTE))).toBe('window');
   });
 
   it('a rate rising to just under the bar is not a runaway, however steadily it rises', () => {
