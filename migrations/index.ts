@@ -12,7 +12,10 @@ import * as usageCostParts from './010_usage_cost_parts.ts';
 import * as slackActions from './011_slack_actions.ts';
 import * as receiverChannels from './012_receiver_channels.ts';
 import * as rotationStage from './013_rotation_stage.ts';
+import * as approvals from './014_approvals.ts';
 import * as anomalyMarks from './015_anomaly_marks.ts';
+import * as billedCosts from './016_billed_costs.ts';
+import * as keyIdentity from './018_key_identity.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -29,5 +32,8 @@ export const migrations: Record<string, Migration> = {
   '011_slack_actions': slackActions,
   '012_receiver_channels': receiverChannels,
   '013_rotation_stage': rotationStage,
+  '014_approvals': approvals,
   '015_anomaly_marks': anomalyMarks,
+  '016_billed_costs': billedCosts,
+  '018_key_identity': keyIdentity,
 };

@@ -39,21 +39,45 @@ export const CHOICES = [
   'expected:4h',
   'expected:24h',
   'expected:72h',
+  'approve',
+  // Deny is a menu of reasons (Slack buttons carry no text): who said no, and why
+  'deny:still_needed',
+  'deny:successor_not_ready',
+  'deny:owner_away',
+  // the runaway alert's "Deactivate key" (anomaly.auto_deactivate.mode: approve): pressed as `approve`
+  'deactivate',
 ] as const;
 export type Choice = (typeof CHOICES)[number];
 
 /** Notices that a key was deactivated: their one button brings it back. Every other alert gets Acknowledge and Snooze. */
 const DEACTIVATION_NOTICES: ReadonlySet<string> = new Set<AlertKind>(['rotation.deactivated']);
+const ACK_AND_SNOOZE: readonly Choice[] = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
 
 /** Runaway alerts may also be marked as expected (planned spend) for a while. */
-const MARKABLE: ReadonlySet<string> = new Set<AlertKind>(['usage.runaway']);
+const EXPECTED_CHOICES: readonly Choice[] = ['expected:4h', 'expected:24h', 'expected:72h'];
 
-/** The buttons a message about one alert of `kind` offers. */
-export function choicesFor(kind: string): readonly Choice[] {
+/**
+ * The buttons a message about one alert of `kind` offers; `details` are the alert's own (a runaway's says what the
+ * kill switch did: set the key inactive, or wait for a person's press).
+ */
+export function choicesFor(kind: string, details: Record<string, unknown> = {}): readonly Choice[] {
   if (DEACTIVATION_NOTICES.has(kind)) return ['reactivate'];
-  const common: Choice[] = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
-  return MARKABLE.has(kind) ? [...common, 'expected:4h', 'expected:24h', 'expected:72h'] : common;
+  if (kind === 'rotation.approval_requested') return ['approve', ...DENY_CHOICES];
+  if (kind === 'usage.runaway' && details.killSwitch === 'deactivated') return ['reactivate', ...ACK_AND_SNOOZE];
+  if (kind === 'usage.runaway' && details.killSwitch === 'awaiting_approval') {
+    return ['deactivate', ...ACK_AND_SNOOZE, ...EXPECTED_CHOICES];
+  }
+  if (kind === 'usage.runaway') return [...ACK_AND_SNOOZE, ...EXPECTED_CHOICES];
+  return ACK_AND_SNOOZE;
 }
+
+/** Why a Deny was given, as the denial records it and the messages say it. */
+export const DENY_REASONS: Record<Extract<Choice, `deny:${string}`>, string> = {
+  'deny:still_needed': 'the key is still needed',
+  'deny:successor_not_ready': 'its successor is not ready',
+  'deny:owner_away': 'its owner is away',
+};
+const DENY_CHOICES = Object.keys(DENY_REASONS) as Array<keyof typeof DENY_REASONS>;
 
 export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
   'snooze:1h': HOUR_MS,
@@ -72,6 +96,8 @@ export const EXPECTED_MS: Record<Extract<Choice, `expected:${string}`>, number> 
 export function actionOfChoice(choice: string): ActionId | null {
   if (choice === 'ack') return 'ack';
   if (choice === 'reactivate') return 'reactivate';
+  if (choice === 'approve' || choice === 'deactivate') return 'approve';
+  if (choice in DENY_REASONS) return 'deny';
   if (choice in SNOOZE_MS) return 'snooze';
   if (choice in EXPECTED_MS) return 'expected';
   return null;

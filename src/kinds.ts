@@ -64,6 +64,8 @@ const ROTATION_STAGES = [
   'deactivate',
   'would_deactivate',
   'deferred',
+  'ask_approval',
+  'denied',
   'exempt',
   'inactive',
   'archived',

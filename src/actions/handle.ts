@@ -5,6 +5,7 @@ import { escapeSlack } from '../notify/escape.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
 import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
+import { answerApproval } from './approvals.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
 import type { GroupMembers } from './groups.ts';
 import type { Press } from './payload.ts';
@@ -79,6 +80,8 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   if (decision.do === 'acknowledge') {
     const now = ctx.clock.now();
     if (await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, now)) {
+      // the on-call's incident for the same alert is acknowledged too, through the outbox like any message
+      await ctx.repos.outbox.acknowledgeOnPagerDuty(alert.fingerprint, button.episodeStartedAt, now);
       await updateAnswered(ctx, button.notificationId, `Acknowledged by <@${press.userId}> at ${clockTime(ctx, now)}`);
       return finish('done', { status: 200, outcome: 'acknowledged' });
     }
@@ -177,11 +180,28 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
       { markId: mark.id, until: until.toISOString(), coveredHourlyUsd: decision.coveredHourlyUsd },
     );
   }
+  if (decision.do === 'approve' || decision.do === 'deny' || decision.do === 'deactivate') {
+    const when = (at: Date) => clockTime(ctx, at);
+    const target = {
+      userId: press.userId,
+      userName: press.userName,
+      alertId: alert.id,
+      episodeStartedAt: button.episodeStartedAt,
+    };
+    const answer = await answerApproval(ctx, decision, target, when);
+    if (answer.settle)
+      await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, ctx.clock.now());
+    if (answer.tell !== undefined) await tell(ctx, press, answer.tell);
+    if (answer.update !== undefined) await updateAnswered(ctx, button.notificationId, answer.update);
+    return finish(answer.step, { status: 200, outcome: answer.outcome });
+  }
   const text =
     decision.state === 'acknowledged'
       ? currentStateText(ctx, alert.acknowledgedBy, alert.acknowledgedAt)
       : decision.state === 'resolved'
-        ? 'This alert has resolved: there is nothing to acknowledge.'
+        ? actionId === 'ack'
+          ? 'This alert has resolved: there is nothing to acknowledge.'
+          : 'This alert has resolved: nothing was changed.'
         : decision.state === 'already_active'
           ? 'The key is already active: nothing was changed.'
           : 'This message is about an earlier episode of the alert, which has ended: use the newest message.';

@@ -3,8 +3,9 @@ import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { picoToNumberUsd } from '../money.ts';
 import { readKeyUsageFromApi } from '../rotation/recent-usage.ts';
-import { setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
+import { lastStatusChangeFailure, setKeyStatus, settleInterruptedStatusChanges } from '../rotation/set-status.ts';
 import { HOUR_MS, MINUTE_MS } from '../time.ts';
+import { lastCompleteMinute } from '../usage/core/freshness.ts';
 import { rateLimitsOf, storedTokenUsage } from './check-headroom.ts';
 import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
@@ -103,6 +104,11 @@ async function decideAndAct(
     else if (d.kind !== 'act') outcomes.set(k.state.scopeId, { state: 'refused', capHourlyUsd: cap, reason: d.reason });
   }
   if (act.length === 0) return { outcomes, deactivated };
+  if (policy.auto_deactivate.mode === 'approve') {
+    // a person decides, from the alert's button (deactivateOnApproval): nothing is set inactive here
+    for (const k of act) outcomes.set(k.state.scopeId, { state: 'awaiting_approval', capHourlyUsd: cap });
+    return { outcomes, deactivated };
+  }
 
   const locked = await ctx.repos.keys.withStatusLock(async () => {
     await settleInterruptedStatusChanges(ctx);
@@ -235,4 +241,61 @@ async function confirmSpend(
     ctx.log.warn({ keyId, err }, 'kill switch: the key could not be read from the Admin API');
     return 'the Admin API could not be asked directly for the key’s usage to confirm the spend';
   }
+}
+
+/** Usage complete to within this is fresh enough to act on a person's Deactivate (polls run every minute). */
+const APPROVAL_FRESH_MS = 15 * MINUTE_MS;
+
+type ApprovedDeactivation =
+  | { result: 'deactivated' }
+  | { result: 'busy' }
+  | { result: 'not_active'; status: string }
+  /** The kill switch's own checks said no (stale data, its hourly limit, spend not confirmed): nothing changed. */
+  | { result: 'refused'; why: string }
+  | { result: 'failed'; why: string | null };
+
+/**
+ * "Deactivate key" pressed on a runaway alert (anomaly.auto_deactivate.mode: approve): the kill switch's
+ * deactivation on a person's word, with its bounds and records: under the key-status lock, on fresh data only, within
+ * max_per_hour, the spend confirmed by a direct read from the Admin API, and the change made as the kill switch
+ * (its actor, so the hour's count and the episode's record see it; the reason names who approved). The caller has
+ * checked the alert's episode still fires.
+ */
+export async function deactivateOnApproval(
+  ctx: Ctx,
+  req: { keyId: string; who: string },
+): Promise<ApprovedDeactivation> {
+  const policy = ctx.config.policy.anomaly;
+  const cap = policy.auto_deactivate.min_hourly_usd;
+  const locked = await ctx.repos.keys.withStatusLock(async (): Promise<ApprovedDeactivation> => {
+    await settleInterruptedStatusChanges(ctx);
+    const key = await ctx.repos.keys.statusOf(req.keyId);
+    if (key !== null && key.status !== 'active') return { result: 'not_active', status: key.status };
+    const now = ctx.clock.now();
+    const settled = await ctx.repos.watermarks.read(WATERMARKS.usageSettled);
+    if (settled === null || now.getTime() - settled.getTime() > APPROVAL_FRESH_MS) {
+      const since = settled === null ? 'no usage data yet' : `complete only to ${settled.toISOString().slice(0, 16)}Z`;
+      return { result: 'refused', why: `the key's usage data is stale (${since}): keywarden does not act on it` };
+    }
+    const inLastHour = await deactivationsInLastHour(ctx);
+    if (inLastHour >= policy.auto_deactivate.max_per_hour) {
+      return { result: 'refused', why: cappedReason(policy.auto_deactivate, inLastHour) };
+    }
+    // the window a detection run at this moment would judge
+    const until = lastCompleteMinute(now, settled)!;
+    const window = { from: new Date(until.getTime() - (policy.window_minutes - 1) * MINUTE_MS), until };
+    const unconfirmed = await confirmSpend(ctx, req.keyId, window, cap);
+    if (unconfirmed !== null) return { result: 'refused', why: unconfirmed };
+    const outcome = await setKeyStatus(ctx, {
+      keyId: req.keyId,
+      to: 'inactive',
+      action: 'api_key.deactivate',
+      actor: ACTOR,
+      reason: `runaway spend above the hard cap of ${cap} USD/h; deactivation approved from Slack by ${req.who}`,
+    });
+    if (outcome === 'done') return { result: 'deactivated' };
+    const why = await lastStatusChangeFailure(ctx, { keyId: req.keyId, action: 'api_key.deactivate', actor: ACTOR });
+    return { result: 'failed', why };
+  });
+  return locked?.value ?? { result: 'busy' };
 }

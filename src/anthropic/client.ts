@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
+import { AnalyticsClient } from './analytics.ts';
 import { AdminApiResponseError } from './errors.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
 import {
@@ -155,6 +156,11 @@ export class AdminClient {
    * intent younger than this may belong to a call still in flight.
    */
   readonly retryBudgetMs: number;
+  /** The Usage and Cost Analytics API (beta): per-key billed cost, request counts, actors (analytics.ts). */
+  readonly analytics = new AnalyticsClient({
+    request: (req) => this.#transport.request(req),
+    defaultWorkspaceId: (opts) => this.defaultWorkspaceId(opts),
+  });
 
   constructor(opts: AdminClientOptions) {
     this.retryBudgetMs = (opts.maxElapsedMs ?? 120_000) + (opts.timeoutMs ?? 30_000);

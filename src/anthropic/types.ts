@@ -148,8 +148,11 @@ export interface ApiKey {
   scope: 'workspace' | 'organization' | (string & {});
   /** Set in the Console at creation; the API reports status `expired` after it. */
   expiresAt: Date | null;
-  /** Who the key acts as (2026): a user or a service account; null for workspace keys and classic responses. */
-  principal: { type: string; userId: string | null; serviceAccountId: string | null } | null;
+  /**
+   * Who the key acts as (2026): a user or a service account; null for a legacy workspace key; absent when the
+   * response did not say (classic shapes carry no `principal`), which is not the same as "nobody".
+   */
+  principal?: { type: string; userId: string | null; serviceAccountId: string | null } | null;
 }
 
 /**
@@ -195,9 +198,12 @@ export const apiKeySchema = z
       workspaceIdIsReal: k.workspace_id === undefined && k.scope?.workspace_id != null,
       scope: k.scope?.type ?? 'workspace',
       expiresAt: k.expires_at,
-      principal: k.principal
-        ? { type: k.principal.type, userId: k.principal.user_id, serviceAccountId: k.principal.service_account_id }
-        : null,
+      principal:
+        k.principal === undefined
+          ? undefined
+          : k.principal === null
+            ? null
+            : { type: k.principal.type, userId: k.principal.user_id, serviceAccountId: k.principal.service_account_id },
     }),
   );
 

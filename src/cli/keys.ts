@@ -1,12 +1,21 @@
 import { requireEnv } from '../app.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
+import type { KeyIdentity } from '../inventory/core/identity.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
 import { planRotation } from '../rotation/core/plan.ts';
 import { type KeyRow, keyRows } from '../rotation/key-rows.ts';
 import { loadRotationInputs } from '../rotation/load.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 import { reactivateCommand } from './reactivate.ts';
+
+/** Short words for the table's IDENTITY column (`--json` carries the identity as stored). */
+const IDENTITY_WORDS: Record<KeyIdentity, string> = {
+  personal: 'personal',
+  service_account: 'service account',
+  legacy: 'legacy',
+  unknown: '—',
+};
 
 /**
  * A plain-text table for the terminal, columns padded to their widest cell. Every cell goes through
@@ -24,14 +33,18 @@ export function formatTable(headers: string[], rawRows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-export function formatKeyTable(rows: KeyRow[]): string {
+/** A row of `keywarden keys`: the rotation row and who is behind the key (src/inventory/core/identity.ts). */
+type KeyTableRow = KeyRow & { identity?: KeyIdentity };
+
+export function formatKeyTable(rows: KeyTableRow[]): string {
   return formatTable(
-    ['KEY', 'HINT', 'WORKSPACE', 'STATUS', 'AGE', 'DEADLINE', 'STAGE', 'OWNER', 'LAST USAGE', 'SUCCESSOR'],
+    ['KEY', 'HINT', 'WORKSPACE', 'STATUS', 'IDENTITY', 'AGE', 'DEADLINE', 'STAGE', 'OWNER', 'LAST USAGE', 'SUCCESSOR'],
     rows.map((r) => [
       r.name,
       r.hint ?? '',
       r.workspace,
       r.status,
+      r.identity === undefined ? '' : IDENTITY_WORDS[r.identity],
       `${r.ageDays}d`,
       r.deadline ?? '—',
       r.stage,
@@ -43,7 +56,7 @@ export function formatKeyTable(rows: KeyRow[]): string {
 }
 
 export const keysCommand: Command = {
-  summary: 'list API keys with their rotation deadline, stage, owner, last usage and successor',
+  summary: 'list API keys with their identity, rotation deadline, stage, owner, last usage and successor',
   usage: `keywarden keys [--json]
        keywarden keys reactivate <key id or name> --reason "…"
 
@@ -57,8 +70,15 @@ export const keysCommand: Command = {
     const db = createDb(config.env.databaseUrl!, { max: 2 });
     try {
       const now = new Date();
-      const inputs = await loadRotationInputs(createRepos(db), config.policy.rotation.drain_window_hours, now);
-      const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now);
+      const repos = createRepos(db);
+      const [inputs, identities] = await Promise.all([
+        loadRotationInputs(repos, config.policy.rotation.drain_window_hours, now),
+        repos.keys.identities(),
+      ]);
+      const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now).map((r) => ({
+        ...r,
+        identity: identities.get(r.id) ?? 'unknown',
+      }));
       if (values.json) console.log(terminalJson(rows));
       else
         console.log(

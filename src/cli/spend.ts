@@ -9,20 +9,38 @@ import { formatTable } from './keys.ts';
 
 export function formatSpendReport(report: SpendReport): string {
   const usd = (v: string | null) => (v === null ? '—' : formatUsd(usdToPico(v)));
+  // the billed column only where the analytics cost API gave a bill: without it every figure is priced, as before
+  const billed = report.rows.some((r) => r.billedMonthToDateUsd != null);
   const table = formatTable(
-    ['SCOPE', 'NAME', 'LIMIT', 'MONTH TO DATE', 'P50', 'P90', 'P90 % OF LIMIT', 'LIMIT REACHED (P50 / P90)'],
+    [
+      'SCOPE',
+      'NAME',
+      'LIMIT',
+      billed ? 'MONTH TO DATE (PRICED)' : 'MONTH TO DATE',
+      ...(billed ? ['BILLED (UTC)'] : []),
+      'P50',
+      'P90',
+      'P90 % OF LIMIT',
+      'LIMIT REACHED (P50 / P90)',
+    ],
     report.rows.map((r) => [
       r.scopeType,
       r.name,
       usd(r.limitUsd),
       usd(r.monthToDateUsd),
+      ...(billed ? [usd(r.billedMonthToDateUsd ?? null)] : []),
       usd(r.p50Usd),
       usd(r.p90Usd),
       r.p90ShareOfLimit === null ? '—' : `${(r.p90ShareOfLimit * 100).toFixed(1)}%`,
       crossingText(r),
     ]),
   );
-  return `Spend for ${report.month}, projected at ${report.madeAt.slice(0, 16).replace('T', ' ')} UTC (month-end p50: likely, p90: 90th percentile)\n\n${table}`;
+  const heading = `Spend for ${report.month}, projected at ${report.madeAt.slice(0, 16).replace('T', ' ')} UTC (month-end p50: likely, p90: 90th percentile)`;
+  if (!billed) return `${heading}\n\n${table}`;
+  const legend =
+    "Priced: usage × keywarden's price table (projections and limits use it). Billed: what Anthropic bills this UTC " +
+    'month per the analytics cost API (post-discount).';
+  return `${heading}\n${legend}\n\n${table}`;
 }
 
 function crossingText(r: SpendRow): string {
@@ -36,9 +54,11 @@ export const spendCommand: Command = {
   usage: `keywarden spend [--json]
 
   Reads the newest projections project-spend stored (run \`keywarden run project-spend --once\` first); changes
-  nothing. Columns: limit, month to date, p50 and p90 month total, p90 as a share of the limit, and the dates the
+  nothing. Columns: limit, month to date (priced by keywarden), billed this UTC month (the analytics cost API; — where
+  the organization has no access), p50 and p90 month total, p90 as a share of the limit, and the dates the
   limit is expected to be reached on the p50 and p90 paths.
-  --json  machine-readable (exact USD amounts as decimal strings)`,
+  --json  machine-readable (exact USD amounts as decimal strings; monthToDateUsd is priced, billedMonthToDateUsd
+          billed or null)`,
   async run(args) {
     const { values } = parse(args, { json: { type: 'boolean' } });
     const config = loadCliConfig();

@@ -158,6 +158,12 @@ const webhookUrl = z.string().superRefine((text, ctx) => {
   }
 });
 
+// false: report; true: deactivate drained overdue keys; approve: ask in Slack, deactivate on an allowed Approve
+const enforceMode = z.union([z.boolean(), z.literal('approve')], {
+  error: (issue) =>
+    `expected true, false or approve, got ${typeof issue.input} ${JSON.stringify(issue.input)?.slice(0, 40)}`,
+});
+
 const receivers = z
   .strictObject({
     pagerduty: z.record(receiverName, z.strictObject({ routing_key_env: envName })).default({}),
@@ -218,7 +224,7 @@ export const policySchema = z
         max_age_days: positiveInt.default(90),
         remind_before_days: z.array(positiveInt).default([14, 7, 1]),
         grace_days: nonNegativeInt.default(7),
-        enforce: z.boolean().default(false),
+        enforce: enforceMode.default(false),
         drain_window_hours: z.number().positive().default(24),
         force_after_days: nonNegativeInt.nullable().default(null),
         max_deactivations_per_run: nonNegativeInt.default(5),
@@ -251,6 +257,8 @@ export const policySchema = z
             // a deactivation cuts a production key off: at most this many per detection run and per hour
             max_per_run: nonNegativeInt.default(1),
             max_per_hour: nonNegativeInt.default(2),
+            // approve: the runaway alert offers "Deactivate key" to the allowed users instead of acting alone
+            mode: z.enum(['auto', 'approve']).default('auto'),
           })
           .prefault({}),
       })

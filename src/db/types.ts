@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
+import type { KeyIdentity } from '../inventory/core/identity.ts';
 import type { AlertKind, RotationStage, ScopeType, Severity, SpendScopeType } from '../kinds.ts';
 
 /**
@@ -56,6 +57,8 @@ export interface ApiKeysTable {
   /** `user_actor` or `service_account_actor`; null for plain workspace keys and classic responses. */
   principal_type: string | null;
   principal_id: string | null;
+  /** Who is behind the key (src/inventory/core/identity.ts); `unknown` until a sync whose response said. */
+  identity: ColumnType<KeyIdentity, KeyIdentity | undefined, KeyIdentity>;
   status_changed_at: Timestamp | null;
   first_seen_at: DefaultedTimestamp;
   last_seen_at: DefaultedTimestamp;
@@ -121,6 +124,37 @@ export interface CostDriftTable {
   recorded_at: DefaultedTimestamp;
 }
 
+export interface BilledCostsTable {
+  bucket_width: '1h' | '1d';
+  starting_at: Timestamp;
+  api_key_id: string;
+  workspace_id: string | null;
+  model: string;
+  actor_type: string | null;
+  actor_id: ColumnType<string, string | undefined, string>;
+  actor_label: string | null;
+  amount_usd: Money;
+  list_amount_usd: Money;
+  requests: ColumnType<string | null, number | null, number | null>;
+  currency: string;
+  data_refreshed_at: ColumnType<Date | null, Date | null, Date | null>;
+  fetched_at: DefaultedTimestamp;
+}
+
+export interface KeyRequestMinutesTable {
+  minute: Timestamp;
+  api_key_id: string;
+  requests: number;
+}
+
+export interface AnalyticsAccessTable {
+  api: string;
+  available: boolean;
+  reason: string | null;
+  checked_at: Timestamp;
+  changed_at: Timestamp;
+}
+
 export interface PricingUnknownModelsTable {
   model: string;
   priced_by: 'family_max' | 'global_max';
@@ -180,7 +214,7 @@ export interface NotificationsTable {
   id: Generated<string>;
   alert_id: string | null;
   fingerprint: string;
-  event: 'firing' | 'repeat' | 'resolved' | 'digest';
+  event: 'firing' | 'repeat' | 'resolved' | 'acknowledged' | 'digest';
   sequence: ColumnType<number, number | undefined, number>;
   channel: DeliveryChannel;
   target: string;
@@ -208,6 +242,20 @@ export interface SlackButtonsTable {
   alert_id: string;
   episode_started_at: Timestamp;
   created_at: Timestamp;
+}
+
+/** A Deny of a requested deactivation (rotation.enforce: approve): migrations/014_approvals.ts. */
+export interface RotationDenialsTable {
+  id: Generated<string>;
+  api_key_id: string;
+  alert_id: string;
+  episode_started_at: Timestamp;
+  /** `slack:U…` */
+  denied_by: string;
+  denied_by_name: string | null;
+  reason: string | null;
+  denied_at: Timestamp;
+  ask_again_at: Timestamp;
 }
 
 export interface SilencesTable {
@@ -304,6 +352,9 @@ export interface Database {
   usage_buckets: UsageBucketsTable;
   cost_buckets: CostBucketsTable;
   cost_drift: CostDriftTable;
+  billed_costs: BilledCostsTable;
+  analytics_access: AnalyticsAccessTable;
+  key_request_minutes: KeyRequestMinutesTable;
   watermarks: WatermarksTable;
   pricing_unknown_models: PricingUnknownModelsTable;
   projections: ProjectionsTable;
@@ -311,6 +362,7 @@ export interface Database {
   notifications: NotificationsTable;
   slack_buttons: SlackButtonsTable;
   silences: SilencesTable;
+  rotation_denials: RotationDenialsTable;
   rotation_state: RotationStateTable;
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;

@@ -8,13 +8,14 @@ import { Secret } from '../config/secret.ts';
 import type { JobName } from '../context.ts';
 import { createDb, migrateToLatest } from '../db/index.ts';
 import { ensureRuntimeLogin, freePort, MissingServiceError, provideServices, type Services } from '../dev/services.ts';
-import { loadScenario } from '../emulator/scenario.ts';
+import { loadScenario, parseScenario } from '../emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../emulator/server.ts';
 import { type SlackStandin, STANDIN_TOKEN, startSlackStandin } from '../notify/dev/slack-standin.ts';
 import { type SmtpSink, startSmtpSink } from '../notify/dev/smtp-sink.ts';
 import { terminalText } from '../notify/escape.ts';
 import { writeEnvFile, writePrivateFile } from './env-file.ts';
 import { readDemoOrganizationLimitUsd } from './limits.ts';
+import { answeredLine, buttonValue, DEMO_PRESSER, DRAINED_KEY } from './presses.ts';
 import { DEMO_TOUR, type Shown, type Sight, shownKind, slackContextTexts, stillMissing } from './tour.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -25,16 +26,20 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
  * A 3-minute anomaly window (10 by default) lets the demo's runaway alert arrive within the first minutes.
  * enforce-rotation runs when the demo asks for it, after the keys table: the table shows a key as `overdue` only
  * until its overdue notice is sent (then `grace`), so a scheduled run must not come first. Its daily run is
- * therefore put twelve hours from `now`.
+ * therefore put twelve hours from `now`. With `enforce: approve` and no grace, the demo's second run asks in Slack
+ * whether to retire the drained overdue key, and the demo presses Approve (as it presses Acknowledge on the runaway).
  */
 export function demoPolicy(organizationLimitUsd: number, now: Date): string {
   const rotationCron = `${now.getUTCMinutes()} ${(now.getUTCHours() + 12) % 24} * * *`;
   return `# written by \`keywarden demo\`
 organization: { name: "Acme AI (demo)", timezone: UTC }
-rotation: { enforce: false }
+rotation: { enforce: approve, grace_days: 0 }
 spend:
   limits: { organization: ${organizationLimitUsd} }
 anomaly: { window_minutes: 3 }
+slack_actions:
+  enabled: true
+  allow: { acknowledge: ["*"], snooze: ["*"], approve_deactivation: ["${DEMO_PRESSER.userId}"], reactivate: ["${DEMO_PRESSER.userId}"] }
 routes:
   - { match: { kind: "usage.*" },    slack: ["#ai-alerts"], repeat_every: 1h }
   - { match: { kind: "spend.*" },    slack: ["#finance"], email: ["finance@acme.example"] }
@@ -131,21 +136,49 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     say(`  Postgres: ${services.postgres.via}`);
     say(`  Redis:    ${services.redis.via}`);
 
-    const scenario = loadScenario('demo');
+    const builtIn = loadScenario('demo');
+    const scenario = parseScenario({ ...builtIn, keys: [...builtIn.keys, DRAINED_KEY] }, 'demo');
     // The scenario's runaway starts one minute after its start; starting the scenario six minutes ago puts the
     // runaway five minutes in the past, so its alert (a 3-minute window) follows the demo's first usage poll.
     const emulator: Emulator = await startEmulator({ scenario, startAt: new Date(Date.now() - 6 * 60_000) });
     cleanups.push(() => emulator.close());
     say(`Admin API emulator (scenario "demo": ${scenario.description}) at ${emulator.url}`);
 
+    // where the demo presses buttons: the worker's POST /slack/actions, signed as Slack signs (set once it runs)
+    let actions: { url: string; signingSecret: string } | null = null;
+    const pressed = new Set<string>();
+    const press = (label: string, actionId: string, value: string, message: string) => {
+      if (actions === null || pressed.has(actionId)) return;
+      pressed.add(actionId);
+      say(`demo: pressing ${label} as <@${DEMO_PRESSER.userId}>`);
+      const payload = { actionId, value, message, ...DEMO_PRESSER };
+      void slack.pressOverHttp(actions.url, actions.signingSecret, payload).then(
+        (r) => r.status !== 200 && say(`demo: the press of ${label} was answered HTTP ${r.status}`),
+        (err: Error) => say(`demo: could not press ${label}: ${err.message}`),
+      );
+    };
     const slack: SlackStandin = await startSlackStandin({
       onCall: (call) => {
+        if (call.method === 'chat.update' && call.response?.ok) {
+          const line = answeredLine(call.args.blocks) ?? '';
+          say(`→ Slack message updated: ${terminalText(line)}`);
+          if (line.startsWith('Acknowledged by')) show({ medium: 'terminal', what: 'acknowledged' });
+          if (line.startsWith('Approved by')) show({ medium: 'terminal', what: 'approved' });
+          return;
+        }
         if (call.method !== 'chat.postMessage' || !call.response?.ok) return;
         const text = String(call.args.text ?? '').split('\n')[0];
         const channel = String(call.args.channel);
         say(`→ Slack ${channel}${call.args.thread_ts ? ' (thread)' : ''}: ${text}`);
         const kind = shownKind(slackContextTexts(call.args.blocks));
         if (kind && !call.args.thread_ts) show({ medium: 'slack', channel, kind });
+        const message = `${call.response.channel}:${call.response.ts}`;
+        const ack = buttonValue(call.args.blocks, 'ack');
+        if (kind === 'usage.runaway' && ack !== null) press('Acknowledge on the runaway', 'ack', ack, message);
+        const approve = buttonValue(call.args.blocks, 'approve');
+        if (kind === 'rotation.approval_requested' && approve !== null) {
+          press(`Approve on "${DRAINED_KEY.name}"`, 'approve', approve, message);
+        }
       },
     });
     cleanups.push(() => slack.close());
@@ -198,6 +231,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       KEYWARDEN_HTTP_HOST: '127.0.0.1',
       KEYWARDEN_UI_TOKEN: randomBytes(16).toString('hex'),
       LOG_LEVEL: 'info',
+      // the buttons' presses come back to the worker's POST /slack/actions, signed with this
+      SLACK_SIGNING_SECRET: randomBytes(16).toString('hex'),
+    };
+    actions = {
+      url: `http://127.0.0.1:${env.KEYWARDEN_HTTP_PORT}/slack/actions`,
+      signingSecret: env.SLACK_SIGNING_SECRET,
     };
     writeEnvFile(
       join(out, 'env.sh'),
@@ -278,10 +317,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           const blocked = Number(entry.blocked) > 0 ? `, ${entry.blocked} overdue key(s) still in use` : '';
           say(`rotation: ${entry.reminders} reminder stage(s) sent${blocked}`);
         }
-        // the weekly digest on demand, now that the rotation stages are fresh
+        // the weekly digest on demand, now that the rotation stages are fresh; and a second rotation run: the
+        // overdue notices are sent and there is no grace, so it asks about the drained key
         if (!askedSecurityDigest) {
           askedSecurityDigest = true;
           void askWorker('security-digest', env, say, helper);
+          void askWorker('enforce-rotation', env, say, helper);
         }
       }
       if (

@@ -9,7 +9,7 @@ export type Shown =
   | { medium: 'slack'; channel: string; kind: string }
   | { medium: 'email'; to: readonly string[]; kind: string };
 
-export type TerminalSection = 'inventory' | 'keys' | 'spend';
+export type TerminalSection = 'inventory' | 'keys' | 'spend' | 'acknowledged' | 'approved';
 
 /** One finding of the tour; `label` names it for people when it is still missing. */
 export type Sight =
@@ -32,6 +32,8 @@ export const DEMO_TOUR: readonly Sight[] = [
   { medium: 'terminal', what: 'spend', label: 'the spend table' },
   { medium: 'email', to: 'finance@acme.example', kind: 'digest.finance', label: 'the finance digest' },
   { medium: 'email', to: 'security@acme.example', kind: 'digest.security', label: 'the security digest' },
+  { medium: 'terminal', what: 'acknowledged', label: 'Acknowledge pressed on the runaway' },
+  { medium: 'terminal', what: 'approved', label: 'Approve pressed on the drained overdue key' },
 ];
 
 /** The sights still missing once `shown` has been printed. Pure. */

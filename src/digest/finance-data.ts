@@ -18,7 +18,10 @@ export interface ScopeSpend {
   name: string;
   /** For a key, its workspace's name. */
   workspaceName?: string;
+  /** Priced by keywarden (usage × the price table). */
   mtd: Pico;
+  /** Billed this UTC month per the analytics cost API; null or absent where unknown (no analytics access). */
+  billed?: Pico | null;
   projection: StoredProjection | null;
 }
 
@@ -43,6 +46,8 @@ export interface FinanceData {
   organization: StoredProjection | null;
   /** The policy's organization limit, for when no projection carries one yet. */
   organizationLimit: Pico | null;
+  /** What Anthropic bills this UTC month (the analytics cost API); null or absent where unknown. */
+  billedMtd?: Pico | null;
   /** Every key and workspace with spend this month, most spent first. */
   keys: ScopeSpend[];
   workspaces: ScopeSpend[];
@@ -57,7 +62,7 @@ interface FinanceDataOptions {
 }
 
 export async function loadFinanceData(
-  repos: Pick<Repos, 'usage' | 'spend'>,
+  repos: Pick<Repos, 'usage' | 'spend' | 'billing'>,
   now: Date,
   opts: FinanceDataOptions,
 ): Promise<FinanceData> {
@@ -67,13 +72,18 @@ export async function loadFinanceData(
   const month = { monthStart, timezone: tz, until: now };
   const { usage } = repos;
 
-  const [daily, byKey, byWorkspace, projections, drift] = await Promise.all([
+  // the bill is by UTC day: its month is the UTC month
+  const billedFrom = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const [daily, byKey, byWorkspace, projections, drift, billed] = await Promise.all([
     usage.monthDailySpend(month),
     usage.monthSpendByKey(month),
     usage.monthSpendByWorkspace(month),
     repos.spend.ofMonth({ month: today.slice(0, 7), at: now }),
     usage.driftSince(monthStart),
+    repos.billing.billedSummary(billedFrom, now),
   ]);
+  const billedOf = <K>(map: ReadonlyMap<K, { billed: Pico }> | undefined, id: K) =>
+    map === undefined ? null : (map.get(id)?.billed ?? 0n);
 
   const projectionOf = new Map(projections.map((p) => [`${p.scopeType}:${p.scopeId}`, p]));
   const bySpend = (a: ScopeSpend, b: ScopeSpend) => (b.mtd > a.mtd ? 1 : b.mtd < a.mtd ? -1 : 0);
@@ -90,6 +100,7 @@ export async function loadFinanceData(
     organization: projections.find((p) => p.scopeType === 'organization') ?? null,
     // rounded as spend scopes round it: the same limit in the digest as in the projections
     organizationLimit: opts.organizationLimitUsd === null ? null : numberUsdToPico(opts.organizationLimitUsd),
+    billedMtd: billed?.total.billed ?? null,
     keys: byKey
       .map((k) => ({
         id: k.id,
@@ -97,6 +108,7 @@ export async function loadFinanceData(
         workspaceName:
           k.id === null ? '' : keyWorkspaceName(k.scope_type ?? 'workspace', k.workspace_id, k.workspace_name),
         mtd: usdToPico(k.usd),
+        billed: billedOf(billed?.byKey, k.id ?? ''),
         projection: k.id === null ? null : (projectionOf.get(`key:${k.id}`) ?? null),
       }))
       .sort(bySpend),
@@ -105,6 +117,7 @@ export async function loadFinanceData(
         id: w.id,
         name: workspaceName(w.id, w.name),
         mtd: usdToPico(w.usd),
+        billed: billedOf(billed?.byWorkspace, w.id),
         projection: projectionOf.get(`workspace:${w.id ?? DEFAULT_WORKSPACE_SCOPE_ID}`) ?? null,
       }))
       .sort(bySpend),

@@ -60,16 +60,18 @@ function topSection(
   const withLimits = shown.some((s) => limitOf(s) !== null);
   const columns: DigestSection['columns'] = [{ label: kind === 'key' ? 'Key' : 'Workspace' }];
   if (kind === 'key') columns.push({ label: 'Workspace' });
-  columns.push(
-    { label: 'Spent', align: 'right' },
-    { label: 'Share', align: 'right' },
-    { label: 'Projected month end', align: 'right' },
-  );
+  // where the analytics cost API answers, the bill stands beside keywarden's own pricing, each named
+  const withBilled = shown.some((s) => s.billed != null);
+  if (withBilled) columns.push({ label: 'Priced', align: 'right' }, { label: 'Billed', align: 'right' });
+  else columns.push({ label: 'Spent', align: 'right' });
+  columns.push({ label: 'Share', align: 'right' }, { label: 'Projected month end', align: 'right' });
   if (withLimits) columns.push({ label: 'Limit', align: 'right' });
   const rows = shown.map((s) => {
     const row = [s.name];
     if (kind === 'key') row.push(s.workspaceName ?? '');
-    row.push(formatUsd(s.mtd), percent(s.mtd, total), s.projection ? projectionText(s.projection) : '–');
+    row.push(formatUsd(s.mtd));
+    if (withBilled) row.push(s.billed == null ? '–' : formatUsd(s.billed));
+    row.push(percent(s.mtd, total), s.projection ? projectionText(s.projection) : '–');
     if (withLimits) row.push(limitText(limitOf(s), s.mtd));
     return row;
   });
@@ -140,6 +142,7 @@ export function composeFinanceDigest(data: FinanceData): FinanceDigest {
 
   const fields: NotificationField[] = [
     { label: `Spent in ${month}`, value: formatUsd(mtd) },
+    ...(data.billedMtd == null ? [] : [{ label: 'Billed by Anthropic (UTC month)', value: formatUsd(data.billedMtd) }]),
     { label: 'Yesterday', value: formatUsd(yesterday) },
     {
       label: 'Projected month end',
@@ -170,9 +173,14 @@ export function composeFinanceDigest(data: FinanceData): FinanceDigest {
     );
   }
 
-  const footer = projection
-    ? `Spend is priced from usage up to ${data.asOf.toISOString().slice(11, 16)} UTC. Projection made ${projection.madeAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; the range is the 10th to 90th percentile.`
-    : `Spend is priced from usage up to ${data.asOf.toISOString().slice(11, 16)} UTC.`;
+  const billedNote =
+    data.billedMtd == null
+      ? ''
+      : " Priced figures are usage × keywarden's price table; Billed is what the analytics cost API says Anthropic bills (post-discount, UTC days).";
+  const footer =
+    (projection
+      ? `Spend is priced from usage up to ${data.asOf.toISOString().slice(11, 16)} UTC. Projection made ${projection.madeAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; the range is the 10th to 90th percentile.`
+      : `Spend is priced from usage up to ${data.asOf.toISOString().slice(11, 16)} UTC.`) + billedNote;
 
   const message: DigestMessage = {
     kind: 'digest.finance',

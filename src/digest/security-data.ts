@@ -1,12 +1,28 @@
 import type { Repos } from '../db/repos/index.ts';
+import type { IdentityPlanEntry, KeyIdentity } from '../inventory/core/identity.ts';
 import { keyWorkspaceName } from '../inventory/core/key-place.ts';
+import { identityFindings } from '../inventory/identity.ts';
 import type { RotationStage } from '../kinds.ts';
+import { type Pico, usdToPico } from '../money.ts';
+import { DAY_MS } from '../time.ts';
 
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by
  * enforce-rotation in rotation_state), its owner and whether that owner is still in the organization, its expiry;
- * and the members who hold the organization's admin role.
+ * who is behind the keys' traffic (the identity findings, and the last 7 days' spend and tokens by identity); and
+ * the members who hold the organization's admin role.
  */
+
+/** The traffic share window: the last 7 days up to the digest's instant. */
+export const IDENTITY_TRAFFIC_DAYS = 7;
+
+/** Spend and tokens of the window on one kind of identity. */
+export interface IdentityTraffic {
+  /** Distinct keys with traffic (0 for usage without a key). */
+  keys: number;
+  usd: Pico;
+  tokens: bigint;
+}
 
 export interface SecurityKey {
   id: string;
@@ -37,6 +53,15 @@ export interface SecurityData {
   admins: { name: string; email: string }[];
   /** When enforce-rotation last evaluated any key: stages older than a day or two are stale. */
   rotationEvaluatedAt: Date | null;
+  /** The window's traffic by the identity of its key; `no_key`: usage without one (Console, Workbench). */
+  identityTraffic: Map<KeyIdentity | 'no_key', IdentityTraffic>;
+  /**
+   * Traffic by federated (workload-identity) actors: they have no key, so only the analytics API's actors show
+   * them. Null until keywarden reads that API.
+   */
+  federatedTraffic: IdentityTraffic | null;
+  /** Every identity finding of the active keys (the key.identity alerts say the same). */
+  identityFindings: IdentityPlanEntry[];
 }
 
 export async function loadSecurityData(
@@ -44,7 +69,12 @@ export async function loadSecurityData(
   now: Date,
   opts: { organizationName: string; timezone: string },
 ): Promise<SecurityData> {
-  const [keys, admins] = await Promise.all([repos.keys.activeKeysWithOwners(), repos.keys.admins()]);
+  const [keys, admins, traffic, identity] = await Promise.all([
+    repos.keys.activeKeysWithOwners(),
+    repos.keys.admins(),
+    repos.keys.trafficByIdentity(new Date(now.getTime() - IDENTITY_TRAFFIC_DAYS * DAY_MS), now),
+    identityFindings(repos, now, opts.timezone),
+  ]);
   let rotationEvaluatedAt: Date | null = null;
   for (const k of keys) {
     if (k.evaluated_at !== null && (rotationEvaluatedAt === null || k.evaluated_at > rotationEvaluatedAt)) {
@@ -57,6 +87,11 @@ export async function loadSecurityData(
     asOf: now,
     admins,
     rotationEvaluatedAt,
+    identityTraffic: new Map(
+      traffic.map((t) => [t.identity, { keys: t.keys, usd: usdToPico(t.usd), tokens: BigInt(t.tokens) }]),
+    ),
+    federatedTraffic: null,
+    identityFindings: identity.findings,
     keys: keys.map((k) => {
       const byUser = k.created_by_type === 'user' && k.created_by_id !== null;
       // a creator keywarden never saw (left before the first sync) is as gone as one marked left

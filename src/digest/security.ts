@@ -1,18 +1,23 @@
 import { CONSOLE_KEYS_URL } from '../console.ts';
+import { findingText, IDENTITY_LABELS, type IdentityPlanEntry, type KeyIdentity } from '../inventory/core/identity.ts';
 import type { RotationStage } from '../kinds.ts';
+import { formatUsd, type Pico } from '../money.ts';
 import type { DigestMessage, DigestSection } from '../notify/message.ts';
 import { DAY_MS } from '../time.ts';
 import { formatDate, formatLongDate, localDate, mondayOf } from './period.ts';
-import type { SecurityData, SecurityKey } from './security-data.ts';
+import { IDENTITY_TRAFFIC_DAYS, type IdentityTraffic, type SecurityData, type SecurityKey } from './security-data.ts';
 
 /**
  * The weekly security digest, composed from loaded data: keys by rotation stage (what is overdue, what is due
- * soon, what is exempt), keys whose creator left, keys without an expiry date, and who holds the admin role.
+ * soon, what is exempt), keys whose creator left, who is behind the traffic (its share on service accounts against
+ * personal and legacy keys, and the identity findings), keys without an expiry date, and who holds the admin role.
  * Pure: data in, message out.
  */
 
 /** Keys without an expiry are often most of them; the oldest are the ones worth reading about. */
 const NO_EXPIRY_ROWS = 25;
+/** Identity findings past this many are counted, not listed. */
+const FINDING_ROWS = 25;
 /** Stages older than this mean enforce-rotation has stopped running: the digest says so. */
 const STALE_STAGES_MS = 2 * DAY_MS;
 
@@ -61,6 +66,75 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+function percent(part: bigint, whole: bigint): string {
+  if (whole === 0n) return '–';
+  // basis points in bigint, then one decimal for people
+  const bp = (part * 10_000n) / whole;
+  return `${(Number(bp) / 100).toFixed(bp < 1000n ? 1 : 0)}%`;
+}
+
+/** The traffic rows in a fixed order: the identities a security team wants to grow first. */
+const TRAFFIC_ROWS: Array<[KeyIdentity | 'no_key', string]> = [
+  ['service_account', 'Service accounts'],
+  ['personal', 'Personal keys (a user)'],
+  ['legacy', 'Legacy workspace keys'],
+  ['unknown', 'Keys whose identity the API did not report'],
+  ['no_key', 'Usage without a key (Console, Workbench)'],
+];
+
+/** Who is behind the window's traffic, by spend and by tokens; federated actors once keywarden reads them. */
+function identityTrafficSection(data: SecurityData): { section: DigestSection; sentence: string | null } {
+  const rows: Array<[string, IdentityTraffic]> = [];
+  for (const [identity, label] of TRAFFIC_ROWS) {
+    const t = data.identityTraffic.get(identity);
+    if (t !== undefined) rows.push([label, t]);
+  }
+  if (data.federatedTraffic !== null) rows.push(['Federated identities (workload identity)', data.federatedTraffic]);
+  const usd = rows.reduce<Pico>((sum, [, t]) => sum + t.usd, 0n);
+  const tokens = rows.reduce((sum, [, t]) => sum + t.tokens, 0n);
+  const share = (identity: KeyIdentity) => {
+    const t = data.identityTraffic.get(identity);
+    return percent(t?.usd ?? 0n, usd);
+  };
+  const sentence =
+    usd === 0n
+      ? null
+      : `Of the last ${IDENTITY_TRAFFIC_DAYS} days' spend, ${share('service_account')} ran on service-account keys, ` +
+        `${share('personal')} on personal keys and ${share('legacy')} on legacy workspace keys.`;
+  return {
+    sentence,
+    section: {
+      title: `Traffic by identity, last ${IDENTITY_TRAFFIC_DAYS} days`,
+      columns: [
+        { label: 'Identity' },
+        { label: 'Keys', align: 'right' },
+        { label: 'Spend', align: 'right' },
+        { label: 'Share', align: 'right' },
+        { label: 'Tokens', align: 'right' },
+        { label: 'Share', align: 'right' },
+      ],
+      rows: rows.map(([label, t]) => [
+        label,
+        String(t.keys),
+        formatUsd(t.usd),
+        percent(t.usd, usd),
+        t.tokens.toLocaleString('en-US'),
+        percent(t.tokens, tokens),
+      ]),
+      empty: `No usage stored for the last ${IDENTITY_TRAFFIC_DAYS} days.`,
+    },
+  };
+}
+
+/** Dead keys in use first, then services on people, dead keys, legacy keys. */
+const FINDING_RANK: Record<IdentityPlanEntry['finding'], number> = {
+  dead_in_use: 0,
+  owner_left: 1,
+  around_the_clock: 2,
+  legacy: 3,
+  no_expiry: 4,
+};
+
 export function composeSecurityDigest(data: SecurityData): DigestMessage {
   const tz = data.timezone;
   const now = data.asOf;
@@ -74,6 +148,12 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
   const orphaned = data.keys.filter((k) => k.departedCreatorId !== null);
   const noExpiry = data.keys.filter((k) => k.expiresAt === null); // oldest first, as loaded
   const inUse = overdue.filter((k) => k.stage === 'blocked').length;
+  // a key without expiry has its own section below, and a dead key in use is said once: the list holds the rest
+  const deadInUse = new Set(data.identityFindings.filter((e) => e.finding === 'dead_in_use').map((e) => e.key.id));
+  const findings = data.identityFindings
+    .filter((e) => e.finding !== 'no_expiry' && !(e.finding === 'owner_left' && deadInUse.has(e.key.id)))
+    .sort((a, b) => FINDING_RANK[a.finding] - FINDING_RANK[b.finding]);
+  const traffic = identityTrafficSection(data);
 
   const counts = new Map<string, number>();
   for (const k of data.keys) counts.set(stageLabel(k), (counts.get(stageLabel(k)) ?? 0) + 1);
@@ -138,6 +218,17 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
       rows: orphaned.map((k) => [k.name, k.workspaceName, departed(k), day(k.createdAt, tz)]),
       empty: 'Every active key was created by someone still in the organization (or by the API).',
     },
+    traffic.section,
+    {
+      title: 'Identity findings',
+      columns: [{ label: 'Key' }, { label: 'Workspace' }, { label: 'Identity' }, { label: 'Finding' }],
+      rows: findings
+        .slice(0, FINDING_ROWS)
+        .map((e) => [e.key.name, e.key.workspaceName, IDENTITY_LABELS[e.key.identity], findingText(e)]),
+      empty:
+        'No personal key carries service traffic, no key outlived its owner, and no legacy workspace key is active.',
+      more: Math.max(0, findings.length - FINDING_ROWS),
+    },
     {
       title: 'Keys without an expiry date',
       columns: [
@@ -180,6 +271,9 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
       `${overdue.length} overdue for rotation${inUse > 0 ? ` (${inUse} still in use)` : ''}, ` +
       `${dueSoon.length} due soon, ${orphaned.length} without an owner in the organization, ` +
       `${noExpiry.length} without an expiry date.`,
+    ...(traffic.sentence === null ? [] : [traffic.sentence]),
+    `${plural(findings.length, 'identity finding', 'identity findings')}` +
+      `${deadInUse.size > 0 ? ` (${plural(deadInUse.size, 'dead key', 'dead keys')} still in use)` : ''}.`,
     `${plural(data.admins.length, 'member holds', 'members hold')} the admin role.`,
   ];
   const evaluated = data.rotationEvaluatedAt;
@@ -202,6 +296,7 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
       { label: 'Due soon', value: String(dueSoon.length) },
       { label: 'Orphaned', value: String(orphaned.length) },
       { label: 'Without expiry', value: String(noExpiry.length) },
+      { label: 'Identity findings', value: String(findings.length) },
       { label: 'Admins', value: String(data.admins.length) },
     ],
     sections,

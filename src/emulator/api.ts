@@ -1,6 +1,7 @@
 import { COST_GROUP_BY, type CostGroupBy, USAGE_GROUP_BY, type UsageGroupBy } from '../anthropic/types.ts';
 import type { Pico } from '../money.ts';
 import { MINUTE_MS } from '../time.ts';
+import { createAnalyticsApi } from './analytics.ts';
 import type { SimInvite, SimKey, SimUser, SimulatedOrg, SimWorkspace } from './org.ts';
 import { base62From } from './random/hash.ts';
 import {
@@ -173,6 +174,8 @@ export interface AdminApi {
   ): Promise<ApiAnswer>;
   /** A workspace's (null: the Default Workspace's) priced usage on the UTC day `day` (days since the epoch), as visible at `now`. */
   costPico(workspace: SimWorkspace | null, day: number, now: number): Pico;
+  /** A key's billed cost over [from, to) (ms), as the analytics cost API shows it at `now`. */
+  billedPico(keyId: string, from: number, to: number, now: number): Pico;
 }
 
 /** `delayMinutes`: usage of minute m shows from m + 1 + delay minutes (a function: a fault can change it). */
@@ -182,6 +185,7 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
   const delay = typeof delayMinutes === 'number' ? () => delayMinutes : delayMinutes;
   /** The first minute whose usage is not visible at `now`. */
   const visibleEnd = (now: number) => Math.floor(now / MINUTE_MS - delay());
+  const analytics = createAnalyticsApi(org, visibleEnd);
 
   // ── Serializers ──────────────────────────────────────────────────────────────────────────────────────────
   const workspaceJson = (w: SimWorkspace, now: number, shape: ResponseShape) => {
@@ -589,6 +593,8 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
     if (p === '/v1/organizations/usage_report/messages' && get) return answer(usageReport(q, now));
     if (p === '/v1/organizations/cost_report' && get) return answer(costReport(q, now));
     if (p === '/v1/organizations/rate_limits' && get) return answer(orgRateLimits(q, shape));
+    const analyticsBody = get ? analytics.route(p, q, now) : null;
+    if (analyticsBody !== null) return answer(analyticsBody);
     throw new HttpError(404, `${method} ${url.pathname}: no such endpoint`);
   }
 
@@ -596,5 +602,6 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
     route,
     costPico: (workspace, day, now) =>
       workspaceDayCost(org, workspace, day, visibleEnd(now), costCache).reduce((sum, c) => sum + c.total, 0n),
+    billedPico: analytics.billedPico,
   };
 }

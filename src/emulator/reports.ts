@@ -174,6 +174,8 @@ export function workspaceDayCost(
   }
   const sums = new Map<number, { slot: UsageSlot; counts: UsageCounts }>();
   const emit = (slot: UsageSlot, c: UsageCounts) => {
+    // blocked requests report tokens but cost nothing
+    if (slot.blocked) return;
     const id = (slot.modelIndex * SERVICE_TIERS.length + slot.tierIndex) * CONTEXT_WINDOWS.length + slot.cwIndex;
     const cell = sums.get(id);
     if (cell) addCounts(cell.counts, c);

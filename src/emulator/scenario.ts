@@ -65,6 +65,11 @@ const trafficSchema = z.strictObject({
   /** Output tokens per input-side token. */
   output_ratio: z.number().min(0).optional(),
   web_search_per_minute: z.number().min(0).optional(),
+  /**
+   * Models whose requests from this key are blocked: the usage reports their tokens, the cost (classic and
+   * analytics) bills nothing for them (a reported case: keywarden must not take that for a price drift).
+   */
+  blocked_models: z.array(z.string()).optional(),
   /** Changes this key's noise without touching any other key's. */
   seed: z.int().optional(),
 });
@@ -87,6 +92,7 @@ export interface TrafficSpec {
   cache_write_1h_ratio: number;
   output_ratio: number;
   web_search_per_minute: number;
+  blocked_models: string[];
   seed: number;
 }
 
@@ -104,6 +110,7 @@ export const TRAFFIC_DEFAULTS: Omit<TrafficSpec, 'models'> = {
   cache_write_1h_ratio: 0,
   output_ratio: 0.2,
   web_search_per_minute: 0,
+  blocked_models: [],
   seed: 0,
 };
 
@@ -255,6 +262,11 @@ const scenarioSchema = z.strictObject({
   api_shape: z.enum(API_SHAPES).default('by_version'),
   /** The Default Workspace's real id, as 2026 shapes and `include_default=true` show it; default from the seed. */
   default_workspace_id: id('wrkspc').optional(),
+  /**
+   * The Usage and Cost Analytics API (beta): `available`, or `refused` with a 403 for every request, as for an
+   * organization without access (keywarden then falls back to the classic cost report).
+   */
+  analytics_api: z.enum(['available', 'refused']).default('available'),
   /** Prices for models the table lacks (or to change one), merged into the built-in table. */
   prices: z.record(z.string(), priceOverrideSchema).default({}),
   rate_limits: z.array(rateLimitGroupSchema).default(DEFAULT_RATE_LIMITS),

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ANALYTICS_BETA } from '../anthropic/analytics.ts';
 import { FAST_MODE_BETA } from '../anthropic/types.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -68,6 +69,8 @@ export interface Emulator {
   usageAt(keyId: string, minute: Date): UsageCell[];
   /** Ground truth: a workspace's (null: the Default Workspace's) priced usage on the UTC day of `day`, as visible now. */
   costPicoFor(workspaceId: string | null, day: Date): Pico;
+  /** Ground truth: a key's billed cost over [from, to), as the analytics cost API shows it now. */
+  billedPicoFor(keyId: string, from: Date, to: Date): Pico;
   close(): Promise<void>;
 }
 
@@ -191,6 +194,16 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       );
       return;
     }
+    if (url.pathname.startsWith('/v1/organizations/analytics/') && !betas.includes(ANALYTICS_BETA)) {
+      sendError(
+        res,
+        400,
+        `this endpoint is a beta: send the header anthropic-beta: ${ANALYTICS_BETA}`,
+        requestId,
+        headers,
+      );
+      return;
+    }
     const shape = org.scenario.api_shape === 'by_version' ? versionShape : org.scenario.api_shape;
     try {
       const answer = await api.route(entry.method, url, () => readJson(req), clock.now().getTime(), shape);
@@ -294,6 +307,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         throw new Error(`costPicoFor: no workspace ${workspaceId} in scenario ${org.scenario.name}`);
       return api.costPico(w, Math.floor(day.getTime() / 86_400_000), clock.now().getTime());
     },
+    billedPicoFor: (keyId, from, to) => api.billedPico(keyId, from.getTime(), to.getTime(), clock.now().getTime()),
     close: async () => {
       for (const res of hanging) res.destroy();
       server.closeAllConnections();

@@ -50,6 +50,8 @@ export interface UsageSlot {
   webSearchPerToken: number;
   /** Distinguishes the slot's stochastic rounding of web searches. */
   salt: number;
+  /** Blocked requests: their tokens are reported as usage, and nothing is billed for them. */
+  blocked: boolean;
 }
 
 export interface Migration {
@@ -171,6 +173,7 @@ export function compileTraffic(spec: TrafficSpec, seed: number, modelIndex: (mod
           outputRatio: spec.output_ratio,
           webSearchPerToken: spec.tokens_per_minute > 0 ? spec.web_search_per_minute / spec.tokens_per_minute : 0,
           salt: 16 + slots.length,
+          blocked: spec.blocked_models.includes(model),
         });
       }
     }

@@ -94,6 +94,17 @@ export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'cl
         for (const r of rows) this.set({ workspace_id: r.workspaceId ?? DEFAULT_WORKSPACE_SCOPE_ID }, r.ratio);
       },
     });
+    new Gauge({
+      name: 'keywarden_analytics_api_available',
+      help: 'Whether the analytics cost API answered when last asked (1), or refused and costs are reconciled per workspace only (0).',
+      labelNames: ['api'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const access = await repos.billing.access('analytics.cost');
+        if (access !== null) this.set({ api: 'analytics.cost' }, access.available ? 1 : 0);
+      },
+    });
     addStatusMetrics(registry, repos);
   }
   return { registry, jobRuns, jobDuration };

@@ -43,7 +43,8 @@ interface Outgoing<P> {
 }
 
 export interface OutgoingAlert extends Outgoing<OutboxPayload> {
-  event: 'firing' | 'repeat' | 'resolved';
+  /** `acknowledged`: acknowledged from Slack; only PagerDuty rows carry it (outboxRepo.acknowledgeOnPagerDuty). */
+  event: 'firing' | 'repeat' | 'resolved' | 'acknowledged';
   /** For an adapter that threads, on a repeat or a resolve: the provider id of the episode's first post, if sent. */
   thread: string | null;
   /** The `slack_buttons` rows this message's buttons name, by choice; absent or null: no buttons (links only). */
@@ -177,9 +178,10 @@ function pagerdutyAdapter(client: PagerDutyClient): DeliveryAdapter {
   return {
     service: () => 'pagerduty',
     threads: false,
-    async sendAlert({ target, fingerprint, payload }) {
+    async sendAlert({ target, fingerprint, payload, event: kind }) {
       const alert = payload.alerts?.[0] ?? null;
-      const event = renderPagerDutyEvent(payload.notification, alert?.fingerprint ?? fingerprint, alert);
+      const action = kind === 'acknowledged' ? 'acknowledge' : undefined;
+      const event = renderPagerDutyEvent(payload.notification, alert?.fingerprint ?? fingerprint, alert, action);
       return fromReceiver(await client.send(target, event));
     },
     sendDigest: digestsNotTo('PagerDuty'),

@@ -67,7 +67,10 @@ interface DeliverResult {
 
 /** A leased row with its payload's shape known: alerts write OutboxPayload, digests DigestPayload. */
 type Delivery = Omit<LeasedDelivery, 'event' | 'payload'> &
-  ({ event: 'firing' | 'repeat' | 'resolved'; payload: OutboxPayload } | { event: 'digest'; payload: DigestPayload });
+  (
+    | { event: 'firing' | 'repeat' | 'resolved' | 'acknowledged'; payload: OutboxPayload }
+    | { event: 'digest'; payload: DigestPayload }
+  );
 
 async function send(
   ctx: Pick<DeliveryParts, 'repos'>,
@@ -87,7 +90,11 @@ async function send(
   // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
   const offered =
     buttons !== null && row.channel === 'slack' && row.event !== 'resolved'
-      ? await ctx.repos.actions.offer(row.id, choicesFor(row.payload.notification.kind), buttons.now)
+      ? await ctx.repos.actions.offer(
+          row.id,
+          choicesFor(row.payload.notification.kind, row.payload.alerts?.[0]?.details),
+          buttons.now,
+        )
       : null;
   return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
 }

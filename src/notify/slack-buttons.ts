@@ -1,4 +1,4 @@
-import type { EXPECTED_MS, SNOOZE_MS } from '../action-ids.ts';
+import { DENY_REASONS, type EXPECTED_MS, type SNOOZE_MS } from '../action-ids.ts';
 import type { ActionButton, ActionSelect, SlackPostBlock } from './render.ts';
 
 /**
@@ -21,8 +21,10 @@ const EXPECTED_LABELS: Record<keyof typeof EXPECTED_MS, string> = {
 const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
 
 /**
- * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu; Reactivate on a deactivation (one action_id per block, as
- * Block Kit requires, with the durations as its options). Each value is a `slack_buttons` row id, never the alert.
+ * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu (one action_id per block, as
+ * Block Kit requires, with the durations as its options); Reactivate on a deactivation; Approve and Deny on an
+ * approval request; Deactivate on a runaway that waits for a person. Each value is a `slack_buttons` row id, never
+ * the alert.
  */
 export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
   const elements: Array<ActionButton | ActionSelect> = [];
@@ -33,6 +35,28 @@ export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlo
   const reactivate = offered.get('reactivate');
   if (reactivate !== undefined) {
     elements.push({ type: 'button', text: plain('Reactivate key'), action_id: 'reactivate', value: reactivate });
+  }
+  const approve = offered.get('approve');
+  if (approve !== undefined) {
+    elements.push({ type: 'button', text: plain('Approve'), action_id: 'approve', value: approve, style: 'danger' });
+  }
+  const reasons = (Object.keys(DENY_REASONS) as Array<keyof typeof DENY_REASONS>).flatMap((choice) => {
+    const value = offered.get(choice);
+    return value === undefined ? [] : [{ text: plain(DENY_REASONS[choice]), value }];
+  });
+  if (reasons.length > 0) {
+    elements.push({ type: 'static_select', action_id: 'deny', placeholder: plain('Deny…'), options: reasons });
+  }
+  // the runaway's Deactivate answers the same question as Approve (anomaly.auto_deactivate.mode: approve)
+  const deactivate = offered.get('deactivate');
+  if (deactivate !== undefined) {
+    elements.push({
+      type: 'button',
+      text: plain('Deactivate key'),
+      action_id: 'approve',
+      value: deactivate,
+      style: 'danger',
+    });
   }
   const options = (Object.keys(SNOOZE_LABELS) as Array<keyof typeof SNOOZE_LABELS>).flatMap((choice) => {
     const value = offered.get(choice);

@@ -101,14 +101,20 @@ async function applyRotation(ctx: Ctx, planned: readonly RotationDecision[], now
   };
 }
 
-type Deactivation = Extract<RotationDecision, { kind: 'deactivate' }>;
+type Deactivation = Extract<RotationDecision, { kind: 'deactivate' | 'ask_approval' }>;
 
 /**
- * The last look before retiring a key judged drained: its usage over the drain window read straight from the Admin
- * API, up to the API's "now". Traffic there (stored usage can lack it: data that came late, a re-read that has not
- * happened yet) makes it `blocked`; a read that fails makes it `hold`. Only a quiet answer lets it through.
+ * The last look before retiring a key judged drained (by the enforcer, or on a person's Approve): its usage over the
+ * drain window read straight from the Admin API, up to the API's "now". Traffic there (stored usage can lack it:
+ * data that came late, a re-read that has not happened yet) makes it `blocked`; a read that fails makes it `hold`.
+ * Only a quiet answer lets it through: `d` itself comes back.
  */
-async function confirmDrained(ctx: Ctx, d: Deactivation, table: PriceTable, now: Date): Promise<RotationDecision> {
+export async function confirmDrained(
+  ctx: Ctx,
+  d: Deactivation,
+  table: PriceTable,
+  now: Date,
+): Promise<RotationDecision> {
   const apiNow = ctx.admin.serverNow();
   const end = floorToMinute(apiNow !== null && apiNow < now ? apiNow : now);
   const start = new Date(Math.floor((end.getTime() - d.recentTraffic.windowHours * HOUR_MS) / HOUR_MS) * HOUR_MS);

@@ -6,18 +6,19 @@ import type { RotationInputs } from './core/types.ts';
 /**
  * Reads what the rotation core needs: keys with their workspace name and owner, each key's usage over the drain
  * window, how fresh the usage data is (the end of the newest minute the API answered with data: poll-usage's
- * settled watermark, not the range it asked for), and the reminder stages sent.
+ * settled watermark, not the range it asked for), the reminder stages sent, and each key's newest Deny.
  */
 export async function loadRotationInputs(
-  repos: Pick<Repos, 'keys' | 'usage' | 'watermarks'>,
+  repos: Pick<Repos, 'keys' | 'usage' | 'watermarks' | 'approvals'>,
   drainWindowHours: number,
   now: Date,
 ): Promise<RotationInputs> {
-  const [keys, traffic, dataUntil, sent] = await Promise.all([
+  const [keys, traffic, dataUntil, sent, denials] = await Promise.all([
     repos.keys.rotationKeys(),
     repos.usage.trafficByKey(new Date(now.getTime() - drainWindowHours * HOUR_MS)),
     repos.watermarks.read(WATERMARKS.usageSettled),
     repos.keys.sentStages(),
+    repos.approvals.latestDenials(),
   ]);
-  return { keys, traffic, usage: { dataUntil }, sent };
+  return { keys, traffic, usage: { dataUntil }, sent, denials };
 }

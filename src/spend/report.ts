@@ -9,7 +9,13 @@ export interface SpendRow {
   scopeId: string;
   name: string;
   limitUsd: string | null;
+  /** Priced: usage × keywarden's price table (what projections and limits use). */
   monthToDateUsd: string;
+  /**
+   * Billed: what the analytics cost API says Anthropic bills this UTC month (post-discount); null (or absent) where
+   * it is unknown (the organization has no analytics access, or nothing was read yet).
+   */
+  billedMonthToDateUsd?: string | null;
   /** The month-end total's 10th percentile: with p90, the band the status page draws. */
   p10Usd: string;
   p50Usd: string;
@@ -31,10 +37,22 @@ export interface SpendReport {
 const ORDER = { organization: 0, workspace: 1, key: 2 } as const;
 
 /** The newest stored run, one row per scope: the organization, then workspaces and keys by likely month total. */
-export async function spendReport(repos: Pick<Repos, 'spend' | 'keys'>): Promise<SpendReport | null> {
+export async function spendReport(repos: Pick<Repos, 'spend' | 'keys' | 'billing'>): Promise<SpendReport | null> {
   const stored = await repos.spend.latest();
   const [first] = stored;
   if (first === undefined) return null;
+  const monthStart = new Date(`${first.month}-01T00:00:00Z`);
+  const monthEnd = new Date(Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 1));
+  const billed = await repos.billing.billedSummary(monthStart, monthEnd);
+  const billedOf = (p: StoredProjection): string | null => {
+    if (billed === null) return null;
+    if (p.scopeType === 'organization') return picoToUsd(billed.total.billed);
+    const b =
+      p.scopeType === 'key'
+        ? billed.byKey.get(p.scopeId)
+        : billed.byWorkspace.get(p.scopeId === DEFAULT_WORKSPACE_SCOPE_ID ? null : p.scopeId);
+    return picoToUsd(b?.billed ?? 0n);
+  };
   const workspaces = await repos.keys.workspaceNames();
   const keys = await repos.keys.keyPlaces();
   const nameOf = (p: StoredProjection) => {
@@ -56,6 +74,7 @@ export async function spendReport(repos: Pick<Repos, 'spend' | 'keys'>): Promise
       name: nameOf(p),
       limitUsd: p.limit === null ? null : picoToUsd(p.limit),
       monthToDateUsd: picoToUsd(p.monthToDate),
+      billedMonthToDateUsd: billedOf(p),
       p10Usd: picoToUsd(p.p10),
       p50Usd: picoToUsd(p.p50),
       p90Usd: picoToUsd(p.p90),

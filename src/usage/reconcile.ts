@@ -1,5 +1,13 @@
+import { AnalyticsRefusedError } from '../anthropic/analytics.ts';
 import type { CostBucket } from '../anthropic/types.ts';
 import type { Context } from '../context.ts';
+import {
+  type BilledIngest,
+  ingestBilledCost,
+  ingestRequestMinutes,
+  type KeyReconciliation,
+  reconcileKeys,
+} from './billed.ts';
 import { type CostComparison, compareCosts, costReportDays } from './core/reconcile.ts';
 
 export interface ReconcileResult {
@@ -34,4 +42,42 @@ export async function reconcileMonthToDate(
     compared: comparisons.length,
     drifted: comparisons.filter((c) => c.drifted),
   };
+}
+
+interface CostsReconciliation {
+  /** Per workspace and day against the classic cost report (every organization has it). */
+  classic: ReconcileResult;
+  /** Per key against the analytics cost API's bill; `refused` where the organization cannot use that API. */
+  perKey: (KeyReconciliation & { ingest: BilledIngest; requestMinutes: number }) | { refused: string };
+}
+
+/**
+ * Both reconciliations: per workspace against the classic cost report, and per key against the bill the analytics
+ * cost API gives. Where the organization cannot use the analytics API (403, HIPAA readiness), only the first runs;
+ * that is said once when it starts (and when it ends) in the log, and on /metrics from `analytics_access`, rather
+ * than every hour.
+ */
+export async function reconcileCosts(
+  ctx: Pick<Context, 'repos' | 'admin' | 'clock' | 'config' | 'log'> & { signal?: AbortSignal },
+): Promise<CostsReconciliation> {
+  const classic = await reconcileMonthToDate(ctx);
+  const now = ctx.clock.now();
+  try {
+    const ingest = await ingestBilledCost(ctx);
+    const requestMinutes = await ingestRequestMinutes(ctx);
+    if (await ctx.repos.billing.recordAccess('analytics.cost', true, null, now)) {
+      ctx.log.info('the analytics cost API answers: costs are reconciled per key against what Anthropic bills');
+    }
+    return { classic, perKey: { ...(await reconcileKeys(ctx, ingest.dataRefreshedAt)), ingest, requestMinutes } };
+  } catch (err) {
+    if (!(err instanceof AnalyticsRefusedError)) throw err;
+    if (await ctx.repos.billing.recordAccess('analytics.cost', false, err.message, now)) {
+      ctx.log.warn(
+        { endpoint: err.endpoint, status: err.status, errorCode: err.errorCode, requestId: err.requestId },
+        'the analytics cost API refuses this organization: costs are reconciled per workspace against the classic ' +
+          'cost report only, and no billed cost per key is shown (keywarden_analytics_api_available 0)',
+      );
+    }
+    return { classic, perKey: { refused: err.message } };
+  }
 }

@@ -12,7 +12,8 @@ describe("keywarden demo (the README's first command)", () => {
     const { code, output } = await runNode('src/cli/index.ts', args, {});
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
-    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 13 keys/);
+    // the scenario's 13 keys and the demo's drained overdue one (src/demo/presses.ts)
+    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 14 keys/);
     expect(output).toMatch(/\$ keywarden keys\nKEY +HINT/);
     expect(output).toMatch(/Research notebook .* overdue +left the organization/);
     expect(output).toMatch(/→ Slack #security: .*API key "Research notebook" has no owner/);
@@ -31,6 +32,14 @@ describe("keywarden demo (the README's first command)", () => {
     // the digests, asked for once the projection and the rotation stages exist
     expect(output).toMatch(/→ email to finance@acme\.example: \[keywarden\] Finance digest: Acme AI \(demo\)/);
     expect(output).toMatch(/→ email to security@acme\.example: \[keywarden\] Security digest: Acme AI \(demo\)/);
+    // the two presses: Acknowledge on the runaway, Approve on the drained overdue key (enforce: approve)
+    expect(output).toMatch(/demo: pressing Acknowledge on the runaway as <@U0DEMOSEC>/);
+    expect(output).toMatch(/→ Slack message updated: Acknowledged by <@U0DEMOSEC> at \d\d:\d\d UTC/);
+    expect(output).toMatch(/→ Slack #security: .*Approve setting API key "Nightly export" inactive\?/);
+    expect(output).toMatch(/demo: pressing Approve on "Nightly export" as <@U0DEMOSEC>/);
+    expect(output).toMatch(
+      /→ Slack message updated: Approved by <@U0DEMOSEC> at \d\d:\d\d UTC: the key was set inactive/,
+    );
     expect(output).toMatch(/demo: everything shown \(\d+ s\)/);
     expect(output).toMatch(/stopped; nothing left running/);
     expect(code).toBe(0);

@@ -75,6 +75,8 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
     const line = table.output.split('\n').find((l) => l.startsWith('Agent for Ana'))!;
     expect(line).toContain('(organization)');
     expect(line).not.toContain('Default Workspace');
+    // who is behind it: Ana, as its principal says
+    expect(line).toMatch(/\sactive\s+personal\s/);
     // a key that is in the Default Workspace still says so
     expect(table.output.split('\n').find((l) => l.startsWith('Legacy integration'))).toContain('Default Workspace');
 
@@ -85,7 +87,10 @@ describe.each<[string, AnthropicVersion, 'by_version' | '2026']>([
       workspace: '(organization)',
       scope: 'organization',
       policy: 'default',
+      identity: 'personal',
     });
+    expect(rows.find((r) => r.name === 'Production Backend')).toMatchObject({ identity: 'service_account' });
+    expect(rows.find((r) => r.name === 'Legacy integration')).toMatchObject({ identity: 'legacy' });
     expect(rows.find((r) => r.name === 'Legacy integration')).toMatchObject({
       workspace: 'Default Workspace',
       scope: 'workspace',

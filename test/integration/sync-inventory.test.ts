@@ -30,6 +30,8 @@ describe('sync-inventory against the emulator', () => {
       expect(keys.length).toBe(first.keys);
       expect(new Set(keys.map((k) => k.status))).toEqual(new Set(['active', 'inactive', 'expired', 'archived']));
       expect(workspaces.some((w) => w.archived_at !== null)).toBe(true);
+      // classic shapes carry no principal: who is behind the keys is unknown, not "nobody" (no legacy findings)
+      expect(new Set(keys.map((k) => k.identity))).toEqual(new Set(['unknown']));
       // the demo's orphan: "Research notebook", made by a user removed before the start
       const orphan = keys.find((k) => k.name === 'Research notebook')!;
       expect(first.orphanedKeys).toContain(orphan.id);

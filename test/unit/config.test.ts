@@ -32,6 +32,7 @@ describe('policy file', () => {
       min_hourly_usd: 200,
       max_per_run: 1,
       max_per_hour: 2,
+      mode: 'auto',
     });
     expect(policy.organization.timezone).toBe('UTC');
   });

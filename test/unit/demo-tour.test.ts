@@ -39,6 +39,8 @@ const everything: Shown[] = [
   { medium: 'terminal', what: 'spend' },
   { medium: 'email', to: ['finance@acme.example'], kind: 'digest.finance' },
   { medium: 'email', to: ['security@acme.example'], kind: 'digest.security' },
+  { medium: 'terminal', what: 'acknowledged' },
+  { medium: 'terminal', what: 'approved' },
 ];
 
 const walk = (shown: readonly Shown[]) => shown.reduce(stillMissing, [...DEMO_TOUR]);

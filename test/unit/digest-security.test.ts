@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { composeSecurityDigest } from '../../src/digest/security.ts';
 import type { SecurityData, SecurityKey } from '../../src/digest/security-data.ts';
+import type { IdentityKey } from '../../src/inventory/core/identity.ts';
 import type { RotationStage } from '../../src/kinds.ts';
 
 const NOW = new Date('2026-11-18T09:00:00Z'); // a Wednesday
@@ -34,6 +35,9 @@ function data(keys: SecurityKey[], extra: Partial<SecurityData> = {}): SecurityD
     keys,
     admins: [{ name: 'Dana Admin', email: 'dana@acme.example' }],
     rotationEvaluatedAt: new Date(NOW.getTime() - 3_600_000),
+    identityTraffic: new Map(),
+    federatedTraffic: null,
+    identityFindings: [],
     ...extra,
   };
 }
@@ -130,5 +134,89 @@ describe('composeSecurityDigest', () => {
 
   it('titles the digest by the week it belongs to', () => {
     expect(d.title).toBe('Security digest: Acme AI, week of Mon, 16 Nov 2026');
+  });
+});
+
+describe('composeSecurityDigest: who is behind the traffic', () => {
+  const usd = (dollars: number) => BigInt(dollars) * 1_000_000_000_000n;
+  const identityKey = (name: string, identity: IdentityKey['identity'], extra: Partial<IdentityKey> = {}) => ({
+    id: `key_${name}`,
+    name,
+    hint: null,
+    workspaceId: null,
+    workspaceName: 'Research',
+    identity,
+    expiresAt: null,
+    owner: null,
+    principalUserId: null,
+    principalEmail: null,
+    ownerLeftAt: null,
+    lastUsageAt: null,
+    activity: [],
+    ...extra,
+  });
+  const d = composeSecurityDigest(
+    data([key('fine', 'ok', { deadline: daysFromNow(60) })], {
+      identityTraffic: new Map([
+        ['service_account', { keys: 3, usd: usd(600), tokens: 6_000_000n }],
+        ['personal', { keys: 2, usd: usd(300), tokens: 3_000_000n }],
+        ['legacy', { keys: 1, usd: usd(100), tokens: 1_000_000n }],
+      ]),
+      identityFindings: [
+        { key: identityKey('legacy app', 'legacy'), finding: 'legacy' },
+        { key: identityKey('legacy app', 'legacy'), finding: 'no_expiry' },
+        {
+          key: identityKey('chloe batch', 'personal'),
+          finding: 'around_the_clock',
+          aroundTheClock: { days: 6, weekendDays: 2, flagged: true },
+        },
+        { key: identityKey("bob's notebook", 'personal'), finding: 'owner_left' },
+        { key: identityKey("bob's notebook", 'personal'), finding: 'dead_in_use' },
+        { key: identityKey("zed's script", 'personal'), finding: 'owner_left' },
+      ],
+    }),
+  );
+
+  it('shows the share of spend and tokens on service accounts against personal and legacy keys', () => {
+    expect(section(d, 'Traffic by identity, last 7 days').rows).toEqual([
+      ['Service accounts', '3', '$600.00', '60%', '6,000,000', '60%'],
+      ['Personal keys (a user)', '2', '$300.00', '30%', '3,000,000', '30%'],
+      ['Legacy workspace keys', '1', '$100.00', '10%', '1,000,000', '10%'],
+    ]);
+    expect(d.summary).toContain(
+      "Of the last 7 days' spend, 60% ran on service-account keys, 30% on personal keys and 10% on legacy workspace keys.",
+    );
+  });
+
+  it('lists the identity findings, dead keys in use first (once), then dead keys; keys without expiry stay apart', () => {
+    expect(section(d, 'Identity findings').rows).toEqual([
+      ["bob's notebook", 'Research', 'personal (a user)', 'dead (its owner left), still in use'],
+      ["zed's script", 'Research', 'personal (a user)', 'dead: its owner left'],
+      ['chloe batch', 'Research', 'personal (a user)', 'service traffic around the clock (6 of 7 days)'],
+      ['legacy app', 'Research', 'legacy workspace key', 'no user or service account behind it'],
+    ]);
+    expect(d.summary).toContain('4 identity findings (1 dead key still in use).');
+    expect(d.fields).toContainEqual({ label: 'Identity findings', value: '4' });
+  });
+
+  it('says when there is no traffic and no finding', () => {
+    const quiet = composeSecurityDigest(data([]));
+    expect(section(quiet, 'Traffic by identity').rows).toEqual([]);
+    expect(section(quiet, 'Traffic by identity').empty).toBe('No usage stored for the last 7 days.');
+    expect(section(quiet, 'Identity findings').rows).toEqual([]);
+    expect(quiet.summary).not.toContain("Of the last 7 days' spend");
+  });
+
+  it('shows federated identities once they are read (the analytics API’s actors)', () => {
+    const withFederated = composeSecurityDigest(
+      data([], {
+        identityTraffic: new Map([['service_account', { keys: 1, usd: usd(50), tokens: 500n }]]),
+        federatedTraffic: { keys: 0, usd: usd(50), tokens: 500n },
+      }),
+    );
+    expect(section(withFederated, 'Traffic by identity').rows.map((r) => [r[0], r[3]])).toEqual([
+      ['Service accounts', '50%'],
+      ['Federated identities (workload identity)', '50%'],
+    ]);
   });
 });

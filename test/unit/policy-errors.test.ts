@@ -31,7 +31,7 @@ const CASES: Array<[mistake: string, yaml: string, problem: string]> = [
   [
     'enforce: yes (YAML 1.2 reads a string)',
     SOUND.replace('enforce: false', 'enforce: yes'),
-    'keywarden.yaml: rotation.enforce: expected true or false, got string "yes"',
+    'keywarden.yaml: rotation.enforce: expected true, false or approve, got string "yes"',
   ],
   [
     'an age with a unit',

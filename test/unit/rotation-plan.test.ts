@@ -81,6 +81,7 @@ function summary(d: RotationDecision): string {
     case 'deactivate':
     case 'would_deactivate':
     case 'deferred':
+    case 'ask_approval':
       return `${d.kind}:${d.reason}`;
     case 'not_active':
       return `not_active:${d.status}`;
@@ -209,6 +210,18 @@ describe('overdue, grace and enforcement (grace 7 days, drain window 24 h)', () 
       { enforce: false, force_after_days: 14 },
       'would_deactivate:forced',
     ],
+    ['enforce approve, quiet', 8, 8, usedHoursAgo(72), undefined, { enforce: 'approve' }, 'ask_approval:drained'],
+    ['enforce approve, traffic', 8, 8, usedHoursAgo(1), undefined, { enforce: 'approve' }, 'blocked'],
+    ['enforce approve, quiet, usage data 2 h behind', 8, 8, usedHoursAgo(72), stale, { enforce: 'approve' }, 'hold'],
+    [
+      'enforce approve, past force_after_days',
+      21,
+      21,
+      usedHoursAgo(1),
+      undefined,
+      { enforce: 'approve', force_after_days: 14 },
+      'ask_approval:forced',
+    ],
     ['drain window 72 h, last used 48 h ago', 8, 8, usedHoursAgo(48), undefined, { drain_window_hours: 72 }, 'blocked'],
     [
       'grace 0: enforced the run after the notice',
@@ -223,6 +236,36 @@ describe('overdue, grace and enforcement (grace 7 days, drain window 24 h)', () 
     const { k, sent } = overdueKey(daysAgo, noticeDaysAgo);
     const d = planOne(k, { sent, traffic: traffic ? { [k.id]: traffic } : {}, dataUntil }, rotation(settings));
     expect(summary(d)).toBe(expected);
+  });
+
+  it('enforce: approve never deactivates on its own; a Deny holds until its ask-again time, then it asks again', () => {
+    const { k, sent } = overdueKey(8, 8);
+    const approve = rotation({ enforce: 'approve' });
+    const traffic = { [k.id]: usedHoursAgo(72) };
+    const denial = { deniedBy: 'slack:U0SEC', deniedAt: at(-DAY), askAgainAt: at(6 * DAY), reason: null };
+    const inputs = (denials: Map<string, typeof denial>, now = NOW): RotationDecision | undefined =>
+      planRotation(
+        {
+          keys: [k],
+          traffic: new Map(Object.entries(traffic)),
+          usage: { dataUntil: new Date(now.getTime() - 600_000) },
+          sent: new Map(Object.entries(sent).map(([id, st]) => [id, new Map(Object.entries(st))])),
+          denials,
+        },
+        approve,
+        now,
+      )[0];
+    expect(inputs(new Map())?.kind).toBe('ask_approval');
+    expect(inputs(new Map([[k.id, denial]]))).toMatchObject({ kind: 'denied', denial });
+    expect(describeKeyStage(inputs(new Map([[k.id, denial]]))!)).toBe('denied');
+    expect(inputs(new Map([[k.id, denial]]), at(6 * DAY))?.kind).toBe('ask_approval');
+    // the per-run cap is for what keywarden does alone: each question waits for its own press
+    const many = Array.from({ length: 8 }, () => overdueKey(8, 8));
+    const asked = plan(
+      { keys: many.map((m) => m.k), sent: Object.assign({}, ...many.map((m) => m.sent)) },
+      rotation({ enforce: 'approve', max_deactivations_per_run: 2 }),
+    );
+    expect(asked.map((d) => d.kind)).toEqual(Array(8).fill('ask_approval'));
   });
 
   it('the overdue notice says when enforcement can start', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type ActionId, actionOfChoice, choicesFor } from '../../src/action-ids.ts';
 import { slackButtonsOn, slackButtonsWarning } from '../../src/actions/buttons.ts';
 import { decidePress, mayPress, type PressDecision, type PressedAlert } from '../../src/actions/core/decide.ts';
 import { parsePress } from '../../src/actions/payload.ts';
@@ -8,6 +9,7 @@ import { type Silence, type SilenceableAlert, silencedBy, silenceMatches } from 
 import { readEnv } from '../../src/config/env.ts';
 import { parsePolicy, type SlackActionsPolicy } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
+import { alertButtons } from '../../src/notify/slack-buttons.ts';
 
 const NOW = new Date('2026-12-07T14:02:00Z');
 const STARTED = new Date('2026-12-07T13:50:00Z');
@@ -23,6 +25,7 @@ const defaults = policyOf('').policy!.slack_actions;
 type Row = [string, SlackActionsPolicy, PressedAlert, string, string[], PressDecision];
 
 const firing: PressedAlert = {
+  kind: 'usage.runaway',
   scopeType: 'key',
   scopeId: 'apikey_01',
   state: 'firing',
@@ -93,16 +96,117 @@ describe('decidePress', () => {
   it('refuses a known button this version does not offer, even to an allowed user', () => {
     expect(
       decidePress({
-        actionId: 'approve',
+        actionId: 'expected',
         userId: 'U0ANA',
         userGroups: new Set(),
-        policy: { ...enabled, allow: { ...enabled.allow, approve_deactivation: ['*'] } },
+        policy: { ...enabled, allow: { ...enabled.allow, mark_expected: ['*'] } },
         alert: firing,
         episodeStartedAt: STARTED,
-        choice: 'approve',
+        choice: 'expected',
       }),
-    ).toEqual({ do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' });
+    ).toEqual({ do: 'refuse', reason: 'not_offered', permission: 'mark_expected' });
   });
+
+  const approvers = { ...enabled, allow: { ...enabled.allow, approve_deactivation: ['S0SEC'] } };
+  const question: PressedAlert = { ...firing, kind: 'rotation.approval_requested' };
+  it.each([
+    [
+      'Approve by an approver',
+      'approve',
+      'approve',
+      approvers,
+      question,
+      ['S0SEC'],
+      { do: 'approve', keyId: 'apikey_01' },
+    ],
+    [
+      'Deny by an approver, with the reason chosen',
+      'deny',
+      'deny:successor_not_ready',
+      approvers,
+      question,
+      ['S0SEC'],
+      { do: 'deny', keyId: 'apikey_01', reason: 'its successor is not ready' },
+    ],
+    [
+      "a runaway's Deactivate key, pressed as approve",
+      'approve',
+      'deactivate',
+      approvers,
+      firing,
+      ['S0SEC'],
+      { do: 'deactivate', keyId: 'apikey_01' },
+    ],
+    [
+      'Approve on an acknowledged question still answers it',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, acknowledgedAt: NOW, acknowledgedBy: 'U0BEN' },
+      ['S0SEC'],
+      { do: 'approve', keyId: 'apikey_01' },
+    ],
+    [
+      'Deny by someone outside the group',
+      'deny',
+      'deny:still_needed',
+      approvers,
+      question,
+      [],
+      { do: 'refuse', reason: 'not_allowed', permission: 'approve_deactivation' },
+    ],
+    [
+      'Approve by default: nobody may',
+      'approve',
+      'approve',
+      enabled,
+      question,
+      [],
+      { do: 'refuse', reason: 'not_allowed', permission: 'approve_deactivation' },
+    ],
+    [
+      'Approve on a resolved question',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, state: 'resolved' },
+      ['S0SEC'],
+      { do: 'nothing', state: 'resolved' },
+    ],
+    [
+      'Approve on a later episode',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, startedAt: NOW },
+      ['S0SEC'],
+      { do: 'nothing', state: 'later_episode' },
+    ],
+    [
+      'Approve on a workspace alert names no key',
+      'approve',
+      'approve',
+      approvers,
+      { ...question, scopeType: 'workspace' },
+      ['S0SEC'],
+      { do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' },
+    ],
+  ] satisfies Array<[string, ActionId, string, SlackActionsPolicy, PressedAlert, string[], PressDecision]>)(
+    '%s',
+    (_name, actionId, choice, policy, alert, groups, expected) => {
+      expect(
+        decidePress({
+          actionId,
+          userId: 'U0SEC',
+          userGroups: new Set(groups),
+          policy,
+          alert,
+          episodeStartedAt: STARTED,
+          choice,
+        }),
+      ).toEqual(expected);
+    },
+  );
 
   it('mayPress: "*", the user id, or a group the user is in; nothing by default for key actions', () => {
     expect(mayPress(['*'], 'U1', new Set())).toBe(true);
@@ -110,6 +214,58 @@ describe('decidePress', () => {
     expect(mayPress(['S1'], 'U1', new Set(['S1']))).toBe(true);
     expect(mayPress(['S1'], 'U1', new Set())).toBe(false);
     expect(mayPress(defaults.allow.approve_deactivation, 'U1', new Set())).toBe(false);
+  });
+});
+
+describe('the buttons a message offers', () => {
+  it.each([
+    ['rotation.overdue', {}, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    ['rotation.deactivated', {}, ['reactivate']],
+    [
+      'rotation.approval_requested',
+      {},
+      ['approve', 'deny:still_needed', 'deny:successor_not_ready', 'deny:owner_away'],
+    ],
+    ['usage.runaway', { killSwitch: 'armed' }, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    ['usage.runaway', { killSwitch: 'deactivated' }, ['reactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    [
+      'usage.runaway',
+      { killSwitch: 'awaiting_approval' },
+      ['deactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'],
+    ],
+  ])('%s %j → %j', (kind, details, expected) => {
+    expect(choicesFor(kind, details)).toEqual(expected);
+  });
+
+  it('Deactivate key is pressed as approve; Approve is red, Deny is a menu of reasons', () => {
+    expect(actionOfChoice('deactivate')).toBe('approve');
+    expect(actionOfChoice('deny:owner_away')).toBe('deny');
+    expect(actionOfChoice('deny')).toBeNull();
+    const question = alertButtons(
+      new Map([
+        ['approve', 'b-1'],
+        ['deny:still_needed', 'b-2'],
+        ['deny:owner_away', 'b-4'],
+      ]),
+    );
+    expect(question).toMatchObject({
+      elements: [
+        { action_id: 'approve', value: 'b-1', style: 'danger', text: { text: 'Approve' } },
+        {
+          type: 'static_select',
+          action_id: 'deny',
+          placeholder: { text: 'Deny…' },
+          options: [
+            { value: 'b-2', text: { text: 'the key is still needed' } },
+            { value: 'b-4', text: { text: 'its owner is away' } },
+          ],
+        },
+      ],
+    });
+    const runaway = alertButtons(new Map([['deactivate', 'b-3']]));
+    expect(runaway).toMatchObject({
+      elements: [{ action_id: 'approve', value: 'b-3', text: { text: 'Deactivate key' } }],
+    });
   });
 });
 

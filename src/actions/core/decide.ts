@@ -1,4 +1,11 @@
-import { type ActionId, EXPECTED_MS, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
+import {
+  type ActionId,
+  DENY_REASONS,
+  EXPECTED_MS,
+  PERMISSION_OF,
+  type Permission,
+  SNOOZE_MS,
+} from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
 
 /**
@@ -8,8 +15,7 @@ import type { SlackActionsPolicy } from '../../config/policy.ts';
 
 /** The alert a button names, as it is at the press. */
 export interface PressedAlert {
-  /** The alert's kind (`usage.runaway`): Mark as expected is for runaways only. */
-  kind?: string;
+  kind: string;
   scopeType: string;
   scopeId: string;
   state: 'firing' | 'resolved';
@@ -44,6 +50,12 @@ export type PressDecision =
   | { do: 'snooze'; ms: number }
   /** Set the key active again through the Admin API (audited; the API may still refuse, e.g. an expired key). */
   | { do: 'reactivate'; keyId: string }
+  /** rotation.approval_requested: retire the key if the plan, asked again now, still asks (src/rotation/approve.ts). */
+  | { do: 'approve'; keyId: string }
+  /** rotation.approval_requested: record the "no" and why; the plan asks again grace_days later. */
+  | { do: 'deny'; keyId: string; reason: string | null }
+  /** The runaway's "Deactivate key": the kill switch's deactivation, on a person's word (apply-kill-switch.ts). */
+  | { do: 'deactivate'; keyId: string }
   /** The runaway's spend is planned: a mark covering `coveredHourlyUsd` for `ms` from the press; the alert resolves. */
   | { do: 'mark_expected'; ms: number; scopeType: 'key' | 'workspace'; scopeId: string; coveredHourlyUsd: number }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
@@ -55,7 +67,14 @@ export function mayPress(allow: readonly string[], userId: string, userGroups: R
 }
 
 /** The buttons this version puts on messages; a press of any other (known) action id is refused. */
-const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze', 'reactivate', 'expected']);
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>([
+  'ack',
+  'snooze',
+  'reactivate',
+  'approve',
+  'deny',
+  'expected',
+]);
 
 export function decidePress(input: PressInput): PressDecision {
   const permission = PERMISSION_OF[input.actionId];
@@ -75,6 +94,14 @@ export function decidePress(input: PressInput): PressDecision {
   if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
   if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };
   if (input.actionId === 'expected') return decideExpected(input, permission);
+  // an answer to "set this key inactive?": acknowledging the question does not answer it
+  if (input.actionId === 'approve' || input.actionId === 'deny') {
+    if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
+    if (input.choice === 'deactivate') return { do: 'deactivate', keyId: alert.scopeId };
+    if (input.actionId === 'approve') return { do: 'approve', keyId: alert.scopeId };
+    const reason = DENY_REASONS[input.choice as keyof typeof DENY_REASONS] ?? null;
+    return { do: 'deny', keyId: alert.scopeId, reason };
+  }
   const snoozeMs = SNOOZE_MS[input.choice as keyof typeof SNOOZE_MS];
   // an acknowledged alert may still be snoozed: acknowledging stops repeats, a silence also stops its resolve
   if (input.actionId === 'snooze' && snoozeMs !== undefined) return { do: 'snooze', ms: snoozeMs };

@@ -24,6 +24,8 @@ export type KillSwitchOutcome =
   | { state: 'failed'; capHourlyUsd: number }
   /** Above the cap after one poll: a later poll must show it again (one answer is never enough). */
   | { state: 'awaiting_evidence'; capHourlyUsd: number }
+  /** anomaly.auto_deactivate.mode: approve: it would act; the alert's "Deactivate key" button waits for a person. */
+  | { state: 'awaiting_approval'; capHourlyUsd: number }
   /** Above the cap, but not acted on: many keys at once, impossible counts, a cap reached, spend not confirmed. */
   | { state: 'refused'; capHourlyUsd: number; reason: string };
 
@@ -141,7 +143,19 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       details,
     });
     // The first post usually goes out before the kill switch trips (it waits for a whole window above the cap), so
-    // the deactivation is a message of its own, once per episode; it resolves with the runaway.
+    // the deactivation is a message of its own, once per episode; it resolves with the runaway. So is the question
+    // when a person decides (mode: approve): its message carries the Deactivate key button.
+    if (s.type === 'key' && f.killSwitch?.state === 'awaiting_approval') {
+      out.push({
+        ...base,
+        period: `approval@${started.toISOString()}`,
+        title: `Deactivate API key "${s.name}"? It stayed above the runaway hard cap`,
+        summary: kill ?? '',
+        fields: [fields[0]!, fields[1]!, fields[2]!, { label: 'Kill switch', value: kill ?? '' }],
+        details,
+        links: [{ label: 'API keys in the Console', url: CONSOLE_KEYS_URL }],
+      });
+    }
     if (s.type === 'key' && f.killSwitch?.state === 'deactivated') {
       out.push({
         ...base,
@@ -174,6 +188,8 @@ function killSwitchText(k: KillSwitchOutcome, s: RunawayScope): string | null {
       return `setting the key inactive (above the hard cap of ${perHour(k.capHourlyUsd)}) failed; keywarden tries again on the next run.`;
     case 'awaiting_evidence':
       return `on: the key is above the hard cap of ${perHour(k.capHourlyUsd)} in one poll's data; it is set inactive only if the next poll shows it too.`;
+    case 'awaiting_approval':
+      return `the key stayed above the hard cap of ${perHour(k.capHourlyUsd)}; with anomaly.auto_deactivate.mode: approve, it is set inactive when a person allowed to (slack_actions.allow.approve_deactivation) presses Deactivate key on this alert.`;
     case 'refused':
       return `the key is above the hard cap of ${perHour(k.capHourlyUsd)}, but keywarden did not set it inactive: ${k.reason}.`;
   }

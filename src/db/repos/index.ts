@@ -2,7 +2,9 @@ import type { Db } from '../index.ts';
 import { actionsRepo } from './actions.ts';
 import { alertsRepo } from './alerts.ts';
 import { anomalyRepo } from './anomaly.ts';
+import { approvalsRepo } from './approvals.ts';
 import { auditRepo } from './audit.ts';
+import { billingRepo } from './billing.ts';
 import { jobRunsRepo } from './job-runs.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
@@ -20,6 +22,7 @@ export function createRepos(db: Db) {
     alerts: alertsRepo(db),
     anomaly: anomalyRepo(db),
     audit: auditRepo(db),
+    billing: billingRepo(db),
     keys: keysRepo(db),
     spend: spendRepo(db),
     usage: usageRepo(db),
@@ -28,6 +31,7 @@ export function createRepos(db: Db) {
     jobRuns: jobRunsRepo(db),
     actions: actionsRepo(db),
     silences: silencesRepo(db),
+    approvals: approvalsRepo(db),
   };
 }
 

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { isKeyIdReference } from '../../config/references.ts';
+import { type DayActivity, type IdentityKey, type KeyIdentity, keyIdentity } from '../../inventory/core/identity.ts';
 import { keyWorkspaceName } from '../../inventory/core/key-place.ts';
 import type { InventoryChanges, InventorySnapshot, KnownInventory } from '../../inventory/core/plan.ts';
 import type { KeyStage } from '../../rotation/core/describe.ts';
@@ -245,6 +247,7 @@ export function keysRepo(db: Db) {
             scope_type: k.scope,
             principal_type: k.principal?.type ?? null,
             principal_id: k.principal?.userId ?? k.principal?.serviceAccountId ?? null,
+            identity: keyIdentity(k),
             status_changed_at: changed.has(k.id) ? now : null,
             first_seen_at: now,
             last_seen_at: now,
@@ -265,6 +268,7 @@ export function keysRepo(db: Db) {
                 scope_type: eb.ref('excluded.scope_type'),
                 principal_type: eb.ref('excluded.principal_type'),
                 principal_id: eb.ref('excluded.principal_id'),
+                identity: eb.ref('excluded.identity'),
                 // keep the time of the last change unless this sync saw a new one
                 status_changed_at: eb.fn.coalesce('excluded.status_changed_at', 'api_keys.status_changed_at'),
                 last_seen_at: eb.ref('excluded.last_seen_at'),
@@ -388,6 +392,125 @@ export function keysRepo(db: Db) {
         .where('left_at', 'is', null)
         .orderBy('name')
         .execute();
+    },
+
+    /**
+     * Every active key still listed, with who is behind it, for the identity findings (the caller adds each
+     * personal key's usage): a personal key's user while they stay, or when keywarden saw them leave.
+     */
+    async identityKeys(): Promise<Array<Omit<IdentityKey, 'activity' | 'lastUsageAt'>>> {
+      const rows = await db
+        .selectFrom('api_keys as k')
+        .leftJoin('workspaces as w', 'w.id', 'k.workspace_id')
+        .leftJoin('users as u', (join) => join.onRef('u.id', '=', 'k.principal_id').on('k.identity', '=', 'personal'))
+        .select([
+          'k.id',
+          'k.name',
+          'k.partial_key_hint',
+          'k.workspace_id',
+          'k.scope_type',
+          'w.name as workspace_name',
+          'k.identity',
+          'k.expires_at',
+          'k.principal_id',
+          'u.email as principal_email',
+          'u.left_at as principal_left_at',
+        ])
+        .where('k.status', '=', 'active')
+        .where('k.gone_at', 'is', null)
+        .orderBy('k.created_at')
+        .execute();
+      return rows.map((r) => {
+        const personal = r.identity === 'personal';
+        const present = personal && r.principal_email !== null && r.principal_left_at === null;
+        return {
+          id: r.id,
+          name: r.name,
+          hint: r.partial_key_hint,
+          workspaceId: r.workspace_id,
+          workspaceName: keyWorkspaceName(r.scope_type, r.workspace_id, r.workspace_name),
+          identity: r.identity,
+          expiresAt: r.expires_at,
+          owner: present ? { id: r.principal_id!, email: r.principal_email! } : null,
+          principalUserId: personal ? r.principal_id : null,
+          principalEmail: personal ? r.principal_email : null,
+          ownerLeftAt: personal ? r.principal_left_at : null,
+        };
+      });
+    },
+
+    /** Each key's identity, by id (every stored key). */
+    async identities(): Promise<Map<string, KeyIdentity>> {
+      const rows = await db.selectFrom('api_keys').select(['id', 'identity']).execute();
+      return new Map(rows.map((r) => [r.id, r.identity]));
+    },
+
+    /**
+     * Per key of `keyIds`, the local hours (0–23, in `timezone`) with any tokens, per local day of the `days`
+     * complete local days before the one holding `now`; days without traffic are absent. Minute and hour rows both
+     * count, so the hours that retention rolled up still show.
+     */
+    async hourlyActivity(
+      keyIds: readonly string[],
+      now: Date,
+      timezone: string,
+      days: number,
+    ): Promise<Map<string, DayActivity[]>> {
+      const out = new Map<string, DayActivity[]>();
+      if (keyIds.length === 0) return out;
+      const local = sql`(starting_at AT TIME ZONE ${timezone})`;
+      const today = sql`(${now}::timestamptz AT TIME ZONE ${timezone})::date`;
+      const { rows } = await sql<{ api_key_id: string; date: string; hours: number[] }>`
+        SELECT api_key_id, to_char(${local}, 'YYYY-MM-DD') AS date,
+          array_agg(DISTINCT extract(hour FROM ${local})::int) AS hours
+        FROM usage_buckets
+        WHERE bucket_width IN ('1m', '1h')
+          AND starting_at >= ((${today} - ${days}::int)::timestamp AT TIME ZONE ${timezone})
+          AND starting_at < (${today}::timestamp AT TIME ZONE ${timezone})
+          AND api_key_id IN (${sql.join(keyIds.map((k) => sql`${k}`))})
+          AND uncached_input_tokens + cache_read_input_tokens + cache_creation_5m_input_tokens
+            + cache_creation_1h_input_tokens + output_tokens > 0
+        GROUP BY 1, 2
+        ORDER BY 1, 2`.execute(db);
+      for (const r of rows) {
+        const keyDays = out.get(r.api_key_id) ?? [];
+        keyDays.push({ date: r.date, hours: r.hours });
+        out.set(r.api_key_id, keyDays);
+      }
+      return out;
+    },
+
+    /** The last usage bucket of each key of `keyIds` that has one. */
+    async lastUsage(keyIds: readonly string[]): Promise<Map<string, Date>> {
+      if (keyIds.length === 0) return new Map();
+      const rows = await db
+        .selectFrom('usage_buckets')
+        .select(['api_key_id', sql<Date>`max(starting_at)`.as('last')])
+        .where('api_key_id', 'in', [...keyIds])
+        .groupBy('api_key_id')
+        .execute();
+      return new Map(rows.map((r) => [r.api_key_id!, new Date(r.last)]));
+    },
+
+    /**
+     * Spend (exact USD string) and tokens from `from` to `until` by who is behind the traffic: the identity of its
+     * key, `no_key` for usage without one (Console, Workbench), `unknown` for a key the inventory never stored.
+     */
+    async trafficByIdentity(
+      from: Date,
+      until: Date,
+    ): Promise<Array<{ identity: KeyIdentity | 'no_key'; keys: number; usd: string; tokens: string }>> {
+      const { rows } = await sql<{ identity: KeyIdentity | 'no_key'; keys: string; usd: string; tokens: string }>`
+        SELECT CASE WHEN b.api_key_id IS NULL THEN 'no_key' ELSE coalesce(k.identity, 'unknown') END AS identity,
+          count(DISTINCT b.api_key_id) AS keys,
+          coalesce(sum(b.cost_usd), 0)::text AS usd,
+          coalesce(sum(b.uncached_input_tokens + b.cache_read_input_tokens + b.cache_creation_5m_input_tokens
+            + b.cache_creation_1h_input_tokens + b.output_tokens), 0)::text AS tokens
+        FROM usage_buckets b
+        LEFT JOIN api_keys k ON k.id = b.api_key_id
+        WHERE b.bucket_width IN ('1m', '1h') AND b.starting_at >= ${from} AND b.starting_at < ${until}
+        GROUP BY 1`.execute(db);
+      return rows.map((r) => ({ identity: r.identity, keys: Number(r.keys), usd: r.usd, tokens: r.tokens }));
     },
 
     /** Every stored workspace's name, by id. */

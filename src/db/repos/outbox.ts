@@ -77,6 +77,27 @@ export function outboxRepo(db: Db) {
 
   return {
     /**
+     * An alert acknowledged in Slack: an `acknowledged` message to each PagerDuty target its firing of this episode
+     * (from `episodeStartedAt`) went to, the firing's payload with it, so its incident is acknowledged too. The
+     * caller acknowledges an episode once, so these are written once. Returns how many.
+     */
+    async acknowledgeOnPagerDuty(fingerprint: string, episodeStartedAt: Date, now: Date): Promise<number> {
+      const r = await sql`
+        INSERT INTO notifications (alert_id, fingerprint, event, sequence, channel, target, payload, next_attempt_at)
+        SELECT DISTINCT ON (f.target) f.alert_id, f.fingerprint, 'acknowledged',
+               (SELECT coalesce(max(a.sequence) + 1, 0) FROM notifications a
+                 WHERE a.fingerprint = f.fingerprint AND a.event = 'acknowledged' AND a.channel = 'pagerduty'
+                   AND a.target = f.target),
+               'pagerduty', f.target, f.payload, ${now}
+          FROM notifications f
+         WHERE f.fingerprint = ${fingerprint} AND f.channel = 'pagerduty' AND f.event = 'firing'
+           AND f.next_attempt_at >= ${episodeStartedAt}
+         ORDER BY f.target, f.sequence DESC
+      `.execute(db);
+      return Number(r.numAffectedRows ?? 0n);
+    },
+
+    /**
      * Writes one alert message. Called inside the transaction that changes the alert's state (alertsRepo.raising),
      * so the state change and its message are both recorded or neither is.
      */

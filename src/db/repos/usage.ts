@@ -4,6 +4,7 @@ import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
 import type { KeyTraffic } from '../../rotation/core/types.ts';
 import type { DailyCost, DriverCost, SpendClock } from '../../spend/core/inputs.ts';
 import { HOUR_MS, MINUTE_MS } from '../../time.ts';
+import type { KeyCostCell } from '../../usage/core/billed.ts';
 import type { CostComparison, CostReportRow, DayCost } from '../../usage/core/reconcile.ts';
 import type { UsageRow } from '../../usage/core/rows.ts';
 import type { UnknownModel } from '../../usage/core/unknown-models.ts';
@@ -247,6 +248,27 @@ export function usageRepo(db: Db) {
         .groupBy([sql`1`, 'workspace_id'])
         .execute();
       return rows.map((r) => ({ day: r.day, workspaceId: r.workspace_id, pico: usdToPico(r.usd) }));
+    },
+
+    /**
+     * Priced usage per key ('' for usage without a key), model and period (UTC day or hour) starting in [from, to),
+     * every bucket width; summed in numeric, exact. The periods per-key reconciliation compares with the bill.
+     */
+    async pricedByKeyModel(from: Date, to: Date, width: '1d' | '1h'): Promise<KeyCostCell[]> {
+      const unit = width === '1d' ? 'day' : 'hour';
+      const { rows } = await sql<{ key: string; model: string; start: Date; usd: string }>`
+        SELECT coalesce(api_key_id, '') AS key, model,
+          date_trunc(${unit}, starting_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, sum(cost_usd)::text AS usd
+        FROM usage_buckets
+        WHERE starting_at >= ${from} AND starting_at < ${to} AND bucket_width IN ('1m', '1h')
+        GROUP BY 1, 2, 3`.execute(db);
+      return rows.map((r) => ({
+        keyId: r.key,
+        model: r.model,
+        width,
+        start: new Date(r.start),
+        pico: usdToPico(r.usd),
+      }));
     },
 
     /** Replaces the stored cost report of `days` (UTC, YYYY-MM-DD) with `rows`, in one transaction. */

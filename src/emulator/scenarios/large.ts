@@ -43,10 +43,14 @@ export function buildLargeScenario(): Record<string, unknown> {
     const workspace = workspaces[i % workspaces.length]!.name;
     const roll = random();
     const idle = random() < 0.35;
+    const createdBy = random() < 0.05 ? null : pick(users).email;
     return {
       name: `${workspace}-svc-${String(Math.floor(i / workspaces.length) + 1).padStart(2, '0')}`,
       workspace,
-      created_by: random() < 0.05 ? null : pick(users).email,
+      created_by: createdBy,
+      // who is behind the key, from its index and creator only: another draw of `random` would move every figure
+      // after it; half on service accounts, a fifth on their creator, the rest legacy workspace keys
+      principal: i % 10 < 5 ? `svac_01Large${String(i % 50).padStart(2, '0')}` : i % 10 < 7 ? createdBy : null,
       age_days: round(random() * 400, 2),
       status: roll < 0.03 ? 'inactive' : roll < 0.04 ? 'archived' : 'active',
       expires_in_days: random() < 0.1 ? round(-30 + random() * 210, 2) : null,

@@ -33,7 +33,19 @@ export function rotationGroup(stage: string): RotationGroup {
   if (stage === 'ok') return 'fine';
   if (stage === 'exempt') return 'exempt';
   if (stage.startsWith('due_in_')) return 'due soon';
-  if (['overdue', 'grace', 'blocked', 'hold', 'deactivate', 'would_deactivate', 'deferred'].includes(stage))
+  if (
+    [
+      'overdue',
+      'grace',
+      'blocked',
+      'hold',
+      'deactivate',
+      'would_deactivate',
+      'deferred',
+      'ask_approval',
+      'denied',
+    ].includes(stage)
+  )
     return 'overdue';
   return 'not active';
 }

@@ -1,4 +1,8 @@
 import type { ApiKey, Organization, User, Workspace } from '../../anthropic/types.ts';
+import { type KeyIdentity, keyIdentity } from './identity.ts';
+
+/** The keys `key.orphaned` speaks of: those no user or service account stands behind. */
+const ORPHAN_IDENTITIES: ReadonlySet<KeyIdentity> = new Set<KeyIdentity>(['legacy', 'unknown']);
 
 /** Everything one sync read from the Admin API. */
 export interface InventorySnapshot {
@@ -24,7 +28,11 @@ export interface InventoryChanges {
   usersReturned: string[];
   /** Keys no longer listed at all. */
   keysGone: string[];
-  /** Active keys whose creating user is no longer in the organization: nobody owns their rotation. */
+  /**
+   * Active keys that act as nobody (legacy workspace keys, or keys whose response did not say) and whose creating
+   * user is no longer in the organization: nobody owns their rotation. A personal key whose user left is dead, not
+   * orphaned, and a service-account key belongs to its service account (identity.ts says both).
+   */
   orphanedKeys: { keyId: string; creatorId: string }[];
 }
 
@@ -47,6 +55,7 @@ export function planInventory(known: KnownInventory, snapshot: InventorySnapshot
   const keysGone = [...known.keys].filter(([id, k]) => !keyIds.has(id) && k.goneAt === null).map(([id]) => id);
   const orphanedKeys = snapshot.keys
     .filter((k) => k.status === 'active' && k.createdBy?.type === 'user' && !userIds.has(k.createdBy.id))
+    .filter((k) => ORPHAN_IDENTITIES.has(keyIdentity(k)))
     .map((k) => ({ keyId: k.id, creatorId: k.createdBy!.id }));
   return { statusChanges, usersLeft, usersReturned, keysGone, orphanedKeys };
 }

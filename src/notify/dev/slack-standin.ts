@@ -308,9 +308,9 @@ export async function startSlackStandin(opts: SlackStandinOptions = {}): Promise
       channel: { id: channel, name: 'standin' },
       message: { type: 'message', ts, text: '' },
       response_url: `http://${host}:${port}/response/${++responseSeq}`,
-      // keywarden's Snooze is a menu: its press carries the chosen option, not a value of its own
+      // keywarden's Snooze and Deny are menus: their press carries the chosen option, not a value of its own
       actions: [
-        press.actionId === 'snooze'
+        press.actionId === 'snooze' || press.actionId === 'deny'
           ? {
               type: 'static_select',
               action_id: press.actionId,

@@ -11,6 +11,7 @@ export const ROTATION_KINDS: readonly AlertKind[] = [
   'rotation.overdue',
   'rotation.blocked',
   'rotation.deactivated',
+  'rotation.approval_requested',
 ];
 
 const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
@@ -24,7 +25,7 @@ const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : '—');
 export function rotationObservations(
   decisions: readonly RotationDecision[],
   deactivated: ReadonlySet<string>,
-  enforce: boolean,
+  enforce: boolean | 'approve',
 ): AlertObservation[] {
   const out: AlertObservation[] = [];
   for (const d of decisions) {
@@ -85,9 +86,11 @@ export function rotationObservations(
               ? `Enforcement is on hold: ${d.reason}.`
               : d.kind === 'deferred'
                 ? `It is due for deactivation but this run reached max_deactivations_per_run (${d.cap}).`
-                : enforce
-                  ? `Unless its traffic continues, it will be set inactive from ${day(d.enforceFrom)}.`
-                  : `From ${day(d.enforceFrom)} it would be set inactive once drained; enforcement is off (rotation.enforce: false), so keywarden will only report.`;
+                : enforce === 'approve'
+                  ? `Unless its traffic continues, from ${day(d.enforceFrom)} keywarden asks in Slack for approval to set it inactive.`
+                  : enforce
+                    ? `Unless its traffic continues, it will be set inactive from ${day(d.enforceFrom)}.`
+                    : `From ${day(d.enforceFrom)} it would be set inactive once drained; enforcement is off (rotation.enforce: false), so keywarden will only report.`;
         out.push(overdue(d.kind, next));
         break;
       }
@@ -108,6 +111,29 @@ export function rotationObservations(
         });
         break;
       }
+      case 'ask_approval':
+        out.push({
+          ...base,
+          kind: 'rotation.approval_requested',
+          severity: 'warning',
+          period: '',
+          title: `Approve setting API key "${k.name}" inactive?`,
+          summary: `It is past its deadline (${day(d.deadline)}) and grace period, and ${d.reason === 'forced' ? 'force_after_days has passed' : `had no traffic in the last ${d.recentTraffic.windowHours} h`}. With rotation.enforce: approve, keywarden sets it inactive only when a person allowed to (slack_actions.allow.approve_deactivation) approves; the drain is checked again at the press. Deny asks again in the grace period's time.${ownerNote}`,
+          details: { reason: d.reason, deadline: d.deadline.toISOString() },
+          fields: [
+            ...fields,
+            { label: 'Last usage', value: d.recentTraffic.lastUsageAt?.toISOString() ?? 'none recorded' },
+          ],
+        });
+        break;
+      case 'denied':
+        out.push(
+          overdue(
+            'denied',
+            `Setting it inactive was denied from Slack by ${d.denial.deniedBy} on ${day(d.denial.deniedAt)}${d.denial.reason === null ? '' : ` (${d.denial.reason})`}; keywarden asks again from ${day(d.denial.askAgainAt)}.`,
+          ),
+        );
+        break;
       case 'deactivate':
         if (deactivated.has(k.id)) {
           out.push({

@@ -15,7 +15,8 @@ const NO_STAGES_SENT: ReadonlyMap<string, Date> = new Map();
  * A key's life: `ok` → `remind` / `due_soon` (reminder stages) → `overdue` (notice, once) → `grace` → after
  * grace, one of `deactivate` (no traffic in the drain window, or forced), `blocked` (still in use), `hold` (usage
  * data too old to tell), `deferred` (over the per-run cap); with `enforce: false`, `would_deactivate` instead of
- * `deactivate`. Only active keys move through this; others are `not_active`, exempt keys `exempt`.
+ * `deactivate`; with `enforce: approve`, `ask_approval` (a person approves in Slack), or `denied` until a denial's
+ * ask-again time. Only active keys move through this; others are `not_active`, exempt keys `exempt`.
  *
  * Grace counts from the later of the deadline and the overdue notice. A policy edit that shortens a deadline, or
  * an exemption that lapses long after the key's normal deadline, therefore never leads straight to deactivation:
@@ -107,13 +108,23 @@ export function planRotation(inputs: RotationInputs, policy: RotationPolicy, now
         now,
       ),
     };
-    const retire = policy.enforce ? 'deactivate' : 'would_deactivate';
+    const retire = (reason: 'drained' | 'forced'): RotationDecision => {
+      if (policy.enforce !== 'approve') {
+        return { ...facts, kind: policy.enforce ? 'deactivate' : 'would_deactivate', reason };
+      }
+      // a person said no: keywarden asks again once the denial's time is up, not every run
+      const denial = inputs.denials?.get(key.id);
+      if (denial !== undefined && now.getTime() < denial.askAgainAt.getTime()) {
+        return { ...facts, kind: 'denied', reason, denial };
+      }
+      return { ...facts, kind: 'ask_approval', reason };
+    };
     // Forcing ignores traffic by definition, so it does not need fresh usage data either.
-    if (forceFrom !== null && now.getTime() >= forceFrom.getTime()) return { ...facts, kind: retire, reason: 'forced' };
+    if (forceFrom !== null && now.getTime() >= forceFrom.getTime()) return retire('forced');
     // Traffic already seen is proof enough even in old data; only "no traffic" needs data up to now.
     if (hadTrafficInWindow(traffic, now)) return { ...facts, kind: 'blocked' };
     if (staleness !== null) return { ...facts, kind: 'hold', reason: staleness, dataUntil: inputs.usage.dataUntil };
-    return { ...facts, kind: retire, reason: 'drained' };
+    return retire('drained');
   });
 
   return capDeactivations(decisions, policy.max_deactivations_per_run);

@@ -47,11 +47,23 @@ export interface UsageFreshness {
  */
 export type SentStages = ReadonlyMap<string, ReadonlyMap<string, Date>>;
 
+/** A person's "no" to a requested deactivation (rotation.enforce: approve): who, when, and when to ask again. */
+export interface Denial {
+  /** `slack:U…`: who pressed Deny. */
+  deniedBy: string;
+  deniedAt: Date;
+  askAgainAt: Date;
+  /** Why, as the presser chose it (`its successor is not ready`); null: not said. */
+  reason: string | null;
+}
+
 export interface RotationInputs {
   keys: readonly KeyState[];
   traffic: ReadonlyMap<string, KeyTraffic>;
   usage: UsageFreshness;
   sent: SentStages;
+  /** The newest denial per key id (with `enforce: approve`); absent: never denied. */
+  denials?: ReadonlyMap<string, Denial>;
 }
 
 /** Where a key's maximum age comes from (see policy.ts for the order). */
@@ -102,16 +114,20 @@ interface EnforcementFacts {
   enforceFrom: Date;
   /** From here traffic no longer protects the key (force_after_days); null when the policy never forces. */
   forceFrom: Date | null;
-  /** policy.rotation.enforce: false means every enforcement decision is a report of what would be done. */
-  enforce: boolean;
+  /**
+   * policy.rotation.enforce: false means every enforcement decision is a report of what would be done; approve
+   * means a person is asked in Slack and the key is set inactive on an allowed Approve.
+   */
+  enforce: boolean | 'approve';
   recentTraffic: RecentTraffic;
   successor: Successor | null;
 }
 
 /**
  * One decision per key. Kinds that ask the caller to act: `remind` and `overdue` (send, then record `recordStage`
- * in rotation_reminders), `deactivate` (set the key inactive, audited). `blocked`, `hold`, `deferred` and
- * `would_deactivate` are reports; the others only describe the key's state for `keywarden keys`.
+ * in rotation_reminders), `deactivate` (set the key inactive, audited), `ask_approval` (raise
+ * rotation.approval_requested with Approve and Deny). `blocked`, `hold`, `deferred`, `would_deactivate` and
+ * `denied` are reports; the others only describe the key's state for `keywarden keys`.
  */
 export type RotationDecision =
   | (DecisionBase & { kind: 'not_active'; status: string })
@@ -134,5 +150,7 @@ export type RotationDecision =
   | (DecisionBase & EnforcementFacts & { kind: 'deactivate'; reason: DeactivationReason })
   | (DecisionBase & EnforcementFacts & { kind: 'would_deactivate'; reason: DeactivationReason })
   | (DecisionBase & EnforcementFacts & { kind: 'deferred'; reason: DeactivationReason; cap: number })
+  | (DecisionBase & EnforcementFacts & { kind: 'ask_approval'; reason: DeactivationReason })
+  | (DecisionBase & EnforcementFacts & { kind: 'denied'; reason: DeactivationReason; denial: Denial })
   | (DecisionBase & EnforcementFacts & { kind: 'blocked' })
   | (DecisionBase & EnforcementFacts & { kind: 'hold'; reason: string; dataUntil: Date | null });

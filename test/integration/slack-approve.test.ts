@@ -1,0 +1,347 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { groupMembers } from '../../src/actions/groups.ts';
+import type { ActionContext } from '../../src/actions/handle.ts';
+import { slackActionsEndpoint } from '../../src/actions/http.ts';
+import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
+import { raiseAlerts } from '../../src/alerts/store.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { policySchema } from '../../src/config/policy.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
+import { deliverNotifications } from '../../src/notify/outbox.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
+import { enforceRotation } from '../../src/rotation/enforce.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
+import { pollUsage } from '../../src/usage/ingest.ts';
+import { testJobContext, usageContext } from '../support/context.ts';
+import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import { waitUntil } from '../support/wait.ts';
+
+const SIGNING_SECRET = 'approve-signing-secret-0123456789';
+const HOUR = 3_600_000;
+const org = useDemoOrg();
+const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
+
+let env: ReturnType<typeof testJobContext>;
+let slack: SlackServer;
+let server: Server;
+let socket: SocketModeTransport;
+let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
+let url: string;
+
+beforeAll(async () => {
+  slack = await startSlackServer();
+  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
+  const config: Config = {
+    ...base,
+    policy: {
+      ...base.policy,
+      rotation: { ...base.policy.rotation, enforce: 'approve', grace_days: 1 },
+      routes,
+      slack_actions: {
+        enabled: true,
+        allow: { ...base.policy.slack_actions.allow, approve_deactivation: ['U0SEC', 'U0LEAD'] },
+      },
+    },
+  };
+  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
+  env = testJobContext({
+    db: org.t.db,
+    emulatorUrl: org.emulator.url,
+    adminKey: DEMO_ADMIN_KEY,
+    clock: org.clock,
+    config,
+    notifier: { slack: slackClient, email: null, close: async () => {} },
+  });
+  await syncInventory.handler(env.ctx, {});
+  ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
+  const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
+  server = createServer((req, res) => void endpoint(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
+  socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
+  await socket.connected;
+});
+
+afterAll(async () => {
+  await socket?.close();
+  await new Promise((r) => server?.close(r));
+  await env?.close();
+  await slack?.close();
+});
+
+const pollOnce = () =>
+  pollUsage(usageContext(org.t.db, env.ctx.admin, org.clock), {
+    overlapMinutes: 15,
+    freshnessMinutes: 1,
+    firstPollHours: 48,
+    table: PRICE_TABLE,
+  });
+
+/** The Admin API's status changes of one key: POST /v1/organizations/api_keys/{id}. */
+const statusUpdates = (id: string) =>
+  org.emulator.requestLog.filter((r) => r.method === 'POST' && r.path.startsWith(`/v1/organizations/api_keys/${id}`));
+
+const seconds = () => Math.floor(org.clock.now().getTime() / 1000);
+
+/** The newest button row of `choice` on the newest message about the key, and that message's channel:ts. */
+async function buttonOf(keyId: string, choice: string): Promise<{ value: string; message: string }> {
+  const row = await org.t.db
+    .selectFrom('slack_buttons')
+    .innerJoin('alerts', 'alerts.id', 'slack_buttons.alert_id')
+    .innerJoin('notifications', 'notifications.id', 'slack_buttons.notification_id')
+    .select(['slack_buttons.id', 'notifications.provider_id'])
+    .where('alerts.scope_id', '=', keyId)
+    .where('slack_buttons.choice', '=', choice)
+    .orderBy('slack_buttons.created_at', 'desc')
+    .orderBy('notifications.id', 'desc')
+    .executeTakeFirstOrThrow();
+  return { value: row.id, message: String(row.provider_id) };
+}
+
+/** The outcomes of the presses of `action` by `actor`, oldest first. */
+async function pressOutcomes(action: string, actor: string): Promise<string[]> {
+  const rows = await org.t.db
+    .selectFrom('audit_log')
+    .select('details')
+    .where('action', '=', action)
+    .where('actor', '=', actor)
+    .where('step', '!=', 'intent')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => String((r.details as { outcome?: string }).outcome));
+}
+
+describe('rotation.enforce: approve', () => {
+  it('asks instead of retiring; Deny records who and asks again after grace_days; Approve retires exactly once over both transports', async () => {
+    const id = await keyIdByName(org.t.db, 'Production Backend');
+    // the overdue notice, then 36 h later (its traffic moved to its successor a day ago) past grace and drained
+    await enforceRotation(env.ctx);
+    org.clock.advance(36 * HOUR);
+    await pollOnce();
+    const run = await enforceRotation(env.ctx);
+    expect(run.deactivated).toEqual([]);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    expect(statusUpdates(id)).toHaveLength(0);
+    const asked = await org.t.db
+      .selectFrom('alerts')
+      .select(['title', 'state'])
+      .where('kind', '=', 'rotation.approval_requested')
+      .execute();
+    expect(asked).toEqual([{ title: 'Approve setting API key "Production Backend" inactive?', state: 'firing' }]);
+
+    await deliverNotifications(ctx, { buttons: true });
+    const post = slack.calls.find(
+      (c) => c.method === 'chat.postMessage' && String(c.args.text).includes('Approve setting API key'),
+    );
+    const blocks = JSON.stringify(post?.args.blocks);
+    expect(blocks).toContain('"action_id":"approve"');
+    expect(blocks).toContain('"action_id":"deny"');
+    expect(blocks).not.toContain('"action_id":"ack"');
+
+    // not on the allow list: refused, nothing recorded, no Admin API call
+    // Deny is a menu of reasons: each option is its own button row
+    const deny = await buttonOf(id, 'deny:successor_not_ready');
+    const refused = await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: deny.value, userId: 'U0ANA', message: deny.message },
+      { timestamp: seconds() },
+    );
+    expect(refused.status).toBe(200);
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('slack_actions.allow.approve_deactivation');
+
+    // Deny, twice (a double click over the two transports): one denial, the second press told who denied
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: deny.value, userId: 'U0SEC', userName: 'sec', message: deny.message },
+      { timestamp: seconds() },
+    );
+    const answered = slack.responses.length;
+    await slack.pressOverSocket({ actionId: 'deny', value: deny.value, userId: 'U0LEAD', message: deny.message });
+    await waitUntil('the second Deny answered', () => slack.responses.length > answered, 5_000);
+    expect(String(slack.responses.at(-1)?.body.text)).toContain(
+      'Already denied by <@U0SEC> (its successor is not ready)',
+    );
+    const denials = await org.t.db.selectFrom('rotation_denials').selectAll().execute();
+    expect(denials).toHaveLength(1);
+    expect(denials[0]).toMatchObject({
+      api_key_id: id,
+      denied_by: 'slack:U0SEC',
+      denied_by_name: 'sec',
+      reason: 'its successor is not ready',
+    });
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toMatch(
+      /Denied by <@U0SEC> at \d\d:\d\d UTC \(its successor is not ready\): keywarden asks again from 2026-11-18/,
+    );
+    expect(statusUpdates(id)).toHaveLength(0);
+    expect(await pressOutcomes('slack.deny', 'slack:U0ANA')).toEqual(['refused:not_allowed']);
+    expect(await pressOutcomes('slack.deny', 'slack:U0SEC')).toEqual(['denied']);
+    expect(await pressOutcomes('slack.deny', 'slack:U0LEAD')).toEqual(['unchanged:denied']);
+
+    // the next run: denied, so not asked again; the question resolves and the overdue notice says who said no
+    org.clock.advance(HOUR);
+    await pollOnce();
+    await enforceRotation(env.ctx);
+    const afterDeny = await org.t.db
+      .selectFrom('alerts')
+      .select(['kind', 'state', 'details'])
+      .where('scope_id', '=', id)
+      .where('kind', 'in', ['rotation.approval_requested', 'rotation.overdue'])
+      .orderBy('kind')
+      .execute();
+    expect(afterDeny.map((a) => `${a.kind} ${a.state}`)).toEqual([
+      'rotation.approval_requested resolved',
+      'rotation.overdue firing',
+    ]);
+    expect(JSON.stringify(afterDeny[1]?.details)).toContain(
+      'denied from Slack by slack:U0SEC on 2026-11-17 (its successor is not ready)',
+    );
+    const stage = await org.t.db
+      .selectFrom('rotation_state')
+      .select('stage')
+      .where('api_key_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(stage.stage).toBe('denied');
+
+    // grace_days (1) later it is asked again: a new episode, new buttons
+    org.clock.advance(24 * HOUR);
+    await pollOnce();
+    await enforceRotation(env.ctx);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    await deliverNotifications(ctx, { buttons: true });
+    const approve = await buttonOf(id, 'approve');
+    const again = await org.t.db
+      .selectFrom('alerts')
+      .select('state')
+      .where('kind', '=', 'rotation.approval_requested')
+      .where('scope_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(again.state).toBe('firing');
+
+    // Approve from both transports at once: the key is set inactive once, the other press changes nothing
+    await Promise.all([
+      slack.pressOverHttp(
+        url,
+        SIGNING_SECRET,
+        { actionId: 'approve', value: approve.value, userId: 'U0SEC', userName: 'sec', message: approve.message },
+        { timestamp: seconds() },
+      ),
+      slack.pressOverSocket({ actionId: 'approve', value: approve.value, userId: 'U0LEAD', message: approve.message }),
+    ]);
+    await waitUntil(
+      'both Approve presses settled',
+      async () =>
+        (await pressOutcomes('slack.approve', 'slack:U0SEC')).length +
+          (await pressOutcomes('slack.approve', 'slack:U0LEAD')).length ===
+        2,
+      5_000,
+    );
+    expect(statusUpdates(id)).toHaveLength(1);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
+    const outcomes = [
+      ...(await pressOutcomes('slack.approve', 'slack:U0SEC')),
+      ...(await pressOutcomes('slack.approve', 'slack:U0LEAD')),
+    ];
+    expect(outcomes.filter((o) => o === 'deactivated')).toHaveLength(1);
+    expect(outcomes.filter((o) => o !== 'deactivated')).toEqual([
+      expect.stringMatching(/^(busy|unchanged:not_active)$/),
+    ]);
+    // the status change is audited as the Slack user who approved it
+    const changes = await org.t.db
+      .selectFrom('audit_log')
+      .select(['actor', 'step', 'details'])
+      .where('action', '=', 'api_key.deactivate')
+      .where('subject_id', '=', id)
+      .orderBy('id')
+      .execute();
+    expect(changes.map((c) => c.step)).toEqual(['intent', 'done']);
+    expect(changes[0]?.actor).toMatch(/^slack:U0(SEC|LEAD)$/);
+    expect(JSON.stringify(changes[0]?.details)).toContain('approved from Slack by');
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toContain(
+      'the key was set inactive',
+    );
+
+    // pressed again later: already inactive, still one Admin API call
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'approve', value: approve.value, userId: 'U0SEC', message: approve.message },
+      { timestamp: seconds() },
+    );
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('already inactive');
+    expect(statusUpdates(id)).toHaveLength(1);
+
+    // the next run sees the key inactive: the question resolves, and a Deny on it now changes nothing
+    await enforceRotation(env.ctx);
+    const deny2 = await buttonOf(id, 'deny:still_needed');
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: deny2.value, userId: 'U0SEC', message: deny2.message },
+      { timestamp: seconds() },
+    );
+    expect(String(slack.responses.at(-1)?.body.text)).toBe('This alert has resolved: nothing was changed.');
+    expect(await org.t.db.selectFrom('rotation_denials').select('id').execute()).toHaveLength(1);
+  });
+
+  it('Approve re-checks the drain at the press: traffic came back → refused, said in the message and the answer, nothing changed', async () => {
+    // asked about a key while it was quiet; it carries traffic again by the time someone presses
+    const id = await keyIdByName(org.t.db, 'Legacy integration');
+    await raiseAlerts(
+      ctx,
+      {
+        kinds: ['rotation.approval_requested'],
+        observations: [
+          {
+            kind: 'rotation.approval_requested',
+            severity: 'warning',
+            scopeType: 'key',
+            scopeId: id,
+            workspaceId: null,
+            period: '',
+            title: 'Approve setting API key "Legacy integration" inactive?',
+            details: {},
+          },
+        ],
+      },
+      routes,
+      org.clock.now(),
+    );
+    await deliverNotifications(ctx, { buttons: true });
+    const approve = await buttonOf(id, 'approve');
+    const before = statusUpdates(id).length;
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'approve', value: approve.value, userId: 'U0SEC', message: approve.message },
+      { timestamp: seconds() },
+    );
+    expect(String(slack.responses.at(-1)?.body.text)).toMatch(/^Not set inactive: its traffic came back: \d+ tokens/);
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toContain(
+      'not set inactive, its traffic came back',
+    );
+    expect(statusUpdates(id)).toHaveLength(before);
+    expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    expect((await pressOutcomes('slack.approve', 'slack:U0SEC')).at(-1)).toBe('refused:recheck');
+
+    // stored usage that lost the traffic (a re-read that never came): the direct read from the Admin API refuses
+    await org.t.db.deleteFrom('usage_buckets').where('api_key_id', '=', id).execute();
+    const reads = org.emulator.requestLog.length;
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'approve', value: approve.value, userId: 'U0SEC', message: approve.message },
+      { timestamp: seconds() },
+    );
+    expect(org.emulator.requestLog.slice(reads).some((r) => r.path.includes('usage_report'))).toBe(true);
+    expect(String(slack.responses.at(-1)?.body.text)).toMatch(/^Not set inactive: its traffic came back/);
+    expect(statusUpdates(id)).toHaveLength(before);
+    expect((await pressOutcomes('slack.approve', 'slack:U0SEC')).at(-1)).toBe('refused:recheck');
+  });
+});
