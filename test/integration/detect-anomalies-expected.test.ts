@@ -98,6 +98,7 @@ describe('detect-anomalies with a runaway marked as expected', () => {
       const alert = await t.db
         .selectFrom('alerts')
         .selectAll()
+        .where('kind', '=', 'usage.runaway')
         .where('scope_id', '=', id)
         .where('state', '=', 'firing')
         .executeTakeFirstOrThrow();
