@@ -36,6 +36,12 @@
  * (or workspace) with no injected runaway running (or just ended), counted over all keys and all evaluated minutes.
  * Minutes whose last window holds no minute above half the threshold are not sent through the detector (it cannot
  * fire there); `--verify N` replays N keys without that shortcut and checks that the alerts are identical.
+ *
+ * Beside keywarden, the oracle (bench/oracle.ts): per key, a CUSUM on the key's true law of spend per minute (the
+ * simulator's expected rate of each minute, its sessions, jobs, busy spells and rotation fades included, and its
+ * request sizes), on the same minutes with the same delay, its threshold tuned on other draws of every key's
+ * change-free traffic to the same budget (≤ 1 false alert per 100 keys per 30 days). Per class it prints keywarden's
+ * p50/p95 beside the oracle's and the ratio, and the oracle's false alarms on all keys.
  */
 
 import {
@@ -62,6 +68,17 @@ import { largestKeyShare } from '../src/anomaly/core/series.ts';
 import { type AnomalyPolicy, policySchema } from '../src/config/policy.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';
+import {
+  ALTERNATIVES,
+  type ClassLatencies,
+  comparisonTable,
+  compoundPoissonLaw,
+  cusum,
+  episodes,
+  logLikelihoodRatios,
+  type MinuteLaw,
+  thresholdFor,
+} from './oracle.ts';
 
 const HOUR = 60;
 const DAY = 24 * HOUR;
@@ -520,6 +537,83 @@ export function evaluateSeries(org: Organization, input: SeriesInput, delay: num
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The oracle (bench/oracle.ts): the fastest detection this data allows at keywarden's false alert budget
+
+/** Log-sd of a runaway's requests: it re-sends the same request (see keySpend). */
+const RUNAWAY_REQUEST_SIGMA = 0.3;
+/** Relative change of a key's expected rate after which the oracle's laws are rebuilt. */
+const RATE_STEP = 0.01;
+/** Noise of the change-free traffic the oracle is tuned on: the same keys, other draws. */
+const TUNING_SEED = 0x0c05;
+/** An oracle alarm within this many minutes of the one before is the same episode (keywarden resolves after 30). */
+const RESOLVE_MINUTES = 30;
+/** ≤ 1 false alert per 100 keys per 30 days: key-days per false alert allowed. */
+const KEY_DAYS_PER_FALSE_ALERT = 100 * 30;
+
+/**
+ * The oracle's minute-by-minute evidence on one key: its true law (the simulator's expected rate of the minute,
+ * sessions, jobs, busy spells and rotation fades included, and its request sizes) against a runaway of ALTERNATIVES ×
+ * its bar, max(factor × that rate, min_hourly_usd), made of re-sent requests as the simulator makes them.
+ */
+function oracleEvidence(org: Organization, key: SimKey, expected: Float64Array, usd: Float64Array) {
+  const { policy } = org;
+  const { requestUsd: median, requestSigma: sigma } = key.profile;
+  let rate = Number.NaN;
+  let pre: MinuteLaw = { zero: 1, parts: [] };
+  let alts: MinuteLaw[] = [];
+  return (m: number, out: Float64Array) => {
+    // The laws change only with the expected rate: constant through a session, a job or a quiet night, and along a
+    // service's daily curve rebuilt once it moved by RATE_STEP (a 1% error in the mean is lost in a minute's noise).
+    if (!(Math.abs(expected[m]! - rate) <= RATE_STEP * rate)) {
+      rate = expected[m]!;
+      const own = { usdPerMinute: rate, median, sigma };
+      const bar = Math.max(policy.factor * rate, policy.min_hourly_usd / 60);
+      pre = compoundPoissonLaw([own]);
+      alts = ALTERNATIVES.map((k) =>
+        compoundPoissonLaw([own, { usdPerMinute: k * bar - rate, median, sigma: RUNAWAY_REQUEST_SIGMA }]),
+      );
+    }
+    logLikelihoodRatios(alts, pre, usd[m]!, out);
+  };
+}
+
+interface OracleRun {
+  threshold: number;
+  tuningKeyDays: number;
+  allowed: number;
+  seconds: number;
+}
+
+/**
+ * The oracle's threshold: the lowest with at most the budget's false alarms on change-free traffic of every key
+ * (its traffic with other noise draws and no runaways) over the evaluated days.
+ */
+function tuneOracle(org: Organization): OracleRun {
+  const started = performance.now();
+  const quiet: Organization = {
+    ...org,
+    keys: org.keys.map((k) => ({ ...k, seed: k.seed + TUNING_SEED })),
+    runaways: [],
+  };
+  const peaks: number[] = [];
+  for (let k = 0; k < quiet.keys.length; k++) {
+    const { usd, expected } = keySpend(quiet, k);
+    const evidence = oracleEvidence(quiet, quiet.keys[k]!, expected, usd);
+    peaks.push(
+      ...cusum(org.evalStart, org.totalMinutes, ALTERNATIVES.length, evidence, Number.POSITIVE_INFINITY).peaks,
+    );
+  }
+  const tuningKeyDays = (org.keys.length * (org.totalMinutes - org.evalStart)) / DAY;
+  const allowed = Math.floor(tuningKeyDays / KEY_DAYS_PER_FALSE_ALERT);
+  return {
+    threshold: thresholdFor(peaks, allowed),
+    tuningKeyDays,
+    allowed,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Report
 
 type Bucket = '×3–5' | '×5–10' | '×10–50' | 'ramp';
@@ -601,8 +695,13 @@ export async function run(args: string[]): Promise<void> {
     ) ?? null;
 
   const outcomes: Outcome[] = [];
+  const oracle = tuneOracle(org);
+  /** Per key, the data minutes at which the oracle alarmed (it alarms at clock minute m + 1 + delay). */
+  const oracleAlarms = new Map<number, number[]>();
   const evaluateKey = (k: number, usd: Float64Array, expected: Float64Array, workspace: WorkspaceProfile | null) => {
     const key = org.keys[k]!;
+    const evidence = oracleEvidence(org, key, expected, usd);
+    oracleAlarms.set(k, cusum(org.evalStart, org.totalMinutes, ALTERNATIVES.length, evidence, oracle.threshold).alarms);
     for (const delay of DELAYS) {
       for (const alert of evaluateSeries(org, { scope: 'key', usd, existsFrom: key.existsFrom, workspace }, delay)) {
         const runaway = belongsTo((i) => i === k, delay, alert);
@@ -661,7 +760,8 @@ export async function run(args: string[]): Promise<void> {
     `detect-sim: ${opts.keys} keys (+${successors.length} rotation successors) in ${WORKSPACES} workspaces, ` +
       `${opts.days} days at 1-minute resolution after ${HISTORY_DAYS} days of history; ${evaluated.length} runaways ` +
       `injected (+${org.runaways.length - evaluated.length} in the history); policy factor ${policy.factor}, ` +
-      `min_hourly_usd ${policy.min_hourly_usd}, window ${window} min; ${seconds.toFixed(1)} s`,
+      `min_hourly_usd ${policy.min_hourly_usd}, window ${window} min; ${seconds.toFixed(1)} s (of which the ` +
+      `oracle's tuning ${oracle.seconds.toFixed(1)} s)`,
   );
   for (const delay of DELAYS) {
     report(
@@ -669,6 +769,13 @@ export async function run(args: string[]): Promise<void> {
       outcomes.filter((o) => o.delay === delay),
       delay,
       opts,
+    );
+    oracleReport(
+      org,
+      outcomes.filter((o) => o.delay === delay && o.kind !== 'workspace'),
+      oracleAlarms,
+      oracle,
+      delay,
     );
   }
 
@@ -781,5 +888,87 @@ function report(org: Organization, outcomes: Outcome[], delay: number, opts: { k
     `  workspace alerts: ${workspaceOutcomes.length} (${workspaceOutcomes.filter((o) => !o.runaway).length} with no ` +
       `runaway in the workspace); alerts per detected runaway: ` +
       `${([...perRunaway.values()].reduce((a, b) => a + b, 0) / Math.max(1, perRunaway.size)).toFixed(2)}`,
+  );
+}
+
+/**
+ * Keywarden beside the oracle, per class: p50/p95 latency of each (over the runaways each caught) and their ratio,
+ * on the same data with the same delay; and the oracle's false alarms on all keys, counted in episodes as keywarden's.
+ */
+function oracleReport(
+  org: Organization,
+  keyOutcomes: Outcome[],
+  alarms: ReadonlyMap<number, number[]>,
+  oracle: OracleRun,
+  delay: number,
+): void {
+  const { policy } = org;
+  const window = policy.window_minutes;
+  const evaluated = org.runaways.filter((r) => r.evaluated);
+  const from = (r: Runaway) => (r.shape === 'ramp' ? (onsetOf(r, policy) ?? r.start) : r.start);
+  const belongs = (r: Runaway, clock: number) => clock >= r.start && clock <= r.end + window + delay + 5;
+  const keywarden = (r: Runaway) => {
+    const first = keyOutcomes.find((o) => o.runaway === r);
+    return first && first.alert.clock >= r.start ? [Math.max(0, first.alert.clock - from(r))] : [];
+  };
+  const byOracle = (r: Runaway) => {
+    const m = alarms.get(r.key)?.find((a) => belongs(r, a + 1 + delay));
+    return m === undefined ? [] : [Math.max(0, m + 1 + delay - from(r))];
+  };
+  const row = (label: string, rs: Runaway[]): ClassLatencies => ({
+    label,
+    runaways: rs.length,
+    keywarden: rs.flatMap(keywarden),
+    oracle: rs.flatMap(byOracle),
+  });
+  const aboveFloor = (r: Runaway) => r.multiple * r.base * 60 >= policy.min_hourly_usd;
+  const steps = evaluated.filter((r) => r.shape === 'step' && aboveFloor(r));
+  const targeted = steps.filter((r) => r.multiple >= policy.factor);
+  const kinds: KeyKind[] = ['service', 'batch', 'dev', 'sparse'];
+  console.log(
+    `  against the oracle (bench/oracle.ts: CUSUM on each key's true law, threshold ${oracle.threshold.toFixed(1)}):`,
+  );
+  const table = comparisonTable([
+    row(`steps ×${policy.factor}+ above the floor`, targeted),
+    row(
+      '  clear of the bar by 25%',
+      targeted.filter((r) => isClear(r, policy)),
+    ),
+    ...kinds.map((kind) =>
+      row(
+        `  on ${kind} keys`,
+        targeted.filter((r) => org.keys[r.key]!.kind === kind),
+      ),
+    ),
+    row(
+      '×3–5 steps above the floor',
+      steps.filter((r) => r.multiple < policy.factor),
+    ),
+    row(
+      '×5–10 steps above the floor',
+      targeted.filter((r) => r.multiple < 10),
+    ),
+    row(
+      '×10–50 steps above the floor',
+      targeted.filter((r) => r.multiple >= 10),
+    ),
+    row(
+      'ramps above the floor (from the bar)',
+      evaluated.filter((r) => r.shape === 'ramp' && aboveFloor(r)),
+    ),
+  ]);
+  for (const line of table) console.log(line);
+  let falseAlarms = 0;
+  for (const [k, list] of alarms) {
+    for (const m of episodes(list, RESOLVE_MINUTES)) {
+      if (!evaluated.some((r) => r.key === k && belongs(r, m + 1 + delay))) falseAlarms++;
+    }
+  }
+  const keys = org.keys.length;
+  const days = (org.totalMinutes - org.evalStart) / DAY;
+  console.log(
+    `  oracle false alarms on the ${keys} keys: ${falseAlarms} = ${((falseAlarms / keys) * 100 * (30 / days)).toFixed(2)} ` +
+      `per 100 keys per 30 days (threshold tuned on ${oracle.tuningKeyDays} change-free key-days, other draws of the ` +
+      `same keys: ${oracle.allowed} allowed)`,
   );
 }

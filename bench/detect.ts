@@ -37,6 +37,13 @@
  * alert is a `fire` on a sampled key with no runaway running (or just ended), counted by the evidence that fired it.
  * Minutes where no visible minute of the look-back reaches half the threshold are skipped (the detector cannot fire
  * there), as in detect-sim.
+ *
+ * Beside keywarden, the oracle (bench/oracle.ts): per key, a CUSUM on the key's true law of spend per minute (its
+ * mean from the daily curve and weekends, its active share and noise, read from the emulator's traffic parameters
+ * and priced with keywarden's table), on the same minutes with the same delay, its threshold tuned on every key's
+ * change-free traffic over the `days` days before the evaluated ones to the same budget (≤ 1 false alert per 100
+ * keys per 30 days). Per class it prints keywarden's p50/p95 beside the oracle's, and the ratio: how far keywarden is
+ * from the fastest detection this data allows; and the oracle's false alarms on the sampled keys.
  */
 
 import { parseArgs } from 'node:util';
@@ -69,12 +76,24 @@ import { policySchema } from '../src/config/policy.ts';
 import { Secret } from '../src/config/secret.ts';
 import { parseScenario } from '../src/emulator/scenario.ts';
 import { startEmulator } from '../src/emulator/server.ts';
+import { baseFlow, type KeyTraffic, seasonalFlow } from '../src/emulator/traffic.ts';
 import { picoToNumberUsd } from '../src/money.ts';
 import { MINUTE_MS } from '../src/time.ts';
 import { PRICE_TABLE } from '../src/usage/core/prices.ts';
 import { priceUsage } from '../src/usage/core/pricing.ts';
 import { prng } from './_prng.ts';
 import { quantile } from './_stats.ts';
+import {
+  ALTERNATIVES,
+  type ClassLatencies,
+  comparisonTable,
+  cusum,
+  emulatorLaw,
+  episodes,
+  logLikelihoodRatios,
+  type MinuteLaw,
+  thresholdFor,
+} from './oracle.ts';
 
 const HOUR = 60;
 const DAY = 1440;
@@ -284,7 +303,7 @@ export async function readUsage(
   opts: { keys: number; days: number },
   built: ReturnType<typeof buildScenario>,
   plan: ReturnType<typeof planSegments>,
-): Promise<{ usage: Map<number, KeyUsage>; requests: number }> {
+): Promise<{ usage: Map<number, KeyUsage>; requests: number; traffic: KeyTraffic[] }> {
   const clock = fixedClock(new Date(EVAL_START_MS));
   const emulator = await startEmulator({ scenario: built.scenario, clock, startAt: new Date(EVAL_START_MS) });
   const client = new AdminClient({ baseUrl: emulator.url, adminKey: new Secret(ADMIN_KEY) });
@@ -399,7 +418,7 @@ export async function readUsage(
   } finally {
     await emulator.close();
   }
-  return { usage, requests };
+  return { usage, requests, traffic: emulator.state.keys.map((k) => k.traffic) };
 }
 
 interface Alert {
@@ -527,6 +546,7 @@ export function report(
   plan: ReturnType<typeof planSegments>,
   usage: Map<number, KeyUsage>,
   opts: { days: number },
+  oracle: OracleRun,
 ): void {
   const window = policy.window_minutes;
   for (const delay of DELAYS) {
@@ -635,7 +655,165 @@ export function report(
       `  false alerts on the ${plan.sample.length} sampled keys: ${falseAlerts.length} = ${per100} per 100 keys ` +
         `per 30 days${byEvidence ? ` (${byEvidence})` : ''}`,
     );
+
+    // The oracle, on the same data with the same delay: an alarm at data minute m is raised at clock m + 1 + delay.
+    const oracleClocks = new Map([...oracle.alarms].map(([s, list]) => [s, list.map((m) => m + 1 + delay)]));
+    const latencies = (rs: InjectedRunaway[], first: (r: InjectedRunaway) => number | null) =>
+      rs.flatMap((r) => {
+        const clock = first(r);
+        return clock === null ? [] : [Math.max(0, clock - onset(r))];
+      });
+    const oracleFirst = (r: InjectedRunaway) => {
+      for (const [s, clocks] of oracleClocks) {
+        if (s.key !== r.key) continue;
+        const clock = clocks.find((c) => c >= r.start && c <= r.end + window + delay + 5);
+        if (clock !== undefined) return clock;
+      }
+      return null;
+    };
+    const row = (label: string, rs: InjectedRunaway[]): ClassLatencies => ({
+      label,
+      runaways: rs.length,
+      keywarden: latencies(rs, (r) => outcome(r)?.clock ?? null),
+      oracle: latencies(rs, oracleFirst),
+    });
+    const everyMinute = targeted.filter((r) => share(r) === 1);
+    console.log(
+      `  against the oracle (bench/oracle.ts: CUSUM on each key's true law, threshold ${oracle.threshold.toFixed(1)}):`,
+    );
+    for (const text of comparisonTable([
+      row(`steps ×${policy.factor}+ above the floor`, targeted),
+      row(
+        '  every-minute keys, 1.5× or more over the bar',
+        everyMinute.filter((r) => margin(r) >= 1.5),
+      ),
+      row(
+        '  every-minute keys, less than 1.5× over the bar',
+        everyMinute.filter((r) => margin(r) < 1.5),
+      ),
+      row(
+        '  bursty keys',
+        targeted.filter((r) => share(r) < 1),
+      ),
+      row(
+        '×3–5 steps above the floor',
+        steps.filter((r) => r.factor < 5 && aboveFloor(r)),
+      ),
+      row(`ramps above the floor (from ×${policy.factor})`, ramps.filter(aboveFloor)),
+    ])) {
+      console.log(text);
+    }
+    let oracleFalse = 0;
+    for (const [s, clocks] of oracleClocks) {
+      if (!plan.sample.includes(s.key)) continue;
+      for (const clock of episodes(clocks, RESOLVE_MINUTES)) {
+        if (!built.injected.some((r) => r.key === s.key && clock >= r.start && clock <= r.end + window + delay + 5)) {
+          oracleFalse++;
+        }
+      }
+    }
+    console.log(
+      `  oracle false alarms on the ${plan.sample.length} sampled keys: ${oracleFalse} = ` +
+        `${((oracleFalse / plan.sample.length) * 100 * (30 / opts.days)).toFixed(2)} per 100 keys per 30 days ` +
+        `(threshold tuned on ${oracle.tuningKeyDays} change-free key-days before these: ${oracle.allowed} allowed)`,
+    );
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The oracle (bench/oracle.ts): the fastest detection this data allows at keywarden's false alert budget
+
+/** The first evaluated minute in minutes since the epoch, as the emulator's traffic counts them. */
+const EPOCH_MINUTE = EVAL_START_MS / MINUTE_MS;
+/** An oracle alarm within this many minutes of the one before is the same episode (keywarden resolves after 30). */
+const RESOLVE_MINUTES = 30;
+/** Relative change of a key's mean rate after which the oracle's laws are rebuilt. */
+const RATE_STEP = 0.01;
+/** ≤ 1 false alert per 100 keys per 30 days: key-days per false alert allowed. */
+const KEY_DAYS_PER_FALSE_ALERT = 100 * 30;
+
+/** USD per token of the key's flow: its slots (models, token kinds) priced with keywarden's table. */
+function usdPerToken(t: KeyTraffic): number {
+  const flow = 1_000_000;
+  let pico = 0n;
+  for (const slot of t.slots) {
+    const input = flow * slot.share;
+    const row = {
+      model: slot.model,
+      service_tier: slot.serviceTier,
+      context_window: slot.contextWindow,
+      uncached_input_tokens: Math.round(input * slot.uncachedRatio),
+      cache_read_input_tokens: Math.round(input * slot.cacheReadRatio),
+      cache_creation_5m_input_tokens: Math.round(input * slot.cacheWrite5mRatio),
+      cache_creation_1h_input_tokens: Math.round(input * slot.cacheWrite1hRatio),
+      output_tokens: Math.round(input * slot.outputRatio),
+    };
+    pico += priceUsage(row, PRICE_TABLE, new Date(EVAL_START_MS)).cost;
+  }
+  return picoToNumberUsd(pico) / flow;
+}
+
+/**
+ * The oracle's minute-by-minute evidence on one key (minutes from the first evaluated minute): the key's true law
+ * (its mean rate from the daily curve and weekends, its active share and noise, from the emulator's parameters)
+ * against a runaway of ALTERNATIVES × its bar, max(factor × that mean, min_hourly_usd).
+ */
+function oracleEvidence(t: KeyTraffic, usdPerTok: number, usdAt: (m: number) => number) {
+  const floor = policy.min_hourly_usd / 60;
+  let rate = Number.NaN;
+  let pre: MinuteLaw = { zero: 1, parts: [] };
+  let alts: MinuteLaw[] = [];
+  return (m: number, out: Float64Array) => {
+    const mean = usdPerTok * seasonalFlow(t, EPOCH_MINUTE + m);
+    // Rebuilt once the daily curve moved the mean by RATE_STEP (a 1% error in the mean is lost in a minute's noise).
+    if (!(Math.abs(mean - rate) <= RATE_STEP * rate)) {
+      rate = mean;
+      const bar = Math.max(policy.factor * mean, floor);
+      pre = emulatorLaw(mean, t.activeShare, t.noise);
+      alts = ALTERNATIVES.map((k) => emulatorLaw(mean, t.activeShare, t.noise, k * bar - mean));
+    }
+    logLikelihoodRatios(alts, pre, usdAt(m), out);
+  };
+}
+
+interface OracleRun {
+  threshold: number;
+  /** Key-days of change-free traffic it was tuned on, and the alarms the budget allows there. */
+  tuningKeyDays: number;
+  allowed: number;
+  /** Per segment, the data minutes at which the oracle alarmed (it alarms at clock minute m + 1 + delay). */
+  alarms: Map<Segment, number[]>;
+}
+
+/**
+ * Tunes the oracle's threshold on change-free traffic: every key's own flow (no runaway) over the `days` days before
+ * the evaluated ones, computed from the emulator's traffic function and priced per token, the lowest threshold with
+ * at most the budget's false alarms; then runs it on the segments the bench read.
+ */
+function runOracle(
+  traffic: readonly KeyTraffic[],
+  plan: ReturnType<typeof planSegments>,
+  usage: Map<number, KeyUsage>,
+  opts: { days: number },
+): OracleRun {
+  const perToken = traffic.map(usdPerToken);
+  const from = -opts.days * DAY;
+  const peaks: number[] = [];
+  const tuningOf = (k: number) =>
+    oracleEvidence(traffic[k]!, perToken[k]!, (m) => perToken[k]! * baseFlow(traffic[k]!, EPOCH_MINUTE + m));
+  for (let k = 0; k < traffic.length; k++) {
+    peaks.push(...cusum(from, 0, ALTERNATIVES.length, tuningOf(k), Number.POSITIVE_INFINITY).peaks);
+  }
+  const tuningKeyDays = traffic.length * opts.days;
+  const allowed = Math.floor(tuningKeyDays / KEY_DAYS_PER_FALSE_ALERT);
+  const threshold = thresholdFor(peaks, allowed);
+  const alarms = new Map<Segment, number[]>();
+  for (const s of plan.segments) {
+    const minutes = usage.get(s.key)!.minutes.get(s)!;
+    const evidence = oracleEvidence(traffic[s.key]!, perToken[s.key]!, (m) => minutes[m - s.from]!);
+    alarms.set(s, cusum(s.evalFrom, s.evalTo, ALTERNATIVES.length, evidence, threshold).alarms);
+  }
+  return { threshold, allowed, tuningKeyDays, alarms };
 }
 
 export function parseOptions(args: string[]) {
@@ -668,7 +846,7 @@ export async function run(args: string[]): Promise<void> {
   const started = performance.now();
   const built = buildScenario(opts);
   const plan = planSegments(built, opts);
-  const { usage, requests } = await readUsage(opts, built, plan);
+  const { usage, requests, traffic } = await readUsage(opts, built, plan);
   const readSeconds = (performance.now() - started) / 1000;
   const replayedDays = plan.segments.reduce((sum, s) => sum + s.evalTo - s.evalFrom, 0) / DAY;
   console.log(
@@ -679,6 +857,9 @@ export async function run(args: string[]): Promise<void> {
       `every minute of ${plan.sample.length} sampled keys (false alerts) and each runaway's key from ` +
       `${REPLAY_BEFORE} min before to ${REPLAY_AFTER} min after it, ${replayedDays.toFixed(0)} key-days in all`,
   );
-  report(built, plan, usage, opts);
+  const oracleStarted = performance.now();
+  const oracle = runOracle(traffic, plan, usage, opts);
+  console.log(`oracle: tuned and run in ${((performance.now() - oracleStarted) / 1000).toFixed(0)} s`);
+  report(built, plan, usage, opts, oracle);
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s in all`);
 }

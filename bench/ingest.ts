@@ -16,9 +16,8 @@
  *    the retention job (checking that the rollup makes exactly the report's hourly rows), bytes a row with indexes,
  *    and the total for 48 hours of 1m rows plus 13 months of hourly rows.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -41,18 +40,12 @@ import { PRICE_TABLE } from '../src/usage/core/prices.ts';
 import { toUsageBucketRow, type UsageRow } from '../src/usage/core/rows.ts';
 import { POLL_OVERLAP_MINUTES } from '../src/usage/ingest.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
+import { deployedNodeOptions, rssOf, startCli } from './_cli.ts';
 import { quantile } from './_stats.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
 const GROUPS: UsageGroupBy[] = ['api_key_id', 'workspace_id', 'model', 'service_tier', 'context_window'];
 
-/** The V8 flags the image runs the worker with (the Dockerfile's `ENV NODE_OPTIONS`): what a deployment measures. */
-function deployedNodeOptions(): string {
-  const dockerfile = readFileSync(join(import.meta.dirname, '..', 'Dockerfile'), 'utf8');
-  const flags = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)?.[1];
-  if (flags === undefined) throw new Error('Dockerfile: no `ENV NODE_OPTIONS="…"` line to run the worker as deployed');
-  return flags;
-}
 const MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-5', 'claude-sonnet-4-6', 'claude-opus-4-6'];
 
 function syntheticRows(n: number, at: Date): UsageRow[] {
@@ -100,52 +93,6 @@ const pct = (xs: number[], p: number) =>
   );
 
 // ── 1. the poll cycle, in the worker ──────────────────────────────────────────────────────────────────────────
-
-/** `keywarden <args>` as a child process; resolves once its output matches `ready`. */
-async function startCli(args: string[], env: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'index.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-  });
-  let out = '';
-  const collect = (d: Buffer) => {
-    out += d;
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  await new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => {
-      if (ready.test(out)) {
-        clearInterval(check);
-        resolve();
-      }
-    }, 50);
-    child.once('exit', (code) => {
-      clearInterval(check);
-      reject(new Error(`keywarden ${args[0]} exited (${code}):\n${out}`));
-    });
-  });
-  return {
-    pid: child.pid!,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** A process's resident set now (VmRSS) or at its peak (VmHWM), in bytes; null where /proc is not there. */
-function rssOf(pid: number, which: 'VmRSS' | 'VmHWM'): number | null {
-  try {
-    const kb = new RegExp(`${which}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? null : Number(kb) * 1024;
-  } catch {
-    return null;
-  }
-}
 
 async function workerPollCycles(
   db: Db,

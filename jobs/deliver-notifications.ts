@@ -9,6 +9,8 @@ export const deliverNotificationsJob = defineJob({
   queue: 'notify',
   schedule: '* * * * *',
   payload: z.object({}),
+  // the outbox leases rows (FOR UPDATE SKIP LOCKED): runs on several replicas share a backlog instead of queueing
+  overlaps: true,
   async handler(ctx) {
     const result = await deliverNotifications(ctx, { buttons: slackButtonsOn(ctx.config) });
     if (result.sent + result.retrying + result.failed > 0) ctx.log.info(result, 'notifications delivered');

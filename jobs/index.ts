@@ -1,5 +1,6 @@
 import { defineJobs } from '../src/queue/define.ts';
 import { checkHeadroomJob } from './check-headroom.ts';
+import { checkSpendJob } from './check-spend.ts';
 import { deliverNotificationsJob } from './deliver-notifications.ts';
 import { detectAnomaliesJob } from './detect-anomalies.ts';
 import { enforceRotationJob } from './enforce-rotation.ts';
@@ -22,6 +23,7 @@ export const jobs = defineJobs([
   usageRetentionJob,
   enforceRotationJob,
   projectSpendJob,
+  checkSpendJob,
   detectAnomaliesJob,
   checkHeadroomJob,
   financeDigestJob,

@@ -8,7 +8,7 @@ export const pollUsageJob = defineJob({
   name: 'poll-usage',
   queue: 'ingest',
   schedule: '* * * * *',
-  followedBy: ['detect-anomalies'],
+  followedBy: ['detect-anomalies', 'check-spend'],
   payload: z.object({}),
   async handler(ctx) {
     const result = await pollUsage(ctx, {

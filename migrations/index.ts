@@ -15,6 +15,7 @@ import * as rotationStage from './013_rotation_stage.ts';
 import * as approvals from './014_approvals.ts';
 import * as anomalyMarks from './015_anomaly_marks.ts';
 import * as billedCosts from './016_billed_costs.ts';
+import * as spendLimits from './017_spend_limits.ts';
 import * as keyIdentity from './018_key_identity.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
@@ -35,5 +36,6 @@ export const migrations: Record<string, Migration> = {
   '014_approvals': approvals,
   '015_anomaly_marks': anomalyMarks,
   '016_billed_costs': billedCosts,
+  '017_spend_limits': spendLimits,
   '018_key_identity': keyIdentity,
 };

@@ -2,7 +2,7 @@ import { startSlackActions } from './actions/transports.ts';
 import { buildApp, requireEnv } from './app.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/index.ts';
-import { canAlterAuditLog, schemaProblem } from './db/index.ts';
+import { canAlterAuditLog, createDb, schemaProblem } from './db/index.ts';
 import { describeFailingJobs, watchJobs } from './health/jobs.ts';
 import { createMetrics } from './http/metrics.ts';
 import { startHealthServer } from './http/server.ts';
@@ -11,6 +11,7 @@ import type { Logger } from './log.ts';
 import { checkRedisSettings, createRedis } from './queue/connection.ts';
 import { exitOnCrash } from './queue/crash.ts';
 import type { JobDefinition } from './queue/define.ts';
+import { heartbeat, replicaName, startDuties } from './queue/duties.ts';
 import { closeQueues, createQueues } from './queue/queues.ts';
 import { buildRegistry } from './queue/registry.ts';
 import { deliverSoon, enqueuer, startWorkers } from './queue/runner.ts';
@@ -24,7 +25,9 @@ interface WorkerOptions {
   clock?: Clock;
   prefix: string;
   shutdownDeadlineMs: number;
-  watchdogIntervalMs: number;
+  /** node-cron patterns of this replica's own duties: the scheduler watchdog and the heartbeat. */
+  watchdogCron: string;
+  heartbeatCron: string;
   /** null: no health server (tests that run several workers on one machine). */
   httpPort: number | null;
 }
@@ -71,23 +74,41 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
     () => deliverSoon(ctx, registry),
   );
+  const replica = replicaName();
+  // one connection per run that may not overlap itself, at most one per concurrent job (2 + 2 + 4 + 2)
+  const runLocks = createDb(config.env.databaseUrl!, { max: 10, applicationName: 'keywarden-run-locks' });
   const pool = startWorkers(ctx, registry, {
     connection: redis,
     prefix: options.prefix,
     queues,
     metrics,
     jobWatch,
+    runLocks,
+    name: replica,
   });
 
   // failures recorded by an earlier process show in /readyz from the start
   jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
-  const watchdog = setInterval(() => {
-    checkSchedules(queues, redis, options.prefix, specs, log).catch((err) =>
-      log.warn({ err }, 'schedule watchdog could not check the schedulers (Redis down?); will try again'),
-    );
-    // a job that stopped running at all records no outcome: only this check notices it
-    jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again"));
-  }, options.watchdogIntervalMs);
+  const beat = heartbeat(options.heartbeatCron, metrics, log, replica);
+  const duties = startDuties(
+    [
+      {
+        name: 'schedule-watchdog',
+        cron: options.watchdogCron,
+        async run() {
+          await Promise.all([
+            checkSchedules(queues, redis, options.prefix, specs, log).catch((err) =>
+              log.warn({ err }, 'schedule watchdog could not check the schedulers (Redis down?); will try again'),
+            ),
+            // a job that stopped running at all records no outcome: only this check notices it
+            jobWatch.check().catch((err) => log.warn({ err }, "could not check the jobs' outcomes; will try again")),
+          ]);
+        },
+      },
+      beat,
+    ],
+    log,
+  );
 
   const slackActions = startSlackActions(ctx, redis);
   const health =
@@ -112,6 +133,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       jobs: [...registry.keys()],
       schedules: specs.map((s) => `${s.id} ${s.pattern}`),
       prefix: options.prefix,
+      replica,
       httpPort: health?.port ?? null,
       httpHost: health ? config.env.httpHost : null,
     },
@@ -122,15 +144,18 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     log,
     deadlineMs: options.shutdownDeadlineMs,
     onSignal: () => {
-      clearInterval(watchdog);
+      beat.stop();
       pool.abort();
     },
     steps: [
+      { name: 'replica duties', run: () => duties.stop() },
       { name: 'workers', run: (force) => pool.close(force) },
       { name: 'health server', run: async () => health?.close() },
       { name: 'slack socket mode', run: () => slackActions.close() },
       { name: 'queues, redis', run: closeRedis },
       { name: 'postgres, notifier', run: () => app.close() },
+      // a job abandoned at the deadline still holds its lock's connection, which ending the pool would wait for
+      { name: 'run locks', run: async (force) => (force ? undefined : runLocks.destroy()) },
       {
         name: 'log',
         run: async () => {

@@ -79,9 +79,8 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   }
   if (decision.do === 'acknowledge') {
     const now = ctx.clock.now();
-    if (await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, now)) {
-      // the on-call's incident for the same alert is acknowledged too, through the outbox like any message
-      await ctx.repos.outbox.acknowledgeOnPagerDuty(alert.fingerprint, button.episodeStartedAt, now);
+    // the on-call's incident for the same alert is acknowledged too, through the outbox like any message
+    if (await ctx.repos.alerts.acknowledgeEverywhere(alert, button.episodeStartedAt, press.userId, now)) {
       await updateAnswered(ctx, button.notificationId, `Acknowledged by <@${press.userId}> at ${clockTime(ctx, now)}`);
       return finish('done', { status: 200, outcome: 'acknowledged' });
     }
@@ -190,7 +189,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     };
     const answer = await answerApproval(ctx, decision, target, when);
     if (answer.settle)
-      await ctx.repos.alerts.acknowledge(alert.id, button.episodeStartedAt, press.userId, ctx.clock.now());
+      await ctx.repos.alerts.acknowledgeEverywhere(alert, button.episodeStartedAt, press.userId, ctx.clock.now());
     if (answer.tell !== undefined) await tell(ctx, press, answer.tell);
     if (answer.update !== undefined) await updateAnswered(ctx, button.notificationId, answer.update);
     return finish(answer.step, { status: 200, outcome: answer.outcome });

@@ -1,8 +1,9 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import type { AlertKind } from '../kinds.ts';
+import { keyActor } from '../usage/actors.ts';
 import { applyKillSwitch } from './apply-kill-switch.ts';
-import { runawayContributors } from './core/contributors.ts';
+import { rateTrend, runawayContributors } from './core/contributors.ts';
 import { expectedNote } from './core/expected.ts';
 import type { RunawayFinding } from './core/observations.ts';
 import { runawayObservations } from './core/observations.ts';
@@ -72,6 +73,8 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
       assessment: j.assessment,
       baselineSource: j.baseline.source,
       contributors: rows.length > 0 ? runawayContributors(rows, from, until) : null,
+      trend: rateTrend(rows, from, dataUntil),
+      actor: j.state.scopeType === 'key' ? await keyActor(ctx.repos, j.state.scopeId, now) : null,
       killSwitch: j.state.scopeType === 'key' ? (killSwitch.get(j.state.scopeId) ?? null) : null,
       lastAbnormal: j.state.runaway?.lastAbnormal ?? null,
       dataUntil,

@@ -278,8 +278,8 @@ const costPage = analyticsPageSchema(analyticsCostRowSchema);
 // ── Errors ───────────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * The organization cannot use the analytics API: a 403 with an error code (no access to the beta, a key without
- * `read:analytics`), or a 400 for an organization type it does not serve (HIPAA readiness). Not the admin key's
+ * The organization cannot use the analytics API: a 403, with or without an error code (no access to the beta, a key
+ * without `read:analytics`), or a 400 for an organization type it does not serve (HIPAA readiness). Not the admin key's
  * fault: callers fall back to the classic reports.
  */
 export class AnalyticsRefusedError extends AdminApiError {
@@ -416,6 +416,8 @@ export class AnalyticsClient {
             schema,
             signal: opts?.signal,
             beta: ANALYTICS_BETA,
+            // an organization without the beta may get a bare 403: that refuses the feature, not the admin key
+            featureGated: true,
           })
           .catch((err: unknown) => {
             throw analyticsError(err, named);

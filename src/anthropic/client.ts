@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
@@ -6,11 +6,20 @@ import { AnalyticsClient } from './analytics.ts';
 import { AdminApiResponseError } from './errors.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
 import {
+  SPEND_LIMITS_BETA,
+  SPEND_LIMITS_PATH,
+  type SpendLimit,
+  type SpendLimitsParams,
+  spendLimitPageSchema,
+  spendLimitsQuery,
+} from './spend-limits.ts';
+import {
   type AdminKeyVerdict,
   AdminTransport,
   ANTHROPIC_VERSION,
   type AnthropicVersion,
   defaultSleep,
+  KEY_READS_VERSION,
   type Query,
 } from './transport.ts';
 import {
@@ -46,7 +55,10 @@ export interface AdminClientOptions {
   /** `https://api.anthropic.com`, or the emulator's URL. */
   baseUrl: string;
   adminKey: Secret;
-  /** The `anthropic-version` sent; default ANTHROPIC_VERSION (see there why). */
+  /**
+   * The `anthropic-version` sent; default ANTHROPIC_VERSION (see there why). The API-key reads and the Default
+   * Workspace lookup they need always send KEY_READS_VERSION.
+   */
   anthropicVersion?: AnthropicVersion;
   /** Per attempt, the whole exchange including the body. Default 30 s. */
   timeoutMs?: number;
@@ -252,14 +264,11 @@ export class AdminClient {
   async #learnDefaultWorkspaceId(opts: CallOptions | undefined): Promise<string | null> {
     const path = '/v1/organizations/workspaces';
     const query = { include_archived: 'true' };
-    const named = new Set((await this.#list(path, workspaceSchema, query, undefined, opts).toArray()).map((w) => w.id));
-    const all = await this.#list(
-      path,
-      workspaceSchema,
-      { ...query, include_default: 'true' },
-      undefined,
-      opts,
-    ).toArray();
+    // The key reads' version: this lookup resolves the ids their 2026 shapes carry, and `include_default` is a
+    // parameter of that version's spec.
+    const list = (q: Query) => this.#list(path, workspaceSchema, q, undefined, opts, KEY_READS_VERSION).toArray();
+    const named = new Set((await list(query)).map((w) => w.id));
+    const all = await list({ ...query, include_default: 'true' });
     const extra = all.filter((w) => !named.has(w.id));
     if (extra.length > 1) {
       // Two candidates: calling either one "Default Workspace" would be a guess.
@@ -297,7 +306,7 @@ export class AdminClient {
       status: filter?.status,
       created_by_user_id: filter?.createdByUserId,
     };
-    const wire = this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts);
+    const wire = this.#list('/v1/organizations/api_keys', apiKeySchema, query, filter?.limit, opts, KEY_READS_VERSION);
     const resolve = (keys: WireApiKey[]) => this.#resolveKeys(keys, opts);
     return new Paged(async function* () {
       for await (const page of wire.pages()) yield { ...page, data: await resolve(page.data) };
@@ -305,7 +314,8 @@ export class AdminClient {
   }
 
   async getApiKey(apiKeyId: string, opts?: CallOptions): Promise<ApiKey> {
-    const wire = await this.#get(`/v1/organizations/api_keys/${segment(apiKeyId)}`, apiKeySchema, opts);
+    const path = `/v1/organizations/api_keys/${segment(apiKeyId)}`;
+    const wire = await this.#get(path, apiKeySchema, opts, KEY_READS_VERSION);
     return (await this.#resolveKeys([wire], opts))[0]!;
   }
 
@@ -389,8 +399,44 @@ export class AdminClient {
     return this.#report(path, rateLimitPageSchema, query, undefined, opts);
   }
 
-  #get<T>(path: string, schema: z.ZodType<T>, opts: CallOptions | undefined): Promise<T> {
-    return this.#transport.request({ method: 'GET', path, schema, signal: opts?.signal });
+  /**
+   * The organization's, workspaces' and usage tier's spend limits (beta, early access; spend-limits.ts). Two
+   * attempts at most: the caller has the limits it read last to fall back on.
+   */
+  listSpendLimits(params?: SpendLimitsParams, opts?: CallOptions): Paged<SpendLimit, TokenPage<SpendLimit>> {
+    const query = spendLimitsQuery(params);
+    return this.#report(SPEND_LIMITS_PATH, spendLimitPageSchema, query, undefined, opts, {
+      beta: SPEND_LIMITS_BETA,
+      featureGated: true,
+      maxAttempts: 2,
+    });
+  }
+
+  /**
+   * One GET whose answer is only checked to be JSON, for `check-config --probe`: whether the credential reaches an
+   * endpoint at all. On a feature-gated endpoint a 403 says the endpoint is not available; on one every organization
+   * has (the usage report), it says the key is refused.
+   */
+  async probe(
+    path: string,
+    query: Query,
+    gate: { beta?: string | undefined; featureGated: boolean },
+    opts?: CallOptions,
+  ): Promise<void> {
+    await this.#transport.request({
+      method: 'GET',
+      path,
+      query,
+      schema: z.unknown(),
+      signal: opts?.signal,
+      beta: gate.beta,
+      featureGated: gate.featureGated,
+      maxAttempts: 1,
+    });
+  }
+
+  #get<T>(path: string, schema: z.ZodType<T>, opts: CallOptions | undefined, version?: AnthropicVersion): Promise<T> {
+    return this.#transport.request({ method: 'GET', path, schema, signal: opts?.signal, version });
   }
 
   #list<T>(
@@ -399,6 +445,7 @@ export class AdminClient {
     query: Query,
     limit: number | undefined,
     opts: CallOptions | undefined,
+    version?: AnthropicVersion,
   ): Paged<T, ListPage<T>> {
     const schema = listPageSchema(item);
     const endpoint = `GET ${path}`;
@@ -410,6 +457,7 @@ export class AdminClient {
           query: { ...query, limit: limit ?? MAX_LIST_LIMIT, after_id: afterId },
           schema,
           signal: opts?.signal,
+          version,
         }),
       ),
     );
@@ -421,7 +469,7 @@ export class AdminClient {
     query: Query,
     firstPage: string | undefined,
     opts: CallOptions | undefined,
-    extra: { beta?: string | undefined } = {},
+    extra: { beta?: string | undefined; featureGated?: boolean; maxAttempts?: number } = {},
   ): Paged<T, TokenPage<T>> {
     const endpoint = `GET ${path}`;
     return new Paged(() =>
@@ -433,6 +481,8 @@ export class AdminClient {
           schema,
           signal: opts?.signal,
           beta: extra.beta,
+          featureGated: extra.featureGated,
+          maxAttempts: extra.maxAttempts,
         }),
       ),
     );

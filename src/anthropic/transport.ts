@@ -19,11 +19,20 @@ import {
  */
 
 /**
- * The `anthropic-version` keywarden sends. `2023-06-01`, not the SDK's `2026-10-21`: the usage and cost reports
- * keywarden polls every minute are not in the 2026-10-21 spec at all, so only the version they were built under is
- * known to serve them; the entity endpoints answer either version, and both versions' shapes are read (types.ts).
+ * The `anthropic-version` keywarden sends by default. `2023-06-01`, not the SDK's `2026-10-21`: the usage and cost
+ * reports keywarden polls every minute are not in the 2026-10-21 spec at all, so only the version they were built
+ * under is known to serve them. The API-key reads are the exception (KEY_READS_VERSION); the other entity
+ * endpoints answer either version, and both versions' shapes are read (types.ts).
  */
 export const ANTHROPIC_VERSION = '2023-06-01';
+
+/**
+ * The `anthropic-version` the API-key reads (list and retrieve) send. A key's identity (`principal`: a user, a
+ * service account, or nobody for a legacy workspace key) exists only in the 2026-10-21 shapes; under 2023-06-01
+ * the classic shapes leave every key's identity unknown. The key endpoints are in the 2026-10-21 spec, and a
+ * classic answer still parses (identity then stays unknown).
+ */
+export const KEY_READS_VERSION = '2026-10-21';
 
 /** The versions whose response shapes the client reads; the contract tests run both against the emulator. */
 const SUPPORTED_ANTHROPIC_VERSIONS = ['2023-06-01', '2026-10-21'] as const;
@@ -57,6 +66,18 @@ export interface ApiRequest<S extends z.ZodType> {
   signal?: AbortSignal | undefined;
   /** `anthropic-beta`: the betas a request's parameters need. */
   beta?: string | undefined;
+  /**
+   * An endpoint some organizations do not have (early access, a beta, another organization type): a 403 there
+   * refuses the feature, not the admin key, even without an error code, so it does not make keywarden blind.
+   */
+  featureGated?: boolean;
+  /** Attempts for this request, when fewer than the client's suit it (a read with a fallback, a probe). */
+  maxAttempts?: number;
+  /**
+   * This request's `anthropic-version`, where it must differ from the client's: one endpoint's shapes may need a
+   * newer version (KEY_READS_VERSION) while others are known only under the older one (ANTHROPIC_VERSION).
+   */
+  version?: AnthropicVersion | undefined;
 }
 
 /** Backoff: the first retry waits up to BASE, doubling up to CAP, with full jitter (uniform in [0, cap]). */
@@ -138,7 +159,8 @@ export class AdminTransport {
     const endpoint = `${req.method} ${req.path}`;
     const url = this.#url(req.path, req.query);
     const started = performance.now();
-    const { maxAttempts, maxElapsedMs } = this.#opts;
+    const { maxElapsedMs } = this.#opts;
+    const maxAttempts = Math.max(1, Math.min(req.maxAttempts ?? this.#opts.maxAttempts, this.#opts.maxAttempts));
     let ownPause = -1;
     for (let attempt = 1; ; attempt++) {
       // The rate limit is the organization's: while another call's retry-after runs, sending only earns another
@@ -159,7 +181,7 @@ export class AdminTransport {
           this.#keyVerdict = { state: 'accepted' };
           return this.#parse(raw, endpoint, req.schema);
         }
-        failure = this.#errorFrom(raw, endpoint);
+        failure = this.#errorFrom(raw, endpoint, req.featureGated === true);
         if (failure instanceof AdminKeyRejectedError) this.#keyVerdict = { state: 'rejected', rejection: failure };
       } catch (err) {
         if (!(err instanceof AdminApiError)) throw err;
@@ -210,7 +232,7 @@ export class AdminTransport {
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
     const headers: Record<string, string> = {
       'x-api-key': this.#opts.adminKey.reveal(),
-      'anthropic-version': this.#opts.anthropicVersion,
+      'anthropic-version': req.version ?? this.#opts.anthropicVersion,
       accept: 'application/json',
     };
     if (req.body !== undefined) headers['content-type'] = 'application/json';
@@ -266,7 +288,7 @@ export class AdminTransport {
     });
   }
 
-  #errorFrom(raw: RawResponse, endpoint: string): AdminApiError {
+  #errorFrom(raw: RawResponse, endpoint: string, featureGated: boolean): AdminApiError {
     const requestId = raw.headers.get('request-id');
     const workspaceId = raw.headers.get('anthropic-workspace-id');
     const retryAfterMs = parseRetryAfter(raw.headers);
@@ -298,7 +320,7 @@ export class AdminTransport {
       retryAfterMs,
       shouldRetry,
     };
-    if (isCredentialFailure(raw.status, errorCode)) {
+    if (isCredentialFailure(raw.status, errorCode) && !(featureGated && raw.status === 403)) {
       return new AdminKeyRejectedError({ ...fields, keyHint: key.hint, serverMessage: message });
     }
     const context = [requestId ? `request ${requestId}` : null, workspaceId ? `workspace ${workspaceId}` : null]

@@ -10,7 +10,7 @@ import { centsToPico, type Pico } from '../money.ts';
  */
 
 /** RFC 3339 with microseconds (`2026-04-30T18:46:40.501292Z`) → Date. */
-const timestamp = z.string().transform((text, ctx) => {
+export const timestamp = z.string().transform((text, ctx) => {
   const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(ms)) {
     ctx.addIssue({ code: 'custom', message: `"${text.slice(0, 40)}" is not an RFC 3339 timestamp` });
@@ -20,7 +20,7 @@ const timestamp = z.string().transform((text, ctx) => {
 });
 
 /** Fields documented as nullable are also accepted when missing: the API has dropped fields before. */
-const nullableString = z
+export const nullableString = z
   .string()
   .nullish()
   .transform((v) => v ?? null);

@@ -1,18 +1,39 @@
 import { slackButtonsWarning } from '../actions/buttons.ts';
+import { AdminClient } from '../anthropic/client.ts';
 import { insecureHttpWarning } from '../config/index.ts';
 import { describeReceivers } from '../config/receivers.ts';
 import { maskUrl } from '../config/secret.ts';
 import { blindRoutes } from '../health/blind.ts';
-import { terminalJson } from '../notify/escape.ts';
-import { type Command, loadCliConfig, parse } from './command.ts';
+import { terminalJson, terminalText } from '../notify/escape.ts';
+import { probeAdminApi, renderProbe } from './check-config-probe.ts';
+import { type Command, loadCliConfig, parse, UsageError } from './command.ts';
 
 export const checkConfigCommand: Command = {
   summary: 'validate the environment and the policy file, print the effective config with secrets masked',
-  usage: 'keywarden check-config [--json]\n\n  Exit code 2 and one line per problem when anything is wrong.',
+  usage:
+    'keywarden check-config [--json] [--probe]\n\n  Exit code 2 and one line per problem when anything is wrong.\n' +
+    '  --probe  call each Admin API once with ANTHROPIC_ADMIN_KEY and print which answer and what keywarden will use',
   async run(args) {
-    const { values } = parse(args, { json: { type: 'boolean' } });
+    const { values } = parse(args, { json: { type: 'boolean' }, probe: { type: 'boolean' } });
     const config = loadCliConfig();
     const env = config.env;
+    if (values.probe && !env.adminKey) throw new UsageError('--probe: ANTHROPIC_ADMIN_KEY is not set');
+    const probe = values.probe
+      ? await probeAdminApi(
+          new AdminClient({
+            baseUrl: env.anthropicBaseUrl,
+            adminKey: env.adminKey!,
+            maxAttempts: 1,
+            timeoutMs: 15_000,
+          }),
+          {
+            baseUrl: maskUrl(env.anthropicBaseUrl),
+            keyHint: env.adminKey!.hint,
+            policy: config.policy,
+            now: new Date(),
+          },
+        )
+      : null;
     const effective = {
       policy_file: config.policySource,
       environment: {
@@ -40,10 +61,12 @@ export const checkConfigCommand: Command = {
       receivers: describeReceivers(config.policy.receivers, config.receivers),
     };
     if (values.json) {
-      console.log(terminalJson(effective));
+      console.log(terminalJson(probe === null ? effective : { ...effective, probe }));
     } else {
       const { stringify } = await import('yaml');
       console.log(stringify(effective, { lineWidth: 0 }).trimEnd());
+      // the answers quote the API's error codes: text from outside, shown on a terminal
+      if (probe !== null) console.log(`\n${renderProbe(probe).split('\n').map(terminalText).join('\n')}`);
     }
     const warnings: string[] = env.insecureHttp.map(insecureHttpWarning);
     if (!env.adminKey) warnings.push('ANTHROPIC_ADMIN_KEY is not set: the worker will not start without it');
@@ -57,6 +80,7 @@ export const checkConfigCommand: Command = {
     const buttons = slackButtonsWarning(config);
     if (buttons !== null) warnings.push(buttons);
     for (const w of warnings) console.error(`warning: ${w}`);
-    return 0;
+    for (const p of probe?.problems ?? []) console.error(`probe: ${p}`);
+    return probe !== null && probe.problems.length > 0 ? 2 : 0;
   },
 };

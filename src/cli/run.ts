@@ -3,7 +3,7 @@ import { schemaProblem } from '../db/index.ts';
 import { terminalJson } from '../notify/escape.ts';
 import { exitOnCrash } from '../queue/crash.ts';
 import { DEFAULT_PREFIX } from '../queue/queues.ts';
-import { enqueueJob, runHandler } from '../queue/runner.ts';
+import { enqueueJob, runHandler, withRunLock } from '../queue/runner.ts';
 import { type Command, loadCliConfig, openApp, parse, UsageError } from './command.ts';
 
 export const runCommand: Command = {
@@ -33,14 +33,16 @@ export const runCommand: Command = {
         process.once('SIGINT', () => controller.abort(new Error('interrupted')));
         // progress on stderr: stdout keeps the result, for scripts
         const progress = (line: string) => process.stderr.write(`${line}\n`);
-        const result = await runHandler(
-          { ...ctx, progress },
-          registry,
-          name,
-          {},
-          { id: 'cli', attempt: 1, signal: controller.signal },
+        // one run of a job at a time, the worker's included: a second poll or enforcement beside it is refused
+        const ran = await withRunLock(app.db, registry, name, () =>
+          runHandler({ ...ctx, progress }, registry, name, {}, { id: 'cli', attempt: 1, signal: controller.signal }),
         );
-        if (result !== undefined) console.log(terminalJson(result));
+        if (ran === null) {
+          throw new Error(
+            `another run of ${name} is in progress (a worker's, or another run --once): run it when that one ends`,
+          );
+        }
+        if (ran.value !== undefined) console.log(terminalJson(ran.value));
         return 0;
       }
       const job = await enqueueJob(registry, queues, name);

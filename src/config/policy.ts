@@ -236,6 +236,9 @@ export const policySchema = z
       .strictObject({
         thresholds: z.array(threshold).default([0.5, 0.8, 1.0]),
         forecast: z.boolean().default(true),
+        // the caps Anthropic enforces (organization, workspaces, usage tier) from the Spend Limits API, where the
+        // organization has it; `limits` below adds to them or overrides their monthly amounts
+        limits_from_api: z.boolean({ error: 'limits_from_api is true or false' }).default(true),
         limits: z
           .strictObject({
             organization: usd.nullable().default(null),

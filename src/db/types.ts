@@ -141,12 +141,6 @@ export interface BilledCostsTable {
   fetched_at: DefaultedTimestamp;
 }
 
-export interface KeyRequestMinutesTable {
-  minute: Timestamp;
-  api_key_id: string;
-  requests: number;
-}
-
 export interface AnalyticsAccessTable {
   api: string;
   available: boolean;
@@ -354,7 +348,6 @@ export interface Database {
   cost_drift: CostDriftTable;
   billed_costs: BilledCostsTable;
   analytics_access: AnalyticsAccessTable;
-  key_request_minutes: KeyRequestMinutesTable;
   watermarks: WatermarksTable;
   pricing_unknown_models: PricingUnknownModelsTable;
   projections: ProjectionsTable;
@@ -369,6 +362,30 @@ export interface Database {
   anomaly_state: AnomalyStateTable;
   anomaly_marks: AnomalyMarksTable;
   job_runs: JobRunsTable;
+  spend_limits_seen: SpendLimitsSeenTable;
+  spend_limits_source: SpendLimitsSourceTable;
+}
+
+/** The Spend Limits API's last successful read (migration 017). */
+export interface SpendLimitsSeenTable {
+  limit_id: string;
+  scope_type: string;
+  workspace_id: string | null;
+  period: 'daily' | 'weekly' | 'monthly';
+  amount_minor: string | null;
+  currency: string;
+  is_enabled: boolean;
+  updated_at: ColumnType<Date, Date | string, Date | string>;
+  seen_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+/** Where limits come from now, and why (one row; migration 017). */
+export interface SpendLimitsSourceTable {
+  id: number;
+  source: 'api' | 'policy';
+  reason: string | null;
+  since: ColumnType<Date, Date | string, Date | string>;
+  read_at: ColumnType<Date | null, Date | string | null, Date | string | null>;
 }
 
 export type AuditRow = Selectable<AuditLogTable>;

@@ -21,8 +21,8 @@ export type Sight =
 export const DEMO_TOUR: readonly Sight[] = [
   { medium: 'terminal', what: 'inventory', label: 'the inventory' },
   { medium: 'terminal', what: 'keys', label: 'the keys table' },
-  { medium: 'slack', channel: '#security', kind: 'key.orphaned', label: 'the orphaned key in Slack' },
-  { medium: 'email', to: 'security@acme.example', kind: 'key.orphaned', label: 'the orphaned key by email' },
+  { medium: 'slack', channel: '#security', kind: 'key.identity', label: 'the key identity findings in Slack' },
+  { medium: 'email', to: 'security@acme.example', kind: 'key.identity', label: 'the key identity findings by email' },
   { medium: 'slack', channel: '#ai-alerts', kind: 'usage.runaway', label: 'the runaway key in Slack' },
   { medium: 'slack', channel: '#security', kind: 'rotation.overdue', label: 'the overdue keys in Slack' },
   { medium: 'email', to: 'ana@acme.example', kind: 'rotation.overdue', label: "the overdue notice to the key's owner" },

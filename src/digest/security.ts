@@ -30,6 +30,8 @@ const OVERDUE_STAGES: Partial<Record<RotationStage, string>> = {
   would_deactivate: 'would be deactivated (enforcement off)',
   deactivate: 'being deactivated',
   deferred: 'deactivation deferred (per-run cap)',
+  ask_approval: 'overdue, waiting for approval in Slack',
+  denied: 'overdue, deactivation denied in Slack (asked again after the grace period)',
 };
 
 /** A stage in words, for the count table. */

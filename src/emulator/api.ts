@@ -593,6 +593,8 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
     if (p === '/v1/organizations/usage_report/messages' && get) return answer(usageReport(q, now));
     if (p === '/v1/organizations/cost_report' && get) return answer(costReport(q, now));
     if (p === '/v1/organizations/rate_limits' && get) return answer(orgRateLimits(q, shape));
+    const spendLimits = get ? org.spendLimits.route(p, q, now) : null;
+    if (spendLimits !== null) return answer(spendLimits);
     const analyticsBody = get ? analytics.route(p, q, now) : null;
     if (analyticsBody !== null) return answer(analyticsBody);
     throw new HttpError(404, `${method} ${url.pathname}: no such endpoint`);

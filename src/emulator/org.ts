@@ -2,6 +2,7 @@ import { DAY_MS, MINUTE_MS } from '../time.ts';
 import { PRICE_TABLE, type PriceTable, withPriceOverrides } from '../usage/core/prices.ts';
 import { base62From, hashString } from './random/hash.ts';
 import { type RateLimitGroup, resolveTraffic, type Scenario } from './scenario.ts';
+import { SimSpendLimits } from './spend-limits.ts';
 import { compileTraffic, type KeyLife, type SettableStatus, statusAt, type TrafficKey } from './traffic.ts';
 
 /**
@@ -88,6 +89,8 @@ export class SimulatedOrg {
   /** Every model any key uses; slots refer to models by index here. */
   readonly models: string[] = [];
   readonly priceTable: PriceTable;
+  /** The Spend Limits API's state over time. */
+  readonly spendLimits: SimSpendLimits;
   readonly #byId = new Map<string, SimWorkspace | SimUser | SimKey>();
 
   constructor(scenario: Scenario, startAt: Date) {
@@ -127,6 +130,12 @@ export class SimulatedOrg {
     };
     const workspaceRef = new Map<string, SimWorkspace>();
     for (const w of this.workspaces) workspaceRef.set(w.name, w).set(w.id, w);
+    this.spendLimits = new SimSpendLimits(scenario.spend_limits, {
+      orgId: this.id,
+      orgCreatedAt: oldest,
+      startMs: start,
+      resolve: (ref) => (ref === 'default' ? this.defaultWorkspace : (workspaceRef.get(ref) ?? null)),
+    });
 
     const removals = new Map<string, number>();
     for (const e of scenario.events) if (e.type === 'user_removed') removals.set(e.user, at(e.at_minutes));

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatPath } from '../issue-path.ts';
 import { buildLargeScenario } from './scenarios/large.ts';
+import { spendLimitProblems, spendLimitsScenarioSchema } from './spend-limits.ts';
 
 /**
  * A scenario: the simulated organization the emulator serves. Workspaces, users, keys and their traffic, and
@@ -276,6 +277,8 @@ const scenarioSchema = z.strictObject({
   keys: z.array(keySchema).default([]),
   invites: z.array(inviteSchema).default([]),
   events: z.array(eventSchema).default([]),
+  /** The Spend Limits API's answers (spend-limits.ts). */
+  spend_limits: spendLimitsScenarioSchema,
 });
 
 export type Scenario = z.output<typeof scenarioSchema>;
@@ -370,6 +373,7 @@ function checkReferences(s: Scenario): string[] {
       created.set(e.key, i);
     }
   });
+  problems.push(...spendLimitProblems(s.spend_limits, workspaces));
   return problems;
 }
 

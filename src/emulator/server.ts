@@ -12,6 +12,7 @@ import { type FaultOptions, FaultPlan, faultOptionsSchema, malformedBody } from 
 import { SimulatedOrg } from './org.ts';
 import { base62From } from './random/hash.ts';
 import type { Scenario } from './scenario.ts';
+import { missingSpendLimitsBeta, spendLimitsControlSchema } from './spend-limits.ts';
 import { keyMinuteUsage, type UsageCell } from './traffic.ts';
 
 /**
@@ -24,6 +25,7 @@ import { keyMinuteUsage, type UsageCell } from './traffic.ts';
  *   GET  /_emulator/health       scenario, start, now, pending scripted faults
  *   POST /_emulator/faults       body: FaultOptions (replaces the current ones; {} clears them)
  *   POST /_emulator/admin-keys   body: { "keys": ["sk-ant-admin…"] } (requests with other keys then get 401)
+ *   POST /_emulator/spend-limits body: { access?, set?: [...], delete?: [...], usage_tier? } (spend-limits.ts), at now
  *   GET  /_emulator/requests     the last 200 entries of the request log
  */
 
@@ -194,6 +196,11 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
       );
       return;
     }
+    const spendLimitsBeta = missingSpendLimitsBeta(url.pathname, betas);
+    if (spendLimitsBeta !== null) {
+      sendError(res, 400, `spend limits: need the header anthropic-beta: ${spendLimitsBeta}`, requestId, headers);
+      return;
+    }
     if (url.pathname.startsWith('/v1/organizations/analytics/') && !betas.includes(ANALYTICS_BETA)) {
       sendError(
         res,
@@ -257,6 +264,17 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         }
         adminKeys = new Set(body.keys as string[]);
         send(res, 200, { admin_keys: adminKeys.size });
+      } else if (p === '/_emulator/spend-limits' && req.method === 'POST') {
+        const parsed = spendLimitsControlSchema.safeParse(await readJson(req));
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw bad(`${issue.path.join('.') || '(body)'}: ${issue.message}`);
+        }
+        org.spendLimits.apply(parsed.data, clock.now().getTime());
+        send(res, 200, {
+          access: org.spendLimits.access,
+          limits: org.spendLimits.limitsAt(clock.now().getTime()).length,
+        });
       } else if (p === '/_emulator/requests' && req.method === 'GET') {
         send(res, 200, { data: requestLog.slice(-200) });
       } else throw new HttpError(404, `${req.method} ${p}: no such control endpoint`);

@@ -208,11 +208,7 @@ function runawayFlow(t: KeyTraffic, minute: number, factor: number): number {
 
 /** The key's mean flow at `minute` (not yet divided among its active minutes): seasonality and noise. */
 function meanFlow(t: KeyTraffic, minute: number): number {
-  const minuteOfDay = ((minute % 1440) + 1440) % 1440;
-  // 1970-01-01 was a Thursday: day-of-week 4 with Sunday = 0.
-  const dayOfWeek = (((Math.floor(minute / 1440) + 4) % 7) + 7) % 7;
-  let flow = t.tokensPerMinute * (1 + t.dailyAmplitude * Math.cos((TWO_PI * (minuteOfDay / 60 - t.peakHourUtc)) / 24));
-  if (dayOfWeek === 0 || dayOfWeek === 6) flow *= t.weekendFactor;
+  let flow = seasonalFlow(t, minute);
   if (t.noise > 0) {
     // Irwin–Hall: four 16-bit uniforms sum to mean 2, variance 1/3; scaled, a good-enough standard normal.
     const h1 = hash3(t.seed, minute, 2);
@@ -221,6 +217,19 @@ function meanFlow(t: KeyTraffic, minute: number): number {
     flow *= Math.exp(t.noise * (sum - 2) * SQRT3 - (t.noise * t.noise) / 2);
   }
   return flow;
+}
+
+/**
+ * The key's expected flow at `minute` before noise: its daily curve and weekends. The noise factor has mean 1, so
+ * this is the mean of its flow over its active and quiet minutes (what the detection bench's oracle knows).
+ */
+export function seasonalFlow(t: KeyTraffic, minute: number): number {
+  const minuteOfDay = ((minute % 1440) + 1440) % 1440;
+  // 1970-01-01 was a Thursday: day-of-week 4 with Sunday = 0.
+  const dayOfWeek = (((Math.floor(minute / 1440) + 4) % 7) + 7) % 7;
+  const flow =
+    t.tokensPerMinute * (1 + t.dailyAmplitude * Math.cos((TWO_PI * (minuteOfDay / 60 - t.peakHourUtc)) / 24));
+  return dayOfWeek === 0 || dayOfWeek === 6 ? flow * t.weekendFactor : flow;
 }
 
 /** Share of the old key's traffic moved at `minute`: 0 before the start, rising linearly to `share`. */

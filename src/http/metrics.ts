@@ -20,7 +20,7 @@ export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'cl
   const registry = new Registry();
   const jobRuns = new Counter({
     name: 'keywarden_job_runs_total',
-    help: 'Job runs by job and outcome (completed, failed).',
+    help: 'Job runs by job and outcome (completed, failed, skipped: a run of the job was still in progress).',
     labelNames: ['job', 'outcome'] as const,
     registers: [registry],
   });
@@ -96,13 +96,17 @@ export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'cl
     });
     new Gauge({
       name: 'keywarden_analytics_api_available',
-      help: 'Whether the analytics cost API answered when last asked (1), or refused and costs are reconciled per workspace only (0).',
+      help:
+        'Whether the analytics API answered when last asked (1) or refused (0): analytics.cost refused, costs are ' +
+        'reconciled per workspace only; analytics.usage refused, no requests-per-minute headroom.',
       labelNames: ['api'] as const,
       registers: [registry],
       async collect() {
         this.reset();
-        const access = await repos.billing.access('analytics.cost');
-        if (access !== null) this.set({ api: 'analytics.cost' }, access.available ? 1 : 0);
+        for (const api of ['analytics.cost', 'analytics.usage'] as const) {
+          const access = await repos.billing.access(api);
+          if (access !== null) this.set({ api }, access.available ? 1 : 0);
+        }
       },
     });
     addStatusMetrics(registry, repos);
@@ -161,6 +165,18 @@ function addStatusMetrics(registry: Registry, repos: Repos): void {
       for (const r of (await report())?.rows ?? [])
         if (r.limitUsd !== null)
           this.set({ scope_type: r.scopeType, scope_id: r.scopeId, name: r.name }, Number(r.limitUsd));
+    },
+  });
+  new Gauge({
+    name: 'keywarden_spend_limits_from_api',
+    // the fallback is a state, not an alert: said once in the log when it starts, and here for as long as it lasts
+    help: 'Where spend limits come from: 1 the Spend Limits API (and the policy file), 0 the policy file alone (refused, or spend.limits_from_api: false); absent before the first run.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    async collect() {
+      const { source } = await repos.spend.seenLimits();
+      this.reset();
+      if (source !== null) this.set({ reason: source.reason ?? '' }, source.source === 'api' ? 1 : 0);
     },
   });
   new Gauge({

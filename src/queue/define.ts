@@ -19,6 +19,13 @@ export interface JobDefinition<N extends string = string, P extends z.ZodType = 
   payload: P;
   /** Attempts before a run is given up (the next tick starts afresh from the watermark). Default 5. */
   attempts?: number;
+  /**
+   * Whether two runs of this job may run at once (on two replicas, or two slots of one). By default they may not: a
+   * run holds a Postgres lock named for the job, and a tick that finds it held is skipped (the run in progress
+   * catches up from the watermark). A skipped run is dropped with its payload: a job whose payload names work to do,
+   * and work leased row by row (where more runs share the load), set `true`.
+   */
+  overlaps?: boolean;
   /** Jobs to enqueue after a successful run (e.g. detect-anomalies after poll-usage); defineJobs checks the names. */
   followedBy?: readonly F[];
   handler(ctx: JobContext, payload: z.infer<P>): Promise<unknown>;

@@ -11,7 +11,12 @@ import type { Redis } from 'ioredis';
 export const QUEUE_NAMES = ['ingest', 'analyze', 'notify', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
-export const DEFAULT_PREFIX = 'keywarden';
+/**
+ * Every key BullMQ writes starts with the prefix. The braces are a Redis Cluster hash tag: only `keywarden` is hashed,
+ * so every key of every queue lands in one slot, as BullMQ's multi-key scripts need (a prefix without one fails there
+ * with CROSSSLOT). On a single Redis the braces are just characters.
+ */
+export const DEFAULT_PREFIX = '{keywarden}';
 
 export type Queues = Record<QueueName, Queue>;
 

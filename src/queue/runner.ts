@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import type { Context, Enqueue, JobContext, JobName } from '../context.ts';
+import { withAdvisoryLock } from '../db/advisory-lock.ts';
+import type { Db } from '../db/index.ts';
 import { watchAdminKey } from '../health/blind.ts';
 import { type JobWatch, recordJobFailure } from '../health/jobs.ts';
 import type { Metrics } from '../http/metrics.ts';
@@ -28,6 +30,28 @@ interface WorkerPoolOptions {
   concurrency?: Partial<Record<QueueName, number>>;
   /** Watches the runs' outcomes (keywarden.job_failing); without it outcomes are not recorded. */
   jobWatch?: JobWatch;
+  /**
+   * A pool of its own for the run locks (a job that may not overlap itself holds one connection for its run): on
+   * the Context's pool, runs holding every connection would wait forever for one more. Without it runs may overlap.
+   */
+  runLocks?: Db;
+  /** The name BullMQ records as each job's `processedBy` and lists in `getWorkers()`: which replica ran what. */
+  name?: string;
+}
+
+/**
+ * Runs `fn` as the one run of `job` in progress anywhere (a worker's or `run --once`), holding a Postgres session lock
+ * named for the job on a connection of `db`: a process that dies drops its connection, and the lock with it. Null at
+ * once when another run holds it. A job whose definition says it `overlaps` runs without the lock.
+ */
+export async function withRunLock<T>(
+  db: Db,
+  registry: Registry,
+  job: string,
+  fn: () => Promise<T>,
+): Promise<{ value: T } | null> {
+  if (registry.get(job)?.overlaps) return { value: await fn() };
+  return withAdvisoryLock(db, `keywarden.job:${job}`, fn);
 }
 
 /** Enqueues a job by name for the worker, with its retry options; a payload its schema refuses is not queued. */
@@ -107,55 +131,76 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
     }
   };
   const usedQueues = QUEUE_NAMES.filter((q) => [...registry.values()].some((d) => d.queue === q));
+  const runJob = async (job: Job) => {
+    const stopTimer = options.metrics.jobDuration.startTimer({ job: job.name });
+    try {
+      const result = await runHandler(ctx, registry, job.name, job.data, {
+        id: job.id ?? '?',
+        attempt: job.attemptsMade + 1,
+        signal: controller.signal,
+      });
+      options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
+      await recordOutcome(() => ctx.repos.jobRuns.recordSuccess(job.name, ctx.clock.now()));
+      for (const next of registry.get(job.name)?.followedBy ?? []) {
+        // one chained run per parent run, even if this job is retried after a crash past this point
+        await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
+      }
+      return result;
+    } catch (err) {
+      options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+      ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
+      // A run has failed once its last attempt has (an attempt BullMQ retries may still succeed). A refused
+      // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
+      const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
+        await recordOutcome(() => recordJobFailure(ctx, job.name, err, ctx.clock.now()));
+      }
+      // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
+      if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));
+      // BullMQ stores the message and the stack in Redis, where the log's scrubber does not reach
+      throw scrubError(err);
+    } finally {
+      stopTimer();
+      // after every job, not only Admin API jobs: a key deactivation failing inside enforce-rotation is
+      // caught there, yet the client saw the 401
+      await blind.check();
+    }
+  };
+  // BullMQ's own lock keeps one job (one tick) on one replica; this one keeps the next tick of the same job from
+  // starting while the last still runs (a long backfill, on another replica or another slot of this one).
+  const runAlone = async (job: Job) => {
+    if (!options.runLocks) return runJob(job);
+    let started = false;
+    let ran: { value: unknown } | null;
+    try {
+      ran = await withRunLock(options.runLocks, registry, job.name, () => {
+        started = true;
+        return runJob(job);
+      });
+    } catch (err) {
+      if (started) throw err; // the run's own failure, counted and logged by runJob
+      // no connection for the lock (Postgres down): the attempt fails before the handler, and BullMQ retries it
+      options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+      ctx.log.warn({ err, job: job.name, jobId: job.id }, 'job failed: could not take its run lock in Postgres');
+      throw scrubError(err);
+    }
+    if (ran !== null) return ran.value;
+    options.metrics.jobRuns.inc({ job: job.name, outcome: 'skipped' });
+    ctx.log.info({ job: job.name, jobId: job.id }, 'previous run still in progress: tick skipped');
+    return { skipped: `a run of ${job.name} is in progress` };
+  };
   const workers = usedQueues.map(
     (queueName) =>
-      new Worker(
-        queueName,
-        async (job) => {
-          const stopTimer = options.metrics.jobDuration.startTimer({ job: job.name });
-          try {
-            const result = await runHandler(ctx, registry, job.name, job.data, {
-              id: job.id ?? '?',
-              attempt: job.attemptsMade + 1,
-              signal: controller.signal,
-            });
-            options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
-            await recordOutcome(() => ctx.repos.jobRuns.recordSuccess(job.name, ctx.clock.now()));
-            for (const next of registry.get(job.name)?.followedBy ?? []) {
-              // one chained run per parent run, even if this job is retried after a crash past this point
-              await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
-            }
-            return result;
-          } catch (err) {
-            options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
-            ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
-            // A run has failed once its last attempt has (an attempt BullMQ retries may still succeed). A refused
-            // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
-            const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-            if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
-              await recordOutcome(() => recordJobFailure(ctx, job.name, err, ctx.clock.now()));
-            }
-            // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
-            if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));
-            // BullMQ stores the message and the stack in Redis, where the log's scrubber does not reach
-            throw scrubError(err);
-          } finally {
-            stopTimer();
-            // after every job, not only Admin API jobs: a key deactivation failing inside enforce-rotation is
-            // caught there, yet the client saw the 401
-            await blind.check();
-          }
-        },
-        {
-          connection: options.connection,
-          prefix: options.prefix,
-          concurrency: options.concurrency?.[queueName] ?? (queueName === 'notify' ? 4 : 2),
-          // a lost worker's job is picked up again after this long
-          lockDuration: 60_000,
-          stalledInterval: 30_000,
-          maxStalledCount: 2,
-        },
-      ),
+      new Worker(queueName, runAlone, {
+        ...(options.name ? { name: options.name } : {}),
+        connection: options.connection,
+        prefix: options.prefix,
+        concurrency: options.concurrency?.[queueName] ?? (queueName === 'notify' ? 4 : 2),
+        // a lost worker's job is picked up again after this long
+        lockDuration: 60_000,
+        stalledInterval: 30_000,
+        maxStalledCount: 2,
+      }),
   );
   for (const w of workers) {
     w.on('error', (err) => ctx.log.warn({ err, queue: w.name }, 'worker connection error'));

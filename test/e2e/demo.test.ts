@@ -13,11 +13,15 @@ describe("keywarden demo (the README's first command)", () => {
     expect(output).toMatch(/Admin API emulator \(scenario "demo"/);
     expect(output).toMatch(/worker started/);
     // the scenario's 13 keys and the demo's drained overdue one (src/demo/presses.ts)
-    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 14 keys/);
+    expect(output).toMatch(/inventory: 5 workspaces, 6 users, 14 keys, 0 orphaned key\(s\)/);
     expect(output).toMatch(/\$ keywarden keys\nKEY +HINT/);
     expect(output).toMatch(/Research notebook .* overdue +left the organization/);
-    expect(output).toMatch(/→ Slack #security: .*API key "Research notebook" has no owner/);
-    expect(output).toMatch(/→ email to security@acme\.example: .*API key "Research notebook" has no owner/);
+    // Bob's "Research notebook" is his personal key (its principal): dead since he left, still in use, said by
+    // key.identity (key.orphaned keeps to keys no one stands behind); the first findings come as one batch
+    expect(output).toMatch(/→ Slack #security: 🚨 (\d+ alerts: key\.identity|Dead API key "Research notebook")/);
+    expect(output).toMatch(
+      /→ email to security@acme\.example: \[keywarden\] \[critical\] (\d+ alerts: key\.identity|Dead API key "Research notebook")/,
+    );
     // the runaway key, in Slack
     expect(output).toMatch(/→ Slack #ai-alerts: .*Runaway spend on API key "CI runner"/);
     // rotation: overdue keys and reminders, to Slack, the security address and the owners

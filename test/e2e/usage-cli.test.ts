@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
@@ -38,5 +39,27 @@ describe('keywarden run poll-usage --once', () => {
     expect(usage.at(-1)).toMatch(new RegExp(`^usage ${usage.length}/${usage.length} \\(1-minute\\): up to `));
     // the result follows on stdout, as JSON
     expect(output).toMatch(/"watermark": "\d{4}-/);
+  });
+
+  it('is refused while another run of the job holds its lock (a worker polling on a replica)', async () => {
+    // the lock a worker's run of poll-usage holds, taken by a session of the test's own
+    await t.db.connection().execute(async (conn) => {
+      await sql`SELECT pg_advisory_lock(hashtext('keywarden.job:poll-usage'))`.execute(conn);
+      try {
+        const { code, output } = await runNode('src/cli/index.ts', ['run', 'poll-usage', '--once'], {
+          DATABASE_URL: t.url,
+          REDIS_URL: redisUrl(),
+          ANTHROPIC_ADMIN_KEY: emulator.state.scenario.admin_keys[0],
+          ANTHROPIC_BASE_URL: emulator.url,
+          KEYWARDEN_CONFIG: 'examples/keywarden.yaml',
+          LOG_LEVEL: 'warn',
+        });
+        expect(code).not.toBe(0);
+        expect(output).toMatch(/another run of poll-usage is in progress/);
+        expect(output).not.toMatch(/^backfill /m);
+      } finally {
+        await sql`SELECT pg_advisory_unlock(hashtext('keywarden.job:poll-usage'))`.execute(conn);
+      }
+    });
   });
 });

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
 import { type Spawned, spawnNode } from '../support/processes.ts';
+import { waitUntil } from '../support/wait.ts';
 
 let t: TestDatabase;
 const running: Spawned[] = [];
@@ -67,6 +68,30 @@ describe('job runtime (real worker processes)', () => {
     // … and none missing between the first and the last
     const times = ticks.map((x) => x.at).sort((x, y) => x - y);
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBe(1000);
+  });
+
+  it('a run of a job in progress on one replica makes the same job skip its tick on the other', async () => {
+    await sql`DELETE FROM test_ticks`.execute(t.db);
+    const prefix = uniquePrefix();
+    const env = { KW_PREFIX: prefix, KW_LONG_HONOURS_SIGNAL: '1' };
+    const a = worker(env);
+    const b = worker(env);
+    await Promise.all([a.waitForOutput(/worker started/), b.waitForOutput(/worker started/)]);
+    const q = await startLongJob(prefix);
+    // three more ticks of the same job while it runs: whichever replica and slot takes them, none starts
+    for (let i = 0; i < 3; i++) await q.add('long', {});
+    await waitUntil(
+      'three ticks skipped',
+      () => (a.output() + b.output()).match(/previous run still in progress: tick skipped/g)?.length === 3,
+      15_000,
+    );
+    a.proc.kill('SIGTERM');
+    b.proc.kill('SIGTERM');
+    await Promise.all([a.exited, b.exited]);
+    await q.close();
+    const started = await sql<{ n: string }>`
+      SELECT count(*) AS n FROM test_ticks WHERE job_id = 'long-started'`.execute(t.db);
+    expect(Number(started.rows[0]!.n)).toBe(1);
   });
 
   it('the watchdog re-creates a scheduler that vanished, and ticks resume', async () => {

@@ -378,6 +378,39 @@ describe('contract: every endpoint through the client against the emulator', () 
     expect((err as Error).message).toMatch(/limit: must be an integer from 1 to 168 for bucket_width 1h/);
   });
 
+  it('sends anthropic-version 2026-10-21 on the API-key reads only; the reports and the rest keep 2023-06-01', async () => {
+    const em = await emulator();
+    const sent: string[] = [];
+    const c = client(em, {
+      fetch: (input, init) => {
+        const path = new URL(String(input)).pathname;
+        const headers = (init?.headers ?? {}) as Record<string, string>;
+        sent.push(`${init?.method} ${path} ${headers['anthropic-version']}`);
+        return fetch(input, init);
+      },
+    });
+    const [key] = await c.listApiKeys().toArray();
+    await c.getApiKey(key!.id);
+    await c.updateApiKey(key!.id, { name: key!.name });
+    await c.usageReportPage({ startingAt: START, endingAt: em.clock.now(), bucketWidth: '1h' });
+    await c.costReport({ startingAt: new Date('2026-03-01T00:00:00Z') }).toArray();
+    await c.getOrganization();
+    await c.listWorkspaces().toArray();
+    const keyId = encodeURIComponent(key!.id);
+    expect(sent).toEqual([
+      'GET /v1/organizations/api_keys 2026-10-21',
+      // the Default Workspace lookup the 2026 `scope` needs, in the same version
+      'GET /v1/organizations/workspaces 2026-10-21',
+      'GET /v1/organizations/workspaces 2026-10-21',
+      `GET /v1/organizations/api_keys/${keyId} 2026-10-21`,
+      `POST /v1/organizations/api_keys/${keyId} 2023-06-01`,
+      'GET /v1/organizations/usage_report/messages 2023-06-01',
+      'GET /v1/organizations/cost_report 2023-06-01',
+      'GET /v1/organizations/me 2023-06-01',
+      'GET /v1/organizations/workspaces 2023-06-01',
+    ]);
+  });
+
   it('reads the 2026 key shape (scope instead of workspace_id), the Default Workspace as null', async () => {
     const em = await emulator({ scenario: { ...SCENARIO, api_shape: '2026' } });
     const keys = await client(em).listApiKeys().toArray();
@@ -443,7 +476,9 @@ describe('retries', () => {
     const c = client(em, { random: () => 0.999 });
     const keys = await c.listApiKeys().toArray();
     expect(keys.length).toBe(SCENARIO.keys.length);
-    expect(em.requestLog.map((r) => r.status)).toEqual([500, 500, 500, 529, 200]);
+    // the key list's own requests: the 2026 shapes it reads then cost the Default Workspace lookup after it
+    const keyReads = em.requestLog.filter((r) => r.path.startsWith('/v1/organizations/api_keys'));
+    expect(keyReads.map((r) => r.status)).toEqual([500, 500, 500, 529, 200]);
     expect(c.waits).toEqual([500, 999, 1998, 3996]); // full jitter at its top: 0.5 s doubling
   });
 

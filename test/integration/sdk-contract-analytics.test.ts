@@ -393,4 +393,28 @@ describe("(c) keywarden's client", () => {
     expect((refusal as Error).message).toContain('keywarden uses the classic reports instead');
     expect(r.keyVerdict.state).not.toBe('rejected');
   });
+
+  it('takes a bare 403 there (no error code) as a refusal too, not as a rejected admin key', async () => {
+    // what an organization without the beta may get: a 403 that names nothing; the admin key itself is proven
+    // (or not) by the endpoints every organization has, so this one must not make keywarden blind
+    const bare403: typeof fetch = async (input, init) =>
+      String(input).includes('/analytics/')
+        ? new Response(JSON.stringify({ type: 'error', error: { type: 'permission_error', message: 'forbidden' } }), {
+            status: 403,
+            headers: { 'content-type': 'application/json' },
+          })
+        : fetch(input, init);
+    const c = new AdminClient({
+      baseUrl: em.url,
+      adminKey: new Secret(ADMIN_KEY),
+      clock: fixedClock(START),
+      fetch: bare403,
+    });
+    const refusal = await c.analytics
+      .usage({ startingAt: new Date(FROM) })
+      .toArray()
+      .catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(AnalyticsRefusedError);
+    expect(c.keyVerdict.state).not.toBe('rejected');
+  });
 });

@@ -2,13 +2,14 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { fixedClock } from '../../src/clock.ts';
-import { DEFAULT_EMULATOR_ADMIN_KEY, parseScenario } from '../../src/emulator/scenario.ts';
+import { DEFAULT_EMULATOR_ADMIN_KEY, loadScenario, parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { testJobContext } from '../support/context.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, DEMO_START, useDemoOrg } from '../support/demo-org.ts';
 
-const org = useDemoOrg();
+// The API answering in classic shapes whatever the version: keys whose identity is not reported (the orphan path)
+const org = useDemoOrg('classic');
 const clock = org.clock;
 // examples/keywarden.yaml also names keys the demo organization lacks (keywarden.policy_unmatched, tested below)
 const notificationsOf = (kind: string) =>
@@ -130,6 +131,37 @@ describe('sync-inventory against the emulator', () => {
       expect(await unmatched()).toContain('spend.limits.workspaces["Customer chatbot"] resolved');
     } finally {
       chatbot.name = 'Customer chatbot';
+      await close();
+    }
+  });
+});
+
+describe('sync-inventory through the default client, the demo served by version', () => {
+  const clock = fixedClock(DEMO_START);
+  let t: TestDatabase;
+  let emulator: Emulator;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    emulator = await startEmulator({ scenario: loadScenario('demo'), clock, startAt: DEMO_START });
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await t.drop();
+  });
+
+  it('reads the keys in the shapes that carry their principal: a personal key is classified personal', async () => {
+    const { ctx, close } = testJobContext({ db: t.db, emulatorUrl: emulator.url, adminKey: DEMO_ADMIN_KEY, clock });
+    try {
+      await syncInventory.handler(ctx, {});
+      const stored = await t.db.selectFrom('api_keys').select(['name', 'identity', 'workspace_id']).execute();
+      const byName = Object.fromEntries(stored.map((k) => [k.name, k]));
+      expect(byName['Data labeling batch']?.identity).toBe('personal');
+      expect(byName['Research notebook']?.identity).toBe('personal');
+      expect(byName['Production Backend']?.identity).toBe('service_account');
+      expect(byName['Legacy integration']?.identity).toBe('legacy');
+      // the Default Workspace's real id from the 2026 `scope` is still kept as null
+      expect(byName['Legacy integration']?.workspace_id).toBeNull();
+    } finally {
       await close();
     }
   });

@@ -57,6 +57,7 @@ await runWorker({
   log,
   prefix: process.env.KW_PREFIX ?? 'kwtest',
   shutdownDeadlineMs: 5000,
-  watchdogIntervalMs: 1000,
+  watchdogCron: '* * * * * *',
+  heartbeatCron: '0 * * * * *',
   httpPort: null,
 });

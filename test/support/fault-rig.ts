@@ -52,6 +52,8 @@ export interface RigOptions {
   policy?: string;
   /** More of the worker's environment (the receivers' variables). */
   env?: Record<string, string>;
+  /** Worker replicas sharing the prefix (default 1); `worker` is the first. */
+  replicas?: number;
 }
 
 export interface TimedSlackCall {
@@ -73,6 +75,10 @@ export interface Rig {
   slack: SlackServer;
   smtp: SmtpCapture;
   worker: WorkerProcess;
+  /** Every replica, `worker` first. */
+  workers: WorkerProcess[];
+  /** The replicas' BullMQ prefix, for a drill that reads their queues. */
+  prefix: string;
   /** Successful chat.postMessage calls, stamped when answered. */
   slackPosts: TimedSlackCall[];
   /** Every Slack call, failed ones included. */
@@ -144,33 +150,54 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
     const policy = `${opts.policy ?? POLICY_ROUTES}schedules:\n${Object.entries(schedules)
       .map(([job, cron]) => `  ${job}: "${cron}"\n`)
       .join('')}`;
-    const worker = workerProcess({
-      dir,
-      policy,
-      prefix: uniquePrefix(),
-      ...(opts.watchdogInterval ? { watchdogInterval: opts.watchdogInterval } : {}),
-      env: {
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redis?.url ?? redisUrl(),
-        ANTHROPIC_ADMIN_KEY: scenario.admin_keys[0],
-        ANTHROPIC_BASE_URL: emulator.url,
-        SLACK_BOT_TOKEN: slack.token,
-        SLACK_API_URL: slack.url,
-        SMTP_URL: smtp.url,
-        EMAIL_FROM: '"keywarden drill" <keywarden@drill.example>',
-        LOG_LEVEL: 'info',
-        ...opts.env,
-      },
-    });
+    const prefix = uniquePrefix();
+    const workers = Array.from({ length: opts.replicas ?? 1 }, () =>
+      workerProcess({
+        dir,
+        policy,
+        prefix,
+        ...(opts.watchdogInterval ? { watchdogInterval: opts.watchdogInterval } : {}),
+        env: {
+          DATABASE_URL: databaseUrl,
+          REDIS_URL: redis?.url ?? redisUrl(),
+          ANTHROPIC_ADMIN_KEY: scenario.admin_keys[0],
+          ANTHROPIC_BASE_URL: emulator.url,
+          SLACK_BOT_TOKEN: slack.token,
+          SLACK_API_URL: slack.url,
+          SMTP_URL: smtp.url,
+          EMAIL_FROM: '"keywarden drill" <keywarden@drill.example>',
+          LOG_LEVEL: 'info',
+          ...opts.env,
+        },
+      }),
+    );
+    const worker = workers[0]!;
     // killed, not stopped: a drill that fails half-way must not wait for a graceful shutdown
     cleanups.push(async () => {
-      await worker.kill9();
-      // the worker's whole log, for reading after a failed drill
-      const logFile = join(tmpdir(), `keywarden-drill-${opts.name}.log`);
-      writeFileSync(logFile, worker.output());
-      console.info(`worker log: ${logFile}`);
+      for (const [i, w] of workers.entries()) {
+        await w.kill9();
+        // the worker's whole log, for reading after a failed drill
+        const logFile = join(tmpdir(), `keywarden-drill-${opts.name}${i === 0 ? '' : `-${i + 1}`}.log`);
+        writeFileSync(logFile, w.output());
+        console.info(`worker log: ${logFile}`);
+      }
     });
-    return { db, postgres, redis, emulator, slack, smtp, worker, slackPosts, slackCalls, emails, startedAt, close };
+    return {
+      db,
+      postgres,
+      redis,
+      emulator,
+      slack,
+      smtp,
+      worker,
+      workers,
+      prefix,
+      slackPosts,
+      slackCalls,
+      emails,
+      startedAt,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

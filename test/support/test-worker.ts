@@ -52,6 +52,7 @@ await runWorker({
   log,
   prefix: process.env.KW_PREFIX ?? 'kwtest',
   shutdownDeadlineMs: Number(process.env.KW_SHUTDOWN_MS ?? 5000),
-  watchdogIntervalMs: 1000,
+  watchdogCron: '* * * * * *',
+  heartbeatCron: '0 * * * * *',
   httpPort: null,
 });

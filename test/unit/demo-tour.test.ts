@@ -28,8 +28,8 @@ const digest: DigestMessage = {
 const everything: Shown[] = [
   { medium: 'terminal', what: 'inventory' },
   { medium: 'terminal', what: 'keys' },
-  { medium: 'slack', channel: '#security', kind: 'key.orphaned' },
-  { medium: 'email', to: ['security@acme.example'], kind: 'key.orphaned' },
+  { medium: 'slack', channel: '#security', kind: 'key.identity' },
+  { medium: 'email', to: ['security@acme.example'], kind: 'key.identity' },
   { medium: 'slack', channel: '#ai-alerts', kind: 'usage.runaway' },
   { medium: 'slack', channel: '#security', kind: 'rotation.overdue' },
   { medium: 'email', to: ['ana@acme.example'], kind: 'rotation.overdue' },

@@ -90,6 +90,20 @@ describe('composeSecurityDigest', () => {
     expect(d.summary).toContain('3 overdue for rotation (1 still in use), 2 due soon');
   });
 
+  it('keeps keys waiting on a Slack approval, or denied there, among the overdue, in words', () => {
+    const waiting = composeSecurityDigest(
+      data([
+        key('asked', 'ask_approval', { deadline: daysFromNow(-9) }),
+        key('kept', 'denied', { deadline: daysFromNow(-20) }),
+      ]),
+    );
+    expect(section(waiting, 'Overdue for rotation').rows.map((r) => [r[0], r[5]])).toEqual([
+      ['kept', 'overdue, deactivation denied in Slack (asked again after the grace period)'],
+      ['asked', 'overdue, waiting for approval in Slack'],
+    ]);
+    expect(waiting.summary).toContain('2 overdue for rotation');
+  });
+
   it('lists keys due soon with the days left, and exemptions with their reason', () => {
     expect(section(d, 'Due for rotation soon').rows.map((r) => [r[0], r[4]])).toEqual([
       ['soon', '6'],

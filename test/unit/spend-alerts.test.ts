@@ -22,6 +22,8 @@ function projection(p: {
       workspaceId: type === 'organization' ? null : 'wrkspc_1',
       workspaceName: type === 'organization' ? null : 'Research',
       limit: p.limit === null ? null : usd(p.limit),
+      limits: [],
+      days: new Map(),
       history: [],
       monthToDate: usd(p.mtd),
       todaySoFar: 0n,

@@ -96,7 +96,7 @@ function threshold(o: AlertObservation): number | null {
 }
 
 /**
- * Inhibition: a `spend.threshold` at 100% or more silences the lower thresholds of the same scope, so finance gets
+ * Inhibition: a `spend.threshold` at 100% or more silences the lower thresholds of the same scope and period, so finance gets
  * "limit reached", not "80%" and "100%" side by side, and that month's `spend.forecast` of the scope (a limit
  * already reached needs no forecast that it will be). Returns the inhibiting fingerprint per inhibited one.
  */
@@ -108,7 +108,8 @@ function inhibitions(observations: readonly AlertObservation[]): Map<string, str
     for (const low of observations) {
       if (low.scopeType !== high.scopeType || low.scopeId !== high.scopeId) continue;
       const l = threshold(low);
-      const lowerThreshold = l !== null && l < h;
+      // a daily limit reached says nothing about the month's 80%: thresholds inhibit within their own period
+      const lowerThreshold = l !== null && l < h && low.period.split('@')[0] === high.period.split('@')[0];
       const forecastOfMonth = low.kind === 'spend.forecast' && high.period.startsWith(`${low.period}@`);
       if (lowerThreshold || forecastOfMonth) inhibited.set(observationFingerprint(low), observationFingerprint(high));
     }
@@ -125,14 +126,17 @@ const ONE_SHOT_KINDS: ReadonlySet<AlertKind> = new Set<AlertKind>([
   'rotation.deactivated',
   'pricing.unknown_model',
   'spend.threshold',
+  'spend.limit_changed',
 ]);
 
 /**
  * Facts about a period (the period is part of the fingerprint): announced once per fingerprint, ever. A spend
  * threshold crossed in November is said once for November even when the month-to-date dips back under it (a usage
  * correction, a limit raised and lowered again) and crosses a second time; December's crossing is a new fingerprint.
+ * A spend limit change (its period names the change) is said once, even when the run that saw it is retried before
+ * it stored the new limits.
  */
-const ONCE_PER_PERIOD_KINDS: ReadonlySet<AlertKind> = new Set<AlertKind>(['spend.threshold']);
+const ONCE_PER_PERIOD_KINDS: ReadonlySet<AlertKind> = new Set<AlertKind>(['spend.threshold', 'spend.limit_changed']);
 
 export function planAlerts(input: LifecycleInput): LifecycleDecision[] {
   const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));

@@ -3,7 +3,7 @@ import type { AnomalyPolicy } from '../../config/policy.ts';
 import { CONSOLE_KEYS_URL, CONSOLE_USAGE_URL } from '../../console.ts';
 import { formatUsd, numberUsdToPico } from '../../money.ts';
 import type { BaselineSource } from './baseline.ts';
-import type { ContributorRanking, RunawayContributors } from './contributors.ts';
+import type { ContributorRanking, RateTrend, RunawayContributors, SpendActor } from './contributors.ts';
 import type { RunawayAssessment } from './runaway.ts';
 
 /**
@@ -35,6 +35,10 @@ export interface RunawayFinding {
   baselineSource: BaselineSource;
   /** Spend of the run by model and token kind; null when it could not be read. */
   contributors: RunawayContributors | null;
+  /** Whether the run's rate is still rising (contributors.ts rateTrend); null or absent while too early to say. */
+  trend?: RateTrend | null;
+  /** Who is behind the spend, where the usage analytics name one; absent where the data has none. */
+  actor?: SpendActor | null;
   /** Keys only. */
   killSwitch: KillSwitchOutcome | null;
   /** While firing: the last minute whose rate was at or above the threshold. */
@@ -64,6 +68,29 @@ const TOKEN_KIND_WORDS: Record<string, string> = {
   output: 'output',
   web_search: 'web search',
 };
+
+const TREND_WORDS: Record<RateTrend['direction'], string> = {
+  rising: 'Still rising',
+  steady: 'Holding',
+  falling: 'Easing',
+};
+
+/** "Still rising: $90.00/h over the last 5 minutes, against $40.00/h in the 5 before." */
+function trendText(t: RateTrend): string {
+  return (
+    `${TREND_WORDS[t.direction]}: ${perHour(t.recentHourlyUsd)} over the last ${t.minutes} minutes, against ` +
+    `${perHour(t.earlierHourlyUsd)} in the ${t.minutes} before.`
+  );
+}
+
+/** "rising: $90.00/h (last 5 min), from $40.00/h": the field, short enough for a grouped message. */
+function trendField(t: RateTrend): string {
+  return `${t.direction}: ${perHour(t.recentHourlyUsd)} (last ${t.minutes} min), from ${perHour(t.earlierHourlyUsd)}`;
+}
+
+function actorText(a: SpendActor): string {
+  return a.share === null ? a.name : `${a.name} (${Math.round(a.share * 100)}% of the spend)`;
+}
 
 function ranking(r: ContributorRanking, words: (name: string) => string = (n) => n): string {
   const parts = r.top.map((c) => `${words(c.name)} ${Math.round(c.share * 100)}%`);
@@ -95,11 +122,15 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
     const bar =
       `against a typical ${perHour(a.typicalHourlyUsd)} (${BASELINE_WORDS[f.baselineSource]}); runaway means above ` +
       `${perHour(a.thresholdHourlyUsd)} (factor ${policy.factor}, at least ${perHour(policy.min_hourly_usd)}).`;
+    const trend = f.trend ? trendText(f.trend) : null;
+    const actor = f.actor ? actorText(f.actor) : null;
     const summary = [
       calming
         ? `${who} spent at a runaway rate from ${clockTime(started)}; it is now at ${perHour(a.currentHourlyUsd)}, ${bar}`
         : `${who} has spent ${perHour(a.currentHourlyUsd)} since ${clockTime(started)}, ${bar}`,
       rateLine,
+      ...(trend ? [trend] : []),
+      ...(actor ? [`Behind it: ${actor}.`] : []),
       `Models: ${models}. Token kinds: ${kinds}.`,
       ...(kill ? [kill] : []),
     ].join('\n');
@@ -110,6 +141,8 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       { label: 'Typical', value: `${perHour(a.typicalHourlyUsd)} (${BASELINE_WORDS[f.baselineSource]})` },
       { label: 'Since', value: clockTime(started) },
       { label: 'Next 24 h at this rate', value: usd(a.projected24hUsd) },
+      ...(f.trend ? [{ label: 'Trend', value: trendField(f.trend) }] : []),
+      ...(actor ? [{ label: 'Actor', value: actor }] : []),
       { label: 'Models', value: models },
       { label: 'Token kinds', value: kinds },
       ...(kill ? [{ label: 'Kill switch', value: kill }] : []),
@@ -123,6 +156,8 @@ export function runawayObservations(findings: readonly RunawayFinding[], policy:
       projected24hUsd: a.projected24hUsd,
       killSwitch: f.killSwitch?.state ?? null,
       killSwitchReason: f.killSwitch?.state === 'refused' ? f.killSwitch.reason : null,
+      trend: f.trend?.direction ?? null,
+      actor: f.actor?.name ?? null,
     };
     const base = {
       kind: 'usage.runaway' as const,

@@ -58,6 +58,24 @@ export function alertsRepo(db: Db) {
   return {
     ...alertRows(db),
     /**
+     * Acknowledges the episode (as `acknowledge` does) and, in the same transaction, queues an `acknowledged` event
+     * for each PagerDuty target its firing went to: a crash between the two would leave the on-call's incident open
+     * while Slack says acknowledged.
+     */
+    async acknowledgeEverywhere(
+      alert: { id: string; fingerprint: string },
+      episodeStartedAt: Date,
+      by: string,
+      now: Date,
+    ): Promise<boolean> {
+      return db.transaction().execute(async (trx) => {
+        const done = await alertRows(trx).acknowledge(alert.id, episodeStartedAt, by, now);
+        if (done) await outboxRepo(trx).acknowledgeOnPagerDuty(alert.fingerprint, episodeStartedAt, now);
+        return done;
+      });
+    },
+
+    /**
      * Runs `raise` in one transaction that holds the raise lock, with the alerts and the outbox bound to it: an
      * alert's state change and its messages are both recorded or neither is. Row locks cannot cover alerts that do
      * not exist yet, so one advisory lock serialises every raise across replicas (runs are seconds apart): two runs

@@ -2,6 +2,7 @@ import { type Selectable, sql } from 'kysely';
 import type { SpendScopeType } from '../../kinds.ts';
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
 import type { SpendClock } from '../../spend/core/inputs.ts';
+import type { SeenLimit } from '../../spend/core/limit-changes.ts';
 import type { ScopeProjection } from '../../spend/core/project.ts';
 import { DAY_MS } from '../../time.ts';
 import type { Db } from '../index.ts';
@@ -21,7 +22,98 @@ export function spendRepo(db: Db) {
     ofMonth: (opts: { month: string; at: Date }) => projectionsOfMonth(db, opts),
     /** `asOf` in the organization's calendar: local date, month start, elapsed part of the day. */
     calendarAt: (timezone: string, asOf: Date) => placeInCalendar(db, timezone, asOf),
+    /** When the newest stored projection was made; null before the first. */
+    async lastProjectionAt(): Promise<Date | null> {
+      const row = await db.selectFrom('projections').select(sql<Date | null>`max(made_at)`.as('at')).executeTakeFirst();
+      return row?.at ? new Date(row.at) : null;
+    },
+    /** The limits the Spend Limits API returned last, and where limits come from now. */
+    async seenLimits(): Promise<{ limits: SeenLimit[]; source: LimitSourceState | null }> {
+      const [rows, source] = await Promise.all([
+        db.selectFrom('spend_limits_seen').selectAll().orderBy('limit_id').execute(),
+        db.selectFrom('spend_limits_source').selectAll().where('id', '=', 1).executeTakeFirst(),
+      ]);
+      return {
+        limits: rows.map((r) => ({
+          id: r.limit_id,
+          scopeType: r.scope_type,
+          workspaceId: r.workspace_id,
+          period: r.period,
+          amountMinor: r.amount_minor === null ? null : BigInt(r.amount_minor),
+          currency: r.currency,
+          isEnabled: r.is_enabled,
+          updatedAt: new Date(r.updated_at),
+        })),
+        source: source
+          ? {
+              source: source.source,
+              reason: source.reason,
+              since: new Date(source.since),
+              readAt: source.read_at === null ? null : new Date(source.read_at),
+            }
+          : null,
+      };
+    },
+    /** A successful read: the limits it returned replace the ones seen before, and the API is the source. */
+    saveLimitRead: (limits: readonly SeenLimit[], at: Date) =>
+      db.transaction().execute(async (tx) => {
+        await tx.deleteFrom('spend_limits_seen').execute();
+        if (limits.length > 0) {
+          await tx
+            .insertInto('spend_limits_seen')
+            .values(
+              limits.map((l) => ({
+                limit_id: l.id,
+                scope_type: l.scopeType,
+                workspace_id: l.workspaceId,
+                period: l.period,
+                amount_minor: l.amountMinor === null ? null : String(l.amountMinor),
+                currency: l.currency,
+                is_enabled: l.isEnabled,
+                updated_at: l.updatedAt,
+                seen_at: at,
+              })),
+            )
+            .execute();
+        }
+        await upsertSource(tx, 'api', null, at, at);
+      }),
+    /** Limits come from the policy file alone (the API refused, or the policy turned the API off), for `reason`. */
+    usePolicyLimits: (reason: string, at: Date) => upsertSource(db, 'policy', reason, at, null),
   };
+}
+
+/** Where spend limits come from, as spend_limits_source keeps it. */
+export interface LimitSourceState {
+  source: 'api' | 'policy';
+  reason: string | null;
+  since: Date;
+  /** The last successful read of the API; null: never. */
+  readAt: Date | null;
+}
+
+/** `since` moves only when the source or its reason changes; `read_at` only on a successful read. */
+async function upsertSource(
+  db: Db,
+  source: 'api' | 'policy',
+  reason: string | null,
+  at: Date,
+  readAt: Date | null,
+): Promise<void> {
+  await db
+    .insertInto('spend_limits_source')
+    .values({ id: 1, source, reason, since: at, read_at: readAt })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({
+        since: sql`CASE WHEN spend_limits_source.source = excluded.source
+                         AND spend_limits_source.reason IS NOT DISTINCT FROM excluded.reason
+                        THEN spend_limits_source.since ELSE excluded.since END`,
+        source: (eb) => eb.ref('excluded.source'),
+        reason: (eb) => eb.ref('excluded.reason'),
+        read_at: sql`coalesce(excluded.read_at, spend_limits_source.read_at)`,
+      }),
+    )
+    .execute();
 }
 
 /**

@@ -340,6 +340,40 @@ export function usageRepo(db: Db) {
       }));
     },
 
+    /**
+     * `dailySpend` for the check after each poll: the same days, but keys other than `keyIds` (the keys with a
+     * limit, and the keys in no workspace) are summed into their workspace's row with a null key, so a check every
+     * minute reads a few rows per day rather than one per key.
+     */
+    async dailySpendFor(
+      timezone: string,
+      clock: SpendClock,
+      windowDays: number,
+      keyIds: readonly string[],
+    ): Promise<DailyCost[]> {
+      const local = sql`(starting_at AT TIME ZONE ${timezone})::date`;
+      const windowStart = localStart(timezone, sql`${clock.today}::date - ${windowDays}::int`);
+      const { rows } = await sql<{
+        date: string;
+        workspace_id: string | null;
+        api_key_id: string | null;
+        cost: string;
+      }>`
+        SELECT to_char(${local}, 'YYYY-MM-DD') AS date, workspace_id,
+          CASE WHEN api_key_id = ANY(${[...keyIds]}::text[]) THEN api_key_id END AS api_key_id,
+          sum(cost_usd)::text AS cost
+        FROM usage_buckets
+        WHERE bucket_width IN ('1m', '1h') AND starting_at >= ${windowStart} AND starting_at < ${clock.asOf}
+        GROUP BY 1, 2, 3
+        ORDER BY 1`.execute(db);
+      return rows.map((r) => ({
+        date: r.date,
+        workspaceId: r.workspace_id,
+        keyId: r.api_key_id,
+        cost: money(r.cost),
+      }));
+    },
+
     /** Spend per (workspace, key, model) in the month to date, the last 7 complete local days and the 7 before. */
     async driverSpend(timezone: string, clock: SpendClock): Promise<DriverCost[]> {
       const local = sql`(starting_at AT TIME ZONE ${timezone})::date`;

@@ -58,6 +58,11 @@ export interface ProjectionInput {
   today: { date: string; usdSoFar: number; fractionElapsed: number };
   /** Actual spend since the 1st, today so far included: the caller's exact sum (money.ts), as a number. */
   monthToDateUsd: number;
+  /**
+   * The last day projected (`YYYY-MM-DD`, today or later); default the month's last day. A daily or weekly limit
+   * projects its own period: then `monthToDateUsd` is the spend since that period's first day.
+   */
+  lastDay?: string;
 }
 
 /** Cumulative spend of the month at the end of `date`. */
@@ -149,9 +154,10 @@ export function projectMonthEnd(input: ProjectionInput): Projection {
     basis = null;
   }
 
+  const end = lastDayOf(input, todayDay, month);
   const path = basis
-    ? projectPath(basis, input, todayDay, month, fraction)
-    : flatPath(input.monthToDateUsd, todayDay, month);
+    ? projectPath(basis, input, todayDay, end, fraction)
+    : flatPath(input.monthToDateUsd, todayDay, end);
   return {
     ...totals(month, input.monthToDateUsd, path),
     method,
@@ -177,7 +183,7 @@ export function projectStraightLine(input: ProjectionInput): Projection {
   const elapsed = todayDay - first + fraction;
   const rate = elapsed > 0 ? input.monthToDateUsd / elapsed : 0;
   const path: ProjectedDay[] = [];
-  for (let day = todayDay; day < first + daysInMonth(month); day++) {
+  for (let day = todayDay; day <= lastDayOf(input, todayDay, month); day++) {
     const total = input.monthToDateUsd + rate * (day - todayDay + 1 - fraction);
     path.push({ date: formatDay(day), p10: total, p50: total, p90: total });
   }
@@ -262,8 +268,15 @@ function historySeries(history: readonly DailySpend[], todayDay: number): number
   return values;
 }
 
-function flatPath(monthToDate: number, todayDay: number, month: CalendarMonth): ProjectedDay[] {
-  const end = firstDayOf(month) + daysInMonth(month) - 1;
+/** The day number of the last day projected: the input's `lastDay`, or the month's last day. */
+function lastDayOf(input: ProjectionInput, todayDay: number, month: CalendarMonth): number {
+  if (input.lastDay === undefined) return firstDayOf(month) + daysInMonth(month) - 1;
+  const end = dayNumber(input.lastDay);
+  if (end < todayDay) throw new Error(`forecast: lastDay ${input.lastDay} is before today (${input.today.date})`);
+  return end;
+}
+
+function flatPath(monthToDate: number, todayDay: number, end: number): ProjectedDay[] {
   const path: ProjectedDay[] = [];
   for (let day = todayDay; day <= end; day++) {
     path.push({ date: formatDay(day), p10: monthToDate, p50: monthToDate, p90: monthToDate });
@@ -278,10 +291,9 @@ function projectPath(
   basis: Basis,
   input: ProjectionInput,
   todayDay: number,
-  month: CalendarMonth,
+  end: number,
   fraction: number,
 ): ProjectedDay[] {
-  const end = firstDayOf(month) + daysInMonth(month) - 1;
   const count = end - todayDay + 1;
   const driftScale = (LEVEL_DRIFT_PER_DAY * basis.level) ** 2;
   const sensitivity: number[] = [];

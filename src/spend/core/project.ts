@@ -51,3 +51,20 @@ export function projectScope(scope: SpendScope, clock: Pick<SpendClock, 'today' 
     crossing,
   };
 }
+
+/**
+ * A scope's spend so far, without a projection (the thresholds-only check after a poll): every percentile is the
+ * month to date, and no limit is projected to be reached.
+ */
+export function spendSoFar(scope: SpendScope, clock: Pick<SpendClock, 'today'>): ScopeProjection {
+  return {
+    scope,
+    month: clock.today.slice(0, 7),
+    monthToDate: scope.monthToDate,
+    p10: scope.monthToDate,
+    p50: scope.monthToDate,
+    p90: scope.monthToDate,
+    method: 'month-to-date',
+    crossing: { p50: null, p90: null },
+  };
+}

@@ -6,10 +6,11 @@ import type { SpendScopeType } from '../../kinds.ts';
 import { numberUsdToPico, type Pico, picoToNumberUsd } from '../../money.ts';
 import type { DailySpend } from './forecast.ts';
 import type { SpendInputs } from './inputs.ts';
+import { type ApiLimitSet, mergeLimits, monthlyLimit, type ScopeLimit } from './limits.ts';
 
 /**
  * The scopes spend is projected for (the organization, each workspace, each key) with their daily series and
- * their limits from the policy file. Pure.
+ * their limits: the Spend Limits API's (when read) and the policy file's. Pure.
  */
 
 /** The organization is one scope (the Default Workspace's scope id is in default-workspace.ts). */
@@ -23,7 +24,12 @@ export interface SpendScope {
   /** The workspace the scope lies in (null: the organization, or the Default Workspace), for routing. */
   workspaceId: string | null;
   workspaceName: string | null;
+  /** The lowest monthly limit (the projection is stored with it); null without one. */
   limit: Pico | null;
+  /** Every limit of the scope, each in its own period (limits.ts): the API's and the policy file's. */
+  limits: ScopeLimit[];
+  /** Spend per local date, from the first day read: what a limit's period to date is summed from. */
+  days: ReadonlyMap<string, Pico>;
   /** Complete local days before today, oldest first, from the scope's first day with spend. */
   history: DailySpend[];
   monthToDate: Pico;
@@ -40,11 +46,11 @@ export interface ScopeBuild {
 type Inputs = Pick<SpendInputs, 'clock' | 'daily' | 'workspaces' | 'keys'>;
 
 /**
- * One scope per workspace and key that spent anything in the 16 weeks the projection looks at or that has a limit,
- * and the organization. Usage without an API key (the Console's Workbench) counts for its workspace and the
+ * One scope per workspace and key that spent anything in the 16 weeks the projection looks at or that has a limit
+ * (in the policy file or the API), and the organization. Usage without an API key (the Console's Workbench) counts for its workspace and the
  * organization only.
  */
-export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): ScopeBuild {
+export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits'], api: ApiLimitSet | null = null): ScopeBuild {
   const { today, monthStart } = inputs.clock;
   const byScope = new Map<string, Map<string, Pico>>();
   const keyWorkspace = new Map<string, string | null>();
@@ -64,7 +70,7 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
     }
   }
 
-  const problems: string[] = [];
+  const problems: string[] = [...(api?.problems ?? [])];
   const workspaceLimits = resolveLimits(
     'workspaces',
     limits.workspaces,
@@ -92,8 +98,10 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
       history: dates.filter((d) => d < today).map((date) => ({ date, usd: picoToNumberUsd(days.get(date) ?? 0n) })),
       monthToDate,
       todaySoFar: days.get(today) ?? 0n,
+      days,
     };
   };
+  const withLimits = (list: ScopeLimit[]) => ({ limit: monthlyLimit(list), limits: list });
 
   const scopes: SpendScope[] = [
     {
@@ -102,13 +110,19 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
       name: 'Organization',
       workspaceId: null,
       workspaceName: null,
-      limit: limits.organization === null ? null : numberUsdToPico(limits.organization),
+      ...withLimits(
+        mergeLimits(
+          api?.organization ?? [],
+          limits.organization === null ? null : numberUsdToPico(limits.organization),
+        ),
+      ),
       ...series('organization', ORGANIZATION_SCOPE_ID),
     },
   ];
   const workspaceIds = new Set([
     ...[...byScope.keys()].filter((k) => k.startsWith('workspace:')).map((k) => k.slice('workspace:'.length)),
     ...workspaceLimits.keys(),
+    ...(api?.workspaces.keys() ?? []),
   ]);
   for (const id of [...workspaceIds].sort()) {
     const realId = id === DEFAULT_WORKSPACE_SCOPE_ID ? null : id;
@@ -118,7 +132,7 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
       name: workspaceName(realId),
       workspaceId: realId,
       workspaceName: workspaceName(realId),
-      limit: workspaceLimits.get(id) ?? null,
+      ...withLimits(mergeLimits(api?.workspaces.get(id) ?? [], workspaceLimits.get(id) ?? null)),
       ...series('workspace', id),
     });
   }
@@ -134,11 +148,25 @@ export function buildScopes(inputs: Inputs, limits: SpendPolicy['limits']): Scop
       workspaceName: stored
         ? keyWorkspaceName(stored.scope, workspaceId, workspaceName(workspaceId))
         : workspaceName(workspaceId),
-      limit: keyLimits.get(id) ?? null,
+      ...withLimits(mergeLimits([], keyLimits.get(id) ?? null)),
       ...series('key', id),
     });
   }
   return { scopes, problems };
+}
+
+/**
+ * The keys whose own daily rows a thresholds-only check needs: those the policy file limits (by id or name), and
+ * the keys in no workspace (their rows say no workspace, as the Default Workspace's do; buildScopes tells them
+ * apart by key). Every other key counts only toward its workspace and the organization.
+ */
+export function keysToCheck(keys: Inputs['keys'], limits: SpendPolicy['limits']): string[] {
+  const refs = Object.keys(limits.keys);
+  return [...keys]
+    .filter(
+      ([id, k]) => k.scope === 'organization' || refs.some((ref) => keyReferenceMatches(ref, { id, name: k.name })),
+    )
+    .map(([id]) => id);
 }
 
 function scopeKey(type: SpendScopeType, id: string): string {

@@ -1,0 +1,207 @@
+/**
+ * The soak: `npm run bench -- soak [--minutes 30] [--warmup 5]` (DATABASE_URL and REDIS_URL, else a local Postgres
+ * and Redis are started). One real worker (`keywarden worker`, as deployed: the Dockerfile's NODE_OPTIONS) on the
+ * default schedules watches the `large` scenario (5,000 keys, 100 workspaces, three runaways, a key migration, keys
+ * past their rotation age) served by the emulator in another process, with `rotation.enforce: true` and
+ * enforce-rotation every 5 minutes, so that keys get retired while it runs. It prints, after the warm-up:
+ * - RSS growth: the worker's resident memory at the end against the end of the warm-up (target < 10%);
+ * - event-loop delay p99: from the worker's own heartbeat (perf_hooks monitorEventLoopDelay, p99 of each
+ *   10-second interval; target < 100 ms);
+ * - missed ticks: every tick of every job scheduler due after the warm-up (up to a minute before the end)
+ *   against the jobs BullMQ reports completed or failed (QueueEvents); a tick skipped because the job's previous
+ *   run still ran is counted apart (target: none missed).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import { CronExpressionParser } from 'cron-parser';
+import pg from 'pg';
+import { createDb, migrateToLatest } from '../src/db/index.ts';
+import { WATERMARKS } from '../src/db/repos/watermarks.ts';
+import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
+import { QUEUE_NAMES } from '../src/queue/queues.ts';
+import { HOUR_MS, MINUTE_MS } from '../src/time.ts';
+import { deployedNodeOptions, startCli } from './_cli.ts';
+import { quantile } from './_stats.ts';
+
+const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
+const HEARTBEAT = '10s';
+// a tick due this close to the end may still be running: not counted
+const GRACE_MS = MINUTE_MS;
+
+const POLICY = `organization: { name: "Large Org", timezone: UTC }
+rotation: { enforce: true }
+schedules:
+  enforce-rotation: "*/5 * * * *"
+`;
+
+function flag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i === -1) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: "${args[i + 1]}" is not a positive number of minutes`);
+  return v;
+}
+
+interface Beat {
+  at: number;
+  rssBytes: number;
+  eventLoopDelayP99Ms: number;
+}
+
+function heartbeats(output: string): Beat[] {
+  const beats: Beat[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.includes('"msg":"heartbeat"')) continue;
+    const e = JSON.parse(line) as { time: number; rssBytes: number; eventLoopDelayP99Ms: number };
+    beats.push({ at: e.time, rssBytes: e.rssBytes, eventLoopDelayP99Ms: e.eventLoopDelayP99Ms });
+  }
+  return beats;
+}
+
+/** Each scheduler's ticks in [from, to), as BullMQ ids them (`repeat:<scheduler>:<ms>`), and how many schedulers. */
+async function dueTicks(queues: Queue[], from: number, to: number): Promise<{ ids: string[]; schedulers: number }> {
+  const ids: string[] = [];
+  let schedulers = 0;
+  for (const q of queues) {
+    for (const s of await q.getJobSchedulers(0, -1)) {
+      schedulers++;
+      if (!s.pattern) continue;
+      const ticks = CronExpressionParser.parse(s.pattern, { currentDate: new Date(from - 1), tz: s.tz ?? 'UTC' });
+      for (let t = ticks.next().getTime(); t < to; t = ticks.next().getTime()) ids.push(`repeat:${s.key}:${t}`);
+    }
+  }
+  return { ids, schedulers };
+}
+
+const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+
+export async function run(args: string[]): Promise<void> {
+  const minutes = flag(args, 'minutes', 30);
+  const warmup = flag(args, 'warmup', Math.min(5, Math.round((minutes / 3) * 10) / 10));
+  if (warmup >= minutes) throw new Error(`--warmup ${warmup} must be shorter than --minutes ${minutes}`);
+  const server = process.env.DATABASE_URL
+    ? { url: process.env.DATABASE_URL, stop: async () => {} }
+    : await startLocalPostgres();
+  const redis = process.env.REDIS_URL ? { url: process.env.REDIS_URL, stop: async () => {} } : await startLocalRedis();
+  const name = `kw_soak_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), { max: 2 });
+  const dir = mkdtempSync(join(tmpdir(), 'kw-soak-'));
+  const prefix = `{kwsoak-${randomBytes(4).toString('hex')}}`;
+  const connection = { url: redis.url };
+  const queues = QUEUE_NAMES.map((q) => new Queue(q, { connection, prefix }));
+  const events = QUEUE_NAMES.map((q) => new QueueEvents(q, { connection, prefix }));
+  const emulator = await startCli(
+    ['emulator', '--scenario', 'large', '--port', '0', '--delay', '1', '--admin-key', ADMIN_KEY],
+    { LOG_LEVEL: 'warn' },
+    /ANTHROPIC_BASE_URL=\S+/,
+  );
+  let worker: Awaited<ReturnType<typeof startCli>> | null = null;
+  try {
+    await migrateToLatest(db);
+    // the history already polled (as a worker that has run for a while has it): the soak is the steady state, not
+    // the first backfill (`npm run bench -- ingest` measures polls)
+    const lastMinute = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
+    await db
+      .insertInto('watermarks')
+      .values([
+        { name: WATERMARKS.usageBackfill, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
+        { name: WATERMARKS.usage, position: lastMinute },
+      ])
+      .execute();
+    writeFileSync(join(dir, 'keywarden.yaml'), POLICY);
+
+    const seen = new Map<string, 'completed' | 'skipped' | 'failed'>();
+    for (const e of events) {
+      e.on('completed', ({ jobId, returnvalue }) => {
+        const skipped = typeof returnvalue === 'object' && returnvalue !== null && 'skipped' in returnvalue;
+        seen.set(jobId, skipped ? 'skipped' : 'completed');
+      });
+      e.on('failed', ({ jobId }) => seen.set(jobId, 'failed'));
+      await e.waitUntilReady();
+    }
+    const nodeOptions = deployedNodeOptions();
+    worker = await startCli(
+      ['worker', '--prefix', prefix, '--heartbeat-interval', HEARTBEAT],
+      {
+        DATABASE_URL: url.toString(),
+        REDIS_URL: redis.url,
+        ANTHROPIC_ADMIN_KEY: ADMIN_KEY,
+        ANTHROPIC_BASE_URL: /ANTHROPIC_BASE_URL=(\S+)/.exec(emulator.output())![1]!,
+        KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
+        KEYWARDEN_HTTP_PORT: String(await freePort()),
+        LOG_LEVEL: 'info',
+        NODE_OPTIONS: nodeOptions,
+      },
+      /worker started/,
+    );
+    const started = Date.now();
+    const warmEnd = started + warmup * MINUTE_MS;
+    const end = started + minutes * MINUTE_MS;
+    console.log(
+      `soak: the large scenario (5,000 keys), one worker as deployed (NODE_OPTIONS=${nodeOptions}), ${minutes} min ` +
+        `(warm-up ${warmup} min), heartbeat every ${HEARTBEAT}`,
+    );
+    while (Date.now() < end) {
+      await new Promise((r) => setTimeout(r, Math.min(60_000, end - Date.now())));
+      const last = heartbeats(worker.output()).at(-1);
+      if (last) {
+        console.log(
+          `  ${Math.round((Date.now() - started) / MINUTE_MS)} min: RSS ${mb(last.rssBytes)}, event-loop p99 ` +
+            `${last.eventLoopDelayP99Ms} ms, ${seen.size} jobs finished`,
+        );
+      }
+    }
+
+    const beats = heartbeats(worker.output()).filter((b) => b.at >= warmEnd);
+    if (beats.length < 2) throw new Error('fewer than two heartbeats after the warm-up: run longer');
+    const first = beats[0]!.rssBytes;
+    const last = beats.at(-1)!.rssBytes;
+    const peak = Math.max(...beats.map((b) => b.rssBytes));
+    const p99s = beats.map((b) => b.eventLoopDelayP99Ms).sort((a, b) => a - b);
+    const { ids: due, schedulers } = await dueTicks(queues, warmEnd, end - GRACE_MS);
+    const outcome = (id: string) => seen.get(id) ?? 'missed';
+    const count = (o: string) => due.filter((id) => outcome(id) === o).length;
+    const missed = due.filter((id) => outcome(id) === 'missed');
+    const growth = ((last - first) / first) * 100;
+    console.log(
+      `RSS after warm-up: ${mb(first)} → ${mb(last)} at the end (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%), ` +
+        `peak ${mb(peak)}   [target: growth < 10%]`,
+    );
+    console.log(
+      `event-loop delay p99 per ${HEARTBEAT}: max ${p99s.at(-1)} ms, median ${quantile(p99s, 0.5).toFixed(1)} ms ` +
+        `over ${beats.length} heartbeats   [target: < 100 ms]`,
+    );
+    console.log(
+      `scheduled ticks due after warm-up (${schedulers} schedulers): ${due.length}; completed ${count('completed')}, failed ${count('failed')}, ` +
+        `skipped (the previous run still running) ${count('skipped')}, missed ${missed.length}   [target: none missed]`,
+    );
+    if (missed.length > 0) console.log(`  missed: ${missed.slice(0, 20).join(', ')}`);
+    const kinds = await db
+      .selectFrom('alerts')
+      .select(['kind', db.fn.countAll<string>().as('n')])
+      .groupBy('kind')
+      .orderBy('kind')
+      .execute();
+    console.log(`alerts raised: ${kinds.map((k) => `${k.kind} ${k.n}`).join(', ') || 'none'}`);
+  } finally {
+    await worker?.stop();
+    await emulator.stop();
+    for (const e of events) await e.close();
+    for (const q of queues) await q.obliterate({ force: true }).catch(() => {});
+    for (const q of queues) await q.close();
+    await db.destroy();
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.end();
+    await redis.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
