@@ -54,6 +54,7 @@ import {
   typicalRate,
   type WorkspaceProfile,
 } from '../src/anomaly/core/baseline.ts';
+import type { ExpectedMark } from '../src/anomaly/core/expected.ts';
 import {
   type DetectionInput,
   detectionRange,
@@ -121,6 +122,21 @@ const MODEL_MIXES: Array<Record<string, number>> = [
   { 'claude-opus-4-5': 0.6, 'claude-sonnet-4-5': 0.4 },
 ];
 
+/**
+ * The planned batch job case: on a few keys (that carry $4/h or more, and no injected runaway), spend steps to ×8 for
+ * 4 hours; the key is marked as expected (src/anomaly/core/expected.ts) at its first alert, for 24 hours, covering
+ * the rate that alert reported; 2 hours in, a ×10 jump on top of the job runs for 30 minutes (×80 the key's usual).
+ * It must fire once for the job, not again while the job runs, and again for the jump.
+ */
+const PLANNED_BATCHES = 3;
+interface PlannedBatch {
+  key: number;
+  start: number;
+  end: number;
+  jumpStart: number;
+  jumpEnd: number;
+}
+
 interface InjectedRunaway {
   key: number;
   start: number;
@@ -163,6 +179,14 @@ export function buildScenario(opts: { keys: number; days: number; runaways: numb
     if (injected.some((r) => r.key === key && r.start < end + 2 * HOUR && start < r.end + 2 * HOUR)) continue;
     injected.push({ key, start, end, factor: ramp ? logUniform(10, 50) : logUniform(3, 50), rampMinutes });
   }
+  const planned: PlannedBatch[] = [];
+  for (let n = 0; planned.length < PLANNED_BATCHES && n < opts.keys * 10; n++) {
+    const key = Math.floor(rand() * opts.keys);
+    if (keys[key]!.traffic.tokens_per_minute < 20_000) continue;
+    if (injected.some((r) => r.key === key) || planned.some((p) => p.key === key)) continue;
+    const start = Math.floor(rand() * (opts.days * DAY - 6 * HOUR)) + HOUR;
+    planned.push({ key, start, end: start + 4 * HOUR, jumpStart: start + 2 * HOUR, jumpEnd: start + 2 * HOUR + 30 });
+  }
   const scenario = parseScenario(
     {
       name: 'bench-detect',
@@ -172,20 +196,28 @@ export function buildScenario(opts: { keys: number; days: number; runaways: numb
       traffic_defaults: { cache_read_ratio: 0.3, cache_write_5m_ratio: 0.05, output_ratio: 0.2 },
       workspaces,
       keys,
-      events: injected.map((r) => ({
-        type: 'runaway',
-        key: `key-${r.key}`,
-        at_minutes: r.start,
-        factor: Math.round(r.factor * 100) / 100,
-        duration_minutes: r.end - r.start,
-        ramp_minutes: r.rampMinutes,
-      })),
+      events: [
+        ...injected.map((r) => ({
+          type: 'runaway',
+          key: `key-${r.key}`,
+          at_minutes: r.start,
+          factor: Math.round(r.factor * 100) / 100,
+          duration_minutes: r.end - r.start,
+          ramp_minutes: r.rampMinutes,
+        })),
+        // overlapping runaways multiply: the jump is ×10 the job's rate
+        ...planned.flatMap((p) => [
+          { type: 'runaway', key: `key-${p.key}`, at_minutes: p.start, factor: 8, duration_minutes: p.end - p.start },
+          { type: 'runaway', key: `key-${p.key}`, at_minutes: p.jumpStart, factor: 10, duration_minutes: 30 },
+        ]),
+      ],
     },
     'bench-detect',
   );
   return {
     scenario,
     injected,
+    planned,
     activeShare: keys.map((k) => k.traffic.active_share),
   };
 }
@@ -234,6 +266,11 @@ export function planSegments(
     const evalFrom = Math.max(0, r.start - REPLAY_BEFORE);
     const evalTo = Math.min(opts.days * DAY, r.end + REPLAY_AFTER);
     wanted.push({ key: r.key, from: evalFrom - lead, to: evalTo, evalFrom, evalTo });
+  }
+  for (const p of built.planned) {
+    const evalFrom = Math.max(0, p.start - REPLAY_BEFORE);
+    const evalTo = Math.min(opts.days * DAY, p.end + REPLAY_AFTER);
+    wanted.push({ key: p.key, from: evalFrom - lead, to: evalTo, evalFrom, evalTo });
   }
   wanted.sort((a, b) => a.key - b.key || a.from - b.from);
   const segments: Segment[] = [];
@@ -400,7 +437,8 @@ const NONE = new Map();
  * production's plan (planDetection) with its state carried from minute to minute. Baselines are hourly, from the
  * key's hourly spend with squares for the last SQUARES_HOURS (from the segment's minutes) and its workspace's profile.
  */
-export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
+export function replaySegment(u: KeyUsage, s: Segment, delay: number, markAtFirstAlert = false): Alert[] {
+  let mark: ExpectedMark | null = null;
   const minutes = u.minutes.get(s)!;
   const historyStart = -HISTORY_DAYS * DAY;
   const hourAt = (h: number) => new Date(EVAL_START_MS + (historyStart + h * HOUR) * MINUTE_MS);
@@ -456,9 +494,16 @@ export function replaySegment(u: KeyUsage, s: Segment, delay: number): Alert[] {
       keys: NONE,
       workspaces: NONE,
       baselines: new Map([[KEY_SCOPE, b.baseline]]),
+      ...(mark ? { marks: [mark] } : {}),
     };
     const judged = planDetection(input, policy, now).judged[0]!;
     state = judged.state;
+    if (judged.assessment.decision === 'fire' && markAtFirstAlert && mark === null) {
+      // someone presses "Mark as expected: 24 hours" on the first alert
+      const until = new Date(clockMs + 24 * 60 * MINUTE_MS);
+      const covered = judged.assessment.currentHourlyUsd;
+      mark = { scopeType: 'key', scopeId: KEY_ID, coveredHourlyUsd: covered, startsAt: now, until, markedBy: 'bench' };
+    }
     if (judged.assessment.decision === 'fire') {
       alerts.push({
         clock,
@@ -581,9 +626,27 @@ export function report(
     );
     const falseAlerts: Alert[] = [];
     for (const [s, list] of alerts) {
-      if (!plan.sample.includes(s.key)) continue;
+      if (!plan.sample.includes(s.key) || built.planned.some((p) => p.key === s.key)) continue;
       for (const a of list) if (!built.injected.some((r) => r.key === s.key && belongs(r, a))) falseAlerts.push(a);
     }
+    let marked = 0;
+    let again = 0;
+    const jumps: number[] = [];
+    for (const p of built.planned) {
+      const s = plan.segments.find((g) => g.key === p.key && g.evalFrom <= p.start && g.evalTo >= p.end)!;
+      const list = replaySegment(usage.get(p.key)!, s, delay, true).filter((a) => a.clock >= p.start);
+      const first = list[0];
+      if (first === undefined || first.clock >= p.jumpStart) continue;
+      marked++;
+      const jump = list.find((a) => a.clock >= p.jumpStart && a.clock <= p.jumpEnd + window + delay + 5);
+      if (jump) jumps.push(jump.clock - p.jumpStart);
+      again += list.filter((a) => a !== first && a !== jump).length;
+    }
+    console.log(
+      `  planned batch job (×8 for 4 h, marked expected at its first alert): ${marked}/${built.planned.length} ` +
+        `alerted and marked; alerts again for the planned rate: ${again}; the ×10 jump on top: ` +
+        `${jumps.length}/${marked} detected${jumps.length ? `, latency max ${Math.max(...jumps)} min` : ''}`,
+    );
     const per100 = ((falseAlerts.length / plan.sample.length) * 100 * (30 / opts.days)).toFixed(2);
     const byEvidence = Object.entries(Object.groupBy(falseAlerts, (a) => a.evidence))
       .map(([evidence, list]) => `${list!.length} ${evidence}`)

@@ -13,6 +13,7 @@ import * as slackActions from './011_slack_actions.ts';
 import * as receiverChannels from './012_receiver_channels.ts';
 import * as rotationStage from './013_rotation_stage.ts';
 import * as approvals from './014_approvals.ts';
+import * as anomalyMarks from './015_anomaly_marks.ts';
 import * as billedCosts from './016_billed_costs.ts';
 import * as spendLimits from './017_spend_limits.ts';
 import * as keyIdentity from './018_key_identity.ts';
@@ -33,6 +34,7 @@ export const migrations: Record<string, Migration> = {
   '012_receiver_channels': receiverChannels,
   '013_rotation_stage': rotationStage,
   '014_approvals': approvals,
+  '015_anomaly_marks': anomalyMarks,
   '016_billed_costs': billedCosts,
   '017_spend_limits': spendLimits,
   '018_key_identity': keyIdentity,

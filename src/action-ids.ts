@@ -36,6 +36,9 @@ export const CHOICES = [
   'snooze:4h',
   'snooze:24h',
   'reactivate',
+  'expected:4h',
+  'expected:24h',
+  'expected:72h',
   'approve',
   // Deny is a menu of reasons (Slack buttons carry no text): who said no, and why
   'deny:still_needed',
@@ -50,6 +53,9 @@ export type Choice = (typeof CHOICES)[number];
 const DEACTIVATION_NOTICES: ReadonlySet<string> = new Set<AlertKind>(['rotation.deactivated']);
 const ACK_AND_SNOOZE: readonly Choice[] = ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'];
 
+/** Runaway alerts may also be marked as expected (planned spend) for a while. */
+const EXPECTED_CHOICES: readonly Choice[] = ['expected:4h', 'expected:24h', 'expected:72h'];
+
 /**
  * The buttons a message about one alert of `kind` offers; `details` are the alert's own (a runaway's says what the
  * kill switch did: set the key inactive, or wait for a person's press).
@@ -58,7 +64,10 @@ export function choicesFor(kind: string, details: Record<string, unknown> = {}):
   if (DEACTIVATION_NOTICES.has(kind)) return ['reactivate'];
   if (kind === 'rotation.approval_requested') return ['approve', ...DENY_CHOICES];
   if (kind === 'usage.runaway' && details.killSwitch === 'deactivated') return ['reactivate', ...ACK_AND_SNOOZE];
-  if (kind === 'usage.runaway' && details.killSwitch === 'awaiting_approval') return ['deactivate', ...ACK_AND_SNOOZE];
+  if (kind === 'usage.runaway' && details.killSwitch === 'awaiting_approval') {
+    return ['deactivate', ...ACK_AND_SNOOZE, ...EXPECTED_CHOICES];
+  }
+  if (kind === 'usage.runaway') return [...ACK_AND_SNOOZE, ...EXPECTED_CHOICES];
   return ACK_AND_SNOOZE;
 }
 
@@ -76,6 +85,13 @@ export const SNOOZE_MS: Record<Extract<Choice, `snooze:${string}`>, number> = {
   'snooze:24h': DAY_MS,
 };
 
+/** How long "Mark as expected" holds, per choice: the key's bar covers the alert's rate until then. */
+export const EXPECTED_MS: Record<Extract<Choice, `expected:${string}`>, number> = {
+  'expected:4h': 4 * HOUR_MS,
+  'expected:24h': DAY_MS,
+  'expected:72h': 3 * DAY_MS,
+};
+
 /** The action a choice belongs to: a press must carry that action_id for the row its value names. */
 export function actionOfChoice(choice: string): ActionId | null {
   if (choice === 'ack') return 'ack';
@@ -83,5 +99,6 @@ export function actionOfChoice(choice: string): ActionId | null {
   if (choice === 'approve' || choice === 'deactivate') return 'approve';
   if (choice in DENY_REASONS) return 'deny';
   if (choice in SNOOZE_MS) return 'snooze';
+  if (choice in EXPECTED_MS) return 'expected';
   return null;
 }

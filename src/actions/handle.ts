@@ -1,5 +1,6 @@
 import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from '../action-ids.ts';
 import type { Context } from '../context.ts';
+import { formatUsd, numberUsdToPico } from '../money.ts';
 import { escapeSlack } from '../notify/escape.ts';
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
@@ -69,6 +70,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     episodeStartedAt: button.episodeStartedAt,
     choice: button.choice,
     keyStatus: actionId === 'reactivate' ? await storedKeyStatus(ctx, alert) : null,
+    coveredHourlyUsd: actionId === 'expected' ? reportedRate(alert.details) : null,
   });
 
   if (decision.do === 'refuse') {
@@ -143,6 +145,40 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     await tell(ctx, press, `The Admin API refused to reactivate the key: ${escapeSlack(why ?? 'see the worker log')}`);
     return finish('failed', { status: 200, outcome: 'refused_by_api' });
   }
+  if (decision.do === 'mark_expected') {
+    const now = ctx.clock.now();
+    const until = new Date(now.getTime() + decision.ms);
+    const hours = decision.ms / 3_600_000;
+    // the detector reads the mark on its next run: it raises the bar and resolves this episode with the mark's note
+    const { mark, created } = await ctx.repos.anomaly.addMark(
+      {
+        scopeType: decision.scopeType,
+        scopeId: decision.scopeId,
+        coveredHourlyUsd: decision.coveredHourlyUsd,
+        startsAt: now,
+        until,
+        markedBy: `slack:${press.userId}`,
+        alertId: alert.id,
+        slackButtonId: button.id,
+      },
+      now,
+    );
+    if (!created) {
+      await tell(ctx, press, `Already marked as expected from this button, until ${clockTime(ctx, mark.until)}.`);
+      return finish('done', { status: 200, outcome: 'unchanged:expected' }, { markId: mark.id });
+    }
+    await updateAnswered(
+      ctx,
+      button.notificationId,
+      `Marked as expected for ${hours} h by <@${press.userId}>, until ${clockTime(ctx, until)}: ` +
+        `spend up to ${formatUsd(numberUsdToPico(decision.coveredHourlyUsd))}/h is not a runaway until then`,
+    );
+    return finish(
+      'done',
+      { status: 200, outcome: 'marked_expected' },
+      { markId: mark.id, until: until.toISOString(), coveredHourlyUsd: decision.coveredHourlyUsd },
+    );
+  }
   if (decision.do === 'approve' || decision.do === 'deny' || decision.do === 'deactivate') {
     const when = (at: Date) => clockTime(ctx, at);
     const target = {
@@ -170,6 +206,13 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
           : 'This message is about an earlier episode of the alert, which has ended: use the newest message.';
   await tell(ctx, press, text);
   return finish('done', { status: 200, outcome: `unchanged:${decision.state}` });
+}
+
+/** The rate (USD/hour) a runaway alert last reported (its details, as the detector wrote them); null when none. */
+function reportedRate(content: Record<string, unknown>): number | null {
+  const details = content.details as Record<string, unknown> | undefined;
+  const rate = details?.currentHourlyUsd;
+  return typeof rate === 'number' && Number.isFinite(rate) ? rate : null;
 }
 
 /** The key's status as keywarden stored it (the deactivation wrote it; sync-inventory keeps it current). */

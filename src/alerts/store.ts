@@ -21,6 +21,8 @@ export interface RaiseAlertsInput {
   /** Limit resolution to these scopes (`scopeType:scopeId`) when the evaluation only covered some. */
   scopes?: readonly string[];
   observations: readonly AlertObservation[];
+  /** A note the resolve message of a scope's alert carries (`scopeType:scopeId`), e.g. who marked it expected. */
+  resolveNotes?: ReadonlyMap<string, string>;
 }
 
 export interface RaiseAlertsResult {

@@ -29,7 +29,7 @@ import {
   largestKeyShare,
   workspaceScopeId,
 } from './core/series.ts';
-import { statesFromRows } from './state.ts';
+import { markFromRow, statesFromRows } from './state.ts';
 
 /** The hourly look-back typicalRate reads: BASELINE_WEEKS weeks and the neighbouring hours. */
 const LOOKBACK_HOURS = BASELINE_WEEKS * 168 + 2;
@@ -61,7 +61,8 @@ export async function loadDetectionInput(
   const workspaces = await loadWorkspaces(repos);
   const due = baselinesDue(scopes, states, range.hour);
   const baselines = await loadBaselines(repos, due, { series, keys, workspaces }, range, policy);
-  return { settled, series, states, keys, workspaces, baselines };
+  const marks = (await repos.anomaly.holdingMarks(now)).map(markFromRow);
+  return { settled, series, states, keys, workspaces, baselines, marks };
 }
 
 function seriesOf(

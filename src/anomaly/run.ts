@@ -4,6 +4,7 @@ import type { AlertKind } from '../kinds.ts';
 import { keyActor } from '../usage/actors.ts';
 import { applyKillSwitch } from './apply-kill-switch.ts';
 import { rateTrend, runawayContributors } from './core/contributors.ts';
+import { expectedNote } from './core/expected.ts';
 import type { RunawayFinding } from './core/observations.ts';
 import { runawayObservations } from './core/observations.ts';
 import { type DetectionPlan, planDetection, scopeKey } from './core/plan.ts';
@@ -79,9 +80,14 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
       dataUntil,
     });
   }
+  const policy = ctx.config.policy.anomaly;
+  // an episode a person marked as expected resolves saying so
+  const resolveNotes = new Map(
+    plan.expected.map((e) => [scopeKey(e.scopeType, e.scopeId), expectedNote(e.mark, policy)] as const),
+  );
   summary.alerts = await raiseAlerts(
     ctx,
-    { kinds: RUNAWAY_KINDS, observations: runawayObservations(findings, ctx.config.policy.anomaly) },
+    { kinds: RUNAWAY_KINDS, observations: runawayObservations(findings, policy), resolveNotes },
     ctx.config.policy.routes,
     now,
   );

@@ -1,5 +1,6 @@
-import type { AnomalyStateRow, NewAnomalyStateRow } from '../db/repos/anomaly.ts';
+import type { AnomalyMarkRow, AnomalyStateRow, NewAnomalyStateRow } from '../db/repos/anomaly.ts';
 import type { BaselineSource } from './core/baseline.ts';
+import type { ExpectedMark } from './core/expected.ts';
 import { type ScopeState, scopeKey } from './core/plan.ts';
 
 /** Detection's state between runs, as the anomaly repository stores it (one row per key or workspace). */
@@ -34,6 +35,7 @@ export function statesFromRows(rows: readonly AnomalyStateRow[]): Map<string, Sc
               since: date(r.since),
               lastAbnormal: date(r.last_abnormal),
               evaluatedUntil: date(r.evaluated_until),
+              clearedAt: date(r.cleared_at),
             },
       baseline,
       coveredByKey: r.covered_by_key,
@@ -62,6 +64,18 @@ export function stateRow(s: ScopeState, now: Date): NewAnomalyStateRow {
     covered_by_key: s.coveredByKey,
     deactivated_for: s.deactivatedFor,
     kill_switch_evidence: s.killSwitchEvidence,
+    cleared_at: s.runaway?.clearedAt ?? null,
     updated_at: now,
+  };
+}
+
+export function markFromRow(r: AnomalyMarkRow): ExpectedMark {
+  return {
+    scopeType: r.scope_type,
+    scopeId: r.scope_id,
+    coveredHourlyUsd: r.covered_hourly_usd,
+    startsAt: new Date(r.starts_at),
+    until: new Date(r.until),
+    markedBy: r.marked_by,
   };
 }

@@ -310,7 +310,21 @@ export interface AnomalyStateTable {
   covered_by_key: ColumnType<boolean, boolean | undefined, boolean>;
   deactivated_for: Timestamp | null;
   kill_switch_evidence: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  cleared_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: DefaultedTimestamp;
+}
+
+export interface AnomalyMarksTable {
+  id: Generated<string>;
+  scope_type: 'key' | 'workspace';
+  scope_id: string;
+  covered_hourly_usd: number;
+  starts_at: Timestamp;
+  until: Timestamp;
+  marked_by: string;
+  alert_id: string | null;
+  slack_button_id: string | null;
+  created_at: Timestamp;
 }
 
 export interface JobRunsTable {
@@ -346,6 +360,7 @@ export interface Database {
   rotation_reminders: RotationRemindersTable;
   audit_log: AuditLogTable;
   anomaly_state: AnomalyStateTable;
+  anomaly_marks: AnomalyMarksTable;
   job_runs: JobRunsTable;
   spend_limits_seen: SpendLimitsSeenTable;
   spend_limits_source: SpendLimitsSourceTable;

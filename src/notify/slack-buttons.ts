@@ -1,4 +1,4 @@
-import { DENY_REASONS, type SNOOZE_MS } from '../action-ids.ts';
+import { DENY_REASONS, type EXPECTED_MS, type SNOOZE_MS } from '../action-ids.ts';
 import type { ActionButton, ActionSelect, SlackPostBlock } from './render.ts';
 
 /**
@@ -10,6 +10,12 @@ const SNOOZE_LABELS: Record<keyof typeof SNOOZE_MS, string> = {
   'snooze:1h': '1 hour',
   'snooze:4h': '4 hours',
   'snooze:24h': '24 hours',
+};
+
+const EXPECTED_LABELS: Record<keyof typeof EXPECTED_MS, string> = {
+  'expected:4h': 'for 4 hours',
+  'expected:24h': 'for 24 hours',
+  'expected:72h': 'for 72 hours',
 };
 
 const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
@@ -58,6 +64,19 @@ export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlo
   });
   if (options.length > 0) {
     elements.push({ type: 'static_select', action_id: 'snooze', placeholder: plain('Snooze…'), options });
+  }
+  // on runaway alerts: planned spend, with how long it is planned for as the menu's options
+  const expected = (Object.keys(EXPECTED_LABELS) as Array<keyof typeof EXPECTED_LABELS>).flatMap((choice) => {
+    const value = offered.get(choice);
+    return value === undefined ? [] : [{ text: plain(EXPECTED_LABELS[choice]), value }];
+  });
+  if (expected.length > 0) {
+    elements.push({
+      type: 'static_select',
+      action_id: 'expected',
+      placeholder: plain('Mark as expected…'),
+      options: expected,
+    });
   }
   return { type: 'actions', elements };
 }

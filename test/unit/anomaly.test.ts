@@ -115,6 +115,59 @@ describe('runaway detection on hand-made series', () => {
     expect(fire.startedAt!.getTime()).toBeGreaterThanOrEqual(MONDAY + 15 * MINUTE);
   });
 
+  it('a slow ramp on a noisy key is judged on its slope: it fires soon after reaching the bar, as a ramp', () => {
+    // From $10/h up by $0.25/h a minute, on a key whose minutes vary by ±45% (lumps of $0.10): the bar ($50/h) is
+    // reached at minute 160. Its level there is within its noise for a long while; its climb is not.
+    const noisy = baseline(10, 0.1);
+    const ramp = Array.from({ length: 260 }, (_, i) => (10 + 0.25 * i) * (1 + 0.45 * Math.sin(i * 2.7)));
+    const fire = firstFire(replay(ramp, noisy))!;
+    expect(fire.evidence).toBe('ramp');
+    expect(fire.at).toBeGreaterThanOrEqual(160);
+    // 15 minutes after it reached the bar; the window rule alone took 41
+    expect(fire.at).toBeLessThanOrEqual(160 + 15);
+  });
+
+  it('a runaway whose minutes dip now and then is told by the sequential test, before a window fills', () => {
+    // Typical $10/h (bar $50/h, lumps of $0.05); the runaway runs at $100/h with every third minute at $32.50/h:
+    // each dip below 70% of the bar restarts the steady rule's count, the sequential test keeps its evidence.
+    const b = baseline(10, 0.05);
+    const runaway = Array.from({ length: 60 }, (_, i) => (i % 3 === 2 ? 32.5 : 100));
+    const fire = firstFire(replay([...flat(60, 10), ...runaway], b))!;
+    expect(fire.evidence).toBe('cusum');
+    expect(fire.at).toBeLessThan(60 + policy.window_minutes);
+    expect(fire.startedAt).toEqual(new Date(MONDAY + 60 * MINUTE));
+  });
+
+  it('the sequential test counts from the end of the last episode, not before', () => {
+    const recent: MinuteSpend[] = Array.from({ length: recentMinutesNeeded(policy) }, (_, i) => ({
+      minute: new Date(MONDAY + i * MINUTE),
+      usd: (i % 3 === 2 ? 32.5 : 100) / 60,
+    }));
+    const dataUntil = new Date(MONDAY + (recent.length - 1) * MINUTE);
+    const evidence = (clearedAt: Date | null) =>
+      assessRunaway({
+        recent,
+        baseline: baseline(10, 0.05),
+        previous: { firing: false, since: null, lastAbnormal: null, evaluatedUntil: null, clearedAt },
+        dataUntil,
+        policy,
+      }).evidence;
+    expect(evidence(null)).toBe('cusum');
+    // an episode that resolved two minutes ago: its minutes are not the next one's evidence (a window still is)
+    expect(evidence(new Date(dataUntil.getTime() - 2 * MINUTE))).toBe('window');
+  });
+
+  it('a rate rising to just under the bar is not a runaway, however steadily it rises', () => {
+    const ramp = Array.from({ length: 240 }, (_, i) => Math.min(48, 10 + 0.25 * i));
+    expect(fired(replay(ramp, baseline(10, 0.1)))).toEqual([]);
+  });
+
+  it('one expensive minute at the end of a rising run is not a ramp', () => {
+    // a quiet rise from $5/h to $20/h, then one $400 minute: the line would reach the bar only through that minute
+    const rise = [...Array.from({ length: 30 }, (_, i) => 5 + 0.5 * i), 400 * 60, ...flat(30, 20)];
+    expect(fired(replay(rise, baseline(10, 0.5)))).toEqual([]);
+  });
+
   it('one expensive minute is not a runaway, on a steady key or a dormant one', () => {
     const spike = [...flat(60, 10), 3000, ...flat(60, 10)];
     expect(fired(replay(spike, baseline(10)))).toEqual([]);
@@ -353,6 +406,28 @@ describe('typical rate', () => {
     expect(b.typicalHourlyUsd).toBeCloseTo(6); // 40% of the usual $15/h: runaway above $30/h
     expect(fired(replay([...flat(30, 15), ...flat(30, 0)], b, policy, at))).toEqual([]);
     expect(firstFire(replay(flat(30, 60), b, policy, at))).toBeDefined();
+  });
+
+  it('a developer who codes two days a week is judged against their usual session, not the floor', () => {
+    // Sessions filling an hour at $4/h on Tuesdays and Thursdays, at an hour that moves: the usual (median) day is
+    // one of nothing, and every hour of the week was busy in one week at most.
+    const sessionHours = new Set<number>();
+    for (let day = 0; day < 35; day++) {
+      const dayStart = MONDAY - (35 - day) * 24 * HOUR;
+      if (day % 7 !== 1 && day % 7 !== 3) continue;
+      for (const h of [9 + (day % 5), 13 + ((day * 3) % 4), 16 + (day % 3)]) sessionHours.add(dayStart + h * HOUR);
+    }
+    const hours: HourlySpend[] = [];
+    for (let t = MONDAY - 35 * 24 * HOUR; t < MONDAY + 20 * HOUR; t += HOUR) {
+      hours.push({ hour: new Date(t), usd: sessionHours.has(t) ? 4 : 0 });
+    }
+    const at = MONDAY + 20 * HOUR;
+    const b = typicalRate(hours, null, new Date(at), policy);
+    expect(b.source).toBe('session_rate');
+    expect(b.typicalHourlyUsd).toBeCloseTo(2.4); // 60% of the usual $4/h session: runaway above $12/h
+    // a session at twice the usual rate is a busy afternoon (the floor alone called it a runaway at $5/h)
+    expect(fired(replay([...flat(60, 8), ...flat(30, 0)], b, policy, at))).toEqual([]);
+    expect(firstFire(replay(flat(30, 40), b, policy, at))).toBeDefined();
   });
 
   it('falls back to recent days, then the workspace, then the floor', () => {

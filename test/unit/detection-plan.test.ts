@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Baseline } from '../../src/anomaly/core/baseline.ts';
+import { type ExpectedMark, expectedNote } from '../../src/anomaly/core/expected.ts';
 import {
   type DetectionInput,
   type DetectionPlan,
@@ -438,5 +439,81 @@ describe('planDetection: only what changed is saved', () => {
     ],
   ])('%s', (_name, w, expected) => {
     expect(saved(planDetection(input(w), policy, NOW))).toEqual(expected);
+  });
+});
+
+describe('planDetection: Mark as expected', () => {
+  /** A mark on key k1 covering `covered` $/h, made `madeAgo` minutes before NOW, holding for `hours` hours. */
+  const mark = (covered: number, madeAgo = 2, hours = 4): ExpectedMark => ({
+    scopeType: 'key',
+    scopeId: 'k1',
+    coveredHourlyUsd: covered,
+    startsAt: new Date(NOW.getTime() - madeAgo * MINUTE),
+    until: new Date(NOW.getTime() - madeAgo * MINUTE + hours * HOUR),
+    markedBy: 'slack:U0ANA',
+  });
+  const withMarks = (w: World, marks: ExpectedMark[]): DetectionInput => ({ ...input(w), marks });
+
+  it.each<[string, World, ExpectedMark[], { firing: boolean; alerts: string[]; ended: string[] }]>([
+    [
+      'the episode it was made in ends: no alert (the lifecycle resolves it), the mark noted',
+      { keys: { k1: { hourly: 120, state: firing('key', 'k1', 20) } } },
+      [mark(120)],
+      { firing: false, alerts: [], ended: ['key:k1'] },
+    ],
+    [
+      'the marked rate does not fire again while the mark holds',
+      { keys: { k1: { hourly: 120, state: state('key', 'k1') } } },
+      [mark(120, 60)],
+      { firing: false, alerts: [], ended: [] },
+    ],
+    [
+      'a jump to ten times the marked rate fires all the same',
+      { keys: { k1: { hourly: 1200, state: state('key', 'k1') } } },
+      [mark(120, 60)],
+      { firing: true, alerts: ['key:k1'], ended: [] },
+    ],
+    [
+      'a mark that has ended raises nothing: the planned rate fires again',
+      { keys: { k1: { hourly: 120, state: state('key', 'k1') } } },
+      [mark(120, 5 * 60, 4)],
+      { firing: true, alerts: ['key:k1'], ended: [] },
+    ],
+    [
+      'a mark made before the episode started does not end it (a later, larger jump)',
+      { keys: { k1: { hourly: 1200, state: firing('key', 'k1', 20) } } },
+      [mark(120, 60)],
+      { firing: true, alerts: ['key:k1'], ended: [] },
+    ],
+    [
+      "another key's mark changes nothing",
+      { keys: { k1: { hourly: 120, state: firing('key', 'k1', 20) } } },
+      [{ ...mark(120), scopeId: 'k2' }],
+      { firing: true, alerts: ['key:k1'], ended: [] },
+    ],
+  ])('%s', (_name, w, marks, expected) => {
+    const plan = planDetection(withMarks(w, marks), policy, NOW);
+    expect(stateOf(plan, 'key:k1')?.runaway?.firing).toBe(expected.firing);
+    expect(alerted(plan)).toEqual(expected.alerts);
+    expect(plan.expected.map((e) => scopeKey(e.scopeType, e.scopeId))).toEqual(expected.ended);
+  });
+
+  it("judges by the marked rate and says so, while the stored baseline stays the hour's own", () => {
+    const plan = planDetection(
+      withMarks({ keys: { k1: { hourly: 1200, state: state('key', 'k1') } } }, [mark(120, 60)]),
+      policy,
+      NOW,
+    );
+    const judged = plan.judged[0]!;
+    expect(judged.baseline).toMatchObject({ typicalHourlyUsd: 120, source: 'expected' });
+    expect(judged.assessment.thresholdHourlyUsd).toBe(600);
+    expect(judged.state.baseline?.value).toEqual(baseline());
+  });
+
+  it('the resolve note names who marked it, until when, and the rate that still alerts', () => {
+    expect(expectedNote(mark(120), policy)).toBe(
+      'Marked as expected by slack:U0ANA until 2026-06-08 14:28 UTC: spend up to $120.00/h is not a runaway until ' +
+        'then; above $600.00/h it still alerts.',
+    );
   });
 });

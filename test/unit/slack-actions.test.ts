@@ -107,6 +107,63 @@ describe('decidePress', () => {
     ).toEqual({ do: 'refuse', reason: 'not_offered', permission: 'mark_expected' });
   });
 
+  const markers = { ...enabled, allow: { ...enabled.allow, mark_expected: ['U0ANA'] } };
+  it.each<[string, SlackActionsPolicy, PressedAlert, string, number | null, PressDecision]>([
+    [
+      'Mark as expected on a runaway: a mark covering its reported rate, for the hours chosen',
+      markers,
+      firing,
+      'expected:24h',
+      120,
+      { do: 'mark_expected', ms: 24 * 3_600_000, scopeType: 'key', scopeId: 'apikey_01', coveredHourlyUsd: 120 },
+    ],
+    [
+      'nobody may by default',
+      enabled,
+      firing,
+      'expected:4h',
+      120,
+      { do: 'refuse', reason: 'not_allowed', permission: 'mark_expected' },
+    ],
+    [
+      'a runaway alert that reports no rate has nothing to mark',
+      markers,
+      firing,
+      'expected:4h',
+      null,
+      { do: 'refuse', reason: 'not_offered', permission: 'mark_expected' },
+    ],
+    [
+      'only runaways are marked',
+      markers,
+      { ...firing, kind: 'rotation.overdue' },
+      'expected:4h',
+      120,
+      { do: 'refuse', reason: 'not_offered', permission: 'mark_expected' },
+    ],
+    [
+      'a resolved runaway',
+      markers,
+      { ...firing, state: 'resolved' },
+      'expected:4h',
+      120,
+      { do: 'nothing', state: 'resolved' },
+    ],
+  ])('%s', (_name, policy, alert, choice, rate, expected) => {
+    expect(
+      decidePress({
+        actionId: 'expected',
+        userId: 'U0ANA',
+        userGroups: new Set(),
+        policy,
+        alert,
+        episodeStartedAt: STARTED,
+        choice,
+        coveredHourlyUsd: rate,
+      }),
+    ).toEqual(expected);
+  });
+
   const approvers = { ...enabled, allow: { ...enabled.allow, approve_deactivation: ['S0SEC'] } };
   const question: PressedAlert = { ...firing, kind: 'rotation.approval_requested' };
   it.each([
@@ -226,12 +283,16 @@ describe('the buttons a message offers', () => {
       {},
       ['approve', 'deny:still_needed', 'deny:successor_not_ready', 'deny:owner_away'],
     ],
-    ['usage.runaway', { killSwitch: 'armed' }, ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
+    [
+      'usage.runaway',
+      { killSwitch: 'armed' },
+      ['ack', 'snooze:1h', 'snooze:4h', 'snooze:24h', 'expected:4h', 'expected:24h', 'expected:72h'],
+    ],
     ['usage.runaway', { killSwitch: 'deactivated' }, ['reactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h']],
     [
       'usage.runaway',
       { killSwitch: 'awaiting_approval' },
-      ['deactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h'],
+      ['deactivate', 'ack', 'snooze:1h', 'snooze:4h', 'snooze:24h', 'expected:4h', 'expected:24h', 'expected:72h'],
     ],
   ])('%s %j → %j', (kind, details, expected) => {
     expect(choicesFor(kind, details)).toEqual(expected);

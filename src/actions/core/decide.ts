@@ -1,4 +1,11 @@
-import { type ActionId, DENY_REASONS, PERMISSION_OF, type Permission, SNOOZE_MS } from '../../action-ids.ts';
+import {
+  type ActionId,
+  DENY_REASONS,
+  EXPECTED_MS,
+  PERMISSION_OF,
+  type Permission,
+  SNOOZE_MS,
+} from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
 
 /**
@@ -31,6 +38,8 @@ export interface PressInput {
   choice: string;
   /** For Reactivate: the key's status as keywarden last stored it (null: unknown). */
   keyStatus?: string | null;
+  /** For Mark as expected: the runaway's current rate (USD/hour) as the alert last said it; null when it says none. */
+  coveredHourlyUsd?: number | null;
 }
 
 export type PressDecision =
@@ -47,6 +56,8 @@ export type PressDecision =
   | { do: 'deny'; keyId: string; reason: string | null }
   /** The runaway's "Deactivate key": the kill switch's deactivation, on a person's word (apply-kill-switch.ts). */
   | { do: 'deactivate'; keyId: string }
+  /** The runaway's spend is planned: a mark covering `coveredHourlyUsd` for `ms` from the press; the alert resolves. */
+  | { do: 'mark_expected'; ms: number; scopeType: 'key' | 'workspace'; scopeId: string; coveredHourlyUsd: number }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
   | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' | 'already_active' };
 
@@ -56,7 +67,14 @@ export function mayPress(allow: readonly string[], userId: string, userGroups: R
 }
 
 /** The buttons this version puts on messages; a press of any other (known) action id is refused. */
-const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>(['ack', 'snooze', 'reactivate', 'approve', 'deny']);
+const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>([
+  'ack',
+  'snooze',
+  'reactivate',
+  'approve',
+  'deny',
+  'expected',
+]);
 
 export function decidePress(input: PressInput): PressDecision {
   const permission = PERMISSION_OF[input.actionId];
@@ -75,6 +93,7 @@ export function decidePress(input: PressInput): PressDecision {
   // an old message's button must not act on the alert's next episode
   if (alert.startedAt.getTime() !== input.episodeStartedAt.getTime()) return { do: 'nothing', state: 'later_episode' };
   if (alert.state === 'resolved') return { do: 'nothing', state: 'resolved' };
+  if (input.actionId === 'expected') return decideExpected(input, permission);
   // an answer to "set this key inactive?": acknowledging the question does not answer it
   if (input.actionId === 'approve' || input.actionId === 'deny') {
     if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
@@ -88,4 +107,25 @@ export function decidePress(input: PressInput): PressDecision {
   if (input.actionId === 'snooze' && snoozeMs !== undefined) return { do: 'snooze', ms: snoozeMs };
   if (alert.acknowledgedAt !== null) return { do: 'nothing', state: 'acknowledged' };
   return { do: 'acknowledge' };
+}
+
+/**
+ * Mark as expected, on a firing episode of a runaway alert (checked before): a mark for the alert's scope covering the
+ * rate the alert last reported. An alert without a rate (or of another kind) has nothing to mark.
+ */
+function decideExpected(input: PressInput, permission: Permission): PressDecision {
+  const ms = EXPECTED_MS[input.choice as keyof typeof EXPECTED_MS];
+  const { alert } = input;
+  const scopeType = alert.scopeType;
+  const rate = input.coveredHourlyUsd ?? null;
+  if (
+    ms === undefined ||
+    alert.kind !== 'usage.runaway' ||
+    (scopeType !== 'key' && scopeType !== 'workspace') ||
+    rate === null ||
+    !(rate > 0 && Number.isFinite(rate))
+  ) {
+    return { do: 'refuse', reason: 'not_offered', permission };
+  }
+  return { do: 'mark_expected', ms, scopeType, scopeId: alert.scopeId, coveredHourlyUsd: rate };
 }

@@ -75,6 +75,8 @@ interface RaisePlanInput<D extends Destination> {
    * is not marked notified, so once the silence ends it is said as if it had just started (or repeats, or resolves).
    */
   silences?: readonly Silence[];
+  /** A note the resolve message of a scope's alert carries (`scopeType:scopeId`). */
+  resolveNotes?: ReadonlyMap<string, string>;
   now: Date;
 }
 
@@ -229,6 +231,9 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
         const entry = perTarget.get(key) ?? { to, alerts: [], notes: new Set<string>() };
         entry.alerts.push(view);
         for (const n of routing.notes) entry.notes.add(n);
+        const resolveNote =
+          group.event === 'resolved' ? input.resolveNotes?.get(`${view.scopeType}:${view.scopeId}`) : undefined;
+        if (resolveNote !== undefined) entry.notes.add(resolveNote);
         perTarget.set(key, entry);
       }
     }

@@ -54,7 +54,14 @@ export interface WorkspaceProfile {
   largestKeyShare: number;
 }
 
-export type BaselineSource = 'hour_of_week' | 'busy_hours' | 'recent_days' | 'workspace' | 'floor';
+export type BaselineSource =
+  | 'hour_of_week'
+  | 'busy_hours'
+  | 'session_rate'
+  | 'expected'
+  | 'recent_days'
+  | 'workspace'
+  | 'floor';
 
 export interface Baseline {
   /** USD per hour considered normal at that time. */
@@ -109,6 +116,16 @@ const BUSY_HOUR_SHARE = 0.4;
  * minute), which says nothing about the rate its runaway would have.
  */
 const BUSY_RATE_CAP = 3;
+/**
+ * Irregular keys that spend in sessions (see `sessionRate`): their typical rate is at least this share of their
+ * usual session rate, so with the default factor of 5 a session runs away above three times its usual rate (a
+ * developer's sessions vary by some 30% from one to the next; three times is beyond what they do).
+ */
+const SESSION_SHARE = 0.6;
+/** The session rate is this quantile of the rates of the look-back's hours with spend. */
+const SESSION_QUANTILE = 0.9;
+/** Hours with spend needed before a session rate is trusted: a few sessions are not a habit. */
+const SESSION_MIN_HOURS = 12;
 /** A key is irregular when at least this share of its busy hour-of-week slots are busy in some weeks only. */
 const IRREGULAR_SHARE = 0.5;
 
@@ -225,7 +242,13 @@ function profileRate(hours: Lookback): Rate | null {
   const weekly = seasonalTypical(hours.usd, WEEK_HOURS, BASELINE_WEEKS);
   if (weekly) {
     const usual = busyHour(hours);
-    const busy = isIrregular(hours.usd, usual.totalUsd) ? BUSY_HOUR_SHARE * usual.hourlyRateUsd : 0;
+    // A developer who codes two days a week has a usual (median) day of nothing: their sessions are their busy hours.
+    const sessionUsd = sessionRate(hours);
+    const irregular = isIrregular(hours.usd, Math.max(usual.totalUsd, sessionUsd));
+    const busy = irregular ? BUSY_HOUR_SHARE * usual.hourlyRateUsd : 0;
+    const session = irregular ? SESSION_SHARE * sessionUsd : 0;
+    if (session > Math.max(busy, weekly.typicalHourlyUsd))
+      return { typicalHourlyUsd: session, source: 'session_rate', samples: weekly.samples };
     if (busy > weekly.typicalHourlyUsd)
       return { typicalHourlyUsd: busy, source: 'busy_hours', samples: weekly.samples };
     return { ...weekly, source: 'hour_of_week' };
@@ -344,6 +367,27 @@ function busyHour(hours: Lookback): { totalUsd: number; hourlyRateUsd: number } 
   return totals.length > 0
     ? { totalUsd: median(totals), hourlyRateUsd: median(rates) }
     : { totalUsd: 0, hourlyRateUsd: 0 };
+}
+
+/**
+ * The rate at which a key that spends in sessions (a developer, a coding agent) spends while it spends: the
+ * SESSION_QUANTILE of the look-back's hours with spend, by their totals. Weeks, not days, so a quiet week or a
+ * weekend does not make every session news; hours, not days, because a developer who codes two days a week has a
+ * median day of nothing, and the busy-hour figure of such a key said "no usual rate" while its sessions were as
+ * regular as anyone's. Totals, not the rate while spending: the hour's minutes are known for the last two days only,
+ * and for a key of few large requests Σx²/Σx measures the request, not the session. A session filling the hour
+ * makes an hour at the session's rate; shorter ones make less, hence a high quantile. 0 below SESSION_MIN_HOURS
+ * hours with spend.
+ */
+function sessionRate(hours: Lookback): number {
+  const totals: number[] = [];
+  for (let offset = 1; offset <= BASELINE_WEEKS * WEEK_HOURS; offset++) {
+    const usd = hours.usd[offset]!;
+    if (usd > 0) totals.push(usd);
+  }
+  if (totals.length < SESSION_MIN_HOURS) return 0;
+  totals.sort((a, b) => a - b);
+  return totals[Math.floor(SESSION_QUANTILE * (totals.length - 1))]!;
 }
 
 /**

@@ -53,6 +53,8 @@ const clockTime = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')
 const BASELINE_WORDS: Record<BaselineSource, string> = {
   hour_of_week: 'this hour of the week',
   busy_hours: 'its usual busy hour',
+  session_rate: 'its usual rate while in a session',
+  expected: 'marked as expected',
   recent_days: 'this hour over recent days',
   workspace: "its workspace's largest key",
   floor: 'no history yet: the policy floor',

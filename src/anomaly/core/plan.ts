@@ -3,6 +3,7 @@ import { DEFAULT_WORKSPACE_NAME } from '../../default-workspace.ts';
 import { HOUR_MS, MINUTE_MS } from '../../time.ts';
 import { lastCompleteMinute } from '../../usage/core/freshness.ts';
 import type { Baseline } from './baseline.ts';
+import { type ExpectedMark, holdingMark, markEndsEpisode, markedBaseline } from './expected.ts';
 import type { KillSwitchOutcome, RunawayScope } from './observations.ts';
 import {
   assessRunaway,
@@ -137,10 +138,13 @@ export interface DetectionInput {
   workspaces: ReadonlyMap<string, WorkspaceInfo>;
   /** Baselines of the range's hour, by scopeKey, for the scopes `baselinesDue` named; the others keep theirs. */
   baselines: ReadonlyMap<string, Baseline>;
+  /** "Mark as expected" marks that may hold now (core/expected.ts); absent: none. */
+  marks?: readonly ExpectedMark[];
 }
 
 export interface JudgedScope {
   state: ScopeState;
+  /** The baseline it was judged by: the stored one, raised by a mark that holds. */
   baseline: Baseline;
   assessment: RunawayAssessment;
 }
@@ -180,6 +184,8 @@ export interface DetectionPlan {
     foundInactive: ScopeState[];
   };
   alerts: PlannedAlert[];
+  /** Episodes a mark ended in this run: their alerts resolve (nothing fires for them) with the mark's note. */
+  expected: Array<{ scopeType: DetectionScopeType; scopeId: string; mark: ExpectedMark }>;
   /** The states to store: only those that changed (a quiet scope's state is the same every minute). */
   save: ScopeState[];
 }
@@ -192,6 +198,7 @@ export function planDetection(input: DetectionInput, policy: AnomalyPolicy, now:
     baselinesComputed: 0,
     killSwitch: { settled: new Map(), candidates: [], foundInactive: [] },
     alerts: [],
+    expected: [],
     save: [],
   };
   if (range === null) return plan;
@@ -212,7 +219,22 @@ export function planDetection(input: DetectionInput, policy: AnomalyPolicy, now:
     // no baseline yet (the hour's could not be computed): judged once it can be
     if (!baseline) return;
     if (computed) plan.baselinesComputed++;
-    const assessment = assessRunaway({ recent, baseline, previous: before?.runaway ?? null, dataUntil, policy });
+    // A mark raises the bar while it holds, and ends the episode it was made in: the next one starts afresh.
+    const mark = holdingMark(input.marks ?? [], type, id, now);
+    const ended = markEndsEpisode(before?.runaway, mark);
+    if (ended && mark) plan.expected.push({ scopeType: type, scopeId: id, mark });
+    const previous =
+      ended && before?.runaway
+        ? {
+            firing: false,
+            since: null,
+            lastAbnormal: null,
+            evaluatedUntil: before.runaway.evaluatedUntil,
+            clearedAt: dataUntil,
+          }
+        : (before?.runaway ?? null);
+    const judgedBy = markedBaseline(baseline, mark);
+    const assessment = assessRunaway({ recent, baseline: judgedBy, previous, dataUntil, policy });
     const firing = assessment.state.firing;
     // A new episode starts clean: what the last one's alert covered and what its kill switch did are forgotten.
     const state: ScopeState = {
@@ -224,7 +246,7 @@ export function planDetection(input: DetectionInput, policy: AnomalyPolicy, now:
       deactivatedFor: firing ? (before?.deactivatedFor ?? null) : null,
       killSwitchEvidence: firing ? (before?.killSwitchEvidence ?? null) : null,
     };
-    plan.judged.push({ state, baseline, assessment });
+    plan.judged.push({ state, baseline: judgedBy, assessment });
   };
   for (const id of scopes.keys) judge('key', id, input.series.keys.get(id)?.recent ?? []);
   for (const id of scopes.workspaces) judge('workspace', id, input.series.workspaces.get(id) ?? []);

@@ -66,6 +66,11 @@ export interface RunawayState {
   lastAbnormal: Date | null;
   /** `dataUntil` of the run that produced this state: an older evaluation arriving late changes nothing. */
   evaluatedUntil: Date | null;
+  /**
+   * The last minute of the last episode (its resolve, or a mark that ended it): the sequential test counts from the
+   * minute after it, so a new episode is judged on its own minutes. Absent or null: from the look-back's start.
+   */
+  clearedAt?: Date | null;
 }
 
 type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
@@ -73,10 +78,11 @@ type RunawayDecision = 'fire' | 'still_firing' | 'resolve' | 'normal';
 /**
  * What fired an alert (the four kinds of evidence above): `steady`: every minute of a short run was elevated;
  * `loop`: a run of minutes with spend too long to be one of the key's ordinary bursts (its persistence), their mean
- * above the threshold; `window`: the rate stayed above through the window; `sparse`: a sparsely active key's last
- * active minutes were each far too large.
+ * above the threshold; `cusum`: the key's sequential test (a CUSUM of its minutes against the bar) crossed its
+ * limit; `window`: the rate stayed above through the window; `sparse`: a sparsely active key's last active minutes
+ * were each far too large; `ramp`: the rate has been climbing steadily and has reached the threshold.
  */
-export type RunawayEvidence = 'steady' | 'loop' | 'window' | 'sparse';
+export type RunawayEvidence = 'steady' | 'cusum' | 'loop' | 'window' | 'sparse' | 'ramp';
 
 interface RunawayInput {
   /**
@@ -162,12 +168,37 @@ const LOG_ALPHA = -16;
  * every day.
  */
 const Z_ABOVE = 2;
+/**
+ * The ramp rule fits a line to the last n minutes (each capped as in capOf), for each of these multiples of the
+ * window. A slow ramp is judged on its slope: over an hour or more, a climb from the key's ordinary rate to the bar
+ * stands far out of its noise, while the rate's level just past the bar does not (the other rules wait until the
+ * rate is clearly above the bar, which on a ramp of ×10 over six hours takes the better part of an hour)...
+ */
+const RAMP_MULTIPLES = [6, 9];
+/**
+ * ...and fires when the line's slope is this many standard errors above 0 (from the key's dispersion at the line's
+ * level), the line has reached the threshold at the run's last minute, and so has the rate: the last window's mean.
+ * A rate that wanders up to the bar by chance has no such slope; a climb that stops short of the bar never fires.
+ */
+const RAMP_Z = 3;
+/** ...with spend (LOOP_MIN_RATIO of the bar or more) in at least this share of the last window's minutes: a loop's. */
+const RAMP_ACTIVE_SHARE = 2 / 3;
+/**
+ * The sequential test: a CUSUM (Page's) of the key's capped minutes, in thresholds, for a shift of its rate from the
+ * bar (1) to this multiple of it, with the key's own dispersion as the minutes' variance (lump × level). It adds up
+ * evidence minute by minute with no window to fill, so a runaway somewhat above the bar is told as soon as its
+ * minutes have said so, however many that takes; below the bar its drift is negative and it never fires...
+ */
+const CUSUM_SHIFT = 1.5;
+/** ...once its log-likelihood ratio reaches this (a false alarm rate of about e^-LIMIT per minute at the bar)... */
+const CUSUM_LIMIT = 9;
 /** startedAt: the stretch carrying the most spend above this fraction of the threshold. */
 const START_RATIO = 0.5;
 
 /** Minutes of history (up to `dataUntil`) an assessment reads: windows for resolution and the run's start. */
 export function recentMinutesNeeded(policy: AnomalyPolicy): number {
-  return Math.max(WINDOW_MULTIPLES.at(-1)! * policy.window_minutes, policy.window_minutes + RESOLVE_AFTER_MINUTES) + 10;
+  const longest = Math.max(WINDOW_MULTIPLES.at(-1)!, RAMP_MULTIPLES.at(-1)!) * policy.window_minutes;
+  return Math.max(longest, policy.window_minutes + RESOLVE_AFTER_MINUTES) + 10;
 }
 
 /** USD/hour above which a sustained rate counts as runaway. */
@@ -220,7 +251,7 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     const lastAbnormal = latest(previous.lastAbnormal, lastAbnormalMinute(ratio, complete, window, minuteAt));
     const anchor = lastAbnormal ?? previous.since ?? dataUntil;
     if (dataUntil.getTime() - anchor.getTime() >= RESOLVE_AFTER_MINUTES * MINUTE_MS) {
-      const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
+      const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil, clearedAt: dataUntil };
       return outcome(state, 'resolve', null, previous.since, complete);
     }
     const state = { firing: true, since: previous.since, lastAbnormal: anchor, evaluatedUntil: dataUntil };
@@ -240,6 +271,10 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     typical,
     share,
     persistence: baseline.persistence,
+    // the sequential test starts after the last episode: its minutes are not evidence of a new one
+    countFrom: previous?.clearedAt
+      ? Math.max(0, Math.floor((previous.clearedAt.getTime() - series.first) / MINUTE_MS) + 1)
+      : 0,
   };
   // Partial minutes can only grow, so a run ending at any of them that already reads as runaway proves one: the
   // latest such end first. (Requiring the run to reach back to dataUntil would wait for the 5-minute margin even
@@ -251,7 +286,8 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     if (evidence) end = e;
   }
   if (!evidence) {
-    const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil };
+    const clearedAt = previous?.clearedAt ?? null;
+    const state = { firing: false, since: null, lastAbnormal: null, evaluatedUntil: dataUntil, clearedAt };
     return outcome(state, 'normal', null, null, complete);
   }
   const since = minuteAt(runStart(ratio, end, Math.max(MINUTE_CAP_RATIO, MINUTE_CAP_LUMPS * noise.lump)));
@@ -267,6 +303,8 @@ interface Noise {
   share: number | null;
   /** Share of its minutes with spend that follow one with spend (Baseline.persistence); null when unknown. */
   persistence: number | null;
+  /** The first minute (index) the sequential test counts: after the last episode. */
+  countFrom: number;
 }
 
 function fireEvidence(ratio: Float64Array, end: number, window: number, noise: Noise): RunawayEvidence | null {
@@ -283,6 +321,7 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     const mean = cappedMean(ratio, from, end, capOf(ratio, from, end, noise.lump));
     if (clearlyAbove(mean, n, noise) && unusual(mean * n, n, noise)) return 'steady';
   }
+  if (cusumCrossed(ratio, end, noise)) return 'cusum';
   // loop: on a key whose spend goes on into the next minute with odds p, n minutes in a row with spend happen with
   // odds below p^n.
   if (noise.persistence !== null && noise.persistence < 1) {
@@ -303,6 +342,21 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     const mean = cappedMean(ratio, from, end, cap);
     if (!clearlyAbove(mean, minutes, noise) || !unusual(mean * minutes, minutes, noise)) continue;
     if (partsOf(from, end).every(([a, b]) => cappedMean(ratio, a, b, cap) >= 1)) return 'window';
+  }
+  // ramp: the line through the last minutes has reached the bar and climbs (its slope far from noise).
+  for (const multiple of RAMP_MULTIPLES) {
+    const minutes = multiple * window;
+    const from = end - minutes + 1;
+    if (from < 0) break;
+    const cap = capOf(ratio, from, end, noise.lump);
+    const { mean, slope, sum, lastPartMean, lastPartActive } = lineThrough(ratio, from, end, cap, window);
+    const last = mean + (slope * (minutes - 1)) / 2;
+    // the rate itself is at the bar (the last part's mean), not only the line: a step just under it is not a ramp
+    if (last < 1 || lastPartMean < 1 || lastPartActive < RAMP_ACTIVE_SHARE || slope <= 0) continue;
+    // per-minute variance at the line's level, and the slope's standard error: σ² ÷ Σ(t − t̄)²
+    const variance = Math.max(mean, last) * noise.lump;
+    const slopeError = Math.sqrt((12 * variance) / (minutes * (minutes * minutes - 1)));
+    if (slope >= RAMP_Z * slopeError && unusual(sum, minutes, noise)) return 'ramp';
   }
   // sparse: a key active in few of its minutes runs away in the size of its active minutes, not in their number, so
   // a window's thirds (each needing spend) can take an hour to fill. Its rate is (share of minutes active) × (size
@@ -327,6 +381,33 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     }
   }
   return null;
+}
+
+/**
+ * Page's CUSUM up to `end`, from `noise.countFrom`: S = max(0, S + (δ ÷ σ²)(x − 1 − δ/2)) with δ = CUSUM_SHIFT − 1
+ * and σ² the variance of a minute at the shifted level (lump × CUSUM_SHIFT); it crosses when S ≥ CUSUM_LIMIT over a
+ * run (since S last stood at 0) of STEADY_MINUTES minutes or more whose spend is more than the key's lumpiness
+ * explains. Minutes are capped per run as in capOf, and each adds at most a third of the limit.
+ */
+function cusumCrossed(ratio: Float64Array, end: number, noise: Noise): boolean {
+  const from = Math.max(0, noise.countFrom);
+  if (end - from + 1 < STEADY_MINUTES) return false;
+  const cap = capOf(ratio, from, end, noise.lump);
+  const shift = CUSUM_SHIFT - 1;
+  const weight = shift / (noise.lump * CUSUM_SHIFT);
+  let score = 0;
+  let runStart = from;
+  for (let i = from; i <= end; i++) {
+    // no minute adds more than a third of the limit: it takes three elevated minutes at least, never one or two
+    score += Math.min(weight * (Math.min(ratio[i]!, cap) - 1 - shift / 2), CUSUM_LIMIT / STEADY_MINUTES);
+    if (score <= 0) {
+      score = 0;
+      runStart = i + 1;
+    }
+  }
+  const minutes = end - runStart + 1;
+  if (score < CUSUM_LIMIT || minutes < STEADY_MINUTES) return false;
+  return unusual(cappedMean(ratio, runStart, end, cap) * minutes, minutes, noise);
 }
 
 /** The mean rate (in thresholds) of `minutes` minutes is above 1 by Z_ABOVE standard errors of the key's noise. */
@@ -400,6 +481,38 @@ function partsOf(from: number, to: number): [number, number][] {
     out.push([from + Math.floor((p * length) / parts), from + Math.floor(((p + 1) * length) / parts) - 1]);
   }
   return out;
+}
+
+/**
+ * The least-squares line through the capped minutes from `from` to `to`, its largest minute counted as the run's
+ * median (one expensive minute at the end would tilt the line up to the bar by itself: it is not a runaway): its
+ * mean, its slope per minute, the capped sum, and of its last `lastMinutes` minutes the mean and the share of
+ * minutes with spend.
+ */
+function lineThrough(
+  ratio: Float64Array,
+  from: number,
+  to: number,
+  cap: number,
+  lastMinutes: number,
+): { mean: number; slope: number; sum: number; lastPartMean: number; lastPartActive: number } {
+  const n = to - from + 1;
+  const values = Array.from(ratio.subarray(from, to + 1), (x) => Math.min(x, cap));
+  const sum = values.reduce((a, b) => a + b, 0);
+  let largest = 0;
+  for (let i = 1; i < n; i++) if (values[i]! > values[largest]!) largest = i;
+  values[largest] = [...values].sort((a, b) => a - b)[n >> 1]!;
+  const centre = (n - 1) / 2;
+  let total = 0;
+  let moment = 0;
+  for (let i = 0; i < n; i++) {
+    total += values[i]!;
+    moment += (i - centre) * values[i]!;
+  }
+  const lastPart = values.slice(Math.max(0, n - lastMinutes));
+  const lastPartMean = lastPart.reduce((a, b) => a + b, 0) / lastPart.length;
+  const lastPartActive = lastPart.filter((x) => x >= LOOP_MIN_RATIO).length / lastPart.length;
+  return { mean: total / n, slope: (12 * moment) / (n * (n * n - 1)), sum, lastPartMean, lastPartActive };
 }
 
 /** Mean of the minutes from `from` to `to`, each counted at most `cap` (see capOf). */

@@ -1,16 +1,30 @@
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from '../index.ts';
-import type { AnomalyStateTable } from '../types.ts';
+import type { AnomalyMarksTable, AnomalyStateTable } from '../types.ts';
 
 export type AnomalyStateRow = Selectable<AnomalyStateTable>;
 export type NewAnomalyStateRow = Insertable<AnomalyStateTable>;
+export type AnomalyMarkRow = Selectable<AnomalyMarksTable>;
 
-/** Rows written per statement: well under Postgres's 65,535 bind parameters at 17 columns a row. */
+/** A "Mark as expected" as a button press makes it (migrations/015_anomaly_marks.ts). */
+export interface NewAnomalyMark {
+  scopeType: 'key' | 'workspace';
+  scopeId: string;
+  coveredHourlyUsd: number;
+  startsAt: Date;
+  until: Date;
+  markedBy: string;
+  alertId: string | null;
+  slackButtonId: string | null;
+}
+
+/** Rows written per statement: well under Postgres's 65,535 bind parameters at 18 columns a row. */
 const UPSERT_BATCH = 500;
 
 /**
  * The `anomaly_state` table: what runaway detection remembers of each key and workspace between runs (its runaway
- * episode, its baseline of the hour, what the kill switch did in the episode and the evidence it holds).
+ * episode, its baseline of the hour, what the kill switch did in the episode and the evidence it holds); and the
+ * `anomaly_marks` table: the "Mark as expected" marks people made from runaway alerts.
  */
 export function anomalyRepo(db: Db) {
   return {
@@ -45,11 +59,47 @@ export function anomalyRepo(db: Db) {
                 AND anomaly_state.deactivated_for = excluded.since THEN anomaly_state.deactivated_for
                 ELSE excluded.deactivated_for END`,
               kill_switch_evidence: eb.ref('excluded.kill_switch_evidence'),
+              cleared_at: eb.ref('excluded.cleared_at'),
               updated_at: eb.ref('excluded.updated_at'),
             })),
           )
           .execute();
       }
+    },
+
+    /**
+     * Records a mark; a second press of the same button (`slackButtonId`) makes none and returns the first one,
+     * with `created` false.
+     */
+    async addMark(mark: NewAnomalyMark, now: Date): Promise<{ mark: AnomalyMarkRow; created: boolean }> {
+      const inserted = await db
+        .insertInto('anomaly_marks')
+        .values({
+          scope_type: mark.scopeType,
+          scope_id: mark.scopeId,
+          covered_hourly_usd: mark.coveredHourlyUsd,
+          starts_at: mark.startsAt,
+          until: mark.until,
+          marked_by: mark.markedBy,
+          alert_id: mark.alertId,
+          slack_button_id: mark.slackButtonId,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.column('slack_button_id').doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (inserted !== undefined) return { mark: inserted, created: true };
+      const existing = await db
+        .selectFrom('anomaly_marks')
+        .selectAll()
+        .where('slack_button_id', '=', mark.slackButtonId)
+        .executeTakeFirstOrThrow();
+      return { mark: existing, created: false };
+    },
+
+    /** The marks that hold at `at` (started, not yet ended): few, read whole each detection run. */
+    async holdingMarks(at: Date): Promise<AnomalyMarkRow[]> {
+      return db.selectFrom('anomaly_marks').selectAll().where('starts_at', '<=', at).where('until', '>', at).execute();
     },
   };
 }
