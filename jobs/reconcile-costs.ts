@@ -32,7 +32,6 @@ export const reconcileCostsJob = defineJob({
             unbilled: perKey.unbilled.length,
             alerts: perKey.alerts,
             billedRows: perKey.ingest.days + perKey.ingest.hours,
-            requestMinutes: perKey.requestMinutes,
           };
     ctx.log.info({ from: result.from, compared: result.compared, drifted: drifted.length, keys }, 'costs reconciled');
     return { from: result.from, compared: result.compared, drifted, keys };

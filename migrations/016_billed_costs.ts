@@ -2,10 +2,9 @@ import { type Kysely, sql } from 'kysely';
 
 /**
  * Billed cost per key from the Usage and Cost Analytics API (beta): `billed_costs` holds its rows grouped by API key,
- * workspace, model and actor (who is behind a key's spend), in 1d buckets for closed UTC days and 1h buckets for today (replaced by the day's 1d rows
- * once the day closes), with the billed `amount` (post-discount) beside the `list_amount`, and how fresh the API
- * said its data was. `key_request_minutes` holds requests per key and minute (the analytics usage API counts them; the
- * classic usage report does not), for the last 48 hours. `analytics_access` remembers whether the API answered the last time it was asked, so that a
+ * workspace, model and actor (who is behind a key's spend), in 1d buckets for closed UTC days and 1h buckets for
+ * today (replaced by the day's 1d rows once the day closes), with the billed `amount` (post-discount) beside the `list_amount`, and how fresh the API
+ * said its data was. `analytics_access` remembers whether the API answered the last time it was asked, so that a
  * fallback to the classic cost report is said once (log, /metrics), not on every run.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -37,15 +36,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ON billed_costs (bucket_width, starting_at, api_key_id, coalesce(workspace_id, ''), model, actor_id)
   `.execute(db);
   await sql`CREATE INDEX billed_costs_key ON billed_costs (api_key_id, starting_at)`.execute(db);
-  await sql`
-    CREATE TABLE key_request_minutes (
-      minute timestamptz NOT NULL,
-      -- '' for requests no API key authenticated
-      api_key_id text NOT NULL,
-      requests integer NOT NULL,
-      PRIMARY KEY (minute, api_key_id)
-    )
-  `.execute(db);
   await sql`
     CREATE TABLE analytics_access (
       api text PRIMARY KEY,

@@ -1,4 +1,5 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
+import { AnalyticsRefusedError } from '../anthropic/analytics.ts';
 import type { Context } from '../context.ts';
 import type { Repos } from '../db/repos/index.ts';
 import type { TokenUsageRow } from '../db/repos/usage.ts';
@@ -7,7 +8,7 @@ import { MINUTE_MS } from '../time.ts';
 import { lastCompleteMinute } from '../usage/core/freshness.ts';
 import { readUsageFreshness } from '../usage/freshness.ts';
 import type { RateLimitGroup, TokenUsageMinute } from './core/headroom.ts';
-import { headroomReadsNeeded, headroomScopes, planHeadroom } from './core/headroom-plan.ts';
+import { headroomReadsNeeded, headroomScopes, planHeadroom, type RequestUsage } from './core/headroom-plan.ts';
 import { DEFAULT_WORKSPACE_SCOPE, workspaceScopeId } from './core/series.ts';
 import { loadWorkspaces } from './load.ts';
 
@@ -58,6 +59,7 @@ export async function checkHeadroom(ctx: Ctx): Promise<HeadroomSummary> {
     limits,
     fast: needs.fast ? await fastUsage(ctx, window.from, until) : null,
     lastDay: needs.lastDay ? await lastDayUsage(ctx, until) : null,
+    requests: needs.requests ? await requestUsage(ctx, window.from, until) : null,
     names: await loadWorkspaces(ctx.repos),
   });
   summary.workspaces = plan.evaluated.length;
@@ -125,6 +127,57 @@ async function fastUsage(ctx: Ctx, from: Date, until: Date): Promise<Map<string,
   } catch (err) {
     ctx.log.warn({ err }, 'fast-mode usage could not be read; fast-mode limits not checked this run');
     return null;
+  }
+  return byScope(rows);
+}
+
+/**
+ * Requests per workspace and model over the window, read from the analytics usage API at each check (1m buckets):
+ * the hourly billed ingest is up to an hour old, too late for a window of minutes, and a requests limit applies per
+ * model group. Where the organization cannot use the API,
+ * `refused`, said once in the log when that changes (analytics_access), not at every check.
+ */
+async function requestUsage(ctx: Ctx, from: Date, until: Date): Promise<RequestUsage> {
+  const rows: TokenUsageRow[] = [];
+  const now = ctx.clock.now();
+  try {
+    const walk = ctx.admin.analytics
+      .usage({
+        startingAt: from,
+        endingAt: new Date(until.getTime() + MINUTE_MS),
+        bucketWidth: '1m',
+        groupBy: ['workspace_id', 'model'],
+        orderBy: 'time',
+        order: 'asc',
+      })
+      .pages();
+    for await (const page of walk) {
+      for (const r of page.data) {
+        rows.push({
+          workspaceId: r.workspaceId,
+          minute: r.startingAt,
+          model: r.model ?? '',
+          uncachedInputTokens: 0,
+          cacheReadInputTokens: 0,
+          cacheCreationInputTokens: 0,
+          outputTokens: 0,
+          webSearchRequests: 0,
+          requests: r.requests ?? 0,
+        });
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof AnalyticsRefusedError)) {
+      ctx.log.warn({ err }, 'request counts could not be read; workspaces with a requests limit not judged this run');
+      return 'failed';
+    }
+    if (await ctx.repos.billing.recordAccess('analytics.usage', false, err.message, now)) {
+      ctx.log.warn({ err }, 'the analytics usage API is refused: no requests-per-minute headroom');
+    }
+    return 'refused';
+  }
+  if (await ctx.repos.billing.recordAccess('analytics.usage', true, null, now)) {
+    ctx.log.info('the analytics usage API answers: requests-per-minute headroom checked');
   }
   return byScope(rows);
 }

@@ -1,6 +1,7 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { Context } from '../context.ts';
 import type { AlertKind } from '../kinds.ts';
+import { keyActor } from '../usage/actors.ts';
 import { applyKillSwitch } from './apply-kill-switch.ts';
 import { rateTrend, runawayContributors } from './core/contributors.ts';
 import type { RunawayFinding } from './core/observations.ts';
@@ -72,6 +73,7 @@ async function applyDetection(ctx: Ctx, plan: DetectionPlan, now: Date): Promise
       baselineSource: j.baseline.source,
       contributors: rows.length > 0 ? runawayContributors(rows, from, until) : null,
       trend: rateTrend(rows, from, dataUntil),
+      actor: j.state.scopeType === 'key' ? await keyActor(ctx.repos, j.state.scopeId, now) : null,
       killSwitch: j.state.scopeType === 'key' ? (killSwitch.get(j.state.scopeId) ?? null) : null,
       lastAbnormal: j.state.runaway?.lastAbnormal ?? null,
       dataUntil,

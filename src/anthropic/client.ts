@@ -414,17 +414,23 @@ export class AdminClient {
 
   /**
    * One GET whose answer is only checked to be JSON, for `check-config --probe`: whether the credential reaches an
-   * endpoint at all. Feature-gated: a 403 says the endpoint is not available, not that the key is refused.
+   * endpoint at all. On a feature-gated endpoint a 403 says the endpoint is not available; on one every organization
+   * has (the usage report), it says the key is refused.
    */
-  async probe(path: string, query: Query, beta?: string, opts?: CallOptions): Promise<void> {
+  async probe(
+    path: string,
+    query: Query,
+    gate: { beta?: string | undefined; featureGated: boolean },
+    opts?: CallOptions,
+  ): Promise<void> {
     await this.#transport.request({
       method: 'GET',
       path,
       query,
       schema: z.unknown(),
       signal: opts?.signal,
-      beta,
-      featureGated: true,
+      beta: gate.beta,
+      featureGated: gate.featureGated,
       maxAttempts: 1,
     });
   }

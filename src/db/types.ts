@@ -141,12 +141,6 @@ export interface BilledCostsTable {
   fetched_at: DefaultedTimestamp;
 }
 
-export interface KeyRequestMinutesTable {
-  minute: Timestamp;
-  api_key_id: string;
-  requests: number;
-}
-
 export interface AnalyticsAccessTable {
   api: string;
   available: boolean;
@@ -340,7 +334,6 @@ export interface Database {
   cost_drift: CostDriftTable;
   billed_costs: BilledCostsTable;
   analytics_access: AnalyticsAccessTable;
-  key_request_minutes: KeyRequestMinutesTable;
   watermarks: WatermarksTable;
   pricing_unknown_models: PricingUnknownModelsTable;
   projections: ProjectionsTable;

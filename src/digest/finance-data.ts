@@ -3,6 +3,7 @@ import type { StoredProjection } from '../db/repos/spend.ts';
 import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-workspace.ts';
 import { keyWorkspaceName } from '../inventory/core/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
+import { type ActorSpend, rankActors } from '../usage/core/actors.ts';
 import { localDate } from './period.ts';
 
 /**
@@ -48,6 +49,11 @@ export interface FinanceData {
   organizationLimit: Pico | null;
   /** What Anthropic bills this UTC month (the analytics cost API); null or absent where unknown. */
   billedMtd?: Pico | null;
+  /**
+   * Who is behind this UTC month's billed spend (the analytics cost API's actors), most billed first; null or absent
+   * where nothing billed is stored.
+   */
+  actors?: ActorSpend[] | null;
   /** Every key and workspace with spend this month, most spent first. */
   keys: ScopeSpend[];
   workspaces: ScopeSpend[];
@@ -74,13 +80,14 @@ export async function loadFinanceData(
 
   // the bill is by UTC day: its month is the UTC month
   const billedFrom = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  const [daily, byKey, byWorkspace, projections, drift, billed] = await Promise.all([
+  const [daily, byKey, byWorkspace, projections, drift, billed, actors] = await Promise.all([
     usage.monthDailySpend(month),
     usage.monthSpendByKey(month),
     usage.monthSpendByWorkspace(month),
     repos.spend.ofMonth({ month: today.slice(0, 7), at: now }),
     usage.driftSince(monthStart),
     repos.billing.billedSummary(billedFrom, now),
+    repos.billing.actorSpend(billedFrom, now),
   ]);
   const billedOf = <K>(map: ReadonlyMap<K, { billed: Pico }> | undefined, id: K) =>
     map === undefined ? null : (map.get(id)?.billed ?? 0n);
@@ -101,6 +108,7 @@ export async function loadFinanceData(
     // rounded as spend scopes round it: the same limit in the digest as in the projections
     organizationLimit: opts.organizationLimitUsd === null ? null : numberUsdToPico(opts.organizationLimitUsd),
     billedMtd: billed?.total.billed ?? null,
+    actors: actors.length > 0 ? rankActors(actors) : null,
     keys: byKey
       .map((k) => ({
         id: k.id,

@@ -4,6 +4,7 @@ import { formatUsd, type Pico, picoToNumberUsd } from '../money.ts';
 import type { SpendChart } from '../notify/chart.ts';
 import type { DigestMessage, DigestSection, NotificationField } from '../notify/message.ts';
 import { dayNumber, daysInMonth, formatDay } from '../spend/core/calendar.ts';
+import { actorName, actorTypeText } from '../usage/core/actors.ts';
 import type { FinanceData, ScopeSpend } from './finance-data.ts';
 import { formatLongDate, formatMonth, formatShortDate } from './period.ts';
 
@@ -76,6 +77,33 @@ function topSection(
     return row;
   });
   return { title, columns, rows, empty, more: scopes.length - shown.length };
+}
+
+/** Who is behind the bill: the analytics cost API's actors this UTC month, by billed spend. */
+function actorSection(data: FinanceData): DigestSection | null {
+  const actors = data.actors ?? [];
+  if (actors.length === 0) return null;
+  const total = actors.reduce((sum, a) => sum + a.billed, 0n);
+  const shown = actors.slice(0, TOP_ROWS);
+  return {
+    title: 'Top actors this month (billed, UTC month)',
+    columns: [
+      { label: 'Actor' },
+      { label: 'Type' },
+      { label: 'Billed', align: 'right' },
+      { label: 'Share', align: 'right' },
+      { label: 'Keys', align: 'right' },
+    ],
+    rows: shown.map((a) => [
+      actorName(a),
+      actorTypeText(a.type),
+      formatUsd(a.billed),
+      percent(a.billed, total),
+      String(a.keys),
+    ]),
+    empty: 'No actor has billed spend this month.',
+    more: actors.length - shown.length,
+  };
 }
 
 function driftSection(data: FinanceData): DigestSection {
@@ -182,6 +210,7 @@ export function composeFinanceDigest(data: FinanceData): FinanceDigest {
       ? `Spend is priced from usage up to ${data.asOf.toISOString().slice(11, 16)} UTC. Projection made ${projection.madeAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; the range is the 10th to 90th percentile.`
       : `Spend is priced from usage up to ${data.asOf.toISOString().slice(11, 16)} UTC.`) + billedNote;
 
+  const actors = actorSection(data);
   const message: DigestMessage = {
     kind: 'digest.finance',
     title: `Finance digest: ${name}, ${formatLongDate(data.today)}`,
@@ -196,6 +225,7 @@ export function composeFinanceDigest(data: FinanceData): FinanceDigest {
         'workspace',
         'No workspace has spent anything this month.',
       ),
+      ...(actors ? [actors] : []),
       driftSection(data),
     ],
     links: [{ label: 'Cost in the Console', url: CONSOLE_COST_URL }],

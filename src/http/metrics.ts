@@ -96,13 +96,17 @@ export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'cl
     });
     new Gauge({
       name: 'keywarden_analytics_api_available',
-      help: 'Whether the analytics cost API answered when last asked (1), or refused and costs are reconciled per workspace only (0).',
+      help:
+        'Whether the analytics API answered when last asked (1) or refused (0): analytics.cost refused, costs are ' +
+        'reconciled per workspace only; analytics.usage refused, no requests-per-minute headroom.',
       labelNames: ['api'] as const,
       registers: [registry],
       async collect() {
         this.reset();
-        const access = await repos.billing.access('analytics.cost');
-        if (access !== null) this.set({ api: 'analytics.cost' }, access.available ? 1 : 0);
+        for (const api of ['analytics.cost', 'analytics.usage'] as const) {
+          const access = await repos.billing.access(api);
+          if (access !== null) this.set({ api }, access.available ? 1 : 0);
+        }
       },
     });
     addStatusMetrics(registry, repos);

@@ -1,7 +1,6 @@
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { AnalyticsCostRow } from '../anthropic/analytics.ts';
 import type { Context } from '../context.ts';
-import type { KeyRequestMinute } from '../db/repos/billing.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
 import { DAY_MS } from '../time.ts';
 import {
@@ -14,8 +13,6 @@ import {
   type KeyCostComparison,
   keyDriftObservations,
   planBilledRead,
-  planRequestRead,
-  REQUEST_MINUTES_KEPT_MS,
 } from './core/billed.ts';
 import { readUsageFreshness } from './freshness.ts';
 
@@ -84,44 +81,6 @@ export async function ingestBilledCost(ctx: BilledCtx): Promise<BilledIngest> {
     ? await ctx.repos.billing.replaceBilled({ width: '1h', ...plan.hours }, pages(plan.hours, '1h'), null)
     : 0;
   return { days, hours, dataRefreshedAt: refreshed };
-}
-
-/**
- * Requests per key and minute from the analytics usage API (the classic usage report has no request counts), for
- * `requests_per_minute` headroom: the minutes since the watermark (less an overlap, the API fills late) replaced,
- * minutes older than two days dropped. Throws AnalyticsRefusedError where the organization cannot use the API.
- */
-export async function ingestRequestMinutes(ctx: BilledCtx): Promise<number> {
-  const now = ctx.clock.now();
-  const range = planRequestRead(await ctx.repos.watermarks.read(WATERMARKS.requestMinutes), now);
-  if (range === null) return 0;
-  const admin = ctx.admin;
-  async function* pages(range: { start: Date; end: Date }): AsyncGenerator<KeyRequestMinute[]> {
-    const walk = admin.analytics
-      .usage(
-        {
-          startingAt: range.start,
-          endingAt: range.end,
-          bucketWidth: '1m',
-          groupBy: ['api_key_id'],
-          orderBy: 'time',
-          order: 'asc',
-        },
-        { signal: ctx.signal },
-      )
-      .pages();
-    for await (const page of walk) {
-      yield page.data.flatMap((r) =>
-        r.requests === null ? [] : [{ minute: r.startingAt, apiKeyId: r.apiKeyId ?? '', requests: r.requests }],
-      );
-    }
-  }
-  return ctx.repos.billing.replaceRequestMinutes(
-    range,
-    pages(range),
-    WATERMARKS.requestMinutes,
-    new Date(now.getTime() - REQUEST_MINUTES_KEPT_MS),
-  );
 }
 
 export interface KeyReconciliation {

@@ -1,13 +1,7 @@
 import { AnalyticsRefusedError } from '../anthropic/analytics.ts';
 import type { CostBucket } from '../anthropic/types.ts';
 import type { Context } from '../context.ts';
-import {
-  type BilledIngest,
-  ingestBilledCost,
-  ingestRequestMinutes,
-  type KeyReconciliation,
-  reconcileKeys,
-} from './billed.ts';
+import { type BilledIngest, ingestBilledCost, type KeyReconciliation, reconcileKeys } from './billed.ts';
 import { type CostComparison, compareCosts, costReportDays } from './core/reconcile.ts';
 
 export interface ReconcileResult {
@@ -48,7 +42,7 @@ interface CostsReconciliation {
   /** Per workspace and day against the classic cost report (every organization has it). */
   classic: ReconcileResult;
   /** Per key against the analytics cost API's bill; `refused` where the organization cannot use that API. */
-  perKey: (KeyReconciliation & { ingest: BilledIngest; requestMinutes: number }) | { refused: string };
+  perKey: (KeyReconciliation & { ingest: BilledIngest }) | { refused: string };
 }
 
 /**
@@ -64,11 +58,10 @@ export async function reconcileCosts(
   const now = ctx.clock.now();
   try {
     const ingest = await ingestBilledCost(ctx);
-    const requestMinutes = await ingestRequestMinutes(ctx);
     if (await ctx.repos.billing.recordAccess('analytics.cost', true, null, now)) {
       ctx.log.info('the analytics cost API answers: costs are reconciled per key against what Anthropic bills');
     }
-    return { classic, perKey: { ...(await reconcileKeys(ctx, ingest.dataRefreshedAt)), ingest, requestMinutes } };
+    return { classic, perKey: { ...(await reconcileKeys(ctx, ingest.dataRefreshedAt)), ingest } };
   } catch (err) {
     if (!(err instanceof AnalyticsRefusedError)) throw err;
     if (await ctx.repos.billing.recordAccess('analytics.cost', false, err.message, now)) {

@@ -102,6 +102,14 @@ describe('keywarden check-config --probe', () => {
     );
   });
 
+  it('a bare 403 on the usage report (a key that is not an admin key) is a refused admin key, not a missing feature', async () => {
+    em.setFaults({ script: [{ status: 403, path: '/v1/organizations/usage_report' }] });
+    const r = await probe();
+    em.setFaults({});
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('probe: the Admin API refused the admin key');
+  });
+
   it('a refused admin key: exit 2 and says so; without a key: a usage error', async () => {
     const refused = await probe([], { ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-not-the-right-key-000000' });
     expect(refused.code).toBe(2);

@@ -182,12 +182,14 @@ describe('check-headroom on every limiter type', () => {
         .where('kind', '=', 'ratelimit.headroom')
         .orderBy('title')
         .execute();
+      // requests are counted now (the analytics usage API): ~24 a minute against a limit of 1 fires too
       expect(firing.map((a) => a.title.replace(/\d+%/, 'N%'))).toEqual([
+        'Workspace "Chatbot" uses N% of its requests per minute limit',
         'Workspace "Chatbot" uses N% of its tokens per day limit',
         'Workspace "Chatbot" uses N% of its tokens per minute limit',
         'Workspace "Chatbot" uses N% of its web search uses per second limit',
       ]);
-      expect(JSON.stringify(firing[1]!.details)).toContain('(Claude Sonnet: claude-sonnet-4-6');
+      expect(JSON.stringify(firing[2]!.details)).toContain('(Claude Sonnet: claude-sonnet-4-6');
       // the fast-mode usage was asked for (with the beta header the speed filter needs), and there was none: no alert
       // against the small fast-mode limits
       expect(emulator.requestLog.some((r) => r.path.includes('speeds%5B%5D=fast'))).toBe(true);

@@ -114,17 +114,22 @@ describe('what a headroom check reads', () => {
     ]);
   });
 
-  it.each<[string, RateLimitGroup[][], { fast: boolean; lastDay: boolean }]>([
-    ['per-minute limits only: nothing more', [otpm], { fast: false, lastDay: false }],
+  it.each<[string, RateLimitGroup[][], { fast: boolean; lastDay: boolean; requests: boolean }]>([
+    ['per-minute limits only: nothing more', [otpm], { fast: false, lastDay: false, requests: false }],
     [
       'a fast-mode limit: fast-mode usage from the API',
       [otpm, sonnet([{ type: 'fast_itpmca', value: 1 }])],
-      { fast: true, lastDay: false },
+      { fast: true, lastDay: false, requests: false },
     ],
     [
       'a per-day limit: the last 24 hours',
       [sonnet([{ type: 'tokens_per_day', value: 1 }])],
-      { fast: false, lastDay: true },
+      { fast: false, lastDay: true, requests: false },
+    ],
+    [
+      'a requests limit: request counts from the analytics usage API',
+      [otpm, sonnet([{ type: 'requests_per_minute', value: 50 }])],
+      { fast: false, lastDay: false, requests: true },
     ],
   ])('%s', (_name, limits, expected) => {
     expect(headroomReadsNeeded(limits)).toEqual(expected);

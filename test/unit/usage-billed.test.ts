@@ -5,7 +5,6 @@ import {
   type KeyCostCell,
   keyDriftObservations,
   planBilledRead,
-  planRequestRead,
 } from '../../src/usage/core/billed.ts';
 
 const USD = 1_000_000_000_000n;
@@ -109,26 +108,5 @@ describe('planBilledRead', () => {
     const plan = planBilledRead(watermark === null ? null : new Date(watermark), new Date(now));
     expect([plan.days!.start.toISOString().slice(0, 10), plan.days!.end.toISOString().slice(0, 10)]).toEqual(days);
     expect(plan.hours !== null).toBe(hours);
-  });
-});
-
-describe('planRequestRead', () => {
-  it.each([
-    ['first run: the last 24 hours', null, '2026-11-16T06:30:20Z', ['2026-11-15T06:30', '2026-11-16T06:30']],
-    [
-      'later: from the watermark less an hour',
-      '2026-11-16T05:30:00Z',
-      '2026-11-16T06:30:20Z',
-      ['2026-11-16T04:30', '2026-11-16T06:30'],
-    ],
-    [
-      'after a long stop: at most 24 hours (the 1m limit)',
-      '2026-11-10T00:00:00Z',
-      '2026-11-16T06:30:20Z',
-      ['2026-11-15T06:30', '2026-11-16T06:30'],
-    ],
-  ] as const)('%s', (_name, watermark, now, range) => {
-    const plan = planRequestRead(watermark === null ? null : new Date(watermark), new Date(now))!;
-    expect([plan.start.toISOString().slice(0, 16), plan.end.toISOString().slice(0, 16)]).toEqual(range);
   });
 });

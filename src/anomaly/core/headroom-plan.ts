@@ -26,11 +26,32 @@ export function headroomScopes(withUsage: Iterable<string>, firing: Iterable<str
   return [...new Set([...withUsage, ...firing])];
 }
 
-/** Which reads beyond the window's stored usage the limits in effect need: fast-mode usage, the last 24 hours. */
-export function headroomReadsNeeded(limits: Iterable<readonly RateLimitGroup[]>): { fast: boolean; lastDay: boolean } {
+/**
+ * Which reads beyond the window's stored usage the limits in effect need: fast-mode usage, the last 24 hours, request
+ * counts.
+ */
+export function headroomReadsNeeded(limits: Iterable<readonly RateLimitGroup[]>): {
+  fast: boolean;
+  lastDay: boolean;
+  requests: boolean;
+} {
   const types = new Set([...limits].flatMap((groups) => groups.flatMap((g) => g.limits.map((l) => l.type))));
-  return { fast: types.has('fast_itpmca') || types.has('fast_otpm'), lastDay: types.has('tokens_per_day') };
+  return {
+    fast: types.has('fast_itpmca') || types.has('fast_otpm'),
+    lastDay: types.has('tokens_per_day'),
+    requests: types.has(REQUESTS_LIMIT),
+  };
 }
+
+const REQUESTS_LIMIT = 'requests_per_minute';
+
+/**
+ * Requests per workspace in the window, from the analytics usage API: read; `refused` where the organization has no
+ * access (no request headroom, for as long as that lasts: its alerts resolve); `failed` when this run's read failed
+ * (a workspace with a requests limit is then not judged, so its alerts stay as they were rather than resolve and
+ * fire again on the next run); null when no limit counts requests.
+ */
+export type RequestUsage = ReadonlyMap<string, readonly TokenUsageMinute[]> | 'refused' | 'failed' | null;
 
 export interface HeadroomInput {
   window: { from: Date; until: Date };
@@ -42,6 +63,8 @@ export interface HeadroomInput {
   fast: ReadonlyMap<string, readonly TokenUsageMinute[]> | null;
   /** Usage per workspace over the last 24 hours; null when no per-day limit applies. */
   lastDay: ReadonlyMap<string, readonly TokenUsageMinute[]> | null;
+  /** Requests per workspace and model in the window (absent: not read, as null). */
+  requests?: RequestUsage;
   names: ReadonlyMap<string, { name: string }>;
 }
 
@@ -55,12 +78,15 @@ export interface HeadroomPlan {
 export function planHeadroom(input: HeadroomInput): HeadroomPlan {
   const plan: HeadroomPlan = { evaluated: [], observations: [] };
   // a workspace whose limits could not be read is not judged: its alerts stay as they were
+  const requests = input.requests ?? null;
   for (const [scope, groups] of input.limits) {
+    if (requests === 'failed' && groups.some((g) => g.limits.some((l) => l.type === REQUESTS_LIMIT))) continue;
     plan.evaluated.push(`workspace:${scope}`);
     const name = input.names.get(scope)?.name ?? scope;
     const extra = {
       fast: input.fast ? (input.fast.get(scope) ?? []) : null,
       lastDay: input.lastDay ? (input.lastDay.get(scope) ?? []) : null,
+      requests: requests instanceof Map ? (requests.get(scope) ?? []) : null,
     };
     for (const reading of assessHeadroom(
       input.usage.get(scope) ?? [],

@@ -22,6 +22,8 @@ export interface TokenUsageMinute {
   outputTokens: number;
   /** Server-side web searches; 0 when not read. */
   webSearchRequests?: number;
+  /** Requests (the analytics usage API counts them; the classic usage report does not); 0 when not read. */
+  requests?: number;
 }
 
 /** One entry of the Rate Limits API, as in effect for the scope (workspace limits include inherited). */
@@ -38,15 +40,16 @@ export interface RateLimitGroup {
 }
 
 /**
- * How each limiter is measured from the usage report. Not every limiter can be: the usage report has no request
- * counts (`requests_per_minute`) and no queue depth (`enqueued_batch_requests`); those are labelled but skipped.
- * Fast-mode limiters count only fast-mode usage, which the caller reads separately (it is not stored per speed).
+ * How each limiter is measured from the usage report. Not every limiter can be: the usage report has no queue depth
+ * (`enqueued_batch_requests`); it is labelled but skipped. Fast-mode limiters count only fast-mode usage, and
+ * `requests_per_minute` the requests the analytics usage API counts (the classic report has none): the caller reads
+ * both separately, and without them those limiters are skipped.
  * `tokens_per_minute`/`tokens_per_day` count input as the cache-aware limiter does (no cache reads; the SDK says
  * current models' input limits are cache-aware) plus output.
  */
 interface Measure {
   per: 'minute' | 'second' | 'day';
-  usage: 'all' | 'fast';
+  usage: 'all' | 'fast' | 'requests';
   count: (u: TokenUsageMinute) => number;
 }
 
@@ -65,6 +68,7 @@ const MEASURES: Record<string, Measure> = {
   fast_itpmca: { per: 'minute', usage: 'fast', count: cacheAwareInput },
   fast_otpm: { per: 'minute', usage: 'fast', count: (u) => u.outputTokens },
   tool_uses_per_second: { per: 'second', usage: 'all', count: (u) => u.webSearchRequests ?? 0 },
+  requests_per_minute: { per: 'minute', usage: 'requests', count: (u) => u.requests ?? 0 },
 };
 
 /** Every limiter type the SDK (1.16.0) lists, and the organization-only ones, in words for people. */
@@ -114,6 +118,8 @@ interface ExtraUsage {
   fast?: readonly TokenUsageMinute[] | null;
   /** Usage over the last 24 hours (minutes may be summed: only the model and counts matter). */
   lastDay?: readonly TokenUsageMinute[] | null;
+  /** Requests per minute and model over the same window (only `requests` is read). */
+  requests?: readonly TokenUsageMinute[] | null;
 }
 
 /**
@@ -146,7 +152,7 @@ export function assessHeadroom(
     for (const limit of group.limits) {
       const measure = MEASURES[limit.type];
       if (!measure || limit.value <= 0) continue;
-      const source = measure.usage === 'fast' ? extra.fast : usage;
+      const source = measure.usage === 'fast' ? extra.fast : measure.usage === 'requests' ? extra.requests : usage;
       if (source == null) continue;
       const perMinute = new Float64Array(minutes);
       for (const u of source) {

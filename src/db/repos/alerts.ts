@@ -58,12 +58,6 @@ export function alertsRepo(db: Db) {
   return {
     ...alertRows(db),
     /**
-     * Runs `raise` in one transaction that holds the raise lock, with the alerts and the outbox bound to it: an
-     * alert's state change and its messages are both recorded or neither is. Row locks cannot cover alerts that do
-     * not exist yet, so one advisory lock serialises every raise across replicas (runs are seconds apart): two runs
-     * that both saw "not firing yet" would otherwise both write a firing message.
-     */
-    /**
      * Acknowledges the episode (as `acknowledge` does) and, in the same transaction, queues an `acknowledged` event
      * for each PagerDuty target its firing went to: a crash between the two would leave the on-call's incident open
      * while Slack says acknowledged.
@@ -81,6 +75,12 @@ export function alertsRepo(db: Db) {
       });
     },
 
+    /**
+     * Runs `raise` in one transaction that holds the raise lock, with the alerts and the outbox bound to it: an
+     * alert's state change and its messages are both recorded or neither is. Row locks cannot cover alerts that do
+     * not exist yet, so one advisory lock serialises every raise across replicas (runs are seconds apart): two runs
+     * that both saw "not firing yet" would otherwise both write a firing message.
+     */
     async raising<T>(raise: (tx: RaiseTransaction) => Promise<T>): Promise<T> {
       return db.transaction().execute(async (trx) => {
         await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.raise-alerts'))`.execute(trx);

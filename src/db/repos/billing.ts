@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
+import type { ActorSpend } from '../../usage/core/actors.ts';
 import type { BilledCell, BilledRow, BilledWidth } from '../../usage/core/billed.ts';
 import type { Db } from '../index.ts';
 import { advanceWatermark, type WatermarkName } from './watermarks.ts';
@@ -8,7 +9,7 @@ import { advanceWatermark, type WatermarkName } from './watermarks.ts';
 const BATCH_ROWS = 2000;
 
 /** Which of the analytics endpoints an access record is about. */
-type AnalyticsApiName = 'analytics.cost';
+type AnalyticsApiName = 'analytics.cost' | 'analytics.usage';
 
 /** What was last seen of an analytics endpoint: answered (available) or refused, since when. */
 interface AnalyticsAccess {
@@ -22,13 +23,6 @@ interface AnalyticsAccess {
 interface KeyBilled {
   billed: Pico;
   list: Pico;
-}
-
-/** Requests one key ('' for none) sent in one minute. */
-export interface KeyRequestMinute {
-  minute: Date;
-  apiKeyId: string;
-  requests: number;
 }
 
 /** Billed cost in total, per key ('' for usage without a key) and per workspace (null: the Default Workspace). */
@@ -100,43 +94,6 @@ export function billingRepo(db: Db) {
       });
     },
 
-    /**
-     * Replaces the requests per key and minute in [start, end) with the rows `pages` yields, moves `watermark` to
-     * `end`, and drops minutes before `keepFrom`, in one transaction; returns the rows written.
-     */
-    async replaceRequestMinutes(
-      range: { start: Date; end: Date },
-      pages: AsyncIterable<readonly KeyRequestMinute[]>,
-      watermark: WatermarkName,
-      keepFrom: Date,
-    ): Promise<number> {
-      return db.transaction().execute(async (tx) => {
-        await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.key_request_minutes'))`.execute(tx);
-        await tx.deleteFrom('key_request_minutes').where('minute', '<', keepFrom).execute();
-        await tx
-          .deleteFrom('key_request_minutes')
-          .where('minute', '>=', range.start)
-          .where('minute', '<', range.end)
-          .execute();
-        let written = 0;
-        for await (const rows of pages) {
-          written += rows.length;
-          for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-            await tx
-              .insertInto('key_request_minutes')
-              .values(
-                rows
-                  .slice(i, i + BATCH_ROWS)
-                  .map((r) => ({ minute: r.minute, api_key_id: r.apiKeyId, requests: r.requests })),
-              )
-              .execute();
-          }
-        }
-        await advanceWatermark(tx, watermark, range.end);
-        return written;
-      });
-    },
-
     /** The stored bill per key, model and period starting in [from, to). */
     async billedCells(from: Date, to: Date): Promise<BilledCell[]> {
       const rows = await db
@@ -185,6 +142,38 @@ export function billingRepo(db: Db) {
         add(summary.byWorkspace, r.workspace_id, b);
       }
       return summary;
+    },
+
+    /**
+     * Billed spend per actor (who the analytics cost API attributes it to) over periods starting in [from, to), of
+     * one key when `apiKeyId` is given; largest first. Empty where nothing billed is stored (no analytics access).
+     */
+    async actorSpend(from: Date, to: Date, apiKeyId?: string): Promise<ActorSpend[]> {
+      let q = db
+        .selectFrom('billed_costs')
+        .select([
+          'actor_type',
+          'actor_id',
+          // a user's email can change within the range: the latest spelling is as good as any
+          sql<string | null>`max(actor_label)`.as('label'),
+          sql<string>`sum(amount_usd)::text`.as('billed'),
+          sql<string>`sum(list_amount_usd)::text`.as('list'),
+          sql<string>`coalesce(sum(requests), 0)::text`.as('requests'),
+          sql<string>`count(DISTINCT api_key_id)::text`.as('keys'),
+        ])
+        .where('starting_at', '>=', from)
+        .where('starting_at', '<', to);
+      if (apiKeyId !== undefined) q = q.where('api_key_id', '=', apiKeyId);
+      const rows = await q.groupBy(['actor_type', 'actor_id']).orderBy(sql`sum(amount_usd)`, 'desc').execute();
+      return rows.map((r) => ({
+        type: r.actor_type,
+        id: r.actor_id,
+        label: r.label,
+        billed: usdToPico(r.billed),
+        list: usdToPico(r.list),
+        requests: Number(r.requests),
+        keys: Number(r.keys),
+      }));
     },
 
     /** The newest instant the stored bill covers completely (its pages' `data_refreshed_at`); null when none. */

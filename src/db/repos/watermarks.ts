@@ -6,15 +6,13 @@ import type { Db } from '../index.ts';
  * on from. `usageSettled` is the end of the newest minute the API answered with data: how far usage is really known
  * (src/usage/core/freshness.ts), never the range asked for, which the API answers with empty buckets for minutes it has
  * not filled yet. `usageBackfill` is how far the first poll's hourly backfill has got. `billedDays` is the first
- * UTC day whose billed cost (analytics cost API, 1d rows) is not stored yet; `requestMinutes` the first minute whose
- * requests per key (analytics usage API) are not stored yet.
+ * UTC day whose billed cost (analytics cost API, 1d rows) is not stored yet.
  */
 export const WATERMARKS = {
   usage: 'poll-usage',
   usageSettled: 'poll-usage.settled',
   usageBackfill: 'poll-usage.backfill',
   billedDays: 'reconcile-costs.billed-days',
-  requestMinutes: 'reconcile-costs.request-minutes',
 } as const;
 
 export type WatermarkName = (typeof WATERMARKS)[keyof typeof WATERMARKS];

@@ -125,22 +125,6 @@ export function planBilledRead(watermark: Date | null, now: Date): BilledReadPla
   };
 }
 
-/** Minutes of requests read again each run: the analytics API fills recent minutes late. */
-const REQUEST_OVERLAP_MS = 60 * 60_000;
-/** How long requests per key and minute are kept (what RPM headroom looks back over, with room). */
-export const REQUEST_MINUTES_KEPT_MS = 2 * DAY_MS;
-
-/**
- * The minutes of requests per key one run reads (1m buckets of the analytics usage API, at most 24 hours per
- * request): from the watermark less the overlap, or the last 24 hours on the first run, to the minute now starts.
- */
-export function planRequestRead(watermark: Date | null, now: Date): { start: Date; end: Date } | null {
-  const end = Math.floor(now.getTime() / 60_000) * 60_000;
-  const oldest = end - DAY_MS;
-  const start = Math.max(oldest, watermark === null ? oldest : watermark.getTime() - REQUEST_OVERLAP_MS);
-  return start < end ? { start: new Date(start), end: new Date(end) } : null;
-}
-
 /** Cost of one key and model in one period (a UTC day or an hour), priced by keywarden or billed. */
 export interface KeyCostCell {
   /** '' for usage without a key. */
