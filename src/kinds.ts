@@ -23,8 +23,8 @@ export const ALERT_KINDS = [
 
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
-/** What an alert is about (its scope id names which one); spend is projected for the first three. */
-export type ScopeType = 'organization' | 'workspace' | 'key' | 'model' | 'job' | 'policy';
+/** What an alert is about (its scope id names which one); spend is projected for the first three; `member`: a user (id). */
+export type ScopeType = 'organization' | 'workspace' | 'key' | 'model' | 'job' | 'policy' | 'member';
 export type SpendScopeType = Extract<ScopeType, 'organization' | 'workspace' | 'key'>;
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;

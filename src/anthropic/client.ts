@@ -3,6 +3,19 @@ import { type Clock, systemClock } from '../clock.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
 import { AnalyticsClient } from './analytics.ts';
+import {
+  enterpriseOnly,
+  INCREASE_REQUESTS_PATH,
+  type IncreaseRequest,
+  type IncreaseRequestParams,
+  increaseRequestPageSchema,
+  increaseRequestQuery,
+  MEMBER_SPEND_PATH,
+  type MemberSpend,
+  type MemberSpendParams,
+  memberSpendPageSchema,
+  memberSpendQuery,
+} from './enterprise-spend.ts';
 import { AdminApiResponseError } from './errors.ts';
 import { Paged, walkListPages, walkTokenPages } from './pages.ts';
 import {
@@ -410,6 +423,32 @@ export class AdminClient {
       featureGated: true,
       maxAttempts: 2,
     });
+  }
+
+  /**
+   * Each member's effective spend limit and spend so far per period (Claude Enterprise; enterprise-spend.ts). A
+   * Console organization: `NotEnterpriseError`. Two attempts at most, as the other spend limits.
+   */
+  listMemberSpend(params?: MemberSpendParams, opts?: CallOptions): Paged<MemberSpend, TokenPage<MemberSpend>> {
+    return enterpriseOnly(
+      this.#report(MEMBER_SPEND_PATH, memberSpendPageSchema, memberSpendQuery(params), undefined, opts, {
+        featureGated: true,
+        maxAttempts: 2,
+      }),
+    );
+  }
+
+  /** Spend limit increase requests, newest first (Claude Enterprise; a Console organization: `NotEnterpriseError`). */
+  listIncreaseRequests(
+    params?: IncreaseRequestParams,
+    opts?: CallOptions,
+  ): Paged<IncreaseRequest, TokenPage<IncreaseRequest>> {
+    return enterpriseOnly(
+      this.#report(INCREASE_REQUESTS_PATH, increaseRequestPageSchema, increaseRequestQuery(params), undefined, opts, {
+        featureGated: true,
+        maxAttempts: 2,
+      }),
+    );
   }
 
   /**

@@ -138,7 +138,12 @@ export async function probeAdminApi(
         ? 'the Spend Limits API (organization, workspaces, usage tier) and the policy file'
         : 'the policy file (the Spend Limits API does not answer)',
     'rate-limit headroom': has('rate limits') ? 'the Rate Limits API' : 'off (the Rate Limits API does not answer)',
-    'member spend limits': 'not used (Enterprise only; keywarden does not read them yet)',
+    'member spend limits': has('member spend limits (Enterprise)')
+      ? "the per-member report: 75% and 95% of each member's limit, by email to the member"
+      : 'not used (Enterprise only; this organization does not answer)',
+    'limit increase requests': has('spend limit increase requests (Enterprise)')
+      ? 'the pending ones in the finance digest'
+      : 'not used (Enterprise only; this organization does not answer)',
   };
   const problems: string[] = [];
   if (keyRejected) problems.push(`the Admin API refused the admin key ${opts.keyHint}`);

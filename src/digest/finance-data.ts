@@ -4,6 +4,7 @@ import { DEFAULT_WORKSPACE_NAME, DEFAULT_WORKSPACE_SCOPE_ID } from '../default-w
 import { keyWorkspaceName } from '../inventory/core/key-place.ts';
 import { numberUsdToPico, type Pico, usdToPico } from '../money.ts';
 import { type ActorSpend, rankActors } from '../usage/core/actors.ts';
+import type { PendingIncrease } from './increase-requests.ts';
 import { localDate } from './period.ts';
 
 /**
@@ -59,6 +60,8 @@ export interface FinanceData {
   workspaces: ScopeSpend[];
   /** Drifted days of this month, newest first. */
   drift: DriftDay[];
+  /** Enterprise: members' pending spend limit increase requests; null or absent: not an Enterprise organization. */
+  increaseRequests?: PendingIncrease[] | 'unavailable' | null;
 }
 
 interface FinanceDataOptions {

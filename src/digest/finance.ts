@@ -131,6 +131,42 @@ function driftSection(data: FinanceData): DigestSection {
   };
 }
 
+/** Enterprise: who waits for a higher spend limit, how much they have and spend now, and since when. */
+function increaseSection(data: FinanceData): DigestSection | null {
+  const pending = data.increaseRequests;
+  if (pending == null) return null;
+  const title = 'Spend limit increase requests waiting for an answer';
+  const columns: DigestSection['columns'] = [
+    { label: 'Member' },
+    { label: 'Period' },
+    { label: 'Limit now', align: 'right' },
+    { label: 'Spent this period', align: 'right' },
+    { label: 'Asked on' },
+  ];
+  if (pending === 'unavailable') {
+    return { title, columns, rows: [], empty: 'The increase requests could not be read this time.', more: 0 };
+  }
+  const shown = pending.slice(0, TOP_ROWS);
+  const waited = (since: Date) => Math.floor((data.asOf.getTime() - since.getTime()) / 86_400_000);
+  return {
+    title,
+    columns,
+    rows: shown.map((r) => [
+      r.who,
+      r.period,
+      r.limit === null ? '–' : formatUsd(r.limit),
+      r.spent === null
+        ? '–'
+        : r.limit === null
+          ? formatUsd(r.spent)
+          : `${formatUsd(r.spent)} (${percent(r.spent, r.limit)})`,
+      `${formatShortDate(r.since.toISOString().slice(0, 10))} (${waited(r.since)} d ago)`,
+    ]),
+    empty: 'No member is waiting for a higher spend limit.',
+    more: pending.length - shown.length,
+  };
+}
+
 /** Cumulative spend at the end of each day from the 1st to today; a day without usage adds nothing. */
 function cumulativeByDay(data: FinanceData): Pico[] {
   const first = dayNumber(`${data.today.slice(0, 8)}01`);
@@ -227,6 +263,7 @@ export function composeFinanceDigest(data: FinanceData): FinanceDigest {
       ),
       ...(actors ? [actors] : []),
       driftSection(data),
+      ...[increaseSection(data)].filter((x): x is DigestSection => x !== null),
     ],
     links: [{ label: 'Cost in the Console', url: CONSOLE_COST_URL }],
     footer,

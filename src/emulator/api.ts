@@ -2,6 +2,7 @@ import { COST_GROUP_BY, type CostGroupBy, USAGE_GROUP_BY, type UsageGroupBy } fr
 import type { Pico } from '../money.ts';
 import { MINUTE_MS } from '../time.ts';
 import { createAnalyticsApi } from './analytics.ts';
+import { createEnterpriseSpend } from './enterprise-spend.ts';
 import type { SimInvite, SimKey, SimUser, SimulatedOrg, SimWorkspace } from './org.ts';
 import { base62From } from './random/hash.ts';
 import {
@@ -186,6 +187,7 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
   /** The first minute whose usage is not visible at `now`. */
   const visibleEnd = (now: number) => Math.floor(now / MINUTE_MS - delay());
   const analytics = createAnalyticsApi(org, visibleEnd);
+  const enterpriseSpend = createEnterpriseSpend(org, analytics.billedPico);
 
   // ── Serializers ──────────────────────────────────────────────────────────────────────────────────────────
   const workspaceJson = (w: SimWorkspace, now: number, shape: ResponseShape) => {
@@ -593,6 +595,8 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
     if (p === '/v1/organizations/usage_report/messages' && get) return answer(usageReport(q, now));
     if (p === '/v1/organizations/cost_report' && get) return answer(costReport(q, now));
     if (p === '/v1/organizations/rate_limits' && get) return answer(orgRateLimits(q, shape));
+    const enterprise = get ? enterpriseSpend.route(p, q, now) : null;
+    if (enterprise !== null) return answer(enterprise);
     const spendLimits = get ? org.spendLimits.route(p, q, now) : null;
     if (spendLimits !== null) return answer(spendLimits);
     const analyticsBody = get ? analytics.route(p, q, now) : null;

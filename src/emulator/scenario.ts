@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatPath } from '../issue-path.ts';
+import { enterpriseSpendProblems } from './enterprise-scenario.ts';
 import { buildLargeScenario } from './scenarios/large.ts';
 import { spendLimitProblems, spendLimitsScenarioSchema } from './spend-limits.ts';
 
@@ -374,6 +375,7 @@ function checkReferences(s: Scenario): string[] {
     }
   });
   problems.push(...spendLimitProblems(s.spend_limits, workspaces));
+  problems.push(...enterpriseSpendProblems(s.spend_limits, users));
   return problems;
 }
 

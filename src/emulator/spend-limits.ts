@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SPEND_LIMIT_PERIODS, SPEND_LIMITS_BETA, type SpendLimitPeriod } from '../anthropic/spend-limits.ts';
 import { DAY_MS, MINUTE_MS } from '../time.ts';
 import { HttpError } from './api.ts';
+import { increaseRequestSchema, memberLimitSchema, ORGANIZATION_TYPES } from './enterprise-scenario.ts';
 import { base62From } from './random/hash.ts';
 
 /**
@@ -70,6 +71,10 @@ export const spendLimitsScenarioSchema = z
     usage_tier: z.strictObject({ amount_usd: z.number().nonnegative() }).nullable().default(null),
     limits: z.array(limitSchema).default([]),
     events: z.array(eventSchema).default([]),
+    /** `enterprise`: the per-member report and the increase requests answer (enterprise-spend.ts). */
+    organization_type: z.enum(ORGANIZATION_TYPES).default('console'),
+    members: z.array(memberLimitSchema).default([]),
+    increase_requests: z.array(increaseRequestSchema).default([]),
   })
   .prefault({});
 
@@ -261,7 +266,7 @@ export class SimSpendLimits {
   /** `GET /v1/organizations/spend_limits[/{id}]`; null when the path is not one of these. */
   route(path: string, q: URLSearchParams, now: number): object | null {
     const base = '/v1/organizations/spend_limits';
-    // the per-member report and the increase requests are Claude Enterprise's; this is a Console organization
+    // the per-member report and the increase requests are Claude Enterprise's (enterprise-spend.ts answers them first)
     if (path === `${base}/effective` || path.startsWith('/v1/organizations/spend_limit_increase_requests')) {
       throw new HttpError(
         400,

@@ -11,6 +11,7 @@ import { projectScope, spendSoFar } from './core/project.ts';
 import { buildScopes } from './core/scopes.ts';
 import { readSpendLimits } from './limits.ts';
 import { loadSpendInputs, loadThresholdInputs } from './load.ts';
+import { memberSpendObservations } from './members.ts';
 
 export type ProjectSpendResult = ProjectSpendSummary | { skipped: string };
 
@@ -112,7 +113,10 @@ async function project(
     }));
   const alerts = await raiseAlerts(
     ctx,
-    { kinds: SPEND_KINDS, observations: spendObservations(facts, policy.spend) },
+    {
+      kinds: SPEND_KINDS,
+      observations: [...spendObservations(facts, policy.spend), ...(await memberSpendObservations(ctx))],
+    },
     policy.routes,
     now,
   );

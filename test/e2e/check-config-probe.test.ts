@@ -50,6 +50,7 @@ describe('keywarden check-config --probe', () => {
     expect(output).toMatch(/^spend limits +yes +200$/m);
     expect(output).toMatch(/^rate limits +yes +200$/m);
     expect(output).toMatch(/^member spend limits \(Enterprise\) +no +400 organization_type_not_supported$/m);
+    expect(output).toContain('member spend limits: not used (Enterprise only; this organization does not answer)');
     expect(output).toContain(
       'spend limits: the Spend Limits API (organization, workspaces, usage tier) and the policy file',
     );
@@ -57,6 +58,32 @@ describe('keywarden check-config --probe', () => {
     const requests = em.requestLog.slice(before).map((r) => r.path.split('?')[0]);
     expect(requests.length).toBe(new Set(requests).size);
     expect(requests).toHaveLength(8);
+  });
+
+  it('an Enterprise organization: the per-member report and the increase requests are used', async () => {
+    const enterprise = await startEmulator({
+      scenario: parseScenario({
+        name: 'probe-enterprise',
+        admin_keys: [ADMIN_KEY],
+        users: [{ name: 'Ana', email: 'ana@ent.example', role: 'developer' }],
+        spend_limits: {
+          organization_type: 'enterprise',
+          members: [{ user: 'ana@ent.example', amount_usd: 100 }],
+        },
+      }),
+    });
+    try {
+      const { code, output } = await probe([], { ANTHROPIC_BASE_URL: enterprise.url });
+      expect(code).toBe(0);
+      expect(output).toMatch(/^member spend limits \(Enterprise\) +yes +200$/m);
+      expect(output).toMatch(/^spend limit increase requests \(Enterprise\) +yes +200$/m);
+      expect(output).toContain(
+        "member spend limits: the per-member report: 75% and 95% of each member's limit, by email to the member",
+      );
+      expect(output).toContain('limit increase requests: the pending ones in the finance digest');
+    } finally {
+      await enterprise.close();
+    }
   });
 
   it('--json: the effective config with a probe section; spend limits refused (no early access) → the policy file', async () => {

@@ -247,8 +247,8 @@ describe('Slack buttons: Acknowledge', () => {
       userName: 'ana',
       message,
     });
-    await waitUntil('acknowledged', async () => (await alertRow()).acknowledged_by === 'U0ANA', 5_000);
-    await waitUntil('message updated', () => updates().length === 1, 5_000);
+    await waitUntil('acknowledged', async () => (await alertRow()).acknowledged_by === 'U0ANA', 20_000);
+    await waitUntil('message updated', () => updates().length === 1, 20_000);
     // Slack redelivers an envelope it thinks was not acked: the same envelope changes nothing and is not re-audited
     await slack.pressOverSocket({ actionId: 'ack', value, userId: 'U0BEN', message }, { envelopeId });
     await new Promise((r) => setTimeout(r, 200));
@@ -302,7 +302,7 @@ describe('Slack buttons: Snooze', () => {
   it('over Socket Mode; when the silence ends, the normal repeat resumes', async () => {
     const { message } = await firingAlert();
     await slack.pressOverSocket({ actionId: 'snooze', value: snoozeValues()['1 hour']!, userId: 'U0ANA', message });
-    await waitUntil('silence made', async () => (await silenceRows()).length === 1, 5_000);
+    await waitUntil('silence made', async () => (await silenceRows()).length === 1, 20_000);
     const postsBefore = posts().length;
     clock.advance(HOUR - 60_000);
     await raiseAndDeliver(['k1']);
@@ -405,7 +405,7 @@ describe('Slack buttons: who may press', () => {
     const { value, message } = await firingAlert();
     const r = await slack.pressOverSocket({ actionId: 'ack', value, userId: 'U0ONCALL', message });
     expect(r).toBeTruthy();
-    await waitUntil('acknowledged', async () => (await alertRow()).acknowledged_by === 'U0ONCALL', 5_000);
+    await waitUntil('acknowledged', async () => (await alertRow()).acknowledged_by === 'U0ONCALL', 20_000);
     expect(slack.calls.some((c) => c.method === 'usergroups.users.list')).toBe(true);
   });
 

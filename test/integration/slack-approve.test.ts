@@ -164,7 +164,7 @@ describe('rotation.enforce: approve', () => {
     );
     const answered = slack.responses.length;
     await slack.pressOverSocket({ actionId: 'deny', value: deny.value, userId: 'U0LEAD', message: deny.message });
-    await waitUntil('the second Deny answered', () => slack.responses.length > answered, 5_000);
+    await waitUntil('the second Deny answered', () => slack.responses.length > answered, 20_000);
     expect(String(slack.responses.at(-1)?.body.text)).toContain(
       'Already denied by <@U0SEC> (its successor is not ready)',
     );

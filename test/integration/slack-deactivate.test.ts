@@ -194,7 +194,7 @@ describe('anomaly.auto_deactivate.mode: approve, and Reactivate on the kill swit
       userId: 'U0OPS',
       message: deactivate.message,
     });
-    await waitUntil('answered', () => slack.responses.length > answered, 5_000);
+    await waitUntil('answered', () => slack.responses.length > answered, 20_000);
     expect(lastAnswer()).toContain('already inactive');
     expect(statusUpdates(id)).toHaveLength(1);
 

@@ -157,7 +157,7 @@ describe('Reactivate, from a deactivation notice', () => {
     // pressed again over Socket Mode: the key is active, nothing more is asked of the API
     const responses = slack.responses.length;
     await slack.pressOverSocket({ actionId: 'reactivate', value, userId: 'U0SEC', message });
-    await waitUntil('answered', () => slack.responses.length > responses, 5_000);
+    await waitUntil('answered', () => slack.responses.length > responses, 20_000);
     expect(String(slack.responses.at(-1)?.body.text)).toContain('already active');
     expect(statusUpdates(id)).toHaveLength(updatesBefore + 1);
   });

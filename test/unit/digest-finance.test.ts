@@ -171,6 +171,52 @@ describe('composeFinanceDigest', () => {
   });
 });
 
+describe('composeFinanceDigest: increase requests (Enterprise)', () => {
+  const title = 'Spend limit increase requests waiting for an answer';
+  const sectionOf = (d: ReturnType<typeof composeFinanceDigest>) => d.message.sections.find((x) => x.title === title);
+
+  it('no section for a Console organization; a failed read says so rather than "none"', () => {
+    expect(sectionOf(composeFinanceDigest(data()))).toBeUndefined();
+    expect(sectionOf(composeFinanceDigest(data({ increaseRequests: null })))).toBeUndefined();
+    expect(sectionOf(composeFinanceDigest(data({ increaseRequests: 'unavailable' })))).toMatchObject({
+      rows: [],
+      empty: 'The increase requests could not be read this time.',
+    });
+    expect(sectionOf(composeFinanceDigest(data({ increaseRequests: [] })))?.empty).toBe(
+      'No member is waiting for a higher spend limit.',
+    );
+  });
+
+  it('who, the period, the limit and spend now, and since when', () => {
+    const d = composeFinanceDigest(
+      data({
+        increaseRequests: [
+          {
+            who: 'Ana',
+            email: 'ana@acme.example',
+            period: 'monthly',
+            limit: usd('100'),
+            spent: usd('98.5'),
+            since: new Date('2026-02-07T09:00:00Z'),
+          },
+          {
+            who: 'user_01B',
+            email: null,
+            period: 'daily',
+            limit: null,
+            spent: null,
+            since: new Date('2026-02-10T01:00:00Z'),
+          },
+        ],
+      }),
+    );
+    expect(sectionOf(d)?.rows).toEqual([
+      ['Ana', 'monthly', '$100.00', '$98.50 (99%)', '7 Feb (2 d ago)'],
+      ['user_01B', 'daily', '–', '–', '10 Feb (0 d ago)'],
+    ]);
+  });
+});
+
 describe('spend chart', () => {
   const chart = composeFinanceDigest(
     data({ organization: projection('20', '30', '45'), organizationLimit: usd('40') }),

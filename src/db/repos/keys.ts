@@ -387,6 +387,12 @@ export function keysRepo(db: Db) {
         .execute();
     },
 
+    /** The email address of every member still in the organization, by user id. */
+    async userEmails(): Promise<Map<string, string>> {
+      const rows = await db.selectFrom('users').select(['id', 'email']).where('left_at', 'is', null).execute();
+      return new Map(rows.map((u) => [u.id, u.email]));
+    },
+
     /** The members who hold the organization's admin role, by name. */
     async admins(): Promise<Array<{ name: string; email: string }>> {
       return db
