@@ -71,6 +71,14 @@ export function choicesFor(kind: string, details: Record<string, unknown> = {}):
   return ACK_AND_SNOOZE;
 }
 
+/**
+ * Whether a message about one alert of `kind` asks a person to decide (Approve, Deny, Deactivate, Reactivate): such
+ * alerts are never grouped, since a message listing several alerts names none and so carries no buttons.
+ */
+export function carriesDecision(kind: string, details: Record<string, unknown> = {}): boolean {
+  return choicesFor(kind, details).some((c) => !ACK_AND_SNOOZE.includes(c));
+}
+
 /** Why a Deny was given, as the denial records it and the messages say it. */
 export const DENY_REASONS: Record<Extract<Choice, `deny:${string}`>, string> = {
   'deny:still_needed': 'the key is still needed',

@@ -11,6 +11,7 @@ import { assessHeadroom, type RateLimitGroup } from './core/headroom.ts';
 import { cappedReason, type KillSwitchCandidate, planKillSwitch } from './core/kill-switch.ts';
 import type { KillSwitchOutcome } from './core/observations.ts';
 import type { KillSwitchCandidateKey, ScopeState } from './core/plan.ts';
+import { workspaceScopeId } from './core/series.ts';
 
 const ACTOR = 'keywarden:anomaly';
 
@@ -85,7 +86,12 @@ async function decideAndAct(
       keyId: k.state.scopeId,
       currentHourlyUsd: k.assessment.currentHourlyUsd,
       evidenceSince: k.state.killSwitchEvidence,
-      impossible: await impossibleUsage(ctx, k, window, limitsOf),
+      impossible: await impossibleUsage(
+        ctx,
+        { keyId: k.state.scopeId, workspaceScope: k.workspaceScope },
+        window,
+        limitsOf,
+      ),
     });
     k.state.killSwitchEvidence ??= poll;
   }
@@ -197,7 +203,7 @@ function deactivationsInLastHour(ctx: Ctx): Promise<number> {
  */
 async function impossibleUsage(
   ctx: Ctx,
-  k: KillSwitchCandidateKey,
+  k: { keyId: string; workspaceScope: string },
   window: { from: Date; until: Date },
   limitsOf: (workspace: string) => Promise<RateLimitGroup[]>,
 ): Promise<string | null> {
@@ -205,10 +211,10 @@ async function impossibleUsage(
   try {
     groups = await limitsOf(k.workspaceScope);
   } catch (err) {
-    ctx.log.warn({ keyId: k.state.scopeId, err }, 'kill switch: rate limits could not be read');
+    ctx.log.warn({ keyId: k.keyId, err }, 'kill switch: rate limits could not be read');
     return "the workspace's rate limits could not be read to check that its usage is possible";
   }
-  const usage = await storedTokenUsage(ctx.repos, window, { apiKeyId: k.state.scopeId });
+  const usage = await storedTokenUsage(ctx.repos, window, { apiKeyId: k.keyId });
   const minutes = [...usage.values()].flat();
   const over = assessHeadroom(minutes, groups, window, 1).find((r) => r.per === 'minute' && r.peakPerMinute > r.limit);
   if (!over) return null;
@@ -250,13 +256,14 @@ type ApprovedDeactivation =
   | { result: 'deactivated' }
   | { result: 'busy' }
   | { result: 'not_active'; status: string }
-  /** The kill switch's own checks said no (stale data, its hourly limit, spend not confirmed): nothing changed. */
+  /** The policy or the kill switch's own checks said no (stale or impossible data, its hourly limit, spend not confirmed). */
   | { result: 'refused'; why: string }
   | { result: 'failed'; why: string | null };
 
 /**
  * "Deactivate key" pressed on a runaway alert (anomaly.auto_deactivate.mode: approve): the kill switch's
- * deactivation on a person's word, with its bounds and records: under the key-status lock, on fresh data only, within
+ * deactivation on a person's word, with its bounds and records: only while the policy still says enabled and approve,
+ * under the key-status lock, on fresh data only, its counts possible under the workspace's rate limits, within
  * max_per_hour, the spend confirmed by a direct read from the Admin API, and the change made as the kill switch
  * (its actor, so the hour's count and the episode's record see it; the reason names who approved). The caller has
  * checked the alert's episode still fires.
@@ -267,10 +274,15 @@ export async function deactivateOnApproval(
 ): Promise<ApprovedDeactivation> {
   const policy = ctx.config.policy.anomaly;
   const cap = policy.auto_deactivate.min_hourly_usd;
+  // the policy as it is at the press: a kill switch switched off (or back to auto) since the message asked says no
+  if (!policy.auto_deactivate.enabled || policy.auto_deactivate.mode !== 'approve') {
+    return { result: 'refused', why: 'anomaly.auto_deactivate is no longer enabled in approve mode' };
+  }
   const locked = await ctx.repos.keys.withStatusLock(async (): Promise<ApprovedDeactivation> => {
     await settleInterruptedStatusChanges(ctx);
     const key = await ctx.repos.keys.statusOf(req.keyId);
-    if (key !== null && key.status !== 'active') return { result: 'not_active', status: key.status };
+    if (key === null) return { result: 'refused', why: 'keywarden no longer knows this key' };
+    if (key.status !== 'active') return { result: 'not_active', status: key.status };
     const now = ctx.clock.now();
     const settled = await ctx.repos.watermarks.read(WATERMARKS.usageSettled);
     if (settled === null || now.getTime() - settled.getTime() > APPROVAL_FRESH_MS) {
@@ -284,6 +296,10 @@ export async function deactivateOnApproval(
     // the window a detection run at this moment would judge
     const until = lastCompleteMinute(now, settled)!;
     const window = { from: new Date(until.getTime() - (policy.window_minutes - 1) * MINUTE_MS), until };
+    // the same data check the kill switch makes: counts the workspace's own limits could not have let through
+    const scope = { keyId: req.keyId, workspaceScope: workspaceScopeId(key.workspaceId) };
+    const impossible = await impossibleUsage(ctx, scope, window, (workspace) => rateLimitsOf(ctx, workspace));
+    if (impossible !== null) return { result: 'refused', why: impossible };
     const unconfirmed = await confirmSpend(ctx, req.keyId, window, cap);
     if (unconfirmed !== null) return { result: 'refused', why: unconfirmed };
     const outcome = await setKeyStatus(ctx, {

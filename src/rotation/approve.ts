@@ -14,7 +14,7 @@ import { lastStatusChangeFailure, setKeyStatus, settleInterruptedStatusChanges }
  *
  * Approve asks the rotation plan again at the press, with the data as it is now: only a key the plan still asks
  * approval for is retired, after the same direct read of its usage from the Admin API the enforcer does, through the
- * same audited status change. Deny records who, and the plan asks again grace_days later.
+ * same audited status change. Deny records who, and the plan asks again grace_days later (one day at least).
  */
 
 type Ctx = Pick<Context, 'repos' | 'admin' | 'log' | 'clock' | 'config'>;
@@ -98,7 +98,8 @@ export async function denyDeactivation(
       deniedByName: req.name,
       reason: req.reason,
       deniedAt: now,
-      askAgainAt: addDays(now, ctx.config.policy.rotation.grace_days),
+      // at least a day, even with grace_days 0: asked again at once, the answered question would never go away
+      askAgainAt: addDays(now, Math.max(1, ctx.config.policy.rotation.grace_days)),
     });
     return { result: created ? 'denied' : 'already_denied', ...denial };
   });

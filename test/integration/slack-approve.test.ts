@@ -344,4 +344,70 @@ describe('rotation.enforce: approve', () => {
     expect(statusUpdates(id)).toHaveLength(before);
     expect((await pressOutcomes('slack.approve', 'slack:U0SEC')).at(-1)).toBe('refused:recheck');
   });
+
+  it('two questions raised in one run are two messages, each with its own Approve and Deny acting on its own key', async () => {
+    const keys = await org.t.db
+      .selectFrom('api_keys')
+      .select(['id', 'name'])
+      .where('status', '=', 'active')
+      .where('name', 'not in', ['Production Backend', 'Legacy integration'])
+      .orderBy('name')
+      .limit(2)
+      .execute();
+    expect(keys).toHaveLength(2);
+    const posted = slack.calls.length;
+    await raiseAlerts(
+      ctx,
+      {
+        kinds: ['rotation.approval_requested'],
+        observations: keys.map((k) => ({
+          kind: 'rotation.approval_requested' as const,
+          severity: 'warning' as const,
+          scopeType: 'key' as const,
+          scopeId: k.id,
+          workspaceId: null,
+          period: '',
+          title: `Approve setting API key "${k.name}" inactive?`,
+          details: {},
+        })),
+      },
+      routes,
+      org.clock.now(),
+    );
+    await deliverNotifications(ctx, { buttons: true });
+    const posts = slack.calls.slice(posted).filter((c) => c.method === 'chat.postMessage');
+    expect(posts.map((p) => String(p.args.text)).filter((t) => t.includes('alerts:'))).toEqual([]);
+    for (const k of keys) {
+      const own = posts.filter((p) => String(p.args.text).includes(`"${k.name}"`));
+      expect(own).toHaveLength(1);
+      const blocks = JSON.stringify(own[0]?.args.blocks);
+      expect(blocks).toContain('"action_id":"approve"');
+      expect(blocks).toContain('"action_id":"deny"');
+    }
+
+    // each message's Deny answers for its own key only
+    const [first, second] = keys as [(typeof keys)[0], (typeof keys)[0]];
+    const denied = async () =>
+      (await org.t.db.selectFrom('rotation_denials').select('api_key_id').execute()).map((r) => r.api_key_id);
+    const before = await denied();
+    const denyFirst = await buttonOf(first.id, 'deny:owner_away');
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: denyFirst.value, userId: 'U0SEC', message: denyFirst.message },
+      { timestamp: seconds() },
+    );
+    expect(await denied()).toEqual([...before, first.id]);
+    const denySecond = await buttonOf(second.id, 'deny:still_needed');
+    expect(denySecond.message).not.toBe(denyFirst.message);
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: denySecond.value, userId: 'U0LEAD', message: denySecond.message },
+      { timestamp: seconds() },
+    );
+    expect((await denied()).toSorted()).toEqual([...before, first.id, second.id].toSorted());
+    expect(statusUpdates(first.id)).toHaveLength(0);
+    expect(statusUpdates(second.id)).toHaveLength(0);
+  });
 });

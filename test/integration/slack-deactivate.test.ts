@@ -151,6 +151,24 @@ describe('anomaly.auto_deactivate.mode: approve, and Reactivate on the kill swit
       .where('name', '=', WATERMARKS.usageSettled)
       .execute();
 
+    // the kill switch switched off (or out of approve mode) after the message went out: refused at the press
+    const asConfigured = ctx.config;
+    const autoDeactivate = asConfigured.policy.anomaly.auto_deactivate;
+    for (const changed of [
+      { ...autoDeactivate, enabled: false },
+      { ...autoDeactivate, mode: 'auto' as const },
+    ]) {
+      ctx.config = {
+        ...asConfigured,
+        policy: { ...asConfigured.policy, anomaly: { ...asConfigured.policy.anomaly, auto_deactivate: changed } },
+      };
+      await press('U0OPS');
+      expect(lastAnswer()).toMatch(/^Not set inactive: anomaly\.auto_deactivate is no longer enabled in approve mode/);
+      expect(statusUpdates(id)).toHaveLength(0);
+      expect((await env.ctx.admin.getApiKey(id)).status).toBe('active');
+    }
+    ctx.config = asConfigured;
+
     // fresh data: set inactive once, as the kill switch (its hourly count and the episode's record see it)
     await press('U0OPS');
     expect((await env.ctx.admin.getApiKey(id)).status).toBe('inactive');
@@ -222,6 +240,8 @@ describe('anomaly.auto_deactivate.mode: approve, and Reactivate on the kill swit
       .orderBy('id')
       .execute();
     expect(presses.map((p) => `${p.action} ${(p.details as { outcome: string }).outcome}`)).toEqual([
+      'slack.approve refused:recheck',
+      'slack.approve refused:recheck',
       'slack.approve refused:recheck',
       'slack.approve deactivated',
       'slack.approve unchanged:not_active',

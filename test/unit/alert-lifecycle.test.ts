@@ -178,6 +178,28 @@ describe('groupDecisions', () => {
     expect(groups[0]?.fingerprints).toHaveLength(40);
   });
 
+  it('never groups alerts whose message carries a decision button: one message each, with its own buttons', () => {
+    const runaway = (id: string, killSwitch: string) => {
+      const o = runawayObservation(id);
+      return { ...o, details: { ...o.details, killSwitch } };
+    };
+    const decisions = planAlerts({
+      kinds: ['usage.runaway'],
+      observations: [
+        runaway('apikey_a', 'awaiting_approval'),
+        runaway('apikey_b', 'awaiting_approval'),
+        runaway('apikey_c', 'deactivated'),
+        runaway('apikey_d', 'deactivated'),
+        runawayObservation('apikey_e'),
+        runawayObservation('apikey_f'),
+      ],
+      stored: [],
+      repeatEveryMs: () => HOUR,
+      now: NOW,
+    });
+    expect(groupDecisions(decisions, () => 'usage.runaway').map((g) => g.fingerprints.length)).toEqual([1, 1, 1, 1, 2]);
+  });
+
   it('keeps kinds and events apart, and leaves out what does not notify', () => {
     const a = runawayObservation('apikey_a');
     const b = runawayObservation('apikey_b');

@@ -97,7 +97,12 @@ export function decidePress(input: PressInput): PressDecision {
   // an answer to "set this key inactive?": acknowledging the question does not answer it
   if (input.actionId === 'approve' || input.actionId === 'deny') {
     if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };
-    if (input.choice === 'deactivate') return { do: 'deactivate', keyId: alert.scopeId };
+    // each answer belongs to its own question: a value from another message must not retire a key by another path
+    const deactivate = input.choice === 'deactivate';
+    if (alert.kind !== (deactivate ? 'usage.runaway' : 'rotation.approval_requested')) {
+      return { do: 'refuse', reason: 'not_offered', permission };
+    }
+    if (deactivate) return { do: 'deactivate', keyId: alert.scopeId };
     if (input.actionId === 'approve') return { do: 'approve', keyId: alert.scopeId };
     const reason = DENY_REASONS[input.choice as keyof typeof DENY_REASONS] ?? null;
     return { do: 'deny', keyId: alert.scopeId, reason };

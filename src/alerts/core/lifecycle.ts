@@ -1,3 +1,4 @@
+import { carriesDecision } from '../../action-ids.ts';
 import type { AlertKind, AlertSubject, ScopeType } from '../../kinds.ts';
 import { alertFingerprint } from './fingerprint.ts';
 
@@ -203,6 +204,8 @@ const EVENT_OF: Partial<Record<LifecycleAction, AlertGroup['event']>> = {
 /**
  * Alerts of one kind that fire (or repeat, or resolve) in the same run go out as one message listing them: a storm
  * of 40 runaway keys is one Slack post, not 40. `kindOf` gives the kind of a resolved alert (it has no observation).
+ * An alert whose message asks a person to decide (Approve/Deny, Deactivate, Reactivate) is its own group: the
+ * buttons act on one alert, so a message listing several would carry none and the question would go unanswered.
  */
 export function groupDecisions(
   decisions: readonly LifecycleDecision[],
@@ -213,7 +216,8 @@ export function groupDecisions(
     const event = EVENT_OF[d.action];
     if (!d.notify || event === undefined) continue;
     const kind = d.observation?.kind ?? kindOf(d.fingerprint);
-    const key = `${kind}\u0000${event}`;
+    const alone = event !== 'resolved' && d.observation !== null && carriesDecision(kind, d.observation.details);
+    const key = `${kind}\u0000${event}${alone ? `\u0000${d.fingerprint}` : ''}`;
     const group = groups.get(key) ?? { kind, event, fingerprints: [] };
     group.fingerprints.push(d.fingerprint);
     groups.set(key, group);

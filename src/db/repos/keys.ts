@@ -77,13 +77,17 @@ export function keysRepo(db: Db) {
     },
 
     /** A key's stored status, name and hint, for the intent row of a status change; null for a key never synced. */
-    async statusOf(keyId: string): Promise<{ status: string; name: string; hint: string | null } | null> {
+    async statusOf(
+      keyId: string,
+    ): Promise<{ status: string; name: string; hint: string | null; workspaceId: string | null } | null> {
       const row = await db
         .selectFrom('api_keys')
-        .select(['status', 'name', 'partial_key_hint'])
+        .select(['status', 'name', 'partial_key_hint', 'workspace_id'])
         .where('id', '=', keyId)
         .executeTakeFirst();
-      return row ? { status: row.status, name: row.name, hint: row.partial_key_hint } : null;
+      return row
+        ? { status: row.status, name: row.name, hint: row.partial_key_hint, workspaceId: row.workspace_id }
+        : null;
     },
 
     /**

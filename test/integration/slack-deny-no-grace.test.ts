@@ -1,0 +1,146 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { groupMembers } from '../../src/actions/groups.ts';
+import type { ActionContext } from '../../src/actions/handle.ts';
+import { slackActionsEndpoint } from '../../src/actions/http.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { policySchema } from '../../src/config/policy.ts';
+import { Secret } from '../../src/config/secret.ts';
+import { deliverNotifications } from '../../src/notify/outbox.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
+import { enforceRotation } from '../../src/rotation/enforce.ts';
+import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
+import { pollUsage } from '../../src/usage/ingest.ts';
+import { testJobContext, usageContext } from '../support/context.ts';
+import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+
+const SIGNING_SECRET = 'deny-no-grace-signing-secret-0123456789';
+const HOUR = 3_600_000;
+const org = useDemoOrg();
+const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
+
+let env: ReturnType<typeof testJobContext>;
+let slack: SlackServer;
+let server: Server;
+let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
+let url: string;
+
+beforeAll(async () => {
+  slack = await startSlackServer();
+  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
+  const config: Config = {
+    ...base,
+    policy: {
+      ...base.policy,
+      rotation: { ...base.policy.rotation, enforce: 'approve', grace_days: 0 },
+      routes,
+      slack_actions: {
+        enabled: true,
+        allow: { ...base.policy.slack_actions.allow, approve_deactivation: ['U0SEC'] },
+      },
+    },
+  };
+  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
+  env = testJobContext({
+    db: org.t.db,
+    emulatorUrl: org.emulator.url,
+    adminKey: DEMO_ADMIN_KEY,
+    clock: org.clock,
+    config,
+    notifier: { slack: slackClient, email: null, close: async () => {} },
+  });
+  await syncInventory.handler(env.ctx, {});
+  ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
+  const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
+  server = createServer((req, res) => void endpoint(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r));
+  await env?.close();
+  await slack?.close();
+});
+
+const pollOnce = () =>
+  pollUsage(usageContext(org.t.db, env.ctx.admin, org.clock), {
+    overlapMinutes: 15,
+    freshnessMinutes: 1,
+    firstPollHours: 48,
+    table: PRICE_TABLE,
+  });
+
+/** The newest button row of `choice` about the key, and its message's channel:ts. */
+async function buttonOf(keyId: string, choice: string): Promise<{ value: string; message: string }> {
+  const row = await org.t.db
+    .selectFrom('slack_buttons')
+    .innerJoin('alerts', 'alerts.id', 'slack_buttons.alert_id')
+    .innerJoin('notifications', 'notifications.id', 'slack_buttons.notification_id')
+    .select(['slack_buttons.id', 'notifications.provider_id'])
+    .where('alerts.scope_id', '=', keyId)
+    .where('slack_buttons.choice', '=', choice)
+    .orderBy('slack_buttons.created_at', 'desc')
+    .orderBy('notifications.id', 'desc')
+    .executeTakeFirstOrThrow();
+  return { value: row.id, message: String(row.provider_id) };
+}
+
+describe('rotation.enforce: approve with grace_days 0', () => {
+  it('a Deny still waits a day, and the next ask is a new message with its own buttons', async () => {
+    const id = await keyIdByName(org.t.db, 'Production Backend');
+    const questions = async () =>
+      (
+        await org.t.db
+          .selectFrom('alerts')
+          .select(['state', 'started_at'])
+          .where('kind', '=', 'rotation.approval_requested')
+          .where('scope_id', '=', id)
+          .orderBy('started_at', 'desc')
+          .orderBy('id', 'desc')
+          .execute()
+      ).map((q) => `${q.state} from ${new Date(q.started_at).toISOString().slice(0, 13)}`);
+    // the overdue notice, then 36 h later (its traffic moved to its successor a day ago) drained: asked at once
+    await enforceRotation(env.ctx);
+    org.clock.advance(36 * HOUR);
+    await pollOnce();
+    await enforceRotation(env.ctx);
+    expect(await questions()).toEqual(['firing from 2026-11-17T22']);
+    await deliverNotifications(ctx, { buttons: true });
+    const deny = await buttonOf(id, 'deny:owner_away');
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'deny', value: deny.value, userId: 'U0SEC', message: deny.message },
+      { timestamp: Math.floor(org.clock.now().getTime() / 1000) },
+    );
+    const denial = await org.t.db
+      .selectFrom('rotation_denials')
+      .select(['denied_at', 'ask_again_at'])
+      .where('api_key_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(new Date(denial.ask_again_at).getTime() - new Date(denial.denied_at).getTime()).toBe(24 * HOUR);
+    expect(JSON.stringify(slack.calls.filter((c) => c.method === 'chat.update').at(-1)?.args.blocks)).toContain(
+      'keywarden asks again from 2026-11-18',
+    );
+
+    // the next run: not asked again yet, so the answered question resolves
+    org.clock.advance(HOUR);
+    await pollOnce();
+    await enforceRotation(env.ctx);
+    expect(await questions()).toEqual(['resolved from 2026-11-17T22']);
+
+    // a day after the Deny: asked again, a new question with its own message and buttons
+    org.clock.advance(24 * HOUR);
+    await pollOnce();
+    await enforceRotation(env.ctx);
+    expect((await questions()).at(0)).toBe('firing from 2026-11-18T23');
+    await deliverNotifications(ctx, { buttons: true });
+    const approve = await buttonOf(id, 'approve');
+    expect(approve.message).not.toBe(deny.message);
+    expect((await buttonOf(id, 'deny:owner_away')).value).not.toBe(deny.value);
+  });
+});
