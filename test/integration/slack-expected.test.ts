@@ -193,11 +193,11 @@ describe('Slack buttons: Mark as expected', () => {
     const { options, message } = await firingRunaway('k2', 40);
     const audited = (await auditRows()).length;
     await slack.pressOverSocket({ actionId: 'expected', value: options['for 72 hours']!, userId: 'U0ANA', message });
-    await waitUntil('mark made', async () => (await marks()).length === 1, 5_000);
+    await waitUntil('mark made', async () => (await marks()).length === 1, 20_000);
     const [row] = await marks();
     expect(row).toMatchObject({ scope_id: 'k2', covered_hourly_usd: 40 });
     expect(new Date(row!.until).getTime() - new Date(row!.starts_at).getTime()).toBe(72 * HOUR);
-    await waitUntil('audited', async () => (await auditRows()).length === audited + 2, 5_000);
+    await waitUntil('audited', async () => (await auditRows()).length === audited + 2, 20_000);
     expect((await auditRows())[audited]?.details).toMatchObject({ transport: 'socket', slackUserId: 'U0ANA' });
   });
 
