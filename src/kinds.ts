@@ -49,14 +49,8 @@ export function kindPatternMatchesAny(pattern: string): boolean {
   return ALERT_KINDS.some((k) => matchesGlob(pattern, k));
 }
 
-/**
- * A key's rotation stage in one word, as rotation_state.stage records it for the `keywarden keys` table and the
- * weekly security digest. `due_soon` covers every reminder stage, sent now or before (its `reminderDays` says
- * which); a key that is not active is in its status's stage, or `not_active` for a status the API added later.
- */
-const ROTATION_STAGES = [
-  'ok',
-  'due_soon',
+/** The stages of an active key past its deadline: overdue, in grace, or waiting on a decision about it. */
+export const OVERDUE_ROTATION_STAGES = [
   'overdue',
   'grace',
   'blocked',
@@ -66,6 +60,17 @@ const ROTATION_STAGES = [
   'deferred',
   'ask_approval',
   'denied',
+] as const;
+
+/**
+ * A key's rotation stage in one word, as rotation_state.stage records it for the `keywarden keys` table and the
+ * weekly security digest. `due_soon` covers every reminder stage, sent now or before (its `reminderDays` says
+ * which); a key that is not active is in its status's stage, or `not_active` for a status the API added later.
+ */
+const ROTATION_STAGES = [
+  'ok',
+  'due_soon',
+  ...OVERDUE_ROTATION_STAGES,
   'exempt',
   'inactive',
   'archived',

@@ -1,36 +1,25 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/actions/groups.ts';
-import type { ActionContext } from '../../src/actions/handle.ts';
-import { slackActionsEndpoint } from '../../src/actions/http.ts';
-import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import type { AlertObservation } from '../../src/alerts/core/lifecycle.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
-import { Secret } from '../../src/config/secret.ts';
-import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createPagerDutyClient } from '../../src/notify/pagerduty.ts';
-import { createSlackClient } from '../../src/notify/slack.ts';
-import { testJobContext } from '../support/context.ts';
-import { DEMO_ADMIN_KEY, useDemoOrg } from '../support/demo-org.ts';
+import { useDemoOrg } from '../support/demo-org.ts';
 import { type PagerDutyStandIn, startPagerDutyStandIn } from '../support/receiver-servers.ts';
+import { type DemoPresses, startDemoPresses } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const SIGNING_SECRET = 'ack-pagerduty-signing-secret-0123456789';
 const org = useDemoOrg();
 
-let env: ReturnType<typeof testJobContext>;
 let slack: SlackServer;
 let pd: PagerDutyStandIn;
-let server: Server;
-let socket: SocketModeTransport;
-let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
+let presses: DemoPresses;
+let ctx: DemoPresses['ctx'];
 let config: Config;
 let url: string;
 
@@ -47,33 +36,24 @@ routes:
 `,
   );
   config = loadConfig({ env: { KEYWARDEN_CONFIG: path, PAGERDUTY_EVENTS_URL: pd.url, PD_ONCALL_KEY: pd.routingKey } });
-  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
   const pagerduty = createPagerDutyClient({
     receivers: config.receivers.pagerduty,
     eventsUrl: config.env.pagerdutyEventsUrl,
     timeoutMs: 2000,
   });
-  env = testJobContext({
-    db: org.t.db,
-    emulatorUrl: org.emulator.url,
-    adminKey: DEMO_ADMIN_KEY,
-    clock: org.clock,
+  presses = await startDemoPresses({
+    org,
+    slack,
     config,
-    notifier: { slack: slackClient, email: null, pagerduty, close: async () => {} },
+    signingSecret: SIGNING_SECRET,
+    pagerduty,
+    syncInventory: false,
   });
-  ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
-  const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
-  server = createServer((req, res) => void endpoint(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
-  socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
-  await socket.connected;
+  ({ ctx, url } = presses);
 });
 
 afterAll(async () => {
-  await socket?.close();
-  await new Promise((r) => server?.close(r));
-  await env?.close();
+  await presses?.close();
   await Promise.all([slack?.close(), pd?.close()]);
 });
 

@@ -1,107 +1,45 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/actions/groups.ts';
-import type { ActionContext } from '../../src/actions/handle.ts';
-import { slackActionsEndpoint } from '../../src/actions/http.ts';
-import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
-import { AdminClient } from '../../src/anthropic/client.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
 import { silenceCommand } from '../../src/cli/silence.ts';
-import { fixedClock } from '../../src/clock.ts';
-import { type Config, loadConfig } from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
-import { createRepos } from '../../src/db/repos/index.ts';
-import { createMetrics } from '../../src/http/metrics.ts';
-import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
-import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
+import type { HealthServer } from '../../src/http/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
 import { runawayObservation } from '../support/alerts.ts';
-import { captureLog } from '../support/context.ts';
-import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
-import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import {
+  type HealthPresses,
+  pressConfig,
+  PRESS_SIGNING_SECRET as SIGNING_SECRET,
+  startHealthPresses,
+} from '../support/slack-press.ts';
+import type { SlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
-const SIGNING_SECRET = 'standin-signing-secret-0123456789abcdef';
 const HOUR = 3_600_000;
 
 const routes = policySchema.parse({
   routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
 }).routes;
 
-let tdb: TestDatabase;
+let presses: HealthPresses;
 let db: Db;
 let slack: SlackServer;
-let redis: Redis;
 let http: HealthServer;
-let socket: SocketModeTransport;
-let clock: ReturnType<typeof fixedClock>;
-let ctx: ActionContext & { redis: Redis };
+let clock: HealthPresses['clock'];
+let ctx: HealthPresses['ctx'];
 let logLines: string[];
-const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
-
-function configWith(allow: Partial<Config['policy']['slack_actions']['allow']>, enabled = true): Config {
-  return {
-    ...base,
-    env: { ...base.env, slackSigningSecret: new Secret(SIGNING_SECRET), slackAppToken: new Secret(STANDIN_APP_TOKEN) },
-    policy: {
-      ...base.policy,
-      slack_actions: { enabled, allow: { ...base.policy.slack_actions.allow, ...allow } },
-    },
-  };
-}
 
 beforeAll(async () => {
-  [tdb, slack] = await Promise.all([
-    createTestDatabase(),
-    startSlackServer({ usergroups: { S0ONCALL: ['U0ONCALL'] } }),
-  ]);
-  db = tdb.db;
-  redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-  clock = fixedClock(new Date());
-  const captured = captureLog();
-  logLines = captured.lines;
-  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
-  // one object, mutated per test: the endpoint and the socket read its config at each press
-  ctx = {
-    config: configWith({}),
-    repos: createRepos(db),
-    // Reactivate is tested against the emulator (slack-reactivate.test.ts); nothing here calls the Admin API
-    admin: new AdminClient({
-      baseUrl: 'http://127.0.0.1:9',
-      adminKey: new Secret('sk-ant-admin01-unused-0000'),
-      log: captured.log,
-      clock,
-    }),
-    redis,
-    notifier: { slack: slackClient, email: null, close: async () => {} },
-    clock,
-    log: captured.log,
-    groups: groupMembers(slackClient, clock, captured.log),
-  };
-  http = await startHealthServer({
-    port: 0,
-    host: '127.0.0.1',
-    db,
-    redis,
-    metrics: createMetrics(createRepos(db)),
-    log: captured.log,
-    slackActions: slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET)),
-  });
-  socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
-  await socket.connected;
-  await slack.socketConnected();
+  presses = await startHealthPresses({ usergroups: { S0ONCALL: ['U0ONCALL'] }, config: pressConfig({}) });
+  ({ db, slack, http, clock, ctx, logLines } = presses);
 });
 
 afterAll(async () => {
-  await socket?.close();
-  await http?.close();
-  await redis?.quit();
-  await Promise.all([tdb?.drop(), slack?.close()]);
+  await presses?.close();
 });
 
 beforeEach(async () => {
@@ -111,7 +49,7 @@ beforeEach(async () => {
   await db.deleteFrom('alerts').execute();
   slack.reset();
   clock.set(new Date());
-  ctx.config = configWith({});
+  ctx.config = pressConfig({});
 });
 
 const actionsUrl = () => `http://127.0.0.1:${http.port}/slack/actions`;
@@ -385,7 +323,7 @@ describe('Slack buttons: when Slack fails the answer', () => {
 
 describe('Slack buttons: who may press', () => {
   it('refuses a user the allow list does not name: ephemeral answer, nothing changed, audited', async () => {
-    ctx.config = configWith({ acknowledge: ['U0BOSS'] });
+    ctx.config = pressConfig({ acknowledge: ['U0BOSS'] });
     const { value, message } = await firingAlert();
     const before = (await auditRows()).length;
     const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
@@ -401,7 +339,7 @@ describe('Slack buttons: who may press', () => {
   });
 
   it('lets in a member of an allowed user group (usergroups.users.list)', async () => {
-    ctx.config = configWith({ acknowledge: ['S0ONCALL'] });
+    ctx.config = pressConfig({ acknowledge: ['S0ONCALL'] });
     const { value, message } = await firingAlert();
     const r = await slack.pressOverSocket({ actionId: 'ack', value, userId: 'U0ONCALL', message });
     expect(r).toBeTruthy();
@@ -410,7 +348,7 @@ describe('Slack buttons: who may press', () => {
   });
 
   it('puts no buttons on messages while slack_actions is off', async () => {
-    ctx.config = configWith({}, false);
+    ctx.config = pressConfig({}, false);
     await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     await deliverNotifications({ ...ctx, clock }, { buttons: false });
     expect(JSON.stringify(posts()[0]?.args.blocks)).not.toContain('"action_id":"ack"');
@@ -462,7 +400,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
 
   it('a replay of a request already handled: 401, no second audit row', async () => {
     const { value, message } = await firingAlert();
-    ctx.config = configWith({ acknowledge: ['U0BOSS'] }); // so the first press changes nothing either
+    ctx.config = pressConfig({ acknowledge: ['U0BOSS'] }); // so the first press changes nothing either
     const body = new URLSearchParams({
       payload: JSON.stringify(slack.blockActions({ actionId: 'ack', value, userId: 'U0ANA', message })),
     }).toString();

@@ -1,26 +1,16 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectAnomaliesJob } from '../../jobs/detect-anomalies.ts';
 import { pollUsageJob } from '../../jobs/poll-usage.ts';
-import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { groupMembers } from '../../src/actions/groups.ts';
-import type { ActionContext } from '../../src/actions/handle.ts';
-import { slackActionsEndpoint } from '../../src/actions/http.ts';
-import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
-import { Secret } from '../../src/config/secret.ts';
 import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
-import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
-import { createSlackClient } from '../../src/notify/slack.ts';
-import { testJobContext } from '../support/context.ts';
-import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { type DemoPresses, startDemoPresses } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -29,11 +19,10 @@ const MIN = 60_000;
 const org = useDemoOrg();
 const dir = mkdtempSync(join(tmpdir(), 'kw-deactivate-'));
 
-let env: ReturnType<typeof testJobContext>;
+let env: DemoPresses['env'];
 let slack: SlackServer;
-let server: Server;
-let socket: SocketModeTransport;
-let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
+let presses: DemoPresses;
+let ctx: DemoPresses['ctx'];
 let url: string;
 
 beforeAll(async () => {
@@ -48,29 +37,12 @@ routes:
 `,
   );
   const config = loadConfig({ env: { KEYWARDEN_CONFIG: path } });
-  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
-  env = testJobContext({
-    db: org.t.db,
-    emulatorUrl: org.emulator.url,
-    adminKey: DEMO_ADMIN_KEY,
-    clock: org.clock,
-    config,
-    notifier: { slack: slackClient, email: null, close: async () => {} },
-  });
-  await syncInventory.handler(env.ctx, {});
-  ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
-  const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
-  server = createServer((req, res) => void endpoint(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
-  socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
-  await socket.connected;
+  presses = await startDemoPresses({ org, slack, config, signingSecret: SIGNING_SECRET });
+  ({ env, ctx, url } = presses);
 });
 
 afterAll(async () => {
-  await socket?.close();
-  await new Promise((r) => server?.close(r));
-  await env?.close();
+  await presses?.close();
   await slack?.close();
 });
 

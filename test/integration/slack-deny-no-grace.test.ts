@@ -1,20 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncInventory } from '../../jobs/sync-inventory.ts';
-import { groupMembers } from '../../src/actions/groups.ts';
-import type { ActionContext } from '../../src/actions/handle.ts';
-import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type Config, loadConfig } from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
-import { Secret } from '../../src/config/secret.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
-import { createSlackClient } from '../../src/notify/slack.ts';
 import { enforceRotation } from '../../src/rotation/enforce.ts';
 import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
-import { testJobContext, usageContext } from '../support/context.ts';
-import { DEMO_ADMIN_KEY, keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { usageContext } from '../support/context.ts';
+import { keyIdByName, useDemoOrg } from '../support/demo-org.ts';
+import { type DemoPresses, newestButton, startDemoPresses } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 
 const SIGNING_SECRET = 'deny-no-grace-signing-secret-0123456789';
@@ -22,10 +15,10 @@ const HOUR = 3_600_000;
 const org = useDemoOrg();
 const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
 
-let env: ReturnType<typeof testJobContext>;
+let env: DemoPresses['env'];
 let slack: SlackServer;
-let server: Server;
-let ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
+let presses: DemoPresses;
+let ctx: DemoPresses['ctx'];
 let url: string;
 
 beforeAll(async () => {
@@ -43,26 +36,12 @@ beforeAll(async () => {
       },
     },
   };
-  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
-  env = testJobContext({
-    db: org.t.db,
-    emulatorUrl: org.emulator.url,
-    adminKey: DEMO_ADMIN_KEY,
-    clock: org.clock,
-    config,
-    notifier: { slack: slackClient, email: null, close: async () => {} },
-  });
-  await syncInventory.handler(env.ctx, {});
-  ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
-  const endpoint = slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET));
-  server = createServer((req, res) => void endpoint(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
+  presses = await startDemoPresses({ org, slack, config, signingSecret: SIGNING_SECRET, socket: false });
+  ({ env, ctx, url } = presses);
 });
 
 afterAll(async () => {
-  await new Promise((r) => server?.close(r));
-  await env?.close();
+  await presses?.close();
   await slack?.close();
 });
 
@@ -74,20 +53,7 @@ const pollOnce = () =>
     table: PRICE_TABLE,
   });
 
-/** The newest button row of `choice` about the key, and its message's channel:ts. */
-async function buttonOf(keyId: string, choice: string): Promise<{ value: string; message: string }> {
-  const row = await org.t.db
-    .selectFrom('slack_buttons')
-    .innerJoin('alerts', 'alerts.id', 'slack_buttons.alert_id')
-    .innerJoin('notifications', 'notifications.id', 'slack_buttons.notification_id')
-    .select(['slack_buttons.id', 'notifications.provider_id'])
-    .where('alerts.scope_id', '=', keyId)
-    .where('slack_buttons.choice', '=', choice)
-    .orderBy('slack_buttons.created_at', 'desc')
-    .orderBy('notifications.id', 'desc')
-    .executeTakeFirstOrThrow();
-  return { value: row.id, message: String(row.provider_id) };
-}
+const buttonOf = (keyId: string, choice: string) => newestButton(org.t.db, keyId, choice);
 
 describe('rotation.enforce: approve with grace_days 0', () => {
   it('a Deny still waits a day, and the next ask is a new message with its own buttons', async () => {

@@ -1,26 +1,17 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../src/actions/groups.ts';
-import type { ActionContext } from '../../src/actions/handle.ts';
-import { slackActionsEndpoint } from '../../src/actions/http.ts';
-import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
-import { AdminClient } from '../../src/anthropic/client.ts';
-import { fixedClock } from '../../src/clock.ts';
-import { type Config, loadConfig } from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
-import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
-import { createRepos } from '../../src/db/repos/index.ts';
-import { createMetrics } from '../../src/http/metrics.ts';
-import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
-import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
+import type { HealthServer } from '../../src/http/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
-import { createSlackClient } from '../../src/notify/slack.ts';
 import { runawayObservation } from '../support/alerts.ts';
-import { captureLog } from '../support/context.ts';
-import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
-import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import {
+  type HealthPresses,
+  pressConfig,
+  PRESS_SIGNING_SECRET as SIGNING_SECRET,
+  startHealthPresses,
+} from '../support/slack-press.ts';
+import type { SlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /**
@@ -29,76 +20,26 @@ import { waitUntil } from '../support/wait.ts';
  * detect-anomalies-expected.test.ts.
  */
 
-const SIGNING_SECRET = 'standin-signing-secret-0123456789abcdef';
 const HOUR = 3_600_000;
 
 const routes = policySchema.parse({
   routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
 }).routes;
 
-let tdb: TestDatabase;
+let presses: HealthPresses;
 let db: Db;
 let slack: SlackServer;
-let redis: Redis;
 let http: HealthServer;
-let socket: SocketModeTransport;
-let clock: ReturnType<typeof fixedClock>;
-let ctx: ActionContext & { redis: Redis };
-const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
-
-function configWith(allow: Partial<Config['policy']['slack_actions']['allow']>): Config {
-  return {
-    ...base,
-    env: { ...base.env, slackSigningSecret: new Secret(SIGNING_SECRET), slackAppToken: new Secret(STANDIN_APP_TOKEN) },
-    policy: {
-      ...base.policy,
-      slack_actions: { enabled: true, allow: { ...base.policy.slack_actions.allow, ...allow } },
-    },
-  };
-}
+let clock: HealthPresses['clock'];
+let ctx: HealthPresses['ctx'];
 
 beforeAll(async () => {
-  [tdb, slack] = await Promise.all([createTestDatabase(), startSlackServer({ usergroups: {} })]);
-  db = tdb.db;
-  redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-  clock = fixedClock(new Date());
-  const captured = captureLog();
-  const slackClient = createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
-  ctx = {
-    config: configWith({ mark_expected: ['U0ANA'] }),
-    repos: createRepos(db),
-    // nothing here calls the Admin API
-    admin: new AdminClient({
-      baseUrl: 'http://127.0.0.1:9',
-      adminKey: new Secret('sk-ant-admin01-unused-0000'),
-      log: captured.log,
-      clock,
-    }),
-    redis,
-    notifier: { slack: slackClient, email: null, close: async () => {} },
-    clock,
-    log: captured.log,
-    groups: groupMembers(slackClient, clock, captured.log),
-  };
-  http = await startHealthServer({
-    port: 0,
-    host: '127.0.0.1',
-    db,
-    redis,
-    metrics: createMetrics(createRepos(db)),
-    log: captured.log,
-    slackActions: slackActionsEndpoint(ctx, new Secret(SIGNING_SECRET)),
-  });
-  socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
-  await socket.connected;
-  await slack.socketConnected();
+  presses = await startHealthPresses({ usergroups: {}, config: pressConfig({ mark_expected: ['U0ANA'] }) });
+  ({ db, slack, http, clock, ctx } = presses);
 });
 
 afterAll(async () => {
-  await socket?.close();
-  await http?.close();
-  await redis?.quit();
-  await Promise.all([tdb?.drop(), slack?.close()]);
+  await presses?.close();
 });
 
 beforeEach(async () => {
@@ -108,7 +49,7 @@ beforeEach(async () => {
   await db.deleteFrom('alerts').execute();
   slack.reset();
   clock.set(new Date());
-  ctx.config = configWith({ mark_expected: ['U0ANA'] });
+  ctx.config = pressConfig({ mark_expected: ['U0ANA'] });
 });
 
 const seconds = () => Math.floor(clock.now().getTime() / 1000);

@@ -1,4 +1,5 @@
 import type { AlertListing } from '../../alerts/list.ts';
+import { OVERDUE_ROTATION_STAGES } from '../../kinds.ts';
 import { formatUsd, type Pico, picoToNumberUsd, usdToPico } from '../../money.ts';
 import { escapeHtml, terminalText } from '../../notify/escape.ts';
 import type { KeyRow } from '../../rotation/key-rows.ts';
@@ -33,20 +34,7 @@ export function rotationGroup(stage: string): RotationGroup {
   if (stage === 'ok') return 'fine';
   if (stage === 'exempt') return 'exempt';
   if (stage.startsWith('due_in_')) return 'due soon';
-  if (
-    [
-      'overdue',
-      'grace',
-      'blocked',
-      'hold',
-      'deactivate',
-      'would_deactivate',
-      'deferred',
-      'ask_approval',
-      'denied',
-    ].includes(stage)
-  )
-    return 'overdue';
+  if ((OVERDUE_ROTATION_STAGES as readonly string[]).includes(stage)) return 'overdue';
   return 'not active';
 }
 

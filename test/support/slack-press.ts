@@ -1,0 +1,196 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { syncInventory } from '../../jobs/sync-inventory.ts';
+import { groupMembers } from '../../src/actions/groups.ts';
+import type { ActionContext } from '../../src/actions/handle.ts';
+import { slackActionsEndpoint } from '../../src/actions/http.ts';
+import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
+import { AdminClient } from '../../src/anthropic/client.ts';
+import { fixedClock } from '../../src/clock.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
+import { Secret } from '../../src/config/secret.ts';
+import type { Db } from '../../src/db/index.ts';
+import { createRepos } from '../../src/db/repos/index.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
+import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
+import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
+import type { PagerDutyClient } from '../../src/notify/pagerduty.ts';
+import { createSlackClient } from '../../src/notify/slack.ts';
+import { captureLog, testJobContext } from './context.ts';
+import { createTestDatabase, redisUrl } from './db.ts';
+import { DEMO_ADMIN_KEY, type useDemoOrg } from './demo-org.ts';
+import type { SlackServer } from './slack-server.ts';
+import { startSlackServer } from './slack-server.ts';
+
+/**
+ * The Slack button presses' test harnesses: the action context, the HTTP endpoint a press is signed for, and Socket
+ * Mode against the Slack stand-in, built one way for every press test so that the tests differ only in what they press.
+ */
+
+const slackClientOf = (slack: SlackServer) =>
+  createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
+
+/** Presses against the emulator's demo organization: what `startDemoPresses` returns. */
+export interface DemoPresses {
+  env: ReturnType<typeof testJobContext>;
+  ctx: ActionContext & { redis: ReturnType<typeof testJobContext>['redis'] };
+  /** The endpoint's address, for `slack.pressOverHttp`. */
+  url: string;
+  /** Stops the transports and the job context; the Slack stand-in is the caller's. */
+  close(): Promise<void>;
+}
+
+/**
+ * The action context over the demo organization (`org`, from useDemoOrg) with `config` and Slack (and PagerDuty
+ * where given) as its notifier; the inventory synced unless `syncInventory` is false; the actions endpoint alone on
+ * an ephemeral port, and Socket Mode connected unless `socket` is false. Call in beforeAll, close in afterAll.
+ */
+export async function startDemoPresses(opts: {
+  org: ReturnType<typeof useDemoOrg>;
+  slack: SlackServer;
+  config: Config;
+  signingSecret: string;
+  pagerduty?: PagerDutyClient;
+  syncInventory?: boolean;
+  socket?: boolean;
+}): Promise<DemoPresses> {
+  const { org, slack } = opts;
+  const slackClient = slackClientOf(slack);
+  const env = testJobContext({
+    db: org.t.db,
+    emulatorUrl: org.emulator.url,
+    adminKey: DEMO_ADMIN_KEY,
+    clock: org.clock,
+    config: opts.config,
+    notifier: { slack: slackClient, email: null, pagerduty: opts.pagerduty, close: async () => {} },
+  });
+  if (opts.syncInventory !== false) await syncInventory.handler(env.ctx, {});
+  const ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
+  const endpoint = slackActionsEndpoint(ctx, new Secret(opts.signingSecret));
+  const server = createServer((req, res) => void endpoint(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
+  let socket: SocketModeTransport | undefined;
+  if (opts.socket !== false) {
+    socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
+    await socket.connected;
+  }
+  return {
+    env,
+    ctx,
+    url,
+    close: async () => {
+      await socket?.close();
+      await new Promise((r) => server.close(r));
+      await env.close();
+    },
+  };
+}
+
+/** The newest button row of `choice` on the newest message about the key, and that message's channel:ts. */
+export async function newestButton(db: Db, keyId: string, choice: string): Promise<{ value: string; message: string }> {
+  const row = await db
+    .selectFrom('slack_buttons')
+    .innerJoin('alerts', 'alerts.id', 'slack_buttons.alert_id')
+    .innerJoin('notifications', 'notifications.id', 'slack_buttons.notification_id')
+    .select(['slack_buttons.id', 'notifications.provider_id'])
+    .where('alerts.scope_id', '=', keyId)
+    .where('slack_buttons.choice', '=', choice)
+    .orderBy('slack_buttons.created_at', 'desc')
+    .orderBy('notifications.id', 'desc')
+    .executeTakeFirstOrThrow();
+  return { value: row.id, message: String(row.provider_id) };
+}
+
+/** The signing secret the health-server presses are signed with. */
+export const PRESS_SIGNING_SECRET = 'standin-signing-secret-0123456789abcdef';
+
+const exampleConfig = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
+
+/** examples/keywarden.yaml with Slack actions `enabled` for `allow`, and the stand-in's signing secret and app token. */
+export function pressConfig(allow: Partial<Config['policy']['slack_actions']['allow']>, enabled = true): Config {
+  return {
+    ...exampleConfig,
+    env: {
+      ...exampleConfig.env,
+      slackSigningSecret: new Secret(PRESS_SIGNING_SECRET),
+      slackAppToken: new Secret(STANDIN_APP_TOKEN),
+    },
+    policy: {
+      ...exampleConfig.policy,
+      slack_actions: { enabled, allow: { ...exampleConfig.policy.slack_actions.allow, ...allow } },
+    },
+  };
+}
+
+/** Presses on the worker's own health server, without an Admin API: what `startHealthPresses` returns. */
+export interface HealthPresses {
+  db: Db;
+  slack: SlackServer;
+  redis: Redis;
+  http: HealthServer;
+  clock: ReturnType<typeof fixedClock>;
+  /** One object: the endpoint and the socket read its config at each press, so a test may replace it. */
+  ctx: ActionContext & { redis: Redis };
+  logLines: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh database, the Slack stand-in with `usergroups`, Redis, a fixed clock at now, and the action context with
+ * `config`; the presses arrive on the health server's /slack/actions and over Socket Mode, both connected. The
+ * Admin API is an address nothing listens on: nothing these presses do calls it.
+ */
+export async function startHealthPresses(opts: {
+  usergroups: Record<string, string[]>;
+  config: Config;
+}): Promise<HealthPresses> {
+  const [tdb, slack] = await Promise.all([createTestDatabase(), startSlackServer({ usergroups: opts.usergroups })]);
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const clock = fixedClock(new Date());
+  const captured = captureLog();
+  const slackClient = slackClientOf(slack);
+  const ctx = {
+    config: opts.config,
+    repos: createRepos(tdb.db),
+    admin: new AdminClient({
+      baseUrl: 'http://127.0.0.1:9',
+      adminKey: new Secret('sk-ant-admin01-unused-0000'),
+      log: captured.log,
+      clock,
+    }),
+    redis,
+    notifier: { slack: slackClient, email: null, close: async () => {} },
+    clock,
+    log: captured.log,
+    groups: groupMembers(slackClient, clock, captured.log),
+  };
+  const http = await startHealthServer({
+    port: 0,
+    host: '127.0.0.1',
+    db: tdb.db,
+    redis,
+    metrics: createMetrics(createRepos(tdb.db)),
+    log: captured.log,
+    slackActions: slackActionsEndpoint(ctx, new Secret(PRESS_SIGNING_SECRET)),
+  });
+  const socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
+  await socket.connected;
+  await slack.socketConnected();
+  return {
+    db: tdb.db,
+    slack,
+    redis,
+    http,
+    clock,
+    ctx,
+    logLines: captured.lines,
+    close: async () => {
+      await socket.close();
+      await http.close();
+      await redis.quit();
+      await Promise.all([tdb.drop(), slack.close()]);
+    },
+  };
+}
