@@ -376,7 +376,9 @@ function checkReferences(s: Scenario): string[] {
     if (f.workspace !== null) known(workspaces, f.workspace, `federated[${i}].workspace`, 'workspace');
     const traffic = resolveTraffic(s, f);
     if (traffic.tokens_per_minute > 0 && Object.keys(traffic.models).length === 0) {
-      problems.push(`federated[${i}].traffic.models: required when tokens_per_minute > 0 (here or in traffic_defaults)`);
+      problems.push(
+        `federated[${i}].traffic.models: required when tokens_per_minute > 0 (here or in traffic_defaults)`,
+      );
     }
   });
   unique(
