@@ -73,10 +73,11 @@ export function choicesFor(kind: string, details: Record<string, unknown> = {}):
 
 /**
  * Whether a message about one alert of `kind` asks a person to decide (Approve, Deny, Deactivate, Reactivate): such
- * alerts are never grouped, since a message listing several alerts names none and so carries no buttons.
+ * alerts are never grouped, since a message listing several alerts names none and so carries no buttons. Mark as
+ * expected is not such a decision (nothing waits for it), so a storm of plain runaways stays one message.
  */
 export function carriesDecision(kind: string, details: Record<string, unknown> = {}): boolean {
-  return choicesFor(kind, details).some((c) => !ACK_AND_SNOOZE.includes(c));
+  return choicesFor(kind, details).some((c) => !ACK_AND_SNOOZE.includes(c) && !EXPECTED_CHOICES.includes(c));
 }
 
 /** Why a Deny was given, as the denial records it and the messages say it. */

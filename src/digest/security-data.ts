@@ -9,8 +9,8 @@ import { DAY_MS } from '../time.ts';
 /**
  * Reads what the weekly security digest shows: every active key with its rotation stage (kept by
  * enforce-rotation in rotation_state), its owner and whether that owner is still in the organization, its expiry;
- * who is behind the keys' traffic (the identity findings, and the last 7 days' spend and tokens by identity); and
- * the members who hold the organization's admin role.
+ * who is behind the keys' traffic (the identity findings, and the last 7 days' spend and tokens by identity, with
+ * federated identities' spend from the stored bill); and the members who hold the organization's admin role.
  */
 
 /** The traffic share window: the last 7 days up to the digest's instant. */
@@ -21,7 +21,14 @@ export interface IdentityTraffic {
   /** Distinct keys with traffic (0 for usage without a key). */
   keys: number;
   usd: Pico;
-  tokens: bigint;
+  /** null: not reported (the bill, which federated traffic comes from, has spend and requests, no tokens). */
+  tokens: bigint | null;
+}
+
+/** Federated traffic of the window, from the stored bill: spend in total and per subject. */
+export interface FederatedTraffic extends IdentityTraffic {
+  /** Largest spend first; a subject is organization-controlled text ('' when the API gave none). */
+  subjects: Array<{ subject: string; usd: Pico }>;
 }
 
 export interface SecurityKey {
@@ -57,23 +64,26 @@ export interface SecurityData {
   identityTraffic: Map<KeyIdentity | 'no_key', IdentityTraffic>;
   /**
    * Traffic by federated (workload-identity) actors: they have no key, so only the analytics API's actors show
-   * them. Null until keywarden reads that API.
+   * them (billed_costs, stored by the billed-cost ingest). Null where that API is refused or the window's bill has
+   * no federated spend.
    */
-  federatedTraffic: IdentityTraffic | null;
+  federatedTraffic: FederatedTraffic | null;
   /** Every identity finding of the active keys (the key.identity alerts say the same). */
   identityFindings: IdentityPlanEntry[];
 }
 
 export async function loadSecurityData(
-  repos: Pick<Repos, 'keys'>,
+  repos: Pick<Repos, 'keys' | 'billing'>,
   now: Date,
   opts: { organizationName: string; timezone: string },
 ): Promise<SecurityData> {
-  const [keys, admins, traffic, identity] = await Promise.all([
+  const from = new Date(now.getTime() - IDENTITY_TRAFFIC_DAYS * DAY_MS);
+  const [keys, admins, traffic, identity, federatedTraffic] = await Promise.all([
     repos.keys.activeKeysWithOwners(),
     repos.keys.admins(),
-    repos.keys.trafficByIdentity(new Date(now.getTime() - IDENTITY_TRAFFIC_DAYS * DAY_MS), now),
+    repos.keys.trafficByIdentity(from, now),
     identityFindings(repos, now, opts.timezone),
+    loadFederatedTraffic(repos, from, now),
   ]);
   let rotationEvaluatedAt: Date | null = null;
   for (const k of keys) {
@@ -90,7 +100,7 @@ export async function loadSecurityData(
     identityTraffic: new Map(
       traffic.map((t) => [t.identity, { keys: t.keys, usd: usdToPico(t.usd), tokens: BigInt(t.tokens) }]),
     ),
-    federatedTraffic: null,
+    federatedTraffic,
     identityFindings: identity.findings,
     keys: keys.map((k) => {
       const byUser = k.created_by_type === 'user' && k.created_by_id !== null;
@@ -113,4 +123,23 @@ export async function loadSecurityData(
       };
     }),
   };
+}
+
+/**
+ * The window's federated spend from the stored bill (its 1h and 1d periods starting in the window); null when the
+ * analytics cost API was refused when last asked (what is stored is stale) or the bill has no federated spend.
+ */
+async function loadFederatedTraffic(
+  repos: Pick<Repos, 'billing'>,
+  from: Date,
+  to: Date,
+): Promise<FederatedTraffic | null> {
+  const access = await repos.billing.access('analytics.cost');
+  if (access !== null && !access.available) return null;
+  const actors = (await repos.billing.actorSpend(from, to)).filter((a) => a.type === 'federated_actor');
+  if (actors.length === 0) return null;
+  const subjects = actors
+    .map((a) => ({ subject: a.id, usd: a.billed }))
+    .sort((a, b) => (a.usd === b.usd ? a.subject.localeCompare(b.subject) : a.usd > b.usd ? -1 : 1));
+  return { keys: 0, usd: subjects.reduce<Pico>((sum, a) => sum + a.usd, 0n), tokens: null, subjects };
 }

@@ -16,6 +16,8 @@ import { IDENTITY_TRAFFIC_DAYS, type IdentityTraffic, type SecurityData, type Se
 
 /** Keys without an expiry are often most of them; the oldest are the ones worth reading about. */
 const NO_EXPIRY_ROWS = 25;
+/** Federated subjects past this many are counted, not listed. */
+const SUBJECT_ROWS = 10;
 /** Identity findings past this many are counted, not listed. */
 const FINDING_ROWS = 25;
 /** Stages older than this mean enforce-rotation has stopped running: the digest says so. */
@@ -84,8 +86,16 @@ const TRAFFIC_ROWS: Array<[KeyIdentity | 'no_key', string]> = [
   ['no_key', 'Usage without a key (Console, Workbench)'],
 ];
 
-/** Who is behind the window's traffic, by spend and by tokens; federated actors once keywarden reads them. */
-function identityTrafficSection(data: SecurityData): { section: DigestSection; sentence: string | null } {
+/**
+ * Who is behind the window's traffic, by spend and by tokens, federated identities (from the bill) among them; shares
+ * against the whole. The bill reports no tokens: a federated row's tokens are "not reported", and token shares are of
+ * the tokens known.
+ */
+function identityTrafficSection(data: SecurityData): {
+  section: DigestSection;
+  subjects: DigestSection | null;
+  sentence: string | null;
+} {
   const rows: Array<[string, IdentityTraffic]> = [];
   for (const [identity, label] of TRAFFIC_ROWS) {
     const t = data.identityTraffic.get(identity);
@@ -93,18 +103,39 @@ function identityTrafficSection(data: SecurityData): { section: DigestSection; s
   }
   if (data.federatedTraffic !== null) rows.push(['Federated identities (workload identity)', data.federatedTraffic]);
   const usd = rows.reduce<Pico>((sum, [, t]) => sum + t.usd, 0n);
-  const tokens = rows.reduce((sum, [, t]) => sum + t.tokens, 0n);
+  const tokens = rows.reduce((sum, [, t]) => sum + (t.tokens ?? 0n), 0n);
   const share = (identity: KeyIdentity) => {
     const t = data.identityTraffic.get(identity);
     return percent(t?.usd ?? 0n, usd);
   };
+  const federated = data.federatedTraffic;
   const sentence =
     usd === 0n
       ? null
       : `Of the last ${IDENTITY_TRAFFIC_DAYS} days' spend, ${share('service_account')} ran on service-account keys, ` +
-        `${share('personal')} on personal keys and ${share('legacy')} on legacy workspace keys.`;
+        (federated === null
+          ? `${share('personal')} on personal keys and ${share('legacy')} on legacy workspace keys.`
+          : `${percent(federated.usd, usd)} on federated identities (no key), ${share('personal')} on personal keys ` +
+            `and ${share('legacy')} on legacy workspace keys.`);
+  const subjects: DigestSection | null =
+    federated === null
+      ? null
+      : {
+          title: `Federated identities (workload identity), last ${IDENTITY_TRAFFIC_DAYS} days`,
+          columns: [{ label: 'Subject' }, { label: 'Spend', align: 'right' }, { label: 'Share', align: 'right' }],
+          rows: federated.subjects
+            .slice(0, SUBJECT_ROWS)
+            .map((f) => [
+              f.subject === '' ? '(no subject reported)' : f.subject,
+              formatUsd(f.usd),
+              percent(f.usd, usd),
+            ]),
+          empty: '',
+          more: Math.max(0, federated.subjects.length - SUBJECT_ROWS),
+        };
   return {
     sentence,
+    subjects,
     section: {
       title: `Traffic by identity, last ${IDENTITY_TRAFFIC_DAYS} days`,
       columns: [
@@ -120,8 +151,8 @@ function identityTrafficSection(data: SecurityData): { section: DigestSection; s
         String(t.keys),
         formatUsd(t.usd),
         percent(t.usd, usd),
-        t.tokens.toLocaleString('en-US'),
-        percent(t.tokens, tokens),
+        t.tokens === null ? 'not reported' : t.tokens.toLocaleString('en-US'),
+        t.tokens === null ? '–' : percent(t.tokens, tokens),
       ]),
       empty: `No usage stored for the last ${IDENTITY_TRAFFIC_DAYS} days.`,
     },
@@ -221,6 +252,7 @@ export function composeSecurityDigest(data: SecurityData): DigestMessage {
       empty: 'Every active key was created by someone still in the organization (or by the API).',
     },
     traffic.section,
+    ...(traffic.subjects === null ? [] : [traffic.subjects]),
     {
       title: 'Identity findings',
       columns: [{ label: 'Key' }, { label: 'Workspace' }, { label: 'Identity' }, { label: 'Finding' }],

@@ -10,7 +10,7 @@ import { type Pico, picoToCents } from '../money.ts';
 import { DAY_MS, MINUTE_MS } from '../time.ts';
 import { type CostParts, priceUsage } from '../usage/core/pricing.ts';
 import { bad, HttpError } from './api.ts';
-import type { SimKey, SimulatedOrg } from './org.ts';
+import type { SimFederated, SimKey, SimulatedOrg } from './org.ts';
 import { addCounts, forEachUsage, type UsageCounts, type UsageSlot, zeroCounts } from './traffic.ts';
 
 /**
@@ -19,8 +19,14 @@ import { addCounts, forEachUsage, type UsageCounts, type UsageSlot, zeroCounts }
  * grouped dimensions with usage (no empty buckets), ranked by total_tokens (usage) or amount (cost), highest first,
  * unless `order_by=time`; `limit` counts rows; the cost endpoint's cost_type/token_type fan-out rows do not count.
  * Billed `amount` equals `list_amount` (the scenario has no discount), and blocked requests (a key's
- * `blocked_models`) are usage without cost.
+ * `blocked_models`) are usage without cost. Federated workloads (scenario `federated`) are usage without a key
+ * (`api_key_id` null, matched by an empty `api_key_ids[]` entry) attributed to a `federated_actor`.
  */
+
+/** What has traffic: a key, or a federated workload (no key). */
+type Source = SimKey | SimFederated;
+
+const isFederated = (src: Source): src is SimFederated => 'subject' in src;
 
 /** Requests per minute and slot: one per this many input-side tokens, rounded up (the traffic model has no requests). */
 export const TOKENS_PER_REQUEST = 2_000;
@@ -49,7 +55,7 @@ interface Query {
   limit: number;
   orderBy: string;
   order: 'asc' | 'desc';
-  keys: SimKey[];
+  sources: Source[];
   slotPasses: (slot: UsageSlot) => boolean;
 }
 
@@ -83,8 +89,12 @@ function time(q: URLSearchParams, name: string): number | null {
   return ms;
 }
 
-/** The actor a key's usage is attributed to: its principal (user, service account), else the key itself. */
-function actorOf(k: SimKey, now: number): { type: string; [field: string]: unknown } {
+/**
+ * The actor usage is attributed to: a federated workload's subject, a key's principal (user, service account), else
+ * the key itself.
+ */
+function actorOf(k: Source, now: number): { type: string; [field: string]: unknown } {
+  if (isFederated(k)) return { type: 'federated_actor', subject: k.subject };
   const p = k.principal;
   if (p === null) return { type: 'api_actor', api_key_id: k.id };
   if ('serviceAccountId' in p) return { type: 'service_account_actor', service_account_id: p.serviceAccountId };
@@ -104,11 +114,12 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
   /** Complete, visible hours never change again: their cells are kept, per key and hour. */
   const hourCache = new Map<string, Cell[]>();
 
-  function cellsOf(k: SimKey, from: number, to: number): Cell[] {
+  function cellsOf(k: Source, from: number, to: number): Cell[] {
     const cells = new Map<UsageSlot, Cell>();
     if (k.life.createdAt >= to * MINUTE_MS) return [];
+    const list = isFederated(k) ? org.federated : org.keys;
     for (let m = from; m < to; m++) {
-      forEachUsage(org.keys, k.index, m, (slot, c) => {
+      forEachUsage(list, k.index, m, (slot, c) => {
         const input =
           c.uncached_input_tokens +
           c.cache_read_input_tokens +
@@ -127,13 +138,13 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
   }
 
   /** A key's cells over [from, to), whole visible hours from the cache. */
-  function keyCells(k: SimKey, from: number, to: number): Cell[] {
+  function keyCells(k: Source, from: number, to: number): Cell[] {
     const out: Cell[] = [];
     let m = from;
     while (m < to) {
       const hourEnd = (Math.floor(m / HOUR_MINUTES) + 1) * HOUR_MINUTES;
       if (m % HOUR_MINUTES === 0 && hourEnd <= to) {
-        const id = `${k.index}|${m}`;
+        const id = `${isFederated(k) ? 'f' : ''}${k.index}|${m}`;
         let hit = hourCache.get(id);
         if (!hit) {
           hit = cellsOf(k, m, hourEnd);
@@ -219,11 +230,11 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
       if (!(ACTOR_TYPES as readonly string[]).includes(t)) throw bad(`actor_types: "${t}" is not an actor type`);
     }
     const actorIds = set('actor_ids');
-    const keys = org.keys.filter((k) => {
+    const sources = [...org.keys, ...org.federated].filter((k) => {
       const actor = actorOf(k, now);
-      const actorId = (actor.user_id ?? actor.service_account_id ?? actor.api_key_id) as string;
+      const actorId = (actor.user_id ?? actor.service_account_id ?? actor.api_key_id ?? actor.subject) as string;
       return (
-        (!keyIds || keyIds.has(k.id)) &&
+        (!keyIds || keyIds.has(isFederated(k) ? '' : k.id)) &&
         (!workspaceIds || workspaceIds.has(workspaceOf(k) ?? '')) &&
         (!actorTypes || actorTypes.has(actor.type)) &&
         (!actorIds || actorIds.has(actorId))
@@ -238,19 +249,19 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
       (!tiers || tiers.has(slot.serviceTier)) &&
       (!windows || windows.has(slot.contextWindow)) &&
       (!geos || geos.has(slot.inferenceGeo));
-    return { endpoint, buckets, groupBy, limit, orderBy, order, keys, slotPasses };
+    return { endpoint, buckets, groupBy, limit, orderBy, order, sources, slotPasses };
   }
 
   /** The analytics API names the Default Workspace by its real id; organization-scoped keys have none. */
-  function workspaceOf(k: SimKey): string | null {
+  function workspaceOf(k: Source): string | null {
     if (k.workspace !== null) return k.workspace.id;
-    return k.scope === 'organization' ? null : org.defaultWorkspace.id;
+    return !isFederated(k) && k.scope === 'organization' ? null : org.defaultWorkspace.id;
   }
 
-  function dimsOf(k: SimKey, slot: UsageSlot, g: Set<string>, now: number): Record<string, unknown> {
+  function dimsOf(k: Source, slot: UsageSlot, g: Set<string>, now: number): Record<string, unknown> {
     const d: Record<string, unknown> = {};
     for (const name of ANALYTICS_GROUP_BY) d[name] = null;
-    if (g.has('api_key_id')) d.api_key_id = k.id;
+    if (g.has('api_key_id')) d.api_key_id = isFederated(k) ? null : k.id;
     if (g.has('workspace_id')) d.workspace_id = workspaceOf(k);
     if (g.has('model')) d.model = slot.model;
     if (g.has('service_tier')) d.service_tier = slot.serviceTier;
@@ -272,7 +283,7 @@ export function createAnalyticsApi(org: SimulatedOrg, visibleEnd: (now: number) 
     for (const b of query.buckets) {
       const byId = new Map<string, Group>();
       if (b.computeEnd <= b.start) continue;
-      for (const k of query.keys) {
+      for (const k of query.sources) {
         for (const cell of keyCells(k, b.start, b.computeEnd)) {
           if (!query.slotPasses(cell.slot)) continue;
           // blocked requests: reported as usage, never billed

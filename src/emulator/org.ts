@@ -48,6 +48,13 @@ export interface SimKey extends TrafficKey {
   partialKeyHint: string;
 }
 
+/** A federated workload: traffic on short-lived tokens, without an API key (scenario `federated`). */
+export interface SimFederated extends TrafficKey {
+  index: number;
+  subject: string;
+  workspace: SimWorkspace | null;
+}
+
 export interface SimInvite {
   id: string;
   email: string;
@@ -83,6 +90,7 @@ export class SimulatedOrg {
   readonly workspaces: SimWorkspace[];
   readonly users: SimUser[];
   readonly keys: SimKey[];
+  readonly federated: SimFederated[];
   readonly invites: SimInvite[];
   /** The Default Workspace: never in a plain workspace list, null on classic keys, a real id in 2026 shapes. */
   readonly defaultWorkspace: SimWorkspace;
@@ -198,6 +206,23 @@ export class SimulatedOrg {
         };
       }),
     ).map(({ item: { createdAt: _, ...k } }, index) => ({ ...k, index }));
+    this.federated = scenario.federated.map((f, index) => {
+      const workspace = f.workspace === null ? null : workspaceRef.get(f.workspace)!;
+      const life: KeyLife = {
+        createdAt: start - f.age_days * DAY_MS,
+        expiresAt: null,
+        archivedAt: workspace?.archivedAt ?? null,
+        statusChanges: [{ at: Number.NEGATIVE_INFINITY, status: 'active' }],
+      };
+      const flowSeed = hashString(`${seed}:federated:${f.subject}:${f.traffic?.seed ?? 0}`);
+      return {
+        index,
+        subject: f.subject,
+        workspace,
+        life,
+        traffic: compileTraffic(resolveTraffic(scenario, f), flowSeed, modelIndex),
+      };
+    });
     const keyRef = new Map<string, SimKey>();
     for (const k of this.keys) keyRef.set(k.name, k).set(k.id, k);
 

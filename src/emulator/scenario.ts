@@ -175,6 +175,20 @@ const keySchema = z.strictObject({
   traffic: trafficSchema.optional(),
 });
 
+/**
+ * A workload that calls the API through workload-identity federation: short-lived OAuth tokens, no API key. Its
+ * usage has no key and only the analytics API names it (`federated_actor` with its `subject`).
+ */
+const federatedSchema = z.strictObject({
+  /** The federation rule's subject (organization-controlled text, e.g. a CI job's OIDC subject). */
+  subject: z.string().min(1).max(500),
+  /** Workspace name or id; null or absent: the Default Workspace. */
+  workspace: z.string().nullable().default(null),
+  /** Calls from this many days before the start. */
+  age_days: z.number().min(0).default(30),
+  traffic: trafficSchema.optional(),
+});
+
 const inviteSchema = z.strictObject({
   email: z.string().min(3),
   role: z.string().default('developer'),
@@ -276,6 +290,7 @@ const scenarioSchema = z.strictObject({
   workspaces: z.array(workspaceSchema).default([]),
   users: z.array(userSchema).default([]),
   keys: z.array(keySchema).default([]),
+  federated: z.array(federatedSchema).default([]),
   invites: z.array(inviteSchema).default([]),
   events: z.array(eventSchema).default([]),
   /** The Spend Limits API's answers (spend-limits.ts). */
@@ -296,7 +311,7 @@ export class ScenarioError extends Error {
 }
 
 /** The key's traffic after `traffic_defaults` and the built-in defaults. */
-export function resolveTraffic(scenario: Scenario, key: ScenarioKey): TrafficSpec {
+export function resolveTraffic(scenario: Scenario, key: Pick<ScenarioKey, 'traffic'>): TrafficSpec {
   const merged = { ...TRAFFIC_DEFAULTS, ...scenario.traffic_defaults, ...key.traffic };
   const models = typeof merged.models === 'string' ? { [merged.models]: 1 } : (merged.models ?? {});
   return { ...merged, models };
@@ -357,6 +372,19 @@ function checkReferences(s: Scenario): string[] {
       problems.push(`keys[${i}].traffic.models: required when tokens_per_minute > 0 (here or in traffic_defaults)`);
     }
   });
+  s.federated.forEach((f, i) => {
+    if (f.workspace !== null) known(workspaces, f.workspace, `federated[${i}].workspace`, 'workspace');
+    const traffic = resolveTraffic(s, f);
+    if (traffic.tokens_per_minute > 0 && Object.keys(traffic.models).length === 0) {
+      problems.push(
+        `federated[${i}].traffic.models: required when tokens_per_minute > 0 (here or in traffic_defaults)`,
+      );
+    }
+  });
+  unique(
+    'federated',
+    s.federated.map((f) => f.subject),
+  );
   const created = new Map<string, number>();
   const incoming = new Set<string>();
   s.events.forEach((e, i) => {

@@ -225,12 +225,63 @@ describe('composeSecurityDigest: who is behind the traffic', () => {
     const withFederated = composeSecurityDigest(
       data([], {
         identityTraffic: new Map([['service_account', { keys: 1, usd: usd(50), tokens: 500n }]]),
-        federatedTraffic: { keys: 0, usd: usd(50), tokens: 500n },
+        federatedTraffic: { keys: 0, usd: usd(50), tokens: null, subjects: [{ subject: 'ci', usd: usd(50) }] },
       }),
     );
     expect(section(withFederated, 'Traffic by identity').rows.map((r) => [r[0], r[3]])).toEqual([
       ['Service accounts', '50%'],
       ['Federated identities (workload identity)', '50%'],
     ]);
+  });
+
+  it('counts federated spend in the whole: its share beside the static keys, its tokens not reported', () => {
+    const d = composeSecurityDigest(
+      data([], {
+        identityTraffic: new Map([
+          ['service_account', { keys: 2, usd: usd(300), tokens: 3_000_000n }],
+          ['personal', { keys: 1, usd: usd(100), tokens: 1_000_000n }],
+          ['legacy', { keys: 1, usd: usd(100), tokens: 1_000_000n }],
+        ]),
+        federatedTraffic: {
+          keys: 0,
+          usd: usd(500),
+          tokens: null,
+          subjects: [
+            { subject: 'repo:acme/deploy:ref:refs/heads/main', usd: usd(400) },
+            { subject: '<b>@here</b> *bold*', usd: usd(75) },
+            { subject: '', usd: usd(25) },
+          ],
+        },
+      }),
+    );
+    expect(section(d, 'Traffic by identity').rows).toEqual([
+      ['Service accounts', '2', '$300.00', '30%', '3,000,000', '60%'],
+      ['Personal keys (a user)', '1', '$100.00', '10%', '1,000,000', '20%'],
+      ['Legacy workspace keys', '1', '$100.00', '10%', '1,000,000', '20%'],
+      ['Federated identities (workload identity)', '0', '$500.00', '50%', 'not reported', '–'],
+    ]);
+    expect(d.summary).toContain(
+      "Of the last 7 days' spend, 30% ran on service-account keys, 50% on federated identities (no key), " +
+        '10% on personal keys and 10% on legacy workspace keys.',
+    );
+    // subjects are organization-controlled text: the section carries them as they are, every renderer escapes
+    expect(section(d, 'Federated identities (workload identity)').rows).toEqual([
+      ['repo:acme/deploy:ref:refs/heads/main', '$400.00', '40%'],
+      ['<b>@here</b> *bold*', '$75.00', '7.5%'],
+      ['(no subject reported)', '$25.00', '2.5%'],
+    ]);
+  });
+
+  it('lists the largest federated subjects and counts the rest', () => {
+    const subjects = Array.from({ length: 12 }, (_, i) => ({ subject: `job-${i}`, usd: usd(12 - i) }));
+    const d = composeSecurityDigest(data([], { federatedTraffic: { keys: 0, usd: usd(78), tokens: null, subjects } }));
+    const s = section(d, 'Federated identities (workload identity)');
+    expect(s.rows.map((r) => r[0])).toEqual(subjects.slice(0, 10).map((x) => x.subject));
+    expect(s.more).toBe(2);
+  });
+
+  it('has no federated section while nothing federated is known', () => {
+    const d = composeSecurityDigest(data([]));
+    expect(d.sections.some((x) => x.title.startsWith('Federated'))).toBe(false);
   });
 });

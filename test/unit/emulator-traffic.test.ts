@@ -395,6 +395,16 @@ describe('scenarios', () => {
     expect(() => parseScenario({ name: 'bad', ...input }, 'bad.yaml')).toThrow(message);
   });
 
+  it('a federated workload names a workspace of the scenario and a subject once', () => {
+    const federated = [
+      { subject: 'ci', workspace: 'Nowhere' },
+      { subject: 'ci', traffic: { tokens_per_minute: 10 } },
+    ];
+    expect(() => parseScenario({ name: 'bad', federated }, 'bad.yaml')).toThrow(
+      /federated\[0\]\.workspace: "Nowhere" is not a workspace of this scenario[\s\S]*federated\[1\]: "ci" appears twice/,
+    );
+  });
+
   it('an unknown scenario name says which ones exist', () => {
     expect(() => loadScenario('/nonexistent/scenario.yaml')).toThrow(/built in: demo, quiet, large/);
   });
