@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { signSlackRequest } from '../../actions/verify.ts';
@@ -377,7 +377,8 @@ export async function startSlackStandin(opts: SlackStandinOptions = {}): Promise
     async pressOverSocket(press, o = {}) {
       const socket = greeted;
       if (socket === null) throw new Error('no Socket Mode client is connected');
-      const envelopeId = o.envelopeId ?? `envelope-${++seq}`;
+      // unique like Slack's: workers on one Redis share the replay guard, which keys envelopes by id
+      const envelopeId = o.envelopeId ?? `envelope-${randomUUID()}`;
       const acked = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           pendingAcks.delete(envelopeId);
