@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { policySchema } from '../../src/config/policy.ts';
 import {
   drillTitle,
+  isDrillTitle,
   MINUTE,
   type Rig,
   raiseDrillAlerts,
@@ -88,20 +89,21 @@ describe('drill 5 for receivers: PagerDuty down and a webhook rate-limiting for 
 
     const rows = await waitForOutboxDrained(db, DRAIN_MS);
     const drained = Date.now();
-    expect(rows).toHaveLength(ALERTS * 2);
+    expect(rows.filter((r) => isDrillTitle(r.title))).toHaveLength(ALERTS * 2);
     expect(rows.filter((r) => r.possibly_duplicate)).toEqual([]);
 
     // PagerDuty: one incident per alert, triggered once
-    expect(pd.incidents.size).toBe(ALERTS);
-    expect([...pd.incidents.values()].filter((i) => i.actions.join() !== 'trigger')).toEqual([]);
-    const summaries = new Set([...pd.incidents.values()].map((i) => i.summary));
+    const incidents = [...pd.incidents.values()].filter((i) => isDrillTitle(i.summary));
+    expect(incidents).toHaveLength(ALERTS);
+    expect(incidents.filter((i) => i.actions.join() !== 'trigger')).toEqual([]);
+    const summaries = new Set(incidents.map((i) => i.summary));
     for (let i = 1; i <= ALERTS; i++) expect(summaries.has(drillTitle('rcv', i))).toBe(true);
 
     // webhooks: one verified delivery per row, each id once, each valid against the schema
     expect(hook.refusals).toEqual([]);
     const ids = hook.deliveries.map((d) => d.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).toHaveLength(ALERTS);
+    expect(hook.deliveries.filter((d) => isDrillTitle(String(d.payload.title)))).toHaveLength(ALERTS);
     for (const d of hook.deliveries) expect(webhookSchemaErrors(d.payload)).toEqual([]);
     const titles = new Set(hook.deliveries.map((d) => d.payload.title));
     for (let i = 1; i <= ALERTS; i++) expect(titles.has(drillTitle('rcv', i))).toBe(true);

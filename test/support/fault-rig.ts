@@ -329,6 +329,12 @@ export const DRILL_KIND = 'drill.outage' as AlertKind;
 export const drillTitle = (label: string, i: number) => `Drill alert [${label}-${String(i).padStart(3, '0')}]`;
 
 /**
+ * Whether a message is one of the drill's own: the worker's jobs raise real alerts beside them (the scenario's keys
+ * have key-identity findings, for one), which the drills deliver too but do not count.
+ */
+export const isDrillTitle = (title: string | null | undefined): boolean => title?.startsWith('Drill alert [') === true;
+
+/**
  * Raises `n` alerts through the real store (alert rows and outbox rows in one transaction each), in separate runs so
  * that each is its own message: one Slack post and one email each, by the policy's catch-all route.
  */
