@@ -160,7 +160,7 @@ describe('rotation.enforce: approve', () => {
       'rotation.overdue firing',
     ]);
     expect(JSON.stringify(afterDeny[1]?.details)).toContain(
-      'denied from Slack by slack:U0SEC on 2026-11-17 (its successor is not ready)',
+      'denied from Slack by user U0SEC on 2026-11-17 (its successor is not ready)',
     );
     const stage = await org.t.db
       .selectFrom('rotation_state')

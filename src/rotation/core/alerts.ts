@@ -130,7 +130,7 @@ export function rotationObservations(
         out.push(
           overdue(
             'denied',
-            `Setting it inactive was denied from Slack by ${d.denial.deniedBy} on ${day(d.denial.deniedAt)}${d.denial.reason === null ? '' : ` (${d.denial.reason})`}; keywarden asks again from ${day(d.denial.askAgainAt)}.`,
+            `Setting it inactive was denied from Slack by user ${d.denial.deniedBy.replace(/^slack:/, '')} on ${day(d.denial.deniedAt)}${d.denial.reason === null ? '' : ` (${d.denial.reason})`}; keywarden asks again from ${day(d.denial.askAgainAt)}.`,
           ),
         );
         break;
