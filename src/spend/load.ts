@@ -41,6 +41,6 @@ export async function loadThresholdInputs(
 ): Promise<SpendInputs> {
   const clock = await repos.spend.calendarAt(timezone, spendAsOf(freshness, now));
   const [workspaces, keys] = await Promise.all([repos.keys.workspaceNames(), repos.keys.keyPlaces()]);
-  const daily = await repos.usage.dailySpendFor(timezone, clock, THRESHOLD_WINDOW_DAYS, keysToCheck(keys, limits));
+  const daily = await repos.usage.dailySpend(timezone, clock, THRESHOLD_WINDOW_DAYS, keysToCheck(keys, limits));
   return { clock, daily, drivers: [], workspaces, keys };
 }

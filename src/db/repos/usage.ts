@@ -316,10 +316,22 @@ export function usageRepo(db: Db) {
      * Spend per local day (in `timezone`) and (workspace, key) from `windowDays` before `clock.today` up to
      * `clock.asOf`. Hourly rows (older than 48 h) are bucketed by the local day of their start: exact for
      * whole-hour offsets.
+     * With `keyIds` (the check after each poll), keys other than those (the keys with a limit, and the keys in no
+     * workspace) are summed into their workspace's row with a null key, so a check every minute reads a few rows per
+     * day rather than one per key.
      */
-    async dailySpend(timezone: string, clock: SpendClock, windowDays: number): Promise<DailyCost[]> {
+    async dailySpend(
+      timezone: string,
+      clock: SpendClock,
+      windowDays: number,
+      keyIds?: readonly string[],
+    ): Promise<DailyCost[]> {
       const local = sql`(starting_at AT TIME ZONE ${timezone})::date`;
       const windowStart = localStart(timezone, sql`${clock.today}::date - ${windowDays}::int`);
+      const key =
+        keyIds === undefined
+          ? sql`api_key_id`
+          : sql`CASE WHEN api_key_id = ANY(${[...keyIds]}::text[]) THEN api_key_id END`;
       // the identity index leads with (bucket_width, starting_at): naming the widths lets it serve the range
       const { rows } = await sql<{
         date: string;
@@ -327,41 +339,7 @@ export function usageRepo(db: Db) {
         api_key_id: string | null;
         cost: string;
       }>`
-        SELECT to_char(${local}, 'YYYY-MM-DD') AS date, workspace_id, api_key_id, sum(cost_usd)::text AS cost
-        FROM usage_buckets
-        WHERE bucket_width IN ('1m', '1h') AND starting_at >= ${windowStart} AND starting_at < ${clock.asOf}
-        GROUP BY 1, 2, 3
-        ORDER BY 1`.execute(db);
-      return rows.map((r) => ({
-        date: r.date,
-        workspaceId: r.workspace_id,
-        keyId: r.api_key_id,
-        cost: money(r.cost),
-      }));
-    },
-
-    /**
-     * `dailySpend` for the check after each poll: the same days, but keys other than `keyIds` (the keys with a
-     * limit, and the keys in no workspace) are summed into their workspace's row with a null key, so a check every
-     * minute reads a few rows per day rather than one per key.
-     */
-    async dailySpendFor(
-      timezone: string,
-      clock: SpendClock,
-      windowDays: number,
-      keyIds: readonly string[],
-    ): Promise<DailyCost[]> {
-      const local = sql`(starting_at AT TIME ZONE ${timezone})::date`;
-      const windowStart = localStart(timezone, sql`${clock.today}::date - ${windowDays}::int`);
-      const { rows } = await sql<{
-        date: string;
-        workspace_id: string | null;
-        api_key_id: string | null;
-        cost: string;
-      }>`
-        SELECT to_char(${local}, 'YYYY-MM-DD') AS date, workspace_id,
-          CASE WHEN api_key_id = ANY(${[...keyIds]}::text[]) THEN api_key_id END AS api_key_id,
-          sum(cost_usd)::text AS cost
+        SELECT to_char(${local}, 'YYYY-MM-DD') AS date, workspace_id, ${key} AS api_key_id, sum(cost_usd)::text AS cost
         FROM usage_buckets
         WHERE bucket_width IN ('1m', '1h') AND starting_at >= ${windowStart} AND starting_at < ${clock.asOf}
         GROUP BY 1, 2, 3
