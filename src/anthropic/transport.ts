@@ -164,9 +164,16 @@ export class AdminTransport {
     let ownPause = -1;
     for (let attempt = 1; ; attempt++) {
       // The rate limit is the organization's: while another call's retry-after runs, sending only earns another
-      // 429 (fault drill 4 saw concurrent jobs do that). A pause this call set itself was slept off below.
-      const pausedMs = this.#pausedUntil - performance.now();
-      if (pausedMs > 0 && this.#pausedUntil !== ownPause) await this.#opts.sleep(Math.ceil(pausedMs), req.signal);
+      // 429 (fault drill 4 saw concurrent jobs do that). A pause this call set itself was slept off below. Checked
+      // again after each sleep: a call answered meanwhile may have been told to wait longer (bounded by the call's
+      // own time limit, so a clock that does not move cannot hold it forever).
+      for (
+        let pausedMs = this.#pausedUntil - performance.now();
+        pausedMs > 0 && this.#pausedUntil !== ownPause && performance.now() - started < maxElapsedMs;
+        pausedMs = this.#pausedUntil - performance.now()
+      ) {
+        await this.#opts.sleep(Math.ceil(pausedMs), req.signal);
+      }
       req.signal?.throwIfAborted();
       const elapsed = performance.now() - started;
       // Whole milliseconds: AbortSignal.timeout throws a RangeError on a fraction, and what is left of the total

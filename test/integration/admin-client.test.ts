@@ -469,6 +469,34 @@ describe('retries', () => {
     expect(lines()).not.toContain('CANARY');
   });
 
+  it('keeps a call asleep on one retry-after until a longer one, told meanwhile, has also ended', async () => {
+    // B is in flight before any pause and answered 429 (3 s) only after 1 s; A's immediate 429 (2 s) has put X to
+    // sleep by then: X must not wake at A's end into B's window (fault drill 4 saw two calls do that)
+    const em = await emulator({
+      faults: {
+        script: [
+          { status: 429, retryAfterSeconds: 3, delayMs: 1_000, path: '/v1/organizations/users' },
+          { status: 429, retryAfterSeconds: 2, path: '/v1/organizations/me' },
+        ],
+      },
+    });
+    const c = new AdminClient({ baseUrl: em.url, adminKey: new Secret(ADMIN_KEY), random: () => 0 });
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const b = c.listUsers().toArray();
+    await pause(50);
+    const a = c.getOrganization();
+    await pause(200);
+    const x = c.listWorkspaces().toArray();
+    await Promise.all([a, b, x]);
+    const told = em.requestLog.find((r) => r.status === 429 && r.path.startsWith('/v1/organizations/users'))!;
+    const answeredAt = told.time.getTime() + (told.durationMs ?? 0);
+    const tooSoon = em.requestLog
+      .filter((r) => r.time.getTime() > answeredAt + 100 && r.time.getTime() < answeredAt + 3_000)
+      .map((r) => ({ path: r.path, afterMs: r.time.getTime() - answeredAt }));
+    expect(tooSoon).toEqual([]);
+    expect(em.requestLog.filter((r) => r.status === 429)).toHaveLength(2);
+  });
+
   it('rides out a burst of 500s with growing backoff', async () => {
     const em = await emulator({
       faults: { script: [{ status: 500 }, { status: 500 }, { status: 500 }, { status: 529 }] },
