@@ -30,17 +30,18 @@ import { AdminClient } from '../src/anthropic/client.ts';
 import type { UsageGroupBy } from '../src/anthropic/types.ts';
 import { fixedClock } from '../src/clock.ts';
 import { Secret } from '../src/config/secret.ts';
-import { createDb, type Db, migrateToLatest } from '../src/db/index.ts';
+import { type Db, migrateToLatest } from '../src/db/index.ts';
 import { createRepos } from '../src/db/repos/index.ts';
 import { USAGE_COLUMNS, USAGE_UPSERT_CONFLICT, usageRepo } from '../src/db/repos/usage.ts';
 import { WATERMARKS } from '../src/db/repos/watermarks.ts';
-import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
+import { freePort } from '../src/dev/services.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../src/time.ts';
 import { PRICE_TABLE } from '../src/usage/core/prices.ts';
 import { toUsageBucketRow, type UsageRow } from '../src/usage/core/rows.ts';
 import { POLL_OVERLAP_MINUTES } from '../src/usage/ingest.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
 import { deployedNodeOptions, rssOf, startCli } from './_cli.ts';
+import { startBenchServices } from './_services.ts';
 import { quantile } from './_stats.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
@@ -295,17 +296,8 @@ const millions = (n: number) => `${(n / 1e6).toFixed(1)} M`;
 export async function run(args: string[]): Promise<void> {
   const n = Number(args[0] ?? 100_000);
   if (!Number.isInteger(n) || n < 1) throw new Error(`rows: "${args[0]}" is not a positive integer`);
-  const server = process.env.DATABASE_URL
-    ? { url: process.env.DATABASE_URL, stop: async () => {} }
-    : await startLocalPostgres();
-  const redis = process.env.REDIS_URL ? { url: process.env.REDIS_URL, stop: async () => {} } : await startLocalRedis();
-  const name = `kw_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), { max: 4 });
+  const services = await startBenchServices('kw_bench', 4);
+  const { db } = services;
   // on the wall clock: the bench only reads the past
   const emulator = await startCli(
     ['emulator', '--scenario', 'large', '--port', '0', '--delay', '0', '--admin-key', ADMIN_KEY],
@@ -320,8 +312,8 @@ export async function run(args: string[]): Promise<void> {
     // far beyond the live set before a full collection, which the image's flags bound.
     for (const nodeOptions of [deployedNodeOptions(), undefined]) {
       const { cycles, rows, idle, peak } = await workerPollCycles(db, {
-        databaseUrl: url.toString(),
-        redisUrl: redis.url,
+        databaseUrl: services.databaseUrl,
+        redisUrl: services.redisUrl,
         emulatorUrl,
         nodeOptions,
       });
@@ -339,8 +331,8 @@ export async function run(args: string[]): Promise<void> {
     const insert = await timed(() => keywardenUpsert(db, synthetic));
     const update = await timed(() => keywardenUpsert(db, synthetic));
     await sql`TRUNCATE usage_buckets`.execute(db);
-    const copyInsert = await timed(() => copyUpsert(url.toString(), synthetic));
-    const copyUpdate = await timed(() => copyUpsert(url.toString(), synthetic));
+    const copyInsert = await timed(() => copyUpsert(services.databaseUrl, synthetic));
+    const copyUpdate = await timed(() => copyUpsert(services.databaseUrl, synthetic));
     const rate = (s: number) => Math.round(n / s).toString();
     console.log(`upsert of ${n} rows, rows/s                        insert  conflict-update`);
     console.log(
@@ -372,10 +364,6 @@ export async function run(args: string[]): Promise<void> {
     );
   } finally {
     await emulator.stop();
-    await db.destroy();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-    await redis.stop();
-    await server.stop();
+    await services.close();
   }
 }

@@ -17,13 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
-import pg from 'pg';
-import { createDb, migrateToLatest } from '../src/db/index.ts';
+import { migrateToLatest } from '../src/db/index.ts';
 import { WATERMARKS } from '../src/db/repos/watermarks.ts';
-import { freePort, startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
+import { freePort } from '../src/dev/services.ts';
 import { QUEUE_NAMES } from '../src/queue/queues.ts';
 import { HOUR_MS, MINUTE_MS } from '../src/time.ts';
 import { deployedNodeOptions, startCli } from './_cli.ts';
+import { startBenchServices } from './_services.ts';
 import { quantile } from './_stats.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
@@ -82,20 +82,11 @@ export async function run(args: string[]): Promise<void> {
   const minutes = flag(args, 'minutes', 30);
   const warmup = flag(args, 'warmup', Math.min(5, Math.round((minutes / 3) * 10) / 10));
   if (warmup >= minutes) throw new Error(`--warmup ${warmup} must be shorter than --minutes ${minutes}`);
-  const server = process.env.DATABASE_URL
-    ? { url: process.env.DATABASE_URL, stop: async () => {} }
-    : await startLocalPostgres();
-  const redis = process.env.REDIS_URL ? { url: process.env.REDIS_URL, stop: async () => {} } : await startLocalRedis();
-  const name = `kw_soak_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), { max: 2 });
+  const services = await startBenchServices('kw_soak', 2);
+  const { db } = services;
   const dir = mkdtempSync(join(tmpdir(), 'kw-soak-'));
   const prefix = `{kwsoak-${randomBytes(4).toString('hex')}}`;
-  const connection = { url: redis.url };
+  const connection = { url: services.redisUrl };
   const queues = QUEUE_NAMES.map((q) => new Queue(q, { connection, prefix }));
   const events = QUEUE_NAMES.map((q) => new QueueEvents(q, { connection, prefix }));
   const emulator = await startCli(
@@ -131,8 +122,8 @@ export async function run(args: string[]): Promise<void> {
     worker = await startCli(
       ['worker', '--prefix', prefix, '--heartbeat-interval', HEARTBEAT],
       {
-        DATABASE_URL: url.toString(),
-        REDIS_URL: redis.url,
+        DATABASE_URL: services.databaseUrl,
+        REDIS_URL: services.redisUrl,
         ANTHROPIC_ADMIN_KEY: ADMIN_KEY,
         ANTHROPIC_BASE_URL: /ANTHROPIC_BASE_URL=(\S+)/.exec(emulator.output())![1]!,
         KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
@@ -197,11 +188,7 @@ export async function run(args: string[]): Promise<void> {
     for (const e of events) await e.close();
     for (const q of queues) await q.obliterate({ force: true }).catch(() => {});
     for (const q of queues) await q.close();
-    await db.destroy();
-    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
-    await admin.end();
-    await redis.stop();
-    await server.stop();
+    await services.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
