@@ -8,8 +8,8 @@ import { settledAgeSeconds } from '../usage/core/freshness.ts';
 
 export interface Metrics {
   registry: Registry;
-  jobRuns: Counter<'job' | 'outcome'>;
-  jobDuration: Histogram<'job'>;
+  jobRuns: Counter<'job' | 'organization' | 'outcome'>;
+  jobDuration: Histogram<'job' | 'organization'>;
 }
 
 /**
@@ -20,14 +20,14 @@ export function createMetrics(repos: Repos | null, admin?: Pick<AdminClient, 'cl
   const registry = new Registry();
   const jobRuns = new Counter({
     name: 'keywarden_job_runs_total',
-    help: 'Job runs by job and outcome (completed, failed, skipped: a run of the job was still in progress).',
-    labelNames: ['job', 'outcome'] as const,
+    help: 'Job runs by job, organization (its id) and outcome (completed, failed, skipped: a run of the job was still in progress).',
+    labelNames: ['job', 'organization', 'outcome'] as const,
     registers: [registry],
   });
   const jobDuration = new Histogram({
     name: 'keywarden_job_duration_seconds',
-    help: 'Job run duration.',
-    labelNames: ['job'] as const,
+    help: 'Job run duration, by job and organization (its id).',
+    labelNames: ['job', 'organization'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
