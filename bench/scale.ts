@@ -247,12 +247,13 @@ export async function run(args: string[]): Promise<void> {
       }
     }
 
+    const emulatorRss = emulators.map((e) => rssOf(e.pid, 'VmRSS') ?? 0).reduce((a, b) => a + b, 0);
     const nodeOptions = deployedNodeOptions();
     const cores = cpus().length;
     console.log(
       `scale: ${orgCount} organizations × ${keys} keys (${orgCount} emulator processes), replicas ${replicas.join(', ')}, ` +
         `${minutes} min a step (warm-up ${warmup}); workers as deployed (NODE_OPTIONS=${nodeOptions}); machine: ` +
-        `${cores} cores, ${Math.round(totalmem() / 1024 ** 3)} GB, load average now ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+        `${cores} cores, ${Math.round(totalmem() / 1024 ** 3)} GB, the emulators' RSS ${mb(emulatorRss)} in all, load average now ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
     );
     const summary: string[] = [];
     let primed = false;
@@ -448,7 +449,7 @@ export async function run(args: string[]): Promise<void> {
       }
     }
     console.log(
-      `\n| replicas | poll p50 | poll p95 | worst org p95 | ticks late | jobs/min | Redis cmd/s | PG rows/s | workers' CPU | peak RSS a replica | emulators' CPU | machine busy |`,
+      `\n| replicas | poll p50 | poll p95 | worst org p95 | ticks late | jobs/min | Redis cmd/s | PG rows/s | workers' CPU | peak RSS a replica | emulators' CPU | machine busy (of ${cpus().length * 100}%) |`,
     );
     console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const line of summary) console.log(line);
