@@ -26,7 +26,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Job, Queue, QueueEvents } from 'bullmq';
@@ -132,17 +132,40 @@ function replicaCounts(args: string[]): number[] {
   return counts;
 }
 
-/** A process's CPU time so far (user + system), in seconds; null once it is gone. */
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** A process's CPU time so far (user + system), in seconds; null once it is gone. */
 function cpuSeconds(pid: number): number | null {
+  const fields = statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS : null;
+}
+
+/** The fields of /proc/<pid>/stat from the third (state) on: the command name before them may hold spaces. */
+function statFields(pid: number): string[] | null {
   try {
-    // the command name (field 2) may hold spaces: count fields after its closing parenthesis
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/**
+ * A local Postgres server's CPU time so far, in seconds: the postmaster's (with its children that exited: cutime,
+ * cstime) and its live children's; null where it is not on this machine. A backend alive at the first reading that
+ * exits before the second counts its early part twice: connections live for minutes here, so little.
+ */
+function postgresCpu(postmaster: number | null): number | null {
+  if (postmaster === null) return null;
+  const own = statFields(postmaster);
+  if (!own) return null;
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f && Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / CLOCK_TICKS;
 }
 
 /** The machine's busy and total CPU time so far (every core), from /proc/stat, in clock ticks. */
@@ -334,6 +357,11 @@ export async function run(args: string[]): Promise<void> {
           emulators: emulators.map((e) => cpuSeconds(e.pid) ?? 0).reduce((a, b) => a + b, 0),
           machine: machineCpu(),
           redis: Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1]),
+          redisCpu: (await redis.info('cpu'))
+            .split('\n')
+            .filter((l) => /^used_cpu_(sys|user):/.test(l))
+            .reduce((sum, l) => sum + Number(l.split(':')[1]), 0),
+          postgresCpu: postgresCpu(postmaster),
           pg: await sql<{ rows: string }>`
             SELECT tup_inserted + tup_updated + tup_deleted AS rows FROM pg_stat_database
             WHERE datname = current_database()`
@@ -341,6 +369,10 @@ export async function run(args: string[]): Promise<void> {
             .then((r) => Number(r.rows[0]!.rows)),
           at: Date.now(),
         });
+        // the server's main process: the parent of this connection's backend, where Postgres runs on this machine
+        const backend = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(services.db);
+        const parent = statFields(backend.rows[0]!.pid)?.[1];
+        const postmaster = parent === undefined ? null : Number(parent);
         const before = await cpuAt();
         let connections = 0;
         while (Date.now() < end) {
@@ -371,18 +403,25 @@ export async function run(args: string[]): Promise<void> {
         let never = 0;
         let skipped = 0;
         const lateByOrg = new Map<string, { late: number; due: number }>();
+        const lateByJob = new Map<string, { late: number; due: number }>();
+        const startDelays: number[] = [];
         for (const d of due) {
-          const org = /@([a-z0-9_]+):\d+$/.exec(d.id)?.[1] ?? '?';
+          const [, job = '?', org = '?'] = /^repeat:([^@]+)@([a-z0-9_]+):\d+$/.exec(d.id) ?? [];
           let startedAt = finished.get(d.id)?.processedOn;
           if (startedAt === undefined) startedAt = (await d.queue.getJob(d.id))?.processedOn;
           const isLate = startedAt === undefined || startedAt - d.tick > LATE_MS;
           if (startedAt === undefined) never++;
           if (isLate) late++;
+          if (startedAt !== undefined) startDelays.push(startedAt - d.tick);
           if (finished.get(d.id)?.skipped) skipped++;
           const o = lateByOrg.get(org) ?? { late: 0, due: 0 };
           o.due++;
           if (isLate) o.late++;
           lateByOrg.set(org, o);
+          const j = lateByJob.get(job) ?? { late: 0, due: 0 };
+          j.due++;
+          if (isLate) j.late++;
+          lateByJob.set(job, j);
         }
 
         const inWindow = [...finished.values()].filter((f) => f.finishedOn >= warmEnd && f.finishedOn < end);
@@ -410,6 +449,15 @@ export async function run(args: string[]): Promise<void> {
             `(${pctOf(late, due.length)}; never started ${never}), skipped (previous run still running) ${skipped}; ` +
             `failed jobs ${inWindow.filter((f) => f.failed).length}`,
         );
+        const delays = sorted(startDelays);
+        console.log(
+          `  a tick's start after its time: p50 ${sec(quantile(delays, 0.5))}, p95 ${sec(quantile(delays, 0.95))}, ` +
+            `max ${sec(delays.at(-1) ?? Number.NaN)}; late by job: ` +
+            [...lateByJob]
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([job, l]) => `${job} ${l.late}/${l.due}`)
+              .join(', '),
+        );
         console.log('  replica   jobs   of which polls   CPU (100% = a core)   RSS end / peak   event-loop p99 max');
         let workerCpu = 0;
         for (const [i, w] of workers.entries()) {
@@ -427,18 +475,22 @@ export async function run(args: string[]): Promise<void> {
         const machine = (after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total);
         const redisRate = (after.redis - before.redis) / wall;
         const pgRate = (after.pg - before.pg) / wall;
+        const share = (a: number | null, b: number | null) =>
+          a === null || b === null ? '?' : `${(((b - a) / wall) * 100).toFixed(0)}%`;
         const jobsPerMin = inWindow.length / (wall / 60);
         console.log(
           `  Redis ${redisRate.toFixed(0)} commands/s; Postgres ${pgRate.toFixed(0)} rows written/s, at most ` +
             `${connections} connections; workers' CPU ${((workerCpu / wall) * 100).toFixed(0)}%, the ${orgCount} emulators' ` +
-            `${(emulatorCpu * 100).toFixed(0)}%, the machine ${(machine * 100).toFixed(0)}% busy of ${cores} cores ` +
-            `(everything on it: Postgres, Redis, other runs)`,
+            `${(emulatorCpu * 100).toFixed(0)}%, Postgres ${share(before.postgresCpu, after.postgresCpu)}, Redis ` +
+            `${share(before.redisCpu, after.redisCpu)}; the machine ${(machine * 100 * cores).toFixed(0)}% busy of ` +
+            `${cores * 100}% (everything on it, other runs too)`,
         );
         summary.push(
           `| ${count} | ${sec(quantile(all, 0.5))} | ${sec(quantile(all, 0.95))} | ${sec(orgP95s.at(-1) ?? Number.NaN)} | ` +
             `${pctOf(late, due.length)} | ${jobsPerMin.toFixed(0)} | ${redisRate.toFixed(0)} | ${pgRate.toFixed(0)} | ` +
             `${((workerCpu / wall) * 100).toFixed(0)}% | ${mb(Math.max(...workers.map((w) => rssOf(w.pid, 'VmHWM') ?? 0)))} | ` +
-            `${(emulatorCpu * 100).toFixed(0)}% | ${(machine * 100 * cores).toFixed(0)}% |`,
+            `${(emulatorCpu * 100).toFixed(0)}% | ${share(before.postgresCpu, after.postgresCpu)} | ` +
+            `${share(before.redisCpu, after.redisCpu)} | ${(machine * 100 * cores).toFixed(0)}% |`,
         );
       } finally {
         await Promise.all(workers.map((w) => w.stop()));
@@ -449,9 +501,9 @@ export async function run(args: string[]): Promise<void> {
       }
     }
     console.log(
-      `\n| replicas | poll p50 | poll p95 | worst org p95 | ticks late | jobs/min | Redis cmd/s | PG rows/s | workers' CPU | peak RSS a replica | emulators' CPU | machine busy (of ${cpus().length * 100}%) |`,
+      `\n| replicas | poll p50 | poll p95 | worst org p95 | ticks late | jobs/min | Redis cmd/s | PG rows/s | workers' CPU | peak RSS a replica | emulators' CPU | Postgres CPU | Redis CPU | machine busy (of ${cpus().length * 100}%) |`,
     );
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log(`|${'---|'.repeat(14)}`);
     for (const line of summary) console.log(line);
   } finally {
     redis.disconnect();
