@@ -148,7 +148,8 @@ describe('two organizations, two replicas', () => {
     expect(blindPosts().map((c) => String(c.args.text).includes('Org A'))).toEqual(blindPosts().map(() => true));
     expect(blindPosts().some((c) => String(c.args.text).includes('Org B'))).toBe(false);
     const blindMail = smtp.messages.filter((m) => /keywarden is blind/.test(m.subject));
-    expect(blindMail.map((m) => m.subject)).toEqual([expect.stringMatching(/keywarden is blind to Org A/)]);
+    // every message names its organization in front of its title
+    expect(blindMail.map((m) => m.subject)).toEqual([expect.stringMatching(/\[Org A\] keywarden is blind to Org A/)]);
     expect(blindMail[0]!.text).not.toContain(KEY_A);
     const blindRows = async (db: Db) =>
       (await db.selectFrom('alerts').select('state').where('kind', '=', 'keywarden.blind').execute()).map(
