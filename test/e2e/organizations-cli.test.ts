@@ -73,6 +73,18 @@ describe('--org', () => {
     expect(apac.output.trim()).toBe('No firing alerts.');
   });
 
+  it('check-config shows each organization (its key masked) and wants no ANTHROPIC_ADMIN_KEY', async () => {
+    const r = await cli(['check-config']);
+    expect(r.code).toBe(0);
+    expect(r.output).toContain('schema: kw_apac');
+    expect(r.output).toContain('admin_key: sk-ant-admin01-****0000');
+    expect(r.output).not.toContain(env.EMEA_KEY!);
+    expect(r.output).not.toContain('ANTHROPIC_ADMIN_KEY is not set');
+    const probe = await cli(['check-config', '--probe']);
+    expect(probe.code).toBe(2);
+    expect(probe.output).toContain('--org: the policy file lists several organizations: name one (emea, apac)');
+  });
+
   it('without --org, names the organizations and exits 2; an unknown id too', async () => {
     for (const args of [['alerts'], ['keys'], ['spend'], ['silence', 'list']]) {
       const r = await cli(args);

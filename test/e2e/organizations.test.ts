@@ -135,12 +135,12 @@ describe('two organizations, two replicas', () => {
       slack.calls.filter((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text)));
     const blindA = await waitUntil('the blind alert for A in Slack', () => blindPosts()[0], 30_000);
     expect(String(blindA.args.text)).toMatch(/keywarden is blind to Org A/);
-    // B keeps polling meanwhile: eight more of its runs completed after the revocation
+    // B keeps polling meanwhile: five more of its runs completed after the revocation
     const runsOfB = () =>
       replicas
         .flatMap((r) => ticksOf(r.output(), 'poll-usage', 'usage polled', 'orgb'))
         .filter((at) => at >= revokedAt);
-    await waitUntil('eight of B’s polls completed after the revocation', () => runsOfB().length >= 8, 150_000);
+    await waitUntil('five of B’s polls completed after the revocation', () => runsOfB().length >= 5, 200_000);
     const stoppedAt = Date.now();
     await Promise.all(replicas.map((r) => r.stop()));
 
@@ -159,9 +159,9 @@ describe('two organizations, two replicas', () => {
     expect(await blindRows(dbB)).toEqual([]);
 
     // ── B on time: its ticks since the revocation each once across the replicas, each a completed poll that B's
-    // emulator saw. At most one tick may be missing: BullMQ makes a scheduler's next job when the current one starts,
-    // so a job started past its successor's time (a machine this loaded) drops that one; A's refusals dropping B's
-    // ticks would drop many. ──
+    // emulator saw. A few ticks may be missing: BullMQ makes a scheduler's next job when the current one starts, so a
+    // job started past its successor's time (on a loaded machine) drops that one; A's refusals holding B back would
+    // drop most. ──
     const outputs = replicas.map((r) => r.output());
     const ticksB = outputs
       .flatMap((out) => ticksOf(out, 'poll-usage', undefined, 'orgb'))
@@ -169,11 +169,11 @@ describe('two organizations, two replicas', () => {
       .sort((x, y) => x - y);
     expect(ticksB.filter((at, i) => ticksB[i - 1] === at)).toEqual([]);
     const scheduled = Math.floor(stoppedAt / (POLL_EVERY_S * 1000)) - Math.ceil(revokedAt / (POLL_EVERY_S * 1000)) + 1;
-    expect(ticksB.length).toBeGreaterThanOrEqual(scheduled - 2); // the one in flight at the stop, and one dropped
+    expect(ticksB.length).toBeGreaterThanOrEqual(Math.floor(scheduled * 0.8) - 1); // -1: the one in flight at the stop
     const afterRevocation = outputs
       .flatMap((out) => ticksOf(out, 'poll-usage', 'usage polled', 'orgb'))
       .filter((at) => at >= revokedAt);
-    expect(afterRevocation.length).toBeGreaterThanOrEqual(8);
+    expect(afterRevocation.length).toBeGreaterThanOrEqual(5);
     const failedB = outputs.flatMap((out) =>
       out.split('\n').filter((l) => l.includes('"org":"orgb"') && l.includes('"msg":"job failed"')),
     );
@@ -202,5 +202,5 @@ describe('two organizations, two replicas', () => {
       const strays = await db.selectFrom('usage_buckets').select('api_key_id').distinct().execute();
       expect(strays.filter((r) => r.api_key_id !== null && otherKeys.has(r.api_key_id))).toEqual([]);
     }
-  }, 300_000);
+  }, 400_000);
 });
