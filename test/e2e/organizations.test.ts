@@ -135,7 +135,7 @@ describe('two organizations, two replicas', () => {
     emulatorA.setAdminKeys([]);
     const blindPosts = () =>
       slack.calls.filter((c) => c.method === 'chat.postMessage' && /keywarden is blind/.test(String(c.args.text)));
-    const blindA = await waitUntil('the blind alert for A in Slack', () => blindPosts()[0], 30_000);
+    const blindA = await waitUntil('the blind alert for A in Slack', () => blindPosts()[0], 90_000);
     expect(String(blindA.args.text)).toMatch(/keywarden is blind to Org A/);
     // B keeps polling meanwhile: five more of its runs completed after the revocation
     const runsOfB = () =>
