@@ -9,6 +9,7 @@ import {
   type IncreaseRequest,
   type IncreaseRequestParams,
   increaseRequestPageSchema,
+  IncreaseRequestsClient,
   increaseRequestQuery,
   MEMBER_SPEND_PATH,
   type MemberSpend,
@@ -186,6 +187,8 @@ export class AdminClient {
     request: (req) => this.#transport.request(req),
     defaultWorkspaceId: (opts) => this.defaultWorkspaceId(opts),
   });
+  /** Claude Enterprise's spend limit increase requests, one at a time: read, approve, deny (enterprise-spend.ts). */
+  readonly increaseRequests = new IncreaseRequestsClient({ request: (req) => this.#transport.request(req) });
 
   constructor(opts: AdminClientOptions) {
     this.retryBudgetMs = (opts.maxElapsedMs ?? 120_000) + (opts.timeoutMs ?? 30_000);
