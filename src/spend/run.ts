@@ -9,6 +9,7 @@ import { driverFields, spendDrivers } from './core/drivers.ts';
 import { checkLimits } from './core/limits.ts';
 import { projectScope, spendSoFar } from './core/project.ts';
 import { buildScopes } from './core/scopes.ts';
+import { askAboutIncreaseRequests } from './increase-requests.ts';
 import { readSpendLimits } from './limits.ts';
 import { loadSpendInputs, loadThresholdInputs } from './load.ts';
 import { memberSpendObservations } from './members.ts';
@@ -130,6 +131,8 @@ async function project(
     );
     await limits.save();
   }
+  // Claude Enterprise: members' requests for a higher limit, asked about in Slack (Approve / Deny)
+  await askAboutIncreaseRequests(ctx);
   const org = projections[0]!;
   return {
     month: org.month,
