@@ -152,7 +152,7 @@ describe('Enterprise spend limit increase requests in Slack', () => {
     // mrkdwn (the fallback text and every mrkdwn block) carries the name escaped; plain_text is never parsed
     const eve = posts.find((p) => String(p.args.text).includes('Eve'))!.args;
     const mrkdwn = [String(eve.text)];
-    JSON.stringify(eve.blocks, (k, v) => {
+    JSON.stringify(eve.blocks, (_key, v) => {
       if (v?.type === 'mrkdwn') mrkdwn.push(String(v.text));
       return v;
     });
