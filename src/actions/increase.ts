@@ -30,7 +30,6 @@ interface IncreaseAnswer {
 /** A claim older than this was left by a process that died mid-call: another press may take it over. */
 const STALE_CLAIM_MS = 5 * MINUTE_MS;
 
-const PER = { daily: 'daily', weekly: 'weekly', monthly: 'monthly' } as const;
 const usd = (minor: bigint) => formatUsd(minor * 10n ** 10n);
 
 /** `at` is a time as the organization reads it (HH:MM and the zone). */
@@ -105,6 +104,18 @@ export async function answerIncrease(
         details,
       };
     }
+    // a limit raised meanwhile (in the Console, or by approving another request of the member) to the proposed
+    // amount or above: approving now would lower it
+    const liveLimit = live.summary?.currency === 'USD' ? live.summary.limit : null;
+    if (d.answer === 'approve' && liveLimit !== null && liveLimit >= row.amountMinor! * 10n ** 10n) {
+      await repo.release(row.requestId);
+      return {
+        step: 'failed',
+        outcome: 'refused:limit_already_higher',
+        tell: `The member's ${row.period} limit is already ${formatUsd(liveLimit)}, not below the ${usd(row.amountMinor!)} this message proposes: nothing was changed. Deny, or answer in the Console.`,
+        details,
+      };
+    }
     const by = `<@${press.userId}> at ${at(now)}`;
     if (d.answer === 'deny') {
       await ctx.admin.increaseRequests.deny(row.requestId);
@@ -120,7 +131,7 @@ export async function answerIncrease(
       return {
         step: 'done',
         outcome: 'denied',
-        update: `Denied by ${by}: the ${PER[row.period]} limit ${stays}`,
+        update: `Denied by ${by}: the ${row.period} limit ${stays}`,
         settle: true,
         details,
       };
@@ -144,7 +155,7 @@ export async function answerIncrease(
     return {
       step: 'done',
       outcome: 'approved',
-      update: `Approved by ${by}: the ${PER[done.limit?.period ?? row.period]} limit is now ${usd(writtenMinor)}`,
+      update: `Approved by ${by}: the ${done.limit?.period ?? row.period} limit is now ${usd(writtenMinor)}`,
       settle: true,
       details: { ...details, amountMinor: amountMinor.toString(), limitAfterMinor: writtenMinor.toString() },
     };

@@ -37,7 +37,7 @@ export interface MemberSpend {
   spendLimitId: string;
 }
 
-export type IncreaseRequestStatus = 'pending' | 'approved' | 'denied';
+type IncreaseRequestStatus = 'pending' | 'approved' | 'denied';
 
 export interface IncreaseRequest {
   id: string;

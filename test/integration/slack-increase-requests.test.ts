@@ -22,6 +22,7 @@ import { waitUntil } from '../support/wait.ts';
  */
 
 const SIGNING_SECRET = 'increase-signing-secret-0123456789';
+const USD = 10n ** 12n;
 // organization-controlled text: it must reach Slack as text, never as markup or a mention
 const HOSTILE = 'Eve <!channel> *boss* <https://evil.example|click>';
 
@@ -51,12 +52,16 @@ const scenario = parseScenario({
       { user: 'eve@ent.example', period: 'monthly', amount_usd: 75.5, source: 'rbac_group' },
       { user: 'bo@ent.example', period: 'weekly', amount_usd: null, source: 'organization' },
       { user: 'cy@ent.example', period: 'monthly', amount_usd: 10 },
+      { user: 'fin@ent.example', period: 'monthly', amount_usd: 20 },
     ],
     increase_requests: [
       { user: 'ana@ent.example', period: 'monthly', age_days: 1 },
       { user: 'eve@ent.example', period: 'monthly', age_days: 2 },
       { user: 'bo@ent.example', period: 'weekly', age_days: 3 },
       { user: 'cy@ent.example', period: 'monthly', age_days: 4 },
+      // asked twice: approving one raises the limit the other proposes to double
+      { user: 'fin@ent.example', period: 'monthly', age_days: 5 },
+      { user: 'fin@ent.example', period: 'monthly', age_days: 6 },
     ],
   },
 });
@@ -95,7 +100,8 @@ beforeAll(async () => {
   ({ ctx, url } = presses);
   for (const r of await ctx.admin.listIncreaseRequests().toArray()) {
     const email = r.requester.type === 'user' ? String(r.requester.email) : '';
-    ids[email] = r.id;
+    // Fin's older request as `fin-old`
+    ids[email in ids ? `${email.split('@')[0]}-old` : email] = r.id;
     users[email] = r.requester.type === 'user' ? r.requester.userId : '';
   }
 });
@@ -135,10 +141,10 @@ async function pressOutcomes(action: string, actor: string): Promise<string[]> {
 describe('Enterprise spend limit increase requests in Slack', () => {
   it('asks once per pending request, with Approve (twice the limit) and Deny; names as text; Deny only without a limit', async () => {
     const first = await askAboutIncreaseRequests(presses.env.ctx);
-    expect(first).toMatchObject({ fired: 4, notifications: 4 });
+    expect(first).toMatchObject({ fired: 6, notifications: 6 });
     await deliverNotifications(ctx, { buttons: true });
     const posts = slack.calls.filter((c) => c.method === 'chat.postMessage');
-    expect(posts).toHaveLength(4);
+    expect(posts).toHaveLength(6);
     const post = (name: string) => posts.find((p) => String(p.args.text).includes(name))!;
     const ana = JSON.stringify(post('"Ana" asks').args);
     expect(ana).toContain('Member \\"Ana\\" asks for a higher monthly spend limit');
@@ -171,11 +177,13 @@ describe('Enterprise spend limit increase requests in Slack', () => {
       { request_id: ids['eve@ent.example'], amount_minor: '15100', limit_minor: '7550', state: 'pending' },
       { request_id: ids['bo@ent.example'], amount_minor: null, limit_minor: null, state: 'pending' },
       { request_id: ids['cy@ent.example'], amount_minor: '2000', limit_minor: '1000', state: 'pending' },
+      { request_id: ids['fin@ent.example'], amount_minor: '4000', limit_minor: '2000', state: 'pending' },
+      { request_id: ids['fin-old'], amount_minor: '4000', limit_minor: '2000', state: 'pending' },
     ]);
     // the next run: the same requests, nothing asked again
     await askAboutIncreaseRequests(presses.env.ctx);
     await deliverNotifications(ctx, { buttons: true });
-    expect(slack.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(4);
+    expect(slack.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(6);
   });
 
   it('a presser not on the allow list is refused over both transports: nothing changed, audited', async () => {
@@ -321,6 +329,44 @@ describe('Enterprise spend limit increase requests in Slack', () => {
       .where('request_id', '=', ids['cy@ent.example']!)
       .executeTakeFirstOrThrow();
     expect(row).toEqual({ state: 'approved', answered_by: 'console' });
+  });
+
+  it('a limit raised meanwhile to the proposed amount: Approve refuses rather than lower it', async () => {
+    const newer = (await ctx.admin.listIncreaseRequests({ actorIds: [users['fin@ent.example']!] }).toArray())[0]!;
+    const approveNewer = await org.t.db
+      .selectFrom('slack_buttons')
+      .innerJoin('alerts', 'alerts.id', 'slack_buttons.alert_id')
+      .innerJoin('notifications', 'notifications.id', 'slack_buttons.notification_id')
+      .select(['slack_buttons.id', 'notifications.provider_id', 'alerts.period'])
+      .where('slack_buttons.choice', '=', 'increase:approve')
+      .where('alerts.scope_id', '=', users['fin@ent.example']!)
+      .execute();
+    const button = (id: string) => approveNewer.find((b) => b.period === `increase:${id}`)!;
+    const press = (id: string) =>
+      slack.pressOverHttp(
+        url,
+        SIGNING_SECRET,
+        { actionId: 'approve', value: button(id).id, userId: 'U0FIN', message: String(button(id).provider_id) },
+        { timestamp: seconds() },
+      );
+    await press(newer.id);
+    expect(await memberLimit('fin@ent.example', 'monthly')).toBe(40n * USD);
+    const older = ids['fin-old']!;
+    await press(older);
+    expect(String(slack.responses.at(-1)?.body.text)).toContain(
+      "The member's monthly limit is already $40.00, not below the $40.00 this message proposes: nothing was changed",
+    );
+    expect(org.emulator.requestLog.filter((r) => r.method === 'POST' && r.path.includes(`/${older}/`))).toEqual([]);
+    expect((await pressOutcomes('slack.approve', 'slack:U0FIN')).slice(-2)).toEqual([
+      'approved',
+      'refused:limit_already_higher',
+    ]);
+    const row = await org.t.db
+      .selectFrom('increase_requests')
+      .select(['state', 'answered_by'])
+      .where('request_id', '=', older)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'pending', answered_by: null });
   });
 
   it('a Console organization: nothing asked, no message, nothing logged above info', async () => {

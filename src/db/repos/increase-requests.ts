@@ -2,7 +2,7 @@ import type { Db } from '../index.ts';
 import type { IncreaseRequestState } from '../types.ts';
 
 /** A pending increase request as keywarden first saw it, and the amount its Approve sets. */
-export interface SeenIncrease {
+interface SeenIncrease {
   requestId: string;
   userId: string;
   period: 'daily' | 'weekly' | 'monthly';
@@ -14,7 +14,7 @@ export interface SeenIncrease {
   requestedAt: Date;
 }
 
-export interface IncreaseRecord extends SeenIncrease {
+interface IncreaseRecord extends SeenIncrease {
   state: IncreaseRequestState;
   claimedAt: Date | null;
   answeredBy: string | null;

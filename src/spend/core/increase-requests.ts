@@ -30,7 +30,7 @@ export interface PendingIncreaseFact {
 }
 
 /** What the request is recorded with when first asked about (minor units: cents). */
-export interface AskedIncrease {
+interface AskedIncrease {
   requestId: string;
   userId: string;
   period: LimitPeriod;
