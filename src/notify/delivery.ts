@@ -36,16 +36,16 @@ export type SendOutcome =
   | { ok: true; providerId: string; threadTs: string | null }
   | { ok: false; failure: DeliveryFailure };
 
-/** The first post of the episode in this target, as the outbox holds it: repeats and resolves reply to it. */
+/** The first message of the episode to this target, as the outbox holds it: what comes after waits for it. */
 interface ThreadRoot {
   status: 'pending' | 'sending' | 'sent' | 'failed';
   providerId: string | null;
 }
 
-/** A repeat waits this long for its thread's first post to go out rather than starting a thread of its own. */
+/** A repeat or resolve waits this long for its episode's first message to go out (in Slack, its thread's root). */
 const THREAD_WAIT_MS = 30_000;
 
-/** Reply in the root's thread, post on its own (no root, or a root that will never go out), or wait for the root. */
+/** Go after the root (in its thread where the channel threads), go alone (no root, or one that will never go out), or wait. */
 export function threadStep(root: ThreadRoot | null): { replyTo: string | null } | 'wait' {
   if (root === null || root.status === 'failed') return { replyTo: null };
   if (root.status === 'sent') return { replyTo: root.providerId };

@@ -81,11 +81,14 @@ async function send(
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
   if (row.event === 'digest') return adapter.sendDigest(row);
   let thread: string | null = null;
-  if (adapter.threads && row.event !== 'firing') {
+  // A repeat, acknowledge or resolve waits for its episode's first message to the same target, on every channel:
+  // Slack threads under it, and PagerDuty drops a resolve for an incident it has not opened yet, then opens it from
+  // the late trigger and keeps it open for good.
+  if (row.event !== 'firing') {
     const root = await ctx.repos.outbox.threadRoot(row.id, row.channel, row.target, row.payload.fingerprints);
     const step = threadStep(root);
     if (step === 'wait') return 'wait';
-    thread = step.replyTo;
+    if (adapter.threads) thread = step.replyTo;
   }
   // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
   const offered =

@@ -240,8 +240,8 @@ export function outboxRepo(db: Db) {
     },
 
     /**
-     * The newest `firing` message before row `beforeId` to this Slack target about any of these alerts: the post
-     * that opened their current episode's thread.
+     * The newest `firing` message before row `beforeId` to this target about any of these alerts: the message that
+     * opened their current episode (a Slack thread's first post; the trigger that opened a PagerDuty incident).
      */
     async threadRoot(
       beforeId: string,
