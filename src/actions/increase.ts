@@ -27,7 +27,10 @@ interface IncreaseAnswer {
   details?: Record<string, unknown>;
 }
 
-/** A claim older than this was left by a process that died mid-call: another press may take it over. */
+/**
+ * A claim older than this was left by a process that died mid-call: another press may take it over. At least twice
+ * what one Admin API call may take (its retries included), so a slow call still in flight is never doubled.
+ */
 const STALE_CLAIM_MS = 5 * MINUTE_MS;
 
 const usd = (minor: bigint) => formatUsd(minor * 10n ** 10n);
@@ -72,7 +75,7 @@ export async function answerIncrease(
     d.answer === 'approve' ? 'approving' : 'denying',
     { answeredBy: actor, answeredByName: press.userName },
     now,
-    new Date(now.getTime() - STALE_CLAIM_MS),
+    new Date(now.getTime() - Math.max(STALE_CLAIM_MS, 2 * ctx.admin.retryBudgetMs)),
   );
   if (claimed === null) {
     const current = await repo.byRequestId(row.requestId);

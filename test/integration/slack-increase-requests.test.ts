@@ -369,6 +369,48 @@ describe('Enterprise spend limit increase requests in Slack', () => {
     expect(row).toEqual({ state: 'pending', answered_by: null });
   });
 
+  it('a claim: one press at a time; a claim left by a crash is taken over once stale; an ended request stays ended', async () => {
+    const repo = ctx.repos.increaseRequests;
+    const now = org.clock.now();
+    const later = new Date(now.getTime() + 1);
+    const seen = {
+      requestId: 'splir_01claim',
+      userId: 'user_01claim',
+      period: 'monthly' as const,
+      currency: 'USD',
+      limitMinor: 100n,
+      amountMinor: 200n,
+      requestedAt: now,
+    };
+    expect(await repo.recordSeen([seen], now)).toEqual(new Set(['splir_01claim']));
+    // seen again with other figures: the first sight stands (the message proposed its amount)
+    expect(await repo.recordSeen([{ ...seen, amountMinor: 999n }], now)).toEqual(new Set());
+    const by = (id: string) => ({ answeredBy: `slack:${id}`, answeredByName: null });
+    expect(await repo.claim('splir_01claim', 'approving', by('U0A'), now, now)).toMatchObject({ state: 'approving' });
+    expect(await repo.claim('splir_01claim', 'denying', by('U0B'), now, now)).toBeNull();
+    expect(await repo.claim('splir_01claim', 'denying', by('U0B'), now, later)).toMatchObject({
+      state: 'denying',
+      answeredBy: 'slack:U0B',
+      amountMinor: 200n,
+    });
+    await repo.release('splir_01claim');
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'pending', answeredBy: null });
+    await repo.settle('splir_01claim', {
+      state: 'denied',
+      answeredBy: 'console',
+      answeredByName: null,
+      answeredAt: now,
+    });
+    expect(await repo.claim('splir_01claim', 'approving', by('U0A'), now, later)).toBeNull();
+    await repo.settle('splir_01claim', {
+      state: 'approved',
+      answeredBy: 'slack:U0A',
+      answeredByName: null,
+      answeredAt: now,
+    });
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'denied', answeredBy: 'console' });
+  });
+
   it('a Console organization: nothing asked, no message, nothing logged above info', async () => {
     const consoleOrg = await startEmulator({
       scenario: {
