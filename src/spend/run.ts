@@ -24,6 +24,8 @@ export interface ProjectSpendSummary {
   alerts: RaiseAlertsResult;
   /** `spend.limit_changed` raised this run (null: the Spend Limits API was not read). */
   limitChanges: RaiseAlertsResult | null;
+  /** Claude Enterprise members' increase requests asked about this run (null: none read, e.g. a Console organization). */
+  increaseRequests: RaiseAlertsResult | null;
 }
 
 export type CheckSpendResult =
@@ -132,7 +134,7 @@ async function project(
     await limits.save();
   }
   // Claude Enterprise: members' requests for a higher limit, asked about in Slack (Approve / Deny)
-  await askAboutIncreaseRequests(ctx);
+  const increaseRequests = await askAboutIncreaseRequests(ctx);
   const org = projections[0]!;
   return {
     month: org.month,
@@ -145,5 +147,6 @@ async function project(
     },
     alerts,
     limitChanges,
+    increaseRequests,
   };
 }
