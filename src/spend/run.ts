@@ -9,6 +9,7 @@ import { driverFields, spendDrivers } from './core/drivers.ts';
 import { checkLimits } from './core/limits.ts';
 import { projectScope, spendSoFar } from './core/project.ts';
 import { buildScopes } from './core/scopes.ts';
+import { askAboutIncreaseRequests } from './increase-requests.ts';
 import { readSpendLimits } from './limits.ts';
 import { loadSpendInputs, loadThresholdInputs } from './load.ts';
 import { memberSpendObservations } from './members.ts';
@@ -23,6 +24,8 @@ export interface ProjectSpendSummary {
   alerts: RaiseAlertsResult;
   /** `spend.limit_changed` raised this run (null: the Spend Limits API was not read). */
   limitChanges: RaiseAlertsResult | null;
+  /** Claude Enterprise members' increase requests asked about this run (null: none read, e.g. a Console organization). */
+  increaseRequests: RaiseAlertsResult | null;
 }
 
 export type CheckSpendResult =
@@ -130,6 +133,8 @@ async function project(
     );
     await limits.save();
   }
+  // Claude Enterprise: members' requests for a higher limit, asked about in Slack (Approve / Deny)
+  const increaseRequests = await askAboutIncreaseRequests(ctx);
   const org = projections[0]!;
   return {
     month: org.month,
@@ -142,5 +147,6 @@ async function project(
     },
     alerts,
     limitChanges,
+    increaseRequests,
   };
 }

@@ -148,7 +148,9 @@ describe('per-member spend thresholds of an Enterprise organization', () => {
     try {
       await syncInventory.handler(env.ctx, {});
       await poll(env);
-      await projectSpendJob.handler(env.ctx, {});
+      const first = await projectSpendJob.handler(env.ctx, {});
+      // the run also asks about the two pending increase requests (Approve / Deny in Slack), once each
+      expect(first).toMatchObject({ increaseRequests: { fired: 2 } });
       const ana = em.state.users.find((u) => u.email === 'ana@ent.example')!.id;
       const eve = em.state.users.find((u) => u.email === 'eve@ent.example')!.id;
       const alerts = await memberAlerts();
@@ -180,7 +182,7 @@ describe('per-member spend thresholds of an Enterprise organization', () => {
       const before = await t.db.selectFrom('notifications').select('id').execute();
       clock.advance(DAY_MS / 4);
       await poll(env);
-      await projectSpendJob.handler(env.ctx, {});
+      expect(await projectSpendJob.handler(env.ctx, {})).toMatchObject({ increaseRequests: { fired: 0 } });
       expect((await memberAlerts()).length).toBe(3);
       const after = await t.db
         .selectFrom('notifications')

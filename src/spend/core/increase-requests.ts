@@ -1,0 +1,108 @@
+import type { AlertObservation } from '../../alerts/core/lifecycle.ts';
+import { CONSOLE_LIMITS_URL } from '../../console.ts';
+import { singleLineName } from '../../glob.ts';
+import { formatUsd, type Pico, picoToUsd } from '../../money.ts';
+import type { LimitPeriod } from './limits.ts';
+
+/**
+ * A Claude Enterprise member's pending request for a higher spend limit, asked about in Slack. Pure.
+ *
+ * The question is a `spend.limit_changed` notice on the scope `member:<user id>` whose period names the request
+ * (`increase:<request id>`): said once per request, never repeated (the lifecycle's once-per-period kinds), and its
+ * buttons (Approve, Deny) answer it through the Admin API. The API's request carries no amount asked for, so
+ * keywarden proposes one: twice the member's current limit for the period, in whole cents. A request without a
+ * positive USD limit to double (none applies, or another currency) is still told, with Deny only: what to raise it
+ * to is a person's call in the Console.
+ */
+
+export interface PendingIncreaseFact {
+  requestId: string;
+  userId: string;
+  /** The organization's text (hostile): travels on one line, as data. */
+  name: string | null;
+  email: string | null;
+  period: LimitPeriod;
+  /** The member's limit and spend in this period, from the request's live summary; null where it gives none. */
+  currency: string | null;
+  limit: Pico | null;
+  spent: Pico | null;
+  requestedAt: Date;
+}
+
+/** What the request is recorded with when first asked about (minor units: cents). */
+interface AskedIncrease {
+  requestId: string;
+  userId: string;
+  period: LimitPeriod;
+  currency: string;
+  limitMinor: bigint | null;
+  amountMinor: bigint | null;
+  requestedAt: Date;
+}
+
+const PICO_PER_CENT = 10n ** 10n;
+const PER: Record<LimitPeriod, string> = { daily: 'per day', weekly: 'per week', monthly: 'per month' };
+const IN_PERIOD: Record<LimitPeriod, string> = { daily: 'today', weekly: 'this week', monthly: 'this month' };
+
+/** The amount Approve sets, picodollars in whole cents: twice a positive USD limit; null: nothing to double. */
+export function proposedIncrease(limit: Pico | null, currency: string | null): Pico | null {
+  if (limit === null || limit <= 0n || currency !== 'USD') return null;
+  return ((limit * 2n) / PICO_PER_CENT) * PICO_PER_CENT;
+}
+
+export function askIncreaseRequests(facts: readonly PendingIncreaseFact[]): {
+  asked: AskedIncrease[];
+  observations: AlertObservation[];
+} {
+  const asked: AskedIncrease[] = [];
+  const observations: AlertObservation[] = [];
+  for (const f of facts) {
+    const offered = proposedIncrease(f.limit, f.currency);
+    asked.push({
+      requestId: f.requestId,
+      userId: f.userId,
+      period: f.period,
+      currency: f.currency ?? 'USD',
+      limitMinor: f.limit === null ? null : f.limit / PICO_PER_CENT,
+      amountMinor: offered === null ? null : offered / PICO_PER_CENT,
+      requestedAt: f.requestedAt,
+    });
+    const who = singleLineName(f.name ?? '') || (f.email === null ? f.userId : singleLineName(f.email));
+    const usd = f.currency === 'USD';
+    const limitText = f.limit === null || !usd ? 'none keywarden can read' : `${formatUsd(f.limit)} ${PER[f.period]}`;
+    observations.push({
+      kind: 'spend.limit_changed',
+      scopeType: 'member',
+      scopeId: f.userId,
+      severity: 'info',
+      period: `increase:${f.requestId}`,
+      title: `Member "${who}" asks for a higher ${f.period} spend limit`,
+      summary:
+        offered === null
+          ? 'There is no current limit in dollars to raise from here: set the new limit in the Console, or Deny.'
+          : `Approve raises it to ${formatUsd(offered)} ${PER[f.period]} (twice the current limit); Deny keeps it. Either may also be answered in the Console.`,
+      scopeName: f.name,
+      workspaceId: null,
+      workspaceName: null,
+      keyOwnerEmail: null,
+      details: {
+        increaseRequestId: f.requestId,
+        userId: f.userId,
+        limitPeriod: f.period,
+        limitUsd: f.limit === null || !usd ? null : picoToUsd(f.limit),
+        periodToDateUsd: f.spent === null || !usd ? null : picoToUsd(f.spent),
+        proposedUsd: offered === null ? null : picoToUsd(offered),
+        requestedAt: f.requestedAt.toISOString(),
+      },
+      fields: [
+        { label: 'Member', value: who },
+        { label: 'Limit now', value: limitText },
+        ...(f.spent === null || !usd ? [] : [{ label: `Spent ${IN_PERIOD[f.period]}`, value: formatUsd(f.spent) }]),
+        ...(offered === null ? [] : [{ label: 'Approve sets', value: `${formatUsd(offered)} ${PER[f.period]}` }]),
+        { label: 'Asked', value: f.requestedAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' },
+      ],
+      links: [{ label: 'Spend limits in the Console', url: CONSOLE_LIMITS_URL }],
+    });
+  }
+  return { asked, observations };
+}
