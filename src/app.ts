@@ -8,7 +8,7 @@ import type { Logger } from './log.ts';
 import { createNotifier } from './notify/notifier.ts';
 
 /** One organization's part of the app: its Context (its policy, schema, admin key) and the pool under its repos. */
-export interface OrgApp {
+interface OrgApp {
   org: OrgConfig;
   ctx: Context;
   db: Db;

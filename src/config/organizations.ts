@@ -28,7 +28,7 @@ export interface OrgConfig {
 export const DEFAULT_ORGANIZATION_ID = 'default';
 
 /** The schema of an entry: `public` where it says so (an existing database's rows), else `kw_<id>`. */
-export function schemaOf(entry: Pick<OrganizationEntry, 'id' | 'database_schema'>): string {
+function schemaOf(entry: Pick<OrganizationEntry, 'id' | 'database_schema'>): string {
   return entry.database_schema ?? `kw_${entry.id}`;
 }
 
@@ -37,7 +37,7 @@ export function schemaOf(entry: Pick<OrganizationEntry, 'id' | 'database_schema'
  * what an organization's `spend:` says is all of its spend section), and `organization` from the entry's name and
  * timezone. The file's own sections passed their checks, so what fails here is the entry's doing.
  */
-export function entryPolicy(
+function entryPolicy(
   raw: Record<string, unknown>,
   entry: OrganizationEntry,
   where: string,

@@ -13,7 +13,7 @@ export interface Metrics {
 }
 
 /** One organization's tables and client, for the metrics read at scrape time. */
-export interface MetricsSource {
+interface MetricsSource {
   id: string;
   repos: Repos;
   admin?: Pick<AdminClient, 'clockSkewMs'>;
