@@ -1,5 +1,6 @@
 import { type AlertListing, listAlerts } from '../alerts/list.ts';
 import { requireEnv } from '../app.ts';
+import { connectionSchema } from '../config/index.ts';
 import type { Context } from '../context.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
@@ -53,7 +54,7 @@ export const alertsListCommand: Command = {
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'alerts');
     const org = pickOrganization(config, orgId);
-    const db = createDb(config.env.databaseUrl!, { max: 2, schema: org.schema });
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       console.log(await alertsCommand({ repos: createRepos(db) }, args));
       return 0;

@@ -1,4 +1,5 @@
 import { requireEnv } from '../app.ts';
+import { connectionSchema } from '../config/index.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
 import type { KeyIdentity } from '../inventory/core/identity.ts';
@@ -70,7 +71,7 @@ ${ORG_USAGE}`,
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'keys');
     const org = pickOrganization(config, orgId);
-    const db = createDb(config.env.databaseUrl!, { max: 2, schema: org.schema });
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       const now = new Date();
       const repos = createRepos(db);

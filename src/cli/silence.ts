@@ -3,6 +3,7 @@ import { MATCHER_FIELDS, type SilenceMatchers } from '../alerts/core/silences.ts
 import { requireEnv } from '../app.ts';
 import { systemClock } from '../clock.ts';
 import { parseDuration } from '../config/duration.ts';
+import { connectionSchema } from '../config/index.ts';
 import type { Context } from '../context.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
@@ -106,7 +107,7 @@ export const silenceCliCommand: Command = {
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'silence');
     const org = pickOrganization(config, orgId);
-    const db = createDb(config.env.databaseUrl!, { max: 2, schema: org.schema });
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       // who ran it, as the machine knows them: `--by` says it better where several people share an account
       const user = `cli:${userInfo().username}`;

@@ -1,4 +1,5 @@
 import { requireEnv } from '../app.ts';
+import { connectionSchema } from '../config/index.ts';
 import { createDb } from '../db/index.ts';
 import type { Repos } from '../db/repos/index.ts';
 import { createRepos } from '../db/repos/index.ts';
@@ -135,7 +136,7 @@ ${ORG_USAGE}`,
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'spend');
     const org = pickOrganization(config, orgId);
-    const db = createDb(config.env.databaseUrl!, { max: 2, schema: org.schema });
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       if (values.by === 'actor') {
         const report = await actorReport(createRepos(db), new Date());
