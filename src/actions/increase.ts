@@ -5,7 +5,7 @@ import {
   NotEnterpriseError,
 } from '../anthropic/enterprise-spend.ts';
 import { AdminApiError, AdminApiResponseError, AdminKeyRejectedError } from '../anthropic/errors.ts';
-import type { IncreaseClaim } from '../db/repos/increase-requests.ts';
+import type { IncreaseClaim, IncreaseRecord } from '../db/repos/increase-requests.ts';
 import { formatUsd } from '../money.ts';
 import { escapeSlack } from '../notify/escape.ts';
 import { afterLostAnswer, beforeClaim, claimTaken, planPress } from '../spend/core/increase-requests.ts';
@@ -45,7 +45,6 @@ const STALE_CLAIM_MS = 5 * MINUTE_MS;
 
 const usd = (minor: bigint) => formatUsd(minor * 10n ** 10n);
 
-type Row = NonNullable<Awaited<ReturnType<ActionContext['repos']['increaseRequests']['byRequestId']>>>;
 type Press = { userId: string; notificationId: string };
 
 /** `at` is a time as the organization reads it (HH:MM and the zone). */
@@ -180,7 +179,7 @@ export async function answerIncrease(
 
 interface Pressing {
   claim: IncreaseClaim;
-  row: Row;
+  row: IncreaseRecord;
   plan: { do: 'approve'; amountMinor: bigint } | { do: 'deny' };
   press: Press;
   now: Date;

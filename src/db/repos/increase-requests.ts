@@ -14,7 +14,7 @@ interface SeenIncrease {
   requestedAt: Date;
 }
 
-interface IncreaseRecord extends SeenIncrease {
+export interface IncreaseRecord extends SeenIncrease {
   state: IncreaseRequestState;
   answeredBy: string | null;
   answeredAt: Date | null;
