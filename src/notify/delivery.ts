@@ -36,16 +36,16 @@ export type SendOutcome =
   | { ok: true; providerId: string; threadTs: string | null }
   | { ok: false; failure: DeliveryFailure };
 
-/** The first message of the episode to this target, as the outbox holds it: what comes after waits for it. */
+/** The first post of the episode in this target, as the outbox holds it: repeats and resolves reply to it. */
 interface ThreadRoot {
   status: 'pending' | 'sending' | 'sent' | 'failed';
   providerId: string | null;
 }
 
-/** A repeat or resolve waits this long for its episode's first message to go out (in Slack, its thread's root). */
+/** A message waits this long for an earlier one about the same alerts (its thread's root in Slack) to go out. */
 const THREAD_WAIT_MS = 30_000;
 
-/** Go after the root (in its thread where the channel threads), go alone (no root, or one that will never go out), or wait. */
+/** Reply in the root's thread, post on its own (no root, or a root that will never go out), or wait for the root. */
 export function threadStep(root: ThreadRoot | null): { replyTo: string | null } | 'wait' {
   if (root === null || root.status === 'failed') return { replyTo: null };
   if (root.status === 'sent') return { replyTo: root.providerId };
@@ -74,7 +74,7 @@ type Settlement =
 interface SettleInput {
   /** The row's attempts, this one included. */
   attempts: number;
-  /** `wait`: the row's thread root has not gone out yet. */
+  /** `wait`: an earlier message about the same alerts to this target (or its thread root) has not gone out yet. */
   outcome: SendOutcome | 'wait';
   /** The run's time. */
   now: Date;

@@ -80,15 +80,16 @@ async function send(
 ): Promise<SendOutcome | 'wait'> {
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
   if (row.event === 'digest') return adapter.sendDigest(row);
+  // An alert's events reach each target in order, on every channel: PagerDuty drops a resolve for an incident it
+  // has not opened yet, then opens it from the late trigger and keeps it open for good; a new episode's trigger
+  // overtaken by the last episode's resolve would be closed while it fires.
+  if (await ctx.repos.outbox.unsentBefore(row.id, row.channel, row.target, row.payload.fingerprints)) return 'wait';
   let thread: string | null = null;
-  // A repeat, acknowledge or resolve waits for its episode's first message to the same target, on every channel:
-  // Slack threads under it, and PagerDuty drops a resolve for an incident it has not opened yet, then opens it from
-  // the late trigger and keeps it open for good.
-  if (row.event !== 'firing') {
+  if (adapter.threads && row.event !== 'firing') {
     const root = await ctx.repos.outbox.threadRoot(row.id, row.channel, row.target, row.payload.fingerprints);
     const step = threadStep(root);
     if (step === 'wait') return 'wait';
-    if (adapter.threads) thread = step.replyTo;
+    thread = step.replyTo;
   }
   // a resolve answers nothing; a repeat carries them too (the first post may have scrolled away)
   const offered =
