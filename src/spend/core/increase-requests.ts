@@ -123,10 +123,7 @@ interface PressedRequest {
   currency: string;
 }
 
-export type BeforeClaim =
-  | { do: 'claim' }
-  | { do: 'nothing'; answered: Ended }
-  | { do: 'refuse'; reason: 'not_offered' };
+type BeforeClaim = { do: 'claim' } | { do: 'nothing'; answered: Ended } | { do: 'refuse'; reason: 'not_offered' };
 
 export function beforeClaim(row: PressedRequest, answer: Answer): BeforeClaim {
   if (row.state === 'approved' || row.state === 'denied') return { do: 'nothing', answered: row.state };
@@ -156,7 +153,7 @@ interface LiveRequest {
   limitUsd: Pico | null;
 }
 
-export type PressPlan =
+type PressPlan =
   | { do: 'approve'; amountMinor: bigint }
   | { do: 'deny' }
   | { do: 'answered_elsewhere'; status: Ended }
@@ -175,7 +172,7 @@ export function planPress(row: PressedRequest, answer: Answer, live: LiveRequest
   return { do: 'approve', amountMinor };
 }
 
-export type AfterLostAnswer = { do: 'settle'; state: Ended; byThisPress: boolean } | { do: 'release' };
+type AfterLostAnswer = { do: 'settle'; state: Ended; byThisPress: boolean } | { do: 'release' };
 
 /**
  * The answer's POST failed without a definite refusal, so it may have been applied: the request read back says.
