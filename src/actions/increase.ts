@@ -124,6 +124,26 @@ export async function answerIncrease(
   if (plan.do === 'answered_elsewhere') {
     return answeredElsewhere(ctx, claim, plan.status, live.resolvedAt ?? now, press, at, details);
   }
+  if (plan.do === 'earlier_press_applied') {
+    // the press whose claim this one took over: its answer was applied, its reply lost
+    const when = live.resolvedAt ?? now;
+    const earlier = row.answeredBy ?? 'console';
+    await repo.settle(claim, {
+      state: plan.status,
+      answeredBy: earlier,
+      answeredAt: when,
+      notificationId: press.notificationId,
+    });
+    const line = `${plan.status === 'approved' ? 'Approved' : 'Denied'} by ${mention(earlier)} at ${at(when)} (that press's reply from the Admin API was lost), before this press by <@${press.userId}>: nothing was changed`;
+    return {
+      step: 'done',
+      outcome: `unchanged:answered_by_earlier_press:${plan.status}`,
+      tell: `${line}.`,
+      update: line,
+      settle: true,
+      details,
+    };
+  }
   if (plan.do === 'refuse') {
     await repo.release(claim);
     return {

@@ -8,6 +8,7 @@ import { parseScenario } from '../../src/emulator/scenario.ts';
 import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { askAboutIncreaseRequests } from '../../src/spend/increase-requests.ts';
+import { MINUTE_MS } from '../../src/time.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { DEMO_ADMIN_KEY, DEMO_START, type useDemoOrg } from '../support/demo-org.ts';
 import { type DemoPresses, newestButton, startDemoPresses } from '../support/slack-press.ts';
@@ -211,6 +212,16 @@ describe('increase request answers when the Admin API misbehaves', () => {
     await press('cy@ent.example', 'increase:deny', 'U0LEAD');
     expect(await lastOutcome('slack.deny', 'slack:U0LEAD')).toBe('unchanged:in_progress');
     expect(lastTold()).toContain('<@U0FIN> is answering this request right now');
+    expect(posts('cy@ent.example')).toHaveLength(1);
+
+    // once the claim is stale, a press reads the request: the approval is U0FIN's, applied with its reply lost
+    org.clock.advance(Math.max(5 * MINUTE_MS, 2 * ctx.admin.retryBudgetMs) + 1);
+    await press('cy@ent.example', 'increase:approve', 'U0LEAD');
+    expect(await lastOutcome('slack.approve', 'slack:U0LEAD')).toBe('unchanged:answered_by_earlier_press:approved');
+    expect(lastTold()).toMatch(
+      /^Approved by <@U0FIN> at \d\d:\d\d UTC \(that press's reply from the Admin API was lost\)/,
+    );
+    expect(await row('cy@ent.example')).toMatchObject({ state: 'approved', answered_by: 'slack:U0FIN' });
     expect(posts('cy@ent.example')).toHaveLength(1);
   });
 

@@ -248,6 +248,21 @@ describe('answering a request: the rules around the claim, the fresh read and a 
         status: 'denied',
       },
     ],
+    [
+      'a stale Approve applied, its reply lost',
+      [{ ...row, state: 'approving' }, 'deny', { status: 'approved', limitUsd: null }],
+      { do: 'earlier_press_applied', status: 'approved' },
+    ],
+    [
+      'a stale Deny applied, its reply lost',
+      [{ ...row, state: 'denying' }, 'approve', { status: 'denied', limitUsd: null }],
+      { do: 'earlier_press_applied', status: 'denied' },
+    ],
+    [
+      'a stale Approve, but denied in the Console',
+      [{ ...row, state: 'approving' }, 'approve', { status: 'denied', limitUsd: null }],
+      { do: 'answered_elsewhere', status: 'denied' },
+    ],
   ])('after the fresh read: %s', (_name, args, expected) => {
     expect(planPress(...args)).toEqual(expected);
   });

@@ -157,11 +157,19 @@ type PressPlan =
   | { do: 'approve'; amountMinor: bigint }
   | { do: 'deny' }
   | { do: 'answered_elsewhere'; status: Ended }
+  | { do: 'earlier_press_applied'; status: Ended }
   | { do: 'refuse'; reason: 'limit_already_higher'; limit: Pico };
 
-/** After the claim and a fresh read; `row` passed beforeClaim. */
+/**
+ * After the claim and a fresh read; `row` is keywarden's row as the press found it (it passed beforeClaim). A row
+ * still claimed was taken over from a stale press (its outcome unknown): ended as that press asked, it is that press's
+ * answer, applied with its reply lost, not one given outside keywarden.
+ */
 export function planPress(row: PressedRequest, answer: Answer, live: LiveRequest): PressPlan {
-  if (live.status !== 'pending') return { do: 'answered_elsewhere', status: live.status };
+  if (live.status !== 'pending') {
+    const earlier = row.state === (live.status === 'approved' ? 'approving' : 'denying');
+    return { do: earlier ? 'earlier_press_applied' : 'answered_elsewhere', status: live.status };
+  }
   if (answer === 'deny') return { do: 'deny' };
   const amountMinor = row.amountMinor!;
   // a limit raised meanwhile (in the Console, or by approving another request of the member) to the proposed amount
