@@ -97,7 +97,10 @@ export async function answerIncrease(
     const tell =
       'answered' in taken && current !== null
         ? `${answeredText(current, at)}: nothing was changed.`
-        : `${mention(current?.answeredBy ?? null)} is answering this request right now: nothing was changed.`;
+        : current?.state === 'pending'
+          ? // the holder gave it back between this press's claim and its read
+            'Another press was answering this request a moment ago and changed nothing: press again to answer it.'
+          : `${mention(current?.answeredBy ?? null)} is answering this request right now: nothing was changed.`;
     return { step: 'done', outcome: taken.outcome, tell, details };
   }
 
