@@ -1,6 +1,13 @@
 import { AdminClient } from './anthropic/client.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { type Config, ConfigError, insecureHttpWarning, type OrgConfig, orgConfig } from './config/index.ts';
+import {
+  type Config,
+  ConfigError,
+  connectionSchema,
+  insecureHttpWarning,
+  type OrgConfig,
+  orgConfig,
+} from './config/index.ts';
 import type { Context, Enqueue } from './context.ts';
 import { createDb, type Db } from './db/index.ts';
 import { createRepos } from './db/repos/index.ts';
@@ -8,7 +15,7 @@ import type { Logger } from './log.ts';
 import { createNotifier } from './notify/notifier.ts';
 
 /** One organization's part of the app: its Context (its policy, schema, admin key) and the pool under its repos. */
-export interface OrgApp {
+interface OrgApp {
   org: OrgConfig;
   ctx: Context;
   db: Db;
@@ -71,7 +78,7 @@ export function buildApp(
     const log = several ? opts.log.child({ org: org.id }) : opts.log;
     const view = orgConfig(config, org);
     const db: Db = createDb(config.env.databaseUrl!, {
-      schema: org.schema,
+      schema: connectionSchema(org),
       max: poolSize(config.organizations.length),
     });
     const admin = new AdminClient({

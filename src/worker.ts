@@ -75,7 +75,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const specs = orgs.flatMap(({ org }) => desiredSchedules(registry, org.policy, org.id));
   await reconcileSchedules(queues, redis, options.prefix, specs, log);
 
-  const metrics = createMetrics(ctx.repos, ctx.admin);
+  const metrics = createMetrics(
+    orgs.map(({ org, ctx: octx }) => ({ id: org.id, repos: octx.repos, admin: octx.admin })),
+  );
   const watched = new Map(
     orgs.map(({ org, ctx: octx }) => [
       org.id,

@@ -52,11 +52,27 @@ export function cliLogger(config: Config): Logger {
   return createLogger({ level: config.env.logLevel });
 }
 
-/** `--org ID`, for the commands that read or act on one organization's tables. */
-export const ORG_OPTION = { org: { type: 'string' } } as const;
-
+/** The line of `--org` in the usage of each command that reads or acts on one organization's tables. */
 export const ORG_USAGE =
   "  --org <id>  the organization (its id in the policy file's organizations: list); needed when it lists several";
+
+/**
+ * Takes `--org ID` (or `--org=ID`) off a command line, so each command's own parser sees what it always saw.
+ * The organization's tables are those of one schema: a command reads one organization at a time.
+ */
+export function takeOrg(args: readonly string[]): { org: string | undefined; rest: string[] } {
+  const rest: string[] = [];
+  let org: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--org' || arg.startsWith('--org=')) {
+      const value = arg === '--org' ? args[++i] : arg.slice('--org='.length);
+      if (!value || value.startsWith('--')) throw new UsageError("Option '--org <id>' argument missing");
+      org = value;
+    } else rest.push(arg);
+  }
+  return { org, rest };
+}
 
 /**
  * The organization a command works on: the one `--org` names, or the only one. With several and no `--org`, a

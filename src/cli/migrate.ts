@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/index.ts';
+import { ConfigError, connectionSchema } from '../config/index.ts';
 import { createDb, migrateToLatest } from '../db/index.ts';
 import { type Command, loadCliConfig, parse } from './command.ts';
 
@@ -17,9 +17,10 @@ export const migrateCommand: Command = {
     }
     const several = config.organizations.length > 1;
     for (const org of config.organizations) {
-      const db = createDb(url, { max: 1, schema: org.schema });
+      const schema = connectionSchema(org);
+      const db = createDb(url, { max: 1, schema });
       try {
-        const result = await migrateToLatest(db, org.schema);
+        const result = await migrateToLatest(db, schema);
         const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
         const said = applied.length ? `applied: ${applied.join(', ')}` : 'the schema is up to date';
         console.log(several ? `${org.id} (schema ${org.schema}): ${said}` : said);

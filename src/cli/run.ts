@@ -7,11 +7,11 @@ import { enqueueJob, runHandler, withRunLock } from '../queue/runner.ts';
 import {
   type Command,
   loadCliConfig,
-  ORG_OPTION,
   ORG_USAGE,
   openApp,
   parse,
   pickOrganization,
+  takeOrg,
   UsageError,
 } from './command.ts';
 
@@ -24,18 +24,15 @@ export const runCommand: Command = {
 ${ORG_USAGE}
   jobs: ${jobs.map((j) => j.name).join(', ') || '(none)'}`,
   async run(args) {
-    const { values, positionals } = parse(
-      args,
-      { once: { type: 'boolean' }, prefix: { type: 'string' }, ...ORG_OPTION },
-      1,
-    );
+    const { org: orgId, rest } = takeOrg(args);
+    const { values, positionals } = parse(rest, { once: { type: 'boolean' }, prefix: { type: 'string' } }, 1);
     const name = positionals[0];
     if (!name) throw new UsageError(`which job? (jobs: ${jobs.map((j) => j.name).join(', ')})`);
     if (!jobs.some((j) => j.name === name)) {
       throw new UsageError(`<job>: no job named "${name}" (jobs: ${jobs.map((j) => j.name).join(', ')})`);
     }
     const config = loadCliConfig();
-    const org = pickOrganization(config, values.org);
+    const org = pickOrganization(config, orgId);
     const app = openApp(config, `run ${name}`, values.prefix ?? DEFAULT_PREFIX, org);
     const { ctx, registry, queues } = app;
     try {

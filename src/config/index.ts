@@ -8,7 +8,7 @@ import { type OrganizationEntry, type Policy, policyFileSchema } from './policy.
 import { type Receivers, resolveReceivers, unknownReceiverReferences } from './receivers.ts';
 
 export { type EnvConfig, insecureHttpWarning } from './env.ts';
-export { DEFAULT_ORGANIZATION_ID, type OrgConfig } from './organizations.ts';
+export { connectionSchema, DEFAULT_ORGANIZATION_ID, type OrgConfig } from './organizations.ts';
 export type * from './policy.ts';
 export type { Receivers } from './receivers.ts';
 

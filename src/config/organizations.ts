@@ -27,8 +27,17 @@ export interface OrgConfig {
 /** The id of the one organization a file with `organization:` (or neither key) describes. */
 export const DEFAULT_ORGANIZATION_ID = 'default';
 
+/**
+ * The schema to put alone on an organization's connections, or undefined to leave them as they are: the one
+ * organization of a file with `organization:` reads what its connections always read (public, or whatever search_path
+ * the deployment gave its role), so nothing changes for it.
+ */
+export function connectionSchema(org: Pick<OrgConfig, 'id' | 'schema'>): string | undefined {
+  return org.id === DEFAULT_ORGANIZATION_ID ? undefined : org.schema;
+}
+
 /** The schema of an entry: `public` where it says so (an existing database's rows), else `kw_<id>`. */
-export function schemaOf(entry: Pick<OrganizationEntry, 'id' | 'database_schema'>): string {
+function schemaOf(entry: Pick<OrganizationEntry, 'id' | 'database_schema'>): string {
   return entry.database_schema ?? `kw_${entry.id}`;
 }
 
@@ -37,7 +46,7 @@ export function schemaOf(entry: Pick<OrganizationEntry, 'id' | 'database_schema'
  * what an organization's `spend:` says is all of its spend section), and `organization` from the entry's name and
  * timezone. The file's own sections passed their checks, so what fails here is the entry's doing.
  */
-export function entryPolicy(
+function entryPolicy(
   raw: Record<string, unknown>,
   entry: OrganizationEntry,
   where: string,

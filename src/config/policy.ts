@@ -110,6 +110,7 @@ const DEFAULT_ALLOW: Record<Permission, string[]> = {
   mark_expected: [],
   approve_deactivation: [],
   reactivate: [],
+  approve_spend_increase: [],
 };
 
 const slackActions = z
@@ -289,7 +290,7 @@ export const OVERRIDABLE_SECTIONS = Object.keys(sections).filter((k) => k !== 'o
 >[];
 
 /** An organization's handle: its schema is `kw_<id>`, so a Postgres identifier without quoting, and stable. */
-export const ORGANIZATION_ID = /^[a-z][a-z0-9_]{0,30}$/;
+const ORGANIZATION_ID = /^[a-z][a-z0-9_]{0,30}$/;
 
 /**
  * One entry of `organizations:`. Its own fields, then any section it replaces for that organization; those are

@@ -42,7 +42,12 @@ export function blindObservation(
         ? 'keywarden is blind: the Admin API rejects the admin key'
         : `keywarden is blind to ${organization}: the Admin API rejects its admin key`,
     summary: scrubSecrets(
-      `${rejection.message}.\nUntil a valid key is set, keywarden polls no usage, syncs no keys, retires no key and ` +
+      `${rejection.message}.\n` +
+        // the client's message names ANTHROPIC_ADMIN_KEY; an organization of a list reads its key elsewhere
+        (organization === null
+          ? ''
+          : `${organization}'s key is the one its entry under organizations: names (admin_key_env or admin_key_file).\n`) +
+        `Until a valid key is set, keywarden polls no usage${organization === null ? '' : ` of ${organization}`}, syncs no keys, retires no key and ` +
         'cannot raise spend or runaway alerts. It keeps trying and says so here when the key works again.',
     ),
     fields: [
@@ -85,7 +90,7 @@ export function blindRoutes(routes: readonly Route[], kind: AlertKind = BLIND_KI
 }
 
 /** The organization's name for messages, where the deployment watches several; null where it watches one. */
-export function organizationName(ctx: Pick<Context, 'config'>): string | null {
+export function organizationInMessages(ctx: Pick<Context, 'config'>): string | null {
   const { organization, organizations } = ctx.config;
   return organizations.length > 1 && organization ? organization.name : null;
 }
@@ -111,7 +116,7 @@ export function watchAdminKey(
     const verdict = ctx.admin.keyVerdict;
     if (verdict.state === 'unknown' || (verdict.state === 'accepted' && raised === 'accepted')) return;
     const observations =
-      verdict.state === 'rejected' ? [blindObservation(verdict.rejection, organizationName(ctx))] : [];
+      verdict.state === 'rejected' ? [blindObservation(verdict.rejection, organizationInMessages(ctx))] : [];
     const result = await raiseAlerts(
       ctx,
       { kinds: [BLIND_KIND], observations },

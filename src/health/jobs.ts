@@ -5,7 +5,7 @@ import type { Policy } from '../config/policy.ts';
 import type { Context } from '../context.ts';
 import type { JobRunRecord } from '../db/repos/job-runs.ts';
 import { scrubSecrets } from '../log.ts';
-import { blindRoutes, organizationName } from './blind.ts';
+import { blindRoutes, organizationInMessages } from './blind.ts';
 
 /**
  * `keywarden.job_failing`: a job that fails every run (a name Postgres refuses, a schema it cannot read, a
@@ -157,7 +157,10 @@ export function watchJobs(
     const found = failingJobs(jobs, records, schedules, ctx.config.policy.job_alerts, since, now);
     const result = await raiseAlerts(
       ctx,
-      { kinds: [JOB_FAILING_KIND], observations: found.map((f) => jobFailingObservation(f, organizationName(ctx))) },
+      {
+        kinds: [JOB_FAILING_KIND],
+        observations: found.map((f) => jobFailingObservation(f, organizationInMessages(ctx))),
+      },
       blindRoutes(ctx.config.policy.routes, JOB_FAILING_KIND),
       now,
     );

@@ -67,7 +67,7 @@ export async function withRunLock<T>(
  * The organization a job's data names, and its payload without that field. Payload schemas never see it; a job
  * without it (queued before organizations existed) belongs to the one organization, when there is one.
  */
-export function splitJobData(data: unknown): { organization: string | null; payload: unknown } {
+function splitJobData(data: unknown): { organization: string | null; payload: unknown } {
   if (data === null || typeof data !== 'object' || !(ORGANIZATION_FIELD in data)) {
     return { organization: null, payload: data };
   }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db, migrateToLatest, schemaProblem } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 /**
@@ -49,6 +50,21 @@ describe('a schema per organization', () => {
     expect((await single.jobRuns.all()).map((r) => r.job)).toEqual(['sync-inventory']);
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM kw_emea.job_runs`.execute(t.db);
     expect(rows[0]!.n).toBe(1);
+  });
+
+  it('metrics read from Postgres carry each organization’s id, each from its own schema', async () => {
+    const metrics = createMetrics([
+      { id: 'emea', repos: createRepos(open(t.runtimeUrl, 'kw_emea')) },
+      { id: 'apac', repos: createRepos(open(t.runtimeUrl, 'kw_apac')) },
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('keywarden_job_consecutive_failures{job="poll-usage",organization="emea"} 1');
+    expect(text).not.toMatch(/keywarden_job_consecutive_failures\{[^}]*organization="apac"/);
+    expect(text).toContain('keywarden_notifications_pending{organization="apac"} 0');
+    metrics.jobRuns.inc({ job: 'poll-usage', organization: 'apac', outcome: 'completed' });
+    expect(await metrics.registry.metrics()).toContain(
+      'keywarden_job_runs_total{job="poll-usage",organization="apac",outcome="completed"} 1',
+    );
   });
 
   it('a schema that is not migrated fails, rather than reading public behind it', async () => {
