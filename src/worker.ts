@@ -138,7 +138,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     log,
   );
 
-  const slackActions = startSlackActions(ctx, redis);
+  const slackActions = startSlackActions(new Map(orgs.map(({ org, ctx: octx }) => [org.id, octx])), redis, log);
   const health =
     options.httpPort === null
       ? null
