@@ -6,7 +6,7 @@ import { canAlterAuditLog, createDb, schemaProblem } from './db/index.ts';
 import { describeFailingJobs, watchJobs } from './health/jobs.ts';
 import { createMetrics } from './http/metrics.ts';
 import { startHealthServer } from './http/server.ts';
-import { loadStatus } from './http/status/load.ts';
+import { statusLoader } from './http/status/load.ts';
 import type { Logger } from './log.ts';
 import { checkRedisSettings, createRedis } from './queue/connection.ts';
 import { exitOnCrash } from './queue/crash.ts';
@@ -138,7 +138,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     log,
   );
 
-  const slackActions = startSlackActions(ctx, redis);
+  const slackActions = startSlackActions(new Map(orgs.map(({ org, ctx: octx }) => [org.id, octx])), redis, log);
   const health =
     options.httpPort === null
       ? null
@@ -151,7 +151,12 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
           log,
           failingJobs: () => describeFailingJobs(jobWatch.failing),
           status: config.env.uiToken
-            ? { token: config.env.uiToken, load: () => loadStatus(ctx, () => jobWatch.failing) }
+            ? {
+                token: config.env.uiToken,
+                load: statusLoader(
+                  new Map([...watched].map(([id, w]) => [id, { ctx: w.ctx, failing: () => w.jobWatch.failing }])),
+                ),
+              }
             : undefined,
           ...(slackActions.endpoint ? { slackActions: slackActions.endpoint } : {}),
         });

@@ -1,9 +1,13 @@
+import type { Redis } from 'ioredis';
 import { type ActionId, actionOfChoice, isActionId, permissionOf } from '../action-ids.ts';
+import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
+import type { Logger } from '../log.ts';
 import { formatUsd, numberUsdToPico } from '../money.ts';
 import { escapeSlack } from '../notify/escape.ts';
-import type { OutboxPayload } from '../notify/outbox.ts';
+import { type OutboxPayload, taggedNotification } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
+import { buttonValueParts } from '../notify/slack-buttons.ts';
 import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
 import { answerApproval } from './approvals.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
@@ -26,6 +30,39 @@ export type ActionContext = Pick<Context, 'config' | 'repos' | 'admin' | 'notifi
 export interface PressAnswer {
   status: 200 | 400;
   outcome: string;
+}
+
+/** Each organization's action context by id, in the policy file's order: where the transports hand a press. */
+export type PressTargets = ReadonlyMap<string, ActionContext>;
+
+/**
+ * What a transport hands presses with: the organizations, the Redis the replay guard lives in (one guard for the
+ * deployment: one Slack app signs and delivers every organization's presses), the clock the signature is checked
+ * against and the transport's log.
+ */
+export interface PressReceiver {
+  targets: PressTargets;
+  redis: Redis;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * Hands a press to the organization its value names (buttonValue), with the value cut to the row id, so a row is
+ * only ever looked up in its own organization's schema. With one organization the value is the bare row id, as it
+ * always was. With several, a bare id or one naming no organization names nothing: it is refused and audited in
+ * the first organization's log (the deployment's, as the press names no other).
+ */
+export async function dispatchPress(targets: PressTargets, press: Press): Promise<PressAnswer> {
+  const [first] = targets.values();
+  if (first === undefined) throw new Error('dispatchPress: no organization to hand the press to');
+  if (targets.size === 1) return handlePress(first, press);
+  const { organizationId, rowId } = buttonValueParts(press.value);
+  const target = organizationId === null ? undefined : targets.get(organizationId);
+  // an empty value names no row: the press goes through the same audit and refusal as any other that names nothing
+  return target === undefined
+    ? handlePress(first, { ...press, value: '' })
+    : handlePress(target, { ...press, value: rowId });
 }
 
 export async function handlePress(ctx: ActionContext, press: Press): Promise<PressAnswer> {
@@ -295,7 +332,8 @@ async function updateAnswered(ctx: ActionContext, notificationId: string, line: 
   const sep = message?.providerId?.indexOf(':') ?? -1;
   if (ctx.notifier.slack === null || message === null || message.providerId === null || sep < 0) return;
   const payload = message.payload as unknown as OutboxPayload;
-  const rendered = renderSlack(payload.notification);
+  // the organization's name in front of the title, as the message went out (Notifier.organizationTag)
+  const rendered = renderSlack(taggedNotification(payload.notification, ctx.notifier.organizationTag));
   const r = await ctx.notifier.slack.updateMessage({
     channel: message.providerId.slice(0, sep),
     ts: message.providerId.slice(sep + 1),

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
 import type { Secret } from '../config/secret.ts';
-import { type ActionContext, handlePress } from './handle.ts';
+import { dispatchPress, type PressReceiver } from './handle.ts';
 import { parsePress } from './payload.ts';
 import { firstDelivery } from './replay.ts';
 import { verifySlackSignature } from './verify.ts';
@@ -15,7 +14,7 @@ import { verifySlackSignature } from './verify.ts';
 /** A block_actions payload carries the whole message (up to 50 blocks); this is several times the largest of ours. */
 export const MAX_BODY_BYTES = 256 * 1024;
 
-export function slackActionsEndpoint(ctx: ActionContext & { redis: Redis }, signingSecret: Secret) {
+export function slackActionsEndpoint(ctx: PressReceiver, signingSecret: Secret) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const reply = (status: number, text: string): void => {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(text ? `${text}\n` : '');
@@ -50,7 +49,7 @@ export function slackActionsEndpoint(ctx: ActionContext & { redis: Redis }, sign
     }
     const press = parsePress(payload, 'http');
     if (press === null) return reply(400, 'not a button press');
-    const answer = await handlePress(ctx, press);
+    const answer = await dispatchPress(ctx.targets, press);
     // Slack shows nothing for an empty 200: the answer went out as chat.update or to the response_url
     return answer.status === 200 ? reply(200, '') : reply(400, 'the button names nothing this keywarden knows');
   };

@@ -7,7 +7,10 @@ import { z } from 'zod';
 
 export interface Press {
   actionId: string;
-  /** The button's value: a `slack_buttons` row id if keywarden made the button. */
+  /**
+   * The button's value: if keywarden made the button, a `slack_buttons` row id, with its organization's id in front
+   * where the deployment watches several (buttonValue).
+   */
   value: string;
   userId: string;
   /** The Slack user's name (their choice of text): for the audit row only. */

@@ -1,8 +1,7 @@
 import { LogLevel, type Logger as SlackLogger, SocketModeClient } from '@slack/socket-mode';
-import type { Redis } from 'ioredis';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
-import { type ActionContext, handlePress } from './handle.ts';
+import { dispatchPress, type PressReceiver } from './handle.ts';
 import { parsePress } from './payload.ts';
 import { firstDelivery } from './replay.ts';
 
@@ -18,10 +17,7 @@ export interface SocketModeTransport {
   close(): Promise<void>;
 }
 
-export function startSocketMode(
-  ctx: ActionContext & { redis: Redis },
-  opts: { appToken: Secret; apiUrl: string },
-): SocketModeTransport {
+export function startSocketMode(ctx: PressReceiver, opts: { appToken: Secret; apiUrl: string }): SocketModeTransport {
   const log = ctx.log.child({ component: 'slack-socket-mode' });
   const client = new SocketModeClient({
     appToken: opts.appToken.reveal(),
@@ -39,7 +35,7 @@ export function startSocketMode(
           log.warn('ignored a Socket Mode interaction that is not a button press');
           return;
         }
-        await handlePress(ctx, press);
+        await dispatchPress(ctx.targets, press);
       } catch (err) {
         log.warn({ err }, 'a Slack button press over Socket Mode failed');
       }

@@ -25,6 +25,8 @@ export interface Notifier {
    * (Slack, email, PagerDuty, Teams, webhooks), so nobody takes one organization's alert for another's.
    */
   organizationTag?: string;
+  /** Where the deployment watches several organizations: this one's id, which its Slack buttons' values carry. */
+  organizationId?: string;
   close(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export function createNotifier(
     teams,
     organization: config.policy.organization.name,
     ...((config.organizations?.length ?? 0) > 1 && config.organization
-      ? { organizationTag: config.organization.name }
+      ? { organizationTag: config.organization.name, organizationId: config.organization.id }
       : {}),
     close: async () => {},
   };

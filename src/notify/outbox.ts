@@ -8,6 +8,7 @@ import type { SpendChart } from './chart.ts';
 import { leaseOf, type SendOutcome, settle, threadStep } from './delivery.ts';
 import type { AlertFacts, DigestMessage, Notification } from './message.ts';
 import type { Notifier } from './notifier.ts';
+import { buttonValue } from './slack-buttons.ts';
 
 /**
  * Delivers the outbox: lease a batch (outboxRepo.lease), then for each row, just before its own call to the outside
@@ -76,7 +77,7 @@ async function send(
   ctx: Pick<DeliveryParts, 'repos'>,
   adapter: DeliveryAdapter | null,
   row: Delivery,
-  buttons: { now: Date } | null,
+  buttons: { now: Date; organizationId: string | undefined } | null,
 ): Promise<SendOutcome | 'wait'> {
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
   if (row.event === 'digest') return adapter.sendDigest(row);
@@ -100,7 +101,10 @@ async function send(
           buttons.now,
         )
       : null;
-  return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
+  const values = offered?.size
+    ? new Map([...offered].map(([choice, rowId]) => [choice, buttonValue(buttons?.organizationId, rowId)]))
+    : null;
+  return adapter.sendAlert({ ...row, event: row.event, thread, buttons: values });
 }
 
 /** The row with its title naming the organization, where the deployment watches several (Notifier.organizationTag). */
@@ -112,11 +116,12 @@ function tagged(row: Delivery, tag: string | undefined): Delivery {
       payload: { ...row.payload, digest: { ...row.payload.digest, title: `[${tag}] ${row.payload.digest.title}` } },
     };
   }
-  const { notification } = row.payload;
-  return {
-    ...row,
-    payload: { ...row.payload, notification: { ...notification, title: `[${tag}] ${notification.title}` } },
-  };
+  return { ...row, payload: { ...row.payload, notification: taggedNotification(row.payload.notification, tag) } };
+}
+
+/** An alert's message with its title naming the organization (`tag`), as it was sent; as it is without a tag. */
+export function taggedNotification(notification: Notification, tag: string | undefined): Notification {
+  return tag === undefined ? notification : { ...notification, title: `[${tag}] ${notification.title}` };
 }
 
 export async function deliverNotifications(ctx: DeliveryParts, opts: DeliverOptions = {}): Promise<DeliverResult> {
@@ -146,7 +151,12 @@ export async function deliverNotifications(ctx: DeliveryParts, opts: DeliverOpti
     if (!(await outbox.startSending(row))) continue;
     let outcome: SendOutcome | 'wait';
     try {
-      outcome = await send(ctx, adapter, row, opts.buttons ? { now } : null);
+      outcome = await send(
+        ctx,
+        adapter,
+        row,
+        opts.buttons ? { now, organizationId: ctx.notifier.organizationId } : null,
+      );
     } catch (err) {
       outcome = { ok: false, failure: { kind: 'retryable', reason: err instanceof Error ? err.message : String(err) } };
     }

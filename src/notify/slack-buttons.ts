@@ -18,13 +18,31 @@ const EXPECTED_LABELS: Record<keyof typeof EXPECTED_MS, string> = {
   'expected:72h': 'for 72 hours',
 };
 
+/**
+ * A button's value: the `slack_buttons` row id, and where the deployment watches several organizations the
+ * organization's id in front (`emea.<row id>`), since each organization's rows live in its own schema and one Slack
+ * app brings every press back. Organization ids have no `.`, so the first one splits them. One organization keeps
+ * the bare row id its buttons always carried.
+ */
+export function buttonValue(organizationId: string | undefined, rowId: string): string {
+  return organizationId === undefined ? rowId : `${organizationId}.${rowId}`;
+}
+
+/** A pressed value's parts: the organization it names (null for a bare row id) and the row id within it. */
+export function buttonValueParts(value: string): { organizationId: string | null; rowId: string } {
+  const dot = value.indexOf('.');
+  return dot < 0
+    ? { organizationId: null, rowId: value }
+    : { organizationId: value.slice(0, dot), rowId: value.slice(dot + 1) };
+}
+
 const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: false });
 
 /**
  * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu (one action_id per block, as
  * Block Kit requires, with the durations as its options); Reactivate on a deactivation; Approve and Deny on an
- * approval request and on a member's spend limit increase request; Deactivate on a runaway that waits for a person. Each value is a `slack_buttons` row id, never
- * the alert.
+ * approval request and on a member's spend limit increase request; Deactivate on a runaway that waits for a person. Each value names a `slack_buttons` row
+ * (buttonValue), never the alert.
  */
 export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
   const elements: Array<ActionButton | ActionSelect> = [];

@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { groupMembers } from '../../src/actions/groups.ts';
-import type { ActionContext } from '../../src/actions/handle.ts';
+import type { ActionContext, PressReceiver } from '../../src/actions/handle.ts';
 import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
-import { type Config, loadConfig } from '../../src/config/index.ts';
+import { type Config, DEFAULT_ORGANIZATION_ID, loadConfig } from '../../src/config/index.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
@@ -27,6 +27,14 @@ import { startSlackServer } from './slack-server.ts';
  * The Slack button presses' test harnesses: the action context, the HTTP endpoint a press is signed for, and Socket
  * Mode against the Slack stand-in, built one way for every press test so that the tests differ only in what they press.
  */
+
+/** The transports' view of one organization's action context: today's bare button values, all to `ctx`. */
+export const oneOrganization = (ctx: ActionContext & { redis: Redis }): PressReceiver => ({
+  targets: new Map([[DEFAULT_ORGANIZATION_ID, ctx]]),
+  redis: ctx.redis,
+  clock: ctx.clock,
+  log: ctx.log,
+});
 
 const slackClientOf = (slack: SlackServer) =>
   createSlackClient({ token: new Secret(slack.token), apiUrl: slack.url, timeoutMs: 2000 });
@@ -67,13 +75,13 @@ export async function startDemoPresses(opts: {
   });
   if (opts.syncInventory !== false) await syncInventory.handler(env.ctx, {});
   const ctx = { ...env.ctx, redis: env.redis, groups: groupMembers(slackClient, org.clock, env.ctx.log) };
-  const endpoint = slackActionsEndpoint(ctx, new Secret(opts.signingSecret));
+  const endpoint = slackActionsEndpoint(oneOrganization(ctx), new Secret(opts.signingSecret));
   const server = createServer((req, res) => void endpoint(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/actions`;
   let socket: SocketModeTransport | undefined;
   if (opts.socket !== false) {
-    socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
+    socket = startSocketMode(oneOrganization(ctx), { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
     await socket.connected;
   }
   return {
@@ -173,9 +181,9 @@ export async function startHealthPresses(opts: {
     redis,
     metrics: createMetrics(createRepos(tdb.db)),
     log: captured.log,
-    slackActions: slackActionsEndpoint(ctx, new Secret(PRESS_SIGNING_SECRET)),
+    slackActions: slackActionsEndpoint(oneOrganization(ctx), new Secret(PRESS_SIGNING_SECRET)),
   });
-  const socket = startSocketMode(ctx, { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
+  const socket = startSocketMode(oneOrganization(ctx), { appToken: new Secret(STANDIN_APP_TOKEN), apiUrl: slack.url });
   await socket.connected;
   await slack.socketConnected();
   return {

@@ -29,6 +29,7 @@ function key(name: string, over: Partial<KeyRow> = {}): KeyRow {
 }
 
 const view = (over: Partial<PageQuery> = {}): PageQuery => ({
+  org: null,
   workspace: null,
   sort: 'group',
   descending: false,
@@ -88,6 +89,7 @@ describe('status page: keys by rotation stage', () => {
 
   it('reads the query string; an unknown sort falls back to the default view', () => {
     expect(parsePageQuery(new URLSearchParams('sort=owner&dir=desc&workspace=R'))).toEqual({
+      org: null,
       workspace: 'R',
       sort: 'owner',
       descending: true,

@@ -20,6 +20,10 @@ import { DAY_MS } from '../../time.ts';
  */
 export interface StatusData {
   organizationName: string;
+  /** The organization shown, by id (null in a test's Context, which names none). */
+  organizationId: string | null;
+  /** Every organization of the deployment, for the page's selector; empty with one. */
+  organizations: { id: string; name: string }[];
   timezone: string;
   asOf: Date;
   /** Today in the organization's timezone (YYYY-MM-DD): where the chart's projection starts. */
@@ -41,6 +45,19 @@ export interface StatusData {
     failing: readonly FailingJob[];
     /** A `keywarden.blind` alert fires: the Admin API refuses the admin key. */
     blind: boolean;
+  };
+}
+
+/**
+ * The page's loader over the deployment's organizations (by id, in the policy file's order, each with its failing
+ * jobs): `?org=<id>` picks one, no `org` the first; null for an id the deployment does not watch.
+ */
+export function statusLoader(
+  orgs: ReadonlyMap<string, { ctx: Pick<Context, 'repos' | 'config' | 'clock'>; failing: () => readonly FailingJob[] }>,
+): (org: string | null) => Promise<StatusData | null> {
+  return async (org) => {
+    const shown = org === null ? orgs.values().next().value : orgs.get(org);
+    return shown === undefined ? null : loadStatus(shown.ctx, shown.failing);
   };
 }
 
@@ -67,8 +84,11 @@ export async function loadStatus(
     ctx.repos.jobRuns.all(),
     ctx.repos.watermarks.read(WATERMARKS.usageSettled),
   ]);
+  const { organizations } = ctx.config;
   return {
     organizationName,
+    organizationId: ctx.config.organization?.id ?? null,
+    organizations: organizations.length > 1 ? organizations.map((o) => ({ id: o.id, name: o.name })) : [],
     timezone: policy.organization.timezone,
     asOf: now,
     today: finance.today,

@@ -42,6 +42,8 @@ const KEY_SORTS = ['group', 'name', 'workspace', 'deadline', 'owner', 'last_use'
 export type KeySort = (typeof KEY_SORTS)[number];
 
 export interface PageQuery {
+  /** `?org=`: which organization's page, where the deployment watches several (none: the first). */
+  org: string | null;
   workspace: string | null;
   sort: KeySort;
   descending: boolean;
@@ -51,6 +53,7 @@ export interface PageQuery {
 export function parsePageQuery(search: URLSearchParams): PageQuery {
   const sort = search.get('sort');
   return {
+    org: search.get('org') || null,
     workspace: search.get('workspace') || null,
     sort: (KEY_SORTS as readonly string[]).includes(sort ?? '') ? (sort as KeySort) : 'group',
     descending: search.get('dir') === 'desc',
@@ -210,6 +213,7 @@ function keysSection(data: StatusData, q: PageQuery): string {
   const counts = ROTATION_GROUPS.map((g) => `${data.keys.filter((k) => rotationGroup(k.stage) === g).length} ${g}`);
   const link = (sort: KeySort, label: string) => {
     const params = new URLSearchParams();
+    if (q.org !== null) params.set('org', q.org);
     if (q.workspace !== null) params.set('workspace', q.workspace);
     params.set('sort', sort);
     const descending = q.sort === sort && !q.descending;
@@ -232,7 +236,7 @@ function keysSection(data: StatusData, q: PageQuery): string {
     'Keys by rotation stage',
     `<p class="headline">${counts.join(', ')}.</p>
 <form method="get" action="#keys" class="filter"><label>Workspace <select name="workspace"><option value="">every workspace</option>${options.join('')}</select></label>
-<input type="hidden" name="sort" value="${q.sort}">${q.descending ? '<input type="hidden" name="dir" value="desc">' : ''}<button type="submit">Filter</button></form>
+${q.org === null ? '' : `<input type="hidden" name="org" value="${text(q.org)}">`}<input type="hidden" name="sort" value="${q.sort}">${q.descending ? '<input type="hidden" name="dir" value="desc">' : ''}<button type="submit">Filter</button></form>
 <div class="scroll"><table id="keys-table"><thead><tr>${link('group', 'Stage')}${link('name', 'Key')}${link('workspace', 'Workspace')}<th>Stage detail</th>${link('deadline', 'Deadline')}${link('owner', 'Owner')}${link('last_use', 'Last use')}<th>Successor (share of traffic)</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div>
 <p class="note">${shown.length} of ${data.keys.length} keys shown. The same rows as <code>keywarden keys</code>.</p>
@@ -300,6 +304,18 @@ ${notRecorded.length === 0 ? '' : `<p>${notRecorded.map((f) => `${text(f.job)}: 
   );
 }
 
+/** Where the deployment watches several organizations: a link to each one's page, this one marked; else nothing. */
+function organizationsNav(data: StatusData): string {
+  if (data.organizations.length < 2) return '';
+  const links = data.organizations.map((o) =>
+    o.id === data.organizationId
+      ? `<strong aria-current="page">${text(o.name)}</strong>`
+      : `<a href="?${escapeHtml(new URLSearchParams({ org: o.id }).toString())}">${text(o.name)}</a>`,
+  );
+  return `<nav class="organizations">Organization: ${links.join(' · ')}</nav>
+`;
+}
+
 function section(id: string, title: string, body: string): string {
   return `<section id="${id}"><h2>${title}</h2>\n${body}\n</section>`;
 }
@@ -317,7 +333,7 @@ export function renderStatusPage(data: StatusData, q: PageQuery): string {
 </head><body>
 <header><h1>keywarden <span class="muted">· ${text(data.organizationName)}</span></h1>
 <nav><a href="#spend">Spend</a> <a href="#keys">Keys</a> <a href="#alerts">Alerts</a> <a href="#health">Health</a></nav>
-<div class="meta muted">As of ${time(data.asOf)} UTC · read-only · <form method="post" action="./" class="inline"><input type="hidden" name="signout" value="1"><button type="submit" class="link">sign out</button></form></div></header>
+${organizationsNav(data)}<div class="meta muted">As of ${time(data.asOf)} UTC · read-only · <form method="post" action="./" class="inline"><input type="hidden" name="signout" value="1"><button type="submit" class="link">sign out</button></form></div></header>
 <main>
 ${spendSection(data)}
 ${keysSection(data, q)}

@@ -10,7 +10,8 @@ import { parsePageQuery, renderLoginPage, renderStatusPage } from './page.ts';
 /** The status page's part of the HTTP server: on only when the worker was given KEYWARDEN_UI_TOKEN. */
 export interface StatusPage {
   token: Secret;
-  load: () => Promise<StatusData>;
+  /** The page's data for the organization `?org=` names (null: the first); null when it names none. */
+  load: (org: string | null) => Promise<StatusData | null>;
 }
 
 /**
@@ -143,6 +144,10 @@ export async function serveStatus(
     return true;
   }
   const url = new URL(req.url ?? '/', 'http://status.invalid');
-  html(res, 200, renderStatusPage(await page.load(), parsePageQuery(url.searchParams)));
+  const q = parsePageQuery(url.searchParams);
+  const data = await page.load(q.org);
+  // the id is not echoed: the page without ?org= links every organization
+  if (data === null) html(res, 404, 'no organization of that id: open the page without ?org= to see the list\n');
+  else html(res, 200, renderStatusPage(data, q));
   return true;
 }
