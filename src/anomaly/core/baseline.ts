@@ -90,7 +90,9 @@ export interface Baseline {
    * Of the recent minutes with spend, the share that followed a minute with spend: the odds that spend goes on into
    * the next minute. About the active share for a key whose bursts are scattered (0.05: five minutes in a row have
    * odds of 1 in 3 million), near 1 for a key that spends in sessions or every minute (long runs are what it does).
-   * The loop rule (src/anomaly/core/runaway.ts) rests on it. Null like `activeShare`.
+   * The loop rule (src/anomaly/core/runaway.ts) rests on it. Counted with one more run and one more break than the
+   * minutes showed, so a key seen in a few dozen scattered minutes is not taken never to spend two in a row. Null
+   * like `activeShare`.
    */
   persistence: number | null;
 }
