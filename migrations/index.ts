@@ -17,6 +17,7 @@ import * as anomalyMarks from './015_anomaly_marks.ts';
 import * as billedCosts from './016_billed_costs.ts';
 import * as spendLimits from './017_spend_limits.ts';
 import * as keyIdentity from './018_key_identity.ts';
+import * as increaseRequests from './019_increase_requests.ts';
 
 /** Every migration, in order. A static list rather than a folder scan: what runs is what the code review saw. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '016_billed_costs': billedCosts,
   '017_spend_limits': spendLimits,
   '018_key_identity': keyIdentity,
+  '019_increase_requests': increaseRequests,
 };

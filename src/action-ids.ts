@@ -9,11 +9,18 @@ import { DAY_MS, HOUR_MS } from './time.ts';
 export const ACTION_IDS = ['ack', 'snooze', 'expected', 'approve', 'deny', 'reactivate'] as const;
 export type ActionId = (typeof ACTION_IDS)[number];
 
-export const PERMISSIONS = ['acknowledge', 'snooze', 'mark_expected', 'approve_deactivation', 'reactivate'] as const;
+export const PERMISSIONS = [
+  'acknowledge',
+  'snooze',
+  'mark_expected',
+  'approve_deactivation',
+  'reactivate',
+  'approve_spend_increase',
+] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Deny is the other answer to the same question as Approve, so the same people may give it. */
-export const PERMISSION_OF: Record<ActionId, Permission> = {
+const PERMISSION_OF: Record<ActionId, Permission> = {
   ack: 'acknowledge',
   snooze: 'snooze',
   expected: 'mark_expected',
@@ -21,6 +28,15 @@ export const PERMISSION_OF: Record<ActionId, Permission> = {
   deny: 'approve_deactivation',
   reactivate: 'reactivate',
 };
+
+/**
+ * The permission a press needs: its action's, except on an increase request, where Approve and Deny raise (or keep)
+ * a member's spend limit: a power of its own, never granted by being allowed to set keys inactive.
+ */
+export function permissionOf(actionId: ActionId, choice: string): Permission {
+  if (choice === 'increase:approve' || choice === 'increase:deny') return 'approve_spend_increase';
+  return PERMISSION_OF[actionId];
+}
 
 export function isActionId(value: string): value is ActionId {
   return (ACTION_IDS as readonly string[]).includes(value);
@@ -46,6 +62,9 @@ export const CHOICES = [
   'deny:owner_away',
   // the runaway alert's "Deactivate key" (anomaly.auto_deactivate.mode: approve): pressed as `approve`
   'deactivate',
+  // a Claude Enterprise member's spend limit increase request: pressed as `approve` and `deny`
+  'increase:approve',
+  'increase:deny',
 ] as const;
 export type Choice = (typeof CHOICES)[number];
 
@@ -63,6 +82,10 @@ const EXPECTED_CHOICES: readonly Choice[] = ['expected:4h', 'expected:24h', 'exp
 export function choicesFor(kind: string, details: Record<string, unknown> = {}): readonly Choice[] {
   if (DEACTIVATION_NOTICES.has(kind)) return ['reactivate'];
   if (kind === 'rotation.approval_requested') return ['approve', ...DENY_CHOICES];
+  // an increase request's notice; without an amount to propose it offers Deny only (the Console sets the rest)
+  if (kind === 'spend.limit_changed' && typeof details.increaseRequestId === 'string') {
+    return typeof details.proposedUsd === 'string' ? ['increase:approve', 'increase:deny'] : ['increase:deny'];
+  }
   if (kind === 'usage.runaway' && details.killSwitch === 'deactivated') return ['reactivate', ...ACK_AND_SNOOZE];
   if (kind === 'usage.runaway' && details.killSwitch === 'awaiting_approval') {
     return ['deactivate', ...ACK_AND_SNOOZE, ...EXPECTED_CHOICES];
@@ -105,7 +128,8 @@ export const EXPECTED_MS: Record<Extract<Choice, `expected:${string}`>, number> 
 export function actionOfChoice(choice: string): ActionId | null {
   if (choice === 'ack') return 'ack';
   if (choice === 'reactivate') return 'reactivate';
-  if (choice === 'approve' || choice === 'deactivate') return 'approve';
+  if (choice === 'approve' || choice === 'deactivate' || choice === 'increase:approve') return 'approve';
+  if (choice === 'increase:deny') return 'deny';
   if (choice in DENY_REASONS) return 'deny';
   if (choice in SNOOZE_MS) return 'snooze';
   if (choice in EXPECTED_MS) return 'expected';

@@ -1,4 +1,4 @@
-import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from '../action-ids.ts';
+import { type ActionId, actionOfChoice, isActionId, permissionOf } from '../action-ids.ts';
 import type { Context } from '../context.ts';
 import { formatUsd, numberUsdToPico } from '../money.ts';
 import { escapeSlack } from '../notify/escape.ts';
@@ -8,6 +8,7 @@ import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts
 import { answerApproval } from './approvals.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
 import type { GroupMembers } from './groups.ts';
+import { answerIncrease } from './increase.ts';
 import type { Press } from './payload.ts';
 
 /**
@@ -60,7 +61,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   if (alert === null) return finish('failed', { status: 400, outcome: 'names_nothing' });
 
   const actionId = press.actionId as ActionId;
-  const allow = ctx.config.policy.slack_actions.allow[PERMISSION_OF[actionId]];
+  const allow = ctx.config.policy.slack_actions.allow[permissionOf(actionId, button.choice)];
   const decision = decidePress({
     actionId,
     userId: press.userId,
@@ -71,6 +72,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     choice: button.choice,
     keyStatus: actionId === 'reactivate' ? await storedKeyStatus(ctx, alert) : null,
     coveredHourlyUsd: actionId === 'expected' ? reportedRate(alert.details) : null,
+    increaseRequestId: actionId === 'approve' || actionId === 'deny' ? increaseRequestOf(alert.details) : null,
   });
 
   if (decision.do === 'refuse') {
@@ -194,6 +196,19 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     if (answer.update !== undefined) await updateAnswered(ctx, button.notificationId, answer.update);
     return finish(answer.step, { status: 200, outcome: answer.outcome });
   }
+  if (decision.do === 'answer_increase') {
+    const answer = await answerIncrease(
+      ctx,
+      decision,
+      { userId: press.userId, notificationId: button.notificationId },
+      (at) => clockTime(ctx, at),
+    );
+    if (answer.settle)
+      await ctx.repos.alerts.acknowledgeEverywhere(alert, button.episodeStartedAt, press.userId, ctx.clock.now());
+    if (answer.tell !== undefined) await tell(ctx, press, answer.tell);
+    if (answer.update !== undefined) await updateAnswered(ctx, button.notificationId, answer.update);
+    return finish(answer.step, { status: 200, outcome: answer.outcome }, answer.details);
+  }
   const text =
     decision.state === 'acknowledged'
       ? currentStateText(ctx, alert.acknowledgedBy, alert.acknowledgedAt)
@@ -213,6 +228,12 @@ function reportedRate(content: Record<string, unknown>): number | null {
   const details = content.details as Record<string, unknown> | undefined;
   const rate = details?.currentHourlyUsd;
   return typeof rate === 'number' && Number.isFinite(rate) ? rate : null;
+}
+
+/** The Admin API's id of the increase request a `spend.limit_changed` notice asks about (its details); null when none. */
+function increaseRequestOf(content: Record<string, unknown>): string | null {
+  const details = content.details as Record<string, unknown> | undefined;
+  return typeof details?.increaseRequestId === 'string' ? details.increaseRequestId : null;
 }
 
 /** The key's status as keywarden stored it (the deactivation wrote it; sync-inventory keeps it current). */

@@ -8,6 +8,7 @@ import {
   INCREASE_REQUESTS_PATH,
   type IncreaseRequest,
   type IncreaseRequestParams,
+  IncreaseRequestsClient,
   increaseRequestPageSchema,
   increaseRequestQuery,
   MEMBER_SPEND_PATH,
@@ -186,6 +187,8 @@ export class AdminClient {
     request: (req) => this.#transport.request(req),
     defaultWorkspaceId: (opts) => this.defaultWorkspaceId(opts),
   });
+  /** Claude Enterprise's spend limit increase requests, one at a time: read, approve, deny (enterprise-spend.ts). */
+  readonly increaseRequests = new IncreaseRequestsClient({ request: (req) => this.#transport.request(req) });
 
   constructor(opts: AdminClientOptions) {
     this.retryBudgetMs = (opts.maxElapsedMs ?? 120_000) + (opts.timeoutMs ?? 30_000);

@@ -364,6 +364,7 @@ export interface Database {
   job_runs: JobRunsTable;
   spend_limits_seen: SpendLimitsSeenTable;
   spend_limits_source: SpendLimitsSourceTable;
+  increase_requests: IncreaseRequestsTable;
 }
 
 /** The Spend Limits API's last successful read (migration 017). */
@@ -392,3 +393,25 @@ export type AuditRow = Selectable<AuditLogTable>;
 export type NewAuditRow = Insertable<AuditLogTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type UsageBucketRow = Selectable<UsageBucketsTable>;
+
+/** Enterprise spend limit increase requests keywarden asked about in Slack (migration 019). */
+export interface IncreaseRequestsTable {
+  id: Generated<string>;
+  request_id: string;
+  user_id: string;
+  period: 'daily' | 'weekly' | 'monthly';
+  currency: string;
+  /** Minor units (cents for USD), exact. */
+  limit_minor: string | null;
+  amount_minor: string | null;
+  requested_at: Timestamp;
+  state: ColumnType<IncreaseRequestState, IncreaseRequestState | undefined, IncreaseRequestState>;
+  claimed_at: Timestamp | null;
+  /** `slack:U…`, or `console` (answered outside keywarden). */
+  answered_by: string | null;
+  answered_at: Timestamp | null;
+  limit_after_minor: string | null;
+  notification_id: string | null;
+}
+
+export type IncreaseRequestState = 'pending' | 'approving' | 'denying' | 'approved' | 'denied';

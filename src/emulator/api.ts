@@ -595,7 +595,11 @@ export function createAdminApi(org: SimulatedOrg, delayMinutes: number | (() => 
     if (p === '/v1/organizations/usage_report/messages' && get) return answer(usageReport(q, now));
     if (p === '/v1/organizations/cost_report' && get) return answer(costReport(q, now));
     if (p === '/v1/organizations/rate_limits' && get) return answer(orgRateLimits(q, shape));
-    const enterprise = get ? enterpriseSpend.route(p, q, now) : null;
+    const enterprise = get
+      ? enterpriseSpend.route(p, q, now)
+      : method === 'POST'
+        ? await enterpriseSpend.answer(p, readBody, now)
+        : null;
     if (enterprise !== null) return answer(enterprise);
     const spendLimits = get ? org.spendLimits.route(p, q, now) : null;
     if (spendLimits !== null) return answer(spendLimits);

@@ -9,8 +9,11 @@ import { base62From } from './random/hash.ts';
 /**
  * A Claude Enterprise organization's per-member spend limits: `GET /v1/organizations/spend_limits/effective` (one
  * `SpendSummary` per member and period, with the member's spend so far in the period from the traffic of the keys
- * that member owns) and `GET /v1/organizations/spend_limit_increase_requests[/{id}]`. A Console organization (the
- * default) answers both with 400 `organization_type_not_supported`, as the real API does.
+ * that member owns), `GET /v1/organizations/spend_limit_increase_requests[/{id}]`, and `POST …/{id}/approve` (writes
+ * the member's own limit at `amount` for `period`, the request's by default; the effective report shows it from then
+ * on) and `POST …/{id}/deny`. Only a pending request can be approved; a denied one may be denied again (the SDK's
+ * "idempotent on denied"), an approved one not: 400. A Console organization (the default) answers all of them with
+ * 400 `organization_type_not_supported`, as the real API does.
  *
  * ```yaml
  * spend_limits:
@@ -71,6 +74,8 @@ function many(q: URLSearchParams, name: string): string[] {
 interface EnterpriseSpend {
   /** The answer for an Enterprise spend path, or null when `path` is not one (or the organization is Console's). */
   route(path: string, q: URLSearchParams, now: number): object | null;
+  /** The answer to `POST …/spend_limit_increase_requests/{id}/approve|deny`, or null when `path` is not one. */
+  answer(path: string, readBody: () => Promise<unknown>, now: number): Promise<object | null>;
 }
 
 /** `billedPico`: a key's billed cost over [from, to) as visible at `now`, the same figure the analytics API shows. */
@@ -80,6 +85,8 @@ export function createEnterpriseSpend(
 ): EnterpriseSpend {
   const spec = org.scenario.spend_limits;
   const userOf = (ref: string): SimUser => org.users.find((u) => u.email === ref || u.id === ref)!;
+  // the scenario's limits, then what approvals wrote: an approval sets the member's own limit for its period
+  const limits: MemberLimitSpec[] = spec.members.map((m) => ({ ...m }));
   const isMember = (u: SimUser, now: number) => u.addedAt <= now && (u.removedAt === null || u.removedAt > now);
 
   const actorJson = (u: SimUser, now: number) => {
@@ -113,7 +120,7 @@ export function createEnterpriseSpend(
   };
 
   const summaryJson = (u: SimUser, period: SpendLimitPeriod, now: number) => {
-    const m = spec.members.find((x) => userOf(x.user) === u && x.period === period);
+    const m = limits.find((x) => userOf(x.user) === u && x.period === period);
     const source = m ? sourceJson(m, u) : { type: 'organization' };
     return {
       actor: actorJson(u, now),
@@ -127,7 +134,16 @@ export function createEnterpriseSpend(
     };
   };
 
-  const requests = spec.increase_requests.map((r, i) => ({
+  interface Request {
+    id: string;
+    user: SimUser;
+    period: SpendLimitPeriod;
+    status: 'pending' | 'approved' | 'denied';
+    createdAt: number;
+    resolvedAt: number | null;
+    resolvedBy: SimUser | null;
+  }
+  const requests: Request[] = spec.increase_requests.map((r, i) => ({
     id: `splir_01${base62From(`${org.id}:increase:${i}`, 22)}`,
     user: userOf(r.user),
     period: r.period,
@@ -137,7 +153,13 @@ export function createEnterpriseSpend(
     resolvedBy: r.resolved_by === null ? null : userOf(r.resolved_by),
   }));
   requests.sort((a, b) => b.createdAt - a.createdAt);
-  const requestJson = (r: (typeof requests)[number], now: number) => ({
+  /** A scoped admin key: who resolved a request answered through the Admin API (keywarden's approvals too). */
+  const adminActor = {
+    type: 'scoped_api_key_actor',
+    scoped_api_key_id: `apikey_01${base62From(`${org.id}:admin`, 22)}`,
+  } as const;
+
+  const requestJson = (r: Request, now: number) => ({
     id: r.id,
     type: 'spend_limit_increase_request',
     actor: actorJson(r.user, now),
@@ -145,12 +167,7 @@ export function createEnterpriseSpend(
     period: r.period,
     status: r.status,
     resolved_at: r.resolvedAt === null ? null : iso(r.resolvedAt),
-    resolved_by:
-      r.status === 'pending'
-        ? null
-        : r.resolvedBy === null
-          ? { type: 'scoped_api_key_actor', scoped_api_key_id: `apikey_01${base62From(`${org.id}:admin`, 22)}` }
-          : actorJson(r.resolvedBy, now),
+    resolved_by: r.status === 'pending' ? null : r.resolvedBy === null ? adminActor : actorJson(r.resolvedBy, now),
     spend_summary: r.status === 'pending' ? summaryJson(r.user, r.period, now) : null,
   });
 
@@ -165,7 +182,7 @@ export function createEnterpriseSpend(
     if (userIds.length > 100) throw bad('user_ids: at most 100 entries');
     const members = org.users.filter((u) => isMember(u, now) && (userIds.length === 0 || userIds.includes(u.id)));
     const rows = members.map((u) =>
-      spec.members
+      limits
         .filter((m) => userOf(m.user) === u && (periods.length === 0 || periods.includes(m.period)))
         .map((m) => summaryJson(u, m.period, now)),
     );
@@ -195,11 +212,80 @@ export function createEnterpriseSpend(
     return { data: page.items.map((r) => requestJson(r, now)), next_page: page.next_page };
   }
 
+  /** The body of an approve or deny: only the SDK's fields, each of its type. */
+  function answerBody(body: unknown, fields: readonly string[]): Record<string, unknown> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body: expected a JSON object');
+    const b = body as Record<string, unknown>;
+    const extra = Object.keys(b).find((k) => !fields.includes(k));
+    if (extra !== undefined) throw bad(`${extra}: Extra inputs are not permitted`);
+    if (b.suppress_notification !== undefined && typeof b.suppress_notification !== 'boolean') {
+      throw bad('suppress_notification: must be a boolean');
+    }
+    return b;
+  }
+
+  function approve(r: Request, body: unknown, now: number): object {
+    const b = answerBody(body, ['amount', 'period', 'suppress_notification']);
+    if (typeof b.amount !== 'string' || !/^\d{1,18}$/.test(b.amount)) {
+      throw bad('amount: must be a non-negative integer decimal string in minor units, like "50000"');
+    }
+    const period = b.period ?? r.period;
+    if (typeof period !== 'string' || !(SPEND_LIMIT_PERIODS as readonly string[]).includes(period)) {
+      throw bad(`period: must be one of ${SPEND_LIMIT_PERIODS.join(', ')}`);
+    }
+    if (r.status !== 'pending') throw bad(`spend limit increase request ${r.id} is ${r.status}, not pending`);
+    const p = period as SpendLimitPeriod;
+    const amountUsd = Number(b.amount) / 100;
+    const existing = limits.find((m) => userOf(m.user) === r.user && m.period === p);
+    if (existing) Object.assign(existing, { amount_usd: amountUsd, source: 'user' });
+    else limits.push({ user: r.user.id, period: p, amount_usd: amountUsd, source: 'user' });
+    Object.assign(r, { status: 'approved', resolvedAt: now, resolvedBy: null });
+    const limitId = `spl_01${base62From(`${org.id}:${JSON.stringify({ type: 'user', user_id: r.user.id })}:${p}`, 22)}`;
+    return {
+      ...requestJson(r, now),
+      spend_limit: {
+        id: limitId,
+        amount: b.amount,
+        created_at: iso(now),
+        currency: 'USD',
+        is_enabled: true,
+        period: p,
+        scope: { type: 'user', user_id: r.user.id },
+        type: 'spend_limit',
+        updated_at: iso(now),
+      },
+    };
+  }
+
+  function deny(r: Request, body: unknown, now: number): object {
+    answerBody(body, ['suppress_notification']);
+    if (r.status === 'approved') throw bad(`spend limit increase request ${r.id} is approved: it cannot be denied`);
+    if (r.status === 'pending') Object.assign(r, { status: 'denied', resolvedAt: now, resolvedBy: null });
+    return requestJson(r, now);
+  }
+
+  const base = '/v1/organizations/spend_limit_increase_requests';
+
   return {
+    async answer(path, readBody, now) {
+      const m = /^\/v1\/organizations\/spend_limit_increase_requests\/([^/]+)\/(approve|deny)$/.exec(path);
+      if (m === null) return null;
+      if (spec.organization_type !== 'enterprise') {
+        throw new HttpError(
+          400,
+          'This endpoint is not supported for this organization type.',
+          'organization_type_not_supported',
+        );
+      }
+      const id = decodeURIComponent(m[1]!);
+      const r = requests.find((x) => x.id === id && x.createdAt <= now);
+      if (!r) throw new HttpError(404, `spend limit increase request ${id} not found`);
+      const body = await readBody();
+      return m[2] === 'approve' ? approve(r, body, now) : deny(r, body, now);
+    },
     route(path, q, now) {
       if (spec.organization_type !== 'enterprise') return null;
       if (path === '/v1/organizations/spend_limits/effective') return effective(q, now);
-      const base = '/v1/organizations/spend_limit_increase_requests';
       if (path === base) return increaseRequests(q, now);
       if (!path.startsWith(`${base}/`)) return null;
       const id = decodeURIComponent(path.slice(base.length + 1));

@@ -42,7 +42,7 @@ interface ThreadRoot {
   providerId: string | null;
 }
 
-/** A repeat waits this long for its thread's first post to go out rather than starting a thread of its own. */
+/** A message waits this long for an earlier one about the same alerts (its thread's root in Slack) to go out. */
 const THREAD_WAIT_MS = 30_000;
 
 /** Reply in the root's thread, post on its own (no root, or a root that will never go out), or wait for the root. */
@@ -74,7 +74,7 @@ type Settlement =
 interface SettleInput {
   /** The row's attempts, this one included. */
   attempts: number;
-  /** `wait`: the row's thread root has not gone out yet. */
+  /** `wait`: an earlier message about the same alerts to this target (or its thread root) has not gone out yet. */
   outcome: SendOutcome | 'wait';
   /** The run's time. */
   now: Date;

@@ -80,6 +80,10 @@ async function send(
 ): Promise<SendOutcome | 'wait'> {
   if (adapter === null) return { ok: false, failure: { kind: 'retryable', reason: NOT_CONFIGURED[row.channel] } };
   if (row.event === 'digest') return adapter.sendDigest(row);
+  // An alert's events reach each target in order, on every channel: PagerDuty drops a resolve for an incident it
+  // has not opened yet, then opens it from the late trigger and keeps it open for good; a new episode's trigger
+  // overtaken by the last episode's resolve would be closed while it fires.
+  if (await ctx.repos.outbox.unsentBefore(row.id, row.channel, row.target, row.payload.fingerprints)) return 'wait';
   let thread: string | null = null;
   if (adapter.threads && row.event !== 'firing') {
     const root = await ctx.repos.outbox.threadRoot(row.id, row.channel, row.target, row.payload.fingerprints);

@@ -23,7 +23,7 @@ const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: fal
 /**
  * The actions block of a firing alert's message: Acknowledge, and Snooze as a menu (one action_id per block, as
  * Block Kit requires, with the durations as its options); Reactivate on a deactivation; Approve and Deny on an
- * approval request; Deactivate on a runaway that waits for a person. Each value is a `slack_buttons` row id, never
+ * approval request and on a member's spend limit increase request; Deactivate on a runaway that waits for a person. Each value is a `slack_buttons` row id, never
  * the alert.
  */
 export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlock {
@@ -57,6 +57,21 @@ export function alertButtons(offered: ReadonlyMap<string, string>): SlackPostBlo
       value: deactivate,
       style: 'danger',
     });
+  }
+  // a member's spend limit increase request: Approve sets the amount the message proposes, Deny keeps the limit
+  const increaseApprove = offered.get('increase:approve');
+  if (increaseApprove !== undefined) {
+    elements.push({
+      type: 'button',
+      text: plain('Approve'),
+      action_id: 'approve',
+      value: increaseApprove,
+      style: 'primary',
+    });
+  }
+  const increaseDeny = offered.get('increase:deny');
+  if (increaseDeny !== undefined) {
+    elements.push({ type: 'button', text: plain('Deny'), action_id: 'deny', value: increaseDeny });
   }
   const options = (Object.keys(SNOOZE_LABELS) as Array<keyof typeof SNOOZE_LABELS>).flatMap((choice) => {
     const value = offered.get(choice);

@@ -9,6 +9,7 @@ import { driverFields, spendDrivers } from './core/drivers.ts';
 import { checkLimits } from './core/limits.ts';
 import { projectScope, spendSoFar } from './core/project.ts';
 import { buildScopes } from './core/scopes.ts';
+import { askAboutIncreaseRequests } from './increase-requests.ts';
 import { readSpendLimits } from './limits.ts';
 import { loadSpendInputs, loadThresholdInputs } from './load.ts';
 import { memberSpendObservations } from './members.ts';
@@ -23,6 +24,8 @@ export interface ProjectSpendSummary {
   alerts: RaiseAlertsResult;
   /** `spend.limit_changed` raised this run (null: the Spend Limits API was not read). */
   limitChanges: RaiseAlertsResult | null;
+  /** Claude Enterprise members' increase requests asked about this run (null: none read, e.g. a Console organization). */
+  increaseRequests: RaiseAlertsResult | null;
 }
 
 export type CheckSpendResult =
@@ -122,14 +125,21 @@ async function project(
   );
   let limitChanges: RaiseAlertsResult | null = null;
   if (limits.changes !== null) {
+    // the limits' own scopes (the organization, the usage tier, workspaces): a member's notice of the same kind asks
+    // about an increase request, and only the increase step below, which reads those, may end it
+    const scopes = (await ctx.repos.alerts.list({ all: false }))
+      .filter((a) => a.kind === 'spend.limit_changed' && a.scopeType !== 'member')
+      .map((a) => `${a.scopeType}:${a.scopeId}`);
     limitChanges = await raiseAlerts(
       ctx,
-      { kinds: ['spend.limit_changed'], observations: limits.changes },
+      { kinds: ['spend.limit_changed'], scopes, observations: limits.changes },
       policy.routes,
       now,
     );
     await limits.save();
   }
+  // Claude Enterprise: members' requests for a higher limit, asked about in Slack (Approve / Deny)
+  const increaseRequests = await askAboutIncreaseRequests(ctx);
   const org = projections[0]!;
   return {
     month: org.month,
@@ -142,5 +152,6 @@ async function project(
     },
     alerts,
     limitChanges,
+    increaseRequests,
   };
 }

@@ -259,6 +259,46 @@ describe('PagerDuty (Events API v2 stand-in)', () => {
     expect(row.last_error).not.toContain(WRONG_ROUTING_KEY);
   });
 
+  it('a resolve waits for its trigger still in backoff: the incident is opened, then resolved, never left open', async () => {
+    await raise([runaway('apikey_late')], ['usage.runaway'], T0);
+    pd.failNext(1, { status: 500 });
+    await deliver(T0); // the trigger fails: tried again 30 s on
+    await raise([], ['usage.runaway'], at(10_000));
+    await deliver(at(10_000)); // only the resolve is due, and it waits: sent now, PagerDuty would drop it
+    for (const t of [40_000, 80_000, 120_000]) await deliver(at(t));
+    expect(pd.incidents.get('usage.runaway|key|apikey_late|')).toMatchObject({
+      status: 'resolved',
+      actions: ['trigger', 'resolve'],
+    });
+    const rows = await db
+      .selectFrom('notifications')
+      .select(['event', 'status'])
+      .where('channel', '=', 'pagerduty')
+      .orderBy('id')
+      .execute();
+    expect(rows).toEqual([
+      { event: 'firing', status: 'sent' },
+      { event: 'resolved', status: 'sent' },
+    ]);
+  });
+
+  it('a new episode waits for the last one still in backoff: firing, resolved, firing again reach PagerDuty in order', async () => {
+    await raise([runaway('apikey_flap')], ['usage.runaway'], T0);
+    pd.failNext(1, { status: 500 });
+    await deliver(T0); // the first trigger fails: tried again 30 s on
+    await raise([], ['usage.runaway'], at(10_000));
+    await deliver(at(10_000));
+    await raise([runaway('apikey_flap')], ['usage.runaway'], at(20_000));
+    await deliver(at(20_000)); // the second episode's trigger is due now, but two older events are not out yet
+    for (const t of [40_000, 80_000, 120_000, 160_000]) await deliver(at(t));
+    const firing = await db.selectFrom('alerts').select('state').where('scope_id', '=', 'apikey_flap').execute();
+    expect(firing.map((a) => a.state)).toContain('firing');
+    expect(pd.incidents.get('usage.runaway|key|apikey_flap|')).toMatchObject({
+      status: 'triggered',
+      actions: ['trigger', 'resolve', 'trigger'],
+    });
+  });
+
   it('a 429 holds the run behind one call, and the events go out once Retry-After has passed', async () => {
     const keys = ['k1', 'k2', 'k3', 'k4', 'k5'];
     await raise(

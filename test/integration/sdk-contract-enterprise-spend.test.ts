@@ -1,10 +1,13 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { SpendLimitIncreaseRequest } from '@anthropic-ai/sdk/resources/organization/spend-limits/increase-requests';
-import type { SpendSummary } from '@anthropic-ai/sdk/resources/organization/spend-limits/spend-limits';
+import type {
+  IncreaseRequestApproveResponse,
+  SpendLimitIncreaseRequest,
+} from '@anthropic-ai/sdk/resources/organization/spend-limits/increase-requests';
+import type { SpendLimit, SpendSummary } from '@anthropic-ai/sdk/resources/organization/spend-limits/spend-limits';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AdminClient } from '../../src/anthropic/client.ts';
-import { NotEnterpriseError } from '../../src/anthropic/enterprise-spend.ts';
+import { IncreaseAnswerRefusedError, NotEnterpriseError } from '../../src/anthropic/enterprise-spend.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { periodStart } from '../../src/emulator/enterprise-spend.ts';
@@ -65,6 +68,20 @@ const increaseRequest = z.strictObject({
   type: z.literal('spend_limit_increase_request'),
 });
 ok<Same<z.output<typeof increaseRequest>, SpendLimitIncreaseRequest>>();
+const spendLimit = z.strictObject({
+  id: z.string(),
+  amount: z.string().regex(/^\d+$/).nullable(),
+  created_at: z.string(),
+  currency: z.string(),
+  is_enabled: z.boolean(),
+  period: z.enum(['daily', 'monthly', 'weekly']),
+  scope,
+  type: z.literal('spend_limit'),
+  updated_at: z.string(),
+});
+ok<Same<z.output<typeof spendLimit>, SpendLimit>>();
+const approved = z.strictObject({ ...increaseRequest.shape, spend_limit: spendLimit.nullable() });
+ok<Same<z.output<typeof approved>, IncreaseRequestApproveResponse>>();
 const page = <S extends z.ZodType>(item: S) =>
   z.strictObject({ data: z.array(item), next_page: z.string().nullable() });
 
@@ -362,5 +379,150 @@ describe('keywarden’s client over the same answers', () => {
       expect((err as Error).message).toContain('not an Enterprise organization');
     }
     expect(c.keyVerdict.state).toBe('accepted');
+  });
+});
+
+describe('approving and denying increase requests', () => {
+  // answers change the organization: an emulator of their own, so the reads above see the scenario as written
+  let answered: Emulator;
+  beforeAll(async () => {
+    answered = await startEmulator({ scenario: enterprise('enterprise'), clock: fixedClock(START), startAt: START });
+  });
+  afterAll(async () => {
+    await answered?.close();
+  });
+  const pendingOf = async (email: string) => {
+    for await (const r of sdk(answered).organization.spendLimits.increaseRequests.list({ status: ['pending'] })) {
+      if ((r.actor as { email_address: string | null }).email_address === email) return r;
+    }
+    throw new Error(`no pending request of ${email}`);
+  };
+  const effectiveOf = async (email: string, period: string) => {
+    for await (const r of sdk(answered).organization.spendLimits.effective.list({ period: [period as 'monthly'] })) {
+      if ((r.actor as { email_address: string | null }).email_address === email) return r;
+    }
+    return null;
+  };
+  const posts = () => answered.requestLog.filter((r) => r.method === 'POST').length;
+
+  it('the SDK’s approve writes the member’s own limit for the request’s period; the effective report shows it', async () => {
+    const ana = await pendingOf('ana@ent.example');
+    const before = posts();
+    const answer = await sdk(answered).organization.spendLimits.increaseRequests.approve(ana.id, { amount: '30000' });
+    expect(posts() - before).toBe(1);
+    const parsed = approved.safeParse(answer);
+    expect(parsed.error?.issues ?? []).toEqual([]);
+    expect(answer).toMatchObject({
+      id: ana.id,
+      status: 'approved',
+      resolved_at: '2026-11-18T10:00:00.000000Z',
+      resolved_by: { type: 'scoped_api_key_actor' },
+      spend_summary: null,
+      spend_limit: { amount: '30000', period: 'monthly', scope: { type: 'user', user_id: user('ana@ent.example').id } },
+    });
+    expect(await effectiveOf('ana@ent.example', 'monthly')).toMatchObject({
+      amount: '30000',
+      source: { type: 'user' },
+    });
+    // approved: neither approved again nor denied
+    for (const again of [
+      () => sdk(answered).organization.spendLimits.increaseRequests.approve(ana.id, { amount: '1' }),
+      () => sdk(answered).organization.spendLimits.increaseRequests.deny(ana.id, {}),
+    ]) {
+      const err = await again().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    }
+    expect(await effectiveOf('ana@ent.example', 'monthly')).toMatchObject({ amount: '30000' });
+  });
+
+  it('an approval with a period writes that period’s limit, and leaves the others', async () => {
+    const fresh = await startEmulator({ scenario: enterprise('enterprise'), clock: fixedClock(START), startAt: START });
+    try {
+      const [ana] = (await sdk(fresh).organization.spendLimits.increaseRequests.list({ status: ['pending'] })).data;
+      const answer = await sdk(fresh).organization.spendLimits.increaseRequests.approve(ana!.id, {
+        amount: '5000',
+        period: 'daily',
+        suppress_notification: true,
+      });
+      expect(answer.spend_limit).toMatchObject({ amount: '5000', period: 'daily' });
+      const rows = (
+        await sdk(fresh).organization.spendLimits.effective.list({ user_ids: [user('ana@ent.example').id] })
+      ).data;
+      expect(rows.map((r) => [r.period, r.amount, r.source.type])).toEqual([
+        ['monthly', '15000', 'user'],
+        ['daily', '5000', 'user'],
+      ]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('the SDK’s deny: denied, repeated harmlessly; bad input and unknown ids refused as the SDK classes them', async () => {
+    const c = client(answered);
+    const eveDenied = (await c.listIncreaseRequests({ statuses: ['denied'] }).toArray())[0]!;
+    const again = await sdk(answered).organization.spendLimits.increaseRequests.deny(eveDenied.id, {});
+    expect(again).toMatchObject({ id: eveDenied.id, status: 'denied', resolved_by: { type: 'user_actor' } });
+    const missing = await sdk(answered)
+      .organization.spendLimits.increaseRequests.deny('splir_01nope', {})
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
+    for (const body of [{ amount: '12.50' }, { amount: '100', period: 'yearly' }, { amount: '100', extra: 1 }]) {
+      const err = await sdk(answered)
+        .organization.spendLimits.increaseRequests.approve(eveDenied.id, body as { amount: string })
+        .catch((e: unknown) => e);
+      expect(err, JSON.stringify(body)).toBeInstanceOf(Anthropic.BadRequestError);
+    }
+  });
+
+  it('keywarden’s client: approve and deny with named errors; a Console organization is NotEnterpriseError', async () => {
+    const fresh = await startEmulator({ scenario: enterprise('enterprise'), clock: fixedClock(START), startAt: START });
+    try {
+      const c = client(fresh);
+      const [pending] = await c.listIncreaseRequests({ statuses: ['pending'] }).toArray();
+      const read = await c.increaseRequests.get(pending!.id);
+      expect(read).toMatchObject({ id: pending!.id, status: 'pending', summary: { limit: 150n * 10n ** 12n } });
+      const done = await c.increaseRequests.approve(pending!.id, { amountMinor: '30000', period: 'monthly' });
+      expect(done.request).toMatchObject({ id: pending!.id, status: 'approved', summary: null });
+      expect(done.limit).toEqual({ amount: 300n * 10n ** 12n, currency: 'USD', period: 'monthly' });
+      const member = await c.listMemberSpend({ periods: ['monthly'] }).toArray();
+      expect(member.find((m) => m.actor.type === 'user' && m.actor.email === 'ana@ent.example')?.limit).toBe(
+        300n * 10n ** 12n,
+      );
+      const twice = await c.increaseRequests
+        .approve(pending!.id, { amountMinor: '30000', period: 'monthly' })
+        .catch((e: unknown) => e);
+      expect(twice).toBeInstanceOf(IncreaseAnswerRefusedError);
+      expect((twice as Error).message).toContain('is approved, not pending');
+      const deny = await c.increaseRequests.deny(pending!.id).catch((e: unknown) => e);
+      expect(deny).toBeInstanceOf(IncreaseAnswerRefusedError);
+      const unknown = await c.increaseRequests.get('splir_01nope').catch((e: unknown) => e);
+      // a read refused is the read's failure, not a refused answer
+      expect(unknown).toMatchObject({ name: 'AdminApiError', status: 404 });
+      expect(unknown).not.toBeInstanceOf(IncreaseAnswerRefusedError);
+      expect(() => c.increaseRequests.approve(pending!.id, { amountMinor: '1.5', period: 'monthly' })).toThrow(
+        'not a non-negative integer amount',
+      );
+      const posts = fresh.requestLog.filter((r) => r.method === 'POST').map((r) => r.path);
+      expect(posts).toEqual([
+        `/v1/organizations/spend_limit_increase_requests/${pending!.id}/approve`,
+        `/v1/organizations/spend_limit_increase_requests/${pending!.id}/approve`,
+        `/v1/organizations/spend_limit_increase_requests/${pending!.id}/deny`,
+      ]);
+    } finally {
+      await fresh.close();
+    }
+    const consoleClient = client(consoleOrg);
+    for (const call of [
+      () => consoleClient.increaseRequests.approve('splir_01any', { amountMinor: '100', period: 'monthly' }),
+      () => consoleClient.increaseRequests.deny('splir_01any'),
+      () => consoleClient.increaseRequests.get('splir_01any'),
+    ]) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotEnterpriseError);
+    }
+    const sdkErr = await sdk(consoleOrg)
+      .organization.spendLimits.increaseRequests.approve('splir_01any', { amount: '100' })
+      .catch((e: unknown) => e);
+    expect(sdkErr).toMatchObject({ status: 400, errorCode: 'organization_type_not_supported' });
   });
 });

@@ -2,8 +2,8 @@ import {
   type ActionId,
   DENY_REASONS,
   EXPECTED_MS,
-  PERMISSION_OF,
   type Permission,
+  permissionOf,
   SNOOZE_MS,
 } from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
@@ -40,6 +40,8 @@ export interface PressInput {
   keyStatus?: string | null;
   /** For Mark as expected: the runaway's current rate (USD/hour) as the alert last said it; null when it says none. */
   coveredHourlyUsd?: number | null;
+  /** For an increase request's Approve and Deny: the API's request id the notice names; null when it names none. */
+  increaseRequestId?: string | null;
 }
 
 export type PressDecision =
@@ -58,6 +60,11 @@ export type PressDecision =
   | { do: 'deactivate'; keyId: string }
   /** The runaway's spend is planned: a mark covering `coveredHourlyUsd` for `ms` from the press; the alert resolves. */
   | { do: 'mark_expected'; ms: number; scopeType: 'key' | 'workspace'; scopeId: string; coveredHourlyUsd: number }
+  /**
+   * A member's spend limit increase request (its `spend.limit_changed` notice): approve or deny it through the Admin
+   * API, after reading it again (src/actions/increase.ts).
+   */
+  | { do: 'answer_increase'; answer: 'approve' | 'deny'; requestId: string }
   /** Already done, or too late: nothing changes, the presser is told the current state. */
   | { do: 'nothing'; state: 'acknowledged' | 'resolved' | 'later_episode' | 'already_active' };
 
@@ -77,13 +84,21 @@ const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>([
 ]);
 
 export function decidePress(input: PressInput): PressDecision {
-  const permission = PERMISSION_OF[input.actionId];
+  const permission = permissionOf(input.actionId, input.choice);
   if (!input.policy.enabled) return { do: 'refuse', reason: 'disabled', permission };
   if (!OFFERED.has(input.actionId)) return { do: 'refuse', reason: 'not_offered', permission };
   if (!mayPress(input.policy.allow[permission], input.userId, input.userGroups)) {
     return { do: 'refuse', reason: 'not_allowed', permission };
   }
   const { alert } = input;
+  // the request's own state is the Admin API's, read again at the press: not the notice's episode or state
+  if (input.choice === 'increase:approve' || input.choice === 'increase:deny') {
+    const requestId = input.increaseRequestId ?? null;
+    if (alert.kind !== 'spend.limit_changed' || alert.scopeType !== 'member' || requestId === null) {
+      return { do: 'refuse', reason: 'not_offered', permission };
+    }
+    return { do: 'answer_increase', answer: input.actionId === 'approve' ? 'approve' : 'deny', requestId };
+  }
   // a deactivation notice is a fact, not a state: its key can be brought back whatever became of the notice
   if (input.actionId === 'reactivate') {
     if (alert.scopeType !== 'key') return { do: 'refuse', reason: 'not_offered', permission };

@@ -5,6 +5,7 @@ import { anomalyRepo } from './anomaly.ts';
 import { approvalsRepo } from './approvals.ts';
 import { auditRepo } from './audit.ts';
 import { billingRepo } from './billing.ts';
+import { increaseRequestsRepo } from './increase-requests.ts';
 import { jobRunsRepo } from './job-runs.ts';
 import { keysRepo } from './keys.ts';
 import { outboxRepo } from './outbox.ts';
@@ -32,6 +33,7 @@ export function createRepos(db: Db) {
     actions: actionsRepo(db),
     silences: silencesRepo(db),
     approvals: approvalsRepo(db),
+    increaseRequests: increaseRequestsRepo(db),
   };
 }
 

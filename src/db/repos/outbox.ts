@@ -240,6 +240,31 @@ export function outboxRepo(db: Db) {
     },
 
     /**
+     * Whether a message before row `beforeId` to this target about any of these alerts is still to be sent: events of
+     * one alert reach a target in the order they happened, whatever the retries of the earlier ones.
+     */
+    async unsentBefore(
+      beforeId: string,
+      channel: Channel,
+      target: string,
+      fingerprints: readonly string[],
+    ): Promise<boolean> {
+      const earlier = await db
+        .selectFrom('notifications')
+        .select('id')
+        // the unsent rows first: few, and on the due index
+        .where('status', 'in', ['pending', 'sending'])
+        .where('channel', '=', channel)
+        .where('target', '=', target)
+        .where('id', '<', beforeId)
+        .where('event', '!=', 'digest')
+        .where(speaksFor(fingerprints))
+        .limit(1)
+        .executeTakeFirst();
+      return earlier !== undefined;
+    },
+
+    /**
      * The newest `firing` message before row `beforeId` to this Slack target about any of these alerts: the post
      * that opened their current episode's thread.
      */
