@@ -1,7 +1,8 @@
 /**
  * Runaway detection on a simulated organization: alert latency, detection rate by size, false alerts.
  *
- *   npm run bench -- detect-sim [--keys 500] [--days 30] [--runaways 200] [--seed 1] [--verify 0]
+ *   npm run bench -- detect-sim [--keys 500] [--days 30] [--runaways 200] [--seed 1] [--verify 0] [--delay 0|5]
+ *     [--oracle 0]
  *
  * Pure simulation, no emulator: the traffic model (below) produces each key's spend per minute over 5 weeks of
  * history and `days` evaluated days; the evaluation loop replays it minute by minute through the detector exactly
@@ -36,6 +37,8 @@
  * (or workspace) with no injected runaway running (or just ended), counted over all keys and all evaluated minutes.
  * Minutes whose last window holds no minute above half the threshold are not sent through the detector (it cannot
  * fire there); `--verify N` replays N keys without that shortcut and checks that the alerts are identical.
+ * `--delay 5` replays one delay only, and `--oracle 0` leaves the oracle out (its figures depend on the simulation
+ * and the seed, not on keywarden): keywarden's own figures in a third of the time, on a machine too busy for more.
  *
  * Beside keywarden, the oracle (bench/oracle.ts): per key, a CUSUM on the key's true law of spend per minute (the
  * simulator's expected rate of each minute, its sessions, jobs, busy spells and rotation fades included, and its
@@ -89,7 +92,7 @@ const START_MS = Date.UTC(2026, 2, 2);
 const WORKSPACES = 25;
 const ROTATIONS = 15;
 const HISTORY_RUNAWAYS = 20;
-const DELAYS = [0, 5] as const;
+const DELAYS = [0, 5];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Randomness
@@ -639,8 +642,16 @@ function isClear(r: Runaway, policy: AnomalyPolicy): boolean {
   );
 }
 
-function parseArgs(args: string[]): { keys: number; days: number; runaways: number; seed: number; verify: number } {
-  const opts = { keys: 500, days: 30, runaways: 200, seed: 1, verify: 0 };
+function parseArgs(args: string[]): {
+  keys: number;
+  days: number;
+  runaways: number;
+  seed: number;
+  verify: number;
+  delay: number;
+  oracle: number;
+} {
+  const opts = { keys: 500, days: 30, runaways: 200, seed: 1, verify: 0, delay: -1, oracle: 1 };
   for (let i = 0; i < args.length; i += 2) {
     const name = args[i]?.replace(/^--/, '') ?? '';
     const value = Number(args[i + 1]);
@@ -681,6 +692,8 @@ function trafficAboveBar(expected: Float64Array, alert: Alert, policy: AnomalyPo
 
 export async function run(args: string[]): Promise<void> {
   const opts = parseArgs(args);
+  if (opts.delay !== -1 && !DELAYS.includes(opts.delay)) throw new Error(`--delay must be one of ${DELAYS.join(', ')}`);
+  const delays = opts.delay === -1 ? DELAYS : [opts.delay];
   const started = performance.now();
   const org = simulateOrganization(opts);
   const { policy } = org;
@@ -695,14 +708,19 @@ export async function run(args: string[]): Promise<void> {
     ) ?? null;
 
   const outcomes: Outcome[] = [];
-  const oracle = tuneOracle(org);
+  const oracle = opts.oracle ? tuneOracle(org) : null;
   /** Per key, the data minutes at which the oracle alarmed (it alarms at clock minute m + 1 + delay). */
   const oracleAlarms = new Map<number, number[]>();
   const evaluateKey = (k: number, usd: Float64Array, expected: Float64Array, workspace: WorkspaceProfile | null) => {
     const key = org.keys[k]!;
-    const evidence = oracleEvidence(org, key, expected, usd);
-    oracleAlarms.set(k, cusum(org.evalStart, org.totalMinutes, ALTERNATIVES.length, evidence, oracle.threshold).alarms);
-    for (const delay of DELAYS) {
+    if (oracle) {
+      const evidence = oracleEvidence(org, key, expected, usd);
+      oracleAlarms.set(
+        k,
+        cusum(org.evalStart, org.totalMinutes, ALTERNATIVES.length, evidence, oracle.threshold).alarms,
+      );
+    }
+    for (const delay of delays) {
       for (const alert of evaluateSeries(org, { scope: 'key', usd, existsFrom: key.existsFrom, workspace }, delay)) {
         const runaway = belongsTo((i) => i === k, delay, alert);
         outcomes.push({
@@ -743,7 +761,7 @@ export async function run(args: string[]): Promise<void> {
     });
   }
   for (let w = 0; w < WORKSPACES; w++) {
-    for (const delay of DELAYS) {
+    for (const delay of delays) {
       for (const alert of evaluateSeries(
         org,
         { scope: 'workspace', usd: workspaceUsd[w]!, existsFrom: 0, workspace: null },
@@ -760,10 +778,10 @@ export async function run(args: string[]): Promise<void> {
     `detect-sim: ${opts.keys} keys (+${successors.length} rotation successors) in ${WORKSPACES} workspaces, ` +
       `${opts.days} days at 1-minute resolution after ${HISTORY_DAYS} days of history; ${evaluated.length} runaways ` +
       `injected (+${org.runaways.length - evaluated.length} in the history); policy factor ${policy.factor}, ` +
-      `min_hourly_usd ${policy.min_hourly_usd}, window ${window} min; ${seconds.toFixed(1)} s (of which the ` +
-      `oracle's tuning ${oracle.seconds.toFixed(1)} s)`,
+      `min_hourly_usd ${policy.min_hourly_usd}, window ${window} min; ${seconds.toFixed(1)} s ` +
+      (oracle ? `(of which the oracle's tuning ${oracle.seconds.toFixed(1)} s)` : '(no oracle)'),
   );
-  for (const delay of DELAYS) {
+  for (const delay of delays) {
     report(
       org,
       outcomes.filter((o) => o.delay === delay),
@@ -786,7 +804,7 @@ export async function run(args: string[]): Promise<void> {
       const key = org.keys[k]!;
       if (key.fadeInAt !== null) continue;
       const { usd } = keySpend(org, k);
-      for (const delay of DELAYS) {
+      for (const delay of delays) {
         const fast = evaluateSeries(
           org,
           { scope: 'key', usd, existsFrom: key.existsFrom, workspace: null },
@@ -899,7 +917,8 @@ function oracleReport(
   org: Organization,
   keyOutcomes: Outcome[],
   alarms: ReadonlyMap<number, number[]>,
-  oracle: OracleRun,
+  /** Null with `--oracle 0`: keywarden's columns only. */
+  oracle: OracleRun | null,
   delay: number,
 ): void {
   const { policy } = org;
@@ -926,7 +945,9 @@ function oracleReport(
   const targeted = steps.filter((r) => r.multiple >= policy.factor);
   const kinds: KeyKind[] = ['service', 'batch', 'dev', 'sparse'];
   console.log(
-    `  against the oracle (bench/oracle.ts: CUSUM on each key's true law, threshold ${oracle.threshold.toFixed(1)}):`,
+    oracle
+      ? `  against the oracle (bench/oracle.ts: CUSUM on each key's true law, threshold ${oracle.threshold.toFixed(1)}):`
+      : '  per class (the oracle left out with --oracle 0: its columns are empty):',
   );
   const table = comparisonTable([
     row(`steps ×${policy.factor}+ above the floor`, targeted),
@@ -958,6 +979,7 @@ function oracleReport(
     ),
   ]);
   for (const line of table) console.log(line);
+  if (!oracle) return;
   let falseAlarms = 0;
   for (const [k, list] of alarms) {
     for (const m of episodes(list, RESOLVE_MINUTES)) {

@@ -162,6 +162,16 @@ describe('runaway detection on hand-made series', () => {
     expect(fired(replay(ramp, baseline(10, 0.1)))).toEqual([]);
   });
 
+  it('a session that starts just under the bar is a step, not a ramp, even when its last minutes cross the bar', () => {
+    // Typical $1/h (bar $5/h) on a noisy key: idle, then a session at $4.20/h whose last 10 minutes run at $5.20/h.
+    // A line through the idle minutes and the session climbs to the bar; one step fits them better.
+    const session = [...flat(50, 0), ...flat(30, 4.2), ...flat(10, 5.2)];
+    expect(fired(replay(session, baseline(1, 0.05)))).toEqual([]);
+    // A climb from the same start through the same level is a ramp, and fires.
+    const climb = [...flat(50, 0), ...Array.from({ length: 70 }, (_, i) => 0.15 * i)];
+    expect(firstFire(replay(climb, baseline(1, 0.05)))?.evidence).toBe('ramp');
+  });
+
   it('one expensive minute at the end of a rising run is not a ramp', () => {
     // a quiet rise from $5/h to $20/h, then one $400 minute: the line would reach the bar only through that minute
     const rise = [...Array.from({ length: 30 }, (_, i) => 5 + 0.5 * i), 400 * 60, ...flat(30, 20)];
@@ -530,6 +540,37 @@ describe('typical rate', () => {
     minutes[120] = 5; // the next hour
     expect(minuteFigures(minutes, 60)).toEqual({ usd: 7, sumOfSquares: 15, activeMinutes: 4, followingMinutes: 2 });
     expect(minuteFigures(minutes, 0)).toEqual({ usd: 1, sumOfSquares: 1, activeMinutes: 1, followingMinutes: 0 });
+  });
+
+  it("a developer key's dispersion counts its rare large requests, which most of its hours do not hold", () => {
+    // Sessions at hours that move (as above), each hour of a session 10 requests of $0.01, and one session hour in
+    // three also a $0.91 request. The median hour says lumps of under a cent; three of the ordinary $0.91 requests
+    // in three minutes then read as a runaway at $54.60/h.
+    const at = MONDAY + 20 * HOUR;
+    const hours: HourlySpend[] = [];
+    let sessions = 0;
+    for (let t = MONDAY - 35 * 24 * HOUR; t < at; t += HOUR) {
+      const day = Math.floor((t - (MONDAY - 35 * 24 * HOUR)) / (24 * HOUR));
+      const h = (((t / HOUR) % 24) + 24) % 24;
+      const minutes = new Array(60).fill(0);
+      if (h === 9 + (day % 7) || h === 14 + ((day * 3) % 5)) {
+        for (let m = 0; m < 10; m++) minutes[m * 3] = 0.01;
+        if (sessions++ % 3 === 0) minutes[30] = 0.91;
+      }
+      hours.push({ hour: new Date(t), ...minuteFigures(minutes, 0) });
+    }
+    const b = typicalRate(hours, null, new Date(at), policy);
+    expect(b.source).toBe('busy_hours');
+    expect(b.minuteDispersionUsd).toBeGreaterThan(0.5);
+    // three such requests in a row in a session: ordinary for this key
+    const three = [
+      ...Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? 0.6 : 0)),
+      ...flat(3, 54.6),
+      ...flat(30, 0.2),
+    ];
+    expect(fired(replay(three, b, policy, at))).toEqual([]);
+    // a loop re-sending them every minute for a quarter of an hour is not
+    expect(firstFire(replay([...flat(20, 0.2), ...flat(15, 54.6)], b, policy, at))).toBeDefined();
   });
 
   it('the minute dispersion measures request size, not the daily curve', () => {

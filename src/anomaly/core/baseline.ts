@@ -90,7 +90,9 @@ export interface Baseline {
    * Of the recent minutes with spend, the share that followed a minute with spend: the odds that spend goes on into
    * the next minute. About the active share for a key whose bursts are scattered (0.05: five minutes in a row have
    * odds of 1 in 3 million), near 1 for a key that spends in sessions or every minute (long runs are what it does).
-   * The loop rule (src/anomaly/core/runaway.ts) rests on it. Null like `activeShare`.
+   * The loop rule (src/anomaly/core/runaway.ts) rests on it. Counted with one more run and one more break than the
+   * minutes showed, so a key seen in a few dozen scattered minutes is not taken never to spend two in a row. Null
+   * like `activeShare`.
    */
   persistence: number | null;
 }
@@ -126,6 +128,8 @@ const SESSION_SHARE = 0.6;
 const SESSION_QUANTILE = 0.9;
 /** Hours with spend needed before a session rate is trusted: a few sessions are not a habit. */
 const SESSION_MIN_HOURS = 12;
+/** Baselines of keys that spend in sessions: their minute dispersion is pooled over hours (see `dispersion`). */
+const SESSION_SOURCES: ReadonlySet<BaselineSource> = new Set(['session_rate', 'busy_hours']);
 /** A key is irregular when at least this share of its busy hour-of-week slots are busy in some weeks only. */
 const IRREGULAR_SHARE = 0.5;
 
@@ -149,11 +153,11 @@ export function typicalRate(
   policy: AnomalyPolicy,
 ): Baseline {
   const own = lookback(history, at);
-  const minuteDispersionUsd = dispersion(own);
+  const rate = profileRate(own);
   const activeShare = activeShareOf(own);
   const persistence = persistenceOf(own);
+  const minuteDispersionUsd = dispersion(own, rate !== null && SESSION_SOURCES.has(rate.source));
   const minutes = { minuteDispersionUsd, activeShare, persistence };
-  const rate = profileRate(own);
   // A key younger than a week is judged no stricter than a brand-new one: a successor is often created a day or two
   // before traffic moves to it, and its own few quiet days would make the handover look like a runaway.
   const young = rate === null || (rate.source === 'recent_days' && knownHours(own) < RECENT_DAYS * 24);
@@ -394,17 +398,31 @@ function sessionRate(hours: Lookback): number {
  * The minute spend's variance ÷ mean within each hour with spend over the recent days, the median over those hours:
  * within the hour so the daily curve does not count as noise, and the median so the hours where a job or a session
  * started or stopped (whose minutes vary because the rate changed) do not count either.
+ *
+ * `sessions`: a key that spends in sessions (see `isIrregular`) has mostly hours of a few requests, and the variance
+ * of a few requests of random size rarely shows the large ones: with lognormal sizes (σ 1) the median of such hours
+ * is half the large-request size or less on many developer keys (`npm run bench -- detect-sim`), and three of their
+ * ordinary large requests in a row then read as a runaway. Its dispersion is at least the figure pooled over all
+ * those hours (their variances added, over their spend added), which counts every large request the days held; the
+ * session edges it also counts make it err on the side of fewer alerts.
  */
-function dispersion(hours: Lookback): number | null {
+function dispersion(hours: Lookback, sessions: boolean): number | null {
   const perHour: number[] = [];
+  let pooledVariance = 0;
+  let pooledSpend = 0;
   for (let offset = 1; offset <= RECENT_DAYS * 24; offset++) {
     const total = hours.usd[offset]!;
     const squares = hours.squares[offset]!;
     if (!(total > 0) || Number.isNaN(squares)) continue;
     // Σx² − (Σx)²/60 is 60 × the variance of the hour's minutes; over Σx (60 × the mean) it is variance ÷ mean.
-    perHour.push(Math.max(0, squares - (total * total) / 60) / total);
+    const variance = Math.max(0, squares - (total * total) / 60);
+    perHour.push(variance / total);
+    pooledVariance += variance;
+    pooledSpend += total;
   }
-  return perHour.length > 0 ? median(perHour) : null;
+  if (perHour.length === 0) return null;
+  const typical = median(perHour);
+  return sessions ? Math.max(typical, pooledVariance / pooledSpend) : typical;
 }
 
 /** The mean share of active minutes over the recent days' hours with spend whose minutes are known. */
@@ -431,7 +449,8 @@ function persistenceOf(hours: Lookback): number | null {
     active += a;
     following += f;
   }
-  return active > 0 ? following / active : null;
+  // with one more run and one more break than seen (Laplace's rule): none in a few dozen minutes is not "never"
+  return active > 0 ? (following + 1) / (active + 2) : null;
 }
 
 /** The mean without the highest and the lowest sample (of three samples, their median). */

@@ -349,10 +349,12 @@ function fireEvidence(ratio: Float64Array, end: number, window: number, noise: N
     const from = end - minutes + 1;
     if (from < 0) break;
     const cap = capOf(ratio, from, end, noise.lump);
-    const { mean, slope, sum, lastPartMean, lastPartActive } = lineThrough(ratio, from, end, cap, window);
+    const { mean, slope, sum, lastPartMean, lastPartActive, stepFits } = lineThrough(ratio, from, end, cap, window);
     const last = mean + (slope * (minutes - 1)) / 2;
     // the rate itself is at the bar (the last part's mean), not only the line: a step just under it is not a ramp
     if (last < 1 || lastPartMean < 1 || lastPartActive < RAMP_ACTIVE_SHARE || slope <= 0) continue;
+    // nor is a step to just under it: a session starting at 80% of the bar tilts a line through it up to the bar
+    if (stepFits) continue;
     // per-minute variance at the line's level, and the slope's standard error: σ² ÷ Σ(t − t̄)²
     const variance = Math.max(mean, last) * noise.lump;
     const slopeError = Math.sqrt((12 * variance) / (minutes * (minutes * minutes - 1)));
@@ -487,7 +489,8 @@ function partsOf(from: number, to: number): [number, number][] {
  * The least-squares line through the capped minutes from `from` to `to`, its largest minute counted as the run's
  * median (one expensive minute at the end would tilt the line up to the bar by itself: it is not a runaway): its
  * mean, its slope per minute, the capped sum, and of its last `lastMinutes` minutes the mean and the share of
- * minutes with spend.
+ * minutes with spend. `stepFits`: one step (two levels, anywhere in the run) fits the minutes at least as well as
+ * the line (its squared residuals no larger): the run jumped rather than climbed.
  */
 function lineThrough(
   ratio: Float64Array,
@@ -495,7 +498,7 @@ function lineThrough(
   to: number,
   cap: number,
   lastMinutes: number,
-): { mean: number; slope: number; sum: number; lastPartMean: number; lastPartActive: number } {
+): { mean: number; slope: number; sum: number; lastPartMean: number; lastPartActive: number; stepFits: boolean } {
   const n = to - from + 1;
   const values = Array.from(ratio.subarray(from, to + 1), (x) => Math.min(x, cap));
   const sum = values.reduce((a, b) => a + b, 0);
@@ -512,7 +515,17 @@ function lineThrough(
   const lastPart = values.slice(Math.max(0, n - lastMinutes));
   const lastPartMean = lastPart.reduce((a, b) => a + b, 0) / lastPart.length;
   const lastPartActive = lastPart.filter((x) => x >= LOOP_MIN_RATIO).length / lastPart.length;
-  return { mean: total / n, slope: (12 * moment) / (n * (n * n - 1)), sum, lastPartMean, lastPartActive };
+  const slope = (12 * moment) / (n * (n * n - 1));
+  // What each model explains of Σ(x − x̄)²: the line through its slope, a step through its two levels (best split).
+  const lineExplains = (slope * slope * n * (n * n - 1)) / 12;
+  let stepExplains = 0;
+  let head = 0;
+  for (let k = 1; k < n; k++) {
+    head += values[k - 1]!;
+    const tail = total - head;
+    stepExplains = Math.max(stepExplains, (head * head) / k + (tail * tail) / (n - k) - (total * total) / n);
+  }
+  return { mean: total / n, slope, sum, lastPartMean, lastPartActive, stepFits: stepExplains >= lineExplains };
 }
 
 /** Mean of the minutes from `from` to `to`, each counted at most `cap` (see capOf). */
