@@ -86,6 +86,21 @@ export function billingRepo(db: Db) {
                   data_refreshed_at: r.dataRefreshedAt,
                 })),
               )
+              // the API ranks live data: a walk that outlasts a refresh can meet a row again on a later page (it
+              // moved up past the page boundary); the later answer is the newer one
+              .onConflict((oc) =>
+                oc
+                  .expression(sql`bucket_width, starting_at, api_key_id, coalesce(workspace_id, ''), model, actor_id`)
+                  .doUpdateSet((eb) => ({
+                    actor_type: eb.ref('excluded.actor_type'),
+                    actor_label: eb.ref('excluded.actor_label'),
+                    amount_usd: eb.ref('excluded.amount_usd'),
+                    list_amount_usd: eb.ref('excluded.list_amount_usd'),
+                    requests: eb.ref('excluded.requests'),
+                    currency: eb.ref('excluded.currency'),
+                    data_refreshed_at: eb.ref('excluded.data_refreshed_at'),
+                  })),
+              )
               .execute();
           }
         }
