@@ -1,7 +1,5 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
-import { DAY_MS, HOUR_MS } from '../../time.ts';
 import type { ActorSpend } from '../../usage/core/actors.ts';
 import type { BilledCell, BilledRow, BilledWidth } from '../../usage/core/billed.ts';
 import type { Db } from '../index.ts';
@@ -111,35 +109,22 @@ export function billingRepo(db: Db) {
       });
     },
 
-    /**
-     * The stored bill per key, model and period starting in [from, to). Read in slices with a turn of the event loop
-     * between them: a UTC day at a time, an hour at a time in a last, partial day (today's 1h rows: 87,000 at 21:00
-     * for 5,000 keys). The month in one read held the loop for a third of a second converting it.
-     */
+    /** The stored bill per key, model and period starting in [from, to). */
     async billedCells(from: Date, to: Date): Promise<BilledCell[]> {
-      const cells: BilledCell[] = [];
-      for (let start = from.getTime(); start < to.getTime(); ) {
-        const end = new Date(Math.min(start + (start + DAY_MS <= to.getTime() ? DAY_MS : HOUR_MS), to.getTime()));
-        const rows = await db
-          .selectFrom('billed_costs')
-          .select(['api_key_id', 'model', 'bucket_width', 'starting_at', 'amount_usd', 'list_amount_usd'])
-          .where('starting_at', '>=', new Date(start))
-          .where('starting_at', '<', end)
-          .execute();
-        start = end.getTime();
-        for (const r of rows) {
-          cells.push({
-            keyId: r.api_key_id,
-            model: r.model,
-            width: r.bucket_width,
-            start: new Date(r.starting_at),
-            amount: usdToPico(r.amount_usd),
-            listAmount: usdToPico(r.list_amount_usd),
-          });
-        }
-        await yieldToLoop();
-      }
-      return cells;
+      const rows = await db
+        .selectFrom('billed_costs')
+        .select(['api_key_id', 'model', 'bucket_width', 'starting_at', 'amount_usd', 'list_amount_usd'])
+        .where('starting_at', '>=', from)
+        .where('starting_at', '<', to)
+        .execute();
+      return rows.map((r) => ({
+        keyId: r.api_key_id,
+        model: r.model,
+        width: r.bucket_width,
+        start: new Date(r.starting_at),
+        amount: usdToPico(r.amount_usd),
+        listAmount: usdToPico(r.list_amount_usd),
+      }));
     },
 
     /**
