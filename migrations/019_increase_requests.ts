@@ -9,7 +9,8 @@ import { type Kysely, sql } from 'kysely';
  *
  * `state` is what keywarden knows: `pending`, `approving` / `denying` while one press is calling the Admin API (the
  * claim that makes a double click or a replay send one call; `claimed_at` lets a claim left by a crash be taken
- * over), then `approved` or `denied`, by a Slack user (`answered_by` `slack:U…`) or elsewhere (`console`: the
+ * over; with `answered_by`, the claim a press releases or settles, so a press whose claim was taken over changes
+ * nothing), then `approved` or `denied`, by a Slack user (`answered_by` `slack:U…`) or elsewhere (`console`: the
  * Console or another admin key, found when a press read the request again). `notification_id`: the Slack message
  * that was answered and rewritten.
  */
@@ -25,12 +26,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       limit_minor       numeric(20, 0),
       amount_minor      numeric(20, 0),
       requested_at      timestamptz NOT NULL,
-      seen_at           timestamptz NOT NULL,
       state             text NOT NULL DEFAULT 'pending'
                         CHECK (state IN ('pending', 'approving', 'denying', 'approved', 'denied')),
       claimed_at        timestamptz,
       answered_by       text,
-      answered_by_name  text,
       answered_at       timestamptz,
       -- the member's limit the approval wrote, as the API answered it
       limit_after_minor numeric(20, 0),

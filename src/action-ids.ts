@@ -9,11 +9,18 @@ import { DAY_MS, HOUR_MS } from './time.ts';
 export const ACTION_IDS = ['ack', 'snooze', 'expected', 'approve', 'deny', 'reactivate'] as const;
 export type ActionId = (typeof ACTION_IDS)[number];
 
-export const PERMISSIONS = ['acknowledge', 'snooze', 'mark_expected', 'approve_deactivation', 'reactivate'] as const;
+export const PERMISSIONS = [
+  'acknowledge',
+  'snooze',
+  'mark_expected',
+  'approve_deactivation',
+  'reactivate',
+  'approve_spend_increase',
+] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Deny is the other answer to the same question as Approve, so the same people may give it. */
-export const PERMISSION_OF: Record<ActionId, Permission> = {
+const PERMISSION_OF: Record<ActionId, Permission> = {
   ack: 'acknowledge',
   snooze: 'snooze',
   expected: 'mark_expected',
@@ -21,6 +28,15 @@ export const PERMISSION_OF: Record<ActionId, Permission> = {
   deny: 'approve_deactivation',
   reactivate: 'reactivate',
 };
+
+/**
+ * The permission a press needs: its action's, except on an increase request, where Approve and Deny raise (or keep)
+ * a member's spend limit: a power of its own, never granted by being allowed to set keys inactive.
+ */
+export function permissionOf(actionId: ActionId, choice: string): Permission {
+  if (choice === 'increase:approve' || choice === 'increase:deny') return 'approve_spend_increase';
+  return PERMISSION_OF[actionId];
+}
 
 export function isActionId(value: string): value is ActionId {
   return (ACTION_IDS as readonly string[]).includes(value);

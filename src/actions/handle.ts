@@ -1,4 +1,4 @@
-import { type ActionId, actionOfChoice, isActionId, PERMISSION_OF } from '../action-ids.ts';
+import { type ActionId, actionOfChoice, isActionId, permissionOf } from '../action-ids.ts';
 import type { Context } from '../context.ts';
 import { formatUsd, numberUsdToPico } from '../money.ts';
 import { escapeSlack } from '../notify/escape.ts';
@@ -61,7 +61,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
   if (alert === null) return finish('failed', { status: 400, outcome: 'names_nothing' });
 
   const actionId = press.actionId as ActionId;
-  const allow = ctx.config.policy.slack_actions.allow[PERMISSION_OF[actionId]];
+  const allow = ctx.config.policy.slack_actions.allow[permissionOf(actionId, button.choice)];
   const decision = decidePress({
     actionId,
     userId: press.userId,
@@ -200,7 +200,7 @@ export async function handlePress(ctx: ActionContext, press: Press): Promise<Pre
     const answer = await answerIncrease(
       ctx,
       decision,
-      { userId: press.userId, userName: press.userName, notificationId: button.notificationId },
+      { userId: press.userId, notificationId: button.notificationId },
       (at) => clockTime(ctx, at),
     );
     if (answer.settle)

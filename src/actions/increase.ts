@@ -1,7 +1,14 @@
-import { IncreaseAnswerRefusedError, NotEnterpriseError } from '../anthropic/enterprise-spend.ts';
-import { AdminApiError } from '../anthropic/errors.ts';
+import {
+  type ApprovedIncrease,
+  IncreaseAnswerRefusedError,
+  type IncreaseRequest,
+  NotEnterpriseError,
+} from '../anthropic/enterprise-spend.ts';
+import { AdminApiError, AdminApiResponseError, AdminKeyRejectedError } from '../anthropic/errors.ts';
+import type { IncreaseClaim, IncreaseRecord } from '../db/repos/increase-requests.ts';
 import { formatUsd } from '../money.ts';
 import { escapeSlack } from '../notify/escape.ts';
+import { afterLostAnswer, beforeClaim, claimTaken, planPress } from '../spend/core/increase-requests.ts';
 import { MINUTE_MS } from '../time.ts';
 import type { PressDecision } from './core/decide.ts';
 import type { ActionContext } from './handle.ts';
@@ -11,7 +18,10 @@ import type { ActionContext } from './handle.ts';
  * Postgres first (one conditional UPDATE: of a double click, a replay or two replicas, one press calls the Admin
  * API), reads it again from the API (answered in the Console meanwhile: nothing is changed, and both the presser and
  * the message say so), then approves it with the amount the message proposed for the request's period, or denies
- * it. handle.ts brackets the press in its audit rows and rewrites the message.
+ * it. An answer whose outcome was lost (a timeout, a 5xx, a cut body) is read back before anything is said: applied,
+ * it is settled as this press; still pending, the claim is given back; unreadable, the claim stays until it is stale
+ * and the presser is told the outcome is unknown. The decisions are pure (spend/core/increase-requests.ts); this
+ * file reads, calls and writes. handle.ts brackets the press in its audit rows and rewrites the message.
  */
 
 interface IncreaseAnswer {
@@ -35,11 +45,13 @@ const STALE_CLAIM_MS = 5 * MINUTE_MS;
 
 const usd = (minor: bigint) => formatUsd(minor * 10n ** 10n);
 
+type Press = { userId: string; notificationId: string };
+
 /** `at` is a time as the organization reads it (HH:MM and the zone). */
 export async function answerIncrease(
   ctx: ActionContext,
   d: Extract<PressDecision, { do: 'answer_increase' }>,
-  press: { userId: string; userName: string | null; notificationId: string },
+  press: Press,
   at: (when: Date) => string,
 ): Promise<IncreaseAnswer> {
   const repo = ctx.repos.increaseRequests;
@@ -52,15 +64,16 @@ export async function answerIncrease(
     };
   }
   const details = { requestId: row.requestId, memberId: row.userId, period: row.period };
-  if (row.state === 'approved' || row.state === 'denied') {
+  const first = beforeClaim(row, d.answer);
+  if (first.do === 'nothing') {
     return {
       step: 'done',
-      outcome: `unchanged:${row.state}`,
+      outcome: `unchanged:${first.answered}`,
       tell: `${answeredText(row, at)}: nothing was changed.`,
       details,
     };
   }
-  if (d.answer === 'approve' && (row.amountMinor === null || row.currency !== 'USD')) {
+  if (first.do === 'refuse') {
     return {
       step: 'failed',
       outcome: 'refused:not_offered',
@@ -69,106 +82,100 @@ export async function answerIncrease(
     };
   }
   const now = ctx.clock.now();
-  const actor = `slack:${press.userId}`;
-  const claimed = await repo.claim(
+  const staleMs = Math.max(STALE_CLAIM_MS, 2 * ctx.admin.retryBudgetMs);
+  const claim = await repo.claim(
     row.requestId,
     d.answer === 'approve' ? 'approving' : 'denying',
-    { answeredBy: actor, answeredByName: press.userName },
+    `slack:${press.userId}`,
     now,
-    new Date(now.getTime() - Math.max(STALE_CLAIM_MS, 2 * ctx.admin.retryBudgetMs)),
+    new Date(now.getTime() - staleMs),
   );
-  if (claimed === null) {
+  if (claim === null) {
+    // another press holds it, or has just answered it: say which, as the audit does
     const current = await repo.byRequestId(row.requestId);
-    const text =
-      current !== null && (current.state === 'approved' || current.state === 'denied')
+    const taken = claimTaken(current?.state ?? null);
+    const tell =
+      'answered' in taken && current !== null
         ? `${answeredText(current, at)}: nothing was changed.`
-        : `${mention(current?.answeredBy ?? null)} is answering this request right now: nothing was changed.`;
-    return { step: 'done', outcome: 'unchanged:in_progress', tell: text, details };
+        : current?.state === 'pending'
+          ? // the holder gave it back between this press's claim and its read
+            'Another press was answering this request a moment ago and changed nothing: press again to answer it.'
+          : `${mention(current?.answeredBy ?? null)} is answering this request right now: nothing was changed.`;
+    return { step: 'done', outcome: taken.outcome, tell, details };
   }
 
+  const what = d.answer;
+  let live: IncreaseRequest;
   try {
-    const live = await ctx.admin.increaseRequests.get(row.requestId);
-    if (live.status !== 'pending') {
-      const when = live.resolvedAt ?? now;
-      await repo.settle(row.requestId, {
-        state: live.status,
-        answeredBy: 'console',
-        answeredByName: null,
-        answeredAt: when,
-        notificationId: press.notificationId,
-      });
-      const line = `${live.status === 'approved' ? 'Approved' : 'Denied'} outside keywarden (the Console or another admin key) at ${at(when)}, before this press by <@${press.userId}>: nothing was changed`;
-      return {
-        step: 'done',
-        outcome: `unchanged:answered_elsewhere:${live.status}`,
-        tell: `${line}.`,
-        update: line,
-        settle: true,
-        details,
-      };
-    }
-    // a limit raised meanwhile (in the Console, or by approving another request of the member) to the proposed
-    // amount or above: approving now would lower it
-    const liveLimit = live.summary?.currency === 'USD' ? live.summary.limit : null;
-    if (d.answer === 'approve' && liveLimit !== null && liveLimit >= row.amountMinor! * 10n ** 10n) {
-      await repo.release(row.requestId);
-      return {
-        step: 'failed',
-        outcome: 'refused:limit_already_higher',
-        tell: `The member's ${row.period} limit is already ${formatUsd(liveLimit)}, not below the ${usd(row.amountMinor!)} this message proposes: nothing was changed. Deny, or answer in the Console.`,
-        details,
-      };
-    }
-    const by = `<@${press.userId}> at ${at(now)}`;
-    if (d.answer === 'deny') {
-      await ctx.admin.increaseRequests.deny(row.requestId);
-      await repo.settle(row.requestId, {
-        state: 'denied',
-        answeredBy: actor,
-        answeredByName: press.userName,
-        answeredAt: now,
-        notificationId: press.notificationId,
-      });
-      const stays =
-        row.limitMinor === null || row.currency !== 'USD' ? 'stays as it is' : `stays ${usd(row.limitMinor)}`;
-      return {
-        step: 'done',
-        outcome: 'denied',
-        update: `Denied by ${by}: the ${row.period} limit ${stays}`,
-        settle: true,
-        details,
-      };
-    }
-    const amountMinor = row.amountMinor!;
-    const done = await ctx.admin.increaseRequests.approve(row.requestId, {
-      amountMinor: amountMinor.toString(),
-      period: row.period,
-    });
-    // the limit the API says it wrote; the amount sent where its answer names none
-    const written = done.limit?.amount ?? null;
-    const writtenMinor = written === null ? amountMinor : written / 10n ** 10n;
-    await repo.settle(row.requestId, {
-      state: 'approved',
-      answeredBy: actor,
-      answeredByName: press.userName,
-      answeredAt: now,
-      limitAfterMinor: writtenMinor,
+    live = await ctx.admin.increaseRequests.get(row.requestId);
+  } catch (err) {
+    // nothing was sent: the request is pending again for the next press
+    await repo.release(claim);
+    if (!(err instanceof AdminApiError)) throw err;
+    ctx.log.warn({ err, endpoint: err.endpoint, requestId: row.requestId }, 'could not read an increase request');
+    return {
+      step: 'failed',
+      outcome: 'read_failed',
+      tell: `keywarden could not read the request from the Admin API before answering it: the Admin API ${failureText(err)}. Nothing was changed; try again in a minute.`,
+      details: { ...details, status: err.status },
+    };
+  }
+  const plan = planPress(row, d.answer, {
+    status: live.status,
+    limitUsd: live.summary?.currency === 'USD' ? live.summary.limit : null,
+  });
+  if (plan.do === 'answered_elsewhere') {
+    return answeredElsewhere(ctx, claim, plan.status, live.resolvedAt ?? now, press, at, details);
+  }
+  if (plan.do === 'earlier_press_applied') {
+    // the press whose claim this one took over: its answer was applied, its reply lost
+    const when = live.resolvedAt ?? now;
+    const earlier = row.answeredBy ?? 'console';
+    await repo.settle(claim, {
+      state: plan.status,
+      answeredBy: earlier,
+      answeredAt: when,
       notificationId: press.notificationId,
     });
+    const line = `${plan.status === 'approved' ? 'Approved' : 'Denied'} by ${mention(earlier)} at ${at(when)} (that press's reply from the Admin API was lost), before this press by <@${press.userId}>: nothing was changed`;
     return {
       step: 'done',
-      outcome: 'approved',
-      update: `Approved by ${by}: the ${done.limit?.period ?? row.period} limit is now ${usd(writtenMinor)}`,
+      outcome: `unchanged:answered_by_earlier_press:${plan.status}`,
+      tell: `${line}.`,
+      update: line,
       settle: true,
-      details: { ...details, amountMinor: amountMinor.toString(), limitAfterMinor: writtenMinor.toString() },
+      details,
     };
+  }
+  if (plan.do === 'refuse') {
+    await repo.release(claim);
+    return {
+      step: 'failed',
+      outcome: 'refused:limit_already_higher',
+      tell: `The member's ${row.period} limit is already ${formatUsd(plan.limit)}, not below the ${usd(row.amountMinor!)} this message proposes: nothing was changed. Deny, or answer in the Console.`,
+      details,
+    };
+  }
+
+  // only the Admin API call is guarded: a failure to record its answer must not give the claim back
+  let approved: ApprovedIncrease | null = null;
+  try {
+    if (plan.do === 'approve') {
+      approved = await ctx.admin.increaseRequests.approve(row.requestId, {
+        amountMinor: plan.amountMinor.toString(),
+        period: row.period,
+      });
+    } else {
+      await ctx.admin.increaseRequests.deny(row.requestId);
+    }
   } catch (err) {
-    // nothing changed that keywarden knows of: the request is pending again for the next press
-    await repo.release(row.requestId);
-    if (!(err instanceof AdminApiError)) throw err;
-    ctx.log.warn({ err, endpoint: err.endpoint, requestId: row.requestId }, 'an increase request press failed');
-    const what = d.answer === 'approve' ? 'approve' : 'deny';
-    if (err instanceof IncreaseAnswerRefusedError || err instanceof NotEnterpriseError) {
+    if (!(err instanceof AdminApiError)) {
+      await repo.release(claim);
+      throw err;
+    }
+    ctx.log.warn({ err, endpoint: err.endpoint, requestId: row.requestId }, 'an increase request answer failed');
+    if (definitelyRefused(err)) {
+      await repo.release(claim);
       return {
         step: 'failed',
         outcome: 'refused_by_api',
@@ -176,13 +183,162 @@ export async function answerIncrease(
         details: { ...details, status: err.status },
       };
     }
+    return lostAnswer(ctx, { claim, row, plan, press, now, staleMs, at, details }, err);
+  }
+  // the limit the API says it wrote; the amount sent where its answer names none
+  const written = approved?.limit?.amount ?? null;
+  const limitAfterMinor =
+    plan.do === 'approve' ? (written === null ? plan.amountMinor : written / 10n ** 10n) : undefined;
+  return settled(
+    ctx,
+    { claim, row, plan, press, now, staleMs, at, details },
+    {
+      period: approved?.limit?.period ?? row.period,
+      limitAfterMinor,
+      note: '',
+    },
+  );
+}
+
+interface Pressing {
+  claim: IncreaseClaim;
+  row: IncreaseRecord;
+  plan: { do: 'approve'; amountMinor: bigint } | { do: 'deny' };
+  press: Press;
+  now: Date;
+  staleMs: number;
+  at: (when: Date) => string;
+  details: Record<string, unknown>;
+}
+
+/** Records this press's answer and says it in the message. */
+async function settled(
+  ctx: ActionContext,
+  p: Pressing,
+  done: { period: string; limitAfterMinor: bigint | undefined; note: string },
+): Promise<IncreaseAnswer> {
+  const state = p.plan.do === 'approve' ? 'approved' : 'denied';
+  const recorded = await ctx.repos.increaseRequests.settle(p.claim, {
+    state,
+    answeredBy: p.claim.by,
+    answeredAt: p.now,
+    limitAfterMinor: done.limitAfterMinor,
+    notificationId: p.press.notificationId,
+  });
+  if (!recorded) {
+    ctx.log.warn({ requestId: p.row.requestId }, 'an increase request was answered after its claim was taken over');
+  }
+  const by = `<@${p.press.userId}> at ${p.at(p.now)}`;
+  if (p.plan.do === 'deny') {
+    const stays =
+      p.row.limitMinor === null || p.row.currency !== 'USD' ? 'stays as it is' : `stays ${usd(p.row.limitMinor)}`;
+    return {
+      step: 'done',
+      outcome: 'denied',
+      update: `Denied by ${by}: the ${p.row.period} limit ${stays}${done.note}`,
+      settle: true,
+      details: p.details,
+    };
+  }
+  const after = done.limitAfterMinor!;
+  return {
+    step: 'done',
+    outcome: 'approved',
+    update: `Approved by ${by}: the ${done.period} limit is now ${usd(after)}${done.note}`,
+    settle: true,
+    details: { ...p.details, amountMinor: p.plan.amountMinor.toString(), limitAfterMinor: after.toString() },
+  };
+}
+
+/** Ended outside keywarden (the Console, another admin key) before this press's answer. */
+async function answeredElsewhere(
+  ctx: ActionContext,
+  claim: IncreaseClaim,
+  status: 'approved' | 'denied',
+  when: Date,
+  press: Press,
+  at: (when: Date) => string,
+  details: Record<string, unknown>,
+): Promise<IncreaseAnswer> {
+  await ctx.repos.increaseRequests.settle(claim, {
+    state: status,
+    answeredBy: 'console',
+    answeredAt: when,
+    notificationId: press.notificationId,
+  });
+  const line = `${status === 'approved' ? 'Approved' : 'Denied'} outside keywarden (the Console or another admin key) at ${at(when)}, before this press by <@${press.userId}>: nothing was changed`;
+  return {
+    step: 'done',
+    outcome: `unchanged:answered_elsewhere:${status}`,
+    tell: `${line}.`,
+    update: line,
+    settle: true,
+    details,
+  };
+}
+
+/**
+ * The answer failed without a definite refusal: it may have been applied. Read the request back and settle, release
+ * or hold the claim by what it says.
+ */
+async function lostAnswer(ctx: ActionContext, p: Pressing, err: AdminApiError): Promise<IncreaseAnswer> {
+  const what = p.plan.do;
+  const failed = failureText(err);
+  let readBack: IncreaseRequest;
+  try {
+    readBack = await ctx.admin.increaseRequests.get(p.row.requestId);
+  } catch (readErr) {
+    if (!(readErr instanceof AdminApiError)) throw readErr;
+    ctx.log.warn(
+      { err: readErr, endpoint: readErr.endpoint, requestId: p.row.requestId },
+      'could not read back an increase request after its answer failed; its claim is kept until stale',
+    );
+    // the claim stays: a press now could send the answer a second time, or the opposite one
+    const minutes = Math.ceil(p.staleMs / MINUTE_MS);
+    return {
+      step: 'failed',
+      outcome: 'unknown',
+      tell: `The Admin API ${failed}, and the request could not be read back (the Admin API ${failureText(readErr)}): whether it was ${what === 'approve' ? 'approved' : 'denied'} is not known. Check it in the Console; keywarden takes presses on it again in ${minutes} minutes.`,
+      details: { ...p.details, status: err.status, readBackStatus: readErr.status },
+    };
+  }
+  const next = afterLostAnswer(what, readBack.status);
+  if (next.do === 'release') {
+    await ctx.repos.increaseRequests.release(p.claim);
     return {
       step: 'failed',
       outcome: 'api_unavailable',
-      tell: `The Admin API could not be reached to ${what} the request (${err.status === 0 ? err.errorType : err.status}): nothing was changed, try again in a minute.`,
-      details: { ...details, status: err.status },
+      tell: `The Admin API ${failed} when asked to ${what} the request; read back, it is still pending: nothing was changed, try again in a minute.`,
+      details: { ...p.details, status: err.status },
     };
   }
+  if (!next.byThisPress) {
+    return answeredElsewhere(ctx, p.claim, next.state, readBack.resolvedAt ?? p.now, p.press, p.at, p.details);
+  }
+  // applied, its answer lost: the amount sent is what the approval wrote (the request read back names no limit)
+  const answer = await settled(ctx, p, {
+    period: p.row.period,
+    limitAfterMinor: p.plan.do === 'approve' ? p.plan.amountMinor : undefined,
+    note: ' (the Admin API’s answer was lost; the request, read back, shows it done)',
+  });
+  return { ...answer, details: { ...answer.details, answerLost: err.status } };
+}
+
+/** A refusal that says the answer was not applied: a 4xx other than a timeout or a rate limit, with a usable body. */
+function definitelyRefused(err: AdminApiError): boolean {
+  if (err instanceof AdminApiResponseError) return false;
+  if (err instanceof IncreaseAnswerRefusedError || err instanceof NotEnterpriseError) return true;
+  if (err instanceof AdminKeyRejectedError) return true;
+  return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+}
+
+/** What went wrong with a call, after "the Admin API": never "could not be reached" for an answer it gave. */
+function failureText(err: AdminApiError): string {
+  if (err instanceof AdminApiResponseError) {
+    return `answered ${err.status} with a body keywarden could not use (${escapeSlack(err.message)})`;
+  }
+  if (err.status === 0) return `could not be reached (${escapeSlack(err.errorType)})`;
+  return `answered ${err.status} ${escapeSlack(err.errorType)}`;
 }
 
 /** Who answered a request keywarden has as ended, and when. */

@@ -222,16 +222,18 @@ export class IncreaseAnswerRefusedError extends AdminApiError {
 }
 
 /**
- * One call about an increase request: a 400 `organization_type_not_supported` said as `NotEnterpriseError`, another
- * refusal of the request as `IncreaseAnswerRefusedError`; a refused admin key and server trouble as they are.
+ * One call about an increase request: a 400 `organization_type_not_supported` said as `NotEnterpriseError`; for an
+ * answer (approve, deny), another refusal of the request as `IncreaseAnswerRefusedError`. A read refused (404: no such
+ * request) stays a plain AdminApiError: what failed is the read, not an answer. A refused admin key and server
+ * trouble as they are.
  */
-async function increaseCall<T>(call: Promise<T>): Promise<T> {
+async function increaseCall<T>(call: Promise<T>, kind: 'read' | 'answer'): Promise<T> {
   try {
     return await call;
   } catch (err) {
     if (!(err instanceof AdminApiError) || err instanceof AdminKeyRejectedError) throw err;
     if (err.status === 400 && err.errorCode === 'organization_type_not_supported') throw new NotEnterpriseError(err);
-    if (err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+    if (kind === 'answer' && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
       throw new IncreaseAnswerRefusedError(err);
     }
     throw err;
@@ -262,6 +264,7 @@ export class IncreaseRequestsClient {
         signal: opts?.signal,
         featureGated: true,
       }),
+      'read',
     );
   }
 
@@ -288,6 +291,7 @@ export class IncreaseRequestsClient {
         featureGated: true,
         maxAttempts: 1,
       }),
+      'answer',
     );
   }
 
@@ -303,6 +307,7 @@ export class IncreaseRequestsClient {
         featureGated: true,
         maxAttempts: 1,
       }),
+      'answer',
     );
   }
 }

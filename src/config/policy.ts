@@ -110,6 +110,7 @@ const DEFAULT_ALLOW: Record<Permission, string[]> = {
   mark_expected: [],
   approve_deactivation: [],
   reactivate: [],
+  approve_spend_increase: [],
 };
 
 const slackActions = z

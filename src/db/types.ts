@@ -405,12 +405,10 @@ export interface IncreaseRequestsTable {
   limit_minor: string | null;
   amount_minor: string | null;
   requested_at: Timestamp;
-  seen_at: Timestamp;
   state: ColumnType<IncreaseRequestState, IncreaseRequestState | undefined, IncreaseRequestState>;
   claimed_at: Timestamp | null;
   /** `slack:U…`, or `console` (answered outside keywarden). */
   answered_by: string | null;
-  answered_by_name: string | null;
   answered_at: Timestamp | null;
   limit_after_minor: string | null;
   notification_id: string | null;

@@ -44,7 +44,7 @@ export async function askAboutIncreaseRequests(ctx: AskContext): Promise<RaiseAl
     });
   }
   const { asked, observations } = askIncreaseRequests(facts);
-  await ctx.repos.increaseRequests.recordSeen(asked, now);
+  await ctx.repos.increaseRequests.recordSeen(asked);
   // the notices of requests no longer pending end (silently: a notice's end is not told); other limit changes are
   // not this run's to end
   const members = await ctx.repos.increaseRequests.members();

@@ -125,9 +125,14 @@ async function project(
   );
   let limitChanges: RaiseAlertsResult | null = null;
   if (limits.changes !== null) {
+    // the limits' own scopes (the organization, the usage tier, workspaces): a member's notice of the same kind asks
+    // about an increase request, and only the increase step below, which reads those, may end it
+    const scopes = (await ctx.repos.alerts.list({ all: false }))
+      .filter((a) => a.kind === 'spend.limit_changed' && a.scopeType !== 'member')
+      .map((a) => `${a.scopeType}:${a.scopeId}`);
     limitChanges = await raiseAlerts(
       ctx,
-      { kinds: ['spend.limit_changed'], observations: limits.changes },
+      { kinds: ['spend.limit_changed'], scopes, observations: limits.changes },
       policy.routes,
       now,
     );

@@ -182,7 +182,22 @@ describe('per-member spend thresholds of an Enterprise organization', () => {
       const before = await t.db.selectFrom('notifications').select('id').execute();
       clock.advance(DAY_MS / 4);
       await poll(env);
-      expect(await projectSpendJob.handler(env.ctx, {})).toMatchObject({ increaseRequests: { fired: 0 } });
+      // no limit changed and no request answered: the increase notices stay firing, neither resolved by the
+      // limit-change step nor revived by the increase step
+      expect(await projectSpendJob.handler(env.ctx, {})).toMatchObject({
+        limitChanges: { fired: 0, resolved: 0 },
+        increaseRequests: { fired: 0, resolved: 0 },
+      });
+      const notices = await t.db
+        .selectFrom('alerts')
+        .select(['state', 'resolved_at'])
+        .where('kind', '=', 'spend.limit_changed')
+        .where('scope_type', '=', 'member' as never)
+        .execute();
+      expect(notices).toEqual([
+        { state: 'firing', resolved_at: null },
+        { state: 'firing', resolved_at: null },
+      ]);
       expect((await memberAlerts()).length).toBe(3);
       const after = await t.db
         .selectFrom('notifications')

@@ -496,7 +496,9 @@ describe('approving and denying increase requests', () => {
       const deny = await c.increaseRequests.deny(pending!.id).catch((e: unknown) => e);
       expect(deny).toBeInstanceOf(IncreaseAnswerRefusedError);
       const unknown = await c.increaseRequests.get('splir_01nope').catch((e: unknown) => e);
-      expect(unknown).toMatchObject({ name: 'IncreaseAnswerRefusedError', status: 404 });
+      // a read refused is the read's failure, not a refused answer
+      expect(unknown).toMatchObject({ name: 'AdminApiError', status: 404 });
+      expect(unknown).not.toBeInstanceOf(IncreaseAnswerRefusedError);
       expect(() => c.increaseRequests.approve(pending!.id, { amountMinor: '1.5', period: 'monthly' })).toThrow(
         'not a non-negative integer amount',
       );

@@ -92,7 +92,12 @@ beforeAll(async () => {
       routes,
       slack_actions: {
         enabled: true,
-        allow: { ...base.policy.slack_actions.allow, approve_deactivation: ['U0FIN', 'U0LEAD'] },
+        allow: {
+          ...base.policy.slack_actions.allow,
+          // U0SEC may set keys inactive: that must not let it raise spend limits
+          approve_deactivation: ['U0SEC'],
+          approve_spend_increase: ['U0FIN', 'U0LEAD'],
+        },
       },
     },
   };
@@ -195,7 +200,16 @@ describe('Enterprise spend limit increase requests in Slack', () => {
       { timestamp: seconds() },
     );
     expect(r.status).toBe(200);
-    expect(String(slack.responses.at(-1)?.body.text)).toContain('slack_actions.allow.approve_deactivation');
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('slack_actions.allow.approve_spend_increase');
+    // allowed to approve deactivations only: still refused here
+    await slack.pressOverHttp(
+      url,
+      SIGNING_SECRET,
+      { actionId: 'approve', value: approve.value, userId: 'U0SEC', message: approve.message },
+      { timestamp: seconds() },
+    );
+    expect(String(slack.responses.at(-1)?.body.text)).toContain('slack_actions.allow.approve_spend_increase');
+    expect(await pressOutcomes('slack.approve', 'slack:U0SEC')).toEqual(['refused:not_allowed']);
     const deny = await buttonOf('ana@ent.example', 'increase:deny');
     const told = slack.responses.length;
     await slack.pressOverSocket({ actionId: 'deny', value: deny.value, userId: 'U0ANA', message: deny.message });
@@ -208,6 +222,10 @@ describe('Enterprise spend limit increase requests in Slack', () => {
 
   it('Approve pressed twice at once over both transports: one POST approve, the limit set, the message rewritten', async () => {
     const approve = await buttonOf('ana@ent.example', 'increase:approve');
+    // the first press's read of the request is slowed, so the second arrives while the first holds the claim (a
+    // Socket Mode press is handled after its ack: without this the second could simply find the request approved)
+    const requestPath = `/v1/organizations/spend_limit_increase_requests/${ids['ana@ent.example']}`;
+    org.emulator.setFaults({ script: [{ path: requestPath, delayMs: 1_500 }] });
     await Promise.all([
       slack.pressOverHttp(
         url,
@@ -235,6 +253,10 @@ describe('Enterprise spend limit increase requests in Slack', () => {
     ];
     expect(outcomes.filter((o) => o === 'approved')).toHaveLength(1);
     expect(outcomes.filter((o) => o.startsWith('unchanged:'))).toHaveLength(1);
+    // a real race: the second press found the claim held, never read the request, and its audit says so
+    expect(outcomes.toSorted()).toEqual(['approved', 'unchanged:in_progress']);
+    expect(org.emulator.requestLog.filter((r) => r.method === 'GET' && r.path === requestPath)).toHaveLength(1);
+    org.emulator.setFaults({});
     expect(
       updates().some((u) => /Approved by <@U0(FIN|LEAD)> at \d\d:\d\d UTC: the monthly limit is now \$300\.00/.test(u)),
     ).toBe(true);
@@ -382,32 +404,36 @@ describe('Enterprise spend limit increase requests in Slack', () => {
       amountMinor: 200n,
       requestedAt: now,
     };
-    expect(await repo.recordSeen([seen], now)).toEqual(new Set(['splir_01claim']));
+    await repo.recordSeen([seen]);
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'pending', amountMinor: 200n });
     // seen again with other figures: the first sight stands (the message proposed its amount)
-    expect(await repo.recordSeen([{ ...seen, amountMinor: 999n }], now)).toEqual(new Set());
-    const by = (id: string) => ({ answeredBy: `slack:${id}`, answeredByName: null });
-    expect(await repo.claim('splir_01claim', 'approving', by('U0A'), now, now)).toMatchObject({ state: 'approving' });
-    expect(await repo.claim('splir_01claim', 'denying', by('U0B'), now, now)).toBeNull();
-    expect(await repo.claim('splir_01claim', 'denying', by('U0B'), now, later)).toMatchObject({
+    await repo.recordSeen([{ ...seen, amountMinor: 999n }]);
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({ amountMinor: 200n });
+    const first = await repo.claim('splir_01claim', 'approving', 'slack:U0A', now, now);
+    expect(first).toEqual({ requestId: 'splir_01claim', at: now, by: 'slack:U0A' });
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'approving' });
+    expect(await repo.claim('splir_01claim', 'denying', 'slack:U0B', now, now)).toBeNull();
+    const takeover = await repo.claim('splir_01claim', 'denying', 'slack:U0B', later, later);
+    expect(takeover).not.toBeNull();
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({
       state: 'denying',
       answeredBy: 'slack:U0B',
       amountMinor: 200n,
     });
-    await repo.release('splir_01claim');
+    // the press whose claim was taken over changes nothing: neither its release nor its settle
+    expect(await repo.release(first!)).toBe(false);
+    expect(await repo.settle(first!, { state: 'approved', answeredBy: 'slack:U0A', answeredAt: now })).toBe(false);
+    expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'denying', answeredBy: 'slack:U0B' });
+    // the same press at the same instant, by someone else, is not the holder either
+    expect(await repo.release({ ...takeover!, by: 'slack:U0A' })).toBe(false);
+    expect(await repo.release(takeover!)).toBe(true);
     expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'pending', answeredBy: null });
-    await repo.settle('splir_01claim', {
-      state: 'denied',
-      answeredBy: 'console',
-      answeredByName: null,
-      answeredAt: now,
-    });
-    expect(await repo.claim('splir_01claim', 'approving', by('U0A'), now, later)).toBeNull();
-    await repo.settle('splir_01claim', {
-      state: 'approved',
-      answeredBy: 'slack:U0A',
-      answeredByName: null,
-      answeredAt: now,
-    });
+    const third = await repo.claim('splir_01claim', 'denying', 'slack:U0C', later, later);
+    expect(await repo.settle(third!, { state: 'denied', answeredBy: 'console', answeredAt: now })).toBe(true);
+    expect(
+      await repo.claim('splir_01claim', 'approving', 'slack:U0A', later, new Date(later.getTime() + 1)),
+    ).toBeNull();
+    expect(await repo.settle(third!, { state: 'approved', answeredBy: 'slack:U0A', answeredAt: now })).toBe(false);
     expect(await repo.byRequestId('splir_01claim')).toMatchObject({ state: 'denied', answeredBy: 'console' });
   });
 

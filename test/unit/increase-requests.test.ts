@@ -3,12 +3,23 @@ import { type ActionId, actionOfChoice, carriesDecision, choicesFor } from '../.
 import { decidePress, type PressDecision, type PressedAlert } from '../../src/actions/core/decide.ts';
 import { parsePolicy } from '../../src/config/index.ts';
 import { alertButtons } from '../../src/notify/slack-buttons.ts';
-import { askIncreaseRequests, proposedIncrease } from '../../src/spend/core/increase-requests.ts';
+import {
+  afterLostAnswer,
+  askIncreaseRequests,
+  beforeClaim,
+  claimTaken,
+  planPress,
+  proposedIncrease,
+} from '../../src/spend/core/increase-requests.ts';
 
 const USD = 10n ** 12n;
 const STARTED = new Date('2026-12-07T13:50:00Z');
 const defaults = parsePolicy('', 'keywarden.yaml', [])!.slack_actions;
-const approvers = { ...defaults, enabled: true, allow: { ...defaults.allow, approve_deactivation: ['U0FIN'] } };
+const approvers = {
+  ...defaults,
+  enabled: true,
+  allow: { ...defaults.allow, approve_deactivation: ['U0SEC'], approve_spend_increase: ['U0FIN'] },
+};
 const notice: PressedAlert = {
   kind: 'spend.limit_changed',
   scopeType: 'member',
@@ -120,24 +131,149 @@ describe('a press on an increase request', () => {
     [
       'not on the allow list',
       press('approve', 'increase:approve', { userId: 'U0ANA' }),
-      { do: 'refuse', reason: 'not_allowed', permission: 'approve_deactivation' },
+      { do: 'refuse', reason: 'not_allowed', permission: 'approve_spend_increase' },
+    ],
+    [
+      'allowed to approve deactivations only: not spend increases',
+      press('approve', 'increase:approve', { userId: 'U0SEC' }),
+      { do: 'refuse', reason: 'not_allowed', permission: 'approve_spend_increase' },
     ],
     [
       'buttons turned off',
       press('deny', 'increase:deny', { policy: { ...approvers, enabled: false } }),
-      { do: 'refuse', reason: 'disabled', permission: 'approve_deactivation' },
+      { do: 'refuse', reason: 'disabled', permission: 'approve_spend_increase' },
     ],
     [
       'a notice that names no request',
       press('approve', 'increase:approve', { increaseRequestId: null }),
-      { do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' },
+      { do: 'refuse', reason: 'not_offered', permission: 'approve_spend_increase' },
     ],
     [
       'an increase button row on another kind of alert',
       press('approve', 'increase:approve', { alert: { ...notice, kind: 'rotation.approval_requested' } }),
-      { do: 'refuse', reason: 'not_offered', permission: 'approve_deactivation' },
+      { do: 'refuse', reason: 'not_offered', permission: 'approve_spend_increase' },
     ],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toEqual(expected);
+  });
+});
+
+describe('answering a request: the rules around the claim, the fresh read and a lost answer', () => {
+  const row = { state: 'pending' as const, amountMinor: 30_000n, currency: 'USD' };
+
+  it.each<[string, Parameters<typeof beforeClaim>, ReturnType<typeof beforeClaim>]>([
+    ['pending, Approve with an amount', [row, 'approve'], { do: 'claim' }],
+    ['pending, Deny', [row, 'deny'], { do: 'claim' }],
+    ['claimed by a press (maybe stale): the claim decides', [{ ...row, state: 'approving' }, 'deny'], { do: 'claim' }],
+    ['already approved', [{ ...row, state: 'approved' }, 'deny'], { do: 'nothing', answered: 'approved' }],
+    ['already denied', [{ ...row, state: 'denied' }, 'approve'], { do: 'nothing', answered: 'denied' }],
+    ['Approve without an amount', [{ ...row, amountMinor: null }, 'approve'], { do: 'refuse', reason: 'not_offered' }],
+    ['Approve in another currency', [{ ...row, currency: 'EUR' }, 'approve'], { do: 'refuse', reason: 'not_offered' }],
+    ['Deny without an amount', [{ ...row, amountMinor: null }, 'deny'], { do: 'claim' }],
+  ])('before the claim: %s', (_name, args, expected) => {
+    expect(beforeClaim(...args)).toEqual(expected);
+  });
+
+  it.each<[string, Parameters<typeof claimTaken>, ReturnType<typeof claimTaken>]>([
+    [
+      'approved by the press that held it',
+      ['approved'],
+      { outcome: 'unchanged:answered:approved', answered: 'approved' },
+    ],
+    ['denied meanwhile', ['denied'], { outcome: 'unchanged:answered:denied', answered: 'denied' }],
+    ['another press still at the Admin API', ['approving'], { outcome: 'unchanged:in_progress' }],
+    ['given back meanwhile', ['pending'], { outcome: 'unchanged:in_progress' }],
+    ['the row gone', [null], { outcome: 'unchanged:in_progress' }],
+  ])('the claim taken: %s', (_name, args, expected) => {
+    expect(claimTaken(...args)).toEqual(expected);
+  });
+
+  it.each<[string, Parameters<typeof planPress>, ReturnType<typeof planPress>]>([
+    [
+      'pending, limit below: approve',
+      [row, 'approve', { status: 'pending', limitUsd: 150n * USD }],
+      {
+        do: 'approve',
+        amountMinor: 30_000n,
+      },
+    ],
+    [
+      'pending, no USD limit read: approve',
+      [row, 'approve', { status: 'pending', limitUsd: null }],
+      {
+        do: 'approve',
+        amountMinor: 30_000n,
+      },
+    ],
+    [
+      'a cent below the proposal: approve',
+      [row, 'approve', { status: 'pending', limitUsd: 300n * USD - 10n ** 10n }],
+      {
+        do: 'approve',
+        amountMinor: 30_000n,
+      },
+    ],
+    [
+      'limit raised to the proposal: refuse',
+      [row, 'approve', { status: 'pending', limitUsd: 300n * USD }],
+      {
+        do: 'refuse',
+        reason: 'limit_already_higher',
+        limit: 300n * USD,
+      },
+    ],
+    [
+      'limit above the proposal: refuse',
+      [row, 'approve', { status: 'pending', limitUsd: 500n * USD }],
+      {
+        do: 'refuse',
+        reason: 'limit_already_higher',
+        limit: 500n * USD,
+      },
+    ],
+    ['limit above, Deny: deny', [row, 'deny', { status: 'pending', limitUsd: 500n * USD }], { do: 'deny' }],
+    [
+      'approved in the Console',
+      [row, 'deny', { status: 'approved', limitUsd: null }],
+      {
+        do: 'answered_elsewhere',
+        status: 'approved',
+      },
+    ],
+    [
+      'denied in the Console',
+      [row, 'approve', { status: 'denied', limitUsd: null }],
+      {
+        do: 'answered_elsewhere',
+        status: 'denied',
+      },
+    ],
+    [
+      'a stale Approve applied, its reply lost',
+      [{ ...row, state: 'approving' }, 'deny', { status: 'approved', limitUsd: null }],
+      { do: 'earlier_press_applied', status: 'approved' },
+    ],
+    [
+      'a stale Deny applied, its reply lost',
+      [{ ...row, state: 'denying' }, 'approve', { status: 'denied', limitUsd: null }],
+      { do: 'earlier_press_applied', status: 'denied' },
+    ],
+    [
+      'a stale Approve, but denied in the Console',
+      [{ ...row, state: 'approving' }, 'approve', { status: 'denied', limitUsd: null }],
+      { do: 'answered_elsewhere', status: 'denied' },
+    ],
+  ])('after the fresh read: %s', (_name, args, expected) => {
+    expect(planPress(...args)).toEqual(expected);
+  });
+
+  it.each<[string, Parameters<typeof afterLostAnswer>, ReturnType<typeof afterLostAnswer>]>([
+    ['still pending: nothing was applied', ['approve', 'pending'], { do: 'release' }],
+    ['approved, as asked: this press', ['approve', 'approved'], { do: 'settle', state: 'approved', byThisPress: true }],
+    ['denied, as asked: this press', ['deny', 'denied'], { do: 'settle', state: 'denied', byThisPress: true }],
+    ['denied, Approve asked: elsewhere', ['approve', 'denied'], { do: 'settle', state: 'denied', byThisPress: false }],
+    ['approved, Deny asked: elsewhere', ['deny', 'approved'], { do: 'settle', state: 'approved', byThisPress: false }],
+  ])('after a lost answer: %s', (_name, args, expected) => {
+    expect(afterLostAnswer(...args)).toEqual(expected);
   });
 });

@@ -431,10 +431,17 @@ describe('parsePress', () => {
 });
 
 describe('slack_actions in the policy file', () => {
-  it('defaults: off; anyone may acknowledge and snooze; nobody may change a key', () => {
+  it('defaults: off; anyone may acknowledge and snooze; nobody may change a key or a spend limit', () => {
     expect(defaults).toEqual({
       enabled: false,
-      allow: { acknowledge: ['*'], snooze: ['*'], mark_expected: [], approve_deactivation: [], reactivate: [] },
+      allow: {
+        acknowledge: ['*'],
+        snooze: ['*'],
+        mark_expected: [],
+        approve_deactivation: [],
+        reactivate: [],
+        approve_spend_increase: [],
+      },
     });
   });
   it.each([

@@ -2,8 +2,8 @@ import {
   type ActionId,
   DENY_REASONS,
   EXPECTED_MS,
-  PERMISSION_OF,
   type Permission,
+  permissionOf,
   SNOOZE_MS,
 } from '../../action-ids.ts';
 import type { SlackActionsPolicy } from '../../config/policy.ts';
@@ -84,7 +84,7 @@ const OFFERED: ReadonlySet<ActionId> = new Set<ActionId>([
 ]);
 
 export function decidePress(input: PressInput): PressDecision {
-  const permission = PERMISSION_OF[input.actionId];
+  const permission = permissionOf(input.actionId, input.choice);
   if (!input.policy.enabled) return { do: 'refuse', reason: 'disabled', permission };
   if (!OFFERED.has(input.actionId)) return { do: 'refuse', reason: 'not_offered', permission };
   if (!mayPress(input.policy.allow[permission], input.userId, input.userGroups)) {

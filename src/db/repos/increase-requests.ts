@@ -14,20 +14,27 @@ interface SeenIncrease {
   requestedAt: Date;
 }
 
-interface IncreaseRecord extends SeenIncrease {
+export interface IncreaseRecord extends SeenIncrease {
   state: IncreaseRequestState;
-  claimedAt: Date | null;
   answeredBy: string | null;
-  answeredByName: string | null;
   answeredAt: Date | null;
   limitAfterMinor: bigint | null;
+}
+
+/**
+ * One press's hold on a request: when it claimed it and who (`slack:U…`). Release and settle apply only while the
+ * request is still held by this claim, so a press whose claim was taken over as stale changes nothing.
+ */
+export interface IncreaseClaim {
+  requestId: string;
+  at: Date;
+  by: string;
 }
 
 /** How a request ended: by whom (`slack:U…`, or `console`), when, and for an approval the limit the API wrote. */
 interface Settlement {
   state: 'approved' | 'denied';
   answeredBy: string;
-  answeredByName: string | null;
   answeredAt: Date;
   limitAfterMinor?: bigint | null;
   notificationId?: string | null;
@@ -47,9 +54,7 @@ export function increaseRequestsRepo(db: Db) {
     'amount_minor',
     'requested_at',
     'state',
-    'claimed_at',
     'answered_by',
-    'answered_by_name',
     'answered_at',
     'limit_after_minor',
   ] as const;
@@ -62,9 +67,7 @@ export function increaseRequestsRepo(db: Db) {
     amount_minor: string | null;
     requested_at: Date;
     state: IncreaseRequestState;
-    claimed_at: Date | null;
     answered_by: string | null;
-    answered_by_name: string | null;
     answered_at: Date | null;
     limit_after_minor: string | null;
   };
@@ -77,9 +80,7 @@ export function increaseRequestsRepo(db: Db) {
     amountMinor: minor(r.amount_minor),
     requestedAt: new Date(r.requested_at),
     state: r.state,
-    claimedAt: r.claimed_at === null ? null : new Date(r.claimed_at),
     answeredBy: r.answered_by,
-    answeredByName: r.answered_by_name,
     answeredAt: r.answered_at === null ? null : new Date(r.answered_at),
     limitAfterMinor: minor(r.limit_after_minor),
   });
@@ -87,11 +88,11 @@ export function increaseRequestsRepo(db: Db) {
   return {
     /**
      * Records pending requests not seen before; one already recorded keeps what it was first seen with (the amount
-     * its message offers). Returns the ids recorded by this call.
+     * its message offers).
      */
-    async recordSeen(rows: readonly SeenIncrease[], now: Date): Promise<Set<string>> {
-      if (rows.length === 0) return new Set();
-      const inserted = await db
+    async recordSeen(rows: readonly SeenIncrease[]): Promise<void> {
+      if (rows.length === 0) return;
+      await db
         .insertInto('increase_requests')
         .values(
           rows.map((r) => ({
@@ -102,13 +103,10 @@ export function increaseRequestsRepo(db: Db) {
             limit_minor: text(r.limitMinor),
             amount_minor: text(r.amountMinor),
             requested_at: r.requestedAt,
-            seen_at: now,
           })),
         )
         .onConflict((oc) => oc.column('request_id').doNothing())
-        .returning('request_id')
         .execute();
-      return new Set(inserted.map((r) => r.request_id));
     },
 
     /** The request keywarden recorded under the API's id, or null. */
@@ -134,13 +132,13 @@ export function increaseRequestsRepo(db: Db) {
     async claim(
       requestId: string,
       state: 'approving' | 'denying',
-      by: { answeredBy: string; answeredByName: string | null },
+      by: string,
       now: Date,
       staleBefore: Date,
-    ): Promise<IncreaseRecord | null> {
+    ): Promise<IncreaseClaim | null> {
       const row = await db
         .updateTable('increase_requests')
-        .set({ state, claimed_at: now, answered_by: by.answeredBy, answered_by_name: by.answeredByName })
+        .set({ state, claimed_at: now, answered_by: by })
         .where('request_id', '=', requestId)
         .where((eb) =>
           eb.or([
@@ -148,36 +146,47 @@ export function increaseRequestsRepo(db: Db) {
             eb.and([eb('state', 'in', ['approving', 'denying']), eb('claimed_at', '<', staleBefore)]),
           ]),
         )
-        .returning(columns)
+        .returning('request_id')
         .executeTakeFirst();
-      return row === undefined ? null : recordOf(row);
+      return row === undefined ? null : { requestId, at: now, by };
     },
 
-    /** Gives a claim back (the Admin API call failed and changed nothing that keywarden knows of). */
-    async release(requestId: string): Promise<void> {
-      await db
+    /**
+     * Gives a claim back (the Admin API call changed nothing): the request is pending again. False: the claim was no
+     * longer this press's (taken over as stale), nothing changed.
+     */
+    async release(claim: IncreaseClaim): Promise<boolean> {
+      const r = await db
         .updateTable('increase_requests')
-        .set({ state: 'pending', claimed_at: null, answered_by: null, answered_by_name: null })
-        .where('request_id', '=', requestId)
+        .set({ state: 'pending', claimed_at: null, answered_by: null })
+        .where('request_id', '=', claim.requestId)
         .where('state', 'in', ['approving', 'denying'])
-        .execute();
+        .where('claimed_at', '=', claim.at)
+        .where('answered_by', '=', claim.by)
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
     },
 
-    /** Records how the request ended; an ended request stays as it ended. */
-    async settle(requestId: string, s: Settlement): Promise<void> {
-      await db
+    /**
+     * Records how the request ended, while `claim` still holds it. False: the claim was taken over (or the request
+     * ended another way), nothing written.
+     */
+    async settle(claim: IncreaseClaim, s: Settlement): Promise<boolean> {
+      const r = await db
         .updateTable('increase_requests')
         .set({
           state: s.state,
           answered_by: s.answeredBy,
-          answered_by_name: s.answeredByName,
           answered_at: s.answeredAt,
           limit_after_minor: text(s.limitAfterMinor),
           notification_id: s.notificationId ?? null,
         })
-        .where('request_id', '=', requestId)
-        .where('state', 'not in', ['approved', 'denied'])
-        .execute();
+        .where('request_id', '=', claim.requestId)
+        .where('state', 'in', ['approving', 'denying'])
+        .where('claimed_at', '=', claim.at)
+        .where('answered_by', '=', claim.by)
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
     },
   };
 }

@@ -106,3 +106,88 @@ export function askIncreaseRequests(facts: readonly PendingIncreaseFact[]): {
   }
   return { asked, observations };
 }
+
+/**
+ * A press on a request's Approve or Deny, decided in three steps around the shell's reads and writes (src/actions/
+ * increase.ts): before the claim (keywarden's row), after reading the request again (the API's state and the
+ * member's live limit), and after an answer whose outcome was lost (the API's state read back).
+ */
+type Answer = 'approve' | 'deny';
+type Ended = 'approved' | 'denied';
+
+/** keywarden's row of the request, as the press finds it. */
+interface PressedRequest {
+  state: 'pending' | 'approving' | 'denying' | Ended;
+  /** Minor units (cents); null: the message offered Deny only. */
+  amountMinor: bigint | null;
+  currency: string;
+}
+
+type BeforeClaim = { do: 'claim' } | { do: 'nothing'; answered: Ended } | { do: 'refuse'; reason: 'not_offered' };
+
+export function beforeClaim(row: PressedRequest, answer: Answer): BeforeClaim {
+  if (row.state === 'approved' || row.state === 'denied') return { do: 'nothing', answered: row.state };
+  if (answer === 'approve' && (row.amountMinor === null || row.currency !== 'USD')) {
+    return { do: 'refuse', reason: 'not_offered' };
+  }
+  return { do: 'claim' };
+}
+
+/**
+ * The claim was taken: another press holds the request, or has just answered it. The audit says which: an answer
+ * given meanwhile as `unchanged:answered:<state>`, a press still at the Admin API as `unchanged:in_progress`.
+ */
+export function claimTaken(
+  current: PressedRequest['state'] | null,
+): { outcome: `unchanged:answered:${Ended}`; answered: Ended } | { outcome: 'unchanged:in_progress' } {
+  if (current === 'approved' || current === 'denied') {
+    return { outcome: `unchanged:answered:${current}`, answered: current };
+  }
+  return { outcome: 'unchanged:in_progress' };
+}
+
+/** The request as the Admin API has it at the press: its status, and the member's USD limit while pending. */
+interface LiveRequest {
+  status: 'pending' | Ended;
+  /** Picodollars; null: no USD limit in the request's summary. */
+  limitUsd: Pico | null;
+}
+
+type PressPlan =
+  | { do: 'approve'; amountMinor: bigint }
+  | { do: 'deny' }
+  | { do: 'answered_elsewhere'; status: Ended }
+  | { do: 'earlier_press_applied'; status: Ended }
+  | { do: 'refuse'; reason: 'limit_already_higher'; limit: Pico };
+
+/**
+ * After the claim and a fresh read; `row` is keywarden's row as the press found it (it passed beforeClaim). A row
+ * still claimed was taken over from a stale press (its outcome unknown): ended as that press asked, it is that press's
+ * answer, applied with its reply lost, not one given outside keywarden.
+ */
+export function planPress(row: PressedRequest, answer: Answer, live: LiveRequest): PressPlan {
+  if (live.status !== 'pending') {
+    const earlier = row.state === (live.status === 'approved' ? 'approving' : 'denying');
+    return { do: earlier ? 'earlier_press_applied' : 'answered_elsewhere', status: live.status };
+  }
+  if (answer === 'deny') return { do: 'deny' };
+  const amountMinor = row.amountMinor!;
+  // a limit raised meanwhile (in the Console, or by approving another request of the member) to the proposed amount
+  // or above: approving now would lower it
+  if (live.limitUsd !== null && live.limitUsd >= amountMinor * PICO_PER_CENT) {
+    return { do: 'refuse', reason: 'limit_already_higher', limit: live.limitUsd };
+  }
+  return { do: 'approve', amountMinor };
+}
+
+type AfterLostAnswer = { do: 'settle'; state: Ended; byThisPress: boolean } | { do: 'release' };
+
+/**
+ * The answer's POST failed without a definite refusal, so it may have been applied: the request read back says.
+ * Ended as this press asked: its answer (the claim kept every other press out); ended the other way: answered
+ * outside keywarden meanwhile; still pending: nothing changed.
+ */
+export function afterLostAnswer(answer: Answer, readBack: 'pending' | Ended): AfterLostAnswer {
+  if (readBack === 'pending') return { do: 'release' };
+  return { do: 'settle', state: readBack, byThisPress: readBack === (answer === 'approve' ? 'approved' : 'denied') };
+}
