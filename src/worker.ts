@@ -41,18 +41,25 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   // the worker's own connection: its queues, its workers, the schedulers and /readyz
   const redis = createRedis(config.env.redisUrl!);
   const queues = createQueues(redis, options.prefix);
-  const app = buildApp(config, { log, clock: options.clock, command: 'worker', enqueue: enqueuer(registry, queues) });
+  const app = buildApp(config, {
+    log,
+    clock: options.clock,
+    command: 'worker',
+    enqueue: (organization) => enqueuer(registry, queues, organization),
+  });
   const { ctx } = app;
+  const orgs = [...app.orgs.values()];
   const closeRedis = async () => {
     await closeQueues(queues);
     redis.disconnect();
   };
 
-  const schema = await schemaProblem(app.db);
-  if (schema !== null) {
+  for (const { org, db } of orgs) {
+    const schema = await schemaProblem(db);
+    if (schema === null) continue;
     await app.close();
     await closeRedis();
-    throw new Error(schema);
+    throw new Error(orgs.length > 1 ? `organization ${org.id} (schema ${org.schema}): ${schema}` : schema);
   }
   await checkRedisSettings(redis, log);
 
@@ -64,16 +71,37 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     );
   }
 
-  const specs = desiredSchedules(registry, config.policy);
+  // one scheduler per job and organization: each organization's ticks are jobs of their own
+  const specs = orgs.flatMap(({ org }) => desiredSchedules(registry, org.policy, org.id));
   await reconcileSchedules(queues, redis, options.prefix, specs, log);
 
-  const metrics = createMetrics(ctx.repos, ctx.admin);
-  const jobWatch = watchJobs(
-    ctx,
-    [...registry.keys()],
-    specs.map((s) => ({ job: s.id, pattern: s.pattern, tz: s.tz })),
-    () => deliverSoon(ctx, registry),
+  const metrics = createMetrics(
+    orgs.map(({ org, ctx: octx }) => ({ id: org.id, repos: octx.repos, admin: octx.admin })),
   );
+  const watched = new Map(
+    orgs.map(({ org, ctx: octx }) => [
+      org.id,
+      {
+        ctx: octx,
+        jobWatch: watchJobs(
+          octx,
+          [...registry.keys()],
+          specs.filter((s) => s.organization === org.id).map((s) => ({ job: s.job, pattern: s.pattern, tz: s.tz })),
+          () => deliverSoon(octx, registry),
+        ),
+      },
+    ]),
+  );
+  const watches = [...watched.values()].map((w) => w.jobWatch);
+  const jobWatch = {
+    check: async () => (await Promise.all(watches.map((w) => w.check()))).flat(),
+    /** Each failing job, named with its organization where there are several. */
+    get failing() {
+      return [...watched].flatMap(([id, w]) =>
+        w.jobWatch.failing.map((f) => (orgs.length > 1 ? { ...f, job: `${f.job} (organization ${id})` } : f)),
+      );
+    },
+  };
   const replica = replicaName();
   // one connection per run that may not overlap itself, at most one per concurrent job (2 + 2 + 4 + 2)
   const runLocks = createDb(config.env.databaseUrl!, { max: 10, applicationName: 'keywarden-run-locks' });
@@ -82,7 +110,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     prefix: options.prefix,
     queues,
     metrics,
-    jobWatch,
+    organizations: watched,
     runLocks,
     name: replica,
   });
@@ -131,6 +159,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   log.info(
     {
       jobs: [...registry.keys()],
+      organizations: orgs.map(({ org }) => `${org.id} (${org.schema})`),
       schedules: specs.map((s) => `${s.id} ${s.pattern}`),
       prefix: options.prefix,
       replica,

@@ -1,10 +1,11 @@
 import { type AlertListing, listAlerts } from '../alerts/list.ts';
 import { requireEnv } from '../app.ts';
+import { connectionSchema } from '../config/index.ts';
 import type { Context } from '../context.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
-import { type Command, loadCliConfig, parse } from './command.ts';
+import { type Command, loadCliConfig, ORG_USAGE, parse, pickOrganization, takeOrg } from './command.ts';
 
 /**
  * `keywarden alerts [--all] [--json]`: the alerts (firing ones, or every one with --all) and, under each, the
@@ -46,12 +47,14 @@ export function formatAlertList(result: AlertListing[], all: boolean): string {
 
 export const alertsListCommand: Command = {
   summary: 'list alerts (firing by default) and their deliveries with state',
-  usage: 'keywarden alerts [--all] [--json]\n\n  --all   resolved alerts too\n  --json  machine-readable',
-  async run(args) {
+  usage: `keywarden alerts [--all] [--json] [--org <id>]\n\n  --all   resolved alerts too\n  --json  machine-readable\n${ORG_USAGE}`,
+  async run(argv) {
+    const { org: orgId, rest: args } = takeOrg(argv);
     parse(args, { all: { type: 'boolean' }, json: { type: 'boolean' } });
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'alerts');
-    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    const org = pickOrganization(config, orgId);
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       console.log(await alertsCommand({ repos: createRepos(db) }, args));
       return 0;

@@ -6,30 +6,33 @@ import { maskUrl } from '../config/secret.ts';
 import { blindRoutes } from '../health/blind.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
 import { probeAdminApi, renderProbe } from './check-config-probe.ts';
-import { type Command, loadCliConfig, parse, UsageError } from './command.ts';
+import { type Command, loadCliConfig, parse, pickOrganization, takeOrg, UsageError } from './command.ts';
 
 export const checkConfigCommand: Command = {
   summary: 'validate the environment and the policy file, print the effective config with secrets masked',
   usage:
     'keywarden check-config [--json] [--probe]\n\n  Exit code 2 and one line per problem when anything is wrong.\n' +
-    '  --probe  call each Admin API once with ANTHROPIC_ADMIN_KEY and print which answer and what keywarden will use',
-  async run(args) {
+    '  --probe  call each Admin API once with ANTHROPIC_ADMIN_KEY and print which answer and what keywarden will use\n' +
+    '  --org <id>  with an organizations: list, the organization --probe calls with its own key and base URL',
+  async run(argv) {
+    const { org: orgId, rest: args } = takeOrg(argv);
     const { values } = parse(args, { json: { type: 'boolean' }, probe: { type: 'boolean' } });
     const config = loadCliConfig();
     const env = config.env;
-    if (values.probe && !env.adminKey) throw new UsageError('--probe: ANTHROPIC_ADMIN_KEY is not set');
+    const org = pickOrganization(config, values.probe ? orgId : (orgId ?? config.organizations[0]!.id));
+    if (values.probe && !org.adminKey) throw new UsageError('--probe: ANTHROPIC_ADMIN_KEY is not set');
     const probe = values.probe
       ? await probeAdminApi(
           new AdminClient({
-            baseUrl: env.anthropicBaseUrl,
-            adminKey: env.adminKey!,
+            baseUrl: org.baseUrl,
+            adminKey: org.adminKey!,
             maxAttempts: 1,
             timeoutMs: 15_000,
           }),
           {
-            baseUrl: maskUrl(env.anthropicBaseUrl),
-            keyHint: env.adminKey!.hint,
-            policy: config.policy,
+            baseUrl: maskUrl(org.baseUrl),
+            keyHint: org.adminKey!.hint,
+            policy: org.policy,
             now: new Date(),
           },
         )
@@ -57,6 +60,18 @@ export const checkConfigCommand: Command = {
         LOG_LEVEL: env.logLevel,
       },
       policy: config.policy,
+      // a list: each organization's own fields (its policy is the file's sections with its own replacing them)
+      ...(config.organizations.length > 1
+        ? {
+            organizations: config.organizations.map((o) => ({
+              id: o.id,
+              name: o.name,
+              schema: o.schema,
+              base_url: maskUrl(o.baseUrl),
+              admin_key: o.adminKey?.hint ?? null,
+            })),
+          }
+        : {}),
       // where each receiver delivers and the variable it reads, the values masked
       receivers: describeReceivers(config.policy.receivers, config.receivers),
     };
@@ -69,7 +84,8 @@ export const checkConfigCommand: Command = {
       if (probe !== null) console.log(`\n${renderProbe(probe).split('\n').map(terminalText).join('\n')}`);
     }
     const warnings: string[] = env.insecureHttp.map(insecureHttpWarning);
-    if (!env.adminKey) warnings.push('ANTHROPIC_ADMIN_KEY is not set: the worker will not start without it');
+    if (config.organizations.some((o) => o.adminKey === null))
+      warnings.push('ANTHROPIC_ADMIN_KEY is not set: the worker will not start without it');
     const wantsSlack = config.policy.routes.some((r) => r.slack.length > 0);
     if (wantsSlack && !env.slackBotToken) warnings.push('routes name Slack channels but SLACK_BOT_TOKEN is not set');
     const wantsEmail = config.policy.routes.some((r) => r.email.length > 0);

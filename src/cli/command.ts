@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { jobs } from '../../jobs/index.ts';
 import { type App, buildApp, requireEnv } from '../app.ts';
 import { parseDuration } from '../config/duration.ts';
-import { type Config, loadConfig } from '../config/index.ts';
+import { type Config, loadConfig, type OrgConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createRedis } from '../queue/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../queue/queues.ts';
@@ -52,19 +52,68 @@ export function cliLogger(config: Config): Logger {
   return createLogger({ level: config.env.logLevel });
 }
 
+/** The line of `--org` in the usage of each command that reads or acts on one organization's tables. */
+export const ORG_USAGE =
+  "  --org <id>  the organization (its id in the policy file's organizations: list); needed when it lists several";
+
 /**
- * The Context for a command that runs job code (`run`, `keys reactivate`), with the command's own Redis connection
- * for the queues `ctx.enqueue` feeds; `close()` closes both.
+ * Takes `--org ID` (or `--org=ID`) off a command line, so each command's own parser sees what it always saw.
+ * The organization's tables are those of one schema: a command reads one organization at a time.
  */
-export function openApp(config: Config, command: string, prefix: string): App & { registry: Registry; queues: Queues } {
+export function takeOrg(args: readonly string[]): { org: string | undefined; rest: string[] } {
+  const rest: string[] = [];
+  let org: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--org' || arg.startsWith('--org=')) {
+      const value = arg === '--org' ? args[++i] : arg.slice('--org='.length);
+      if (!value || value.startsWith('--')) throw new UsageError("Option '--org <id>' argument missing");
+      org = value;
+    } else rest.push(arg);
+  }
+  return { org, rest };
+}
+
+/**
+ * The organization a command works on: the one `--org` names, or the only one. With several and no `--org`, a
+ * UsageError (exit 2) that lists the ids: a table of one organization's keys must never be taken for another's.
+ */
+export function pickOrganization(config: Config, id: string | undefined): OrgConfig {
+  const ids = config.organizations.map((o) => o.id).join(', ');
+  if (id === undefined) {
+    if (config.organizations.length === 1) return config.organizations[0]!;
+    throw new UsageError(`--org: the policy file lists several organizations: name one (${ids})`);
+  }
+  const org = config.organizations.find((o) => o.id === id);
+  if (!org) throw new UsageError(`--org: no organization "${id}" in the policy file (organizations: ${ids})`);
+  return org;
+}
+
+/**
+ * The Context for a command that runs job code (`run`, `keys reactivate`) in one organization (`org`, from
+ * pickOrganization), with the command's own Redis connection for the queues `ctx.enqueue` feeds; `close()` closes
+ * both.
+ */
+export function openApp(
+  config: Config,
+  command: string,
+  prefix: string,
+  org: OrgConfig = pickOrganization(config, undefined),
+): App & { registry: Registry; queues: Queues } {
   requireEnv(config, ['database', 'redis', 'admin'], command);
   const registry = buildRegistry(jobs, config.policy);
   const redis = createRedis(config.env.redisUrl!, 'keywarden-cli');
   const queues = createQueues(redis, prefix);
-  const app = buildApp(config, { log: cliLogger(config), command, enqueue: enqueuer(registry, queues) });
+  const app = buildApp(config, {
+    log: cliLogger(config),
+    command,
+    enqueue: (organization) => enqueuer(registry, queues, organization),
+  });
+  const chosen = app.orgs.get(org.id)!;
   return {
-    ctx: app.ctx,
-    db: app.db,
+    ctx: chosen.ctx,
+    db: chosen.db,
+    orgs: app.orgs,
     registry,
     queues,
     close: async () => {

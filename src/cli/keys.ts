@@ -1,4 +1,5 @@
 import { requireEnv } from '../app.ts';
+import { connectionSchema } from '../config/index.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
 import type { KeyIdentity } from '../inventory/core/identity.ts';
@@ -6,7 +7,7 @@ import { terminalJson, terminalText } from '../notify/escape.ts';
 import { planRotation } from '../rotation/core/plan.ts';
 import { type KeyRow, keyRows } from '../rotation/key-rows.ts';
 import { loadRotationInputs } from '../rotation/load.ts';
-import { type Command, loadCliConfig, parse } from './command.ts';
+import { type Command, loadCliConfig, ORG_USAGE, parse, pickOrganization, takeOrg } from './command.ts';
 import { reactivateCommand } from './reactivate.ts';
 
 /** Short words for the table's IDENTITY column (`--json` carries the identity as stored). */
@@ -57,25 +58,28 @@ export function formatKeyTable(rows: KeyTableRow[]): string {
 
 export const keysCommand: Command = {
   summary: 'list API keys with their identity, rotation deadline, stage, owner, last usage and successor',
-  usage: `keywarden keys [--json]
-       keywarden keys reactivate <key id or name> --reason "…"
+  usage: `keywarden keys [--json] [--org <id>]
+       keywarden keys reactivate <key id or name> --reason "…" [--org <id>]
 
   keys: reads what keywarden stored (run sync-inventory first); changes nothing.
-  reactivate: sets a key active again through the Admin API (undoing a deactivation), audited.`,
-  async run(args) {
-    if (args[0] === 'reactivate') return reactivateCommand(args.slice(1));
+  reactivate: sets a key active again through the Admin API (undoing a deactivation), audited.
+${ORG_USAGE}`,
+  async run(argv) {
+    const { org: orgId, rest: args } = takeOrg(argv);
+    if (args[0] === 'reactivate') return reactivateCommand(args.slice(1), orgId);
     const { values } = parse(args, { json: { type: 'boolean' } });
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'keys');
-    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    const org = pickOrganization(config, orgId);
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       const now = new Date();
       const repos = createRepos(db);
       const [inputs, identities] = await Promise.all([
-        loadRotationInputs(repos, config.policy.rotation.drain_window_hours, now),
+        loadRotationInputs(repos, org.policy.rotation.drain_window_hours, now),
         repos.keys.identities(),
       ]);
-      const rows = keyRows(inputs, planRotation(inputs, config.policy.rotation, now), now).map((r) => ({
+      const rows = keyRows(inputs, planRotation(inputs, org.policy.rotation, now), now).map((r) => ({
         ...r,
         identity: identities.get(r.id) ?? 'unknown',
       }));

@@ -4,17 +4,17 @@ import { KEY_STATUS_LOCK } from '../db/advisory-lock.ts';
 import { terminalText } from '../notify/escape.ts';
 import { DEFAULT_PREFIX } from '../queue/queues.ts';
 import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
-import { loadCliConfig, openApp, parse, UsageError } from './command.ts';
+import { loadCliConfig, openApp, parse, pickOrganization, UsageError } from './command.ts';
 
 /** `keywarden keys reactivate <key> --reason "…"`: a key set active again through the Admin API, audited. */
-export async function reactivateCommand(args: string[]): Promise<number> {
+export async function reactivateCommand(args: string[], orgId?: string): Promise<number> {
   const { values, positionals } = parse(args, { reason: { type: 'string' } }, 1);
   const ref = positionals[0];
   if (!ref) throw new UsageError('which key? give its id (apikey_…) or its exact name');
   if (!values.reason?.trim())
     throw new UsageError('--reason: say why the key is reactivated (it goes into the audit log)');
   const config = loadCliConfig();
-  const app = openApp(config, 'keys reactivate', DEFAULT_PREFIX);
+  const app = openApp(config, 'keys reactivate', DEFAULT_PREFIX, pickOrganization(config, orgId));
   try {
     const matches = await app.ctx.repos.keys.findByReference(ref);
     if (matches.length === 0) {

@@ -4,24 +4,36 @@ import { terminalJson } from '../notify/escape.ts';
 import { exitOnCrash } from '../queue/crash.ts';
 import { DEFAULT_PREFIX } from '../queue/queues.ts';
 import { enqueueJob, runHandler, withRunLock } from '../queue/runner.ts';
-import { type Command, loadCliConfig, openApp, parse, UsageError } from './command.ts';
+import {
+  type Command,
+  loadCliConfig,
+  ORG_USAGE,
+  openApp,
+  parse,
+  pickOrganization,
+  takeOrg,
+  UsageError,
+} from './command.ts';
 
 export const runCommand: Command = {
   summary: 'run one job now',
-  usage: `keywarden run <job> [--once] [--prefix <name>]
+  usage: `keywarden run <job> [--once] [--prefix <name>] [--org <id>]
 
   --once    run the job in this process and wait for it (no worker needed); without it, the job is enqueued for
             the worker
+${ORG_USAGE}
   jobs: ${jobs.map((j) => j.name).join(', ') || '(none)'}`,
   async run(args) {
-    const { values, positionals } = parse(args, { once: { type: 'boolean' }, prefix: { type: 'string' } }, 1);
+    const { org: orgId, rest } = takeOrg(args);
+    const { values, positionals } = parse(rest, { once: { type: 'boolean' }, prefix: { type: 'string' } }, 1);
     const name = positionals[0];
     if (!name) throw new UsageError(`which job? (jobs: ${jobs.map((j) => j.name).join(', ')})`);
     if (!jobs.some((j) => j.name === name)) {
       throw new UsageError(`<job>: no job named "${name}" (jobs: ${jobs.map((j) => j.name).join(', ')})`);
     }
     const config = loadCliConfig();
-    const app = openApp(config, `run ${name}`, values.prefix ?? DEFAULT_PREFIX);
+    const org = pickOrganization(config, orgId);
+    const app = openApp(config, `run ${name}`, values.prefix ?? DEFAULT_PREFIX, org);
     const { ctx, registry, queues } = app;
     try {
       if (values.once) {
@@ -34,8 +46,13 @@ export const runCommand: Command = {
         // progress on stderr: stdout keeps the result, for scripts
         const progress = (line: string) => process.stderr.write(`${line}\n`);
         // one run of a job at a time, the worker's included: a second poll or enforcement beside it is refused
-        const ran = await withRunLock(app.db, registry, name, () =>
-          runHandler({ ...ctx, progress }, registry, name, {}, { id: 'cli', attempt: 1, signal: controller.signal }),
+        const ran = await withRunLock(
+          app.db,
+          registry,
+          name,
+          () =>
+            runHandler({ ...ctx, progress }, registry, name, {}, { id: 'cli', attempt: 1, signal: controller.signal }),
+          org.id,
         );
         if (ran === null) {
           throw new Error(
@@ -45,7 +62,7 @@ export const runCommand: Command = {
         if (ran.value !== undefined) console.log(terminalJson(ran.value));
         return 0;
       }
-      const job = await enqueueJob(registry, queues, name);
+      const job = await enqueueJob(registry, queues, name, {}, undefined, org.id);
       console.log(`enqueued ${name} as job ${job.id}; a running worker will pick it up`);
       return 0;
     } finally {

@@ -3,11 +3,12 @@ import { MATCHER_FIELDS, type SilenceMatchers } from '../alerts/core/silences.ts
 import { requireEnv } from '../app.ts';
 import { systemClock } from '../clock.ts';
 import { parseDuration } from '../config/duration.ts';
+import { connectionSchema } from '../config/index.ts';
 import type { Context } from '../context.ts';
 import { createDb } from '../db/index.ts';
 import { createRepos } from '../db/repos/index.ts';
 import { terminalJson, terminalText } from '../notify/escape.ts';
-import { type Command, loadCliConfig, parse, UsageError } from './command.ts';
+import { type Command, loadCliConfig, ORG_USAGE, parse, pickOrganization, takeOrg, UsageError } from './command.ts';
 
 /**
  * `keywarden silence add|list|expire`: silences by hand, as Alertmanager's amtool makes them. An alert a silence
@@ -20,7 +21,8 @@ keywarden silence expire <id>
 
   add     at least one matcher (kind, scope, key, workspace: globs with * and ?); every one given must match
   list    silences in force or to come; --all: expired ones too
-  expire  ends a silence now`;
+  expire  ends a silence now
+${ORG_USAGE}`;
 
 const OPTIONS = {
   for: { type: 'string' },
@@ -100,10 +102,12 @@ export async function silenceCommand(
 export const silenceCliCommand: Command = {
   summary: 'add, list and expire silences (matching alerts are recorded but not sent)',
   usage: USAGE,
-  async run(args) {
+  async run(argv) {
+    const { org: orgId, rest: args } = takeOrg(argv);
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'silence');
-    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    const org = pickOrganization(config, orgId);
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       // who ran it, as the machine knows them: `--by` says it better where several people share an account
       const user = `cli:${userInfo().username}`;

@@ -1,4 +1,5 @@
 import { requireEnv } from '../app.ts';
+import { connectionSchema } from '../config/index.ts';
 import { createDb } from '../db/index.ts';
 import type { Repos } from '../db/repos/index.ts';
 import { createRepos } from '../db/repos/index.ts';
@@ -6,7 +7,7 @@ import { formatUsd, type Pico, picoToUsd, usdToPico } from '../money.ts';
 import { terminalJson } from '../notify/escape.ts';
 import { type SpendReport, type SpendRow, spendReport } from '../spend/report.ts';
 import { actorName, actorTypeText, billedShare, rankActors } from '../usage/core/actors.ts';
-import { type Command, loadCliConfig, parse, UsageError } from './command.ts';
+import { type Command, loadCliConfig, ORG_USAGE, parse, pickOrganization, takeOrg, UsageError } from './command.ts';
 import { formatTable } from './keys.ts';
 
 export function formatSpendReport(report: SpendReport): string {
@@ -116,7 +117,7 @@ function crossingText(r: SpendRow): string {
 
 export const spendCommand: Command = {
   summary: 'month to date, month-end projection (p50, p90) and limit of the organization, each workspace and key',
-  usage: `keywarden spend [--by actor] [--json]
+  usage: `keywarden spend [--by actor] [--json] [--org <id>]
 
   Reads the newest projections project-spend stored (run \`keywarden run project-spend --once\` first); changes
   nothing. Columns: limit, month to date (priced by keywarden), billed this UTC month (the analytics cost API; — where
@@ -125,14 +126,17 @@ export const spendCommand: Command = {
   --by actor  instead: this UTC month's billed spend per actor (user email, service account, federated identity,
               or a key with no principal), from the analytics cost API; needs its access
   --json  machine-readable (exact USD amounts as decimal strings; monthToDateUsd is priced, billedMonthToDateUsd
-          billed or null)`,
-  async run(args) {
+          billed or null)
+${ORG_USAGE}`,
+  async run(argv) {
+    const { org: orgId, rest: args } = takeOrg(argv);
     const { values } = parse(args, { json: { type: 'boolean' }, by: { type: 'string' } });
     if (values.by !== undefined && values.by !== 'actor')
       throw new UsageError(`--by: "${values.by}" is not a grouping keywarden knows (only "actor")`);
     const config = loadCliConfig();
     requireEnv(config, ['database'], 'spend');
-    const db = createDb(config.env.databaseUrl!, { max: 2 });
+    const org = pickOrganization(config, orgId);
+    const db = createDb(config.env.databaseUrl!, { max: 2, schema: connectionSchema(org) });
     try {
       if (values.by === 'actor') {
         const report = await actorReport(createRepos(db), new Date());

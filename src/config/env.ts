@@ -77,7 +77,7 @@ export const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
  * (the emulator, the demo's stand-ins) and elsewhere only with the explicit opt-in, since the secret would cross
  * the network in clear text.
  */
-function checkBaseUrl(
+export function checkBaseUrl(
   name: string,
   text: string,
   allowInsecure: boolean,

@@ -217,70 +217,109 @@ const priceOverride = z.strictObject({
   cache_write_1h: mtokRate.optional(),
 });
 
-export const policySchema = z
-  .strictObject({
-    organization: z.strictObject({ name: z.string().default(''), timezone: timezone.default('UTC') }).prefault({}),
-    rotation: z
-      .strictObject({
-        max_age_days: positiveInt.default(90),
-        remind_before_days: z.array(positiveInt).default([14, 7, 1]),
-        grace_days: nonNegativeInt.default(7),
-        enforce: enforceMode.default(false),
-        drain_window_hours: z.number().positive().default(24),
-        force_after_days: nonNegativeInt.nullable().default(null),
-        max_deactivations_per_run: nonNegativeInt.default(5),
-        overrides: z.array(override).default([]),
-        exemptions: z.array(exemption).default([]),
-      })
-      .prefault({}),
-    spend: z
-      .strictObject({
-        thresholds: z.array(threshold).default([0.5, 0.8, 1.0]),
-        forecast: z.boolean().default(true),
-        // the caps Anthropic enforces (organization, workspaces, usage tier) from the Spend Limits API, where the
-        // organization has it; `limits` below adds to them or overrides their monthly amounts
-        limits_from_api: z.boolean({ error: 'limits_from_api is true or false' }).default(true),
-        limits: z
-          .strictObject({
-            organization: usd.nullable().default(null),
-            workspaces: z.record(z.string(), usd).default({}),
-            keys: z.record(z.string(), usd).default({}),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
-    anomaly: z
-      .strictObject({
-        min_hourly_usd: z.number().nonnegative().default(5),
-        factor: z.number().gt(1, { error: 'factor must be above 1 (a multiple of the typical rate)' }).default(5),
-        window_minutes: positiveInt.default(10),
-        auto_deactivate: z
-          .strictObject({
-            enabled: z.boolean().default(false),
-            min_hourly_usd: z.number().positive().default(200),
-            // a deactivation cuts a production key off: at most this many per detection run and per hour
-            max_per_run: nonNegativeInt.default(1),
-            max_per_hour: nonNegativeInt.default(2),
-            // approve: the runaway alert offers "Deactivate key" to the allowed users instead of acting alone
-            mode: z.enum(['auto', 'approve']).default('auto'),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
-    slack_actions: slackActions,
-    receivers,
-    routes: z.array(route).default([]),
-    digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
-    schedules: z.record(z.string(), cronExpression).default({}),
-    // keywarden.job_failing: after this many failed runs of a job in a row, or this many of its scheduled
-    // intervals without a completed run
-    job_alerts: z
-      .strictObject({ failed_runs: positiveInt.default(3), missed_intervals: positiveInt.default(3) })
-      .prefault({}),
-    // per model id: rates merged over the dated price table (a model the table lacks needs input and output)
-    pricing: z.record(z.string(), priceOverride).default({}),
-  })
+/** The sections of a policy: the file's top level, and what an `organizations:` entry may override. */
+const sections = {
+  organization: z.strictObject({ name: z.string().default(''), timezone: timezone.default('UTC') }).prefault({}),
+  rotation: z
+    .strictObject({
+      max_age_days: positiveInt.default(90),
+      remind_before_days: z.array(positiveInt).default([14, 7, 1]),
+      grace_days: nonNegativeInt.default(7),
+      enforce: enforceMode.default(false),
+      drain_window_hours: z.number().positive().default(24),
+      force_after_days: nonNegativeInt.nullable().default(null),
+      max_deactivations_per_run: nonNegativeInt.default(5),
+      overrides: z.array(override).default([]),
+      exemptions: z.array(exemption).default([]),
+    })
+    .prefault({}),
+  spend: z
+    .strictObject({
+      thresholds: z.array(threshold).default([0.5, 0.8, 1.0]),
+      forecast: z.boolean().default(true),
+      // the caps Anthropic enforces (organization, workspaces, usage tier) from the Spend Limits API, where the
+      // organization has it; `limits` below adds to them or overrides their monthly amounts
+      limits_from_api: z.boolean({ error: 'limits_from_api is true or false' }).default(true),
+      limits: z
+        .strictObject({
+          organization: usd.nullable().default(null),
+          workspaces: z.record(z.string(), usd).default({}),
+          keys: z.record(z.string(), usd).default({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  anomaly: z
+    .strictObject({
+      min_hourly_usd: z.number().nonnegative().default(5),
+      factor: z.number().gt(1, { error: 'factor must be above 1 (a multiple of the typical rate)' }).default(5),
+      window_minutes: positiveInt.default(10),
+      auto_deactivate: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          min_hourly_usd: z.number().positive().default(200),
+          // a deactivation cuts a production key off: at most this many per detection run and per hour
+          max_per_run: nonNegativeInt.default(1),
+          max_per_hour: nonNegativeInt.default(2),
+          // approve: the runaway alert offers "Deactivate key" to the allowed users instead of acting alone
+          mode: z.enum(['auto', 'approve']).default('auto'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  slack_actions: slackActions,
+  receivers,
+  routes: z.array(route).default([]),
+  digests: z.strictObject({ finance: digest.optional(), security: digest.optional() }).prefault({}),
+  schedules: z.record(z.string(), cronExpression).default({}),
+  // keywarden.job_failing: after this many failed runs of a job in a row, or this many of its scheduled
+  // intervals without a completed run
+  job_alerts: z
+    .strictObject({ failed_runs: positiveInt.default(3), missed_intervals: positiveInt.default(3) })
+    .prefault({}),
+  // per model id: rates merged over the dated price table (a model the table lacks needs input and output)
+  pricing: z.record(z.string(), priceOverride).default({}),
+};
+
+export const policySchema = z.strictObject(sections).prefault({});
+
+/** The sections an `organizations:` entry may replace for its organization (all but `organization` itself). */
+export const OVERRIDABLE_SECTIONS = Object.keys(sections).filter((k) => k !== 'organization') as Exclude<
+  keyof typeof sections,
+  'organization'
+>[];
+
+/** An organization's handle: its schema is `kw_<id>`, so a Postgres identifier without quoting, and stable. */
+const ORGANIZATION_ID = /^[a-z][a-z0-9_]{0,30}$/;
+
+/**
+ * One entry of `organizations:`. Its own fields, then any section it replaces for that organization; those are
+ * checked when the entry's policy is built (src/config/organizations.ts), with the entry's path in front.
+ */
+const organizationEntry = z.strictObject({
+  id: z.string().regex(ORGANIZATION_ID, {
+    error:
+      'an organization id is a lowercase letter, then up to 30 lowercase letters, digits or "_" (like emea or bu_2)',
+  }),
+  name: z.string().min(1, { error: 'an organization needs a name (its messages say it)' }),
+  timezone: timezone.default('UTC'),
+  admin_key_env: envName.optional(),
+  admin_key_file: z.string().min(1).optional(),
+  base_url: z.string().optional(),
+  // an existing single-organization database keeps its rows in `public`: the entry that takes them over says so
+  database_schema: z.literal('public').optional(),
+  ...(Object.fromEntries(OVERRIDABLE_SECTIONS.map((k) => [k, z.unknown().optional()])) as Record<
+    (typeof OVERRIDABLE_SECTIONS)[number],
+    z.ZodOptional<z.ZodUnknown>
+  >),
+});
+
+/** The policy file: the sections, and optionally the list of organizations one deployment watches. */
+export const policyFileSchema = z
+  .strictObject({ ...sections, organizations: z.array(organizationEntry).min(1).optional() })
   .prefault({});
+
+export type OrganizationEntry = z.infer<typeof organizationEntry>;
 
 export type Policy = z.infer<typeof policySchema>;
 export type RotationPolicy = Policy['rotation'];
@@ -293,7 +332,7 @@ export type DigestPolicy = NonNullable<Policy['digests']['finance']>;
 
 /** The schema's field names by object path, for "did you mean" on misspelt keys. */
 export function knownKeysAt(path: readonly PropertyKey[]): string[] {
-  let schema: z.ZodType = policySchema;
+  let schema: z.ZodType = policyFileSchema;
   for (const part of path) {
     schema = unwrap(schema);
     if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodType>)[String(part)] ?? z.never();

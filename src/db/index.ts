@@ -12,10 +12,22 @@ export type Db = Kysely<Database>;
 // (1082) stay strings: a calendar day in the organization's timezone is not an instant.
 pg.types.setTypeParser(1082, (v) => v);
 
-export function createDb(url: Secret | string, options: { max?: number; applicationName?: string } = {}): Db {
+/** A schema keywarden may name on a connection: an organization's `kw_<id>`, or `public`. */
+const SCHEMA_NAME = /^(public|kw_[a-z][a-z0-9_]{0,30})$/;
+
+export function createDb(
+  url: Secret | string,
+  options: { max?: number; applicationName?: string; schema?: string } = {},
+): Db {
   const connectionString = typeof url === 'string' ? url : url.reveal();
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new Error(`"${options.schema}" is not an organization's schema (public or kw_<id>)`);
+  }
   const pool = new pg.Pool({
     connectionString,
+    // An organization's rows are found by where they are: its schema alone on the path, never with public behind
+    // it, so a table missing from the schema fails rather than reading another organization's rows
+    ...(options.schema !== undefined ? { options: `-c search_path=${options.schema}` } : {}),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'keywarden',
     // A dead Postgres must not hang a job forever: fail the attempt, let the job retry.
@@ -32,17 +44,29 @@ export function createDb(url: Secret | string, options: { max?: number; applicat
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
-export function createMigrator(db: Db): Migrator {
-  // migrations are written against Kysely<unknown>: they must not depend on today's table types
-  return new Migrator({ db: db as unknown as Kysely<unknown>, provider: { getMigrations: async () => migrations } });
+export function createMigrator(db: Db, schema?: string): Migrator {
+  return new Migrator({
+    // migrations are written against Kysely<unknown>: they must not depend on today's table types
+    db: db as unknown as Kysely<unknown>,
+    provider: { getMigrations: async () => migrations },
+    // Kysely looks for its migration table in every schema unless told which: another organization's would count
+    ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
+  });
 }
 
-/** Applies every pending migration; throws with the failing migration's name, or on a schema ahead of the code. */
-export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+/**
+ * Applies every pending migration (in `schema`, created if missing, when given: `db` must have it alone on its
+ * path); throws with the failing migration's name, or on a schema ahead of the code.
+ */
+export async function migrateToLatest(db: Db, schema?: string): Promise<MigrationResultSet> {
+  // public exists, and creating it (even "if not exists") may need a right the tables' owner lacks
+  if (schema !== undefined && schema !== 'public') {
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+  }
   // Kysely would refuse too, but as "corrupted migrations" with no migration named as failed
   const { unknown } = await schemaState(db);
   if (unknown.length > 0) throw new Error(aheadMessage(unknown));
-  const result = await createMigrator(db).migrateToLatest();
+  const result = await createMigrator(db, schema).migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     const cause = result.error instanceof Error ? result.error.message : String(result.error);

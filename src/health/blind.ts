@@ -20,26 +20,41 @@ import { routeAlert } from '../notify/routing.ts';
 
 export const BLIND_KIND = 'keywarden.blind';
 
-/** The alert for a rejected admin key. Pure. Carries the key's hint at most (the error never holds the key). */
-export function blindObservation(rejection: AdminKeyRejectedError): AlertObservation {
+/**
+ * The alert for a rejected admin key. Pure. Carries the key's hint at most (the error never holds the key).
+ * `organization`: the organization's name, where the deployment watches several (each has its own key).
+ */
+export function blindObservation(
+  rejection: AdminKeyRejectedError,
+  organization: string | null = null,
+): AlertObservation {
   const answer = `${rejection.status} ${rejection.errorType}`;
   return {
     kind: BLIND_KIND,
     severity: 'critical',
-    // one admin key per deployment, so one blind alert per organization
+    // one admin key per organization, so one blind alert per organization (each in its own schema)
     scopeType: 'organization',
     scopeId: '',
     workspaceId: null,
     period: '',
-    title: 'keywarden is blind: the Admin API rejects the admin key',
+    title:
+      organization === null
+        ? 'keywarden is blind: the Admin API rejects the admin key'
+        : `keywarden is blind to ${organization}: the Admin API rejects its admin key`,
     summary: scrubSecrets(
-      `${rejection.message}.\nUntil a valid key is set, keywarden polls no usage, syncs no keys, retires no key and ` +
+      `${rejection.message}.\n` +
+        // the client's message names ANTHROPIC_ADMIN_KEY; an organization of a list reads its key elsewhere
+        (organization === null
+          ? ''
+          : `${organization}'s key is the one its entry under organizations: names (admin_key_env or admin_key_file).\n`) +
+        `Until a valid key is set, keywarden polls no usage${organization === null ? '' : ` of ${organization}`}, syncs no keys, retires no key and ` +
         'cannot raise spend or runaway alerts. It keeps trying and says so here when the key works again.',
     ),
     fields: [
       { label: 'Admin key', value: rejection.keyHint },
       { label: 'Answer', value: answer },
       { label: 'Endpoint', value: rejection.endpoint },
+      ...(organization === null ? [] : [{ label: 'Organization', value: organization }]),
       ...(rejection.requestId ? [{ label: 'Request id', value: rejection.requestId }] : []),
       ...(rejection.workspaceId ? [{ label: 'Workspace id', value: rejection.workspaceId }] : []),
     ],
@@ -74,6 +89,12 @@ export function blindRoutes(routes: readonly Route[], kind: AlertKind = BLIND_KI
   return [{ match: { kind }, slack, email, ...receivers, repeat_every: DEFAULT_REPEAT_EVERY_MS, continue: false }];
 }
 
+/** The organization's name for messages, where the deployment watches several; null where it watches one. */
+export function organizationInMessages(ctx: Pick<Context, 'config'>): string | null {
+  const { organization, organizations } = ctx.config;
+  return organizations.length > 1 && organization ? organization.name : null;
+}
+
 interface BlindWatch {
   /** Compares the client's key verdict with what was last raised, and raises or resolves. Never throws. */
   check(): Promise<void>;
@@ -94,7 +115,8 @@ export function watchAdminKey(
   const update = async () => {
     const verdict = ctx.admin.keyVerdict;
     if (verdict.state === 'unknown' || (verdict.state === 'accepted' && raised === 'accepted')) return;
-    const observations = verdict.state === 'rejected' ? [blindObservation(verdict.rejection)] : [];
+    const observations =
+      verdict.state === 'rejected' ? [blindObservation(verdict.rejection, organizationInMessages(ctx))] : [];
     const result = await raiseAlerts(
       ctx,
       { kinds: [BLIND_KIND], observations },

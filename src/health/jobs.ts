@@ -5,7 +5,7 @@ import type { Policy } from '../config/policy.ts';
 import type { Context } from '../context.ts';
 import type { JobRunRecord } from '../db/repos/job-runs.ts';
 import { scrubSecrets } from '../log.ts';
-import { blindRoutes } from './blind.ts';
+import { blindRoutes, organizationInMessages } from './blind.ts';
 
 /**
  * `keywarden.job_failing`: a job that fails every run (a name Postgres refuses, a schema it cannot read, a
@@ -91,8 +91,9 @@ export function describeFailingJobs(jobs: readonly FailingJob[]): string[] {
   return jobs.map(describe);
 }
 
-/** The alert for a failing job. Pure. */
-function jobFailingObservation(f: FailingJob): AlertObservation {
+/** The alert for a failing job. Pure. `organization`: its name, where the deployment watches several. */
+function jobFailingObservation(f: FailingJob, organization: string | null): AlertObservation {
+  const of = organization === null ? '' : ` for ${organization}`;
   return {
     kind: JOB_FAILING_KIND,
     severity: 'critical',
@@ -100,10 +101,11 @@ function jobFailingObservation(f: FailingJob): AlertObservation {
     scopeId: f.job,
     workspaceId: null,
     period: '',
-    title: `keywarden job ${f.job} is ${f.reason === 'failing' ? 'failing' : 'not completing'}`,
+    title: `keywarden job ${f.job}${of} is ${f.reason === 'failing' ? 'failing' : 'not completing'}`,
     summary: `${describe(f)}.\nWhat it does is not being done until it succeeds again; the worker's log has each failure.`,
     fields: [
       { label: 'Job', value: f.job },
+      ...(organization === null ? [] : [{ label: 'Organization', value: organization }]),
       { label: 'Failed runs in a row', value: String(f.consecutiveFailures) },
       { label: 'Last success', value: f.lastSucceededAt?.toISOString() ?? 'none recorded' },
     ],
@@ -155,7 +157,10 @@ export function watchJobs(
     const found = failingJobs(jobs, records, schedules, ctx.config.policy.job_alerts, since, now);
     const result = await raiseAlerts(
       ctx,
-      { kinds: [JOB_FAILING_KIND], observations: found.map(jobFailingObservation) },
+      {
+        kinds: [JOB_FAILING_KIND],
+        observations: found.map((f) => jobFailingObservation(f, organizationInMessages(ctx))),
+      },
       blindRoutes(ctx.config.policy.routes, JOB_FAILING_KIND),
       now,
     );

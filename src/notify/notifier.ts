@@ -20,10 +20,18 @@ export interface Notifier {
   teams?: TeamsClient | null;
   /** organization.name of the policy, which the webhook payload carries. */
   organization?: string;
+  /**
+   * Where the deployment watches several organizations: this one's name, put in front of every message's title
+   * (Slack, email, PagerDuty, Teams, webhooks), so nobody takes one organization's alert for another's.
+   */
+  organizationTag?: string;
   close(): Promise<void>;
 }
 
-export function createNotifier(config: Pick<Config, 'env' | 'policy' | 'receivers'>, log: Logger): Notifier {
+export function createNotifier(
+  config: Pick<Config, 'env' | 'policy' | 'receivers'> & Partial<Pick<Config, 'organizations' | 'organization'>>,
+  log: Logger,
+): Notifier {
   const { env, receivers } = config;
   const slack = env.slackBotToken
     ? createSlackClient({ token: env.slackBotToken, apiUrl: env.slackApiUrl, log: log.child({ component: 'slack' }) })
@@ -43,6 +51,9 @@ export function createNotifier(config: Pick<Config, 'env' | 'policy' | 'receiver
     webhook,
     teams,
     organization: config.policy.organization.name,
+    ...((config.organizations?.length ?? 0) > 1 && config.organization
+      ? { organizationTag: config.organization.name }
+      : {}),
     close: async () => {},
   };
 }

@@ -103,6 +103,22 @@ async function send(
   return adapter.sendAlert({ ...row, event: row.event, thread, buttons: offered?.size ? offered : null });
 }
 
+/** The row with its title naming the organization, where the deployment watches several (Notifier.organizationTag). */
+function tagged(row: Delivery, tag: string | undefined): Delivery {
+  if (tag === undefined) return row;
+  if (row.event === 'digest') {
+    return {
+      ...row,
+      payload: { ...row.payload, digest: { ...row.payload.digest, title: `[${tag}] ${row.payload.digest.title}` } },
+    };
+  }
+  const { notification } = row.payload;
+  return {
+    ...row,
+    payload: { ...row.payload, notification: { ...notification, title: `[${tag}] ${notification.title}` } },
+  };
+}
+
 export async function deliverNotifications(ctx: DeliveryParts, opts: DeliverOptions = {}): Promise<DeliverResult> {
   const now = ctx.clock.now();
   const leaseMs = opts.leaseMs ?? 5 * 60_000;
@@ -115,7 +131,8 @@ export async function deliverNotifications(ctx: DeliveryParts, opts: DeliverOpti
   // Per service, until when the rest of this run's messages wait: set by a failure of the service, not the message.
   const holds = new Map<string, { channel: Channel; until: Date; held: number; reason: string }>();
   // the payload's shape follows the event: alerts write OutboxPayload, digests DigestPayload
-  for (const row of leased as unknown as Delivery[]) {
+  for (const leasedRow of leased as unknown as Delivery[]) {
+    const row = tagged(leasedRow, ctx.notifier.organizationTag);
     const adapter = adapters[row.channel];
     const service = adapter?.service(row.target) ?? row.channel;
     const hold = holds.get(service);

@@ -2,6 +2,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { AdminKeyRejectedError } from '../anthropic/errors.ts';
+import { DEFAULT_ORGANIZATION_ID } from '../config/index.ts';
 import type { Context, Enqueue, JobContext, JobName } from '../context.ts';
 import { withAdvisoryLock } from '../db/advisory-lock.ts';
 import type { Db } from '../db/index.ts';
@@ -11,7 +12,7 @@ import type { Metrics } from '../http/metrics.ts';
 import { scrubError, scrubSecrets } from '../log.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
-import { retryOptions } from './schedules.ts';
+import { ORGANIZATION_FIELD, retryOptions } from './schedules.ts';
 
 export interface WorkerPool {
   workers: Worker[];
@@ -31,6 +32,11 @@ interface WorkerPoolOptions {
   /** Watches the runs' outcomes (keywarden.job_failing); without it outcomes are not recorded. */
   jobWatch?: JobWatch;
   /**
+   * Each organization's Context (and its outcome watch) by id: a job runs in the one its data names. Without it,
+   * `ctx` is the one organization, `default`.
+   */
+  organizations?: ReadonlyMap<string, { ctx: Context; jobWatch?: JobWatch }>;
+  /**
    * A pool of its own for the run locks (a job that may not overlap itself holds one connection for its run): on
    * the Context's pool, runs holding every connection would wait forever for one more. Without it runs may overlap.
    */
@@ -49,9 +55,24 @@ export async function withRunLock<T>(
   registry: Registry,
   job: string,
   fn: () => Promise<T>,
+  organization: string = DEFAULT_ORGANIZATION_ID,
 ): Promise<{ value: T } | null> {
   if (registry.get(job)?.overlaps) return { value: await fn() };
-  return withAdvisoryLock(db, `keywarden.job:${job}`, fn);
+  // per organization: one organization's long backfill never holds another's minute poll
+  const name = organization === DEFAULT_ORGANIZATION_ID ? job : `${job}@${organization}`;
+  return withAdvisoryLock(db, `keywarden.job:${name}`, fn);
+}
+
+/**
+ * The organization a job's data names, and its payload without that field. Payload schemas never see it; a job
+ * without it (queued before organizations existed) belongs to the one organization, when there is one.
+ */
+function splitJobData(data: unknown): { organization: string | null; payload: unknown } {
+  if (data === null || typeof data !== 'object' || !(ORGANIZATION_FIELD in data)) {
+    return { organization: null, payload: data };
+  }
+  const { [ORGANIZATION_FIELD]: organization, ...payload } = data as Record<string, unknown>;
+  return { organization: typeof organization === 'string' ? organization : String(organization), payload };
 }
 
 /** Enqueues a job by name for the worker, with its retry options; a payload its schema refuses is not queued. */
@@ -61,21 +82,26 @@ export async function enqueueJob(
   name: string,
   data: unknown = {},
   jobId?: string,
+  organization: string = DEFAULT_ORGANIZATION_ID,
 ): Promise<Job> {
   const def = registry.get(name);
   if (!def) throw new Error(`no job named "${name}" (jobs: ${[...registry.keys()].join(', ')})`);
   const parsed = def.payload.safeParse(data);
   if (!parsed.success) throw new Error(`job ${name}: invalid payload: ${describeIssues(parsed.error)}`);
-  return queues[def.queue].add(name, parsed.data, {
-    ...retryOptions(def.attempts ?? 5),
-    ...(jobId ? { jobId } : {}),
-  });
+  return queues[def.queue].add(
+    name,
+    { ...(parsed.data as object), [ORGANIZATION_FIELD]: organization },
+    {
+      ...retryOptions(def.attempts ?? 5),
+      ...(jobId ? { jobId } : {}),
+    },
+  );
 }
 
-/** `ctx.enqueue` over the worker's queues. */
-export function enqueuer(registry: Registry, queues: Queues): Enqueue {
+/** `ctx.enqueue` over the worker's queues, for one organization's jobs. */
+export function enqueuer(registry: Registry, queues: Queues, organization: string = DEFAULT_ORGANIZATION_ID): Enqueue {
   return async (name, payload) => {
-    await enqueueJob(registry, queues, name, payload);
+    await enqueueJob(registry, queues, name, payload, undefined, organization);
   };
 }
 
@@ -106,7 +132,7 @@ export async function runHandler(
   if (!def) {
     throw new UnrecoverableError(`no job named "${name}" in jobs/index.ts (jobs: ${[...registry.keys()].join(', ')})`);
   }
-  const parsed = def.payload.safeParse(data ?? {});
+  const parsed = def.payload.safeParse(splitJobData(data ?? {}).payload ?? {});
   if (!parsed.success) throw new UnrecoverableError(`job ${name}: invalid payload: ${describeIssues(parsed.error)}`);
   const jobCtx: JobContext = {
     ...ctx,
@@ -119,41 +145,67 @@ export async function runHandler(
 
 export function startWorkers(ctx: Context, registry: Registry, options: WorkerPoolOptions): WorkerPool {
   const controller = new AbortController();
-  const blind = watchAdminKey(ctx, () => deliverSoon(ctx, registry));
+  const organizations =
+    options.organizations ?? new Map([[DEFAULT_ORGANIZATION_ID, { ctx, jobWatch: options.jobWatch }]]);
+  const ids = [...organizations.keys()];
+  // the organization label only where there are several: one organization's series keep the names they had
+  const jobLabels = (job: string, organization: string) => (ids.length > 1 ? { job, organization } : { job });
+  // one blind watch per organization: a key refused in one says so for that one, and never waits on another's
+  const watched = new Map(
+    [...organizations].map(([id, o]) => [
+      id,
+      { ...o, blind: watchAdminKey(o.ctx, () => deliverSoon(o.ctx, registry)) },
+    ]),
+  );
+  /** The organization a job runs in; a job naming none belongs to the only one, if there is only one. */
+  const organizationOf = (job: Job) => {
+    const named = splitJobData(job.data).organization ?? (ids.length === 1 ? ids[0]! : null);
+    const found = named === null ? undefined : watched.get(named);
+    if (!found) {
+      throw new UnrecoverableError(
+        named === null
+          ? `job ${job.name}: its data names no organization (organizations: ${ids.join(', ')})`
+          : `job ${job.name}: no organization "${named}" in the policy file (organizations: ${ids.join(', ')}); nothing done`,
+      );
+    }
+    return { id: named!, ...found };
+  };
   // An outcome that cannot be recorded (Postgres down) must not change the job's own outcome.
-  const recordOutcome = async (record: () => Promise<void>) => {
-    if (!options.jobWatch) return;
+  const recordOutcome = async (org: { ctx: Context; jobWatch?: JobWatch }, record: () => Promise<void>) => {
+    if (!org.jobWatch) return;
     try {
       await record();
-      await options.jobWatch.check();
+      await org.jobWatch.check();
     } catch (err) {
-      ctx.log.warn({ err }, 'could not record the job outcome');
+      org.ctx.log.warn({ err }, 'could not record the job outcome');
     }
   };
   const usedQueues = QUEUE_NAMES.filter((q) => [...registry.values()].some((d) => d.queue === q));
-  const runJob = async (job: Job) => {
-    const stopTimer = options.metrics.jobDuration.startTimer({ job: job.name });
+  const runJob = async (job: Job, org: ReturnType<typeof organizationOf>) => {
+    const labels = jobLabels(job.name, org.id);
+    const stopTimer = options.metrics.jobDuration.startTimer(labels);
+    const octx = org.ctx;
     try {
-      const result = await runHandler(ctx, registry, job.name, job.data, {
+      const result = await runHandler(octx, registry, job.name, job.data, {
         id: job.id ?? '?',
         attempt: job.attemptsMade + 1,
         signal: controller.signal,
       });
-      options.metrics.jobRuns.inc({ job: job.name, outcome: 'completed' });
-      await recordOutcome(() => ctx.repos.jobRuns.recordSuccess(job.name, ctx.clock.now()));
+      options.metrics.jobRuns.inc({ ...labels, outcome: 'completed' });
+      await recordOutcome(org, () => octx.repos.jobRuns.recordSuccess(job.name, octx.clock.now()));
       for (const next of registry.get(job.name)?.followedBy ?? []) {
         // one chained run per parent run, even if this job is retried after a crash past this point
-        await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`);
+        await enqueueJob(registry, options.queues, next, {}, `${next}-after-${job.id}`, org.id);
       }
       return result;
     } catch (err) {
-      options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
-      ctx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
+      options.metrics.jobRuns.inc({ ...labels, outcome: 'failed' });
+      octx.log.warn({ err, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job failed');
       // A run has failed once its last attempt has (an attempt BullMQ retries may still succeed). A refused
       // admin key fails every job at once, and keywarden.blind already says so: not each job's failure.
       const lastAttempt = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (lastAttempt && !(err instanceof AdminKeyRejectedError)) {
-        await recordOutcome(() => recordJobFailure(ctx, job.name, err, ctx.clock.now()));
+        await recordOutcome(org, () => recordJobFailure(octx, job.name, err, octx.clock.now()));
       }
       // The same key is refused again in 2 s: no retries; the next scheduled run tries again.
       if (err instanceof AdminKeyRejectedError) throw new UnrecoverableError(scrubSecrets(err.message));
@@ -163,30 +215,44 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
       stopTimer();
       // after every job, not only Admin API jobs: a key deactivation failing inside enforce-rotation is
       // caught there, yet the client saw the 401
-      await blind.check();
+      await org.blind.check();
     }
   };
   // BullMQ's own lock keeps one job (one tick) on one replica; this one keeps the next tick of the same job from
   // starting while the last still runs (a long backfill, on another replica or another slot of this one).
   const runAlone = async (job: Job) => {
-    if (!options.runLocks) return runJob(job);
+    let org: ReturnType<typeof organizationOf>;
+    try {
+      org = organizationOf(job);
+    } catch (err) {
+      options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+      ctx.log.warn({ err, job: job.name, jobId: job.id }, 'job failed');
+      throw err;
+    }
+    if (!options.runLocks) return runJob(job, org);
     let started = false;
     let ran: { value: unknown } | null;
     try {
-      ran = await withRunLock(options.runLocks, registry, job.name, () => {
-        started = true;
-        return runJob(job);
-      });
+      ran = await withRunLock(
+        options.runLocks,
+        registry,
+        job.name,
+        () => {
+          started = true;
+          return runJob(job, org);
+        },
+        org.id,
+      );
     } catch (err) {
       if (started) throw err; // the run's own failure, counted and logged by runJob
       // no connection for the lock (Postgres down): the attempt fails before the handler, and BullMQ retries it
-      options.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
-      ctx.log.warn({ err, job: job.name, jobId: job.id }, 'job failed: could not take its run lock in Postgres');
+      options.metrics.jobRuns.inc({ ...jobLabels(job.name, org.id), outcome: 'failed' });
+      org.ctx.log.warn({ err, job: job.name, jobId: job.id }, 'job failed: could not take its run lock in Postgres');
       throw scrubError(err);
     }
     if (ran !== null) return ran.value;
-    options.metrics.jobRuns.inc({ job: job.name, outcome: 'skipped' });
-    ctx.log.info({ job: job.name, jobId: job.id }, 'previous run still in progress: tick skipped');
+    options.metrics.jobRuns.inc({ ...jobLabels(job.name, org.id), outcome: 'skipped' });
+    org.ctx.log.info({ job: job.name, jobId: job.id }, 'previous run still in progress: tick skipped');
     return { skipped: `a run of ${job.name} is in progress` };
   };
   const workers = usedQueues.map(

@@ -1,28 +1,44 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { DEFAULT_ORGANIZATION_ID } from '../config/organizations.ts';
 import type { Policy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { QueueName, Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
 
 interface ScheduleSpec {
-  /** The job scheduler id in BullMQ: the job name, so there is one scheduler per job. */
+  /**
+   * The job scheduler id in BullMQ: one scheduler per job and organization, `<job>@<organization>`; the job name
+   * alone for the one organization of a file with `organization:` (the ids it always had).
+   */
   id: string;
+  job: string;
+  /** The organization's id, which each job the scheduler makes carries in its data. */
+  organization: string;
   queue: QueueName;
   pattern: string;
   tz: string;
   attempts: number;
 }
 
-/** What should be scheduled: each job's default (or its policy section's cron), overridden by `schedules`. */
-export function desiredSchedules(registry: Registry, policy: Policy): ScheduleSpec[] {
+/**
+ * What should be scheduled for one organization (its policy): each job's default (or its policy section's cron),
+ * overridden by `schedules`, in the organization's timezone.
+ */
+export function desiredSchedules(
+  registry: Registry,
+  policy: Policy,
+  organization: string = DEFAULT_ORGANIZATION_ID,
+): ScheduleSpec[] {
   const specs: ScheduleSpec[] = [];
   for (const def of registry.values()) {
     const pattern =
       policy.schedules[def.name] ?? (typeof def.schedule === 'function' ? def.schedule(policy) : def.schedule);
     if (pattern) {
       specs.push({
-        id: def.name,
+        id: organization === DEFAULT_ORGANIZATION_ID ? def.name : `${def.name}@${organization}`,
+        job: def.name,
+        organization,
         queue: def.queue,
         pattern,
         tz: policy.organization.timezone,
@@ -32,6 +48,9 @@ export function desiredSchedules(registry: Registry, policy: Policy): ScheduleSp
   }
   return specs.sort((a, b) => a.id.localeCompare(b.id));
 }
+
+/** The field of a job's data that names its organization (its id). */
+export const ORGANIZATION_FIELD = 'organization';
 
 /** Retries with exponential backoff (2 s, 4 s, 8 s, …); a run that exhausts them waits for the next tick. */
 export function retryOptions(attempts: number) {
@@ -93,7 +112,8 @@ export async function reconcileSchedules(
       await queues[spec.queue].upsertJobScheduler(
         spec.id,
         { pattern: spec.pattern, tz: spec.tz },
-        { name: spec.id, data: {}, opts: retryOptions(spec.attempts) },
+        // the job's name is the job's, whichever organization: the handler is found by it
+        { name: spec.job, data: { [ORGANIZATION_FIELD]: spec.organization }, opts: retryOptions(spec.attempts) },
       );
       upserted.push(spec.id);
     }

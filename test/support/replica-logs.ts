@@ -13,21 +13,23 @@ const SKIPPED = 'previous run still in progress: tick skipped';
 
 /**
  * The ticks of `job` this log shows as run (its run's last line) or skipped (a run of it was in progress), in ms;
- * `only` narrows to one of those messages.
+ * `only` narrows to one of those messages; `organization`, to that organization's ticks (an organizations: list
+ * schedules `<job>@<id>`, and its log lines carry `org`).
  */
-export function ticksOf(output: string, job: string, only?: string): number[] {
+export function ticksOf(output: string, job: string, only?: string, organization?: string): number[] {
   const messages = only ? [only] : [RUN_DONE[job] ?? `(no done line for ${job})`, SKIPPED];
   const ticks: number[] = [];
   for (const line of output.split('\n')) {
     if (!line.startsWith('{')) continue;
-    let entry: { job?: string; jobId?: string; msg?: string };
+    let entry: { job?: string; jobId?: string; msg?: string; org?: string };
     try {
       entry = JSON.parse(line);
     } catch {
       continue;
     }
-    if (entry.job !== job || !messages.includes(entry.msg ?? '')) continue;
-    const m = new RegExp(`^repeat:${job}:(\\d+)$`).exec(entry.jobId ?? '');
+    if (entry.job !== job || !messages.includes(entry.msg ?? '') || entry.org !== organization) continue;
+    const scheduler = organization === undefined ? job : `${job}@${organization}`;
+    const m = new RegExp(`^repeat:${scheduler}:(\\d+)$`).exec(entry.jobId ?? '');
     if (m) ticks.push(Number(m[1]));
   }
   return ticks;

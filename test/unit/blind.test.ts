@@ -42,6 +42,17 @@ describe('the keywarden.blind alert', () => {
     expect(o.fields).toContainEqual({ label: 'Admin key', value: 'sk-ant-admin01-****WXYZ' });
   });
 
+  it('names the organization where the deployment watches several, and where its key comes from', () => {
+    const o = blindObservation(rejection, 'Acme EMEA');
+    expect(o.title).toBe('keywarden is blind to Acme EMEA: the Admin API rejects its admin key');
+    expect(o.summary).toMatch(
+      /Acme EMEA's key is the one its entry under organizations: names \(admin_key_env or admin_key_file\)/,
+    );
+    expect(o.summary).toMatch(/polls no usage of Acme EMEA/);
+    expect(o.fields).toContainEqual({ label: 'Organization', value: 'Acme EMEA' });
+    expect(blindObservation(rejection).title).toBe('keywarden is blind: the Admin API rejects the admin key');
+  });
+
   it.each([
     [
       'a route for keywarden.* wins',

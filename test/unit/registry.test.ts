@@ -102,10 +102,55 @@ describe('job registry', () => {
       policy('organization: { timezone: Europe/Paris }\nschedules: { c: "0 10 * * *", f: "0 5 * * *" }'),
     );
     expect(specs).toEqual([
-      { id: 'a', queue: 'ingest', pattern: '* * * * *', tz: 'Europe/Paris', attempts: 5 },
-      { id: 'c', queue: 'ingest', pattern: '0 10 * * *', tz: 'Europe/Paris', attempts: 5 },
-      { id: 'd', queue: 'ingest', pattern: '30 7 * * *', tz: 'Europe/Paris', attempts: 5 },
-      { id: 'f', queue: 'ingest', pattern: '0 5 * * *', tz: 'Europe/Paris', attempts: 5 },
+      {
+        id: 'a',
+        job: 'a',
+        organization: 'default',
+        queue: 'ingest',
+        pattern: '* * * * *',
+        tz: 'Europe/Paris',
+        attempts: 5,
+      },
+      {
+        id: 'c',
+        job: 'c',
+        organization: 'default',
+        queue: 'ingest',
+        pattern: '0 10 * * *',
+        tz: 'Europe/Paris',
+        attempts: 5,
+      },
+      {
+        id: 'd',
+        job: 'd',
+        organization: 'default',
+        queue: 'ingest',
+        pattern: '30 7 * * *',
+        tz: 'Europe/Paris',
+        attempts: 5,
+      },
+      {
+        id: 'f',
+        job: 'f',
+        organization: 'default',
+        queue: 'ingest',
+        pattern: '0 5 * * *',
+        tz: 'Europe/Paris',
+        attempts: 5,
+      },
+    ]);
+    // an organization of a list: a scheduler of its own per job, in its own timezone
+    expect(
+      desiredSchedules(registry, policy('organization: { timezone: Asia/Tokyo }'), 'apac').map((s) => [
+        s.id,
+        s.job,
+        s.organization,
+        s.tz,
+      ]),
+    ).toEqual([
+      ['a@apac', 'a', 'apac', 'Asia/Tokyo'],
+      ['c@apac', 'c', 'apac', 'Asia/Tokyo'],
+      ['f@apac', 'f', 'apac', 'Asia/Tokyo'],
     ]);
   });
 });
