@@ -1,13 +1,15 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { type RaiseAlertsResult, raiseAlerts } from '../alerts/store.ts';
 import type { AnalyticsCostRow } from '../anthropic/analytics.ts';
 import type { Context } from '../context.ts';
 import { WATERMARKS } from '../db/repos/watermarks.ts';
-import { DAY_MS } from '../time.ts';
+import { DAY_MS, HOUR_MS } from '../time.ts';
 import {
   type BilledActor,
   type BilledRow,
   type BilledWidth,
   billedRows,
+  byKeyAndPeriod,
   compareKeyCosts,
   type DriftKeyInfo,
   type KeyCostComparison,
@@ -109,13 +111,33 @@ export async function reconcileKeys(
   );
   // nothing is comparable before the usage poll has settled anything
   const comparableUntil = settled === null ? monthStart : until;
-  const [days, hours, billed] = await Promise.all([
-    ctx.repos.usage.pricedByKeyModel(monthStart, today, '1d'),
-    ctx.repos.usage.pricedByKeyModel(today, now, '1h'),
-    ctx.repos.billing.billedCells(monthStart, now),
-  ]);
-  const comparisons = compareKeyCosts([...days, ...hours], billed, comparableUntil);
-  const drifted = comparisons.filter((c) => c.drifted);
+  // a period at a time (the closed days, then today's hours), with a turn of the event loop between: the month's
+  // priced cells and bill at once were over 100,000 cells each for 5,000 keys, held in memory together and
+  // converted and compared in one synchronous stretch; periods compare independently
+  const periods: { start: Date; end: Date; width: BilledWidth }[] = [];
+  for (let d = monthStart.getTime(); d < today.getTime(); d += DAY_MS) {
+    periods.push({ start: new Date(d), end: new Date(d + DAY_MS), width: '1d' });
+  }
+  for (let h = today.getTime(); h < now.getTime(); h += HOUR_MS) {
+    periods.push({ start: new Date(h), end: new Date(Math.min(h + HOUR_MS, now.getTime())), width: '1h' });
+  }
+  let compared = 0;
+  const drifted: KeyCostComparison[] = [];
+  const unbilled: KeyCostComparison[] = [];
+  for (const p of periods) {
+    const [priced, billed] = await Promise.all([
+      ctx.repos.usage.pricedByKeyModel(p.start, p.end, p.width),
+      ctx.repos.billing.billedCells(p.start, p.end),
+    ]);
+    for (const c of compareKeyCosts(priced, billed, comparableUntil)) {
+      compared++;
+      if (c.drifted) drifted.push(c);
+      if (c.unbilled > 0n) unbilled.push(c);
+    }
+    await yieldToLoop();
+  }
+  drifted.sort(byKeyAndPeriod);
+  unbilled.sort(byKeyAndPeriod);
   const keys = new Map<string, DriftKeyInfo>(
     (await ctx.repos.keys.withWorkspace([...new Set(drifted.map((c) => c.keyId))])).map((k) => [
       k.id,
@@ -124,9 +146,9 @@ export async function reconcileKeys(
   );
   const alerts = await raiseAlerts(
     ctx,
-    { kinds: ['cost.drift'], observations: keyDriftObservations(comparisons, keys) },
+    { kinds: ['cost.drift'], observations: keyDriftObservations(drifted, keys) },
     ctx.config.policy.routes,
     now,
   );
-  return { compared: comparisons.length, drifted, unbilled: comparisons.filter((c) => c.unbilled > 0n), alerts };
+  return { compared, drifted, unbilled, alerts };
 }

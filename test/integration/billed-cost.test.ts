@@ -234,3 +234,37 @@ describe('an organization the analytics API refuses', () => {
     }
   });
 });
+
+describe('billed cost pages that repeat a row', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('keeps the later page’s row when a walk meets a row again (ranked live data moved it across a page boundary)', async () => {
+    const row = (listUsd: number) => ({
+      width: '1h' as const,
+      startingAt: new Date(NOW.getTime() - 3_600_000),
+      apiKeyId: 'apikey_01moved',
+      workspaceId: 'wrkspc_01product',
+      model: 'claude-sonnet-4-5',
+      actor: { type: 'api_actor', id: 'apikey_01moved', label: null },
+      amount: (BigInt(listUsd) * 10n ** 12n) as Pico,
+      listAmount: (BigInt(listUsd) * 10n ** 12n) as Pico,
+      requests: listUsd,
+      currency: 'USD',
+      dataRefreshedAt: NOW,
+    });
+    async function* pages() {
+      yield [row(2)];
+      yield [row(3)];
+    }
+    const repos = createRepos(t.db);
+    await repos.billing.replaceBilled({ width: '1h', start: MONTH, end: NOW }, pages(), null);
+    const stored = await t.db.selectFrom('billed_costs').select(['list_amount_usd', 'requests']).execute();
+    expect(stored.map((r) => [Number(r.list_amount_usd), Number(r.requests)])).toEqual([[3, 3]]);
+  });
+});

@@ -271,19 +271,26 @@ export function usageRepo(db: Db) {
       }));
     },
 
-    /** Replaces the stored cost report of `days` (UTC, YYYY-MM-DD) with `rows`, in one transaction. */
-    async replaceCostReport(days: readonly string[], rows: readonly CostReportRow[]): Promise<void> {
+    /**
+     * Replaces the stored cost report, page by page, in one transaction: each page's `days` (UTC, YYYY-MM-DD) with
+     * its `rows`. Pages, not the month at once: a month of 100 workspaces is about 100,000 rows.
+     */
+    async replaceCostReport(
+      pages: AsyncIterable<{ days: readonly string[]; rows: readonly CostReportRow[] }>,
+    ): Promise<void> {
       await db.transaction().execute(async (tx) => {
-        if (days.length > 0)
-          await tx
-            .deleteFrom('cost_buckets')
-            .where('day', 'in', [...days])
-            .execute();
-        for (let i = 0; i < rows.length; i += 1000) {
-          await tx
-            .insertInto('cost_buckets')
-            .values(rows.slice(i, i + 1000))
-            .execute();
+        for await (const { days, rows } of pages) {
+          if (days.length > 0)
+            await tx
+              .deleteFrom('cost_buckets')
+              .where('day', 'in', [...days])
+              .execute();
+          for (let i = 0; i < rows.length; i += 1000) {
+            await tx
+              .insertInto('cost_buckets')
+              .values(rows.slice(i, i + 1000))
+              .execute();
+          }
         }
       });
     },

@@ -216,9 +216,12 @@ export function compareKeyCosts(
     row.driftRatio = row.list === 0n ? (diff === 0n ? 0 : Number.POSITIVE_INFINITY) : Number(diff) / Number(row.list);
     row.drifted = row.driftRatio > threshold && diff >= MIN_DRIFT_PICO;
   }
-  return [...rows.values()].sort(
-    (a, b) => a.keyId.localeCompare(b.keyId) || a.start.getTime() - b.start.getTime() || a.width.localeCompare(b.width),
-  );
+  return [...rows.values()].sort(byKeyAndPeriod);
+}
+
+/** Comparisons in key order, then by period: what the alerts list. */
+export function byKeyAndPeriod(a: KeyCostComparison, b: KeyCostComparison): number {
+  return a.keyId.localeCompare(b.keyId) || a.start.getTime() - b.start.getTime() || a.width.localeCompare(b.width);
 }
 
 /** What the alert says about a key: its name and place (from the inventory); null when unknown. */
