@@ -55,8 +55,16 @@ interface Step extends RunawayAssessment {
   at: number;
 }
 
-/** Replays a series minute by minute as the worker would, carrying the state. */
-function replay(series: Series, b: Baseline, p: AnomalyPolicy = policy, start = MONDAY): Step[] {
+/**
+ * Replays a series minute by minute as the worker would, carrying the state. `b` may be a baseline per hour (by the
+ * hour of the minute judged, from `start`'s hour 0), as the worker computes one each hour.
+ */
+function replay(
+  series: Series,
+  b: Baseline | ((hour: number) => Baseline),
+  p: AnomalyPolicy = policy,
+  start = MONDAY,
+): Step[] {
   const lookback = recentMinutesNeeded(p);
   const steps: Step[] = [];
   let state: RunawayState | null = null;
@@ -67,7 +75,7 @@ function replay(series: Series, b: Baseline, p: AnomalyPolicy = policy, start = 
     }
     const result = assessRunaway({
       recent,
-      baseline: b,
+      baseline: typeof b === 'function' ? b(Math.floor(i / 60)) : b,
       previous: state,
       dataUntil: new Date(start + i * MINUTE),
       policy: p,
@@ -155,6 +163,36 @@ describe('runaway detection on hand-made series', () => {
     expect(evidence(null)).toBe('cusum');
     // an episode that resolved two minutes ago: its minutes are not the next one's evidence (a window still is)
     expect(evidence(new Date(dataUntil.getTime() - 2 * MINUTE))).toBe('window');
+  });
+
+  it("the sequential test counts a minute against its own hour's bar: a nightly job is not re-scored at 03:00", () => {
+    // A job key: a trickle of $0.50/h, and every night a job at $60/h from 02:00 to 02:50 inside its baseline's job
+    // hour (typical $20/h there, bar $100/h); the next hour's bar is the trickle's, $10/h. Counted against 03:00's
+    // bar, the job's 50 minutes were six bars each, and the test's evidence outlasted the ten quiet minutes after.
+    const job = (hour: number) => (hour === 2 ? baseline(20) : baseline(2));
+    const night = [...flat(120, 0.5), ...flat(50, 60), ...flat(130, 0.5)];
+    expect(fired(replay(night, job))).toEqual([]);
+  });
+
+  it("a runaway inside one hour, or across an hour's turn, is still told by the sequential test", () => {
+    // Typical $10/h (bar $50/h, lumps of $0.05): $100/h with every third minute at $32.50/h (see above).
+    const b = baseline(10, 0.05);
+    const dipping = (minutes: number) => Array.from({ length: minutes }, (_, i) => (i % 3 === 2 ? 32.5 : 100));
+    // inside hour 1: from 01:10
+    const inside = firstFire(replay([...flat(70, 10), ...dipping(60)], b))!;
+    expect(inside.evidence).toBe('cusum');
+    expect(inside.at).toBeLessThan(70 + policy.window_minutes);
+    expect(inside.startedAt).toEqual(new Date(MONDAY + 70 * MINUTE));
+    // from 00:57, across 01:00: the test counts again from 01:00 (the bar may have changed) and would fire at 01:07;
+    // the window rule, whose minutes are all above the bar, tells it at its tenth minute, 01:06
+    const across = firstFire(replay([...flat(57, 10), ...dipping(60)], b))!;
+    expect(across.at).toBeGreaterThanOrEqual(60);
+    expect(across.at).toBeLessThan(57 + policy.window_minutes);
+    expect(across.startedAt).toEqual(new Date(MONDAY + 57 * MINUTE));
+    // from 00:57 on a job key whose bar falls at 01:00: still a runaway against the new bar, and told
+    const falling = (hour: number) => (hour === 0 ? baseline(20, 0.05) : b);
+    const fromJobHour = firstFire(replay([...flat(57, 10), ...dipping(60)], falling))!;
+    expect(fromJobHour.at).toBeLessThan(60 + policy.window_minutes);
   });
 
   it('a rate rising to just under the bar is not a runaway, however steadily it rises', () => {

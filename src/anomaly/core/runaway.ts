@@ -1,5 +1,5 @@
 import type { AnomalyPolicy } from '../../config/policy.ts';
-import { MINUTE_MS } from '../../time.ts';
+import { HOUR_MS, MINUTE_MS } from '../../time.ts';
 import type { Baseline } from './baseline.ts';
 
 /**
@@ -68,7 +68,7 @@ export interface RunawayState {
   evaluatedUntil: Date | null;
   /**
    * The last minute of the last episode (its resolve, or a mark that ended it): the sequential test counts from the
-   * minute after it, so a new episode is judged on its own minutes. Absent or null: from the look-back's start.
+   * minute after it, so a new episode is judged on its own minutes. Absent or null: from the start of the hour.
    */
   clearedAt?: Date | null;
 }
@@ -90,6 +90,7 @@ interface RunawayInput {
    * minutes after it whose data is still arriving. Several entries for one minute are added up.
    */
   recent: readonly MinuteSpend[];
+  /** The baseline of `dataUntil`'s hour (typicalRate at that hour): its bar is that hour's. */
   baseline: Baseline;
   previous: RunawayState | null;
   /** The last minute (its first instant) whose data is believed complete. */
@@ -271,10 +272,13 @@ export function assessRunaway(input: RunawayInput): RunawayAssessment {
     typical,
     share,
     persistence: baseline.persistence,
-    // the sequential test starts after the last episode: its minutes are not evidence of a new one
-    countFrom: previous?.clearedAt
-      ? Math.max(0, Math.floor((previous.clearedAt.getTime() - series.first) / MINUTE_MS) + 1)
-      : 0,
+    // The sequential test starts after the last episode (its minutes are not evidence of a new one) and at the
+    // start of the bar's hour: a minute of an earlier hour was judged against that hour's bar, which may have been
+    // higher (a nightly job's hour), and counted against this one it is an excess that never happened.
+    countFrom: Math.max(
+      Math.floor((Math.floor(dataUntil.getTime() / HOUR_MS) * HOUR_MS - series.first) / MINUTE_MS),
+      previous?.clearedAt ? Math.floor((previous.clearedAt.getTime() - series.first) / MINUTE_MS) + 1 : 0,
+    ),
   };
   // Partial minutes can only grow, so a run ending at any of them that already reads as runaway proves one: the
   // latest such end first. (Requiring the run to reach back to dataUntil would wait for the 5-minute margin even
@@ -303,7 +307,7 @@ interface Noise {
   share: number | null;
   /** Share of its minutes with spend that follow one with spend (Baseline.persistence); null when unknown. */
   persistence: number | null;
-  /** The first minute (index) the sequential test counts: after the last episode. */
+  /** The first minute (index) the sequential test counts: after the last episode, and in the bar's hour. */
   countFrom: number;
 }
 
