@@ -2,7 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDb, type Db } from '../src/db/index.ts';
+import { WATERMARKS } from '../src/db/repos/watermarks.ts';
 import { startLocalPostgres, startLocalRedis } from '../src/dev/services.ts';
+import { HOUR_MS, MINUTE_MS } from '../src/time.ts';
 
 export interface BenchServices {
   databaseUrl: string;
@@ -41,4 +43,19 @@ export async function startBenchServices(prefix: string, poolMax: number): Promi
       await server.stop();
     },
   };
+}
+
+/**
+ * Watermarks as a worker that has run for a while has them (polled up to the last minute, the backfill done): a
+ * benchmark of the steady state, not of the first backfill.
+ */
+export async function presetPolled(db: Db): Promise<void> {
+  const lastMinute = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
+  await db
+    .insertInto('watermarks')
+    .values([
+      { name: WATERMARKS.usageBackfill, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
+      { name: WATERMARKS.usage, position: lastMinute },
+    ])
+    .execute();
 }

@@ -41,7 +41,7 @@ import { toUsageBucketRow, type UsageRow } from '../src/usage/core/rows.ts';
 import { POLL_OVERLAP_MINUTES } from '../src/usage/ingest.ts';
 import { applyUsageRetention } from '../src/usage/retention.ts';
 import { deployedNodeOptions, rssOf, startCli } from './_cli.ts';
-import { startBenchServices } from './_services.ts';
+import { presetPolled, startBenchServices } from './_services.ts';
 import { quantile } from './_stats.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
@@ -105,15 +105,8 @@ async function workerPollCycles(
   writeFileSync(join(dir, 'keywarden.yaml'), JSON.stringify(policy));
   const prefix = `kwbench-${randomBytes(4).toString('hex')}`;
   // a history already polled: each run reads the 15-minute overlap, as every steady-state poll does
-  const lastMinute = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
   await sql`TRUNCATE usage_buckets, watermarks`.execute(db);
-  await db
-    .insertInto('watermarks')
-    .values([
-      { name: WATERMARKS.usageBackfill, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
-      { name: WATERMARKS.usage, position: lastMinute },
-    ])
-    .execute();
+  await presetPolled(db);
   const worker = await startCli(
     ['worker', '--prefix', prefix],
     {

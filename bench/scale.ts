@@ -36,13 +36,12 @@ import { CronExpressionParser } from 'cron-parser';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { createDb, migrateToLatest } from '../src/db/index.ts';
-import { WATERMARKS } from '../src/db/repos/watermarks.ts';
 import { freePort } from '../src/dev/services.ts';
 import { QUEUE_NAMES } from '../src/queue/queues.ts';
-import { HOUR_MS, MINUTE_MS } from '../src/time.ts';
+import { MINUTE_MS } from '../src/time.ts';
 import { deployedNodeOptions, rssOf, startCli } from './_cli.ts';
 import { prng } from './_prng.ts';
-import { startBenchServices } from './_services.ts';
+import { presetPolled, startBenchServices } from './_services.ts';
 import { quantile } from './_stats.ts';
 
 /** A tick whose job starts more than this after the tick starts late. */
@@ -256,18 +255,11 @@ export async function run(args: string[]): Promise<void> {
     writeFileSync(join(dir, 'keywarden.yaml'), JSON.stringify(policy, null, 2));
 
     // each organization's schema, and the history already polled
-    const lastMinute = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
     for (const org of orgs) {
       const db = createDb(services.databaseUrl, { max: 1, schema: `kw_${org.id}` });
       try {
         await migrateToLatest(db, `kw_${org.id}`);
-        await db
-          .insertInto('watermarks')
-          .values([
-            { name: WATERMARKS.usageBackfill, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
-            { name: WATERMARKS.usage, position: lastMinute },
-          ])
-          .execute();
+        await presetPolled(db);
       } finally {
         await db.destroy();
       }

@@ -18,12 +18,11 @@ import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { CronExpressionParser } from 'cron-parser';
 import { migrateToLatest } from '../src/db/index.ts';
-import { WATERMARKS } from '../src/db/repos/watermarks.ts';
 import { freePort } from '../src/dev/services.ts';
 import { QUEUE_NAMES } from '../src/queue/queues.ts';
-import { HOUR_MS, MINUTE_MS } from '../src/time.ts';
+import { MINUTE_MS } from '../src/time.ts';
 import { deployedNodeOptions, startCli } from './_cli.ts';
-import { startBenchServices } from './_services.ts';
+import { presetPolled, startBenchServices } from './_services.ts';
 import { quantile } from './_stats.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-keywarden-bench-not-a-secret-0001';
@@ -99,14 +98,7 @@ export async function run(args: string[]): Promise<void> {
     await migrateToLatest(db);
     // the history already polled (as a worker that has run for a while has it): the soak is the steady state, not
     // the first backfill (`npm run bench -- ingest` measures polls)
-    const lastMinute = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
-    await db
-      .insertInto('watermarks')
-      .values([
-        { name: WATERMARKS.usageBackfill, position: new Date(lastMinute.getTime() - 48 * HOUR_MS) },
-        { name: WATERMARKS.usage, position: lastMinute },
-      ])
-      .execute();
+    await presetPolled(db);
     writeFileSync(join(dir, 'keywarden.yaml'), POLICY);
 
     const seen = new Map<string, 'completed' | 'skipped' | 'failed'>();
