@@ -1,17 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/anthropic/client.ts';
-import { fixedClock } from '../../src/clock.ts';
-import { type Config, loadConfig } from '../../src/config/index.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { parseScenario } from '../../src/emulator/scenario.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import { startEmulator } from '../../src/emulator/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { askAboutIncreaseRequests } from '../../src/spend/increase-requests.ts';
-import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { DEMO_ADMIN_KEY, DEMO_START, type useDemoOrg } from '../support/demo-org.ts';
-import { type DemoPresses, newestButton, startDemoPresses } from '../support/slack-press.ts';
-import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import { DEMO_ADMIN_KEY, DEMO_START } from '../support/demo-org.ts';
+import { type IncreasePresses, newestButton, startIncreasePresses } from '../support/slack-press.ts';
+import type { SlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /**
@@ -66,56 +62,31 @@ const scenario = parseScenario({
   },
 });
 
-const routes = policySchema.parse({ routes: [{ match: { kind: 'spend.*' }, slack: ['#finance'] }] }).routes;
-const org = {
-  clock: fixedClock(DEMO_START),
-  t: null as unknown as TestDatabase,
-  emulator: null as unknown as Emulator,
-} satisfies ReturnType<typeof useDemoOrg>;
-
+let org: IncreasePresses['org'];
 let slack: SlackServer;
-let presses: DemoPresses;
-let ctx: DemoPresses['ctx'];
+let presses: IncreasePresses;
+let ctx: IncreasePresses['ctx'];
 let url: string;
 const ids: Record<string, string> = {};
 const users: Record<string, string> = {};
 
 beforeAll(async () => {
-  org.t = await createTestDatabase();
-  org.emulator = await startEmulator({ scenario, clock: org.clock, startAt: DEMO_START });
-  slack = await startSlackServer();
-  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
-  const config: Config = {
-    ...base,
-    policy: {
-      ...base.policy,
-      routes,
-      slack_actions: {
-        enabled: true,
-        allow: {
-          ...base.policy.slack_actions.allow,
-          // U0SEC may set keys inactive: that must not let it raise spend limits
-          approve_deactivation: ['U0SEC'],
-          approve_spend_increase: ['U0FIN', 'U0LEAD'],
-        },
-      },
-    },
-  };
-  presses = await startDemoPresses({ org, slack, config, signingSecret: SIGNING_SECRET });
-  ({ ctx, url } = presses);
-  for (const r of await ctx.admin.listIncreaseRequests().toArray()) {
-    const email = r.requester.type === 'user' ? String(r.requester.email) : '';
+  presses = await startIncreasePresses(
+    scenario,
+    // U0SEC may set keys inactive: that must not let it raise spend limits
+    { approve_deactivation: ['U0SEC'], approve_spend_increase: ['U0FIN', 'U0LEAD'] },
+    SIGNING_SECRET,
+  );
+  ({ org, slack, ctx, url } = presses);
+  for (const r of presses.requests) {
     // Fin's older request as `fin-old`
-    ids[email in ids ? `${email.split('@')[0]}-old` : email] = r.id;
-    users[email] = r.requester.type === 'user' ? r.requester.userId : '';
+    ids[r.email in ids ? `${r.email.split('@')[0]}-old` : r.email] = r.id;
+    users[r.email] = r.userId;
   }
 });
 
 afterAll(async () => {
   await presses?.close();
-  await slack?.close();
-  await org.emulator?.close();
-  await org.t?.drop();
 });
 
 const seconds = () => Math.floor(org.clock.now().getTime() / 1000);

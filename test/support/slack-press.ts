@@ -9,9 +9,12 @@ import { type SocketModeTransport, startSocketMode } from '../../src/actions/soc
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
 import { type Config, DEFAULT_ORGANIZATION_ID, loadConfig } from '../../src/config/index.ts';
+import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
+import type { Scenario } from '../../src/emulator/scenario.ts';
+import { startEmulator } from '../../src/emulator/server.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { type HealthServer, startHealthServer } from '../../src/http/server.ts';
 import { STANDIN_APP_TOKEN } from '../../src/notify/dev/slack-standin.ts';
@@ -19,7 +22,7 @@ import type { PagerDutyClient } from '../../src/notify/pagerduty.ts';
 import { createSlackClient } from '../../src/notify/slack.ts';
 import { captureLog, testJobContext } from './context.ts';
 import { createTestDatabase, redisUrl } from './db.ts';
-import { DEMO_ADMIN_KEY, type useDemoOrg } from './demo-org.ts';
+import { DEMO_ADMIN_KEY, DEMO_START, type useDemoOrg } from './demo-org.ts';
 import type { SlackServer } from './slack-server.ts';
 import { startSlackServer } from './slack-server.ts';
 
@@ -92,6 +95,59 @@ export async function startDemoPresses(opts: {
       await socket?.close();
       await new Promise((r) => server.close(r));
       await env.close();
+    },
+  };
+}
+
+/** Presses on a Claude Enterprise organization's increase requests: what `startIncreasePresses` returns. */
+export interface IncreasePresses extends DemoPresses {
+  org: ReturnType<typeof useDemoOrg>;
+  slack: SlackServer;
+  /** The scenario's increase requests as the Admin API lists them, with the member who asked. */
+  requests: Array<{ email: string; id: string; userId: string }>;
+}
+
+/**
+ * The presses harness over `scenario` (an Enterprise one, on the emulator at the demo's start, its own database and
+ * Slack stand-in), `spend.*` routed to #finance, Slack actions enabled for `allow`. Call in beforeAll; `close()`
+ * stops and drops everything it started.
+ */
+export async function startIncreasePresses(
+  scenario: Scenario,
+  allow: Partial<Config['policy']['slack_actions']['allow']>,
+  signingSecret: string,
+): Promise<IncreasePresses> {
+  const clock = fixedClock(DEMO_START);
+  const org = {
+    clock,
+    t: await createTestDatabase(),
+    emulator: await startEmulator({ scenario, clock, startAt: DEMO_START }),
+  } satisfies ReturnType<typeof useDemoOrg>;
+  const slack = await startSlackServer();
+  const config: Config = {
+    ...exampleConfig,
+    policy: {
+      ...exampleConfig.policy,
+      routes: policySchema.parse({ routes: [{ match: { kind: 'spend.*' }, slack: ['#finance'] }] }).routes,
+      slack_actions: { enabled: true, allow: { ...exampleConfig.policy.slack_actions.allow, ...allow } },
+    },
+  };
+  const presses = await startDemoPresses({ org, slack, config, signingSecret });
+  const requests = (await presses.ctx.admin.listIncreaseRequests().toArray()).map((r) => ({
+    email: r.requester.type === 'user' ? String(r.requester.email) : '',
+    id: r.id,
+    userId: r.requester.type === 'user' ? r.requester.userId : '',
+  }));
+  return {
+    ...presses,
+    org,
+    slack,
+    requests,
+    close: async () => {
+      await presses.close();
+      await slack.close();
+      await org.emulator.close();
+      await org.t.drop();
     },
   };
 }
