@@ -131,6 +131,13 @@ export function resolveOrganizations(
     const where = `organizations[${i}]`;
     const schema = schemaOf(entry);
     const sameId = firstWith.id.get(entry.id);
+    // `default` keeps its connections' own search_path (connectionSchema): in a list it would read public beside
+    // the entry that takes public over
+    if (entry.id === DEFAULT_ORGANIZATION_ID) {
+      found.push(
+        `${where}.id: "${DEFAULT_ORGANIZATION_ID}" is the id of a file with organization: alone; give this organization another`,
+      );
+    }
     if (sameId !== undefined) {
       found.push(
         `${where}.id: "${entry.id}" is already organizations[${sameId}]'s id: each organization's id is its own`,

@@ -108,6 +108,13 @@ describe('organizations: a list of organizations in the policy file', () => {
       'organizations[0].id: an organization id is a lowercase letter, then up to 30 lowercase letters, digits or "_" (like emea or bu_2)',
     ],
     [
+      // the id of a file with `organization:` alone, whose connections keep their own search_path: in a list it would
+      // read public beside the entry that takes public over
+      'the id default in a list',
+      'organizations:\n  - { id: default, name: EMEA, admin_key_env: EMEA_KEY }\n',
+      'organizations[0].id: "default" is the id of a file with organization: alone; give this organization another',
+    ],
+    [
       'an entry without an id',
       'organizations:\n  - { name: EMEA, admin_key_env: EMEA_KEY }\n',
       'organizations[0].id: missing (required, a string)',
