@@ -8,7 +8,12 @@ import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { usageContext } from '../support/context.ts';
 import { keyIdByName, useDemoOrg } from '../support/demo-org.ts';
-import { type DemoPresses, newestButton, startDemoPresses } from '../support/slack-press.ts';
+import {
+  type DemoPresses,
+  newestButton,
+  pressOutcomes as outcomesOf,
+  startDemoPresses,
+} from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -63,18 +68,7 @@ const seconds = () => Math.floor(org.clock.now().getTime() / 1000);
 
 const buttonOf = (keyId: string, choice: string) => newestButton(org.t.db, keyId, choice);
 
-/** The outcomes of the presses of `action` by `actor`, oldest first. */
-async function pressOutcomes(action: string, actor: string): Promise<string[]> {
-  const rows = await org.t.db
-    .selectFrom('audit_log')
-    .select('details')
-    .where('action', '=', action)
-    .where('actor', '=', actor)
-    .where('step', '!=', 'intent')
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => String((r.details as { outcome?: string }).outcome));
-}
+const pressOutcomes = (action: string, actor: string) => outcomesOf(org.t.db, action, actor);
 
 describe('rotation.enforce: approve', () => {
   it('asks instead of retiring; Deny records who and asks again after grace_days; Approve retires exactly once over both transports', async () => {

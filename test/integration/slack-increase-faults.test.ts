@@ -6,7 +6,7 @@ import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { askAboutIncreaseRequests } from '../../src/spend/increase-requests.ts';
 import { MINUTE_MS } from '../../src/time.ts';
 import { DEMO_ADMIN_KEY } from '../support/demo-org.ts';
-import { type IncreasePresses, newestButton, startIncreasePresses } from '../support/slack-press.ts';
+import { type IncreasePresses, newestButton, pressOutcomes, startIncreasePresses } from '../support/slack-press.ts';
 import type { SlackServer } from '../support/slack-server.ts';
 
 /**
@@ -115,16 +115,7 @@ async function press(email: string, choice: 'increase:approve' | 'increase:deny'
 
 /** The outcome of the newest press of `action` by `actor`. */
 async function lastOutcome(action: string, actor = 'slack:U0FIN'): Promise<string> {
-  const rows = await org.t.db
-    .selectFrom('audit_log')
-    .select('details')
-    .where('action', '=', action)
-    .where('actor', '=', actor)
-    .where('step', '!=', 'intent')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .execute();
-  return String((rows[0]?.details as { outcome?: string } | undefined)?.outcome);
+  return String((await pressOutcomes(org.t.db, action, actor)).at(-1));
 }
 
 describe('increase request answers when the Admin API misbehaves', () => {

@@ -6,7 +6,12 @@ import { startEmulator } from '../../src/emulator/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { askAboutIncreaseRequests } from '../../src/spend/increase-requests.ts';
 import { DEMO_ADMIN_KEY, DEMO_START } from '../support/demo-org.ts';
-import { type IncreasePresses, newestButton, startIncreasePresses } from '../support/slack-press.ts';
+import {
+  type IncreasePresses,
+  newestButton,
+  pressOutcomes as outcomesOf,
+  startIncreasePresses,
+} from '../support/slack-press.ts';
 import type { SlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -101,18 +106,7 @@ const memberLimit = async (email: string, period: string) => {
   return row?.limit ?? null;
 };
 
-/** The outcomes of the presses of `action` by `actor`, oldest first. */
-async function pressOutcomes(action: string, actor: string): Promise<string[]> {
-  const rows = await org.t.db
-    .selectFrom('audit_log')
-    .select('details')
-    .where('action', '=', action)
-    .where('actor', '=', actor)
-    .where('step', '!=', 'intent')
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => String((r.details as { outcome?: string }).outcome));
-}
+const pressOutcomes = (action: string, actor: string) => outcomesOf(org.t.db, action, actor);
 
 describe('Enterprise spend limit increase requests in Slack', () => {
   it('asks once per pending request, with Approve (twice the limit) and Deny; names as text; Deny only without a limit', async () => {

@@ -152,6 +152,19 @@ export async function startIncreasePresses(
   };
 }
 
+/** The audited outcomes of the presses of `action` by `actor` (`slack:U…`), oldest first. */
+export async function pressOutcomes(db: Db, action: string, actor: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('audit_log')
+    .select('details')
+    .where('action', '=', action)
+    .where('actor', '=', actor)
+    .where('step', '!=', 'intent')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => String((r.details as { outcome?: string }).outcome));
+}
+
 /** The newest button row of `choice` on the newest message about the key, and that message's channel:ts. */
 export async function newestButton(db: Db, keyId: string, choice: string): Promise<{ value: string; message: string }> {
   const row = await db
