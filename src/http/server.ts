@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
 import type { Logger } from '../log.ts';
+import type { RedisConnection } from '../queue/connection.ts';
 import type { Metrics } from './metrics.ts';
 import { type StatusPage, serveStatus } from './status/serve.ts';
 
@@ -44,7 +44,7 @@ export async function startHealthServer(opts: {
   port: number;
   host?: string;
   db: Db;
-  redis: Redis;
+  redis: RedisConnection;
   metrics: Metrics;
   log: Logger;
   limits?: Partial<HttpLimits>;
