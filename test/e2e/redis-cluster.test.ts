@@ -260,4 +260,16 @@ describe('a three-shard Redis Cluster', () => {
     expect(after).toHaveLength(before);
     expect(after.some((k) => k.includes('kwtest-plain'))).toBe(false);
   }, 30_000);
+
+  it('a database other than 0 in REDIS_URL is refused at start on a cluster (it has only 0)', async () => {
+    const w = spawnNode('src/cli/index.ts', ['worker', '--prefix', PREFIX], {
+      ...env,
+      REDIS_URL: `${cluster.url}/2`,
+      KEYWARDEN_CONFIG: join(workerDir, 'keywarden.yaml'),
+      KEYWARDEN_HTTP_PORT: String(await freePort()),
+    });
+    expect((await w.exited).code).not.toBe(0);
+    expect(w.output()).toMatch(/REDIS_URL selects database 2, and a Redis Cluster has only database 0: drop the \/2/);
+    expect(w.output()).not.toContain(PASSWORD);
+  }, 30_000);
 });
