@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { type Db, pingDb } from '../db/index.ts';
 import type { Logger } from '../log.ts';
-import type { RedisConnection } from '../queue/connection.ts';
 import type { Metrics } from './metrics.ts';
 import { type StatusPage, serveStatus } from './status/serve.ts';
 
@@ -44,7 +43,8 @@ export async function startHealthServer(opts: {
   port: number;
   host?: string;
   db: Db;
-  redis: RedisConnection;
+  /** The worker's Redis (one node's connection or a cluster's client): readiness asks it for PING. */
+  redis: { ping(): Promise<string> };
   metrics: Metrics;
   log: Logger;
   limits?: Partial<HttpLimits>;
