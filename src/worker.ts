@@ -39,7 +39,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const registry = buildRegistry(options.jobs, config.policy);
   requireEnv(config, ['database', 'redis', 'admin'], 'worker');
   // the worker's own connection: its queues, its workers, the schedulers and /readyz
-  const redis = await openRedis(config.env.redisUrl!, options.prefix, log);
+  const redis = await openRedis(config.env.redisUrl!, { prefix: options.prefix, log });
   const queues = createQueues(redis, options.prefix);
   const app = buildApp(config, {
     log,

@@ -103,7 +103,8 @@ export async function openApp(
   requireEnv(config, ['database', 'redis', 'admin'], command);
   const registry = buildRegistry(jobs, config.policy);
   const log = cliLogger(config);
-  const redis = await openRedis(config.env.redisUrl!, prefix, log, 'keywarden-cli');
+  // a command that never enqueues (`keys reactivate`) still runs while Redis is down
+  const redis = await openRedis(config.env.redisUrl!, { prefix, log, name: 'keywarden-cli', answerWithinMs: 5_000 });
   const queues = createQueues(redis, prefix);
   const app = buildApp(config, {
     log,

@@ -44,20 +44,26 @@ export function hashTagOf(prefix: string): string | null {
  * gets ioredis's cluster client, seeded with it (the URL's user, password and TLS carried to every node), which
  * follows MOVED redirects and slot changes; any other gets the single-node connection it already is. The URL stays
  * the one setting, and a managed Redis whose proxy routes for the client (cluster mode off on the wire) keeps the
- * plain connection it needs. Waits for Redis like every command does (a worker started before Redis waits).
- * Throws, before any key is written, on a cluster when `prefix` has no hash tag: BullMQ's scripts would fail there
- * with CROSSSLOT on every call.
+ * plain connection it needs. The worker waits for the answer as for every command (started before Redis, it waits);
+ * a CLI command that may not need Redis at all (`keys reactivate`) gives up after `answerWithinMs` and keeps the
+ * single-node connection, as it always had. Throws, before any key is written, on a cluster when `prefix` has no
+ * hash tag: BullMQ's scripts would fail there with CROSSSLOT on every call.
  */
 export async function openRedis(
   url: Secret | string,
-  prefix: string,
-  log: Logger,
-  name = 'keywarden',
+  opts: { prefix: string; log: Logger; name?: string; answerWithinMs?: number },
 ): Promise<RedisConnection> {
+  const { prefix, log, name = 'keywarden' } = opts;
   const node = createRedis(url, name);
   let cluster: boolean;
   try {
-    cluster = /^cluster_enabled:1\s*$/m.test(await node.info('cluster'));
+    const info = node.info('cluster');
+    const answer =
+      opts.answerWithinMs === undefined
+        ? await info
+        : await Promise.race([info, new Promise<null>((r) => setTimeout(r, opts.answerWithinMs, null).unref())]);
+    if (answer === null) return node;
+    cluster = /^cluster_enabled:1\s*$/m.test(answer);
   } catch (err) {
     // a server (or an ACL) that refuses INFO: a cluster would answer MOVED to the first command, and say so
     log.warn({ err }, 'could not ask Redis whether it is a cluster (INFO refused): using a single-node connection');
