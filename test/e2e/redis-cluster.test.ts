@@ -184,7 +184,18 @@ describe('a three-shard Redis Cluster', () => {
   it('the worker polls usage equal to the truth, schedules each job once, is ready, and guards presses in the prefix', async () => {
     const now = new Date();
     const backfillStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1) - 35 * DAY);
+    // one master of three evicts: the start-up check reads each master's own setting, and names that one
+    const lru = new Redis(cluster.nodes[2]!);
+    await lru.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    lru.disconnect();
     await worker.start();
+    const lruPort = cluster.nodes[2]!.split(':').pop();
+    expect(worker.output()).toMatch(
+      new RegExp(
+        `"maxmemoryPolicy":"allkeys-lru","node":"127\\.0\\.0\\.1:${lruPort}".*Set maxmemory-policy noeviction`,
+      ),
+    );
+    expect(worker.output().match(/Redis maxmemory-policy is/g)).toHaveLength(1);
     const started = JSON.parse(
       worker
         .output()
