@@ -7,10 +7,6 @@ ENV NODE_ENV=production
 # old-space ceiling keep a poll cycle under 200 MB at little cost in time; `npm run bench -- ingest` runs the worker
 # with exactly these flags. Raise them (docker run -e NODE_OPTIONS=...) only if a job dies with "heap out of memory".
 ENV NODE_OPTIONS="--max-old-space-size=160 --max-semi-space-size=4"
-# glibc gives each thread that allocates (libuv's pool: DNS, crypto, zlib, file I/O) an arena of its own, and
-# returns little of them: a worker's resident memory stepped up with the jobs while its V8 heap stayed flat. Two
-# arenas hold that growth (`npm run bench -- soak` runs the worker with this setting).
-ENV MALLOC_ARENA_MAX=2
 COPY package.json package-lock.json ./
 # The image already has Node 24; the `node` package would fetch a second copy, so its install script is skipped.
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force

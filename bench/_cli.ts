@@ -56,10 +56,3 @@ export function deployedNodeOptions(): string {
   if (flags === undefined) throw new Error('Dockerfile: no `ENV NODE_OPTIONS="…"` line to run the worker as deployed');
   return flags;
 }
-
-/** The glibc allocator setting the image runs the worker with (the Dockerfile's `ENV MALLOC_ARENA_MAX`), if any. */
-export function deployedMallocEnv(): Record<string, string> {
-  const dockerfile = readFileSync(join(import.meta.dirname, '..', 'Dockerfile'), 'utf8');
-  const arenas = /^ENV MALLOC_ARENA_MAX=(\d+)$/m.exec(dockerfile)?.[1];
-  return arenas === undefined ? {} : { MALLOC_ARENA_MAX: arenas };
-}

@@ -21,7 +21,7 @@ import { migrateToLatest } from '../src/db/index.ts';
 import { freePort } from '../src/dev/services.ts';
 import { QUEUE_NAMES } from '../src/queue/queues.ts';
 import { MINUTE_MS } from '../src/time.ts';
-import { deployedMallocEnv, deployedNodeOptions, startCli } from './_cli.ts';
+import { deployedNodeOptions, startCli } from './_cli.ts';
 import { presetPolled, startBenchServices } from './_services.ts';
 import { quantile } from './_stats.ts';
 
@@ -140,7 +140,6 @@ export async function run(args: string[]): Promise<void> {
       await e.waitUntilReady();
     }
     const nodeOptions = deployedNodeOptions();
-    const malloc = deployedMallocEnv();
     worker = await startCli(
       ['worker', '--prefix', prefix, '--heartbeat-interval', HEARTBEAT],
       {
@@ -152,7 +151,6 @@ export async function run(args: string[]): Promise<void> {
         KEYWARDEN_HTTP_PORT: String(await freePort()),
         LOG_LEVEL: 'info',
         NODE_OPTIONS: nodeOptions,
-        ...malloc,
       },
       /worker started/,
     );
@@ -160,8 +158,7 @@ export async function run(args: string[]): Promise<void> {
     const warmEnd = started + warmup * MINUTE_MS;
     const end = started + minutes * MINUTE_MS;
     console.log(
-      `soak: the large scenario (5,000 keys), one worker as deployed (NODE_OPTIONS=${nodeOptions}` +
-        `${Object.entries(malloc).map(([k, v]) => `, ${k}=${v}`)}), ${minutes} min ` +
+      `soak: the large scenario (5,000 keys), one worker as deployed (NODE_OPTIONS=${nodeOptions}), ${minutes} min ` +
         `(warm-up ${warmup} min), heartbeat every ${HEARTBEAT}`,
     );
     while (Date.now() < end) {
