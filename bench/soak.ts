@@ -196,6 +196,16 @@ export async function run(args: string[]): Promise<void> {
       `event-loop delay p99 per ${HEARTBEAT}: max ${p99s.at(-1)} ms, median ${quantile(p99s, 0.5).toFixed(1)} ms ` +
         `over ${beats.length} heartbeats   [target: < 100 ms]`,
     );
+    // where the worst stalls were: the jobs that finished within a minute of each (a long job finishes after it)
+    for (const b of [...beats].sort((x, y) => y.eventLoopDelayP99Ms - x.eventLoopDelayP99Ms).slice(0, 3)) {
+      const near = [...finishedAt]
+        .filter(([, at]) => at >= b.at - 10_000 && at < b.at + MINUTE_MS)
+        .map(([id]) => id.replace(/^repeat:(.*):\d+$/, '$1'));
+      console.log(
+        `  p99 ${b.eventLoopDelayP99Ms} ms in the 10 s to ${new Date(b.at).toISOString().slice(11, 19)}; ` +
+          `finished within a minute: ${[...new Set(near)].sort().join(', ') || 'none'}`,
+      );
+    }
     console.log(
       `scheduled ticks due after warm-up (${schedulers} schedulers): ${due.length}; completed ${count('completed')}, failed ${count('failed')}, ` +
         `skipped (the previous run still running) ${count('skipped')}, missed ${missed.length}   [target: none missed]`,
