@@ -22,7 +22,7 @@ import { waitUntil } from '../support/wait.ts';
 import type { WorkerProcess } from '../support/worker-process.ts';
 
 /**
- * Drill: three replicas of the real worker on one Redis (AOF on) and one Postgres, watching two organizations (an
+ * Drill: three replicas of the real worker on one Redis (AOF on) and one Postgres, watching three organizations (an
  * `organizations:` list: each on an emulator of its own, its rows in its own schema, each job scheduled per
  * organization). The replica running a poll of the second organization is `kill -9`ed (and restarted, as an
  * orchestrator does); then the one running a delivery; then Redis is killed and restarted under all three. The
@@ -34,10 +34,11 @@ import type { WorkerProcess } from '../support/worker-process.ts';
 
 const REDIS_DOWN_MS = 10_000;
 const ALERTS = 30;
-// other scenarios, so other keys and traffic: a row filed in the wrong schema could not equal that one's truth
+// other scenarios or seeds, so other keys and traffic: a row filed in the wrong schema could not equal that one's truth
 const ORGANIZATIONS = [
   { id: 'emea', scenario: 'demo' },
   { id: 'apac', scenario: 'quiet' },
+  { id: 'amer', scenario: 'demo', seed: 43 },
 ] as const;
 /** The organization whose poll is killed: the second, so a job of a scheduler other than the first is recovered. */
 const KILLED_POLL_OF = ORGANIZATIONS[1].id;
@@ -104,7 +105,7 @@ async function killReplicaRunning(q: Queue, job: string, organization?: string) 
   return { jobId: caught.job.id!, organization: organizationOf(caught.job), runs };
 }
 
-describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over two organizations, then Redis restarted under them', () => {
+describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over three organizations, then Redis restarted under them', () => {
   it('the killed poll is taken over, all resume, usage is exact per organization, no alert lost or repeated unmarked', async () => {
     const orgs = rig.organizations;
     const ingest = queue('ingest');

@@ -39,10 +39,14 @@ export const DRILL_SCHEDULES: Record<string, string> = {
   'enforce-rotation': '*/20 * * * * *',
 };
 
-/** One organization of a rig over an `organizations:` list: its id (schema `kw_<id>`) and its emulator's scenario. */
+/**
+ * One organization of a rig over an `organizations:` list: its id (schema `kw_<id>`) and its emulator's scenario,
+ * on another seed when given (other key ids, other traffic: two organizations of one scenario stay apart).
+ */
 export interface RigOrganizationOption {
   id: string;
   scenario: 'demo' | 'quiet';
+  seed?: number;
 }
 
 interface RigCommonOptions {
@@ -159,8 +163,8 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
     }
     const startedAt = new Date();
     // usage shows one minute after the fact, as the real API's does (a little later, usually)
-    const emulatorOf = async (name: 'demo' | 'quiet') => {
-      const scenario = loadScenario(name);
+    const emulatorOf = async (name: 'demo' | 'quiet', seed?: number) => {
+      const scenario = { ...loadScenario(name), ...(seed !== undefined ? { seed } : {}) };
       const emulator = await startEmulator({ scenario, startAt: startedAt, freshnessDelayMinutes: 1 });
       cleanups.push(() => emulator.close());
       return { emulator, adminKey: scenario.admin_keys[0]! };
@@ -170,7 +174,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
     const adminEnv: Record<string, string> = {};
     const entries: string[] = [];
     for (const o of opts.organizations ?? []) {
-      const { emulator, adminKey } = await emulatorOf(o.scenario);
+      const { emulator, adminKey } = await emulatorOf(o.scenario, o.seed);
       adminEnv[adminKeyEnv(o.id)] = adminKey;
       entries.push(
         `  - { id: ${o.id}, name: "Drill ${o.id}", timezone: UTC, admin_key_env: ${adminKeyEnv(o.id)}, base_url: "${emulator.url}" }\n`,
