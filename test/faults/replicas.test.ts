@@ -212,7 +212,7 @@ describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over
         `${id}: ${cells} usage cells equal to the truth, ${sent.length} notifications, ${marked.length} marked`,
       );
     }
-    // every message received is one row's (of either organization), or a marked row's second send
+    // every message received is one row's (of any organization), or a marked row's second send
     const messages = rig.slackPosts.length + rig.emails.length;
     expect(messages - rows).toBeLessThanOrEqual(flagged);
     const inFlight = [...delivery.runs.values()].reduce((a, b) => a + b, 0);

@@ -57,7 +57,10 @@ interface RigCommonOptions {
   redis: 'own' | 'shared';
   schedules?: Record<string, string>;
   watchdogInterval?: string;
-  /** The policy's text before `schedules:` instead of the drills' Slack and email routes (receivers, say). */
+  /**
+   * The policy's text before `schedules:` (and before the `organizations:` list, when given) instead of the drills'
+   * Slack and email routes (receivers, say).
+   */
   policy?: string;
   /** More of the worker's environment (the receivers' variables). */
   env?: Record<string, string>;
