@@ -3,7 +3,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { alertsCommand } from '../../src/cli/alerts.ts';
 import { silenceCommand } from '../../src/cli/silence.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { HealthServer } from '../../src/http/server.ts';
@@ -13,6 +12,7 @@ import { runawayObservation } from '../support/alerts.ts';
 import {
   type HealthPresses,
   pressConfig,
+  pressRoutes,
   PRESS_SIGNING_SECRET as SIGNING_SECRET,
   startHealthPresses,
 } from '../support/slack-press.ts';
@@ -21,9 +21,7 @@ import { waitUntil } from '../support/wait.ts';
 
 const HOUR = 3_600_000;
 
-const routes = policySchema.parse({
-  routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
-}).routes;
+const routes = pressRoutes([{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }]);
 
 let presses: HealthPresses;
 let db: Db;
@@ -34,7 +32,7 @@ let ctx: HealthPresses['ctx'];
 let logLines: string[];
 
 beforeAll(async () => {
-  presses = await startHealthPresses({ usergroups: { S0ONCALL: ['U0ONCALL'] }, config: pressConfig({}) });
+  presses = await startHealthPresses({ usergroups: { S0ONCALL: ['U0ONCALL'] }, config: pressConfig() });
   ({ db, slack, http, clock, ctx, logLines } = presses);
 });
 
@@ -49,7 +47,7 @@ beforeEach(async () => {
   await db.deleteFrom('alerts').execute();
   slack.reset();
   clock.set(new Date());
-  ctx.config = pressConfig({});
+  ctx.config = pressConfig();
 });
 
 const actionsUrl = () => `http://127.0.0.1:${http.port}/slack/actions`;
@@ -323,7 +321,7 @@ describe('Slack buttons: when Slack fails the answer', () => {
 
 describe('Slack buttons: who may press', () => {
   it('refuses a user the allow list does not name: ephemeral answer, nothing changed, audited', async () => {
-    ctx.config = pressConfig({ acknowledge: ['U0BOSS'] });
+    ctx.config = pressConfig({ allow: { acknowledge: ['U0BOSS'] } });
     const { value, message } = await firingAlert();
     const before = (await auditRows()).length;
     const r = await pressOverHttp({ actionId: 'ack', value, userId: 'U0ANA', message });
@@ -339,7 +337,7 @@ describe('Slack buttons: who may press', () => {
   });
 
   it('lets in a member of an allowed user group (usergroups.users.list)', async () => {
-    ctx.config = pressConfig({ acknowledge: ['S0ONCALL'] });
+    ctx.config = pressConfig({ allow: { acknowledge: ['S0ONCALL'] } });
     const { value, message } = await firingAlert();
     const r = await slack.pressOverSocket({ actionId: 'ack', value, userId: 'U0ONCALL', message });
     expect(r).toBeTruthy();
@@ -348,7 +346,7 @@ describe('Slack buttons: who may press', () => {
   });
 
   it('puts no buttons on messages while slack_actions is off', async () => {
-    ctx.config = pressConfig({}, false);
+    ctx.config = pressConfig({ enabled: false });
     await raiseAlerts(ctx, { kinds: ['usage.runaway'], observations: [runawayObservation('k1')] }, routes, clock.now());
     await deliverNotifications({ ...ctx, clock }, { buttons: false });
     expect(JSON.stringify(posts()[0]?.args.blocks)).not.toContain('"action_id":"ack"');
@@ -400,7 +398,7 @@ describe('Slack buttons: refused requests change nothing and echo nothing', () =
 
   it('a replay of a request already handled: 401, no second audit row', async () => {
     const { value, message } = await firingAlert();
-    ctx.config = pressConfig({ acknowledge: ['U0BOSS'] }); // so the first press changes nothing either
+    ctx.config = pressConfig({ allow: { acknowledge: ['U0BOSS'] } }); // so the first press changes nothing either
     const body = new URLSearchParams({
       payload: JSON.stringify(slack.blockActions({ actionId: 'ack', value, userId: 'U0ANA', message })),
     }).toString();

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlerts } from '../../src/alerts/store.ts';
-import { type Config, loadConfig } from '../../src/config/index.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { enforceRotation } from '../../src/rotation/enforce.ts';
 import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
@@ -12,6 +10,8 @@ import {
   type DemoPresses,
   newestButton,
   pressOutcomes as outcomesOf,
+  pressConfig,
+  pressRoutes,
   startDemoPresses,
 } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
@@ -20,7 +20,7 @@ import { waitUntil } from '../support/wait.ts';
 const SIGNING_SECRET = 'approve-signing-secret-0123456789';
 const HOUR = 3_600_000;
 const org = useDemoOrg();
-const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
+const routes = pressRoutes([{ match: { kind: 'rotation.*' }, slack: ['#security'] }]);
 
 let env: DemoPresses['env'];
 let slack: SlackServer;
@@ -30,19 +30,12 @@ let url: string;
 
 beforeAll(async () => {
   slack = await startSlackServer();
-  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
-  const config: Config = {
-    ...base,
-    policy: {
-      ...base.policy,
-      rotation: { ...base.policy.rotation, enforce: 'approve', grace_days: 1 },
-      routes,
-      slack_actions: {
-        enabled: true,
-        allow: { ...base.policy.slack_actions.allow, approve_deactivation: ['U0SEC', 'U0LEAD'] },
-      },
-    },
-  };
+  const config = pressConfig({
+    routes,
+    rotation: { enforce: 'approve', grace_days: 1 },
+    allow: { approve_deactivation: ['U0SEC', 'U0LEAD'] },
+    standInSecrets: false,
+  });
   presses = await startDemoPresses({ org, slack, config, signingSecret: SIGNING_SECRET });
   ({ env, ctx, url } = presses);
 });

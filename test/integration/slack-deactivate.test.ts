@@ -6,11 +6,10 @@ import { detectAnomaliesJob } from '../../jobs/detect-anomalies.ts';
 import { pollUsageJob } from '../../jobs/poll-usage.ts';
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { keyIdByName, useDemoOrg } from '../support/demo-org.ts';
-import { type DemoPresses, startDemoPresses } from '../support/slack-press.ts';
+import { type DemoPresses, pressRoutes, startDemoPresses } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -241,7 +240,7 @@ describe('anomaly.auto_deactivate.mode: approve, and Reactivate on the kill swit
           },
         ],
       },
-      policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes,
+      pressRoutes([{ match: { kind: 'rotation.*' }, slack: ['#security'] }]),
       org.clock.now(),
     );
     await deliverNotifications(ctx, { buttons: true });

@@ -1,19 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Config, loadConfig } from '../../src/config/index.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { enforceRotation } from '../../src/rotation/enforce.ts';
 import { PRICE_TABLE } from '../../src/usage/core/prices.ts';
 import { pollUsage } from '../../src/usage/ingest.ts';
 import { usageContext } from '../support/context.ts';
 import { keyIdByName, useDemoOrg } from '../support/demo-org.ts';
-import { type DemoPresses, newestButton, startDemoPresses } from '../support/slack-press.ts';
+import { type DemoPresses, newestButton, pressConfig, pressRoutes, startDemoPresses } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 
 const SIGNING_SECRET = 'deny-no-grace-signing-secret-0123456789';
 const HOUR = 3_600_000;
 const org = useDemoOrg();
-const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
+const routes = pressRoutes([{ match: { kind: 'rotation.*' }, slack: ['#security'] }]);
 
 let env: DemoPresses['env'];
 let slack: SlackServer;
@@ -23,19 +21,12 @@ let url: string;
 
 beforeAll(async () => {
   slack = await startSlackServer();
-  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
-  const config: Config = {
-    ...base,
-    policy: {
-      ...base.policy,
-      rotation: { ...base.policy.rotation, enforce: 'approve', grace_days: 0 },
-      routes,
-      slack_actions: {
-        enabled: true,
-        allow: { ...base.policy.slack_actions.allow, approve_deactivation: ['U0SEC'] },
-      },
-    },
-  };
+  const config = pressConfig({
+    routes,
+    rotation: { enforce: 'approve', grace_days: 0 },
+    allow: { approve_deactivation: ['U0SEC'] },
+    standInSecrets: false,
+  });
   presses = await startDemoPresses({ org, slack, config, signingSecret: SIGNING_SECRET, socket: false });
   ({ env, ctx, url } = presses);
 });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { raiseAlerts } from '../../src/alerts/store.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { HealthServer } from '../../src/http/server.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
@@ -8,6 +7,7 @@ import { runawayObservation } from '../support/alerts.ts';
 import {
   type HealthPresses,
   pressConfig,
+  pressRoutes,
   PRESS_SIGNING_SECRET as SIGNING_SECRET,
   startHealthPresses,
 } from '../support/slack-press.ts';
@@ -22,9 +22,7 @@ import { waitUntil } from '../support/wait.ts';
 
 const HOUR = 3_600_000;
 
-const routes = policySchema.parse({
-  routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
-}).routes;
+const routes = pressRoutes([{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }]);
 
 let presses: HealthPresses;
 let db: Db;
@@ -34,7 +32,7 @@ let clock: HealthPresses['clock'];
 let ctx: HealthPresses['ctx'];
 
 beforeAll(async () => {
-  presses = await startHealthPresses({ usergroups: {}, config: pressConfig({ mark_expected: ['U0ANA'] }) });
+  presses = await startHealthPresses({ usergroups: {}, config: pressConfig({ allow: { mark_expected: ['U0ANA'] } }) });
   ({ db, slack, http, clock, ctx } = presses);
 });
 
@@ -49,7 +47,7 @@ beforeEach(async () => {
   await db.deleteFrom('alerts').execute();
   slack.reset();
   clock.set(new Date());
-  ctx.config = pressConfig({ mark_expected: ['U0ANA'] });
+  ctx.config = pressConfig({ allow: { mark_expected: ['U0ANA'] } });
 });
 
 const seconds = () => Math.floor(clock.now().getTime() / 1000);

@@ -9,7 +9,6 @@ import { type SocketModeTransport, startSocketMode } from '../../src/actions/soc
 import { raiseAlerts } from '../../src/alerts/store.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
@@ -19,7 +18,7 @@ import { createSlackClient } from '../../src/notify/slack.ts';
 import { runawayObservation } from '../support/alerts.ts';
 import { captureLog } from '../support/context.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/db.ts';
-import { PRESS_SIGNING_SECRET, pressConfig } from '../support/slack-press.ts';
+import { PRESS_SIGNING_SECRET, pressConfig, pressRoutes } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -29,9 +28,7 @@ import { waitUntil } from '../support/wait.ts';
  * slack_actions. A value naming no organization, or a bare row id while there are several, names nothing.
  */
 
-const routes = policySchema.parse({
-  routes: [{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }],
-}).routes;
+const routes = pressRoutes([{ match: { kind: 'usage.*' }, slack: ['#ai-alerts'], repeat_every: '1h' }]);
 
 let t: TestDatabase;
 let slack: SlackServer;
@@ -60,7 +57,7 @@ beforeAll(async () => {
     const log = captured.log.child({ org: id });
     orgs.set(id, {
       db,
-      config: pressConfig({}),
+      config: pressConfig(),
       repos: createRepos(db),
       admin: new AdminClient({
         baseUrl: 'http://127.0.0.1:9',
@@ -99,7 +96,7 @@ beforeEach(async () => {
     await o.db.deleteFrom('slack_buttons').execute();
     await o.db.deleteFrom('notifications').execute();
     await o.db.deleteFrom('alerts').execute();
-    o.config = pressConfig({});
+    o.config = pressConfig();
   }
   slack.reset();
 });
@@ -191,7 +188,7 @@ describe('Slack buttons across several organizations', () => {
 
   it("each organization's own slack_actions decides who may press", async () => {
     const values = await firingInBoth();
-    org('emea').config = pressConfig({ acknowledge: ['U0BOSS'] });
+    org('emea').config = pressConfig({ allow: { acknowledge: ['U0BOSS'] } });
     expect((await pressOverHttp(values.emea)).status).toBe(200);
     expect(await acknowledgedBy('emea')).toBeNull();
     expect(String(slack.responses.at(-1)?.body.text)).toContain('not allowed');

@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlerts } from '../../src/alerts/store.ts';
-import { type Config, loadConfig } from '../../src/config/index.ts';
-import { policySchema } from '../../src/config/policy.ts';
 import { deliverNotifications } from '../../src/notify/outbox.ts';
 import { setKeyStatus } from '../../src/rotation/set-status.ts';
 import { keyIdByName, useDemoOrg } from '../support/demo-org.ts';
-import { type DemoPresses, startDemoPresses } from '../support/slack-press.ts';
+import { type DemoPresses, pressConfig, pressRoutes, startDemoPresses } from '../support/slack-press.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const SIGNING_SECRET = 'reactivate-signing-secret-0123456789';
 const org = useDemoOrg();
-const routes = policySchema.parse({ routes: [{ match: { kind: 'rotation.*' }, slack: ['#security'] }] }).routes;
+const routes = pressRoutes([{ match: { kind: 'rotation.*' }, slack: ['#security'] }]);
 
 let env: DemoPresses['env'];
 let slack: SlackServer;
@@ -21,14 +19,7 @@ let url: string;
 
 beforeAll(async () => {
   slack = await startSlackServer();
-  const base = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
-  const config: Config = {
-    ...base,
-    policy: {
-      ...base.policy,
-      slack_actions: { enabled: true, allow: { ...base.policy.slack_actions.allow, reactivate: ['U0SEC'] } },
-    },
-  };
+  const config = pressConfig({ allow: { reactivate: ['U0SEC'] }, standInSecrets: false });
   presses = await startDemoPresses({ org, slack, config, signingSecret: SIGNING_SECRET });
   ({ env, ctx, url } = presses);
 });

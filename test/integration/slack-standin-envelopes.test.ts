@@ -8,7 +8,7 @@ import { type HealthPresses, pressConfig, startHealthPresses } from '../support/
 it('two Slack stand-ins never hand out the same envelope id for the same sequence of calls', async () => {
   const rigs: HealthPresses[] = [];
   try {
-    for (let i = 0; i < 2; i++) rigs.push(await startHealthPresses({ usergroups: {}, config: pressConfig({}) }));
+    for (let i = 0; i < 2; i++) rigs.push(await startHealthPresses({ usergroups: {}, config: pressConfig() }));
     const press = { actionId: 'ack', value: 'no-such-button', userId: 'U0ANA', message: 'C0ALERTS:1.000100' };
     const ids = await Promise.all(rigs.map((r) => r.slack.pressOverSocket(press)));
     expect(ids[0]).not.toBe(ids[1]);

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
+import type { z } from 'zod';
 import { syncInventory } from '../../jobs/sync-inventory.ts';
 import { groupMembers } from '../../src/actions/groups.ts';
 import type { ActionContext, PressReceiver } from '../../src/actions/handle.ts';
@@ -8,7 +9,14 @@ import { slackActionsEndpoint } from '../../src/actions/http.ts';
 import { type SocketModeTransport, startSocketMode } from '../../src/actions/socket.ts';
 import { AdminClient } from '../../src/anthropic/client.ts';
 import { fixedClock } from '../../src/clock.ts';
-import { type Config, DEFAULT_ORGANIZATION_ID, loadConfig } from '../../src/config/index.ts';
+import {
+  type Config,
+  DEFAULT_ORGANIZATION_ID,
+  loadConfig,
+  type RotationPolicy,
+  type Route,
+  type SlackActionsPolicy,
+} from '../../src/config/index.ts';
 import { policySchema } from '../../src/config/policy.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Db } from '../../src/db/index.ts';
@@ -114,7 +122,7 @@ export interface IncreasePresses extends DemoPresses {
  */
 export async function startIncreasePresses(
   scenario: Scenario,
-  allow: Partial<Config['policy']['slack_actions']['allow']>,
+  allow: Partial<SlackActionsPolicy['allow']>,
   signingSecret: string,
 ): Promise<IncreasePresses> {
   const clock = fixedClock(DEMO_START);
@@ -124,14 +132,11 @@ export async function startIncreasePresses(
     emulator: await startEmulator({ scenario, clock, startAt: DEMO_START }),
   } satisfies ReturnType<typeof useDemoOrg>;
   const slack = await startSlackServer();
-  const config: Config = {
-    ...exampleConfig,
-    policy: {
-      ...exampleConfig.policy,
-      routes: policySchema.parse({ routes: [{ match: { kind: 'spend.*' }, slack: ['#finance'] }] }).routes,
-      slack_actions: { enabled: true, allow: { ...exampleConfig.policy.slack_actions.allow, ...allow } },
-    },
-  };
+  const config = pressConfig({
+    routes: pressRoutes([{ match: { kind: 'spend.*' }, slack: ['#finance'] }]),
+    allow,
+    standInSecrets: false,
+  });
   const presses = await startDemoPresses({ org, slack, config, signingSecret });
   const requests = (await presses.ctx.admin.listIncreaseRequests().toArray()).map((r) => ({
     email: r.requester.type === 'user' ? String(r.requester.email) : '',
@@ -185,18 +190,41 @@ export const PRESS_SIGNING_SECRET = 'standin-signing-secret-0123456789abcdef';
 
 const exampleConfig = loadConfig({ env: { KEYWARDEN_CONFIG: 'examples/keywarden.yaml' } });
 
-/** examples/keywarden.yaml with Slack actions `enabled` for `allow`, and the stand-in's signing secret and app token. */
-export function pressConfig(allow: Partial<Config['policy']['slack_actions']['allow']>, enabled = true): Config {
+/** The policy's `routes` from their YAML shape, parsed (defaults filled in) as the policy file's would be. */
+export const pressRoutes = (routes: NonNullable<z.input<typeof policySchema>>['routes']): Route[] =>
+  policySchema.parse({ routes }).routes;
+
+/**
+ * examples/keywarden.yaml as a press test runs it: Slack actions `enabled` (default true) for `allow` over the
+ * example's allow-list; `routes` and the `rotation` fields given in place of the example's; and, unless
+ * `standInSecrets` is false, the stand-in's signing secret and app token in the environment (the transports and the
+ * buttons read them there; the demo harnesses are handed their signing secret instead).
+ */
+export function pressConfig(
+  opts: {
+    allow?: Partial<SlackActionsPolicy['allow']>;
+    enabled?: boolean;
+    routes?: Route[];
+    rotation?: Partial<RotationPolicy>;
+    standInSecrets?: boolean;
+  } = {},
+): Config {
+  const { policy, env } = exampleConfig;
   return {
     ...exampleConfig,
-    env: {
-      ...exampleConfig.env,
-      slackSigningSecret: new Secret(PRESS_SIGNING_SECRET),
-      slackAppToken: new Secret(STANDIN_APP_TOKEN),
-    },
+    env:
+      opts.standInSecrets === false
+        ? env
+        : {
+            ...env,
+            slackSigningSecret: new Secret(PRESS_SIGNING_SECRET),
+            slackAppToken: new Secret(STANDIN_APP_TOKEN),
+          },
     policy: {
-      ...exampleConfig.policy,
-      slack_actions: { enabled, allow: { ...exampleConfig.policy.slack_actions.allow, ...allow } },
+      ...policy,
+      rotation: { ...policy.rotation, ...opts.rotation },
+      routes: opts.routes ?? policy.routes,
+      slack_actions: { enabled: opts.enabled ?? true, allow: { ...policy.slack_actions.allow, ...opts.allow } },
     },
   };
 }
