@@ -200,7 +200,8 @@ export async function run(args: string[]): Promise<void> {
     for (const b of [...beats].sort((x, y) => y.eventLoopDelayP99Ms - x.eventLoopDelayP99Ms).slice(0, 3)) {
       const near = [...finishedAt]
         .filter(([, at]) => at >= b.at - 10_000 && at < b.at + MINUTE_MS)
-        .map(([id]) => id.replace(/^repeat:(.*):\d+$/, '$1'));
+        // a scheduled tick is `repeat:<job>:<ms>`, a follow-up `<job>-after-<the job it follows>`
+        .map(([id]) => id.replace(/^repeat:(.*):\d+$/, '$1').replace(/-after-.*$/, ''));
       console.log(
         `  p99 ${b.eventLoopDelayP99Ms} ms in the 10 s to ${new Date(b.at).toISOString().slice(11, 19)}; ` +
           `finished within a minute: ${[...new Set(near)].sort().join(', ') || 'none'}`,
