@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Job, Queue } from 'bullmq';
+import { type Job, type JobType, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/index.ts';
 import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
@@ -116,32 +116,47 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+async function jobsOn(queueName: string, states: JobType[]): Promise<Job[]> {
+  const queue = new Queue(queueName, { connection: { url: redisUrl() }, prefix });
+  try {
+    return await queue.getJobs(states);
+  } finally {
+    await queue.close();
+  }
+}
+
 /** Every job BullMQ still holds for `name`, on whichever queue runs it. */
 async function jobsNamed(name: string): Promise<Job[]> {
-  const found: Job[] = [];
-  for (const queueName of QUEUE_NAMES) {
-    const queue = new Queue(queueName, { connection: { url: redisUrl() }, prefix });
-    try {
-      found.push(...(await queue.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed'])));
-    } finally {
-      await queue.close();
-    }
-  }
-  return found.filter((j) => j.name === name);
+  const all = await Promise.all(
+    QUEUE_NAMES.map((q) => jobsOn(q, ['completed', 'failed', 'active', 'waiting', 'delayed'])),
+  );
+  return all.flat().filter((j) => j.name === name);
 }
 
 const organizationOf = (job: Job) => (job.data as { organization?: string }).organization;
 
 describe('one replica, organization A hung on every lane', () => {
   it("B's minute polls and runaway detection start on time, B's usage keeps up, and A's trouble names A", async () => {
-    // never answered: each of A's runs waits out the client's timeouts and retries (minutes)
-    emulatorA.setFaults({ hangShare: 1 });
     await replica.start();
     const startedAt = Date.now();
     const dbB = schemaDb('kw_orgb');
     const dbA = schemaDb('kw_orga');
-    // A's runs have taken their slots by the first ticks after the start; B's ticks from then on are measured
-    const from = startedAt + 15_000;
+    // both poll once while A answers: with usage stored, A's headroom check and projection read A's API too
+    await waitUntil(
+      'both organizations polled',
+      async () => {
+        const marks = await Promise.all([dbA, dbB].map((db) => watermarksRepo(db).read(WATERMARKS.usage)));
+        return marks.every(
+          (m) => m !== null && m.getTime() > Math.floor(startedAt / MINUTE_MS) * MINUTE_MS - 3 * MINUTE_MS,
+        );
+      },
+      60_000,
+    );
+    // never answered from now: each of A's runs waits out the client's timeouts and retries (minutes)
+    emulatorA.setFaults({ hangShare: 1 });
+    const hungAt = Date.now();
+    // A's runs have taken their slots by the first ticks after; B's ticks from then on are measured
+    const from = hungAt + 15_000;
     const until = from + 90_000;
     // the ticks measured, and the last one's start
     await new Promise((r) => setTimeout(r, until + ON_TIME_MS - Date.now()));
@@ -162,13 +177,23 @@ describe('one replica, organization A hung on every lane', () => {
     const detectionDelays = detections.map((j) =>
       j.processedOn === undefined ? Number.POSITIVE_INFINITY : j.processedOn - j.timestamp,
     );
+    // what A's hung runs hold at the end: a run per job on each lane it uses
+    const heldByA = (
+      await Promise.all(
+        QUEUE_NAMES.map(async (q) => (await jobsOn(q, ['active'])).filter((j) => organizationOf(j) === 'orga')),
+      )
+    )
+      .flat()
+      .map((j) => `${j.queueName}/${j.name}`)
+      .sort();
     const seconds = (ms: number[]) => ms.map((d) => (d / 1000).toFixed(1)).join(' ');
     console.info(
-      `B's polls since the start, tick (s after the start) → start delay (s): ${polls
-        .filter((p) => p.tick >= startedAt)
-        .map((p) => `${((p.tick - startedAt) / 1000).toFixed(0)}→${(delay(p) / 1000).toFixed(1)}`)
+      `B's polls since A hung, tick (s after A hung) → start delay (s): ${polls
+        .filter((p) => p.tick >= hungAt)
+        .map((p) => `${((p.tick - hungAt) / 1000).toFixed(0)}→${(delay(p) / 1000).toFixed(1)}`)
         .join(' ')}\n` +
-        `measured: ${measured.length} polls of ${ticks} ticks; runaway detection start delays after B's polls (s): ${seconds(detectionDelays)}`,
+        `measured: ${measured.length} polls of ${ticks} ticks; runaway detection start delays after B's polls (s): ${seconds(detectionDelays)}\n` +
+        `A's hung runs at the end: ${heldByA.join(', ')}`,
     );
     expect(measured.length).toBeGreaterThanOrEqual(ticks - 1);
     expect(measured.map(delay).filter((d) => d > ON_TIME_MS)).toEqual([]);

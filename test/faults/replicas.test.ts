@@ -89,14 +89,14 @@ async function killReplicaRunning(q: Queue, job: string) {
 describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery, then Redis restarted under them', () => {
   it('the killed poll is taken over, all resume, usage is exact, no alert lost or repeated unmarked', async () => {
     const { db, emulator } = rig;
-    const ingest = queue('ingest');
+    const polls = queue('poll');
     const notify = queue('notify');
     await waitForUsageThrough(db, floorMinute(Date.now() - MINUTE), 120_000);
     await waitForOutboxDrained(db, 60_000);
 
     // slow usage pages: a poll takes seconds, long enough to be caught in the middle of
     emulator.setFaults({ pathPrefix: '/v1/organizations/usage_report', slowShare: 0.5, slowMs: 1_500, seed: 18 });
-    const poll = await killReplicaRunning(ingest, 'poll-usage');
+    const poll = await killReplicaRunning(polls, 'poll-usage');
     await raiseDrillAlerts(db, DRILL_ROUTES, 'replicas', ALERTS);
     const delivery = await killReplicaRunning(notify, 'deliver-notifications');
     emulator.setFaults({});
@@ -106,7 +106,7 @@ describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery, the
     const takenOver = await waitUntil(
       `poll ${poll.jobId} completed after the kill`,
       async () => {
-        const job: Job | undefined = await ingest.getJob(poll.jobId);
+        const job: Job | undefined = await polls.getJob(poll.jobId);
         return job && (await job.getState()) === 'completed' ? job : null;
       },
       150_000,
@@ -129,7 +129,7 @@ describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery, the
     await waitUntil(
       'every replica completing jobs after the restart',
       async () => {
-        const done = [...(await ingest.getCompleted(0, 200)), ...(await notify.getCompleted(0, 200))];
+        const done = [...(await polls.getCompleted(0, 200)), ...(await notify.getCompleted(0, 200))];
         const by = new Set(done.filter((j) => (j.finishedOn ?? 0) > back).map((j) => j.processedBy));
         return names.every((n) => by.has(n));
       },
