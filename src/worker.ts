@@ -8,7 +8,7 @@ import { createMetrics } from './http/metrics.ts';
 import { startHealthServer } from './http/server.ts';
 import { statusLoader } from './http/status/load.ts';
 import type { Logger } from './log.ts';
-import { checkRedisSettings, createRedis } from './queue/connection.ts';
+import { checkRedisSettings, openRedis } from './queue/connection.ts';
 import { exitOnCrash } from './queue/crash.ts';
 import type { JobDefinition } from './queue/define.ts';
 import { heartbeat, replicaName, startDuties } from './queue/duties.ts';
@@ -41,7 +41,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const registry = buildRegistry(options.jobs, config.policy);
   requireEnv(config, ['database', 'redis', 'admin'], 'worker');
   // the worker's own connection: its queues, its workers, the schedulers and /readyz
-  const redis = createRedis(config.env.redisUrl!);
+  const redis = await openRedis(config.env.redisUrl!, { prefix: options.prefix, log });
   const queues = createQueues(redis, options.prefix);
   const app = buildApp(config, {
     log,
@@ -145,7 +145,12 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     log,
   );
 
-  const slackActions = startSlackActions(new Map(orgs.map(({ org, ctx: octx }) => [org.id, octx])), redis, log);
+  const slackActions = startSlackActions(
+    new Map(orgs.map(({ org, ctx: octx }) => [org.id, octx])),
+    redis,
+    options.prefix,
+    log,
+  );
   const health =
     options.httpPort === null
       ? null

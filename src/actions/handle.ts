@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { type ActionId, actionOfChoice, isActionId, permissionOf } from '../action-ids.ts';
 import type { Clock } from '../clock.ts';
 import type { Context } from '../context.ts';
@@ -8,6 +7,7 @@ import { escapeSlack } from '../notify/escape.ts';
 import { type OutboxPayload, taggedNotification } from '../notify/outbox.ts';
 import { renderSlack } from '../notify/render.ts';
 import { buttonValueParts } from '../notify/slack-buttons.ts';
+import type { RedisConnection } from '../queue/connection.ts';
 import { lastStatusChangeFailure, setKeyStatus } from '../rotation/set-status.ts';
 import { answerApproval } from './approvals.ts';
 import { decidePress, type PressDecision } from './core/decide.ts';
@@ -42,7 +42,9 @@ export type PressTargets = ReadonlyMap<string, ActionContext>;
  */
 export interface PressReceiver {
   targets: PressTargets;
-  redis: Redis;
+  redis: RedisConnection;
+  /** The deployment's queue prefix, which the replay guard's keys start with (default {keywarden}). */
+  prefix?: string;
   clock: Clock;
   log: Logger;
 }

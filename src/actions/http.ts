@@ -36,7 +36,7 @@ export function slackActionsEndpoint(ctx: PressReceiver, signingSecret: Secret) 
       ctx.log.warn({ reason: verdict.reason }, 'refused a Slack action request that is not validly signed');
       return reply(401, 'invalid signature');
     }
-    if (!(await firstDelivery(ctx.redis, 'signature', header('x-slack-signature') ?? ''))) {
+    if (!(await firstDelivery(ctx, 'signature', header('x-slack-signature') ?? ''))) {
       ctx.log.warn('refused a replayed Slack action request');
       return reply(401, 'replayed request');
     }

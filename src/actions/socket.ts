@@ -29,7 +29,7 @@ export function startSocketMode(ctx: PressReceiver, opts: { appToken: Secret; ap
     async ({ ack, envelope_id, body }: { ack: () => Promise<void>; envelope_id: string; body: unknown }) => {
       try {
         await ack();
-        if (!(await firstDelivery(ctx.redis, 'envelope', String(envelope_id)))) return;
+        if (!(await firstDelivery(ctx, 'envelope', String(envelope_id)))) return;
         const press = parsePress(body, 'socket');
         if (press === null) {
           log.warn('ignored a Socket Mode interaction that is not a button press');

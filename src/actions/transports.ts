@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
 import type { Context } from '../context.ts';
 import type { Logger } from '../log.ts';
+import type { RedisConnection } from '../queue/connection.ts';
 import { groupMembers } from './groups.ts';
 import type { ActionContext } from './handle.ts';
 import { slackActionsEndpoint } from './http.ts';
@@ -18,11 +18,13 @@ export interface SlackActionTransports {
 /**
  * `orgs`: every organization's Context by id, in the policy file's order; a press goes to the one its button's
  * value names, and is checked against that organization's own `slack_actions`. `redis`: the worker's own connection
- * (the Context has none), where replayed deliveries are recognised. The Slack secrets are the deployment's.
+ * (the Context has none), where replayed deliveries are recognised, under the worker's queue `prefix`. The Slack
+ * secrets are the deployment's.
  */
 export function startSlackActions(
   orgs: ReadonlyMap<string, Context>,
-  redis: Redis,
+  redis: RedisConnection,
+  prefix: string,
   log: Logger,
 ): SlackActionTransports {
   const [first] = orgs.values();
@@ -31,7 +33,7 @@ export function startSlackActions(
   const targets = new Map<string, ActionContext>(
     [...orgs].map(([id, ctx]) => [id, { ...ctx, groups: groupMembers(ctx.notifier.slack, ctx.clock, ctx.log) }]),
   );
-  const receiver = { targets, redis, clock: first.clock, log };
+  const receiver = { targets, redis, prefix, clock: first.clock, log };
   const socket =
     env.slackAppToken === null
       ? null

@@ -4,7 +4,7 @@ import { type App, buildApp, requireEnv } from '../app.ts';
 import { parseDuration } from '../config/duration.ts';
 import { type Config, loadConfig, type OrgConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { createRedis } from '../queue/connection.ts';
+import { openRedis } from '../queue/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../queue/queues.ts';
 import { buildRegistry, type Registry } from '../queue/registry.ts';
 import { enqueuer } from '../queue/runner.ts';
@@ -91,21 +91,23 @@ export function pickOrganization(config: Config, id: string | undefined): OrgCon
 
 /**
  * The Context for a command that runs job code (`run`, `keys reactivate`) in one organization (`org`, from
- * pickOrganization), with the command's own Redis connection for the queues `ctx.enqueue` feeds; `close()` closes
- * both.
+ * pickOrganization), with the command's own Redis connection for the queues `ctx.enqueue` feeds (a cluster's client
+ * when REDIS_URL names a cluster node, as the worker's); `close()` closes both.
  */
-export function openApp(
+export async function openApp(
   config: Config,
   command: string,
   prefix: string,
   org: OrgConfig = pickOrganization(config, undefined),
-): App & { registry: Registry; queues: Queues } {
+): Promise<App & { registry: Registry; queues: Queues }> {
   requireEnv(config, ['database', 'redis', 'admin'], command);
   const registry = buildRegistry(jobs, config.policy);
-  const redis = createRedis(config.env.redisUrl!, 'keywarden-cli');
+  const log = cliLogger(config);
+  // a command that never enqueues (`keys reactivate`) still runs while Redis is down
+  const redis = await openRedis(config.env.redisUrl!, { prefix, log, name: 'keywarden-cli', answerWithinMs: 5_000 });
   const queues = createQueues(redis, prefix);
   const app = buildApp(config, {
-    log: cliLogger(config),
+    log,
     command,
     enqueue: (organization) => enqueuer(registry, queues, organization),
   });

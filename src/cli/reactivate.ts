@@ -14,7 +14,7 @@ export async function reactivateCommand(args: string[], orgId?: string): Promise
   if (!values.reason?.trim())
     throw new UsageError('--reason: say why the key is reactivated (it goes into the audit log)');
   const config = loadCliConfig();
-  const app = openApp(config, 'keys reactivate', DEFAULT_PREFIX, pickOrganization(config, orgId));
+  const app = await openApp(config, 'keys reactivate', DEFAULT_PREFIX, pickOrganization(config, orgId));
   try {
     const matches = await app.ctx.repos.keys.findByReference(ref);
     if (matches.length === 0) {

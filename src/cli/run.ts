@@ -33,7 +33,7 @@ ${ORG_USAGE}
     }
     const config = loadCliConfig();
     const org = pickOrganization(config, orgId);
-    const app = openApp(config, `run ${name}`, values.prefix ?? DEFAULT_PREFIX, org);
+    const app = await openApp(config, `run ${name}`, values.prefix ?? DEFAULT_PREFIX, org);
     const { ctx, registry, queues } = app;
     try {
       if (values.once) {

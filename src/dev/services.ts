@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 
 /**
@@ -23,6 +24,8 @@ export interface LocalServer {
 }
 
 export class MissingServiceError extends Error {}
+
+const execFileAsync = promisify(execFile);
 
 const isRoot = process.getuid?.() === 0;
 
@@ -241,6 +244,71 @@ export async function startLocalRedis(): Promise<LocalServer> {
       await start();
     },
   };
+}
+
+/** A local Redis Cluster: `url` names its first node (what REDIS_URL would), `nodes` every master's URL. */
+export interface LocalRedisCluster extends LocalServer {
+  nodes: string[];
+}
+
+/**
+ * A Redis Cluster of `masters` local redis-server processes (no replicas), its slots spread over them by
+ * `redis-cli --cluster create`, handed out once every node reports cluster_state:ok. With `password`, every node
+ * requires it (as a managed cluster's AUTH does) and the URLs carry it. Throwaway: no persistence.
+ */
+export async function startLocalRedisCluster(
+  opts: { masters?: number; password?: string } = {},
+): Promise<LocalRedisCluster> {
+  const server = findBinary('redis-server', ['/usr/bin', '/usr/local/bin']);
+  const cli = findBinary('redis-cli', ['/usr/bin', '/usr/local/bin']);
+  if (!server || !cli) {
+    throw new MissingServiceError(
+      'no redis-server and redis-cli found for a local Redis Cluster: install them (Debian: apt-get install redis-server)',
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'keywarden-redis-cluster-'));
+  const ports: number[] = [];
+  for (let i = 0; i < (opts.masters ?? 3); i++) ports.push(await freePort());
+  const auth = opts.password ? ['--requirepass', opts.password, '--masterauth', opts.password] : [];
+  const procs = ports.map((port) =>
+    spawn(
+      server,
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+        ...['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`],
+        ...['--appendonly', 'no', '--save', '', '--maxmemory-policy', 'noeviction', ...auth],
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const stop = async () => {
+    await Promise.all(procs.map((p) => stopProcess(p, 'SIGTERM')));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // the password reaches redis-cli by its environment, never on a command line
+  const env = { ...process.env, ...(opts.password ? { REDISCLI_AUTH: opts.password } : {}) };
+  try {
+    await Promise.all(ports.map((port, i) => waitForPort(port, procs[i]!, 'redis-server (cluster node)')));
+    const addresses = ports.map((port) => `127.0.0.1:${port}`);
+    await execFileAsync(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+      env,
+    });
+    const deadline = Date.now() + 30_000;
+    for (const port of ports) {
+      for (;;) {
+        const { stdout } = await execFileAsync(cli, ['-p', String(port), 'cluster', 'info'], { env });
+        if (stdout.includes('cluster_state:ok')) break;
+        if (Date.now() > deadline) throw new Error(`Redis Cluster node ${port} not cluster_state:ok within 30s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const userinfo = opts.password ? `:${encodeURIComponent(opts.password)}@` : '';
+  const nodes = ports.map((port) => `redis://${userinfo}127.0.0.1:${port}`);
+  return { url: nodes[0]!, nodes, via: `local binaries (${server}, ${ports.length} masters)`, stop };
 }
 
 /** Postgres and Redis through testcontainers, when a container runtime answers; null when there is none. */

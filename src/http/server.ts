@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Redis } from 'ioredis';
 import { type Db, pingDb } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
@@ -44,7 +43,8 @@ export async function startHealthServer(opts: {
   port: number;
   host?: string;
   db: Db;
-  redis: Redis;
+  /** The worker's Redis (one node's connection or a cluster's client): readiness asks it for PING. */
+  redis: { ping(): Promise<string> };
   metrics: Metrics;
   log: Logger;
   limits?: Partial<HttpLimits>;

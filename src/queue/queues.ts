@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.ts';
 
 /**
  * Queues by kind of work, so a slow backfill on `ingest` never delays a Slack post on `notify`:
@@ -22,7 +22,7 @@ export const DEFAULT_PREFIX = '{keywarden}';
 
 export type Queues = Record<QueueName, Queue>;
 
-export function createQueues(connection: Redis, prefix: string): Queues {
+export function createQueues(connection: RedisConnection, prefix: string): Queues {
   const entries = QUEUE_NAMES.map((name) => [
     name,
     new Queue(name, {

@@ -1,5 +1,4 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { AdminKeyRejectedError } from '../anthropic/errors.ts';
 import { DEFAULT_ORGANIZATION_ID } from '../config/index.ts';
@@ -10,6 +9,7 @@ import { watchAdminKey } from '../health/blind.ts';
 import { type JobWatch, recordJobFailure } from '../health/jobs.ts';
 import type { Metrics } from '../http/metrics.ts';
 import { scrubError, scrubSecrets } from '../log.ts';
+import type { RedisConnection } from './connection.ts';
 import { QUEUE_NAMES, type QueueName, type Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
 import { ORGANIZATION_FIELD, retryOptions } from './schedules.ts';
@@ -23,7 +23,7 @@ export interface WorkerPool {
 }
 
 interface WorkerPoolOptions {
-  connection: Redis;
+  connection: RedisConnection;
   prefix: string;
   queues: Queues;
   metrics: Metrics;

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { DEFAULT_ORGANIZATION_ID } from '../config/organizations.ts';
 import type { Policy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
+import type { RedisConnection } from './connection.ts';
 import type { QueueName, Queues } from './queues.ts';
 import type { Registry } from './registry.ts';
 
@@ -67,7 +67,12 @@ const RELEASE_LOCK = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis
  * Runs `fn` while holding a Redis lock (SET NX PX with a token, released only by its holder), waiting for it up
  * to `waitMs`. Many replicas booting at once serialize here instead of racing on the schedulers.
  */
-async function withLock<T>(redis: Redis, key: string, waitMs: number, fn: () => Promise<T>): Promise<T | null> {
+async function withLock<T>(
+  redis: RedisConnection,
+  key: string,
+  waitMs: number,
+  fn: () => Promise<T>,
+): Promise<T | null> {
   const token = randomUUID();
   const deadline = Date.now() + waitMs;
   while ((await redis.set(key, token, 'PX', 30_000, 'NX')) !== 'OK') {
@@ -95,7 +100,7 @@ export interface ReconcileResult {
  */
 export async function reconcileSchedules(
   queues: Queues,
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   specs: ScheduleSpec[],
   log: Logger,
@@ -141,7 +146,7 @@ export async function reconcileSchedules(
  */
 export async function checkSchedules(
   queues: Queues,
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   specs: ScheduleSpec[],
   log: Logger,

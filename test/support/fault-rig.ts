@@ -276,7 +276,22 @@ const slackId = (p: TimedSlackCall) => `${p.call.response!.channel}:${p.call.res
  * message without its row, or a row delivered twice, fails. Each (fingerprint, event, target) has one row.
  */
 export async function expectEachDeliveredOnce(rig: Rig): Promise<OutboxRow[]> {
-  const rows = await outboxRows(rig.db);
+  // The worker runs on: an alert found meanwhile (a runaway) may be queued or in flight between the caller's drain
+  // and these reads. Wait for a moment where every row is sent and the receivers hold as many messages as the rows
+  // say; if none comes, the exact checks below say what differs.
+  const rows = await waitUntil(
+    'every outbox row sent and matched by a received message',
+    async () => {
+      const now = await outboxRows(rig.db);
+      const count = (channel: DeliveryChannel) => now.filter((r) => r.channel === channel).length;
+      const agree =
+        now.every((r) => r.status === 'sent') &&
+        rig.slackPosts.length === count('slack') &&
+        rig.emails.length === count('email');
+      return agree ? now : null;
+    },
+    60_000,
+  ).catch(() => outboxRows(rig.db));
   expect(rows.filter((r) => r.status !== 'sent')).toEqual([]);
   const perAlertTarget = new Map<string, number>();
   for (const r of rows) {
