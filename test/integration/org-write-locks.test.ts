@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEY_STATUS_LOCK } from '../../src/db/advisory-lock.ts';
 import { createDb, type Db, migrateToLatest } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
 import { WATERMARKS } from '../../src/db/repos/watermarks.ts';
@@ -6,8 +8,9 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 /**
  * A usage poll and a billed-cost read write their pages inside one transaction that holds a lock while the pages
- * are read from the Admin API. That lock serialises writers of one organization; one organization's read hung on its
- * API must not hold another organization's (each in its own schema) (#18).
+ * are read from the Admin API, and a key status change holds the key-status lock while it calls the API. Those locks
+ * serialise one organization's writers; one organization's call hung on its API must not hold another
+ * organization's (each in its own schema) (#18).
  */
 
 let t: TestDatabase;
@@ -20,9 +23,9 @@ const repos = (schema: string) => {
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  for (const schema of ['kw_hung', 'kw_fine']) {
+  for (const schema of ['kw_hung', 'kw_fine', 'public']) {
     const db = createDb(t.url, { max: 1, schema });
-    await migrateToLatest(db, schema);
+    await migrateToLatest(db, schema === 'public' ? undefined : schema);
     await db.destroy();
   }
 });
@@ -92,5 +95,33 @@ describe('write locks are per organization', () => {
     hung.release();
     await holding;
     expect(await within(same, 5_000)).toBe('done');
+  });
+
+  it("a key status change hung on one organization's API holds its own organization's, not another's", async () => {
+    const hung = hungPages<never>();
+    const holding = repos('kw_hung').keys.withStatusLock(async () => {
+      for await (const _ of hung.pages);
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await repos('kw_fine').keys.withStatusLock(async () => 'changed')).toEqual({ value: 'changed' });
+      expect(await repos('kw_hung').keys.withStatusLock(async () => 'changed')).toBeNull();
+    } finally {
+      hung.release();
+      await holding;
+    }
+    expect(await repos('kw_hung').keys.withStatusLock(async () => 'changed')).toEqual({ value: 'changed' });
+  });
+
+  it('the one organization of a file without organizations: keeps the lock name it had (an older replica beside)', async () => {
+    const older = new pg.Client({ connectionString: t.url });
+    await older.connect();
+    try {
+      const got = await older.query(`SELECT pg_try_advisory_lock(hashtext('${KEY_STATUS_LOCK}')) AS ok`);
+      expect(got.rows[0].ok).toBe(true);
+      expect(await repos('public').keys.withStatusLock(async () => 'changed')).toBeNull();
+    } finally {
+      await older.end();
+    }
   });
 });

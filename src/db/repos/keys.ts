@@ -58,10 +58,11 @@ export function keysRepo(db: Db) {
   return {
     /**
      * Runs `fn` holding the key-status lock; returns null at once, without running it, when another session holds
-     * it (enforce-rotation, the kill switch, `keys reactivate`).
+     * it (enforce-rotation, the kill switch, `keys reactivate`). One per organization: a status change hung on one
+     * organization's Admin API must not turn away another's kill switch.
      */
     withStatusLock<T>(fn: () => Promise<T>): Promise<{ value: T } | null> {
-      return withAdvisoryLock(db, KEY_STATUS_LOCK, fn);
+      return withAdvisoryLock(db, KEY_STATUS_LOCK, fn, { perSchema: true });
     },
 
     /**
