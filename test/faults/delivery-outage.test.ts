@@ -33,7 +33,8 @@ const BATCH_RUN_MS = 1_500;
 let rig: Rig;
 
 beforeAll(async () => {
-  // the quiet organization raises no alerts of its own: the outbox holds the drill's alerts only
+  // the quiet organization raises few alerts of its own (key.identity on its legacy and never-expiring keys, at the
+  // first inventory sync): they go out before the outage, so the outage holds the drill's alerts only
   rig = await startRig({ name: 'delivery-outage', scenario: 'quiet', postgres: 'shared', redis: 'shared' });
   await rig.worker.start();
 });
@@ -45,17 +46,21 @@ describe('drill 5: Slack rate-limiting and SMTP down for five minutes, 100 alert
   it('delivers every alert once to each target afterwards, honouring Retry-After', async () => {
     const { db, worker, slack, smtp } = rig;
     await waitForSettled(rig);
+    await waitForOutboxDrained(db, 60_000);
+    const postsBefore = rig.slackPosts.length;
+    const emailsBefore = rig.emails.length;
+    const callsBefore = rig.slackCalls.length;
 
     slack.failNext(1_000_000, { status: 429, retryAfter: RETRY_AFTER_S });
     await smtp.setDown(true);
     const outageFrom = Date.now();
     await raiseDrillAlerts(db, DRILL_ROUTES, 'out', ALERTS);
     await sleep(outageFrom + OUTAGE_MS - Date.now());
-    const refusedCalls = rig.slackCalls.length;
+    const refusedCalls = rig.slackCalls.length - callsBefore;
     // a 429 holds the rest of its run's Slack messages: a probe or two per Retry-After, not a call per message
     expect(refusedCalls).toBeLessThan(ALERTS);
-    expect(rig.slackPosts).toEqual([]);
-    expect(rig.emails).toEqual([]);
+    expect(rig.slackPosts.slice(postsBefore)).toEqual([]);
+    expect(rig.emails.slice(emailsBefore)).toEqual([]);
     slack.reset(); // drops the pending 429s; the rig's own record of calls stays
     await smtp.setDown(false);
     const outageTo = Date.now();

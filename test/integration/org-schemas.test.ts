@@ -67,6 +67,21 @@ describe('a schema per organization', () => {
     );
   });
 
+  it("one organization's key-status lock never holds another's, and still holds its own", async () => {
+    // enforce-rotation and the kill switch of every organization start on the same tick: one lock for all would
+    // skip every organization's run but the first's, tick after tick
+    const emea = createRepos(open(t.runtimeUrl, 'kw_emea'));
+    const emeaElsewhere = createRepos(open(t.runtimeUrl, 'kw_emea'));
+    const apac = createRepos(open(t.runtimeUrl, 'kw_apac'));
+    const single = createRepos(open(t.runtimeUrl, 'public'));
+    const inside = await emea.keys.withStatusLock(async () => ({
+      emea: await emeaElsewhere.keys.withStatusLock(async () => 'ran'),
+      apac: await apac.keys.withStatusLock(async () => 'ran'),
+      single: await single.keys.withStatusLock(async () => 'ran'),
+    }));
+    expect(inside?.value).toEqual({ emea: null, apac: { value: 'ran' }, single: { value: 'ran' } });
+  });
+
   it('a schema that is not migrated fails, rather than reading public behind it', async () => {
     const stray = createRepos(open(t.runtimeUrl, 'kw_nowhere'));
     await expect(stray.jobRuns.all()).rejects.toThrow(/relation "job_runs" does not exist/);

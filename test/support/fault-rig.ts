@@ -39,21 +39,51 @@ export const DRILL_SCHEDULES: Record<string, string> = {
   'enforce-rotation': '*/20 * * * * *',
 };
 
-export interface RigOptions {
+/**
+ * One organization of a rig over an `organizations:` list: its id (schema `kw_<id>`) and its emulator's scenario,
+ * on another seed when given (other key ids, other traffic: two organizations of one scenario stay apart).
+ */
+export interface RigOrganizationOption {
+  id: string;
+  scenario: 'demo' | 'quiet';
+  seed?: number;
+}
+
+interface RigCommonOptions {
   /** Names the worker's log file, kept in the temp dir after the drill. */
   name: string;
-  scenario: 'demo' | 'quiet';
   /** 'own': a Postgres of the drill's own (it may kill it); 'shared': a database on the suite's server. */
   postgres: 'own' | 'shared';
   redis: 'own' | 'shared';
   schedules?: Record<string, string>;
   watchdogInterval?: string;
-  /** The policy's text before `schedules:` instead of the drills' Slack and email routes (receivers, say). */
+  /**
+   * The policy's text before `schedules:` (and before the `organizations:` list, when given) instead of the drills'
+   * Slack and email routes (receivers, say).
+   */
   policy?: string;
   /** More of the worker's environment (the receivers' variables). */
   env?: Record<string, string>;
   /** Worker replicas sharing the prefix (default 1); `worker` is the first. */
   replicas?: number;
+}
+
+/**
+ * One organization (`organization:` alone, rows in public) on the scenario's emulator; or an `organizations:` list,
+ * each organization on an emulator of its own (its own keys and traffic, named by its entry's `base_url`) with its
+ * rows in its own schema.
+ */
+export type RigOptions = RigCommonOptions &
+  (
+    | { scenario: 'demo' | 'quiet'; organizations?: never }
+    | { organizations: readonly RigOrganizationOption[]; scenario?: never }
+  );
+
+/** An organization of a rig over an `organizations:` list: its emulator, and a pool on its schema alone. */
+export interface RigOrganization {
+  id: string;
+  emulator: Emulator;
+  db: Db;
 }
 
 export interface TimedSlackCall {
@@ -67,11 +97,15 @@ export interface TimedEmail {
 }
 
 export interface Rig {
+  /** With `organizations`, the first organization's (its schema's pool). */
   db: Db;
   /** Null when shared with the suite (never killed). */
   postgres: LocalServer | null;
   redis: LocalServer | null;
+  /** With `organizations`, the first organization's. */
   emulator: Emulator;
+  /** Each organization of the `organizations` option, in its order; empty without it. */
+  organizations: RigOrganization[];
   slack: SlackServer;
   smtp: SmtpCapture;
   worker: WorkerProcess;
@@ -90,13 +124,18 @@ export interface Rig {
 
 // The drills run poll-usage every 10 s: the default of 3 missed intervals would call a 30 s Redis blip a stopped
 // job. 18 intervals is the 3 minutes a worker on the default one-minute schedule is given.
-const POLICY_ROUTES = `organization: { name: "Drill Co", timezone: UTC }
-rotation: { enforce: false }
+const ORGANIZATION = `organization: { name: "Drill Co", timezone: UTC }
+`;
+const POLICY_SECTIONS = `rotation: { enforce: false }
 job_alerts: { missed_intervals: 18 }
 routes:
   - { match: { kind: "rotation.*" }, slack: ["#security"], email: ["security@drill.example"] }
   - { match: { kind: "*" },          slack: ["#ai-alerts"], email: ["ops@drill.example"] }
 `;
+const POLICY_ROUTES = `${ORGANIZATION}${POLICY_SECTIONS}`;
+
+/** The variable holding an organization's admin key in a rig over an `organizations:` list. */
+const adminKeyEnv = (id: string) => `DRILL_ADMIN_KEY_${id.toUpperCase()}`;
 
 export async function startRig(opts: RigOptions): Promise<Rig> {
   const cleanups: Array<() => Promise<void>> = [];
@@ -125,11 +164,40 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
       redis = await startLocalRedis();
       cleanups.push(() => redis!.stop());
     }
-    const scenario = loadScenario(opts.scenario);
     const startedAt = new Date();
     // usage shows one minute after the fact, as the real API's does (a little later, usually)
-    const emulator = await startEmulator({ scenario, startAt: startedAt, freshnessDelayMinutes: 1 });
-    cleanups.push(() => emulator.close());
+    const emulatorOf = async (name: 'demo' | 'quiet', seed?: number) => {
+      const scenario = { ...loadScenario(name), ...(seed !== undefined ? { seed } : {}) };
+      const emulator = await startEmulator({ scenario, startAt: startedAt, freshnessDelayMinutes: 1 });
+      cleanups.push(() => emulator.close());
+      return { emulator, adminKey: scenario.admin_keys[0]! };
+    };
+    const organizations: RigOrganization[] = [];
+    // one organization: the scenario's admin key by ANTHROPIC_ADMIN_KEY; a list: each one's by its entry's variable
+    const adminEnv: Record<string, string> = {};
+    const entries: string[] = [];
+    for (const o of opts.organizations ?? []) {
+      const { emulator, adminKey } = await emulatorOf(o.scenario, o.seed);
+      adminEnv[adminKeyEnv(o.id)] = adminKey;
+      entries.push(
+        `  - { id: ${o.id}, name: "Drill ${o.id}", timezone: UTC, admin_key_env: ${adminKeyEnv(o.id)}, base_url: "${emulator.url}" }\n`,
+      );
+      const schema = `kw_${o.id}`;
+      const orgDb = createDb(databaseUrl, { max: 3, schema });
+      cleanups.push(() => orgDb.destroy());
+      await migrateToLatest(orgDb, schema);
+      organizations.push({ id: o.id, emulator, db: orgDb });
+    }
+    let emulator: Emulator;
+    if (opts.scenario !== undefined) {
+      const single = await emulatorOf(opts.scenario);
+      emulator = single.emulator;
+      adminEnv.ANTHROPIC_ADMIN_KEY = single.adminKey;
+      adminEnv.ANTHROPIC_BASE_URL = emulator.url;
+    } else {
+      emulator = organizations[0]!.emulator;
+      db = organizations[0]!.db;
+    }
 
     const slackPosts: TimedSlackCall[] = [];
     const slackCalls: TimedSlackCall[] = [];
@@ -147,7 +215,9 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
     const dir = mkdtempSync(join(tmpdir(), 'keywarden-drill-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const schedules = { ...DRILL_SCHEDULES, ...opts.schedules };
-    const policy = `${opts.policy ?? POLICY_ROUTES}schedules:\n${Object.entries(schedules)
+    const sections = opts.policy ?? (opts.scenario !== undefined ? POLICY_ROUTES : POLICY_SECTIONS);
+    const list = entries.length > 0 ? `organizations:\n${entries.join('')}` : '';
+    const policy = `${sections}${list}schedules:\n${Object.entries(schedules)
       .map(([job, cron]) => `  ${job}: "${cron}"\n`)
       .join('')}`;
     const prefix = uniquePrefix();
@@ -160,8 +230,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
         env: {
           DATABASE_URL: databaseUrl,
           REDIS_URL: redis?.url ?? redisUrl(),
-          ANTHROPIC_ADMIN_KEY: scenario.admin_keys[0],
-          ANTHROPIC_BASE_URL: emulator.url,
+          ...adminEnv,
           SLACK_BOT_TOKEN: slack.token,
           SLACK_API_URL: slack.url,
           SMTP_URL: smtp.url,
@@ -187,6 +256,7 @@ export async function startRig(opts: RigOptions): Promise<Rig> {
       postgres,
       redis,
       emulator,
+      organizations,
       slack,
       smtp,
       worker,

@@ -57,12 +57,15 @@ interface KeyWithWorkspace {
 export function keysRepo(db: Db) {
   return {
     /**
-     * Runs `fn` holding the key-status lock; returns null at once, without running it, when another session holds
-     * it (enforce-rotation, the kill switch, `keys reactivate`). One per organization: a status change hung on one
-     * organization's Admin API must not turn away another's kill switch.
+     * Runs `fn` holding this organization's key-status lock; returns null at once, without running it, when another
+     * session holds it (enforce-rotation, the kill switch, `keys reactivate` of the same organization).
      */
-    withStatusLock<T>(fn: () => Promise<T>): Promise<{ value: T } | null> {
-      return withAdvisoryLock(db, KEY_STATUS_LOCK, fn, { perSchema: true });
+    async withStatusLock<T>(fn: () => Promise<T>): Promise<{ value: T } | null> {
+      // One per schema: an organization's keys are its schema's rows, and every organization's runs start on the
+      // same tick, so one lock for all would skip all but one of them each time. Public keeps the name it had.
+      const { rows } = await sql<{ schema: string | null }>`SELECT current_schema() AS schema`.execute(db);
+      const schema = rows[0]?.schema ?? 'public';
+      return withAdvisoryLock(db, schema === 'public' ? KEY_STATUS_LOCK : `${KEY_STATUS_LOCK}@${schema}`, fn);
     },
 
     /**
