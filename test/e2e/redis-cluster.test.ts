@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
@@ -90,6 +91,92 @@ describe('Redis Cluster', () => {
     await expect(q.add('tick', {})).rejects.toThrow(/CROSSSLOT/);
     await q.close();
   });
+});
+
+/**
+ * `rediss://` on a cluster: the certificate names a host (here `localhost`, no IP), while the cluster client learns
+ * its nodes as IPs (the seed resolved, the nodes' own announcements). The worker checks every node's certificate
+ * against REDIS_URL's host, so it connects; checked against the IPs, every TLS handshake failed and it never started.
+ */
+describe('a Redis Cluster over TLS', () => {
+  let tlsDir: string;
+  let tlsProc: ChildProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    tlsDir = mkdtempSync(join(tmpdir(), 'kw-redis-tls-'));
+    const openssl = (...args: string[]) => promisify(execFile)('openssl', args, { cwd: tlsDir });
+    // a CA of the test's own, and a certificate from it that names localhost alone
+    await openssl(
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt'],
+      ...['-days', '1', '-subj', '/CN=kwtest-ca'],
+    );
+    writeFileSync(join(tlsDir, 'ext'), 'subjectAltName=DNS:localhost\n');
+    await openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'node.key',
+      '-out',
+      'node.csr',
+      '-subj',
+      '/CN=localhost',
+    );
+    await openssl(
+      ...['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'],
+      ...['-out', 'node.crt', '-days', '1', '-extfile', 'ext'],
+    );
+    port = await freePort();
+    tlsProc = spawn(
+      'redis-server',
+      [
+        ...['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--dir', tlsDir, '--save', ''],
+        ...['--tls-cert-file', 'node.crt', '--tls-key-file', 'node.key', '--tls-ca-cert-file', 'ca.crt'],
+        ...['--tls-auth-clients', 'no', '--tls-cluster', 'yes'],
+        ...['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1'],
+      ],
+      { stdio: 'ignore', cwd: tlsDir },
+    );
+    const admin = new Redis({
+      port,
+      host: '127.0.0.1',
+      tls: { ca: readFileSync(join(tlsDir, 'ca.crt')), servername: 'localhost' },
+      retryStrategy: () => 100,
+    });
+    admin.on('error', () => {});
+    await waitUntil('redis-server over TLS', async () => (await admin.ping()) === 'PONG', 10_000);
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await waitUntil('cluster_state:ok', async () =>
+      String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+    );
+    admin.disconnect();
+  });
+  afterAll(() => {
+    tlsProc?.kill('SIGKILL');
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
+  });
+
+  it('the worker on rediss:// checks each node against the URL host, and runs its ticks', async () => {
+    const w = spawnNode('test/support/test-worker.ts', [], {
+      DATABASE_URL: t.runtimeUrl,
+      REDIS_URL: `rediss://localhost:${port}`,
+      NODE_EXTRA_CA_CERTS: join(tlsDir, 'ca.crt'),
+      ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-test-runtime-0000',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',
+      KW_PREFIX: '{kwtest-tls}',
+      KW_TICK_CRON: '* * * * * *',
+    });
+    running.push(w);
+    await w.waitForOutput(/worker started/);
+    await waitUntil('three ticks run over TLS', async () => {
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE pid = ${w.proc.pid!}`.execute(t.db);
+      return Number(r.rows[0]!.n) >= 3;
+    });
+    w.proc.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
+  }, 60_000);
 });
 
 /**
