@@ -43,12 +43,13 @@ export function hashTagOf(prefix: string): string | null {
 /**
  * Whether `err` is Redis refusing the connection's login rather than a command: a wrong password or user, a user
  * switched off (WRONGPASS), a server that wants a password it was not given (NOAUTH), or the login command itself
- * refused. A NOPERM on any other command (an ACL without INFO or CONFIG) is that command's refusal alone.
+ * refused by an ACL (NOPERM on HELLO or AUTH). A NOPERM on any other command (an ACL without INFO or CONFIG) is that command's refusal alone.
  */
 function isLoginRefused(err: unknown): boolean {
   const { message, command } = err as { message?: unknown; command?: { name?: unknown } };
   if (typeof message !== 'string') return false;
-  return /^(WRONGPASS|NOAUTH)\b/.test(message) || command?.name === 'hello' || command?.name === 'auth';
+  const login = command?.name === 'hello' || command?.name === 'auth';
+  return /^(WRONGPASS|NOAUTH)\b/.test(message) || (login && /^NOPERM\b/.test(message));
 }
 
 /** An error's message alone: ioredis's errors carry the failed command's arguments, a login's password among them. */
