@@ -123,8 +123,8 @@ async function workerPollCycles(
   );
   const idle = rssOf(worker.pid, 'VmRSS');
   const connection = { url: env.redisUrl };
-  const queue = new Queue('ingest', { connection, prefix });
-  const events = new QueueEvents('ingest', { connection, prefix });
+  const queue = new Queue('poll', { connection, prefix });
+  const events = new QueueEvents('poll', { connection, prefix });
   await events.waitUntilReady();
   const cycles: number[] = [];
   let rows = 0;

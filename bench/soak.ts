@@ -47,6 +47,10 @@ function flag(args: string[], name: string, fallback: number): number {
 interface Beat {
   at: number;
   rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
   eventLoopDelayP99Ms: number;
 }
 
@@ -54,8 +58,8 @@ function heartbeats(output: string): Beat[] {
   const beats: Beat[] = [];
   for (const line of output.split('\n')) {
     if (!line.includes('"msg":"heartbeat"')) continue;
-    const e = JSON.parse(line) as { time: number; rssBytes: number; eventLoopDelayP99Ms: number };
-    beats.push({ at: e.time, rssBytes: e.rssBytes, eventLoopDelayP99Ms: e.eventLoopDelayP99Ms });
+    const { time, ...e } = JSON.parse(line) as Omit<Beat, 'at'> & { time: number };
+    beats.push({ ...e, at: time });
   }
   return beats;
 }
@@ -76,6 +80,25 @@ async function dueTicks(queues: Queue[], from: number, to: number): Promise<{ id
 }
 
 const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+const memory = (b: Beat) =>
+  `heap ${mb(b.heapUsedBytes)} used of ${mb(b.heapTotalBytes)}, external ${mb(b.externalBytes)}, ` +
+  `array buffers ${mb(b.arrayBuffersBytes)}`;
+
+/**
+ * The schedulers none of whose ticks finished during the warm-up: their first run falls after it, and the step it
+ * makes in RSS is counted as growth (an hourly job in a warm-up shorter than an hour).
+ */
+async function firstRunAfterWarmup(queues: Queue[], finishedAt: Map<string, number>, warmEnd: number) {
+  const warmed = new Set<string>();
+  for (const [id, at] of finishedAt) {
+    if (at < warmEnd) warmed.add(id.replace(/^repeat:(.*):\d+$/, '$1'));
+  }
+  const late: string[] = [];
+  for (const q of queues) {
+    for (const s of await q.getJobSchedulers(0, -1)) if (!warmed.has(s.key)) late.push(s.key);
+  }
+  return late.sort();
+}
 
 export async function run(args: string[]): Promise<void> {
   const minutes = flag(args, 'minutes', 30);
@@ -102,12 +125,18 @@ export async function run(args: string[]): Promise<void> {
     writeFileSync(join(dir, 'keywarden.yaml'), POLICY);
 
     const seen = new Map<string, 'completed' | 'skipped' | 'failed'>();
+    // when each job (by id) finished: which schedulers ran during the warm-up
+    const finishedAt = new Map<string, number>();
     for (const e of events) {
       e.on('completed', ({ jobId, returnvalue }) => {
         const skipped = typeof returnvalue === 'object' && returnvalue !== null && 'skipped' in returnvalue;
         seen.set(jobId, skipped ? 'skipped' : 'completed');
+        finishedAt.set(jobId, Date.now());
       });
-      e.on('failed', ({ jobId }) => seen.set(jobId, 'failed'));
+      e.on('failed', ({ jobId }) => {
+        seen.set(jobId, 'failed');
+        finishedAt.set(jobId, Date.now());
+      });
       await e.waitUntilReady();
     }
     const nodeOptions = deployedNodeOptions();
@@ -137,8 +166,8 @@ export async function run(args: string[]): Promise<void> {
       const last = heartbeats(worker.output()).at(-1);
       if (last) {
         console.log(
-          `  ${Math.round((Date.now() - started) / MINUTE_MS)} min: RSS ${mb(last.rssBytes)}, event-loop p99 ` +
-            `${last.eventLoopDelayP99Ms} ms, ${seen.size} jobs finished`,
+          `  ${Math.round((Date.now() - started) / MINUTE_MS)} min: RSS ${mb(last.rssBytes)} (${memory(last)}), ` +
+            `event-loop p99 ${last.eventLoopDelayP99Ms} ms, ${seen.size} jobs finished`,
         );
       }
     }
@@ -158,10 +187,26 @@ export async function run(args: string[]): Promise<void> {
       `RSS after warm-up: ${mb(first)} → ${mb(last)} at the end (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%), ` +
         `peak ${mb(peak)}   [target: growth < 10%]`,
     );
+    console.log(`  after warm-up: ${memory(beats[0]!)}\n  at the end:    ${memory(beats.at(-1)!)}`);
+    const late = await firstRunAfterWarmup(queues, finishedAt, warmEnd);
+    if (late.length > 0) {
+      console.log(`  first run after the warm-up (a step there counts as growth): ${late.join(', ')}`);
+    }
     console.log(
       `event-loop delay p99 per ${HEARTBEAT}: max ${p99s.at(-1)} ms, median ${quantile(p99s, 0.5).toFixed(1)} ms ` +
         `over ${beats.length} heartbeats   [target: < 100 ms]`,
     );
+    // where the worst stalls were: the jobs that finished within a minute of each (a long job finishes after it)
+    for (const b of [...beats].sort((x, y) => y.eventLoopDelayP99Ms - x.eventLoopDelayP99Ms).slice(0, 3)) {
+      const near = [...finishedAt]
+        .filter(([, at]) => at >= b.at - 10_000 && at < b.at + MINUTE_MS)
+        // a scheduled tick is `repeat:<job>:<ms>`, a follow-up `<job>-after-<the job it follows>`
+        .map(([id]) => id.replace(/^repeat:(.*):\d+$/, '$1').replace(/-after-.*$/, ''));
+      console.log(
+        `  p99 ${b.eventLoopDelayP99Ms} ms in the 10 s to ${new Date(b.at).toISOString().slice(11, 19)}; ` +
+          `finished within a minute: ${[...new Set(near)].sort().join(', ') || 'none'}`,
+      );
+    }
     console.log(
       `scheduled ticks due after warm-up (${schedulers} schedulers): ${due.length}; completed ${count('completed')}, failed ${count('failed')}, ` +
         `skipped (the previous run still running) ${count('skipped')}, missed ${missed.length}   [target: none missed]`,

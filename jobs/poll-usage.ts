@@ -6,7 +6,7 @@ import { raiseUnknownModelAlerts } from '../src/usage/unknown-models.ts';
 /** 1-minute usage per key, workspace, model, tier and window, from the watermark (minus the overlap) to now. */
 export const pollUsageJob = defineJob({
   name: 'poll-usage',
-  queue: 'ingest',
+  queue: 'poll',
   schedule: '* * * * *',
   followedBy: ['detect-anomalies', 'check-spend'],
   payload: z.object({}),

@@ -5,7 +5,7 @@ import { applyUsageRetention } from '../src/usage/retention.ts';
 /** 1m usage older than 48 h rolled up to hourly; hourly older than 13 months deleted. */
 export const usageRetentionJob = defineJob({
   name: 'usage-retention',
-  queue: 'ingest',
+  queue: 'maintenance',
   schedule: '23 * * * *',
   payload: z.object({}),
   async handler(ctx) {

@@ -52,9 +52,9 @@ export function requireEnv(
 }
 
 /**
- * Connections per organization's pool. Jobs run at most 10 at once per process whatever the organizations, so the
- * budget is shared: one organization keeps the 10 it had; several get a share each, at least 3 (a job, its run's
- * transaction and a scrape), and idle connections close after 30 s.
+ * Connections per organization's pool. One organization keeps the 10 it had; several get a share each, at least 3
+ * (a job, its run's transaction and a scrape), and idle connections close after 30 s: an organization's runs beyond
+ * its share wait for a connection rather than every organization's pool growing with the process's job slots.
  */
 function poolSize(organizations: number): number {
   return organizations === 1 ? 10 : Math.max(3, Math.ceil(10 / organizations));

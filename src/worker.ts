@@ -12,9 +12,9 @@ import { checkRedisSettings, openRedis } from './queue/connection.ts';
 import { exitOnCrash } from './queue/crash.ts';
 import type { JobDefinition } from './queue/define.ts';
 import { heartbeat, replicaName, startDuties } from './queue/duties.ts';
-import { closeQueues, createQueues } from './queue/queues.ts';
+import { closeQueues, createQueues, type QueueName } from './queue/queues.ts';
 import { buildRegistry } from './queue/registry.ts';
-import { deliverSoon, enqueuer, startWorkers } from './queue/runner.ts';
+import { deliverSoon, enqueuer, queueConcurrency, startWorkers } from './queue/runner.ts';
 import { checkSchedules, desiredSchedules, reconcileSchedules } from './queue/schedules.ts';
 import { installShutdown } from './queue/shutdown.ts';
 
@@ -28,6 +28,8 @@ interface WorkerOptions {
   /** node-cron patterns of this replica's own duties: the scheduler watchdog and the heartbeat. */
   watchdogCron: string;
   heartbeatCron: string;
+  /** Jobs run at once per queue, where the operator sets them (`--concurrency`); the rest are queueConcurrency's. */
+  concurrency?: Partial<Record<QueueName, number>>;
   /** null: no health server (tests that run several workers on one machine). */
   httpPort: number | null;
 }
@@ -103,13 +105,18 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     },
   };
   const replica = replicaName();
-  // one connection per run that may not overlap itself, at most one per concurrent job (2 + 2 + 4 + 2)
-  const runLocks = createDb(config.env.databaseUrl!, { max: 10, applicationName: 'keywarden-run-locks' });
+  const concurrency = queueConcurrency(registry, orgs.length, options.concurrency);
+  // one connection per run that may not overlap itself, at most one per concurrent job
+  const runLocks = createDb(config.env.databaseUrl!, {
+    max: Object.values(concurrency).reduce((sum, n) => sum + n, 0),
+    applicationName: 'keywarden-run-locks',
+  });
   const pool = startWorkers(ctx, registry, {
     connection: redis,
     prefix: options.prefix,
     queues,
     metrics,
+    concurrency,
     organizations: watched,
     runLocks,
     name: replica,

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Route } from '../config/policy.ts';
 import type { Context } from '../context.ts';
 import type { AlertRecord, RaiseTransaction } from '../db/repos/alerts.ts';
@@ -6,7 +7,13 @@ import type { AlertFacts, Notification, NotificationEvent } from '../notify/mess
 import type { OutboxPayload } from '../notify/outbox.ts';
 import { type RouteTarget, routeAlert } from '../notify/routing.ts';
 import { type AlertObservation, observationFingerprint } from './core/lifecycle.ts';
-import { type AlertContent, type AlertView, planRaise, type RaisePlan, type StoredAlertView } from './core/plan.ts';
+import {
+  type AlertContent,
+  type AlertView,
+  planRaiseInSteps,
+  type RaisePlan,
+  type StoredAlertView,
+} from './core/plan.ts';
 
 /**
  * Raising alerts: load what the store remembers, plan (alerts/core/plan.ts, pure), apply the plan to the `alerts`
@@ -42,14 +49,20 @@ export async function raiseAlerts(
   const silences = await ctx.repos.silences.active(now);
   return ctx.repos.alerts.raising(async (tx) => {
     const stored = await tx.alerts.forRaise(input.kinds, input.observations.map(observationFingerprint));
-    const plan = planRaise({
+    const steps = planRaiseInSteps({
       ...input,
       stored: stored.map(storedView),
       silences,
       route: (alert) => routeAlert(alert, routes),
       now,
     });
-    return applyRaise(tx, plan, now);
+    // other work (the heartbeat, other jobs' I/O) runs between the steps of a plan of thousands of alerts
+    let step = steps.next();
+    while (!step.done) {
+      await setImmediate();
+      step = steps.next();
+    }
+    return applyRaise(tx, step.value, now);
   });
 }
 
@@ -60,14 +73,19 @@ function storedView(r: AlertRecord): StoredAlertView {
 
 async function applyRaise(tx: RaiseTransaction, plan: RaisePlan<RouteTarget>, now: Date): Promise<RaiseAlertsResult> {
   const ids = new Map<string, string>();
+  const seen: string[] = [];
   for (const w of plan.writes) {
-    if (w.op === 'resolve') {
+    if (w.op === 'seen') {
+      seen.push(w.id);
+      ids.set(w.fingerprint, w.id);
+    } else if (w.op === 'resolve') {
       await tx.alerts.resolve(w.id, now, w.notified);
       ids.set(w.fingerprint, w.id);
     } else {
       ids.set(w.row.fingerprint, await tx.alerts.fire(w.row, now, w));
     }
   }
+  await tx.alerts.seen(seen, now);
   for (const m of plan.messages) {
     const payload: OutboxPayload = {
       notification: alertNotification(m.kind, m.event, m.alerts, m.notes),

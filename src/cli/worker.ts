@@ -1,6 +1,6 @@
 import { jobs } from '../../jobs/index.ts';
 import { cronEvery } from '../queue/duties.ts';
-import { DEFAULT_PREFIX } from '../queue/queues.ts';
+import { DEFAULT_PREFIX, QUEUE_NAMES, type QueueName } from '../queue/queues.ts';
 import { runWorker } from '../worker.ts';
 import { type Command, cliLogger, durationArg, loadCliConfig, parse, UsageError } from './command.ts';
 
@@ -16,23 +16,47 @@ function dutyCron(flag: string, value: string | undefined, fallbackMs: number): 
   return pattern;
 }
 
+/** `--concurrency poll=20,analyze=3`: jobs at once per queue on this replica, for the queues named. */
+export function concurrencyArg(value: string | undefined): Partial<Record<QueueName, number>> {
+  if (value === undefined) return {};
+  const slots: Partial<Record<QueueName, number>> = {};
+  for (const part of value.split(',')) {
+    const [queue, count, extra] = part.trim().split('=');
+    if (!(QUEUE_NAMES as readonly string[]).includes(queue ?? '')) {
+      throw new UsageError(`--concurrency: "${part}": no queue named "${queue}" (queues: ${QUEUE_NAMES.join(', ')})`);
+    }
+    const n = Number(count);
+    if (extra !== undefined || !Number.isInteger(n) || n < 1) {
+      throw new UsageError(
+        `--concurrency: "${part}": give a queue and a whole number of jobs at once (like ${queue}=4)`,
+      );
+    }
+    slots[queue as QueueName] = n;
+  }
+  return slots;
+}
+
 export const workerCommand: Command = {
   summary: 'run the worker: schedules, jobs, health and metrics endpoints',
   usage: `keywarden worker [--prefix <name>] [--shutdown-timeout <duration>] [--watchdog-interval <duration>]
-                 [--heartbeat-interval <duration>]
+                 [--heartbeat-interval <duration>] [--concurrency <queue>=<n>,...]
 
   --prefix              BullMQ key prefix in Redis (default ${DEFAULT_PREFIX}); replicas of one deployment share it;
                         keep a {hash tag} in it on Redis Cluster
   --shutdown-timeout    how long SIGTERM waits for running jobs before abandoning them (default 30s)
   --watchdog-interval   how often this replica checks and repairs the schedulers (default 60s)
-  --heartbeat-interval  how often this replica logs its heartbeat: memory and event-loop delay (default 60s)`,
+  --heartbeat-interval  how often this replica logs its heartbeat: memory and event-loop delay (default 60s)
+  --concurrency         jobs run at once on this replica per queue, e.g. analyze=3,ingest=2 (default: poll one per
+                        organization; ingest 3, analyze 6, notify 4, maintenance 2: one more than the jobs on it)`,
   async run(args) {
     const { values } = parse(args, {
       prefix: { type: 'string' },
       'shutdown-timeout': { type: 'string' },
       'watchdog-interval': { type: 'string' },
       'heartbeat-interval': { type: 'string' },
+      concurrency: { type: 'string' },
     });
+    const concurrency = concurrencyArg(values.concurrency);
     const config = loadCliConfig();
     await runWorker({
       config,
@@ -43,6 +67,7 @@ export const workerCommand: Command = {
       watchdogCron: dutyCron('watchdog-interval', values['watchdog-interval'], 60_000),
       heartbeatCron: dutyCron('heartbeat-interval', values['heartbeat-interval'], 60_000),
       httpPort: config.env.httpPort,
+      concurrency,
     });
     return -1; // keeps running; the shutdown handler exits
   },

@@ -75,9 +75,9 @@ export function startDuties(duties: readonly ReplicaDuty[], log: Logger): { stop
 }
 
 /**
- * The heartbeat: one log line per beat with this replica's resident memory and its event loop's delay since the
- * last beat (p99 and max, from perf_hooks' monitorEventLoopDelay), and the same as gauges on /metrics. A replica
- * whose heartbeat stops, or whose delay climbs, is one to look at.
+ * The heartbeat: one log line per beat with this replica's resident memory (and the V8 heap's and buffers' share of
+ * it) and its event loop's delay since the last beat (p99 and max, from perf_hooks' monitorEventLoopDelay), and the
+ * same as gauges on /metrics. A replica whose heartbeat stops, or whose delay climbs, is one to look at.
  */
 export function heartbeat(
   pattern: string,
@@ -107,6 +107,10 @@ export function heartbeat(
         replica,
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
+        // beside RSS, to tell a growing heap (a holder to find) from native growth (allocator, buffers)
+        heapTotalBytes: memory.heapTotal,
+        externalBytes: memory.external,
+        arrayBuffersBytes: memory.arrayBuffers,
         eventLoopDelayP99Ms: ms(delay.percentile(99)),
         eventLoopDelayMaxMs: ms(delay.max),
       };

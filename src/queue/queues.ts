@@ -3,12 +3,14 @@ import type { RedisConnection } from './connection.ts';
 
 /**
  * Queues by kind of work, so a slow backfill on `ingest` never delays a Slack post on `notify`:
- * - ingest: reads from the Admin API into Postgres (inventory, usage, costs)
+ * - poll: the minute usage poll alone, a slot per organization, so neither an hourly job nor another organization's
+ *   slow Admin API ever holds up an organization's poll
+ * - ingest: reads from the Admin API into Postgres (inventory, costs)
  * - analyze: decisions over stored data (rotation, projections, anomalies)
  * - notify: delivery of the outbox and digests
  * - maintenance: retention and housekeeping
  */
-export const QUEUE_NAMES = ['ingest', 'analyze', 'notify', 'maintenance'] as const;
+export const QUEUE_NAMES = ['poll', 'ingest', 'analyze', 'notify', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 /**

@@ -27,7 +27,7 @@ interface WorkerPoolOptions {
   prefix: string;
   queues: Queues;
   metrics: Metrics;
-  /** Jobs run at once per queue. Analysis and ingestion are mostly waiting on Postgres and the Admin API. */
+  /** Jobs run at once per queue, where not `queueConcurrency`'s. */
   concurrency?: Partial<Record<QueueName, number>>;
   /** Watches the runs' outcomes (keywarden.job_failing); without it outcomes are not recorded. */
   jobWatch?: JobWatch;
@@ -43,6 +43,28 @@ interface WorkerPoolOptions {
   runLocks?: Db;
   /** The name BullMQ records as each job's `processedBy` and lists in `getWorkers()`: which replica ran what. */
   name?: string;
+}
+
+/**
+ * Jobs run at once per queue on one replica, for the queues `registry` uses. A run holds its slot while it waits on
+ * its organization's Admin API, and the run lock lets an organization hold at most one slot per job: so a queue
+ * runs one more job at once than it has jobs, and an organization whose API hangs on all of them still leaves a slot
+ * to the others. `poll` (the minute poll alone) has a slot per organization, so no organization's poll waits for
+ * another's. `overrides` (the worker's --concurrency) replace a queue's number.
+ */
+export function queueConcurrency(
+  registry: Registry,
+  organizations: number,
+  overrides: Partial<Record<QueueName, number>> = {},
+): Partial<Record<QueueName, number>> {
+  const used = QUEUE_NAMES.map(
+    (queue) => [queue, [...registry.values()].filter((d) => d.queue === queue).length] as const,
+  );
+  return Object.fromEntries(
+    used
+      .filter(([, jobs]) => jobs > 0)
+      .map(([queue, jobs]) => [queue, overrides[queue] ?? (queue === 'poll' ? Math.max(organizations, 2) : jobs + 1)]),
+  );
 }
 
 /**
@@ -180,7 +202,7 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
       org.ctx.log.warn({ err }, 'could not record the job outcome');
     }
   };
-  const usedQueues = QUEUE_NAMES.filter((q) => [...registry.values()].some((d) => d.queue === q));
+  const concurrency = queueConcurrency(registry, ids.length, options.concurrency);
   const runJob = async (job: Job, org: ReturnType<typeof organizationOf>) => {
     const labels = jobLabels(job.name, org.id);
     const stopTimer = options.metrics.jobDuration.startTimer(labels);
@@ -255,13 +277,13 @@ export function startWorkers(ctx: Context, registry: Registry, options: WorkerPo
     org.ctx.log.info({ job: job.name, jobId: job.id }, 'previous run still in progress: tick skipped');
     return { skipped: `a run of ${job.name} is in progress` };
   };
-  const workers = usedQueues.map(
-    (queueName) =>
+  const workers = Object.entries(concurrency).map(
+    ([queueName, slots]) =>
       new Worker(queueName, runAlone, {
         ...(options.name ? { name: options.name } : {}),
         connection: options.connection,
         prefix: options.prefix,
-        concurrency: options.concurrency?.[queueName] ?? (queueName === 'notify' ? 4 : 2),
+        concurrency: slots,
         // a lost worker's job is picked up again after this long
         lockDuration: 60_000,
         stalledInterval: 30_000,

@@ -104,7 +104,7 @@ async function startPolling(): Promise<WorkerProcess> {
   });
   workers.push(w);
   await w.start();
-  const queue = new Queue('ingest', { connection: { url: redisUrl() }, prefix });
+  const queue = new Queue('poll', { connection: { url: redisUrl() }, prefix });
   await queue.add('poll-usage', {});
   await queue.close();
   return w;

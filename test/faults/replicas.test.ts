@@ -108,7 +108,7 @@ async function killReplicaRunning(q: Queue, job: string, organization?: string) 
 describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over three organizations, then Redis restarted under them', () => {
   it('the killed poll is taken over, all resume, usage is exact per organization, no alert lost or repeated unmarked', async () => {
     const orgs = rig.organizations;
-    const ingest = queue('ingest');
+    const pollLane = queue('poll');
     const notify = queue('notify');
     await Promise.all(
       orgs.map(async ({ db }) => {
@@ -125,7 +125,7 @@ describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over
       slowMs: 1_500,
       seed: 18,
     });
-    const poll = await killReplicaRunning(ingest, 'poll-usage', KILLED_POLL_OF);
+    const poll = await killReplicaRunning(pollLane, 'poll-usage', KILLED_POLL_OF);
     for (const { id, db } of orgs) await raiseDrillAlerts(db, DRILL_ROUTES, `replicas-${id}`, ALERTS);
     const delivery = await killReplicaRunning(notify, 'deliver-notifications');
     slowOrg.emulator.setFaults({});
@@ -135,7 +135,7 @@ describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over
     const takenOver = await waitUntil(
       `poll ${poll.jobId} completed after the kill`,
       async () => {
-        const job: Job | undefined = await ingest.getJob(poll.jobId);
+        const job: Job | undefined = await pollLane.getJob(poll.jobId);
         return job && (await job.getState()) === 'completed' ? job : null;
       },
       150_000,
@@ -164,7 +164,7 @@ describe('drill: kill -9 of one of three replicas mid-poll and mid-delivery over
     await waitUntil(
       'every replica completing jobs, and every organization polled, after the restart',
       async () => {
-        const polls = (await ingest.getCompleted(0, 200)).filter((j) => (j.finishedOn ?? 0) > back);
+        const polls = (await pollLane.getCompleted(0, 200)).filter((j) => (j.finishedOn ?? 0) > back);
         const done = [...polls, ...(await notify.getCompleted(0, 200)).filter((j) => (j.finishedOn ?? 0) > back)];
         const by = new Set(done.map((j) => j.processedBy));
         const polled = new Set(polls.filter((j) => j.name === 'poll-usage').map(organizationOf));

@@ -5,6 +5,7 @@ import {
   type AlertView,
   type Destination,
   planRaise,
+  planRaiseInSteps,
   type StoredAlertView,
 } from '../../src/alerts/core/plan.ts';
 import type { AlertKind } from '../../src/kinds.ts';
@@ -241,6 +242,25 @@ describe('planRaise: alert rows', () => {
     expect([p.fired, p.repeated, p.resolved]).toEqual([2, 1, 0]);
   });
 
+  it('an alert still firing exactly as stored is only marked seen; a changed one is written', () => {
+    const asStored = (o: AlertObservation) => stored(o, { content: { ...stored(o).content, scopeName: null } });
+    const changed = { ...runaway('k2'), summary: 'The key spent $9,000.00 in the last 10 minutes.' };
+    const { plan: p } = plan(['usage.runaway'], [k1, changed], [asStored(k1), asStored(k2)]);
+    expect(p.writes).toEqual([
+      { op: 'seen', fingerprint: observationFingerprint(k1), id: 'id-k1' },
+      expect.objectContaining({ op: 'fire', notified: false, newEpisode: false }),
+    ]);
+  });
+
+  it('an alert seen again after it resolved, or due to repeat, is written', () => {
+    const quiet = {
+      ...stored(k1, { lastNotifiedAt: ago(5 * 60_000) }),
+      content: { ...stored(k1).content, scopeName: null },
+    };
+    expect(plan(['usage.runaway'], [k1], [{ ...quiet, state: 'resolved' }]).plan.writes[0]?.op).toBe('fire');
+    expect(plan(['usage.runaway'], [k1], [{ ...quiet, lastNotifiedAt: ago(HOUR) }]).plan.writes[0]?.op).toBe('fire');
+  });
+
   it('firing again after it resolved is a new episode', () => {
     const { plan: p } = plan(['usage.runaway'], [k1], [stored(k1, { state: 'resolved' })]);
     expect(p.writes).toMatchObject([{ op: 'fire', notified: true, newEpisode: true }]);
@@ -271,5 +291,24 @@ describe('planRaise: alert rows', () => {
         },
       },
     });
+  });
+});
+
+describe('planRaiseInSteps', () => {
+  it('plans thousands of alerts in steps, with the plan planRaise makes at once', () => {
+    const many = Array.from({ length: 1200 }, (_, i) => runaway(`k${i}`));
+    const input = {
+      kinds: ['usage.runaway' as const],
+      observations: many,
+      stored: many.slice(0, 600).map((o) => stored(o)),
+      route: routing,
+      now: NOW,
+    };
+    const steps = planRaiseInSteps(input);
+    let yields = 0;
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) yields++;
+    expect(yields).toBeGreaterThanOrEqual(3);
+    expect(step.value).toEqual(planRaise(input));
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { AlertKind, AlertSubject } from '../../kinds.ts';
 import {
   type AlertField,
@@ -91,7 +92,12 @@ type AlertWrite =
   /** Resolved; `notified` moves `last_notified_at` (the resolve is said). */
   | { op: 'resolve'; fingerprint: string; id: string; notified: boolean }
   /** Firing: `notified` moves `last_notified_at`; `newEpisode` restarts `started_at` (and clears `resolved_at`). */
-  | { op: 'fire'; row: FiringAlertRow; notified: boolean; newEpisode: boolean };
+  | { op: 'fire'; row: FiringAlertRow; notified: boolean; newEpisode: boolean }
+  /**
+   * Still firing exactly as stored (same title, severity, content, inhibition), nothing said: only `last_seen_at`
+   * moves, in one statement for all of them. A sync that sees thousands of standing findings every run rewrites none.
+   */
+  | { op: 'seen'; fingerprint: string; id: string };
 
 /** One message for one target: several alerts of one kind and event go out as one (a storm is one post). */
 interface PlannedMessage<D extends Destination> {
@@ -165,7 +171,43 @@ function writeOf(d: LifecycleDecision, view: AlertView, prev: StoredAlertView | 
   return { op: 'fire' as const, row, notified: d.notify, newEpisode };
 }
 
+/** The content as its row holds it (jsonb: no `undefined` members, dates as strings), to compare with a stored one. */
+const asStored = (content: AlertContent): unknown => JSON.parse(JSON.stringify(content));
+
+/** Whether a quiet decision (refresh, inhibit) would write the row exactly as it is stored. */
+function unchanged(d: LifecycleDecision, view: AlertView, prev: StoredAlertView | undefined): prev is StoredAlertView {
+  return (
+    (d.action === 'refresh' || d.action === 'inhibit') &&
+    prev !== undefined &&
+    prev.state === 'firing' &&
+    prev.inhibitedBy === d.inhibitedBy &&
+    prev.title === view.title &&
+    prev.severity === view.severity &&
+    prev.workspaceId === view.workspaceId &&
+    isDeepStrictEqual(prev.content, asStored(view.content))
+  );
+}
+
+/** A raise's plan at once: for the few alerts of most evaluations (and for tests). */
 export function planRaise<D extends Destination>(input: RaisePlanInput<D>): RaisePlan<D> {
+  const steps = planRaiseInSteps(input);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Decisions planned between two yields of planRaiseInSteps. */
+const STEP_DECISIONS = 500;
+
+/**
+ * The same plan in steps: it yields after each STEP_DECISIONS decisions and returns the plan, so a caller planning
+ * thousands of alerts (a sync's standing findings) lets other work run between steps instead of holding the event
+ * loop for the whole pass. Pure: the caller decides how to wait between steps.
+ */
+export function* planRaiseInSteps<D extends Destination>(
+  input: RaisePlanInput<D>,
+): Generator<void, RaisePlan<D>, void> {
   const stored = new Map(input.stored.map((s) => [s.fingerprint, s]));
   const routings = new Map<string, AlertRouting<D>>();
   const routingOf = (view: AlertView): AlertRouting<D> => {
@@ -186,6 +228,7 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
     repeatEveryMs: (o) => routingOf(viewOf(o)).repeatEveryMs,
     now: input.now,
   });
+  yield;
 
   const silences = input.silences ?? [];
   const decisions = planned.map((d) => {
@@ -197,7 +240,8 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
 
   const plan: RaisePlan<D> = { writes: [], messages: [], fired: 0, repeated: 0, resolved: 0 };
   const decided = new Map<string, AlertView>();
-  for (const d of decisions) {
+  for (const [i, d] of decisions.entries()) {
+    if (i > 0 && i % STEP_DECISIONS === 0) yield;
     const prev = stored.get(d.fingerprint);
     if (d.observation === null) {
       if (prev === undefined) continue;
@@ -207,7 +251,9 @@ export function planRaise<D extends Destination>(input: RaisePlanInput<D>): Rais
       continue;
     }
     const view = viewOf(d.observation);
-    plan.writes.push(writeOf(d, view, prev));
+    plan.writes.push(
+      unchanged(d, view, prev) ? { op: 'seen', fingerprint: d.fingerprint, id: prev.id } : writeOf(d, view, prev),
+    );
     decided.set(d.fingerprint, view);
     if (d.action === 'fire') plan.fired++;
     if (d.action === 'repeat') plan.repeated++;

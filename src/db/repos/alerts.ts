@@ -98,18 +98,35 @@ export interface RaiseTransaction {
 
 function alertRows(db: Db) {
   return {
-    /** The stored alerts of these kinds, and those with these fingerprints: what a raise plans against. */
-    async forRaise(kinds: readonly AlertKind[], fingerprints: readonly string[]): Promise<AlertRecord[]> {
+    /**
+     * The stored alerts of these kinds, and those with these fingerprints: what a raise plans against. Read in pages
+     * of `pageSize` rows (by id), so parsing ten thousand rows' details is several short tasks, not one long one.
+     */
+    async forRaise(
+      kinds: readonly AlertKind[],
+      fingerprints: readonly string[],
+      pageSize = 2000,
+    ): Promise<AlertRecord[]> {
       if (kinds.length === 0 && fingerprints.length === 0) return [];
-      const rows = await selectAlerts(db)
-        .where((eb) => {
-          const ors = [];
-          if (kinds.length > 0) ors.push(eb('kind', 'in', [...kinds]));
-          if (fingerprints.length > 0) ors.push(eb('fingerprint', 'in', [...fingerprints]));
-          return eb.or(ors);
-        })
-        .execute();
-      return rows.map(record);
+      const out: AlertRecord[] = [];
+      for (let after: string | null = null; ; ) {
+        const rows: AlertRow[] = await selectAlerts(db)
+          .where((eb) => {
+            const ors = [];
+            if (kinds.length > 0) ors.push(eb('kind', 'in', [...kinds]));
+            // one array parameter, however many fingerprints (a sync observes thousands)
+            if (fingerprints.length > 0)
+              ors.push(eb('fingerprint', '=', sql<string>`any(${[...fingerprints]}::text[])`));
+            const matching = eb.or(ors);
+            return after === null ? matching : eb.and([matching, eb('id', '>', after)]);
+          })
+          .orderBy('id')
+          .limit(pageSize)
+          .execute();
+        for (const r of rows) out.push(record(r));
+        if (rows.length < pageSize) return out;
+        after = rows.at(-1)!.id;
+      }
     },
 
     /** Marks an alert resolved; `notified` when its resolve is said (moves `last_notified_at`). */
@@ -118,6 +135,16 @@ function alertRows(db: Db) {
         .updateTable('alerts')
         .set({ state: 'resolved', resolved_at: now, ...(notified ? { last_notified_at: now } : {}) })
         .where('id', '=', id)
+        .execute();
+    },
+
+    /** Marks alerts still firing as stored seen at `now`: one statement, the ids as one array parameter. */
+    async seen(ids: readonly string[], now: Date): Promise<void> {
+      if (ids.length === 0) return;
+      await db
+        .updateTable('alerts')
+        .set({ last_seen_at: now })
+        .where('id', '=', sql<string>`any(${[...ids]}::bigint[])`)
         .execute();
     },
 

@@ -48,8 +48,9 @@ export function billingRepo(db: Db) {
       watermark: WatermarkName | null,
     ): Promise<number> {
       return db.transaction().execute(async (tx) => {
-        // one writer at a time: two runs (a retry, a replica) replace in turn rather than interleave
-        await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.billed_costs'))`.execute(tx);
+        // one writer at a time: two runs (a retry, a replica) replace in turn rather than interleave; per schema, as
+        // it is held while the pages are read (one organization's hung Admin API must not hold the others' runs)
+        await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':keywarden.billed_costs'))`.execute(tx);
         await tx
           .deleteFrom('billed_costs')
           .where('bucket_width', '=', range.width)

@@ -125,7 +125,11 @@ export function usageRepo(db: Db) {
       return db.transaction().execute(async (tx) => {
         // One writer per watermark at a time: a second poll (a retry, a replica) waits for this one's commit, so its
         // DELETE sees these rows and replaces them, rather than skipping rows inserted after its statement began.
-        await sql`SELECT pg_advisory_xact_lock(hashtext(${`keywarden.usage:${watermark}`}))`.execute(tx);
+        // Per schema: advisory locks span the database, and this one is held while the pages are read, so one
+        // organization's poll hung on its Admin API would hold every other organization's poll here.
+        await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || ${`:keywarden.usage:${watermark}`}))`.execute(
+          tx,
+        );
         await tx
           .deleteFrom('usage_buckets')
           .where('bucket_width', '=', range.width)
