@@ -77,10 +77,8 @@ export function buildApp(
   for (const org of config.organizations) {
     const log = several ? opts.log.child({ org: org.id }) : opts.log;
     const view = orgConfig(config, org);
-    const db: Db = createDb(config.env.databaseUrl!, {
-      schema: connectionSchema(org),
-      max: poolSize(config.organizations.length),
-    });
+    const schema = connectionSchema(org);
+    const db: Db = createDb(config.env.databaseUrl!, { schema, max: poolSize(config.organizations.length) });
     const admin = new AdminClient({
       clock: opts.clock ?? systemClock,
       baseUrl: org.baseUrl,
@@ -89,7 +87,7 @@ export function buildApp(
     });
     const ctx: Context = {
       config: view,
-      repos: createRepos(db),
+      repos: createRepos(db, schema),
       admin,
       notifier: createNotifier(view, log),
       clock: opts.clock ?? systemClock,

@@ -33,6 +33,31 @@ export function scrubSecrets(text: string): string {
 }
 
 /**
+ * Fields in which a library's error carries the command it failed, arguments and all: ioredis puts
+ * `command: { name, args }` on every command a refused login fails, and a login's args hold the password
+ * (`HELLO 3 AUTH user password`), which no pattern can recognise. Neither is kept; the command's name is.
+ */
+const COMMAND_FIELDS = ['command', 'args'] as const;
+
+function commandName(command: unknown): string | undefined {
+  const name = (command as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** pino's error serializer, without the fields a failed command's arguments ride in, down the `cause` chain. */
+function serializeError(err: Error): unknown {
+  const out = pino.stdSerializers.err(err) as Record<string, unknown>;
+  for (let level: Record<string, unknown> | undefined = out; level; ) {
+    const name = commandName(level.command);
+    for (const field of COMMAND_FIELDS) delete level[field];
+    if (name) level.command = name;
+    level =
+      typeof level.cause === 'object' && level.cause !== null ? (level.cause as Record<string, unknown>) : undefined;
+  }
+  return out;
+}
+
+/**
  * The same error with its message and stack scrubbed, for places that store an error outside the log: BullMQ keeps
  * a failed job's message (`failedReason`) and stack (`stacktrace`) in Redis. Scrubbed in place so its class (which
  * BullMQ reads, e.g. UnrecoverableError) stays; an error whose fields cannot be written becomes a plain Error.
@@ -40,6 +65,8 @@ export function scrubSecrets(text: string): string {
 export function scrubError(err: unknown): Error {
   if (!(err instanceof Error)) return new Error(scrubSecrets(String(err)));
   try {
+    const fields = err as unknown as Record<string, unknown>;
+    for (const field of COMMAND_FIELDS) delete fields[field];
     err.message = scrubSecrets(err.message);
     if (err.stack) err.stack = scrubSecrets(err.stack);
     return err;
@@ -86,7 +113,7 @@ export function createLogger(options: LoggerOptions): Logger {
     level: options.level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     hooks,
-    serializers: { err: pino.stdSerializers.err },
+    serializers: { err: serializeError },
   };
   if (options.destination) return pino(base, options.destination);
   if (pretty) {

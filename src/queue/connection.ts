@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import type { Secret } from '../config/secret.ts';
 import type { Logger } from '../log.ts';
@@ -40,14 +41,32 @@ export function hashTagOf(prefix: string): string | null {
 }
 
 /**
+ * Whether `err` is Redis refusing the connection's login rather than a command: a wrong password or user, a user
+ * switched off (WRONGPASS), a server that wants a password it was not given (NOAUTH), or the login command itself
+ * refused by an ACL (NOPERM on HELLO or AUTH). A NOPERM on any other command (an ACL without INFO or CONFIG) is that command's refusal alone.
+ */
+function isLoginRefused(err: unknown): boolean {
+  const { message, command } = err as { message?: unknown; command?: { name?: unknown } };
+  if (typeof message !== 'string') return false;
+  const login = command?.name === 'hello' || command?.name === 'auth';
+  return /^(WRONGPASS|NOAUTH)\b/.test(message) || (login && /^NOPERM\b/.test(message));
+}
+
+/** An error's message alone: ioredis's errors carry the failed command's arguments, a login's password among them. */
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
  * The connection for REDIS_URL, chosen by asking the node it names (`INFO cluster`): a node with cluster mode on
  * gets ioredis's cluster client, seeded with it (the URL's user, password and TLS carried to every node), which
  * follows MOVED redirects and slot changes; any other gets the single-node connection it already is. The URL stays
  * the one setting, and a managed Redis whose proxy routes for the client (cluster mode off on the wire) keeps the
  * plain connection it needs. The worker waits for the answer as for every command (started before Redis, it waits);
  * a CLI command that may not need Redis at all (`keys reactivate`) gives up after `answerWithinMs` and keeps the
- * single-node connection, as it always had. Throws, before any key is written, on a cluster when `prefix` has no
- * hash tag: BullMQ's scripts would fail there with CROSSSLOT on every call.
+ * single-node connection, as it always had (said in the log: on a cluster, its commands then meet MOVED). Throws,
+ * before any key is written, when Redis refuses the login (a worker that cannot log in would wait forever), and on a
+ * cluster when `prefix` has no hash tag: BullMQ's scripts would fail there with CROSSSLOT on every call.
  */
 export async function openRedis(
   url: Secret | string,
@@ -62,16 +81,34 @@ export async function openRedis(
       opts.answerWithinMs === undefined
         ? await info
         : await Promise.race([info, new Promise<null>((r) => setTimeout(r, opts.answerWithinMs, null).unref())]);
-    if (answer === null) return node;
+    if (answer === null) {
+      log.warn(
+        { redis: `${node.options.host}:${node.options.port}`, waitedMs: opts.answerWithinMs },
+        'Redis did not answer INFO in time, so cluster mode could not be checked: using a single-node connection ' +
+          '(on a Redis Cluster, its commands will fail with MOVED or CROSSSLOT)',
+      );
+      return node;
+    }
     cluster = /^cluster_enabled:1\s*$/m.test(answer);
   } catch (err) {
+    if (isLoginRefused(err)) {
+      node.disconnect();
+      const { host, port, username } = node.options;
+      throw new Error(
+        `Redis at ${host}:${port} refused the login of user "${username || 'default'}": authentication failed ` +
+          `(${reasonOf(err)}). Check REDIS_URL's user and password, and that this ACL user is on`,
+      );
+    }
     // a server (or an ACL) that refuses INFO: a cluster would answer MOVED to the first command, and say so
-    log.warn({ err }, 'could not ask Redis whether it is a cluster (INFO refused): using a single-node connection');
+    log.warn(
+      { reason: reasonOf(err) },
+      'could not ask Redis whether it is a cluster (INFO refused): using a single-node connection',
+    );
     return node;
   }
   if (!cluster) return node;
   node.disconnect();
-  const { host, port, username, password, tls, db } = node.options;
+  const { host, port, family, username, password, tls, db } = node.options;
   if (hashTagOf(prefix) === null) {
     throw new Error(
       `--prefix "${prefix}": REDIS_URL names a Redis Cluster node (${host}:${port}), and on a cluster every key of ` +
@@ -81,8 +118,18 @@ export async function openRedis(
   if (db) {
     throw new Error(`REDIS_URL selects database ${db}, and a Redis Cluster has only database 0: drop the /${db}`);
   }
+  // Over TLS the certificate names the URL's host, while the cluster client would connect by IP (it resolves the
+  // seed, and nodes announce IPs): keep the name as given, and check every node's certificate against the URL's host.
   const client = new Cluster([{ host, port }], {
-    redisOptions: { maxRetriesPerRequest: null, connectionName: name, username, password, tls },
+    redisOptions: {
+      maxRetriesPerRequest: null,
+      connectionName: name,
+      family,
+      username,
+      password,
+      tls: tls && host && isIP(host) === 0 ? { ...tls, servername: host } : tls,
+    },
+    dnsLookup: (address, callback) => callback(null, address),
     clusterRetryStrategy: retryStrategy,
   });
   client.on('error', () => {});
@@ -110,7 +157,10 @@ export async function checkRedisSettings(redis: RedisConnection, log: Logger): P
         );
       }
     } catch (err) {
-      log.warn({ err }, 'could not read Redis maxmemory-policy (CONFIG GET refused); make sure it is noeviction');
+      log.warn(
+        { reason: reasonOf(err) },
+        'could not read Redis maxmemory-policy (CONFIG GET refused); make sure it is noeviction',
+      );
     }
   }
 }

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { sql } from 'kysely';
@@ -93,6 +94,92 @@ describe('Redis Cluster', () => {
 });
 
 /**
+ * `rediss://` on a cluster: the certificate names a host (here `localhost`, no IP), while the cluster client learns
+ * its nodes as IPs (the seed resolved, the nodes' own announcements). The worker checks every node's certificate
+ * against REDIS_URL's host, so it connects; checked against the IPs, every TLS handshake failed and it never started.
+ */
+describe('a Redis Cluster over TLS', () => {
+  let tlsDir: string;
+  let tlsProc: ChildProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    tlsDir = mkdtempSync(join(tmpdir(), 'kw-redis-tls-'));
+    const openssl = (...args: string[]) => promisify(execFile)('openssl', args, { cwd: tlsDir });
+    // a CA of the test's own, and a certificate from it that names localhost alone
+    await openssl(
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt'],
+      ...['-days', '1', '-subj', '/CN=kwtest-ca'],
+    );
+    writeFileSync(join(tlsDir, 'ext'), 'subjectAltName=DNS:localhost\n');
+    await openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'node.key',
+      '-out',
+      'node.csr',
+      '-subj',
+      '/CN=localhost',
+    );
+    await openssl(
+      ...['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'],
+      ...['-out', 'node.crt', '-days', '1', '-extfile', 'ext'],
+    );
+    port = await freePort();
+    tlsProc = spawn(
+      'redis-server',
+      [
+        ...['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--dir', tlsDir, '--save', ''],
+        ...['--tls-cert-file', 'node.crt', '--tls-key-file', 'node.key', '--tls-ca-cert-file', 'ca.crt'],
+        ...['--tls-auth-clients', 'no', '--tls-cluster', 'yes'],
+        ...['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1'],
+      ],
+      { stdio: 'ignore', cwd: tlsDir },
+    );
+    const admin = new Redis({
+      port,
+      host: '127.0.0.1',
+      tls: { ca: readFileSync(join(tlsDir, 'ca.crt')), servername: 'localhost' },
+      retryStrategy: () => 100,
+    });
+    admin.on('error', () => {});
+    await waitUntil('redis-server over TLS', async () => (await admin.ping()) === 'PONG', 10_000);
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await waitUntil('cluster_state:ok', async () =>
+      String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+    );
+    admin.disconnect();
+  });
+  afterAll(() => {
+    tlsProc?.kill('SIGKILL');
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
+  });
+
+  it('the worker on rediss:// checks each node against the URL host, and runs its ticks', async () => {
+    const w = spawnNode('test/support/test-worker.ts', [], {
+      DATABASE_URL: t.runtimeUrl,
+      REDIS_URL: `rediss://localhost:${port}`,
+      NODE_EXTRA_CA_CERTS: join(tlsDir, 'ca.crt'),
+      ANTHROPIC_ADMIN_KEY: 'sk-ant-admin01-test-runtime-0000',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',
+      KW_PREFIX: '{kwtest-tls}',
+      KW_TICK_CRON: '* * * * * *',
+    });
+    running.push(w);
+    await w.waitForOutput(/worker started/);
+    await waitUntil('three ticks run over TLS', async () => {
+      const r = await sql<{ n: string }>`SELECT count(*) AS n FROM test_ticks WHERE pid = ${w.proc.pid!}`.execute(t.db);
+      return Number(r.rows[0]!.n) >= 3;
+    });
+    w.proc.kill('SIGTERM');
+    expect((await w.exited).code).toBe(0);
+  }, 60_000);
+});
+
+/**
  * A Redis Cluster of three masters, each holding a third of the slots, behind a password: REDIS_URL names one node,
  * and the worker opens ioredis's cluster client with it. The real worker polls usage into Postgres (equal to the
  * emulator's truth), keeps one scheduler per job across a restart, answers /readyz and guards Slack presses against
@@ -102,6 +189,11 @@ describe('a three-shard Redis Cluster', () => {
   const PREFIX = '{kwtest-shards}';
   const PASSWORD = 'cluster-pass#not-a-secret-4711';
   const SIGNING_SECRET = 'e2e-cluster-signing-secret-0123456789';
+  /** A log line may print the password raw, or inside a URL, where `#` reads `%23`: neither may appear. */
+  const expectNoPassword = (output: string, password = PASSWORD) => {
+    expect(output).not.toContain(password);
+    expect(output).not.toContain(encodeURIComponent(password));
+  };
   const DAY = 86_400_000;
   let cluster: LocalRedisCluster;
   let db: TestDatabase;
@@ -250,7 +342,7 @@ describe('a three-shard Redis Cluster', () => {
     expect([...slots]).toEqual([await probe.call('CLUSTER', 'KEYSLOT', 'kwtest-shards')]);
     probe.disconnect();
 
-    expect(worker.output()).not.toContain(PASSWORD);
+    expectNoPassword(worker.output());
     expect(worker.output()).not.toMatch(/CROSSSLOT|MOVED/);
   }, 180_000);
 
@@ -266,7 +358,7 @@ describe('a three-shard Redis Cluster', () => {
     expect(w.output()).toMatch(
       /--prefix "kwtest-plain": REDIS_URL names a Redis Cluster node \(127\.0\.0\.1:\d+\), and on a cluster every key of a queue must hash to one slot: put a \{hash tag\} in the prefix/,
     );
-    expect(w.output()).not.toContain(PASSWORD);
+    expectNoPassword(w.output());
     const after = [...(await keysByMaster()).values()].flat();
     expect(after).toHaveLength(before);
     expect(after.some((k) => k.includes('kwtest-plain'))).toBe(false);
@@ -281,6 +373,23 @@ describe('a three-shard Redis Cluster', () => {
     });
     expect((await w.exited).code).not.toBe(0);
     expect(w.output()).toMatch(/REDIS_URL selects database 2, and a Redis Cluster has only database 0: drop the \/2/);
-    expect(w.output()).not.toContain(PASSWORD);
+    expectNoPassword(w.output());
+  }, 30_000);
+
+  it('a wrong password in REDIS_URL stops the start, saying the login failed, and the password reaches no log', async () => {
+    // URL-safe, so a URL printed whole would show it as it is
+    const wrong = 'wrong-pass-0123456789';
+    const url = new URL(cluster.url);
+    url.password = wrong;
+    const w = spawnNode('src/cli/index.ts', ['worker', '--prefix', PREFIX], {
+      ...env,
+      REDIS_URL: url.toString(),
+      KEYWARDEN_CONFIG: join(workerDir, 'keywarden.yaml'),
+      KEYWARDEN_HTTP_PORT: String(await freePort()),
+    });
+    expect((await w.exited).code).not.toBe(0);
+    expect(w.output()).toMatch(/Redis at 127\.0\.0\.1:\d+ refused the login of user "default": authentication failed/);
+    expectNoPassword(w.output(), wrong);
+    expectNoPassword(w.output());
   }, 30_000);
 });

@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectionSchema, DEFAULT_ORGANIZATION_ID } from '../../src/config/index.ts';
+import { KEY_STATUS_LOCK, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { createDb, type Db, migrateToLatest, schemaProblem } from '../../src/db/index.ts';
 import { createRepos } from '../../src/db/repos/index.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
@@ -12,11 +14,13 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let t: TestDatabase;
 const pools: Db[] = [];
-const open = (url: string, schema: string) => {
+const open = (url: string, schema: string | undefined) => {
   const db = createDb(url, { max: 2, schema });
   pools.push(db);
   return db;
 };
+/** An organization's repositories as the app builds them: on its connections' schema, knowing which it is. */
+const reposOf = (url: string, schema: string) => createRepos(open(url, schema), schema);
 
 beforeAll(async () => {
   t = await createTestDatabase();
@@ -70,16 +74,30 @@ describe('a schema per organization', () => {
   it("one organization's key-status lock never holds another's, and still holds its own", async () => {
     // enforce-rotation and the kill switch of every organization start on the same tick: one lock for all would
     // skip every organization's run but the first's, tick after tick
-    const emea = createRepos(open(t.runtimeUrl, 'kw_emea'));
-    const emeaElsewhere = createRepos(open(t.runtimeUrl, 'kw_emea'));
-    const apac = createRepos(open(t.runtimeUrl, 'kw_apac'));
-    const single = createRepos(open(t.runtimeUrl, 'public'));
+    const emea = reposOf(t.runtimeUrl, 'kw_emea');
+    const emeaElsewhere = reposOf(t.runtimeUrl, 'kw_emea');
+    const apac = reposOf(t.runtimeUrl, 'kw_apac');
+    const single = reposOf(t.runtimeUrl, 'public');
     const inside = await emea.keys.withStatusLock(async () => ({
       emea: await emeaElsewhere.keys.withStatusLock(async () => 'ran'),
       apac: await apac.keys.withStatusLock(async () => 'ran'),
       single: await single.keys.withStatusLock(async () => 'ran'),
     }));
     expect(inside?.value).toEqual({ emea: null, apac: { value: 'ran' }, single: { value: 'ran' } });
+  });
+
+  it("the one organization of a file with organization: takes the lock of the versions before, whatever its connections' search_path", async () => {
+    // as the app opens it: no schema of its own, the role's search_path as the deployment set it; a role's
+    // "$user", public may land elsewhere than public, and the lock name must not follow it
+    const org = { id: DEFAULT_ORGANIZATION_ID, schema: 'public' };
+    const url = new URL(t.runtimeUrl);
+    url.searchParams.set('options', '-c search_path=kw_emea');
+    const single = createRepos(open(url.toString(), connectionSchema(org)), connectionSchema(org));
+    const heldByAnOlderVersion = await withAdvisoryLock(t.db, KEY_STATUS_LOCK, async () => ({
+      single: await single.keys.withStatusLock(async () => 'ran'),
+      emea: await reposOf(t.runtimeUrl, 'kw_emea').keys.withStatusLock(async () => 'ran'),
+    }));
+    expect(heldByAnOlderVersion?.value).toEqual({ single: null, emea: { value: 'ran' } });
   });
 
   it('a schema that is not migrated fails, rather than reading public behind it', async () => {

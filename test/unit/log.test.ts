@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/secret.ts';
-import { createLogger, scrubSecrets } from '../../src/log.ts';
+import { createLogger, scrubError, scrubSecrets } from '../../src/log.ts';
 
 const ADMIN_KEY = 'sk-ant-admin01-CANARYabcdefghijklmnopqrstuvwxyz0123456789-ZZZZ';
 const API_KEY = 'sk-ant-api03-CANARYabcdefghijklmnop_qrstuvwxyz-0123';
@@ -29,6 +29,25 @@ describe('logging never carries a secret', () => {
     expect(out).toContain('sk-ant-admin01-****');
     expect(out).toContain('xoxb-****');
     expect(out).toContain('postgres://keywarden:****@db.internal');
+  });
+
+  it("drops the arguments a library's error carries of the command it failed (a Redis login's password)", () => {
+    const { log, text } = capture();
+    // as ioredis rejects the commands waiting behind a refused login
+    const err = Object.assign(new Error('WRONGPASS invalid username-password pair or user is disabled.'), {
+      command: { name: 'hello', args: ['3', 'AUTH', 'svc', 'CANARYright-pass-123'] },
+    });
+    const wrapped = new Error('could not connect', { cause: err });
+    log.warn({ err }, 'refused');
+    log.warn({ err: wrapped }, 'refused');
+    log.warn({ err: Object.assign(new Error('bad'), { args: ['CANARYpositional'] }) }, 'refused');
+    const out = text();
+    expect(out).not.toContain('CANARY');
+    expect(out).toContain('WRONGPASS');
+    expect(JSON.parse(out.split('\n')[0]!).err.command).toBe('hello');
+    const stored = scrubError(err) as Error & { command?: unknown };
+    expect(stored.command).toBeUndefined();
+    expect(stored.message).toContain('WRONGPASS');
   });
 
   it('masks secrets in nested fields, URLs and debug lines', () => {

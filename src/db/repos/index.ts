@@ -16,15 +16,16 @@ import { watermarksRepo } from './watermarks.ts';
 
 /**
  * One repository per table family: the only code that knows a family's tables and columns. Shells, CLI tables and
- * the HTTP pages read and write Postgres through these; built once per Context.
+ * the HTTP pages read and write Postgres through these; built once per Context. `schema`: the one `db`'s
+ * connections were opened on (`connectionSchema(org)`), which names the organization's key-status lock.
  */
-export function createRepos(db: Db) {
+export function createRepos(db: Db, schema?: string) {
   return {
     alerts: alertsRepo(db),
     anomaly: anomalyRepo(db),
     audit: auditRepo(db),
     billing: billingRepo(db),
-    keys: keysRepo(db),
+    keys: keysRepo(db, schema),
     spend: spendRepo(db),
     usage: usageRepo(db),
     outbox: outboxRepo(db),

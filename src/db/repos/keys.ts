@@ -52,20 +52,23 @@ interface KeyWithWorkspace {
 
 /**
  * The organization as keywarden stores it (organizations, workspaces, users, api_keys, api_key_status_changes)
- * and what rotation keeps per key (rotation_reminders, rotation_state); the key-status lock.
+ * and what rotation keeps per key (rotation_reminders, rotation_state); the key-status lock. `schema` is the schema
+ * the organization's connections were opened on (`connectionSchema`): undefined for the one organization of a file
+ * with `organization:`, whose connections keep the search_path the deployment gave them.
  */
-export function keysRepo(db: Db) {
+export function keysRepo(db: Db, schema?: string) {
+  // One lock per organization: its keys are its schema's rows, and every organization's runs start on the same
+  // tick, so one lock for all would skip all but one of them each time. Named from the configured schema, never
+  // from what the connection resolves at run time: public (or no schema of its own) keeps the name every version
+  // before took, so an older replica and this one exclude each other.
+  const statusLock = schema === undefined || schema === 'public' ? KEY_STATUS_LOCK : `${KEY_STATUS_LOCK}@${schema}`;
   return {
     /**
      * Runs `fn` holding this organization's key-status lock; returns null at once, without running it, when another
      * session holds it (enforce-rotation, the kill switch, `keys reactivate` of the same organization).
      */
     async withStatusLock<T>(fn: () => Promise<T>): Promise<{ value: T } | null> {
-      // One per schema: an organization's keys are its schema's rows, and every organization's runs start on the
-      // same tick, so one lock for all would skip all but one of them each time. Public keeps the name it had.
-      const { rows } = await sql<{ schema: string | null }>`SELECT current_schema() AS schema`.execute(db);
-      const schema = rows[0]?.schema ?? 'public';
-      return withAdvisoryLock(db, schema === 'public' ? KEY_STATUS_LOCK : `${KEY_STATUS_LOCK}@${schema}`, fn);
+      return withAdvisoryLock(db, statusLock, fn);
     },
 
     /**
