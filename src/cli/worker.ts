@@ -16,6 +16,8 @@ function dutyCron(flag: string, value: string | undefined, fallbackMs: number): 
   return pattern;
 }
 
+const MAX_SLOTS = 200;
+
 /** `--concurrency poll=20,analyze=3`: jobs at once per queue on this replica, for the queues named. */
 export function concurrencyArg(value: string | undefined): Partial<Record<QueueName, number>> {
   if (value === undefined) return {};
@@ -25,11 +27,15 @@ export function concurrencyArg(value: string | undefined): Partial<Record<QueueN
     if (!(QUEUE_NAMES as readonly string[]).includes(queue ?? '')) {
       throw new UsageError(`--concurrency: "${part}": no queue named "${queue}" (queues: ${QUEUE_NAMES.join(', ')})`);
     }
-    const n = Number(count);
-    if (extra !== undefined || !Number.isInteger(n) || n < 1) {
+    // digits only: Number() would also take 0x10 and 1e6, and each slot may hold a Postgres connection for a run lock
+    const n = /^\d+$/.test(count ?? '') ? Number(count) : Number.NaN;
+    if (extra !== undefined || !(n >= 1 && n <= MAX_SLOTS)) {
       throw new UsageError(
-        `--concurrency: "${part}": give a queue and a whole number of jobs at once (like ${queue}=4)`,
+        `--concurrency: "${part}": give a queue and a whole number of jobs at once, 1 to ${MAX_SLOTS} (like ${queue}=4)`,
       );
+    }
+    if (slots[queue as QueueName] !== undefined) {
+      throw new UsageError(`--concurrency: "${queue}" is given twice; give each queue once`);
     }
     slots[queue as QueueName] = n;
   }
@@ -47,7 +53,8 @@ export const workerCommand: Command = {
   --watchdog-interval   how often this replica checks and repairs the schedulers (default 60s)
   --heartbeat-interval  how often this replica logs its heartbeat: memory and event-loop delay (default 60s)
   --concurrency         jobs run at once on this replica per queue, e.g. analyze=3,ingest=2 (default: poll one per
-                        organization; ingest 3, analyze 6, notify 4, maintenance 2: one more than the jobs on it)`,
+                        organization; ingest 3, analyze 6, notify 4, maintenance 2: one more than the jobs on it;
+                        fewer saves memory, but then one organization whose Admin API hangs can hold them all)`,
   async run(args) {
     const { values } = parse(args, {
       prefix: { type: 'string' },

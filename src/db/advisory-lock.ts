@@ -9,6 +9,17 @@ import type { Db } from './index.ts';
  */
 export const KEY_STATUS_LOCK = 'keywarden.key-status';
 
+/**
+ * An organization's own name for a lock: advisory locks span the database, and every organization's runs start on
+ * the same tick, so a lock held while one organization's Admin API is awaited must not hold another's. Named from the
+ * schema the organization is configured with (never from what a connection resolves at run time); public, or no
+ * schema of its own, keeps the bare name every earlier version takes, so a rolling upgrade of one organization stays
+ * exclusive.
+ */
+export function organizationLock(name: string, schema: string | undefined): string {
+  return schema === undefined || schema === 'public' ? name : `${name}@${schema}`;
+}
+
 /** Runs `fn` holding the named lock; returns null at once, without running it, when another session holds it. */
 export async function withAdvisoryLock<T>(db: Db, name: string, fn: () => Promise<T>): Promise<{ value: T } | null> {
   return db.connection().execute(async (conn) => {

@@ -196,6 +196,8 @@ describe('one replica, organization A hung on every lane', () => {
         `measured: ${measured.length} polls of ${ticks} ticks; runaway detection start delays after B's polls (s): ${seconds(detectionDelays)}\n` +
         `A's hung runs at the end: ${heldByA.join(', ')}`,
     );
+    // the premise: A's runs did hang, holding a slot on the poll and ingest lanes at the end
+    expect(heldByA).toEqual(expect.arrayContaining(['poll/poll-usage', 'ingest/sync-inventory']));
     expect(measured.length).toBeGreaterThanOrEqual(ticks - 1);
     expect(measured.map(delay).filter((d) => d > ON_TIME_MS)).toEqual([]);
     expect(detections.length).toBeGreaterThanOrEqual(ticks - 2);

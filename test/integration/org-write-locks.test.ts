@@ -18,7 +18,8 @@ const pools: Db[] = [];
 const repos = (schema: string) => {
   const db = createDb(t.runtimeUrl, { max: 3, schema });
   pools.push(db);
-  return createRepos(db);
+  // as the app builds them: the schema names the organization's locks
+  return createRepos(db, schema);
 };
 
 beforeAll(async () => {
@@ -95,6 +96,38 @@ describe('write locks are per organization', () => {
     hung.release();
     await holding;
     expect(await within(same, 5_000)).toBe('done');
+  });
+
+  it("a raise of alerts holds its own organization's next raise, not another organization's", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // a raise of thousands yields between its steps with the lock held: another organization's must not wait
+    const holding = repos('kw_hung').alerts.raising(() => gate);
+    await new Promise((r) => setTimeout(r, 300));
+    const other = repos('kw_fine').alerts.raising(async () => {});
+    const same = repos('kw_hung').alerts.raising(async () => {});
+    expect(await within(other, 5_000)).toBe('done');
+    expect(await within(same, 500)).toBe('waiting');
+    release();
+    await holding;
+    expect(await within(same, 5_000)).toBe('done');
+  });
+
+  it("the one organization of a file without organizations: keeps its usage write lock's name (an older replica's poll beside)", async () => {
+    const older = new pg.Client({ connectionString: t.url });
+    await older.connect();
+    try {
+      await older.query('BEGIN');
+      await older.query(`SELECT pg_advisory_xact_lock(hashtext('keywarden.usage:${WATERMARKS.usage}'))`);
+      const poll = repos('public').usage.replaceRange({ ...range, width: '1m' }, noPages(), WATERMARKS.usage, seenAt);
+      expect(await within(poll, 500)).toBe('waiting');
+      await older.query('COMMIT');
+      expect(await within(poll, 5_000)).toBe('done');
+    } finally {
+      await older.end();
+    }
   });
 
   it('the one organization of a file without organizations: keeps the lock name it had (an older replica beside)', async () => {

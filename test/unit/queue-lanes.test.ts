@@ -48,10 +48,14 @@ describe('queue lanes', () => {
 
   it.each([
     ['polls=4', /no queue named "polls" \(queues: poll, ingest, analyze, notify, maintenance\)/],
-    ['poll', /"poll": give a queue and a whole number of jobs at once \(like poll=4\)/],
+    ['poll', /"poll": give a queue and a whole number of jobs at once, 1 to 200 \(like poll=4\)/],
     ['poll=0', /like poll=4/],
     ['poll=2.5', /like poll=4/],
     ['poll=2=3', /like poll=4/],
+    ['poll=0x10', /1 to 200 \(like poll=4\)/],
+    ['poll=1e6', /1 to 200/],
+    ['poll=201', /1 to 200/],
+    ['analyze=3,analyze=9', /"analyze" is given twice/],
   ])('--concurrency %s is refused, naming what is wrong', (value, message) => {
     expect(() => concurrencyArg(value)).toThrow(UsageError);
     expect(() => concurrencyArg(value)).toThrow(message);

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { AlertKind, AlertSubject } from '../../kinds.ts';
+import { organizationLock } from '../advisory-lock.ts';
 import type { Db } from '../index.ts';
 import type { AlertsTable } from '../types.ts';
 import { type OutboxRepo, outboxRepo } from './outbox.ts';
@@ -53,8 +54,10 @@ function record(r: AlertRow): AlertRecord {
   };
 }
 
-/** The `alerts` table: one row per alert fingerprint, firing or resolved. */
-export function alertsRepo(db: Db) {
+/** The `alerts` table: one row per alert fingerprint, firing or resolved. `schema`: the organization's configured schema, which names its locks (see organizationLock). */
+export function alertsRepo(db: Db, schema?: string) {
+  // per organization: each has its own alerts table, and a raise of thousands yields between its steps
+  const raiseLock = organizationLock('keywarden.raise-alerts', schema);
   return {
     ...alertRows(db),
     /**
@@ -83,7 +86,7 @@ export function alertsRepo(db: Db) {
      */
     async raising<T>(raise: (tx: RaiseTransaction) => Promise<T>): Promise<T> {
       return db.transaction().execute(async (trx) => {
-        await sql`SELECT pg_advisory_xact_lock(hashtext('keywarden.raise-alerts'))`.execute(trx);
+        await sql`SELECT pg_advisory_xact_lock(hashtext(${raiseLock}))`.execute(trx);
         return raise({ alerts: alertRows(trx), outbox: outboxRepo(trx) });
       });
     },

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { type Pico, picoToUsd, usdToPico } from '../../money.ts';
 import type { ActorSpend } from '../../usage/core/actors.ts';
 import type { BilledCell, BilledRow, BilledWidth } from '../../usage/core/billed.ts';
+import { organizationLock } from '../advisory-lock.ts';
 import type { Db } from '../index.ts';
 import { advanceWatermark, type WatermarkName } from './watermarks.ts';
 
@@ -34,9 +35,9 @@ interface BilledSummary {
 
 /**
  * `billed_costs` (the analytics cost API's rows per key, workspace and model; 1d for closed days, 1h for today) and
- * `analytics_access` (whether the analytics API answered when last asked).
+ * `analytics_access` (whether the analytics API answered when last asked). `schema`: the organization's configured schema, which names its locks (see organizationLock).
  */
-export function billingRepo(db: Db) {
+export function billingRepo(db: Db, schema?: string) {
   return {
     /**
      * Replaces the stored rows of `width` in [start, end) with the rows `pages` yields, in one transaction open while
@@ -50,7 +51,9 @@ export function billingRepo(db: Db) {
       return db.transaction().execute(async (tx) => {
         // one writer at a time: two runs (a retry, a replica) replace in turn rather than interleave; per schema, as
         // it is held while the pages are read (one organization's hung Admin API must not hold the others' runs)
-        await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':keywarden.billed_costs'))`.execute(tx);
+        await sql`SELECT pg_advisory_xact_lock(hashtext(${organizationLock('keywarden.billed_costs', schema)}))`.execute(
+          tx,
+        );
         await tx
           .deleteFrom('billed_costs')
           .where('bucket_width', '=', range.width)

@@ -17,17 +17,17 @@ import { watermarksRepo } from './watermarks.ts';
 /**
  * One repository per table family: the only code that knows a family's tables and columns. Shells, CLI tables and
  * the HTTP pages read and write Postgres through these; built once per Context. `schema`: the one `db`'s
- * connections were opened on (`connectionSchema(org)`), which names the organization's key-status lock.
+ * connections were opened on (`connectionSchema(org)`), which names the organization's locks.
  */
 export function createRepos(db: Db, schema?: string) {
   return {
-    alerts: alertsRepo(db),
+    alerts: alertsRepo(db, schema),
     anomaly: anomalyRepo(db),
     audit: auditRepo(db),
-    billing: billingRepo(db),
+    billing: billingRepo(db, schema),
     keys: keysRepo(db, schema),
     spend: spendRepo(db),
-    usage: usageRepo(db),
+    usage: usageRepo(db, schema),
     outbox: outboxRepo(db),
     watermarks: watermarksRepo(db),
     jobRuns: jobRunsRepo(db),

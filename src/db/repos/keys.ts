@@ -5,7 +5,7 @@ import { keyWorkspaceName } from '../../inventory/core/key-place.ts';
 import type { InventoryChanges, InventorySnapshot, KnownInventory } from '../../inventory/core/plan.ts';
 import type { KeyStage } from '../../rotation/core/describe.ts';
 import type { KeyState, SentStages } from '../../rotation/core/types.ts';
-import { KEY_STATUS_LOCK, withAdvisoryLock } from '../advisory-lock.ts';
+import { KEY_STATUS_LOCK, organizationLock, withAdvisoryLock } from '../advisory-lock.ts';
 import type { Db } from '../index.ts';
 import type { AuditRow } from '../types.ts';
 import { type AuditOutcomeStep, auditRepo } from './audit.ts';
@@ -61,7 +61,7 @@ export function keysRepo(db: Db, schema?: string) {
   // tick, so one lock for all would skip all but one of them each time. Named from the configured schema, never
   // from what the connection resolves at run time: public (or no schema of its own) keeps the name every version
   // before took, so an older replica and this one exclude each other.
-  const statusLock = schema === undefined || schema === 'public' ? KEY_STATUS_LOCK : `${KEY_STATUS_LOCK}@${schema}`;
+  const statusLock = organizationLock(KEY_STATUS_LOCK, schema);
   return {
     /**
      * Runs `fn` holding this organization's key-status lock; returns null at once, without running it, when another

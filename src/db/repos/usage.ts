@@ -8,6 +8,7 @@ import type { KeyCostCell } from '../../usage/core/billed.ts';
 import type { CostComparison, CostReportRow, DayCost } from '../../usage/core/reconcile.ts';
 import type { UsageRow } from '../../usage/core/rows.ts';
 import type { UnknownModel } from '../../usage/core/unknown-models.ts';
+import { organizationLock } from '../advisory-lock.ts';
 import type { Db } from '../index.ts';
 import type { UsageBucketsTable } from '../types.ts';
 import { advanceWatermark, type WatermarkName } from './watermarks.ts';
@@ -70,9 +71,9 @@ function monthFrom(m: MonthToDate): RawBuilder<Date> {
 /**
  * Usage and what is derived from it: `usage_buckets` (per minute or hour, key, workspace, model, tier and window,
  * priced at ingestion), the cost report (`cost_buckets`) and its drift from priced usage (`cost_drift`), and the
- * models priced at a maximum (`pricing_unknown_models`).
+ * models priced at a maximum (`pricing_unknown_models`). `schema`: the organization's configured schema, which names its locks (see organizationLock).
  */
-export function usageRepo(db: Db) {
+export function usageRepo(db: Db, schema?: string) {
   return {
     /** Tokens and cost per key since `from`, and each key's last use ever; for the drain check. */
     async trafficByKey(from: Date): Promise<Map<string, KeyTraffic>> {
@@ -125,11 +126,10 @@ export function usageRepo(db: Db) {
       return db.transaction().execute(async (tx) => {
         // One writer per watermark at a time: a second poll (a retry, a replica) waits for this one's commit, so its
         // DELETE sees these rows and replaces them, rather than skipping rows inserted after its statement began.
-        // Per schema: advisory locks span the database, and this one is held while the pages are read, so one
-        // organization's poll hung on its Admin API would hold every other organization's poll here.
-        await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || ${`:keywarden.usage:${watermark}`}))`.execute(
-          tx,
-        );
+        // per organization: held while the pages are read, so one organization's poll hung on its Admin API must
+        // not hold another's here
+        const lock = organizationLock(`keywarden.usage:${watermark}`, schema);
+        await sql`SELECT pg_advisory_xact_lock(hashtext(${lock}))`.execute(tx);
         await tx
           .deleteFrom('usage_buckets')
           .where('bucket_width', '=', range.width)
