@@ -1,22 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Job, type JobType, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from '../../src/db/index.ts';
+import type { Db } from '../../src/db/index.ts';
 import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
-import { loadScenario } from '../../src/emulator/scenario.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
 import { QUEUE_NAMES } from '../../src/queue/queues.ts';
 import { MINUTE_MS } from '../../src/time.ts';
-import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
-import { drillPolicy } from '../support/kill-drill.ts';
-import { spawnNode } from '../support/processes.ts';
-import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
-import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
+import { redisUrl } from '../support/db.ts';
+import { startTwoOrganizations, type TwoOrganizations } from '../support/two-organizations.ts';
 import { storedUsage, truthUsage } from '../support/usage-truth.ts';
 import { waitUntil } from '../support/wait.ts';
-import { type WorkerProcess, workerProcess } from '../support/worker-process.ts';
 
 /**
  * One organization's hung Admin API never delays another's minute poll (#18): two organizations on emulators of
@@ -27,98 +18,39 @@ import { type WorkerProcess, workerProcess } from '../support/worker-process.ts'
  * of the jobs (processedOn against the tick or the enqueue time), not timed in the test.
  */
 
-const KEY_A = 'sk-ant-admin01-organization-a-lanes-key-0123456789abcdAAAA';
-const KEY_B = 'sk-ant-admin01-organization-b-lanes-key-0123456789abcdBBBB';
 const EVERY_10S = '*/10 * * * * *';
 const NEVER = '0 0 1 1 *';
 // how late a poll may start on a loaded machine (BullMQ's scheduler, a busy event loop, CI's parallel files): under
 // the 10 s between ticks, so a poll that waited a tick for a slot still fails, and far from a hung slot's wait (30 s+)
 const ON_TIME_MS = 8_000;
 
-let t: TestDatabase;
-let emulatorA: Emulator;
-let emulatorB: Emulator;
-let slack: SlackServer;
-let smtp: SmtpCapture;
-let dir: string;
-let prefix: string;
-let replica: WorkerProcess;
-const pools: Db[] = [];
-const schemaDb = (schema: string) => {
-  const db = createDb(t.url, { max: 2, schema });
-  pools.push(db);
-  return db;
-};
+let rig: TwoOrganizations;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  emulatorA = await startEmulator({ scenario: loadScenario('quiet'), adminKeys: [KEY_A], freshnessDelayMinutes: 0 });
-  emulatorB = await startEmulator({
-    scenario: { ...loadScenario('quiet'), seed: 8 },
-    adminKeys: [KEY_B],
-    freshnessDelayMinutes: 0,
+  rig = await startTwoOrganizations({
+    replicas: 1,
+    pollUsage: EVERY_10S,
+    policy: (policy) => {
+      policy.routes.unshift({ match: { kind: 'keywarden.*' }, slack: ['#ops'] });
+      // A's poll not completing is said after a minute of ticks
+      policy.job_alerts = { missed_intervals: 6 };
+      // B reads nothing else from the API; A reads it from every lane it has, every 10 s
+      policy.schedules = { ...policy.schedules, 'check-headroom': NEVER, 'project-spend': NEVER };
+      policy.organizations[0]!.schedules = {
+        ...policy.schedules,
+        'sync-inventory': EVERY_10S,
+        'check-headroom': EVERY_10S,
+        'project-spend': EVERY_10S,
+      };
+    },
   });
-  slack = await startSlackServer();
-  smtp = await startSmtpCapture();
-  dir = mkdtempSync(join(tmpdir(), 'kw-lanes-'));
-  const policy = JSON.parse(drillPolicy({ pollUsage: EVERY_10S }).yaml);
-  policy.routes.unshift({ match: { kind: 'keywarden.*' }, slack: ['#ops'] });
-  // A's poll not completing is said after a minute of ticks
-  policy.job_alerts = { missed_intervals: 6 };
-  // B reads nothing else from the API; A reads it from every lane it has, every 10 s
-  policy.schedules = { ...policy.schedules, 'check-headroom': NEVER, 'project-spend': NEVER };
-  const schedulesA = {
-    ...policy.schedules,
-    'sync-inventory': EVERY_10S,
-    'check-headroom': EVERY_10S,
-    'project-spend': EVERY_10S,
-  };
-  policy.organizations = [
-    { id: 'orga', name: 'Org A', admin_key_env: 'ORG_A_ADMIN_KEY', base_url: emulatorA.url, schedules: schedulesA },
-    { id: 'orgb', name: 'Org B', admin_key_env: 'ORG_B_ADMIN_KEY', base_url: emulatorB.url },
-  ];
-  const env = {
-    REDIS_URL: redisUrl(),
-    ORG_A_ADMIN_KEY: KEY_A,
-    ORG_B_ADMIN_KEY: KEY_B,
-    SLACK_BOT_TOKEN: slack.token,
-    SLACK_API_URL: slack.url,
-    SMTP_URL: smtp.url,
-    EMAIL_FROM: 'keywarden@acme.example',
-    LOG_LEVEL: 'info',
-  };
-  prefix = uniquePrefix();
-  replica = workerProcess({
-    dir,
-    prefix,
-    policy: JSON.stringify(policy, null, 2),
-    env: { ...env, DATABASE_URL: t.runtimeUrl },
-  });
-  const migrate = spawnNode('src/cli/index.ts', ['migrate'], {
-    ...env,
-    DATABASE_URL: t.url,
-    KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
-  });
-  expect((await migrate.exited).code).toBe(0);
-  // as if each had polled a few minutes ago: no first-run backfill of the month
-  const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
-  for (const schema of ['kw_orga', 'kw_orgb']) {
-    await schemaDb(schema)
-      .insertInto('watermarks')
-      .values({ name: WATERMARKS.usage, position: new Date(minute - 3 * MINUTE_MS) })
-      .execute();
-  }
 });
 afterAll(async () => {
-  await replica?.kill9();
-  await Promise.all(pools.map((p) => p.destroy()));
-  await Promise.allSettled([slack?.close(), smtp?.close(), emulatorA?.close(), emulatorB?.close()]);
-  await t?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await rig?.close();
 });
 
 async function jobsOn(queueName: string, states: JobType[]): Promise<Job[]> {
-  const queue = new Queue(queueName, { connection: { url: redisUrl() }, prefix });
+  const queue = new Queue(queueName, { connection: { url: redisUrl() }, prefix: rig.prefix });
   try {
     return await queue.getJobs(states);
   } finally {
@@ -138,7 +70,8 @@ const organizationOf = (job: Job) => (job.data as { organization?: string }).org
 
 describe('one replica, organization A hung on every lane', () => {
   it("B's minute polls and runaway detection start on time, B's usage keeps up, and A's trouble names A", async () => {
-    await replica.start();
+    const { emulatorA, emulatorB, schemaDb } = rig;
+    await rig.replicas[0]!.start();
     const startedAt = Date.now();
     const dbB = schemaDb('kw_orgb');
     const dbA = schemaDb('kw_orga');

@@ -1,21 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from '../../src/db/index.ts';
+import type { Db } from '../../src/db/index.ts';
 import { WATERMARKS, watermarksRepo } from '../../src/db/repos/watermarks.ts';
-import { loadScenario } from '../../src/emulator/scenario.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/server.ts';
+import type { Emulator } from '../../src/emulator/server.ts';
 import { MINUTE_MS } from '../../src/time.ts';
-import { createTestDatabase, redisUrl, type TestDatabase, uniquePrefix } from '../support/db.ts';
-import { drillPolicy } from '../support/kill-drill.ts';
-import { spawnNode } from '../support/processes.ts';
 import { ticksOf } from '../support/replica-logs.ts';
-import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
-import { type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.ts';
+import { KEY_A, startTwoOrganizations, type TwoOrganizations } from '../support/two-organizations.ts';
 import { storedUsage, truthUsage } from '../support/usage-truth.ts';
 import { waitUntil } from '../support/wait.ts';
-import { type WorkerProcess, workerProcess } from '../support/worker-process.ts';
 
 /**
  * Several organizations from one deployment (#18): two organizations, each on an emulator of its own (their own
@@ -24,85 +15,27 @@ import { type WorkerProcess, workerProcess } from '../support/worker-process.ts'
  * it, while B's polls keep every tick (counted on B's emulator and in the replicas' logs, not by a stopwatch).
  */
 
-const KEY_A = 'sk-ant-admin01-organization-a-drill-key-0123456789abcdAAAA';
-const KEY_B = 'sk-ant-admin01-organization-b-drill-key-0123456789abcdBBBB';
 // a poll here takes 1-3 s on a loaded machine: each tick is a poll of its own, none skipped behind the last
 const POLL_EVERY_S = 5;
 const USAGE_PATH = '/v1/organizations/usage_report/messages';
 
-let t: TestDatabase;
-let emulatorA: Emulator;
-let emulatorB: Emulator;
-let slack: SlackServer;
-let smtp: SmtpCapture;
-let dir: string;
-let replicas: WorkerProcess[] = [];
-const pools: Db[] = [];
-const schemaDb = (schema: string) => {
-  const db = createDb(t.url, { max: 2, schema });
-  pools.push(db);
-  return db;
-};
+let rig: TwoOrganizations;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  emulatorA = await startEmulator({ scenario: loadScenario('quiet'), adminKeys: [KEY_A], freshnessDelayMinutes: 0 });
-  // the same calm organization on another seed: other key ids, other traffic
-  emulatorB = await startEmulator({
-    scenario: { ...loadScenario('quiet'), seed: 8 },
-    adminKeys: [KEY_B],
-    freshnessDelayMinutes: 0,
+  rig = await startTwoOrganizations({
+    replicas: 2,
+    pollUsage: `*/${POLL_EVERY_S} * * * * *`,
+    policy: (policy) => {
+      policy.routes.unshift({ match: { kind: 'keywarden.*' }, slack: ['#ops'], email: ['ops@acme.example'] });
+      policy.organizations[1]!.timezone = 'Asia/Tokyo';
+    },
   });
-  slack = await startSlackServer();
-  smtp = await startSmtpCapture();
-  dir = mkdtempSync(join(tmpdir(), 'kw-orgs-'));
-  const policy = JSON.parse(drillPolicy({ pollUsage: `*/${POLL_EVERY_S} * * * * *` }).yaml);
-  policy.routes.unshift({ match: { kind: 'keywarden.*' }, slack: ['#ops'], email: ['ops@acme.example'] });
-  policy.organizations = [
-    { id: 'orga', name: 'Org A', admin_key_env: 'ORG_A_ADMIN_KEY', base_url: emulatorA.url },
-    { id: 'orgb', name: 'Org B', timezone: 'Asia/Tokyo', admin_key_env: 'ORG_B_ADMIN_KEY', base_url: emulatorB.url },
-  ];
-  const yaml = JSON.stringify(policy, null, 2);
-  const env = {
-    REDIS_URL: redisUrl(),
-    ORG_A_ADMIN_KEY: KEY_A,
-    ORG_B_ADMIN_KEY: KEY_B,
-    SLACK_BOT_TOKEN: slack.token,
-    SLACK_API_URL: slack.url,
-    SMTP_URL: smtp.url,
-    EMAIL_FROM: 'keywarden@acme.example',
-    LOG_LEVEL: 'info',
-  };
-  const prefix = uniquePrefix();
-  replicas = ['a', 'b'].map(() =>
-    // as deployed: the worker a member of keywarden_runtime, migrate as the tables' owner
-    workerProcess({ dir, prefix, policy: yaml, env: { ...env, DATABASE_URL: t.runtimeUrl } }),
-  );
-  // `keywarden migrate` creates both schemas (the worker process above wrote the policy file)
-  const migrate = spawnNode('src/cli/index.ts', ['migrate'], {
-    ...env,
-    DATABASE_URL: t.url,
-    KEYWARDEN_CONFIG: join(dir, 'keywarden.yaml'),
-  });
-  const done = await migrate.exited;
-  expect(migrate.output()).toMatch(/^orga \(schema kw_orga\): applied: 001_initial/m);
-  expect(migrate.output()).toMatch(/^orgb \(schema kw_orgb\): applied: 001_initial/m);
-  expect(done.code).toBe(0);
-  // as if each had polled a few minutes ago: no first-run backfill of the month
-  const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
-  for (const schema of ['kw_orga', 'kw_orgb']) {
-    await schemaDb(schema)
-      .insertInto('watermarks')
-      .values({ name: WATERMARKS.usage, position: new Date(minute - 3 * MINUTE_MS) })
-      .execute();
-  }
+  // `keywarden migrate` created both schemas
+  expect(rig.migrateOutput).toMatch(/^orga \(schema kw_orga\): applied: 001_initial/m);
+  expect(rig.migrateOutput).toMatch(/^orgb \(schema kw_orgb\): applied: 001_initial/m);
 });
 afterAll(async () => {
-  for (const r of replicas) await r.kill9();
-  await Promise.all(pools.map((p) => p.destroy()));
-  await Promise.allSettled([slack?.close(), smtp?.close(), emulatorA?.close(), emulatorB?.close()]);
-  await t?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await rig?.close();
 });
 
 /** First pages of the usage report: one per poll run (a later page carries `page=`). */
@@ -117,6 +50,7 @@ const pollsOf = (emulator: Emulator, since: number, until = Number.POSITIVE_INFI
 
 describe('two organizations, two replicas', () => {
   it('poll both into their own schemas; a revoked key blinds that organization alone while the other polls on time', async () => {
+    const { emulatorA, emulatorB, slack, smtp, replicas, schemaDb } = rig;
     await Promise.all(replicas.map((r) => r.start()));
     const [dbA, dbB] = [schemaDb('kw_orga'), schemaDb('kw_orgb')];
     const start = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - 3 * MINUTE_MS);
