@@ -70,6 +70,13 @@ describe('drill 5 for receivers: PagerDuty down and a webhook rate-limiting for 
   it('delivers every alert once to each receiver afterwards, behind one probe per wait', async () => {
     const { db, worker } = rig;
     await waitForSettled(rig);
+    // the quiet organization's own alerts (key.identity on its legacy and never-expiring keys, at the first
+    // inventory sync) go out before the outage, so what the outage holds is the drill's alerts only
+    await waitForOutboxDrained(db, 60_000);
+    const incidentsBefore = pd.incidents.size;
+    const deliveriesBefore = hook.deliveries.length;
+    const pdCallsBefore = pd.calls.length;
+    const hookCallsBefore = hook.calls.length;
 
     pd.setDown(true);
     hook.failNext(1_000_000, { status: 429, retryAfter: RETRY_AFTER_S });
@@ -77,12 +84,12 @@ describe('drill 5 for receivers: PagerDuty down and a webhook rate-limiting for 
     const routes = policySchema.parse(parseYaml(policy(hook.url))).routes;
     await raiseDrillAlerts(db, routes, 'rcv', ALERTS);
     await sleep(outageFrom + OUTAGE_MS - Date.now());
-    const refusedPd = pd.calls.length;
-    const refusedHook = hook.calls.length;
+    const refusedPd = pd.calls.length - pdCallsBefore;
+    const refusedHook = hook.calls.length - hookCallsBefore;
     expect(refusedPd).toBeLessThan(ALERTS);
     expect(refusedHook).toBeLessThan(ALERTS);
-    expect(pd.incidents.size).toBe(0);
-    expect(hook.deliveries).toEqual([]);
+    expect(pd.incidents.size).toBe(incidentsBefore);
+    expect(hook.deliveries.slice(deliveriesBefore)).toEqual([]);
     pd.setDown(false);
     hook.failNext(0, { status: 200 });
     const outageTo = Date.now();
