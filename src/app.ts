@@ -54,7 +54,8 @@ export function requireEnv(
 /**
  * Connections per organization's pool. One organization keeps the 10 it had; several get a share each, at least 3
  * (a job, its run's transaction and a scrape), and idle connections close after 30 s: an organization's runs beyond
- * its share wait for a connection rather than every organization's pool growing with the process's job slots.
+ * its share wait for a connection (up to the pool's 10 s, then the run fails and is retried) rather than every
+ * organization's pool growing with the process's job slots.
  */
 function poolSize(organizations: number): number {
   return organizations === 1 ? 10 : Math.max(3, Math.ceil(10 / organizations));

@@ -54,7 +54,10 @@ function record(r: AlertRow): AlertRecord {
   };
 }
 
-/** The `alerts` table: one row per alert fingerprint, firing or resolved. `schema`: the organization's configured schema, which names its locks (see organizationLock). */
+/**
+ * The `alerts` table: one row per alert fingerprint, firing or resolved. `schema`: the organization's configured
+ * schema, which names its locks (see organizationLock).
+ */
 export function alertsRepo(db: Db, schema?: string) {
   // per organization: each has its own alerts table, and a raise of thousands yields between its steps
   const raiseLock = organizationLock('keywarden.raise-alerts', schema);
